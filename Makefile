@@ -1,0 +1,32 @@
+# AITIP: two commands do all set-up on a fresh machine.
+#   make up    start the local platform (hub, proxy, platform service) on 127.0.0.1
+#   make test  run the test suite
+# Both install what they need first (Debian packages, a venv, the pinned npm proxy).
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.aitip-installed
+CHP   := node_modules/.bin/configurable-http-proxy
+PYTEST_ARGS ?=
+
+.PHONY: up test deps bench clean
+
+deps: $(STAMP) $(CHP)
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh python
+	touch $(STAMP)
+
+$(CHP): package.json package-lock.json
+	bash scripts/bootstrap.sh node
+
+up: deps
+	$(VENV)/bin/aitip up
+
+test: deps
+	bash scripts/ensure-postgres.sh
+	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache test-artifacts

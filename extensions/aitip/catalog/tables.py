@@ -1,0 +1,7 @@
+"""Imports every domain's tables so that ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from ..audit import tables as audit_tables  # noqa: F401
+from ..projects import tables as project_tables  # noqa: F401
+from .base import Base
+
+metadata = Base.metadata

@@ -1,0 +1,63 @@
+"""The one permission table: every action the platform offers and the least role that may do it.
+
+Faces declare which action each route performs; services check it here. A test walks every
+registered route and fails if any method has no action in this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from .roles import Role
+
+
+class PermissionScope(str, Enum):
+    public = "public"  # anyone, without credentials
+    authenticated = "authenticated"  # any signed-in hub user
+    project = "project"  # a member of the project holding at least ``min_role``
+
+
+@dataclass(frozen=True)
+class Permission:
+    action: str
+    scope: PermissionScope
+    min_role: Role | None
+    description: str
+
+
+def _table(*entries: Permission) -> dict[str, Permission]:
+    table: dict[str, Permission] = {}
+    for entry in entries:
+        if entry.action in table:
+            raise ValueError(f"permission {entry.action!r} declared twice")
+        if (entry.scope is PermissionScope.project) != (entry.min_role is not None):
+            raise ValueError(f"permission {entry.action!r}: project actions, and only they, name a min_role")
+        table[entry.action] = entry
+    return table
+
+
+_P = PermissionScope
+PERMISSIONS: dict[str, Permission] = _table(
+    Permission("platform.health", _P.public, None, "Liveness of the platform service"),
+    Permission("platform.me", _P.authenticated, None, "The caller's identity, groups and project roles"),
+    Permission("platform.openapi", _P.authenticated, None, "The OpenAPI description of the REST API"),
+    Permission("workspace.forward", _P.authenticated, None,
+               "A user server relays its owner's call to the platform, which checks the real action"),
+    Permission("project.create", _P.authenticated, None, "Create a project (the creator becomes its admin)"),
+    Permission("project.list", _P.authenticated, None, "List the projects the caller belongs to"),
+    Permission("project.read", _P.project, Role.viewer, "Read a project"),
+    Permission("project.update", _P.project, Role.maintainer, "Change a project's title or description"),
+    Permission("project.archive", _P.project, Role.admin, "Archive or unarchive a project"),
+    Permission("member.list", _P.project, Role.viewer, "List a project's members"),
+    Permission("member.add", _P.project, Role.maintainer, "Add a user or group to a project"),
+    Permission("member.update", _P.project, Role.maintainer, "Change a member's role"),
+    Permission("member.remove", _P.project, Role.maintainer, "Remove a member from a project"),
+)
+
+
+def permission(action: str) -> Permission:
+    try:
+        return PERMISSIONS[action]
+    except KeyError:
+        raise KeyError(f"no permission is declared for action {action!r}") from None

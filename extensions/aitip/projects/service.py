@@ -1,0 +1,333 @@
+"""The projects service: the one place that checks project roles and writes projects and members."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..audit import record
+from ..catalog import Catalog
+from ..catalog.base import utcnow
+from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from ..identity.directory import Directory
+from ..identity.permissions import PermissionScope, permission
+from ..identity.principal import Principal
+from ..identity.roles import Role
+from .models import (
+    Me,
+    Member,
+    MemberAdd,
+    MemberKind,
+    MemberList,
+    MemberUpdate,
+    Project,
+    ProjectCreate,
+    ProjectList,
+    ProjectListQuery,
+    ProjectRole,
+    ProjectUpdate,
+)
+from .tables import MemberRecord, ProjectRecord
+
+T = TypeVar("T")
+
+
+def effective_role(principal: Principal, members: list[MemberRecord]) -> Role | None:
+    """Hub admins are admins everywhere; others hold the highest of their user and group roles."""
+    if principal.is_admin:
+        return Role.admin
+    roles = [
+        Role(member.role)
+        for member in members
+        if (member.kind == "user" and member.name == principal.name)
+        or (member.kind == "group" and member.name in principal.groups)
+    ]
+    return Role.highest(roles)
+
+
+def _project_model(record: ProjectRecord, role: Role | None) -> Project:
+    return Project(
+        name=record.name,
+        display_name=record.display_name,
+        description=record.description,
+        archived=record.archived,
+        archived_at=record.archived_at,
+        created_by=record.created_by,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        my_role=role,
+    )
+
+
+def _member_model(record: MemberRecord) -> Member:
+    return Member(kind=MemberKind(record.kind), name=record.name, role=Role(record.role),
+                  added_by=record.added_by, added_at=record.added_at)
+
+
+class ProjectService:
+    """Projects and membership, with every rule of who may do what."""
+
+    def __init__(self, catalog: Catalog, directory: Directory) -> None:
+        self.catalog = catalog
+        self.directory = directory
+
+    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.catalog.session() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    @staticmethod
+    def _require_authenticated(principal: Principal | None, action: str) -> Principal:
+        rule = permission(action)
+        if rule.scope is not PermissionScope.public and principal is None:
+            raise NotAuthenticated("sign in to JupyterHub or send an API token")
+        return principal  # type: ignore[return-value]
+
+    @staticmethod
+    def _load(session: Session, name: str) -> ProjectRecord:
+        project = session.scalar(select(ProjectRecord).where(ProjectRecord.name == name))
+        if project is None:
+            raise NotFound(f"project {name!r} does not exist or you are not a member of it")
+        return project
+
+    def _authorize(self, session: Session, principal: Principal, action: str, name: str) -> tuple[ProjectRecord, Role]:
+        """Load the project and check ``action``; non-members learn nothing (404), members get 403."""
+        rule = permission(action)
+        project = self._load(session, name)
+        role = effective_role(principal, project.members)
+        if role is None:
+            raise NotFound(f"project {name!r} does not exist or you are not a member of it")
+        assert rule.min_role is not None
+        if not role.at_least(rule.min_role):
+            raise PermissionDenied(
+                f"{action} needs the {rule.min_role.value} role in project {name!r}; you are {role.value}",
+                detail={"action": action, "required_role": rule.min_role.value, "your_role": role.value},
+            )
+        return project, role
+
+    @staticmethod
+    def _refuse_if_archived(project: ProjectRecord) -> None:
+        if project.archived:
+            raise Conflict(f"project {project.name!r} is archived; unarchive it first", code="project_archived")
+
+    # ----- projects -----
+
+    async def me(self, principal: Principal) -> Me:
+        principal = self._require_authenticated(principal, "platform.me")
+
+        def work(session: Session) -> Me:
+            projects = [
+                ProjectRole(project=p.name, display_name=p.display_name, role=role, archived=p.archived)
+                for p, role in self._visible(session, principal, include_archived=True)
+            ]
+            return Me(name=principal.name, groups=sorted(principal.groups), admin=principal.is_admin,
+                      projects=projects)
+
+        return await self._in_transaction(work)
+
+    def _visible(self, session: Session, principal: Principal, *, include_archived: bool
+                 ) -> list[tuple[ProjectRecord, Role]]:
+        query = select(ProjectRecord).order_by(ProjectRecord.name)
+        if not include_archived:
+            query = query.where(ProjectRecord.archived.is_(False))
+        if not principal.is_admin:
+            member_of = select(MemberRecord.project_id).where(
+                or_(
+                    (MemberRecord.kind == "user") & (MemberRecord.name == principal.name),
+                    (MemberRecord.kind == "group") & (MemberRecord.name.in_(sorted(principal.groups) or [""])),
+                )
+            )
+            query = query.where(ProjectRecord.id.in_(member_of))
+        result = []
+        for project in session.scalars(query):
+            role = effective_role(principal, project.members)
+            if role is not None:
+                result.append((project, role))
+        return result
+
+    async def create(self, principal: Principal, request: ProjectCreate) -> Project:
+        principal = self._require_authenticated(principal, "project.create")
+
+        def work(session: Session) -> Project:
+            if session.scalar(select(func.count()).where(ProjectRecord.name == request.name)):
+                raise Conflict(f"a project named {request.name!r} already exists", code="project_exists")
+            project = ProjectRecord(name=request.name, display_name=request.display_name or request.name,
+                                    description=request.description, created_by=principal.name)
+            project.members.append(
+                MemberRecord(kind="user", name=principal.name, role=Role.admin.value, added_by=principal.name)
+            )
+            session.add(project)
+            record(session, principal.name, "project.create", f"project:{request.name}")
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"a project named {request.name!r} already exists", code="project_exists") from exc
+            return _project_model(project, Role.admin)
+
+        return await self._in_transaction(work)
+
+    async def list(self, principal: Principal, query: ProjectListQuery) -> ProjectList:
+        principal = self._require_authenticated(principal, "project.list")
+
+        def work(session: Session) -> ProjectList:
+            visible = self._visible(session, principal, include_archived=query.include_archived)
+            page = visible[query.offset: query.offset + query.limit]
+            return ProjectList(items=[_project_model(p, role) for p, role in page], total=len(visible),
+                               limit=query.limit, offset=query.offset)
+
+        return await self._in_transaction(work)
+
+    async def get(self, principal: Principal, name: str) -> Project:
+        principal = self._require_authenticated(principal, "project.read")
+
+        def work(session: Session) -> Project:
+            project, role = self._authorize(session, principal, "project.read", name)
+            return _project_model(project, role)
+
+        return await self._in_transaction(work)
+
+    async def update(self, principal: Principal, name: str, request: ProjectUpdate) -> Project:
+        principal = self._require_authenticated(principal, "project.update")
+
+        def work(session: Session) -> Project:
+            project, role = self._authorize(session, principal, "project.update", name)
+            self._refuse_if_archived(project)
+            changes = request.model_dump(exclude_none=True)
+            for field, value in changes.items():
+                setattr(project, field, value)
+            project.updated_at = utcnow()
+            record(session, principal.name, "project.update", f"project:{name}", {"fields": sorted(changes)})
+            session.flush()
+            return _project_model(project, role)
+
+        return await self._in_transaction(work)
+
+    async def set_archived(self, principal: Principal, name: str, archived: bool) -> Project:
+        principal = self._require_authenticated(principal, "project.archive")
+
+        def work(session: Session) -> Project:
+            project, role = self._authorize(session, principal, "project.archive", name)
+            if project.archived == archived:
+                raise Conflict(f"project {name!r} is already {'archived' if archived else 'active'}",
+                               code="no_change")
+            project.archived = archived
+            project.archived_at = utcnow() if archived else None
+            project.updated_at = utcnow()
+            record(session, principal.name, "project.archive" if archived else "project.unarchive",
+                   f"project:{name}")
+            session.flush()
+            return _project_model(project, role)
+
+        return await self._in_transaction(work)
+
+    # ----- members -----
+
+    async def members(self, principal: Principal, name: str) -> MemberList:
+        principal = self._require_authenticated(principal, "member.list")
+
+        def work(session: Session) -> MemberList:
+            project, _ = self._authorize(session, principal, "member.list", name)
+            ordered = sorted(project.members, key=lambda m: (m.kind, m.name))
+            return MemberList(items=[_member_model(m) for m in ordered])
+
+        return await self._in_transaction(work)
+
+    @staticmethod
+    def _check_grant(principal: Principal, own_role: Role, granted: Role) -> None:
+        if not principal.is_admin and granted.rank > own_role.rank:
+            raise PermissionDenied(
+                f"you are {own_role.value} and cannot grant the higher role {granted.value}",
+                detail={"your_role": own_role.value, "requested_role": granted.value},
+            )
+
+    @staticmethod
+    def _admins_left_after(project: ProjectRecord, leaving: MemberRecord) -> int:
+        return sum(1 for m in project.members if m.role == Role.admin.value and m is not leaving)
+
+    async def add_member(self, principal: Principal, name: str, request: MemberAdd) -> Member:
+        principal = self._require_authenticated(principal, "member.add")
+        kind, member_name = request.kind, request.principal_name
+        # Fail fast for a stranger before asking the hub anything about the member.
+        await self._in_transaction(lambda s: self._authorize(s, principal, "member.add", name))
+        if kind is MemberKind.user:
+            exists = await self.directory.user(member_name) is not None
+        else:
+            exists = await self.directory.group_exists(member_name)
+        if not exists:
+            raise InvalidInput(f"JupyterHub has no {kind.value} named {member_name!r}",
+                               code=f"unknown_{kind.value}")
+
+        def work(session: Session) -> Member:
+            project, role = self._authorize(session, principal, "member.add", name)
+            self._refuse_if_archived(project)
+            self._check_grant(principal, role, request.role)
+            if any(m.kind == kind.value and m.name == member_name for m in project.members):
+                raise Conflict(f"{kind.value} {member_name!r} is already a member of {name!r}; "
+                               "change their role instead", code="already_member")
+            member = MemberRecord(kind=kind.value, name=member_name, role=request.role.value,
+                                  added_by=principal.name)
+            project.members.append(member)
+            record(session, principal.name, "member.add", f"project:{name}",
+                   {"kind": kind.value, "name": member_name, "role": request.role.value})
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise Conflict(f"{kind.value} {member_name!r} is already a member of {name!r}",
+                               code="already_member") from exc
+            return _member_model(member)
+
+        return await self._in_transaction(work)
+
+    def _find_member(self, project: ProjectRecord, kind: MemberKind, member_name: str) -> MemberRecord:
+        for member in project.members:
+            if member.kind == kind.value and member.name == member_name:
+                return member
+        raise NotFound(f"{kind.value} {member_name!r} is not a member of project {project.name!r}")
+
+    async def update_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str,
+                            request: MemberUpdate) -> Member:
+        principal = self._require_authenticated(principal, "member.update")
+
+        def work(session: Session) -> Member:
+            project, role = self._authorize(session, principal, "member.update", name)
+            self._refuse_if_archived(project)
+            member = self._find_member(project, kind, member_name)
+            self._check_grant(principal, role, Role(member.role))
+            self._check_grant(principal, role, request.role)
+            if member.role == Role.admin.value and request.role is not Role.admin \
+                    and self._admins_left_after(project, member) == 0:
+                raise Conflict(f"{member_name!r} is the last admin of {name!r}; make someone else admin first",
+                               code="last_admin")
+            previous = member.role
+            member.role = request.role.value
+            member.updated_at = utcnow()
+            record(session, principal.name, "member.update", f"project:{name}",
+                   {"kind": kind.value, "name": member_name, "from": previous, "to": request.role.value})
+            session.flush()
+            return _member_model(member)
+
+        return await self._in_transaction(work)
+
+    async def remove_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str) -> None:
+        principal = self._require_authenticated(principal, "member.remove")
+
+        def work(session: Session) -> None:
+            project, role = self._authorize(session, principal, "member.remove", name)
+            self._refuse_if_archived(project)
+            member = self._find_member(project, kind, member_name)
+            self._check_grant(principal, role, Role(member.role))
+            if member.role == Role.admin.value and self._admins_left_after(project, member) == 0:
+                raise Conflict(f"{member_name!r} is the last admin of {name!r}; make someone else admin first",
+                               code="last_admin")
+            project.members.remove(member)
+            record(session, principal.name, "member.remove", f"project:{name}",
+                   {"kind": kind.value, "name": member_name, "role": member.role})
+
+        await self._in_transaction(work)

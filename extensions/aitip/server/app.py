@@ -1,0 +1,108 @@
+"""The ``aitip`` Jupyter Server extension, in one of two modes.
+
+* platform: the JupyterHub service ``aitip``. It alone opens the catalog and holds engine
+  credentials, serves the REST API and checks every project role.
+* workspace: inside each user's server. It relays ``api/aitip/v1/...`` to the platform service with
+  the server's hub token, so notebooks and JupyterLab reach the platform through their own origin.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Enum, Float, Integer, Type, Unicode, default
+
+from .. import settings as aitip_settings
+from ..catalog import Catalog
+from ..identity.directory import Directory, HubDirectory, IdentityProviderDirectory
+from ..projects.service import ProjectService
+from .context import PlatformContext
+from .routes import platform_routes, workspace_routes
+
+
+class AitipExtension(ExtensionApp):
+    name = "aitip"
+    description = "AITIP platform API"
+    load_other_extensions = True
+    serverapp_config = {"allow_unauthenticated_access": False}
+
+    mode = Enum(
+        ["platform", "workspace"],
+        help="""platform: serve the API from the catalog (run as the JupyterHub service 'aitip').
+        workspace: relay the API to the platform service (inside users' servers).
+        Default: $AITIP_MODE, else workspace.""",
+    ).tag(config=True)
+
+    catalog_url = Unicode(
+        help="SQLAlchemy URL of the catalog (platform mode). Default: $AITIP_CATALOG_URL, else SQLite "
+        "(WAL) at $AITIP_HOME/catalog.sqlite. Any postgresql:// URL scales it out.",
+    ).tag(config=True)
+
+    directory_class = Type(
+        klass=Directory,
+        help="Where users and groups are looked up: HubDirectory under JupyterHub (the default when "
+        "$JUPYTERHUB_API_URL is set), IdentityProviderDirectory for a standalone server.",
+    ).tag(config=True)
+
+    platform_url = Unicode(
+        help="Workspace mode: base URL of the platform service, e.g. "
+        "http://127.0.0.1:8181/services/aitip/ (default: $AITIP_PLATFORM_URL, set by the spawner).",
+    ).tag(config=True)
+
+    platform_token = Unicode(
+        help="Workspace mode: token the relay sends (default: $JUPYTERHUB_API_TOKEN, the server's own "
+        "token, which the hub grants access:services!service=aitip).",
+    ).tag(config=True)
+
+    max_body_bytes = Integer(1024 * 1024, help="Largest JSON request body accepted (bytes); larger is 413.").tag(
+        config=True
+    )
+
+    relay_timeout = Float(60.0, help="Workspace mode: seconds to wait for the platform service.").tag(config=True)
+
+    @default("mode")
+    def _default_mode(self) -> str:
+        return os.environ.get("AITIP_MODE", "workspace")
+
+    @default("catalog_url")
+    def _default_catalog_url(self) -> str:
+        return aitip_settings.catalog_url()
+
+    @default("directory_class")
+    def _default_directory_class(self) -> type[Directory]:
+        return HubDirectory if os.environ.get("JUPYTERHUB_API_URL") else IdentityProviderDirectory
+
+    @default("platform_url")
+    def _default_platform_url(self) -> str:
+        return os.environ.get("AITIP_PLATFORM_URL", "")
+
+    @default("platform_token")
+    def _default_platform_token(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    def initialize_settings(self) -> None:
+        directory = self.directory_class(parent=self)
+        context = PlatformContext(mode=self.mode, directory=directory, max_body_bytes=self.max_body_bytes,
+                                  platform_url=self.platform_url, platform_token=self.platform_token,
+                                  relay_timeout=self.relay_timeout)
+        if self.mode == "platform":
+            catalog = Catalog(self.catalog_url)
+            catalog.migrate()
+            context.catalog = catalog
+            context.projects = ProjectService(catalog, directory)
+            self.log.info("aitip platform: catalog %s at revision %s", catalog.engine.url.render_as_string(),
+                          catalog.current_revision())
+        else:
+            self.log.info("aitip workspace: relaying to %s", self.platform_url or "(no platform configured)")
+        self.settings["aitip"] = context
+
+    def initialize_handlers(self) -> None:
+        routes = platform_routes() if self.mode == "platform" else workspace_routes()
+        self.handlers.extend((route.pattern, route.handler) for route in routes)
+
+    async def stop_extension(self) -> None:
+        context: Any = self.settings.get("aitip")
+        if context is not None and context.catalog is not None:
+            context.catalog.dispose()

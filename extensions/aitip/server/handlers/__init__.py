@@ -1,0 +1,1 @@
+"""REST handlers: thin, each declares its operations and calls a domain service."""

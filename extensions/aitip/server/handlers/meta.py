@@ -1,0 +1,81 @@
+"""Health, identity, the OpenAPI document, and JSON 404s for unknown API paths."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from tornado import web
+
+from ... import __version__
+from ...errors import NotFound
+from ..routes import Operation
+from .base import AitipHandler
+
+
+class HealthHandler(AitipHandler):
+    operations = {"GET": Operation("platform.health", "Is the platform service up")}
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        self.send({"status": "ok", "mode": self.context.mode, "version": __version__})
+
+
+class WorkspaceHealthHandler(AitipHandler):
+    operations = {"GET": Operation("platform.health", "Is this user server's relay to the platform up")}
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        self.send({"status": "ok", "mode": self.context.mode, "version": __version__,
+                   "platform_configured": bool(self.context.platform_url)})
+
+
+class MeHandler(AitipHandler):
+    operations = {"GET": Operation("platform.me", "Who am I: hub identity, groups and project roles")}
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        assert self.context.projects is not None and self.principal is not None
+        self.send(await self.context.projects.me(self.principal))
+
+
+class OpenAPIHandler(AitipHandler):
+    operations = {"GET": Operation("platform.openapi", "The OpenAPI 3.1 description of this API")}
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..openapi import openapi_document
+
+        self.send(openapi_document())
+
+
+class NotFoundHandler(AitipHandler):
+    """Unknown paths under the API answer a JSON 404 rather than an HTML page."""
+
+    operations = {
+        method: Operation("platform.health", "Unknown API path")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    }
+
+    def _missing(self, path: str) -> None:
+        raise NotFound(f"no API route {self.request.method} /{path}; see openapi.json")
+
+    @allow_unauthenticated
+    async def get(self, path: str) -> None:
+        self._missing(path)
+
+    @allow_unauthenticated
+    async def post(self, path: str) -> None:
+        self._missing(path)
+
+    @allow_unauthenticated
+    async def put(self, path: str) -> None:
+        self._missing(path)
+
+    @allow_unauthenticated
+    async def patch(self, path: str) -> None:
+        self._missing(path)
+
+    @allow_unauthenticated
+    async def delete(self, path: str) -> None:
+        self._missing(path)

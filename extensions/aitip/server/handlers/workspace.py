@@ -1,0 +1,83 @@
+"""Workspace mode: a user's server relays ``/user/<name>/api/aitip/v1/...`` to the platform service
+with the server's own hub token, so notebook code and JupyterLab reach the platform through their
+own origin and the platform sees the server's owner."""
+
+from __future__ import annotations
+
+import os
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from ...errors import PermissionDenied, ServiceUnavailable
+from ..routes import Operation
+from .base import AitipHandler
+
+_RELAYED_HEADERS = ("Content-Type", "Accept", "Last-Event-ID")
+_RETURNED_HEADERS = ("Content-Type", "Location")
+
+
+class WorkspaceRelayHandler(AitipHandler):
+    operations = {
+        method: Operation("workspace.forward", "Relayed to the platform service, which checks the real action")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    }
+
+    async def _relay(self, path: str) -> None:
+        context = self.context
+        if not context.platform_url:
+            raise ServiceUnavailable(
+                "this server is not connected to an AITIP platform: set AITIP_PLATFORM_URL "
+                "(JupyterHub sets it for servers it spawns)")
+        owner = os.environ.get("JUPYTERHUB_USER")
+        assert self.principal is not None
+        if owner and self.principal.name != owner:
+            raise PermissionDenied(
+                f"this server's aitip API acts only for its owner {owner!r}; "
+                "call the platform service with your own token instead")
+        url = f"{context.platform_url.rstrip('/')}/api/aitip/v1/{path}"
+        if self.request.query:
+            url += f"?{self.request.query}"
+        headers = {name: self.request.headers[name] for name in _RELAYED_HEADERS if name in self.request.headers}
+        headers["Authorization"] = f"token {context.platform_token}"
+        method = self.request.method or "GET"
+        body = self.request.body if method in ("POST", "PUT", "PATCH") else None
+        request = HTTPRequest(url, method=method, headers=headers, body=body, request_timeout=context.relay_timeout,
+                              allow_nonstandard_methods=True, follow_redirects=False)
+        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        if response.code == 599:
+            raise ServiceUnavailable("the AITIP platform service did not answer", detail=str(response.error))
+        self.set_status(response.code)
+        for name in _RETURNED_HEADERS:
+            if name in response.headers:
+                self.set_header(name, response.headers[name])
+        if response.code == 204:
+            self.finish()
+        else:
+            self.finish(response.body or b"")
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str) -> None:
+        await self._relay(path)
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str) -> None:
+        await self._relay(path)
+
+    @web.authenticated
+    @authorized
+    async def put(self, path: str) -> None:
+        await self._relay(path)
+
+    @web.authenticated
+    @authorized
+    async def patch(self, path: str) -> None:
+        await self._relay(path)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, path: str) -> None:
+        await self._relay(path)

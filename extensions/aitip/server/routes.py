@@ -1,0 +1,88 @@
+"""Route and operation declarations: one table from which URL patterns, permission checks and the
+OpenAPI description are all derived."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+API_PREFIX = "api/aitip/v1/"
+
+PARAMETER_PATTERNS = {
+    "project": r"[^/]+",
+    "kind": r"users|groups",
+    "member": r"[^/]+",
+    "path": r".*",
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One HTTP method of one route: the permission it needs and the types it speaks."""
+
+    action: str
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str
+    handler: type
+    path_doc: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> str:
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return f"(?P<{name}>{PARAMETER_PATTERNS[name]})"
+
+        return API_PREFIX + re.sub(r"\{(\w+)\}", replace, self.template)
+
+    @property
+    def parameters(self) -> list[str]:
+        return re.findall(r"\{(\w+)\}", self.template)
+
+    @property
+    def operations(self) -> dict[str, Operation]:
+        return self.handler.operations  # type: ignore[attr-defined, no-any-return]
+
+
+def platform_routes() -> list[Route]:
+    from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
+    from .handlers.projects import (
+        MemberHandler,
+        MembersHandler,
+        ProjectArchiveHandler,
+        ProjectHandler,
+        ProjectsHandler,
+        ProjectUnarchiveHandler,
+    )
+
+    return [
+        Route("health", HealthHandler),
+        Route("me", MeHandler),
+        Route("openapi.json", OpenAPIHandler),
+        Route("projects", ProjectsHandler),
+        Route("projects/{project}", ProjectHandler),
+        Route("projects/{project}/archive", ProjectArchiveHandler),
+        Route("projects/{project}/unarchive", ProjectUnarchiveHandler),
+        Route("projects/{project}/members", MembersHandler),
+        Route("projects/{project}/members/{kind}/{member}", MemberHandler),
+        Route("{path}", NotFoundHandler),
+    ]
+
+
+def workspace_routes() -> list[Route]:
+    from .handlers.meta import WorkspaceHealthHandler
+    from .handlers.workspace import WorkspaceRelayHandler
+
+    return [
+        Route("health", WorkspaceHealthHandler),
+        Route("{path}", WorkspaceRelayHandler),
+    ]

@@ -1,0 +1,29 @@
+"""Where AITIP keeps its state, read from ``AITIP_*`` environment variables with embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def aitip_home() -> Path:
+    """The platform's state directory: ``$AITIP_HOME``, else the user's data dir."""
+    configured = os.environ.get("AITIP_HOME")
+    home = Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("aitip"))
+    return home.resolve()
+
+
+def catalog_url(home: Path | None = None) -> str:
+    """The catalog database URL: ``$AITIP_CATALOG_URL``, else SQLite under the AITIP home."""
+    configured = os.environ.get("AITIP_CATALOG_URL")
+    if configured:
+        return configured
+    return f"sqlite:///{(home or aitip_home()) / 'catalog.sqlite'}"
+
+
+def user_config_dir() -> Path:
+    """Where the CLI keeps credentials written by ``aitip login``."""
+    configured = os.environ.get("AITIP_CONFIG_DIR")
+    return Path(configured).expanduser() if configured else Path(platformdirs.user_config_dir("aitip"))

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what AITIP needs on a fresh Debian machine: system packages (only when missing),
+# the project venv with the platform installed editable, and the pinned configurable-http-proxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+pick_python() {
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+apt_install() {
+  if [ "$#" -eq 0 ]; then return 0; fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "aitip bootstrap: please install: $*" >&2; exit 1
+  fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "aitip bootstrap: installing Debian packages: $*"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+case "${1:-all}" in
+  python|all)
+    if ! pick_python >/dev/null; then need_apt+=(python3 python3-venv python3-dev); fi
+    command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+    command -v git >/dev/null 2>&1 || need_apt+=(git)
+    apt_install "${need_apt[@]}"
+    python_bin=$(pick_python)
+    if [ ! -x .venv/bin/python ]; then
+      echo "aitip bootstrap: creating .venv with $python_bin"
+      "$python_bin" -m venv .venv
+    fi
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev,k8s]'
+    ;;&
+  node|all)
+    if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+    npm ci --no-audit --no-fund --loglevel=error
+    ;;
+esac

@@ -1,0 +1,78 @@
+"""A real Jupyter server (pytest-jupyter) running the aitip extension in platform mode."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from aitip.identity.directory import IdentityProviderDirectory
+from aitip.server.authorizer import StandalonePlatformAuthorizer
+from tests.support.identity import TokenUsersIdentityProvider
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+USERS = {
+    "tok-ann": {"name": "ann"},
+    "tok-bob": {"name": "bob"},
+    "tok-carol": {"name": "carol", "groups": ["vision"]},
+    "tok-dave": {"name": "dave"},
+    "tok-erin": {"name": "erin"},
+    "tok-frank": {"name": "frank"},
+    "tok-erin-ro": {"name": "erin-ro"},
+    "tok-root": {"name": "root", "admin": True},
+}
+TOKENS = {info["name"]: token for token, info in USERS.items()}
+
+
+@pytest.fixture
+def jp_server_config(tmp_path) -> dict[str, Any]:
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"aitip": True},
+            "identity_provider_class": TokenUsersIdentityProvider,
+            "authorizer_class": StandalonePlatformAuthorizer,
+            "allow_unauthenticated_access": False,
+        },
+        "TokenUsersIdentityProvider": {"users": USERS},
+        "AitipExtension": {
+            "mode": "platform",
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}",
+            "directory_class": IdentityProviderDirectory,
+        },
+    }
+
+
+class Api:
+    """Calls the aitip API as a named user and returns (status, JSON body) without raising."""
+
+    def __init__(self, jp_fetch: Any) -> None:
+        self._fetch = jp_fetch
+
+    async def __call__(self, method: str, path: str, *, user: str | None = "ann", body: Any = None,
+                       raw: bytes | None = None, headers: dict[str, str] | None = None,
+                       params: dict[str, Any] | None = None) -> tuple[int, Any]:
+        sent = {"Authorization": f"token {TOKENS[user]}" if user else "token nobody"}
+        if body is not None or raw is not None:
+            sent["Content-Type"] = "application/json"
+        sent.update(headers or {})
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        kwargs: dict[str, Any] = {"method": method, "headers": sent, "params": params or {}}
+        if payload is not None or method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = payload if payload is not None else b""
+        if method == "DELETE":
+            kwargs["allow_nonstandard_methods"] = True
+        try:
+            response = await self._fetch("api", "aitip", "v1", *path.strip("/").split("/"), **kwargs)
+        except HTTPClientError as error:
+            response = error.response
+            assert response is not None, error
+        text = response.body.decode() if response.body else ""
+        return response.code, (json.loads(text) if text else None)
+
+
+@pytest.fixture
+def api(jp_fetch: Any) -> Api:
+    return Api(jp_fetch)

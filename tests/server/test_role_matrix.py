@@ -1,0 +1,81 @@
+"""Route x role: who may do what in a project, checked over HTTP against the permission table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aitip.identity.permissions import PERMISSIONS
+from aitip.identity.roles import Role
+
+ROLE_HOLDERS = {"viewer": "bob", "developer": "carol", "maintainer": "dave", "admin": "ann"}
+CALLERS = ["outsider", "viewer", "developer", "maintainer", "admin", "hub-admin"]
+CALLER_USERS = {**ROLE_HOLDERS, "outsider": "erin", "hub-admin": "root"}
+
+# (action, method, path, body, status when allowed)
+PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
+    ("project.read", "GET", "projects/alpha", None, 200),
+    ("project.update", "PATCH", "projects/alpha", {"description": "new"}, 200),
+    ("project.archive", "POST", "projects/alpha/archive", None, 200),
+    ("project.archive", "POST", "projects/alpha/unarchive", None, 409),
+    ("member.list", "GET", "projects/alpha/members", None, 200),
+    ("member.add", "POST", "projects/alpha/members", {"user": "frank", "role": "viewer"}, 201),
+    ("member.update", "PATCH", "projects/alpha/members/users/erin-ro", {"role": "developer"}, 200),
+    ("member.remove", "DELETE", "projects/alpha/members/users/erin-ro", None, 204),
+]
+ACCOUNT_ROUTES: list[tuple[str, str, str, Any, int]] = [
+    ("platform.me", "GET", "me", None, 200),
+    ("platform.openapi", "GET", "openapi.json", None, 200),
+    ("project.list", "GET", "projects", None, 200),
+    ("project.create", "POST", "projects", {"name": "mine"}, 201),
+]
+
+
+async def seed(api: Any) -> Any:
+    assert (await api("POST", "projects", user="ann", body={"name": "alpha"}))[0] == 201
+    for role, user in ROLE_HOLDERS.items():
+        if role != "admin":
+            status, _ = await api("POST", "projects/alpha/members", user="ann", body={"user": user, "role": role})
+            assert status == 201
+    status, _ = await api("POST", "projects/alpha/members", user="ann", body={"user": "erin-ro", "role": "viewer"})
+    assert status == 201
+    return api
+
+
+def _expected(action: str, caller: str, allowed_status: int) -> int:
+    rule = PERMISSIONS[action]
+    assert rule.min_role is not None
+    if caller == "outsider":
+        return 404
+    role = Role.admin if caller == "hub-admin" else Role(caller)
+    return allowed_status if role.at_least(rule.min_role) else 403
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("action", "method", "path", "body", "allowed"), PROJECT_ROUTES,
+                         ids=[f"{r[1]} {r[2]}" for r in PROJECT_ROUTES])
+async def test_project_routes(api, caller: str, action: str, method: str, path: str, body: Any,
+                              allowed: int) -> None:
+    seeded = await seed(api)
+    status, response = await seeded(method, path, user=CALLER_USERS[caller], body=body)
+    assert status == _expected(action, caller, allowed), response
+    if status in (403, 404):
+        assert response["error"]["code"] in ("forbidden", "not_found")
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("action", "method", "path", "body", "allowed"), ACCOUNT_ROUTES,
+                         ids=[f"{r[1]} {r[2]}" for r in ACCOUNT_ROUTES])
+async def test_account_routes_need_only_a_login(api, caller: str, action: str, method: str, path: str,
+                                                body: Any, allowed: int) -> None:
+    seeded = await seed(api)
+    status, _ = await seeded(method, path, user=CALLER_USERS[caller], body=body)
+    assert status == allowed
+    status, _ = await seeded(method, path, user=None, body=body)
+    assert status == 403
+
+
+def test_the_matrix_covers_every_project_action() -> None:
+    project_actions = {a for a, rule in PERMISSIONS.items() if rule.min_role is not None}
+    assert project_actions == {row[0] for row in PROJECT_ROUTES}
