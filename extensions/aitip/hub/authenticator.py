@@ -1,0 +1,86 @@
+"""NativeAuthenticator for AITIP: sign-up with admin approval, the first admin bootstrapped from
+configuration, and the shim NativeAuthenticator 1.3.0 needs under JupyterHub 6."""
+
+from __future__ import annotations
+
+import bcrypt
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
+from nativeauthenticator.orm import UserInfo
+from traitlets import Unicode
+
+
+class _NoOpTimer:
+    def start(self) -> _NoOpTimer:
+        return self
+
+    def stop(self, send: bool = True) -> None:
+        return None
+
+    def send(self) -> None:
+        return None
+
+
+class NoOpStatsd:
+    """Stands in for the ``statsd`` client JupyterHub 6 no longer gives handlers.
+
+    NativeAuthenticator 1.3.0's login handler calls ``self.statsd.timer(...).start()`` and
+    ``.stop(send=False)``, ``.send()``, ``incr`` and ``timing``; without this every login is a 500.
+    """
+
+    def timer(self, *args: object, **kwargs: object) -> _NoOpTimer:
+        return _NoOpTimer()
+
+    def incr(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def decr(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def timing(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def gauge(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+class AitipLoginHandler(NativeLoginHandler):
+    @property
+    def statsd(self) -> NoOpStatsd:
+        return NoOpStatsd()
+
+
+class AitipNativeAuthenticator(NativeAuthenticator):
+    """Users sign up; an admin approves them at ``/hub/authorize``; admins log in from the start."""
+
+    bootstrap_admin_password = Unicode(
+        "",
+        help="""Password of the first admin (the single entry of Authenticator.admin_users). When set, the
+        admin's NativeAuthenticator account is created approved (or its password reset) at hub start,
+        so a fresh platform can be logged into at once. `aitip up` sets it from $AITIP_ADMIN_PASSWORD.""",
+    ).tag(config=True)
+
+    def __init__(self, add_new_table: bool = True, *args: object, **kwargs: object) -> None:
+        super().__init__(add_new_table, *args, **kwargs)
+        if self.bootstrap_admin_password:
+            self.ensure_admin_accounts(self.bootstrap_admin_password)
+
+    def ensure_admin_accounts(self, password: str) -> None:
+        for username in sorted(self.admin_users):
+            name = self.normalize_username(username)
+            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+            account = UserInfo.find(self.db, name)
+            if account is None:
+                self.db.add(UserInfo(username=name, password=hashed, is_authorized=True))
+                self.log.info("aitip: created the approved admin account %r", name)
+            elif not (account.is_authorized and account.is_valid_password(password)):
+                account.password = hashed
+                account.is_authorized = True
+                self.log.info("aitip: reset the admin account %r to the configured password", name)
+        self.db.commit()
+
+    def get_handlers(self, app: object) -> list[tuple[str, type]]:
+        return [
+            (pattern, AitipLoginHandler if handler is NativeLoginHandler else handler)
+            for pattern, handler in super().get_handlers(app)
+        ]

@@ -1,0 +1,160 @@
+"""JupyterHub configuration for AITIP, from ``AITIP_*`` environment variables (set by ``aitip up``).
+
+Local mode (default): SimpleLocalProcessSpawner, configurable-http-proxy from npm, NativeAuthenticator.
+Kubernetes mode (``AITIP_SPAWNER=kubernetes``): KubeSpawner with CPU/GPU profiles.
+Both run the platform service ``aitip`` as a hub-managed service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..settings import aitip_home
+
+SERVICE_NAME = "aitip"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    home: Path
+    bind: str
+    port: int
+    hub_port: int
+    proxy_api_port: int
+    service_port: int
+    admin_user: str
+    admin_password: str
+    spawner: str
+    proxy_command: str
+
+    @property
+    def service_url(self) -> str:
+        return f"http://127.0.0.1:{self.service_port}"
+
+    @property
+    def platform_url(self) -> str:
+        """Where workspace relays reach the platform: the service directly, under its hub prefix."""
+        return f"{self.service_url}/services/{SERVICE_NAME}/"
+
+
+def find_proxy_command() -> str:
+    """configurable-http-proxy from npm: the project's pinned copy first, then PATH."""
+    configured = os.environ.get("AITIP_PROXY_COMMAND")
+    if configured:
+        return configured
+    pinned = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    if pinned.exists():
+        return str(pinned)
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return found
+    raise RuntimeError("configurable-http-proxy not found: run `make deps` (npm ci) or set AITIP_PROXY_COMMAND")
+
+
+def settings_from_env() -> HubSettings:
+    env = os.environ
+    return HubSettings(
+        home=aitip_home(),
+        bind=env.get("AITIP_BIND", "127.0.0.1"),
+        port=int(env.get("AITIP_PORT", "8000")),
+        hub_port=int(env.get("AITIP_HUB_PORT", "8081")),
+        proxy_api_port=int(env.get("AITIP_PROXY_API_PORT", "8001")),
+        service_port=int(env.get("AITIP_SERVICE_PORT", "8181")),
+        admin_user=env.get("AITIP_ADMIN_USER", "admin"),
+        admin_password=env.get("AITIP_ADMIN_PASSWORD", ""),
+        spawner=env.get("AITIP_SPAWNER", "local"),
+        proxy_command=find_proxy_command(),
+    )
+
+
+def server_token_scopes() -> list[str]:
+    """A user server's own token may reach the platform service as its owner (workspace relay)."""
+    return ["access:servers!server", "users:activity!user", f"access:services!service={SERVICE_NAME}"]
+
+
+def platform_service(settings: HubSettings) -> dict[str, Any]:
+    environment = {"AITIP_HOME": str(settings.home), "AITIP_MODE": "platform"}
+    for name in ("AITIP_CATALOG_URL", "PYTHONPATH"):
+        if os.environ.get(name):
+            environment[name] = os.environ[name]
+    return {
+        "name": SERVICE_NAME,
+        "url": settings.service_url,
+        "command": [sys.executable, "-m", "aitip.server.platform"],
+        "environment": environment,
+        "cwd": str(settings.home),
+        "oauth_no_confirm": True,
+        "display": True,
+        "info": {"description": "AITIP platform API", "api": f"/services/{SERVICE_NAME}/api/aitip/v1/"},
+    }
+
+
+def roles() -> list[dict[str, Any]]:
+    return [
+        # The default user role has only `self`; users need to reach the platform service.
+        {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]},
+        {"name": "aitip-platform", "services": [SERVICE_NAME],
+         "scopes": ["read:users", "list:users", "read:groups", "list:groups"]},
+    ]
+
+
+def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
+    settings = settings or settings_from_env()
+    hub_dir = settings.home / "hub"
+    hub_dir.mkdir(parents=True, exist_ok=True)
+
+    c.JupyterHub.ip = settings.bind
+    c.JupyterHub.port = settings.port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = settings.hub_port
+    c.JupyterHub.db_url = f"sqlite:///{hub_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(hub_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(hub_dir / "jupyterhub.pid")
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.cleanup_proxy = True
+
+    c.ConfigurableHTTPProxy.command = [settings.proxy_command]
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.pid_file = str(hub_dir / "proxy.pid")
+
+    c.JupyterHub.authenticator_class = "aitip.hub.authenticator.AitipNativeAuthenticator"
+    c.Authenticator.admin_users = {settings.admin_user}
+    # NativeAuthenticator lets only approved accounts log in, so every authenticated user is allowed.
+    c.Authenticator.allow_all = True
+    c.NativeAuthenticator.open_signup = False
+    c.NativeAuthenticator.minimum_password_length = 8
+    c.NativeAuthenticator.check_common_password = True
+    c.AitipNativeAuthenticator.bootstrap_admin_password = settings.admin_password
+
+    c.JupyterHub.load_roles = roles()
+    c.JupyterHub.services = [platform_service(settings)]
+    c.JupyterHub.default_url = "/hub/home"
+
+    c.Spawner.default_url = "/lab"
+    c.Spawner.http_timeout = 60
+    c.Spawner.start_timeout = 120
+    c.Spawner.server_token_scopes = server_token_scopes()
+    c.Spawner.environment = {"AITIP_PLATFORM_URL": settings.platform_url, "AITIP_MODE": "workspace"}
+
+    if settings.spawner == "kubernetes":
+        from .kubernetes import configure_kubespawner
+
+        configure_kubespawner(c, platform_url=os.environ.get("AITIP_K8S_PLATFORM_URL", settings.platform_url),
+                              token_scopes=server_token_scopes())
+    elif settings.spawner == "local":
+        c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+        users_dir = settings.home / "users"
+        users_dir.mkdir(parents=True, exist_ok=True)
+        c.SimpleLocalProcessSpawner.home_dir_template = str(users_dir / "{username}")
+        c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+        if os.geteuid() == 0:
+            c.Spawner.args = ["--ServerApp.allow_root=True"]
+    else:
+        raise ValueError(f"AITIP_SPAWNER={settings.spawner!r}: expected 'local' or 'kubernetes'")
+    return settings

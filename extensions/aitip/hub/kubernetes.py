@@ -1,0 +1,86 @@
+"""Kubernetes mode: KubeSpawner with CPU and GPU profiles users pick at spawn time."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def gpu_profile(count: int, *, cpu: float, memory: str, node_selector: dict[str, str] | None = None,
+                default: bool = False) -> dict[str, Any]:
+    """A profile asking the scheduler for ``count`` NVIDIA GPUs on a GPU node."""
+    return {
+        "display_name": f"{count} x NVIDIA GPU, {cpu:g} CPU, {memory}",
+        "slug": f"gpu-{count}",
+        "description": f"JupyterLab on a GPU node with {count} dedicated GPU(s); the aitip-gpu kernel is ready.",
+        "default": default,
+        "kubespawner_override": {
+            "cpu_guarantee": cpu / 2,
+            "cpu_limit": cpu,
+            "mem_guarantee": memory,
+            "mem_limit": memory,
+            "extra_resource_guarantees": {GPU_RESOURCE: str(count)},
+            "extra_resource_limits": {GPU_RESOURCE: str(count)},
+            "node_selector": node_selector or {"nvidia.com/gpu.present": "true"},
+            "tolerations": [GPU_TOLERATION],
+            "environment": {"AITIP_KERNEL_DEVICE": "cuda", "NVIDIA_VISIBLE_DEVICES": "all"},
+        },
+    }
+
+
+def cpu_profile(*, cpu: float, memory: str, default: bool = True) -> dict[str, Any]:
+    return {
+        "display_name": f"CPU only, {cpu:g} CPU, {memory}",
+        "slug": "cpu",
+        "description": "JupyterLab for data work and small models; no GPU.",
+        "default": default,
+        "kubespawner_override": {
+            "cpu_guarantee": cpu / 2,
+            "cpu_limit": cpu,
+            "mem_guarantee": memory,
+            "mem_limit": memory,
+            "environment": {"AITIP_KERNEL_DEVICE": "cpu"},
+        },
+    }
+
+
+def default_profiles() -> list[dict[str, Any]]:
+    return [
+        cpu_profile(cpu=2, memory="8G"),
+        gpu_profile(1, cpu=8, memory="48G", default=False),
+        gpu_profile(4, cpu=32, memory="192G", default=False),
+    ]
+
+
+def load_profiles(path: str | None = None) -> list[dict[str, Any]]:
+    """Profiles from ``$AITIP_K8S_PROFILES`` (a JSON file of KubeSpawner profiles), else the defaults."""
+    path = path or os.environ.get("AITIP_K8S_PROFILES")
+    if not path:
+        return default_profiles()
+    profiles = json.loads(Path(path).read_text())
+    if not isinstance(profiles, list) or not all(isinstance(p, dict) and "display_name" in p for p in profiles):
+        raise ValueError(f"{path}: expected a JSON list of KubeSpawner profiles with display_name")
+    return profiles
+
+
+def configure_kubespawner(c: Any, *, platform_url: str, token_scopes: list[str]) -> None:
+    """KubeSpawner settings for user pods; the image holds the aitip package in workspace mode."""
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    c.KubeSpawner.image = os.environ.get("AITIP_IMAGE", "ghcr.io/aitip/workspace:0.1.0")
+    c.KubeSpawner.namespace = os.environ.get("AITIP_K8S_NAMESPACE", "aitip")
+    c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+    c.KubeSpawner.default_url = "/lab"
+    c.KubeSpawner.profile_list = load_profiles()
+    c.KubeSpawner.environment = {"AITIP_PLATFORM_URL": platform_url, "AITIP_MODE": "workspace"}
+    c.KubeSpawner.server_token_scopes = token_scopes
+    c.KubeSpawner.start_timeout = 600
+    c.KubeSpawner.storage_pvc_ensure = True
+    c.KubeSpawner.pvc_name_template = "aitip-home-{user_server}"
+    c.KubeSpawner.storage_capacity = os.environ.get("AITIP_K8S_STORAGE", "20Gi")
+    c.KubeSpawner.volumes = [{"name": "home", "persistentVolumeClaim": {"claimName": "aitip-home-{user_server}"}}]
+    c.KubeSpawner.volume_mounts = [{"name": "home", "mountPath": "/home/jovyan"}]

@@ -1,0 +1,227 @@
+"""``aitip up``: start the local platform (JupyterHub, configurable-http-proxy, the platform service)
+in the foreground, print where to log in, and stop everything on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from .catalog import Catalog
+from .hub.config import REPO_ROOT, find_proxy_command
+from .settings import aitip_home, catalog_url
+
+
+@dataclass(frozen=True)
+class Launch:
+    home: Path
+    url: str
+    admin_user: str
+    admin_password: str
+    password_generated: bool
+    env: dict[str, str]
+    config_file: Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def admin_password(home: Path) -> tuple[str, bool]:
+    """$AITIP_ADMIN_PASSWORD, else the one generated on first start and kept (0600) in the home."""
+    configured = os.environ.get("AITIP_ADMIN_PASSWORD")
+    if configured:
+        return configured, False
+    stored = home / "admin-password"
+    if stored.exists():
+        return stored.read_text().strip(), True
+    generated = secrets.token_urlsafe(15)
+    descriptor = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(generated + "\n")
+    return generated, True
+
+
+def hub_config_file() -> Path:
+    configured = os.environ.get("AITIP_HUB_CONFIG")
+    if configured:
+        return Path(configured)
+    in_repo = REPO_ROOT / "hub" / "jupyterhub_config.py"
+    return in_repo if in_repo.exists() else Path(__file__).parent / "hub" / "default_config.py"
+
+
+def prepare(environ: dict[str, str] | None = None) -> Launch:
+    """Resolve ports, the admin account and the catalog; raise SystemExit with a clear message."""
+    environ = dict(os.environ if environ is None else environ)
+    home = aitip_home()
+    (home / "hub").mkdir(parents=True, exist_ok=True)
+    bind = environ.get("AITIP_BIND", "127.0.0.1")
+    port = int(environ.get("AITIP_PORT", "8000"))
+    if not port_is_free(bind, port):
+        raise SystemExit(f"aitip: port {port} on {bind} is in use; stop what holds it or set AITIP_PORT")
+    password, generated = admin_password(home)
+    if len(password) < 8:
+        raise SystemExit("aitip: AITIP_ADMIN_PASSWORD must have at least 8 characters")
+    admin = environ.get("AITIP_ADMIN_USER", "admin")
+    try:
+        find_proxy_command()
+    except RuntimeError as exc:
+        raise SystemExit(f"aitip: {exc}") from exc
+    url = catalog_url(home)
+    catalog = Catalog(url)
+    try:
+        catalog.migrate()
+    except Exception as exc:  # noqa: BLE001 - any failure here is reported, not traced
+        raise SystemExit(f"aitip: cannot open the catalog at {catalog.engine.url!r}: {exc}") from exc
+    finally:
+        catalog.dispose()
+    environ.update(
+        AITIP_HOME=str(home),
+        AITIP_BIND=bind,
+        AITIP_PORT=str(port),
+        AITIP_ADMIN_USER=admin,
+        AITIP_ADMIN_PASSWORD=password,
+        AITIP_HUB_PORT=environ.get("AITIP_HUB_PORT") or str(free_port()),
+        AITIP_PROXY_API_PORT=environ.get("AITIP_PROXY_API_PORT") or str(free_port()),
+        AITIP_SERVICE_PORT=environ.get("AITIP_SERVICE_PORT") or str(free_port()),
+        CONFIGPROXY_AUTH_TOKEN=environ.get("CONFIGPROXY_AUTH_TOKEN") or secrets.token_hex(32),
+    )
+    return Launch(home=home, url=f"http://{bind}:{port}", admin_user=admin, admin_password=password,
+                  password_generated=generated, env=environ, config_file=hub_config_file())
+
+
+def _ready(client: httpx.Client, url: str) -> bool:
+    """The hub answers through the proxy and the platform service is healthy."""
+    try:
+        return all(client.get(check).status_code == 200
+                   for check in (f"{url}/hub/api/", f"{url}/services/aitip/api/aitip/v1/health"))
+    except httpx.HTTPError:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), deepest last; spawners start theirs in new sessions,
+    so a process-group kill would miss them."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        for child in children.get(current, []):
+            found.append(child)
+            frontier.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        return "(zombie)" not in (Path("/proc") / str(pid) / "status").read_text().split("State:")[1][:20]
+    except (OSError, IndexError):
+        return True
+
+
+def _terminate(pids: list[int], grace: float) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
+    """Stop the hub (it stops its proxy, services and user servers), then anything it left behind."""
+    leftovers = descendants(process.pid)
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    _terminate([pid for pid in leftovers if _alive(pid)], grace=5.0)
+    return process.returncode or 0
+
+
+def banner(launch: Launch) -> str:
+    password_note = f" (generated; kept in {launch.home / 'admin-password'})" if launch.password_generated else ""
+    return "\n".join([
+        "",
+        f"  AITIP is up at {launch.url}/",
+        f"  admin login:   {launch.admin_user} / {launch.admin_password}{password_note}",
+        f"  sign up:       {launch.url}/hub/signup   (admins approve at {launch.url}/hub/authorize)",
+        f"  platform API:  {launch.url}/services/aitip/api/aitip/v1/",
+        f"  state:         {launch.home}",
+        "  Ctrl-C stops everything.",
+        "",
+    ])
+
+
+def up(print_fn: Callable[[str], None] = print) -> int:
+    launch = prepare()
+    requested: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        requested.append(signum)
+
+    # Handlers first, so the hub (and through it the services) start with default signal dispositions
+    # even when this process was started with SIGINT ignored (a background job of a script).
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    command = [sys.executable, "-m", "jupyterhub", "-f", str(launch.config_file)]
+    process = subprocess.Popen(command, cwd=launch.home / "hub", env=launch.env, start_new_session=True)
+    ready = False
+    deadline = time.monotonic() + 180
+    with httpx.Client(timeout=2.0) as probe:
+        while process.poll() is None and not requested:
+            if not ready and _ready(probe, launch.url):
+                ready = True
+                print_fn(banner(launch))
+            elif not ready and time.monotonic() > deadline:
+                print_fn("aitip: the hub is not answering after 180 s; see its log above")
+                deadline = float("inf")
+            time.sleep(0.5 if not ready else 1.0)
+    if requested:
+        print_fn(f"aitip: stopping ({signal.Signals(requested[0]).name})...")
+        stop(process)
+        print_fn("aitip: stopped")
+        return 0
+    returncode = stop(process)
+    print_fn(f"aitip: JupyterHub exited with status {returncode}; see its log above")
+    return returncode or 1
