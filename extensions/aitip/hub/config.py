@@ -80,7 +80,7 @@ def server_token_scopes() -> list[str]:
 
 def platform_service(settings: HubSettings) -> dict[str, Any]:
     environment = {"AITIP_HOME": str(settings.home), "AITIP_MODE": "platform"}
-    for name in ("AITIP_CATALOG_URL", "PYTHONPATH"):
+    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "PYTHONPATH"):
         if os.environ.get(name):
             environment[name] = os.environ[name]
     return {

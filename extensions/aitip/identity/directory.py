@@ -57,13 +57,16 @@ class HubDirectory(Directory):
         help="Token with read:users and read:groups (default: $JUPYTERHUB_API_TOKEN).",
     ).tag(config=True)
     cache_seconds = Float(
-        10.0, help="How long a user's groups and admin flag are reused before asking the hub again."
+        10.0, help="How long a user's groups and admin flag are reused before asking the hub again "
+        "($AITIP_DIRECTORY_CACHE_SECONDS overrides)."
     ).tag(config=True)
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.api_url = (self.api_url or os.environ.get("JUPYTERHUB_API_URL", "")).rstrip("/")
         self.api_token = self.api_token or os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        if "AITIP_DIRECTORY_CACHE_SECONDS" in os.environ:
+            self.cache_seconds = float(os.environ["AITIP_DIRECTORY_CACHE_SECONDS"])
         self._cache: dict[tuple[str, str], tuple[float, object]] = {}
         self._client: httpx.AsyncClient | None = None
         self._lock = asyncio.Lock()
