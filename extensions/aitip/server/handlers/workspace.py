@@ -45,7 +45,10 @@ class WorkspaceRelayHandler(AitipHandler):
         body = self.request.body if method in ("POST", "PUT", "PATCH") else None
         request = HTTPRequest(url, method=method, headers=headers, body=body, request_timeout=context.relay_timeout,
                               allow_nonstandard_methods=True, follow_redirects=False)
-        response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except OSError as exc:  # refused, reset, unresolvable: tornado raises these even with raise_error=False
+            raise ServiceUnavailable("the AITIP platform service did not answer", detail=str(exc)) from exc
         if response.code == 599:
             raise ServiceUnavailable("the AITIP platform service did not answer", detail=str(response.error))
         self.set_status(response.code)

@@ -1,0 +1,72 @@
+"""The hub configuration aitip applies: roles, the platform service, token scopes, spawners."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from aitip.hub.config import SERVICE_NAME, configure
+
+
+@pytest.fixture
+def hub_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("AITIP_HOME", str(tmp_path))
+    for name, value in {"AITIP_PORT": "18000", "AITIP_HUB_PORT": "18081", "AITIP_PROXY_API_PORT": "18001",
+                        "AITIP_SERVICE_PORT": "18181", "AITIP_ADMIN_USER": "boss",
+                        "AITIP_ADMIN_PASSWORD": "secret-pass"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AITIP_SPAWNER", raising=False)
+    return tmp_path
+
+
+def test_local_mode(hub_env: Path) -> None:
+    c = Config()
+    settings = configure(c)
+    assert c.JupyterHub.spawner_class == "jupyterhub.spawner.SimpleLocalProcessSpawner"
+    assert c.JupyterHub.ip == "127.0.0.1" and c.JupyterHub.port == 18000
+    assert Path(c.ConfigurableHTTPProxy.command[0]).name == "configurable-http-proxy"
+    assert "node_modules" in c.ConfigurableHTTPProxy.command[0], "the pinned npm proxy, not the PyPI port"
+    assert c.Authenticator.admin_users == {"boss"}
+    assert c.AitipNativeAuthenticator.bootstrap_admin_password == "secret-pass"
+    assert c.NativeAuthenticator.open_signup is False
+    assert c.SimpleLocalProcessSpawner.home_dir_template == str(hub_env / "users" / "{username}")
+    assert c.JupyterHub.db_url == f"sqlite:///{hub_env / 'hub' / 'jupyterhub.sqlite'}"
+    assert settings.platform_url == "http://127.0.0.1:18181/services/aitip/"
+
+
+def test_users_may_reach_the_platform_service_and_servers_may_relay(hub_env: Path) -> None:
+    c = Config()
+    configure(c)
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    assert set(roles["user"]["scopes"]) == {"self", f"access:services!service={SERVICE_NAME}"}
+    assert roles["aitip-platform"]["services"] == [SERVICE_NAME]
+    assert {"read:users", "read:groups"} <= set(roles["aitip-platform"]["scopes"])
+    assert f"access:services!service={SERVICE_NAME}" in c.Spawner.server_token_scopes
+    assert c.Spawner.environment["AITIP_PLATFORM_URL"].endswith("/services/aitip/")
+
+
+def test_platform_service_runs_the_extension_in_platform_mode(hub_env: Path) -> None:
+    c = Config()
+    configure(c)
+    (service,) = c.JupyterHub.services
+    assert service["name"] == SERVICE_NAME and service["url"] == "http://127.0.0.1:18181"
+    assert service["command"][1:] == ["-m", "aitip.server.platform"]
+    assert service["environment"]["AITIP_MODE"] == "platform"
+    assert service["environment"]["AITIP_HOME"] == str(hub_env)
+
+
+def test_unknown_spawner_is_refused(hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AITIP_SPAWNER", "docker")
+    with pytest.raises(ValueError, match="expected 'local' or 'kubernetes'"):
+        configure(Config())
+
+
+def test_platform_service_argv_keeps_other_apis_out() -> None:
+    from aitip.server.platform import platform_argv
+
+    argv = platform_argv()
+    assert "--ServerApp.jpserver_extensions=aitip=True" in argv
+    assert "--ServerApp.authorizer_class=aitip.server.authorizer.PlatformAuthorizer" in argv
+    assert "--ServerApp.allow_unauthenticated_access=False" in argv

@@ -1,0 +1,73 @@
+"""KubeSpawner pod manifests for the CPU and GPU profiles, built without a cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from aitip.hub.config import configure
+from aitip.hub.kubernetes import GPU_RESOURCE, GPU_TOLERATION, load_profiles
+
+kubespawner = pytest.importorskip("kubespawner")
+
+
+@pytest.fixture
+def kube_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Config:
+    monkeypatch.setenv("AITIP_HOME", str(tmp_path))
+    monkeypatch.setenv("AITIP_SPAWNER", "kubernetes")
+    monkeypatch.setenv("AITIP_K8S_PLATFORM_URL", "http://hub:8181/services/aitip/")
+    # No API server exists here: the spawner only needs one to start pods, not to build them.
+    monkeypatch.setattr("kubespawner.spawner.load_config", lambda **kwargs: None)
+    c = Config()
+    configure(c)
+    return c
+
+
+async def _manifest(config: Config, profile: str | None):
+    from kubespawner import KubeSpawner
+
+    spawner = KubeSpawner(config=config, _mock=True)
+    spawner.user_options = {"profile": profile} if profile else {}
+    await spawner.load_user_options()
+    return await spawner.get_pod_manifest()
+
+
+@pytest.mark.asyncio
+async def test_gpu_profile_asks_for_a_gpu_on_a_gpu_node(kube_config: Config) -> None:
+    pod = await _manifest(kube_config, "gpu-1")
+    container = pod.spec.containers[0]
+    assert container.resources.limits[GPU_RESOURCE] == "1"
+    assert container.resources.requests[GPU_RESOURCE] == "1"
+    assert pod.spec.node_selector == {"nvidia.com/gpu.present": "true"}
+    tolerations = [t.to_dict() if hasattr(t, "to_dict") else t for t in pod.spec.tolerations]
+    assert any(t["key"] == GPU_TOLERATION["key"] and t["effect"] == "NoSchedule" for t in tolerations)
+    env = {e.name: e.value for e in container.env}
+    assert env["AITIP_KERNEL_DEVICE"] == "cuda"
+    assert env["AITIP_PLATFORM_URL"] == "http://hub:8181/services/aitip/"
+
+
+@pytest.mark.asyncio
+async def test_four_gpu_profile(kube_config: Config) -> None:
+    pod = await _manifest(kube_config, "gpu-4")
+    assert pod.spec.containers[0].resources.limits[GPU_RESOURCE] == "4"
+
+
+@pytest.mark.asyncio
+async def test_default_profile_is_cpu_only(kube_config: Config) -> None:
+    pod = await _manifest(kube_config, None)
+    container = pod.spec.containers[0]
+    assert GPU_RESOURCE not in (container.resources.limits or {})
+    assert not pod.spec.node_selector
+    assert {e.name: e.value for e in container.env}["AITIP_KERNEL_DEVICE"] == "cpu"
+
+
+def test_profiles_come_from_a_file_when_configured(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.json"
+    path.write_text(json.dumps([{"display_name": "tiny", "slug": "tiny", "kubespawner_override": {}}]))
+    assert load_profiles(str(path))[0]["slug"] == "tiny"
+    path.write_text(json.dumps({"not": "a list"}))
+    with pytest.raises(ValueError, match="expected a JSON list"):
+        load_profiles(str(path))
