@@ -12,7 +12,6 @@ from aitip.identity.directory import IdentityProviderDirectory
 from aitip.server.authorizer import StandalonePlatformAuthorizer
 from tests.support.identity import TokenUsersIdentityProvider
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 USERS = {
     "tok-ann": {"name": "ann"},
