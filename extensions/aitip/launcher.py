@@ -4,6 +4,7 @@ in the foreground, print where to log in, and stop everything on Ctrl-C or SIGTE
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import signal
 import socket
@@ -33,7 +34,23 @@ class Launch:
     config_file: Path
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free port below the kernel's ephemeral range (so no outgoing connection takes it before the
+    server binds it) and above Ray's worker ports (10002-19999)."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(20000, max(20001, low)))
+    random.shuffle(candidates)
+    for port in candidates[:500]:
+        if port_is_free(host, port):
+            return port
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
@@ -214,8 +231,9 @@ def up(print_fn: Callable[[str], None] = print) -> int:
                 ready = True
                 print_fn(banner(launch))
             elif not ready and time.monotonic() > deadline:
-                print_fn("aitip: the hub is not answering after 180 s; see its log above")
-                deadline = float("inf")
+                print_fn("aitip: the platform did not come up within 180 s; see the log above. Stopping.")
+                stop(process)
+                return 1
             time.sleep(0.5 if not ready else 1.0)
     if requested:
         print_fn(f"aitip: stopping ({signal.Signals(requested[0]).name})...")

@@ -115,3 +115,28 @@ def test_cli_logs_in_and_manages_projects(platform: RunningPlatform, people: dic
     assert refused.returncode == 1 and "403 forbidden" in refused.stderr
     me = run("me", "--json")
     assert json.loads(me.stdout)["name"] == "bob"
+
+
+def test_a_browser_session_reaches_the_api(platform: RunningPlatform, people: dict[str, str]) -> None:
+    """Log in at the hub like a person, open the platform page (hub OAuth), then call the API with the
+    cookie: reads directly, writes with the XSRF header, as JupyterLab and dashboards do."""
+    browser = platform.browser_login("ann", PASSWORDS["ann"])
+    browser.follow_redirects = True
+    try:
+        page = browser.get("/services/aitip/")
+        assert page.status_code == 200 and '<strong id="user">ann</strong>' in page.text
+        assert "spine-demo" in page.text
+        me = browser.get("/services/aitip/api/aitip/v1/me")
+        assert me.status_code == 200 and me.json()["name"] == "ann"
+        no_xsrf = browser.patch("/services/aitip/api/aitip/v1/projects/spine-demo", json={"description": "x"})
+        assert no_xsrf.status_code == 403
+        xsrf = next(c.value for c in browser.cookies.jar if c.name == "_xsrf" and c.path.startswith("/services"))
+        write = browser.patch("/services/aitip/api/aitip/v1/projects/spine-demo", json={"description": "from a browser"},
+                              headers={"X-XSRFToken": xsrf})
+        assert write.status_code == 200, write.text
+        assert write.json()["description"] == "from a browser"
+        assert browser.get("/user/ann/lab").status_code == 200  # JupyterLab signs in through hub OAuth
+        lab = browser.get("/user/ann/api/aitip/v1/me")  # JupyterLab's origin, through the workspace relay
+        assert lab.status_code == 200 and lab.json()["name"] == "ann"
+    finally:
+        browser.close()

@@ -79,3 +79,15 @@ async def test_openapi_describes_every_route_with_its_permission(api) -> None:
     assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("ProjectCreate")
     assert "ProjectCreate" in doc["components"]["schemas"]
     assert doc["paths"]["/api/aitip/v1/health"]["get"]["security"] == []
+
+
+async def test_home_page_shows_the_signed_in_user_and_projects(jp_fetch) -> None:
+    await jp_fetch("api", "aitip", "v1", "projects", method="POST", body=b'{"name": "alpha<b>"}',
+                   headers={"Authorization": "token tok-ann", "Content-Type": "application/json"},
+                   raise_error=False)
+    await jp_fetch("api", "aitip", "v1", "projects", method="POST", body=b'{"name": "alpha", "display_name": "<b>A</b>"}',
+                   headers={"Authorization": "token tok-ann", "Content-Type": "application/json"})
+    page = await jp_fetch("home", headers={"Authorization": "token tok-ann"})
+    html = page.body.decode()
+    assert page.code == 200 and '<strong id="user">ann</strong>' in html
+    assert "&lt;b&gt;A&lt;/b&gt;" in html and "<b>A</b>" not in html

@@ -54,7 +54,7 @@ def _registered_handlers(router: Any) -> list[type]:
         target = rule.target
         if isinstance(target, Router):
             found.extend(_registered_handlers(target))
-        elif isinstance(target, type) and issubclass(target, AitipHandler):
+        elif isinstance(target, type) and (issubclass(target, AitipHandler) or hasattr(target, "operations")):
             found.append(target)
     return found
 

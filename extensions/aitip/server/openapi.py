@@ -26,7 +26,7 @@ ERROR_SCHEMA = {
 
 
 def _documented(routes: list[Route]) -> list[Route]:
-    return [route for route in routes if route.template != "{path}"]
+    return [route for route in routes if route.template != "{path}" and route.prefix == API_PREFIX]
 
 
 @cache

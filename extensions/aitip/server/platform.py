@@ -12,7 +12,7 @@ def platform_argv(extra: list[str] | None = None) -> list[str]:
         "--ServerApp.jpserver_extensions=aitip=True",
         "--ServerApp.authorizer_class=aitip.server.authorizer.PlatformAuthorizer",
         "--ServerApp.allow_unauthenticated_access=False",
-        "--ServerApp.default_url=/api/aitip/v1/health",
+        "--ServerApp.default_url=/home",
         "--ServerApp.root_dir=" + os.getcwd(),
     ]
     if os.geteuid() == 0:

@@ -4,7 +4,7 @@ OpenAPI description are all derived."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
@@ -34,7 +34,7 @@ class Operation:
 class Route:
     template: str
     handler: type
-    path_doc: dict[str, str] = field(default_factory=dict)
+    prefix: str = API_PREFIX
 
     @property
     def pattern(self) -> str:
@@ -42,7 +42,7 @@ class Route:
             name = match.group(1)
             return f"(?P<{name}>{PARAMETER_PATTERNS[name]})"
 
-        return API_PREFIX + re.sub(r"\{(\w+)\}", replace, self.template)
+        return self.prefix + re.sub(r"\{(\w+)\}", replace, self.template)
 
     @property
     def parameters(self) -> list[str]:
@@ -55,6 +55,7 @@ class Route:
 
 def platform_routes() -> list[Route]:
     from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
+    from .handlers.pages import PlatformHomeHandler
     from .handlers.projects import (
         MemberHandler,
         MembersHandler,
@@ -75,6 +76,7 @@ def platform_routes() -> list[Route]:
         Route("projects/{project}/members", MembersHandler),
         Route("projects/{project}/members/{kind}/{member}", MemberHandler),
         Route("{path}", NotFoundHandler),
+        Route("home", PlatformHomeHandler, prefix=""),
     ]
 
 
