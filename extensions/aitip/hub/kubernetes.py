@@ -11,6 +11,11 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
 
+def _sized(cpu: float, memory: str) -> dict[str, Any]:
+    """Guarantee half the CPUs (bursting to all) and all the memory (never overcommitted)."""
+    return {"cpu_guarantee": cpu / 2, "cpu_limit": cpu, "mem_guarantee": memory, "mem_limit": memory}
+
+
 def gpu_profile(count: int, *, cpu: float, memory: str, node_selector: dict[str, str] | None = None,
                 default: bool = False) -> dict[str, Any]:
     """A profile asking the scheduler for ``count`` NVIDIA GPUs on a GPU node."""
@@ -20,10 +25,7 @@ def gpu_profile(count: int, *, cpu: float, memory: str, node_selector: dict[str,
         "description": f"JupyterLab on a GPU node with {count} dedicated GPU(s); the aitip-gpu kernel is ready.",
         "default": default,
         "kubespawner_override": {
-            "cpu_guarantee": cpu / 2,
-            "cpu_limit": cpu,
-            "mem_guarantee": memory,
-            "mem_limit": memory,
+            **_sized(cpu, memory),
             "extra_resource_guarantees": {GPU_RESOURCE: str(count)},
             "extra_resource_limits": {GPU_RESOURCE: str(count)},
             "node_selector": node_selector or {"nvidia.com/gpu.present": "true"},
@@ -40,10 +42,7 @@ def cpu_profile(*, cpu: float, memory: str, default: bool = True) -> dict[str, A
         "description": "JupyterLab for data work and small models; no GPU.",
         "default": default,
         "kubespawner_override": {
-            "cpu_guarantee": cpu / 2,
-            "cpu_limit": cpu,
-            "mem_guarantee": memory,
-            "mem_limit": memory,
+            **_sized(cpu, memory),
             "environment": {"AITIP_KERNEL_DEVICE": "cpu"},
         },
     }
