@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,16 @@ def _postgres_unreachable_reason() -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}"
     return None
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own AITIP home; nothing touches the real user data dir."""
+    home = tmp_path_factory.mktemp("aitip-home")
+    monkeypatch.setenv("AITIP_HOME", str(home))
+    monkeypatch.setenv("AITIP_MLFLOW_TRACKING_URI", "")
+    monkeypatch.delenv("AITIP_CATALOG_URL", raising=False)
+    return home
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,12 @@ def _cookie(http: httpx.Client, name: str) -> str | None:
     return value
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .jobs.cli_worker import main as worker_main
+
+    return worker_main(args)
+
+
 def hub_login(hub_url: str, username: str, password: str, note: str = "aitip CLI") -> str:
     """Log in to the hub's form (NativeAuthenticator) and create an API token for the user."""
     with httpx.Client(base_url=hub_url.rstrip("/"), timeout=30.0, follow_redirects=False) as http:
@@ -224,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("up", parents=[common], help="start the local platform in the foreground"
                         ).set_defaults(func=cmd_up)
+
+    worker = commands.add_parser("worker", parents=[common], help="run a job worker process against the catalog")
+    worker.add_argument("--slots", type=int, default=0, help="jobs at once (default: one per CPU core)")
+    worker.add_argument("--pool", type=int, default=2, help="pre-started aitip-python kernels")
+    worker.add_argument("--tracking-uri", default=os.environ.get("AITIP_MLFLOW_TRACKING_URI"),
+                        help="MLflow tracking URI for job runs (default: none)")
+    worker.add_argument("--lease-seconds", type=float, default=None)
+    worker.add_argument("--heartbeat-seconds", type=float, default=None)
+    worker.set_defaults(func=cmd_worker)
 
     login = commands.add_parser("login", parents=[common], help="log in to a hub and save an API token")
     login.add_argument("--hub", help="hub URL (default: http://127.0.0.1:$AITIP_PORT)")

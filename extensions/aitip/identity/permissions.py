@@ -53,6 +53,13 @@ PERMISSIONS: dict[str, Permission] = _table(
     Permission("member.add", _P.project, Role.maintainer, "Add a user or group to a project"),
     Permission("member.update", _P.project, Role.maintainer, "Change a member's role"),
     Permission("member.remove", _P.project, Role.maintainer, "Remove a member from a project"),
+    Permission("job.list", _P.authenticated, None, "List jobs in the projects the caller belongs to"),
+    Permission("job.submit", _P.project, Role.developer, "Run a notebook as a job in the project"),
+    Permission("job.read", _P.project, Role.viewer, "Read a job, its events and its executed notebook"),
+    Permission("job.cancel", _P.project, Role.developer,
+               "Cancel a job: its owner, or a maintainer for anyone's"),
+    Permission("job.retry", _P.project, Role.developer,
+               "Re-run a job's exact snapshot as a new job: its owner, or a maintainer"),
 )
 
 

@@ -18,6 +18,7 @@ from ..identity.directory import Directory
 from ..identity.permissions import PermissionScope, permission
 from ..identity.principal import Principal
 from ..identity.roles import Role
+from .access import authorize, effective_role, refuse_if_archived
 from .models import (
     Me,
     Member,
@@ -35,19 +36,6 @@ from .models import (
 from .tables import MemberRecord, ProjectRecord
 
 T = TypeVar("T")
-
-
-def effective_role(principal: Principal, members: list[MemberRecord]) -> Role | None:
-    """Hub admins are admins everywhere; others hold the highest of their user and group roles."""
-    if principal.is_admin:
-        return Role.admin
-    roles = [
-        Role(member.role)
-        for member in members
-        if (member.kind == "user" and member.name == principal.name)
-        or (member.kind == "group" and member.name in principal.groups)
-    ]
-    return Role.highest(roles)
 
 
 def _project_model(record: ProjectRecord, role: Role | None) -> Project:
@@ -91,31 +79,12 @@ class ProjectService:
         return principal  # type: ignore[return-value]
 
     @staticmethod
-    def _load(session: Session, name: str) -> ProjectRecord:
-        project = session.scalar(select(ProjectRecord).where(ProjectRecord.name == name))
-        if project is None:
-            raise NotFound(f"project {name!r} does not exist or you are not a member of it")
-        return project
-
-    def _authorize(self, session: Session, principal: Principal, action: str, name: str) -> tuple[ProjectRecord, Role]:
-        """Load the project and check ``action``; non-members learn nothing (404), members get 403."""
-        rule = permission(action)
-        project = self._load(session, name)
-        role = effective_role(principal, project.members)
-        if role is None:
-            raise NotFound(f"project {name!r} does not exist or you are not a member of it")
-        assert rule.min_role is not None
-        if not role.at_least(rule.min_role):
-            raise PermissionDenied(
-                f"{action} needs the {rule.min_role.value} role in project {name!r}; you are {role.value}",
-                detail={"action": action, "required_role": rule.min_role.value, "your_role": role.value},
-            )
-        return project, role
+    def _authorize(session: Session, principal: Principal, action: str, name: str) -> tuple[ProjectRecord, Role]:
+        return authorize(session, principal, action, name)
 
     @staticmethod
     def _refuse_if_archived(project: ProjectRecord) -> None:
-        if project.archived:
-            raise Conflict(f"project {project.name!r} is archived; unarchive it first", code="project_archived")
+        refuse_if_archived(project)
 
     # ----- projects -----
 

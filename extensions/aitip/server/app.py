@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Float, Integer, Type, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, Type, Unicode, default
 
 from .. import settings as aitip_settings
 from ..catalog import Catalog
@@ -62,6 +63,28 @@ class AitipExtension(ExtensionApp):
 
     relay_timeout = Float(60.0, help="Workspace mode: seconds to wait for the platform service.").tag(config=True)
 
+    run_jobs = Bool(
+        True, help="Platform mode: run a job worker in this process (set False when separate workers run jobs).",
+    ).tag(config=True)
+
+    executor_class = Type(
+        "aitip.jobs.executor.LocalExecutor",
+        klass="aitip.jobs.executor.Executor",
+        help="Where jobs run: LocalExecutor (this machine, pooled fresh kernels) or RayExecutor.",
+    ).tag(config=True)
+
+    mlflow_tracking_uri = Unicode(
+        help="MLflow tracking URI for job runs. Default: $AITIP_MLFLOW_TRACKING_URI, else the MLflow sqlite "
+        "store at $AITIP_HOME/mlflow.sqlite. Set '' to disable tracking.",
+    ).tag(config=True)
+
+    @default("mlflow_tracking_uri")
+    def _default_mlflow_tracking_uri(self) -> str:
+        configured = os.environ.get("AITIP_MLFLOW_TRACKING_URI")
+        if configured is not None:
+            return configured
+        return f"sqlite:///{aitip_settings.aitip_home() / 'mlflow.sqlite'}"
+
     @default("mode")
     def _default_mode(self) -> str:
         return os.environ.get("AITIP_MODE", "workspace")
@@ -92,11 +115,38 @@ class AitipExtension(ExtensionApp):
             catalog.migrate()
             context.catalog = catalog
             context.projects = ProjectService(catalog, directory)
+            self._initialize_jobs(context)
             self.log.info("aitip platform: catalog %s at revision %s", catalog.engine.url.render_as_string(),
                           catalog.current_revision())
         else:
             self.log.info("aitip workspace: relaying to %s", self.platform_url or "(no platform configured)")
         self.settings["aitip"] = context
+
+    def _initialize_jobs(self, context: PlatformContext) -> None:
+        from ..jobs.events import JobSignals
+        from ..jobs.notebook_store import NotebookStore
+        from ..jobs.service import JobService
+        from ..jobs.tracking import MlflowTracker, Tracker
+        from ..jobs.worker import JobWorker
+
+        home = aitip_settings.aitip_home()
+        store = NotebookStore(home / "notebooks")
+        signals = JobSignals()
+        assert context.catalog is not None
+        context.jobs = JobService(context.catalog, store, signals)
+        if self.run_jobs:
+            tracker: Tracker = (MlflowTracker(self.mlflow_tracking_uri, home / "mlartifacts")
+                                if self.mlflow_tracking_uri else Tracker())
+            executor = self.executor_class(parent=self)
+            context.worker = JobWorker(context.catalog, executor, store, signals, tracker, home / "jobs", parent=self)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        context: Any = self.settings.get("aitip")
+        if context is not None and context.worker is not None:
+            await context.worker.start()
+            tracker = context.worker.tracker
+            if hasattr(tracker, "warm_up"):
+                asyncio.get_running_loop().run_in_executor(None, tracker.warm_up)
 
     def initialize_handlers(self) -> None:
         routes = platform_routes() if self.mode == "platform" else workspace_routes()
@@ -104,5 +154,7 @@ class AitipExtension(ExtensionApp):
 
     async def stop_extension(self) -> None:
         context: Any = self.settings.get("aitip")
+        if context is not None and context.worker is not None:
+            await context.worker.stop()
         if context is not None and context.catalog is not None:
             context.catalog.dispose()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..catalog import Catalog
 from ..identity.directory import Directory
-from ..projects.service import ProjectService
+
+if TYPE_CHECKING:  # the platform's engines are imported only in platform mode
+    from ..catalog import Catalog
+    from ..jobs.service import JobService
+    from ..jobs.worker import JobWorker
+    from ..projects.service import ProjectService
 
 
 @dataclass
@@ -16,6 +21,8 @@ class PlatformContext:
     max_body_bytes: int
     catalog: Catalog | None = None
     projects: ProjectService | None = None
+    jobs: JobService | None = None
+    worker: JobWorker | None = None
     platform_url: str = ""
     platform_token: str = ""
     relay_timeout: float = 60.0

@@ -14,6 +14,7 @@ PARAMETER_PATTERNS = {
     "project": r"[^/]+",
     "kind": r"users|groups",
     "member": r"[^/]+",
+    "job": r"[0-9]{1,18}",
     "path": r".*",
 }
 
@@ -54,6 +55,14 @@ class Route:
 
 
 def platform_routes() -> list[Route]:
+    from .handlers.jobs import (
+        JobCancelHandler,
+        JobEventsHandler,
+        JobHandler,
+        JobNotebookHandler,
+        JobRetryHandler,
+        JobsHandler,
+    )
     from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
     from .handlers.pages import PlatformHomeHandler
     from .handlers.projects import (
@@ -75,6 +84,12 @@ def platform_routes() -> list[Route]:
         Route("projects/{project}/unarchive", ProjectUnarchiveHandler),
         Route("projects/{project}/members", MembersHandler),
         Route("projects/{project}/members/{kind}/{member}", MemberHandler),
+        Route("jobs", JobsHandler),
+        Route("jobs/{job}", JobHandler),
+        Route("jobs/{job}/cancel", JobCancelHandler),
+        Route("jobs/{job}/retry", JobRetryHandler),
+        Route("jobs/{job}/events", JobEventsHandler),
+        Route("jobs/{job}/notebook", JobNotebookHandler),
         Route("{path}", NotFoundHandler),
         Route("home", PlatformHomeHandler, prefix=""),
     ]
@@ -82,9 +97,10 @@ def platform_routes() -> list[Route]:
 
 def workspace_routes() -> list[Route]:
     from .handlers.meta import WorkspaceHealthHandler
-    from .handlers.workspace import WorkspaceRelayHandler
+    from .handlers.workspace import WorkspaceJobSubmitHandler, WorkspaceRelayHandler
 
     return [
         Route("health", WorkspaceHealthHandler),
+        Route("jobs", WorkspaceJobSubmitHandler),
         Route("{path}", WorkspaceRelayHandler),
     ]

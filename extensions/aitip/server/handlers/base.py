@@ -97,15 +97,16 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
 
     # ----- input -----
 
-    def json_body(self, model: type[M]) -> M:
+    def json_body(self, model: type[M], *, limit: int | None = None) -> M:
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise UnsupportedMediaType(
                 f"send the body as application/json (got {content_type or 'no Content-Type'})"
             )
         body = self.request.body
-        if len(body) > self.context.max_body_bytes:
-            raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {self.context.max_body_bytes}")
+        limit = limit or self.context.max_body_bytes
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -4,13 +4,16 @@ own origin and the platform sees the server's owner."""
 
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.utils import ensure_async
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from ...errors import PermissionDenied, ServiceUnavailable
+from ...errors import BadRequest, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
 from ..routes import Operation
 from .base import AitipHandler
 
@@ -24,7 +27,7 @@ class WorkspaceRelayHandler(AitipHandler):
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     }
 
-    async def _relay(self, path: str) -> None:
+    async def _relay(self, path: str, body: bytes | None = None) -> None:
         context = self.context
         if not context.platform_url:
             raise ServiceUnavailable(
@@ -42,7 +45,8 @@ class WorkspaceRelayHandler(AitipHandler):
         headers = {name: self.request.headers[name] for name in _RELAYED_HEADERS if name in self.request.headers}
         headers["Authorization"] = f"token {context.platform_token}"
         method = self.request.method or "GET"
-        body = self.request.body if method in ("POST", "PUT", "PATCH") else None
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = self.request.body
         request = HTTPRequest(url, method=method, headers=headers, body=body, request_timeout=context.relay_timeout,
                               allow_nonstandard_methods=True, follow_redirects=False)
         try:
@@ -84,3 +88,37 @@ class WorkspaceRelayHandler(AitipHandler):
     @authorized
     async def delete(self, path: str) -> None:
         await self._relay(path)
+
+
+class WorkspaceJobSubmitHandler(WorkspaceRelayHandler):
+    """``POST jobs`` from JupyterLab may name a notebook in this server (``"path"``) instead of sending
+    it: the relay reads it from the user's contents and submits its content."""
+
+    operations = {
+        "GET": Operation("workspace.forward", "Relayed to the platform service"),
+        "POST": Operation("workspace.forward", "Submit a job; 'path' names a notebook in this server"),
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:  # type: ignore[override]
+        await self._relay("jobs")
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:  # type: ignore[override]
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"malformed JSON: {exc}", code="invalid_json") from exc
+        if isinstance(body, dict) and "path" in body:
+            path = body.pop("path")
+            if not isinstance(path, str) or not path.endswith(".ipynb") or "notebook" in body:
+                raise InvalidInput("'path' must name a .ipynb file in this server (and replaces 'notebook')")
+            try:
+                model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
+            except web.HTTPError as exc:
+                raise NotFound(f"no notebook at {path!r} in this server") from exc
+            body["notebook"] = model["content"]
+            body.setdefault("notebook_name", posixpath.basename(path))
+        await self._relay("jobs", json.dumps(body).encode())

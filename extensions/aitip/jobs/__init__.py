@@ -1,0 +1,1 @@
+"""Notebook jobs: parameterized notebooks run as queued, leased, tracked and re-runnable jobs."""

@@ -1,0 +1,245 @@
+"""Executors run one job's notebook and report as it goes. ``LocalExecutor`` runs jobs on this machine,
+each in a fresh pre-started kernel; other executors (Ray) implement the same interface."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, DeadKernelError
+from traitlets import Dict, Float, Integer
+from traitlets.config import LoggingConfigurable
+
+from .kernel_pool import KernelPool, PooledKernel
+from .notebook_store import write_atomic
+from .parameters import INJECTED_TAG, parameters_cell_index, render_parameters_cell
+
+log = logging.getLogger("aitip.jobs.executor")
+
+
+@dataclass
+class ExecutionRequest:
+    job_id: int
+    attempt: int
+    notebook: dict[str, Any]
+    parameters: dict[str, Any]
+    kernel: str
+    timeout_seconds: float
+    workdir: Path
+    output_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    gpus: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ExecutionResult:
+    status: str  # succeeded | failed | timed_out | cancelled | lost
+    reason: str | None = None
+    failed_cell: dict[str, Any] | None = None
+    cells_run: int = 0
+
+
+class ExecutionObserver(Protocol):
+    async def kernel_started(self, pid: int | None, host: str) -> None: ...
+    async def cell_started(self, index: int, source: str) -> None: ...
+    async def cell_finished(self, index: int, status: str, seconds: float) -> None: ...
+    async def output(self, index: int, name: str, text: str) -> None: ...
+
+
+class Stop(Exception):
+    """Raised into a running job: cancelled, timed out, or its lease lost."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def prepare_notebook(notebook: dict[str, Any], parameters: dict[str, Any]) -> Any:
+    """The notebook as it will run: the injected-parameters cell placed after the parameters cell."""
+    nb = nbformat.from_dict(copy.deepcopy(notebook))
+    if parameters:
+        cell = nbformat.v4.new_code_cell(render_parameters_cell(parameters))
+        cell.metadata["tags"] = [INJECTED_TAG]
+        index = parameters_cell_index(notebook)
+        nb.cells.insert(index + 1, cell)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def setup_code(env: dict[str, str], workdir: Path, gpus: list[int]) -> str:
+    """Run before the first cell, never shown: the job's environment and working directory."""
+    variables = dict(env)
+    variables["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+    return (f"import os as _aitip_os\n_aitip_os.environ.update({variables!r})\n"
+            f"_aitip_os.chdir({str(workdir)!r})\ndel _aitip_os\n")
+
+
+class Executor(LoggingConfigurable):
+    """Runs jobs. ``slots`` is how many run at once; ``execute`` must honour ``stop``."""
+
+    max_concurrent_jobs = Integer(
+        0, help="Jobs run at once (0: one per CPU core). Each job still gets its own fresh kernel.",
+    ).tag(config=True)
+
+    @property
+    def slots(self) -> int:
+        return self.max_concurrent_jobs or os.cpu_count() or 1
+
+    async def start(self) -> None:
+        """Prepare (pre-start kernels, connect to a cluster)."""
+
+    async def stop(self) -> None:
+        """Release everything started."""
+
+    async def execute(self, request: ExecutionRequest, observer: ExecutionObserver,
+                      stop: asyncio.Future[Stop]) -> ExecutionResult:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Jobs on this machine, each in a fresh kernel taken from a pool of pre-started ones."""
+
+    pool_sizes = Dict(
+        {"aitip-python": 2},
+        help="Kernels kept started and waiting, per kernel spec. A job on another spec starts one on demand.",
+    ).tag(config=True)
+    save_interval = Float(2.0, help="Seconds between writes of the running job's output notebook.").tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool = KernelPool(self.pool_sizes)
+
+    async def start(self) -> None:
+        await self.pool.start()
+
+    async def stop(self) -> None:
+        await self.pool.close()
+
+    async def execute(self, request: ExecutionRequest, observer: ExecutionObserver,
+                      stop: asyncio.Future[Stop]) -> ExecutionResult:
+        request.workdir.mkdir(parents=True, exist_ok=True)
+        nb = prepare_notebook(request.notebook, request.parameters)
+        kernel = await self.pool.acquire(request.kernel)
+        await observer.kernel_started(kernel.pid, kernel.host)
+        run = _NotebookRun(nb, kernel, observer, request, self.save_interval)
+        runner = asyncio.ensure_future(run.run())
+        try:
+            done, _ = await asyncio.wait({runner, stop}, timeout=request.timeout_seconds,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if runner in done:
+                return runner.result()
+            cause = stop.result() if stop in done else Stop(
+                "timed_out", f"the job ran longer than its timeout of {request.timeout_seconds:g} s")
+            runner.cancel()
+            with contextlib.suppress(BaseException):
+                await runner
+            await KernelPool.kill(kernel)
+            return ExecutionResult(cause.status, cause.reason, cells_run=run.cells_run)
+        finally:
+            if not runner.done():
+                runner.cancel()
+            run.save()
+            self.pool.release(kernel)
+
+
+class _NotebookRun:
+    """Runs the cells of one notebook on one kernel through nbclient, reporting each step."""
+
+    def __init__(self, nb: Any, kernel: PooledKernel, observer: ExecutionObserver, request: ExecutionRequest,
+                 save_interval: float) -> None:
+        self.nb = nb
+        self.kernel = kernel
+        self.observer = observer
+        self.request = request
+        self.save_interval = save_interval
+        self.cells_run = 0
+        self._dirty = True
+        self._last_save = 0.0
+
+    def save(self) -> None:
+        write_atomic(self.request.output_path, nbformat.writes(self.nb).encode())
+        self._dirty = False
+        self._last_save = time.monotonic()
+
+    def _maybe_save(self) -> None:
+        if self._dirty and time.monotonic() - self._last_save >= self.save_interval:
+            self.save()
+
+    async def _setup(self) -> None:
+        client = self.kernel.client
+        msg_id = client.execute(setup_code(self.request.env, self.request.workdir, self.request.gpus),
+                                silent=True, store_history=False)
+        reply = await client.get_shell_msg(timeout=30)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = await client.get_shell_msg(timeout=30)
+        if reply["content"].get("status") != "ok":
+            raise RuntimeError(f"job setup failed in the kernel: {reply['content'].get('evalue')}")
+
+    async def run(self) -> ExecutionResult:
+        await self._setup()
+        client = _ObservedNotebookClient(self)
+        client.kc = self.kernel.client
+        client.reset_execution_trackers()
+        info_id = self.kernel.client.kernel_info()
+        info = await client.async_wait_for_reply(info_id)
+        if info is not None and "language_info" in info["content"]:
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            await self.observer.cell_started(index, cell.source)
+            started = time.monotonic()
+            self._dirty = True
+            try:
+                await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+            except CellExecutionError as error:
+                await self.observer.cell_finished(index, "error", time.monotonic() - started)
+                return ExecutionResult("failed", f"cell {index} raised {error.ename}: {error.evalue}",
+                                       failed_cell={"index": index, "source": cell.source, "ename": error.ename,
+                                                    "evalue": error.evalue, "traceback": error.traceback},
+                                       cells_run=self.cells_run + 1)
+            except DeadKernelError:
+                await self.observer.cell_finished(index, "kernel_died", time.monotonic() - started)
+                code = await self._exit_code()
+                return ExecutionResult("failed", f"the kernel died while running cell {index}"
+                                       + (f" (exit code {code})" if code is not None else ""),
+                                       failed_cell={"index": index, "source": cell.source}, cells_run=self.cells_run)
+            self.cells_run += 1
+            await self.observer.cell_finished(index, "ok", time.monotonic() - started)
+            self._maybe_save()
+        return ExecutionResult("succeeded", cells_run=self.cells_run)
+
+    async def _exit_code(self) -> int | None:
+        provisioner = getattr(self.kernel.manager, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        return getattr(process, "returncode", None) if process is not None else None
+
+
+class _ObservedNotebookClient(NotebookClient):
+    """nbclient on a kernel we already started, reporting stream output as it arrives."""
+
+    def __init__(self, run: _NotebookRun) -> None:
+        super().__init__(run.nb, km=run.kernel.manager, kernel_name=run.kernel.name, timeout=None,
+                         allow_errors=False, record_timing=True, iopub_timeout=4)
+        self._run = run
+
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        result = super().output(outs, msg, display_id, cell_index)
+        if msg["msg_type"] == "stream":
+            content = msg["content"]
+            asyncio.ensure_future(self._run.observer.output(cell_index, content["name"], content["text"]))
+        self._run._dirty = True
+        return result

@@ -1,0 +1,266 @@
+"""The jobs service: submission (validated snapshot), reading, cancel and retry, with project roles.
+
+Execution state changes (claim, heartbeat, finish) belong to :mod:`aitip.jobs.worker`; this module
+owns what callers may ask for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..audit import record
+from ..catalog import Catalog
+from ..catalog.base import utcnow
+from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from ..identity.principal import Principal
+from ..identity.roles import Role
+from ..projects.access import authorize, authorize_record, refuse_if_archived
+from ..projects.tables import MemberRecord, ProjectRecord
+from .events import JobSignals
+from .models import FailedCell, Job, JobEvent, JobList, JobListQuery, JobState, JobSubmit
+from .notebook_store import NotebookStore
+from .parameters import validate_parameters
+from .tables import JobEventRecord, JobRecord
+
+T = TypeVar("T")
+DEFAULT_KERNEL = "aitip-python"
+
+
+def job_model(job: JobRecord) -> Job:
+    return Job(
+        id=job.id, project=job.project.name, owner=job.owner, state=JobState(job.state),
+        notebook_name=job.notebook_name, notebook_sha256=job.notebook_sha256, parameters=job.parameters or {},
+        kernel=job.kernel, resources={"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
+        priority=job.priority, timeout_seconds=job.timeout_seconds, max_attempts=job.max_attempts,
+        attempt=job.attempt, tags=job.tags or {}, code_version=job.code_version, retry_of=job.retry_of,
+        cancel_requested=job.cancel_requested, reason=job.reason,
+        failed_cell=FailedCell(**job.failed_cell) if job.failed_cell else None,
+        mlflow_run_id=job.mlflow_run_id, mlflow_experiment_id=job.mlflow_experiment_id,
+        submitted_at=job.submitted_at, started_at=job.started_at, first_cell_at=job.first_cell_at,
+        finished_at=job.finished_at,
+    )
+
+
+def add_event(session: Session, job: JobRecord, kind: str, data: dict[str, Any] | None = None) -> None:
+    session.add(JobEventRecord(job_id=job.id, attempt=job.attempt, kind=kind, data=data or {}))
+
+
+class KernelCatalog:
+    """The kernel specs jobs may name, with the resources each declares (``metadata.aitip``)."""
+
+    def __init__(self, refresh_seconds: float = 30.0) -> None:
+        self._specs: dict[str, Any] = {}
+        self._loaded_at = 0.0
+        self._refresh = refresh_seconds
+
+    def specs(self) -> dict[str, Any]:
+        if time.monotonic() - self._loaded_at > self._refresh:
+            from jupyter_client.kernelspec import KernelSpecManager
+
+            self._specs = KernelSpecManager().get_all_specs()
+            self._loaded_at = time.monotonic()
+        return self._specs
+
+    def resources(self, kernel: str) -> dict[str, Any]:
+        return dict(self.specs()[kernel]["spec"].get("metadata", {}).get("aitip", {}).get("resources", {}))
+
+
+class JobService:
+    def __init__(self, catalog: Catalog, store: NotebookStore, signals: JobSignals | None = None,
+                 kernels: KernelCatalog | None = None) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.signals = signals or JobSignals()
+        self.kernels = kernels or KernelCatalog()
+
+    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.catalog.session() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    @staticmethod
+    def _signed_in(principal: Principal | None) -> Principal:
+        if principal is None:
+            raise NotAuthenticated("sign in to JupyterHub or send an API token")
+        return principal
+
+    def _load(self, session: Session, principal: Principal, job_id: int, action: str) -> tuple[JobRecord, Role]:
+        job = session.get(JobRecord, job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} does not exist or is not in a project you belong to")
+        try:
+            role = authorize_record(principal, action, job.project)
+        except NotFound:
+            raise NotFound(f"job {job_id} does not exist or is not in a project you belong to") from None
+        return job, role
+
+    # ----- submission -----
+
+    def _validated_kernel(self, request: JobSubmit) -> str:
+        specs = self.kernels.specs()
+        kernel = request.kernel
+        if kernel is None:
+            named = (request.notebook.get("metadata", {}).get("kernelspec") or {}).get("name")
+            kernel = named if named in specs else DEFAULT_KERNEL
+        if kernel not in specs:
+            raise InvalidInput(f"unknown kernel {kernel!r}; available: {', '.join(sorted(specs))}",
+                               code="unknown_kernel", detail={"available": sorted(specs)})
+        return kernel
+
+    @staticmethod
+    def _validated_notebook(notebook: dict[str, Any]) -> None:
+        import nbformat
+
+        try:
+            nbformat.validate(nbformat.from_dict(notebook))
+        except nbformat.ValidationError as exc:
+            raise InvalidInput(f"not a valid Jupyter notebook: {exc.message}", code="invalid_notebook") from exc
+        if not any(cell.get("cell_type") == "code" for cell in notebook["cells"]):
+            raise InvalidInput("the notebook has no code cells to run", code="invalid_notebook")
+
+    async def submit(self, principal: Principal | None, request: JobSubmit, *, retry_of: int | None = None) -> Job:
+        principal = self._signed_in(principal)
+        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "job.submit",
+                                                                          request.project)[0]))
+        self._validated_notebook(request.notebook)
+        parameters = validate_parameters(request.notebook, request.parameters)
+        kernel = self._validated_kernel(request)
+        declared = self.kernels.resources(kernel)
+        resources = request.resources
+        cpus = resources.cpus if resources else float(declared.get("cpus", 1))
+        gpus = resources.gpus if resources else int(declared.get("gpus", 0))
+        memory_mb = resources.memory_mb if resources else declared.get("memory_mb")
+        sha256 = await asyncio.to_thread(self.store.put, request.notebook)
+
+        def work(session: Session) -> Job:
+            project, _ = authorize(session, principal, "job.submit", request.project)
+            refuse_if_archived(project)
+            job = JobRecord(project_id=project.id, owner=principal.name, notebook_name=request.notebook_name,
+                            notebook_sha256=sha256, parameters=parameters, kernel=kernel, cpus=cpus, gpus=gpus,
+                            memory_mb=memory_mb, priority=request.priority, timeout_seconds=request.timeout_seconds,
+                            max_attempts=request.max_attempts, tags=dict(request.tags),
+                            code_version=request.code_version, retry_of=retry_of)
+            job.project = project
+            session.add(job)
+            session.flush()
+            add_event(session, job, "state", {"state": "queued", "by": principal.name})
+            record(session, principal.name, "job.submit", f"job:{job.id}",
+                   {"project": project.name, "notebook": sha256, "kernel": kernel})
+            return job_model(job)
+
+        job = await self._in_transaction(work)
+        self.signals.queue_changed()
+        return job
+
+    # ----- reading -----
+
+    async def get(self, principal: Principal | None, job_id: int) -> Job:
+        principal = self._signed_in(principal)
+        return await self._in_transaction(lambda s: job_model(self._load(s, principal, job_id, "job.read")[0]))
+
+    async def list(self, principal: Principal | None, query: JobListQuery) -> JobList:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> JobList:
+            statement = select(JobRecord).join(ProjectRecord, JobRecord.project_id == ProjectRecord.id)
+            if query.project is not None:
+                project, _ = authorize(session, principal, "job.read", query.project)
+                statement = statement.where(JobRecord.project_id == project.id)
+            elif not principal.is_admin:
+                member_of = select(MemberRecord.project_id).where(or_(
+                    (MemberRecord.kind == "user") & (MemberRecord.name == principal.name),
+                    (MemberRecord.kind == "group") & (MemberRecord.name.in_(sorted(principal.groups) or [""])),
+                ))
+                statement = statement.where(JobRecord.project_id.in_(member_of))
+            if query.state is not None:
+                statement = statement.where(JobRecord.state == query.state.value)
+            if query.owner is not None:
+                statement = statement.where(JobRecord.owner == query.owner)
+            total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+            page = session.scalars(statement.order_by(JobRecord.id.desc()).limit(query.limit).offset(query.offset))
+            return JobList(items=[job_model(job) for job in page.unique()], total=total, limit=query.limit,
+                           offset=query.offset)
+
+        return await self._in_transaction(work)
+
+    async def events(self, principal: Principal | None, job_id: int, after: int = 0,
+                     limit: int = 1000) -> tuple[list[JobEvent], JobState]:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> tuple[list[JobEvent], JobState]:
+            job, _ = self._load(session, principal, job_id, "job.read")
+            rows = session.scalars(select(JobEventRecord).where(JobEventRecord.job_id == job_id,
+                                                                JobEventRecord.id > after)
+                                   .order_by(JobEventRecord.id).limit(limit))
+            events = [JobEvent(id=r.id, job_id=r.job_id, attempt=r.attempt, at=r.at, kind=r.kind, data=r.data or {})
+                      for r in rows]
+            return events, JobState(job.state)
+
+        return await self._in_transaction(work)
+
+    async def output_notebook_path(self, principal: Principal | None, job_id: int) -> str:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> str:
+            job, _ = self._load(session, principal, job_id, "job.read")
+            if not job.output_path:
+                raise NotFound(f"job {job_id} has no executed notebook yet (state {job.state})")
+            return job.output_path
+
+        return await self._in_transaction(work)
+
+    # ----- control -----
+
+    @staticmethod
+    def _owner_or_maintainer(principal: Principal, job: JobRecord, role: Role, action: str) -> None:
+        if job.owner != principal.name and not role.at_least(Role.maintainer):
+            raise PermissionDenied(f"only the job's owner ({job.owner}) or a maintainer of {job.project.name!r} "
+                                   f"may {action.split('.')[1]} job {job.id}; you are {role.value}")
+
+    async def cancel(self, principal: Principal | None, job_id: int) -> Job:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> Job:
+            job, role = self._load(session, principal, job_id, "job.cancel")
+            self._owner_or_maintainer(principal, job, role, "job.cancel")
+            state = JobState(job.state)
+            if state.finished:
+                raise Conflict(f"job {job_id} already finished ({state.value})", code="job_finished")
+            if state is JobState.queued:
+                job.state = JobState.cancelled.value
+                job.finished_at = utcnow()
+                job.reason = f"cancelled by {principal.name} while queued"
+                add_event(session, job, "state", {"state": "cancelled", "by": principal.name})
+            else:
+                job.cancel_requested = True
+                add_event(session, job, "cancel_requested", {"by": principal.name})
+            record(session, principal.name, "job.cancel", f"job:{job_id}")
+            return job_model(job)
+
+        job = await self._in_transaction(work)
+        self.signals.job_changed(job_id)
+        self.signals.queue_changed()
+        return job
+
+    async def retry(self, principal: Principal | None, job_id: int) -> Job:
+        principal = self._signed_in(principal)
+
+        def snapshot(session: Session) -> JobSubmit:
+            job, role = self._load(session, principal, job_id, "job.retry")
+            self._owner_or_maintainer(principal, job, role, "job.retry")
+            return JobSubmit(project=job.project.name, notebook=self.store.get(job.notebook_sha256),
+                             notebook_name=job.notebook_name, parameters=job.parameters or {}, kernel=job.kernel,
+                             resources={"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
+                             priority=job.priority, timeout_seconds=job.timeout_seconds,
+                             max_attempts=job.max_attempts, tags=job.tags or {}, code_version=job.code_version)
+
+        request = await self._in_transaction(snapshot)
+        return await self.submit(principal, request, retry_of=job_id)

@@ -1,0 +1,122 @@
+"""Each job is an MLflow run in its project's experiment. The kernel gets the run's coordinates in its
+environment, so plain ``mlflow.log_metric(...)`` in the notebook lands in the job's run; the executed
+notebook (ipynb and HTML) becomes the run's artifact: the job's report."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("aitip.jobs.tracking")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    experiment_id: str
+    run_id: str
+    env: dict[str, str]
+
+
+class Tracker:
+    """No tracking (tests of scheduling alone)."""
+
+    def start(self, job: dict[str, Any]) -> RunInfo | None:
+        return None
+
+    def finish(self, run: RunInfo | None, status: str, output_path: Path | None) -> None:
+        return None
+
+
+_STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "timed_out": "FAILED", "cancelled": "KILLED"}
+
+
+class MlflowTracker(Tracker):
+    def __init__(self, tracking_uri: str, artifact_root: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self._client: Any = None
+        self._experiments: dict[str, str] = {}
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def warm_up(self) -> None:
+        """Import MLflow and create its store before the first job needs it (seconds, once)."""
+        self.client.search_experiments(max_results=1)
+
+    def experiment_id(self, project: str) -> str:
+        if project in self._experiments:
+            return self._experiments[project]
+        name = f"aitip/{project}"
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            location = (self.artifact_root / project).as_uri()
+            try:
+                experiment_id = self.client.create_experiment(name, artifact_location=location,
+                                                              tags={"aitip.project": project})
+            except Exception:  # noqa: BLE001 - created concurrently by another worker
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+                experiment_id = experiment.experiment_id
+        else:
+            experiment_id = experiment.experiment_id
+        self._experiments[project] = experiment_id
+        return experiment_id
+
+    def start(self, job: dict[str, Any]) -> RunInfo:
+        from mlflow.entities import Param
+
+        experiment_id = self.experiment_id(job["project"])
+        tags = {
+            "aitip.job_id": str(job["id"]),
+            "aitip.attempt": str(job["attempt"]),
+            "aitip.project": job["project"],
+            "aitip.user": job["owner"],
+            "aitip.notebook_sha256": job["notebook_sha256"],
+            "aitip.kernel": job["kernel"],
+            "mlflow.user": job["owner"],
+            "mlflow.source.name": job["notebook_name"],
+            "mlflow.runName": f"job-{job['id']}" + (f"-attempt-{job['attempt']}" if job["attempt"] > 1 else ""),
+        }
+        if job.get("code_version"):
+            tags["mlflow.source.git.commit"] = job["code_version"]
+        for key, value in (job.get("tags") or {}).items():
+            tags[f"aitip.tag.{key}"] = value
+        run = self.client.create_run(experiment_id, tags=tags)
+        params = [Param(name, json.dumps(value) if not isinstance(value, str) else value)
+                  for name, value in (job.get("parameters") or {}).items()]
+        if params:
+            self.client.log_batch(run.info.run_id, params=[Param(p.key, p.value[:6000]) for p in params])
+        env = {"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_RUN_ID": run.info.run_id,
+               "MLFLOW_EXPERIMENT_ID": experiment_id}
+        return RunInfo(experiment_id, run.info.run_id, env)
+
+    def finish(self, run: RunInfo | None, status: str, output_path: Path | None) -> None:
+        if run is None:
+            return
+        try:
+            if output_path is not None and output_path.exists():
+                self.client.log_artifact(run.run_id, str(output_path), artifact_path="notebook")
+                html = output_path.with_suffix(".html")
+                html.write_text(_to_html(output_path))
+                self.client.log_artifact(run.run_id, str(html), artifact_path="notebook")
+        except Exception:  # noqa: BLE001 - the job's result stands even if its report could not be stored
+            log.exception("could not store the executed notebook of run %s", run.run_id)
+        self.client.set_terminated(run.run_id, _STATUS.get(status, "FAILED"))
+
+
+def _to_html(notebook_path: Path) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    return str(body)

@@ -1,0 +1,446 @@
+"""The job worker: picks queued jobs (priority, fair share, quotas, free GPUs), claims each with a lease,
+runs it on the executor, renews the lease by heartbeat, and finishes it. On start and on every pass it
+recovers jobs whose worker died: requeued while attempts are left, else failed with the reason.
+
+A lease is the only right to write a running job. A worker that loses its lease stops the kernel and
+writes nothing; a job is requeued only once its old kernel is known dead (same host) or its lease has
+expired, so no job ever runs twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from traitlets import Dict, Float, Integer
+from traitlets.config import LoggingConfigurable
+
+from ..catalog import Catalog
+from ..catalog.base import utcnow
+from .events import JobSignals
+from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
+from .models import JobState
+from .notebook_store import NotebookStore
+from .service import add_event
+from .tables import JobEventRecord, JobRecord
+from .tracking import RunInfo, Tracker
+
+log = logging.getLogger("aitip.jobs.worker")
+ACTIVE = (JobState.starting.value, JobState.running.value)
+
+
+def _process_start_ticks(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def worker_identity() -> str:
+    """host/pid/start-ticks/random: enough to tell, on the same host, whether the worker still lives."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}/{pid}/{_process_start_ticks(pid) or 0}/{uuid.uuid4().hex[:6]}"
+
+
+def worker_is_dead(worker_id: str | None, host: str) -> bool:
+    """True only when we can prove it: the worker ran on this host and its process is gone."""
+    if not worker_id:
+        return True
+    parts = worker_id.split("/")
+    if len(parts) != 4 or parts[0] != host:
+        return False
+    pid, ticks = int(parts[1]), parts[2]
+    return _process_start_ticks(pid) != ticks
+
+
+def kill_orphan_kernel(pid: int | None, host: str | None) -> bool:
+    """Kill a dead worker's kernel (and its process group) if it is still running on this host."""
+    if not pid or host != socket.gethostname():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"ipykernel" not in cmdline:
+        return False
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+class _Observer:
+    """Turns execution progress into job events and state; stream output is coalesced."""
+
+    def __init__(self, worker: JobWorker, job_id: int, attempt: int) -> None:
+        self.worker = worker
+        self.job_id = job_id
+        self.attempt = attempt
+        self._first_cell = True
+        self._buffer: list[tuple[int, str, str]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def _write(self, work: Any) -> None:
+        await self.worker.in_transaction(work)
+        self.worker.signals.job_changed(self.job_id)
+
+    def _event(self, session: Session, kind: str, data: dict[str, Any]) -> JobRecord:
+        job = session.get(JobRecord, self.job_id)
+        assert job is not None
+        add_event(session, job, kind, data)
+        return job
+
+    async def kernel_started(self, pid: int | None, host: str) -> None:
+        def work(session: Session) -> None:
+            job = session.get(JobRecord, self.job_id)
+            if job is None or job.lease_owner != self.worker.worker_id:
+                return
+            job.state = JobState.running.value
+            job.kernel_pid, job.kernel_host = pid, host
+            add_event(session, job, "state", {"state": "running", "kernel_pid": pid, "host": host})
+
+        await self._write(work)
+
+    async def cell_started(self, index: int, source: str) -> None:
+        await self.flush()
+        first, self._first_cell = self._first_cell, False
+
+        def work(session: Session) -> None:
+            job = self._event(session, "cell_started", {"index": index})
+            if first:
+                job.first_cell_at = utcnow()
+
+        await self._write(work)
+
+    async def cell_finished(self, index: int, status: str, seconds: float) -> None:
+        await self.flush()
+        await self._write(lambda s: self._event(s, "cell_finished",
+                                                {"index": index, "status": status, "seconds": round(seconds, 4)}))
+
+    async def output(self, index: int, name: str, text: str) -> None:
+        self._buffer.append((index, name, text))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(0.2)
+        await self.flush()
+
+    async def flush(self) -> None:
+        if not self._buffer:
+            return
+        chunks, self._buffer = self._buffer, []
+        merged: list[tuple[int, str, str]] = []
+        for index, name, text in chunks:
+            if merged and merged[-1][0] == index and merged[-1][1] == name:
+                merged[-1] = (index, name, merged[-1][2] + text)
+            else:
+                merged.append((index, name, text))
+
+        def work(session: Session) -> None:
+            for index, name, text in merged:
+                self._event(session, "output", {"index": index, "name": name, "text": text})
+
+        await self._write(work)
+
+
+class JobWorker(LoggingConfigurable):
+    lease_seconds = Float(15.0, help="How long a claim on a running job lasts without a heartbeat.").tag(config=True)
+    heartbeat_seconds = Float(2.0, help="How often a running job's lease is renewed.").tag(config=True)
+    poll_seconds = Float(1.0, help="How often the queue is checked when nothing signals a change.").tag(config=True)
+    project_max_jobs = Integer(0, help="Concurrent jobs allowed per project (0: no limit).").tag(config=True)
+    project_quotas = Dict(
+        help="Per-project overrides: {project: {'jobs': N, 'gpus': N}}.",
+    ).tag(config=True)
+    gpu_count = Integer(-1, help="GPUs this worker offers (-1: from NVML or $AITIP_GPUS).").tag(config=True)
+
+    def __init__(self, catalog: Catalog, executor: Executor, store: NotebookStore, signals: JobSignals,
+                 tracker: Tracker, jobs_dir: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.catalog = catalog
+        self.executor = executor
+        self.store = store
+        self.signals = signals
+        self.tracker = tracker
+        self.jobs_dir = jobs_dir
+        self.worker_id = worker_identity()
+        self.host = socket.gethostname()
+        if self.gpu_count < 0:
+            from ..resources.inventory import gpu_count
+
+            self.gpu_count = gpu_count()
+        self._free_gpus = list(range(self.gpu_count))
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def in_transaction(self, work: Any) -> Any:
+        def run() -> Any:
+            with self.catalog.session() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    # ----- lifecycle -----
+
+    async def start(self) -> None:
+        await self.executor.start()
+        await self.in_transaction(self._recover)
+        self._loop_task = asyncio.ensure_future(self._loop())
+        log.info("job worker %s started: %d slots, %d GPUs", self.worker_id, self.executor.slots, self.gpu_count)
+
+    async def stop(self) -> None:
+        """Graceful stop: running jobs are interrupted and requeued without using up an attempt."""
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=15)
+        await self.executor.stop()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.in_transaction(self._recover)
+                await self._schedule()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("job worker pass failed; retrying")
+            await self.signals.wait_queue(self.poll_seconds)
+
+    # ----- recovery -----
+
+    def _recover(self, session: Session) -> int:
+        now = utcnow()
+        stale = session.scalars(select(JobRecord).where(JobRecord.state.in_(ACTIVE))).all()
+        recovered = 0
+        for job in stale:
+            if job.lease_owner == self.worker_id:
+                continue
+            expired = job.lease_expires_at is None or job.lease_expires_at < now
+            dead = worker_is_dead(job.lease_owner, self.host)
+            if not (expired or dead):
+                continue
+            killed = kill_orphan_kernel(job.kernel_pid, job.kernel_host)
+            if not dead and not killed and job.kernel_host not in (None, self.host):
+                # Another host's kernel may still run; its worker stops it when its heartbeat fails.
+                # Wait a further lease before reusing the job.
+                if job.lease_expires_at is not None and job.lease_expires_at > now - timedelta(seconds=self.lease_seconds):
+                    continue
+            why = "its worker died" if dead else "its worker stopped renewing the lease"
+            self._release(job)
+            if job.cancel_requested:
+                job.state, job.finished_at = JobState.cancelled.value, now
+                job.reason = f"cancelled; {why} while stopping it"
+            elif job.attempt < job.max_attempts:
+                job.state = JobState.queued.value
+                job.reason = f"requeued after attempt {job.attempt}: {why}"
+            else:
+                job.state, job.finished_at = JobState.failed.value, now
+                job.reason = f"{why} during attempt {job.attempt} and no attempts are left"
+            add_event(session, job, "state", {"state": job.state, "reason": job.reason, "recovered": True})
+            recovered += 1
+        if recovered:
+            log.warning("recovered %d job(s) from lost workers", recovered)
+            session.flush()
+        return recovered
+
+    @staticmethod
+    def _release(job: JobRecord) -> None:
+        job.lease_owner = None
+        job.lease_expires_at = None
+        job.kernel_pid = None
+        job.kernel_host = None
+
+    # ----- scheduling -----
+
+    def _quota(self, project: str, kind: str) -> int:
+        override = (self.project_quotas.get(project) or {}).get(kind)
+        if override is not None:
+            return int(override)
+        return self.project_max_jobs if kind == "jobs" else 0
+
+    def _pick(self, session: Session, slots: int, free_gpus: int) -> list[int]:
+        active = session.execute(select(JobRecord.owner, JobRecord.project_id, JobRecord.gpus)
+                                 .where(JobRecord.state.in_(ACTIVE))).all()
+        per_owner = Counter(row.owner for row in active)
+        per_project = Counter(row.project_id for row in active)
+        project_gpus: Counter[int] = Counter()
+        for row in active:
+            project_gpus[row.project_id] += row.gpus
+        queued = list(session.scalars(select(JobRecord).where(JobRecord.state == JobState.queued.value)
+                                      .order_by(JobRecord.priority.desc(), JobRecord.id).limit(500)).unique())
+        picked: list[int] = []
+        while slots > 0 and queued:
+            eligible = []
+            for job in queued:
+                name = job.project.name
+                jobs_quota, gpu_quota = self._quota(name, "jobs"), self._quota(name, "gpus")
+                if job.gpus > free_gpus:
+                    continue
+                if jobs_quota and per_project[job.project_id] >= jobs_quota:
+                    continue
+                if gpu_quota and job.gpus and project_gpus[job.project_id] + job.gpus > gpu_quota:
+                    continue
+                eligible.append(job)
+            if not eligible:
+                break
+            best = max(eligible, key=lambda j: (j.priority, -per_owner[j.owner], -j.id))
+            picked.append(best.id)
+            queued.remove(best)
+            per_owner[best.owner] += 1
+            per_project[best.project_id] += 1
+            project_gpus[best.project_id] += best.gpus
+            slots -= 1
+            free_gpus -= best.gpus
+        return picked
+
+    def _claim(self, session: Session, job_id: int) -> dict[str, Any] | None:
+        now = utcnow()
+        claimed = session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job_id, JobRecord.state == JobState.queued.value)
+            .values(state=JobState.starting.value, attempt=JobRecord.attempt + 1, lease_owner=self.worker_id,
+                    lease_expires_at=now + timedelta(seconds=self.lease_seconds), started_at=now, reason=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            return None
+        job = session.get(JobRecord, job_id)
+        assert job is not None
+        session.refresh(job)
+        add_event(session, job, "state", {"state": "starting", "attempt": job.attempt, "worker": self.worker_id})
+        return {"id": job.id, "attempt": job.attempt, "project": job.project.name, "owner": job.owner,
+                "notebook_sha256": job.notebook_sha256, "notebook_name": job.notebook_name,
+                "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
+                "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version}
+
+    async def _schedule(self) -> None:
+        slots = self.executor.slots - len(self._running)
+        if slots <= 0 or self._stopping:
+            return
+        picks = await self.in_transaction(lambda s: self._pick(s, slots, len(self._free_gpus)))
+        for job_id in picks:
+            snapshot = await self.in_transaction(lambda s, j=job_id: self._claim(s, j))
+            if snapshot is None:
+                continue  # another worker claimed it first
+            gpus = [self._free_gpus.pop(0) for _ in range(snapshot["gpus"])]
+            self.signals.job_changed(job_id)
+            task = asyncio.ensure_future(self._run(snapshot, gpus))
+            self._running[job_id] = task
+            task.add_done_callback(lambda _t, j=job_id, g=gpus: self._done(j, g))
+
+    def _done(self, job_id: int, gpus: list[int]) -> None:
+        self._running.pop(job_id, None)
+        self._free_gpus = sorted(self._free_gpus + gpus)
+        self.signals.queue_changed()
+
+    # ----- running one job -----
+
+    async def _run(self, job: dict[str, Any], gpus: list[int]) -> None:
+        job_id, attempt = job["id"], job["attempt"]
+        stop: asyncio.Future[Stop] = asyncio.get_running_loop().create_future()
+        heartbeat = asyncio.ensure_future(self._heartbeat(job_id, stop))
+        workdir = self.jobs_dir / str(job_id) / f"attempt-{attempt}"
+        output_path = workdir / "output.ipynb"
+        run: RunInfo | None = None
+        try:
+            run = await asyncio.to_thread(self.tracker.start, job)
+            if run is not None:
+                await self.in_transaction(lambda s: self._set_run(s, job_id, run))
+            notebook = await asyncio.to_thread(self.store.get, job["notebook_sha256"])
+            env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
+            env.update(run.env if run else {})
+            request = ExecutionRequest(job_id, attempt, notebook, job["parameters"], job["kernel"],
+                                       job["timeout_seconds"], workdir / "work", output_path, env, gpus)
+            result = await self.executor.execute(request, _Observer(self, job_id, attempt), stop)
+        except asyncio.CancelledError:
+            heartbeat.cancel()
+            await asyncio.shield(self.in_transaction(lambda s: self._requeue_on_shutdown(s, job_id)))
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported on the job, never lost
+            log.exception("job %s failed in the platform", job_id)
+            result = ExecutionResult("failed", f"the platform could not run the job: {type(exc).__name__}: {exc}")
+        finally:
+            heartbeat.cancel()
+        if result.status == "lost":
+            log.warning("job %s: lease lost; its new owner decides what happens", job_id)
+            return
+        await asyncio.to_thread(self.tracker.finish, run, result.status, output_path)
+        await self.in_transaction(lambda s: self._finish(s, job_id, result, output_path))
+        self.signals.job_changed(job_id)
+
+    def _set_run(self, session: Session, job_id: int, run: RunInfo) -> None:
+        session.execute(update(JobRecord).where(JobRecord.id == job_id, JobRecord.lease_owner == self.worker_id)
+                        .values(mlflow_run_id=run.run_id, mlflow_experiment_id=run.experiment_id)
+                        .execution_options(synchronize_session=False))
+
+    def _finish(self, session: Session, job_id: int, result: ExecutionResult, output_path: Path) -> None:
+        job = session.get(JobRecord, job_id)
+        if job is None or job.lease_owner != self.worker_id:
+            log.warning("job %s: lease lost before finishing; result %s not written", job_id, result.status)
+            return
+        job.state = result.status
+        job.reason = result.reason
+        job.failed_cell = result.failed_cell
+        job.finished_at = utcnow()
+        job.output_path = str(output_path) if output_path.exists() else None
+        self._release(job)
+        add_event(session, job, "state", {"state": result.status, "reason": result.reason})
+
+    def _requeue_on_shutdown(self, session: Session, job_id: int) -> None:
+        job = session.get(JobRecord, job_id)
+        if job is None or job.lease_owner != self.worker_id:
+            return
+        self._release(job)
+        job.state = JobState.queued.value
+        job.attempt -= 1
+        job.reason = "requeued: the platform shut down while it ran"
+        add_event(session, job, "state", {"state": "queued", "reason": job.reason})
+
+    async def _heartbeat(self, job_id: int, stop: asyncio.Future[Stop]) -> None:
+        while not stop.done():
+            await self.signals.wait_job(job_id, self.heartbeat_seconds)
+            owned, cancel_by = await self.in_transaction(lambda s: self._renew(s, job_id))
+            if stop.done():
+                return
+            if not owned:
+                stop.set_result(Stop("lost", "the job's lease was lost"))
+            elif cancel_by is not None:
+                stop.set_result(Stop("cancelled", f"cancelled by {cancel_by}"))
+
+    def _renew(self, session: Session, job_id: int) -> tuple[bool, str | None]:
+        renewed = session.execute(
+            update(JobRecord)
+            .where(JobRecord.id == job_id, JobRecord.lease_owner == self.worker_id, JobRecord.state.in_(ACTIVE))
+            .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if renewed != 1:
+            return False, None
+        job = session.get(JobRecord, job_id)
+        if job is None or not job.cancel_requested:
+            return True, None
+        requested = session.scalar(select(JobEventRecord).where(JobEventRecord.job_id == job_id,
+                                                                JobEventRecord.kind == "cancel_requested")
+                                   .order_by(JobEventRecord.id.desc()).limit(1))
+        return True, (requested.data or {}).get("by", "a user") if requested else "a user"

@@ -1,0 +1,1 @@
+"""Compute resources: the GPU inventory the scheduler uses (monitoring arrives with the dashboards)."""
