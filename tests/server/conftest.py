@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,16 @@ USERS = {
 TOKENS = {info["name"]: token for token, info in USERS.items()}
 
 
+KERNELS = Path(__file__).resolve().parents[2] / "kernels"
+
+
+@pytest.fixture(autouse=True)
+def aitip_kernelspecs(jp_data_dir: Path) -> None:
+    """pytest-jupyter isolates the Jupyter paths; install the platform's kernel specs there."""
+    for name in ("aitip-python", "aitip-gpu"):
+        shutil.copytree(KERNELS / name, jp_data_dir / "kernels" / name, dirs_exist_ok=True)
+
+
 @pytest.fixture
 def jp_server_config(tmp_path) -> dict[str, Any]:
     return {
@@ -40,6 +52,7 @@ def jp_server_config(tmp_path) -> dict[str, Any]:
             "mode": "platform",
             "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}",
             "directory_class": IdentityProviderDirectory,
+            "run_jobs": False,
         },
     }
 

@@ -8,6 +8,7 @@ import pytest
 
 from aitip.identity.permissions import PERMISSIONS
 from aitip.identity.roles import Role
+from tests.support.notebooks import TRIVIAL
 
 ROLE_HOLDERS = {"viewer": "bob", "developer": "carol", "maintainer": "dave", "admin": "ann"}
 CALLERS = ["outsider", "viewer", "developer", "maintainer", "admin", "hub-admin"]
@@ -23,12 +24,20 @@ PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("member.add", "POST", "projects/alpha/members", {"user": "frank", "role": "viewer"}, 201),
     ("member.update", "PATCH", "projects/alpha/members/users/erin-ro", {"role": "developer"}, 200),
     ("member.remove", "DELETE", "projects/alpha/members/users/erin-ro", None, 204),
+    ("job.submit", "POST", "jobs", {"project": "alpha", "notebook": TRIVIAL}, 201),
+    ("job.read", "GET", "jobs/1", None, 200),
+    ("job.read", "GET", "jobs/1/events", None, 200),
+    ("job.cancel", "POST", "jobs/1/cancel", None, 200),
+    ("job.retry", "POST", "jobs/1/retry", None, 201),
 ]
+# Job 1 belongs to the developer: cancel and retry are for its owner or a maintainer and above.
+OWNER_RULE = {"job.cancel", "job.retry"}
 ACCOUNT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("platform.me", "GET", "me", None, 200),
     ("platform.openapi", "GET", "openapi.json", None, 200),
     ("project.list", "GET", "projects", None, 200),
     ("project.create", "POST", "projects", {"name": "mine"}, 201),
+    ("job.list", "GET", "jobs", None, 200),
 ]
 
 
@@ -40,6 +49,9 @@ async def seed(api: Any) -> Any:
             assert status == 201
     status, _ = await api("POST", "projects/alpha/members", user="ann", body={"user": "erin-ro", "role": "viewer"})
     assert status == 201
+    status, job = await api("POST", "jobs", user=ROLE_HOLDERS["developer"], body={"project": "alpha",
+                                                                                   "notebook": TRIVIAL})
+    assert status == 201 and job["id"] == 1, job
     return api
 
 
@@ -49,6 +61,8 @@ def _expected(action: str, caller: str, allowed_status: int) -> int:
     if caller == "outsider":
         return 404
     role = Role.admin if caller == "hub-admin" else Role(caller)
+    if action in OWNER_RULE and role is Role.developer:
+        return allowed_status  # the developer owns job 1
     return allowed_status if role.at_least(rule.min_role) else 403
 
 
@@ -79,3 +93,11 @@ async def test_account_routes_need_only_a_login(api, caller: str, action: str, m
 def test_the_matrix_covers_every_project_action() -> None:
     project_actions = {a for a, rule in PERMISSIONS.items() if rule.min_role is not None}
     assert project_actions == {row[0] for row in PROJECT_ROUTES}
+
+
+async def test_a_developer_cannot_cancel_someone_elses_job(api) -> None:
+    seeded = await seed(api)
+    status, _ = await seeded("POST", "projects/alpha/members", user="ann", body={"user": "frank", "role": "developer"})
+    assert status == 201
+    status, body = await seeded("POST", "jobs/1/cancel", user="frank")
+    assert status == 403 and "owner" in body["error"]["message"]

@@ -21,12 +21,7 @@ _RELAYED_HEADERS = ("Content-Type", "Accept", "Last-Event-ID")
 _RETURNED_HEADERS = ("Content-Type", "Location")
 
 
-class WorkspaceRelayHandler(AitipHandler):
-    operations = {
-        method: Operation("workspace.forward", "Relayed to the platform service, which checks the real action")
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
-    }
-
+class _Relay(AitipHandler):
     async def _relay(self, path: str, body: bytes | None = None) -> None:
         context = self.context
         if not context.platform_url:
@@ -64,6 +59,13 @@ class WorkspaceRelayHandler(AitipHandler):
         else:
             self.finish(response.body or b"")
 
+
+class WorkspaceRelayHandler(_Relay):
+    operations = {
+        method: Operation("workspace.forward", "Relayed to the platform service, which checks the real action")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    }
+
     @web.authenticated
     @authorized
     async def get(self, path: str) -> None:
@@ -90,7 +92,7 @@ class WorkspaceRelayHandler(AitipHandler):
         await self._relay(path)
 
 
-class WorkspaceJobSubmitHandler(WorkspaceRelayHandler):
+class WorkspaceJobSubmitHandler(_Relay):
     """``POST jobs`` from JupyterLab may name a notebook in this server (``"path"``) instead of sending
     it: the relay reads it from the user's contents and submits its content."""
 
@@ -101,12 +103,12 @@ class WorkspaceJobSubmitHandler(WorkspaceRelayHandler):
 
     @web.authenticated
     @authorized
-    async def get(self) -> None:  # type: ignore[override]
+    async def get(self) -> None:
         await self._relay("jobs")
 
     @web.authenticated
     @authorized
-    async def post(self) -> None:  # type: ignore[override]
+    async def post(self) -> None:
         try:
             body = json.loads(self.request.body or b"{}")
         except (ValueError, UnicodeDecodeError) as exc:
