@@ -25,6 +25,7 @@ up: deps
 	$(VENV)/bin/aitip up
 
 test: deps
+	$(VENV)/bin/ruff check --select F,E9 extensions tests
 	bash scripts/ensure-postgres.sh
 	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -215,6 +215,138 @@ def cmd_members_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+JOB_COLUMNS = ["id", "project", "owner", "state", "notebook_name", "attempt", "submitted_at", "reason"]
+
+
+def parse_parameter_value(text: str) -> Any:
+    """``-p name value``: JSON when it parses (numbers, true, lists...), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def git_version(path: str) -> str | None:
+    """The commit of the repository holding the notebook, marked -dirty with uncommitted changes."""
+    import subprocess
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        commit = subprocess.run(["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", folder, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "") if commit else None
+
+
+def _print_event(event: Any) -> None:
+    data = event.data
+    if event.kind == "output":
+        stream = sys.stderr if data.get("name") == "stderr" else sys.stdout
+        stream.write(data.get("text", ""))
+        stream.flush()
+    elif event.kind == "state":
+        detail = f": {data['reason']}" if data.get("reason") else ""
+        print(f"[job {event.job_id}] {data.get('state')}{detail}", file=sys.stderr, flush=True)
+    elif event.kind == "cell_finished" and data.get("status") != "ok":
+        print(f"[job {event.job_id}] cell {data.get('index')} {data.get('status')}", file=sys.stderr, flush=True)
+
+
+def _follow(client: Any, job_id: int) -> int:
+    for event in client.follow_job(job_id):
+        _print_event(event)
+    job = client.get_job(job_id)
+    if job.failed_cell:
+        print(f"[job {job_id}] failed in cell {job.failed_cell.index}:\n{job.failed_cell.source}",
+              file=sys.stderr)
+    return 0 if job.state.value == "succeeded" else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
+    parameters.update({name: value for name, value in args.raw_parameter or []})
+    tags = dict(tag.split("=", 1) for tag in args.tag or [] if "=" in tag)
+    with _client(args) as client:
+        job = client.submit_job(args.project, args.notebook, parameters=parameters, kernel=args.kernel,
+                                cpus=args.cpus, gpus=args.gpus, priority=args.priority,
+                                timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=tags,
+                                code_version=git_version(args.notebook))
+        if not (args.follow or args.wait):
+            emit(args, job, lambda j: f"job {j.id} queued in {j.project} (kernel {j.kernel}); "
+                                      f"follow it with: aitip jobs logs -f {j.id}")
+            return 0
+        print(f"[job {job.id}] submitted to {job.project}", file=sys.stderr)
+        if args.follow:
+            code = _follow(client, job.id)
+        else:
+            code = 0 if client.wait_job(job.id).state.value == "succeeded" else 1
+        if args.json:
+            print(json.dumps(client.get_job(job.id).model_dump(mode="json"), indent=2))
+        return code
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        page = client.list_jobs(project=args.project, state=args.state, owner=args.owner, limit=args.limit)
+    emit(args, page, lambda p: table([j.model_dump(mode="json") for j in p.items], JOB_COLUMNS)
+         + (f"\n({len(p.items)} of {p.total})" if p.total > len(p.items) else ""))
+    return 0
+
+
+def _job_view(job: Any) -> str:
+    data = job.model_dump(mode="json")
+    keys = ["id", "project", "owner", "state", "reason", "notebook_name", "notebook_sha256", "kernel", "parameters",
+            "resources", "attempt", "max_attempts", "priority", "mlflow_run_id", "submitted_at", "started_at",
+            "finished_at"]
+    lines = [f"{key + ':':17}{json.dumps(data[key]) if isinstance(data[key], dict) else _cell(data[key])}"
+             for key in keys]
+    if job.failed_cell:
+        lines.append(f"failed cell {job.failed_cell.index}:\n{job.failed_cell.source}\n{job.failed_cell.traceback or ''}")
+    return "\n".join(lines)
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = client.get_job(args.job)
+    emit(args, job, _job_view)
+    return 0
+
+
+def cmd_jobs_logs(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if args.follow:
+            return _follow(client, args.job)
+        events = client.job_events(args.job)
+        if args.json:
+            print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        else:
+            for event in events:
+                _print_event(event)
+    return 0
+
+
+def cmd_jobs_control(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = client.cancel_job(args.job) if args.command_name == "cancel" else client.retry_job(args.job)
+    emit(args, job, lambda j: f"job {j.id}: {j.state.value}" + (" (cancel requested)" if j.cancel_requested else ""))
+    return 0
+
+
+def cmd_jobs_notebook(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        document = client.executed_notebook(args.job)
+    text = json.dumps(document, indent=1)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
 ROLES = ["viewer", "developer", "maintainer", "admin"]
 
 
@@ -247,6 +379,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("me", parents=[common], help="who you are, your groups and project roles"
                         ).set_defaults(func=cmd_me)
+
+    run = commands.add_parser("run", parents=[common], help="run a notebook as a job")
+    run.add_argument("notebook", help="path to the .ipynb file")
+    run.add_argument("--project", "-P", required=True)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="a parameter; VALUE is read as JSON when it parses, else as text")
+    run.add_argument("-r", "--raw-parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="a parameter whose VALUE is always text")
+    run.add_argument("--kernel", "-k")
+    run.add_argument("--cpus", type=float)
+    run.add_argument("--gpus", type=int)
+    run.add_argument("--priority", type=int, default=50)
+    run.add_argument("--timeout", type=int, default=3600, help="seconds before the job is stopped")
+    run.add_argument("--max-attempts", type=int, default=3)
+    run.add_argument("--tag", action="append", metavar="KEY=VALUE")
+    run.add_argument("--follow", "-f", action="store_true", help="stream the job's output until it ends")
+    run.add_argument("--wait", "-w", action="store_true", help="wait for the job to end (exit 1 unless it succeeds)")
+    run.set_defaults(func=cmd_run)
+
+    jobs = commands.add_parser("jobs", parents=[common], help="list, follow, cancel and retry jobs")
+    job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")
+    job_list = job_commands.add_parser("list", parents=[common])
+    job_list.add_argument("--project")
+    job_list.add_argument("--state", choices=["queued", "starting", "running", "succeeded", "failed", "cancelled",
+                                              "timed_out"])
+    job_list.add_argument("--owner")
+    job_list.add_argument("--limit", type=int, default=50)
+    job_list.set_defaults(func=cmd_jobs_list)
+    for verb, func, text in (("show", cmd_jobs_show, "one job"), ("cancel", cmd_jobs_control, "cancel a job"),
+                             ("retry", cmd_jobs_control, "re-run a job's snapshot as a new job")):
+        sub = job_commands.add_parser(verb, parents=[common], help=text)
+        sub.add_argument("job", type=int)
+        sub.set_defaults(func=func, command_name=verb)
+    logs = job_commands.add_parser("logs", parents=[common], help="a job's output and state changes")
+    logs.add_argument("job", type=int)
+    logs.add_argument("--follow", "-f", action="store_true")
+    logs.set_defaults(func=cmd_jobs_logs)
+    executed = job_commands.add_parser("notebook", parents=[common], help="the executed notebook (the report)")
+    executed.add_argument("job", type=int)
+    executed.add_argument("--output", "-o")
+    executed.set_defaults(func=cmd_jobs_notebook)
 
     projects = commands.add_parser("projects", parents=[common], help="create and manage projects")
     project_commands = projects.add_subparsers(dest="project_command", required=True, metavar="ACTION")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -16,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from .jobs.models import Job, JobEvent, JobList
 from .projects.models import Me, Member, MemberList, Project, ProjectList
 from .settings import user_config_dir
 
@@ -103,15 +106,19 @@ class Client:
         except httpx.HTTPError as exc:
             raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
         if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-            except (ValueError, KeyError, TypeError):
-                error = {"code": "http_error", "message": response.text[:500] or response.reason_phrase}
-            raise AitipAPIError(response.status_code, error.get("code", "http_error"), error.get("message", ""),
-                                error.get("detail"))
+            self._raise(response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    @staticmethod
+    def _raise(response: httpx.Response) -> None:
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            error = {"code": "http_error", "message": response.text[:500] or response.reason_phrase}
+        raise AitipAPIError(response.status_code, error.get("code", "http_error"), error.get("message", ""),
+                            error.get("detail"))
 
     def _typed(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(self.request(method, path, **kwargs))
@@ -173,3 +180,105 @@ class Client:
 
     def remove_member(self, project: str, *, user: str | None = None, group: str | None = None) -> None:
         self.request("DELETE", self._member_path(project, user, group))
+
+    # ----- jobs -----
+
+    def submit_job(self, project: str, notebook: str | Path | dict[str, Any], *,
+                   parameters: dict[str, Any] | None = None, kernel: str | None = None, cpus: float | None = None,
+                   gpus: int | None = None, memory_mb: int | None = None, priority: int = 50,
+                   timeout_seconds: int = 3600, max_attempts: int = 3, tags: dict[str, str] | None = None,
+                   code_version: str | None = None, notebook_name: str | None = None) -> Job:
+        """Run a notebook (a path to an .ipynb file, or the notebook document) as a job."""
+        if isinstance(notebook, (str, Path)):
+            path = Path(notebook)
+            document = json.loads(path.read_text(encoding="utf-8"))
+            notebook_name = notebook_name or path.name
+        else:
+            document = notebook
+        body: dict[str, Any] = {"project": project, "notebook": document, "parameters": parameters or {},
+                                "priority": priority, "timeout_seconds": timeout_seconds,
+                                "max_attempts": max_attempts, "tags": tags or {}}
+        if notebook_name:
+            body["notebook_name"] = notebook_name
+        if kernel:
+            body["kernel"] = kernel
+        if code_version:
+            body["code_version"] = code_version
+        if cpus is not None or gpus is not None or memory_mb is not None:
+            body["resources"] = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_mb": memory_mb}.items()
+                                 if v is not None}
+        return self._typed(Job, "POST", "jobs", json_body=body)
+
+    def get_job(self, job_id: int) -> Job:
+        return self._typed(Job, "GET", f"jobs/{int(job_id)}")
+
+    def list_jobs(self, *, project: str | None = None, state: str | None = None, owner: str | None = None,
+                  limit: int = 50, offset: int = 0) -> JobList:
+        params = {k: v for k, v in {"project": project, "state": state, "owner": owner, "limit": limit,
+                                    "offset": offset}.items() if v is not None}
+        return self._typed(JobList, "GET", "jobs", params=params)
+
+    def cancel_job(self, job_id: int) -> Job:
+        return self._typed(Job, "POST", f"jobs/{int(job_id)}/cancel")
+
+    def retry_job(self, job_id: int) -> Job:
+        return self._typed(Job, "POST", f"jobs/{int(job_id)}/retry")
+
+    def job_events(self, job_id: int, after: int = 0) -> list[JobEvent]:
+        page = self.request("GET", f"jobs/{int(job_id)}/events", params={"after": after})
+        return [JobEvent.model_validate(item) for item in page["items"]]
+
+    def follow_job(self, job_id: int, after: int = 0) -> Iterator[JobEvent]:
+        """Live events (Server-Sent Events) until the job finishes; reconnects where it left off."""
+        last = after
+        while True:
+            finished = False
+            try:
+                headers = {"Accept": "text/event-stream"}
+                if last:
+                    headers["Last-Event-ID"] = str(last)
+                with self._http.stream("GET", f"jobs/{int(job_id)}/events", headers=headers,
+                                       timeout=httpx.Timeout(30.0, read=60.0)) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._raise(response)
+                    for event_name, data in _sse_events(response.iter_lines()):
+                        if event_name == "end":
+                            finished = True
+                            break
+                        event = JobEvent.model_validate(data)
+                        last = event.id
+                        yield event
+            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ConnectError):
+                time.sleep(1.0)
+                continue
+            if finished:
+                return
+
+    def wait_job(self, job_id: int, timeout: float | None = None, poll: float = 1.0) -> Job:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id)
+            if job.state.finished:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job.state.value} after {timeout} s")
+            time.sleep(poll)
+
+    def executed_notebook(self, job_id: int) -> dict[str, Any]:
+        return self.request("GET", f"jobs/{int(job_id)}/notebook")  # type: ignore[no-any-return]
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, json.loads("\n".join(data))
+            event, data = "message", []
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import json
 import logging
 import os
 import time
@@ -66,7 +66,7 @@ class Stop(Exception):
 
 def prepare_notebook(notebook: dict[str, Any], parameters: dict[str, Any]) -> Any:
     """The notebook as it will run: the injected-parameters cell placed after the parameters cell."""
-    nb = nbformat.from_dict(copy.deepcopy(notebook))
+    nb = nbformat.reads(json.dumps(notebook), as_version=4)  # normalizes multi-line sources to strings
     if parameters:
         cell = nbformat.v4.new_code_cell(render_parameters_cell(parameters))
         cell.metadata["tags"] = [INJECTED_TAG]

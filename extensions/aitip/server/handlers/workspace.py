@@ -42,14 +42,24 @@ class _Relay(AitipHandler):
         method = self.request.method or "GET"
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = self.request.body
-        request = HTTPRequest(url, method=method, headers=headers, body=body, request_timeout=context.relay_timeout,
-                              allow_nonstandard_methods=True, follow_redirects=False)
+        streaming = method == "GET" and "text/event-stream" in self.request.headers.get("Accept", "")
+        options: dict[str, object] = {}
+        if streaming:
+            options = {"header_callback": self._relay_header, "streaming_callback": self._relay_chunk,
+                       "request_timeout": 24 * 3600.0}
+        request = HTTPRequest(url, method=method, headers=headers, body=body,
+                              request_timeout=options.pop("request_timeout", context.relay_timeout),
+                              allow_nonstandard_methods=True, follow_redirects=False, **options)
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
         except OSError as exc:  # refused, reset, unresolvable: tornado raises these even with raise_error=False
             raise ServiceUnavailable("the AITIP platform service did not answer", detail=str(exc)) from exc
-        if response.code == 599:
+        if response.code == 599 and not self._headers_written:
             raise ServiceUnavailable("the AITIP platform service did not answer", detail=str(response.error))
+        if streaming:
+            if not self._finished:
+                self.finish()
+            return
         self.set_status(response.code)
         for name in _RETURNED_HEADERS:
             if name in response.headers:
@@ -59,12 +69,19 @@ class _Relay(AitipHandler):
         else:
             self.finish(response.body or b"")
 
+    def _relay_header(self, line: str) -> None:
+        """Headers of a streamed (SSE) answer, passed on before its first chunk."""
+        line = line.strip()
+        if line.startswith("HTTP/"):
+            self.set_status(int(line.split()[1]))
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            if name.strip().title() in ("Content-Type", "Cache-Control"):
+                self.set_header(name.strip().title(), value.strip())
 
-class WorkspaceRelayHandler(_Relay):
-    operations = {
-        method: Operation("workspace.forward", "Relayed to the platform service, which checks the real action")
-        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
-    }
+    def _relay_chunk(self, chunk: bytes) -> None:
+        self.write(chunk)
+        self.flush()
 
     @web.authenticated
     @authorized
