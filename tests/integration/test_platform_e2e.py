@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.conftest import PASSWORDS
@@ -140,3 +142,63 @@ def test_a_browser_session_reaches_the_api(platform: RunningPlatform, people: di
         assert lab.status_code == 200 and lab.json()["name"] == "ann"
     finally:
         browser.close()
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "notebooks" / "train" / "digits_sklearn.ipynb"
+
+
+def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, people: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    """The example training notebook as a job three ways; each an MLflow run with metrics, the executed
+    notebook and a registered model version."""
+    with platform.api(people["ann"]) as ann:
+        assert ann.post("projects", json={"name": "jobs-demo"}).status_code == 201
+        via_api = ann.post("jobs", json={"project": "jobs-demo", "notebook": json.loads(EXAMPLE.read_text()),
+                                         "notebook_name": EXAMPLE.name,
+                                         "parameters": {"epochs": 2, "model_name": "digits-api"}})
+        assert via_api.status_code == 201, via_api.text
+
+    env = {**os.environ, "AITIP_URL": f"{platform.url}/services/aitip/", "AITIP_TOKEN": people["ann"]}
+    cli = subprocess.run([str(Path(sys.executable).parent / "aitip"), "run", str(EXAMPLE), "--project", "jobs-demo",
+                          "-p", "epochs", "3", "-p", "model_name", "digits-cli", "--follow"],
+                         env=env, capture_output=True, text=True, timeout=240)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "epoch   3" in cli.stdout and "succeeded" in cli.stderr
+
+    platform.spawn("ann", people["ann"])
+    sdk = platform.run_in_kernel("ann", people["ann"], (
+        "import aitip\nclient = aitip.Client()\n"
+        f"job = client.submit_job('jobs-demo', {str(EXAMPLE)!r}, parameters={{'epochs': 2, 'model_name': 'digits-sdk'}})\n"
+        "job = client.wait_job(job.id, timeout=200, poll=0.5)\nprint(job.state.value, job.id)"), timeout=240)
+    assert sdk["error"] is None, sdk["error"]
+    assert sdk["stdout"].split()[0] == "succeeded"
+
+    with httpx.Client(base_url=f"{platform.url}/user/ann/api/", timeout=60,
+                      headers={"Authorization": f"token {people['ann']}"}) as server:
+        upload = server.put("contents/train.ipynb", json={"type": "notebook", "format": "json",
+                                                           "content": json.loads(EXAMPLE.read_text())})
+        assert upload.status_code in (200, 201), upload.text
+        from_lab = server.post("aitip/v1/jobs", json={"project": "jobs-demo", "path": "train.ipynb",
+                                                      "parameters": {"epochs": 1, "model_name": ""}})
+        assert from_lab.status_code == 201, from_lab.text
+        assert from_lab.json()["notebook_name"] == "train.ipynb"
+
+    from mlflow.tracking import MlflowClient
+
+    with platform.api(people["ann"]) as ann:
+        jobs = ann.get("jobs", params={"project": "jobs-demo"}).json()["items"]
+        deadline = time.monotonic() + 200
+        while any(j["state"] not in ("succeeded", "failed") for j in jobs) and time.monotonic() < deadline:
+            time.sleep(1)
+            jobs = ann.get("jobs", params={"project": "jobs-demo"}).json()["items"]
+    assert [j["state"] for j in jobs] == ["succeeded"] * 4, [(j["id"], j["state"], j["reason"]) for j in jobs]
+    tracking = MlflowClient(tracking_uri=f"sqlite:///{platform.home / 'mlflow.sqlite'}")
+    for job in jobs:
+        run = tracking.get_run(job["mlflow_run_id"])
+        assert run.data.tags["aitip.job_id"] == str(job["id"]) and run.data.tags["aitip.user"] == "ann"
+        assert len(tracking.get_metric_history(run.info.run_id, "test_accuracy")) == int(run.data.params["epochs"])
+        assert {a.path for a in tracking.list_artifacts(run.info.run_id, "notebook")} == {
+            "notebook/output.ipynb", "notebook/output.html"}
+    for name in ("digits-api", "digits-cli", "digits-sdk"):
+        (version,) = tracking.search_model_versions(f"name='{name}'")
+        assert version.run_id in {j["mlflow_run_id"] for j in jobs}

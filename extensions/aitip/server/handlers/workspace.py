@@ -83,6 +83,13 @@ class _Relay(AitipHandler):
         self.write(chunk)
         self.flush()
 
+
+class WorkspaceRelayHandler(_Relay):
+    operations = {
+        method: Operation("workspace.forward", "Relayed to the platform service, which checks the real action")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    }
+
     @web.authenticated
     @authorized
     async def get(self, path: str) -> None:
