@@ -38,6 +38,8 @@ class ExecutionRequest:
     output_path: Path
     env: dict[str, str] = field(default_factory=dict)
     gpus: list[int] = field(default_factory=list)
+    # Environment known only later (the MLflow run, created while the kernel is being set up).
+    late_env: asyncio.Future[dict[str, str]] | None = None
 
 
 @dataclass
@@ -178,15 +180,21 @@ class _NotebookRun:
         if self._dirty and time.monotonic() - self._last_save >= self.save_interval:
             self.save()
 
-    async def _setup(self) -> None:
+    async def _silent(self, code: str) -> None:
         client = self.kernel.client
-        msg_id = client.execute(setup_code(self.request.env, self.request.workdir, self.request.gpus),
-                                silent=True, store_history=False)
+        msg_id = client.execute(code, silent=True, store_history=False)
         reply = await client.get_shell_msg(timeout=30)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = await client.get_shell_msg(timeout=30)
         if reply["content"].get("status") != "ok":
             raise RuntimeError(f"job setup failed in the kernel: {reply['content'].get('evalue')}")
+
+    async def _setup(self) -> None:
+        await self._silent(setup_code(self.request.env, self.request.workdir, self.request.gpus))
+        if self.request.late_env is not None:
+            late = await self.request.late_env
+            if late:
+                await self._silent(f"import os as _aitip_os\n_aitip_os.environ.update({late!r})\ndel _aitip_os\n")
 
     async def run(self) -> ExecutionResult:
         await self._setup()

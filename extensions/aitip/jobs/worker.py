@@ -17,6 +17,7 @@ import signal
 import socket
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -83,27 +84,60 @@ def kill_orphan_kernel(pid: int | None, host: str | None) -> bool:
 
 
 class _Observer:
-    """Turns execution progress into job events and state; stream output is coalesced."""
+    """Turns execution progress into job events and state. Events are batched off the cell path
+    (written every ``flush_seconds`` and before any state change); stream output is coalesced."""
+
+    flush_seconds = 0.1
 
     def __init__(self, worker: JobWorker, job_id: int, attempt: int) -> None:
         self.worker = worker
         self.job_id = job_id
         self.attempt = attempt
-        self._first_cell = True
-        self._buffer: list[tuple[int, str, str]] = []
+        self._first_cell_at: Any = None
+        self._pending: list[tuple[str, dict[str, Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def _write(self, work: Any) -> None:
+    def _queue(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "output" and self._pending and self._pending[-1][0] == "output":
+            last = self._pending[-1][1]
+            if last["index"] == data["index"] and last["name"] == data["name"]:
+                last["text"] += data["text"]
+                return
+        self._pending.append((kind, data))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.flush_seconds)
+        await self.flush()
+
+    async def flush(self) -> None:
+        if self._state_write is not None:
+            await self._state_write
+        if not self._pending and self._first_cell_at is None:
+            return
+        pending, self._pending = self._pending, []
+        first_cell_at, self._first_cell_at = self._first_cell_at, None
+
+        def work(session: Session) -> None:
+            job = session.get(JobRecord, self.job_id)
+            if job is None or job.lease_owner != self.worker.worker_id:
+                return
+            if first_cell_at is not None:
+                job.first_cell_at = first_cell_at
+            for kind, data in pending:
+                add_event(session, job, kind, data)
+
         await self.worker.in_transaction(work)
         self.worker.signals.job_changed(self.job_id)
 
-    def _event(self, session: Session, kind: str, data: dict[str, Any]) -> JobRecord:
-        job = session.get(JobRecord, self.job_id)
-        assert job is not None
-        add_event(session, job, kind, data)
-        return job
-
     async def kernel_started(self, pid: int | None, host: str) -> None:
+        """Recorded while the job's first cells already run; events queued meanwhile are written after it."""
+        self._state_write = asyncio.ensure_future(self._record_kernel(pid, host))
+
+    _state_write: asyncio.Future[None] | None = None
+
+    async def _record_kernel(self, pid: int | None, host: str) -> None:
         def work(session: Session) -> None:
             job = session.get(JobRecord, self.job_id)
             if job is None or job.lease_owner != self.worker.worker_id:
@@ -112,49 +146,22 @@ class _Observer:
             job.kernel_pid, job.kernel_host = pid, host
             add_event(session, job, "state", {"state": "running", "kernel_pid": pid, "host": host})
 
-        await self._write(work)
+        await self.worker.in_transaction(work)
+        self.worker.signals.job_changed(self.job_id)
 
     async def cell_started(self, index: int, source: str) -> None:
-        await self.flush()
-        first, self._first_cell = self._first_cell, False
+        if self._first_cell_at is None and not self._started_any:
+            self._first_cell_at = utcnow()
+        self._started_any = True
+        self._queue("cell_started", {"index": index})
 
-        def work(session: Session) -> None:
-            job = self._event(session, "cell_started", {"index": index})
-            if first:
-                job.first_cell_at = utcnow()
-
-        await self._write(work)
+    _started_any = False
 
     async def cell_finished(self, index: int, status: str, seconds: float) -> None:
-        await self.flush()
-        await self._write(lambda s: self._event(s, "cell_finished",
-                                                {"index": index, "status": status, "seconds": round(seconds, 4)}))
+        self._queue("cell_finished", {"index": index, "status": status, "seconds": round(seconds, 4)})
 
     async def output(self, index: int, name: str, text: str) -> None:
-        self._buffer.append((index, name, text))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.ensure_future(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(0.2)
-        await self.flush()
-
-    async def flush(self) -> None:
-        if not self._buffer:
-            return
-        chunks, self._buffer = self._buffer, []
-        merged: list[tuple[int, str, str]] = []
-        for index, name, text in chunks:
-            if merged and merged[-1][0] == index and merged[-1][1] == name:
-                merged[-1] = (index, name, merged[-1][2] + text)
-            else:
-                merged.append((index, name, text))
-
-        def work(session: Session) -> None:
-            for index, name, text in merged:
-                self._event(session, "output", {"index": index, "name": name, "text": text})
-
-        await self._write(work)
+        self._queue("output", {"index": index, "name": name, "text": text})
 
 
 class JobWorker(LoggingConfigurable):
@@ -184,6 +191,8 @@ class JobWorker(LoggingConfigurable):
             self.gpu_count = gpu_count()
         self._free_gpus = list(range(self.gpu_count))
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Reports (MLflow artifacts, HTML) are stored one at a time, off the jobs' path.
+        self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aitip-reports")
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -214,12 +223,17 @@ class JobWorker(LoggingConfigurable):
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=15)
+        await asyncio.to_thread(self._reports.shutdown, wait=True)
         await self.executor.stop()
 
     async def _loop(self) -> None:
+        last_recovery = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
-                await self.in_transaction(self._recover)
+                if loop.time() - last_recovery >= self.poll_seconds:
+                    await self.in_transaction(self._recover)
+                    last_recovery = loop.time()
                 await self._schedule()
             except asyncio.CancelledError:
                 raise
@@ -334,15 +348,21 @@ class JobWorker(LoggingConfigurable):
                 "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
                 "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version}
 
+    def _pick_and_claim(self, session: Session, slots: int, free_gpus: int) -> list[dict[str, Any]]:
+        claimed = []
+        for job_id in self._pick(session, slots, free_gpus):
+            snapshot = self._claim(session, job_id)
+            if snapshot is not None:  # else another worker claimed it first
+                claimed.append(snapshot)
+        return claimed
+
     async def _schedule(self) -> None:
         slots = self.executor.slots - len(self._running)
         if slots <= 0 or self._stopping:
             return
-        picks = await self.in_transaction(lambda s: self._pick(s, slots, len(self._free_gpus)))
-        for job_id in picks:
-            snapshot = await self.in_transaction(lambda s, j=job_id: self._claim(s, j))
-            if snapshot is None:
-                continue  # another worker claimed it first
+        claimed = await self.in_transaction(lambda s: self._pick_and_claim(s, slots, len(self._free_gpus)))
+        for snapshot in claimed:
+            job_id = snapshot["id"]
             gpus = [self._free_gpus.pop(0) for _ in range(snapshot["gpus"])]
             self.signals.job_changed(job_id)
             task = asyncio.ensure_future(self._run(snapshot, gpus))
@@ -363,16 +383,17 @@ class JobWorker(LoggingConfigurable):
         workdir = self.jobs_dir / str(job_id) / f"attempt-{attempt}"
         output_path = workdir / "output.ipynb"
         run: RunInfo | None = None
+        # The MLflow run is created while the kernel is being set up; user code waits for it, not the kernel.
+        tracking = asyncio.ensure_future(asyncio.to_thread(self.tracker.start, job))
+        late_env = asyncio.ensure_future(self._run_env(job_id, tracking))
         try:
-            run = await asyncio.to_thread(self.tracker.start, job)
-            if run is not None:
-                await self.in_transaction(lambda s: self._set_run(s, job_id, run))
             notebook = await asyncio.to_thread(self.store.get, job["notebook_sha256"])
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
-            env.update(run.env if run else {})
             request = ExecutionRequest(job_id, attempt, notebook, job["parameters"], job["kernel"],
-                                       job["timeout_seconds"], workdir / "work", output_path, env, gpus)
-            result = await self.executor.execute(request, _Observer(self, job_id, attempt), stop)
+                                       job["timeout_seconds"], workdir / "work", output_path, env, gpus, late_env)
+            observer = _Observer(self, job_id, attempt)
+            result = await self.executor.execute(request, observer, stop)
+            await observer.flush()
         except asyncio.CancelledError:
             heartbeat.cancel()
             await asyncio.shield(self.in_transaction(lambda s: self._requeue_on_shutdown(s, job_id)))
@@ -382,12 +403,33 @@ class JobWorker(LoggingConfigurable):
             result = ExecutionResult("failed", f"the platform could not run the job: {type(exc).__name__}: {exc}")
         finally:
             heartbeat.cancel()
+        if late_env.done() and not late_env.cancelled() and late_env.exception() is None:
+            run = tracking.result()
         if result.status == "lost":
             log.warning("job %s: lease lost; its new owner decides what happens", job_id)
             return
-        await asyncio.to_thread(self.tracker.finish, run, result.status, output_path)
         await self.in_transaction(lambda s: self._finish(s, job_id, result, output_path))
         self.signals.job_changed(job_id)
+        if run is not None:
+            self._reports.submit(self._store_report, job_id, run, result.status, output_path)
+
+    async def _run_env(self, job_id: int, tracking: asyncio.Future[RunInfo | None]) -> dict[str, str]:
+        run = await tracking
+        if run is None:
+            return {}
+        await self.in_transaction(lambda s: self._set_run(s, job_id, run))
+        return run.env
+
+    def _store_report(self, job_id: int, run: RunInfo, status: str, output_path: Path) -> None:
+        try:
+            self.tracker.finish(run, status, output_path)
+        except Exception:  # noqa: BLE001 - the job's result stands; the report is best effort, logged
+            log.exception("job %s: could not store its report in MLflow", job_id)
+            return
+        with self.catalog.session() as session:
+            job = session.get(JobRecord, job_id)
+            if job is not None:
+                add_event(session, job, "report_stored", {"mlflow_run_id": run.run_id})
 
     def _set_run(self, session: Session, job_id: int, run: RunInfo) -> None:
         session.execute(update(JobRecord).where(JobRecord.id == job_id, JobRecord.lease_owner == self.worker_id)
