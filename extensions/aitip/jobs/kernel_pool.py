@@ -56,8 +56,9 @@ class PooledKernel:
 
 class KernelPool:
     def __init__(self, sizes: dict[str, int], *, startup_timeout: float = 60.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, inherit_environment: bool = False) -> None:
         self.sizes = dict(sizes)
+        self.inherit_environment = inherit_environment
         self.startup_timeout = startup_timeout
         self.env = env or {}
         self._ready: dict[str, list[PooledKernel]] = defaultdict(list)
@@ -105,7 +106,8 @@ class KernelPool:
     async def start_kernel(self, name: str) -> PooledKernel:
         base = self.runtime_dir / f"k-{uuid.uuid4().hex[:10]}"
         manager = AsyncKernelManager(kernel_name=name, transport="ipc", connection_file=str(base) + ".json")
-        await manager.start_kernel(env=kernel_environment(self.env), cwd=str(self.runtime_dir))
+        env = {**os.environ, **self.env} if self.inherit_environment else kernel_environment(self.env)
+        await manager.start_kernel(env=env, cwd=str(self.runtime_dir))
         client = manager.client()
         client.start_channels()
         try:
