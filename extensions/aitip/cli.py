@@ -347,6 +347,50 @@ def cmd_jobs_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
+    """``name=loguniform:1e-4:1e-1``, ``name=uniform:0:1``, ``name=int:16:256``, ``name=choice:a,b``,
+    ``name=grid:1,2,3`` (values read as JSON when they parse)."""
+    name, _, spec = text.partition("=")
+    kind, _, rest = spec.partition(":")
+    if not name or kind not in ("grid", "choice", "uniform", "loguniform", "int") or not rest:
+        raise SystemExit(f"aitip sweep: bad --space {text!r}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
+    if kind in ("grid", "choice"):
+        return name, {"type": kind, "values": [parse_parameter_value(v) for v in rest.split(",")]}
+    low, _, high = rest.partition(":")
+    return name, {"type": kind, "low": float(low), "high": float(high)}
+
+
+def _sweep_view(sweep: Any) -> str:
+    head = (f"sweep {sweep.id} ({sweep.strategy}) in {sweep.project}: {sweep.state}, "
+            f"{sweep.created_trials}/{sweep.trials} trials, {sweep.direction} {sweep.objective}")
+    best = (f"best: {sweep.best_value} from job {sweep.best_job_id} with {json.dumps(sweep.best_parameters)}"
+            if sweep.best_job_id else "best: none yet")
+    rows = [{"job": t.job_id, "trial": t.index, "state": t.state.value, "value": t.value,
+             "parameters": json.dumps(t.parameters)} for t in sweep.trial_jobs]
+    return "\n".join([head, best, "", table(rows, ["trial", "job", "state", "value", "parameters"])])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    space = dict(parse_dimension(text) for text in args.space)
+    parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
+    with _client(args) as client:
+        sweep = client.create_sweep(args.project, args.notebook, space=space, objective=args.objective,
+                                    direction="minimize" if args.minimize else "maximize", strategy=args.strategy,
+                                    trials=args.trials, parallelism=args.parallel, parameters=parameters,
+                                    seed=args.seed, kernel=args.kernel)
+        if args.wait:
+            sweep = client.wait_sweep(sweep.id)
+    emit(args, sweep, _sweep_view)
+    return 0 if sweep.state in ("running", "succeeded") else 1
+
+
+def cmd_sweeps_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        sweep = client.get_sweep(args.sweep)
+    emit(args, sweep, _sweep_view)
+    return 0
+
+
 ROLES = ["viewer", "developer", "maintainer", "admin"]
 
 
@@ -397,6 +441,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--follow", "-f", action="store_true", help="stream the job's output until it ends")
     run.add_argument("--wait", "-w", action="store_true", help="wait for the job to end (exit 1 unless it succeeds)")
     run.set_defaults(func=cmd_run)
+
+    sweep = commands.add_parser("sweep", parents=[common], help="search a notebook's parameters with trial jobs")
+    sweep.add_argument("notebook")
+    sweep.add_argument("--project", "-P", required=True)
+    sweep.add_argument("--space", "-s", action="append", required=True, metavar="NAME=KIND:SPEC",
+                       help="lr=loguniform:1e-4:1e-1, hidden=choice:32,64,128, depth=int:1:6, seed=grid:0,1")
+    sweep.add_argument("--strategy", choices=["grid", "random", "tpe"], default="tpe")
+    sweep.add_argument("--trials", type=int)
+    sweep.add_argument("--parallel", type=int, default=2)
+    sweep.add_argument("--objective", required=True, help="the MLflow metric each trial logs")
+    sweep.add_argument("--minimize", action="store_true", help="lower is better (default: higher)")
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
+    sweep.add_argument("--seed", type=int, default=0)
+    sweep.add_argument("--kernel", "-k")
+    sweep.add_argument("--wait", "-w", action="store_true", help="wait until the sweep finishes")
+    sweep.set_defaults(func=cmd_sweep)
+
+    sweeps = commands.add_parser("sweeps", parents=[common], help="show a sweep and its trials")
+    sweep_commands = sweeps.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")
+    sweep_show = sweep_commands.add_parser("show", parents=[common])
+    sweep_show.add_argument("sweep", type=int)
+    sweep_show.set_defaults(func=cmd_sweeps_show)
 
     jobs = commands.add_parser("jobs", parents=[common], help="list, follow, cancel and retry jobs")
     job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")

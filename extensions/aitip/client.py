@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from .jobs.models import Job, JobEvent, JobList
+from .jobs.models import Job, JobEvent, JobList, Sweep, SweepList
 from .projects.models import Me, Member, MemberList, Project, ProjectList
 from .settings import user_config_dir
 
@@ -267,6 +267,46 @@ class Client:
 
     def executed_notebook(self, job_id: int) -> dict[str, Any]:
         return self.request("GET", f"jobs/{int(job_id)}/notebook")  # type: ignore[no-any-return]
+
+    # ----- sweeps -----
+
+    def create_sweep(self, project: str, notebook: str | Path | dict[str, Any], *, space: dict[str, dict[str, Any]],
+                     objective: str, direction: str = "maximize", strategy: str = "tpe", trials: int | None = None,
+                     parallelism: int = 2, parameters: dict[str, Any] | None = None, seed: int = 0,
+                     kernel: str | None = None, **options: Any) -> Sweep:
+        """Search ``space`` ({name: {"type": "loguniform", "low": .., "high": ..}, ...}) for the best ``objective``."""
+        if isinstance(notebook, (str, Path)):
+            document = json.loads(Path(notebook).read_text(encoding="utf-8"))
+            options.setdefault("notebook_name", Path(notebook).name)
+        else:
+            document = notebook
+        body: dict[str, Any] = {"project": project, "notebook": document, "space": space, "objective": objective,
+                                "direction": direction, "strategy": strategy, "parallelism": parallelism,
+                                "parameters": parameters or {}, "seed": seed, **options}
+        if trials is not None:
+            body["trials"] = trials
+        if kernel:
+            body["kernel"] = kernel
+        return self._typed(Sweep, "POST", "sweeps", json_body=body)
+
+    def get_sweep(self, sweep_id: int) -> Sweep:
+        return self._typed(Sweep, "GET", f"sweeps/{int(sweep_id)}")
+
+    def list_sweeps(self, project: str) -> SweepList:
+        return self._typed(SweepList, "GET", "sweeps", params={"project": project})
+
+    def cancel_sweep(self, sweep_id: int) -> Sweep:
+        return self._typed(Sweep, "POST", f"sweeps/{int(sweep_id)}/cancel")
+
+    def wait_sweep(self, sweep_id: int, timeout: float | None = None, poll: float = 2.0) -> Sweep:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            sweep = self.get_sweep(sweep_id)
+            if sweep.state != "running":
+                return sweep
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"sweep {sweep_id} is still running after {timeout} s")
+            time.sleep(poll)
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:

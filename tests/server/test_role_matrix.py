@@ -29,9 +29,13 @@ PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("job.read", "GET", "jobs/1/events", None, 200),
     ("job.cancel", "POST", "jobs/1/cancel", None, 200),
     ("job.retry", "POST", "jobs/1/retry", None, 201),
+    ("sweep.create", "POST", "sweeps", {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid",
+                                         "space": {"x": {"type": "grid", "values": [1, 2]}}, "objective": "y"}, 201),
+    ("sweep.read", "GET", "sweeps/1", None, 200),
+    ("sweep.cancel", "POST", "sweeps/1/cancel", None, 200),
 ]
 # Job 1 belongs to the developer: cancel and retry are for its owner or a maintainer and above.
-OWNER_RULE = {"job.cancel", "job.retry"}
+OWNER_RULE = {"job.cancel", "job.retry", "sweep.cancel"}
 ACCOUNT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("platform.me", "GET", "me", None, 200),
     ("platform.openapi", "GET", "openapi.json", None, 200),
@@ -52,6 +56,10 @@ async def seed(api: Any) -> Any:
     status, job = await api("POST", "jobs", user=ROLE_HOLDERS["developer"], body={"project": "alpha",
                                                                                    "notebook": TRIVIAL})
     assert status == 201 and job["id"] == 1, job
+    status, sweep = await api("POST", "sweeps", user=ROLE_HOLDERS["developer"], body={
+        "project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
+        "space": {"x": {"type": "grid", "values": [1, 2]}}})
+    assert status == 201 and sweep["id"] == 1, sweep
     return api
 
 

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from ..schema import ProjectName, RequestModel, ResponseModel
 
@@ -28,6 +30,7 @@ class JobState(str, Enum):
 FINISHED_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled, JobState.timed_out})
 
 TagText = Annotated[str, Field(min_length=1, max_length=250)]
+NOTEBOOK_NAME_PATTERN = r"^[^/\\\x00-\x1f]+\.ipynb$"
 
 
 class Resources(RequestModel):
@@ -39,7 +42,7 @@ class Resources(RequestModel):
 class JobSubmit(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] = Field(description="The notebook document (nbformat 4 JSON)")
-    notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=r"^[^/\\\x00-\x1f]+\.ipynb$")
+    notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=NOTEBOOK_NAME_PATTERN)
     parameters: dict[str, Any] = Field(default_factory=dict,
                                        description="JSON values for names the notebook's parameters cell declares")
     kernel: str | None = Field(None, max_length=255, pattern=r"^[A-Za-z0-9._-]+$",
@@ -117,3 +120,89 @@ class JobEvent(ResponseModel):
     at: datetime
     kind: str
     data: dict[str, Any]
+
+
+Scalar = str | int | float | bool | None
+
+
+class Dimension(RequestModel):
+    """One searched parameter: a finite set (grid, choice) or a range (uniform, loguniform, int)."""
+
+    type: Literal["grid", "choice", "uniform", "loguniform", "int"]
+    values: list[Scalar] | None = Field(None, min_length=1, max_length=100)
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Dimension:
+        if self.type in ("grid", "choice"):
+            if not self.values or self.low is not None or self.high is not None:
+                raise ValueError(f"a {self.type} dimension takes 'values' only")
+        else:
+            if self.values is not None or self.low is None or self.high is None or self.low >= self.high:
+                raise ValueError(f"a {self.type} dimension takes 'low' < 'high' only")
+            if self.type == "loguniform" and self.low <= 0:
+                raise ValueError("a loguniform dimension needs low > 0")
+            if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+                raise ValueError("an int dimension needs whole-number bounds")
+        return self
+
+
+class SweepCreate(RequestModel):
+    project: ProjectName
+    notebook: dict[str, Any]
+    notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=NOTEBOOK_NAME_PATTERN)
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Fixed parameters of every trial")
+    space: dict[str, Dimension] = Field(min_length=1, max_length=20)
+    strategy: Literal["grid", "random", "tpe"] = "tpe"
+    trials: int | None = Field(None, ge=1, le=1000, description="Trial count (grid: every combination by default)")
+    parallelism: int = Field(2, ge=1, le=64)
+    objective: str = Field(min_length=1, max_length=250, description="MLflow metric each trial logs")
+    direction: Literal["minimize", "maximize"] = "maximize"
+    seed: int = Field(0, ge=0, le=2**31)
+    kernel: str | None = Field(None, max_length=255, pattern=r"^[A-Za-z0-9._-]+$")
+    resources: Resources | None = None
+    priority: int = Field(50, ge=0, le=100)
+    timeout_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    tags: dict[TagText, TagText] = Field(default_factory=dict, max_length=32)
+
+    @field_validator("notebook")
+    @classmethod
+    def _looks_like_a_notebook(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return JobSubmit._looks_like_a_notebook(value)
+
+
+class Trial(ResponseModel):
+    job_id: int
+    index: int
+    parameters: dict[str, Any]
+    state: JobState
+    value: float | None
+
+
+class Sweep(ResponseModel):
+    id: int
+    project: str
+    owner: str
+    state: Literal["running", "succeeded", "failed", "cancelled"]
+    strategy: str
+    space: dict[str, Any]
+    parameters: dict[str, Any]
+    trials: int
+    parallelism: int
+    objective: str
+    direction: str
+    created_trials: int
+    best_job_id: int | None
+    best_value: float | None
+    best_parameters: dict[str, Any] | None
+    mlflow_run_id: str | None
+    reason: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    trial_jobs: list[Trial] = Field(default_factory=list)
+
+
+class SweepList(ResponseModel):
+    items: list[Sweep]
+    total: int

@@ -126,7 +126,8 @@ class JobService:
         if not any(cell.get("cell_type") == "code" for cell in notebook["cells"]):
             raise InvalidInput("the notebook has no code cells to run", code="invalid_notebook")
 
-    async def submit(self, principal: Principal | None, request: JobSubmit, *, retry_of: int | None = None) -> Job:
+    async def submit(self, principal: Principal | None, request: JobSubmit, *, retry_of: int | None = None,
+                     sweep: tuple[int, int] | None = None) -> Job:
         principal = self._signed_in(principal)
         await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "job.submit",
                                                                           request.project)[0]))
@@ -147,7 +148,8 @@ class JobService:
                             notebook_sha256=sha256, parameters=parameters, kernel=kernel, cpus=cpus, gpus=gpus,
                             memory_mb=memory_mb, priority=request.priority, timeout_seconds=request.timeout_seconds,
                             max_attempts=request.max_attempts, tags=dict(request.tags),
-                            code_version=request.code_version, retry_of=retry_of)
+                            code_version=request.code_version, retry_of=retry_of,
+                            sweep_id=sweep[0] if sweep else None, trial_index=sweep[1] if sweep else None)
             job.project = project
             session.add(job)
             session.flush()

@@ -40,6 +40,9 @@ class JobRecord(Base):
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     code_version: Mapped[str | None] = mapped_column(String(255), nullable=True)
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    trial_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
@@ -67,3 +70,38 @@ class JobEventRecord(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SweepRecord(Base):
+    """A hyper-parameter search: its trials are ordinary jobs with ``sweep_id`` set."""
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'succeeded', 'failed', 'cancelled')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    strategy: Mapped[str] = mapped_column(String(16))
+    space: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    trials: Mapped[int] = mapped_column(Integer)
+    parallelism: Mapped[int] = mapped_column(Integer)
+    objective: Mapped[str] = mapped_column(String(250))
+    direction: Mapped[str] = mapped_column(String(8))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    template: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_trials: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    best_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    best_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    project: Mapped[ProjectRecord] = relationship(lazy="joined")

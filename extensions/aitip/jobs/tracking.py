@@ -99,6 +99,8 @@ class MlflowTracker(Tracker):
             "mlflow.source.name": job["notebook_name"],
             "mlflow.runName": f"job-{job['id']}" + (f"-attempt-{job['attempt']}" if job["attempt"] > 1 else ""),
         }
+        if job.get("parent_run_id"):
+            tags["mlflow.parentRunId"] = job["parent_run_id"]
         if job.get("code_version"):
             tags["mlflow.source.git.commit"] = job["code_version"]
         for key, value in (job.get("tags") or {}).items():

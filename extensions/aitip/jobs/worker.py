@@ -34,7 +34,7 @@ from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
 from .models import JobState
 from .notebook_store import NotebookStore
 from .service import add_event
-from .tables import JobEventRecord, JobRecord
+from .tables import JobEventRecord, JobRecord, SweepRecord
 from .tracking import RunInfo, Tracker
 
 log = logging.getLogger("aitip.jobs.worker")
@@ -194,6 +194,7 @@ class JobWorker(LoggingConfigurable):
         # Reports (MLflow artifacts, HTML) are stored one at a time, off the jobs' path.
         self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aitip-reports")
         self._loop_task: asyncio.Task[None] | None = None
+        self.sweeps: Any = None  # a SweepController, when the platform runs sweeps
         self._stopping = False
 
     async def in_transaction(self, work: Any) -> Any:
@@ -235,6 +236,8 @@ class JobWorker(LoggingConfigurable):
                     await self.in_transaction(self._recover)
                     last_recovery = loop.time()
                 await self._schedule()
+                if self.sweeps is not None:
+                    await self.sweeps.advance()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -343,7 +346,11 @@ class JobWorker(LoggingConfigurable):
         assert job is not None
         session.refresh(job)
         add_event(session, job, "state", {"state": "starting", "attempt": job.attempt, "worker": self.worker_id})
-        return {"id": job.id, "attempt": job.attempt, "project": job.project.name, "owner": job.owner,
+        parent_run = None
+        if job.sweep_id is not None:
+            sweep = session.get(SweepRecord, job.sweep_id)
+            parent_run = sweep.mlflow_run_id if sweep is not None else None
+        return {"parent_run_id": parent_run, "id": job.id, "attempt": job.attempt, "project": job.project.name, "owner": job.owner,
                 "notebook_sha256": job.notebook_sha256, "notebook_name": job.notebook_name,
                 "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
                 "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version}

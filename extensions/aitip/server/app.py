@@ -134,11 +134,15 @@ class AitipExtension(ExtensionApp):
         signals = JobSignals()
         assert context.catalog is not None
         context.jobs = JobService(context.catalog, store, signals)
+        from ..jobs.sweeps import SweepController, SweepService
+
+        context.sweeps = SweepService(context.catalog, context.jobs)
         if self.run_jobs:
             tracker: Tracker = (MlflowTracker(self.mlflow_tracking_uri, home / "mlartifacts")
                                 if self.mlflow_tracking_uri else Tracker())
             executor = self.executor_class(parent=self)
             context.worker = JobWorker(context.catalog, executor, store, signals, tracker, home / "jobs", parent=self)
+            context.worker.sweeps = SweepController(context.catalog, context.jobs, tracker)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         context: Any = self.settings.get("aitip")

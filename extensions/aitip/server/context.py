@@ -10,6 +10,7 @@ from ..identity.directory import Directory
 if TYPE_CHECKING:  # the platform's engines are imported only in platform mode
     from ..catalog import Catalog
     from ..jobs.service import JobService
+    from ..jobs.sweeps import SweepService
     from ..jobs.worker import JobWorker
     from ..projects.service import ProjectService
 
@@ -23,6 +24,7 @@ class PlatformContext:
     projects: ProjectService | None = None
     jobs: JobService | None = None
     worker: JobWorker | None = None
+    sweeps: SweepService | None = None
     platform_url: str = ""
     platform_token: str = ""
     relay_timeout: float = 60.0

@@ -15,6 +15,7 @@ PARAMETER_PATTERNS = {
     "kind": r"users|groups",
     "member": r"[^/]+",
     "job": r"[0-9]{1,18}",
+    "sweep": r"[0-9]{1,18}",
     "path": r".*",
 }
 
@@ -65,6 +66,7 @@ def platform_routes() -> list[Route]:
     )
     from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
     from .handlers.pages import PlatformHomeHandler
+    from .handlers.sweeps import SweepCancelHandler, SweepHandler, SweepsHandler
     from .handlers.projects import (
         MemberHandler,
         MembersHandler,
@@ -90,6 +92,9 @@ def platform_routes() -> list[Route]:
         Route("jobs/{job}/retry", JobRetryHandler),
         Route("jobs/{job}/events", JobEventsHandler),
         Route("jobs/{job}/notebook", JobNotebookHandler),
+        Route("sweeps", SweepsHandler),
+        Route("sweeps/{sweep}", SweepHandler),
+        Route("sweeps/{sweep}/cancel", SweepCancelHandler),
         Route("{path}", NotFoundHandler),
         Route("home", PlatformHomeHandler, prefix=""),
     ]
