@@ -202,3 +202,30 @@ def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, 
     for name in ("digits-api", "digits-cli", "digits-sdk"):
         (version,) = tracking.search_model_versions(f"name='{name}'")
         assert version.run_id in {j["mlflow_run_id"] for j in jobs}
+
+
+def test_job_monitor_widget_in_a_notebook(platform: RunningPlatform, people: dict[str, str]) -> None:
+    """The ipywidgets monitor follows a job live from inside a user's kernel, and its Cancel works."""
+    platform.spawn("ann", people["ann"])
+    code = (
+        "import aitip, json\nfrom aitip.widgets import JobMonitor\nclient = aitip.Client()\n"
+        "nb = {'nbformat': 4, 'nbformat_minor': 5, 'metadata': {}, 'cells': [\n"
+        "  {'cell_type': 'code', 'id': 'a', 'metadata': {}, 'outputs': [], 'execution_count': None,\n"
+        "   'source': 'for i in range(3): print(\"line\", i)'}]}\n"
+        "job = client.submit_job('jobs-demo', nb)\n"
+        "monitor = JobMonitor(job.id)\nmonitor.wait(60)\n"
+        "print(json.dumps({'state': monitor.job.state.value, 'log': monitor.output_area.value,\n"
+        "                  'cancel_disabled': monitor.cancel_button.disabled,\n"
+        "                  'retry_disabled': monitor.retry_button.disabled}))\n"
+        "slow = client.submit_job('jobs-demo', dict(nb, cells=[dict(nb['cells'][0], source='import time; time.sleep(60)')]))\n"
+        "watch = JobMonitor(slow.id)\nimport time\n"
+        "while client.get_job(slow.id).state.value != 'running': time.sleep(0.2)\n"
+        "watch.cancel()\nprint(watch.wait(60).state.value)\n"
+    )
+    result = platform.run_in_kernel("ann", people["ann"], code, timeout=150)
+    assert result["error"] is None, result["error"]
+    first, second = result["stdout"].strip().splitlines()
+    shown = json.loads(first)
+    assert shown == {"state": "succeeded", "log": "line 0\nline 1\nline 2\n", "cancel_disabled": True,
+                     "retry_disabled": False}
+    assert second == "cancelled"
