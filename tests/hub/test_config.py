@@ -70,3 +70,14 @@ def test_platform_service_argv_keeps_other_apis_out() -> None:
     assert "--ServerApp.jpserver_extensions=aitip=True" in argv
     assert "--ServerApp.authorizer_class=aitip.server.authorizer.PlatformAuthorizer" in argv
     assert "--ServerApp.allow_unauthenticated_access=False" in argv
+
+
+def test_a_dead_platform_service_is_noticed_within_seconds(hub_env: Path) -> None:
+    from jupyterhub.services.service import _ServiceSpawner
+
+    from aitip.hub.config import SERVICE_POLL_SECONDS
+
+    c = Config()
+    configure(c)
+    assert _ServiceSpawner().poll_interval == SERVICE_POLL_SECONDS
+    assert c.Spawner.poll_interval == 30

@@ -16,7 +16,7 @@ import pytest
 
 from aitip.jobs.models import JobListQuery, JobState, JobSubmit
 from tests.jobs.conftest import ANN, make_platform
-from tests.support.notebooks import notebook
+from tests.support import faults
 
 pytestmark = pytest.mark.asyncio
 
@@ -24,26 +24,8 @@ KILLS = 20
 JOBS = 24
 LEASE = 3.0
 HEARTBEAT = 0.5
-TRACE = notebook(
-    "import os, time\nattempt = os.environ['AITIP_JOB_ATTEMPT']\nend = time.monotonic() + seconds\n"
-    "with open(marker, 'a') as trace:\n"
-    "    while time.monotonic() < end:\n"
-    "        trace.write(f'{attempt} {time.time()}\\n'); trace.flush(); time.sleep(0.05)\n"
-    "    trace.write(f'{attempt} done\\n')\n",
-    parameters="marker = ''\nseconds = 1.0",
-)
-
-
-def _ipykernels() -> set[int]:
-    found = set()
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if b"ipykernel_launcher" in (proc / "cmdline").read_bytes() and \
-                    "zombie" not in (proc / "status").read_text():
-                found.add(int(proc.name))
-        except OSError:
-            continue
-    return found
+TRACE = faults.TRACE
+_ipykernels = faults.ipykernels
 
 
 async def _until_ready(log_path: Path, starts: int, timeout: float = 60) -> None:
@@ -116,13 +98,8 @@ async def test_sigkill_mid_job_loses_nothing_and_never_runs_a_job_twice(tmp_path
     assert retried > 0, "no job was interrupted: the test did not test recovery"
 
     for index, job_id in enumerate(job_ids):
-        trace = markers / f"{index}.trace"
-        attempts = [line.split()[0] for line in trace.read_text().splitlines()] if trace.exists() else []
-        seen = [int(a) for a in attempts]
-        assert seen == sorted(seen), f"job {job_id}: attempts interleaved (ran twice at once): {seen}"
-        if jobs[job_id].state is JobState.succeeded:
-            assert attempts[-1] == str(jobs[job_id].attempt)
-            assert (markers / f"{index}.trace").read_text().rstrip().endswith("done")
+        faults.check_never_twice(markers / f"{index}.trace", jobs[job_id].attempt,
+                                 jobs[job_id].state is JobState.succeeded)
 
     # Stuck: how long after a kill its running jobs were found and requeued (the restarted worker sees the
     # dead worker's process gone; a worker elsewhere would wait for the lease to expire).

@@ -73,6 +73,21 @@ def settings_from_env() -> HubSettings:
     )
 
 
+SERVICE_POLL_SECONDS = 2
+
+
+def restart_dead_services_within(seconds: int) -> None:
+    """The hub restarts a managed service that died once it polls it, every 30 s by default: the
+    platform API would be down that long. JupyterHub builds service spawners without configuration,
+    so the service spawner class's own initial value is set (traitlets keeps one per class); user
+    servers keep 30 s through ``c.Spawner``."""
+    from jupyterhub.services.service import _ServiceSpawner
+
+    initial = getattr(_ServiceSpawner, "_static_immutable_initial_values", None)
+    if isinstance(initial, dict):
+        initial["poll_interval"] = seconds
+
+
 def server_token_scopes() -> list[str]:
     """A user server's own token may reach the platform service as its owner (workspace relay)."""
     return ["access:servers!server", "users:activity!user", f"access:services!service={SERVICE_NAME}"]
@@ -140,6 +155,8 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
     c.Spawner.http_timeout = 60
     c.Spawner.start_timeout = 120
     c.Spawner.server_token_scopes = server_token_scopes()
+    restart_dead_services_within(SERVICE_POLL_SECONDS)
+    c.Spawner.poll_interval = 30  # user servers keep JupyterHub's usual check
     c.Spawner.environment = {"AITIP_PLATFORM_URL": settings.platform_url, "AITIP_MODE": "workspace"}
 
     if settings.spawner == "kubernetes":
