@@ -39,7 +39,7 @@ case "${1:-all}" in
       "$python_bin" -m venv .venv
     fi
     .venv/bin/python -m pip install -q --upgrade pip
-    extras="dev,k8s"
+    extras="dev,k8s,ray"
     # PyTorch for the CPU example notebook: opt-in, since outside machines with a local wheel it is GBs.
     if [ "${AITIP_WITH_TORCH:-0}" = "1" ]; then extras="$extras,torch"; fi
     .venv/bin/python -m pip install -q -e ".[$extras]"

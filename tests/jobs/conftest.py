@@ -15,7 +15,7 @@ from aitip.identity.directory import DirectoryEntry
 from aitip.identity.principal import Principal
 from aitip.identity.roles import Role
 from aitip.jobs.events import JobSignals
-from aitip.jobs.executor import LocalExecutor
+from aitip.jobs.executor import Executor, LocalExecutor
 from aitip.jobs.models import Job, JobState
 from aitip.jobs.notebook_store import NotebookStore
 from aitip.jobs.service import JobService
@@ -51,7 +51,8 @@ class JobPlatform:
 
 
 async def make_platform(home: Path, *, slots: int = 2, pool: int = 1, tracker: Tracker | None = None,
-                        lease_seconds: float = 6.0, gpu_count: int = 0) -> JobPlatform:
+                        lease_seconds: float = 6.0, gpu_count: int = 0, executor: Executor | None = None
+                        ) -> JobPlatform:
     catalog = Catalog(f"sqlite:///{home / 'catalog.sqlite'}")
     catalog.migrate()
     store = NotebookStore(home / "notebooks")
@@ -59,7 +60,7 @@ async def make_platform(home: Path, *, slots: int = 2, pool: int = 1, tracker: T
     users = {p.name: DirectoryEntry(p.name, p.groups, p.is_admin) for p in (ANN, BOB, VIC)}
     projects = ProjectService(catalog, FixedDirectory(users, set()))
     jobs = JobService(catalog, store, signals)
-    executor = LocalExecutor(max_concurrent_jobs=slots, pool_sizes={"aitip-python": pool})
+    executor = executor or LocalExecutor(max_concurrent_jobs=slots, pool_sizes={"aitip-python": pool})
     worker = JobWorker(catalog, executor, store, signals, tracker or Tracker(), home / "jobs",
                        lease_seconds=lease_seconds, heartbeat_seconds=0.5, poll_seconds=0.2, gpu_count=gpu_count)
     if not (await projects.list(ANN, _list_query())).total:
