@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -17,18 +16,26 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
-from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from ..catalog.service import CatalogService
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, refuse_if_archived
 from ..projects.tables import MemberRecord, ProjectRecord
 from .events import JobSignals
-from .models import FailedCell, Job, JobEvent, JobList, JobListQuery, JobState, JobSubmit
+from .models import (
+    FailedCell,
+    Job,
+    JobEvent,
+    JobList,
+    JobListQuery,
+    JobState,
+    JobSubmit,
+)
 from .notebook_store import NotebookStore
 from .parameters import validate_parameters
 from .tables import JobEventRecord, JobRecord
 
-T = TypeVar("T")
 DEFAULT_KERNEL = "aitip-python"
 
 
@@ -71,26 +78,13 @@ class KernelCatalog:
         return dict(self.specs()[kernel]["spec"].get("metadata", {}).get("aitip", {}).get("resources", {}))
 
 
-class JobService:
+class JobService(CatalogService):
     def __init__(self, catalog: Catalog, store: NotebookStore, signals: JobSignals | None = None,
                  kernels: KernelCatalog | None = None) -> None:
-        self.catalog = catalog
+        super().__init__(catalog)
         self.store = store
         self.signals = signals or JobSignals()
         self.kernels = kernels or KernelCatalog()
-
-    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self.catalog.session() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
-
-    @staticmethod
-    def _signed_in(principal: Principal | None) -> Principal:
-        if principal is None:
-            raise NotAuthenticated("sign in to JupyterHub or send an API token")
-        return principal
 
     def _load(self, session: Session, principal: Principal, job_id: int, action: str) -> tuple[JobRecord, Role]:
         job = session.get(JobRecord, job_id)

@@ -9,8 +9,7 @@ import itertools
 import logging
 import math
 import random
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +17,8 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
-from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from ..catalog.service import CatalogService
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, refuse_if_archived
@@ -27,7 +27,6 @@ from .parameters import declared_parameters, validate_parameters
 from .service import JobService
 from .tables import JobRecord, SweepRecord
 
-T = TypeVar("T")
 log = logging.getLogger("aitip.jobs.sweeps")
 MAX_GRID = 1000
 
@@ -64,7 +63,11 @@ def random_point(space: dict[str, Any], seed: int, index: int) -> dict[str, Any]
 
 
 def _distributions(space: dict[str, Any]) -> dict[str, Any]:
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
 
     result: dict[str, Any] = {}
     for name, dim in _dimensions(space).items():
@@ -116,25 +119,12 @@ def _sweep_model(sweep: SweepRecord, trials: list[JobRecord]) -> Sweep:
 
 # ----- service -----
 
-class SweepService:
+class SweepService(CatalogService):
     """Creating, reading and cancelling sweeps; advancing them is the controller's job."""
 
     def __init__(self, catalog: Catalog, jobs: JobService) -> None:
-        self.catalog = catalog
+        super().__init__(catalog)
         self.jobs = jobs
-
-    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self.catalog.session() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
-
-    @staticmethod
-    def _signed_in(principal: Principal | None) -> Principal:
-        if principal is None:
-            raise NotAuthenticated("sign in to JupyterHub or send an API token")
-        return principal
 
     @staticmethod
     def _check_space(request: SweepCreate) -> int:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import TypeVar
-
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,7 +9,14 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
-from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from ..catalog.service import CatalogService
+from ..errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+)
 from ..identity.directory import Directory
 from ..identity.permissions import PermissionScope, permission
 from ..identity.principal import Principal
@@ -35,8 +38,6 @@ from .models import (
 )
 from .tables import MemberRecord, ProjectRecord
 
-T = TypeVar("T")
-
 
 def _project_model(record: ProjectRecord, role: Role | None) -> Project:
     return Project(
@@ -57,19 +58,12 @@ def _member_model(record: MemberRecord) -> Member:
                   added_by=record.added_by, added_at=record.added_at)
 
 
-class ProjectService:
+class ProjectService(CatalogService):
     """Projects and membership, with every rule of who may do what."""
 
     def __init__(self, catalog: Catalog, directory: Directory) -> None:
-        self.catalog = catalog
+        super().__init__(catalog)
         self.directory = directory
-
-    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self.catalog.session() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
 
     @staticmethod
     def _require_authenticated(principal: Principal | None, action: str) -> Principal:
