@@ -11,7 +11,14 @@ from typing import Any
 
 from traitlets import Float, Integer, Unicode
 
-from .executor import ExecutionRequest, ExecutionResult, Executor, ExecutionObserver, Stop, _NotebookRun
+from .executor import (
+    ExecutionObserver,
+    ExecutionRequest,
+    ExecutionResult,
+    Executor,
+    Stop,
+    _NotebookRun,
+)
 from .kernel_pool import KernelPool
 from .notebook_store import write_atomic
 

@@ -98,7 +98,7 @@ class JobService(CatalogService):
 
     # ----- submission -----
 
-    def _validated_kernel(self, request: JobSubmit) -> str:
+    def resolve_kernel(self, request: JobSubmit) -> str:
         specs = self.kernels.specs()
         kernel = request.kernel
         if kernel is None:
@@ -110,7 +110,7 @@ class JobService(CatalogService):
         return kernel
 
     @staticmethod
-    def _validated_notebook(notebook: dict[str, Any]) -> None:
+    def validate_notebook(notebook: dict[str, Any]) -> None:
         import nbformat
 
         try:
@@ -125,9 +125,9 @@ class JobService(CatalogService):
         principal = self._signed_in(principal)
         await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "job.submit",
                                                                           request.project)[0]))
-        self._validated_notebook(request.notebook)
+        self.validate_notebook(request.notebook)
         parameters = validate_parameters(request.notebook, request.parameters)
-        kernel = self._validated_kernel(request)
+        kernel = self.resolve_kernel(request)
         declared = self.kernels.resources(kernel)
         resources = request.resources
         cpus = resources.cpus if resources else float(declared.get("cpus", 1))

@@ -166,8 +166,8 @@ class SweepService(CatalogService):
         trials = self._check_space(request)
         probe = JobSubmit(project=request.project, notebook=request.notebook, notebook_name=request.notebook_name,
                           parameters=request.parameters, kernel=request.kernel, resources=request.resources)
-        self.jobs._validated_notebook(request.notebook)
-        kernel = self.jobs._validated_kernel(probe)
+        self.jobs.validate_notebook(request.notebook)
+        kernel = self.jobs.resolve_kernel(probe)
         sha256 = await asyncio.to_thread(self.jobs.store.put, request.notebook)
         template = {"notebook_sha256": sha256, "notebook_name": request.notebook_name, "kernel": kernel,
                     "resources": request.resources.model_dump() if request.resources else None,

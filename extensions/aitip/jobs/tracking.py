@@ -62,7 +62,7 @@ class MlflowTracker(Tracker):
 
     def warm_up(self) -> None:
         """Import MLflow and create its store before the first job needs it (seconds, once)."""
-        assert self.client is not None
+        self.client.search_experiments(max_results=1)
 
     def experiment_id(self, project: str) -> str:
         if project in self._experiments:

@@ -93,7 +93,8 @@ class _Observer:
         self.worker = worker
         self.job_id = job_id
         self.attempt = attempt
-        self._first_cell_at: Any = None
+        self._first_cell_at: Any = None  # set once, when the first cell starts; written with the next flush
+        self._first_cell_seen = False
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -150,12 +151,10 @@ class _Observer:
         self.worker.signals.job_changed(self.job_id)
 
     async def cell_started(self, index: int, source: str) -> None:
-        if self._first_cell_at is None and not self._started_any:
+        if not self._first_cell_seen:
+            self._first_cell_seen = True
             self._first_cell_at = utcnow()
-        self._started_any = True
         self._queue("cell_started", {"index": index})
-
-    _started_any = False
 
     async def cell_finished(self, index: int, status: str, seconds: float) -> None:
         self._queue("cell_finished", {"index": index, "status": status, "seconds": round(seconds, 4)})

@@ -8,7 +8,14 @@ from enum import Enum
 from pydantic import Field, model_validator
 
 from ..identity.roles import Role
-from ..schema import LongText, PrincipalName, ProjectName, RequestModel, ResponseModel, Title
+from ..schema import (
+    LongText,
+    PrincipalName,
+    ProjectName,
+    RequestModel,
+    ResponseModel,
+    Title,
+)
 
 
 class MemberKind(str, Enum):

@@ -13,12 +13,10 @@ from ..catalog.service import CatalogService
 from ..errors import (
     Conflict,
     InvalidInput,
-    NotAuthenticated,
     NotFound,
     PermissionDenied,
 )
 from ..identity.directory import Directory
-from ..identity.permissions import PermissionScope, permission
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from .access import authorize, effective_role, refuse_if_archived
@@ -65,25 +63,10 @@ class ProjectService(CatalogService):
         super().__init__(catalog)
         self.directory = directory
 
-    @staticmethod
-    def _require_authenticated(principal: Principal | None, action: str) -> Principal:
-        rule = permission(action)
-        if rule.scope is not PermissionScope.public and principal is None:
-            raise NotAuthenticated("sign in to JupyterHub or send an API token")
-        return principal  # type: ignore[return-value]
-
-    @staticmethod
-    def _authorize(session: Session, principal: Principal, action: str, name: str) -> tuple[ProjectRecord, Role]:
-        return authorize(session, principal, action, name)
-
-    @staticmethod
-    def _refuse_if_archived(project: ProjectRecord) -> None:
-        refuse_if_archived(project)
-
     # ----- projects -----
 
     async def me(self, principal: Principal) -> Me:
-        principal = self._require_authenticated(principal, "platform.me")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> Me:
             projects = [
@@ -116,7 +99,7 @@ class ProjectService(CatalogService):
         return result
 
     async def create(self, principal: Principal, request: ProjectCreate) -> Project:
-        principal = self._require_authenticated(principal, "project.create")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> Project:
             if session.scalar(select(func.count()).where(ProjectRecord.name == request.name)):
@@ -137,7 +120,7 @@ class ProjectService(CatalogService):
         return await self._in_transaction(work)
 
     async def list(self, principal: Principal, query: ProjectListQuery) -> ProjectList:
-        principal = self._require_authenticated(principal, "project.list")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> ProjectList:
             visible = self._visible(session, principal, include_archived=query.include_archived)
@@ -148,20 +131,20 @@ class ProjectService(CatalogService):
         return await self._in_transaction(work)
 
     async def get(self, principal: Principal, name: str) -> Project:
-        principal = self._require_authenticated(principal, "project.read")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> Project:
-            project, role = self._authorize(session, principal, "project.read", name)
+            project, role = authorize(session, principal, "project.read", name)
             return _project_model(project, role)
 
         return await self._in_transaction(work)
 
     async def update(self, principal: Principal, name: str, request: ProjectUpdate) -> Project:
-        principal = self._require_authenticated(principal, "project.update")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> Project:
-            project, role = self._authorize(session, principal, "project.update", name)
-            self._refuse_if_archived(project)
+            project, role = authorize(session, principal, "project.update", name)
+            refuse_if_archived(project)
             changes = request.model_dump(exclude_none=True)
             for field, value in changes.items():
                 setattr(project, field, value)
@@ -173,10 +156,10 @@ class ProjectService(CatalogService):
         return await self._in_transaction(work)
 
     async def set_archived(self, principal: Principal, name: str, archived: bool) -> Project:
-        principal = self._require_authenticated(principal, "project.archive")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> Project:
-            project, role = self._authorize(session, principal, "project.archive", name)
+            project, role = authorize(session, principal, "project.archive", name)
             if project.archived == archived:
                 raise Conflict(f"project {name!r} is already {'archived' if archived else 'active'}",
                                code="no_change")
@@ -193,10 +176,10 @@ class ProjectService(CatalogService):
     # ----- members -----
 
     async def members(self, principal: Principal, name: str) -> MemberList:
-        principal = self._require_authenticated(principal, "member.list")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> MemberList:
-            project, _ = self._authorize(session, principal, "member.list", name)
+            project, _ = authorize(session, principal, "member.list", name)
             ordered = sorted(project.members, key=lambda m: (m.kind, m.name))
             return MemberList(items=[_member_model(m) for m in ordered])
 
@@ -215,10 +198,10 @@ class ProjectService(CatalogService):
         return sum(1 for m in project.members if m.role == Role.admin.value and m is not leaving)
 
     async def add_member(self, principal: Principal, name: str, request: MemberAdd) -> Member:
-        principal = self._require_authenticated(principal, "member.add")
+        principal = self._signed_in(principal)
         kind, member_name = request.kind, request.principal_name
         # Fail fast for a stranger before asking the hub anything about the member.
-        await self._in_transaction(lambda s: self._authorize(s, principal, "member.add", name))
+        await self._in_transaction(lambda s: authorize(s, principal, "member.add", name))
         if kind is MemberKind.user:
             exists = await self.directory.user(member_name) is not None
         else:
@@ -228,8 +211,8 @@ class ProjectService(CatalogService):
                                code=f"unknown_{kind.value}")
 
         def work(session: Session) -> Member:
-            project, role = self._authorize(session, principal, "member.add", name)
-            self._refuse_if_archived(project)
+            project, role = authorize(session, principal, "member.add", name)
+            refuse_if_archived(project)
             self._check_grant(principal, role, request.role)
             if any(m.kind == kind.value and m.name == member_name for m in project.members):
                 raise Conflict(f"{kind.value} {member_name!r} is already a member of {name!r}; "
@@ -256,11 +239,11 @@ class ProjectService(CatalogService):
 
     async def update_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str,
                             request: MemberUpdate) -> Member:
-        principal = self._require_authenticated(principal, "member.update")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> Member:
-            project, role = self._authorize(session, principal, "member.update", name)
-            self._refuse_if_archived(project)
+            project, role = authorize(session, principal, "member.update", name)
+            refuse_if_archived(project)
             member = self._find_member(project, kind, member_name)
             self._check_grant(principal, role, Role(member.role))
             self._check_grant(principal, role, request.role)
@@ -279,11 +262,11 @@ class ProjectService(CatalogService):
         return await self._in_transaction(work)
 
     async def remove_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str) -> None:
-        principal = self._require_authenticated(principal, "member.remove")
+        principal = self._signed_in(principal)
 
         def work(session: Session) -> None:
-            project, role = self._authorize(session, principal, "member.remove", name)
-            self._refuse_if_archived(project)
+            project, role = authorize(session, principal, "member.remove", name)
+            refuse_if_archived(project)
             member = self._find_member(project, kind, member_name)
             self._check_grant(principal, role, Role(member.role))
             if member.role == Role.admin.value and self._admins_left_after(project, member) == 0:

@@ -66,7 +66,6 @@ def platform_routes() -> list[Route]:
     )
     from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
     from .handlers.pages import PlatformHomeHandler
-    from .handlers.sweeps import SweepCancelHandler, SweepHandler, SweepsHandler
     from .handlers.projects import (
         MemberHandler,
         MembersHandler,
@@ -75,6 +74,7 @@ def platform_routes() -> list[Route]:
         ProjectsHandler,
         ProjectUnarchiveHandler,
     )
+    from .handlers.sweeps import SweepCancelHandler, SweepHandler, SweepsHandler
 
     return [
         Route("health", HealthHandler),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from aitip.catalog.tables import metadata
 from alembic import context
 from sqlalchemy import create_engine
-
-from aitip.catalog.tables import metadata
 
 config = context.config
 

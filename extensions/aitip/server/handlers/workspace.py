@@ -13,7 +13,13 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from ...errors import BadRequest, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
+from ...errors import (
+    BadRequest,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+)
 from ..routes import Operation
 from .base import AitipHandler
 

@@ -5,10 +5,9 @@ Revises:
 Create Date: 2026-11-22 00:39:44.179636
 """
 
-from alembic import op
-import sqlalchemy as sa
 import aitip.catalog.base
-
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -5,10 +5,9 @@ Revises: 0001
 Create Date: 2026-11-22 01:03:51.030355
 """
 
-from alembic import op
-import sqlalchemy as sa
 import aitip.catalog.base
-
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'

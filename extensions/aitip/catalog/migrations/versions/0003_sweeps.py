@@ -5,10 +5,9 @@ Revises: 0002
 Create Date: 2026-11-22 01:49:13.454705
 """
 
-from alembic import op
-import sqlalchemy as sa
 import aitip.catalog.base
-
+import sqlalchemy as sa
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
