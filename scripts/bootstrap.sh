@@ -32,6 +32,8 @@ case "${1:-all}" in
     if ! pick_python >/dev/null; then need_apt+=(python3 python3-venv python3-dev); fi
     command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
     command -v git >/dev/null 2>&1 || need_apt+=(git)
+    # Debian's Chromium drives the dashboards' browser tests (Playwright never downloads a browser).
+    command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
     apt_install "${need_apt[@]}"
     python_bin=$(pick_python)
     if [ ! -x .venv/bin/python ]; then
