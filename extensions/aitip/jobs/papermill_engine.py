@@ -78,7 +78,7 @@ class AitipEngine(Engine):
     @classmethod
     async def _execute(cls, nb_man: Any, kernel_name: str, log_output: bool, start_timeout: int,
                        execution_timeout: float | None, cwd: str | None) -> Any:
-        pool = KernelPool({}, startup_timeout=start_timeout, inherit_environment=True)
+        pool = KernelPool({}, startup_timeout=start_timeout, inherit_environment=True, fork=False)
         kernel = await pool.start_kernel(kernel_name)
         scratch = Path(tempfile.mkdtemp(prefix="aitip-pm"))
         request = ExecutionRequest(0, 1, {}, {}, kernel_name, execution_timeout or 0,

@@ -49,7 +49,7 @@ async def _run_in_task(payload: dict[str, Any], queue: Any) -> dict[str, Any]:
 
     request = ExecutionRequest(**payload)
     request.workdir.mkdir(parents=True, exist_ok=True)
-    pool = KernelPool({})
+    pool = KernelPool({}, fork=False)  # one kernel per task: a fork server would not pay off
     kernel = await pool.start_kernel(request.kernel)
     observer = _QueueObserver(queue)
     await observer.kernel_started(kernel.pid, kernel.host)
