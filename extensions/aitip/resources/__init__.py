@@ -1,1 +1,2 @@
-"""Compute resources: the GPU inventory the scheduler uses (monitoring arrives with the dashboards)."""
+"""Compute resources: the GPU inventory the scheduler uses, live GPU and host monitoring with bounded
+history, which job and user holds each GPU process, and GPU-hours per user and project."""

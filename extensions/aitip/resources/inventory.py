@@ -1,28 +1,10 @@
-"""How many GPUs this machine offers jobs: NVML where a driver is present, configuration otherwise."""
+"""How many GPUs this machine offers jobs: ``$AITIP_GPUS`` when set, else NVML's count, else 0.
+
+The job worker imports ``gpu_count`` from here; the reading itself lives in :mod:`aitip.resources.gpus`.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
+from .gpus import GpuInventory, gpu_count, gpu_inventory
 
-log = logging.getLogger("aitip.resources")
-
-
-def gpu_count() -> int:
-    """``$AITIP_GPUS`` when set; else the NVML device count; else 0 (no driver, no GPU)."""
-    configured = os.environ.get("AITIP_GPUS")
-    if configured is not None:
-        return max(0, int(configured))
-    try:
-        import pynvml
-    except ImportError:
-        return 0
-    try:
-        pynvml.nvmlInit()
-    except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound and friends: no usable GPU
-        log.info("no GPU: NVML unavailable (%s)", exc)
-        return 0
-    try:
-        return int(pynvml.nvmlDeviceGetCount())
-    finally:
-        pynvml.nvmlShutdown()
+__all__ = ["GpuInventory", "gpu_count", "gpu_inventory"]
