@@ -201,21 +201,23 @@ class _NotebookRun:
             raise RuntimeError(f"job setup failed in the kernel: {reply['content'].get('evalue')}")
 
     async def _setup(self) -> None:
-        await self._silent(setup_code(self.request.env, self.request.workdir, self.request.gpus))
+        """One silent execution, once the MLflow run (created meanwhile) is known: a round trip saved."""
+        env = dict(self.request.env)
         if self.request.late_env is not None:
-            late = await self.request.late_env
-            if late:
-                await self._silent(f"import os as _aitip_os\n_aitip_os.environ.update({late!r})\ndel _aitip_os\n")
+            env.update(await self.request.late_env or {})
+        await self._silent(setup_code(env, self.request.workdir, self.request.gpus))
 
     async def run(self) -> ExecutionResult:
         await self._setup()
         client = _ObservedNotebookClient(self)
         client.kc = self.kernel.client
         client.reset_execution_trackers()
-        info_id = self.kernel.client.kernel_info()
-        info = await client.async_wait_for_reply(info_id)
-        if info is not None and "language_info" in info["content"]:
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
+        info = self.kernel.kernel_info
+        if not info:
+            reply = await client.async_wait_for_reply(self.kernel.client.kernel_info())
+            info = reply["content"] if reply is not None else {}
+        if "language_info" in info:
+            self.nb.metadata["language_info"] = info["language_info"]
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue

@@ -215,6 +215,7 @@ class PooledKernel:
     manager: AsyncKernelManager
     client: AsyncKernelClient
     started_at: float
+    kernel_info: dict[str, Any] = field(default_factory=dict)
     host: str = field(default_factory=socket.gethostname)
 
     @property
@@ -316,7 +317,7 @@ class KernelPool:
         client = manager.client()
         client.start_channels()
         try:
-            await self._wait_for_ready(manager, client, self.startup_timeout)
+            info = await self._wait_for_ready(manager, client, self.startup_timeout)
         except Exception:
             client.stop_channels()
             await manager.shutdown_kernel(now=True)
@@ -324,13 +325,15 @@ class KernelPool:
         client.allow_stdin = False
         await self._warm(client)
         self.started += 1
-        return PooledKernel(name, manager, client, asyncio.get_running_loop().time())
+        return PooledKernel(name, manager, client, asyncio.get_running_loop().time(), info)
 
     @staticmethod
-    async def _wait_for_ready(manager: AsyncKernelManager, client: AsyncKernelClient, timeout: float) -> None:
+    async def _wait_for_ready(manager: AsyncKernelManager, client: AsyncKernelClient,
+                              timeout: float) -> dict[str, Any]:
         """A kernel_info reply on shell and a message on IOPub (so no output is lost to a late subscription).
 
         Like ``wait_for_ready``, but retrying every 20 ms instead of 200 ms: a forked kernel is up in ~70 ms.
+        Returns the kernel_info reply's content (the job's notebook records its language_info).
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -344,6 +347,8 @@ class KernelPool:
                     continue
                 if reply["parent_header"].get("msg_id") == msg_id:
                     break
+            else:
+                break
             try:
                 await client.get_iopub_msg(timeout=0.02)
             except Empty:
@@ -352,7 +357,7 @@ class KernelPool:
                 try:
                     await client.get_iopub_msg(timeout=0.005)
                 except Empty:
-                    return
+                    return dict(reply["content"])
         raise RuntimeError(f"the kernel did not answer within {timeout:g} s")
 
     @staticmethod
