@@ -2,31 +2,51 @@
 
   (a) the papermill CLI, one job after another (a fresh interpreter and kernel each);
   (b) papermill's Python API in 2 long-lived worker processes (a fresh kernel each);
-  (c) jupyter-scheduler, when it installs beside us (it is skipped otherwise, and the table says so);
+  (c) jupyter-scheduler 2.12.1 through its REST API, from a venv of its own;
   (d) AITIP through its REST API (`aitip up` on loopback: hub, proxy, platform service, MLflow tracking on).
 
 Each runs N trivial parameterized notebooks and M 20-cell numpy/pandas notebooks. Reported: jobs per
-minute, submit -> first cell p50/p95 (the first cell prints its wall-clock time), and ratios to (a).
-AITIP's latency is measured with one job at a time (a pooled kernel free), its throughput with all
-jobs submitted at once.
+minute, submit -> first cell p50/p95 (the notebooks' second cell prints `FIRST_CELL <time.time()>`), and
+ratios to (a). Throughput runs from the first submission to the last job's completion.
 
-    .venv/bin/python benchmarks/jobs_throughput.py            # full: 50 trivial + 20 heavy
-    .venv/bin/python benchmarks/jobs_throughput.py --quick    # 10 + 5, for a smoke run
+AITIP's latency is measured with one job at a time (a pooled kernel free), its throughput with all jobs
+submitted at once.
+
+jupyter-scheduler is not installed into the platform's venv (it would enable its server extension in the
+platform's own Jupyter server). The first run creates `.bench-venvs/jupyter-scheduler` (python3.11 venv:
+jupyter-scheduler, jupyter-server, ipykernel and the platform's numpy/pandas versions; about a minute, needs
+the package index) and later runs reuse it; if it cannot be made, (c) is skipped and the JSON says why. For
+the run, `jupyter server` starts from that venv on a free loopback port with a temp root_dir, sqlite
+database, staging area and Jupyter config/data/runtime dirs, and a token. All N jobs are submitted at once
+(`POST /scheduler/jobs`, kernel `python3`, output ipynb); jupyter-scheduler has no queue: each job is
+its own spawned interpreter running nbconvert's ExecutePreprocessor. Completion is each job's own
+`end_time` (ms, written by its process after the output notebook); the first-cell time is read from the
+output notebook in the staging area. The server is shut down through its API at the end; stragglers killed.
+
+    .venv/bin/python benchmarks/jobs_throughput.py                    # full: 50 trivial + 20 heavy
+    .venv/bin/python benchmarks/jobs_throughput.py --quick            # 10 + 5, for a smoke run
+    .venv/bin/python benchmarks/jobs_throughput.py --skip-cli --skip-scheduler --out /tmp/x.json
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import multiprocessing
+import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,13 +136,226 @@ def papermill_api(notebook: dict, count: int, kind: str, work: Path) -> dict:
 
 # ----- (c) jupyter-scheduler -----
 
-def jupyter_scheduler_available() -> str | None:
-    try:
-        import jupyter_scheduler  # noqa: F401
-    except ImportError:
-        return "not installed beside the platform (see README)"
-    return None
+SCHEDULER_VENV = ROOT / ".bench-venvs" / "jupyter-scheduler"
+SCHEDULER_VERSION = "2.12.1"
 
+
+def _setup_step(command: list[str]) -> str | None:
+    """Run one venv-setup command; None when it worked, else why not."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"{' '.join(command[:5])}: {error}"
+    if done.returncode == 0:
+        return None
+    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return f"{' '.join(command[:5])} exited {done.returncode}: " + " | ".join(tail)
+
+
+def scheduler_venv() -> tuple[Path | None, str | None]:
+    """jupyter-scheduler in a venv of its own, created once and reused (installed into the platform's venv it
+    would enable its server extension in the platform's own Jupyter server). Returns (bin dir, None) or
+    (None, why it could not be made)."""
+    bin_dir = SCHEDULER_VENV / "bin"
+    ready = SCHEDULER_VENV / ".bench-ready"
+    if ready.exists() and (bin_dir / "jupyter").exists():
+        return bin_dir, None
+    import numpy
+    import pandas
+
+    print(f"jupyter-scheduler: creating {SCHEDULER_VENV} (once; reused afterwards) and installing "
+          f"jupyter-scheduler=={SCHEDULER_VERSION}, jupyter-server, ipykernel, numpy=={numpy.__version__}, "
+          f"pandas=={pandas.__version__} into it (about a minute) ...", flush=True)
+    started = time.time()
+    failed = _setup_step(["python3.11", "-m", "venv", "--clear", str(SCHEDULER_VENV)])
+    if failed:
+        return None, f"could not create its venv: {failed}"
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+           f"jupyter-scheduler=={SCHEDULER_VERSION}", "jupyter-server", "ipykernel"]
+    # The platform's numpy/pandas where they resolve there, whatever does otherwise.
+    if _setup_step(pip + [f"numpy=={numpy.__version__}", f"pandas=={pandas.__version__}"]):
+        print("jupyter-scheduler: the platform's numpy/pandas versions did not install; trying unpinned", flush=True)
+        failed = _setup_step(pip + ["numpy", "pandas"])
+        if failed:
+            return None, f"could not install it into its venv: {failed}"
+    ready.write_text(SCHEDULER_VERSION + "\n")
+    print(f"jupyter-scheduler: venv ready in {time.time() - started:.0f} s", flush=True)
+    return bin_dir, None
+
+
+def _tree_rss_mb(pid: int) -> tuple[int, float]:
+    """(processes, resident MB) of ``pid`` and everything below it."""
+    from aitip.launcher import descendants
+
+    count, rss = 0, 0
+    for member in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+                    count += 1
+        except OSError:
+            continue
+    return count, rss / 1024
+
+
+class SchedulerServer:
+    """`jupyter server` from the jupyter-scheduler venv on a free loopback port, with a temp root_dir,
+    database, staging area and Jupyter config/data/runtime dirs (nothing of the user's or the platform's)."""
+
+    def __init__(self, bin_dir: Path, work: Path) -> None:
+        from aitip.launcher import free_port
+
+        self.work = work
+        self.root = work / "root"
+        self.staging = work / "staging"
+        for folder in (self.root, self.staging, work / "config", work / "data", work / "runtime"):
+            folder.mkdir(parents=True, exist_ok=True)
+        # The extension is enabled by the venv's etc/jupyter/jupyter_server_config.d/jupyter_scheduler.json;
+        # say so again explicitly, with its database and staging area in `work`.
+        (work / "config" / "jupyter_server_config.json").write_text(json.dumps({
+            "ServerApp": {"jpserver_extensions": {"jupyter_scheduler": True}},
+            "SchedulerApp": {"db_url": f"sqlite:///{work / 'scheduler.sqlite'}"},
+            "Scheduler": {"staging_path": str(self.staging)},
+        }))
+        self.port = free_port()
+        self.token = uuid.uuid4().hex
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_DATA_DIR": str(work / "data"),
+               "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "PYTHONUNBUFFERED": "1"}
+        for name in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "JUPYTER_PATH", "JUPYTER_NO_CONFIG"):
+            env.pop(name, None)
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        self.log_path = work / "server.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [str(bin_dir / "jupyter"), "server", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.root}",
+             f"--IdentityProvider.token={self.token}", "--ServerApp.allow_root=True"],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=work)
+        self.http = httpx.Client(base_url=self.url, timeout=60, headers={"Authorization": f"token {self.token}"})
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter server exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            try:
+                if self.http.get("/api/status").status_code == 200:
+                    environments = self.http.get("/scheduler/runtime_environments")
+                    if environments.status_code != 200:
+                        raise RuntimeError(f"jupyter_scheduler is not loaded ({environments.status_code}):\n"
+                                           f"{self.log()[-3000:]}")
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"jupyter server not ready in {timeout} s:\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 30) -> list[int]:
+        """Shut down through the API (kernels first), then SIGTERM; returns the processes left (killed)."""
+        from aitip.launcher import descendants
+
+        tree = [(pid, _started(pid)) for pid in descendants(self.process.pid)]
+        try:
+            if self.process.poll() is None:
+                self.http.post("/api/shutdown")
+            self.process.wait(timeout)
+        except (httpx.HTTPError, subprocess.TimeoutExpired):
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        finally:
+            self.http.close()
+            self._log.close()
+        deadline = time.monotonic() + 10
+        left = tree
+        while left and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = [(pid, since) for pid, since in left if since and _started(pid) == since and _alive(pid)]
+        for pid, _ in left:
+            os.kill(pid, signal.SIGKILL)
+        return [pid for pid, _ in left]
+
+
+def _started(pid: int) -> str | None:
+    """The process's start time in clock ticks (so a reused pid is not taken for it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def jupyter_scheduler(runs: list[tuple[dict, int, str]], bin_dir: Path, work: Path) -> list[dict]:
+    """All N jobs submitted at once through `POST /scheduler/jobs`; each is one spawned interpreter running
+    nbconvert's ExecutePreprocessor on a fresh `python3` kernel (jupyter-scheduler has no queue or limit)."""
+    server = SchedulerServer(bin_dir, work)
+    rows = []
+    try:
+        server.wait_ready()
+        environment = server.http.get("/scheduler/runtime_environments").json()[0]["name"]
+        for notebook, count, kind in runs:
+            own = copy.deepcopy(notebook)
+            own["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+            nbformat.write(nbformat.from_dict(own), server.root / f"{kind}.ipynb")
+            submitted_at, ids = [], []
+            started = time.time()
+            for index in range(count):
+                submitted_at.append(time.time())
+                response = server.http.post("/scheduler/jobs", json={
+                    "name": f"bench-{kind}-{index}", "input_uri": f"{kind}.ipynb",
+                    "runtime_environment_name": environment, "parameters": {"x": str(index)},
+                    "output_formats": ["ipynb"]})
+                assert response.status_code == 200, response.text
+                ids.append(response.json()["job_id"])
+            # One list request per poll (the same records as GET /scheduler/jobs/{id}), not one per job: the
+            # poller must not take CPU from the jobs. Completion times come from the jobs, not from the poll.
+            done: dict[str, dict] = {}
+            peak_processes, peak_mb = 0, 0.0
+            deadline = time.monotonic() + 120 + 30 * count
+            while len(done) < count:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{count - len(done)} of {count} {kind} jobs not done in time")
+                processes, resident = _tree_rss_mb(server.process.pid)
+                peak_processes, peak_mb = max(peak_processes, processes), max(peak_mb, resident)
+                listing = server.http.get("/scheduler/jobs", params={"name": f"bench-{kind}-", "max_items": 1000})
+                assert listing.status_code == 200, listing.text
+                for job in listing.json()["jobs"]:
+                    # A new job reads STOPPED (the ORM default) until its process sets IN_PROGRESS.
+                    if job["job_id"] in ids and job["status"] in ("COMPLETED", "FAILED"):
+                        done[job["job_id"]] = job
+                time.sleep(0.25)
+            failed = [(j["job_id"], j["status_message"]) for j in done.values() if j["status"] != "COMPLETED"]
+            assert not failed, failed
+            # Completion: the job's own end_time (ms, written by its process after the output file).
+            ended = max(j["end_time"] for j in done.values()) / 1000
+            latencies = []
+            for job_id, submitted in zip(ids, submitted_at):
+                (output,) = [path for path in (server.staging / job_id).glob("*.ipynb")
+                             if path.name != f"{kind}.ipynb"]
+                latencies.append(first_cell_time(json.loads(output.read_text())) - submitted)
+            rows.append(summarize("jupyter-scheduler (REST)", kind, started, ended, latencies, count))
+            print(f"jupyter-scheduler, {count} {kind} jobs at once: peak {peak_processes} processes, "
+                  f"{peak_mb:.0f} MB resident (server and jobs)", flush=True)
+    finally:
+        left = server.stop()
+        if left:
+            print(f"jupyter-scheduler: killed {len(left)} leftover processes {left}", flush=True)
+    return rows
 
 # ----- (d) AITIP -----
 
@@ -175,11 +408,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--skip-scheduler", action="store_true", help="leave out (c) jupyter-scheduler")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "jobs_throughput.json"))
     args = parser.parse_args()
     trivial_n, heavy_n = (10, 5) if args.quick else (50, 20)
     work = Path(tempfile.mkdtemp(prefix="aitip-bench-"))
     rows: list[dict] = []
+    runs = [(TRIVIAL, trivial_n, "trivial"), (HEAVY, heavy_n, "heavy")]
 
     from tests.support.platform import start_platform
 
@@ -188,15 +423,23 @@ def main() -> None:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:
             token = admin.headers["Authorization"].split()[1]
             assert admin.post("projects", json={"name": "bench"}).status_code == 201
-        for notebook, count, kind in ((TRIVIAL, trivial_n, "trivial"), (HEAVY, heavy_n, "heavy")):
+        for notebook, count, kind in runs:
             rows += aitip(notebook, count, kind, platform, token)
     finally:
         platform.stop()
-    for notebook, count, kind in ((TRIVIAL, trivial_n, "trivial"), (HEAVY, heavy_n, "heavy")):
+    for notebook, count, kind in runs:
         rows.append(papermill_api(notebook, count, kind, work))
         if not args.skip_cli:
             rows.append(papermill_cli(notebook, count, kind, work))
-    skipped = jupyter_scheduler_available()
+    skipped: str | None = "skipped (--skip-scheduler)"
+    if not args.skip_scheduler:
+        bin_dir, skipped = scheduler_venv()
+        if bin_dir is not None:
+            try:
+                rows += jupyter_scheduler(runs, bin_dir, work / "scheduler")
+            except Exception as error:  # keep the rows measured so far; say why (c) is missing
+                traceback.print_exc()
+                skipped = f"failed: {error!r}"[:1000] + f" (server log: {work / 'scheduler' / 'server.log'})"
 
     baseline = {r["notebook"]: r["jobs_per_minute"] for r in rows if r["runner"].startswith("papermill CLI")}
     print(f"\n{'runner':32} {'notebook':8} {'jobs':>4} {'jobs/min':>9} {'x CLI':>7} {'p50 ms':>8} {'p95 ms':>8}")

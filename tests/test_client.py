@@ -50,3 +50,40 @@ def test_tables_align_and_say_when_empty() -> None:
     rendered = table([{"name": "alpha", "role": "admin", "archived": False},
                       {"name": "b", "role": None, "archived": True}], ["name", "role", "archived"])
     assert rendered.splitlines() == ["NAME   ROLE   ARCHIVED", "alpha  admin  no", "b      -      yes"]
+
+
+def test_experiment_calls_send_mlflow_searches_and_parse_typed_answers() -> None:
+    import httpx
+
+    from aitip.client import Client
+
+    run = {"run_id": "a" * 32, "run_name": "job-1", "experiment_id": "1", "status": "FINISHED", "start_time": 1,
+           "end_time": 2, "user": "ann", "job_id": 1, "params": {"lr": "0.1"}, "metrics": {"acc": 0.9}, "tags": {}}
+    answers = {
+        "/api/aitip/v1/projects/lab/runs": [{"runs": [run], "next_page_token": "t1"},
+                                            {"runs": [{**run, "run_id": "b" * 32}], "next_page_token": None}],
+        "/api/aitip/v1/projects/lab/compare": [{"runs": [run, run], "params": {"lr": {"a" * 32: "0.1"}},
+                                                "differing_params": [], "metrics": {}, "curves": {}}],
+        f"/api/aitip/v1/runs/{'a' * 32}/metric-history": [{"key": "acc", "total_points": 1, "points": [
+            {"step": 0, "timestamp": 5, "value": None}]}],
+        "/api/aitip/v1/projects/lab/models": [{"models": [{"name": "m", "description": None, "aliases": {"c": 1},
+                                                           "versions": []}]}],
+    }
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=answers[request.url.path].pop(0))
+
+    client = Client("http://platform", "tok")
+    client._http = httpx.Client(base_url=client.url, transport=httpx.MockTransport(answer))
+    runs = list(client.iter_runs("lab", filter="metrics.acc > 0.5", order_by=["metrics.acc DESC", "params.lr"]))
+    assert [r.run_id for r in runs] == ["a" * 32, "b" * 32]
+    first, second = seen[0].url.params, seen[1].url.params
+    assert first.get_list("order_by") == ["metrics.acc DESC", "params.lr"] and first["filter"] == "metrics.acc > 0.5"
+    assert "page_token" not in first and second["page_token"] == "t1"
+    compared = client.compare_runs("lab", ["a" * 32, "b" * 32], keys=["acc"])
+    assert seen[-1].url.params.get_list("run") == ["a" * 32, "b" * 32] and compared.params["lr"]["a" * 32] == "0.1"
+    history = client.metric_history("a" * 32, "acc", max_points=10)
+    assert seen[-1].url.params["max_points"] == "10" and history.points[0].value is None
+    assert client.models("lab").models[0].aliases == {"c": 1}

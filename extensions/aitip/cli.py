@@ -45,6 +45,8 @@ def _cell(value: Any) -> str:
 def _dump(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_dump(item) for item in value]
     return value
 
 
@@ -394,6 +396,124 @@ def cmd_sweeps_show(args: argparse.Namespace) -> int:
 ROLES = ["viewer", "developer", "maintainer", "admin"]
 
 
+DATASET_COLUMNS = ["name", "latest_version", "versions", "created_by", "created_at"]
+VERSION_COLUMNS = ["version", "format", "rows", "bytes", "files", "author", "message", "tag", "created_at"]
+
+
+def _datasets(client: Any) -> Any:
+    from .datasets.sdk import DatasetsAPI
+
+    return DatasetsAPI(client)
+
+
+def cmd_data_add(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        version = _datasets(client).add(args.project, args.name, args.path, message=args.message,
+                                        format=args.format)
+    emit(args, version, lambda v: f"{v.dataset} v{v.version} registered ({v.rows if v.rows is not None else '-'} "
+                                  f"rows, {v.bytes} bytes, tag {v.tag})")
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        datasets = _datasets(client).list(args.project)
+    emit(args, datasets, lambda ds: table([d.model_dump(mode="json") for d in ds], DATASET_COLUMNS))
+    return 0
+
+
+def cmd_data_versions(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        versions = _datasets(client).versions(args.project, args.name)
+    emit(args, versions, lambda vs: table([v.model_dump(mode="json") for v in vs], VERSION_COLUMNS))
+    return 0
+
+
+def cmd_data_show(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        version = _datasets(client).version(args.project, args.name, args.version)
+    emit(args, version, lambda v: json.dumps(v.model_dump(mode="json", by_alias=True), indent=2))
+    return 0
+
+
+def cmd_data_diff(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        diff = _datasets(client).diff(args.project, args.name, args.before, args.after)
+
+    def human(d: Any) -> str:
+        lines = [f"{d.dataset}: v{d.from_version} -> v{d.to_version}",
+                 f"rows: {d.rows_before} -> {d.rows_after} ({d.row_delta:+d})" if d.row_delta is not None else "",
+                 f"bytes: {d.bytes_delta:+d}, content {'changed' if d.content_changed else 'unchanged'}"]
+        lines += [f"column {c.column}: {c.change} ({c.before or '-'} -> {c.after or '-'})" for c in d.schema_changes]
+        lines += [f"+ {f}" for f in d.files_added] + [f"- {f}" for f in d.files_removed]
+        lines += [f"~ {f}" for f in d.files_modified]
+        return "\n".join(line for line in lines if line) + ("\n" + d.dvc_diff if d.dvc_diff else "")
+
+    emit(args, diff, human)
+    return 0
+
+
+def cmd_data_restore(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        version = _datasets(client).restore(args.project, args.name, args.version, message=args.message)
+    emit(args, version, lambda v: f"{v.dataset} v{v.version} restored from v{v.restored_from} (tag {v.tag})")
+    return 0
+
+
+def cmd_data_preview(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        api = _datasets(client)
+        version = args.version or api.version(args.project, args.name).version
+        preview = api.preview(args.project, args.name, version, limit=args.limit)
+    emit(args, preview, lambda p: table([dict(zip(p.columns, row, strict=True)) for row in p.rows], p.columns)
+         + (f"\n(masked: {', '.join(p.masked_columns)})" if p.masked_columns else ""))
+    return 0
+
+
+def cmd_data_lineage(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        graph = _datasets(client).lineage(args.node, depth=args.depth)
+    emit(args, graph, lambda g: "\n".join([f"{e.source} --{e.relation}--> {e.target}" for e in g.edges])
+         or f"{g.root} (no links)")
+    return 0
+
+
+def _add_data_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    data = commands.add_parser("data", parents=[common], help="register, inspect and restore dataset versions")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    def sub(name: str, func: Callable[[argparse.Namespace], int], text: str, *, named: bool = True
+            ) -> argparse.ArgumentParser:
+        parser = data_commands.add_parser(name, parents=[common], help=text)
+        parser.add_argument("--project", "-P", required=True)
+        if named:
+            parser.add_argument("name")
+        parser.set_defaults(func=func)
+        return parser
+
+    add = sub("add", cmd_data_add, "register a file or a folder of class sub-folders as the next version")
+    add.add_argument("path")
+    add.add_argument("--message", "-m", default="")
+    add.add_argument("--format", choices=["csv", "parquet", "jsonl", "images"])
+    sub("list", cmd_data_list, "the project's datasets", named=False)
+    sub("versions", cmd_data_versions, "a dataset's versions")
+    show = sub("show", cmd_data_show, "one version: schema, quality, tag")
+    show.add_argument("--version", "-v", type=int)
+    diff = sub("diff", cmd_data_diff, "what changed between two versions")
+    diff.add_argument("before", type=int)
+    diff.add_argument("after", type=int)
+    restore = sub("restore", cmd_data_restore, "register an old version again as the newest")
+    restore.add_argument("version", type=int)
+    restore.add_argument("--message", "-m", default="")
+    preview = sub("preview", cmd_data_preview, "the first rows (masked below maintainer)")
+    preview.add_argument("version", type=int, nargs="?")
+    preview.add_argument("--limit", type=int, default=20)
+    lineage = data_commands.add_parser("lineage", parents=[common], help="the lineage graph around a node")
+    lineage.add_argument("node", help="dataset:<project>/<name>@<v>, job:<id>, run:<id>, model:<name>@<v>")
+    lineage.add_argument("--depth", type=int, default=4)
+    lineage.set_defaults(func=cmd_data_lineage)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, not tables")
@@ -406,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("up", parents=[common], help="start the local platform in the foreground"
                         ).set_defaults(func=cmd_up)
+    _add_data_commands(commands, common)
 
     worker = commands.add_parser("worker", parents=[common], help="run a job worker process against the catalog")
     worker.add_argument("--slots", type=int, default=0, help="jobs at once (default: one per CPU core)")

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from .experiments.models import ExperimentList, MetricHistory, ModelList, RunComparison, RunDetail, RunList
 from .jobs.models import Job, JobEvent, JobList, Sweep, SweepList
 from .projects.models import Me, Member, MemberList, Project, ProjectList
 from .settings import user_config_dir
@@ -307,6 +308,76 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"sweep {sweep_id} is still running after {timeout} s")
             time.sleep(poll)
+
+    # ----- experiments (MLflow) -----
+
+    def experiments(self, project: str, *, include_deleted: bool = False) -> ExperimentList:
+        """The project's MLflow experiments with their run counts."""
+        return self._typed(ExperimentList, "GET", f"projects/{quote(project, safe='')}/experiments",
+                           params={"include_deleted": str(include_deleted).lower()})
+
+    def runs(self, project: str, *, filter: str = "", order_by: list[str] | None = None,  # noqa: A002
+             max_results: int = 100, page_token: str | None = None, experiment_id: str | None = None) -> RunList:
+        """A page of the project's runs; ``filter`` and ``order_by`` use MLflow's search syntax, e.g.
+        ``runs("lab", filter="metrics.accuracy > 0.9", order_by=["metrics.accuracy DESC"])``."""
+        params: dict[str, Any] = {"max_results": max_results, "order_by": list(order_by or [])}
+        if filter:
+            params["filter"] = filter
+        if page_token:
+            params["page_token"] = page_token
+        if experiment_id is not None:
+            params["experiment_id"] = experiment_id
+        return self._typed(RunList, "GET", f"projects/{quote(project, safe='')}/runs", params=params)
+
+    def iter_runs(self, project: str, **search: Any) -> Iterator[Any]:
+        """Every run matching the search, page after page."""
+        token = None
+        while True:
+            page = self.runs(project, page_token=token, **search)
+            yield from page.runs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def run(self, run_id: str) -> RunDetail:
+        """One run: params, latest metrics, tags, artifacts, and the job that produced it."""
+        return self._typed(RunDetail, "GET", f"runs/{quote(run_id, safe='')}")
+
+    def metric_history(self, run_id: str, key: str, *, max_points: int = 1000) -> MetricHistory:
+        """A metric's curve, downsampled to at most ``max_points`` points."""
+        return self._typed(MetricHistory, "GET", f"runs/{quote(run_id, safe='')}/metric-history",
+                           params={"key": key, "max_points": max_points})
+
+    def compare_runs(self, project: str, run_ids: list[str], *, keys: list[str] | None = None,
+                     max_points: int = 500) -> RunComparison:
+        """2-20 runs side by side: parameter diff, latest metrics, curves."""
+        return self._typed(RunComparison, "GET", f"projects/{quote(project, safe='')}/compare",
+                           params={"run": list(run_ids), "key": list(keys or []), "max_points": max_points})
+
+    def models(self, project: str) -> ModelList:
+        """Registered models whose versions came from the project's runs."""
+        return self._typed(ModelList, "GET", f"projects/{quote(project, safe='')}/models")
+
+    # ----- datasets and resources -----
+
+    @property
+    def datasets(self) -> Any:
+        """Dataset versions: ``client.datasets.add("lab", "digits", "digits.csv")``, ``versions``, ``diff``..."""
+        from .datasets.sdk import DatasetsAPI
+
+        return DatasetsAPI(self)
+
+    def resources_now(self) -> dict[str, Any]:
+        """GPUs now (or CPU and memory where there is no GPU), with the jobs on them."""
+        return self.request("GET", "resources/now")  # type: ignore[no-any-return]
+
+    def resources_history(self, *, since: float | None = None, max_points: int | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in (("since", since), ("max_points", max_points)) if v is not None}
+        return self.request("GET", "resources/history", params=params)  # type: ignore[no-any-return]
+
+    def gpu_hours(self, *, by: str = "user", project: str | None = None) -> dict[str, Any]:
+        params = {"by": by, **({"project": project} if project else {})}
+        return self.request("GET", "resources/usage", params=params)  # type: ignore[no-any-return]
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:

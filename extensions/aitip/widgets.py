@@ -1,7 +1,9 @@
-"""ipywidgets for notebooks: a live job monitor with cancel and retry, built on the SDK.
+"""ipywidgets for notebooks, built on the SDK (so the caller's roles hold here too).
 
-    from aitip.widgets import JobMonitor
+    from aitip.widgets import JobMonitor, RunCompare, GpuGauge
     JobMonitor(job_id)          # shows state, live output, and Cancel / Retry buttons
+    RunCompare("vision")        # pick runs (MLflow filter syntax), compare params, metrics and curves
+    GpuGauge()                  # GPU utilization and memory (CPU and memory where there is no GPU), live
 """
 
 from __future__ import annotations
@@ -110,3 +112,138 @@ class JobMonitor(widgets.VBox):
         if self._thread is not None:
             self._thread.join(timeout)
         return self.job
+
+
+class RunCompare(widgets.VBox):
+    """Pick runs of a project and compare them: differing parameters, latest metrics, overlaid curves."""
+
+    def __init__(self, project: str, client: Client | None = None, *, filter: str = "",  # noqa: A002
+                 max_runs: int = 200) -> None:
+        self.client = client or Client()
+        self.project = project
+        self.max_runs = max_runs
+        self.filter_box = widgets.Text(value=filter, placeholder="metrics.accuracy > 0.9 and params.lr = '0.01'",
+                                       description="Filter", layout=widgets.Layout(width="70%"))
+        self.search_button = widgets.Button(description="Search", icon="search")
+        self.picker = widgets.SelectMultiple(options=[], rows=8, description="Runs",
+                                             layout=widgets.Layout(width="100%"))
+        self.compare_button = widgets.Button(description="Compare", button_style="primary", icon="columns")
+        self.message = widgets.HTML()
+        self.table = widgets.HTML()
+        self.plot = widgets.Output()
+        self.search_button.on_click(lambda _b: self.search())
+        self.compare_button.on_click(lambda _b: self.compare())
+        super().__init__([widgets.HBox([self.filter_box, self.search_button]), self.picker,
+                          widgets.HBox([self.compare_button, self.message]), self.table, self.plot])
+        self.comparison: Any = None
+        self.search()
+
+    def search(self) -> None:
+        try:
+            page = self.client.runs(self.project, filter=self.filter_box.value.strip(), max_results=self.max_runs,
+                                    order_by=["attributes.start_time DESC"])
+        except AitipAPIError as error:
+            self.message.value = f"<span style='color:#c00'>{escape(error.message)}</span>"
+            return
+        self.picker.options = [(f"{run.run_name or run.run_id[:8]} ({run.status.lower()}, "
+                                f"{', '.join(f'{k}={v:.4g}' for k, v in list(run.metrics.items())[:2] if v is not None)})",
+                                run.run_id) for run in page.runs]
+        self.message.value = f"{len(page.runs)} runs" + (" (more: narrow the filter)" if page.next_page_token else "")
+
+    def compare(self, run_ids: list[str] | None = None) -> Any:
+        chosen = list(run_ids or self.picker.value)
+        if len(chosen) < 2:
+            self.message.value = "<span style='color:#c00'>pick at least two runs</span>"
+            return None
+        try:
+            comparison = self.client.compare_runs(self.project, chosen)
+        except AitipAPIError as error:
+            self.message.value = f"<span style='color:#c00'>{escape(error.message)}</span>"
+            return None
+        self.comparison = comparison
+        names = {run.run_id: run.run_name or run.run_id[:8] for run in comparison.runs}
+        header = "".join(f"<th>{escape(names[r])}</th>" for r in chosen)
+        rows = [f"<tr><td><b>{escape(p)}</b></td>" + "".join(
+            f"<td>{escape(str(comparison.params.get(p, {}).get(r, '-')))}</td>" for r in chosen) + "</tr>"
+            for p in comparison.differing_params]
+        rows += [f"<tr><td>{escape(m)}</td>" + "".join(
+            f"<td>{_number(comparison.metrics[m].get(r))}</td>" for r in chosen) + "</tr>"
+            for m in sorted(comparison.metrics)]
+        self.table.value = f"<table><tr><th></th>{header}</tr>{''.join(rows)}</table>"
+        self._plot(comparison, names)
+        self.message.value = f"{len(chosen)} runs, {len(comparison.differing_params)} differing parameters"
+        return comparison
+
+    def _plot(self, comparison: Any, names: dict[str, str]) -> None:
+        import matplotlib.pyplot as plt
+
+        self.plot.clear_output()
+        curves = {key: series for key, series in comparison.curves.items() if any(len(p) > 1 for p in series.values())}
+        if not curves:
+            return
+        with self.plot:
+            figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.2), squeeze=False)
+            for axis, (key, series) in zip(axes[0], sorted(curves.items()), strict=False):
+                for run_id, points in series.items():
+                    axis.plot([p.step for p in points], [p.value for p in points], label=names.get(run_id, run_id))
+                axis.set_title(key)
+                axis.set_xlabel("step")
+                axis.legend(fontsize="small")
+            figure.tight_layout()
+            plt.show()
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:.6g}" if isinstance(value, float) else escape(str(value))
+
+
+class GpuGauge(widgets.VBox):
+    """Live bars per GPU (utilization, memory), or CPU and memory on a machine without one."""
+
+    def __init__(self, client: Client | None = None, *, interval: float = 5.0, follow: bool = True) -> None:
+        self.client = client or Client()
+        self.interval = interval
+        self.title = widgets.HTML()
+        self.bars = widgets.VBox()
+        super().__init__([self.title, self.bars])
+        self._stop = threading.Event()
+        self.refresh()
+        if follow:
+            threading.Thread(target=self._loop, daemon=True, name="aitip-gpu-gauge").start()
+
+    def refresh(self) -> dict[str, Any]:
+        snapshot = self.client.resources_now()
+        host = snapshot["host"]
+        if snapshot["gpu_available"]:
+            self.title.value = f"<b>{len(snapshot['devices'])} GPU(s)</b> on {escape(host.get('hostname', ''))}"
+            bars = []
+            for device in snapshot["devices"]:
+                used, total = device.get("memory_used_bytes") or 0, device.get("memory_total_bytes") or 1
+                jobs = ", ".join(f"job {j}" for j in device.get("jobs", [])) or "idle"
+                bars.append(_bar(f"GPU {device['index']} util", device.get("utilization_gpu_percent") or 0, jobs))
+                bars.append(_bar(f"GPU {device['index']} mem", 100 * used / total,
+                                 f"{used / 2**30:.1f} / {total / 2**30:.1f} GiB"))
+        else:
+            self.title.value = f"<b>no GPU</b> ({escape(snapshot.get('no_gpu_reason') or '')}): CPU and memory"
+            used, total = host["memory_used_bytes"], host["memory_total_bytes"] or 1
+            bars = [_bar("CPU", host.get("cpu_percent") or 0, f"{host.get('cpu_count')} cores"),
+                    _bar("memory", 100 * used / total, f"{used / 2**30:.1f} / {total / 2**30:.1f} GiB")]
+        self.bars.children = bars
+        return snapshot
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+            except Exception as error:  # noqa: BLE001 - a gauge shows the error and keeps trying
+                self.title.value = f"<span style='color:#c00'>{escape(str(error))}</span>"
+
+    def close(self) -> None:
+        self._stop.set()
+        super().close()
+
+
+def _bar(label: str, percent: float, note: str) -> widgets.HBox:
+    bar = widgets.FloatProgress(value=max(0.0, min(100.0, percent)), min=0, max=100, description=label,
+                                style={"description_width": "8em"}, layout=widgets.Layout(width="60%"))
+    return widgets.HBox([bar, widgets.HTML(f"{percent:.0f}% · {escape(note)}")])

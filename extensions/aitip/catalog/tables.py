@@ -1,6 +1,7 @@
 """Imports every domain's tables so that ``Base.metadata`` is complete (for Alembic and tests)."""
 
 from ..audit import tables as audit_tables  # noqa: F401
+from ..datasets import tables as dataset_tables  # noqa: F401
 from ..jobs import tables as job_tables  # noqa: F401
 from ..projects import tables as project_tables  # noqa: F401
 from .base import Base

@@ -37,6 +37,19 @@ class Resources(RequestModel):
     memory_mb: int | None = Field(None, ge=64, le=4 * 1024 * 1024)
 
 
+class JobInput(RequestModel):
+    """A dataset version a job reads, declared at submission (its lineage)."""
+
+    dataset: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
+    version: int | None = Field(None, ge=1, description="Default: the latest version")
+
+
+class JobInputRef(ResponseModel):
+    dataset: str
+    version: int
+    how: str
+
+
 class JobSubmit(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] = Field(description="The notebook document (nbformat 4 JSON)")
@@ -51,6 +64,8 @@ class JobSubmit(RequestModel):
     max_attempts: int = Field(3, ge=1, le=10, description="Runs allowed when a worker is lost mid-job")
     tags: dict[TagText, TagText] = Field(default_factory=dict, max_length=32)
     code_version: str | None = Field(None, max_length=255)
+    inputs: list[JobInput] = Field(default_factory=list, max_length=50,
+                                   description="Dataset versions the job reads (recorded as lineage)")
 
     @field_validator("notebook")
     @classmethod
@@ -98,6 +113,7 @@ class Job(ResponseModel):
     failed_cell: FailedCell | None
     mlflow_run_id: str | None
     mlflow_experiment_id: str | None
+    inputs: list[JobInputRef] = Field(default_factory=list)
     submitted_at: datetime
     started_at: datetime | None
     first_cell_at: datetime | None

@@ -17,6 +17,7 @@ from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
+from ..datasets.service import record_job_inputs
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -24,6 +25,7 @@ from ..projects.access import authorize, authorize_record, refuse_if_archived
 from ..projects.tables import MemberRecord, ProjectRecord
 from .events import JobSignals
 from .models import (
+    JobInputRef,
     FailedCell,
     Job,
     JobEvent,
@@ -49,6 +51,8 @@ def job_model(job: JobRecord) -> Job:
         cancel_requested=job.cancel_requested, reason=job.reason,
         failed_cell=FailedCell(**job.failed_cell) if job.failed_cell else None,
         mlflow_run_id=job.mlflow_run_id, mlflow_experiment_id=job.mlflow_experiment_id,
+        inputs=[JobInputRef(dataset=i.dataset_version.dataset.name, version=i.dataset_version.version, how=i.how)
+                for i in job.inputs],
         submitted_at=job.submitted_at, started_at=job.started_at, first_cell_at=job.first_cell_at,
         finished_at=job.finished_at,
     )
@@ -147,6 +151,9 @@ class JobService(CatalogService):
             job.project = project
             session.add(job)
             session.flush()
+            if request.inputs:
+                record_job_inputs(session, project.id, job.id, request.inputs)
+                session.refresh(job)
             add_event(session, job, "state", {"state": "queued", "by": principal.name})
             record(session, principal.name, "job.submit", f"job:{job.id}",
                    {"project": project.name, "notebook": sha256, "kernel": kernel})

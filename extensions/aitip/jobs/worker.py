@@ -10,6 +10,7 @@ expired, so no job ever runs twice at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import logging
 import os
@@ -194,6 +195,7 @@ class JobWorker(LoggingConfigurable):
         self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aitip-reports")
         self._loop_task: asyncio.Task[None] | None = None
         self.sweeps: Any = None  # a SweepController, when the platform runs sweeps
+        self.datasets: Any = None  # a DatasetService, when the platform has a data registry (job inputs)
         self._stopping = False
 
     async def in_transaction(self, work: Any) -> Any:
@@ -395,6 +397,10 @@ class JobWorker(LoggingConfigurable):
         try:
             notebook = await asyncio.to_thread(self.store.get, job["notebook_sha256"])
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
+            if self.datasets is not None:
+                inputs = await asyncio.to_thread(self.datasets.materialize_job_inputs, job_id, workdir / "inputs")
+                if inputs:
+                    env["AITIP_INPUTS"] = json.dumps(inputs)
             request = ExecutionRequest(job_id, attempt, notebook, job["parameters"], job["kernel"],
                                        job["timeout_seconds"], workdir / "work", output_path, env, gpus, late_env)
             observer = _Observer(self, job_id, attempt)

@@ -78,6 +78,28 @@ class AitipExtension(ExtensionApp):
         "store at $AITIP_HOME/mlflow.sqlite. Set '' to disable tracking.",
     ).tag(config=True)
 
+    data_registry_path = Unicode(
+        help="Platform mode: the Git + DVC repository of dataset versions (only the platform writes it). "
+        "Default: $AITIP_DATA_REGISTRY, else $AITIP_HOME/datasets/registry. Uploads are staged next to it.",
+    ).tag(config=True)
+
+    data_remote = Unicode(
+        help="DVC remote the registry pushes versions to after registering them (a directory, s3://bucket/path, "
+        "...). Default: $AITIP_DATA_REMOTE, else none (the registry's own cache holds the data).",
+    ).tag(config=True)
+
+    max_upload_bytes = Integer(
+        5 * 1024**3, help="Largest dataset upload accepted (bytes); larger is 413 and nothing is kept.",
+    ).tag(config=True)
+
+    @default("data_registry_path")
+    def _default_data_registry_path(self) -> str:
+        return os.environ.get("AITIP_DATA_REGISTRY", str(aitip_settings.aitip_home() / "datasets" / "registry"))
+
+    @default("data_remote")
+    def _default_data_remote(self) -> str:
+        return os.environ.get("AITIP_DATA_REMOTE", "")
+
     @default("mlflow_tracking_uri")
     def _default_mlflow_tracking_uri(self) -> str:
         configured = os.environ.get("AITIP_MLFLOW_TRACKING_URI")
@@ -116,6 +138,9 @@ class AitipExtension(ExtensionApp):
             context.catalog = catalog
             context.projects = ProjectService(catalog, directory)
             self._initialize_jobs(context)
+            self._initialize_experiments(context)
+            self._initialize_datasets(context)
+            self._initialize_resources(context)
             self.log.info("aitip platform: catalog %s at revision %s", catalog.engine.url.render_as_string(),
                           catalog.current_revision())
         else:
@@ -144,13 +169,56 @@ class AitipExtension(ExtensionApp):
             context.worker = JobWorker(context.catalog, executor, store, signals, tracker, home / "jobs", parent=self)
             context.worker.sweeps = SweepController(context.catalog, context.jobs, tracker)
 
+    def _initialize_experiments(self, context: PlatformContext) -> None:
+        from ..experiments.service import ExperimentService
+
+        assert context.catalog is not None
+        context.experiments = ExperimentService(context.catalog, self.mlflow_tracking_uri)
+
+    def _initialize_datasets(self, context: PlatformContext) -> None:
+        from pathlib import Path
+
+        from ..datasets.annotations import AnnotationService
+        from ..datasets.lineage import mlflow_registry_view
+        from ..datasets.quality_gate import quality_gate
+        from ..datasets.registry import DataRegistry
+        from ..datasets.service import DatasetService
+
+        assert context.catalog is not None
+        root = Path(self.data_registry_path)
+        registry = DataRegistry(root, self.data_remote or None)
+        models = mlflow_registry_view(self.mlflow_tracking_uri) if self.mlflow_tracking_uri else None
+        context.datasets = DatasetService(context.catalog, registry, root.parent / "staging",
+                                          max_upload_bytes=self.max_upload_bytes, quality_check=quality_gate,
+                                          models=models)
+        context.annotations = AnnotationService(context.datasets)
+        if context.worker is not None:
+            context.worker.datasets = context.datasets
+
+    def _initialize_resources(self, context: PlatformContext) -> None:
+        from ..resources.attribution import CatalogJobLookup
+        from ..resources.monitor import GpuMonitor
+        from ..resources.service import ResourceService
+
+        assert context.catalog is not None
+        context.monitor = GpuMonitor(parent=self, job_lookup=CatalogJobLookup(context.catalog))
+        context.resources = ResourceService(context.catalog, context.monitor)
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         context: Any = self.settings.get("aitip")
-        if context is not None and context.worker is not None:
+        if context is None:
+            return
+        tracker_warm_up = None
+        if context.worker is not None:
             await context.worker.start()
-            tracker = context.worker.tracker
-            if hasattr(tracker, "warm_up"):
-                asyncio.get_running_loop().run_in_executor(None, tracker.warm_up)
+            tracker_warm_up = getattr(context.worker.tracker, "warm_up", None)
+        if context.monitor is not None:
+            await context.monitor.start()
+        # One warm-up after the other: two threads importing MLflow at once can see it half-initialized.
+        if context.experiments is not None:
+            asyncio.get_running_loop().run_in_executor(None, context.experiments.warm_up, tracker_warm_up)
+        elif tracker_warm_up is not None:
+            asyncio.get_running_loop().run_in_executor(None, tracker_warm_up)
 
     def initialize_handlers(self) -> None:
         routes = platform_routes() if self.mode == "platform" else workspace_routes()
@@ -158,7 +226,15 @@ class AitipExtension(ExtensionApp):
 
     async def stop_extension(self) -> None:
         context: Any = self.settings.get("aitip")
-        if context is not None and context.worker is not None:
+        if context is None:
+            return
+        if context.worker is not None:
             await context.worker.stop()
-        if context is not None and context.catalog is not None:
+        if context.monitor is not None:
+            await context.monitor.stop()
+        if context.experiments is not None:
+            context.experiments.close()
+        if context.datasets is not None:
+            await context.datasets.close()
+        if context.catalog is not None:
             context.catalog.dispose()

@@ -9,10 +9,15 @@ from ..identity.directory import Directory
 
 if TYPE_CHECKING:  # the platform's engines are imported only in platform mode
     from ..catalog import Catalog
+    from ..datasets.annotations import AnnotationService
+    from ..datasets.service import DatasetService
+    from ..experiments.service import ExperimentService
     from ..jobs.service import JobService
     from ..jobs.sweeps import SweepService
     from ..jobs.worker import JobWorker
     from ..projects.service import ProjectService
+    from ..resources.monitor import GpuMonitor
+    from ..resources.service import ResourceService
 
 
 @dataclass
@@ -25,6 +30,11 @@ class PlatformContext:
     jobs: JobService | None = None
     worker: JobWorker | None = None
     sweeps: SweepService | None = None
+    experiments: ExperimentService | None = None
+    datasets: DatasetService | None = None
+    annotations: AnnotationService | None = None
+    resources: ResourceService | None = None
+    monitor: GpuMonitor | None = None
     platform_url: str = ""
     platform_token: str = ""
     relay_timeout: float = 60.0

@@ -16,7 +16,13 @@ PARAMETER_PATTERNS = {
     "member": r"[^/]+",
     "job": r"[0-9]{1,18}",
     "sweep": r"[0-9]{1,18}",
+    "run": r"[0-9a-f]{32}",
     "path": r".*",
+    "dataset": r"[a-z0-9][a-z0-9._-]{0,99}",
+    "version": r"[0-9]{1,9}",
+    "task": r"[0-9]{1,18}",
+    "item": r"[0-9]{1,18}",
+    "assignment": r"[0-9]{1,18}",
 }
 
 
@@ -64,8 +70,41 @@ def platform_routes() -> list[Route]:
         JobRetryHandler,
         JobsHandler,
     )
+    from .handlers.experiments import (
+        ExperimentsHandler,
+        MetricHistoryHandler,
+        ModelsHandler,
+        RunCompareHandler,
+        RunHandler,
+        RunsHandler,
+    )
+    from .handlers.annotations import (
+        AnnotationExportHandler,
+        AnnotationLabelHandler,
+        AnnotationQueueHandler,
+        AnnotationReviewHandler,
+        AnnotationTaskHandler,
+        AnnotationTasksHandler,
+    )
+    from .handlers.datasets import (
+        DatasetDiffHandler,
+        DatasetDownloadHandler,
+        DatasetHandler,
+        DatasetPreviewHandler,
+        DatasetRestoreHandler,
+        DatasetsHandler,
+        DatasetVersionHandler,
+        DatasetVersionsHandler,
+        LineageHandler,
+    )
     from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
     from .handlers.pages import PlatformHomeHandler
+    from .handlers.resources import (
+        ResourcesHistoryHandler,
+        ResourcesInventoryHandler,
+        ResourcesNowHandler,
+        ResourcesUsageHandler,
+    )
     from .handlers.projects import (
         MemberHandler,
         MembersHandler,
@@ -95,6 +134,31 @@ def platform_routes() -> list[Route]:
         Route("sweeps", SweepsHandler),
         Route("sweeps/{sweep}", SweepHandler),
         Route("sweeps/{sweep}/cancel", SweepCancelHandler),
+        Route("projects/{project}/experiments", ExperimentsHandler),
+        Route("projects/{project}/runs", RunsHandler),
+        Route("projects/{project}/compare", RunCompareHandler),
+        Route("projects/{project}/models", ModelsHandler),
+        Route("runs/{run}", RunHandler),
+        Route("runs/{run}/metric-history", MetricHistoryHandler),
+        Route("projects/{project}/datasets", DatasetsHandler),
+        Route("projects/{project}/datasets/{dataset}", DatasetHandler),
+        Route("projects/{project}/datasets/{dataset}/versions", DatasetVersionsHandler),
+        Route("projects/{project}/datasets/{dataset}/versions/{version}", DatasetVersionHandler),
+        Route("projects/{project}/datasets/{dataset}/versions/{version}/preview", DatasetPreviewHandler),
+        Route("projects/{project}/datasets/{dataset}/versions/{version}/download", DatasetDownloadHandler),
+        Route("projects/{project}/datasets/{dataset}/versions/{version}/restore", DatasetRestoreHandler),
+        Route("projects/{project}/datasets/{dataset}/diff", DatasetDiffHandler),
+        Route("lineage", LineageHandler),
+        Route("projects/{project}/annotations", AnnotationTasksHandler),
+        Route("projects/{project}/annotations/{task}", AnnotationTaskHandler),
+        Route("projects/{project}/annotations/{task}/queue", AnnotationQueueHandler),
+        Route("projects/{project}/annotations/{task}/items/{item}/label", AnnotationLabelHandler),
+        Route("projects/{project}/annotations/{task}/assignments/{assignment}/review", AnnotationReviewHandler),
+        Route("projects/{project}/annotations/{task}/export", AnnotationExportHandler),
+        Route("resources/now", ResourcesNowHandler),
+        Route("resources/history", ResourcesHistoryHandler),
+        Route("resources/inventory", ResourcesInventoryHandler),
+        Route("resources/usage", ResourcesUsageHandler),
         Route("{path}", NotFoundHandler),
         Route("home", PlatformHomeHandler, prefix=""),
     ]

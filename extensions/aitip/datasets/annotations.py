@@ -1,0 +1,405 @@
+"""Annotation tasks: label a dataset version's items, review the labels, measure how much annotators
+agree, and export the accepted labels as a new dataset version whose lineage points at its source.
+
+Items are the version's rows (keyed by a column, or by row number) or its image files. Each item goes to
+``overlap`` different annotators (round robin); double-labelled items give the agreement figures
+(percent agreement, Cohen's kappa for two annotators, Fleiss' kappa for any number).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections import Counter, defaultdict
+from itertools import cycle
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..catalog.base import utcnow
+from ..catalog.service import CatalogService
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..identity.principal import Principal
+from ..identity.roles import Role
+from ..projects.access import authorize, refuse_if_archived
+from ..schema import RequestModel, ResponseModel
+from .models import DatasetVersion
+from .service import DatasetService
+from .tables import (
+    AnnotationAssignmentRecord,
+    AnnotationItemRecord,
+    AnnotationTaskRecord,
+    DatasetVersionRecord,
+)
+from .tabular import DatasetFormatError, masked_preview
+
+MAX_ITEMS = 100_000
+
+
+class TaskCreate(RequestModel):
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
+    dataset: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
+    version: int | None = Field(None, ge=1)
+    labels: list[str] = Field(..., min_length=2, max_length=100)
+    instructions: str = Field("", max_length=20_000)
+    annotators: list[str] = Field(..., min_length=1, max_length=100)
+    overlap: int = Field(1, ge=1, le=10, description="How many different annotators label each item")
+    item_column: str | None = Field(None, max_length=255, description="Tabular: the column naming each item")
+    max_items: int = Field(1000, ge=1, le=MAX_ITEMS)
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, labels: list[str]) -> list[str]:
+        if len(set(labels)) != len(labels) or any(not label.strip() or len(label) > 255 for label in labels):
+            raise ValueError("labels must be distinct, non-empty and at most 255 characters")
+        return labels
+
+
+class LabelSubmit(RequestModel):
+    label: str = Field(..., min_length=1, max_length=255)
+
+
+class ReviewSubmit(RequestModel):
+    decision: Literal["accepted", "rejected"]
+
+
+class ExportRequest(RequestModel):
+    dataset: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
+                                description="Target dataset (default: <source>-labels)")
+    message: str = Field("", max_length=2000)
+
+
+class Assignment(ResponseModel):
+    id: int
+    item_id: int
+    position: int
+    key: str
+    content: dict[str, Any]
+    annotator: str
+    label: str | None
+    review: str
+
+
+class Agreement(ResponseModel):
+    items_compared: int
+    percent_agreement: float | None
+    cohen_kappa: float | None
+    fleiss_kappa: float | None
+
+
+class AnnotationTask(ResponseModel):
+    id: int
+    project: str
+    name: str
+    dataset: str
+    version: int
+    labels: list[str]
+    instructions: str
+    overlap: int
+    state: str
+    created_by: str
+    items: int
+    assignments: int
+    labelled: int
+    accepted: int
+    rejected: int
+    per_annotator: dict[str, dict[str, int]]
+    agreement: Agreement
+    exported_version: int | None
+
+
+class AssignmentList(ResponseModel):
+    assignments: list[Assignment]
+
+
+def percent_and_kappas(labels_by_item: dict[int, list[str]], categories: list[str]) -> Agreement:
+    """Agreement over items with at least two labels."""
+    rated = {item: labels for item, labels in labels_by_item.items() if len(labels) >= 2}
+    if not rated:
+        return Agreement(items_compared=0, percent_agreement=None, cohen_kappa=None, fleiss_kappa=None)
+    pair_agree = pair_total = 0
+    for labels in rated.values():
+        for i in range(len(labels)):
+            for j in range(i + 1, len(labels)):
+                pair_total += 1
+                pair_agree += labels[i] == labels[j]
+    percent = pair_agree / pair_total
+    cohen = None
+    pairs = [labels for labels in rated.values() if len(labels) == 2]
+    if len(pairs) == len(rated):
+        first = Counter(labels[0] for labels in pairs)
+        second = Counter(labels[1] for labels in pairs)
+        n = len(pairs)
+        observed = sum(a == b for a, b in pairs) / n
+        expected = sum(first[c] * second[c] for c in categories) / (n * n)
+        cohen = 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+    fleiss = None
+    sizes = {len(labels) for labels in rated.values()}
+    if len(sizes) == 1:
+        raters = sizes.pop()
+        n = len(rated)
+        proportions = Counter(label for labels in rated.values() for label in labels)
+        p_e = sum((proportions[c] / (n * raters)) ** 2 for c in categories)
+        p_i = [(sum(count * count for count in Counter(labels).values()) - raters) / (raters * (raters - 1))
+               for labels in rated.values()]
+        p_bar = sum(p_i) / n
+        fleiss = 1.0 if p_e == 1 else (p_bar - p_e) / (1 - p_e)
+    return Agreement(items_compared=len(rated), percent_agreement=percent, cohen_kappa=cohen, fleiss_kappa=fleiss)
+
+
+class AnnotationService(CatalogService):
+    def __init__(self, datasets: DatasetService) -> None:
+        super().__init__(datasets.catalog)
+        self.datasets = datasets
+
+    # ----- tasks -----
+
+    async def create(self, principal: Principal | None, project: str, request: TaskCreate) -> AnnotationTask:
+        principal = self._signed_in(principal)
+        source = await self.datasets.version(principal, project, request.dataset, request.version)
+        items = await asyncio.to_thread(self._items, source, request)
+        unknown = sorted(set(request.annotators) - await self._members(project))
+        if unknown:
+            raise InvalidInput(f"annotators must be members of project {project!r}: {', '.join(unknown)}",
+                               code="unknown_annotator")
+        if request.overlap > len(set(request.annotators)):
+            raise InvalidInput(f"overlap {request.overlap} needs at least that many different annotators")
+
+        def work(session: Session) -> AnnotationTask:
+            record, _ = authorize(session, principal, "annotation.manage", project)
+            refuse_if_archived(record)
+            if session.scalar(select(AnnotationTaskRecord).where(AnnotationTaskRecord.project_id == record.id,
+                                                                 AnnotationTaskRecord.name == request.name)):
+                raise Conflict(f"annotation task {request.name!r} already exists in {project!r}")
+            version_id = session.scalar(select(DatasetVersionRecord.id).where(
+                DatasetVersionRecord.tag == source.tag))
+            task = AnnotationTaskRecord(project_id=record.id, dataset_version_id=version_id, name=request.name,
+                                        instructions=request.instructions, labels=list(request.labels),
+                                        item_column=request.item_column, overlap=request.overlap,
+                                        created_by=principal.name)
+            task.project = record
+            session.add(task)
+            session.flush()
+            annotators = cycle(sorted(set(request.annotators)))
+            for position, (key, content) in enumerate(items):
+                item = AnnotationItemRecord(task_id=task.id, position=position, key=key, content=content)
+                session.add(item)
+                session.flush()
+                chosen: list[str] = []
+                while len(chosen) < request.overlap:
+                    name = next(annotators)
+                    if name not in chosen:
+                        chosen.append(name)
+                session.add_all(AnnotationAssignmentRecord(task_id=task.id, item_id=item.id, annotator=name)
+                                for name in chosen)
+            session.flush()
+            return self._task_model(session, task)
+
+        return await self._in_transaction(work)
+
+    def _items(self, source: DatasetVersion, request: TaskCreate) -> list[tuple[str, dict[str, Any]]]:
+        if source.format == "images":
+            paths = sorted(self.datasets.registry.dir_manifest(source.content_md5))[:request.max_items]
+            return [(path, {"path": path, "class": path.split("/", 1)[0]}) for path in paths]
+        path = self.datasets.local_path(source)
+        try:
+            columns, rows, _ = masked_preview(path, source.format, request.max_items, {}, "")
+        except DatasetFormatError as error:
+            raise InvalidInput(str(error)) from None
+        if request.item_column is not None and request.item_column not in columns:
+            raise InvalidInput(f"column {request.item_column!r} is not in {source.dataset} v{source.version}")
+        key_index = columns.index(request.item_column) if request.item_column else None
+        return [(str(row[key_index]) if key_index is not None else str(number),
+                 dict(zip(columns, row, strict=True))) for number, row in enumerate(rows)]
+
+    async def _members(self, project: str) -> set[str]:
+        from ..projects.tables import MemberRecord, ProjectRecord
+
+        def work(session: Session) -> set[str]:
+            rows = session.execute(select(MemberRecord.name).join(ProjectRecord)
+                                   .where(ProjectRecord.name == project, MemberRecord.kind == "user")).all()
+            return {row[0] for row in rows}
+
+        return await self._in_transaction(work)
+
+    def _load(self, session: Session, principal: Principal, action: str, project: str,
+              task_id: int) -> tuple[AnnotationTaskRecord, Role]:
+        record, role = authorize(session, principal, action, project)
+        task = session.get(AnnotationTaskRecord, task_id)
+        if task is None or task.project_id != record.id:
+            raise NotFound(f"annotation task {task_id} does not exist in project {project!r}")
+        return task, role
+
+    def _task_model(self, session: Session, task: AnnotationTaskRecord) -> AnnotationTask:
+        assignments = session.scalars(select(AnnotationAssignmentRecord)
+                                      .where(AnnotationAssignmentRecord.task_id == task.id)).all()
+        items = session.scalar(select(func.count()).where(AnnotationItemRecord.task_id == task.id)) or 0
+        per_annotator: dict[str, dict[str, int]] = defaultdict(lambda: {"assigned": 0, "labelled": 0, "accepted": 0})
+        labels_by_item: dict[int, list[str]] = defaultdict(list)
+        for a in assignments:
+            per_annotator[a.annotator]["assigned"] += 1
+            if a.label is not None:
+                per_annotator[a.annotator]["labelled"] += 1
+                labels_by_item[a.item_id].append(a.label)
+            if a.review == "accepted":
+                per_annotator[a.annotator]["accepted"] += 1
+        exported = session.get(DatasetVersionRecord, task.exported_version_id) if task.exported_version_id else None
+        return AnnotationTask(
+            id=task.id, project=task.project.name, name=task.name, dataset=task.dataset_version.dataset.name,
+            version=task.dataset_version.version, labels=list(task.labels), instructions=task.instructions,
+            overlap=task.overlap, state=task.state, created_by=task.created_by, items=items,
+            assignments=len(assignments), labelled=sum(a.label is not None for a in assignments),
+            accepted=sum(a.review == "accepted" for a in assignments),
+            rejected=sum(a.review == "rejected" for a in assignments), per_annotator=dict(per_annotator),
+            agreement=percent_and_kappas(labels_by_item, list(task.labels)),
+            exported_version=exported.version if exported else None)
+
+    async def get(self, principal: Principal | None, project: str, task_id: int) -> AnnotationTask:
+        principal = self._signed_in(principal)
+        return await self._in_transaction(
+            lambda s: self._task_model(s, self._load(s, principal, "annotation.read", project, task_id)[0]))
+
+    async def list(self, principal: Principal | None, project: str) -> list[AnnotationTask]:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> list[AnnotationTask]:
+            record, _ = authorize(session, principal, "annotation.read", project)
+            tasks = session.scalars(select(AnnotationTaskRecord).where(AnnotationTaskRecord.project_id == record.id)
+                                    .order_by(AnnotationTaskRecord.id)).all()
+            return [self._task_model(session, task) for task in tasks]
+
+        return await self._in_transaction(work)
+
+    # ----- labelling and review -----
+
+    async def assignments(self, principal: Principal | None, project: str, task_id: int, *,
+                          annotator: str | None = None, only_open: bool = True) -> list[Assignment]:
+        """The caller's queue (or, for a reviewer, anyone's)."""
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> list[Assignment]:
+            task, role = self._load(session, principal, "annotation.read", project, task_id)
+            who = annotator or principal.name
+            if who != principal.name and not role.at_least(Role.developer):
+                raise PermissionDenied("only reviewers (developers and up) see other annotators' queues")
+            query = select(AnnotationAssignmentRecord).where(AnnotationAssignmentRecord.task_id == task.id,
+                                                             AnnotationAssignmentRecord.annotator == who)
+            if only_open:
+                query = query.where(AnnotationAssignmentRecord.review != "accepted")
+            rows = session.scalars(query.order_by(AnnotationAssignmentRecord.item_id)).all()
+            masks = {} if role.at_least(Role.maintainer) else dict(task.dataset_version.dataset.sensitive_columns or {})
+            return [self._assignment_model(a, masks) for a in rows]
+
+        return await self._in_transaction(work)
+
+    @staticmethod
+    def _assignment_model(a: AnnotationAssignmentRecord, masks: dict[str, str]) -> Assignment:
+        content = {k: ("[masked]" if k in masks and v is not None else v) for k, v in (a.item.content or {}).items()}
+        return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=a.item.key, content=content,
+                          annotator=a.annotator, label=a.label, review=a.review)
+
+    async def label(self, principal: Principal | None, project: str, task_id: int, item_id: int,
+                    request: LabelSubmit) -> Assignment:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> Assignment:
+            task, role = self._load(session, principal, "annotation.label", project, task_id)
+            if task.state != "open":
+                raise Conflict("the task has been exported; it takes no more labels")
+            if request.label not in task.labels:
+                raise InvalidInput(f"{request.label!r} is not one of the task's labels: {', '.join(task.labels)}")
+            assignment = session.scalar(select(AnnotationAssignmentRecord).where(
+                AnnotationAssignmentRecord.task_id == task.id, AnnotationAssignmentRecord.item_id == item_id,
+                AnnotationAssignmentRecord.annotator == principal.name))
+            if assignment is None:
+                raise NotFound(f"item {item_id} is not assigned to you in task {task.name!r}")
+            if assignment.review == "accepted":
+                raise Conflict("this label was accepted in review; it can no longer change")
+            assignment.label = request.label
+            assignment.labelled_at = utcnow()
+            assignment.review = "pending"
+            session.flush()
+            masks = {} if role.at_least(Role.maintainer) else dict(task.dataset_version.dataset.sensitive_columns or {})
+            return self._assignment_model(assignment, masks)
+
+        return await self._in_transaction(work)
+
+    async def review(self, principal: Principal | None, project: str, task_id: int, assignment_id: int,
+                     request: ReviewSubmit) -> Assignment:
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> Assignment:
+            task, _ = self._load(session, principal, "annotation.manage", project, task_id)
+            assignment = session.get(AnnotationAssignmentRecord, assignment_id)
+            if assignment is None or assignment.task_id != task.id:
+                raise NotFound(f"assignment {assignment_id} is not part of task {task.name!r}")
+            if assignment.label is None:
+                raise Conflict("nothing to review: the item has not been labelled yet")
+            if assignment.annotator == principal.name:
+                raise PermissionDenied("annotators do not review their own labels")
+            assignment.review = request.decision
+            assignment.reviewed_by = principal.name
+            assignment.reviewed_at = utcnow()
+            session.flush()
+            return self._assignment_model(assignment, {})
+
+        return await self._in_transaction(work)
+
+    # ----- export -----
+
+    async def export(self, principal: Principal | None, project: str, task_id: int,
+                     request: ExportRequest) -> DatasetVersion:
+        """Accepted labels (majority per item; ties left out) as a new CSV version, derived from the source."""
+        principal = self._signed_in(principal)
+
+        def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int]:
+            task, _ = self._load(session, principal, "annotation.manage", project, task_id)
+            if task.state == "exported":
+                raise Conflict(f"task {task.name!r} was already exported")
+            rows = session.execute(
+                select(AnnotationItemRecord.key, AnnotationAssignmentRecord.label, AnnotationItemRecord.position)
+                .join(AnnotationAssignmentRecord, AnnotationAssignmentRecord.item_id == AnnotationItemRecord.id)
+                .where(AnnotationItemRecord.task_id == task.id, AnnotationAssignmentRecord.review == "accepted")
+                .order_by(AnnotationItemRecord.position)).all()
+            return (request.dataset or f"{task.dataset_version.dataset.name}-labels", task.dataset_version_id,
+                    [(r[0], r[1], r[2]) for r in rows], task.id)
+
+        target, source_id, accepted, _ = await self._in_transaction(collect)
+        by_item: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+        for key, label, position in accepted:
+            by_item[(position, key)][label] += 1
+        lines = io.StringIO()
+        writer = csv.writer(lines)
+        writer.writerow(["item", "label", "votes"])
+        written = 0
+        for (_, key), votes in sorted(by_item.items()):
+            (top, count), *rest = votes.most_common()
+            if rest and rest[0][1] == count:
+                continue
+            writer.writerow([key, top, count])
+            written += 1
+        if not written:
+            raise Conflict("no item has an accepted label yet: review labels before exporting")
+        upload = self.datasets.start_upload(f"{target}.csv")
+        try:
+            upload.write(lines.getvalue().encode())
+            upload.finish()
+        except BaseException:
+            upload.discard()
+            raise
+        version = await self.datasets.register(principal, project, target, upload, fmt="csv",
+                                               message=request.message or f"accepted labels of task {task_id}",
+                                               derived_from=source_id)
+
+        def mark(session: Session) -> None:
+            task = session.get(AnnotationTaskRecord, task_id)
+            assert task is not None
+            task.state = "exported"
+            task.exported_version_id = session.scalar(select(DatasetVersionRecord.id).where(
+                DatasetVersionRecord.tag == version.tag))
+
+        await self._in_transaction(mark)
+        return version

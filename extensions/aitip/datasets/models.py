@@ -1,0 +1,149 @@
+"""Request and response types of the dataset registry (REST, SDK, CLI and OpenAPI speak these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from ..schema import RequestModel, ResponseModel
+
+DATASET_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
+DatasetName = Annotated[str, StringConstraints(pattern=DATASET_NAME_PATTERN)]
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+FORMATS = ("csv", "parquet", "jsonl", "images")
+Format = Literal["csv", "parquet", "jsonl", "images"]
+MaskMethod = Literal["hash", "redact"]
+
+
+class DatasetSettings(RequestModel):
+    description: str | None = Field(None, max_length=10_000)
+    sensitive_columns: dict[ColumnName, MaskMethod] | None = Field(
+        None, max_length=1000, description="Columns masked for callers below maintainer: salted hash or redaction")
+    quality_rules: dict[str, Any] | None = Field(
+        None, description="The data-quality gate: thresholds a version must meet to be registered")
+
+
+class RegisterQuery(RequestModel):
+    """Query of a streaming upload (the body is the file's bytes)."""
+
+    filename: str = Field(..., min_length=1, max_length=255, description="The uploaded file's name (for its format)")
+    format: Format | None = Field(None, description="csv, parquet, jsonl, or images (a zip of class folders)")
+    message: str = Field("", max_length=2000)
+
+
+class Dataset(ResponseModel):
+    project: str
+    name: str
+    description: str
+    sensitive_columns: dict[str, str]
+    quality_rules: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    latest_version: int | None
+    versions: int
+
+
+class DatasetVersion(ResponseModel):
+    model_config = ConfigDict(extra="ignore", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+
+    project: str
+    dataset: str
+    version: int
+    format: str
+    content_md5: str
+    bytes: int
+    rows: int | None
+    files: int
+    schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    quality: dict[str, Any]
+    message: str
+    author: str
+    parent_version: int | None
+    restored_from: int | None
+    derived_from: str | None = Field(None, description="<dataset>@<version> this version was made from")
+    git_commit: str | None
+    tag: str | None
+    data_path: str
+    created_at: datetime
+
+
+class DatasetList(ResponseModel):
+    datasets: list[Dataset]
+
+
+class VersionList(ResponseModel):
+    versions: list[DatasetVersion]
+
+
+class SchemaChange(ResponseModel):
+    column: str
+    change: Literal["added", "removed", "type_changed"]
+    before: str | None
+    after: str | None
+
+
+class VersionDiff(ResponseModel):
+    dataset: str
+    from_version: int
+    to_version: int
+    schema_changes: list[SchemaChange]
+    rows_before: int | None
+    rows_after: int | None
+    row_delta: int | None
+    bytes_delta: int
+    content_changed: bool
+    files_added: list[str]
+    files_removed: list[str]
+    files_modified: list[str]
+    dvc_diff: str
+
+
+class RestoreRequest(RequestModel):
+    message: str = Field("", max_length=2000)
+
+
+class PreviewQuery(RequestModel):
+    limit: int = Field(50, ge=1, le=1000)
+
+
+class Preview(ResponseModel):
+    dataset: str
+    version: int
+    columns: list[str]
+    rows: list[list[Any]]
+    masked_columns: list[str]
+
+
+class LineageQuery(RequestModel):
+    node: str = Field(..., min_length=3, max_length=400,
+                      description="dataset:<project>/<name>@<version>, job:<id>, run:<mlflow run id>, "
+                                  "or model:<name>@<version>")
+    depth: int = Field(4, ge=1, le=10)
+
+
+class LineageNode(ResponseModel):
+    id: str
+    kind: Literal["dataset", "job", "run", "model"]
+    label: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class LineageEdge(ResponseModel):
+    source: str
+    target: str
+    relation: str
+
+
+class LineageGraph(ResponseModel):
+    root: str
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+
+
+class DatasetInput(RequestModel):
+    """A dataset version a job reads, declared at submission."""
+
+    dataset: DatasetName
+    version: int | None = Field(None, ge=1, description="Default: the latest version")

@@ -1,0 +1,25 @@
+"""The registry's quality step: the quality report of a staged version and its gate's verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import InvalidInput
+from .service import QualityOutcome
+
+
+def quality_gate(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutcome:
+    from .quality import check_quality
+
+    try:
+        report, gate = check_quality(path, fmt, rules)
+    except ValidationError as error:
+        raise InvalidInput(f"the dataset's quality rules are invalid: {error.errors()[0]['msg']}",
+                           code="invalid_quality_rules") from None
+    summary = report.model_dump(mode="json")
+    rows = summary.get("row_count", summary.get("image_count"))
+    failures = [result.model_dump(mode="json") for result in gate.failures]
+    return QualityOutcome(summary, rows, gate.passed, failures)

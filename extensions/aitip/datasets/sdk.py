@@ -1,0 +1,200 @@
+"""Datasets from Python: register, inspect and read versions through the platform API.
+
+In notebooks::
+
+    import aitip.datasets
+    df = aitip.datasets.to_pandas("digits", 2)       # project from $AITIP_PROJECT or project=...
+    local = aitip.datasets.path("digits")             # the latest version, cached locally
+
+Reads are cached under ``~/.cache/aitip/datasets/<project>/<name>/v<N>/`` by content hash, so a version
+is fetched once. Callers below maintainer receive sensitive columns masked, as everywhere else.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from ..client import AitipAPIError, Client
+from .models import Dataset, DatasetVersion, LineageGraph, Preview, VersionDiff
+
+UPLOAD_CHUNK = 1 << 20
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("AITIP_DATASET_CACHE", Path.home() / ".cache" / "aitip" / "datasets"))
+
+
+class DatasetsAPI:
+    """The dataset endpoints of one :class:`aitip.Client`."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @staticmethod
+    def _base(project: str, name: str | None = None) -> str:
+        path = f"projects/{project}/datasets"
+        return f"{path}/{name}" if name else path
+
+    def list(self, project: str) -> list[Dataset]:
+        return [Dataset.model_validate(d) for d in self.client.request("GET", self._base(project))["datasets"]]
+
+    def get(self, project: str, name: str) -> Dataset:
+        return Dataset.model_validate(self.client.request("GET", self._base(project, name)))
+
+    def versions(self, project: str, name: str) -> list[DatasetVersion]:
+        body = self.client.request("GET", f"{self._base(project, name)}/versions")
+        return [DatasetVersion.model_validate(v) for v in body["versions"]]
+
+    def version(self, project: str, name: str, version: int | None = None) -> DatasetVersion:
+        if version is None:
+            latest = self.get(project, name).latest_version
+            if latest is None:
+                raise AitipAPIError(404, "not_found", f"dataset {name!r} has no version yet")
+            version = latest
+        return DatasetVersion.model_validate(self.client.request("GET", f"{self._base(project, name)}/versions/{version}"))
+
+    def add(self, project: str, name: str, source: str | Path, *, message: str = "",
+            format: str | None = None) -> DatasetVersion:  # noqa: A002 - the API's word
+        """Register a file, or a folder of class sub-folders (zipped on the fly), as the next version."""
+        source = Path(source)
+        with _upload_file(source) as (upload, filename):
+            params: dict[str, Any] = {"filename": filename, "message": message}
+            if format:
+                params["format"] = format
+            try:
+                response = self.client._http.post(f"{self._base(project, name)}/versions", params=params,
+                                                  content=_chunks(upload),
+                                                  headers={"Content-Type": "application/octet-stream"},
+                                                  timeout=httpx.Timeout(30.0, read=3600.0))
+            except httpx.HTTPError as exc:
+                raise AitipAPIError(503, "unreachable", f"cannot reach {self.client.url}: {exc}") from exc
+        if response.status_code >= 400:
+            Client._raise(response)
+        return DatasetVersion.model_validate(response.json())
+
+    def diff(self, project: str, name: str, before: int, after: int) -> VersionDiff:
+        body = self.client.request("GET", f"{self._base(project, name)}/diff", params={"from": before, "to": after})
+        return VersionDiff.model_validate(body)
+
+    def restore(self, project: str, name: str, version: int, *, message: str = "") -> DatasetVersion:
+        body = self.client.request("POST", f"{self._base(project, name)}/versions/{version}/restore",
+                                   json_body={"message": message})
+        return DatasetVersion.model_validate(body)
+
+    def preview(self, project: str, name: str, version: int, *, limit: int = 20) -> Preview:
+        body = self.client.request("GET", f"{self._base(project, name)}/versions/{version}/preview",
+                                   params={"limit": limit})
+        return Preview.model_validate(body)
+
+    def lineage(self, node: str, *, depth: int = 4) -> LineageGraph:
+        return LineageGraph.model_validate(self.client.request("GET", "lineage", params={"node": node, "depth": depth}))
+
+    def download(self, project: str, name: str, version: int, destination: Path) -> list[str]:
+        """Stream a version to ``destination`` (atomically); returns the columns that came masked."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        url = f"{self._base(project, name)}/versions/{version}/download"
+        with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as partial:
+            try:
+                with self.client._http.stream("GET", url, timeout=httpx.Timeout(30.0, read=3600.0)) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        Client._raise(response)
+                    masked = [c for c in response.headers.get("X-AITIP-Masked-Columns", "").split(",") if c]
+                    for chunk in response.iter_bytes(UPLOAD_CHUNK):
+                        partial.write(chunk)
+                partial.flush()
+                os.replace(partial.name, destination)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(partial.name)
+                raise
+        return masked
+
+
+@contextlib.contextmanager
+def _upload_file(source: Path) -> Iterator[tuple[IO[bytes], str]]:
+    if source.is_dir():
+        with tempfile.TemporaryFile() as archive:
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+                for file in sorted(p for p in source.rglob("*") if p.is_file() and not p.is_symlink()):
+                    zf.write(file, file.relative_to(source).as_posix())
+            archive.seek(0)
+            yield archive, f"{source.name}.zip"
+        return
+    with builtins.open(source, "rb") as data:
+        yield data, source.name
+
+
+def _chunks(data: IO[bytes]) -> Iterator[bytes]:
+    while chunk := data.read(UPLOAD_CHUNK):
+        yield chunk
+
+
+def _project(project: str | None) -> str:
+    project = project or os.environ.get("AITIP_PROJECT")
+    if not project:
+        raise ValueError("say which project: project=... (inside an AITIP job, $AITIP_PROJECT says it)")
+    return project
+
+
+def job_inputs() -> dict[str, dict[str, Any]]:
+    """Inside an AITIP job: the dataset versions it declared, already on local disk (``$AITIP_INPUTS``)."""
+    import json
+
+    return json.loads(os.environ.get("AITIP_INPUTS") or "{}")
+
+
+def _resolve(name: str, version: int | None, project: str | None, client: Client | None) -> tuple[Path, str]:
+    declared = job_inputs().get(name)
+    if declared is not None and version in (None, declared["version"]):
+        return Path(declared["path"]), declared["format"]
+    project = _project(project)
+    own = client is None
+    client = client or Client()
+    try:
+        api = DatasetsAPI(client)
+        meta = api.version(project, name, version)
+        suffix = Path(meta.data_path).suffix if meta.format != "images" else ".zip"
+        local = cache_root() / project / name / f"v{meta.version}" / f"{meta.content_md5}{suffix}"
+        if not local.exists():
+            api.download(project, name, meta.version, local)
+        return local, meta.format
+    finally:
+        if own:
+            client.close()
+
+
+def path(name: str, version: int | None = None, *, project: str | None = None, client: Client | None = None) -> Path:
+    """A local path holding the version's bytes (a job's declared input, or fetched once and cached)."""
+    return _resolve(name, version, project, client)[0]
+
+
+def open(name: str, version: int | None = None, mode: str = "rb", *, project: str | None = None,  # noqa: A001
+         client: Client | None = None) -> IO[Any]:
+    """Open a version like a file (``mode`` "rb" or "r")."""
+    if mode not in ("r", "rb"):
+        raise ValueError("datasets are read-only: open them with mode 'r' or 'rb'")
+    return builtins.open(path(name, version, project=project, client=client), mode)
+
+
+def to_pandas(name: str, version: int | None = None, *, project: str | None = None, client: Client | None = None) -> Any:
+    """A tabular version as a pandas DataFrame."""
+    import pandas
+
+    local, fmt = _resolve(name, version, project, client)
+    if fmt == "csv":
+        return pandas.read_csv(local)
+    if fmt == "parquet":
+        return pandas.read_parquet(local)
+    if fmt == "jsonl":
+        return pandas.read_json(local, lines=True)
+    raise ValueError(f"{name} is an image folder, not a table; use aitip.datasets.path() for its files")

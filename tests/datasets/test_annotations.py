@@ -1,0 +1,100 @@
+"""An annotation task run to completion by two users on a real registry and catalog: assignment with
+overlap, labelling, review, agreement figures checked against a hand computation, and the export as a new
+dataset version whose lineage points at its source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aitip.datasets.annotations import (
+    AnnotationService,
+    ExportRequest,
+    LabelSubmit,
+    ReviewSubmit,
+    TaskCreate,
+    percent_and_kappas,
+)
+from aitip.datasets.models import LineageQuery
+from aitip.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tests.datasets.test_registry_service import ANN, BOB, EVE, VIC, Registry, registry  # noqa: F401
+
+ITEMS = b"review_id,text\n" + b"".join(f"r{i},review number {i}\n".encode() for i in range(6))
+# What ann and bob will say about r0..r5: they agree on 4 of 6.
+ANN_SAYS = ["pos", "neg", "pos", "pos", "neg", "neg"]
+BOB_SAYS = ["pos", "neg", "neg", "pos", "neg", "pos"]
+
+
+def test_two_annotators_label_review_and_export(registry: Registry, tmp_path: Path) -> None:  # noqa: F811
+    run = registry.run
+    service = AnnotationService(registry.service)
+    registry.register(ANN, "reviews", "reviews.csv", ITEMS)
+
+    with pytest.raises(InvalidInput, match="members"):
+        run(service.create(ANN, "lab", TaskCreate(name="s", dataset="reviews", labels=["pos", "neg"],
+                                                  annotators=["ann", "eve"], overlap=2)))
+    with pytest.raises(PermissionDenied):  # viewers label, but do not create tasks
+        run(service.create(VIC, "lab", TaskCreate(name="s", dataset="reviews", labels=["pos", "neg"],
+                                                  annotators=["ann"], overlap=1)))
+    task = run(service.create(BOB, "lab", TaskCreate(name="sentiment", dataset="reviews", labels=["pos", "neg"],
+                                                     annotators=["ann", "vic"], overlap=2, item_column="review_id",
+                                                     instructions="Is the review positive?")))
+    assert (task.items, task.assignments, task.per_annotator["ann"]["assigned"]) == (6, 12, 6)
+
+    # vic (a viewer) labels like bob would; ann labels her own way.
+    for who, says in ((ANN, ANN_SAYS), (VIC, BOB_SAYS)):
+        queue = run(service.assignments(who, "lab", task.id))
+        assert [a.key for a in queue] == [f"r{i}" for i in range(6)]
+        assert queue[0].content == {"review_id": "r0", "text": "review number 0"}
+        for assignment, label in zip(queue, says, strict=True):
+            run(service.label(who, "lab", task.id, assignment.item_id, LabelSubmit(label=label)))
+    with pytest.raises(InvalidInput, match="not one of"):
+        run(service.label(ANN, "lab", task.id, queue[0].item_id, LabelSubmit(label="meh")))
+    with pytest.raises(NotFound):  # eve is not in the project
+        run(service.label(EVE, "lab", task.id, queue[0].item_id, LabelSubmit(label="pos")))
+
+    progress = run(service.get(VIC, "lab", task.id))
+    assert progress.labelled == 12 and progress.agreement.items_compared == 6
+    assert progress.agreement.percent_agreement == pytest.approx(4 / 6)
+    # Cohen's kappa by hand: p_o = 4/6; ann says pos 3/6, vic pos 3/6 -> p_e = 0.5; kappa = (2/3 - 1/2) / (1/2)
+    assert progress.agreement.cohen_kappa == pytest.approx(1 / 3)
+
+    # bob reviews: accept both labels where they agree, and ann's where they do not.
+    for who in ("ann", "vic"):
+        for assignment in run(service.assignments(BOB, "lab", task.id, annotator=who)):
+            agree = ANN_SAYS[assignment.position] == BOB_SAYS[assignment.position]
+            decision = "accepted" if agree or who == "ann" else "rejected"
+            run(service.review(BOB, "lab", task.id, assignment.id, ReviewSubmit(decision=decision)))
+    with pytest.raises(PermissionDenied):
+        own = run(service.assignments(ANN, "lab", task.id, only_open=False))[0]
+        run(service.review(ANN, "lab", task.id, own.id, ReviewSubmit(decision="accepted")))
+    done = run(service.get(ANN, "lab", task.id))
+    assert (done.accepted, done.rejected) == (10, 2)
+
+    exported = run(service.export(BOB, "lab", task.id, ExportRequest(message="sentiment labels")))
+    assert (exported.dataset, exported.version, exported.rows, exported.derived_from) == \
+        ("reviews-labels", 1, 6, "reviews@1")
+    preview = run(registry.service.preview(ANN, "lab", "reviews-labels", 1, 10))
+    assert [row[:2] for row in preview.rows] == [[f"r{i}", ANN_SAYS[i]] for i in range(6)]
+    with pytest.raises(Conflict):
+        run(service.export(BOB, "lab", task.id, ExportRequest()))
+    assert run(service.get(ANN, "lab", task.id)).exported_version == 1
+
+    graph = run(registry.service.lineage(ANN, LineageQuery(node="dataset:lab/reviews-labels@1")))
+    assert {(e.source, e.relation, e.target) for e in graph.edges} == {
+        ("dataset:lab/reviews@1", "annotated_as", "dataset:lab/reviews-labels@1")}
+
+
+@pytest.mark.parametrize(("labels", "percent", "cohen", "fleiss"), [
+    ({1: ["a", "a"], 2: ["b", "b"]}, 1.0, 1.0, 1.0),
+    ({1: ["a", "b"], 2: ["b", "a"]}, 0.0, -1.0, -1.0),
+    ({1: ["a", "a", "a"], 2: ["a", "b", "b"]}, 4 / 6, None, 0.25),
+    ({1: ["a"]}, None, None, None),
+])
+def test_agreement_table(labels: dict[int, list[str]], percent: float | None, cohen: float | None,
+                         fleiss: float | None) -> None:
+    agreement = percent_and_kappas(labels, ["a", "b"])
+    for got, want in ((agreement.percent_agreement, percent), (agreement.cohen_kappa, cohen),
+                      (agreement.fleiss_kappa, fleiss)):
+        assert got == (pytest.approx(want) if want is not None else None)

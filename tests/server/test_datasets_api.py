@@ -1,0 +1,118 @@
+"""Datasets over REST on a real server: streaming upload, versions, diff, restore, masked preview and
+download by role, and bad uploads answered 4xx with nothing left behind."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from tests.server.conftest import TOKENS
+
+CSV_V1 = b"id,email,score\n1,ann@example.org,0.5\n2,bob@example.org,0.7\n"
+CSV_V2 = b"id,email,score,label\n1,ann@example.org,0.5,a\n2,bob@example.org,0.7,b\n3,cy@example.org,0.1,a\n"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    jp_server_config["AitipExtension"]["data_registry_path"] = str(tmp_path / "registry")
+    jp_server_config["AitipExtension"]["max_upload_bytes"] = 64 * 1024
+    return jp_server_config
+
+
+async def upload(jp_fetch: Any, project: str, name: str, filename: str, content: bytes, *, user: str = "ann",
+                 message: str = "") -> tuple[int, Any]:
+    import json
+
+    try:
+        response = await jp_fetch("api", "aitip", "v1", "projects", project, "datasets", name, "versions",
+                                  method="POST", body=content, params={"filename": filename, "message": message},
+                                  headers={"Authorization": f"token {TOKENS[user]}",
+                                           "Content-Type": "application/octet-stream"})
+    except HTTPClientError as error:
+        response = error.response
+    return response.code, json.loads(response.body) if response.body else None
+
+
+async def make_lab(api: Any) -> None:
+    assert (await api("POST", "projects", body={"name": "lab"}))[0] == 201
+    assert (await api("POST", "projects/lab/members", body={"user": "bob", "role": "viewer"}))[0] == 201
+    assert (await api("POST", "projects/lab/members", body={"user": "dave", "role": "developer"}))[0] == 201
+
+
+async def test_register_diff_restore_and_mask(api: Any, jp_fetch: Any) -> None:
+    await make_lab(api)
+    status, v1 = await upload(jp_fetch, "lab", "users", "users.csv", CSV_V1, message="first")
+    assert status == 201 and v1["version"] == 1 and v1["rows"] == 2 and v1["tag"] == "datasets/lab/users/v1"
+    status, v2 = await upload(jp_fetch, "lab", "users", "users.csv", CSV_V2, user="dave")
+    assert status == 201 and v2["version"] == 2 and v2["parent_version"] == 1
+
+    status, diff = await api("GET", "projects/lab/datasets/users/diff", user="bob", params={"from": 1, "to": 2})
+    assert status == 200 and diff["row_delta"] == 1
+    assert [(c["column"], c["change"]) for c in diff["schema_changes"]] == [("label", "added")]
+
+    status, restored = await api("POST", "projects/lab/datasets/users/versions/1/restore", user="dave",
+                                 body={"message": "back to v1"})
+    assert status == 201 and restored["version"] == 3 and restored["content_md5"] == v1["content_md5"]
+
+    assert (await api("PATCH", "projects/lab/datasets/users", user="dave",
+                      body={"sensitive_columns": {"email": "redact"}}))[0] == 403
+    status, dataset = await api("PATCH", "projects/lab/datasets/users",
+                                body={"sensitive_columns": {"email": "redact"}})
+    assert status == 200 and dataset["sensitive_columns"] == {"email": "redact"} and dataset["latest_version"] == 3
+
+    _, viewer = await api("GET", "projects/lab/datasets/users/versions/3/preview", user="bob")
+    _, owner = await api("GET", "projects/lab/datasets/users/versions/3/preview", user="ann")
+    assert viewer["masked_columns"] == ["email"] and {row[1] for row in viewer["rows"]} == {"[redacted]"}
+    assert owner["masked_columns"] == [] and owner["rows"][0][1] == "ann@example.org"
+
+    masked = await jp_fetch("api", "aitip", "v1", "projects", "lab", "datasets", "users", "versions", "3",
+                            "download", headers={"Authorization": f"token {TOKENS['bob']}"})
+    assert masked.headers["X-AITIP-Masked-Columns"] == "email"
+    assert b"ann@example.org" not in masked.body and b"[redacted]" in masked.body
+    plain = await jp_fetch("api", "aitip", "v1", "projects", "lab", "datasets", "users", "versions", "3",
+                           "download", headers={"Authorization": f"token {TOKENS['ann']}"})
+    assert plain.body == CSV_V1
+
+    status, listing = await api("GET", "projects/lab/datasets", user="bob")
+    assert [(d["name"], d["versions"]) for d in listing["datasets"]] == [("users", 3)]
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize(("user", "project", "name", "filename", "content", "status", "code"), [
+    ("bob", "lab", "users", "users.csv", CSV_V1, 403, "forbidden"),  # viewers do not write
+    ("erin", "lab", "users", "users.csv", CSV_V1, 404, "not_found"),  # outsiders learn nothing
+    ("ann", "lab", "users", "users.csv", b"x" * (70 * 1024), 413, "payload_too_large"),
+    ("ann", "lab", "users", "users.csv", b"a,b\n1,2,3\n4,5\n", 422, "bad_dataset_file"),
+    ("ann", "lab", "users", "users.csv", b"a,b\n1,\xff\n", 422, "bad_dataset_file"),
+    ("ann", "lab", "users", "data.parquet", b"PAR1 truncated", 422, "bad_dataset_file"),
+    ("ann", "lab", "pets", "pets.zip", _zip({"../escape.png": b"x"}), 422, "unsafe_archive"),
+    ("ann", "lab", "pets", "pets.zip", _zip({"/abs.png": b"x"}), 422, "unsafe_archive"),
+    ("ann", "lab", "users", "users.exe", CSV_V1, 422, "unknown_format"),
+    ("ann", "lab", "users", "a%2Fb.csv", CSV_V1, 422, "bad_filename"),
+    ("ann", "lab", "Bad..Name", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "users", "users.csv", b"", 422, "invalid_input"),
+])
+async def test_bad_uploads_are_refused_and_leave_nothing(api: Any, jp_fetch: Any, user: str,
+                                                         project: str, name: str, filename: str, content: bytes,
+                                                         status: int, code: str, tmp_path: Path) -> None:
+    from urllib.parse import unquote
+
+    await make_lab(api)
+    got, body = await upload(jp_fetch, project, name, unquote(filename), content, user=user)
+    assert (got, body["error"]["code"] if body else None) == (status, code), body
+    listing = await api("GET", "projects/lab/datasets")
+    assert listing == (200, {"datasets": []})
+    staging = tmp_path / "staging"
+    assert not staging.exists() or list(staging.iterdir()) == []
