@@ -71,14 +71,12 @@ class Registry:
 
 
 def quality_gate(path: Path, fmt: str, rules: dict) -> QualityOutcome:
-    """A real check of the gate plumbing: rows from DuckDB against a min_rows rule."""
-    import duckdb
-
-    from aitip.datasets.tabular import source_sql
+    """A real check of the gate plumbing: rows counted strictly (corrupt files fail) against min_rows."""
+    from aitip.datasets.tabular import tabular_schema
 
     if fmt == "images":
         return QualityOutcome({}, None, True, [])
-    rows = duckdb.execute(f"SELECT count(*) FROM {source_sql(fmt)}", [str(path)]).fetchone()[0]
+    rows = tabular_schema(path, fmt)["rows"]
     minimum = rules.get("min_rows", 0)
     failures = [] if rows >= minimum else [{"rule": "min_rows", "message": f"{rows} rows < {minimum}"}]
     return QualityOutcome({"rows": rows}, rows, not failures, failures)

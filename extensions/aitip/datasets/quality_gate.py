@@ -12,10 +12,12 @@ from .service import QualityOutcome
 
 
 def quality_gate(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutcome:
-    from .quality import check_quality
+    """In a child process: DuckDB and Pillow read untrusted bytes, and a crafted file that crashes native
+    code must take down that child (a 422), never the platform service (about a second of start-up)."""
+    from .quality import check_quality_isolated
 
     try:
-        report, gate = check_quality(path, fmt, rules)
+        report, gate = check_quality_isolated(path, fmt, rules)
     except ValidationError as error:
         raise InvalidInput(f"the dataset's quality rules are invalid: {error.errors()[0]['msg']}",
                            code="invalid_quality_rules") from None

@@ -130,8 +130,9 @@ class DatasetService(CatalogService):
         rules = await self._in_transaction(lambda s: self._rules_for_write(s, principal, project, name, settings))
         fmt = detect_format(upload.filename, fmt)
         content, folder = await asyncio.to_thread(self._prepare_content, upload, fmt)
-        schema = await asyncio.to_thread(self._schema, content, fmt, folder)
         quality = await asyncio.to_thread(self.quality_check, content, fmt, rules)
+        schema = self._schema_from_report(quality.summary) or await asyncio.to_thread(self._schema, content, fmt,
+                                                                                      folder)
         if not quality.passed:
             raise InvalidInput(f"the data-quality gate rejected this version of {name!r}: "
                                + "; ".join(f["message"] for f in quality.failures),
@@ -162,6 +163,17 @@ class DatasetService(CatalogService):
         folder = unpack_image_archive(upload.path, upload.directory / "data", self.archive_limits)
         upload.path.unlink()
         return folder.root, folder
+
+    @staticmethod
+    def _schema_from_report(report: dict[str, Any]) -> dict[str, Any] | None:
+        """The quality pass already read every column: its names and types are the schema (no second pass)."""
+        if report.get("kind") == "table" and report.get("columns"):
+            return {"kind": "table", "rows": report.get("row_count"),
+                    "columns": [{"name": c["name"], "type": c["type"]} for c in report["columns"]]}
+        if report.get("kind") == "image_folder":
+            return {"kind": "images", "files": report.get("file_count"),
+                    "classes": {c["value"]: c["count"] for c in (report.get("class_balance") or {}).get("classes", [])}}
+        return None
 
     @staticmethod
     def _schema(content: Path, fmt: str, folder: UnpackedFolder | None) -> dict[str, Any]:
