@@ -2,7 +2,8 @@
 
   (a) in an AITIP job's notebook, through the real platform (`aitip up` on loopback, a notebook submitted
       over the REST API; the job's kernel gets the buffered `aitip:sqlite:...` tracking URI, and the
-      notebook's code is the plain loop, unchanged);
+      notebook's code is the plain loop, unchanged; its flushes write metrics by the store's bulk path,
+      not MLflow's `log_batch`);
   (b) in a plain Python process against `mlflow server --workers 1` (started here on a free loopback
       port >= 20000, sqlite backend in WAL mode in a temp dir);
   (c) the same against a default `mlflow server` (4 workers): a sample of calls only, since at ~15 calls/s

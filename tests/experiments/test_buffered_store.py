@@ -6,7 +6,9 @@ which sees only what was really written."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -78,6 +80,21 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_datab
         mlflow.end_run()
 
 
+def count_bulk_writes(store: BufferedTrackingStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each bulk transaction of metrics the store writes from now on."""
+    writer = store.metric_writer()
+    assert writer is not None
+    sizes: list[int] = []
+    original = writer.write
+
+    def write(run_id: str, metrics: list[Metric]) -> None:
+        sizes.append(len(metrics))
+        original(run_id, metrics)
+
+    monkeypatch.setattr(writer, "write", write)
+    return sizes
+
+
 def count_inner_batches(store: BufferedTrackingStore, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
     calls: list[dict[str, int]] = []
     original = store.inner.log_batch
@@ -122,10 +139,13 @@ def test_mlflow_builds_the_buffered_store_for_the_scheme(tracking: Tracking) -> 
 
 # ----- every point lands -----
 
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "log_batch"])
 def test_ten_thousand_plain_log_metric_calls_are_all_stored_in_few_batches(
-        tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> None:
+        tracking: Tracking, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> None:
+    monkeypatch.setenv("AITIP_MLFLOW_BULK_METRICS", "1" if bulk else "0")
     mlflow.start_run(run_id=tracking.run_id)
     batches = count_inner_batches(tracking.store(), monkeypatch)
+    transactions = count_bulk_writes(tracking.store(), monkeypatch) if bulk else []
     start = 1_700_000_000_000
     for step in range(10_000):
         mlflow.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=start + step)
@@ -136,9 +156,14 @@ def test_ten_thousand_plain_log_metric_calls_are_all_stored_in_few_batches(
     assert [m.timestamp for m in history] == [start + step for step in range(10_000)]
     assert [m.value for m in history] == [1.0 / (step + 1) for step in range(10_000)]
     assert tracking.plain.get_run(tracking.run_id).info.status == "FINISHED"
-    assert sum(b["metrics"] for b in batches) == 10_000
-    assert max(b["metrics"] for b in batches) == 1000  # MLflow's batch limit
-    assert len(batches) <= 50  # written in batches, not one call a point
+    if bulk:
+        assert sum(b["metrics"] for b in batches) == 0  # none through MLflow's log_batch
+        assert sum(transactions) == 10_000 and max(transactions) <= 10_000 and len(transactions) <= 10
+    else:
+        assert tracking.store().metric_writer() is None
+        assert sum(b["metrics"] for b in batches) == 10_000
+        assert max(b["metrics"] for b in batches) == 1000  # MLflow's batch limit
+        assert len(batches) <= 50  # written in batches, not one call a point
 
 
 def wait_for_stored(tracking: Tracking, key: str, count: int, timeout: float = 20) -> int:
@@ -281,19 +306,36 @@ def test_a_background_flush_failure_is_raised_by_the_next_call(tracking: Trackin
     assert len(tracking.stored_history("loss")) == 1
 
 
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "log_batch"])
 def test_writes_that_failed_for_a_passing_reason_are_kept_and_retried(
-        tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = BufferedTrackingStore(tracking.uri)
-    original = store.inner.log_batch
-    failures = iter([ConnectionError("server unreachable")])
+        tracking: Tracking, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> None:
+    import sqlite3
 
-    def flaky(run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
-        failure = next(failures, None)
-        if failure is not None:
-            raise failure
-        original(run_id, metrics=metrics, params=params, tags=tags)
+    store = BufferedTrackingStore(tracking.uri, bulk_metrics=bulk)
+    if bulk:
+        writer = store.metric_writer()
+        assert writer is not None
+        original_write = writer.write
+        locked = iter([sqlite3.OperationalError("database is locked")])
 
-    monkeypatch.setattr(store.inner, "log_batch", flaky)
+        def flaky_write(run_id: str, metrics: list[Metric]) -> None:
+            failure = next(locked, None)
+            if failure is not None:
+                raise failure
+            original_write(run_id, metrics)
+
+        monkeypatch.setattr(writer, "write", flaky_write)
+    else:
+        original = store.inner.log_batch
+        failures = iter([ConnectionError("server unreachable")])
+
+        def flaky(run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
+            failure = next(failures, None)
+            if failure is not None:
+                raise failure
+            original(run_id, metrics=metrics, params=params, tags=tags)
+
+        monkeypatch.setattr(store.inner, "log_batch", flaky)
     store.log_batch(tracking.run_id, [Metric("m", float(i), 0, i) for i in range(1500)],
                     [Param("p", "1")], [RunTag("t", "x")])
     with pytest.raises(BufferedWriteError, match="kept for a retry"):
@@ -347,6 +389,223 @@ def test_threads_logging_and_reading_at_once(tracking: Tracking) -> None:
         history = tracking.stored_history(f"thread-{i}")
         assert sorted(m.step for m in history) == list(range(per_thread))
     assert tracking.plain.get_run(tracking.run_id).data.tags["thread-3.progress"] == "2500"
+
+
+# ----- the bulk path for metrics: exactly what MLflow's log_batch stores -----
+
+MAX_FLOAT = 1.7976931348623157e308  # where MLflow stores +-inf
+POOL_VALUES = [0.0, -0.0, 1.0, 0.5, 2, 3.25, math.nan, math.inf, -math.inf, MAX_FLOAT, -MAX_FLOAT]
+POOL_KEYS = ["loss", "acc", "val/f1-score", "lr"]
+
+
+def mixed_metrics(seed: int, count: int, runs: int = 3) -> list[tuple[int, Metric]]:
+    """(run index, metric) drawn from small pools, so that duplicates, ties on (step, timestamp, value),
+    NaN beside 0 at one point, +-inf beside +-max float, negative and out-of-order steps all occur."""
+    rng = random.Random(seed)
+    drawn: list[tuple[int, Metric]] = []
+    while len(drawn) < count:
+        metric = Metric(rng.choice(POOL_KEYS), rng.choice(POOL_VALUES), rng.choice([0, 1000, 1001, 2000]),
+                        rng.randint(-2, 30))
+        drawn.append((rng.randrange(runs), metric))
+        if rng.random() < 0.1:
+            drawn.append(drawn[-1])  # the same Metric object again
+    return drawn
+
+
+EDGE_CASES = [  # (run index, metric), in logging order
+    (0, Metric("tie", math.nan, 5, 3)), (0, Metric("tie", 0.0, 5, 3)),  # same order: the first stays latest
+    (1, Metric("tie", 0.0, 5, 3)), (1, Metric("tie", math.nan, 5, 3)),
+    (0, Metric("inf", math.inf, 7, 1)), (0, Metric("inf", MAX_FLOAT, 7, 1)),  # one row: inf is stored as max
+    (0, Metric("inf", -math.inf, 7, 2)), (0, Metric("inf", 1.0, 7, 2)),
+    (1, Metric("late", 9.0, 10, 100)), (1, Metric("late", 1.0, 10, 5)), (1, Metric("late", 9.0, 10, 100)),
+    (2, Metric("nan_only", math.nan, 1, 0)), (2, Metric("nan_only", math.nan, 1, 0)),
+    (2, Metric("ints", 5, 3, 4)), (2, Metric("ints", 5.0, 3, 4)), (2, Metric("ints", 7, 2**40, 2**40)),
+    (2, Metric("zero", 0.0, 1, 1)),
+]
+LATER_EDGE_CASES = [  # logged flushes later: ties with the stored latest value must leave it alone
+    (0, Metric("tie", 0.0, 5, 3)), (0, Metric("tie", math.nan, 5, 3)),
+    (1, Metric("tie", math.nan, 5, 3)), (1, Metric("tie", 0.0, 5, 3)),
+    (2, Metric("zero", -0.0, 1, 1)), (2, Metric("nan_only", 0.0, 1, 0)),
+]
+
+
+def log_with_mlflow(client: MlflowClient, run_ids: list[str], metrics: list[tuple[int, Metric]]) -> None:
+    """MLflow's own path: ``log_batch`` of at most 1,000 metrics, each run's in logging order."""
+    for index, run_id in enumerate(run_ids):
+        of_run = [metric for run, metric in metrics if run == index]
+        for start in range(0, len(of_run), 1000):
+            client.log_batch(run_id, metrics=of_run[start:start + 1000])
+
+
+def canonical(value: float) -> str:
+    return "nan" if math.isnan(value) else repr(value)  # repr tells -0.0 from 0.0
+
+
+def stored_metrics(uri: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """Per run, as MLflow reads it back and as the rows lie in the database (storage types included)."""
+    import sqlalchemy
+
+    client = MlflowClient(uri)
+    engine = sqlalchemy.create_engine(uri)
+    is_sqlite = engine.dialect.name == "sqlite"
+    types = ", typeof(value), typeof(timestamp), typeof(step)" if is_sqlite else ""
+    state = []
+    try:
+        with engine.connect() as connection:
+            for run_id in run_ids:
+                run = client.get_run(run_id)
+                latest = {key: canonical(value) for key, value in run.data.metrics.items()}
+                history = {key: sorted((m.step, m.timestamp, canonical(m.value))
+                                       for m in client.get_metric_history(run_id, key)) for key in latest}
+                rows = connection.execute(sqlalchemy.text(
+                    f"SELECT key, value, timestamp, step, is_nan{types} FROM metrics WHERE run_uuid = :run"
+                    " ORDER BY key, step, timestamp, value, is_nan"), {"run": run_id}).all()
+                latest_rows = connection.execute(sqlalchemy.text(
+                    f"SELECT key, value, timestamp, step, is_nan{types} FROM latest_metrics WHERE run_uuid = :run"
+                    " ORDER BY key"), {"run": run_id}).all()
+                state.append({"latest": latest, "history": history, "rows": [tuple(row) for row in rows],
+                              "latest_rows": [tuple(row) for row in latest_rows]})
+    finally:
+        engine.dispose()
+    return state
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_metric_stores(request: pytest.FixtureRequest, tmp_path: Path,
+                      empty_mlflow_database: Path) -> Iterator[tuple[str, str]]:
+    """Two empty MLflow stores of one kind: one written by MLflow, one by the bulk path. PostgreSQL runs on
+    the test server the suite finds (or AITIP_TEST_POSTGRES_URL); skipped where none answers, except under CI."""
+    if request.param == "sqlite":
+        for name in ("plain", "bulk"):
+            shutil.copyfile(empty_mlflow_database, tmp_path / f"{name}.sqlite")
+        yield f"sqlite:///{tmp_path / 'plain.sqlite'}", f"sqlite:///{tmp_path / 'bulk.sqlite'}"
+        return
+    from sqlalchemy.engine import make_url as _url
+
+    server = _url(request.getfixturevalue("postgres_server")).set(drivername="postgresql+psycopg").render_as_string(
+        hide_password=False)
+    import uuid
+
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    names = [f"aitip_bulk_test_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("plain", "bulk")]
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for name in names:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield tuple(make_url(server).set(database=name).render_as_string(hide_password=False)
+                    for name in names)  # type: ignore[misc]
+    finally:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        for engine in SqlAlchemyStore._engine_map.values():
+            engine.dispose()
+        with admin.connect() as connection:
+            for name in names:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.mark.parametrize("rows_per_transaction", [10_000, 7])
+def test_bulk_metrics_are_stored_exactly_as_mlflow_stores_them(
+        two_metric_stores: tuple[str, str], monkeypatch: pytest.MonkeyPatch, rows_per_transaction: int) -> None:
+    plain_uri, bulk_uri = two_metric_stores
+    run_ids = {}
+    for uri in two_metric_stores:
+        client = MlflowClient(uri)
+        experiment_id = client.create_experiment("equivalence")
+        run_ids[uri] = [client.create_run(experiment_id).info.run_id for _ in range(3)]
+        log_with_mlflow(client, run_ids[uri], mixed_metrics(seed=1, count=300))  # stored before, in both
+
+    logged = EDGE_CASES + mixed_metrics(seed=2, count=4000) + LATER_EDGE_CASES + EDGE_CASES
+    log_with_mlflow(MlflowClient(plain_uri), run_ids[plain_uri], logged)
+
+    store = BufferedTrackingStore(buffered_tracking_uri(bulk_uri), flush_seconds=3600, flush_points=10**9,
+                                  max_buffered=10**9)
+    writer = store.metric_writer()
+    assert writer is not None
+    writer.rows_per_transaction = rows_per_transaction
+    batches = count_inner_batches(store, monkeypatch)
+    for index, (run, metric) in enumerate(logged):
+        store.log_metric(run_ids[bulk_uri][run], metric)
+        if index % 1500 == 1499:
+            store.flush()  # later flushes meet rows, and latest values, already stored
+    store.flush()
+    assert batches == []  # every metric went through the bulk path
+
+    expected = stored_metrics(plain_uri, run_ids[plain_uri])
+    assert stored_metrics(bulk_uri, run_ids[bulk_uri]) == expected
+    rows = [row for run in expected for row in run["rows"]]
+    assert len(rows) < len(logged) + 300  # duplicates were dropped ...
+    assert any(row[4] for row in rows) and any(row[1] == MAX_FLOAT for row in rows)  # ... NaN and inf stored
+    assert [run["latest"]["tie"] for run in expected[:2]] == ["nan", "0.0"]  # the first of a tie stays latest
+    assert expected[2]["latest"]["nan_only"] == "nan"
+
+
+def test_the_bulk_path_is_used_only_for_mlflow_database_stores(
+        tracking: Tracking, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="aitip.experiments")
+    assert BufferedTrackingStore(tracking.uri).metric_writer() is not None
+    assert BufferedTrackingStore(tracking.uri, bulk_metrics=False).metric_writer() is None
+    assert BufferedTrackingStore("aitip:http://127.0.0.1:9").metric_writer() is None
+    assert "the inner store is a RestStore, not MLflow's SqlAlchemyStore" in caplog.text
+    monkeypatch.setenv("AITIP_MLFLOW_BULK_METRICS", "0")
+    assert BufferedTrackingStore(tracking.uri).metric_writer() is None
+
+
+def test_a_database_with_unexpected_metric_tables_falls_back_to_log_batch(
+        tracking: Tracking, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+
+    with sqlite3.connect(tracking.home / "mlflow.sqlite") as db:
+        db.execute("ALTER TABLE metrics ADD COLUMN origin TEXT")
+    store = BufferedTrackingStore(tracking.uri)
+    assert store.metric_writer() is None
+    assert "the metrics table has columns" in caplog.text and "origin" in caplog.text
+    batches = count_inner_batches(store, monkeypatch)
+    store.log_batch(tracking.run_id, [Metric("loss", float(step), 0, step) for step in range(1200)], [], [])
+    store.flush()
+    assert [b["metrics"] for b in batches] == [1000, 200]
+    assert len(tracking.stored_history("loss")) == 1200
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "log_batch"])
+def test_metrics_of_a_deleted_or_unknown_run_are_refused_as_mlflow_refuses_them(
+        tracking: Tracking, bulk: bool) -> None:
+    store = BufferedTrackingStore(tracking.uri, bulk_metrics=bulk)
+    tracking.plain.delete_run(tracking.run_id)
+    store.log_metric(tracking.run_id, Metric("loss", 1.0, 0, 0))
+    with pytest.raises(BufferedWriteError, match="must be in the 'active' state") as raised:
+        store.flush()
+    assert raised.value.error_code == "INVALID_PARAMETER_VALUE" and "not stored" in str(raised.value)
+    store.log_metric("0" * 32, Metric("loss", 1.0, 0, 0))
+    with pytest.raises(BufferedWriteError, match=f"Run with id={'0' * 32} not found") as raised:
+        store.flush()
+    assert raised.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    tracking.plain.restore_run(tracking.run_id)
+    store.log_metric(tracking.run_id, Metric("loss", 2.0, 0, 1))
+    store.flush()
+    assert [m.value for m in tracking.stored_history("loss")] == [2.0]
+
+
+def test_metrics_of_a_logged_model_go_through_log_batch_in_logging_order(
+        tracking: Tracking, monkeypatch: pytest.MonkeyPatch) -> None:
+    model_id = tracking.plain.create_logged_model(tracking.experiment_id, source_run_id=tracking.run_id).model_id
+    store = BufferedTrackingStore(tracking.uri)
+    batches = count_inner_batches(store, monkeypatch)
+    transactions = count_bulk_writes(store, monkeypatch)
+    store.log_batch(tracking.run_id, [Metric("loss", 3.0, 0, 0), Metric("loss", 2.0, 0, 1)], [], [])
+    store.log_metric(tracking.run_id, Metric("loss", 1.0, 0, 2, model_id=model_id))
+    store.log_metric(tracking.run_id, Metric("loss", 0.5, 0, 3))
+    store.flush()
+    assert transactions == [2, 1] and [b["metrics"] for b in batches] == [1]
+    assert [m.value for m in sorted(tracking.stored_history("loss"), key=lambda m: m.step)] == [3.0, 2.0, 1.0, 0.5]
+    assert tracking.plain.get_run(tracking.run_id).data.metrics == {"loss": 0.5}
+    assert [m.value for m in tracking.plain.get_logged_model(model_id).metrics] == [1.0]
 
 
 # ----- artifacts and the model registry under the scheme -----

@@ -7,6 +7,14 @@ MLflow builds this store for tracking URIs of the form ``aitip:<inner tracking U
 which are buffered in memory and written with the inner store's ``log_batch`` in chunks within
 MLflow's limits (1,000 metrics, 100 params, 100 tags a batch).
 
+Metrics bound for an MLflow database store (sqlite, PostgreSQL) skip ``log_batch``: its ORM code runs in
+this process at ~10,000 rows/s, a fraction of what the database takes. ``SqlMetricWriter`` writes the
+very rows ``log_batch`` would (``metrics``, and ``latest_metrics`` kept at the maximum by step, timestamp
+and value; duplicates ignored; refused for a run that is not active), 10,000 to a transaction. Params
+and tags, and metrics tied to a logged model, still go through ``log_batch``; so does everything when
+the inner store is not MLflow's ``SqlAlchemyStore`` on sqlite or PostgreSQL, when its tables are not
+the ones expected, or when ``AITIP_MLFLOW_BULK_METRICS=0``.
+
 Buffered writes are flushed:
 
 - in the background, once the oldest write is ``AITIP_MLFLOW_FLUSH_SECONDS`` old (default 1 s), so a
@@ -33,6 +41,8 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import itertools
+import logging
 import os
 import sys
 import threading
@@ -48,11 +58,12 @@ SCHEME = "aitip"
 # half-defined; the scan's warning is expected then, and the store registers itself at the bottom.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=f'Failure attempting to register store for scheme "{SCHEME}"')
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import LifecycleStage, Metric, Param, RunTag
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import (
         INTERNAL_ERROR,
         INVALID_PARAMETER_VALUE,
+        RESOURCE_DOES_NOT_EXIST,
         ErrorCode,
     )
     from mlflow.store.tracking.abstract_store import AbstractStore
@@ -67,6 +78,9 @@ with warnings.catch_warnings():
     )
 
 URI_PREFIX = f"{SCHEME}:"
+METRICS_PER_TRANSACTION = 10_000  # bulk path: large enough to amortize a commit, small enough to stay brief
+
+_logger = logging.getLogger("aitip.experiments")
 
 
 def buffered_tracking_uri(inner_uri: str) -> str:
@@ -147,7 +161,7 @@ class BufferedTrackingStore(AbstractStore):
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None, *,
                  flush_seconds: float | None = None, flush_points: int | None = None,
-                 max_buffered: int | None = None) -> None:
+                 max_buffered: int | None = None, bulk_metrics: bool | None = None) -> None:
         from mlflow.tracking._tracking_service.utils import (
             _tracking_store_registry,
             get_tracking_uri,
@@ -165,6 +179,10 @@ class BufferedTrackingStore(AbstractStore):
             "AITIP_MLFLOW_FLUSH_POINTS", 10_000))
         self.max_buffered = max_buffered if max_buffered is not None else int(_env_float(
             "AITIP_MLFLOW_MAX_BUFFERED", 100_000))
+        self.bulk_metrics = bulk_metrics if bulk_metrics is not None else os.environ.get(
+            "AITIP_MLFLOW_BULK_METRICS", "1").strip().lower() not in ("0", "false", "no", "off")
+        self._metric_writer: SqlMetricWriter | None = None
+        self._metric_writer_checked = False
         self._reset_state()
         _watch(self)
 
@@ -327,9 +345,7 @@ class BufferedTrackingStore(AbstractStore):
             return all(written)
 
     def _write_run(self, run_id: str, buffer: _RunBuffer) -> bool:
-        chunks: list[tuple[str, list[Any]]] = []
-        chunks += [("metrics", buffer.metrics[i:i + MAX_METRICS_PER_BATCH])
-                   for i in range(0, len(buffer.metrics), MAX_METRICS_PER_BATCH)]
+        chunks: list[tuple[str, list[Any]]] = [("metrics", chunk) for chunk in self._metric_chunks(buffer.metrics)]
         params, tags = list(buffer.params.values()), list(buffer.tags.values())
         chunks += [("params", params[i:i + MAX_PARAMS_TAGS_PER_BATCH])
                    for i in range(0, len(params), MAX_PARAMS_TAGS_PER_BATCH)]
@@ -369,7 +385,32 @@ class BufferedTrackingStore(AbstractStore):
                 future.set_result(None)
         return all(not failure.kept for failure in failures)
 
+    def metric_writer(self) -> SqlMetricWriter | None:
+        """The bulk path for metrics, or None where they go through ``log_batch`` (decided once, at first use)."""
+        if not self._metric_writer_checked:
+            with self._flush_lock:
+                if not self._metric_writer_checked:
+                    if self.bulk_metrics:
+                        self._metric_writer = SqlMetricWriter.for_store(self.inner)
+                    self._metric_writer_checked = True
+        return self._metric_writer
+
+    def _metric_chunks(self, metrics: list[Metric]) -> list[list[Metric]]:
+        """Metrics in logging order, cut where they change path: bulk transactions, or ``log_batch`` batches."""
+        writer = self.metric_writer() if metrics else None
+        if writer is None:
+            return [metrics[i:i + MAX_METRICS_PER_BATCH] for i in range(0, len(metrics), MAX_METRICS_PER_BATCH)]
+        chunks: list[list[Metric]] = []
+        for bulk, group in itertools.groupby(metrics, key=SqlMetricWriter.takes):
+            same_path = list(group)
+            size = writer.rows_per_transaction if bulk else MAX_METRICS_PER_BATCH
+            chunks += [same_path[i:i + size] for i in range(0, len(same_path), size)]
+        return chunks
+
     def _write_chunk(self, run_id: str, kind: str, chunk: list[Any]) -> None:
+        if kind == "metrics" and self._metric_writer is not None and SqlMetricWriter.takes(chunk[0]):
+            self._metric_writer.write(run_id, chunk)
+            return
         self.inner.log_batch(run_id, metrics=chunk if kind == "metrics" else [],
                              params=chunk if kind == "params" else [], tags=chunk if kind == "tags" else [])
 
@@ -427,6 +468,138 @@ class BufferedTrackingStore(AbstractStore):
             return self._call_inner(name, *args, **kwargs)
 
         return call
+
+
+class SqlMetricWriter:
+    """Writes plain metrics into MLflow's own tables in one statement per table and transaction: the rows
+    ``SqlAlchemyStore.log_batch`` would write, without its per-row ORM work.
+
+    What ``log_batch`` does and this repeats: the run must exist and be active; values are sanitized by
+    the store's own ``sanitize_metric_value`` (NaN as 0 with ``is_nan``, +-inf as +-max float); a row
+    already stored (same key, timestamp, step, value, is_nan) is left alone; ``latest_metrics`` holds, per
+    run and key, the first row logged with the greatest (step, timestamp, value). Keys and values were
+    validated when logged."""
+
+    METRIC_COLUMNS = frozenset({"key", "value", "timestamp", "step", "is_nan", "run_uuid"})
+    EXPECTED_TABLES = {  # table: (columns, primary key); exactly these, or the bulk path is not used
+        "metrics": (METRIC_COLUMNS, METRIC_COLUMNS),
+        "latest_metrics": (METRIC_COLUMNS, frozenset({"key", "run_uuid"})),
+    }
+    RUN_COLUMNS = frozenset({"run_uuid", "lifecycle_stage"})
+
+    def __init__(self, store: Any, insert: Any) -> None:
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
+        from sqlalchemy import bindparam, select, tuple_
+
+        self.engine = store.engine
+        self.rows_per_transaction = METRICS_PER_TRANSACTION
+        self._sanitize = store.sanitize_metric_value
+        self._is_sqlite = self.engine.dialect.name == "sqlite"
+        metrics, latest, runs = SqlMetric.__table__, SqlLatestMetric.__table__, SqlRun.__table__
+        self._insert_metrics = insert(metrics).on_conflict_do_nothing()
+        upsert = insert(latest)
+        self._upsert_latest = upsert.on_conflict_do_update(
+            index_elements=[latest.c.key, latest.c.run_uuid],
+            set_={name: upsert.excluded[name] for name in ("value", "timestamp", "step", "is_nan")},
+            where=tuple_(upsert.excluded.step, upsert.excluded.timestamp, upsert.excluded.value)
+            > tuple_(latest.c.step, latest.c.timestamp, latest.c.value))
+        self._run_stage = select(runs.c.lifecycle_stage).where(runs.c.run_uuid == bindparam("run_uuid"))
+
+    @staticmethod
+    def takes(metric: Metric) -> bool:
+        """Metrics of a logged model also go to its own table, which only ``log_batch`` writes."""
+        return metric.model_id is None
+
+    @classmethod
+    def for_store(cls, store: Any) -> SqlMetricWriter | None:
+        """The writer for ``store``, or None (with the reason logged) where ``log_batch`` must do."""
+        try:
+            insert, reason = cls._insert_for(store)
+            if reason is None:
+                reason = cls._schema_mismatch(store.engine)
+            if reason is None:
+                return cls(store, insert)
+        except Exception as error:  # noqa: BLE001 - the slow path is always correct
+            reason = f"the database could not be inspected: {type(error).__name__}: {error}"
+        log = _logger.info if reason.startswith("the inner store is") else _logger.warning
+        log("metrics to %s go through MLflow's log_batch: %s", getattr(store, "db_uri", store), reason)
+        return None
+
+    @staticmethod
+    def _insert_for(store: Any) -> tuple[Any, str | None]:
+        sql_store_module = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
+        sql_store_class = getattr(sql_store_module, "SqlAlchemyStore", None)
+        if sql_store_class is None or type(store) is not sql_store_class:
+            return None, f"the inner store is a {type(store).__name__}, not MLflow's SqlAlchemyStore"
+        dialect = store.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            return None, f"no bulk path for {dialect} databases"
+        return insert, None
+
+    @classmethod
+    def _schema_mismatch(cls, engine: Any) -> str | None:
+        """Why the tables (in the database, and in the MLflow models ``log_batch`` writes) are not as expected."""
+        import sqlalchemy
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
+
+        inspector = sqlalchemy.inspect(engine)
+        models = {"metrics": SqlMetric, "latest_metrics": SqlLatestMetric}
+        for table, (columns, primary_key) in cls.EXPECTED_TABLES.items():
+            model_columns = {column.name for column in models[table].__table__.columns}
+            if model_columns != columns:
+                return f"MLflow's {table} model has columns {sorted(model_columns)}, expected {sorted(columns)}"
+            if not inspector.has_table(table):
+                return f"the database has no {table} table"
+            found = {column["name"] for column in inspector.get_columns(table)}
+            if found != columns:
+                return f"the {table} table has columns {sorted(found)}, expected {sorted(columns)}"
+            found_key = set(inspector.get_pk_constraint(table)["constrained_columns"])
+            if found_key != primary_key:
+                return f"the {table} table's primary key is {sorted(found_key)}, expected {sorted(primary_key)}"
+        run_columns = {column.name for column in SqlRun.__table__.columns}
+        found_run_columns = {column["name"] for column in inspector.get_columns("runs")}
+        if not cls.RUN_COLUMNS <= run_columns or not cls.RUN_COLUMNS <= found_run_columns:
+            return f"the runs table lacks one of {sorted(cls.RUN_COLUMNS)}"
+        return None
+
+    def write(self, run_id: str, metrics: list[Metric]) -> None:
+        """Store ``metrics`` of one run in one transaction, or nothing of them."""
+        rows, latest = self._rows(run_id, metrics)
+        with self.engine.begin() as connection:
+            if self._is_sqlite:  # as MLflow's sessions do: before the first write, so outside its transaction
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.exec_driver_sql("PRAGMA busy_timeout = 20000")
+            stage = connection.execute(self._run_stage, {"run_uuid": run_id}).scalars().all()
+            if not stage:
+                raise MlflowException(f"Run with id={run_id} not found", RESOURCE_DOES_NOT_EXIST)
+            if stage[0] != LifecycleStage.ACTIVE:
+                raise MlflowException(f"The run {run_id} must be in the 'active' state. "
+                                      f"Current state is {stage[0]}.", INVALID_PARAMETER_VALUE)
+            connection.execute(self._insert_metrics, rows)
+            connection.execute(self._upsert_latest, latest)
+
+    def _rows(self, run_id: str, metrics: list[Metric]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows to insert, each once, and per key the greatest of them: ties go to the first logged."""
+        rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        greatest: dict[str, tuple[tuple[Any, Any, Any], dict[str, Any]]] = {}
+        sanitize = self._sanitize
+        for metric in metrics:
+            is_nan, value = sanitize(metric.value)
+            key, timestamp, step = metric.key, metric.timestamp, metric.step
+            identity = (key, timestamp, step, value, is_nan)
+            row = rows.get(identity)
+            if row is None:
+                row = rows[identity] = {"key": key, "value": value, "timestamp": timestamp, "step": step,
+                                        "is_nan": is_nan, "run_uuid": run_id}
+            order = (step, timestamp, value)
+            best = greatest.get(key)
+            if best is None or order > best[0]:
+                greatest[key] = (order, row)
+        return list(rows.values()), [row for _, row in greatest.values()]
 
 
 def _refused(error: BaseException) -> bool:
