@@ -123,6 +123,7 @@ def prepare(environ: dict[str, str] | None = None) -> Launch:
         AITIP_HUB_PORT=environ.get("AITIP_HUB_PORT") or str(free_port()),
         AITIP_PROXY_API_PORT=environ.get("AITIP_PROXY_API_PORT") or str(free_port()),
         AITIP_SERVICE_PORT=environ.get("AITIP_SERVICE_PORT") or str(free_port()),
+        AITIP_DASHBOARDS_PORT=environ.get("AITIP_DASHBOARDS_PORT") or str(free_port()),
         CONFIGPROXY_AUTH_TOKEN=environ.get("CONFIGPROXY_AUTH_TOKEN") or secrets.token_hex(32),
     )
     return Launch(home=home, url=f"http://{bind}:{port}", admin_user=admin, admin_password=password,
@@ -130,10 +131,12 @@ def prepare(environ: dict[str, str] | None = None) -> Launch:
 
 
 def _ready(client: httpx.Client, url: str) -> bool:
-    """The hub answers through the proxy and the platform service is healthy."""
+    """The hub answers through the proxy, the platform service is healthy, and the dashboards
+    answer (with a redirect to sign in)."""
     try:
-        return all(client.get(check).status_code == 200
-                   for check in (f"{url}/hub/api/", f"{url}/services/aitip/api/aitip/v1/health"))
+        return (all(client.get(check).status_code == 200
+                    for check in (f"{url}/hub/api/", f"{url}/services/aitip/api/aitip/v1/health"))
+                and client.get(f"{url}/services/dashboards/overview").status_code in (200, 302))
     except httpx.HTTPError:
         return False
 
@@ -204,6 +207,7 @@ def banner(launch: Launch) -> str:
         f"  admin login:   {launch.admin_user} / {launch.admin_password}{password_note}",
         f"  sign up:       {launch.url}/hub/signup   (admins approve at {launch.url}/hub/authorize)",
         f"  platform API:  {launch.url}/services/aitip/api/aitip/v1/",
+        f"  dashboards:    {launch.url}/services/dashboards/   (also in JupyterLab: /user/<name>/aitip-dashboards/)",
         f"  state:         {launch.home}",
         "  Ctrl-C stops everything.",
         "",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from aitip.hub.config import SERVICE_NAME, configure
+from aitip.hub.config import DASHBOARDS_SERVICE, SERVICE_NAME, configure
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def test_users_may_reach_the_platform_service_and_servers_may_relay(hub_env: Pat
     c = Config()
     configure(c)
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
-    assert set(roles["user"]["scopes"]) == {"self", f"access:services!service={SERVICE_NAME}"}
+    assert set(roles["user"]["scopes"]) == {"self", f"access:services!service={SERVICE_NAME}",
+                                            f"access:services!service={DASHBOARDS_SERVICE}"}
     assert roles["aitip-platform"]["services"] == [SERVICE_NAME]
     assert {"read:users", "read:groups"} <= set(roles["aitip-platform"]["scopes"])
     assert f"access:services!service={SERVICE_NAME}" in c.Spawner.server_token_scopes
@@ -50,8 +51,10 @@ def test_users_may_reach_the_platform_service_and_servers_may_relay(hub_env: Pat
 def test_platform_service_runs_the_extension_in_platform_mode(hub_env: Path) -> None:
     c = Config()
     configure(c)
-    (service,) = c.JupyterHub.services
-    assert service["name"] == SERVICE_NAME and service["url"] == "http://127.0.0.1:18181"
+    services = {service["name"]: service for service in c.JupyterHub.services}
+    assert set(services) == {SERVICE_NAME, DASHBOARDS_SERVICE}
+    service = services[SERVICE_NAME]
+    assert service["url"] == "http://127.0.0.1:18181"
     assert service["command"][1:] == ["-m", "aitip.server.platform"]
     assert service["environment"]["AITIP_MODE"] == "platform"
     assert service["environment"]["AITIP_HOME"] == str(hub_env)

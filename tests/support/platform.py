@@ -36,6 +36,11 @@ class RunningPlatform:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    @property
+    def dashboards_url(self) -> str:
+        """The Panel dashboards, served as the hub service ``dashboards``."""
+        return f"{self.url}/services/dashboards"
+
     # ----- people -----
 
     def signup(self, username: str, password: str) -> httpx.Response:
@@ -137,6 +142,19 @@ class RunningPlatform:
         connection.close()
         return result
 
+    def wait_for_job(self, token: str, job_id: int, states: set[str], timeout: float = 240) -> dict[str, Any]:
+        """Poll the API until the job is in one of ``states``; its last reading otherwise fails."""
+        deadline = time.monotonic() + timeout
+        with self.api(token) as api:
+            while True:
+                job = api.get(f"jobs/{job_id}").json()
+                if job["state"] in states:
+                    return job  # type: ignore[no-any-return]
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} is {job['state']}, not {sorted(states)}, after {timeout} s: "
+                                       f"{job.get('reason')}")
+                time.sleep(0.5)
+
     # ----- teardown -----
 
     def stop(self, timeout: float = 60) -> tuple[int, list[int]]:
@@ -152,11 +170,13 @@ class RunningPlatform:
         return code, left
 
 
-def start_platform(home: Path, *, timeout: float = 120) -> RunningPlatform:
+def start_platform(home: Path, *, timeout: float = 120, environment: dict[str, str] | None = None) -> RunningPlatform:
+    """``environment`` overrides the test settings (benchmarks keep the production defaults)."""
     port = free_port()
     password = "Adm1n-" + uuid.uuid4().hex[:10]
     env = {**os.environ, "AITIP_HOME": str(home), "AITIP_PORT": str(port), "AITIP_ADMIN_USER": "admin",
-           "AITIP_ADMIN_PASSWORD": password, "AITIP_DIRECTORY_CACHE_SECONDS": "0", "PYTHONUNBUFFERED": "1"}
+           "AITIP_ADMIN_PASSWORD": password, "AITIP_DIRECTORY_CACHE_SECONDS": "0", "PYTHONUNBUFFERED": "1",
+           **(environment or {})}
     env.pop("AITIP_CATALOG_URL", None)
     log_path = home / "platform.log"
     home.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,14 @@
 
 Local mode (default): SimpleLocalProcessSpawner, configurable-http-proxy from npm, NativeAuthenticator.
 Kubernetes mode (``AITIP_SPAWNER=kubernetes``): KubeSpawner with CPU/GPU profiles.
-Both run the platform service ``aitip`` as a hub-managed service.
+Both run the platform service ``aitip`` and the Panel dashboards ``dashboards`` as hub-managed services.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from ..settings import aitip_home
 
 SERVICE_NAME = "aitip"
+DASHBOARDS_SERVICE = "dashboards"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -28,6 +30,7 @@ class HubSettings:
     hub_port: int
     proxy_api_port: int
     service_port: int
+    dashboards_port: int
     admin_user: str
     admin_password: str
     spawner: str
@@ -66,6 +69,7 @@ def settings_from_env() -> HubSettings:
         hub_port=int(env.get("AITIP_HUB_PORT", "8081")),
         proxy_api_port=int(env.get("AITIP_PROXY_API_PORT", "8001")),
         service_port=int(env.get("AITIP_SERVICE_PORT", "8181")),
+        dashboards_port=int(env.get("AITIP_DASHBOARDS_PORT", "8182")),
         admin_user=env.get("AITIP_ADMIN_USER", "admin"),
         admin_password=env.get("AITIP_ADMIN_PASSWORD", ""),
         spawner=env.get("AITIP_SPAWNER", "local"),
@@ -110,10 +114,53 @@ def platform_service(settings: HubSettings) -> dict[str, Any]:
     }
 
 
+def dashboard_origins(settings: HubSettings) -> list[str]:
+    """Origins whose pages may open the dashboards' websockets: the public address as browsers
+    spell it (Bokeh refuses any other origin)."""
+    hosts = {settings.bind, "127.0.0.1", "localhost"}
+    if settings.bind in ("0.0.0.0", "", "::"):
+        hosts |= {socket.gethostname(), socket.getfqdn()}
+        hosts.discard(settings.bind)
+    return sorted(f"{host}:{settings.port}" for host in hosts if host)
+
+
+def dashboards_service(settings: HubSettings) -> dict[str, Any]:
+    """``panel serve`` of the dashboards as a managed service. Its OAuth client may only ask for
+    access to the platform service, so a viewer's token reaches the platform API as the viewer and
+    nothing else; Panel's callback is its own ``login`` endpoint."""
+    environment = {"AITIP_HOME": str(settings.home), "AITIP_PLATFORM_URL": settings.platform_url,
+                   "AITIP_DASHBOARDS_ORIGINS": ",".join(dashboard_origins(settings))}
+    if os.environ.get("PYTHONPATH"):
+        environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return {
+        "name": DASHBOARDS_SERVICE,
+        "url": f"http://127.0.0.1:{settings.dashboards_port}",
+        "command": [sys.executable, "-m", "panel_apps.serve"],
+        "environment": environment,
+        "cwd": str(settings.home),
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": [f"access:services!service={SERVICE_NAME}"],
+        "oauth_redirect_uri": f"/services/{DASHBOARDS_SERVICE}/login",
+        "timeout": 120,
+        "display": True,
+        "info": {"description": "AITIP dashboards: GPUs, jobs, experiments, models"},
+    }
+
+
+def user_server_args() -> list[str]:
+    """Arguments of every user server: Panel's auto-enabled preview extension costs 1.6-3 s per spawn
+    and is not used (the dashboards run through jupyter-server-proxy, which stays on)."""
+    args = ["--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"]
+    if os.geteuid() == 0:
+        args.append("--ServerApp.allow_root=True")
+    return args
+
+
 def roles() -> list[dict[str, Any]]:
     return [
-        # The default user role has only `self`; users need to reach the platform service.
-        {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]},
+        # The default user role has only `self`; users need to reach the platform and the dashboards.
+        {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}",
+                                    f"access:services!service={DASHBOARDS_SERVICE}"]},
         {"name": "aitip-platform", "services": [SERVICE_NAME],
          "scopes": ["read:users", "list:users", "read:groups", "list:groups"]},
     ]
@@ -148,7 +195,7 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
     c.AitipNativeAuthenticator.bootstrap_admin_password = settings.admin_password
 
     c.JupyterHub.load_roles = roles()
-    c.JupyterHub.services = [platform_service(settings)]
+    c.JupyterHub.services = [platform_service(settings), dashboards_service(settings)]
     c.JupyterHub.default_url = "/hub/home"
 
     c.Spawner.default_url = "/lab"
@@ -170,8 +217,7 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
         users_dir.mkdir(parents=True, exist_ok=True)
         c.SimpleLocalProcessSpawner.home_dir_template = str(users_dir / "{username}")
         c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-        if os.geteuid() == 0:
-            c.Spawner.args = ["--ServerApp.allow_root=True"]
+        c.Spawner.args = user_server_args()
     else:
         raise ValueError(f"AITIP_SPAWNER={settings.spawner!r}: expected 'local' or 'kubernetes'")
     return settings

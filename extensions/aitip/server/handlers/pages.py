@@ -25,7 +25,8 @@ code{{background:#f4f4f4;padding:.1rem .3rem}}</style></head>
 <p>Signed in as <strong id="user">{user}</strong>{admin}{groups}.</p>
 <h2>Your projects</h2>{projects}
 <h2>API</h2><p>REST under <code>{api}</code> &middot; <a href="{api}openapi.json">OpenAPI document</a>
-&middot; <a href="{api}me">me</a> &middot; <a href="{hub}">JupyterHub home</a></p>
+&middot; <a href="{api}me">me</a> &middot; <a href="{hub}">JupyterHub home</a>
+&middot; <a href="{dashboards}" id="dashboards">Dashboards</a></p>
 </body></html>"""
 
 
@@ -51,8 +52,10 @@ class PlatformHomeHandler(ExtensionHandlerMixin, JupyterHandler):
             f"<td>{'archived' if p.archived else ''}</td></tr>" for p in me.projects)
         projects = (f"<table><tr><th>project</th><th>title</th><th>your role</th><th></th></tr>{rows}</table>"
                     if rows else "<p>None yet: <code>aitip projects create NAME</code>.</p>")
+        hub_base = os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/")
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(_PAGE.format(
             version=__version__, user=escape(me.name), admin=" (hub admin)" if me.admin else "",
             groups=f", groups {escape(', '.join(me.groups))}" if me.groups else "", projects=projects,
-            api=escape(self.base_url + API_PREFIX), hub=escape(os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/home")))
+            api=escape(self.base_url + API_PREFIX), hub=escape(hub_base + "/hub/home"),
+            dashboards=escape(hub_base + "/services/dashboards/")))

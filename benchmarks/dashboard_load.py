@@ -1,0 +1,201 @@
+"""Dashboard page load in headless Chromium: time from navigation to the Experiments page's runs table
+and chart being drawn, through the real hub and proxy with a signed-in viewer (goal: p50 under 1 s).
+
+The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platform service, dashboards
+service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
+project's MLflow experiment exists and holds real runs); then --runs synthetic runs (5 params, 10
+metrics each) are logged into the same experiment, so the page shows a realistic table.
+
+Each load is a fresh navigation in one signed-in browser context (resources cached, as for a returning
+viewer), after --warmup loads. "drawn" is when a row of the runs table and the chart's canvas are both
+visible (Playwright's selectors, which look into Bokeh's shadow roots); the time is the browser's
+own clock from navigation start (performance.now()), and Playwright's wall time is reported beside it.
+"document" is the server's share: request start to the end of the HTML response (the session is
+created, and the platform API called, while that response is prepared). The other pages' time to their
+first chart is measured the same way, for context.
+
+    .venv/bin/python benchmarks/dashboard_load.py                 # 10 loads after 2 warm-ups, 100 runs
+    .venv/bin/python benchmarks/dashboard_load.py --loads 20 --runs 500 --out /tmp/x.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform as host_platform
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.platform import RunningPlatform, start_platform  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+PROJECT = "bench"
+PASSWORD = "ann-pass-1234"
+TRAINING = ROOT / "notebooks" / "train" / "digits_sklearn.ipynb"
+GOAL_MS = 1000.0
+
+DOCUMENT_TIMING = """() => { const n = performance.getEntriesByType('navigation')[0];
+  return n ? n.responseEnd - n.requestStart : null; }"""
+
+
+def prepare(platform: RunningPlatform, synthetic_runs: int) -> str:
+    """ann, her project, two real training jobs and the synthetic runs; returns ann's token."""
+    assert platform.signup("ann", PASSWORD).status_code == 200
+    platform.approve("ann")
+    token = platform.token("ann", PASSWORD)
+    notebook = json.loads(TRAINING.read_text())
+    with platform.api(token) as api:
+        assert api.post("projects", json={"name": PROJECT}).status_code == 201
+        jobs = [api.post("jobs", json={"project": PROJECT, "notebook": notebook, "notebook_name": TRAINING.name,
+                                       "parameters": {"epochs": epochs, "model_name": ""}}).json()["id"]
+                for epochs in (2, 3)]
+    for job_id in jobs:
+        job = platform.wait_for_job(token, job_id, {"succeeded", "failed", "cancelled", "timed_out"})
+        assert job["state"] == "succeeded", job
+    seed_runs(platform.home / "mlflow.sqlite", synthetic_runs)
+    return token
+
+
+def seed_runs(database: Path, count: int) -> None:
+    """Runs logged straight into the project's experiment, as finished jobs would have left them."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{database}")
+    experiment = client.get_experiment_by_name(f"aitip/{PROJECT}")
+    assert experiment is not None, "the jobs created the project's experiment"
+    now = int(time.time() * 1000)
+    for index in range(count):
+        run = client.create_run(experiment.experiment_id, run_name=f"sweep-{index:04d}",
+                                tags={"aitip.project": PROJECT, "aitip.user": "ann", "mlflow.user": "ann"},
+                                start_time=now - (count - index) * 60_000)
+        params = [Param(name, str(value)) for name, value in
+                  {"learning_rate": 10 ** -(1 + index % 4), "hidden": 32 * (1 + index % 4), "epochs": 5 + index % 7,
+                   "optimizer": ("adam", "sgd")[index % 2], "seed": index}.items()]
+        metrics = [Metric(f"metric_{m}" if m > 1 else ("test_accuracy", "loss")[m], 0.5 + (index * 7 + m) % 50 / 100,
+                          now, 0) for m in range(10)]
+        client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("bench", "1")])
+        client.set_terminated(run.info.run_id, end_time=now)
+
+
+def sign_in(browser: Any, platform: RunningPlatform) -> Any:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(f"{platform.url}/hub/login")
+    page.fill("#username_input", "ann")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login_submit")
+    page.wait_for_url(lambda url: "/hub/login" not in url)
+    return page
+
+
+def load(page: Any, url: str, selectors: list[str]) -> dict[str, float]:
+    """One navigation; Playwright's selectors look inside the shadow roots Bokeh and Panel render
+    into. The browser's clock is read right after the last selector matched (a few ms late, never
+    early)."""
+    started = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    for selector in selectors:
+        page.wait_for_selector(selector, state="visible", timeout=60_000)
+    drawn = page.evaluate("performance.now()")
+    wall = (time.perf_counter() - started) * 1000
+    return {"drawn_ms": float(drawn), "wall_ms": wall, "document_ms": float(page.evaluate(DOCUMENT_TIMING) or 0)}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def summary(samples: list[dict[str, float]]) -> dict[str, float]:
+    drawn = [s["drawn_ms"] for s in samples]
+    return {"p50_ms": statistics.median(drawn), "p95_ms": percentile(drawn, 0.95), "min_ms": min(drawn),
+            "max_ms": max(drawn), "wall_p50_ms": statistics.median(s["wall_ms"] for s in samples),
+            "document_p50_ms": statistics.median(s["document_ms"] for s in samples)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=100, help="synthetic runs besides the two real ones")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard_load.json"))
+    args = parser.parse_args()
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("Debian's chromium is needed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit("dashboard_load: terminated"))
+    home = Path(tempfile.mkdtemp(prefix="aitip-dashboard-bench-"))
+    os.environ.pop("AITIP_MLFLOW_TRACKING_URI", None)
+    print(f"starting the platform in {home} ...", flush=True)
+    # The platform's own default (tests turn the cache off to see group changes at once).
+    platform = start_platform(home / f"home-{uuid.uuid4().hex[:6]}", timeout=240,
+                              environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10"})
+    try:
+        prepare(platform, args.runs)
+        pages = {
+            "experiments": ([".table-runs .slick-row", ".runs-chart canvas"], f"experiments?project={PROJECT}"),
+            "overview": ([".jobs-by-state canvas"], "overview"),
+            "jobs": ([".table-jobs .tabulator-row", ".jobs-by-state canvas"], "jobs"),
+            "models": ([".lineage-chart canvas"], f"models?project={PROJECT}"),
+        }
+        results: dict[str, Any] = {}
+        load_before = os.getloadavg()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = sign_in(browser, platform)
+            for name, (selectors, path) in pages.items():
+                url = f"{platform.dashboards_url}/{path}"
+                for _ in range(args.warmup):
+                    load(page, url, selectors)
+                samples = [load(page, url, selectors) for _ in range(args.loads)]
+                results[name] = {"selectors": selectors, **summary(samples), "samples": samples}
+                print(f"  {name}: p50 {results[name]['p50_ms']:.0f} ms", flush=True)
+            browser.close()
+        load_after = os.getloadavg()
+    finally:
+        code, left = platform.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+    print()
+    print(f"Dashboard load, headless Chromium, {args.loads} loads after {args.warmup} warm-ups, "
+          f"{args.runs + 2} runs in the project; load average {load_before[0]:.1f} before, "
+          f"{load_after[0]:.1f} after, on {os.cpu_count()} CPUs")
+    print(f"{'page':<12} {'drawn p50':>10} {'p95':>8} {'min':>8} {'max':>8} {'wall p50':>10} {'document p50':>13}")
+    for name, row in results.items():
+        print(f"{name:<12} {row['p50_ms']:>8.0f}ms {row['p95_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms "
+              f"{row['max_ms']:>6.0f}ms {row['wall_p50_ms']:>8.0f}ms {row['document_p50_ms']:>11.0f}ms")
+    experiments = results["experiments"]
+    verdict = "met" if experiments["p50_ms"] < GOAL_MS else "NOT met"
+    print(f"\nExperiments page drawn p50 {experiments['p50_ms']:.0f} ms: goal (< {GOAL_MS:.0f} ms) {verdict}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "benchmark": "dashboard_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "system": host_platform.platform(),
+                    "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load_after},
+        "loads": args.loads, "warmup": args.warmup, "runs_in_project": args.runs + 2, "goal_ms": GOAL_MS,
+        "goal_met": experiments["p50_ms"] < GOAL_MS, "pages": results,
+        "platform_stopped_cleanly": code == 0 and not left,
+    }, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

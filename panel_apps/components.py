@@ -1,0 +1,332 @@
+"""What every page shares: the API client from the viewer's identity, the page frame with its
+navigation, tables, readable error banners and value formatting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from html import escape
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+
+from aitip.client import AitipAPIError, Client, NotConfigured
+
+from .api import DashboardAPI
+from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
+
+STATE_COLOURS = {"queued": "#777777", "starting": "#aa6600", "running": "#0066cc", "succeeded": "#228822",
+                 "failed": "#cc0000", "cancelled": "#555555", "timed_out": "#cc6600"}
+PAGE_TITLES = {page: page.title() for page in PAGES}
+
+_FRAME_CSS = """
+:host { width: 100%; }
+.aitip-bar { display: flex; align-items: center; gap: 1.2rem; padding: .5rem 1rem; background: #1f2d3d;
+  color: #fff; font-family: system-ui, sans-serif; border-radius: 4px; }
+.aitip-bar a { color: #cfe3ff; text-decoration: none; font-size: 1rem; }
+.aitip-bar a.active { color: #fff; font-weight: 600; border-bottom: 2px solid #fff; }
+.aitip-bar .brand { font-weight: 700; letter-spacing: .05em; margin-right: .6rem; }
+.aitip-bar .who { margin-left: auto; color: #cfd8e3; font-size: .9rem; }
+"""
+
+
+class NotSignedIn(Exception):
+    """The session carries no identity the platform would accept."""
+
+
+def session_api() -> DashboardAPI:
+    """The platform API as the viewer of this session.
+
+    Hub service: the OAuth access token the hub issued to this viewer (scope
+    ``access:services!service=aitip``). Inside a user server: the server's own token through its
+    workspace relay, i.e. the server's owner. Never the dashboards service's own credentials."""
+    mode = os.environ.get(MODE_VARIABLE, "")
+    if mode == "hub":
+        token = pn.state.access_token
+        if not token:
+            raise NotSignedIn("this page has no signed-in viewer; reload it to sign in at the hub")
+        client = Client(os.environ[API_URL_VARIABLE], token)
+    else:
+        try:
+            client = Client()
+        except NotConfigured as error:
+            raise NotSignedIn(str(error)) from error
+    api = DashboardAPI(client)
+    if pn.state.curdoc is not None:
+        try:
+            pn.state.on_session_destroyed(lambda _context: api.close())
+        except Exception:  # noqa: BLE001 - no session (a warm-up run): nothing to clean up later
+            pass
+    return api
+
+
+def query_arg(name: str) -> str | None:
+    """A query-string argument of the page's URL (``/jobs?job=12``)."""
+    values = (pn.state.session_args or {}).get(name)
+    if not values:
+        return None
+    value = values[0]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def update_query(**values: Any) -> None:
+    """Keep the address bar in step with what is shown, so the view can be shared and reloaded."""
+    if pn.state.location is not None:
+        pn.state.location.update_query(**{k: ("" if v is None else str(v)) for k, v in values.items()})
+
+
+# ----- frame -----
+
+def navigation(active: str, user: str | None) -> pn.pane.HTML:
+    links = "".join(f'<a href="./{page}" class="{"active" if page == active else ""}" id="nav-{page}">'
+                    f"{title}</a>" for page, title in PAGE_TITLES.items())
+    who = f'<span class="who" id="viewer">signed in as <b>{html_escape(user)}</b></span>' if user else ""
+    return pn.pane.HTML(f'<nav class="aitip-bar"><span class="brand">AITIP</span>{links}{who}</nav>',
+                        stylesheets=[_FRAME_CSS], sizing_mode="stretch_width", margin=(5, 10))
+
+
+def page_frame(active: str, user: str | None, *content: Any) -> pn.Column:
+    """The page: navigation bar, then the page's content. A plain column (no template) keeps the
+    first paint light."""
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.title = f"AITIP · {PAGE_TITLES.get(active, active)}"
+    return pn.Column(navigation(active, user), *content, sizing_mode="stretch_width")
+
+
+def section(title: str, element_id: str | None = None) -> pn.pane.HTML:
+    identity = f" id='{html_escape(element_id)}'" if element_id else ""
+    return pn.pane.HTML(f"<h3{identity} style='margin:.4rem 0 0 0;font-family:system-ui,sans-serif'>"
+                        f"{html_escape(title)}</h3>", margin=(10, 10, 0, 10))
+
+
+# ----- messages -----
+
+def describe_error(error: BaseException, doing: str) -> str:
+    """One sentence a person can act on; a 403 reads "You may not ..."."""
+    if isinstance(error, NotSignedIn):
+        return f"You are not signed in: {error}"
+    if isinstance(error, AitipAPIError):
+        detail = f": {error.message}" if error.message else ""
+        if error.status == 403:
+            return f"You may not {doing}{detail}"
+        if error.status == 404:
+            return f"Not found while trying to {doing}{detail}"
+        if error.status in (400, 409, 413, 415, 422):
+            return f"Could not {doing}{detail}"
+        if error.status == 503:
+            return f"The platform is unreachable, so could not {doing}{detail}"
+        return f"The platform failed to {doing} ({error.status} {error.code}){detail}"
+    return f"Could not {doing}: {error}"
+
+
+_BANNER_STYLES = {
+    "aitip-error": "background:#f8d7da;color:#842029;border:1px solid #f5c2c7",
+    "aitip-info": "background:#d1e7dd;color:#0f5132;border:1px solid #badbcc",
+    "aitip-note": "background:#e2e3e5;color:#41464b;border:1px solid #d3d6d8",
+}
+
+
+class Messages(pn.Column):
+    """Banners above a page's content: errors from the API, confirmations of actions. Each is an
+    element with the class ``aitip-error``, ``aitip-info`` or ``aitip-note`` and ``role=alert``."""
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(sizing_mode="stretch_width", **params)
+
+    def _banner(self, kind: str, text: str) -> None:
+        self.append(pn.pane.HTML(
+            f"<div class='{kind}' role='alert' style='{_BANNER_STYLES[kind]};border-radius:4px;padding:.6rem 1rem;"
+            f"font-family:system-ui,sans-serif'>{html_escape(text)}</div>", sizing_mode="stretch_width",
+            margin=(5, 10)))
+
+    def error(self, error: BaseException, doing: str) -> None:
+        self._banner("aitip-error", describe_error(error, doing))
+
+    def info(self, text: str) -> None:
+        self._banner("aitip-info", text)
+
+    def note(self, text: str) -> None:
+        self._banner("aitip-note", text)
+
+    def reset(self) -> None:
+        self.clear()
+
+
+_PREFETCH_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboards-prefetch")
+
+
+class Prefetch:
+    """API calls a page needs at once, started together (the platform answers them in parallel);
+    each result is taken where the page would have made the call, with its error raised there."""
+
+    def __init__(self, calls: dict[Hashable, Callable[[], Any]] | None = None) -> None:
+        self._futures: dict[Hashable, Future[Any]] = {key: _PREFETCH_POOL.submit(call)
+                                                      for key, call in (calls or {}).items()}
+
+    def take(self, key: Hashable, call: Callable[[], Any]) -> Any:
+        """The prefetched result for ``key``, or ``call()`` when nothing was prefetched for it."""
+        future = self._futures.pop(key, None)
+        return call() if future is None else future.result()
+
+
+# ----- tables -----
+
+def column_widths(frame: pd.DataFrame, *, sample: int = 200, least: int = 60, most: int = 280) -> dict[str, int]:
+    """Pixel widths from the longest text in each column (of its first ``sample`` rows): given to
+    Tabulator, they spare it measuring every cell in the browser, its costliest step on first paint."""
+    widths = {}
+    for column in frame.columns:
+        longest = max([len(str(column)) + 2] + [len(str(value)) for value in frame[column].head(sample)])
+        widths[str(column)] = max(least, min(most, 8 * longest + 24))
+    return widths
+
+
+def data_table(frame: pd.DataFrame, *, page_size: int = 20, name: str | None = None, **options: Any) -> pn.widgets.Tabulator:
+    """A read-only table (filters and selection are the page's, edits are never offered)."""
+    settings: dict[str, Any] = dict(show_index=False, disabled=True, layout="fit_data_table", pagination="local",
+                                    page_size=page_size, sizing_mode="stretch_width", margin=(5, 10))
+    settings.update(options)
+    if name:
+        settings["name"] = name
+        settings.setdefault("css_classes", [f"table-{name}"])
+    return pn.widgets.Tabulator(frame, **settings)
+
+
+class FastTable(pn.widgets.DataFrame):
+    """Bokeh's own DataTable (SlickGrid: rows drawn only as they scroll into view) with checkbox
+    selection. For the wide runs table of the Experiments page, whose first paint is budgeted, it costs
+    about a third of Tabulator's browser work (measured: ~200 ms of main-thread time against ~450-600 ms
+    for 12 rows of 21 columns); every other table is a Tabulator."""
+
+    selectable = param.Selector(default="checkbox", objects=[True, False, "checkbox"],
+                                doc="Rows are picked with a checkbox each")
+
+    def _get_model(self, doc: Any, root: Any = None, parent: Any = None, comm: Any = None) -> Any:
+        model = super()._get_model(doc, root, parent, comm)
+        model.index_position = None  # no row-number column (Panel drops None-valued properties)
+        return model
+
+
+def fast_table(frame: pd.DataFrame, *, name: str, height: int = 400, **options: Any) -> FastTable:
+    from bokeh.models import NumberFormatter
+
+    numbers = NumberFormatter(format="0.[00000000]", nan_format="")
+    settings: dict[str, Any] = dict(
+        show_index=False, disabled=True, sizing_mode="stretch_width", height=height, row_height=28,
+        autosize_mode="none", widths=column_widths(frame), css_classes=[f"table-{name}"], margin=(5, 10),
+        formatters={column: numbers for column in frame.columns if pd.api.types.is_float_dtype(frame[column])})
+    settings.update(options)
+    return FastTable(frame, **settings)
+
+
+# ----- formatting -----
+
+def format_number(value: Any) -> str:
+    """Metric and parameter values as the tables show them: 4 significant digits for floats."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """ISO strings (jobs) and epoch milliseconds (MLflow) alike, as aware UTC datetimes."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.timezone.utc)
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def format_time(value: Any) -> str:
+    moment = parse_time(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None:
+        return ""
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TiB"
+
+
+def job_duration(job: dict[str, Any]) -> float | None:
+    started, finished = parse_time(job.get("started_at")), parse_time(job.get("finished_at"))
+    if started is None:
+        return None
+    return ((finished or dt.datetime.now(dt.timezone.utc)) - started).total_seconds()
+
+
+def state_badge(state: str) -> str:
+    colour = STATE_COLOURS.get(state, "#333333")
+    return (f'<span class="job-state" data-state="{html_escape(state)}" style="background:{colour};color:#fff;'
+            f'padding:.1rem .5rem;border-radius:.7rem;font-size:.9rem">{html_escape(state)}</span>')
+
+
+def html_escape(value: Any) -> str:
+    return escape("" if value is None else str(value))
+
+
+def project_options(me: dict[str, Any], *, include_all: bool = False) -> dict[str, str]:
+    """Select options {label: project} of the viewer's projects, with their role."""
+    options = {"All my projects": ""} if include_all else {}
+    for project in me.get("projects", []):
+        options[f"{project['project']} ({project['role']})"] = project["project"]
+    return options
+
+
+def role_in(me: dict[str, Any], project: str) -> str | None:
+    for entry in me.get("projects", []):
+        if entry["project"] == project:
+            return str(entry["role"])
+    return None
+
+
+ROLE_ORDER = ("viewer", "developer", "maintainer", "admin")
+
+
+def role_at_least(role: str | None, least: str) -> bool:
+    return role is not None and ROLE_ORDER.index(role) >= ROLE_ORDER.index(least)
+
+
+def may_control_job(me: dict[str, Any], job: dict[str, Any]) -> bool:
+    """Mirror of the platform's rule for cancel and retry (the platform still decides): the owner
+    as a developer, or a maintainer of the project, or a hub admin."""
+    if me.get("admin"):
+        return True
+    role = role_in(me, job["project"])
+    if job["owner"] == me.get("name") and role_at_least(role, "developer"):
+        return True
+    return role_at_least(role, "maintainer")
+
+
+def first_value(options: Sequence[str], wanted: str | None) -> str | None:
+    if wanted and wanted in options:
+        return wanted
+    return options[0] if options else None

@@ -1,0 +1,136 @@
+"""Models: a project's registered models, their versions and aliases, and each version's lineage
+back to the MLflow run and the job that produced it. Address: ``models?project=P&model=NAME``."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from aitip.client import AitipAPIError
+from panel_apps import charts
+from panel_apps.api import DashboardAPI
+from panel_apps.components import (
+    Messages,
+    NotSignedIn,
+    data_table,
+    first_value,
+    format_time,
+    page_frame,
+    project_options,
+    query_arg,
+    section,
+    session_api,
+    update_query,
+)
+
+PAGE = "models"
+ALL_MODELS = ""
+
+
+def versions_frame(models: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for model in models:
+        for version in sorted(model.get("versions", []), key=lambda v: -int(v["version"])):
+            rows.append({"model": model["name"], "version": int(version["version"]),
+                         "aliases": ", ".join(version.get("aliases") or []), "status": version.get("status", ""),
+                         "run": version.get("run_id") or "", "job": version.get("job_id"),
+                         "created": format_time(version.get("creation_timestamp")),
+                         "source": version.get("source") or ""})
+    return pd.DataFrame(rows, columns=["model", "version", "aliases", "status", "run", "job", "created", "source"])
+
+
+def models_html(models: list[dict[str, Any]], project: str) -> str:
+    """Each model with its aliases, and links from its newest version to the run and the job."""
+    if not models:
+        return "<div id='models-summary' style='color:#555'>No registered models in this project yet.</div>"
+    items = []
+    for model in models:
+        aliases = ", ".join(f"<code>@{escape(alias)}</code> → v{version}"
+                            for alias, version in sorted((model.get("aliases") or {}).items()))
+        versions = sorted(model.get("versions", []), key=lambda v: -int(v["version"]))
+        latest = versions[0] if versions else None
+        lineage = ""
+        if latest:
+            job = (f"<a href='./jobs?job={latest['job_id']}'>job {latest['job_id']}</a>"
+                   if latest.get("job_id") is not None else "no job")
+            run = (f"<a href='./experiments?project={escape(project)}&amp;filter=attributes.run_id%20%3D%20%27"
+                   f"{escape(latest['run_id'])}%27'>run {escape(latest['run_id'][:8])}</a>"
+                   if latest.get("run_id") else "no run")
+            lineage = f" · latest <b class='latest-version'>v{latest['version']}</b> from {run} of {job}"
+        description = f"<br><span style='color:#555'>{escape(model['description'])}</span>" \
+            if model.get("description") else ""
+        items.append(f"<li data-model='{escape(model['name'])}'><b>{escape(model['name'])}</b>: "
+                     f"{len(versions)} version{'s' if len(versions) != 1 else ''}{lineage}"
+                     f"{' · aliases ' + aliases if aliases else ''}{description}</li>")
+    return f"<ul id='models-summary' style='font-family:system-ui,sans-serif'>{''.join(items)}</ul>"
+
+
+class ModelsPage:
+    def __init__(self, api: DashboardAPI, me: dict[str, Any], messages: Messages) -> None:
+        self.api = api
+        self.messages = messages
+        projects = project_options(me)
+        self.project = pn.widgets.Select(name="Project", options=projects, width=220,
+                                         value=first_value(list(projects.values()), query_arg("project")))
+        self.model = pn.widgets.Select(name="Model", options={"All models": ALL_MODELS}, width=220)
+        self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
+        self.table = data_table(versions_frame([]), name="versions", page_size=25)
+        self.chart = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width",
+                                       css_classes=["lineage-chart"])
+        self.models: list[dict[str, Any]] = []
+        self.load(query_arg("model"))
+        self.project.param.watch(lambda _event: self.on_project(), "value")
+        self.model.param.watch(lambda _event: self.show(), "value")
+
+    def load(self, wanted_model: str | None = None) -> None:
+        self.models = []
+        if self.project.value:
+            try:
+                self.models = self.api.models(self.project.value)
+            except (AitipAPIError, NotSignedIn) as error:
+                self.messages.error(error, f"list the models of {self.project.value}")
+        else:
+            self.messages.note("You are not a member of any project yet.")
+        options = {"All models": ALL_MODELS, **{model["name"]: model["name"] for model in self.models}}
+        self.model.options = options
+        self.model.value = first_value(list(options.values()), wanted_model)
+        self.show()
+
+    def show(self) -> None:
+        shown = [m for m in self.models if not self.model.value or m["name"] == self.model.value]
+        self.summary.object = models_html(shown, self.project.value or "")
+        self.table.value = versions_frame(shown)
+        self.chart.object = charts.lineage(shown)
+        update_query(project=self.project.value, model=self.model.value)
+
+    def on_project(self) -> None:
+        self.messages.reset()
+        self.load()
+
+    def view(self) -> pn.Column:
+        return pn.Column(
+            pn.Row(self.project, self.model),
+            self.summary,
+            section("Versions"), self.table,
+            section("Lineage: job → run → version"), self.chart,
+            sizing_mode="stretch_width",
+        )
+
+
+def page() -> pn.Column:
+    pn.extension("tabulator")
+    messages = Messages()
+    try:
+        api = session_api()
+        me = api.me()
+    except (AitipAPIError, NotSignedIn) as error:
+        messages.error(error, "see your models")
+        return page_frame(PAGE, None, messages)
+    return page_frame(PAGE, me["name"], messages, ModelsPage(api, me, messages).view())
+
+
+if __name__.startswith("bokeh_app"):
+    page().servable(title="AITIP · Models")

@@ -1,0 +1,97 @@
+"""Through the real hub and proxy: a dataset registered with the CLI, changed, re-registered, diffed and
+restored; the SDK's masked read for a viewer; and the notebook widgets (run compare, GPU gauge) built on
+the same client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from aitip.client import Client
+from aitip.widgets import GpuGauge, RunCompare
+from tests.support.platform import RunningPlatform
+
+AITIP = str(Path(sys.executable).parent / "aitip")
+
+
+def _cli(platform: RunningPlatform, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AITIP_URL": f"{platform.url}/services/aitip/", "AITIP_TOKEN": token}
+    return subprocess.run([AITIP, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_dataset_lifecycle_from_the_cli(platform: RunningPlatform, people: dict[str, str], tmp_path: Path) -> None:
+    with platform.api(people["ann"]) as ann:
+        assert ann.post("projects", json={"name": "data-demo"}).status_code == 201
+        assert ann.post("projects/data-demo/members", json={"user": "bob", "role": "viewer"}).status_code == 201
+    first = tmp_path / "users.csv"
+    first.write_text("id,email,score\n1,ann@example.org,0.5\n2,bob@example.org,0.9\n")
+    added = _cli(platform, people["ann"], "data", "add", "users", str(first), "-P", "data-demo", "-m", "first")
+    assert added.returncode == 0 and "users v1 registered (2 rows" in added.stdout, added.stderr
+    first.write_text("id,email,score,label\n1,ann@example.org,0.5,a\n2,bob@example.org,0.9,b\n3,c@x.org,0.1,a\n")
+    assert _cli(platform, people["ann"], "data", "add", "users", str(first), "-P", "data-demo").returncode == 0
+    diff = _cli(platform, people["bob"], "data", "diff", "users", "1", "2", "-P", "data-demo", "--json")
+    assert diff.returncode == 0, diff.stderr
+    changes = json.loads(diff.stdout)
+    assert changes["row_delta"] == 1 and changes["schema_changes"][0]["column"] == "label"
+    refused = _cli(platform, people["bob"], "data", "restore", "users", "1", "-P", "data-demo")
+    assert refused.returncode == 1 and "403" in refused.stderr
+    restored = _cli(platform, people["ann"], "data", "restore", "users", "1", "-P", "data-demo", "--json")
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["restored_from"] == 1
+    versions = _cli(platform, people["bob"], "data", "versions", "users", "-P", "data-demo", "--json")
+    assert [v["version"] for v in json.loads(versions.stdout)] == [1, 2, 3]
+
+    with Client(f"{platform.url}/services/aitip/", people["ann"]) as ann_client:
+        ann_client.request("PATCH", "projects/data-demo/datasets/users", json_body={"sensitive_columns": {"email": "hash"}})
+    with Client(f"{platform.url}/services/aitip/", people["bob"]) as bob_client:
+        os.environ["AITIP_DATASET_CACHE"] = str(tmp_path / "cache")
+        try:
+            import aitip.datasets
+
+            frame = aitip.datasets.to_pandas("users", 3, project="data-demo", client=bob_client)
+        finally:
+            os.environ.pop("AITIP_DATASET_CACHE")
+    assert list(frame["id"]) == [1, 2] and not any("@" in value for value in frame["email"])
+
+
+def _metrics_notebook() -> dict:
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("lr = 0.1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell(
+        "import mlflow\nfor step in range(5):\n    mlflow.log_metric('loss', lr * (5 - step), step=step)\n"
+        "mlflow.log_param('lr', lr)")]
+    notebook.metadata["kernelspec"] = {"name": "aitip-python", "display_name": "AITIP", "language": "python"}
+    return dict(notebook)
+
+
+def test_run_compare_and_gpu_gauge_widgets(platform: RunningPlatform, people: dict[str, str]) -> None:
+    with platform.api(people["ann"]) as ann:
+        assert ann.post("projects", json={"name": "widgets"}).status_code == 201
+        ids = [ann.post("jobs", json={"project": "widgets", "notebook": _metrics_notebook(),
+                                      "parameters": {"lr": lr}}).json()["id"] for lr in (0.1, 0.3)]
+    jobs = [platform.wait_for_job(people["ann"], job_id, {"succeeded", "failed"}) for job_id in ids]
+    assert [j["state"] for j in jobs] == ["succeeded", "succeeded"], jobs
+
+    client = Client(f"{platform.url}/services/aitip/", people["ann"])
+    compare = RunCompare("widgets", client)
+    deadline = time.monotonic() + 30
+    while len(compare.picker.options) < 2 and time.monotonic() < deadline:  # MLflow runs land with the jobs
+        time.sleep(1)
+        compare.search()
+    assert len(compare.picker.options) == 2
+    comparison = compare.compare([value for _, value in compare.picker.options])
+    assert comparison.differing_params == ["lr"]
+    assert sorted(comparison.metrics["loss"].values()) == [0.1, 0.3]
+    assert "<td><b>lr</b></td>" in compare.table.value
+    assert sorted(len(points) for points in comparison.curves["loss"].values()) == [5, 5]
+
+    gauge = GpuGauge(client, follow=False)
+    assert "no GPU" in gauge.title.value and len(gauge.bars.children) == 2  # this machine has none
+    client.close()
