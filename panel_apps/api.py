@@ -109,6 +109,25 @@ class DashboardAPI:
     def models(self, project: str) -> list[dict[str, Any]]:
         return self._get(f"projects/{_segment(project)}/models")["models"]  # type: ignore[no-any-return]
 
+    # ----- datasets -----
+
+    def datasets(self, project: str) -> list[dict[str, Any]]:
+        return self._get(f"projects/{_segment(project)}/datasets")["datasets"]  # type: ignore[no-any-return]
+
+    def dataset_versions(self, project: str, name: str) -> list[dict[str, Any]]:
+        path = f"projects/{_segment(project)}/datasets/{_segment(name)}/versions"
+        return self._get(path)["versions"]  # type: ignore[no-any-return]
+
+    def dataset_diff(self, project: str, name: str, before: int, after: int) -> dict[str, Any]:
+        path = f"projects/{_segment(project)}/datasets/{_segment(name)}/diff"
+        return self._get(path, **{"from": before, "to": after})  # type: ignore[no-any-return]
+
+    def lineage(self, node: str, depth: int = 4) -> dict[str, Any]:
+        return self._get("lineage", node=node, depth=depth)  # type: ignore[no-any-return]
+
+    def annotation_tasks(self, project: str) -> list[dict[str, Any]]:
+        return self._get(f"projects/{_segment(project)}/annotations")["tasks"]  # type: ignore[no-any-return]
+
     # ----- resources (None where the resource monitor is not deployed) -----
 
     def resources_now(self) -> dict[str, Any] | None:

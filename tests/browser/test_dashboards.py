@@ -290,3 +290,35 @@ def test_the_dashboards_inside_jupyterlab(platform: RunningPlatform, people: dic
         total = api.get("jobs", params={"project": PROJECT}).json()["total"]
     assert ann_page.locator("#jobs-total").inner_text() == str(total)
     screenshot(ann_page, screenshots, "jupyterlab-dashboards")
+
+
+def test_datasets_page_shows_versions_quality_diff_lineage_and_annotations(
+        platform: RunningPlatform, people: dict[str, str], ann_page: Page, screenshots: Path) -> None:
+    import httpx
+
+    def register(content: bytes) -> dict[str, Any]:
+        response = httpx.post(f"{platform.url}/services/aitip/api/aitip/v1/projects/{PROJECT}/datasets/scores/versions",
+                              params={"filename": "scores.csv"}, content=content, timeout=120,
+                              headers={"Authorization": f"token {people['ann']}"})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    register(b"id,score,label\n1,0.5,a\n2,0.7,b\n3,0.9,a\n")
+    latest = register(b"id,score,label,extra\n1,0.5,a,x\n2,0.7,b,y\n3,0.9,a,z\n4,0.1,b,w\n")
+    with platform.api(people["ann"]) as api:
+        task = api.post(f"projects/{PROJECT}/annotations", json={
+            "name": "score-check", "dataset": "scores", "labels": ["ok", "bad"], "annotators": ["ann"]})
+        assert task.status_code == 201, task.text
+    page = open_dashboard(ann_page, platform, f"datasets?project={PROJECT}&dataset=scores")
+    page.wait_for_selector(".table-dataset-versions .tabulator-row")
+    versions = {cell(row, "version"): row for row in page.locator(".table-dataset-versions .tabulator-row").all()}
+    assert set(versions) == {"1", "2"}
+    assert cell(versions["2"], "rows") == str(latest["rows"]) == "4"
+    expect(page.locator("#dataset-diff")).to_contain_text("v1 → v2")
+    expect(page.locator("#dataset-diff")).to_contain_text("extra")
+    expect(page.locator("#dataset-lineage")).to_contain_text("No job has read this version yet")
+    tasks = page.locator(".table-annotation-tasks .tabulator-row").all()
+    assert [cell(row, "task") for row in tasks] == ["score-check"]
+    assert cell(tasks[0], "items") == "4"
+    assert page.locator("canvas").count() >= 2  # null map and histogram drawn
+    screenshot(page, screenshots, "datasets")

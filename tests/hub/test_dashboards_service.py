@@ -69,8 +69,9 @@ def hub_environment(tmp_path: Path) -> dict[str, str]:
 def test_the_hub_service_runs_panel_serve_with_generic_oauth_against_the_hub(tmp_path: Path) -> None:
     command, env = serve.hub_service_launch(hub_environment(tmp_path))
     assert command[1:4] == ["-m", "panel", "serve"]
-    assert [Path(path).stem for path in command[4:8]] == list(serve.PAGES)
-    options = " ".join(command[8:])
+    pages = 4 + len(serve.PAGES)
+    assert [Path(path).stem for path in command[4:pages]] == list(serve.PAGES)
+    options = " ".join(command[pages:])
     assert "--prefix /services/dashboards" in options and "--port 18182" in options
     assert "--oauth-provider generic" in options and "--index overview" in options
     assert command.count("--allow-websocket-origin") == 2
