@@ -98,6 +98,20 @@ def page_frame(active: str, user: str | None, *content: Any) -> pn.Column:
     return pn.Column(navigation(active, user), *content, sizing_mode="stretch_width")
 
 
+def signed_in_page(active: str, doing: str, build: Callable[[DashboardAPI, dict[str, Any], Messages], Any]) -> pn.Column:
+    """A page for the session's viewer: ``build(api, me, messages)`` gives its content; without a viewer
+    the platform accepts, the page is a readable banner instead."""
+    pn.extension("tabulator")
+    messages = Messages()
+    try:
+        api = session_api()
+        me = api.me()
+    except (AitipAPIError, NotSignedIn) as error:
+        messages.error(error, doing)
+        return page_frame(active, None, messages)
+    return page_frame(active, me["name"], messages, build(api, me, messages))
+
+
 def section(title: str, element_id: str | None = None) -> pn.pane.HTML:
     identity = f" id='{html_escape(element_id)}'" if element_id else ""
     return pn.pane.HTML(f"<h3{identity} style='margin:.4rem 0 0 0;font-family:system-ui,sans-serif'>"

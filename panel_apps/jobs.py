@@ -17,6 +17,7 @@ from aitip.client import AitipAPIError
 from panel_apps import charts
 from panel_apps.api import JOB_STATES, DashboardAPI
 from panel_apps.components import (
+    signed_in_page,
     Messages,
     NotSignedIn,
     Prefetch,
@@ -26,12 +27,10 @@ from panel_apps.components import (
     format_time,
     job_duration,
     may_control_job,
-    page_frame,
     project_options,
     query_arg,
     role_in,
     section,
-    session_api,
     state_badge,
     update_query,
 )
@@ -343,15 +342,7 @@ class JobsPage:
 
 
 def page() -> pn.Column:
-    pn.extension("tabulator")
-    messages = Messages()
-    try:
-        api = session_api()
-        me = api.me()
-    except (AitipAPIError, NotSignedIn) as error:
-        messages.error(error, "see your jobs")
-        return page_frame(PAGE, None, messages)
-    return page_frame(PAGE, me["name"], messages, JobsPage(api, me, messages).view())
+    return signed_in_page(PAGE, "see your jobs", lambda api, me, messages: JobsPage(api, me, messages).view())
 
 
 if __name__.startswith("bokeh_app"):

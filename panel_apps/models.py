@@ -13,16 +13,15 @@ from aitip.client import AitipAPIError
 from panel_apps import charts
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
+    signed_in_page,
     Messages,
     NotSignedIn,
     data_table,
     first_value,
     format_time,
-    page_frame,
     project_options,
     query_arg,
     section,
-    session_api,
     update_query,
 )
 
@@ -121,15 +120,7 @@ class ModelsPage:
 
 
 def page() -> pn.Column:
-    pn.extension("tabulator")
-    messages = Messages()
-    try:
-        api = session_api()
-        me = api.me()
-    except (AitipAPIError, NotSignedIn) as error:
-        messages.error(error, "see your models")
-        return page_frame(PAGE, None, messages)
-    return page_frame(PAGE, me["name"], messages, ModelsPage(api, me, messages).view())
+    return signed_in_page(PAGE, "see your models", lambda api, me, messages: ModelsPage(api, me, messages).view())
 
 
 if __name__.startswith("bokeh_app"):

@@ -13,6 +13,7 @@ from aitip.client import AitipAPIError
 from panel_apps import charts
 from panel_apps.api import JOB_STATES, DashboardAPI
 from panel_apps.components import (
+    signed_in_page,
     Messages,
     NotSignedIn,
     Prefetch,
@@ -20,10 +21,8 @@ from panel_apps.components import (
     format_bytes,
     format_duration,
     format_time,
-    page_frame,
     parse_time,
     section,
-    session_api,
     state_badge,
 )
 
@@ -186,15 +185,7 @@ class OverviewPage:
 
 
 def page() -> pn.Column:
-    pn.extension("tabulator")
-    messages = Messages()
-    try:
-        api = session_api()
-        me = api.me()
-    except (AitipAPIError, NotSignedIn) as error:
-        messages.error(error, "see the overview")
-        return page_frame(PAGE, None, messages)
-    return page_frame(PAGE, me["name"], messages, OverviewPage(api, messages).view())
+    return signed_in_page(PAGE, "see the overview", lambda api, me, messages: OverviewPage(api, messages).view())
 
 
 if __name__.startswith("bokeh_app"):
