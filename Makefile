@@ -27,7 +27,7 @@ up: deps
 test: deps
 	$(VENV)/bin/ruff check --select F,E9 extensions tests
 	bash scripts/ensure-postgres.sh
-	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -p no:cacheprovider --basetemp=test-artifacts/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts
