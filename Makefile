@@ -27,6 +27,7 @@ up: deps
 test: deps
 	$(VENV)/bin/ruff check --select F,E9 extensions tests
 	bash scripts/ensure-postgres.sh
+	mkdir -p test-artifacts
 	$(VENV)/bin/python -m pytest -p no:cacheprovider --basetemp=test-artifacts/pytest $(PYTEST_ARGS)
 
 clean:
