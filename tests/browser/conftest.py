@@ -60,7 +60,9 @@ def browser_unavailable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread while
+# its browser is open; it must be closed before the rest of the suite, whose async fixtures close loops.
+@pytest.fixture(scope="package")
 def chromium_path() -> str:
     reason = browser_unavailable()
     if reason:
@@ -70,7 +72,7 @@ def chromium_path() -> str:
     return str(shutil.which("chromium"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     running = start_platform(tmp_path_factory.mktemp("aitip-browser-home"), timeout=180)
     yield running
@@ -79,7 +81,7 @@ def platform(chromium_path: str, tmp_path_factory: pytest.TempPathFactory) -> It
     assert left == [], f"processes left after shutdown: {left}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def people(platform: RunningPlatform) -> dict[str, str]:
     """ann and bob signed up and approved; ann owns PROJECT, bob is its viewer. Their API tokens."""
     tokens = {}
@@ -94,7 +96,7 @@ def people(platform: RunningPlatform) -> dict[str, str]:
     return tokens
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trained(platform: RunningPlatform, people: dict[str, str]) -> list[dict[str, Any]]:
     """Two real training jobs (the digits example) run through the platform by ann, finished."""
     notebook = json.loads(TRAINING.read_text())
@@ -111,7 +113,7 @@ def trained(platform: RunningPlatform, people: dict[str, str]) -> list[dict[str,
     return jobs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
@@ -134,21 +136,21 @@ def sign_in(browser: Browser, platform: RunningPlatform, user: str) -> Page:
     return page
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ann_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
     page = sign_in(browser, platform, "ann")
     yield page
     page.context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bob_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
     page = sign_in(browser, platform, "bob")
     yield page
     page.context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("screenshots")
     yield directory
