@@ -186,18 +186,18 @@ class DataRegistry:
                     self._repo.checkout([str(p) for p in dvc_files], force=True)
 
     def _clear_workspace(self, directory: Path) -> None:
-        """The previous version's data (read-only hardlinks into the cache) leaves; its .dvc file stays in Git."""
+        """The previous version's data (read-only hardlinks into the cache) and its .dvc file leave the
+        workspace; Git keeps the old .dvc file, and ``dvc add`` writes the new one."""
         if not directory.exists():
             return
         for entry in directory.iterdir():
-            if entry.name.startswith("data"):
-                if entry.is_dir() and not entry.name.endswith(".dvc"):
-                    _make_writable(entry)
-                    shutil.rmtree(entry)
-                elif not entry.name.endswith(".dvc"):
-                    entry.unlink()
-                else:
-                    entry.unlink()
+            if not entry.name.startswith("data"):
+                continue
+            if entry.is_dir():
+                _make_writable(entry)
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
     def previous_commit(self) -> str:
         return self._git("rev-parse", "HEAD")

@@ -9,7 +9,6 @@ failure leaves no version, no tag, and nothing staged or cached.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
 import shutil
@@ -431,7 +430,10 @@ class DatasetService(CatalogService):
         upload = self.start_upload(f"restored{suffix}")
         try:
             if old.format == "images":
-                await asyncio.to_thread(self._zip_version, old, upload)
+                archive = upload.directory / "restored.zip"
+                await asyncio.to_thread(self._zip_version, old, archive)
+                await asyncio.to_thread(upload.write_from, archive)
+                archive.unlink()
             else:
                 await asyncio.to_thread(upload.write_from, self.registry.object_path(old.content_md5))
             upload.finish()
@@ -441,20 +443,13 @@ class DatasetService(CatalogService):
         return await self.register(principal, project, name, upload, fmt=old.format,
                                    message=message or f"restore of version {version}", restored_from=version)
 
-    def _zip_version(self, old: DatasetVersion, upload: StagedUpload) -> None:
+    def _zip_version(self, version: DatasetVersion, destination: Path) -> None:
+        """An image-folder version as an uncompressed zip of its class folders."""
         import zipfile
 
-        upload._file.close()
-        with zipfile.ZipFile(upload.path, "w", zipfile.ZIP_STORED) as archive:
-            for relpath, md5 in self.registry.dir_manifest(old.content_md5).items():
+        with zipfile.ZipFile(destination, "w", zipfile.ZIP_STORED) as archive:
+            for relpath, md5 in self.registry.dir_manifest(version.content_md5).items():
                 archive.write(self.registry.object_path(md5), relpath)
-        upload._file = open(upload.path, "ab")  # noqa: SIM115 - closed by finish
-        upload.size = upload.path.stat().st_size
-        digest = hashlib.md5(usedforsecurity=False)
-        with open(upload.path, "rb") as data:
-            while chunk := data.read(1 << 20):
-                digest.update(chunk)
-        upload._md5 = digest
 
     async def preview(self, principal: Principal | None, project: str, name: str, version: int | None,
                       limit: int) -> Preview:
@@ -490,10 +485,13 @@ class DatasetService(CatalogService):
         record, masks, salt = await self._in_transaction(load)
         base = f"{name}-v{record.version}"
         if record.format == "images":
-            upload = self.start_upload(f"{base}.zip")
-            await asyncio.to_thread(self._zip_version, record, upload)
-            upload._file.close()
-            return Export(upload.path, f"{base}.zip", MEDIA_TYPES["images"], [], True)
+            destination = self.staging_root / f"export-{secrets.token_hex(8)}.zip"
+            try:
+                await asyncio.to_thread(self._zip_version, record, destination)
+            except BaseException:
+                destination.unlink(missing_ok=True)
+                raise
+            return Export(destination, f"{base}.zip", MEDIA_TYPES["images"], [], True)
         suffix = Path(record.data_path).suffix
         source = self.registry.object_path(record.content_md5)
         if not masks:
