@@ -171,3 +171,16 @@ def test_only_ipython_kernels_of_the_same_interpreter_are_forked(argv: list[str]
     server = ForkServer(sys.executable, {}, Path("/tmp"), [])
     assert server.handles(argv) is handled
     assert ["-m", "ipykernel_launcher"] in IPYKERNEL_LAUNCHERS
+
+
+@in_module_loop
+async def test_job_kernels_keep_history_in_memory_only(pool: KernelPool) -> None:
+    """No history.sqlite writes (a thread and a lock shared by every kernel); In/Out still work."""
+    kernel = await pool.start_kernel("aitip-python")
+    try:
+        await run(kernel, "a = 40 + 2")
+        shown = await run(kernel, "import threading\nprint(get_ipython().history_manager.enabled, In[-2], "
+                                  "sorted(t.name for t in threading.enumerate() if 'History' in t.name))")
+        assert shown.strip() == "False a = 40 + 2 []"
+    finally:
+        await pool.discard(kernel)

@@ -54,6 +54,13 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 IPYKERNEL_LAUNCHERS = (["-m", "ipykernel_launcher"], ["-m", "ipykernel"])
 
 
+def job_kernel_arguments(argv: list[str]) -> list[str]:
+    """Options for an IPython job kernel: no history database. IPython otherwise writes every cell to one
+    shared ``history.sqlite`` from a thread of each kernel (~6 ms on a job's cells, and lock contention
+    between concurrent jobs); ``In``/``Out`` still work from memory. Other kernels get none."""
+    return ["--HistoryManager.enabled=False"] if argv[1:3] in IPYKERNEL_LAUNCHERS else []
+
+
 class ForkedKernelProcess:
     """A ``Popen``-like handle on a kernel the fork server forked: polled and signalled through a pidfd,
     so a recycled pid can never be hit; its exit code comes from the server, which reaps it."""
@@ -313,7 +320,8 @@ class KernelPool:
                                                 parent=manager)
             provisioner.fork_server = await self._fork_server_for(manager)
             manager.provisioner = provisioner
-        await manager.start_kernel(env=self._base_environment(), cwd=str(self.runtime_dir))
+        await manager.start_kernel(env=self._base_environment(), cwd=str(self.runtime_dir),
+                                   extra_arguments=job_kernel_arguments(manager.kernel_spec.argv))
         client = manager.client()
         client.start_channels()
         try:
