@@ -81,12 +81,83 @@ def prepare_notebook(notebook: dict[str, Any], parameters: dict[str, Any]) -> An
     return nb
 
 
-def setup_code(env: dict[str, str], workdir: Path, gpus: list[int]) -> str:
-    """Run before the first cell, never shown: the job's environment and working directory."""
+LATE_ENV_FILE = "run-env.json"
+LATE_ENV_WAIT_SECONDS = 300.0
+
+# Kernel side of the late environment: applied before the first cell that starts after the platform wrote
+# the file, and waited for by the first ``import mlflow`` (the only code that needs the run's id). A kernel
+# that already has MLflow imported waits for it at once.
+_LATE_ENV_HOOK = """
+def _aitip_late_env(path, timeout):
+    import importlib.abc, json, os, sys, time
+    shell = get_ipython() if "get_ipython" in globals() else None
+    state = {"pending": True}
+
+    def apply(wait):
+        if not state["pending"]:
+            return
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            if not wait:
+                return
+            if time.monotonic() > deadline:
+                raise ImportError(f"the job's MLflow run was not ready within {timeout:g} s")
+            time.sleep(0.002)
+        with open(path) as handle:
+            late = json.load(handle)
+        state["pending"] = False
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        if shell is not None:
+            shell.events.unregister("pre_run_cell", before_cell)
+        if "error" in late:
+            raise ImportError("the job's MLflow run could not be created: " + late["error"])
+        os.environ.update(late["env"])
+
+    def before_cell(info=None):
+        apply(False)
+
+    class Finder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, import_path=None, target=None):
+            if name.partition(".")[0] == "mlflow":
+                apply(True)
+            return None
+
+    finder = Finder()
+    if "mlflow" in sys.modules or shell is None:
+        apply(True)
+        return
+    sys.meta_path.insert(0, finder)
+    shell.events.register("pre_run_cell", before_cell)
+"""
+
+
+def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_file: Path | None = None) -> str:
+    """Run before the first cell, never shown: the job's environment and working directory; with
+    ``late_env_file``, the hook that applies the environment the platform writes there later."""
     variables = dict(env)
     variables["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
-    return (f"import os as _aitip_os\n_aitip_os.environ.update({variables!r})\n"
+    code = (f"import os as _aitip_os\n_aitip_os.environ.update({variables!r})\n"
             f"_aitip_os.chdir({str(workdir)!r})\ndel _aitip_os\n")
+    if late_env_file is not None:
+        code += (f"{_LATE_ENV_HOOK}\n_aitip_late_env({str(late_env_file)!r}, {LATE_ENV_WAIT_SECONDS!r})\n"
+                 f"del _aitip_late_env\n")
+    # One statement for IPython: it compiles and hashes a cell node by node (~3 ms more for this code).
+    return f"exec({code!r})"
+
+
+def publish_late_env(future: asyncio.Future[dict[str, str]], path: Path) -> None:
+    """Write the late environment (or why there is none) for the kernel's hook; atomic by rename."""
+    if future.cancelled():
+        late: dict[str, Any] = {"error": "the job was stopped before its run was created"}
+    elif future.exception() is not None:
+        error = future.exception()
+        late = {"error": f"{type(error).__name__}: {error}"}
+    else:
+        late = {"env": future.result() or {}}
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(late))
+    os.replace(temporary, path)
 
 
 class Executor(LoggingConfigurable):
@@ -201,14 +272,37 @@ class _NotebookRun:
             raise RuntimeError(f"job setup failed in the kernel: {reply['content'].get('evalue')}")
 
     async def _setup(self) -> None:
-        """One silent execution, once the MLflow run (created meanwhile) is known: a round trip saved."""
+        """One silent execution. The MLflow run is created meanwhile: its environment goes in now if it is
+        known, else the kernel gets it later through a file, so the first cell never waits for MLflow."""
         env = dict(self.request.env)
-        if self.request.late_env is not None:
-            env.update(await self.request.late_env or {})
-        await self._silent(setup_code(env, self.request.workdir, self.request.gpus))
+        late, late_file = self.request.late_env, None
+        if late is not None and late.done():
+            env.update(late.result() or {})
+        elif late is not None:
+            late_file = self.request.output_path.parent / LATE_ENV_FILE
+            late_file.parent.mkdir(parents=True, exist_ok=True)
+            late.add_done_callback(lambda future: publish_late_env(future, late_file))
+        await self._silent(setup_code(env, self.request.workdir, self.request.gpus, late_file))
+
+    def _tracking_failure(self) -> ExecutionResult | None:
+        """The job fails when its MLflow run could not be created: every job is a tracked run."""
+        late = self.request.late_env
+        if late is None or not late.done() or late.cancelled() or late.exception() is None:
+            return None
+        error = late.exception()
+        return ExecutionResult("failed", f"the job's MLflow run could not be created: {type(error).__name__}: {error}",
+                               cells_run=self.cells_run)
 
     async def run(self) -> ExecutionResult:
         await self._setup()
+        result = await self._run_cells()
+        if self.request.late_env is not None and result.status == "succeeded":
+            with contextlib.suppress(Exception):
+                await self.request.late_env  # a job done before its run existed: the run is there for its report
+            result = self._tracking_failure() or result
+        return result
+
+    async def _run_cells(self) -> ExecutionResult:
         client = _ObservedNotebookClient(self)
         client.kc = self.kernel.client
         client.reset_execution_trackers()
@@ -221,6 +315,9 @@ class _NotebookRun:
         for index, cell in enumerate(self.nb.cells):
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
+            failure = self._tracking_failure()
+            if failure is not None:
+                return failure
             await self.observer.cell_started(index, cell.source)
             started = time.monotonic()
             self._dirty = True

@@ -354,7 +354,8 @@ class JobWorker(LoggingConfigurable):
         return {"parent_run_id": parent_run, "id": job.id, "attempt": job.attempt, "project": job.project.name, "owner": job.owner,
                 "notebook_sha256": job.notebook_sha256, "notebook_name": job.notebook_name,
                 "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
-                "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version}
+                "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version,
+                "has_inputs": bool(job.inputs)}
 
     def _pick_and_claim(self, session: Session, slots: int, free_gpus: int) -> list[dict[str, Any]]:
         claimed = []
@@ -391,13 +392,14 @@ class JobWorker(LoggingConfigurable):
         workdir = self.jobs_dir / str(job_id) / f"attempt-{attempt}"
         output_path = workdir / "output.ipynb"
         run: RunInfo | None = None
-        # The MLflow run is created while the kernel is being set up; user code waits for it, not the kernel.
+        # The MLflow run is created while the job starts; only the kernel's first `import mlflow` waits for it.
         tracking = asyncio.ensure_future(asyncio.to_thread(self.tracker.start, job))
         late_env = asyncio.ensure_future(self._run_env(job_id, tracking))
         try:
-            notebook = await asyncio.to_thread(self.store.get, job["notebook_sha256"])
+            notebook = self.store.cached(job["notebook_sha256"]) or await asyncio.to_thread(self.store.get,
+                                                                                          job["notebook_sha256"])
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
-            if self.datasets is not None:
+            if self.datasets is not None and job.get("has_inputs"):
                 inputs = await asyncio.to_thread(self.datasets.materialize_job_inputs, job_id, workdir / "inputs")
                 if inputs:
                     env["AITIP_INPUTS"] = json.dumps(inputs)
