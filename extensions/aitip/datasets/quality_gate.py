@@ -13,7 +13,7 @@ from .service import QualityOutcome
 
 def quality_gate(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutcome:
     """In a child process: DuckDB and Pillow read untrusted bytes, and a crafted file that crashes native
-    code must take down that child (a 422), never the platform service (about a second of start-up)."""
+    code must take down that child (a 422), never the platform service (a forked child: tens of ms)."""
     from .quality import check_quality_isolated
 
     try:
