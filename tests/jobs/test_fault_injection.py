@@ -20,7 +20,7 @@ from tests.support import faults
 
 pytestmark = pytest.mark.asyncio
 
-KILLS = 20
+KILLS = 8  # the platform-service test (tests/integration/test_platform_faults.py) does the full 20
 JOBS = 24
 LEASE = 3.0
 HEARTBEAT = 0.5
