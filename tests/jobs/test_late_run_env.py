@@ -110,3 +110,39 @@ async def test_a_run_that_cannot_be_created_fails_the_job(gated, import_mlflow: 
         assert failed.failed_cell is None
     events, _ = await platform.jobs.events(ANN, job.id)
     assert "never" not in "".join(e.data["text"] for e in events if e.kind == "output")
+
+
+class _Recorder:
+    """The executor's observer interface, recording what it is told."""
+
+    def __init__(self) -> None:
+        self.cells: list[int] = []
+
+    async def kernel_started(self, pid: int | None, host: str) -> None: ...
+
+    async def cell_started(self, index: int, source: str) -> None:
+        self.cells.append(index)
+
+    async def cell_finished(self, index: int, status: str, seconds: float) -> None: ...
+
+    async def output(self, index: int, name: str, text: str) -> None: ...
+
+
+async def test_a_set_up_that_fails_in_the_kernel_fails_the_job_before_any_cell_runs(tmp_path: Path) -> None:
+    """The set-up is sent ahead of the first cell without waiting for its reply; when it fails (here: an
+    environment variable name the OS refuses) the kernel ends and the job says why."""
+    from aitip.jobs.executor import ExecutionRequest, LocalExecutor
+
+    executor = LocalExecutor(max_concurrent_jobs=1, pool_sizes={"aitip-python": 1})
+    await executor.start()
+    try:
+        recorder = _Recorder()
+        request = ExecutionRequest(1, 1, notebook("open('ran', 'w').write('yes')"), {}, "aitip-python", 60,
+                                   tmp_path / "attempt-1" / "work", tmp_path / "attempt-1" / "output.ipynb",
+                                   env={"BAD=NAME": "1"})
+        result = await executor.execute(request, recorder, asyncio.get_running_loop().create_future())
+    finally:
+        await executor.stop()
+    assert result.status == "failed"
+    assert result.reason is not None and result.reason.startswith("the job's set-up failed in the kernel: ValueError")
+    assert not (tmp_path / "attempt-1" / "work" / "ran").exists()

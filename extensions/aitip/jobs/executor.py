@@ -82,6 +82,8 @@ def prepare_notebook(notebook: dict[str, Any], parameters: dict[str, Any]) -> An
 
 
 LATE_ENV_FILE = "run-env.json"
+SETUP_ERROR_FILE = "setup-error.txt"
+SETUP_FAILED_EXIT = 70
 LATE_ENV_WAIT_SECONDS = 300.0
 
 # Kernel side of the late environment: applied before the first cell that starts after the platform wrote
@@ -143,7 +145,14 @@ def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_fil
         code += (f"{_LATE_ENV_HOOK}\n_aitip_late_env({str(late_env_file)!r}, {LATE_ENV_WAIT_SECONDS!r})\n"
                  f"del _aitip_late_env\n")
     # One statement for IPython: it compiles and hashes a cell node by node (~3 ms more for this code).
-    return f"exec({code!r})"
+    # Sent ahead of the first cell without waiting for its reply (nbclient drops it): a set-up that fails
+    # leaves its reason in a file and ends the kernel, so no cell ever runs without its environment.
+    error_file = workdir.parent / SETUP_ERROR_FILE
+    return (f"try:\n    exec({code!r})\nexcept BaseException as _aitip_error:\n"
+            f"    import os as _aitip_os, traceback as _aitip_tb\n"
+            f"    with open({str(error_file)!r}, 'w') as _aitip_out:\n"
+            f"        _aitip_out.write(''.join(_aitip_tb.format_exception_only(_aitip_error)).strip())\n"
+            f"    _aitip_os._exit({SETUP_FAILED_EXIT})\n")
 
 
 def publish_late_env(future: asyncio.Future[dict[str, str]], path: Path) -> None:
@@ -262,18 +271,10 @@ class _NotebookRun:
         if self._dirty and time.monotonic() - self._last_save >= self.save_interval:
             self.save()
 
-    async def _silent(self, code: str) -> None:
-        client = self.kernel.client
-        msg_id = client.execute(code, silent=True, store_history=False)
-        reply = await client.get_shell_msg(timeout=30)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = await client.get_shell_msg(timeout=30)
-        if reply["content"].get("status") != "ok":
-            raise RuntimeError(f"job setup failed in the kernel: {reply['content'].get('evalue')}")
-
     async def _setup(self) -> None:
-        """One silent execution. The MLflow run is created meanwhile: its environment goes in now if it is
-        known, else the kernel gets it later through a file, so the first cell never waits for MLflow."""
+        """One silent execution, sent ahead of the first cell without waiting for its reply. The MLflow run
+        is created meanwhile: its environment goes in now if it is known, else the kernel gets it later
+        through a file, so the first cell never waits for MLflow."""
         env = dict(self.request.env)
         late, late_file = self.request.late_env, None
         if late is not None and late.done():
@@ -282,7 +283,8 @@ class _NotebookRun:
             late_file = self.request.output_path.parent / LATE_ENV_FILE
             late_file.parent.mkdir(parents=True, exist_ok=True)
             late.add_done_callback(lambda future: publish_late_env(future, late_file))
-        await self._silent(setup_code(env, self.request.workdir, self.request.gpus, late_file))
+        self.kernel.client.execute(setup_code(env, self.request.workdir, self.request.gpus, late_file),
+                                   silent=True, store_history=False)
 
     def _tracking_failure(self) -> ExecutionResult | None:
         """The job fails when its MLflow run could not be created: every job is a tracked run."""
@@ -332,6 +334,10 @@ class _NotebookRun:
             except DeadKernelError:
                 await self.observer.cell_finished(index, "kernel_died", time.monotonic() - started)
                 code = await self._exit_code()
+                setup_error = self.request.output_path.parent / SETUP_ERROR_FILE
+                if code == SETUP_FAILED_EXIT and setup_error.exists():
+                    return ExecutionResult("failed", f"the job's set-up failed in the kernel: {setup_error.read_text()}",
+                                           cells_run=self.cells_run)
                 return ExecutionResult("failed", f"the kernel died while running cell {index}"
                                        + (f" (exit code {code})" if code is not None else ""),
                                        failed_cell={"index": index, "source": cell.source}, cells_run=self.cells_run)
