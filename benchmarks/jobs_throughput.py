@@ -418,7 +418,8 @@ def main() -> None:
 
     from tests.support.platform import start_platform
 
-    platform = start_platform(work / "home")
+    # The platform's own directory cache (tests turn it off to see group changes at once).
+    platform = start_platform(work / "home", environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10"})
     try:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:
             token = admin.headers["Authorization"].split()[1]

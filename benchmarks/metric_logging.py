@@ -117,7 +117,8 @@ def aitip_job(calls: int, trials: int, work: Path) -> dict[str, Any]:
     from tests.support.platform import start_platform
 
     home = work / "aitip-home"
-    platform = start_platform(home)
+    # The platform's own directory cache (tests turn it off to see group changes at once).
+    platform = start_platform(home, environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10"})
     try:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:
             assert admin.post("projects", json={"name": "bench"}).status_code == 201

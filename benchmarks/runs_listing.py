@@ -6,7 +6,7 @@ REST endpoint, on the same MLflow sqlite store of 5,000 runs x (5 params, 10 met
       straight at the platform service (as MLflow is) and through the hub's proxy (as browsers go).
 
 Each answers a first page (100 runs, MLflow's default order) and a filtered page
-(``metrics.m0 > 0.5``), to 1 and to 16 concurrent clients (threads with keep-alive httpx clients).
+(``metrics.m0 > 0.5``), to 1 and to 16 concurrent clients (forked processes, each with a keep-alive httpx client).
 Reported: p50/p99 milliseconds per request and AITIP's ratio to MLflow. The store is written with
 bulk SQL (rows shaped as MLflow writes them) after MLflow creates its schema; both systems must
 return the same first-page run ids, or the benchmark stops.
@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -213,37 +212,44 @@ def start_aitip(home: Path) -> tuple[Any, int]:
 # ----- measuring -----
 
 def measure(request: Any, clients: int, per_client: int, warmup: int = 3) -> tuple[list[float], list[str]]:
-    """Milliseconds per request, ``clients`` threads each sending ``per_client`` requests back to back
-    on its own keep-alive connection (after ``warmup`` untimed ones); and the failed answers, which
-    are timed too (MLflow 3.17's server answers a few concurrent searches with a 500)."""
+    """Milliseconds per request, ``clients`` client processes (forked: each its own interpreter, as separate
+    programs or browsers are, so one client's HTTP parsing never holds up another's clock) each sending
+    ``per_client`` requests back to back on its own keep-alive connection, after ``warmup`` untimed ones;
+    and the failed answers, which are timed too (MLflow 3.17's server answers a few concurrent searches
+    with a 500)."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    start = context.Barrier(clients)
+    processes = [context.Process(target=_client, args=(request, per_client, warmup, start, results))
+                 for _ in range(clients)]
+    for process in processes:
+        process.start()
     latencies: list[float] = []
     failures: list[str] = []
-    lock = threading.Lock()
-    start = threading.Barrier(clients)
-
-    def client() -> None:
-        with httpx.Client(timeout=120) as http:
-            for _ in range(warmup):
-                request(http)
-            start.wait()
-            mine, failed = [], []
-            for _ in range(per_client):
-                began = time.perf_counter()
-                response = request(http)
-                response.read()
-                mine.append((time.perf_counter() - began) * 1000)
-                if response.status_code != 200:
-                    failed.append(f"{response.status_code} {response.text[:200]}")
-            with lock:
-                latencies.extend(mine)
-                failures.extend(failed)
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for _ in processes:
+        mine, failed = results.get(timeout=600)
+        latencies.extend(mine)
+        failures.extend(failed)
+    for process in processes:
+        process.join(30)
     return latencies, failures
+
+
+def _client(request: Any, per_client: int, warmup: int, start: Any, results: Any) -> None:
+    mine: list[float] = []
+    failed: list[str] = []
+    with httpx.Client(timeout=120) as http:
+        for _ in range(warmup):
+            request(http)
+        start.wait()
+        for _ in range(per_client):
+            began = time.perf_counter()
+            response = request(http)
+            response.read()
+            mine.append((time.perf_counter() - began) * 1000)
+            if response.status_code != 200:
+                failed.append(f"{response.status_code} {response.text[:200]}")
+    results.put((mine, failed))
 
 
 def percentile(values: list[float], fraction: float) -> float:
