@@ -339,16 +339,25 @@ def jupyter_scheduler(runs: list[tuple[dict, int, str]], bin_dir: Path, work: Pa
                     if job["job_id"] in ids and job["status"] in ("COMPLETED", "FAILED"):
                         done[job["job_id"]] = job
                 time.sleep(0.25)
+            # A failed job (its kernels bind TCP ports, and a port race kills one now and then under load) is
+            # reported, not fatal: jobs/minute counts the completed ones only.
             failed = [(j["job_id"], j["status_message"]) for j in done.values() if j["status"] != "COMPLETED"]
-            assert not failed, failed
+            completed = [j for j in done.values() if j["status"] == "COMPLETED"]
             # Completion: the job's own end_time (ms, written by its process after the output file).
-            ended = max(j["end_time"] for j in done.values()) / 1000
+            ended = max(j["end_time"] for j in completed) / 1000
             latencies = []
             for job_id, submitted in zip(ids, submitted_at):
+                if job_id not in {j["job_id"] for j in completed}:
+                    continue
                 (output,) = [path for path in (server.staging / job_id).glob("*.ipynb")
                              if path.name != f"{kind}.ipynb"]
                 latencies.append(first_cell_time(json.loads(output.read_text())) - submitted)
-            rows.append(summarize("jupyter-scheduler (REST)", kind, started, ended, latencies, count))
+            row = summarize("jupyter-scheduler (REST)", kind, started, ended, latencies, len(completed))
+            row["failed_jobs"] = len(failed)
+            row["failures"] = [message for _, message in failed[:3]]
+            rows.append(row)
+            if failed:
+                print(f"jupyter-scheduler: {len(failed)} of {count} {kind} jobs failed, e.g. {failed[0][1]!r}", flush=True)
             print(f"jupyter-scheduler, {count} {kind} jobs at once: peak {peak_processes} processes, "
                   f"{peak_mb:.0f} MB resident (server and jobs)", flush=True)
     finally:

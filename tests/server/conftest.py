@@ -53,6 +53,7 @@ def jp_server_config(tmp_path) -> dict[str, Any]:
             "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}",
             "directory_class": IdentityProviderDirectory,
             "run_jobs": False,
+            "data_remote": "none",  # pushes to the DVC remote are tested in tests/datasets/test_remote.py
         },
     }
 

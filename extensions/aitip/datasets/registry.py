@@ -61,6 +61,14 @@ class DataRegistry:
         self.remote = remote
         self._lock = threading.Lock()
         self._repo: Any = None
+        # Pushes to the remote: versions (tags) waiting, handled one batch at a time by a thread of their own.
+        self._push_state = threading.Condition()
+        self._push_pending: set[str] = set()
+        self._push_failed: set[str] = set()
+        self._pushing = False
+        self._push_closing = False
+        self._pusher: threading.Thread | None = None
+        self.push_error: str | None = None
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
         self._init()
 
@@ -85,14 +93,30 @@ class DataRegistry:
                     config["core"]["analytics"] = False
                     config["core"]["autostage"] = False
                     config["cache"]["type"] = ["hardlink", "copy"]
-                    if self.remote:
-                        config["remote"]["registry"] = {"url": self.remote}
-                        config["core"]["remote"] = "registry"
                 repo.close()
             self._git("add", "-A")
             self._git("commit", "-q", "-m", "Initialize the AITIP data registry")
+        if self.remote:
+            self._configure_remote(self.remote)
         with _quiet():
-            self._repo = Repo(str(self.root))  # re-opened so the cache settings above apply
+            self._repo = Repo(str(self.root))  # re-opened so the settings above apply
+
+    def _configure_remote(self, url: str) -> None:
+        """The remote is this platform's setting, not the registry's history: it goes in DVC's git-ignored
+        ``config.local``, rewritten at every start (so a changed setting applies)."""
+        from dvc.repo import Repo
+
+        if "://" not in url:
+            Path(url).mkdir(parents=True, exist_ok=True)
+            url = str(Path(url).absolute())
+        with _quiet():
+            repo = Repo(str(self.root))
+            try:
+                with repo.config.edit("local") as config:
+                    config["remote"]["registry"] = {"url": url}
+                    config["core"]["remote"] = "registry"
+            finally:
+                repo.close()
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
@@ -104,7 +128,14 @@ class DataRegistry:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def close(self) -> None:
+    def close(self, push_timeout: float = 120.0) -> None:
+        """Waits (up to ``push_timeout`` s) for pushes asked for; versions not pushed by then are pushed
+        when the platform next registers one (or by ``dvc push --all-tags`` in the registry)."""
+        with self._push_state:
+            self._push_closing = True
+            self._push_state.notify_all()
+        if self._pusher is not None:
+            self._pusher.join(push_timeout)
         if self._repo is not None:
             self._repo.close()
             self._repo = None
@@ -239,12 +270,52 @@ class DataRegistry:
             return self._git("diff", "--no-color", tag_a, tag_b, "--", dvc_file_a)
         return self._git("diff", "--no-color", f"{tag_a}:{dvc_file_a}", f"{tag_b}:{dvc_file_b}", check=False)
 
-    def push(self) -> None:
-        """Copy new cache objects to the configured remote (off the registration path)."""
+    # ----- the remote -----
+
+    def push_later(self, tag: str) -> None:
+        """Copy a registered version's data to the remote, off the registration path: a thread with its own
+        DVC ``Repo`` pushes the versions asked for (``revs``, not the workspace), so no registration waits
+        for it. A failed push is logged, kept in ``push_error`` and retried with the next version."""
         if not self.remote:
             return
-        with self.writing(), _quiet():
-            self._repo.push()
+        with self._push_state:
+            self._push_pending |= {tag, *self._push_failed}
+            self._push_failed = set()
+            if self._pusher is None or not self._pusher.is_alive():
+                self._pusher = threading.Thread(target=self._push_loop, name="aitip-dvc-push", daemon=True)
+                self._pusher.start()
+            self._push_state.notify_all()
+
+    def _push_loop(self) -> None:
+        from dvc.repo import Repo
+
+        while True:
+            with self._push_state:
+                while not self._push_pending and not self._push_closing:
+                    self._push_state.wait()
+                if not self._push_pending:
+                    return
+                tags, self._push_pending = sorted(self._push_pending), set()
+                self._pushing = True
+            try:
+                with _quiet(), Repo(str(self.root)) as repo:
+                    repo.push(revs=tags, workspace=False)
+                self.push_error = None
+            except Exception as error:  # noqa: BLE001 - reported, and retried with the next version
+                log.warning("pushing %s to the DVC remote %s failed: %s", ", ".join(tags), self.remote, error)
+                self.push_error = f"{type(error).__name__}: {error}"
+                kept = {tag for tag in tags if self._git("tag", "-l", tag, check=False)}  # not taken back since
+                with self._push_state:
+                    self._push_failed |= kept
+            finally:
+                with self._push_state:
+                    self._pushing = False
+                    self._push_state.notify_all()
+
+    def wait_pushed(self, timeout: float = 60.0) -> bool:
+        """True once every version asked for is pushed (or its push failed: see ``push_error``)."""
+        with self._push_state:
+            return self._push_state.wait_for(lambda: not self._pushing and not self._push_pending, timeout)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

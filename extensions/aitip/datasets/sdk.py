@@ -8,6 +8,11 @@ In notebooks::
 
 Reads are cached under ``~/.cache/aitip/datasets/<project>/<name>/v<N>/`` by content hash, so a version
 is fetched once. Callers below maintainer receive sensitive columns masked, as everywhere else.
+
+Where the data registry can be reached directly (``$AITIP_DATA_REGISTRY_URL``: its Git URL or path, and
+``$AITIP_DATA_REMOTE``: the DVC remote it pushes to, if the registry's own cache is not at hand), tables
+of datasets that declare no sensitive columns are read through ``dvc.api`` from the registry at the
+version's tag, and checked against the version's content hash; everything else goes through the API.
 """
 
 from __future__ import annotations
@@ -166,11 +171,43 @@ def _resolve(name: str, version: int | None, project: str | None, client: Client
         suffix = Path(meta.data_path).suffix if meta.format != "images" else ".zip"
         local = cache_root() / project / name / f"v{meta.version}" / f"{meta.content_md5}{suffix}"
         if not local.exists():
-            api.download(project, name, meta.version, local)
+            registry = os.environ.get("AITIP_DATA_REGISTRY_URL")
+            if registry and meta.tag and meta.format != "images" and not api.get(project, name).sensitive_columns:
+                fetch_with_dvc(registry, meta, local, remote=os.environ.get("AITIP_DATA_REMOTE") or None)
+            else:
+                api.download(project, name, meta.version, local)
         return local, meta.format
     finally:
         if own:
             client.close()
+
+
+def fetch_with_dvc(registry: str, meta: DatasetVersion, destination: Path, *, remote: str | None = None) -> Path:
+    """A tabular version's bytes from the registry through ``dvc.api`` (the registry's cache, else its
+    remote), written atomically to ``destination`` after its MD5 matched the version's."""
+    import hashlib
+
+    import dvc.api
+
+    config = {"remote": {"registry": {"url": remote}}, "core": {"remote": "registry"}} if remote else None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.md5(usedforsecurity=False)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as partial:
+        try:
+            with dvc.api.open(meta.data_path, repo=registry, rev=meta.tag, mode="rb", config=config) as source:
+                while chunk := source.read(UPLOAD_CHUNK):
+                    digest.update(chunk)
+                    partial.write(chunk)
+            partial.flush()
+            if digest.hexdigest() != meta.content_md5:
+                raise AitipAPIError(409, "content_mismatch", f"{meta.dataset} v{meta.version} in {registry} has "
+                                    f"MD5 {digest.hexdigest()}, the platform recorded {meta.content_md5}")
+            os.replace(partial.name, destination)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial.name)
+            raise
+    return destination
 
 
 def path(name: str, version: int | None = None, *, project: str | None = None, client: Client | None = None) -> Path:

@@ -150,11 +150,13 @@ class DatasetService(CatalogService):
             await self._in_transaction(lambda s: self._drop_claim(s, claim))
             raise
         try:
-            return await self._in_transaction(lambda s: self._mark_ready(s, claim, committed, schema, quality))
+            ready = await self._in_transaction(lambda s: self._mark_ready(s, claim, committed, schema, quality))
         except BaseException:
             await asyncio.to_thread(self.registry.undo_version, committed, previous_commit)
             await self._in_transaction(lambda s: self._drop_claim(s, claim))
             raise
+        self.registry.push_later(committed.tag)
+        return ready
 
     def _prepare_content(self, upload: StagedUpload, fmt: str) -> tuple[Path, UnpackedFolder | None]:
         if fmt != "images":

@@ -85,7 +85,8 @@ class AitipExtension(ExtensionApp):
 
     data_remote = Unicode(
         help="DVC remote the registry pushes versions to after registering them (a directory, s3://bucket/path, "
-        "...). Default: $AITIP_DATA_REMOTE, else none (the registry's own cache holds the data).",
+        "...). Default: $AITIP_DATA_REMOTE, else $AITIP_HOME/datasets/remote; 'none' keeps the data in the "
+        "registry's own cache only.",
     ).tag(config=True)
 
     max_upload_bytes = Integer(
@@ -98,7 +99,7 @@ class AitipExtension(ExtensionApp):
 
     @default("data_remote")
     def _default_data_remote(self) -> str:
-        return os.environ.get("AITIP_DATA_REMOTE", "")
+        return os.environ.get("AITIP_DATA_REMOTE", str(aitip_settings.aitip_home() / "datasets" / "remote"))
 
     @default("mlflow_tracking_uri")
     def _default_mlflow_tracking_uri(self) -> str:
@@ -186,7 +187,7 @@ class AitipExtension(ExtensionApp):
 
         assert context.catalog is not None
         root = Path(self.data_registry_path)
-        registry = DataRegistry(root, self.data_remote or None)
+        registry = DataRegistry(root, None if self.data_remote in ("", "none") else self.data_remote)
         models = mlflow_registry_view(self.mlflow_tracking_uri) if self.mlflow_tracking_uri else None
         context.datasets = DatasetService(context.catalog, registry, root.parent / "staging",
                                           max_upload_bytes=self.max_upload_bytes, quality_check=quality_gate,
