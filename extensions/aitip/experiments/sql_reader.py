@@ -10,6 +10,7 @@ compares them on a table of searches).
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import operator
 import sqlite3
@@ -134,13 +135,19 @@ def _finite(value: float | None, is_nan: bool) -> float | None:
 
 class StoreVersionCache:
     """Answers kept until the store changes. The caller passes the store's current version with each
-    lookup; a new version drops every answer, so a hit is as fresh as a new query would be."""
+    lookup; a new version drops every answer, so a hit is as fresh as a new query would be.
+
+    Identical lookups at the same version that arrive while the answer is being computed wait for that
+    computation instead of running the query again ("single flight"): while a store is written many
+    times a second no answer outlives its version, but a dashboard's concurrent viewers still share one
+    query per version."""
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
         self._answers: OrderedDict[Hashable, Any] = OrderedDict()
         self._version: object = None
         self._lock = threading.Lock()
+        self._in_flight: dict[tuple[object, Hashable], concurrent.futures.Future[Any]] = {}
 
     def get(self, version: object, key: Hashable, compute: Callable[[], T]) -> T:
         if version is None or self.entries <= 0:
@@ -152,12 +159,26 @@ class StoreVersionCache:
             elif key in self._answers:
                 self._answers.move_to_end(key)
                 return self._answers[key]  # type: ignore[no-any-return]
-        answer = compute()
+            flight = self._in_flight.get((version, key))
+            leading = flight is None
+            if flight is None:
+                flight = self._in_flight[(version, key)] = concurrent.futures.Future()
+        if not leading:
+            return flight.result()  # type: ignore[no-any-return]
+        try:
+            answer = compute()
+        except BaseException as error:
+            with self._lock:
+                self._in_flight.pop((version, key), None)
+            flight.set_exception(error)
+            raise
         with self._lock:
+            self._in_flight.pop((version, key), None)
             if version == self._version:
                 self._answers[key] = answer
                 while len(self._answers) > self.entries:
                     self._answers.popitem(last=False)
+        flight.set_result(answer)
         return answer
 
 
