@@ -105,24 +105,31 @@ class DatasetsAPI:
 
     def download(self, project: str, name: str, version: int, destination: Path) -> list[str]:
         """Stream a version to ``destination`` (atomically); returns the columns that came masked."""
-        destination.parent.mkdir(parents=True, exist_ok=True)
         url = f"{self._base(project, name)}/versions/{version}/download"
-        with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as partial:
-            try:
-                with self.client._http.stream("GET", url, timeout=httpx.Timeout(30.0, read=3600.0)) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        Client._raise(response)
-                    masked = [c for c in response.headers.get("X-AITIP-Masked-Columns", "").split(",") if c]
-                    for chunk in response.iter_bytes(UPLOAD_CHUNK):
-                        partial.write(chunk)
-                partial.flush()
-                os.replace(partial.name, destination)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(partial.name)
-                raise
+        with _written_atomically(destination) as partial, \
+                self.client._http.stream("GET", url, timeout=httpx.Timeout(30.0, read=3600.0)) as response:
+            if response.status_code >= 400:
+                response.read()
+                Client._raise(response)
+            masked = [c for c in response.headers.get("X-AITIP-Masked-Columns", "").split(",") if c]
+            for chunk in response.iter_bytes(UPLOAD_CHUNK):
+                partial.write(chunk)
         return masked
+
+
+@contextlib.contextmanager
+def _written_atomically(destination: Path) -> Iterator[IO[bytes]]:
+    """A file that becomes ``destination`` only if the block ends without an error; else nothing is left."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as partial:
+        try:
+            yield partial
+            partial.flush()
+            os.replace(partial.name, destination)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial.name)
+            raise
 
 
 @contextlib.contextmanager
@@ -190,23 +197,15 @@ def fetch_with_dvc(registry: str, meta: DatasetVersion, destination: Path, *, re
     import dvc.api
 
     config = {"remote": {"registry": {"url": remote}}, "core": {"remote": "registry"}} if remote else None
-    destination.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.md5(usedforsecurity=False)
-    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as partial:
-        try:
-            with dvc.api.open(meta.data_path, repo=registry, rev=meta.tag, mode="rb", config=config) as source:
-                while chunk := source.read(UPLOAD_CHUNK):
-                    digest.update(chunk)
-                    partial.write(chunk)
-            partial.flush()
-            if digest.hexdigest() != meta.content_md5:
-                raise AitipAPIError(409, "content_mismatch", f"{meta.dataset} v{meta.version} in {registry} has "
-                                    f"MD5 {digest.hexdigest()}, the platform recorded {meta.content_md5}")
-            os.replace(partial.name, destination)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial.name)
-            raise
+    with _written_atomically(destination) as partial, \
+            dvc.api.open(meta.data_path, repo=registry, rev=meta.tag, mode="rb", config=config) as source:
+        while chunk := source.read(UPLOAD_CHUNK):
+            digest.update(chunk)
+            partial.write(chunk)
+        if digest.hexdigest() != meta.content_md5:
+            raise AitipAPIError(409, "content_mismatch", f"{meta.dataset} v{meta.version} in {registry} has "
+                                f"MD5 {digest.hexdigest()}, the platform recorded {meta.content_md5}")
     return destination
 
 
