@@ -191,7 +191,12 @@ def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, 
         while any(j["state"] not in ("succeeded", "failed") for j in jobs) and time.monotonic() < deadline:
             time.sleep(1)
             jobs = ann.get("jobs", params={"project": "jobs-demo"}).json()["items"]
-    assert [j["state"] for j in jobs] == ["succeeded"] * 4, [(j["id"], j["state"], j["reason"]) for j in jobs]
+        assert [j["state"] for j in jobs] == ["succeeded"] * 4, [(j["id"], j["state"], j["reason"]) for j in jobs]
+        # The executed notebook is stored in MLflow after the job has ended, off its path: its event says when.
+        for job in jobs:
+            while not any(e["kind"] == "report_stored" for e in ann.get(f"jobs/{job['id']}/events").json()["items"]):
+                assert time.monotonic() < deadline + 60, f"job {job['id']}'s report was never stored"
+                time.sleep(0.2)
     tracking = MlflowClient(tracking_uri=f"sqlite:///{platform.home / 'mlflow.sqlite'}")
     for job in jobs:
         run = tracking.get_run(job["mlflow_run_id"])
