@@ -9,7 +9,7 @@ import pytest
 from traitlets.config import Config
 
 from aitip.hub.config import configure
-from aitip.hub.kubernetes import GPU_RESOURCE, GPU_TOLERATION, load_profiles
+from aitip.hub.kubernetes import GPU_RESOURCE, GPU_TOLERATION, PANEL_PREVIEW_OFF, load_profiles
 
 kubespawner = pytest.importorskip("kubespawner")
 
@@ -62,6 +62,8 @@ async def test_default_profile_is_cpu_only(kube_config: Config) -> None:
     assert GPU_RESOURCE not in (container.resources.limits or {})
     assert not pod.spec.node_selector
     assert {e.name: e.value for e in container.env}["AITIP_KERNEL_DEVICE"] == "cpu"
+    # Panel's preview extension stays off in pods too (seconds per spawn), and pods never run as root.
+    assert container.args == ["jupyterhub-singleuser", PANEL_PREVIEW_OFF]
 
 
 def test_profiles_come_from_a_file_when_configured(tmp_path: Path) -> None:

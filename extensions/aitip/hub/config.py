@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import aitip_home
+from .kubernetes import PANEL_PREVIEW_OFF
 
 SERVICE_NAME = "aitip"
 DASHBOARDS_SERVICE = "dashboards"
@@ -150,7 +151,7 @@ def dashboards_service(settings: HubSettings) -> dict[str, Any]:
 def user_server_args() -> list[str]:
     """Arguments of every user server: Panel's auto-enabled preview extension costs 1.6-3 s per spawn
     and is not used (the dashboards run through jupyter-server-proxy, which stays on)."""
-    args = ["--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"]
+    args = [PANEL_PREVIEW_OFF]
     if os.geteuid() == 0:
         args.append("--ServerApp.allow_root=True")
     return args

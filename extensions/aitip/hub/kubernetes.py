@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 GPU_RESOURCE = "nvidia.com/gpu"
+PANEL_PREVIEW_OFF = "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -73,6 +74,9 @@ def configure_kubespawner(c: Any, *, platform_url: str, token_scopes: list[str])
     c.KubeSpawner.image = os.environ.get("AITIP_IMAGE", "ghcr.io/aitip/workspace:0.1.0")
     c.KubeSpawner.namespace = os.environ.get("AITIP_K8S_NAMESPACE", "aitip")
     c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+    # As for local servers: Panel's auto-enabled preview extension costs seconds per spawn and is not used
+    # (the dashboards go through jupyter-server-proxy). No allow_root: the pod runs as its own user.
+    c.KubeSpawner.args = [PANEL_PREVIEW_OFF]
     c.KubeSpawner.default_url = "/lab"
     c.KubeSpawner.profile_list = load_profiles()
     c.KubeSpawner.environment = {"AITIP_PLATFORM_URL": platform_url, "AITIP_MODE": "workspace"}
