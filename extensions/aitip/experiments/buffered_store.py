@@ -52,6 +52,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from .mlflow_sql import column_mismatch, unsupported_store
+
 SCHEME = "aitip"
 
 # Imported before MLflow, this module is loaded again by MLflow's entry-point scan while it is still
@@ -527,17 +529,13 @@ class SqlMetricWriter:
 
     @staticmethod
     def _insert_for(store: Any) -> tuple[Any, str | None]:
-        sql_store_module = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
-        sql_store_class = getattr(sql_store_module, "SqlAlchemyStore", None)
-        if sql_store_class is None or type(store) is not sql_store_class:
-            return None, f"the inner store is a {type(store).__name__}, not MLflow's SqlAlchemyStore"
-        dialect = store.engine.dialect.name
-        if dialect == "sqlite":
+        reason = unsupported_store(store)
+        if reason is not None:
+            return None, reason
+        if store.engine.dialect.name == "sqlite":
             from sqlalchemy.dialects.sqlite import insert
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
         else:
-            return None, f"no bulk path for {dialect} databases"
+            from sqlalchemy.dialects.postgresql import insert
         return insert, None
 
     @classmethod
@@ -549,14 +547,9 @@ class SqlMetricWriter:
         inspector = sqlalchemy.inspect(engine)
         models = {"metrics": SqlMetric, "latest_metrics": SqlLatestMetric}
         for table, (columns, primary_key) in cls.EXPECTED_TABLES.items():
-            model_columns = {column.name for column in models[table].__table__.columns}
-            if model_columns != columns:
-                return f"MLflow's {table} model has columns {sorted(model_columns)}, expected {sorted(columns)}"
-            if not inspector.has_table(table):
-                return f"the database has no {table} table"
-            found = {column["name"] for column in inspector.get_columns(table)}
-            if found != columns:
-                return f"the {table} table has columns {sorted(found)}, expected {sorted(columns)}"
+            mismatch = column_mismatch(inspector, models[table], columns)
+            if mismatch is not None:
+                return mismatch
             found_key = set(inspector.get_pk_constraint(table)["constrained_columns"])
             if found_key != primary_key:
                 return f"the {table} table's primary key is {sorted(found_key)}, expected {sorted(primary_key)}"

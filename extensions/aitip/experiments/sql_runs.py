@@ -11,9 +11,10 @@ at start; on any difference the tracker uses MLflow's client instead.
 from __future__ import annotations
 
 import logging
-import sys
 import uuid
 from typing import Any
+
+from .mlflow_sql import column_mismatch, unsupported_store
 
 log = logging.getLogger("aitip.experiments.sql_runs")
 
@@ -57,23 +58,16 @@ class SqlRunStarter:
     @staticmethod
     def _mismatch(store: Any) -> str | None:
         import sqlalchemy
-
-        module = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
-        if module is None or type(store) is not getattr(module, "SqlAlchemyStore", None):
-            return f"the store is a {type(store).__name__}, not MLflow's SqlAlchemyStore"
-        if store.engine.dialect.name not in ("sqlite", "postgresql"):
-            return f"no SQL path for {store.engine.dialect.name} databases"
         from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
 
+        reason = unsupported_store(store)
+        if reason is not None:
+            return reason
         inspector = sqlalchemy.inspect(store.engine)
         for model, expected in ((SqlRun, RUN_COLUMNS), (SqlTag, KEY_VALUE_COLUMNS), (SqlParam, KEY_VALUE_COLUMNS)):
-            table = model.__tablename__
-            in_model = {column.name for column in model.__table__.columns}
-            if in_model != expected:
-                return f"MLflow's {table} model has columns {sorted(in_model)}, expected {sorted(expected)}"
-            in_database = {column["name"] for column in inspector.get_columns(table)}
-            if in_database != expected:
-                return f"the {table} table has columns {sorted(in_database)}, expected {sorted(expected)}"
+            mismatch = column_mismatch(inspector, model, expected)
+            if mismatch is not None:
+                return mismatch
         return None
 
     def start(self, experiment_id: str, artifact_location: str, user_id: str, tags: dict[str, str],
