@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aitip.catalog import Catalog
+from tests.support.requirements import require
 
 POSTGRES_URL = os.environ.get("AITIP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -37,11 +38,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The admin URL of a reachable PostgreSQL; skipped when none answers, except under CI=true."""
-    reason = _postgres_unreachable_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run; set AITIP_TEST_POSTGRES_URL)")
-        pytest.skip(reason)
+    require(_postgres_unreachable_reason(), "PostgreSQL tests must run; set AITIP_TEST_POSTGRES_URL")
     return POSTGRES_URL
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.support.platform import RunningPlatform, start_platform
+from tests.support.requirements import require
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -64,11 +65,7 @@ def browser_unavailable() -> str | None:
 # its browser is open; it must be closed before the rest of the suite, whose async fixtures close loops.
 @pytest.fixture(scope="package")
 def chromium_path() -> str:
-    reason = browser_unavailable()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-        pytest.skip(reason)
+    require(browser_unavailable(), "the browser tests must run")
     return str(shutil.which("chromium"))
 
 
