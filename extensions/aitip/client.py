@@ -225,6 +225,10 @@ class Client:
     def retry_job(self, job_id: int) -> Job:
         return self._typed(Job, "POST", f"jobs/{int(job_id)}/retry")
 
+    def record_job_input(self, job_id: int, dataset: str, version: int) -> Job:
+        """Inside job ``job_id`` (with its own credential): it read this dataset version (lineage)."""
+        return self._typed(Job, "POST", f"jobs/{job_id}/inputs", json_body={"dataset": dataset, "version": version})
+
     def job_events(self, job_id: int, after: int = 0) -> list[JobEvent]:
         page = self.request("GET", f"jobs/{int(job_id)}/events", params={"after": after})
         return [JobEvent.model_validate(item) for item in page["items"]]

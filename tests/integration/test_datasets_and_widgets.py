@@ -60,6 +60,30 @@ def test_dataset_lifecycle_from_the_cli(platform: RunningPlatform, people: dict[
     assert list(frame["id"]) == [1, 2] and not any("@" in value for value in frame["email"])
 
 
+def test_a_job_behind_the_hub_reads_an_undeclared_version_as_lineage(platform: RunningPlatform,
+                                                                      people: dict[str, str]) -> None:
+    """The platform service started by the hub hands its kernels its own URL and the job's credential."""
+    with platform.api(people["ann"]) as ann:
+        assert ann.post("projects", json={"name": "lineage-sdk"}).status_code == 201
+        assert ann.post("projects/lineage-sdk/members", json={"user": "bob", "role": "developer"}).status_code == 201
+        uploaded = ann.post("projects/lineage-sdk/datasets/points/versions", params={"filename": "points.csv"},
+                            content=b"x,y\n1,2\n3,4\n", headers={"Content-Type": "application/octet-stream"})
+        assert uploaded.status_code == 201, uploaded.text
+    reader = nbformat.v4.new_notebook()
+    reader.cells = [nbformat.v4.new_code_cell("import aitip.datasets\n"
+                                              "print('sum', int(aitip.datasets.to_pandas('points', 1)['y'].sum()))")]
+    reader.metadata["kernelspec"] = {"name": "aitip-python", "display_name": "AITIP", "language": "python"}
+    with platform.api(people["bob"]) as bob:
+        submitted = bob.post("jobs", json={"project": "lineage-sdk", "notebook": dict(reader)})
+        assert submitted.status_code == 201, submitted.text
+    job = platform.wait_for_job(people["bob"], submitted.json()["id"], {"succeeded", "failed"})
+    assert job["state"] == "succeeded", job["reason"]
+    assert [(i["dataset"], i["version"], i["how"]) for i in job["inputs"]] == [("points", 1, "sdk")]
+    with platform.api(people["bob"]) as bob:
+        graph = bob.get("lineage", params={"node": "dataset:lineage-sdk/points@1"}).json()
+    assert f"job:{job['id']}" in {node["id"] for node in graph["nodes"]}
+
+
 def _metrics_notebook() -> dict:
     notebook = nbformat.v4.new_notebook()
     parameters = nbformat.v4.new_code_cell("lr = 0.1")

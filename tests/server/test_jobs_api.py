@@ -129,3 +129,48 @@ async def test_an_oversized_notebook_is_413(api) -> None:
     huge = notebook("x = 1", "# " + "x" * (17 * 1024 * 1024))
     status, body = await api("POST", "jobs", body={"project": "lab", "notebook": huge})
     assert status == 413 and body["error"]["code"] == "payload_too_large"
+
+
+SDK_READER = notebook(
+    "import os\n"
+    "import aitip.datasets\n"
+    "from aitip.client import AitipAPIError, Client\n"
+    "frame = aitip.datasets.to_pandas('base', 1)\n"
+    "print('rows', len(frame))",
+    "with Client() as client:\n"
+    "    print('me', client.me().name, [p.project for p in client.me().projects])\n"
+    "    try:\n"
+    "        client.create_project('sneaky')\n"
+    "    except AitipAPIError as refused:\n"
+    "        print('create', refused.status)\n"
+    "print('credential', os.environ['AITIP_TOKEN'])",
+)
+
+
+async def test_a_job_reads_an_undeclared_dataset_with_its_own_credential(api, jp_serverapp) -> None:
+    """The kernel's SDK reaches the platform as the job (its owner, in its project) and the read is lineage."""
+    await _start_worker(jp_serverapp)
+    for project in ("lab", "other"):
+        assert (await api("POST", "projects", body={"name": project}))[0] == 201
+        assert (await api("POST", f"projects/{project}/members", body={"user": "carol", "role": "developer"}))[0] == 201
+    status, _ = await api("POST", "projects/lab/datasets/base/versions", raw=b"a,b\n1,2\n3,4\n5,6\n",
+                          params={"filename": "base.csv"})
+    assert status == 201
+    status, job = await api("POST", "jobs", user="carol", body={"project": "lab", "notebook": SDK_READER})
+    assert status == 201 and job["inputs"] == []
+    done = await _wait(api, job["id"], timeout=120)
+    assert done["state"] == "succeeded", done["reason"]
+    assert [(i["dataset"], i["version"], i["how"]) for i in done["inputs"]] == [("base", 1, "sdk")]
+
+    _, events = await api("GET", f"jobs/{job['id']}/events", params={"limit": 10_000})
+    printed = "".join(e["data"].get("text", "") for e in events["items"] if e["kind"] == "output")
+    assert "rows 3\n" in printed
+    assert "me carol ['lab']\n" in printed  # carol is in 'other' too; the job's credential sees only 'lab'
+    assert "create 403\n" in printed
+    _, graph = await api("GET", "lineage", params={"node": "dataset:lab/base@1"})
+    assert {"dataset:lab/base@1", f"job:{job['id']}"} <= {node["id"] for node in graph["nodes"]}
+
+    credential = next(line.split(" ", 1)[1] for line in printed.splitlines() if line.startswith("credential "))
+    status, refused = await api("GET", f"jobs/{job['id']}", user=None,
+                                headers={"Authorization": f"token {credential}"})
+    assert status == 403 and "not valid" in refused["error"]["message"]  # retired with the attempt

@@ -29,6 +29,7 @@ PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("job.read", "GET", "jobs/1/events", None, 200),
     ("job.cancel", "POST", "jobs/1/cancel", None, 200),
     ("job.retry", "POST", "jobs/1/retry", None, 201),
+    ("job.record_input", "POST", "jobs/1/inputs", {"dataset": "base", "version": 1}, 200),
     ("sweep.create", "POST", "sweeps", {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid",
                                          "space": {"x": {"type": "grid", "values": [1, 2]}}, "objective": "y"}, 201),
     ("sweep.read", "GET", "sweeps/1", None, 200),
@@ -52,6 +53,8 @@ PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
 ASSIGNEE_RULE = {"annotation.label"}
 # Job 1 belongs to the developer: cancel and retry are for its owner or a maintainer and above.
 OWNER_RULE = {"job.cancel", "job.retry", "sweep.cancel"}
+# Only a job's own credential records its reads (tests/server/test_job_credentials.py): no person may.
+JOB_ONLY_RULE = {"job.record_input"}
 ACCOUNT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("platform.me", "GET", "me", None, 200),
     ("platform.openapi", "GET", "openapi.json", None, 200),
@@ -95,6 +98,8 @@ def _expected(action: str, caller: str, allowed_status: int) -> int:
     assert rule.min_role is not None
     if caller == "outsider":
         return 404
+    if action in JOB_ONLY_RULE:
+        return 403
     role = Role.admin if caller == "hub-admin" else Role(caller)
     if action in OWNER_RULE and role is Role.developer:
         return allowed_status  # the developer owns job 1
@@ -109,7 +114,7 @@ def _expected(action: str, caller: str, allowed_status: int) -> int:
 async def test_project_routes(api, caller: str, action: str, method: str, path: str, body: Any,
                               allowed: int) -> None:
     seeded = await seed(api)
-    if action.startswith(("dataset.", "annotation.")):
+    if action.startswith(("dataset.", "annotation.")) or action in JOB_ONLY_RULE:
         await seed_data(seeded)
     path, _, query = path.partition("?")
     params = dict(pair.split("=", 1) for pair in query.split("&")) if query else None

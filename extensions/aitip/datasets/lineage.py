@@ -45,7 +45,7 @@ class _Walk:
 
     def may_read(self, project: ProjectRecord) -> bool:
         if project.id not in self.readable:
-            self.readable[project.id] = effective_role(self.principal, project.members) is not None
+            self.readable[project.id] = effective_role(self.principal, project) is not None
         return self.readable[project.id]
 
     # ----- nodes -----

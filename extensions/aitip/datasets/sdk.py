@@ -9,6 +9,10 @@ In notebooks::
 Reads are cached under ``~/.cache/aitip/datasets/<project>/<name>/v<N>/`` by content hash, so a version
 is fetched once. Callers below maintainer receive sensitive columns masked, as everywhere else.
 
+Inside an AITIP job every read is lineage: a version the job did not declare is reported to the platform
+with the job's own credential (``$AITIP_TOKEN``) before its bytes are handed over, cached or not; a read
+that cannot be recorded raises instead of going untraced.
+
 Where the data registry can be reached directly (``$AITIP_DATA_REGISTRY_URL``: its Git URL or path, and
 ``$AITIP_DATA_REMOTE``: the DVC remote it pushes to, if the registry's own cache is not at hand), tables
 of datasets that declare no sensitive columns are read through ``dvc.api`` from the registry at the
@@ -183,10 +187,26 @@ def _resolve(name: str, version: int | None, project: str | None, client: Client
                 fetch_with_dvc(registry, meta, local, remote=os.environ.get("AITIP_DATA_REMOTE") or None)
             else:
                 api.download(project, name, meta.version, local)
+        record_read(project, name, meta.version)
         return local, meta.format
     finally:
         if own:
             client.close()
+
+
+def record_read(project: str, name: str, version: int) -> None:
+    """Inside a job of ``project``: tell the platform the job read this version (outside jobs: nothing).
+
+    The job's own credential reports it, whichever client fetched the bytes."""
+    job_id = os.environ.get("AITIP_JOB_ID")
+    if not job_id or os.environ.get("AITIP_PROJECT") != project:
+        return
+    if not os.environ.get("AITIP_TOKEN"):
+        raise AitipAPIError(401, "no_job_credential", f"job {job_id} has no API credential ($AITIP_TOKEN), so "
+                            f"reading {name} v{version} cannot be recorded as its lineage; declare it as an "
+                            "input when submitting the job")
+    with Client(os.environ.get("AITIP_URL"), os.environ["AITIP_TOKEN"]) as job_client:
+        job_client.record_job_input(int(job_id), name, version)
 
 
 def fetch_with_dvc(registry: str, meta: DatasetVersion, destination: Path, *, remote: str | None = None) -> Path:

@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, Permission] = _table(
                "Cancel a job: its owner, or a maintainer for anyone's"),
     Permission("job.retry", _P.project, Role.developer,
                "Re-run a job's exact snapshot as a new job: its owner, or a maintainer"),
+    Permission("job.record_input", _P.project, Role.viewer,
+               "Record a dataset version a running job read (only the job's own credential may)"),
     Permission("sweep.create", _P.project, Role.developer, "Start a parameter sweep (its trials are jobs)"),
     Permission("sweep.read", _P.project, Role.viewer, "Read sweeps and their trials"),
     Permission("sweep.cancel", _P.project, Role.developer, "Cancel a sweep: its owner, or a maintainer"),

@@ -10,7 +10,7 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..audit import record
@@ -23,8 +23,10 @@ from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, refuse_if_archived
 from ..projects.tables import MemberRecord, ProjectRecord
+from . import credentials
 from .events import JobSignals
 from .models import (
+    JobInput,
     JobInputRef,
     FailedCell,
     Job,
@@ -220,6 +222,35 @@ class JobService(CatalogService):
 
         return await self._in_transaction(work)
 
+    # ----- what a running job reads -----
+
+    async def verify_credential(self, token: str) -> credentials.JobCredential | None:
+        """Who a job token speaks for, while the attempt it was minted for runs."""
+        return await self._in_transaction(lambda s: credentials.verify(s, token))
+
+    async def record_input(self, principal: Principal | None, job_id: int, item: JobInput) -> Job:
+        """The SDK inside a job reports a dataset version it read: lineage without declaring it up front.
+
+        Only the job's own credential may: a person cannot add reads to a job after the fact."""
+        principal = self._signed_in(principal)
+
+        def work(session: Session) -> Job:
+            job, _ = self._load(session, principal, job_id, "job.record_input")
+            if principal.job_id != job.id:
+                raise PermissionDenied(f"only job {job_id} itself records what it reads (through the credential "
+                                       "its kernel carries)")
+            if JobState(job.state).finished:
+                raise Conflict(f"job {job_id} already finished ({job.state})", code="job_finished")
+            authorize_record(principal, "dataset.read", job.project)
+            known = {i.dataset_version_id for i in job.inputs}
+            versions = record_job_inputs(session, job.project_id, job.id, [item], how="sdk")
+            if versions[0].id not in known:
+                add_event(session, job, "input_read", {"dataset": item.dataset, "version": versions[0].version})
+            session.refresh(job)
+            return job_model(job)
+
+        return await self._in_transaction(work)
+
     # ----- control -----
 
     @staticmethod
@@ -237,10 +268,7 @@ class JobService(CatalogService):
             state = JobState(job.state)
             if state.finished:
                 raise Conflict(f"job {job_id} already finished ({state.value})", code="job_finished")
-            if state is JobState.queued:
-                job.state = JobState.cancelled.value
-                job.finished_at = utcnow()
-                job.reason = f"cancelled by {principal.name} while queued"
+            if state is JobState.queued and self._cancel_while_queued(session, job, principal):
                 add_event(session, job, "state", {"state": "cancelled", "by": principal.name})
             else:
                 job.cancel_requested = True
@@ -252,6 +280,17 @@ class JobService(CatalogService):
         self.signals.job_changed(job_id)
         self.signals.queue_changed()
         return job
+
+    @staticmethod
+    def _cancel_while_queued(session: Session, job: JobRecord, principal: Principal) -> bool:
+        """Cancel only if no worker claimed the job since it was read (a plain write would undo the claim)."""
+        cancelled = session.execute(
+            update(JobRecord).where(JobRecord.id == job.id, JobRecord.state == JobState.queued.value)
+            .values(state=JobState.cancelled.value, finished_at=utcnow(),
+                    reason=f"cancelled by {principal.name} while queued")
+            .execution_options(synchronize_session=False)).rowcount == 1
+        session.refresh(job)
+        return cancelled
 
     async def retry(self, principal: Principal | None, job_id: int) -> Job:
         principal = self._signed_in(principal)

@@ -60,6 +60,8 @@ class JobRecord(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     kernel_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     kernel_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # SHA-256 of the running attempt's API token (aitip.jobs.credentials); None when no attempt runs.
+    credential_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)

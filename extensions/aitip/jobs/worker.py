@@ -25,11 +25,12 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from traitlets import Dict, Float, Integer
+from traitlets import Dict, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from ..catalog import Catalog
 from ..catalog.base import utcnow
+from . import credentials
 from .events import JobSignals
 from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
 from .models import JobState
@@ -173,6 +174,11 @@ class JobWorker(LoggingConfigurable):
         help="Per-project overrides: {project: {'jobs': N, 'gpus': N}}.",
     ).tag(config=True)
     gpu_count = Integer(-1, help="GPUs this worker offers (-1: from NVML or $AITIP_GPUS).").tag(config=True)
+    api_url = Unicode(
+        help="The platform API's URL as job kernels reach it, handed to them as $AITIP_URL with the job's own "
+        "token as $AITIP_TOKEN (default: the platform service's own URL; set it where kernels run elsewhere, "
+        "e.g. on a Ray cluster). Empty: kernels get no API credential.",
+    ).tag(config=True)
 
     def __init__(self, catalog: Catalog, executor: Executor, store: NotebookStore, signals: JobSignals,
                  tracker: Tracker, jobs_dir: Path, **kwargs: Any) -> None:
@@ -284,6 +290,7 @@ class JobWorker(LoggingConfigurable):
 
     @staticmethod
     def _release(job: JobRecord) -> None:
+        job.credential_sha256 = None
         job.lease_owner = None
         job.lease_expires_at = None
         job.kernel_pid = None
@@ -334,11 +341,13 @@ class JobWorker(LoggingConfigurable):
 
     def _claim(self, session: Session, job_id: int) -> dict[str, Any] | None:
         now = utcnow()
+        token, token_sha256 = credentials.mint(job_id)
         claimed = session.execute(
             update(JobRecord)
             .where(JobRecord.id == job_id, JobRecord.state == JobState.queued.value)
             .values(state=JobState.starting.value, attempt=JobRecord.attempt + 1, lease_owner=self.worker_id,
-                    lease_expires_at=now + timedelta(seconds=self.lease_seconds), started_at=now, reason=None)
+                    lease_expires_at=now + timedelta(seconds=self.lease_seconds), started_at=now, reason=None,
+                    credential_sha256=token_sha256)
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
@@ -355,7 +364,7 @@ class JobWorker(LoggingConfigurable):
                 "notebook_sha256": job.notebook_sha256, "notebook_name": job.notebook_name,
                 "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
                 "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version,
-                "has_inputs": bool(job.inputs)}
+                "has_inputs": bool(job.inputs), "credential": token}
 
     def _pick_and_claim(self, session: Session, slots: int, free_gpus: int) -> list[dict[str, Any]]:
         claimed = []
@@ -399,6 +408,8 @@ class JobWorker(LoggingConfigurable):
             notebook = self.store.cached(job["notebook_sha256"]) or await asyncio.to_thread(self.store.get,
                                                                                           job["notebook_sha256"])
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
+            if self.api_url:
+                env.update(AITIP_URL=self.api_url, AITIP_TOKEN=job["credential"])
             if self.datasets is not None and job.get("has_inputs"):
                 inputs = await asyncio.to_thread(self.datasets.materialize_job_inputs, job_id, workdir / "inputs")
                 if inputs:

@@ -10,16 +10,20 @@ from ..errors import Conflict, NotFound, PermissionDenied
 from ..identity.permissions import permission
 from ..identity.principal import Principal
 from ..identity.roles import Role
-from .tables import MemberRecord, ProjectRecord
+from .tables import ProjectRecord
 
 
-def effective_role(principal: Principal, members: list[MemberRecord]) -> Role | None:
-    """Hub admins are admins everywhere; others hold the highest of their user and group roles."""
+def effective_role(principal: Principal, project: ProjectRecord) -> Role | None:
+    """Hub admins are admins everywhere; others hold the highest of their user and group roles.
+
+    A job's credential holds its owner's role in the job's project and none elsewhere."""
+    if principal.project_scope is not None and principal.project_scope != project.name:
+        return None
     if principal.is_admin:
         return Role.admin
     roles = [
         Role(member.role)
-        for member in members
+        for member in project.members
         if (member.kind == "user" and member.name == principal.name)
         or (member.kind == "group" and member.name in principal.groups)
     ]
@@ -35,7 +39,7 @@ def load_project(session: Session, name: str) -> ProjectRecord:
 
 def authorize_record(principal: Principal, action: str, project: ProjectRecord) -> Role:
     rule = permission(action)
-    role = effective_role(principal, project.members)
+    role = effective_role(principal, project)
     if role is None:
         raise NotFound(f"project {project.name!r} does not exist or you are not a member of it")
     assert rule.min_role is not None, f"{action} is not a project action"

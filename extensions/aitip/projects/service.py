@@ -93,7 +93,7 @@ class ProjectService(CatalogService):
             query = query.where(ProjectRecord.id.in_(member_of))
         result = []
         for project in session.scalars(query):
-            role = effective_role(principal, project.members)
+            role = effective_role(principal, project)
             if role is not None:
                 result.append((project, role))
         return result

@@ -211,6 +211,9 @@ class AitipExtension(ExtensionApp):
             return
         tracker_warm_up = None
         if context.worker is not None:
+            own_url = serverapp.connection_url
+            if not context.worker.api_url and own_url.startswith(("http://", "https://")):
+                context.worker.api_url = own_url  # job kernels reach the platform straight, not through the hub
             await context.worker.start()
             tracker_warm_up = getattr(context.worker.tracker, "warm_up", None)
         if context.monitor is not None:

@@ -12,6 +12,8 @@ from typing import Any
 from jupyter_server.auth.authorizer import AllowAllAuthorizer
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 
+from .job_identity import JobCredentialUser
+
 PLATFORM_RESOURCES = frozenset({"aitip"})
 
 
@@ -27,6 +29,8 @@ class AitipResourcesOnly:
                 getattr(user, "username", user),
             )
             return False
+        if isinstance(user, JobCredentialUser):
+            return True  # the platform checked the job's credential itself; the hub never issued it
         return bool(super().is_authorized(handler, user, action, resource))  # type: ignore[misc]
 
 

@@ -3,6 +3,7 @@ and errors as ``{"error": {"code", "message", "detail"}}``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from ...identity.permissions import PermissionScope, permission
 from ...identity.principal import Principal
 from ...schema import PROJECT_NAME_PATTERN
 from ..context import PlatformContext
+from ..job_identity import JobCredentialIdentity, JobCredentialUser, job_credential_allows
 from ..routes import Operation
 
 M = TypeVar("M", bound=BaseModel)
@@ -76,6 +78,13 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
         return self.settings["aitip"]  # type: ignore[no-any-return]
 
     @property
+    def identity_provider(self) -> Any:
+        """The server's provider; in the platform, with job credentials checked ahead of it."""
+        provider = super().identity_provider
+        jobs = self.context.jobs
+        return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
+
+    @property
     def operation(self) -> Operation:
         try:
             return self.operations[self.request.method or ""]
@@ -93,6 +102,13 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
         principal = await self.context.directory.principal(user.username, user)
         if principal is None:
             raise PermissionDenied(f"JupyterHub no longer knows user {user.username!r}")
+        if isinstance(user, JobCredentialUser) and user.credential is not None:
+            job = user.credential
+            if not job_credential_allows(operation.action):
+                raise PermissionDenied(f"job {job.job_id}'s credential acts only inside project {job.project!r}; "
+                                       f"{operation.action} needs its owner's own sign-in",
+                                       detail={"action": operation.action, "job_id": job.job_id})
+            principal = dataclasses.replace(principal, job_id=job.job_id, project_scope=job.project)
         self.principal = principal
 
     # ----- input -----

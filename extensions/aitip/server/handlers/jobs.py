@@ -14,7 +14,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ...errors import InvalidInput
-from ...jobs.models import Job, JobEvent, JobList, JobListQuery, JobSubmit
+from ...jobs.models import Job, JobEvent, JobInput, JobList, JobListQuery, JobSubmit
 from ...jobs.service import JobService
 from ...schema import RequestModel, ResponseModel
 from ..routes import Operation
@@ -89,6 +89,17 @@ class JobRetryHandler(JobsBase):
     @authorized
     async def post(self, job: str) -> None:
         self.send(await self.service.retry(self.principal, self.job_id(job)))
+
+
+class JobInputsHandler(JobsBase):
+    operations = {"POST": Operation("job.record_input",
+                                    "Record a dataset version the job read (its own credential only)",
+                                    body=JobInput, response=Job)}
+
+    @web.authenticated
+    @authorized
+    async def post(self, job: str) -> None:
+        self.send(await self.service.record_input(self.principal, self.job_id(job), self.json_body(JobInput)))
 
 
 class JobNotebookHandler(JobsBase):
