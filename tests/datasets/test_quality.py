@@ -99,7 +99,7 @@ def reference_frame(path, fmt: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     if fmt == "csv":
         return pd.read_csv(path, float_precision="round_trip")
-    return pd.read_json(path, lines=True, convert_dates=False)
+    return pd.read_json(path, lines=True, convert_dates=False, precise_float=True)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +108,21 @@ def table() -> pa.Table:
 
 
 # (format, profiling path): "counts" profiles these small numeric columns from their value counts;
-# "sql" forces the quantile + bin GROUP BY path (with exact distinct counts) used for large columns.
-SETUPS = [("parquet", "counts"), ("parquet", "sql"), ("csv", "counts"), ("csv", "sql"), ("jsonl", "counts")]
+# "sorted" forces the path of large columns that fit the memory budget (values streamed into numpy and
+# sorted, row hashes sorted), with exact distinct counts; "duckdb" forces the path past the budget
+# (DuckDB's quantile and bin GROUP BY, the row-hash DISTINCT), with exact quantiles and distinct counts.
+PATH_MODES = ("counts", "sorted", "duckdb")
+SETUPS = [(fmt, mode) for fmt in ("parquet", "csv", "jsonl") for mode in PATH_MODES]
+
+
+def forced_path(patch: pytest.MonkeyPatch, mode: str) -> None:
+    assert mode in PATH_MODES
+    if mode != "counts":
+        patch.setattr(quality, "LOW_CARDINALITY", 0)
+    if mode == "duckdb":
+        patch.setattr(quality, "_sortable", lambda column, stats: False)
+        patch.setattr(quality, "ROW_HASH_BYTES_PER_ROW", 10**12)
+        patch.setattr(quality, "_stream_into", None)  # any numpy stream would fail loudly
 
 
 @pytest.fixture(scope="module", params=SETUPS, ids=[f"{fmt}-{mode}" for fmt, mode in SETUPS])
@@ -118,10 +131,9 @@ def profiled(request, table, tmp_path_factory):
     path = write(table, tmp_path_factory.mktemp(f"{fmt}-{mode}"), fmt)
     rules = QualityRules(declared_schema=DECLARED, label_column="label")
     with pytest.MonkeyPatch.context() as patch:
-        if mode == "sql":
-            patch.setattr(quality, "LOW_CARDINALITY", 0)
+        forced_path(patch, mode)
         report = compute_quality_report(path, fmt, rules, threads=2, memory_limit_mb=256,
-                                        exact_distinct=mode == "sql")
+                                        exact_distinct=mode != "counts")
     return fmt, mode, report, reference_frame(path, fmt)
 
 
@@ -313,6 +325,326 @@ def test_temporal_columns(profiled) -> None:
     assert ts.min_value == stamps.min().isoformat() and ts.max_value == stamps.max().isoformat()
 
 
+# ----- the numeric paths against the definitions, over data shapes -----
+
+SHAPE_ROWS = 3000
+
+
+def _edge_values(rng, n: int) -> np.ndarray:
+    """Values lying exactly on the 20 histogram edges between their own min and max (and between them)."""
+    low, high = 0.1, 0.1 + 0.7
+    width = (high - low) / 20
+    edges = np.array([low + i * width for i in range(20)] + [high])
+    return np.concatenate([edges, rng.choice(edges, n - len(edges)), ])
+
+
+def _with_specials(rng, n: int) -> pa.Array:
+    values = rng.normal(10, 3, n)
+    values[rng.choice(n, 30, replace=False)] = np.nan
+    values[rng.choice(n, 15, replace=False)] = np.inf
+    values[rng.choice(n, 15, replace=False)] = -np.inf
+    return pa.array(values, mask=rng.random(n) < 0.02)
+
+
+def _on_the_fences(rng, n: int) -> np.ndarray:
+    """p25 = 25 and p75 = 75 whatever the extremes, so the IQR fences are -50 and 150 exactly; values
+    on them are not outliers, values just past them are."""
+    values = np.concatenate([np.full(1000, 25.0), np.full(1000, 75.0), np.full(500, 50.0), np.full(3, -50.0),
+                             np.full(3, 150.0), np.full(2, -50.000001), np.full(2, 150.000001)])
+    return rng.permutation(values)
+
+
+def _on_the_z_limit(rng, n: int) -> np.ndarray:
+    """Mean 0 and sample standard deviation 1 exactly (18k + 1 values: k each of +-3, the rest 0), so
+    +-3 lie on the z-score limit and are not outliers."""
+    k = 100
+    return rng.permutation(np.concatenate([np.full(k, 3.0), np.full(k, -3.0), np.zeros(16 * k + 1)]))
+
+
+SHAPES = {
+    "normal": lambda rng, n: pa.array(rng.normal(5, 2, n)),
+    "fence-values": lambda rng, n: pa.array(_on_the_fences(rng, n)),
+    "z-limit-values": lambda rng, n: pa.array(_on_the_z_limit(rng, n)),
+    "nan-inf-null": _with_specials,
+    "all-null": lambda rng, n: pa.array([None] * n, type=pa.float64()),
+    "all-nan": lambda rng, n: pa.array(np.full(n, np.nan)),
+    "only-infinite": lambda rng, n: pa.array(rng.choice([np.inf, -np.inf, np.nan], n)),
+    "one-value": lambda rng, n: pa.array(np.full(n, 3.5), mask=np.arange(n) != 7),
+    "two-values": lambda rng, n: pa.array(np.where(np.arange(n) % 2, 1.25, -4.0), mask=np.arange(n) > 1),
+    "constant": lambda rng, n: pa.array(np.full(n, 2.5)),
+    "ties": lambda rng, n: pa.array(rng.choice([1.0, 2.0, 2.0, 2.0, 3.0, 50.0], n)),
+    "edge-values": lambda rng, n: pa.array(_edge_values(rng, n)),
+    "int-span-20": lambda rng, n: pa.array(rng.integers(-7, 13, n), mask=rng.random(n) < 0.05),
+    "int-span-21": lambda rng, n: pa.array(rng.integers(0, 21, n)),
+    "wide-ints": lambda rng, n: pa.array(rng.integers(-10**6, 10**6, n), mask=rng.random(n) < 0.03),
+    "big-ints": lambda rng, n: pa.array(rng.integers(2**62, 2**62 + 2**40, n)),
+    "float32": lambda rng, n: pa.array(rng.normal(size=n).astype(np.float32), mask=rng.random(n) < 0.01),
+    "negative-zero": lambda rng, n: pa.array(rng.choice([0.0, -0.0, 1.0, -1.5], n)),
+    "heavy-tails": lambda rng, n: pa.array(rng.lognormal(0, 2, n) * np.where(rng.random(n) < 0.01, 1e4, 1.0)),
+}
+# Shapes the text formats cannot carry as numbers: a column with no values is not numeric there, DuckDB's
+# CSV sniffer reads a column of only "inf" and "-inf" as (infinite) dates, and JSON writes NaN and
+# infinity as null.
+TEXT_UNFIT = {"csv": {"all-null", "all-nan", "only-infinite"}, "jsonl": {"all-null", "all-nan", "only-infinite"}}
+SHAPE_CASES = [(shape, fmt) for shape in SHAPES for fmt in ("parquet", "csv", "jsonl")
+               if shape not in TEXT_UNFIT.get(fmt, ())]
+
+
+# Shapes built to put values exactly on a boundary, which copied rows would move.
+EXACT_SHAPES = {"fence-values", "z-limit-values"}
+# DuckDB's streaming variance (past the budget) rounds this standard deviation an ulp off 1, to either
+# side depending on the threads' order, so whether +-3 count as z-score outliers there is chance.
+ULP_OFF_IN_DUCKDB = "z-limit-values"
+
+
+def shape_table(shape: str) -> pa.Table:
+    """The shape as column x, beside a key; 2% of the rows repeated (but in EXACT_SHAPES, whose ties
+    repeat rows anyway), and (NaN, NULL) twins for duplicates."""
+    rng = np.random.default_rng(sorted(SHAPES).index(shape))
+    x = SHAPES[shape](rng, SHAPE_ROWS)
+    rows = len(x)
+    table = pa.table({"x": x, "k": pa.array(rng.integers(0, 3, rows))})
+    copies = table.take(pa.array(rng.choice(rows, 0 if shape in EXACT_SHAPES else rows // 50, replace=False)))
+    missing = [np.nan, None] if pa.types.is_floating(x.type) else [None, None]
+    twins = pa.table({"x": pa.array(missing, type=x.type), "k": pa.array([7, 7])}).cast(table.schema)
+    return pa.concat_tables([table, copies, twins])
+
+
+_SHAPE_REPORTS: dict = {}
+
+
+def shape_report(shape: str, fmt: str, mode: str, tmp_path_factory):
+    key = (shape, fmt, mode)
+    if key not in _SHAPE_REPORTS:
+        path = write(shape_table(shape), tmp_path_factory.mktemp(f"{shape}-{fmt}-{mode}"), fmt)
+        with pytest.MonkeyPatch.context() as patch:
+            forced_path(patch, mode)
+            report = compute_quality_report(path, fmt, threads=2, memory_limit_mb=256,
+                                            exact_distinct=mode != "counts")
+        _SHAPE_REPORTS[key] = report, reference_frame(path, fmt)
+    return _SHAPE_REPORTS[key]
+
+
+def defined_statistics(series: pd.Series, kind: str) -> dict[str, object]:
+    """Each statistic as the module docstring defines it, with numpy (degenerate columns included)."""
+    values = numeric_values(series)
+    finite = values[np.isfinite(values)]
+    expected: dict[str, object] = {"count": finite.size, "inf_count": int(np.isinf(values).sum()),
+                                   "distinct": int(pd.Series(values[~np.isnan(values)]).nunique())}
+    if not finite.size:
+        return expected | {"min": None, "max": None, "mean": None, "std": None, "histogram": None,
+                           **{f"quantile {key}": None for key in QUANTILES}}
+    q = np.quantile(finite, list(QUANTILES.values()))
+    lower, upper = q[1] - 1.5 * (q[3] - q[1]), q[3] + 1.5 * (q[3] - q[1])
+    mean = finite.mean()
+    std = finite.std(ddof=1) if finite.size > 1 else None
+    low, high = finite.min(), finite.max()
+    if low == high:
+        counts, edges = [finite.size], [low, high]
+    elif kind == "int" and high - low + 1 <= 20:
+        counts, edges = np.histogram(finite, bins=np.arange(low - 0.5, high + 1.5, 1.0))
+    else:
+        counts, edges = np.histogram(finite, bins=20, range=(low, high))
+    return expected | {
+        "min": low, "max": high, "mean": mean, "std": std,
+        **{f"quantile {key}": value for key, value in zip(QUANTILES, q, strict=True)},
+        "iqr_lower_fence": lower, "iqr_upper_fence": upper,
+        "iqr_outlier_count": int(((finite < lower) | (finite > upper)).sum()),
+        "zscore_outlier_count": int((np.abs(finite - mean) > 3 * std).sum()) if std else 0,
+        "histogram": (list(map(int, counts)), list(map(float, edges))),
+    }
+
+
+def observed_statistics(column) -> dict[str, object]:
+    numeric = column.numeric
+    observed: dict[str, object] = {"count": numeric.count, "inf_count": column.inf_count,
+                                   "distinct": column.distinct_count, "min": numeric.min, "max": numeric.max,
+                                   "mean": numeric.mean, "std": numeric.std,
+                                   **{f"quantile {key}": value for key, value in numeric.quantiles.items()}}
+    if numeric.histogram is None:
+        return observed | {"histogram": None}
+    return observed | {
+        "iqr_lower_fence": numeric.iqr_lower_fence, "iqr_upper_fence": numeric.iqr_upper_fence,
+        "iqr_outlier_count": numeric.iqr_outlier_count, "zscore_outlier_count": numeric.zscore_outlier_count,
+        "histogram": (numeric.histogram.counts, numeric.histogram.edges),
+    }
+
+
+@pytest.mark.parametrize("mode", PATH_MODES)
+@pytest.mark.parametrize(("shape", "fmt"), SHAPE_CASES, ids=[f"{shape}-{fmt}" for shape, fmt in SHAPE_CASES])
+def test_numeric_paths_keep_the_definitions(shape, fmt, mode, tmp_path_factory) -> None:
+    if shape == ULP_OFF_IN_DUCKDB and mode == "duckdb":
+        pytest.skip("DuckDB's variance is an ulp off here, on the z-score limit")
+    report, frame = shape_report(shape, fmt, mode, tmp_path_factory)
+    column = report.column("x")
+    assert column.numeric is not None, f"x is {column.kind} ({column.type})"
+    assert report.quantile_method == "exact"
+    assert column.null_count == int(frame["x"].isna().sum())
+    if fmt == "parquet":
+        assert column.nan_count == int(pc.sum(pc.is_nan(shape_table(shape)["x"].drop_null())).as_py() or 0)
+    assert report.duplicates.count == int(frame.duplicated().sum())
+    expected = defined_statistics(frame["x"], column.kind)
+    observed = observed_statistics(column)
+    if not column.distinct_exact:
+        assert observed["distinct"] == pytest.approx(expected["distinct"], rel=0.15)  # HyperLogLog
+        del expected["distinct"], observed["distinct"]
+    assert set(observed) == set(expected)
+    for statistic, value in expected.items():
+        seen = observed[statistic]
+        if value is None or isinstance(value, int):
+            assert seen == value, statistic
+        elif statistic == "histogram":
+            assert seen[0] == value[0], "histogram counts"
+            assert seen[1] == pytest.approx(value[1], rel=1e-12, abs=1e-12), "histogram edges"
+        else:
+            assert seen == pytest.approx(float(value), rel=1e-9, abs=1e-12), statistic
+
+
+@pytest.mark.parametrize(("shape", "fmt"), SHAPE_CASES, ids=[f"{shape}-{fmt}" for shape, fmt in SHAPE_CASES])
+def test_sorted_path_agrees_with_the_duckdb_path(shape, fmt, tmp_path_factory) -> None:
+    """The numpy path (in budget) and DuckDB's (past it) give the same report, up to float rounding."""
+    if shape == ULP_OFF_IN_DUCKDB:
+        pytest.skip("DuckDB's variance is an ulp off here, on the z-score limit")
+    fast, _ = shape_report(shape, fmt, "sorted", tmp_path_factory)
+    slow, _ = shape_report(shape, fmt, "duckdb", tmp_path_factory)
+    assert fast.duplicates == slow.duplicates
+    assert_same(fast.column("x").model_dump(), slow.column("x").model_dump())
+
+
+def assert_same(seen, expected, where: str = "x") -> None:
+    """Equal, floats up to 1e-9 relative (DuckDB's streaming variance, on 4.6e18 +- 3e11, is 5e-10 off
+    numpy's two-pass one); integers (counts) exactly."""
+    if isinstance(expected, dict):
+        assert isinstance(seen, dict) and seen.keys() == expected.keys(), where
+        for key, value in expected.items():
+            assert_same(seen[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(seen, list) and len(seen) == len(expected), where
+        for index, (one, other) in enumerate(zip(seen, expected, strict=True)):
+            assert_same(one, other, f"{where}[{index}]")
+    elif isinstance(expected, float):
+        assert seen == pytest.approx(expected, rel=1e-9, abs=1e-12), where
+    else:
+        assert seen == expected and type(seen) is type(expected), where
+
+
+def test_zero_row_parquet_on_every_path(tmp_path) -> None:
+    path = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"x": pa.array([], type=pa.float64()), "n": pa.array([], type=pa.int64()),
+                             "s": pa.array([], type=pa.string())}), path)
+    for mode in PATH_MODES:
+        with pytest.MonkeyPatch.context() as patch:
+            forced_path(patch, mode)
+            report = compute_quality_report(path, "parquet", exact_distinct=mode != "counts")
+        assert report.row_count == 0 and report.duplicates.count == 0 and report.duplicates.fraction is None
+        for name in ("x", "n"):
+            numeric = report.column(name).numeric
+            assert numeric.count == 0 and numeric.min is None and numeric.histogram is None
+            assert numeric.quantiles == dict.fromkeys(QUANTILES)
+        json.dumps(report.model_dump(), allow_nan=False)
+
+
+# ----- memory: what numpy holds, and the fallback past the budget -----
+
+def _spy_streams(monkeypatch) -> list[tuple[int, str]]:
+    """Records (bytes reserved in numpy, DuckDB's memory limit then) for every stream into numpy."""
+    calls: list[tuple[int, str]] = []
+    stream = quality._stream_into
+
+    def spy(cursor, query, out):
+        limit = cursor.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        calls.append((out.nbytes, limit))
+        return stream(cursor, query, out)
+
+    monkeypatch.setattr(quality, "_stream_into", spy)
+    return calls
+
+
+def _mib(setting: str) -> float:
+    number, unit = setting.split()
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024}[unit]
+
+
+def test_numpy_holds_one_column_within_half_the_budget(tmp_path, monkeypatch) -> None:
+    rows = 300_000
+    rng = np.random.default_rng(11)
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"x": rng.normal(size=rows), "i": rng.integers(0, 10**9, rows),
+                             "s": rng.integers(0, 50, rows).astype(str)}), path)
+    calls = _spy_streams(monkeypatch)
+    report = compute_quality_report(path, "parquet", memory_limit_mb=16)
+    assert report.quantile_method == "exact"
+    assert len(calls) == 3  # x, i, then the row hashes; one array at a time
+    budget_mib = 16 * 1e6 / 2**20
+    for reserved, limit in calls:
+        assert reserved == rows * 8 <= 16e6 / 2
+        assert _mib(limit) * 2**20 + reserved <= 16e6  # DuckDB's limit leaves numpy's share free
+        assert _mib(limit) < budget_mib
+
+
+def test_past_the_budget_nothing_is_held_in_numpy(tmp_path, monkeypatch) -> None:
+    rows = 300_000
+    rng = np.random.default_rng(12)
+    values = rng.normal(size=rows)
+    path = tmp_path / "wide.parquet"
+    table = pa.table({"x": values, "i": rng.integers(0, 10**9, rows), "s": rng.integers(0, 10**6, rows).astype(str)})
+    pq.write_table(pa.concat_tables([table, table.slice(0, 1000)]), path)
+    # As if each value took 10 kB: 3 GB of values and row hashes, past half of the 64 MB budget.
+    monkeypatch.setattr(quality, "EXACT_QUANTILE_BYTES_PER_ROW", 10_000)
+    monkeypatch.setattr(quality, "ROW_HASH_BYTES_PER_ROW", 10_000)
+    calls = _spy_streams(monkeypatch)
+    report = compute_quality_report(path, "parquet", memory_limit_mb=64)
+    assert calls == []
+    assert report.quantile_method == "tdigest" and report.duplicates.count == 1000
+    assert report.column("s").distinct_count == len(set(table["s"].to_pylist()))
+    for key, probability in QUANTILES.items():
+        assert report.column("x").numeric.quantiles[key] == pytest.approx(np.quantile(values, probability), rel=0.05,
+                                                                          abs=0.01)
+
+
+def test_sorted_path_is_the_default_for_large_columns(tmp_path, monkeypatch) -> None:
+    values = np.random.default_rng(13).normal(size=50_000)
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"x": values}), path)
+    calls = _spy_streams(monkeypatch)
+    report = compute_quality_report(path, "parquet")
+    assert len(calls) == 2  # the column, the row hashes
+    assert report.column("x").numeric.quantiles["p99"] == pytest.approx(np.quantile(values, 0.99), rel=1e-12)
+
+
+def test_integers_beyond_int64_take_duckdbs_exact_quantiles(tmp_path, monkeypatch) -> None:
+    values = np.random.default_rng(14).integers(2**63, 2**64 - 1, 30_000, dtype=np.uint64, endpoint=True)
+    path = tmp_path / "u.parquet"
+    pq.write_table(pa.table({"u": pa.array(values)}), path)
+    calls = _spy_streams(monkeypatch)
+    report = compute_quality_report(path, "parquet")
+    column = report.column("u")
+    assert column.type == "UBIGINT" and report.quantile_method == "exact"
+    assert len(calls) == 1  # only the row hashes
+    as_float = values.astype(np.float64)
+    for key, probability in QUANTILES.items():
+        assert column.numeric.quantiles[key] == pytest.approx(np.quantile(as_float, probability), rel=1e-12)
+    assert sum(column.numeric.histogram.counts) == len(values)
+
+
+def test_stream_errors_keep_duckdbs_exception_class() -> None:
+    """An Arrow stream reports DuckDB's errors as OSError; the stream re-raises DuckDB's own class."""
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.execute("CREATE TABLE source AS SELECT CASE WHEN range < 300000 THEN range::VARCHAR ELSE 'x' END "
+                       "AS s FROM range(310000)")
+    with pytest.raises(duckdb.ConversionException):
+        quality._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source", np.empty(310_000, np.int64))
+    with pytest.raises(DatasetFormatError, match="more rows"):
+        quality._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source WHERE s <> 'x'",
+                             np.empty(1000, np.int64))
+    filled = quality._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source WHERE s <> 'x'",
+                                  np.empty(310_000, np.int64))
+    assert len(filled) == 300_000 and int(filled.sum()) == 299_999 * 300_000 // 2
+    connection.close()
+
+
 # ----- engine choices -----
 
 def test_hyperloglog_distinct_is_close_and_exact_on_request(tmp_path) -> None:
@@ -430,6 +762,32 @@ def test_damaged_parquet_is_a_format_error(tmp_path, damage) -> None:
     assert caught.value.status == 422
     assert caught.value.message.startswith("not a valid parquet file")
     assert str(tmp_path) not in caught.value.message
+
+
+def test_corruption_met_first_by_a_numpy_stream_is_a_format_error(tmp_path, monkeypatch) -> None:
+    """A damaged string page read by nothing but the row-hash stream (the GROUP BY that would read it
+    first is skipped): the stream's OSError becomes DuckDB's IOException, then a DatasetFormatError."""
+    source = _valid_parquet(tmp_path)
+    data = bytearray(source.read_bytes())
+    offset = pq.ParquetFile(source).metadata.row_group(0).column(1).data_page_offset
+    for index in range(offset + 40, offset + 4000):
+        data[index] ^= 0x5A
+    path = tmp_path / "corrupt-strings.parquet"
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(quality, "_string_values",
+                        lambda cursor, column: {(column.name, "distinct"): 0, (column.name, "top"): {}})
+    streamed: list[str] = []
+    stream = quality._stream_into
+
+    def spy(cursor, query, out):
+        streamed.append(query)
+        return stream(cursor, query, out)
+
+    monkeypatch.setattr(quality, "_stream_into", spy)
+    with pytest.raises(DatasetFormatError) as caught:
+        compute_quality_report(path, "parquet")
+    assert caught.value.message.startswith("not a valid parquet file")
+    assert streamed[-1].startswith("SELECT hash(")
 
 
 CSV_DAMAGE = {

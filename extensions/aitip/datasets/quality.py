@@ -1,11 +1,28 @@
 """Dataset quality reports and the data-quality gate.
 
-Tabular files (Parquet, CSV, JSONL) are profiled by DuckDB inside a memory budget (``memory_limit``,
-``threads``, spilling to a private temp directory): a handful of vectorized scans, never the rows as
-Python objects. DuckDB was picked by measurement: FIELD-NOTES "Tracking and data" (DuckDB 6.6 s / 1.6 GB
-against Polars streaming 9.3 s / 2.9 GB), and on this benchmark's 10M x 10 file, back to back, the
-same first-pass aggregates (counts, sketches, moments, quantiles) took 11.7 s / 0.6 GB under DuckDB
-and 27.6 s / 1.3 GB under Polars streaming.
+Tabular files (Parquet, CSV, JSONL) are profiled by DuckDB and numpy inside a memory budget
+(``memory_limit_mb``), never as Python objects per row and never the whole table in memory. DuckDB
+scans the file for counts, min/max, HyperLogLog sketches, type checks and the string GROUP BYs
+(spilling to a private temp directory past its limit). What needs a column's values in order goes to
+numpy: each numeric column that is not answered from its value counts is streamed out of DuckDB in
+Arrow batches into one numpy array and sorted in place, after which its quantiles, outliers, histogram
+and exact distinct count are binary searches, and its mean and standard deviation sums; the 64-bit
+row hashes are streamed and sorted the same way to count duplicate rows.
+
+Memory: numpy holds one such array at a time, 8 bytes per row, and only while that fits half of
+``memory_limit_mb``; DuckDB's ``memory_limit`` is set to the budget minus that array (10M rows at the
+default 512 MB: numpy 80 MB, DuckDB 432 MB). Past half the budget a column takes T-Digest quantiles and
+SQL GROUP BYs instead, and duplicates DuckDB's DISTINCT over the same hashes, which spills.
+
+The engine was picked by measurement. DuckDB over Polars: FIELD-NOTES "Tracking and data" (DuckDB
+6.6 s / 1.6 GB against Polars streaming 9.3 s / 2.9 GB), and on this benchmark's 10M x 10 file, back to
+back, the same first-pass aggregates took 11.7 s / 0.6 GB under DuckDB and 27.6 s / 1.3 GB under
+Polars streaming. Sorting in numpy over DuckDB-only queries: profiled step by step on the same file
+(2 CPUs, serially), DuckDB's exact quantile and bin GROUP BY queries took 2.6 s for the four
+high-cardinality numeric columns against 0.8 s to stream and sort them; the row-hash DISTINCT 2.0 s
+against 0.7 s to stream and sort the hashes; dropping avg/stddev from the first scan (numpy or the
+value counts compute them) took it from 0.7 s to 0.3 s. The whole report went from 7.5 s to about 3 s
+(benchmarks/quality_report.py, pandas about 50 s).
 
 Definitions (the tests check each against an independent pandas computation):
 
@@ -13,20 +30,22 @@ Definitions (the tests check each against an independent pandas computation):
   Parquet null counts come from the file's footer.
 - numeric statistics (min/max/mean/std, quantiles, outliers, histogram) use the finite values only;
   ``inf_count`` counts the infinite ones. ``std`` is the sample standard deviation (ddof=1),
-  quantiles interpolate linearly (pandas' default) and are exact while a column fits half the
-  memory limit (T-Digest beyond, see ``quantile_method``).
+  quantiles interpolate linearly (pandas' default) and are exact while a column's values (8 bytes
+  each) fit half the memory limit (T-Digest beyond, see ``quantile_method``).
 - distinct: over non-missing values. Exact for strings, booleans and numeric columns with at most
   LOW_CARDINALITY values (they are profiled from their value counts); otherwise HyperLogLog
   (``approx_count_distinct``: about 3% standard error, so 5-10% off now and then), or exact with
-  ``exact_distinct=True`` at one hash table per column. ``distinct_exact`` says which.
+  ``exact_distinct=True`` (counted in the sorted values, or one hash table per column past the
+  budget). ``distinct_exact`` says which.
 - top values (strings, booleans): exact counts, largest first, ties by value.
 - outliers: IQR, outside ``[p25 - 1.5*IQR, p75 + 1.5*IQR]``; z-score, ``|x - mean| > 3*std``.
   Fractions are of the column's finite values.
-- histogram: 20 equal-width bins from min to max (np.histogram's), one per value for integer
+- histogram: 20 equal-width bins from min to max (np.histogram's: bin i holds
+  ``edges[i] <= x < edges[i + 1]``, the maximum in the last bin), one per value for integer
   columns spanning at most 20 values.
 - duplicates: rows equal to an earlier row in every column (NULL equals NULL, NaN equals NULL),
-  found by a DISTINCT over a 64-bit hash of the whole row. A false duplicate needs a hash
-  collision: about n^2 / 2^65, 3e-6 expected at 10M rows.
+  counted as rows minus distinct 64-bit hashes of the whole row (DuckDB's ``hash``). A false
+  duplicate needs a hash collision: about n^2 / 2^65, 3e-6 expected at 10M rows.
 - type violations: non-missing values that do not convert losslessly to the declared type (see
   ``_violation_sql``).
 
@@ -77,9 +96,16 @@ MAX_CLASSES_LISTED = 1000
 LOW_CARDINALITY = 10_000
 ZSCORE_THRESHOLD = 3.0
 IQR_FACTOR = 1.5
-# Exact quantiles hold a column's values (8 bytes each, about 3x that at peak across threads) inside
-# DuckDB's memory limit and cannot spill; bigger columns use T-Digest sketches instead.
-EXACT_QUANTILE_BYTES_PER_ROW = 24
+# Exact quantiles sort a column's values in numpy (8 bytes each) while they fit half the memory limit;
+# bigger columns use T-Digest sketches instead. The rare integer column numpy cannot hold (values beyond
+# int64) takes DuckDB's exact quantile, which holds about 3x that inside DuckDB's limit and cannot spill.
+EXACT_QUANTILE_BYTES_PER_ROW = 8
+DUCKDB_QUANTILE_FACTOR = 3
+# Duplicate rows: the row hashes are sorted in numpy (8 bytes each) while they fit half the memory limit;
+# beyond, DuckDB's DISTINCT (which spills) counts them.
+ROW_HASH_BYTES_PER_ROW = 8
+# Rows per Arrow batch when DuckDB streams a column or the row hashes into numpy.
+STREAM_BATCH_ROWS = 1 << 20
 BOOL_WORDS = ("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 MAX_UNREADABLE_LISTED = 100
@@ -401,10 +427,12 @@ def _fraction(part: int | None, whole: int) -> float | None:
 
 
 def _histogram_plan(column: _Column, low: float, high: float) -> tuple[list[float], str, Any]:
-    """Bin edges, and each finite value's bin as SQL and as a Python function (the same arithmetic).
+    """Bin edges, and each finite value's bin as SQL and as a Python function (the same comparisons).
 
-    Equal-width bins like np.histogram's, the maximum in the last bin; integer columns spanning at
-    most HISTOGRAM_BINS values get one bin per value.
+    Equal-width bins like np.histogram's: bin ``i`` holds ``edges[i] <= x < edges[i + 1]``, the
+    maximum in the last bin, so a value's bin is the number of inner edges at or below it (np.histogram
+    computes an estimate and corrects it against the same edges). Integer columns spanning at most
+    HISTOGRAM_BINS values get one bin per value.
     """
     if low == high:
         return [low, high], "0", lambda value: 0
@@ -414,11 +442,10 @@ def _histogram_plan(column: _Column, low: float, high: float) -> tuple[list[floa
                 lambda value: int(value) - start)
     width = (high - low) / HISTOGRAM_BINS
     edges = [low + i * width for i in range(HISTOGRAM_BINS)] + [high]
-    scale = HISTOGRAM_BINS / (high - low)
-    last = HISTOGRAM_BINS - 1
-    raw = f"CAST(floor((CAST({column.value} AS DOUBLE) - {low!r}) * {scale!r}) AS BIGINT)"
-    return (edges, f"least({raw}, {last})",
-            lambda value: min(math.floor((float(value) - low) * scale), last))
+    inner = edges[1:-1]
+    value = f"CAST({column.value} AS DOUBLE)"
+    return (edges, " + ".join(f"CAST({value} >= {edge!r} AS BIGINT)" for edge in inner),
+            lambda number: bisect.bisect_right(inner, float(number)))
 
 
 _READER_ERROR_NAMES = ("InvalidInputException", "IOException", "ConversionException", "InternalException")
@@ -557,17 +584,29 @@ def _profile(connection: Any, fmt: str, rules: QualityRules, engine: EngineInfo,
             low, high = stats[(column.name, "min")], stats[(column.name, "max")]
             column.non_finite = any(value is not None and not math.isfinite(value) for value in (low, high))
     stats.update(_non_finite_pass(columns).run(connection))
-    # Two lanes of queries at once, each on its own cursor: DuckDB selects quantiles on one thread,
-    # which alone would leave cores idle. Both lanes share the memory limit; an exact quantile may
-    # use half of it, the string GROUP BYs beside it spill. The row-hash DISTINCT, the largest hash
-    # table, runs after them with the whole limit.
-    exact_quantiles = row_count * EXACT_QUANTILE_BYTES_PER_ROW <= engine.memory_limit_mb * 1_000_000 // 2
+    # Two lanes of queries at once, each on its own cursor. The numeric lane streams one column at a
+    # time into numpy and sorts it (single-threaded), then the row hashes; the value lane runs DuckDB's
+    # string GROUP BYs beside it. Memory: numpy holds one array at a time, 8 bytes per row at most, and
+    # only while that fits half the budget; DuckDB gets the rest of the budget as its limit (spilling
+    # past it), so the two together stay within memory_limit_mb.
+    budget = engine.memory_limit_mb * 1_000_000
+    exact_quantiles = row_count * EXACT_QUANTILE_BYTES_PER_ROW <= budget // 2
+    sql_exact_quantiles = exact_quantiles and (
+        row_count * EXACT_QUANTILE_BYTES_PER_ROW * DUCKDB_QUANTILE_FACTOR <= budget // 2)
+    sorted_hashes = row_count * ROW_HASH_BYTES_PER_ROW <= budget // 2
+    numpy_share = max(row_count * EXACT_QUANTILE_BYTES_PER_ROW if exact_quantiles else 0,
+                      row_count * ROW_HASH_BYTES_PER_ROW if sorted_hashes else 0)
+    if numpy_share:
+        connection.execute(f"SET memory_limit = '{max(1, (budget - numpy_share) // 1_000_000)}MB'")
     numeric = [column for column in columns if column.numeric]
     label = by_name.get(rules.label_column) if rules.label_column else None
 
-    def numeric_lane(cursor: Any) -> dict[str, dict[str, Any]]:
-        return {column.name: _numeric_details(cursor, column, stats, exact_quantiles, exact_distinct)
-                for column in numeric}
+    def numeric_lane(cursor: Any) -> tuple[dict[str, dict[str, Any]], int | None]:
+        details = {column.name: _numeric_details(cursor, column, stats, row_count, exact_quantiles,
+                                                 sql_exact_quantiles, exact_distinct) for column in numeric}
+        # Sorted in numpy the row hashes follow the columns in this lane; DuckDB's DISTINCT, the largest
+        # hash table, waits until both lanes are done and has the whole limit.
+        return details, _duplicate_rows(cursor, columns, row_count, True) if row_count and sorted_hashes else None
 
     def value_lane(cursor: Any) -> dict[Any, Any]:
         found: dict[Any, Any] = {}
@@ -582,19 +621,21 @@ def _profile(connection: Any, fmt: str, rules: QualityRules, engine: EngineInfo,
     with ThreadPoolExecutor(max_workers=2) as lanes:
         numeric_future = lanes.submit(_on_cursor, connection, numeric_lane)
         value_future = lanes.submit(_on_cursor, connection, value_lane)
-        details, found = numeric_future.result(), value_future.result()
+        (details, duplicate_count), found = numeric_future.result(), value_future.result()
+    if duplicate_count is None:
+        duplicate_count = _duplicate_rows(connection, columns, row_count, False) if row_count else 0
     stats.update(found)
     for name, detail in details.items():
         if detail.get("distinct") is not None:
             stats[(name, "distinct")] = detail["distinct"]
-    duplicate_count = _duplicate_rows(connection, columns) if row_count else 0
     reports = [_column_report(column, row_count, stats, details.get(column.name),
                               rules.declared_schema.get(column.name), exact_distinct) for column in columns]
+    sketched = not exact_quantiles or any(detail.get("sketched") for detail in details.values())
     return QualityReport(
         format=fmt, row_count=row_count, column_count=len(columns), columns=reports,
         duplicates=Duplicates(count=duplicate_count, fraction=_fraction(duplicate_count, row_count)),
         class_balance=found["balance"], distinct_method="exact" if exact_distinct else "hyperloglog",
-        quantile_method="exact" if exact_quantiles else "tdigest", engine=engine,
+        quantile_method="tdigest" if sketched else "exact", engine=engine,
         elapsed_seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -608,7 +649,10 @@ def _on_cursor(connection: Any, lane: Any) -> Any:
 
 
 def _first_pass(columns: list[_Column], rules: QualityRules, known_nulls: dict[str, int]) -> _Aggregates:
-    """Counts, moments, sketches and type violations for every column in one scan, unfiltered."""
+    """Counts, min/max, sketches and type violations for every column in one scan, unfiltered.
+
+    Mean and standard deviation come later, from the values each numeric path reads anyway (value
+    counts, the sorted values, or the quantile query): in this scan they cost as much as all the rest."""
     scan = _Aggregates()
     for column in columns:
         name, ident = column.name, column.ident
@@ -617,8 +661,8 @@ def _first_pass(columns: list[_Column], rules: QualityRules, known_nulls: dict[s
         if column.kind in ("int", "float", "date", "timestamp"):
             scan.add((name, "distinct"), f"approx_count_distinct({ident})")
         if column.numeric:
-            for stat, function in (("min", "min"), ("max", "max"), ("mean", "avg"), ("std", "stddev_samp")):
-                scan.add((name, stat), f"{function}({column.value})")
+            scan.add((name, "min"), f"min({column.value})")
+            scan.add((name, "max"), f"max({column.value})")
         elif column.kind == "bool":
             scan.add((name, "true"), f"count_if({ident})")
         elif column.kind in ("date", "timestamp"):
@@ -633,7 +677,8 @@ def _first_pass(columns: list[_Column], rules: QualityRules, known_nulls: dict[s
 
 
 def _non_finite_pass(columns: list[_Column]) -> _Aggregates:
-    """Recomputes the first pass's numbers over finite values, for the columns that hold NaN or infinity."""
+    """Counts NaN and infinity, and recomputes the first pass's distinct count (without NaN) and min/max
+    (finite values only), for the columns that hold NaN or infinity."""
     flagged = [column for column in columns if column.non_finite]
     projections = ", ".join(f"{column.ident}, CASE WHEN isfinite({column.ident}) THEN {column.value} END "
                             f"AS {quote('finite ' + column.name)}" for column in flagged)
@@ -643,8 +688,8 @@ def _non_finite_pass(columns: list[_Column]) -> _Aggregates:
         scan.add((name, "nan"), f"count_if(isnan({ident}))")
         scan.add((name, "inf"), f"count_if(isinf({ident}))")
         scan.add((name, "distinct"), f"approx_count_distinct({ident}) FILTER (WHERE NOT isnan({ident}))")
-        for stat, function in (("min", "min"), ("max", "max"), ("mean", "avg"), ("std", "stddev_samp")):
-            scan.add((name, stat), f"{function}({finite})")
+        scan.add((name, "min"), f"min({finite})")
+        scan.add((name, "max"), f"max({finite})")
     return scan
 
 
@@ -653,28 +698,34 @@ def _exact_distinct(cursor: Any, column: _Column) -> int:
         f"SELECT count(*) FROM (SELECT DISTINCT {column.ident} FROM source WHERE {column.present})").fetchone()[0])
 
 
-def _numeric_details(cursor: Any, column: _Column, stats: dict[Any, Any], exact_quantiles: bool,
-                     exact_distinct: bool) -> dict[str, Any]:
+def _numeric_details(cursor: Any, column: _Column, stats: dict[Any, Any], row_count: int, exact_quantiles: bool,
+                     sql_exact_quantiles: bool, exact_distinct: bool) -> dict[str, Any]:
     """Quantiles, outliers and the histogram of one numeric column.
 
     A column with few distinct values is answered from its value counts, exactly and in one cheap
-    GROUP BY; any other takes a quantile query and a GROUP BY over histogram bins.
+    GROUP BY. Any other is streamed into numpy and sorted when it fits (``_details_from_sorted``);
+    past the budget, or for integers beyond int64, it takes DuckDB's quantile query (T-Digest past the
+    budget) and a GROUP BY over histogram bins.
     """
     name = column.name
     if stats.get((name, "min")) is None:
         return {"quantiles": dict.fromkeys(QUANTILES)}
     low, high = float(stats[(name, "min")]), float(stats[(name, "max")])
-    mean, std = stats[(name, "mean")], stats[(name, "std")]
-    z_limit = ZSCORE_THRESHOLD * float(std) if std is not None and math.isfinite(std) and std > 0 else None
     edges, index_sql, bin_of = _histogram_plan(column, low, high)
     if (stats.get((name, "distinct")) or 0) <= LOW_CARDINALITY:
         counts = cursor.execute(
             f"SELECT {column.value}, count(*) FROM source WHERE {column.present} GROUP BY ALL ORDER BY 1 "
             f"LIMIT {2 * LOW_CARDINALITY + 1}").fetchall()
         if len(counts) <= 2 * LOW_CARDINALITY:
-            return _details_from_counts(counts, edges, bin_of, mean, z_limit)
-    quantiles = _quantiles(cursor, column, exact_quantiles)
-    detail: dict[str, Any] = {"quantiles": quantiles, "edges": edges}
+            return _details_from_counts(counts, edges, bin_of)
+    if exact_quantiles and _sortable(column, stats):
+        values = _sorted_values(cursor, column, row_count)
+        per_integer = column.kind == "int" and low != high and high - low + 1 <= HISTOGRAM_BINS
+        return _details_from_sorted(values, edges, per_integer, exact_distinct)
+    exact = sql_exact_quantiles
+    quantiles, mean, std = _quantiles(cursor, column, exact)
+    z_limit = _z_limit(std)
+    detail: dict[str, Any] = {"quantiles": quantiles, "edges": edges, "sketched": not exact, "mean": mean, "std": std}
     if exact_distinct:
         detail["distinct"] = _exact_distinct(cursor, column)
     q1, q3 = quantiles["p25"], quantiles["p75"]
@@ -697,11 +748,163 @@ def _numeric_details(cursor: Any, column: _Column, stats: dict[Any, Any], exact_
     return detail
 
 
-def _details_from_counts(counts: list[tuple[Any, int]], edges: list[float], bin_of: Any, mean: Any,
-                         z_limit: float | None) -> dict[str, Any]:
-    """The same statistics as the SQL path, from (value, count) pairs sorted by value (inf included)."""
+def _z_limit(std: float | None) -> float | None:
+    return ZSCORE_THRESHOLD * std if std is not None and math.isfinite(std) and std > 0 else None
+
+
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _sortable(column: _Column, stats: dict[Any, Any]) -> bool:
+    """Whether numpy holds the column's values exactly: floats as float64, integers within int64."""
+    if column.kind == "float":
+        return True
+    low, high = stats[(column.name, "min")], stats[(column.name, "max")]
+    return isinstance(low, int) and isinstance(high, int) and _INT64_RANGE[0] <= low <= high <= _INT64_RANGE[1]
+
+
+def _sorted_values(cursor: Any, column: _Column, row_count: int) -> Any:
+    """The column's non-missing values (infinities included), streamed from DuckDB in Arrow batches into
+    one numpy array (float64, or int64 for integers) and sorted in place.
+
+    The array is reserved for ``row_count`` values but only the pages written are touched, so memory is
+    8 bytes per value present; a scan cannot yield more rows than ``count(*)`` found (checked).
+    """
+    import numpy as np
+
+    integer = column.kind == "int"
+    select = f"CAST({column.ident} AS BIGINT)" if integer else f"CAST({column.ident} AS DOUBLE)"
+    values = _stream_into(cursor, f"SELECT {select} FROM source WHERE {column.present}",
+                          np.empty(row_count, dtype=np.int64 if integer else np.float64))
+    values.sort()
+    return values
+
+
+_ARROW_TYPES = {"int64": "int64", "double": "float64", "uint64": "uint64"}
+
+
+def _stream_into(cursor: Any, query: str, out: Any) -> Any:
+    """Fills ``out`` with the query's single column, batch by batch; returns the filled part.
+
+    Streams on a cursor of its own (a DB-API result still open on ``cursor`` would block it). An Arrow
+    stream reports DuckDB's errors as OSError (or an ArrowException), which would hide whether the file
+    is at fault; the failed scan is then run again as an aggregate, which raises DuckDB's own exception
+    class for the caller to sort (a reader error becomes a DatasetFormatError).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    stream = cursor.cursor()
+    filled = 0
+    try:
+        reader = stream.sql(query).to_arrow_reader(STREAM_BATCH_ROWS)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (OSError, pa.ArrowException):
+                retry = cursor.cursor()
+                try:
+                    retry.execute(f"SELECT max(value) FROM ({query}) AS streamed(value)").fetchall()
+                finally:
+                    retry.close()
+                raise
+            array = batch.column(0)
+            if array.null_count or _ARROW_TYPES.get(str(array.type)) != out.dtype.name:
+                raise RuntimeError(f"expected {out.dtype} values without NULL, got {array.type} "
+                                   f"with {array.null_count} NULL")
+            # The values buffer as it is (Array.to_numpy would import pandas first, ~0.25 s).
+            chunk = np.frombuffer(array.buffers()[1], dtype=out.dtype, count=len(array),
+                                  offset=array.offset * out.dtype.itemsize)
+            if filled + len(chunk) > len(out):
+                raise DatasetFormatError("the file yielded more rows than its row count", detail={})
+            out[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+    finally:
+        stream.close()
+    return out[:filled]
+
+
+def _leading(values: Any, holds: Any) -> int:
+    """How many of the sorted ``values`` come before the first one where ``holds`` fails (``holds`` must
+    be true on a prefix and false after it: a comparison with a threshold, which sorting makes monotone)."""
+    low, high = 0, len(values)
+    while low < high:
+        middle = (low + high) // 2
+        if holds(values[middle]):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def _details_from_sorted(values: Any, edges: list[float], per_integer: bool, exact_distinct: bool) -> dict[str, Any]:
+    """The SQL path's statistics from the sorted non-missing values, each by binary search.
+
+    Every count compares each value exactly as the definitions do (as a float, or as an integer for
+    one-bin-per-integer histograms), so a count is where a monotone comparison flips in the sorted
+    array: IQR outliers are ``x < lower`` plus ``x > upper``; z-score outliers ``x - mean < -limit``
+    plus ``x - mean > limit`` (``x - mean`` rounds monotonically); bin ``i`` holds
+    ``edges[i] <= x < edges[i + 1]``, the last bin its right edge too (np.histogram's rule). Mean and
+    standard deviation are numpy's (pairwise sums; the deviations summed a block at a time).
+    """
+    import numpy as np
+
+    size = len(values)
+    start = _leading(values, lambda value: float(value) == -math.inf)
+    finite = values[start:_leading(values, lambda value: float(value) < math.inf)]
+    total = len(finite)
+    if not total:
+        return {"quantiles": dict.fromkeys(QUANTILES)}
+    quantiles: dict[str, float | None] = {}
+    for key, probability in QUANTILES.items():
+        position = (total - 1) * probability
+        below = math.floor(position)
+        low_value = float(finite[below])
+        high_value = float(finite[below + 1]) if below + 1 < total else low_value
+        quantiles[key] = _finite_or_none(low_value + (high_value - low_value) * (position - below))
+    mean = float(finite.mean(dtype=np.float64))
+    squares = 0.0
+    for begin in range(0, total, STREAM_BATCH_ROWS):
+        deviations = finite[begin:begin + STREAM_BATCH_ROWS] - mean  # float64 for int64 values too
+        np.square(deviations, out=deviations)
+        squares += float(deviations.sum())
+    std = math.sqrt(squares / (total - 1)) if total > 1 else None
+    z_limit = _z_limit(std)
+    detail: dict[str, Any] = {"quantiles": quantiles, "edges": edges, "mean": mean, "std": std}
+    if exact_distinct:
+        detail["distinct"] = int(np.count_nonzero(values[1:] != values[:-1])) + 1 if size else 0
+    q1, q3 = quantiles["p25"], quantiles["p75"]
+    if q1 is not None and q3 is not None:
+        lower, upper = q1 - IQR_FACTOR * (q3 - q1), q3 + IQR_FACTOR * (q3 - q1)
+        detail["fences"] = (lower, upper)
+        detail["iqr_outliers"] = (_leading(finite, lambda value: float(value) < lower)
+                                  + total - _leading(finite, lambda value: float(value) <= upper))
+    if z_limit is not None:
+        centre = mean
+        detail["z_outliers"] = (_leading(finite, lambda value: float(value) - centre < -z_limit)
+                                + total - _leading(finite, lambda value: float(value) - centre <= z_limit))
+    bins = len(edges) - 1
+    if per_integer:  # one bin per integer: bin i holds the i-th integer from the minimum, compared as integers
+        first = int(finite[0])
+        below = [_leading(finite, lambda value, bound=first + i: int(value) < bound) for i in range(1, bins)]
+    else:
+        below = [_leading(finite, lambda value, bound=edge: float(value) < bound) for edge in edges[1:-1]]
+    cuts = [0, *below, total]
+    detail["histogram"] = [cuts[i + 1] - cuts[i] for i in range(bins)]
+    return detail
+
+
+def _details_from_counts(counts: list[tuple[Any, int]], edges: list[float], bin_of: Any) -> dict[str, Any]:
+    """The same statistics as the SQL path, from (value, count) pairs sorted by value (inf included).
+
+    Mean and standard deviation are sums over the counts: exact for integers, ``math.fsum`` of
+    ``value * count`` (each product rounded once) for floats."""
     finite = [(value, int(count)) for value, count in counts if math.isfinite(value)]
     total = sum(count for _, count in finite)
+    mean, std = _moments_from_counts(finite, total)
+    z_limit = _z_limit(std)
     cumulative = list(itertools.accumulate(count for _, count in finite))
 
     def at_rank(rank: int) -> Any:
@@ -714,14 +917,15 @@ def _details_from_counts(counts: list[tuple[Any, int]], edges: list[float], bin_
         low_value = at_rank(below)
         high_value = at_rank(below + 1) if below + 1 < total else low_value
         quantiles[key] = _finite_or_none(float(low_value + (high_value - low_value) * (position - below)))
-    detail: dict[str, Any] = {"quantiles": quantiles, "edges": edges, "distinct": len(counts)}
+    detail: dict[str, Any] = {"quantiles": quantiles, "edges": edges, "distinct": len(counts), "mean": mean,
+                              "std": std}
     q1, q3 = quantiles["p25"], quantiles["p75"]
     if q1 is not None and q3 is not None:
         lower, upper = q1 - IQR_FACTOR * (q3 - q1), q3 + IQR_FACTOR * (q3 - q1)
         detail["fences"] = (lower, upper)
         detail["iqr_outliers"] = sum(count for value, count in finite if value < lower or value > upper)
     if z_limit is not None:
-        detail["z_outliers"] = sum(count for value, count in finite if abs(value - float(mean)) > z_limit)
+        detail["z_outliers"] = sum(count for value, count in finite if abs(value - mean) > z_limit)
     histogram = [0] * (len(edges) - 1)
     for value, count in finite:
         histogram[bin_of(value)] += count
@@ -729,34 +933,66 @@ def _details_from_counts(counts: list[tuple[Any, int]], edges: list[float], bin_
     return detail
 
 
-def _quantiles(cursor: Any, column: _Column, exact: bool) -> dict[str, float | None]:
-    """Exact quantiles hold the column in memory (DuckDB cannot spill them), so one column at a time."""
+def _moments_from_counts(finite: list[tuple[Any, int]], total: int) -> tuple[float | None, float | None]:
+    if not total:
+        return None, None
+    if all(isinstance(value, int) for value, _ in finite):
+        mean = sum(value * count for value, count in finite) / total  # exact integer sum, rounded once
+    else:
+        mean = math.fsum(float(value) * count for value, count in finite) / total
+    if total < 2:
+        return mean, None
+    squares = math.fsum((float(value) - mean) ** 2 * count for value, count in finite)
+    return mean, math.sqrt(squares / (total - 1))
+
+
+def _quantiles(cursor: Any, column: _Column, exact: bool) -> tuple[dict[str, float | None], Any, Any]:
+    """Quantiles, mean and standard deviation over the finite values, in one query.
+
+    Exact quantiles hold the column in memory (DuckDB cannot spill them), so one column at a time."""
     function = "quantile_cont" if exact else "approx_quantile"
     probabilities = "[" + ", ".join(repr(p) for p in QUANTILES.values()) + "]"
-    values = cursor.execute(
-        f"SELECT {function}(CAST({column.value} AS DOUBLE), {probabilities}){column.finite_filter} "
-        "FROM source").fetchone()[0]
+    value, only = f"CAST({column.value} AS DOUBLE)", column.finite_filter
+    values, mean, std = cursor.execute(
+        f"SELECT {function}({value}, {probabilities}){only}, avg({value}){only}, stddev_samp({value}){only} "
+        "FROM source").fetchone()
     if values is None:
-        return dict.fromkeys(QUANTILES)
-    return {key: _finite_or_none(float(value)) for key, value in zip(QUANTILES, values, strict=True)}
+        return dict.fromkeys(QUANTILES), mean, std
+    return ({key: _finite_or_none(float(value)) for key, value in zip(QUANTILES, values, strict=True)},
+            mean, std)
 
 
 def _string_values(cursor: Any, column: _Column) -> dict[Any, Any]:
-    """Exact distinct count and top values from one GROUP BY (DuckDB spills it past the memory limit)."""
+    """Exact distinct count and top values from one GROUP BY (DuckDB spills it past the memory limit).
+
+    The groups are materialized once and counted by a scalar subquery, which costs less than a window
+    ``count(*) OVER ()`` over every group (0.7 s against 0.9 s for 2M distinct strings in 10M rows)."""
     rows = cursor.execute(
-        f"SELECT value, n, count(*) OVER () FROM (SELECT {column.ident} AS value, count(*) AS n FROM source "
-        f"WHERE {column.ident} IS NOT NULL GROUP BY ALL) ORDER BY n DESC, value LIMIT {TOP_K}").fetchall()
+        f"WITH groups AS MATERIALIZED (SELECT {column.ident} AS value, count(*) AS n FROM source "
+        f"WHERE {column.ident} IS NOT NULL GROUP BY ALL) "
+        f"SELECT value, n, (SELECT count(*) FROM groups) FROM groups ORDER BY n DESC, value LIMIT {TOP_K}").fetchall()
     return {(column.name, "distinct"): int(rows[0][2]) if rows else 0,
             (column.name, "top"): {value: int(n) for value, n, _ in rows}}
 
 
-def _duplicate_rows(cursor: Any, columns: list[_Column]) -> int:
-    """Rows minus distinct row hashes; NaN hashed as NULL so the two missing forms compare equal."""
+def _duplicate_rows(cursor: Any, columns: list[_Column], row_count: int, sort_hashes: bool) -> int:
+    """Rows minus distinct row hashes; NaN hashed as NULL so the two missing forms compare equal.
+
+    DuckDB computes each row's 64-bit ``hash``; while they fit (``sort_hashes``) they are streamed into
+    numpy and sorted, and a row is a duplicate when its hash equals the one before it in that order.
+    Beyond, DuckDB's DISTINCT over the same hashes counts them (spilling past the memory limit).
+    """
     hashed = ", ".join(f"CASE WHEN isnan({column.ident}) THEN NULL ELSE {column.ident} END" if column.non_finite
                        else column.ident for column in columns)
-    row = cursor.execute(f"SELECT (SELECT count(*) FROM source) - count(*) FROM "
-                         f"(SELECT DISTINCT hash({hashed}) FROM source)").fetchone()
-    return int(row[0])
+    if not sort_hashes:
+        row = cursor.execute(f"SELECT (SELECT count(*) FROM source) - count(*) FROM "
+                             f"(SELECT DISTINCT hash({hashed}) FROM source)").fetchone()
+        return int(row[0])
+    import numpy as np
+
+    hashes = _stream_into(cursor, f"SELECT hash({hashed}) FROM source", np.empty(row_count, dtype=np.uint64))
+    hashes.sort()
+    return row_count - len(hashes) + int(np.count_nonzero(hashes[1:] == hashes[:-1]))
 
 
 def _class_balance(connection: Any, column: _Column) -> ClassBalance:
@@ -832,7 +1068,7 @@ def _numeric_stats(finite: int, stats: dict[Any, Any], name: str, detail: dict[s
 
     return NumericStats(
         count=finite, min=number(stats.get((name, "min"))), max=number(stats.get((name, "max"))),
-        mean=number(stats.get((name, "mean"))), std=number(stats.get((name, "std"))),
+        mean=number(detail.get("mean")), std=number(detail.get("std")),
         quantiles=detail.get("quantiles") or dict.fromkeys(QUANTILES), iqr_lower_fence=lower,
         iqr_upper_fence=upper, iqr_outlier_count=iqr_outliers, iqr_outlier_fraction=_fraction(iqr_outliers, finite),
         zscore_outlier_count=z_outliers, zscore_outlier_fraction=_fraction(z_outliers, finite),
@@ -1136,7 +1372,7 @@ def check_quality_isolated(path: str | os.PathLike[str], fmt: str,
 
 
 # Imported once by the checks' fork server, so a check's child starts in tens of ms.
-CHECKER_PRELOAD = ["aitip.datasets.quality", "duckdb", "pyarrow", "pyarrow.parquet", "pyarrow.csv", "PIL.Image"]
+CHECKER_PRELOAD = ["aitip.datasets.quality", "duckdb", "numpy", "pyarrow", "pyarrow.parquet", "pyarrow.csv", "PIL.Image"]
 
 
 def _checker_context() -> Any:
