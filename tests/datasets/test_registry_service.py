@@ -29,6 +29,7 @@ from aitip.identity.principal import Principal
 from aitip.identity.roles import Role
 from aitip.projects.models import MemberAdd, ProjectCreate
 from aitip.projects.service import ProjectService
+from tests.datasets.test_staging import make_zip, patch_directory
 from tests.support.directories import FixedDirectory
 
 ANN, BOB, VIC, EVE = Principal("ann"), Principal("bob"), Principal("vic"), Principal("eve")
@@ -161,6 +162,8 @@ def test_image_folder_versions_and_their_file_diff(registry: Registry) -> None:
                                                                           ["cat/2.png"])
     restored = registry.run(registry.service.restore(ANN, "lab", "pets", 1))
     assert restored.content_md5 == v1.content_md5
+    again = registry.register(ANN, "pets", "pets.zip", first, message="the same files again")  # nothing to diff
+    assert (again.version, again.content_md5) == (4, v1.content_md5) and registry.workspace_clean()
 
 
 def test_parquet_and_jsonl(registry: Registry) -> None:
@@ -216,6 +219,13 @@ BAD_INPUT = [
     ("zip with a symlink", "d.zip", zip_bytes({"cat/a.png": b"x"}, symlink="cat/link.png"), {}, 422,
      "unsafe_archive"),
     ("not a zip", "d.zip", b"this is not a zip", {}, 422, "bad_archive"),
+    ("truncated zip", "d.zip", zip_bytes({"cat/a.png": b"\x89PNG-a" * 100, "cat/b.png": b"x"})[:-30], {}, 422,
+     "bad_archive"),
+    ("zip whose directory disagrees with its headers", "d.zip",
+     patch_directory(zip_bytes({"cat/a.png": b"\x89PNG-a", "cat/b.png": b"\x89PNG-b"}), 1, name=b"cat/c.png"), {},
+     422, "bad_archive"),
+    ("zip bomb with its sizes after its data", "d.zip",
+     make_zip({"cat/bomb.png": b"\x00" * (6 << 20)}, zipfile.ZIP_DEFLATED, streamed=True), {}, 422, "unsafe_archive"),
     ("over the upload limit", "d.csv", csv_bytes(80_000), {}, 413, "payload_too_large"),
     ("unknown extension", "d.exe", b"MZ", {}, 422, "unknown_format"),
     ("format mismatch", "d.csv", b"a\n1\n", {"fmt": "parquet"}, 422, "invalid_input"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from tests.datasets.test_staging import make_zip
 from tests.server.conftest import TOKENS
 
 CSV_V1 = b"id,email,score\n1,ann@example.org,0.5\n2,bob@example.org,0.7\n"
@@ -82,6 +83,21 @@ async def test_register_diff_restore_and_mask(api: Any, jp_fetch: Any) -> None:
     assert [(d["name"], d["versions"]) for d in listing["datasets"]] == [("users", 3)]
 
 
+async def test_an_image_folder_is_unpacked_as_it_streams_in(api: Any, jp_fetch: Any, tmp_path: Path) -> None:
+    import zipfile
+
+    await make_lab(api)
+    members = {"cat/1.png": b"\x89PNG" + bytes(range(256)) * 50, "cat/2.png": b"\x89PNG-2", "dog/1.png": b"\x89PNG-3"}
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        status, version = await upload(jp_fetch, "lab", "pets", "pets.zip", make_zip(members, method))
+        assert status == 201 and (version["format"], version["files"]) == ("images", 3), version
+        assert version["bytes"] == sum(len(data) for data in members.values())
+    _, preview = await api("GET", "projects/lab/datasets/pets/versions/2/preview")
+    assert [row[0] for row in preview["rows"]] == sorted(members)
+    assert version["content_md5"] == (await api("GET", "projects/lab/datasets/pets/versions/1"))[1]["content_md5"]
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
 def _zip(members: dict[str, bytes]) -> bytes:
     sink = io.BytesIO()
     with zipfile.ZipFile(sink, "w") as archive:
@@ -99,6 +115,11 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("ann", "lab", "users", "data.parquet", b"PAR1 truncated", 422, "bad_dataset_file"),
     ("ann", "lab", "pets", "pets.zip", _zip({"../escape.png": b"x"}), 422, "unsafe_archive"),
     ("ann", "lab", "pets", "pets.zip", _zip({"/abs.png": b"x"}), 422, "unsafe_archive"),
+    ("ann", "lab", "pets", "pets.zip", _zip({"cat/a.png": b"x" * 5000, "cat/b.png": b"y"})[:-40], 422, "bad_archive"),
+    ("ann", "lab", "pets", "pets.zip", make_zip({"cat/a.png": b"x"}, symlink="cat/b.png"), 422, "unsafe_archive"),
+    ("ann", "lab", "pets", "pets.zip", make_zip({f"c/{i}.png": bytes(4000) for i in range(20)}), 413,
+     "payload_too_large"),
+    ("ann", "lab", "pets", "pets.csv", _zip({"cat/a.png": b"x"}), 422, "bad_dataset_file"),
     ("ann", "lab", "users", "users.exe", CSV_V1, 422, "unknown_format"),
     ("ann", "lab", "users", "a%2Fb.csv", CSV_V1, 422, "bad_filename"),
     ("ann", "lab", "Bad..Name", "users.csv", CSV_V1, 404, "not_found"),

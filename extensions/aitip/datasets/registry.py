@@ -177,7 +177,8 @@ class DataRegistry:
                 if output.is_dir:
                     new_objects.append(self.cache_path(output.md5))  # the folder's manifest object
                 self._git("add", "-A", "--", str(relative_dir))
-                self._git("commit", "-q", "-m", f"{project}/{name} v{version}: {message or 'new version'}",
+                self._git("commit", "-q", "--allow-empty",  # the same content again is still a new version
+                          "-m", f"{project}/{name} v{version}: {message or 'new version'}",
                           "-m", f"Registered-by: {author}")
                 self._git("tag", "-a", tag, "-m", f"{project}/{name} version {version} by {author}")
                 tagged = True

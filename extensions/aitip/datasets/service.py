@@ -1,9 +1,10 @@
 """The dataset registry service: permissions, the catalog, and the Git + DVC registry behind it.
 
-Registering a version: the upload is staged (hashed as it streams), unpacked if it is an image folder,
-its schema detected and its quality checked against the dataset's gate, then a pending catalog row
-claims the version number, the registry commits and tags the data, and the row is marked ready. Any
-failure leaves no version, no tag, and nothing staged or cached.
+Registering a version: the upload is staged (hashed as it streams; a zip of an image folder unpacked as
+it streams, its central directory checked at the end), its schema detected and its quality checked
+against the dataset's gate, then a pending catalog row claims the version number, the registry commits
+and tags the data, and the row is marked ready. Any failure leaves no version, no tag, and nothing
+staged or cached.
 """
 
 from __future__ import annotations
@@ -104,8 +105,13 @@ class DatasetService(CatalogService):
 
     # ----- uploads -----
 
-    def start_upload(self, filename: str) -> StagedUpload:
-        return StagedUpload(self.staging_root, filename, self.max_upload_bytes)
+    def start_upload(self, filename: str, fmt: str | None = None) -> StagedUpload:
+        """Staging for an upload of ``filename`` (its format from the name, or ``fmt``; an unknown or
+        mismatched one is refused before a byte is received). A zip of an image folder is unpacked as it
+        streams in."""
+        images = detect_format(filename, fmt) == "images"
+        return StagedUpload(self.staging_root, filename, self.max_upload_bytes,
+                            archive_limits=self.archive_limits if images else None)
 
     async def check_can_write(self, principal: Principal | None, project: str) -> None:
         """Refuse before a byte is received, not after a gigabyte."""
@@ -159,8 +165,14 @@ class DatasetService(CatalogService):
         return ready
 
     def _prepare_content(self, upload: StagedUpload, fmt: str) -> tuple[Path, UnpackedFolder | None]:
+        """The staged content: the file, or the image folder (unpacked while it streamed in, or from the
+        staged file when the upload was not started as an archive)."""
         if fmt != "images":
+            if upload.is_archive:
+                raise InvalidInput(f"{upload.filename!r} was received as a zip of images, not as {fmt}")
             return upload.path, None
+        if upload.folder is not None:
+            return upload.folder.root, upload.folder
         folder = unpack_image_archive(upload.path, upload.directory / "data", self.archive_limits)
         upload.path.unlink()
         return folder.root, folder

@@ -1,22 +1,43 @@
 """Uploads land in a staging area first: written as they stream in, hashed on the way (one pass over the
-bytes), bounded in size, and removed whole on any failure. Zip archives of image folders are unpacked
-here, refusing anything that could escape or explode: absolute or ``..`` member names, symlinks,
-too many members, too many bytes, or a compression ratio no real image folder has."""
+bytes), bounded in size, and removed whole on any failure.
+
+A zip archive of an image folder is unpacked while it streams in (:class:`ArchiveStream`): each member's
+local header comes before its data, so its bytes go straight into the member's file and its MD5 and CRC
+are taken on the way; the archive itself is never written. The central directory at the end is then
+read and cross-checked against what was unpacked: the same members at the same offsets, with the same
+names, methods, sizes and CRCs, none a symbolic link. Anything that could escape or explode is refused
+(absolute or ``..`` names, symlinks, too many members, too many bytes, a compression ratio no real image
+folder has, duplicates, encrypted members), as is a truncated archive; a refusal rejects the whole upload
+and its staging directory is removed. Members that cannot be unpacked in flight (a stored member whose
+sizes follow its data, a compression method other than deflate, bytes that are not a local header) make
+the rest of the archive spool to disk and unpack from there once the central directory has arrived.
+
+Receiving from the event loop (:meth:`StagedUpload.feed`): the chunks are hashed and written by a worker
+thread, in batches, while the next ones arrive (hashlib, zlib and file writes release the GIL).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import os
 import shutil
 import stat
+import struct
+import threading
 import uuid
 import zipfile
+import zlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from ..errors import InvalidInput, PayloadTooLarge
 
 CHUNK = 1 << 20
+MAX_PENDING = 4 << 20  # received bytes waiting for the worker before the connection is paused
 
 
 @dataclass(frozen=True)
@@ -33,42 +54,156 @@ class UnpackedFolder:
     bytes: int = 0
 
 
-class StagedUpload:
-    """One upload being received: ``write`` each chunk, then ``finish``; ``discard`` removes everything."""
+class _FileSink:
+    """The upload as one file, MD5 taken on the way."""
 
-    def __init__(self, staging_root: Path, filename: str, max_bytes: int) -> None:
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in finish/close
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self._md5.update(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> str:
+        self._file.close()
+        return self._md5.hexdigest()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class StagedUpload:
+    """One upload being received: ``write`` (or, on the event loop, ``feed``) each chunk, then ``finish``
+    (``complete`` after ``feed``); ``discard`` removes everything.
+
+    With ``archive_limits`` the upload is a zip of an image folder, unpacked as it arrives into
+    ``directory/data`` (``folder`` once finished); otherwise it is the file ``path``, its MD5 in ``md5``."""
+
+    def __init__(self, staging_root: Path, filename: str, max_bytes: int, *,
+                 archive_limits: ArchiveLimits | None = None) -> None:
         self.directory = staging_root / uuid.uuid4().hex
         self.directory.mkdir(parents=True, exist_ok=False)
         self.filename = filename
         self.path = self.directory / "upload"
         self.max_bytes = max_bytes
         self.size = 0
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self._file = open(self.path, "wb")  # noqa: SIM115 - closed in finish/discard
         self.md5: str | None = None
+        self.folder: UnpackedFolder | None = None
+        self._sink: _FileSink | ArchiveStream = (
+            ArchiveStream(self.directory / "data", archive_limits, spool=self.path) if archive_limits is not None
+            else _FileSink(self.path))
+        self._lock = threading.Lock()  # the worker holds it per chunk; discard takes it to stop the worker
+        self._discarded = False
+        self._error: BaseException | None = None
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._batch: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
-    def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
+    @property
+    def is_archive(self) -> bool:
+        return isinstance(self._sink, ArchiveStream)
+
+    def _count(self, size: int) -> None:
+        self.size += size
         if self.size > self.max_bytes:
             raise PayloadTooLarge(f"the upload is larger than the limit of {self.max_bytes} bytes",
                                   detail={"limit_bytes": self.max_bytes})
-        self._md5.update(chunk)
-        self._file.write(chunk)
+
+    def write(self, chunk: bytes) -> None:
+        """Count, hash and write one chunk now (any thread but the event loop's)."""
+        self._count(len(chunk))
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            if self._discarded:
+                return
+            try:
+                self._sink.write(chunk)
+            except BaseException as error:
+                self._error = error
+                raise
 
     def write_from(self, path: Path) -> None:
         with open(path, "rb") as source:
             while chunk := source.read(CHUNK):
                 self.write(chunk)
 
+    # ----- from the event loop -----
+
+    def feed(self, chunk: bytes) -> Awaitable[None] | None:
+        """On the event loop: count the chunk at once (an upload over the limit is refused as it passes it)
+        and queue it for the worker thread. Returns an awaitable while ``MAX_PENDING`` bytes wait, for the
+        caller to pause receiving on (it never raises; a failure of the worker is raised by the next call)."""
+        self._count(len(chunk))
+        if self._error is not None:
+            raise self._error
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._batch is None:
+            self._start_batch()
+        elif self._pending_bytes >= MAX_PENDING:
+            return self._wait_batch()
+        return None
+
+    async def complete(self) -> None:
+        """After the last ``feed``: wait for the worker, then ``finish`` (in a thread: an archive's central
+        directory is checked there)."""
+        while self._batch is not None or (self._pending and self._error is None):
+            if self._batch is None:
+                self._start_batch()
+            await self._wait_batch()
+        if self._error is not None:
+            raise self._error
+        await asyncio.to_thread(self.finish)
+
+    def _start_batch(self) -> None:
+        chunks, self._pending, self._pending_bytes = self._pending, [], 0
+        self._batch = asyncio.get_running_loop().run_in_executor(None, self._write_batch, chunks)
+        self._batch.add_done_callback(self._batch_done)
+
+    def _write_batch(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            with self._lock:
+                if self._discarded:
+                    return
+                self._sink.write(chunk)
+
+    def _batch_done(self, batch: asyncio.Future[None]) -> None:
+        self._batch = None
+        if not batch.cancelled() and batch.exception() is not None and self._error is None:
+            self._error = batch.exception()
+        if self._pending and self._error is None and not self._discarded:
+            self._start_batch()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _wait_batch(self) -> asyncio.Future[None]:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+    # ----- the end -----
+
     def finish(self) -> None:
-        self._file.close()
-        self.md5 = self._md5.hexdigest()
+        if self._error is not None:
+            raise self._error
         if self.size == 0:
+            self._sink.close()
             raise InvalidInput("the upload is empty")
+        with self._lock:
+            if isinstance(self._sink, ArchiveStream):
+                self.folder = self._sink.finish()
+            else:
+                self.md5 = self._sink.finish()
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        with self._lock:
+            self._discarded = True
+            self._sink.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -78,55 +213,429 @@ def _safe_member_path(name: str) -> PurePosixPath:
         raise InvalidInput(f"the archive holds an absolute path: {name!r}", code="unsafe_archive")
     if any(part == ".." for part in path.parts):
         raise InvalidInput(f"the archive holds a path leaving its folder: {name!r}", code="unsafe_archive")
+    if "\x00" in name:
+        raise InvalidInput(f"the archive holds a name with a NUL byte: {name!r}", code="unsafe_archive")
     return path
 
 
-def unpack_image_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> UnpackedFolder:
-    """Unpack a zip of class sub-folders, checking every member before a byte is written."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise InvalidInput(f"not a readable zip archive: {error}", code="bad_archive") from None
-    with zf:
-        members = zf.infolist()
-        if len(members) > limits.max_members:
-            raise InvalidInput(f"the archive has {len(members)} members; the limit is {limits.max_members}",
-                               code="unsafe_archive")
-        total = 0
-        for info in members:
-            _safe_member_path(info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise InvalidInput(f"the archive holds a symbolic link: {info.filename!r}", code="unsafe_archive")
-            total += info.file_size
-            if total > limits.max_total_bytes:
-                raise InvalidInput(f"the archive unpacks to more than {limits.max_total_bytes} bytes",
-                                   code="unsafe_archive")
-            if info.file_size > 1 << 20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-                raise InvalidInput(f"{info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}"
-                                   f"-fold: refusing a likely zip bomb", code="unsafe_archive")
-        folder = UnpackedFolder(destination)
-        destination.mkdir(parents=True)
-        for info in members:
-            relative = _safe_member_path(info.filename)
-            if info.is_dir() or not relative.parts:
+def _skipped(relative: PurePosixPath, name: str) -> bool:
+    """Folders, macOS resource forks and hidden files are checked but not unpacked."""
+    return (name.endswith("/") or not relative.parts or relative.parts[0] == "__MACOSX"
+            or relative.name.startswith("."))
+
+
+def _bad(message: str) -> InvalidInput:
+    return InvalidInput(message, code="bad_archive")
+
+
+def _unsafe(message: str) -> InvalidInput:
+    return InvalidInput(message, code="unsafe_archive")
+
+
+LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, sizes, lengths
+LOCAL_SIGNATURE = b"PK\x03\x04"
+DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
+FLAG_ENCRYPTED = 0x01
+FLAG_DESCRIPTOR = 0x08
+FLAG_STRONG_ENCRYPTION = 0x40
+FLAG_UTF8 = 0x800
+FLAG_MASKED_HEADERS = 0x2000
+ZIP64_MARK = 0xFFFFFFFF
+STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+INFLATE_OUT = 1 << 20
+
+HEADER, DATA, DESCRIPTOR, SPOOL = "header", "data", "descriptor", "spool"
+
+
+@dataclass
+class _Member:
+    """One member as its local header announced it, and what its data turned out to be."""
+
+    offset: int
+    name: str
+    relative: PurePosixPath
+    method: int
+    flags: int
+    crc: int | None  # None: in the data descriptor
+    compress_size: int | None
+    file_size: int | None
+    zip64: bool
+    target: Path | None  # None: checked, not unpacked
+    file: BinaryIO | None = None
+    md5: hashlib._Hash | None = None  # type: ignore[name-defined]
+    inflater: zlib._Decompress | None = None  # type: ignore[name-defined]
+    read: int = 0  # bytes of (compressed) data consumed
+    written: int = 0  # bytes of content
+    crc_seen: int = 0
+
+
+class ArchiveStream:
+    """Unpacks a zip archive as its bytes arrive (see the module's docstring); ``finish`` at the end."""
+
+    def __init__(self, root: Path, limits: ArchiveLimits, *, spool: Path) -> None:
+        self.root = root
+        self.limits = limits
+        self.spool_path = spool
+        root.mkdir(parents=True)
+        self.folder = UnpackedFolder(root)
+        self.members: dict[int, _Member] = {}  # by offset
+        self._paths: set[str] = set()
+        self._state = HEADER
+        self._head = bytearray()
+        self._want = 4
+        self._head_offset = 0
+        self._offset = 0  # stream offset of the next byte to consume
+        self._member: _Member | None = None
+        self._spool: BinaryIO | None = None
+        self._spool_start = 0
+        self._total = 0
+
+    # ----- receiving -----
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
+        while view:
+            if self._state == SPOOL:
+                assert self._spool is not None
+                self._spool.write(view)
+                self._offset += len(view)
+                return
+            if self._state == DATA:
+                assert self._member is not None
+                used = self._feed_member(self._member, view)
+                self._offset += used
+                view = view[used:]
                 continue
-            if relative.parts[0] in ("__MACOSX",) or relative.name.startswith("."):
-                continue
-            target = destination.joinpath(*relative.parts)
+            if not self._head:
+                self._head_offset = self._offset
+            take = self._want - len(self._head)
+            self._head += view[:take]
+            self._offset += min(take, len(view))
+            view = view[take:]
+            if len(self._head) == self._want:
+                self._header() if self._state == HEADER else self._descriptor()
+
+    def _header(self) -> None:
+        head = self._head
+        if bytes(head[:4]) != LOCAL_SIGNATURE:  # the central directory (or bytes this cannot unpack in flight)
+            self._start_spool(self._head_offset)
+            return
+        if len(head) == 4:
+            self._want = LOCAL_HEADER.size
+            return
+        (_, _, flags, method, _, _, crc, compress_size, file_size, name_length,
+         extra_length) = LOCAL_HEADER.unpack_from(head)
+        if len(head) == LOCAL_HEADER.size and name_length + extra_length:
+            self._want = LOCAL_HEADER.size + name_length + extra_length
+            return
+        raw_name = bytes(head[LOCAL_HEADER.size:LOCAL_HEADER.size + name_length])
+        extra = bytes(head[LOCAL_HEADER.size + name_length:])
+        try:
+            name = raw_name.decode("utf-8" if flags & FLAG_UTF8 else "cp437")
+        except UnicodeDecodeError:
+            raise _bad(f"a member's name is not valid UTF-8: {raw_name!r}") from None
+        relative = _safe_member_path(name)
+        if flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_HEADERS):
+            raise _bad(f"{name!r} is encrypted; encrypted archives are not supported")
+        if len(self.members) + 1 > self.limits.max_members:
+            raise _unsafe(f"the archive has more than {self.limits.max_members} members")
+        zip64 = False
+        if compress_size == ZIP64_MARK or file_size == ZIP64_MARK:
+            sizes = _zip64_sizes(extra, file_size, compress_size)
+            if sizes is None:  # not a layout this reads in flight
+                self._start_spool(self._head_offset)
+                return
+            file_size, compress_size, zip64 = *sizes, True
+        descriptor = bool(flags & FLAG_DESCRIPTOR)
+        if method not in (STORED, DEFLATED) or (descriptor and method == STORED):
+            self._start_spool(self._head_offset)  # its end is only known from the central directory
+            return
+        if not descriptor:
+            self._check_declared(name, compress_size, file_size)
+        member = _Member(self._head_offset, name, relative, method, flags, None if descriptor else crc,
+                         None if descriptor else compress_size, None if descriptor else file_size, zip64, None)
+        self._open(member)
+        self._member = member
+        self._head = bytearray()
+        self._state = DATA
+        if method == DEFLATED:
+            member.inflater = zlib.decompressobj(-15)
+        if member.compress_size == 0 and method == STORED:
+            self._end_member(member)
+
+    def _check_declared(self, name: str, compress_size: int, file_size: int) -> None:
+        self._total += file_size
+        if self._total > self.limits.max_total_bytes:
+            raise _unsafe(f"the archive unpacks to more than {self.limits.max_total_bytes} bytes")
+        if file_size > 1 << 20 and file_size > self.limits.max_ratio * max(compress_size, 1):
+            raise _unsafe(f"{name!r} expands {file_size / max(compress_size, 1):.0f}-fold: refusing a likely zip bomb")
+
+    def _open(self, member: _Member) -> None:
+        if self._skip(member.relative, member.name):
+            return
+        key = member.relative.as_posix()
+        if key in self._paths:
+            raise _unsafe(f"the archive holds {key!r} twice")
+        self._paths.add(key)
+        target = self.root.joinpath(*member.relative.parts)
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.md5(usedforsecurity=False)
-            written = 0
-            with zf.open(info) as source, open(target, "wb") as sink:
-                while chunk := source.read(CHUNK):
-                    written += len(chunk)
-                    if written > info.file_size:  # a header that lies about the size
-                        raise InvalidInput(f"{info.filename!r} is larger than its header says", code="unsafe_archive")
-                    digest.update(chunk)
-                    sink.write(chunk)
-            folder.files[relative.as_posix()] = digest.hexdigest()
-            folder.bytes += written
-    if not folder.files:
-        raise InvalidInput("the archive holds no files", code="bad_archive")
-    os.chmod(destination, 0o755)
-    return folder
+            member.file = open(target, "xb")  # noqa: SIM115 - closed at the member's end, or by close()
+        except (FileExistsError, NotADirectoryError, IsADirectoryError):
+            raise _unsafe(f"{key!r} clashes with another member of the archive") from None
+        member.target = target
+        member.md5 = hashlib.md5(usedforsecurity=False)
+
+    @staticmethod
+    def _skip(relative: PurePosixPath, name: str) -> bool:
+        return _skipped(relative, name)
+
+    def _feed_member(self, member: _Member, view: memoryview) -> int:
+        if member.method == STORED:
+            assert member.compress_size is not None
+            piece = view[:member.compress_size - member.read]
+            member.read += len(piece)
+            self._content(member, piece)
+            if member.read == member.compress_size:
+                self._end_member(member)
+            return len(piece)
+        inflater = member.inflater
+        assert inflater is not None
+        piece = view if member.compress_size is None else view[:member.compress_size - member.read]
+        try:
+            out = inflater.decompress(piece, INFLATE_OUT)
+            while True:
+                self._content(member, out, compressed=member.read + len(piece) - len(inflater.unconsumed_tail))
+                if inflater.eof or (not inflater.unconsumed_tail and len(out) < INFLATE_OUT):
+                    break
+                out = inflater.decompress(inflater.unconsumed_tail, INFLATE_OUT)
+        except zlib.error as error:
+            raise _bad(f"{member.name!r} is not valid deflate data: {error}") from None
+        used = len(piece) - len(inflater.unused_data)
+        member.read += used
+        if inflater.eof:
+            if member.compress_size is None:
+                self._state, self._want = DESCRIPTOR, 4
+            elif member.read != member.compress_size:
+                raise _bad(f"{member.name!r} ends before the size its header gives")
+            else:
+                self._end_member(member)
+        elif member.compress_size is not None and member.read == member.compress_size:
+            raise _bad(f"{member.name!r} does not end where its header says")
+        return used
+
+    def _content(self, member: _Member, data: bytes | memoryview, compressed: int | None = None) -> None:
+        if not data:
+            return
+        member.written += len(data)
+        if member.file_size is not None:
+            if member.written > member.file_size:
+                raise _unsafe(f"{member.name!r} is larger than its header says")
+        else:  # sizes follow the data: bound it as it grows
+            self._total += len(data)
+            if self._total > self.limits.max_total_bytes:
+                raise _unsafe(f"the archive unpacks to more than {self.limits.max_total_bytes} bytes")
+            if member.written > 1 << 20 and member.written > self.limits.max_ratio * max(compressed or 0, 1):
+                raise _unsafe(f"{member.name!r} expands more than {self.limits.max_ratio:.0f}-fold: refusing a "
+                              "likely zip bomb")
+        member.crc_seen = zlib.crc32(data, member.crc_seen)
+        if member.file is not None:
+            assert member.md5 is not None
+            member.md5.update(data)
+            member.file.write(data)
+
+    def _descriptor(self) -> None:
+        member = self._member
+        assert member is not None
+        sizes = 16 if member.zip64 else 8
+        if len(self._head) == 4:
+            self._want = (4 if bytes(self._head) == DESCRIPTOR_SIGNATURE else 0) + 4 + sizes
+            return
+        body = bytes(self._head[4:] if bytes(self._head[:4]) == DESCRIPTOR_SIGNATURE else self._head)
+        crc, compress_size, file_size = struct.unpack("<IQQ" if member.zip64 else "<III", body)
+        member.crc, member.compress_size, member.file_size = crc, compress_size, file_size
+        if compress_size != member.read:
+            raise _bad(f"{member.name!r}: its data descriptor gives {compress_size} compressed bytes, not "
+                       f"{member.read}")
+        self._end_member(member)
+
+    def _end_member(self, member: _Member) -> None:
+        if member.written != member.file_size:
+            raise _bad(f"{member.name!r} holds {member.written} bytes, not the {member.file_size} it declares")
+        if member.crc_seen != member.crc:
+            raise _bad(f"{member.name!r} fails its CRC check: the archive is corrupt")
+        if member.file is not None:
+            member.file.close()
+            member.file = None
+        self.members[member.offset] = member
+        self._member = None
+        self._head = bytearray()
+        self._state, self._want = HEADER, 4
+
+    def _start_spool(self, offset: int) -> None:
+        """From ``offset`` on, the bytes are kept as they are, for ``finish`` to read with the directory."""
+        self._spool = open(self.spool_path, "wb")  # noqa: SIM115 - closed in finish/close
+        self._spool_start = offset
+        self._spool.write(self._head)
+        self._head = bytearray()
+        self._state = SPOOL
+
+    # ----- the end -----
+
+    def finish(self) -> UnpackedFolder:
+        """Check the central directory against what was unpacked; unpack what was spooled."""
+        if self._state != SPOOL:
+            self.close()
+            raise _bad("the archive is truncated: it ends before its central directory")
+        assert self._spool is not None
+        self._spool.close()
+        with open(self.spool_path, "rb") as spool:
+            try:
+                archive = zipfile.ZipFile(_SpooledTail(spool, self._spool_start, self._offset))  # type: ignore[arg-type]
+            except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError) as error:
+                raise _bad(f"not a readable zip archive: {error}") from None
+            with archive:
+                try:
+                    self._check_directory(archive)
+                except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, UnicodeDecodeError,
+                        RuntimeError) as error:  # what zipfile raises reading a spooled member
+                    raise _bad(f"not a readable zip archive: {error}") from None
+        self.spool_path.unlink()
+        if not self.folder.files:
+            raise _bad("the archive holds no files")
+        os.chmod(self.root, 0o755)
+        return self.folder
+
+    def _check_directory(self, archive: zipfile.ZipFile) -> None:
+        infos = archive.infolist()
+        if len(infos) > self.limits.max_members:
+            raise _unsafe(f"the archive has {len(infos)} members; the limit is {self.limits.max_members}")
+        streamed = dict(self.members)
+        spooled: list[zipfile.ZipInfo] = []
+        for info in infos:
+            _safe_member_path(info.orig_filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise _unsafe(f"the archive holds a symbolic link: {info.filename!r}")
+            if info.flag_bits & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_HEADERS):
+                raise _bad(f"{info.filename!r} is encrypted; encrypted archives are not supported")
+            if info.header_offset >= self._spool_start:
+                spooled.append(info)
+                continue
+            member = streamed.pop(info.header_offset, None)
+            if member is None:
+                raise _bad(f"the central directory names {info.filename!r} at offset {info.header_offset}, where "
+                           "the archive holds no such member (or names it twice)")
+            if (member.name, member.method, member.crc, member.compress_size, member.file_size) != (
+                    info.orig_filename, info.compress_type, info.CRC, info.compress_size, info.file_size):
+                raise _bad(f"the central directory disagrees with the local header of {member.name!r} "
+                           f"(as {info.orig_filename!r}): the archive is corrupt or crafted")
+        if streamed:
+            hidden = next(iter(streamed.values()))
+            raise _bad(f"{hidden.name!r} is not in the archive's central directory")
+        for info in spooled:
+            self._unpack_spooled(archive, info)
+        for member in self.members.values():
+            if member.target is not None and member.md5 is not None:
+                self.folder.files[member.relative.as_posix()] = member.md5.hexdigest()
+                self.folder.bytes += member.written
+
+    def _unpack_spooled(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+        relative = _safe_member_path(info.orig_filename)
+        self._check_declared(info.filename, info.compress_size, info.file_size)
+        member = _Member(info.header_offset, info.orig_filename, relative, info.compress_type, info.flag_bits,
+                         info.CRC, info.compress_size, info.file_size, False, None)
+        self._open(member)
+        with archive.open(info) as source:  # checks the local header's name and, at the end, the CRC
+            while chunk := source.read(CHUNK):
+                self._content(member, chunk)
+        if member.written != info.file_size:
+            raise _bad(f"{info.filename!r} holds {member.written} bytes, not the {info.file_size} it declares")
+        if member.file is not None:
+            member.file.close()
+            member.file = None
+        self.members[member.offset] = member
+
+    def close(self) -> None:
+        if self._member is not None and self._member.file is not None:
+            self._member.file.close()
+        for member in self.members.values():
+            if member.file is not None:
+                member.file.close()
+        if self._spool is not None:
+            self._spool.close()
+
+
+def _zip64_sizes(extra: bytes, file_size: int, compress_size: int) -> tuple[int, int] | None:
+    """The sizes a local header leaves to its zip64 extra field (uncompressed first, as the format says)."""
+    position = 0
+    while position + 4 <= len(extra):
+        kind, length = struct.unpack_from("<HH", extra, position)
+        body = extra[position + 4:position + 4 + length]
+        position += 4 + length
+        if kind != 1:
+            continue
+        values = list(struct.unpack_from(f"<{len(body) // 8}Q", body)) if len(body) >= 8 else []
+        if file_size == ZIP64_MARK:
+            if not values:
+                return None
+            file_size = values.pop(0)
+        if compress_size == ZIP64_MARK:
+            if not values:
+                return None
+            compress_size = values.pop(0)
+        return file_size, compress_size
+    return None
+
+
+class _SpooledTail(io.RawIOBase):
+    """The archive as ``zipfile`` sees it: the spooled bytes at their offsets in the stream, zeros before
+    them (already unpacked, so any directory record pointing there fails its signature check)."""
+
+    def __init__(self, spool: BinaryIO, start: int, end: int) -> None:
+        self._spool = spool
+        self._start = start
+        self._end = end
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._end}[whence]
+        if base + offset < 0:
+            raise OSError("seek before the start of the archive")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), max(self._end - self._position, 0))
+        hole = min(max(self._start - self._position, 0), wanted)
+        view = memoryview(buffer)
+        view[:hole] = bytes(hole)
+        filled = hole
+        if wanted > hole:
+            self._spool.seek(self._position + hole - self._start)
+            filled += self._spool.readinto(view[hole:wanted])
+        self._position += filled
+        return filled
+
+
+def unpack_image_archive(archive: Path, destination: Path, limits: ArchiveLimits) -> UnpackedFolder:
+    """Unpack a zip file of class sub-folders (what an :class:`ArchiveStream` does with an upload)."""
+    stream = ArchiveStream(destination, limits, spool=destination.parent / f".{destination.name}.spool")
+    try:
+        with open(archive, "rb") as source:
+            while chunk := source.read(CHUNK):
+                stream.write(chunk)
+        return stream.finish()
+    except BaseException:
+        stream.close()
+        stream.spool_path.unlink(missing_ok=True)
+        shutil.rmtree(destination, ignore_errors=True)
+        raise

@@ -1,10 +1,12 @@
 """Datasets over REST. A version is registered by streaming the file as the request body (never held in
-memory); the caller's right to write is checked before the first byte is accepted."""
+memory: hashed and written by a worker thread as it arrives, a zip of images unpacked on the way); the
+caller's right to write, and the file's format, are checked before the first byte is accepted."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
@@ -107,16 +109,18 @@ class DatasetVersionsHandler(DatasetsBase):
             raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}",
                                   detail={"limit_bytes": limit})
         self.request.connection.set_max_body_size(limit + 1)  # type: ignore[union-attr]
-        self.upload = self.service.start_upload(self.register_query.filename)
+        self.upload = self.service.start_upload(self.register_query.filename, self.register_query.format)
 
-    def data_received(self, chunk: bytes) -> None:
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Queued for the upload's worker; the awaitable it may return pauses reading the body."""
         if self.upload is None or self.upload_error is not None:
-            return
+            return None
         try:
-            self.upload.write(chunk)
-        except AitipError as error:
+            return self.upload.feed(chunk)
+        except AitipError as error:  # over the limit, or an archive refused mid-stream: answered in post()
             self.upload_error = error
             self.upload.discard()
+            return None
 
     def on_connection_close(self) -> None:
         if self.upload is not None:
@@ -138,7 +142,7 @@ class DatasetVersionsHandler(DatasetsBase):
         if self.upload_error is not None:
             raise self.upload_error
         assert self.upload is not None
-        await asyncio.to_thread(self.upload.finish)
+        await self.upload.complete()
         query = self.register_query
         version = await self.service.register(self.principal, project, dataset, self.upload, fmt=query.format,
                                               message=query.message)
