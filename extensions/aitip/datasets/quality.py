@@ -5,14 +5,16 @@ Tabular files (Parquet, CSV, JSONL) are profiled by DuckDB and numpy inside a me
 scans the file for counts, min/max, HyperLogLog sketches, type checks and the string GROUP BYs
 (spilling to a private temp directory past its limit). What needs a column's values in order goes to
 numpy: each numeric column that is not answered from its value counts is streamed out of DuckDB in
-Arrow batches into one numpy array and sorted in place, after which its quantiles, outliers, histogram
-and exact distinct count are binary searches, and its mean and standard deviation sums; the 64-bit
-row hashes are streamed and sorted the same way to count duplicate rows.
+Arrow batches into a numpy array, where its quantiles come from fine bins (a counting pass, then only
+the few bins holding the wanted ranks are collected and sorted: no sort of the column), and its outlier
+and histogram counts, mean and standard deviation from vectorized passes; the 64-bit row hashes are
+streamed and sorted to count duplicate rows. Two lanes take these pieces of work side by side.
 
-Memory: numpy holds one such array at a time, 8 bytes per row, and only while that fits half of
-``memory_limit_mb``; DuckDB's ``memory_limit`` is set to the budget minus that array (10M rows at the
-default 512 MB: numpy 80 MB, DuckDB 432 MB). Past half the budget a column takes T-Digest quantiles and
-SQL GROUP BYs instead, and duplicates DuckDB's DISTINCT over the same hashes, which spills.
+Memory: numpy holds one such array per lane, 8 bytes per row (one lane's only, when two would not fit
+half of ``memory_limit_mb``), reused from column to column; DuckDB's ``memory_limit`` is set to the
+budget minus those arrays (10M rows at the default 512 MB: numpy 160 MB, DuckDB 352 MB). Past half the
+budget a column takes T-Digest quantiles and SQL GROUP BYs instead, and duplicates DuckDB's DISTINCT
+over the same hashes, which spills.
 
 The engine was picked by measurement. DuckDB over Polars: FIELD-NOTES "Tracking and data" (DuckDB
 6.6 s / 1.6 GB against Polars streaming 9.3 s / 2.9 GB), and on this benchmark's 10M x 10 file, back to
@@ -24,6 +26,8 @@ against 0.7 s to stream and sort the hashes; dropping avg/stddev from the first 
 value counts compute them) took it from 0.6 s to 0.3 s. On benchmarks/quality_report.py the whole
 report went from 7.5 s / 577 MB to 3.2 s / 631 MB peak RSS, against pandas' 46.7 s / 3.7 GB (14.5x the
 rows per second in 0.17x the memory; 10.4x when other work on the machine held a load of about 2.5).
+On the registration benchmark's 13.4M x 10 float64 file (every column high-cardinality), sorting each
+column took 15.9 s; fine bins instead of the sort, two lanes and reused arrays took it to 3.7 s.
 
 Definitions (the tests check each against an independent pandas computation):
 
@@ -59,10 +63,12 @@ compression (Parquet writers rarely store page checksums). DuckDB and Pillow are
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import json
 import math
 import os
+import queue
 import shutil
 import statistics
 import sys
@@ -70,6 +76,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
@@ -97,7 +104,7 @@ MAX_CLASSES_LISTED = 1000
 LOW_CARDINALITY = 10_000
 ZSCORE_THRESHOLD = 3.0
 IQR_FACTOR = 1.5
-# Exact quantiles sort a column's values in numpy (8 bytes each) while they fit half the memory limit;
+# Exact quantiles hold a column's values in numpy (8 bytes each) while they fit half the memory limit;
 # bigger columns use T-Digest sketches instead. The rare integer column numpy cannot hold (values beyond
 # int64) takes DuckDB's exact quantile, which holds about 3x that inside DuckDB's limit and cannot spill.
 EXACT_QUANTILE_BYTES_PER_ROW = 8
@@ -105,8 +112,16 @@ DUCKDB_QUANTILE_FACTOR = 3
 # Duplicate rows: the row hashes are sorted in numpy (8 bytes each) while they fit half the memory limit;
 # beyond, DuckDB's DISTINCT (which spills) counts them.
 ROW_HASH_BYTES_PER_ROW = 8
+# Two such arrays at once (one per lane) only while DuckDB keeps at least this much beside them: its two
+# lanes stream Arrow batches and run GROUP BYs at the same time.
+TWO_ARRAYS_MIN_DUCKDB_MB = 64
 # Rows per Arrow batch when DuckDB streams a column or the row hashes into numpy.
 STREAM_BATCH_ROWS = 1 << 20
+# Order statistics of a column in numpy: its values are counted into this many fine bins, and the few bins
+# that hold the quantiles and histogram edges are collected and sorted (sorting all of them instead when
+# those bins hold more than MAX_COLLECTED values and a sixteenth of the column).
+FINE_BINS = 1 << 16
+MAX_COLLECTED = 1 << 20
 BOOL_WORDS = ("true", "false", "t", "f", "yes", "no", "y", "n", "1", "0")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 MAX_UNREADABLE_LISTED = 100
@@ -585,46 +600,51 @@ def _profile(connection: Any, fmt: str, rules: QualityRules, engine: EngineInfo,
             low, high = stats[(column.name, "min")], stats[(column.name, "max")]
             column.non_finite = any(value is not None and not math.isfinite(value) for value in (low, high))
     stats.update(_non_finite_pass(columns).run(connection))
-    # Two lanes of queries at once, each on its own cursor. The numeric lane streams one column at a
-    # time into numpy and sorts it (single-threaded), then the row hashes; the value lane runs DuckDB's
-    # string GROUP BYs beside it. Memory: numpy holds one array at a time, 8 bytes per row at most, and
-    # only while that fits half the budget; DuckDB gets the rest of the budget as its limit (spilling
-    # past it), so the two together stay within memory_limit_mb.
+    # Two lanes of queries at once, each on its own cursor, taking the next piece of work from one list:
+    # the row hashes, the numeric columns (streamed into numpy where they fit; numpy's passes run without
+    # the GIL), then DuckDB's GROUP BYs for strings and the label. Memory:
+    # numpy holds one array per lane (``numpy_slots``; one lane's at a time when two do not fit half the
+    # budget beside TWO_ARRAYS_MIN_DUCKDB_MB for DuckDB), 8 bytes per row, and only while that fits half the budget; DuckDB gets the rest of the budget as its limit
+    # (spilling past it), so the two together stay within memory_limit_mb.
     budget = engine.memory_limit_mb * 1_000_000
     exact_quantiles = row_count * EXACT_QUANTILE_BYTES_PER_ROW <= budget // 2
     sql_exact_quantiles = exact_quantiles and (
         row_count * EXACT_QUANTILE_BYTES_PER_ROW * DUCKDB_QUANTILE_FACTOR <= budget // 2)
     sorted_hashes = row_count * ROW_HASH_BYTES_PER_ROW <= budget // 2
-    numpy_share = max(row_count * EXACT_QUANTILE_BYTES_PER_ROW if exact_quantiles else 0,
+    array_bytes = max(row_count * EXACT_QUANTILE_BYTES_PER_ROW if exact_quantiles else 0,
                       row_count * ROW_HASH_BYTES_PER_ROW if sorted_hashes else 0)
-    if numpy_share:
-        connection.execute(f"SET memory_limit = '{max(1, (budget - numpy_share) // 1_000_000)}MB'")
-    numeric = [column for column in columns if column.numeric]
+    numpy_slots = 2 if (2 * array_bytes <= budget // 2
+                        and budget - 2 * array_bytes >= TWO_ARRAYS_MIN_DUCKDB_MB * 1_000_000) else 1
+    if array_bytes:
+        connection.execute(f"SET memory_limit = '{max(1, (budget - numpy_slots * array_bytes) // 1_000_000)}MB'")
+    arrays = _ArrayPool(numpy_slots, row_count)
     label = by_name.get(rules.label_column) if rules.label_column else None
 
-    def numeric_lane(cursor: Any) -> tuple[dict[str, dict[str, Any]], int | None]:
-        details = {column.name: _numeric_details(cursor, column, stats, row_count, exact_quantiles,
-                                                 sql_exact_quantiles, exact_distinct) for column in numeric}
-        # Sorted in numpy the row hashes follow the columns in this lane; DuckDB's DISTINCT, the largest
-        # hash table, waits until both lanes are done and has the whole limit.
-        return details, _duplicate_rows(cursor, columns, row_count, True) if row_count and sorted_hashes else None
-
-    def value_lane(cursor: Any) -> dict[Any, Any]:
-        found: dict[Any, Any] = {}
-        for column in columns:
-            if column.kind == "string":
-                found.update(_string_values(cursor, column))
-            elif exact_distinct and column.kind in ("date", "timestamp"):
-                found[(column.name, "distinct")] = _exact_distinct(cursor, column)
-        found["balance"] = _class_balance(cursor, label) if label is not None else None
-        return found
-
-    with ThreadPoolExecutor(max_workers=2) as lanes:
-        numeric_future = lanes.submit(_on_cursor, connection, numeric_lane)
-        value_future = lanes.submit(_on_cursor, connection, value_lane)
-        (details, duplicate_count), found = numeric_future.result(), value_future.result()
+    work: list[tuple[Any, Any]] = []
+    if row_count and sorted_hashes:  # the longest piece first, beside the columns
+        work.append((_DUPLICATES, lambda cursor: _duplicate_rows(cursor, columns, row_count, arrays)))
+    work += [(column.name, lambda cursor, column=column: _numeric_details(
+        cursor, column, stats, row_count, exact_quantiles, sql_exact_quantiles, exact_distinct, arrays))
+        for column in columns if column.numeric]
+    for column in columns:
+        if column.kind == "string":
+            work.append((None, lambda cursor, column=column: _string_values(cursor, column)))
+        elif exact_distinct and column.kind in ("date", "timestamp"):
+            work.append((None, lambda cursor, column=column: {(column.name, "distinct"): _exact_distinct(cursor, column)}))
+    if label is not None:
+        work.append((None, lambda cursor: {"balance": _class_balance(cursor, label)}))
+    results = _run_in_lanes(connection, work, lanes=2)
+    details: dict[str, dict[str, Any]] = {key: value for key, value in results if isinstance(key, str)}
+    found: dict[Any, Any] = {"balance": None}
+    duplicate_count = None
+    for key, value in results:
+        if key is None:
+            found.update(value)
+        elif key is _DUPLICATES:
+            duplicate_count = value
     if duplicate_count is None:
-        duplicate_count = _duplicate_rows(connection, columns, row_count, False) if row_count else 0
+        # DuckDB's DISTINCT over the row hashes, the largest hash table, once both lanes are done.
+        duplicate_count = _duplicate_rows(connection, columns, row_count, None) if row_count else 0
     stats.update(found)
     for name, detail in details.items():
         if detail.get("distinct") is not None:
@@ -641,19 +661,73 @@ def _profile(connection: Any, fmt: str, rules: QualityRules, engine: EngineInfo,
     )
 
 
-def _on_cursor(connection: Any, lane: Any) -> Any:
-    cursor = connection.cursor()
-    try:
-        return lane(cursor)
-    finally:
-        cursor.close()
+class _ArrayPool:
+    """At most ``slots`` arrays of ``length`` 8-byte values, each reused from one task to the next: the
+    copy into a fresh array's pages costs 15x the copy into pages already touched (0.3 s against 0.02 s
+    for 13M values here), once per column otherwise."""
+
+    def __init__(self, slots: int, length: int) -> None:
+        self._length = length
+        self._free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(slots):
+            self._free.put(None)  # allocated on first use
+
+    @contextlib.contextmanager
+    def array(self, dtype: str) -> Iterator[Any]:
+        import numpy as np
+
+        buffer = self._free.get()
+        try:
+            if buffer is None:
+                buffer = np.empty(self._length, dtype=np.uint64)
+            yield buffer.view(dtype)
+        finally:
+            self._free.put(buffer)
+
+
+_DUPLICATES = object()  # the row-hash count's key among the lanes' results (columns are keyed by name)
+
+
+def _run_in_lanes(connection: Any, work: list[tuple[Any, Any]], lanes: int) -> list[tuple[Any, Any]]:
+    """Runs ``(key, task(cursor))`` pieces of work on ``lanes`` threads, each with its own cursor, in list
+    order; returns ``(key, result)`` pairs. The first error stops the lanes taking more and is raised."""
+    pending = list(reversed(work))
+    taking = threading.Lock()
+    results: list[tuple[Any, Any]] = []
+    failed: list[BaseException] = []
+
+    def lane() -> None:
+        cursor = connection.cursor()
+        try:
+            while True:
+                with taking:
+                    if failed or not pending:
+                        return
+                    key, task = pending.pop()
+                try:
+                    result = task(cursor)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+                    with taking:
+                        failed.append(error)
+                    return
+                with taking:
+                    results.append((key, result))
+        finally:
+            cursor.close()
+
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
+        for future in [pool.submit(lane) for _ in range(lanes)]:
+            future.result()
+    if failed:
+        raise failed[0]
+    return results
 
 
 def _first_pass(columns: list[_Column], rules: QualityRules, known_nulls: dict[str, int]) -> _Aggregates:
     """Counts, min/max, sketches and type violations for every column in one scan, unfiltered.
 
     Mean and standard deviation come later, from the values each numeric path reads anyway (value
-    counts, the sorted values, or the quantile query): in this scan they cost as much as all the rest."""
+    counts, the streamed values, or the quantile query): in this scan they cost as much as all the rest."""
     scan = _Aggregates()
     for column in columns:
         name, ident = column.name, column.ident
@@ -700,11 +774,12 @@ def _exact_distinct(cursor: Any, column: _Column) -> int:
 
 
 def _numeric_details(cursor: Any, column: _Column, stats: dict[Any, Any], row_count: int, exact_quantiles: bool,
-                     sql_exact_quantiles: bool, exact_distinct: bool) -> dict[str, Any]:
+                     sql_exact_quantiles: bool, exact_distinct: bool, arrays: _ArrayPool) -> dict[str, Any]:
     """Quantiles, outliers and the histogram of one numeric column.
 
     A column with few distinct values is answered from its value counts, exactly and in one cheap
-    GROUP BY. Any other is streamed into numpy and sorted when it fits (``_details_from_sorted``);
+    GROUP BY. Any other is streamed into numpy when it fits (``_details_from_values``, into one of
+    ``arrays``);
     past the budget, or for integers beyond int64, it takes DuckDB's quantile query (T-Digest past the
     budget) and a GROUP BY over histogram bins.
     """
@@ -720,9 +795,11 @@ def _numeric_details(cursor: Any, column: _Column, stats: dict[Any, Any], row_co
         if len(counts) <= 2 * LOW_CARDINALITY:
             return _details_from_counts(counts, edges, bin_of)
     if exact_quantiles and _sortable(column, stats):
-        values = _sorted_values(cursor, column, row_count)
-        per_integer = column.kind == "int" and low != high and high - low + 1 <= HISTOGRAM_BINS
-        return _details_from_sorted(values, edges, per_integer, exact_distinct)
+        with arrays.array("int64" if column.kind == "int" else "float64") as out:
+            values = _column_values(cursor, column, out)
+            per_integer = column.kind == "int" and low != high and high - low + 1 <= HISTOGRAM_BINS
+            return _details_from_values(values, stats[(name, "min")], stats[(name, "max")], edges, per_integer,
+                                        exact_distinct)
     exact = sql_exact_quantiles
     quantiles, mean, std = _quantiles(cursor, column, exact)
     z_limit = _z_limit(std)
@@ -764,21 +841,13 @@ def _sortable(column: _Column, stats: dict[Any, Any]) -> bool:
     return isinstance(low, int) and isinstance(high, int) and _INT64_RANGE[0] <= low <= high <= _INT64_RANGE[1]
 
 
-def _sorted_values(cursor: Any, column: _Column, row_count: int) -> Any:
+def _column_values(cursor: Any, column: _Column, out: Any) -> Any:
     """The column's non-missing values (infinities included), streamed from DuckDB in Arrow batches into
-    one numpy array (float64, or int64 for integers) and sorted in place.
+    ``out`` (float64, or int64 for integers; ``count(*)`` long), in scan order; the filled part.
 
-    The array is reserved for ``row_count`` values but only the pages written are touched, so memory is
-    8 bytes per value present; a scan cannot yield more rows than ``count(*)`` found (checked).
-    """
-    import numpy as np
-
-    integer = column.kind == "int"
-    select = f"CAST({column.ident} AS BIGINT)" if integer else f"CAST({column.ident} AS DOUBLE)"
-    values = _stream_into(cursor, f"SELECT {select} FROM source WHERE {column.present}",
-                          np.empty(row_count, dtype=np.int64 if integer else np.float64))
-    values.sort()
-    return values
+    A scan cannot yield more rows than ``count(*)`` found (checked)."""
+    select = f"CAST({column.ident} AS BIGINT)" if column.kind == "int" else f"CAST({column.ident} AS DOUBLE)"
+    return _stream_into(cursor, f"SELECT {select} FROM source WHERE {column.present}", out)
 
 
 _ARROW_TYPES = {"int64": "int64", "double": "float64", "uint64": "uint64"}
@@ -827,74 +896,177 @@ def _stream_into(cursor: Any, query: str, out: Any) -> Any:
     return out[:filled]
 
 
-def _leading(values: Any, holds: Any) -> int:
-    """How many of the sorted ``values`` come before the first one where ``holds`` fails (``holds`` must
-    be true on a prefix and false after it: a comparison with a threshold, which sorting makes monotone)."""
-    low, high = 0, len(values)
-    while low < high:
-        middle = (low + high) // 2
-        if holds(values[middle]):
-            low = middle + 1
-        else:
-            high = middle
-    return low
+def _details_from_values(values: Any, minimum: Any, maximum: Any, edges: list[float], per_integer: bool,
+                         exact_distinct: bool) -> dict[str, Any]:
+    """The SQL path's statistics from the column's non-missing values (any order; ``minimum``/``maximum``
+    the smallest and largest finite ones).
 
+    Order statistics without sorting: every value gets a fine bin, ``floor((x - low) * scale)`` clipped to
+    the FINE_BINS bins (the infinities land in the end bins). That is a monotone function of ``x``, so each
+    bin holds one run of the sorted order, and the bins' counts say which bin holds a given rank and how
+    many values come before it; one more pass collects the values of just those bins, sorted, and the
+    order statistic is read there. A count of ``x < bound`` is the same: every value in a bin before
+    ``bound``'s is below it, every one after is not, and those in its bin are compared. When the bins
+    wanted hold too many values (a very skewed column), ``np.partition`` selects instead.
 
-def _details_from_sorted(values: Any, edges: list[float], per_integer: bool, exact_distinct: bool) -> dict[str, Any]:
-    """The SQL path's statistics from the sorted non-missing values, each by binary search.
-
-    Every count compares each value exactly as the definitions do (as a float, or as an integer for
-    one-bin-per-integer histograms), so a count is where a monotone comparison flips in the sorted
-    array: IQR outliers are ``x < lower`` plus ``x > upper``; z-score outliers ``x - mean < -limit``
-    plus ``x - mean > limit`` (``x - mean`` rounds monotonically); bin ``i`` holds
-    ``edges[i] <= x < edges[i + 1]``, the last bin its right edge too (np.histogram's rule). Mean and
-    standard deviation are numpy's (pairwise sums; the deviations summed a block at a time).
+    Every count compares values exactly as the definitions state (as a float, or as an integer for
+    one-bin-per-integer histograms): IQR outliers are ``x < lower`` plus ``x > upper``; z-score outliers
+    ``x - mean < -limit`` plus ``x - mean > limit``; bin ``i`` holds ``edges[i] <= x < edges[i + 1]``,
+    the last bin its right edge too (np.histogram's rule). Mean and standard deviation are exactly rounded
+    sums (``math.fsum``) of numpy's pairwise block sums. ``exact_distinct`` also sorts, and counts the
+    changes between neighbours.
     """
     import numpy as np
 
     size = len(values)
-    start = _leading(values, lambda value: float(value) == -math.inf)
-    finite = values[start:_leading(values, lambda value: float(value) < math.inf)]
-    total = len(finite)
-    if not total:
-        return {"quantiles": dict.fromkeys(QUANTILES)}
-    quantiles: dict[str, float | None] = {}
-    for key, probability in QUANTILES.items():
-        position = (total - 1) * probability
-        below = math.floor(position)
-        low_value = float(finite[below])
-        high_value = float(finite[below + 1]) if below + 1 < total else low_value
-        quantiles[key] = _finite_or_none(low_value + (high_value - low_value) * (position - below))
-    mean = float(finite.mean(dtype=np.float64))
-    squares = 0.0
-    for begin in range(0, total, STREAM_BATCH_ROWS):
-        deviations = finite[begin:begin + STREAM_BATCH_ROWS] - mean  # float64 for int64 values too
-        np.square(deviations, out=deviations)
-        squares += float(deviations.sum())
-    std = math.sqrt(squares / (total - 1)) if total > 1 else None
-    z_limit = _z_limit(std)
-    detail: dict[str, Any] = {"quantiles": quantiles, "edges": edges, "mean": mean, "std": std}
+    floating = values.dtype.kind == "f"
+    if floating:
+        negative, positive = int(np.count_nonzero(values == -math.inf)), int(np.count_nonzero(values == math.inf))
+    else:
+        negative = positive = 0
+    total = size - negative - positive
+    detail: dict[str, Any] = {}
     if exact_distinct:
+        values.sort()
         detail["distinct"] = int(np.count_nonzero(values[1:] != values[:-1])) + 1 if size else 0
+    if not total:
+        return {**detail, "quantiles": dict.fromkeys(QUANTILES)}
+
+    def finite_blocks() -> Iterator[Any]:
+        for begin in range(0, size, STREAM_BATCH_ROWS):
+            block = values[begin:begin + STREAM_BATCH_ROWS]
+            yield block[np.isfinite(block)] if negative or positive else block
+
+    mean = math.fsum(float(block.sum(dtype=np.float64)) for block in finite_blocks()) / total
+    squares = []
+    for block in finite_blocks():
+        deviations = block - mean  # float64 for int64 values too
+        np.square(deviations, out=deviations)
+        squares.append(float(deviations.sum()))
+    std = math.sqrt(math.fsum(squares) / (total - 1)) if total > 1 else None
+    z_limit = _z_limit(std)
+
+    ranks = {key: (total - 1) * probability for key, probability in QUANTILES.items()}
+    positions = {negative, negative + total - 1}  # in the order of all values, -inf first
+    for position in ranks.values():
+        below = math.floor(position)
+        positions.update(negative + rank for rank in (below, below + 1) if rank < total)
+    bins = len(edges) - 1
+    if per_integer:  # one bin per integer: bin i holds the i-th integer from the minimum, compared as integers
+        bounds: list[Any] = [int(minimum) + i for i in range(1, bins)]
+    else:
+        bounds = list(edges[1:-1])
+    order = _OrderStatistics(values, float(minimum), float(maximum), sorted(positions), bounds, exact_distinct)
+    at = order.value_at
+    quantiles: dict[str, float | None] = {}
+    for key, position in ranks.items():
+        below = math.floor(position)
+        low_value = float(at(negative + below))
+        high_value = float(at(negative + below + 1)) if below + 1 < total else low_value
+        quantiles[key] = _finite_or_none(low_value + (high_value - low_value) * (position - below))
+    detail.update(quantiles=quantiles, edges=edges, mean=mean, std=std)
     q1, q3 = quantiles["p25"], quantiles["p75"]
     if q1 is not None and q3 is not None:
         lower, upper = q1 - IQR_FACTOR * (q3 - q1), q3 + IQR_FACTOR * (q3 - q1)
         detail["fences"] = (lower, upper)
-        detail["iqr_outliers"] = (_leading(finite, lambda value: float(value) < lower)
-                                  + total - _leading(finite, lambda value: float(value) <= upper))
+        detail["iqr_outliers"] = sum(int(np.count_nonzero(block < lower)) + int(np.count_nonzero(block > upper))
+                                     for block in finite_blocks())
     if z_limit is not None:
-        centre = mean
-        detail["z_outliers"] = (_leading(finite, lambda value: float(value) - centre < -z_limit)
-                                + total - _leading(finite, lambda value: float(value) - centre <= z_limit))
-    bins = len(edges) - 1
-    if per_integer:  # one bin per integer: bin i holds the i-th integer from the minimum, compared as integers
-        first = int(finite[0])
-        below = [_leading(finite, lambda value, bound=first + i: int(value) < bound) for i in range(1, bins)]
-    else:
-        below = [_leading(finite, lambda value, bound=edge: float(value) < bound) for edge in edges[1:-1]]
-    cuts = [0, *below, total]
+        outliers = 0
+        for block in finite_blocks():
+            deviations = block - mean
+            outliers += int(np.count_nonzero(deviations < -z_limit)) + int(np.count_nonzero(deviations > z_limit))
+        detail["z_outliers"] = outliers
+    cuts = [0, *(order.count_below(bound) - negative for bound in bounds), total]
     detail["histogram"] = [cuts[i + 1] - cuts[i] for i in range(bins)]
     return detail
+
+
+class _OrderStatistics:
+    """Values at given positions of the sorted order, and counts of values below given bounds, without
+    sorting ``values`` (see ``_details_from_values``): one pass counts the fine bins, a second collects the
+    bins that hold the positions and bounds, each then sorted on its own. ``presorted`` values are read
+    directly."""
+
+    def __init__(self, values: Any, low: float, high: float, positions: list[int], bounds: list[Any],
+                 presorted: bool) -> None:
+        self.values = values
+        self.presorted = presorted
+        if presorted:
+            return
+        import numpy as np
+
+        self.bins = FINE_BINS if high > low else 1
+        self.low, self.scale = low, (self.bins / (high - low) if high > low else 0.0)
+        if not math.isfinite(self.scale):
+            self.bins, self.scale = 1, 0.0
+        counts = np.zeros(self.bins, dtype=np.int64)
+        for begin in range(0, len(values), STREAM_BATCH_ROWS):
+            counts += np.bincount(self._bin(values[begin:begin + STREAM_BATCH_ROWS]), minlength=self.bins)
+        self.ends = np.cumsum(counts)  # values in bins 0..b
+        self.starts = self.ends - counts
+        self.collected: dict[int, Any] = {}
+        self._collect(sorted({int(np.searchsorted(self.ends, position, side="right")) for position in positions}
+                             | {self._bin_of(bound) for bound in bounds}))
+
+    def _bin(self, block: Any) -> Any:
+        import numpy as np
+
+        scaled = (block - self.low) * self.scale if self.scale else np.zeros(len(block))
+        np.clip(scaled, 0, self.bins - 1, out=scaled)
+        return scaled.astype(np.intp)
+
+    def _bin_of(self, bound: Any) -> int:
+        import numpy as np
+
+        return int(self._bin(np.array([bound], dtype=self.values.dtype))[0])
+
+    def _collect(self, wanted: list[int]) -> None:
+        """The values of the ``wanted`` bins, each sorted; past MAX_COLLECTED values, all of them sorted."""
+        import numpy as np
+
+        wanted = [b for b in wanted if b not in self.collected]
+        if not wanted or self.presorted:
+            return
+        if int(sum(self.ends[b] - self.starts[b] for b in wanted)) > max(MAX_COLLECTED, len(self.values) // 16):
+            self.values.sort()
+            self.presorted = True
+            return
+        chosen = np.zeros(self.bins, dtype=bool)
+        chosen[wanted] = True
+        parts, part_bins = [], []
+        for begin in range(0, len(self.values), STREAM_BATCH_ROWS):
+            block = self.values[begin:begin + STREAM_BATCH_ROWS]
+            indices = self._bin(block)
+            keep = chosen[indices]
+            parts.append(block[keep])
+            part_bins.append(indices[keep])
+        found, found_bins = np.concatenate(parts), np.concatenate(part_bins)
+        for b in wanted:
+            self.collected[b] = np.sort(found[found_bins == b])
+
+    def value_at(self, position: int) -> Any:
+        if self.presorted:
+            return self.values[position]
+        import numpy as np
+
+        b = int(np.searchsorted(self.ends, position, side="right"))
+        self._collect([b])
+        if self.presorted:
+            return self.values[position]
+        return self.collected[b][position - int(self.starts[b])]
+
+    def count_below(self, bound: Any) -> int:
+        """How many values are ``< bound``."""
+        import numpy as np
+
+        if self.presorted:
+            return int(np.searchsorted(self.values, bound, side="left"))
+        b = self._bin_of(bound)
+        self._collect([b])
+        if self.presorted:
+            return int(np.searchsorted(self.values, bound, side="left"))
+        return int(self.starts[b]) + int(np.searchsorted(self.collected[b], bound, side="left"))
 
 
 def _details_from_counts(counts: list[tuple[Any, int]], edges: list[float], bin_of: Any) -> dict[str, Any]:
@@ -976,24 +1148,25 @@ def _string_values(cursor: Any, column: _Column) -> dict[Any, Any]:
             (column.name, "top"): {value: int(n) for value, n, _ in rows}}
 
 
-def _duplicate_rows(cursor: Any, columns: list[_Column], row_count: int, sort_hashes: bool) -> int:
+def _duplicate_rows(cursor: Any, columns: list[_Column], row_count: int, arrays: _ArrayPool | None) -> int:
     """Rows minus distinct row hashes; NaN hashed as NULL so the two missing forms compare equal.
 
-    DuckDB computes each row's 64-bit ``hash``; while they fit (``sort_hashes``) they are streamed into
-    numpy and sorted, and a row is a duplicate when its hash equals the one before it in that order.
+    DuckDB computes each row's 64-bit ``hash``; while they fit (``arrays`` given) they are streamed into
+    one of its arrays and sorted, and a row is a duplicate when its hash equals the one before it in that order.
     Beyond, DuckDB's DISTINCT over the same hashes counts them (spilling past the memory limit).
     """
     hashed = ", ".join(f"CASE WHEN isnan({column.ident}) THEN NULL ELSE {column.ident} END" if column.non_finite
                        else column.ident for column in columns)
-    if not sort_hashes:
+    if arrays is None:
         row = cursor.execute(f"SELECT (SELECT count(*) FROM source) - count(*) FROM "
                              f"(SELECT DISTINCT hash({hashed}) FROM source)").fetchone()
         return int(row[0])
     import numpy as np
 
-    hashes = _stream_into(cursor, f"SELECT hash({hashed}) FROM source", np.empty(row_count, dtype=np.uint64))
-    hashes.sort()
-    return row_count - len(hashes) + int(np.count_nonzero(hashes[1:] == hashes[:-1]))
+    with arrays.array("uint64") as out:
+        hashes = _stream_into(cursor, f"SELECT hash({hashed}) FROM source", out)
+        hashes.sort()
+        return row_count - len(hashes) + int(np.count_nonzero(hashes[1:] == hashes[:-1]))
 
 
 def _class_balance(connection: Any, column: _Column) -> ClassBalance:
