@@ -296,3 +296,26 @@ def test_an_empty_upload_is_refused(tmp_path: Path) -> None:
             upload.finish()
         upload.discard()
     assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_inflated_members_are_hashed_behind_in_bounded_lots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aitip.datasets import staging
+
+    monkeypatch.setattr(staging, "MAX_PENDING", 1 << 16)
+    members = {f"c/{i}.png": (bytes(1 << 20) if i % 2 else bytes(range(256)) * 4096) for i in range(6)}
+    data = make_zip(members, zipfile.ZIP_DEFLATED, streamed=True)  # ~6 MB from a few KB
+
+    async def run() -> StagedUpload:
+        upload = StagedUpload(tmp_path / "staging", "d.zip", 1 << 30, archive_limits=LIMITS)
+        for start in range(0, len(data), 1 << 12):
+            waiting = upload.feed(data[start:start + (1 << 12)])
+            if waiting is not None:
+                await waiting
+            assert upload._hashing.size <= 2 << 20  # never the whole inflated member waiting
+        await upload.complete()
+        return upload
+
+    upload = asyncio.run(run())
+    assert upload.folder is not None
+    assert upload.folder.files == {name: hashlib.md5(content).hexdigest() for name, content in members.items()}
+    upload.discard()

@@ -83,6 +83,20 @@ async def test_register_diff_restore_and_mask(api: Any, jp_fetch: Any) -> None:
     assert [(d["name"], d["versions"]) for d in listing["datasets"]] == [("users", 3)]
 
 
+async def test_a_registration_reports_its_steps_timings(api: Any, jp_fetch: Any) -> None:
+    """Server-Timing: how long receiving, unpacking, the quality check and the commit took (the SDK and
+    the benchmark read them)."""
+    await make_lab(api)
+    response = await jp_fetch("api", "aitip", "v1", "projects", "lab", "datasets", "timed", "versions",
+                              method="POST", body=CSV_V1, params={"filename": "users.csv"},
+                              headers={"Authorization": f"token {TOKENS['ann']}",
+                                       "Content-Type": "application/octet-stream"})
+    assert response.code == 201
+    steps = dict(part.strip().split(";dur=") for part in response.headers["Server-Timing"].split(","))
+    assert list(steps) == ["receive", "unpack", "quality", "commit"]
+    assert all(float(duration) >= 0 for duration in steps.values())
+
+
 async def test_an_image_folder_is_unpacked_as_it_streams_in(api: Any, jp_fetch: Any, tmp_path: Path) -> None:
     import zipfile
 

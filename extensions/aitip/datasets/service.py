@@ -10,10 +10,12 @@ staged or cached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -75,6 +77,16 @@ def no_quality_check(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutc
     return QualityOutcome({}, None, True, [])
 
 
+@contextlib.contextmanager
+def _step(upload: StagedUpload, name: str) -> Iterator[None]:
+    """Times one registration step into ``upload.timings``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        upload.timings[name] = time.perf_counter() - started
+
+
 @dataclass(frozen=True)
 class Export:
     """A version's bytes ready to send: the cache object itself, or a masked copy made for this caller."""
@@ -134,10 +146,12 @@ class DatasetService(CatalogService):
                         restored_from: int | None, derived_from: int | None) -> DatasetVersion:
         rules = await self._in_transaction(lambda s: self._rules_for_write(s, principal, project, name, settings))
         fmt = detect_format(upload.filename, fmt)
-        content, folder = await asyncio.to_thread(self._prepare_content, upload, fmt)
-        quality = await asyncio.to_thread(self.quality_check, content, fmt, rules)
-        schema = self._schema_from_report(quality.summary) or await asyncio.to_thread(self._schema, content, fmt,
-                                                                                      folder)
+        with _step(upload, "unpack"):
+            content, folder = await asyncio.to_thread(self._prepare_content, upload, fmt)
+        with _step(upload, "quality"):
+            quality = await asyncio.to_thread(self.quality_check, content, fmt, rules)
+            schema = self._schema_from_report(quality.summary) or await asyncio.to_thread(self._schema, content,
+                                                                                          fmt, folder)
         if not quality.passed:
             raise InvalidInput(f"the data-quality gate rejected this version of {name!r}: "
                                + "; ".join(f["message"] for f in quality.failures),
@@ -147,11 +161,12 @@ class DatasetService(CatalogService):
                                           derived_from))
         previous_commit = await asyncio.to_thread(self.registry.previous_commit)
         try:
-            committed = await asyncio.to_thread(
-                self.registry.commit_version, project, name, claim.version, content, is_dir=fmt == "images",
-                suffix=Path(upload.filename).suffix.lower() if fmt != "images" else "",
-                file_md5s=dict(folder.files) if folder else {"": upload.md5 or ""},
-                message=message, author=principal.name)
+            with _step(upload, "commit"):
+                committed = await asyncio.to_thread(
+                    self.registry.commit_version, project, name, claim.version, content, is_dir=fmt == "images",
+                    suffix=Path(upload.filename).suffix.lower() if fmt != "images" else "",
+                    file_md5s=dict(folder.files) if folder else {"": upload.md5 or ""},
+                    message=message, author=principal.name)
         except BaseException:
             await self._in_transaction(lambda s: self._drop_claim(s, claim))
             raise
@@ -162,6 +177,8 @@ class DatasetService(CatalogService):
             await self._in_transaction(lambda s: self._drop_claim(s, claim))
             raise
         self.registry.push_later(committed.tag)
+        log.info("registered %s/%s v%d (%d bytes): %s", project, name, ready.version, upload.size,
+                 ", ".join(f"{step} {seconds:.2f} s" for step, seconds in upload.timings.items()))
         return ready
 
     def _prepare_content(self, upload: StagedUpload, fmt: str) -> tuple[Path, UnpackedFolder | None]:

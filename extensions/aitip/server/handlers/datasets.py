@@ -147,6 +147,8 @@ class DatasetVersionsHandler(DatasetsBase):
         version = await self.service.register(self.principal, project, dataset, self.upload, fmt=query.format,
                                               message=query.message)
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{version.version}")
+        self.set_header("Server-Timing", ", ".join(f"{step};dur={seconds * 1000:.0f}"
+                                                   for step, seconds in self.upload.timings.items()))
         self.send(version)
 
 
