@@ -3,12 +3,12 @@
   (a) ``md5sum`` of the same bytes (the hashing floor, bytes in page cache);
   (b) ``dvc add`` alone in a fresh Git + DVC repository (the CLI, as a user would run it);
   (c) ``dvc add`` with ``cache.type=hardlink`` (DVC's fastest local set-up);
-  (d) AITIP's registration through its REST API (`aitip up` on loopback): the upload streamed in and
+  (d) AITIP's registration as `aitip data add` sends it, through the hub's proxy (`aitip up` on loopback): the upload streamed in and
       hashed once, schema detection, the quality report and gate, ``dvc add`` with a hardlink cache fed
       the upload's hashes, the Git commit and tag, and the catalog record.
 
-Two inputs of ~1 GB each: one Parquet file (10 numeric columns), and a folder of 1,000 ~1 MB images in
-class sub-folders (uploaded as an uncompressed zip, as ``aitip data add`` sends a folder). Medians of
+Two inputs of ~1 GB each: one Parquet file (10 numeric columns), and a folder of 1,000 ~1 MB PNGs in ten
+class sub-folders (sent as ``aitip data add`` sends a folder: a stored zip streamed from its files). Medians of
 ``--repeat`` runs (the first run of each warms the page cache and is dropped).
 
     .venv/bin/python benchmarks/dataset_registration.py              # 1 GB each, 3 runs
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -51,18 +50,16 @@ def make_parquet(path: Path, megabytes: int) -> None:
 
 
 def make_images(folder: Path, megabytes: int, files: int = 1000) -> None:
-    size = megabytes * (1 << 20) // files
+    """Valid PNGs of RGB noise (stored, not compressed: noise does not compress), so the registration's
+    image checks read and verify every one."""
+    from PIL import Image
+
+    side = int((megabytes * (1 << 20) // files / 3) ** 0.5)
     rng = np.random.default_rng(11)
     for index in range(files):
         target = folder / f"class{index % 10}" / f"img{index:04d}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(b"\x89PNG\r\n\x1a\n" + rng.bytes(size - 8))
-
-
-def zip_folder(folder: Path, archive: Path) -> None:
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
-        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            zf.write(file, file.relative_to(folder).as_posix())
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(target, "PNG", compress_level=0)
 
 
 def timed(command: list[str], cwd: Path | None = None) -> float:
@@ -95,37 +92,41 @@ def dvc_add(source: Path, work: Path, hardlink: bool) -> float:
 
 
 def aitip_register(platform: object, token: str, source: Path, name: str) -> tuple[float, dict]:
+    """What ``aitip data add`` sends (the SDK's own upload body: the file, or the folder as a zip streamed
+    from its files, with a Content-Length), posted here to read the response's Server-Timing steps."""
     import httpx
+    from aitip.datasets.sdk import _upload_body
 
     url = f"{platform.url}/services/aitip/api/aitip/v1/projects/bench/datasets/{name}/versions"  # type: ignore[attr-defined]
-
-    def chunks():  # noqa: ANN202
-        with open(source, "rb") as data:
-            while chunk := data.read(1 << 20):
-                yield chunk
-
+    subprocess.run(["sync"], check=True)  # as before ``dvc add``: no other run's writes still being flushed
     started = time.perf_counter()
-    response = httpx.post(url, params={"filename": source.name}, content=chunks(), timeout=600,
-                          headers={"Authorization": f"token {token}", "Content-Type": "application/octet-stream"})
+    with _upload_body(source) as (body, length, filename):
+        response = httpx.post(url, params={"filename": filename}, content=body, timeout=600,
+                              headers={"Authorization": f"token {token}", "Content-Type": "application/octet-stream",
+                                       "Content-Length": str(length)})
     elapsed = time.perf_counter() - started
     response.raise_for_status()
-    return elapsed, response.json()
+    steps = {}
+    for part in response.headers.get("Server-Timing", "").split(","):
+        step, _, duration = part.strip().partition(";dur=")
+        if duration:
+            steps[step] = float(duration) / 1000
+    return elapsed, {**response.json(), "steps": steps}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--aitip-only", action="store_true", help="profile AITIP's steps alone (no ratios)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dataset_registration.json"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aitip-databench-"))
     single = work / "table.parquet"
     images = work / "images"
-    archive = work / "images.zip"
     print(f"generating {args.mb} MB inputs in {work} ...", file=sys.stderr)
     make_parquet(single, args.mb)
     make_images(images, args.mb)
-    zip_folder(images, archive)
 
     from tests.support.platform import start_platform
 
@@ -138,17 +139,28 @@ def main() -> None:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:
             token = admin.headers["Authorization"].split()[1]
             assert admin.post("projects", json={"name": "bench"}).status_code == 201
-        for label, source, upload in (("1 file", single, single), ("1,000 files", images, archive)):
+        for label, source in (("1 file", single), ("1,000 files", images)):
             results: dict[str, list[float]] = {"md5sum": [], "dvc add": [], "dvc add (hardlink)": [], "AITIP": []}
+            if args.aitip_only:
+                results = {"AITIP": []}
             extra: dict = {}
+            steps: dict[str, list[float]] = {}
             for attempt in range(args.repeat + 1):
-                results["md5sum"].append(md5sum(source))
-                results["dvc add"].append(dvc_add(source, work, hardlink=False))
-                results["dvc add (hardlink)"].append(dvc_add(source, work, hardlink=True))
-                seconds, version = aitip_register(platform, token, upload, f"{'t' if source == single else 'i'}{attempt}")
+                if not args.aitip_only:
+                    results["md5sum"].append(md5sum(source))
+                    results["dvc add"].append(dvc_add(source, work, hardlink=False))
+                    results["dvc add (hardlink)"].append(dvc_add(source, work, hardlink=True))
+                seconds, version = aitip_register(platform, token, source, f"{'t' if source == single else 'i'}{attempt}")
                 results["AITIP"].append(seconds)
                 extra = {"rows": version.get("rows"), "files": version.get("files"), "bytes": version.get("bytes")}
-            size = upload.stat().st_size
+                if attempt:
+                    for step, duration in version["steps"].items():
+                        steps.setdefault(step, []).append(duration)
+            extra["steps_seconds"] = {step: statistics.median(values) for step, values in steps.items()}
+            print(f"{label}: AITIP's steps (server side, medians): "
+                  + ", ".join(f"{step} {value:.2f} s" for step, value in extra["steps_seconds"].items()),
+                  file=sys.stderr)
+            size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file()) if source.is_dir() else source.stat().st_size
             for runner, times in results.items():
                 median = statistics.median(times[1:])
                 rows.append({"input": label, "runner": runner, "seconds": median, "mb_per_s": size / median / 1e6,
@@ -157,6 +169,9 @@ def main() -> None:
         platform.stop()
         shutil.rmtree(work, ignore_errors=True)
 
+    if args.aitip_only:
+        print(json.dumps(rows, indent=2))
+        return
     print(f"\n{'input':12} {'runner':20} {'seconds':>8} {'MB/s':>8} {'÷ dvc add':>10} {'÷ md5sum':>9}")
     for row in rows:
         base = {r["runner"]: r["seconds"] for r in rows if r["input"] == row["input"]}
