@@ -537,14 +537,7 @@ class ArchiveStream:
         self._end_member(member)
 
     def _end_member(self, member: _Member) -> None:
-        if member.written != member.file_size:
-            raise _bad(f"{member.name!r} holds {member.written} bytes, not the {member.file_size} it declares")
-        if member.crc_seen != member.crc:
-            raise _bad(f"{member.name!r} fails its CRC check: the archive is corrupt")
-        if member.file is not None:
-            member.file.close()
-            member.file = None
-        self.members[member.offset] = member
+        self._seal(member)
         self._member = None
         self._head = bytearray()
         self._state, self._want = HEADER, 4
@@ -625,8 +618,14 @@ class ArchiveStream:
         with archive.open(info) as source:  # checks the local header's name and, at the end, the CRC
             while chunk := source.read(CHUNK):
                 self._content(member, chunk)
-        if member.written != info.file_size:
-            raise _bad(f"{info.filename!r} holds {member.written} bytes, not the {info.file_size} it declares")
+        self._seal(member)
+
+    def _seal(self, member: _Member) -> None:
+        """A member's last byte is in: its size and CRC checked, its file closed, and it is counted."""
+        if member.written != member.file_size:
+            raise _bad(f"{member.name!r} holds {member.written} bytes, not the {member.file_size} it declares")
+        if member.crc_seen != member.crc:
+            raise _bad(f"{member.name!r} fails its CRC check: the archive is corrupt")
         if member.file is not None:
             member.file.close()
             member.file = None
