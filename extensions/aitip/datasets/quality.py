@@ -985,8 +985,8 @@ def _details_from_values(values: Any, minimum: Any, maximum: Any, edges: list[fl
 class _OrderStatistics:
     """Values at given positions of the sorted order, and counts of values below given bounds, without
     sorting ``values`` (see ``_details_from_values``): one pass counts the fine bins, a second collects the
-    bins that hold the positions and bounds, each then sorted on its own. ``presorted`` values are read
-    directly."""
+    bins that hold the positions and bounds given here, each then sorted on its own. ``presorted`` values
+    are read directly."""
 
     def __init__(self, values: Any, low: float, high: float, positions: list[int], bounds: list[Any],
                  presorted: bool) -> None:
@@ -1025,9 +1025,6 @@ class _OrderStatistics:
         """The values of the ``wanted`` bins, each sorted; past MAX_COLLECTED values, all of them sorted."""
         import numpy as np
 
-        wanted = [b for b in wanted if b not in self.collected]
-        if not wanted or self.presorted:
-            return
         if int(sum(self.ends[b] - self.starts[b] for b in wanted)) > max(MAX_COLLECTED, len(self.values) // 16):
             self.values.sort()
             self.presorted = True
@@ -1046,26 +1043,21 @@ class _OrderStatistics:
             self.collected[b] = np.sort(found[found_bins == b])
 
     def value_at(self, position: int) -> Any:
+        """The value at ``position`` of the sorted order (one of the positions given at construction)."""
         if self.presorted:
             return self.values[position]
         import numpy as np
 
         b = int(np.searchsorted(self.ends, position, side="right"))
-        self._collect([b])
-        if self.presorted:
-            return self.values[position]
         return self.collected[b][position - int(self.starts[b])]
 
     def count_below(self, bound: Any) -> int:
-        """How many values are ``< bound``."""
+        """How many values are ``< bound`` (one of the bounds given at construction)."""
         import numpy as np
 
         if self.presorted:
             return int(np.searchsorted(self.values, bound, side="left"))
         b = self._bin_of(bound)
-        self._collect([b])
-        if self.presorted:
-            return int(np.searchsorted(self.values, bound, side="left"))
         return int(self.starts[b]) + int(np.searchsorted(self.collected[b], bound, side="left"))
 
 
