@@ -17,6 +17,7 @@ import pytest
 from aitip.jobs.models import JobListQuery, JobState, JobSubmit
 from tests.jobs.conftest import ANN, make_platform
 from tests.support import faults
+from tests.support.notebooks import notebook
 
 pytestmark = pytest.mark.asyncio
 
@@ -119,4 +120,46 @@ async def test_sigkill_mid_job_loses_nothing_and_never_runs_a_job_twice(tmp_path
     await asyncio.sleep(2.0)  # orphaned pool kernels notice their parent died (ipykernel's parent poller)
     leftovers = _ipykernels() - kernels_before
     assert leftovers == set(), f"kernels left running after the workers died: {sorted(leftovers)}"
+    platform.catalog.dispose()
+
+
+TRACKED = notebook("import mlflow\nmlflow.log_metric('loss', 0.25, step=1)\nprint('logged')\n",
+                          parameters="seed = 0")
+STORE_STEPS = ["tracking_store.locked", "tracking_store.initial_tables", "tracking_store.migrated",
+               "tracking_store.default_experiment", "tracking_store.wal", "tracking_store.synced",
+               "tracking_store.replaced"]
+
+
+@pytest.mark.parametrize("step", STORE_STEPS)
+async def test_a_worker_killed_while_creating_the_tracking_store_comes_back_and_every_job_succeeds(
+        tmp_path: Path, step: str) -> None:
+    """The worker creates the MLflow store at start; SIGKILL at each step of that creation, then a restart:
+    the store is whole and every job is a tracked run."""
+    platform = await make_platform(tmp_path)
+    store = tmp_path / "mlflow.sqlite"
+    job_ids = [(await platform.jobs.submit(ANN, JobSubmit(project="lab", notebook=TRACKED,
+                                                          parameters={"seed": index}))).id for index in range(2)]
+    log = (tmp_path / "workers.log").open("ab")
+    fault = {"AITIP_FAULT_POINT": step, "AITIP_FAULT_ONCE_FILE": str(tmp_path / "fired")}
+    command = [str(Path(sys.executable).parent / "aitip"), "worker", "--slots", "2", "--pool", "1",
+               "--tracking-uri", f"sqlite:///{store}"]
+    killed = subprocess.Popen(command, env={**os.environ, "AITIP_HOME": str(tmp_path), **fault},
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert killed.wait(120) == -signal.SIGKILL, (tmp_path / "workers.log").read_text()[-3000:]
+        assert (tmp_path / "fired").read_text() == step
+        worker = subprocess.Popen(command, env={**os.environ, "AITIP_HOME": str(tmp_path)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            jobs = [await platform.wait(job_id, JobState.succeeded, JobState.failed, timeout=180) for job_id in job_ids]
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+    finally:
+        log.close()
+    assert [job.state for job in jobs] == [JobState.succeeded] * 2, [job.reason for job in jobs]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    assert [client.get_run(job.mlflow_run_id).data.metrics for job in jobs] == [{"loss": 0.25}] * 2
     platform.catalog.dispose()

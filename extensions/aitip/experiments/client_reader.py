@@ -37,8 +37,11 @@ def run_from_entity(run: Any) -> dict[str, Any]:
 class ClientTrackingReader:
     kind = "mlflow"
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, prepare: Any = None) -> None:
+        """``prepare``: called once before the first client is made (creates the store crash-safely:
+        MlflowClient would otherwise create a missing store itself, in steps a crash can interrupt)."""
         self.tracking_uri = tracking_uri
+        self._prepare = prepare
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -49,6 +52,8 @@ class ClientTrackingReader:
                 if self._client is None:
                     from mlflow.tracking import MlflowClient
 
+                    if self._prepare is not None:
+                        self._prepare()
                     self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 

@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..catalog import Catalog
 from ..catalog.service import CatalogService
 from ..errors import InvalidInput, NotFound
+from ..settings import aitip_home
 from ..identity.principal import Principal
 from ..projects.access import authorize
 from .client_reader import ClientTrackingReader
@@ -43,6 +45,7 @@ from .page_tokens import InvalidPageToken, PageTokens
 from .records import Curve, StoreUnsupported, import_mlflow
 from .search import RunSearch, parse_run_search
 from .sql_reader import SqlTrackingReader, sql_store_kind
+from .tracking_store import ensure_tracking_store
 
 log = logging.getLogger("aitip.experiments")
 T = TypeVar("T")
@@ -108,12 +111,17 @@ class ExperimentService(CatalogService):
     """Reads MLflow for project members. ``tracking_uri`` is the platform's (empty: tracking is off,
     and every project has no experiments)."""
 
-    def __init__(self, catalog: Catalog, tracking_uri: str, *, page_token_key: bytes | None = None) -> None:
+    def __init__(self, catalog: Catalog, tracking_uri: str, *, page_token_key: bytes | None = None,
+                 artifact_root: Path | None = None) -> None:
+        """``artifact_root``: where the store's default artifacts go when this service is the first to
+        open it (the store is then created whole, see :mod:`.tracking_store`)."""
         super().__init__(catalog)
         self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root or aitip_home() / "mlartifacts"
         self._sql: SqlTrackingReader | None = (SqlTrackingReader(tracking_uri)
                                                if tracking_uri and sql_store_kind(tracking_uri) else None)
-        self._mlflow: ClientTrackingReader | None = ClientTrackingReader(tracking_uri) if tracking_uri else None
+        self._mlflow: ClientTrackingReader | None = (ClientTrackingReader(tracking_uri, self.prepare_store)
+                                                     if tracking_uri else None)
         self._tokens = PageTokens(page_token_key or secrets.token_bytes(32))
         self._warned_unsupported = False
 
@@ -126,12 +134,18 @@ class ExperimentService(CatalogService):
                 before()
             return
         import_mlflow(before)
+        self.prepare_store()
         _parsed_search("", ())
         if self._sql is not None:
             try:
                 self._sql.project_experiment_ids("")
             except StoreUnsupported:
                 pass
+
+    def prepare_store(self) -> None:
+        """Create and migrate the tracking store, crash-safely, if it is not complete yet."""
+        if self.tracking_uri:
+            ensure_tracking_store(self.tracking_uri, self.artifact_root)
 
     def close(self) -> None:
         if self._sql is not None:

@@ -35,6 +35,9 @@ async def run_worker(slots: int = 0, pool: int = 2, tracking_uri: str | None = N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    warm_up = getattr(tracker, "warm_up", None)
+    if warm_up is not None:
+        await asyncio.to_thread(warm_up)  # the tracking store is created (crash-safely) before any job
     await worker.start()
     print(f"aitip worker {worker.worker_id}: {executor.slots} slots, catalog {catalog.engine.url!r}", flush=True)
     await stop.wait()

@@ -63,13 +63,16 @@ class MlflowTracker(Tracker):
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
+            from ..experiments.tracking_store import ensure_tracking_store
+
+            ensure_tracking_store(self.tracking_uri, self.artifact_root)  # created whole, or not at all
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
-            self._client.search_experiments(max_results=1)  # creates and migrates an empty store
             self._use_wal()
         return self._client
 
     def _use_wal(self) -> None:
-        """An sqlite store commits in WAL mode (persistent in the file): far fewer fsyncs per run."""
+        """An sqlite store commits in WAL mode (persistent in the file): far fewer fsyncs per run. New
+        stores are created so; this turns it on for one made before."""
         if not self.tracking_uri.startswith("sqlite:///"):
             return
         import sqlite3
