@@ -5,10 +5,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
+# As root, users get Linux accounts of their own and their servers run this venv's interpreter: it must be
+# one every account can execute (not, say, a pyenv build under /root, mode 0700).
+separate_accounts() {
+  [ "$(id -u)" -eq 0 ] && case "${AITIP_SHARED_ACCOUNT:-}" in 1|true|yes|on) return 1;; *) return 0;; esac
+}
+others_can_run() {
+  "$1" - <<'PY' 2>/dev/null
+import os, stat, sys
+for path in (os.path.realpath(sys.executable), os.path.realpath(os.path.dirname(os.__file__))):
+    parts = path.split(os.sep)
+    for end in range(2, len(parts) + 1):
+        mode = os.stat(os.sep.join(parts[:end])).st_mode
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            sys.exit(1)
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        sys.exit(1)
+PY
+}
 pick_python() {
-  for candidate in python3.13 python3.12 python3.11 python3; do
+  local candidates=(python3.13 python3.12 python3.11 python3)
+  if separate_accounts; then
+    candidates=(/usr/bin/python3.13 /usr/bin/python3.12 /usr/bin/python3.11 /usr/bin/python3 "${candidates[@]}")
+  fi
+  for candidate in "${candidates[@]}"; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+       "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null &&
+       { ! separate_accounts || others_can_run "$candidate"; }; then
       echo "$candidate"; return 0
     fi
   done
@@ -36,6 +59,10 @@ case "${1:-all}" in
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
     apt_install "${need_apt[@]}"
     python_bin=$(pick_python)
+    if [ -x .venv/bin/python ] && separate_accounts && ! others_can_run .venv/bin/python; then
+      echo "aitip bootstrap: .venv's interpreter cannot be run by users' accounts; recreating it with $python_bin"
+      rm -rf .venv
+    fi
     if [ ! -x .venv/bin/python ]; then
       echo "aitip bootstrap: creating .venv with $python_bin"
       "$python_bin" -m venv .venv

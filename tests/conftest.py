@@ -27,12 +27,32 @@ def _postgres_unreachable_reason() -> str | None:
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own AITIP home; nothing touches the real user data dir."""
+    """Every test gets its own AITIP home; nothing touches the real user data dir. Components built in the
+    test process run in single-trust mode (one OS account) unless a test asks for separate accounts
+    (tests/isolation); the platform started by the integration tests runs as it would for real."""
     home = tmp_path_factory.mktemp("aitip-home")
     monkeypatch.setenv("AITIP_HOME", str(home))
+    monkeypatch.setenv("AITIP_SHARED_ACCOUNT", "1")
     monkeypatch.setenv("AITIP_MLFLOW_TRACKING_URI", "")
     monkeypatch.delenv("AITIP_CATALOG_URL", raising=False)
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_accounts_made_by_the_tests() -> Iterator[None]:
+    """Tests run as root make real ``aitip-*`` Linux accounts (one per hub user a platform runs jobs or
+    servers for); the ones this session made are removed at its end."""
+    import pwd
+    import subprocess
+
+    before = {entry.pw_name for entry in pwd.getpwall()}
+    yield
+    if os.geteuid() != 0:
+        return
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith("aitip-") and entry.pw_name not in before \
+                and entry.pw_gecos.startswith("AITIP hub user "):
+            subprocess.run(["userdel", entry.pw_name], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ import httpx
 
 from .catalog import Catalog
 from .hub.config import REPO_ROOT, find_proxy_command
+from .isolation.mode import Isolation, isolation
+from .isolation.state import secure_home
 from .settings import aitip_home, catalog_url
 
 
@@ -32,6 +34,7 @@ class Launch:
     password_generated: bool
     env: dict[str, str]
     config_file: Path
+    isolation: Isolation
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -93,6 +96,13 @@ def prepare(environ: dict[str, str] | None = None) -> Launch:
     """Resolve ports, the admin account and the catalog; raise SystemExit with a clear message."""
     environ = dict(os.environ if environ is None else environ)
     home = aitip_home()
+    os.umask(0o077)  # the hub, the proxy and the services inherit it: what they create is private
+    mode = isolation(environ)
+    secure_home(home, separate_accounts=mode.separate_accounts)
+    if mode.separate_accounts:
+        problem = unreachable_environment(home)
+        if problem:
+            raise SystemExit(f"aitip: {problem}")
     (home / "hub").mkdir(parents=True, exist_ok=True)
     bind = environ.get("AITIP_BIND", "127.0.0.1")
     port = int(environ.get("AITIP_PORT", "8000"))
@@ -127,7 +137,59 @@ def prepare(environ: dict[str, str] | None = None) -> Launch:
         CONFIGPROXY_AUTH_TOKEN=environ.get("CONFIGPROXY_AUTH_TOKEN") or secrets.token_hex(32),
     )
     return Launch(home=home, url=f"http://{bind}:{port}", admin_user=admin, admin_password=password,
-                  password_generated=generated, env=environ, config_file=hub_config_file())
+                  password_generated=generated, env=environ, config_file=hub_config_file(), isolation=mode)
+
+
+PROBE_ACCOUNT = "nobody"
+
+
+def _closed_directory(target: Path) -> tuple[Path, int] | None:
+    """The first directory on the way to ``target`` that others may not enter, with its mode."""
+    for directory in [*reversed(target.parents), target]:
+        mode = directory.stat().st_mode
+        if directory.is_dir() and not mode & 0o001:
+            return directory, mode & 0o777
+    return None
+
+
+def unreachable_environment(home: Path) -> str | None:
+    """Why users' own accounts could not run the platform's Python environment or reach their homes
+    under ``home`` (None when they can): each user's server runs this interpreter and imports this package
+    as that user. Checked as ``nobody``, which has no more rights than a new account."""
+    import pwd
+
+    closed = _closed_directory(home)
+    if closed is not None:
+        directory, mode = closed
+        return (f"users' accounts cannot reach their homes under {home}: {directory} is mode {mode:o} (others may "
+                f"not enter it). Set AITIP_HOME to a directory every account can pass through (default for root: "
+                f"/var/lib/aitip), or `chmod o+x {directory}`; or set AITIP_SHARED_ACCOUNT=1 to run everyone "
+                "under this account (single-trust).")
+    try:
+        probe = pwd.getpwnam(PROBE_ACCOUNT)
+    except KeyError:
+        return None
+    package = Path(__file__).resolve().parent
+
+    def as_probe() -> None:
+        os.setgroups([])
+        os.setgid(probe.pw_gid)
+        os.setuid(probe.pw_uid)
+
+    result = subprocess.run([sys.executable, "-c", "import aitip, jupyterhub"], preexec_fn=as_probe, cwd="/",
+                            capture_output=True, text=True, timeout=120, env={"PATH": os.environ.get("PATH", "")})
+    if result.returncode == 0:
+        return None
+    for target in (Path(sys.executable), package):
+        closed = _closed_directory(target)
+        if closed is not None:
+            directory, mode = closed
+            return (f"users' accounts cannot reach {target}: {directory} is mode {mode:o} (others may not enter "
+                    f"it). Install AITIP where every account can read it (e.g. /opt/aitip), or `chmod o+x "
+                    f"{directory}`; or set AITIP_SHARED_ACCOUNT=1 to run everyone under this account "
+                    "(single-trust).")
+    last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+    return f"users' accounts cannot run {sys.executable} with AITIP: {last}"
 
 
 def _ready(client: httpx.Client, url: str) -> bool:
@@ -199,13 +261,43 @@ def stop(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
     return process.returncode or 0
 
 
+def isolation_lines(launch: Launch) -> list[str]:
+    """What the banner says about users and OS accounts: never silent about single-trust mode."""
+    mode = launch.isolation
+    if mode.separate_accounts:
+        return [f"  users:         each hub user is a Linux account of their own (aitip-<name>), homes in "
+                f"{launch.home / 'users'}; the platform's state is private"]
+    account = pwd_name(os.geteuid())
+    lines = [f"  SINGLE-TRUST:  every user shares the OS account {account!r} ({mode.reason}): anyone with a",
+             "                 notebook or terminal can read every project's data and the platform's state"]
+    if mode.shared_on_purpose:
+        lines.append(f"  sign up:       {launch.url}/hub/signup   (open: AITIP_SHARED_ACCOUNT=1 is set; admins "
+                     f"approve at {launch.url}/hub/authorize)")
+    else:
+        lines.append("  sign up:       off (set AITIP_SHARED_ACCOUNT=1 to let other users sign up anyway, "
+                     "or run as root for separate accounts)")
+    return lines
+
+
+def pwd_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def banner(launch: Launch) -> str:
     password_note = f" (generated; kept in {launch.home / 'admin-password'})" if launch.password_generated else ""
+    signup = ([f"  sign up:       {launch.url}/hub/signup   (admins approve at {launch.url}/hub/authorize)"]
+              if launch.isolation.separate_accounts else [])
     return "\n".join([
         "",
         f"  AITIP is up at {launch.url}/",
         f"  admin login:   {launch.admin_user} / {launch.admin_password}{password_note}",
-        f"  sign up:       {launch.url}/hub/signup   (admins approve at {launch.url}/hub/authorize)",
+        *signup,
+        *isolation_lines(launch),
         f"  platform API:  {launch.url}/services/aitip/api/aitip/v1/",
         f"  dashboards:    {launch.url}/services/dashboards/   (also in JupyterLab: /user/<name>/aitip-dashboards/)",
         f"  state:         {launch.home}",

@@ -8,11 +8,21 @@ from pathlib import Path
 import platformdirs
 
 
+SYSTEM_HOME = Path("/var/lib/aitip")
+
+
 def aitip_home() -> Path:
-    """The platform's state directory: ``$AITIP_HOME``, else the user's data dir."""
+    """The platform's state directory: ``$AITIP_HOME``; else, for root (users get accounts of their own,
+    whose homes must be reachable), ``/var/lib/aitip`` unless a home from before exists in root's data dir;
+    else the user's data dir."""
     configured = os.environ.get("AITIP_HOME")
-    home = Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("aitip"))
-    return home.resolve()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    personal = Path(platformdirs.user_data_dir("aitip"))
+    if os.geteuid() == 0 and os.environ.get("AITIP_SHARED_ACCOUNT", "") not in ("1", "true", "yes", "on") \
+            and not personal.exists():
+        return SYSTEM_HOME
+    return personal.resolve()
 
 
 def catalog_url(home: Path | None = None) -> str:

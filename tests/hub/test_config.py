@@ -21,17 +21,19 @@ def hub_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_local_mode(hub_env: Path) -> None:
+def test_local_mode(hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AITIP_SHARED_ACCOUNT")
     c = Config()
     settings = configure(c)
-    assert c.JupyterHub.spawner_class == "jupyterhub.spawner.SimpleLocalProcessSpawner"
+    assert c.JupyterHub.spawner_class == "aitip.hub.spawner.AccountSpawner"  # run as root: accounts of their own
+    assert c.AitipNativeAuthenticator.separate_accounts is True and c.NativeAuthenticator.enable_signup is True
+    assert "--ServerApp.allow_root=True" not in c.Spawner.args
     assert c.JupyterHub.ip == "127.0.0.1" and c.JupyterHub.port == 18000
     assert Path(c.ConfigurableHTTPProxy.command[0]).name == "configurable-http-proxy"
     assert "node_modules" in c.ConfigurableHTTPProxy.command[0], "the pinned npm proxy, not the PyPI port"
     assert c.Authenticator.admin_users == {"boss"}
     assert c.AitipNativeAuthenticator.bootstrap_admin_password == "secret-pass"
     assert c.NativeAuthenticator.open_signup is False
-    assert c.SimpleLocalProcessSpawner.home_dir_template == str(hub_env / "users" / "{username}")
     assert c.JupyterHub.db_url == f"sqlite:///{hub_env / 'hub' / 'jupyterhub.sqlite'}"
     assert settings.platform_url == "http://127.0.0.1:18181/services/aitip/"
 
@@ -84,3 +86,20 @@ def test_a_dead_platform_service_is_noticed_within_seconds(hub_env: Path) -> Non
     configure(c)
     assert _ServiceSpawner().poll_interval == SERVICE_POLL_SECONDS
     assert c.Spawner.poll_interval == 30
+
+
+@pytest.mark.parametrize("shared, signup", [("1", True), (None, False)])
+def test_single_trust_mode_shares_one_account_and_takes_sign_ups_only_on_purpose(
+        hub_env: Path, monkeypatch: pytest.MonkeyPatch, shared: str | None, signup: bool) -> None:
+    """As a normal user the platform cannot switch uids (here: as root with AITIP_SHARED_ACCOUNT=1, or
+    simulated as a normal user): every server under one account; sign-ups only when chosen."""
+    if shared is None:
+        monkeypatch.delenv("AITIP_SHARED_ACCOUNT")
+        monkeypatch.setattr("os.geteuid", lambda: 1000)
+    else:
+        monkeypatch.setenv("AITIP_SHARED_ACCOUNT", shared)
+    c = Config()
+    configure(c)
+    assert c.JupyterHub.spawner_class == "aitip.hub.spawner.SharedAccountSpawner"
+    assert c.AitipNativeAuthenticator.separate_accounts is False
+    assert c.NativeAuthenticator.enable_signup is signup

@@ -6,8 +6,11 @@ from __future__ import annotations
 import bcrypt
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
+from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
 from nativeauthenticator.orm import UserInfo
-from traitlets import Unicode
+from traitlets import Bool, Unicode
+
+from ..isolation.accounts import UnmappableName, account_name
 
 
 class _NoOpTimer:
@@ -50,6 +53,27 @@ class AitipLoginHandler(NativeLoginHandler):
         return NoOpStatsd()
 
 
+class AitipSignUpHandler(NativeSignUpHandler):
+    """Sign-up that says why a name cannot be a Linux account, instead of NativeAuthenticator's generic
+    "something went wrong"."""
+
+    async def post(self) -> None:
+        if self.authenticator.enable_signup and self.authenticator.separate_accounts:
+            name = self.authenticator.normalize_username(self.get_body_argument("username", "", strip=False))
+            try:
+                account_name(name)
+            except UnmappableName as error:
+                html = await self.render_template(
+                    "signup.html", ask_email=self.authenticator.ask_email_on_signup, result_message=str(error),
+                    alert="alert-danger", two_factor_auth=self.authenticator.allow_2fa, two_factor_auth_user=False,
+                    two_factor_auth_value="", recaptcha_key=self.authenticator.recaptcha_key,
+                    tos=self.authenticator.tos)
+                self.set_status(400)
+                self.finish(html)
+                return
+        await super().post()
+
+
 class AitipNativeAuthenticator(NativeAuthenticator):
     """Users sign up; an admin approves them at ``/hub/authorize``; admins log in from the start."""
 
@@ -59,6 +83,24 @@ class AitipNativeAuthenticator(NativeAuthenticator):
         admin's NativeAuthenticator account is created approved (or its password reset) at hub start,
         so a fresh platform can be logged into at once. `aitip up` sets it from $AITIP_ADMIN_PASSWORD.""",
     ).tag(config=True)
+
+    separate_accounts = Bool(
+        False,
+        help="""Every hub user runs as a Linux account of their own (aitip-<escaped name>): names that
+        cannot become one (too long once escaped) are refused at sign-up and login. `aitip up` sets it
+        when the platform runs as root.""",
+    ).tag(config=True)
+
+    def validate_username(self, username: str) -> bool:
+        if not super().validate_username(username):
+            return False
+        if self.separate_accounts:
+            try:
+                account_name(username)
+            except UnmappableName as error:
+                self.log.warning("aitip: refusing user name %r: %s", username, error)
+                return False
+        return True
 
     def __init__(self, add_new_table: bool = True, *args: object, **kwargs: object) -> None:
         super().__init__(add_new_table, *args, **kwargs)
@@ -81,6 +123,6 @@ class AitipNativeAuthenticator(NativeAuthenticator):
 
     def get_handlers(self, app: object) -> list[tuple[str, type]]:
         return [
-            (pattern, AitipLoginHandler if handler is NativeLoginHandler else handler)
+            (pattern, {NativeLoginHandler: AitipLoginHandler, NativeSignUpHandler: AitipSignUpHandler}.get(handler, handler))
             for pattern, handler in super().get_handlers(app)
         ]

@@ -1,6 +1,8 @@
 """JupyterHub configuration for AITIP, from ``AITIP_*`` environment variables (set by ``aitip up``).
 
-Local mode (default): SimpleLocalProcessSpawner, configurable-http-proxy from npm, NativeAuthenticator.
+Local mode (default): each hub user's server under a Linux account of its own (``AccountSpawner``; as
+root), or all under the platform's account in single-trust mode (``SharedAccountSpawner``);
+configurable-http-proxy from npm; NativeAuthenticator.
 Kubernetes mode (``AITIP_SPAWNER=kubernetes``): KubeSpawner with CPU/GPU profiles.
 Both run the platform service ``aitip`` and the Panel dashboards ``dashboards`` as hub-managed services.
 """
@@ -11,10 +13,12 @@ import os
 import shutil
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..faults import FAULT_ENV, ONCE_ENV
+from ..isolation.mode import SHARED_ACCOUNT_ENV, Isolation, isolation
 from ..settings import aitip_home
 from .kubernetes import PANEL_PREVIEW_OFF
 
@@ -36,6 +40,7 @@ class HubSettings:
     admin_password: str
     spawner: str
     proxy_command: str
+    isolation: Isolation = field(default_factory=isolation)
 
     @property
     def service_url(self) -> str:
@@ -100,7 +105,8 @@ def server_token_scopes() -> list[str]:
 
 def platform_service(settings: HubSettings) -> dict[str, Any]:
     environment = {"AITIP_HOME": str(settings.home), "AITIP_MODE": "platform"}
-    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "PYTHONPATH"):
+    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "PYTHONPATH", SHARED_ACCOUNT_ENV,
+                 FAULT_ENV, ONCE_ENV):
         if os.environ.get(name):
             environment[name] = os.environ[name]
     return {
@@ -131,8 +137,9 @@ def dashboards_service(settings: HubSettings) -> dict[str, Any]:
     nothing else; Panel's callback is its own ``login`` endpoint."""
     environment = {"AITIP_HOME": str(settings.home), "AITIP_PLATFORM_URL": settings.platform_url,
                    "AITIP_DASHBOARDS_ORIGINS": ",".join(dashboard_origins(settings))}
-    if os.environ.get("PYTHONPATH"):
-        environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    for name in ("PYTHONPATH", SHARED_ACCOUNT_ENV):
+        if os.environ.get(name):
+            environment[name] = os.environ[name]
     return {
         "name": DASHBOARDS_SERVICE,
         "url": f"http://127.0.0.1:{settings.dashboards_port}",
@@ -148,11 +155,12 @@ def dashboards_service(settings: HubSettings) -> dict[str, Any]:
     }
 
 
-def user_server_args() -> list[str]:
+def user_server_args(separate_accounts: bool = False) -> list[str]:
     """Arguments of every user server: Panel's auto-enabled preview extension costs 1.6-3 s per spawn
-    and is not used (the dashboards run through jupyter-server-proxy, which stays on)."""
+    and is not used (the dashboards run through jupyter-server-proxy, which stays on). A server runs as
+    root only in single-trust mode started by root."""
     args = [PANEL_PREVIEW_OFF]
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not separate_accounts:
         args.append("--ServerApp.allow_root=True")
     return args
 
@@ -191,6 +199,9 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
     # NativeAuthenticator lets only approved accounts log in, so every authenticated user is allowed.
     c.Authenticator.allow_all = True
     c.NativeAuthenticator.open_signup = False
+    # Single-trust mode (everyone shares one OS account) takes no sign-ups unless that was chosen on purpose.
+    c.NativeAuthenticator.enable_signup = settings.isolation.signup_open
+    c.AitipNativeAuthenticator.separate_accounts = settings.isolation.separate_accounts
     c.NativeAuthenticator.minimum_password_length = 8
     c.NativeAuthenticator.check_common_password = True
     c.AitipNativeAuthenticator.bootstrap_admin_password = settings.admin_password
@@ -213,12 +224,11 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
         configure_kubespawner(c, platform_url=os.environ.get("AITIP_K8S_PLATFORM_URL", settings.platform_url),
                               token_scopes=server_token_scopes())
     elif settings.spawner == "local":
-        c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
-        users_dir = settings.home / "users"
-        users_dir.mkdir(parents=True, exist_ok=True)
-        c.SimpleLocalProcessSpawner.home_dir_template = str(users_dir / "{username}")
+        separate = settings.isolation.separate_accounts
+        c.JupyterHub.spawner_class = (
+            "aitip.hub.spawner.AccountSpawner" if separate else "aitip.hub.spawner.SharedAccountSpawner")
         c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-        c.Spawner.args = user_server_args()
+        c.Spawner.args = user_server_args(separate)
     else:
         raise ValueError(f"AITIP_SPAWNER={settings.spawner!r}: expected 'local' or 'kubernetes'")
     return settings

@@ -21,6 +21,7 @@ def platform_argv(extra: list[str] | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(0o077)  # what the platform creates is its own (see aitip.isolation.state)
     os.environ["AITIP_MODE"] = "platform"
     # Only this extension: no user config, no JupyterLab, no terminals in the platform service.
     os.environ["JUPYTER_NO_CONFIG"] = "1"
