@@ -1,9 +1,10 @@
 """Metric logging with the plain MLflow API, side by side in one run: 10,000 `mlflow.log_metric` calls in a loop
 
   (a) in an AITIP job's notebook, through the real platform (`aitip up` on loopback, a notebook submitted
-      over the REST API; the job's kernel gets the buffered `aitip:sqlite:...` tracking URI, and the
-      notebook's code is the plain loop, unchanged; its flushes write metrics by the store's bulk path,
-      not MLflow's `log_batch`);
+      over the REST API; the notebook's code is the plain loop, unchanged). As root the job's kernel runs as
+      its owner's account and may not open the store: its buffered store appends to the job's spool, which
+      the platform drains into MLflow in bulk (the cell's end waits for that drain). In single-trust mode
+      (run again with AITIP_SHARED_ACCOUNT=1, as root) the kernel writes the store itself (`aitip:sqlite`);
   (b) in a plain Python process against `mlflow server --workers 1` (started here on a free loopback
       port >= 20000, sqlite backend in WAL mode in a temp dir);
   (c) the same against a default `mlflow server` (4 workers): a sample of calls only, since at ~15 calls/s
@@ -111,14 +112,15 @@ def row(case: str, results: list[dict[str, Any]], stored_points: list[int], note
 
 # ----- (a) AITIP -----
 
-def aitip_job(calls: int, trials: int, work: Path) -> dict[str, Any]:
+def aitip_job(calls: int, trials: int, work: Path, *, shared_account: bool) -> dict[str, Any]:
+    """``shared_account``: single-trust mode (the kernel runs as the platform and opens the store itself);
+    otherwise, as root, the kernel runs as its owner's account and logs through its spool."""
     from mlflow import MlflowClient
 
     from tests.support.platform import start_platform
 
-    home = work / "aitip-home"
-    # The platform's own directory cache (tests turn it off to see group changes at once).
-    platform = start_platform(home, environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10"})
+    home = work / ("aitip-home-shared" if shared_account else "aitip-home")
+    platform = start_platform(home, environment={"AITIP_SHARED_ACCOUNT": "1"} if shared_account else {})
     try:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:
             assert admin.post("projects", json={"name": "bench"}).status_code == 201
@@ -142,8 +144,12 @@ def aitip_job(calls: int, trials: int, work: Path) -> dict[str, Any]:
                   for trial in range(trials)]
     finally:
         platform.stop()
-    return row("AITIP job notebook (aitip:sqlite)", results, points,
-               "plain loop in a job's notebook; stored = once the loop's cell has ended")
+    if shared_account:
+        return row("AITIP job, single-trust (aitip:sqlite)", results, points,
+                   "the kernel runs as the platform and writes the store; stored = once the loop's cell has ended")
+    return row("AITIP job, kernel as its owner (spool)", results, points,
+               "the kernel runs as the job's owner: its spool, drained by the platform; stored = once the loop's "
+               "cell has ended")
 
 
 # ----- (b)-(e) against a plain MLflow server -----
@@ -239,7 +245,9 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aitip-metric-bench-"))
     load_before = os.getloadavg()
-    rows = [aitip_job(args.calls, args.trials, work)]
+    rows = [aitip_job(args.calls, args.trials, work, shared_account=False)]
+    if os.geteuid() == 0:
+        rows.append(aitip_job(args.calls, args.trials, work, shared_account=True))
 
     server = MlflowServer(work, "server-1-worker", workers=1)
     try:

@@ -15,6 +15,7 @@ import pytest
 
 from aitip.launcher import descendants
 from tests.support import faults
+from tests.support.paths import shared_directory
 from tests.support.platform import RunningPlatform, start_platform
 
 pytestmark = pytest.mark.integration
@@ -50,8 +51,7 @@ def _wait_healthy(platform: RunningPlatform, previous: int | None, timeout: floa
 def test_sigkill_of_the_platform_service_loses_no_job(tmp_path: Path) -> None:
     kernels_before = faults.ipykernels()
     platform = start_platform(tmp_path / "home")
-    markers = tmp_path / "markers"
-    markers.mkdir()
+    markers = shared_directory(tmp_path / "markers")  # job kernels run as the job owner's account
     rng = random.Random(11)
     try:
         token = platform.token(platform.admin_user, platform.admin_password)
@@ -108,3 +108,36 @@ def test_sigkill_of_the_platform_service_loses_no_job(tmp_path: Path) -> None:
           "0 run twice at once")
     time.sleep(2.0)
     assert faults.ipykernels() - kernels_before == set(), "kernels outlived the killed platform"
+
+
+@pytest.mark.parametrize("step", ["tracking_store.initial_tables", "tracking_store.migrated"])
+def test_the_platform_service_killed_while_creating_the_tracking_store_comes_back_and_every_job_succeeds(
+        tmp_path: Path, step: str) -> None:
+    """The hub restarts the killed service; the store it left is completed, never half-made (every step is
+    killed in tests/jobs/test_fault_injection.py; here two, through the real hub)."""
+    from tests.support.notebooks import notebook
+
+    fired = tmp_path / "fired"
+    platform = start_platform(tmp_path / "home", environment={"AITIP_FAULT_POINT": step,
+                                                               "AITIP_FAULT_ONCE_FILE": str(fired)})
+    try:
+        deadline = time.monotonic() + 120
+        while not fired.exists():
+            assert time.monotonic() < deadline, platform.log()[-3000:]
+            time.sleep(0.2)
+        _wait_healthy(platform, None)
+        token = platform.token(platform.admin_user, platform.admin_password)
+        api = platform.api(token)
+        assert api.post("projects", json={"name": "store"}).status_code == 201
+        tracked = notebook("import mlflow\nmlflow.log_metric('loss', 0.5, step=1)")
+        job_ids = [api.post("jobs", json={"project": "store", "notebook": tracked}).json()["id"] for _ in range(3)]
+        jobs = [platform.wait_for_job(token, job_id, {"succeeded", "failed"}) for job_id in job_ids]
+        runs = [api.get(f"runs/{job['mlflow_run_id']}").json() for job in jobs]
+        api.close()
+    finally:
+        code, left = platform.stop()
+    assert fired.read_text() == step
+    assert [job["state"] for job in jobs] == ["succeeded"] * 3, [job["reason"] for job in jobs]
+    assert [run["metrics"] for run in runs] == [{"loss": 0.5}] * 3
+    assert "table issues already exists" not in platform.log()
+    assert code == 0 and left == []

@@ -80,9 +80,9 @@ async def test_a_cell_that_starts_after_the_run_exists_sees_its_environment(gate
         "print('later', os.environ.get('MLFLOW_RUN_ID'), os.environ.get('MLFLOW_EXPERIMENT_ID'))")))
     await _wait_output(platform, job.id, "before None")
     tracker.release.set()
-    attempt = platform.home / "jobs" / str(job.id) / "attempt-1"
+    attempt = platform.worker.workspaces.root / f"{job.id}.1"
     for _ in range(600):
-        if (attempt / "run-env.json").exists():
+        if (attempt / "control" / "run-env.json").exists():
             break
         await asyncio.sleep(0.05)
     (attempt / "work" / "go").touch()

@@ -30,6 +30,8 @@ PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("job.cancel", "POST", "jobs/1/cancel", None, 200),
     ("job.retry", "POST", "jobs/1/retry", None, 201),
     ("job.record_input", "POST", "jobs/1/inputs", {"dataset": "base", "version": 1}, 200),
+    ("job.track", "POST", "jobs/1/tracking", None, 200),
+    ("tracking.gateway", "GET", "tracking/api/2.0/mlflow/experiments/get?experiment_id=1", None, 200),
     ("sweep.create", "POST", "sweeps", {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid",
                                          "space": {"x": {"type": "grid", "values": [1, 2]}}, "objective": "y"}, 201),
     ("sweep.read", "GET", "sweeps/1", None, 200),
@@ -54,7 +56,10 @@ ASSIGNEE_RULE = {"annotation.label"}
 # Job 1 belongs to the developer: cancel and retry are for its owner or a maintainer and above.
 OWNER_RULE = {"job.cancel", "job.retry", "sweep.cancel"}
 # Only a job's own credential records its reads (tests/server/test_job_credentials.py): no person may.
-JOB_ONLY_RULE = {"job.record_input"}
+JOB_ONLY_RULE = {"job.record_input", "job.track"}
+# The tracking gateway names no project in its path: it serves a job's credential alone, and refuses anyone
+# else (tests/isolation/test_tracking_gateway.py drives it with a real job's kernel).
+JOB_CREDENTIAL_ONLY = {"tracking.gateway"}
 ACCOUNT_ROUTES: list[tuple[str, str, str, Any, int]] = [
     ("platform.me", "GET", "me", None, 200),
     ("platform.openapi", "GET", "openapi.json", None, 200),
@@ -96,6 +101,8 @@ async def seed(api: Any) -> Any:
 def _expected(action: str, caller: str, allowed_status: int) -> int:
     rule = PERMISSIONS[action]
     assert rule.min_role is not None
+    if action in JOB_CREDENTIAL_ONLY:
+        return 403
     if caller == "outsider":
         return 404
     if action in JOB_ONLY_RULE:

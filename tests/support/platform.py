@@ -19,6 +19,7 @@ import httpx
 
 from aitip.cli import _cookie, hub_login
 from aitip.launcher import descendants, free_port
+from tests.support.paths import open_to_all_accounts
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -175,11 +176,14 @@ def start_platform(home: Path, *, timeout: float = 120, environment: dict[str, s
     port = free_port()
     password = "Adm1n-" + uuid.uuid4().hex[:10]
     env = {**os.environ, "AITIP_HOME": str(home), "AITIP_PORT": str(port), "AITIP_ADMIN_USER": "admin",
-           "AITIP_ADMIN_PASSWORD": password, "AITIP_DIRECTORY_CACHE_SECONDS": "0", "PYTHONUNBUFFERED": "1",
+           "AITIP_ADMIN_PASSWORD": password, "PYTHONUNBUFFERED": "1",
            **(environment or {})}
     env.pop("AITIP_CATALOG_URL", None)
+    if "AITIP_SHARED_ACCOUNT" not in (environment or {}):
+        env.pop("AITIP_SHARED_ACCOUNT", None)  # as root: every user a Linux account, as in production
     log_path = home / "platform.log"
     home.mkdir(parents=True, exist_ok=True)
+    open_to_all_accounts(home)
     log = log_path.open("wb")
     process = subprocess.Popen([str(VENV_BIN / "aitip"), "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
     platform = RunningPlatform(url=f"http://127.0.0.1:{port}", home=home, admin_user="admin",

@@ -539,9 +539,12 @@ class DatasetService(CatalogService):
         principal = self._signed_in(principal)
         return await self._in_transaction(lambda s: lineage_graph(s, principal, query.node, query.depth, self.models))
 
-    def materialize_job_inputs(self, job_id: int, directory: Path) -> dict[str, dict[str, Any]]:
+    def materialize_job_inputs(self, job_id: int, directory: Path, *,
+                               private_registry: bool = False) -> dict[str, dict[str, Any]]:
         """Where a job's declared inputs can be read, for its kernel (``$AITIP_INPUTS``): the registry's
-        read-only cache object, or a masked copy when the job's owner is below maintainer."""
+        read-only cache object, or a masked copy when the job's owner is below maintainer. With
+        ``private_registry`` (kernels run as their owner, who cannot read the registry) every input is a
+        copy in ``directory``."""
         from ..jobs.tables import JobRecord
 
         with self.catalog.session() as session:
@@ -566,6 +569,11 @@ class DatasetService(CatalogService):
                 directory.mkdir(parents=True, exist_ok=True)
                 target = directory / f"{version.dataset}-v{version.version}{Path(version.data_path).suffix}"
                 entry["masked"] = masked_export(self.local_path(version), version.format, masks, salt, target)
+                entry["path"] = str(target)
+            elif private_registry:
+                directory.mkdir(parents=True, exist_ok=True)
+                target = directory / f"{version.dataset}-v{version.version}{Path(version.data_path).suffix}"
+                shutil.copyfile(self.local_path(version), target)
                 entry["path"] = str(target)
             else:
                 entry["path"] = str(self.local_path(version))

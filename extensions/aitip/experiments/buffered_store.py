@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .mlflow_sql import column_mismatch, unsupported_store
+from .spool import PROTECTED_TAG_PREFIXES, SpoolWriter, encode
 
 SCHEME = "aitip"
 
@@ -80,6 +81,8 @@ with warnings.catch_warnings():
     )
 
 URI_PREFIX = f"{SCHEME}:"
+SPOOL_ENV = "AITIP_MLFLOW_SPOOL"  # the job's spool file: writes go there, for the platform to drain
+SPOOL_CONFIRM_ENV = "AITIP_MLFLOW_SPOOL_CONFIRM"  # where to ask the platform to drain it now
 METRICS_PER_TRANSACTION = 10_000  # bulk path: large enough to amortize a commit, small enough to stay brief
 
 _logger = logging.getLogger("aitip.experiments")
@@ -141,6 +144,28 @@ class _FailedWrite:
                 f"{type(self.error).__name__}: {self.error}")
 
 
+class _RefusedInSpool(_FailedWrite):
+    """A write the platform refused when it drained the job's spool (it says which, in its message)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("", "writes", [], MlflowException(message, INVALID_PARAMETER_VALUE), kept=False)
+
+    def describe(self) -> str:
+        return str(self.error.message)  # type: ignore[attr-defined]
+
+
+def _confirm(url: str, token: str) -> list[str]:
+    """POST to the platform's drain endpoint for this job; the messages of the writes it refused."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url, data=b"{}", method="POST", headers={
+        "Authorization": f"token {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the platform's own URL
+        answer = json.loads(response.read() or b"{}")
+    return [str(message) for message in answer.get("errors") or []]
+
+
 class _OperationsFlushedOnWait(RunOperations):
     """An async call's handle: ``wait()`` flushes, so it returns once the writes are stored."""
 
@@ -185,6 +210,12 @@ class BufferedTrackingStore(AbstractStore):
             "AITIP_MLFLOW_BULK_METRICS", "1").strip().lower() not in ("0", "false", "no", "off")
         self._metric_writer: SqlMetricWriter | None = None
         self._metric_writer_checked = False
+        # A job kernel that may not open the store appends its writes to its job's spool, which the platform
+        # drains (see .spool); it confirms with the platform at flushes, which reports what was refused.
+        spool_path = os.environ.get(SPOOL_ENV)
+        self._spool = SpoolWriter(spool_path) if spool_path else None
+        self._confirm_url = os.environ.get(SPOOL_CONFIRM_ENV, "")
+        self._warned_unconfirmed = False
         self._reset_state()
         _watch(self)
 
@@ -212,7 +243,13 @@ class BufferedTrackingStore(AbstractStore):
         self._buffer(run_id, (), (_validate_param(param.key, param.value),), ())
 
     def set_tag(self, run_id: str, tag: RunTag) -> None:
-        self._buffer(run_id, (), (), (_validate_tag(tag.key, tag.value),))
+        self._buffer(run_id, (), (), (self._allowed_tag(_validate_tag(tag.key, tag.value)),))
+
+    def _allowed_tag(self, tag: RunTag) -> RunTag:
+        """A job kernel may not set the platform's own tags (the platform refuses them too, later)."""
+        if self._spool is not None and tag.key.startswith(PROTECTED_TAG_PREFIXES):
+            raise MlflowException(f"tag {tag.key!r} is the platform's; a job may not set it", INVALID_PARAMETER_VALUE)
+        return tag
 
     def log_batch(self, run_id: str, metrics: Any, params: Any, tags: Any) -> None:
         metrics, params, tags = self._validated(metrics, params, tags)
@@ -244,13 +281,12 @@ class BufferedTrackingStore(AbstractStore):
         self.flush()
         self.inner.shut_down_async_logging()
 
-    @staticmethod
-    def _validated(metrics: Any, params: Any, tags: Any) -> tuple[list[Metric], list[Param], list[RunTag]]:
+    def _validated(self, metrics: Any, params: Any, tags: Any) -> tuple[list[Metric], list[Param], list[RunTag]]:
         """MLflow's own checks, run now so a bad key fails at the line that logged it, not at a flush."""
         for metric in metrics:
             _validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
         return (list(metrics), [_validate_param(p.key, p.value) for p in params],
-                [_validate_tag(t.key, t.value) for t in tags])
+                [self._allowed_tag(_validate_tag(t.key, t.value)) for t in tags])
 
     def _buffer(self, run_id: str, metrics: Any, params: Any, tags: Any,
                 future: concurrent.futures.Future[None] | None = None) -> None:
@@ -304,7 +340,28 @@ class BufferedTrackingStore(AbstractStore):
     def flush(self) -> None:
         """Write everything buffered; raise what could not be stored, now or by an earlier background flush."""
         self._write_pending()
+        self._confirm_spool()
         self._raise_errors()
+
+    def _confirm_spool(self) -> None:
+        """Have the platform drain this job's spool now, and learn what it refused. A platform out of reach
+        is no loss: the writes are on disk and it drains them when it is back."""
+        spool = self._spool
+        if spool is None or not spool.appended or not self._confirm_url:
+            return
+        appended = spool.appended
+        try:
+            refused = _confirm(self._confirm_url, os.environ.get("AITIP_TOKEN", ""))
+        except (OSError, ValueError) as error:
+            if not self._warned_unconfirmed:
+                self._warned_unconfirmed = True
+                _logger.warning("aitip: the platform did not confirm this job's tracking writes (%s); they are kept "
+                                "in %s and stored when it drains them", error, spool.path)
+            return
+        spool.appended -= appended
+        if refused:
+            with self._lock:
+                self._errors = (self._errors + [_RefusedInSpool(message) for message in refused])[-50:]
 
     def pending_count(self) -> int:
         return self._pending_count
@@ -347,6 +404,8 @@ class BufferedTrackingStore(AbstractStore):
             return all(written)
 
     def _write_run(self, run_id: str, buffer: _RunBuffer) -> bool:
+        if self._spool is not None:
+            return self._append_to_spool(run_id, buffer)
         chunks: list[tuple[str, list[Any]]] = [("metrics", chunk) for chunk in self._metric_chunks(buffer.metrics)]
         params, tags = list(buffer.params.values()), list(buffer.tags.values())
         chunks += [("params", params[i:i + MAX_PARAMS_TAGS_PER_BATCH])
@@ -386,6 +445,23 @@ class BufferedTrackingStore(AbstractStore):
             else:
                 future.set_result(None)
         return all(not failure.kept for failure in failures)
+
+    def _append_to_spool(self, run_id: str, buffer: _RunBuffer) -> bool:
+        assert self._spool is not None
+        try:
+            self._spool.append(encode(run_id, buffer.metrics, list(buffer.params.values()),
+                                      list(buffer.tags.values())))
+        except OSError as error:  # a full disk: kept, and retried by the next flush
+            keys = [m.key for m in buffer.metrics] + list(buffer.params) + list(buffer.tags)
+            with self._lock:
+                self._errors = (self._errors + [_FailedWrite(run_id, "writes", keys, error, kept=True)])[-50:]
+            futures, buffer.futures = buffer.futures, []
+            self._put_back(run_id, buffer)
+            buffer.futures = futures
+            return False
+        for future in buffer.futures:
+            future.set_result(None)
+        return True
 
     def metric_writer(self) -> SqlMetricWriter | None:
         """The bulk path for metrics, or None where they go through ``log_batch`` (decided once, at first use)."""
@@ -694,24 +770,13 @@ def _register_model_registry_scheme() -> None:
                                                        SCHEME, exc_info=True)
 
 
-def proxied_artifacts_repository(artifact_uri: str, tracking_uri: str | None = None,
-                                 registry_uri: str | None = None) -> Any:
-    """``mlflow-artifacts:`` URIs (a server's proxied artifacts) resolve against the tracking server, which
-    MLflow requires to be http(s): under ``aitip:http://...`` that is the inner URI."""
-    from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
-    from mlflow.tracking._tracking_service.utils import get_tracking_uri
-
-    tracking_uri = tracking_uri or get_tracking_uri()
-    if tracking_uri.startswith(URI_PREFIX):
-        tracking_uri = inner_tracking_uri(tracking_uri)
-    return MlflowArtifactsRepository(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
-
-
 def _register_proxied_artifacts() -> None:
+    """``mlflow-artifacts:`` URIs resolve locally (``$AITIP_MLFLOW_ARTIFACTS``) or through the inner
+    tracking server, never through the ``aitip:`` URI, which MLflow would refuse (see .artifacts)."""
     try:
-        from mlflow.store.artifact.artifact_repository_registry import _artifact_repository_registry
+        from .artifacts import register_artifacts_scheme
 
-        _artifact_repository_registry.register("mlflow-artifacts", proxied_artifacts_repository)
+        register_artifacts_scheme()
     except Exception:  # noqa: BLE001 - an artifact API change must not break tracking
         import logging
 

@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import faults
+from .artifacts import SCHEME as ARTIFACTS_SCHEME
+from .artifacts import relocate_file_artifacts
 
 log = logging.getLogger("aitip.experiments.store")
 
@@ -51,6 +53,9 @@ def ensure_tracking_store(tracking_uri: str, artifact_root: Path) -> None:
             _ensure_sqlite(Path(tracking_uri[len("sqlite:///"):]), artifact_root)
         elif tracking_uri.startswith(("postgresql", "postgres:")):
             _ensure_postgresql(tracking_uri, artifact_root)
+        moved = relocate_file_artifacts(tracking_uri, artifact_root)
+        if moved:
+            log.info("%d artifact locations of %s now served as mlflow-artifacts:/", moved, tracking_uri)
         _ready.add(tracking_uri)
 
 
@@ -162,6 +167,7 @@ def _build_sqlite(path: Path, artifact_root: Path, copy_of: Path | None = None) 
     for sidecar in _sidecars(building):
         sidecar.unlink(missing_ok=True)
     uri = f"sqlite:///{building}"
+    os.close(os.open(building, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # the platform's alone, whatever the umask
     try:
         if copy_of is not None:
             with contextlib.closing(sqlite3.connect(copy_of, timeout=30)) as source, \
@@ -177,7 +183,7 @@ def _build_sqlite(path: Path, artifact_root: Path, copy_of: Path | None = None) 
             faults.point("tracking_store.migrated")
         finally:
             engine.dispose()
-        store = SqlAlchemyStore(uri, artifact_root.absolute().as_uri())  # adds the default experiment
+        store = SqlAlchemyStore(uri, f"{ARTIFACTS_SCHEME}:/")  # adds the default experiment
         store.engine.dispose()
         faults.point("tracking_store.default_experiment")
         with contextlib.closing(sqlite3.connect(building, timeout=30)) as db:
@@ -225,7 +231,7 @@ def _ensure_postgresql(tracking_uri: str, artifact_root: Path) -> None:
                 if _get_schema_version(engine) != _get_latest_schema_revision():
                     _upgrade_db(engine)
                     faults.point("tracking_store.migrated")
-                store = SqlAlchemyStore(tracking_uri, artifact_root.absolute().as_uri())
+                store = SqlAlchemyStore(tracking_uri, f"{ARTIFACTS_SCHEME}:/")
                 store.engine.dispose()
                 faults.point("tracking_store.default_experiment")
             finally:

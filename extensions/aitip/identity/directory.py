@@ -57,8 +57,9 @@ class HubDirectory(Directory):
         help="Token with read:users and read:groups (default: $JUPYTERHUB_API_TOKEN).",
     ).tag(config=True)
     cache_seconds = Float(
-        10.0, help="How long a user's groups and admin flag are reused before asking the hub again "
-        "($AITIP_DIRECTORY_CACHE_SECONDS overrides)."
+        0.0, help="How long a user's groups and admin flag are reused before asking the hub again "
+        "($AITIP_DIRECTORY_CACHE_SECONDS overrides). 0: every request asks, so a removed admin flag or group "
+        "takes effect on the next request."
     ).tag(config=True)
 
     def __init__(self, **kwargs: object) -> None:
@@ -80,7 +81,7 @@ class HubDirectory(Directory):
 
     async def _get(self, kind: str, name: str) -> dict | None:
         key = (kind, name)
-        cached = self._cache.get(key)
+        cached = self._cache.get(key) if self.cache_seconds > 0 else None
         if cached and time.monotonic() - cached[0] < self.cache_seconds:
             return cached[1]  # type: ignore[return-value]
         url = f"{self.api_url}/{kind}/{quote(name, safe='')}"
@@ -98,7 +99,8 @@ class HubDirectory(Directory):
                 f"JupyterHub refused the directory lookup ({response.status_code}); "
                 "the aitip service needs the read:users and read:groups scopes",
             )
-        self._cache[key] = (time.monotonic(), model)
+        if self.cache_seconds > 0:
+            self._cache[key] = (time.monotonic(), model)
         return model
 
     async def user(self, name: str) -> DirectoryEntry | None:
@@ -127,3 +129,21 @@ class IdentityProviderDirectory(Directory):
     async def principal(self, name: str, claims: object = None) -> Principal | None:
         groups = frozenset(getattr(claims, "groups", None) or ())
         return Principal(name, groups, bool(getattr(claims, "admin", False)))
+
+
+def check_every_token_with_the_hub(identity_provider: object) -> bool:
+    """JupyterHub's service auth caches token lookups (5 minutes): a revoked token kept working that long.
+    The platform asks the hub on every request instead, so revocation takes effect on the next one."""
+    hub_auth = getattr(identity_provider, "hub_auth", None)
+    if hub_auth is None or not hasattr(hub_auth, "cache"):
+        return False
+    from jupyterhub.services.auth import _ExpiringDict
+
+    class NoLookupCache(_ExpiringDict):  # type: ignore[misc]
+        """Keeps nothing: every lookup goes to the hub."""
+
+        def __setitem__(self, key: object, value: object) -> None:
+            return None
+
+    hub_auth.cache = NoLookupCache()
+    return True

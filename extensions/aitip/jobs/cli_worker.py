@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Any
 
 from .. import settings
 from ..catalog import Catalog
+from ..isolation.accounts import Accounts
+from ..isolation.mode import isolation
+from ..isolation.state import secure_home
 from .events import JobSignals
 from .executor import LocalExecutor
 from .notebook_store import NotebookStore
@@ -20,6 +24,9 @@ from .worker import JobWorker
 async def run_worker(slots: int = 0, pool: int = 2, tracking_uri: str | None = None,
                      lease_seconds: float | None = None, heartbeat_seconds: float | None = None) -> None:
     home = settings.aitip_home()
+    os.umask(0o077)
+    separate = isolation().separate_accounts
+    secure_home(home, separate_accounts=separate)
     catalog = Catalog(settings.catalog_url(home))
     catalog.migrate()
     store = NotebookStore(home / "notebooks")
@@ -30,7 +37,8 @@ async def run_worker(slots: int = 0, pool: int = 2, tracking_uri: str | None = N
         options["lease_seconds"] = lease_seconds
     if heartbeat_seconds is not None:
         options["heartbeat_seconds"] = heartbeat_seconds
-    worker = JobWorker(catalog, executor, store, JobSignals(), tracker, home / "jobs", **options)
+    worker = JobWorker(catalog, executor, store, JobSignals(), tracker, home / "jobs",
+                       accounts=Accounts.of_platform(home) if separate else None, **options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

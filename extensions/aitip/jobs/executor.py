@@ -19,6 +19,8 @@ from nbclient.exceptions import CellExecutionError, DeadKernelError
 from traitlets import Bool, Dict, Float, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from ..isolation.privileges import drop_code
+from ..isolation.workspaces import LATE_ENV_FILE, SETUP_ERROR_FILE, JobWorkspace
 from .kernel_pool import KernelPool, PooledKernel
 from .notebook_store import write_atomic
 from .parameters import INJECTED_TAG, parameters_cell_index, render_parameters_cell
@@ -40,6 +42,33 @@ class ExecutionRequest:
     gpus: list[int] = field(default_factory=list)
     # Environment known only later (the MLflow run, created while the kernel is being set up).
     late_env: asyncio.Future[dict[str, str]] | None = None
+    # The attempt's directories; with an account, the kernel drops to it before any cell runs.
+    workspace: JobWorkspace | None = None
+
+    @property
+    def late_env_file(self) -> Path:
+        return self.workspace.late_env_file if self.workspace else self.output_path.parent / LATE_ENV_FILE
+
+    @property
+    def setup_error_file(self) -> Path:
+        return self.workspace.setup_error_file if self.workspace else self.workdir.parent / SETUP_ERROR_FILE
+
+    def publish_late_env(self, data: bytes) -> None:
+        """Hand the kernel its late environment, atomically, where only the platform can write."""
+        if self.workspace is not None:
+            self.workspace.publish(LATE_ENV_FILE, data)
+            return
+        path = self.late_env_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+    def setup_error(self) -> str | None:
+        if self.workspace is not None:
+            return self.workspace.read_setup_error()
+        path = self.setup_error_file
+        return path.read_text().strip() or None if path.exists() else None
 
 
 @dataclass
@@ -81,8 +110,6 @@ def prepare_notebook(notebook: dict[str, Any], parameters: dict[str, Any]) -> An
     return nb
 
 
-LATE_ENV_FILE = "run-env.json"
-SETUP_ERROR_FILE = "setup-error.txt"
 SETUP_FAILED_EXIT = 70
 LATE_ENV_WAIT_SECONDS = 300.0
 
@@ -134,20 +161,26 @@ def _aitip_late_env(path, timeout):
 """
 
 
-def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_file: Path | None = None) -> str:
-    """Run before the first cell, never shown: the job's environment and working directory; with
+def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_file: Path | None = None, *,
+               error_file: Path, workspace: JobWorkspace | None = None) -> str:
+    """Run before the first cell, never shown: with an account in ``workspace``, the drop to it (the
+    pooled kernel was started by the platform); then the job's environment and working directory; with
     ``late_env_file``, the hook that applies the environment the platform writes there later."""
     variables = dict(env)
     variables["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
-    code = (f"import os as _aitip_os\n_aitip_os.environ.update({variables!r})\n"
-            f"_aitip_os.chdir({str(workdir)!r})\ndel _aitip_os\n")
+    code = ""
+    account = workspace.account if workspace is not None else None
+    if account is not None:
+        code += drop_code(account.uid, account.gid, account.groups, str(account.home), account.name)
+    code += (f"import os as _aitip_os\n_aitip_os.environ.update({variables!r})\n"
+             f"_aitip_os.chdir({str(workdir)!r})\ndel _aitip_os\n")
     if late_env_file is not None:
         code += (f"{_LATE_ENV_HOOK}\n_aitip_late_env({str(late_env_file)!r}, {LATE_ENV_WAIT_SECONDS!r})\n"
                  f"del _aitip_late_env\n")
     # One statement for IPython: it compiles and hashes a cell node by node (~3 ms more for this code).
     # Sent ahead of the first cell without waiting for its reply (nbclient drops it): a set-up that fails
-    # leaves its reason in a file and ends the kernel, so no cell ever runs without its environment.
-    error_file = workdir.parent / SETUP_ERROR_FILE
+    # leaves its reason in a file and ends the kernel, so no cell ever runs without its environment (or
+    # under the platform's account).
     return (f"try:\n    exec({code!r})\nexcept BaseException as _aitip_error:\n"
             f"    import os as _aitip_os, traceback as _aitip_tb\n"
             f"    with open({str(error_file)!r}, 'w') as _aitip_out:\n"
@@ -155,7 +188,7 @@ def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_fil
             f"    _aitip_os._exit({SETUP_FAILED_EXIT})\n")
 
 
-def publish_late_env(future: asyncio.Future[dict[str, str]], path: Path) -> None:
+def publish_late_env(future: asyncio.Future[dict[str, str]], request: ExecutionRequest) -> None:
     """Write the late environment (or why there is none) for the kernel's hook; atomic by rename."""
     if future.cancelled():
         late: dict[str, Any] = {"error": "the job was stopped before its run was created"}
@@ -164,9 +197,7 @@ def publish_late_env(future: asyncio.Future[dict[str, str]], path: Path) -> None
         late = {"error": f"{type(error).__name__}: {error}"}
     else:
         late = {"env": future.result() or {}}
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(late))
-    os.replace(temporary, path)
+    request.publish_late_env(json.dumps(late).encode())
 
 
 class Executor(LoggingConfigurable):
@@ -223,7 +254,8 @@ class LocalExecutor(Executor):
 
     async def execute(self, request: ExecutionRequest, observer: ExecutionObserver,
                       stop: asyncio.Future[Stop]) -> ExecutionResult:
-        request.workdir.mkdir(parents=True, exist_ok=True)
+        if request.workspace is None:
+            request.workdir.mkdir(parents=True, exist_ok=True)
         nb = prepare_notebook(request.notebook, request.parameters)
         kernel = await self.pool.acquire(request.kernel)
         await observer.kernel_started(kernel.pid, kernel.host)
@@ -280,11 +312,11 @@ class _NotebookRun:
         if late is not None and late.done():
             env.update(late.result() or {})
         elif late is not None:
-            late_file = self.request.output_path.parent / LATE_ENV_FILE
-            late_file.parent.mkdir(parents=True, exist_ok=True)
-            late.add_done_callback(lambda future: publish_late_env(future, late_file))
-        self.kernel.client.execute(setup_code(env, self.request.workdir, self.request.gpus, late_file),
-                                   silent=True, store_history=False)
+            late_file = self.request.late_env_file
+            late.add_done_callback(lambda future: publish_late_env(future, self.request))
+        code = setup_code(env, self.request.workdir, self.request.gpus, late_file,
+                          error_file=self.request.setup_error_file, workspace=self.request.workspace)
+        self.kernel.client.execute(code, silent=True, store_history=False)
 
     def _tracking_failure(self) -> ExecutionResult | None:
         """The job fails when its MLflow run could not be created: every job is a tracked run."""
@@ -334,9 +366,9 @@ class _NotebookRun:
             except DeadKernelError:
                 await self.observer.cell_finished(index, "kernel_died", time.monotonic() - started)
                 code = await self._exit_code()
-                setup_error = self.request.output_path.parent / SETUP_ERROR_FILE
-                if code == SETUP_FAILED_EXIT and setup_error.exists():
-                    return ExecutionResult("failed", f"the job's set-up failed in the kernel: {setup_error.read_text()}",
+                setup_error = self.request.setup_error() if code == SETUP_FAILED_EXIT else None
+                if setup_error is not None:
+                    return ExecutionResult("failed", f"the job's set-up failed in the kernel: {setup_error}",
                                            cells_run=self.cells_run)
                 return ExecutionResult("failed", f"the kernel died while running cell {index}"
                                        + (f" (exit code {code})" if code is not None else ""),

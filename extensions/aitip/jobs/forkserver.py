@@ -237,9 +237,23 @@ def restore_thread_pools() -> None:
     threadpool_limits(limits=limit or os.cpu_count() or 1)
 
 
+def detach_from_platform() -> None:
+    """Keep nothing of the platform's: standard streams on /dev/null (ipykernel forwards a cell's output
+    itself), every other inherited descriptor closed, and no new privileges for any thread the kernel
+    starts, so when the platform later drops it to its job's owner nothing can raise it again."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1, 2):
+        os.dup2(devnull, descriptor)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") > 0 else 65536)
+    from aitip.isolation.privileges import no_new_privileges
+
+    no_new_privileges()
+
+
 def run_kernel(request: dict[str, Any], server_pid: int) -> int:
     """Become the kernel the request describes (in the forked child) and return its exit code."""
     os.setsid()
+    detach_from_platform()
     os.chdir(request.get("cwd") or os.getcwd())
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
@@ -282,7 +296,7 @@ def main(arguments: list[str] | None = None) -> int:
     server.release_parent_resources()
     try:
         return run_kernel(launch, server.pid)
-    except BaseException:  # noqa: BLE001 - a kernel that cannot start says why on stderr
+    except BaseException:  # noqa: BLE001 - a kernel that cannot start says why on stderr, if it still has one
         traceback.print_exc()
         return 1
 

@@ -320,8 +320,12 @@ class KernelPool:
                                                 parent=manager)
             provisioner.fork_server = await self._fork_server_for(manager)
             manager.provisioner = provisioner
+        # A job kernel keeps none of the platform's descriptors: a forked one detaches itself, a plain
+        # one gets /dev/null for the streams it would otherwise share with the platform's log.
+        streams = {} if self.inherit_environment else {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
+                                                       "stderr": subprocess.DEVNULL}
         await manager.start_kernel(env=self._base_environment(), cwd=str(self.runtime_dir),
-                                   extra_arguments=job_kernel_arguments(manager.kernel_spec.argv))
+                                   extra_arguments=job_kernel_arguments(manager.kernel_spec.argv), **streams)
         client = manager.client()
         client.start_channels()
         try:

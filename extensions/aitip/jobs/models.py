@@ -127,6 +127,14 @@ class JobList(ResponseModel):
     offset: int
 
 
+class TrackingFlush(ResponseModel):
+    """What draining a job's tracking spool did: points, params and tags stored, and what was refused."""
+
+    stored: int
+    errors: list[str]
+    pending_bytes: int = Field(0, description="An incomplete last line, left for the next drain")
+
+
 class JobEvent(ResponseModel):
     id: int
     job_id: int

@@ -251,6 +251,25 @@ class JobService(CatalogService):
 
         return await self._in_transaction(work)
 
+    async def job_scope(self, principal: Principal | None, job_id: int | None, action: str) -> tuple[int, str, str]:
+        """The running job a job credential speaks for, checked for ``action`` in its project: (id, project,
+        owner). Only the job's own kernel, through its credential, may act as the job."""
+        principal = self._signed_in(principal)
+        target = job_id if job_id is not None else principal.job_id
+        if target is None:
+            raise PermissionDenied(f"{action} is for a job's kernel, with the credential the job gave it "
+                                   "($AITIP_TOKEN)")
+
+        def work(session: Session) -> tuple[int, str, str]:
+            job, _ = self._load(session, principal, target, action)  # non-members learn nothing (404)
+            if principal.job_id != job.id:
+                raise PermissionDenied(f"only job {job.id} itself does this, through its own credential")
+            if JobState(job.state).finished:
+                raise Conflict(f"job {job.id} already finished ({job.state})", code="job_finished")
+            return job.id, job.project.name, job.owner
+
+        return await self._in_transaction(work)
+
     # ----- control -----
 
     @staticmethod

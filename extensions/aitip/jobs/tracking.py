@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..experiments.artifacts import DESTINATION_ENV as ARTIFACTS_DESTINATION_ENV
+from ..experiments.artifacts import project_artifact_location, register_artifacts_scheme
+
 log = logging.getLogger("aitip.jobs.tracking")
 
 
@@ -29,10 +32,24 @@ class RunInfo:
     env: dict[str, str]
 
 
+@dataclass(frozen=True)
+class KernelTrackingAccess:
+    """How a kernel that may not open the MLflow store (it runs as the job's owner) reaches it: the
+    platform's tracking gateway with the job's credential for reads, models and artifacts, and the job's
+    spool for run writes, which the platform drains (and does at once when ``confirm_url`` is called)."""
+
+    gateway_url: str
+    token: str
+    spool: Path
+    confirm_url: str
+
+
 class Tracker:
     """No tracking (tests of scheduling alone)."""
 
-    def start(self, job: dict[str, Any]) -> RunInfo | None:
+    tracks = False
+
+    def start(self, job: dict[str, Any], access: KernelTrackingAccess | None = None) -> RunInfo | None:
         return None
 
     def finish(self, run: RunInfo | None, status: str, output_path: Path | None) -> None:
@@ -43,6 +60,8 @@ _STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "timed_out": "FAILED", "
 
 
 class MlflowTracker(Tracker):
+    tracks = True
+
     def __init__(self, tracking_uri: str, artifact_root: Path, *, buffered_logging: bool | None = None) -> None:
         """``buffered_logging``: give kernels the buffered ``aitip:`` tracking URI (default: on, unless
         AITIP_MLFLOW_BUFFERED_LOGGING is 0/false/no/off)."""
@@ -66,6 +85,8 @@ class MlflowTracker(Tracker):
             from ..experiments.tracking_store import ensure_tracking_store
 
             ensure_tracking_store(self.tracking_uri, self.artifact_root)  # created whole, or not at all
+            os.environ[ARTIFACTS_DESTINATION_ENV] = str(self.artifact_root)  # mlflow-artifacts:/ are files here
+            register_artifacts_scheme()
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             self._use_wal()
         return self._client
@@ -90,7 +111,7 @@ class MlflowTracker(Tracker):
         name = f"aitip/{project}"
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
-            location = (self.artifact_root / project).as_uri()
+            location = project_artifact_location(project)
             try:
                 experiment_id = self.client.create_experiment(name, artifact_location=location,
                                                               tags={"aitip.project": project})
@@ -118,7 +139,14 @@ class MlflowTracker(Tracker):
             self._artifact_locations[experiment_id] = self.client.get_experiment(experiment_id).artifact_location
         return self._artifact_locations[experiment_id]
 
-    def start(self, job: dict[str, Any]) -> RunInfo:
+    @property
+    def store(self) -> Any:
+        """The MLflow tracking store itself (spools drain into it)."""
+        return self.client._tracking_client.store
+
+    def start(self, job: dict[str, Any], access: KernelTrackingAccess | None = None) -> RunInfo:
+        """The job's run; the kernel's environment points MLflow at it, through ``access`` when the kernel
+        may not open the store."""
         experiment_id = self.experiment_id(job["project"])
         tags = {
             "aitip.job_id": str(job["id"]),
@@ -140,11 +168,18 @@ class MlflowTracker(Tracker):
         params = {name: (json.dumps(value) if not isinstance(value, str) else value)[:6000]
                   for name, value in (job.get("parameters") or {}).items()}
         run_id = self._create_run(experiment_id, tags, params)
-        env = {"MLFLOW_TRACKING_URI": self.kernel_tracking_uri(job["kernel"]),
-               # The registry is never buffered. Naming it also spares every MLflow call a failed search
-               # for a Spark session (~0.2 ms a call: it capped log_metric at ~5,000/s).
-               "MLFLOW_REGISTRY_URI": self.tracking_uri,
-               "MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id}
+        env = {"MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id}
+        if access is not None:
+            buffered = self._kernel_loads_plugin(job["kernel"])
+            env.update(MLFLOW_TRACKING_URI=(self.kernel_tracking_uri(job["kernel"], access.gateway_url)),
+                       MLFLOW_REGISTRY_URI=access.gateway_url, MLFLOW_TRACKING_TOKEN=access.token)
+            if buffered:
+                env.update(AITIP_MLFLOW_SPOOL=str(access.spool), AITIP_MLFLOW_SPOOL_CONFIRM=access.confirm_url)
+        else:
+            # The registry is never buffered. Naming it also spares every MLflow call a failed search for a
+            # Spark session (~0.2 ms a call: it capped log_metric at ~5,000/s).
+            env.update(MLFLOW_TRACKING_URI=self.kernel_tracking_uri(job["kernel"]),
+                       MLFLOW_REGISTRY_URI=self.tracking_uri, AITIP_MLFLOW_ARTIFACTS=str(self.artifact_root))
         return RunInfo(experiment_id, run_id, env)
 
     def _create_run(self, experiment_id: str, tags: dict[str, str], params: dict[str, str]) -> str:
@@ -160,17 +195,22 @@ class MlflowTracker(Tracker):
             self.client.log_batch(run.info.run_id, params=[Param(key, value) for key, value in params.items()])
         return str(run.info.run_id)
 
-    def kernel_tracking_uri(self, kernel: str) -> str:
-        """The buffered ``aitip:`` URI for kernels that can load the store plugin, else the plain one."""
+    def _kernel_loads_plugin(self, kernel: str) -> bool:
         if not self.buffered_logging:
-            return self.tracking_uri
+            return False
         if kernel not in self._kernels_with_plugin:
             self._kernels_with_plugin[kernel] = _runs_platform_python(kernel)
-        if not self._kernels_with_plugin[kernel]:
-            return self.tracking_uri
+        return self._kernels_with_plugin[kernel]
+
+    def kernel_tracking_uri(self, kernel: str, uri: str | None = None) -> str:
+        """The buffered ``aitip:`` URI of ``uri`` (default: the platform's) for kernels that can load the
+        store plugin, else the plain one."""
+        uri = uri or self.tracking_uri
+        if not self._kernel_loads_plugin(kernel):
+            return uri
         from ..experiments.buffered_store import buffered_tracking_uri
 
-        return buffered_tracking_uri(self.tracking_uri)
+        return buffered_tracking_uri(uri)
 
     def finish(self, run: RunInfo | None, status: str, output_path: Path | None) -> None:
         if run is None:

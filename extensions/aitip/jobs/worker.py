@@ -30,6 +30,9 @@ from traitlets.config import LoggingConfigurable
 
 from ..catalog import Catalog
 from ..catalog.base import utcnow
+from ..isolation.accounts import AccountConflict, Accounts, UnmappableName
+from ..isolation.state import WORKSPACES_DIR
+from ..isolation.workspaces import JobWorkspace, Workspaces
 from . import credentials
 from .events import JobSignals
 from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
@@ -37,7 +40,8 @@ from .models import JobState
 from .notebook_store import NotebookStore
 from .service import add_event
 from .tables import JobEventRecord, JobRecord, SweepRecord
-from .tracking import RunInfo, Tracker
+from .tracking import KernelTrackingAccess, RunInfo, Tracker
+from .tracking_spool import JobSpools
 
 log = logging.getLogger("aitip.jobs.worker")
 ACTIVE = (JobState.starting.value, JobState.running.value)
@@ -181,7 +185,11 @@ class JobWorker(LoggingConfigurable):
     ).tag(config=True)
 
     def __init__(self, catalog: Catalog, executor: Executor, store: NotebookStore, signals: JobSignals,
-                 tracker: Tracker, jobs_dir: Path, **kwargs: Any) -> None:
+                 tracker: Tracker, jobs_dir: Path, *, accounts: Accounts | None = None,
+                 workspaces_dir: Path | None = None, **kwargs: Any) -> None:
+        """``jobs_dir`` keeps each attempt's report (the platform's alone); ``workspaces_dir`` each attempt's
+        working directories (default: next to ``jobs_dir``). With ``accounts``, kernels run as the job's
+        owner's account; without, as the platform's (single-trust mode)."""
         super().__init__(**kwargs)
         self.catalog = catalog
         self.executor = executor
@@ -189,6 +197,9 @@ class JobWorker(LoggingConfigurable):
         self.signals = signals
         self.tracker = tracker
         self.jobs_dir = jobs_dir
+        self.accounts = accounts
+        self.workspaces = Workspaces(workspaces_dir or jobs_dir.parent / WORKSPACES_DIR,
+                                     separate_accounts=accounts is not None)
         self.worker_id = worker_identity()
         self.host = socket.gethostname()
         if self.gpu_count < 0:
@@ -200,6 +211,7 @@ class JobWorker(LoggingConfigurable):
         # Reports (MLflow artifacts, HTML) are stored one at a time, off the jobs' path.
         self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aitip-reports")
         self._loop_task: asyncio.Task[None] | None = None
+        self.spools: JobSpools | None = None  # drains kernels' tracking spools (kernels run as their owners)
         self.sweeps: Any = None  # a SweepController, when the platform runs sweeps
         self.datasets: Any = None  # a DatasetService, when the platform has a data registry (job inputs)
         self._stopping = False
@@ -215,6 +227,8 @@ class JobWorker(LoggingConfigurable):
 
     async def start(self) -> None:
         await self.executor.start()
+        if self.spools is not None:
+            await asyncio.to_thread(self.spools.recover)  # what a crash left in spools reaches MLflow first
         await self.in_transaction(self._recover)
         self._loop_task = asyncio.ensure_future(self._loop())
         log.info("job worker %s started: %d slots, %d GPUs", self.worker_id, self.executor.slots, self.gpu_count)
@@ -398,24 +412,26 @@ class JobWorker(LoggingConfigurable):
         job_id, attempt = job["id"], job["attempt"]
         stop: asyncio.Future[Stop] = asyncio.get_running_loop().create_future()
         heartbeat = asyncio.ensure_future(self._heartbeat(job_id, stop))
-        workdir = self.jobs_dir / str(job_id) / f"attempt-{attempt}"
-        output_path = workdir / "output.ipynb"
+        output_path = self.jobs_dir / str(job_id) / f"attempt-{attempt}" / "output.ipynb"
         run: RunInfo | None = None
         # The MLflow run is created while the job starts; only the kernel's first `import mlflow` waits for it.
-        tracking = asyncio.ensure_future(asyncio.to_thread(self.tracker.start, job))
+        tracking = asyncio.ensure_future(asyncio.to_thread(self._start_tracking, job))
         late_env = asyncio.ensure_future(self._run_env(job_id, tracking))
+        draining = asyncio.ensure_future(self._drain_while_running(job)) if self.spools is not None else None
         try:
             notebook = self.store.cached(job["notebook_sha256"]) or await asyncio.to_thread(self.store.get,
                                                                                           job["notebook_sha256"])
+            workspace = await asyncio.to_thread(self._workspace, job)
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
             if self.api_url:
                 env.update(AITIP_URL=self.api_url, AITIP_TOKEN=job["credential"])
             if self.datasets is not None and job.get("has_inputs"):
-                inputs = await asyncio.to_thread(self.datasets.materialize_job_inputs, job_id, workdir / "inputs")
+                inputs = await asyncio.to_thread(self._materialize_inputs, job_id, workspace)
                 if inputs:
                     env["AITIP_INPUTS"] = json.dumps(inputs)
             request = ExecutionRequest(job_id, attempt, notebook, job["parameters"], job["kernel"],
-                                       job["timeout_seconds"], workdir / "work", output_path, env, gpus, late_env)
+                                       job["timeout_seconds"], workspace.work, output_path, env, gpus, late_env,
+                                       workspace=workspace)
             observer = _Observer(self, job_id, attempt)
             result = await self.executor.execute(request, observer, stop)
             await observer.flush()
@@ -428,6 +444,10 @@ class JobWorker(LoggingConfigurable):
             result = ExecutionResult("failed", f"the platform could not run the job: {type(exc).__name__}: {exc}")
         finally:
             heartbeat.cancel()
+            if draining is not None:
+                draining.cancel()
+        if self.spools is not None:
+            await asyncio.to_thread(self._drain_spool, job)  # what the kernel wrote last, before the run ends
         if late_env.done() and not late_env.cancelled() and late_env.exception() is None:
             run = tracking.result()
         if result.status == "lost":
@@ -437,6 +457,48 @@ class JobWorker(LoggingConfigurable):
         self.signals.job_changed(job_id)
         if run is not None:
             self._reports.submit(self._store_report, job_id, run, result.status, output_path)
+
+    def _start_tracking(self, job: dict[str, Any]) -> RunInfo | None:
+        """The job's MLflow run. A kernel run as its owner cannot open the store: it gets the tracking
+        gateway, the job's credential and its spool instead."""
+        if self.accounts is None or not self.tracker.tracks:
+            return self.tracker.start(job)
+        if not self.api_url:
+            raise RuntimeError("job kernels run as their owners reach MLflow through the platform API, and this "
+                               "worker has none (set JobWorker.api_url)")
+        base = self.api_url.rstrip("/") + "/api/aitip/v1"
+        access = KernelTrackingAccess(gateway_url=f"{base}/tracking", token=job["credential"],
+                                      spool=self.workspaces.spool_path(job["id"], job["attempt"]),
+                                      confirm_url=f"{base}/jobs/{job['id']}/tracking")
+        return self.tracker.start(job, access)
+
+    async def _drain_while_running(self, job: dict[str, Any], interval: float = 1.0) -> None:
+        assert self.spools is not None
+        while True:
+            await asyncio.sleep(interval)
+            if self.spools.grew(job["id"], job["attempt"]):
+                await asyncio.to_thread(self._drain_spool, job)
+
+    def _drain_spool(self, job: dict[str, Any]) -> None:
+        assert self.spools is not None
+        try:
+            self.spools.drain(job["id"], job["attempt"], job["project"])
+        except Exception:  # noqa: BLE001 - kept in the spool; drained again later or at the next start
+            log.exception("job %s: its tracking spool could not be drained", job["id"])
+
+    def _workspace(self, job: dict[str, Any]) -> JobWorkspace:
+        """The attempt's directories, for its owner's account (created on first use) when users are separate."""
+        try:
+            account = self.accounts.ensure(job["owner"]) if self.accounts is not None else None
+        except (UnmappableName, AccountConflict) as error:
+            raise RuntimeError(f"the job cannot run as its owner: {error}") from None
+        return self.workspaces.create(job["id"], job["attempt"], account)
+
+    def _materialize_inputs(self, job_id: int, workspace: JobWorkspace) -> dict[str, dict[str, Any]]:
+        inputs = self.datasets.materialize_job_inputs(job_id, workspace.inputs,
+                                                      private_registry=workspace.account is not None)
+        workspace.seal_inputs()
+        return inputs  # type: ignore[no-any-return]
 
     async def _run_env(self, job_id: int, tracking: asyncio.Future[RunInfo | None]) -> dict[str, str]:
         run = await tracking

@@ -17,7 +17,16 @@ from traitlets import Bool, Enum, Float, Integer, Type, Unicode, default
 
 from .. import settings as aitip_settings
 from ..catalog import Catalog
-from ..identity.directory import Directory, HubDirectory, IdentityProviderDirectory
+from ..identity.directory import (
+    Directory,
+    HubDirectory,
+    IdentityProviderDirectory,
+    check_every_token_with_the_hub,
+)
+from ..isolation.accounts import Accounts
+from ..isolation.mode import isolation
+from ..isolation.state import WORKSPACES_DIR, secure_home
+from ..isolation.workspaces import Workspaces
 from ..projects.service import ProjectService
 from .context import PlatformContext
 from .routes import platform_routes, workspace_routes
@@ -134,6 +143,8 @@ class AitipExtension(ExtensionApp):
                                   platform_url=self.platform_url, platform_token=self.platform_token,
                                   relay_timeout=self.relay_timeout)
         if self.mode == "platform":
+            os.umask(0o077)  # this process is the platform: what it creates is its own (see aitip.isolation.state)
+            secure_home(aitip_settings.aitip_home(), separate_accounts=isolation().separate_accounts)
             catalog = Catalog(self.catalog_url)
             catalog.migrate()
             context.catalog = catalog
@@ -146,6 +157,8 @@ class AitipExtension(ExtensionApp):
                           catalog.current_revision())
         else:
             self.log.info("aitip workspace: relaying to %s", self.platform_url or "(no platform configured)")
+        if self.mode == "platform" and check_every_token_with_the_hub(self.serverapp.identity_provider):
+            self.log.info("aitip platform: every token is checked with the hub (no lookup cache)")
         self.settings["aitip"] = context
 
     def _initialize_jobs(self, context: PlatformContext) -> None:
@@ -153,9 +166,12 @@ class AitipExtension(ExtensionApp):
         from ..jobs.notebook_store import NotebookStore
         from ..jobs.service import JobService
         from ..jobs.tracking import MlflowTracker, Tracker
+        from ..experiments.gateway import TrackingGateway
+        from ..jobs.tracking_spool import JobSpools
         from ..jobs.worker import JobWorker
 
         home = aitip_settings.aitip_home()
+        separate = isolation().separate_accounts
         store = NotebookStore(home / "notebooks")
         signals = JobSignals()
         assert context.catalog is not None
@@ -163,11 +179,20 @@ class AitipExtension(ExtensionApp):
         from ..jobs.sweeps import SweepController, SweepService
 
         context.sweeps = SweepService(context.catalog, context.jobs)
+        tracker: Tracker = (MlflowTracker(self.mlflow_tracking_uri, home / "mlartifacts")
+                            if self.mlflow_tracking_uri else Tracker())
+        workspaces = Workspaces(home / WORKSPACES_DIR, separate_accounts=separate)
+        if isinstance(tracker, MlflowTracker):
+            # Kernels run as their owners reach MLflow through the spool and the gateway (a token, no file).
+            context.spools = JobSpools(context.catalog, lambda: tracker.store, workspaces, home / "jobs")
+            spools = context.spools
+            context.tracking_gateway = TrackingGateway(self.mlflow_tracking_uri, home / "mlartifacts",
+                                                       drain=lambda job_id: spools.drain(job_id))
         if self.run_jobs:
-            tracker: Tracker = (MlflowTracker(self.mlflow_tracking_uri, home / "mlartifacts")
-                                if self.mlflow_tracking_uri else Tracker())
             executor = self.executor_class(parent=self)
-            context.worker = JobWorker(context.catalog, executor, store, signals, tracker, home / "jobs", parent=self)
+            context.worker = JobWorker(context.catalog, executor, store, signals, tracker, home / "jobs", parent=self,
+                                       accounts=Accounts.of_platform(home) if separate else None)
+            context.worker.spools = context.spools
             context.worker.sweeps = SweepController(context.catalog, context.jobs, tracker)
 
     def _initialize_experiments(self, context: PlatformContext) -> None:
@@ -218,6 +243,12 @@ class AitipExtension(ExtensionApp):
             tracker_warm_up = getattr(context.worker.tracker, "warm_up", None)
         if context.monitor is not None:
             await context.monitor.start()
+        gateway = context.tracking_gateway if isolation().separate_accounts else None
+        if gateway is not None and tracker_warm_up is not None:
+            def warm_tracker_then_gateway(warm_tracker=tracker_warm_up) -> None:
+                warm_tracker()
+                gateway.warm_up()  # MLflow's server code, imported before the first job kernel calls it
+            tracker_warm_up = warm_tracker_then_gateway
         # One warm-up after the other: two threads importing MLflow at once can see it half-initialized.
         if context.experiments is not None:
             asyncio.get_running_loop().run_in_executor(None, context.experiments.warm_up, tracker_warm_up)

@@ -13,7 +13,9 @@ if TYPE_CHECKING:  # the platform's engines are imported only in platform mode
     from ..datasets.service import DatasetService
     from ..experiments.service import ExperimentService
     from ..jobs.service import JobService
+    from ..experiments.gateway import TrackingGateway
     from ..jobs.sweeps import SweepService
+    from ..jobs.tracking_spool import JobSpools
     from ..jobs.worker import JobWorker
     from ..projects.service import ProjectService
     from ..resources.monitor import GpuMonitor
@@ -34,6 +36,8 @@ class PlatformContext:
     datasets: DatasetService | None = None
     annotations: AnnotationService | None = None
     resources: ResourceService | None = None
+    spools: JobSpools | None = None
+    tracking_gateway: TrackingGateway | None = None
     monitor: GpuMonitor | None = None
     platform_url: str = ""
     platform_token: str = ""

@@ -18,6 +18,7 @@ PARAMETER_PATTERNS = {
     "sweep": r"[0-9]{1,18}",
     "run": r"[0-9a-f]{32}",
     "path": r".*",
+    "mlflow_path": r"api/2\.0/mlflow(?:-artifacts)?/[^?#]*",
     "dataset": r"[a-z0-9][a-z0-9._-]{0,99}",
     "version": r"[0-9]{1,9}",
     "task": r"[0-9]{1,18}",
@@ -70,7 +71,9 @@ def platform_routes() -> list[Route]:
         JobNotebookHandler,
         JobRetryHandler,
         JobsHandler,
+        JobTrackingHandler,
     )
+    from .handlers.tracking import TrackingGatewayHandler
     from .handlers.experiments import (
         ExperimentsHandler,
         MetricHistoryHandler,
@@ -133,6 +136,8 @@ def platform_routes() -> list[Route]:
         Route("jobs/{job}/events", JobEventsHandler),
         Route("jobs/{job}/inputs", JobInputsHandler),
         Route("jobs/{job}/notebook", JobNotebookHandler),
+        Route("jobs/{job}/tracking", JobTrackingHandler),
+        Route("tracking/{mlflow_path}", TrackingGatewayHandler),
         Route("sweeps", SweepsHandler),
         Route("sweeps/{sweep}", SweepHandler),
         Route("sweeps/{sweep}/cancel", SweepCancelHandler),

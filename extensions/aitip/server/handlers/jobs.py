@@ -13,8 +13,8 @@ from pydantic import Field
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ...errors import InvalidInput
-from ...jobs.models import Job, JobEvent, JobInput, JobList, JobListQuery, JobSubmit
+from ...errors import InvalidInput, ServiceUnavailable
+from ...jobs.models import Job, JobEvent, JobInput, JobList, JobListQuery, JobSubmit, TrackingFlush
 from ...jobs.service import JobService
 from ...schema import RequestModel, ResponseModel
 from ..routes import Operation
@@ -100,6 +100,22 @@ class JobInputsHandler(JobsBase):
     @authorized
     async def post(self, job: str) -> None:
         self.send(await self.service.record_input(self.principal, self.job_id(job), self.json_body(JobInput)))
+
+
+class JobTrackingHandler(JobsBase):
+    operations = {"POST": Operation("job.track", "Store what the job's kernel spooled for MLflow now, and say what "
+                                    "was refused (its own credential only)", response=TrackingFlush)}
+
+    @web.authenticated
+    @authorized
+    async def post(self, job: str) -> None:
+        job_id, project, _ = await self.service.job_scope(self.principal, self.job_id(job), "job.track")
+        spools = self.context.spools
+        if spools is None:
+            raise ServiceUnavailable("MLflow tracking is off on this platform")
+        result = await asyncio.to_thread(spools.drain, job_id, None, project)
+        self.send(TrackingFlush(stored=result.stored, errors=spools.take_errors(job_id),
+                                pending_bytes=result.pending_bytes))
 
 
 class JobNotebookHandler(JobsBase):

@@ -1,0 +1,128 @@
+"""A job kernel run as its owner reaches MLflow only through the platform: run writes through its spool,
+everything else through the tracking gateway, and only within its project (a real platform server, real
+kernels under the owners' accounts, MLflow's SQLite store)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.notebooks import notebook
+from tests.support.paths import open_to_all_accounts
+
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], isolated_home: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.delenv("AITIP_SHARED_ACCOUNT")  # as root: kernels run as their owners' accounts
+    open_to_all_accounts(isolated_home)
+    jp_server_config["AitipExtension"]["run_jobs"] = True
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{isolated_home / 'mlflow.sqlite'}"
+    jp_server_config["LocalExecutor"] = {"pool_sizes": {"aitip-python": 1}, "max_concurrent_jobs": 2}
+    return jp_server_config
+
+
+async def _start_worker(jp_serverapp: Any) -> None:
+    context = jp_serverapp.web_app.settings["aitip"]
+    if context.worker._loop_task is None:
+        await jp_serverapp.extension_manager.start_all_extensions()
+
+
+async def _wait(api: Any, job_id: int, user: str = "ann", timeout: float = 180) -> dict[str, Any]:
+    for _ in range(int(timeout * 10)):
+        _, job = await api("GET", f"jobs/{job_id}", user=user)
+        if job["state"] in ("succeeded", "failed", "cancelled", "timed_out"):
+            return job
+        await asyncio.sleep(0.1)
+    raise TimeoutError(job)
+
+
+async def _output(api: Any, job_id: int, user: str = "ann") -> str:
+    _, events = await api("GET", f"jobs/{job_id}/events", user=user, params={"limit": 10_000})
+    return "".join(e["data"].get("text", "") for e in events["items"] if e["kind"] == "output")
+
+
+TRAIN = notebook(
+    "import mlflow, numpy as np\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "for step in range(2000):\n"
+    "    mlflow.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+    "mlflow.log_params({'C': 0.5, 'solver': 'lbfgs'})\n"
+    "mlflow.set_tag('stage', 'test')",
+    "run = mlflow.get_run(mlflow.active_run().info.run_id)\n"
+    "print('read back', len(mlflow.tracking.MlflowClient().get_metric_history(run.info.run_id, 'loss')),"
+    " run.data.params['C'], run.data.tags['stage'])",
+    "open('notes.txt', 'w').write('hello')\n"
+    "mlflow.log_artifact('notes.txt')\n"
+    "x = np.random.default_rng(0).normal(size=(40, 3)); y = (x[:, 0] > 0).astype(int)\n"
+    "info = mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model', registered_model_name='gated')\n"
+    "print('registered', info.registered_model_version)",
+    "import os, urllib.request\n"
+    "client = mlflow.tracking.MlflowClient()\n"
+    "for name, call in [('other run', lambda: client.get_run(other_run)),\n"
+    "                   ('other experiment', lambda: client.search_runs([other_experiment])),\n"
+    "                   ('protected tag', lambda: client.set_tag(mlflow.active_run().info.run_id, 'aitip.job_id', '1')),\n"
+    "                   ('other model', lambda: client.get_registered_model(other_model)),\n"
+    "                   ('experiment create', lambda: client.create_experiment('mine')),\n"
+    "                   ('store file', lambda: open(store_path, 'rb').read(16))]:\n"
+    "    try:\n"
+    "        call()\n"
+    "        print('ALLOWED', name)\n"
+    "    except Exception as error:\n"
+    "        print('refused', name, type(error).__name__)",
+    parameters="other_run = ''\nother_experiment = ''\nother_model = ''\nstore_path = ''",
+)
+
+OTHER = notebook(
+    "import mlflow\nfrom sklearn.linear_model import LogisticRegression\nimport numpy as np\n"
+    "mlflow.log_metric('secret', 42.0)\n"
+    "x = np.eye(4); y = [0, 1, 0, 1]\n"
+    "mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model', registered_model_name='theirs')\n"
+    "print('other', mlflow.active_run().info.run_id, mlflow.active_run().info.experiment_id)")
+
+
+async def test_a_job_kernel_tracks_through_its_spool_and_the_gateway_within_its_project(
+        api: Any, jp_serverapp: Any, isolated_home: Path) -> None:
+    await _start_worker(jp_serverapp)
+    for project, user in (("lab", "ann"), ("other", "bob")):
+        assert (await api("POST", "projects", user=user, body={"name": project}))[0] == 201
+    status, other = await api("POST", "jobs", user="bob", body={"project": "other", "notebook": OTHER})
+    assert status == 201
+    other_done = await _wait(api, other["id"], "bob")
+    other_printed = await _output(api, other["id"], "bob")
+    assert other_done["state"] == "succeeded", (other_done["reason"], other_printed[-3000:])
+    other_run, other_experiment = next(line.split()[1:3] for line in other_printed.splitlines()
+                                       if line.startswith("other "))
+
+    store = isolated_home / "mlflow.sqlite"
+    status, job = await api("POST", "jobs", body={"project": "lab", "notebook": TRAIN, "parameters": {
+        "other_run": other_run, "other_experiment": other_experiment, "other_model": "theirs",
+        "store_path": str(store)}})
+    assert status == 201
+    done = await _wait(api, job["id"])
+    printed = await _output(api, job["id"])
+    assert done["state"] == "succeeded", (done["reason"], printed[-3000:])
+    assert "read back 2000 0.5 test" in printed  # spooled writes read back through the gateway
+    assert "registered 1" in printed
+    refusals = {line.split(" ", 1)[1].rsplit(" ", 1)[0] for line in printed.splitlines() if line.startswith("refused")}
+    assert "ALLOWED" not in printed, printed
+    assert refusals == {"other run", "other experiment", "protected tag", "other model", "experiment create",
+                        "store file"}
+
+    with sqlite3.connect(store) as db:
+        points = db.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = 'loss'",
+                            (done["mlflow_run_id"],)).fetchone()[0]
+        model_tags = dict(db.execute("SELECT key, value FROM registered_model_tags WHERE name = 'gated'").fetchall())
+        job_tag = db.execute("SELECT value FROM tags WHERE run_uuid = ? AND key = 'aitip.job_id'",
+                             (done["mlflow_run_id"],)).fetchone()[0]
+    assert points == 2000 and model_tags == {"aitip.project": "lab"} and job_tag == str(job["id"])
+    artifacts = isolated_home / "mlartifacts" / "lab" / done["mlflow_run_id"] / "artifacts"
+    assert (artifacts / "notes.txt").read_text() == "hello"
+    status, run = await api("GET", f"runs/{done['mlflow_run_id']}")
+    assert status == 200 and run["metrics"]["loss"] == pytest.approx(1 / 2000)
+    print(f"\n{points} points spooled and stored; refused: {sorted(refusals)}")
