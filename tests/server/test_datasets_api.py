@@ -137,6 +137,15 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("ann", "lab", "users", "users.exe", CSV_V1, 422, "unknown_format"),
     ("ann", "lab", "users", "a%2Fb.csv", CSV_V1, 422, "bad_filename"),
     ("ann", "lab", "Bad..Name", "users.csv", CSV_V1, 404, "not_found"),
+    # Names Git refuses in the tag datasets/<project>/<name>/v<N>: the router's pattern (the dataset name
+    # rule) does not match them, so no dataset route answers; the rule's length is the handler's 422.
+    ("ann", "lab", "x.lock", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "a..b", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "x.", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "y" * 101, "users.csv", CSV_V1, 422, "invalid_input"),
+    ("ann", "lab", "pets", "pets.zip", _zip({"cat/" + "a" * 300 + ".png": b"x"}), 422, "bad_archive"),
+    ("ann", "lab", "pets", "pets.zip", make_zip({"cat/" + "a" * 300 + ".png": b"x"}, streamed=True), 422,
+     "bad_archive"),
     ("ann", "lab", "users", "users.csv", b"", 422, "invalid_input"),
 ])
 async def test_bad_uploads_are_refused_and_leave_nothing(api: Any, jp_fetch: Any, user: str,

@@ -25,8 +25,8 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
-from ..schema import RequestModel, ResponseModel
-from .models import DatasetVersion
+from ..schema import DatasetName, RequestModel, ResponseModel
+from .models import MAX_VERSION, DatasetVersion
 from .service import DatasetService
 from .tables import (
     AnnotationAssignmentRecord,
@@ -41,8 +41,8 @@ MAX_ITEMS = 100_000
 
 class TaskCreate(RequestModel):
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    dataset: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    version: int | None = Field(None, ge=1)
+    dataset: DatasetName
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
     labels: list[str] = Field(..., min_length=2, max_length=100)
     instructions: str = Field("", max_length=20_000)
     annotators: list[str] = Field(..., min_length=1, max_length=100)
@@ -67,8 +67,7 @@ class ReviewSubmit(RequestModel):
 
 
 class ExportRequest(RequestModel):
-    dataset: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
-                                description="Target dataset (default: <source>-labels)")
+    dataset: DatasetName | None = Field(None, description="Target dataset (default: <source>-labels)")
     message: str = Field("", max_length=2000)
 
 

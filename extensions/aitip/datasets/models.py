@@ -7,13 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from ..schema import RequestModel, ResponseModel
+from ..schema import DATASET_NAME_PATTERN, DatasetName, RequestModel, ResponseModel
 
-DATASET_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
-DatasetName = Annotated[str, StringConstraints(pattern=DATASET_NAME_PATTERN)]
+__all__ = ["DATASET_NAME_PATTERN", "DatasetName"]  # the rule itself lives in aitip.schema
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 FORMATS = ("csv", "parquet", "jsonl", "images")
 Format = Literal["csv", "parquet", "jsonl", "images"]
+MAX_VERSION = 999_999_999  # version numbers in URLs have at most 9 digits
 MaskMethod = Literal["hash", "redact"]
 
 
@@ -146,4 +146,4 @@ class DatasetInput(RequestModel):
     """A dataset version a job reads, declared at submission."""
 
     dataset: DatasetName
-    version: int | None = Field(None, ge=1, description="Default: the latest version")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION, description="Default: the latest version")

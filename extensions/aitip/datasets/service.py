@@ -42,7 +42,7 @@ from .models import (
     SchemaChange,
     VersionDiff,
 )
-from .registry import CommittedVersion, DataRegistry
+from .registry import CommittedVersion, DataRegistry, tag_name
 from .staging import ArchiveLimits, StagedUpload, UnpackedFolder, unpack_image_archive
 from .tables import DatasetRecord, DatasetVersionRecord, JobInputRecord
 from .tabular import DatasetFormatError, detect_format, masked_export, masked_preview, tabular_schema
@@ -136,6 +136,7 @@ class DatasetService(CatalogService):
         """Turn a finished upload into the dataset's next version, or leave nothing behind."""
         principal = self._signed_in(principal)
         try:
+            tag_name(project, name, version=1)  # the dataset name rule (a 422), before any work
             return await self._register(principal, project, name, upload, fmt, message, settings, restored_from,
                                         derived_from)
         finally:
