@@ -57,7 +57,10 @@ class DatasetVersion(ResponseModel):
     rows: int | None
     files: int
     schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
-    quality: dict[str, Any]
+    quality: dict[str, Any] = Field(description="The quality report; below maintainer, the value-carrying "
+                                    "statistics of sensitive columns are masked (see masked_columns)")
+    masked_columns: list[str] = Field(default_factory=list,
+                                      description="Sensitive columns whose statistics are masked for this caller")
     message: str
     author: str
     parent_version: int | None

@@ -32,6 +32,7 @@ from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
 from .lineage import ModelRegistryView, lineage_graph
+from .masking import mask_quality_report
 from .models import (
     Dataset,
     DatasetSettings,
@@ -58,6 +59,7 @@ class VersionClaim:
     dataset_id: int
     version: int
     created_dataset: bool
+    role: Role = Role.viewer  # the registering caller's: what the answer may show of the new version
 
 
 @dataclass(frozen=True)
@@ -250,7 +252,7 @@ class DatasetService(CatalogService):
                        settings: DatasetSettings | None, fmt: str, message: str,
                        restored_from: int | None, derived_from: int | None = None) -> VersionClaim:
         """A pending row holds the next version number while the registry commits (a new dataset with it)."""
-        record, _ = authorize(session, principal, "dataset.write", project)
+        record, role = authorize(session, principal, "dataset.write", project)
         dataset = self._find(session, record.id, name)
         created = dataset is None
         if dataset is None:
@@ -271,7 +273,7 @@ class DatasetService(CatalogService):
                                          author=principal.name, message=message, restored_from=restored_from,
                                          parent_version=parent, derived_from_id=derived_from))
         session.flush()
-        return VersionClaim(dataset.id, version, created)
+        return VersionClaim(dataset.id, version, created, role)
 
     def _clean_stale_claims(self, session: Session, dataset_id: int) -> None:
         stale = session.scalars(select(DatasetVersionRecord).where(
@@ -308,7 +310,7 @@ class DatasetService(CatalogService):
         record.tag = committed.tag
         record.data_path = committed.data_path
         session.flush()
-        return self._version_model(record)
+        return self._version_for(record, claim.role)
 
     # ----- reading -----
 
@@ -360,6 +362,20 @@ class DatasetService(CatalogService):
             "git_commit": record.git_commit, "tag": record.tag, "data_path": record.data_path,
             "created_at": record.created_at})
 
+    @classmethod
+    def _version_for(cls, record: DatasetVersionRecord, role: Role) -> DatasetVersion:
+        """A version as ``role`` may see it: below maintainer, the quality report's statistics of sensitive
+        columns masked as previews mask their values (the registry keeps the report whole)."""
+        version = cls._version_model(record)
+        if role.at_least(Role.maintainer):
+            return version
+        dataset = record.dataset
+        quality, masked = mask_quality_report(version.quality, dict(dataset.sensitive_columns or {}),
+                                              dataset.mask_salt)
+        if not masked:
+            return version
+        return version.model_copy(update={"quality": quality, "masked_columns": masked})
+
     async def list_datasets(self, principal: Principal | None, project: str) -> list[Dataset]:
         principal = self._signed_in(principal)
 
@@ -392,11 +408,11 @@ class DatasetService(CatalogService):
         principal = self._signed_in(principal)
 
         def work(session: Session) -> list[DatasetVersion]:
-            dataset, _ = self._load(session, principal, "dataset.read", project, name)
+            dataset, role = self._load(session, principal, "dataset.read", project, name)
             rows = session.scalars(select(DatasetVersionRecord).where(
                 DatasetVersionRecord.dataset_id == dataset.id, DatasetVersionRecord.state == "ready")
                 .order_by(DatasetVersionRecord.version)).all()
-            return [self._version_model(row) for row in rows]
+            return [self._version_for(row, role) for row in rows]
 
         return await self._in_transaction(work)
 
@@ -405,8 +421,8 @@ class DatasetService(CatalogService):
         principal = self._signed_in(principal)
 
         def work(session: Session) -> DatasetVersion:
-            dataset, _ = self._load(session, principal, "dataset.read", project, name)
-            return self._version_model(self._load_version(session, dataset, version))
+            dataset, role = self._load(session, principal, "dataset.read", project, name)
+            return self._version_for(self._load_version(session, dataset, version), role)
 
         return await self._in_transaction(work)
 
