@@ -26,6 +26,7 @@ from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
 from ..schema import DatasetName, RequestModel, ResponseModel
+from .masking import mask_row, mask_value
 from .models import MAX_VERSION, DatasetVersion
 from .service import DatasetService
 from .tables import (
@@ -289,15 +290,24 @@ class AnnotationService(CatalogService):
             if only_open:
                 query = query.where(AnnotationAssignmentRecord.review != "accepted")
             rows = session.scalars(query.order_by(AnnotationAssignmentRecord.item_id)).all()
-            masks = {} if role.at_least(Role.maintainer) else dict(task.dataset_version.dataset.sensitive_columns or {})
-            return [self._assignment_model(a, masks) for a in rows]
+            return [self._assignment_model(a, task, role) for a in rows]
 
         return await self._in_transaction(work)
 
     @staticmethod
-    def _assignment_model(a: AnnotationAssignmentRecord, masks: dict[str, str]) -> Assignment:
-        content = {k: ("[masked]" if k in masks and v is not None else v) for k, v in (a.item.content or {}).items()}
-        return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=a.item.key, content=content,
+    def _assignment_model(a: AnnotationAssignmentRecord, task: AnnotationTaskRecord, role: Role) -> Assignment:
+        """An assigned item as ``role`` may see it: below maintainer, the source's sensitive columns masked
+        in its row and in its key (when the key is a sensitive column's value), as previews mask them."""
+        content, key = dict(a.item.content or {}), a.item.key
+        if not role.at_least(Role.maintainer):
+            dataset = task.dataset_version.dataset
+            masks = dict(dataset.sensitive_columns or {})
+            column = task.item_column
+            if column is not None and column in masks:
+                value = content.get(column, key)
+                key = key if value is None else str(mask_value(value, masks[column], dataset.mask_salt))
+            content = mask_row(content, masks, dataset.mask_salt)
+        return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=key, content=content,
                           annotator=a.annotator, label=a.label, review=a.review)
 
     async def label(self, principal: Principal | None, project: str, task_id: int, item_id: int,
@@ -321,8 +331,7 @@ class AnnotationService(CatalogService):
             assignment.labelled_at = utcnow()
             assignment.review = "pending"
             session.flush()
-            masks = {} if role.at_least(Role.maintainer) else dict(task.dataset_version.dataset.sensitive_columns or {})
-            return self._assignment_model(assignment, masks)
+            return self._assignment_model(assignment, task, role)
 
         return await self._in_transaction(work)
 
@@ -331,7 +340,7 @@ class AnnotationService(CatalogService):
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Assignment:
-            task, _ = self._load(session, principal, "annotation.manage", project, task_id)
+            task, role = self._load(session, principal, "annotation.manage", project, task_id)
             assignment = session.get(AnnotationAssignmentRecord, assignment_id)
             if assignment is None or assignment.task_id != task.id:
                 raise NotFound(f"assignment {assignment_id} is not part of task {task.name!r}")
@@ -343,7 +352,7 @@ class AnnotationService(CatalogService):
             assignment.reviewed_by = principal.name
             assignment.reviewed_at = utcnow()
             session.flush()
-            return self._assignment_model(assignment, {})
+            return self._assignment_model(assignment, task, role)
 
         return await self._in_transaction(work)
 
@@ -354,7 +363,7 @@ class AnnotationService(CatalogService):
         """Accepted labels (majority per item; ties left out) as a new CSV version, derived from the source."""
         principal = self._signed_in(principal)
 
-        def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int]:
+        def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int, dict[str, str], str]:
             task, _ = self._load(session, principal, "annotation.manage", project, task_id)
             if task.state == "exported":
                 raise Conflict(f"task {task.name!r} was already exported")
@@ -363,10 +372,15 @@ class AnnotationService(CatalogService):
                 .join(AnnotationAssignmentRecord, AnnotationAssignmentRecord.item_id == AnnotationItemRecord.id)
                 .where(AnnotationItemRecord.task_id == task.id, AnnotationAssignmentRecord.review == "accepted")
                 .order_by(AnnotationItemRecord.position)).all()
-            return (request.dataset or f"{task.dataset_version.dataset.name}-labels", task.dataset_version_id,
-                    [(r[0], r[1], r[2]) for r in rows], task.id)
+            source = task.dataset_version.dataset
+            source_masks = dict(source.sensitive_columns or {})
+            # The export's "item" column holds the item column's values: it is masked as that column is.
+            masks = ({"item": source_masks[task.item_column]}
+                     if task.item_column is not None and task.item_column in source_masks else {})
+            return (request.dataset or f"{source.name}-labels", task.dataset_version_id,
+                    [(r[0], r[1], r[2]) for r in rows], task.id, masks, source.mask_salt)
 
-        target, source_id, accepted, _ = await self._in_transaction(collect)
+        target, source_id, accepted, _, masks, salt = await self._in_transaction(collect)
         by_item: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
         for key, label, position in accepted:
             by_item[(position, key)][label] += 1
@@ -391,7 +405,7 @@ class AnnotationService(CatalogService):
             raise
         version = await self.datasets.register(principal, project, target, upload, fmt="csv",
                                                message=request.message or f"accepted labels of task {task_id}",
-                                               derived_from=source_id)
+                                               derived_from=source_id, inherited_masks=(masks, salt))
 
         def mark(session: Session) -> None:
             task = session.get(AnnotationTaskRecord, task_id)

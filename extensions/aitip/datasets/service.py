@@ -134,19 +134,26 @@ class DatasetService(CatalogService):
 
     async def register(self, principal: Principal | None, project: str, name: str, upload: StagedUpload, *,
                        fmt: str | None = None, message: str = "", settings: DatasetSettings | None = None,
-                       restored_from: int | None = None, derived_from: int | None = None) -> DatasetVersion:
-        """Turn a finished upload into the dataset's next version, or leave nothing behind."""
+                       restored_from: int | None = None, derived_from: int | None = None,
+                       inherited_masks: tuple[dict[str, str], str] | None = None) -> DatasetVersion:
+        """Turn a finished upload into the dataset's next version, or leave nothing behind.
+
+        ``inherited_masks`` (columns -> method, and the source's salt) are for data made from another
+        dataset's sensitive values (an annotation export's item keys): they are added to the dataset's
+        masking (never loosening it) and a new dataset takes the source's salt, so a value hashes alike in
+        both."""
         principal = self._signed_in(principal)
         try:
             tag_name(project, name, version=1)  # the dataset name rule (a 422), before any work
             return await self._register(principal, project, name, upload, fmt, message, settings, restored_from,
-                                        derived_from)
+                                        derived_from, inherited_masks)
         finally:
             upload.discard()
 
     async def _register(self, principal: Principal, project: str, name: str, upload: StagedUpload,
                         fmt: str | None, message: str, settings: DatasetSettings | None,
-                        restored_from: int | None, derived_from: int | None) -> DatasetVersion:
+                        restored_from: int | None, derived_from: int | None,
+                        inherited_masks: tuple[dict[str, str], str] | None = None) -> DatasetVersion:
         rules = await self._in_transaction(lambda s: self._rules_for_write(s, principal, project, name, settings))
         fmt = detect_format(upload.filename, fmt)
         with _step(upload, "unpack"):
@@ -161,7 +168,7 @@ class DatasetService(CatalogService):
                                code="quality_gate_failed", detail={"failures": quality.failures})
         claim = await self._in_transaction(
             lambda s: self._claim_version(s, principal, project, name, settings, fmt, message, restored_from,
-                                          derived_from))
+                                          derived_from, inherited_masks))
         previous_commit = await asyncio.to_thread(self.registry.previous_commit)
         try:
             with _step(upload, "commit"):
@@ -250,7 +257,8 @@ class DatasetService(CatalogService):
 
     def _claim_version(self, session: Session, principal: Principal, project: str, name: str,
                        settings: DatasetSettings | None, fmt: str, message: str,
-                       restored_from: int | None, derived_from: int | None = None) -> VersionClaim:
+                       restored_from: int | None, derived_from: int | None = None,
+                       inherited_masks: tuple[dict[str, str], str] | None = None) -> VersionClaim:
         """A pending row holds the next version number while the registry commits (a new dataset with it)."""
         record, role = authorize(session, principal, "dataset.write", project)
         dataset = self._find(session, record.id, name)
@@ -261,6 +269,14 @@ class DatasetService(CatalogService):
             session.add(dataset)
         if settings is not None:
             self._apply_settings(dataset, settings)
+        if inherited_masks is not None and inherited_masks[0]:
+            masks, salt = inherited_masks
+            if created:
+                dataset.mask_salt = salt
+            merged = dict(dataset.sensitive_columns or {})
+            for column, method in masks.items():
+                merged[column] = "redact" if "redact" in (method, merged.get(column)) else "hash"
+            dataset.sensitive_columns = merged
         session.flush()
         self._clean_stale_claims(session, dataset.id)
         latest = session.scalar(select(func.max(DatasetVersionRecord.version))
