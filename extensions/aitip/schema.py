@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Annotated
+import types
+import typing
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RequestModel(BaseModel):
-    """Bodies callers send: unknown fields are refused, types are never coerced."""
+    """Bodies callers send: unknown fields are refused, types are never coerced.
+
+    A JSON number with no fraction (``3.0``) is an integer, as JSON Schema (and the OpenAPI document) says:
+    an integer field takes it as ``3``. Nothing else about a value changes: ``"3"`` is still refused, and
+    ``3.0`` stays a float wherever the field is not an integer."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = _integer_fields(cls)
+        return {key: int(value) if key in fields and type(value) is float and value.is_integer() else value
+                for key, value in data.items()}
+
+
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of ``model``'s fields that hold an int, or an int or None."""
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union,
+                                                                                         types.UnionType) else {annotation}
+        if options - {type(None)} == {int}:
+            names.update({name, field.alias or name})
+    return frozenset(names)
 
 
 class ResponseModel(BaseModel):
@@ -42,14 +79,27 @@ ProjectName = Annotated[
     ),
 ]
 
+# What _no_control_characters refuses, as a pattern for the OpenAPI document (C1 controls are left out
+# too: U+0085 is whitespace to the server's regex engine and not to ECMA-262's).
+NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
 PrincipalName = Annotated[
     str,
-    Field(min_length=1, max_length=255, pattern=r"^[^/\s]+$", description="A JupyterHub user or group name."),
+    Field(min_length=1, max_length=255, pattern=r"^[^/\s]+$", description="A JupyterHub user or group name.",
+          json_schema_extra={"pattern": r"^[^/\s\x00-\x1f\x7f-\x9f]+$"}),
     AfterValidator(_no_control_characters),
 ]
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
-LongText = Annotated[str, Field(max_length=10_000)]
+Title = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN}),
+                  AfterValidator(_no_control_characters)]
+# NUL cannot be stored (PostgreSQL text, Git messages): texts refuse it.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+LongText = Annotated[str, Field(max_length=10_000, pattern=NO_NUL_PATTERN)]
+
+
+def text(max_length: int, **field: Any) -> Any:
+    """A free text field of at most ``max_length`` characters, without NUL (a Git message, a description)."""
+    return Field(max_length=max_length, pattern=NO_NUL_PATTERN, **field)
 
 
 # ----- dataset names: one rule for URLs, request models, the registry's paths and its Git tags -----

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from aitip.datasets.masking import mask_quality_report, mask_row, mask_value
 from aitip.datasets.quality import compute_quality_report
 from aitip.datasets.tabular import masked_preview

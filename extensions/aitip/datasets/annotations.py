@@ -13,7 +13,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from itertools import cycle
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
@@ -25,7 +25,7 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
-from ..schema import DatasetName, RequestModel, ResponseModel
+from ..schema import DatasetName, RequestModel, ResponseModel, text
 from .masking import mask_row, mask_value
 from .models import MAX_VERSION, DatasetVersion
 from .service import DatasetService
@@ -40,12 +40,16 @@ from .tabular import DatasetFormatError, masked_preview
 MAX_ITEMS = 100_000
 
 
+Label = Annotated[str, Field(min_length=1, max_length=255, pattern=r"\S",
+                             description="A label: 1-255 characters, not only whitespace")]
+
+
 class TaskCreate(RequestModel):
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
     dataset: DatasetName
     version: int | None = Field(None, ge=1, le=MAX_VERSION)
-    labels: list[str] = Field(..., min_length=2, max_length=100)
-    instructions: str = Field("", max_length=20_000)
+    labels: list[Label] = Field(..., min_length=2, max_length=100)
+    instructions: str = text(20_000, default="")
     annotators: list[str] = Field(..., min_length=1, max_length=100)
     overlap: int = Field(1, ge=1, le=10, description="How many different annotators label each item")
     item_column: str | None = Field(None, max_length=255, description="Tabular: the column naming each item")
@@ -54,8 +58,8 @@ class TaskCreate(RequestModel):
     @field_validator("labels")
     @classmethod
     def _distinct_labels(cls, labels: list[str]) -> list[str]:
-        if len(set(labels)) != len(labels) or any(not label.strip() or len(label) > 255 for label in labels):
-            raise ValueError("labels must be distinct, non-empty and at most 255 characters")
+        if len(set(labels)) != len(labels):
+            raise ValueError("labels must be distinct")
         return labels
 
 
@@ -69,7 +73,7 @@ class ReviewSubmit(RequestModel):
 
 class ExportRequest(RequestModel):
     dataset: DatasetName | None = Field(None, description="Target dataset (default: <source>-labels)")
-    message: str = Field("", max_length=2000)
+    message: str = text(2000, default="")
 
 
 class Assignment(ResponseModel):

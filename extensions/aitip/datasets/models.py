@@ -7,7 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from ..schema import DATASET_NAME_PATTERN, DatasetName, RequestModel, ResponseModel
+from ..schema import (
+    DATASET_NAME_PATTERN,
+    DatasetName,
+    RequestModel,
+    ResponseModel,
+    text,
+)
 
 __all__ = ["DATASET_NAME_PATTERN", "DatasetName"]  # the rule itself lives in aitip.schema
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -18,7 +24,7 @@ MaskMethod = Literal["hash", "redact"]
 
 
 class DatasetSettings(RequestModel):
-    description: str | None = Field(None, max_length=10_000)
+    description: str | None = text(10_000, default=None)
     sensitive_columns: dict[ColumnName, MaskMethod] | None = Field(
         None, max_length=1000, description="Columns masked for callers below maintainer: salted hash or redaction")
     quality_rules: dict[str, Any] | None = Field(
@@ -28,9 +34,10 @@ class DatasetSettings(RequestModel):
 class RegisterQuery(RequestModel):
     """Query of a streaming upload (the body is the file's bytes)."""
 
-    filename: str = Field(..., min_length=1, max_length=255, description="The uploaded file's name (for its format)")
+    filename: str = Field(..., min_length=1, max_length=255, pattern=r"^[^/\\]+$",
+                          description="The uploaded file's name (for its format), without folders")
     format: Format | None = Field(None, description="csv, parquet, jsonl, or images (a zip of class folders)")
-    message: str = Field("", max_length=2000)
+    message: str = text(2000, default="")
 
 
 class Dataset(ResponseModel):
@@ -104,7 +111,7 @@ class VersionDiff(ResponseModel):
 
 
 class RestoreRequest(RequestModel):
-    message: str = Field("", max_length=2000)
+    message: str = text(2000, default="")
 
 
 class PreviewQuery(RequestModel):
