@@ -34,7 +34,8 @@ class DatasetSettings(RequestModel):
 class RegisterQuery(RequestModel):
     """Query of a streaming upload (the body is the file's bytes)."""
 
-    filename: str = Field(..., min_length=1, max_length=255, pattern=r"^[^/\\]+$",
+    # Path separators are refused when the upload starts (422 bad_filename); the document says so too.
+    filename: str = Field(..., min_length=1, max_length=255, json_schema_extra={"pattern": r"^[^/\\]+$"},
                           description="The uploaded file's name (for its format), without folders")
     format: Format | None = Field(None, description="csv, parquet, jsonl, or images (a zip of class folders)")
     message: str = text(2000, default="")
