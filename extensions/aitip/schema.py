@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Annotated
+import types
+import typing
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RequestModel(BaseModel):
-    """Bodies callers send: unknown fields are refused, types are never coerced."""
+    """Bodies callers send: unknown fields are refused, types are never coerced.
+
+    A JSON number with no fraction (``3.0``) is an integer, as JSON Schema (and the OpenAPI document) says:
+    an integer field takes it as ``3``. Nothing else about a value changes: ``"3"`` is still refused, and
+    ``3.0`` stays a float wherever the field is not an integer."""
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_numbers(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = _integer_fields(cls)
+        return {key: int(value) if key in fields and type(value) is float and value.is_integer() else value
+                for key, value in data.items()}
+
+
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of ``model``'s fields that hold an int, or an int or None."""
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union,
+                                                                                         types.UnionType) else {annotation}
+        if options - {type(None)} == {int}:
+            names.update({name, field.alias or name})
+    return frozenset(names)
 
 
 class ResponseModel(BaseModel):
@@ -42,11 +79,109 @@ ProjectName = Annotated[
     ),
 ]
 
+# What _no_control_characters refuses, as a pattern for the OpenAPI document (C1 controls are left out
+# too: U+0085 is whitespace to the server's regex engine and not to ECMA-262's).
+NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
 PrincipalName = Annotated[
     str,
-    Field(min_length=1, max_length=255, pattern=r"^[^/\s]+$", description="A JupyterHub user or group name."),
+    Field(min_length=1, max_length=255, pattern=r"^[^/\s]+$", description="A JupyterHub user or group name.",
+          json_schema_extra={"pattern": r"^[^/\s\x00-\x1f\x7f-\x9f]+$"}),
     AfterValidator(_no_control_characters),
 ]
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
-LongText = Annotated[str, Field(max_length=10_000)]
+Title = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra={"pattern": NO_CONTROL_CHARACTERS_PATTERN}),
+                  AfterValidator(_no_control_characters)]
+# NUL cannot be stored (PostgreSQL text, Git messages): texts refuse it.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+LongText = Annotated[str, Field(max_length=10_000, pattern=NO_NUL_PATTERN)]
+
+
+def text(max_length: int, **field: Any) -> Any:
+    """A free text field of at most ``max_length`` characters, without NUL (a Git message, a description)."""
+    return Field(max_length=max_length, pattern=NO_NUL_PATTERN, **field)
+
+
+# ----- dataset names: one rule for URLs, request models, the registry's paths and its Git tags -----
+#
+# A dataset's name is a folder of the registry (``<project>/<name>/``) and a component of its Git tags
+# (``datasets/<project>/<name>/v<N>``), so it must be a name Git accepts there (``git check-ref-format``:
+# no ``..``, no component ending in ``.lock``, none starting with ``.``, no ``@{``, ``~^:?*[\\`` or
+# control characters, no trailing ``.``) and one every file system stores (ASCII, at most 100 bytes).
+# Lower-case letters, digits, ``.``, ``_`` and ``-`` leave only the first three of Git's rules to check.
+
+DATASET_NAME_MAX_LENGTH = 100
+_C = "[a-z0-9_-]"  # a name's characters other than the dot
+# The segment after a name's last dot: any dot-free run except exactly "lock".
+_LAST_SEGMENT = (f"(?:{_C}{{1,3}}|{_C}{{5,}}|[a-km-z0-9_-]{_C}{{3}}|l[a-np-z0-9_-]{_C}{{2}}"
+                 f"|lo[abd-z0-9_-]{_C}|loc[a-jl-z0-9_-])")
+DATASET_NAME_REGEX = f"[a-z0-9]{_C}*(?:(?:\\.{_C}+)*\\.{_LAST_SEGMENT})?"
+"""The rule without its length, as a regular expression with no look-around (so that tornado's router,
+pydantic's Rust engine, ECMA-262 in the OpenAPI document and hypothesis all read it alike)."""
+DATASET_NAME_PATTERN = f"^{DATASET_NAME_REGEX}$"
+DATASET_NAME_DESCRIPTION = (
+    f"1-{DATASET_NAME_MAX_LENGTH} lower-case letters, digits, '.', '_' and '-', starting with a letter or digit; "
+    "no '..', and not ending with '.' or '.lock' (the name is part of the version's Git tag "
+    "datasets/<project>/<name>/v<N>)")
+_DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
+
+
+def dataset_name_error(name: object) -> str | None:
+    """Why ``name`` cannot name a dataset, or None when it can (the rule, with a reason a person can act on)."""
+    if not isinstance(name, str) or not name:
+        return "a dataset name must not be empty"
+    if len(name) > DATASET_NAME_MAX_LENGTH:
+        return f"a dataset name has at most {DATASET_NAME_MAX_LENGTH} characters (this one has {len(name)})"
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
+        return ("a dataset name holds only lower-case letters, digits, '.', '_' and '-', and starts with a "
+                "letter or digit")
+    if ".." in name:
+        return "a dataset name must not contain '..' (Git refuses it in the version tags)"
+    if name.endswith(".lock"):
+        return "a dataset name must not end with '.lock' (Git reserves it for its lock files)"
+    if name.endswith("."):
+        return "a dataset name must not end with '.' (Git and some file systems refuse it)"
+    if not _DATASET_NAME.fullmatch(name):  # pragma: no cover - the checks above are the pattern, spelled out
+        raise AssertionError(f"{name!r} passed the dataset name checks but not DATASET_NAME_PATTERN")
+    return None
+
+
+def check_dataset_name(name: str) -> str:
+    """For validators: the name, or ValueError saying what is wrong with it."""
+    problem = dataset_name_error(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
+
+
+DatasetName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=DATASET_NAME_MAX_LENGTH),
+    AfterValidator(check_dataset_name),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": DATASET_NAME_MAX_LENGTH,
+                    "pattern": DATASET_NAME_PATTERN, "description": DATASET_NAME_DESCRIPTION,
+                    "examples": ["users", "train.v2"]}),
+]
+
+
+# ----- file system limits -----
+
+NAME_MAX_BYTES = 255
+"""The longest name of one file or folder (Linux's NAME_MAX; most file systems agree)."""
+RELATIVE_PATH_MAX_BYTES = 1024
+"""The longest path the platform writes below one of its folders (staging, the registry): well inside
+Linux's PATH_MAX (4096) once the folder's own path is in front of it."""
+
+
+def relative_path_error(path: str) -> str | None:
+    """Why a relative path (``/``-separated) cannot be written as is, or None: a component over
+    NAME_MAX_BYTES, or the whole over RELATIVE_PATH_MAX_BYTES (UTF-8)."""
+    for part in path.split("/"):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > NAME_MAX_BYTES:
+            return (f"the name {part[:40] + '...'!r} is {size} bytes long; file and folder names are at most "
+                    f"{NAME_MAX_BYTES} bytes")
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > RELATIVE_PATH_MAX_BYTES:
+        return f"the path {path[:40] + '...'!r} is {size} bytes long; paths are at most {RELATIVE_PATH_MAX_BYTES} bytes"
+    return None

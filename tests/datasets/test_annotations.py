@@ -98,3 +98,60 @@ def test_agreement_table(labels: dict[int, list[str]], percent: float | None, co
     for got, want in ((agreement.percent_agreement, percent), (agreement.cohen_kappa, cohen),
                       (agreement.fleiss_kappa, fleiss)):
         assert got == (pytest.approx(want) if want is not None else None)
+
+
+PEOPLE = (b"email,ssn,text\n" + b"".join(f"user{i}@example.org,{900000000 + i},note {i}\n".encode() for i in range(4)))
+
+
+@pytest.mark.parametrize("method", ["hash", "redact"])
+def test_items_keys_and_exports_inherit_the_sources_masking(registry: Registry, method: str) -> None:  # noqa: F811
+    """A developer keys a task by a sensitive column: below maintainer every answer shows the keys and rows
+    masked as the preview masks them, and the export masks its item column for them too."""
+    import json
+
+    from aitip.datasets.models import DatasetSettings
+
+    run = registry.run
+    service = AnnotationService(registry.service)
+    registry.register(ANN, "people", "people.csv", PEOPLE,
+                      settings=DatasetSettings(sensitive_columns={"email": method, "ssn": "redact"}))
+    raw_emails = [f"user{i}@example.org" for i in range(4)]
+    shown = [row[0] for row in run(registry.service.preview(VIC, "lab", "people", 1, 10)).rows]
+    assert shown != raw_emails
+
+    def leaks(answer: object) -> bool:
+        text = json.dumps(answer if isinstance(answer, dict | list) else answer.model_dump(mode="json"))
+        return any(email in text for email in raw_emails) or "90000000" in text
+
+    task = run(service.create(BOB, "lab", TaskCreate(name="who", dataset="people", labels=["a", "b"],
+                                                     annotators=["ann", "vic"], overlap=2, item_column="email")))
+    assert not leaks(task) and not leaks([t.model_dump(mode="json") for t in run(service.list(VIC, "lab"))])
+    queue = run(service.assignments(VIC, "lab", task.id))
+    assert [a.key for a in queue] == shown  # the preview's masked values, item for item
+    assert [a.content for a in queue] == [{"email": s, "ssn": "[redacted]", "text": f"note {i}"}
+                                          for i, s in enumerate(shown)]
+    labelled = [run(service.label(VIC, "lab", task.id, a.item_id, LabelSubmit(label="a"))) for a in queue]
+    assert not any(leaks(a) for a in labelled)
+    for who in ("ann", "vic"):  # bob (developer) reviews: what he sees is masked as well
+        reviewing = run(service.assignments(BOB, "lab", task.id, annotator=who))
+        assert not any(leaks(a) for a in reviewing)
+        if who == "vic":
+            answers = [run(service.review(BOB, "lab", task.id, a.id, ReviewSubmit(decision="accepted")))
+                       for a in reviewing]
+            assert not any(leaks(a) for a in answers)
+    mine = run(service.assignments(ANN, "lab", task.id))  # the project's admin sees the values
+    assert [a.key for a in mine] == raw_emails and mine[0].content["ssn"] == 900000000
+    assert not leaks(run(service.get(VIC, "lab", task.id)))
+
+    exported = run(service.export(BOB, "lab", task.id, ExportRequest()))
+    assert not leaks(exported)
+    labels = run(registry.service.get(ANN, "lab", "people-labels"))
+    assert labels.sensitive_columns == {"item": method}
+    viewer = run(registry.service.preview(VIC, "lab", "people-labels", None, 10))
+    assert viewer.masked_columns == ["item"] and [row[0] for row in viewer.rows] == shown
+    assert [row[0] for row in run(registry.service.preview(ANN, "lab", "people-labels", None, 10)).rows] == raw_emails
+    download = run(registry.service.export(VIC, "lab", "people-labels", 1))
+    try:
+        assert download.masked_columns == ["item"] and not leaks({"body": download.path.read_text()})
+    finally:
+        download.path.unlink()

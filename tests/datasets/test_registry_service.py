@@ -226,6 +226,16 @@ BAD_INPUT = [
      422, "bad_archive"),
     ("zip bomb with its sizes after its data", "d.zip",
      make_zip({"cat/bomb.png": b"\x00" * (6 << 20)}, zipfile.ZIP_DEFLATED, streamed=True), {}, 422, "unsafe_archive"),
+    ("zip with a name over 255 bytes", "d.zip", zip_bytes({"cat/" + "a" * 252 + ".png": b"x"}), {}, 422,
+     "bad_archive"),
+    ("zip with a folder name over 255 bytes", "d.zip", zip_bytes({"c" * 256 + "/a.png": b"x"}), {}, 422,
+     "bad_archive"),
+    ("zip with a multi-byte name over 255 bytes", "d.zip", zip_bytes({"cat/" + "\u00e9" * 128 + ".png": b"x"}), {},
+     422, "bad_archive"),
+    ("zip with a path over 1024 bytes", "d.zip", zip_bytes({"/".join(["d" * 200] * 6) + "/a.png": b"x"}), {}, 422,
+     "bad_archive"),
+    ("zip with a long name, sizes after its data", "d.zip",
+     make_zip({"cat/" + "a" * 300 + ".png": b"x"}, zipfile.ZIP_DEFLATED, streamed=True), {}, 422, "bad_archive"),
     ("over the upload limit", "d.csv", csv_bytes(80_000), {}, 413, "payload_too_large"),
     ("unknown extension", "d.exe", b"MZ", {}, 422, "unknown_format"),
     ("format mismatch", "d.csv", b"a\n1\n", {"fmt": "parquet"}, 422, "invalid_input"),
@@ -250,7 +260,13 @@ def test_bad_input_leaves_nothing_behind(registry: Registry, case: str, filename
     assert [v.version for v in registry.run(registry.service.versions(ANN, "lab", "keep"))] == [1]
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", "UPPER", "", ".hidden", "x" * 101])
+BAD_NAMES = ["../escape", "a/b", "UPPER", "", ".hidden", "x" * 101, "x.lock", "a..b", "x.", "a.b.lock", "a@{b",
+             "a b", "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b", "\u00e9t\u00e9"]
+GOOD_NAMES = ["users", "x.lock.y", "lock", "a.lock_", "a.loc", "a.locks", "train.v2", "a_b-c", "0", "x" * 100,
+              "x.dvc", "dvc.yaml"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_names_are_refused(registry: Registry, name: str) -> None:
     from pydantic import TypeAdapter, ValidationError
 
@@ -258,6 +274,72 @@ def test_bad_names_are_refused(registry: Registry, name: str) -> None:
 
     with pytest.raises(ValidationError):
         TypeAdapter(DatasetName).validate_python(name)
+
+
+@pytest.mark.parametrize("name", ["x.lock", "a..b", "x.", "y" * 101, "a.b.lock"])
+def test_a_registration_under_a_bad_name_is_a_422_that_leaves_nothing(registry: Registry, name: str) -> None:
+    """Git refuses these as tag names (or a file system as folder names): refused before any work, not a
+    failed ``git tag`` after the commit."""
+    registry.register(ANN, "keep", "keep.csv", csv_bytes(3))
+    tags, cache = registry.tags(), registry.cache_objects()
+    with pytest.raises(AitipError) as raised:
+        registry.register(ANN, name, "d.csv", csv_bytes(3))
+    assert (raised.value.status, raised.value.code) == (422, "invalid_input"), raised.value.message
+    assert raised.value.detail[0]["field"] == "dataset"
+    assert registry.tags() == tags and registry.cache_objects() == cache
+    assert registry.staged() == [] and registry.workspace_clean()
+    assert [d.name for d in registry.run(registry.service.list_datasets(ANN, "lab"))] == ["keep"]
+
+
+@pytest.mark.parametrize("name", GOOD_NAMES)
+def test_good_names_register_and_tag(registry: Registry, name: str) -> None:
+    version = registry.register(ANN, name, "d.csv", csv_bytes(2))
+    assert version.tag == f"datasets/lab/{name}/v1" and registry.tags() == [version.tag]
+
+
+def test_one_rule_for_urls_models_and_tags() -> None:
+    """The router's pattern, the pydantic type and the rule's own checks accept exactly the same names, and
+    Git accepts every one of them in a version tag (hypothesis draws names near the rule's edges)."""
+    import re
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from pydantic import TypeAdapter, ValidationError
+
+    from aitip.datasets.models import DatasetName
+    from aitip.datasets.registry import tag_name
+    from aitip.schema import DATASET_NAME_MAX_LENGTH, DATASET_NAME_REGEX, dataset_name_error
+    from aitip.server.routes import PARAMETER_PATTERNS
+
+    assert PARAMETER_PATTERNS["dataset"] == DATASET_NAME_REGEX
+    router = re.compile(PARAMETER_PATTERNS["dataset"])
+    adapter = TypeAdapter(DatasetName)
+    accepted: list[str] = []
+
+    @settings(max_examples=600, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(st.one_of(st.text(alphabet="abl.ock-_0@{/~^: ", max_size=12), st.from_regex(DATASET_NAME_REGEX,
+                                                                                     fullmatch=True),
+                     st.sampled_from(BAD_NAMES + GOOD_NAMES)))
+    def check(name: str) -> None:
+        by_rule = dataset_name_error(name) is None
+        by_router = router.fullmatch(name) is not None and len(name) <= DATASET_NAME_MAX_LENGTH
+        try:
+            adapter.validate_python(name)
+            by_model = True
+        except ValidationError:
+            by_model = False
+        assert by_rule == by_router == by_model, name
+        if by_rule:
+            accepted.append(tag_name("lab", name, 1))
+        else:
+            with pytest.raises(AitipError):
+                tag_name("lab", name, 1)
+
+    check()
+    assert len(accepted) > 50
+    for tag in set(accepted):
+        result = subprocess.run(["git", "check-ref-format", tag], capture_output=True)
+        assert result.returncode == 0, f"git refuses {tag}"
 
 
 def test_a_failure_inside_the_registry_undoes_commit_tag_and_cache(registry: Registry,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aitip.errors import InvalidInput
+from aitip.identity.principal import Principal
 from aitip.jobs.models import SweepCreate
 from aitip.jobs.sweeps import SweepController, SweepService, grid_point, grid_size, random_point, tpe_point
 from aitip.jobs.tracking import MlflowTracker
@@ -75,16 +76,16 @@ def test_malformed_dimensions_are_422_material(bad: dict) -> None:
         SweepCreate(project="lab", notebook=SCORED, space={"x": bad}, objective="score", trials=2)
 
 
-async def _run_sweep(tmp_path: Path, request: SweepCreate, timeout: float = 180):  # noqa: ANN202
+async def _run_sweep(tmp_path: Path, request: SweepCreate, timeout: float = 180, who: Principal = ANN):  # noqa: ANN202
     tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.sqlite'}", tmp_path / "mlartifacts")
     platform = await make_platform(tmp_path, tracker=tracker)
     sweeps = SweepService(platform.catalog, platform.jobs)
     platform.worker.sweeps = SweepController(platform.catalog, platform.jobs, tracker)
     await platform.worker.start()
     try:
-        created = await sweeps.create(ANN, request)
+        created = await sweeps.create(who, request)
         deadline = time.monotonic() + timeout
-        while (sweep := await sweeps.get(ANN, created.id)).state == "running":
+        while (sweep := await sweeps.get(who, created.id)).state == "running":
             assert time.monotonic() < deadline, sweep
             assert sum(t.state.value in ("starting", "running") for t in sweep.trial_jobs) <= request.parallelism
             await asyncio.sleep(0.5)
@@ -119,3 +120,25 @@ async def test_tpe_sweep_runs_its_trials_with_bounded_parallelism(tmp_path: Path
     values = [t.value for t in sweep.trial_jobs]
     assert all(v is not None for v in values) and sweep.best_value == max(values)
     assert all(0.0 <= t.parameters["x"] <= 6.0 for t in sweep.trial_jobs)
+
+
+@pytest.mark.asyncio
+async def test_a_hub_admin_who_is_not_a_member_runs_a_sweep(tmp_path: Path) -> None:
+    """Hub admins are admins of every project: their plain jobs run there, and so do their sweeps' trials
+    (they used to be submitted as a bare principal and fail: "project does not exist")."""
+    root = Principal("root", is_admin=True)  # not a member of lab
+    request = SweepCreate(project="lab", notebook=SCORED, strategy="grid", parallelism=2, objective="score",
+                          space={"x": {"type": "grid", "values": [2.0, 3.0]}})
+    sweep, _ = await _run_sweep(tmp_path, request, who=root)
+    assert sweep.state == "succeeded", sweep.reason
+    assert sweep.owner == "root" and [t.state.value for t in sweep.trial_jobs] == ["succeeded", "succeeded"]
+    assert sweep.best_value == 0.0
+
+
+def test_trials_are_submitted_with_the_creators_standing() -> None:
+    from aitip.jobs.sweeps import trial_submitter
+
+    assert trial_submitter("gil", {"submitted_as": {"groups": ["ml", "vision"], "admin": False}}) == \
+        Principal("gil", groups=frozenset({"ml", "vision"}))
+    assert trial_submitter("root", {"submitted_as": {"groups": [], "admin": True}}).is_admin
+    assert trial_submitter("old", {}) == Principal("old")  # sweeps created before the standing was kept

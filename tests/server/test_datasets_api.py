@@ -137,6 +137,15 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("ann", "lab", "users", "users.exe", CSV_V1, 422, "unknown_format"),
     ("ann", "lab", "users", "a%2Fb.csv", CSV_V1, 422, "bad_filename"),
     ("ann", "lab", "Bad..Name", "users.csv", CSV_V1, 404, "not_found"),
+    # Names Git refuses in the tag datasets/<project>/<name>/v<N>: the router's pattern (the dataset name
+    # rule) does not match them, so no dataset route answers; the rule's length is the handler's 422.
+    ("ann", "lab", "x.lock", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "a..b", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "x.", "users.csv", CSV_V1, 404, "not_found"),
+    ("ann", "lab", "y" * 101, "users.csv", CSV_V1, 422, "invalid_input"),
+    ("ann", "lab", "pets", "pets.zip", _zip({"cat/" + "a" * 300 + ".png": b"x"}), 422, "bad_archive"),
+    ("ann", "lab", "pets", "pets.zip", make_zip({"cat/" + "a" * 300 + ".png": b"x"}, streamed=True), 422,
+     "bad_archive"),
     ("ann", "lab", "users", "users.csv", b"", 422, "invalid_input"),
 ])
 async def test_bad_uploads_are_refused_and_leave_nothing(api: Any, jp_fetch: Any, user: str,
@@ -151,3 +160,103 @@ async def test_bad_uploads_are_refused_and_leave_nothing(api: Any, jp_fetch: Any
     assert listing == (200, {"datasets": []})
     staging = tmp_path / "staging"
     assert not staging.exists() or list(staging.iterdir()) == []
+
+
+# ----- masking reaches every answer that carries values: the quality report -----
+
+SENSITIVE_CSV = (b"id,email,ssn,score,born,team\n"
+                 b"1,ann@example.org,987654321,12345.678,1961-02-03,red\n"
+                 b"2,bob@example.org,876543210,23456.789,1972-03-04,blue\n"
+                 b"3,ann@example.org,765432109,34567.891,1983-04-05,red\n")
+MASKS = {"email": "hash", "ssn": "redact", "score": "hash", "born": "redact", "team": "hash"}
+RAW_VALUES = ["ann@example.org", "bob@example.org", "987654321", "765432109", "12345.678", "34567.891",
+              "1961-02-03", "1983-04-05"]
+
+
+def _leaks(answer: Any) -> list[str]:
+    import json
+
+    text = json.dumps(answer)
+    return [value for value in RAW_VALUES if value in text]
+
+
+async def _sensitive_dataset(api: Any, jp_fetch: Any, jp_serverapp: Any) -> dict[str, Any]:
+    """lab/people: v1 by ann, masking and a label column (the class balance) set by ann, v2 by dave, and a
+    running job of dave's (a developer) whose credential reads too. Returns the answers dave's uploads got."""
+    from tests.server.test_job_credentials import _start_attempt
+    from tests.support.notebooks import TRIVIAL
+
+    await make_lab(api)
+    status, _ = await upload(jp_fetch, "lab", "people", "people.csv", SENSITIVE_CSV)
+    assert status == 201
+    status, dataset = await api("PATCH", "projects/lab/datasets/people",
+                                body={"sensitive_columns": MASKS, "quality_rules": {"label_column": "team"}})
+    assert status == 200, dataset
+    status, registered = await upload(jp_fetch, "lab", "people", "people.csv", SENSITIVE_CSV, user="dave")
+    assert status == 201, registered
+    status, restored = await api("POST", "projects/lab/datasets/people/versions/1/restore", user="dave", body={})
+    assert status == 201, restored
+    status, job = await api("POST", "jobs", user="dave", body={"project": "lab", "notebook": TRIVIAL})
+    assert status == 201, job
+    TOKENS["job"] = _start_attempt(jp_serverapp, job["id"])
+    return {"register": registered, "restore": restored}
+
+
+@pytest.fixture
+def job_token() -> Any:
+    yield
+    TOKENS.pop("job", None)
+
+
+@pytest.mark.parametrize(("user", "masked"), [("bob", True), ("dave", True), ("job", True), ("ann", False),
+                                              ("root", False)],
+                         ids=["viewer", "developer", "job credential", "maintainer (project admin)",
+                              "hub admin, not a member"])
+async def test_quality_reports_are_masked_below_maintainer(api: Any, jp_fetch: Any, jp_serverapp: Any,
+                                                           job_token: Any, user: str, masked: bool) -> None:
+    writes = await _sensitive_dataset(api, jp_fetch, jp_serverapp)
+    answers = {}
+    for path in ("versions", "versions/1", "versions/2", "versions/3"):
+        status, answers[path] = await api("GET", f"projects/lab/datasets/people/{path}", user=user)
+        assert status == 200, answers[path]
+    status, answers["diff"] = await api("GET", "projects/lab/datasets/people/diff", user=user,
+                                        params={"from": 1, "to": 2})
+    assert status == 200
+    status, answers["lineage"] = await api("GET", "lineage", user=user, params={"node": "dataset:lab/people@2"})
+    assert status == 200
+    if masked:
+        assert {path: _leaks(answer) for path, answer in answers.items()} == {path: [] for path in answers}
+    else:
+        assert _leaks(answers["versions/2"]) == RAW_VALUES
+
+    report = answers["versions/2"]["quality"]
+    columns = {column["name"]: column for column in report["columns"]}
+    assert answers["versions/2"]["masked_columns"] == (sorted(MASKS, key=list(columns).index) if masked else [])
+    assert answers["versions"]["versions"][1] == answers["versions/2"]
+    # Counts stay for everyone.
+    assert [(c["name"], c["null_count"], c["distinct_count"]) for c in report["columns"]][1:3] == [
+        ("email", 0, 2), ("ssn", 0, 3)]
+    score, email, ssn, born, team = (columns[name] for name in ("score", "email", "ssn", "born", "team"))
+    assert score["numeric"]["count"] == 3 and report["class_balance"]["class_count"] == 2
+    if masked:
+        # hash: text values hashed with the dataset's salt, as the preview shows them
+        _, preview = await api("GET", "projects/lab/datasets/people/versions/2/preview", user="bob")
+        shown_emails = {row[1] for row in preview["rows"]}
+        assert {entry["value"] for entry in email["top_values"]} == shown_emails
+        assert [entry["count"] for entry in email["top_values"]] == [2, 1]
+        assert {entry["value"] for entry in team["top_values"]} == {row[5] for row in preview["rows"]}
+        assert {c["value"] for c in report["class_balance"]["classes"]} == {row[5] for row in preview["rows"]}
+        # numbers cannot be hashed meaningfully: left out, whatever the method
+        for column in (score, ssn):
+            numeric = column["numeric"]
+            assert [numeric[k] for k in ("min", "max", "mean", "std", "iqr_lower_fence", "iqr_upper_fence")] == [None] * 6
+            assert set(numeric["quantiles"].values()) == {None} and numeric["histogram"] is None
+        # redact: left out
+        assert (born["min_value"], born["max_value"]) == (None, None)
+        assert (email["masked"], ssn["masked"], born["masked"]) == ("hash", "redact", "redact")
+    else:
+        assert score["numeric"]["min"] == 12345.678 and born["min_value"] == "1961-02-03"
+        assert "masked" not in email
+    # What dave's own writes answered was masked too (he is a developer).
+    assert _leaks(writes["register"]) == [] and _leaks(writes["restore"]) == []
+    assert writes["register"]["masked_columns"] == writes["restore"]["masked_columns"] != []

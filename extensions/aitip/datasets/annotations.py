@@ -13,7 +13,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from itertools import cycle
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
@@ -25,8 +25,9 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
-from ..schema import RequestModel, ResponseModel
-from .models import DatasetVersion
+from ..schema import DatasetName, RequestModel, ResponseModel, text
+from .masking import mask_row, mask_value
+from .models import MAX_VERSION, DatasetVersion
 from .service import DatasetService
 from .tables import (
     AnnotationAssignmentRecord,
@@ -39,12 +40,16 @@ from .tabular import DatasetFormatError, masked_preview
 MAX_ITEMS = 100_000
 
 
+Label = Annotated[str, Field(min_length=1, max_length=255, pattern=r"\S",
+                             description="A label: 1-255 characters, not only whitespace")]
+
+
 class TaskCreate(RequestModel):
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    dataset: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    version: int | None = Field(None, ge=1)
-    labels: list[str] = Field(..., min_length=2, max_length=100)
-    instructions: str = Field("", max_length=20_000)
+    dataset: DatasetName
+    version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    labels: list[Label] = Field(..., min_length=2, max_length=100)
+    instructions: str = text(20_000, default="")
     annotators: list[str] = Field(..., min_length=1, max_length=100)
     overlap: int = Field(1, ge=1, le=10, description="How many different annotators label each item")
     item_column: str | None = Field(None, max_length=255, description="Tabular: the column naming each item")
@@ -53,8 +58,8 @@ class TaskCreate(RequestModel):
     @field_validator("labels")
     @classmethod
     def _distinct_labels(cls, labels: list[str]) -> list[str]:
-        if len(set(labels)) != len(labels) or any(not label.strip() or len(label) > 255 for label in labels):
-            raise ValueError("labels must be distinct, non-empty and at most 255 characters")
+        if len(set(labels)) != len(labels):
+            raise ValueError("labels must be distinct")
         return labels
 
 
@@ -67,9 +72,8 @@ class ReviewSubmit(RequestModel):
 
 
 class ExportRequest(RequestModel):
-    dataset: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$",
-                                description="Target dataset (default: <source>-labels)")
-    message: str = Field("", max_length=2000)
+    dataset: DatasetName | None = Field(None, description="Target dataset (default: <source>-labels)")
+    message: str = text(2000, default="")
 
 
 class Assignment(ResponseModel):
@@ -290,15 +294,24 @@ class AnnotationService(CatalogService):
             if only_open:
                 query = query.where(AnnotationAssignmentRecord.review != "accepted")
             rows = session.scalars(query.order_by(AnnotationAssignmentRecord.item_id)).all()
-            masks = {} if role.at_least(Role.maintainer) else dict(task.dataset_version.dataset.sensitive_columns or {})
-            return [self._assignment_model(a, masks) for a in rows]
+            return [self._assignment_model(a, task, role) for a in rows]
 
         return await self._in_transaction(work)
 
     @staticmethod
-    def _assignment_model(a: AnnotationAssignmentRecord, masks: dict[str, str]) -> Assignment:
-        content = {k: ("[masked]" if k in masks and v is not None else v) for k, v in (a.item.content or {}).items()}
-        return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=a.item.key, content=content,
+    def _assignment_model(a: AnnotationAssignmentRecord, task: AnnotationTaskRecord, role: Role) -> Assignment:
+        """An assigned item as ``role`` may see it: below maintainer, the source's sensitive columns masked
+        in its row and in its key (when the key is a sensitive column's value), as previews mask them."""
+        content, key = dict(a.item.content or {}), a.item.key
+        if not role.at_least(Role.maintainer):
+            dataset = task.dataset_version.dataset
+            masks = dict(dataset.sensitive_columns or {})
+            column = task.item_column
+            if column is not None and column in masks:
+                value = content.get(column, key)
+                key = key if value is None else str(mask_value(value, masks[column], dataset.mask_salt))
+            content = mask_row(content, masks, dataset.mask_salt)
+        return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=key, content=content,
                           annotator=a.annotator, label=a.label, review=a.review)
 
     async def label(self, principal: Principal | None, project: str, task_id: int, item_id: int,
@@ -322,8 +335,7 @@ class AnnotationService(CatalogService):
             assignment.labelled_at = utcnow()
             assignment.review = "pending"
             session.flush()
-            masks = {} if role.at_least(Role.maintainer) else dict(task.dataset_version.dataset.sensitive_columns or {})
-            return self._assignment_model(assignment, masks)
+            return self._assignment_model(assignment, task, role)
 
         return await self._in_transaction(work)
 
@@ -332,7 +344,7 @@ class AnnotationService(CatalogService):
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Assignment:
-            task, _ = self._load(session, principal, "annotation.manage", project, task_id)
+            task, role = self._load(session, principal, "annotation.manage", project, task_id)
             assignment = session.get(AnnotationAssignmentRecord, assignment_id)
             if assignment is None or assignment.task_id != task.id:
                 raise NotFound(f"assignment {assignment_id} is not part of task {task.name!r}")
@@ -344,7 +356,7 @@ class AnnotationService(CatalogService):
             assignment.reviewed_by = principal.name
             assignment.reviewed_at = utcnow()
             session.flush()
-            return self._assignment_model(assignment, {})
+            return self._assignment_model(assignment, task, role)
 
         return await self._in_transaction(work)
 
@@ -355,7 +367,7 @@ class AnnotationService(CatalogService):
         """Accepted labels (majority per item; ties left out) as a new CSV version, derived from the source."""
         principal = self._signed_in(principal)
 
-        def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int]:
+        def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int, dict[str, str], str]:
             task, _ = self._load(session, principal, "annotation.manage", project, task_id)
             if task.state == "exported":
                 raise Conflict(f"task {task.name!r} was already exported")
@@ -364,10 +376,15 @@ class AnnotationService(CatalogService):
                 .join(AnnotationAssignmentRecord, AnnotationAssignmentRecord.item_id == AnnotationItemRecord.id)
                 .where(AnnotationItemRecord.task_id == task.id, AnnotationAssignmentRecord.review == "accepted")
                 .order_by(AnnotationItemRecord.position)).all()
-            return (request.dataset or f"{task.dataset_version.dataset.name}-labels", task.dataset_version_id,
-                    [(r[0], r[1], r[2]) for r in rows], task.id)
+            source = task.dataset_version.dataset
+            source_masks = dict(source.sensitive_columns or {})
+            # The export's "item" column holds the item column's values: it is masked as that column is.
+            masks = ({"item": source_masks[task.item_column]}
+                     if task.item_column is not None and task.item_column in source_masks else {})
+            return (request.dataset or f"{source.name}-labels", task.dataset_version_id,
+                    [(r[0], r[1], r[2]) for r in rows], task.id, masks, source.mask_salt)
 
-        target, source_id, accepted, _ = await self._in_transaction(collect)
+        target, source_id, accepted, _, masks, salt = await self._in_transaction(collect)
         by_item: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
         for key, label, position in accepted:
             by_item[(position, key)][label] += 1
@@ -392,7 +409,7 @@ class AnnotationService(CatalogService):
             raise
         version = await self.datasets.register(principal, project, target, upload, fmt="csv",
                                                message=request.message or f"accepted labels of task {task_id}",
-                                               derived_from=source_id)
+                                               derived_from=source_id, inherited_masks=(masks, salt))
 
         def mark(session: Session) -> None:
             task = session.get(AnnotationTaskRecord, task_id)

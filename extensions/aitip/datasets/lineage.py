@@ -18,10 +18,11 @@ from ..identity.principal import Principal
 from ..jobs.tables import JobRecord
 from ..projects.access import effective_role
 from ..projects.tables import ProjectRecord
+from ..schema import DATASET_NAME_REGEX
 from .models import LineageEdge, LineageGraph, LineageNode
 from .tables import DatasetRecord, DatasetVersionRecord, JobInputRecord
 
-NODE = re.compile(r"^(?:dataset:(?P<project>[a-z0-9-]{1,63})/(?P<dataset>[a-z0-9][a-z0-9._-]{0,99})@(?P<version>\d{1,9})"
+NODE = re.compile(r"^(?:dataset:(?P<project>[a-z0-9-]{1,63})/(?P<dataset>" + DATASET_NAME_REGEX + r")@(?P<version>\d{1,9})"
                   r"|job:(?P<job>\d{1,18})|run:(?P<run>[0-9a-f]{32})"
                   r"|model:(?P<model>[^@]{1,255})@(?P<model_version>\d{1,9}))$")
 

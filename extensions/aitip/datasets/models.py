@@ -7,18 +7,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from ..schema import RequestModel, ResponseModel
+from ..schema import (
+    DATASET_NAME_PATTERN,
+    DatasetName,
+    RequestModel,
+    ResponseModel,
+    text,
+)
 
-DATASET_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
-DatasetName = Annotated[str, StringConstraints(pattern=DATASET_NAME_PATTERN)]
+__all__ = ["DATASET_NAME_PATTERN", "DatasetName"]  # the rule itself lives in aitip.schema
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 FORMATS = ("csv", "parquet", "jsonl", "images")
 Format = Literal["csv", "parquet", "jsonl", "images"]
+MAX_VERSION = 999_999_999  # version numbers in URLs have at most 9 digits
 MaskMethod = Literal["hash", "redact"]
 
 
 class DatasetSettings(RequestModel):
-    description: str | None = Field(None, max_length=10_000)
+    description: str | None = text(10_000, default=None)
     sensitive_columns: dict[ColumnName, MaskMethod] | None = Field(
         None, max_length=1000, description="Columns masked for callers below maintainer: salted hash or redaction")
     quality_rules: dict[str, Any] | None = Field(
@@ -28,9 +34,11 @@ class DatasetSettings(RequestModel):
 class RegisterQuery(RequestModel):
     """Query of a streaming upload (the body is the file's bytes)."""
 
-    filename: str = Field(..., min_length=1, max_length=255, description="The uploaded file's name (for its format)")
+    # Path separators are refused when the upload starts (422 bad_filename); the document says so too.
+    filename: str = Field(..., min_length=1, max_length=255, json_schema_extra={"pattern": r"^[^/\\]+$"},
+                          description="The uploaded file's name (for its format), without folders")
     format: Format | None = Field(None, description="csv, parquet, jsonl, or images (a zip of class folders)")
-    message: str = Field("", max_length=2000)
+    message: str = text(2000, default="")
 
 
 class Dataset(ResponseModel):
@@ -57,7 +65,10 @@ class DatasetVersion(ResponseModel):
     rows: int | None
     files: int
     schema_: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
-    quality: dict[str, Any]
+    quality: dict[str, Any] = Field(description="The quality report; below maintainer, the value-carrying "
+                                    "statistics of sensitive columns are masked (see masked_columns)")
+    masked_columns: list[str] = Field(default_factory=list,
+                                      description="Sensitive columns whose statistics are masked for this caller")
     message: str
     author: str
     parent_version: int | None
@@ -101,7 +112,7 @@ class VersionDiff(ResponseModel):
 
 
 class RestoreRequest(RequestModel):
-    message: str = Field("", max_length=2000)
+    message: str = text(2000, default="")
 
 
 class PreviewQuery(RequestModel):
@@ -146,4 +157,4 @@ class DatasetInput(RequestModel):
     """A dataset version a job reads, declared at submission."""
 
     dataset: DatasetName
-    version: int | None = Field(None, ge=1, description="Default: the latest version")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION, description="Default: the latest version")

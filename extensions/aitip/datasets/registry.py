@@ -23,6 +23,9 @@ from typing import Any, Iterator
 
 import yaml
 
+from ..errors import InvalidInput
+from ..schema import dataset_name_error
+
 log = logging.getLogger("aitip.datasets.registry")
 
 GIT_IDENTITY = ["-c", "user.name=AITIP platform", "-c", "user.email=platform@aitip.invalid",
@@ -52,6 +55,11 @@ class TrackedOutput:
 
 
 def tag_name(project: str, name: str, version: int) -> str:
+    """The version's Git tag; a name the dataset rule refuses (Git would too, or the file system) is a 422."""
+    problem = dataset_name_error(name)
+    if problem is not None:
+        raise InvalidInput(f"{name!r} cannot name a dataset: {problem}",
+                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}])
     return f"datasets/{project}/{name}/v{version}"
 
 

@@ -32,6 +32,7 @@ from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
 from .lineage import ModelRegistryView, lineage_graph
+from .masking import mask_quality_report
 from .models import (
     Dataset,
     DatasetSettings,
@@ -42,7 +43,7 @@ from .models import (
     SchemaChange,
     VersionDiff,
 )
-from .registry import CommittedVersion, DataRegistry
+from .registry import CommittedVersion, DataRegistry, tag_name
 from .staging import ArchiveLimits, StagedUpload, UnpackedFolder, unpack_image_archive
 from .tables import DatasetRecord, DatasetVersionRecord, JobInputRecord
 from .tabular import DatasetFormatError, detect_format, masked_export, masked_preview, tabular_schema
@@ -58,6 +59,7 @@ class VersionClaim:
     dataset_id: int
     version: int
     created_dataset: bool
+    role: Role = Role.viewer  # the registering caller's: what the answer may show of the new version
 
 
 @dataclass(frozen=True)
@@ -132,18 +134,26 @@ class DatasetService(CatalogService):
 
     async def register(self, principal: Principal | None, project: str, name: str, upload: StagedUpload, *,
                        fmt: str | None = None, message: str = "", settings: DatasetSettings | None = None,
-                       restored_from: int | None = None, derived_from: int | None = None) -> DatasetVersion:
-        """Turn a finished upload into the dataset's next version, or leave nothing behind."""
+                       restored_from: int | None = None, derived_from: int | None = None,
+                       inherited_masks: tuple[dict[str, str], str] | None = None) -> DatasetVersion:
+        """Turn a finished upload into the dataset's next version, or leave nothing behind.
+
+        ``inherited_masks`` (columns -> method, and the source's salt) are for data made from another
+        dataset's sensitive values (an annotation export's item keys): they are added to the dataset's
+        masking (never loosening it) and a new dataset takes the source's salt, so a value hashes alike in
+        both."""
         principal = self._signed_in(principal)
         try:
+            tag_name(project, name, version=1)  # the dataset name rule (a 422), before any work
             return await self._register(principal, project, name, upload, fmt, message, settings, restored_from,
-                                        derived_from)
+                                        derived_from, inherited_masks)
         finally:
             upload.discard()
 
     async def _register(self, principal: Principal, project: str, name: str, upload: StagedUpload,
                         fmt: str | None, message: str, settings: DatasetSettings | None,
-                        restored_from: int | None, derived_from: int | None) -> DatasetVersion:
+                        restored_from: int | None, derived_from: int | None,
+                        inherited_masks: tuple[dict[str, str], str] | None = None) -> DatasetVersion:
         rules = await self._in_transaction(lambda s: self._rules_for_write(s, principal, project, name, settings))
         fmt = detect_format(upload.filename, fmt)
         with _step(upload, "unpack"):
@@ -158,7 +168,7 @@ class DatasetService(CatalogService):
                                code="quality_gate_failed", detail={"failures": quality.failures})
         claim = await self._in_transaction(
             lambda s: self._claim_version(s, principal, project, name, settings, fmt, message, restored_from,
-                                          derived_from))
+                                          derived_from, inherited_masks))
         previous_commit = await asyncio.to_thread(self.registry.previous_commit)
         try:
             with _step(upload, "commit"):
@@ -247,9 +257,10 @@ class DatasetService(CatalogService):
 
     def _claim_version(self, session: Session, principal: Principal, project: str, name: str,
                        settings: DatasetSettings | None, fmt: str, message: str,
-                       restored_from: int | None, derived_from: int | None = None) -> VersionClaim:
+                       restored_from: int | None, derived_from: int | None = None,
+                       inherited_masks: tuple[dict[str, str], str] | None = None) -> VersionClaim:
         """A pending row holds the next version number while the registry commits (a new dataset with it)."""
-        record, _ = authorize(session, principal, "dataset.write", project)
+        record, role = authorize(session, principal, "dataset.write", project)
         dataset = self._find(session, record.id, name)
         created = dataset is None
         if dataset is None:
@@ -258,6 +269,14 @@ class DatasetService(CatalogService):
             session.add(dataset)
         if settings is not None:
             self._apply_settings(dataset, settings)
+        if inherited_masks is not None and inherited_masks[0]:
+            masks, salt = inherited_masks
+            if created:
+                dataset.mask_salt = salt
+            merged = dict(dataset.sensitive_columns or {})
+            for column, method in masks.items():
+                merged[column] = "redact" if "redact" in (method, merged.get(column)) else "hash"
+            dataset.sensitive_columns = merged
         session.flush()
         self._clean_stale_claims(session, dataset.id)
         latest = session.scalar(select(func.max(DatasetVersionRecord.version))
@@ -270,7 +289,7 @@ class DatasetService(CatalogService):
                                          author=principal.name, message=message, restored_from=restored_from,
                                          parent_version=parent, derived_from_id=derived_from))
         session.flush()
-        return VersionClaim(dataset.id, version, created)
+        return VersionClaim(dataset.id, version, created, role)
 
     def _clean_stale_claims(self, session: Session, dataset_id: int) -> None:
         stale = session.scalars(select(DatasetVersionRecord).where(
@@ -307,7 +326,7 @@ class DatasetService(CatalogService):
         record.tag = committed.tag
         record.data_path = committed.data_path
         session.flush()
-        return self._version_model(record)
+        return self._version_for(record, claim.role)
 
     # ----- reading -----
 
@@ -359,6 +378,20 @@ class DatasetService(CatalogService):
             "git_commit": record.git_commit, "tag": record.tag, "data_path": record.data_path,
             "created_at": record.created_at})
 
+    @classmethod
+    def _version_for(cls, record: DatasetVersionRecord, role: Role) -> DatasetVersion:
+        """A version as ``role`` may see it: below maintainer, the quality report's statistics of sensitive
+        columns masked as previews mask their values (the registry keeps the report whole)."""
+        version = cls._version_model(record)
+        if role.at_least(Role.maintainer):
+            return version
+        dataset = record.dataset
+        quality, masked = mask_quality_report(version.quality, dict(dataset.sensitive_columns or {}),
+                                              dataset.mask_salt)
+        if not masked:
+            return version
+        return version.model_copy(update={"quality": quality, "masked_columns": masked})
+
     async def list_datasets(self, principal: Principal | None, project: str) -> list[Dataset]:
         principal = self._signed_in(principal)
 
@@ -391,11 +424,11 @@ class DatasetService(CatalogService):
         principal = self._signed_in(principal)
 
         def work(session: Session) -> list[DatasetVersion]:
-            dataset, _ = self._load(session, principal, "dataset.read", project, name)
+            dataset, role = self._load(session, principal, "dataset.read", project, name)
             rows = session.scalars(select(DatasetVersionRecord).where(
                 DatasetVersionRecord.dataset_id == dataset.id, DatasetVersionRecord.state == "ready")
                 .order_by(DatasetVersionRecord.version)).all()
-            return [self._version_model(row) for row in rows]
+            return [self._version_for(row, role) for row in rows]
 
         return await self._in_transaction(work)
 
@@ -404,8 +437,8 @@ class DatasetService(CatalogService):
         principal = self._signed_in(principal)
 
         def work(session: Session) -> DatasetVersion:
-            dataset, _ = self._load(session, principal, "dataset.read", project, name)
-            return self._version_model(self._load_version(session, dataset, version))
+            dataset, role = self._load(session, principal, "dataset.read", project, name)
+            return self._version_for(self._load_version(session, dataset, version), role)
 
         return await self._in_transaction(work)
 

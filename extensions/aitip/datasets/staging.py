@@ -21,6 +21,7 @@ MD5 here, so the two run side by side).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import io
 import os
@@ -39,6 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import InvalidInput, PayloadTooLarge
+from ..schema import relative_path_error
 
 CHUNK = 1 << 20
 MAX_PENDING = 4 << 20  # received bytes waiting for the worker before the connection is paused
@@ -291,6 +293,10 @@ def _safe_member_path(name: str) -> PurePosixPath:
         raise InvalidInput(f"the archive holds a path leaving its folder: {name!r}", code="unsafe_archive")
     if "\x00" in name:
         raise InvalidInput(f"the archive holds a name with a NUL byte: {name!r}", code="unsafe_archive")
+    problem = relative_path_error(path.as_posix())
+    if problem is not None:
+        raise InvalidInput(f"the archive holds a name no file system stores: {problem}", code="bad_archive",
+                           detail={"member": name[:300]})
     return path
 
 
@@ -460,6 +466,10 @@ class ArchiveStream:
             member.file = open(target, "xb")  # noqa: SIM115 - closed at the member's end, or by close()
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
             raise _unsafe(f"{key!r} clashes with another member of the archive") from None
+        except OSError as error:  # a limit of the staging file system the name checks did not foresee
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            raise _bad(f"{key[:300]!r} is a name the file system cannot store (too long)") from None
         member.target = target
         member.md5 = hashlib.md5(usedforsecurity=False)
 

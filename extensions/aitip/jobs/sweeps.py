@@ -103,6 +103,20 @@ def next_point(sweep: SweepRecord, index: int, history: list[tuple[dict[str, Any
     return tpe_point(sweep.space, sweep.seed, sweep.direction, history)
 
 
+def _standing(principal: Principal) -> dict[str, Any]:
+    """What made the creator's role in the project when the sweep was created (hub groups, hub admin), kept
+    with the sweep so its trials are submitted with the same standing: a hub admin's or a group member's
+    trials would otherwise be refused as a non-member's ("project does not exist")."""
+    return {"groups": sorted(principal.groups), "admin": principal.is_admin}
+
+
+def trial_submitter(owner: str, template: dict[str, Any]) -> Principal:
+    """The principal a sweep's trials are submitted as: its owner, with the standing recorded at creation.
+    Each submission still checks ``job.submit`` against the project's members as they are then."""
+    standing = template.get("submitted_as") or {}
+    return Principal(owner, groups=frozenset(standing.get("groups") or ()), is_admin=bool(standing.get("admin")))
+
+
 def _sweep_model(sweep: SweepRecord, trials: list[JobRecord]) -> Sweep:
     results = sweep.results or {}
     return Sweep(
@@ -172,7 +186,7 @@ class SweepService(CatalogService):
         template = {"notebook_sha256": sha256, "notebook_name": request.notebook_name, "kernel": kernel,
                     "resources": request.resources.model_dump() if request.resources else None,
                     "priority": request.priority, "timeout_seconds": request.timeout_seconds,
-                    "tags": dict(request.tags)}
+                    "tags": dict(request.tags), "submitted_as": _standing(principal)}
 
         def work(session: Session) -> Sweep:
             project, _ = authorize(session, principal, "sweep.create", request.project)
@@ -295,7 +309,7 @@ class SweepController:
         state = await asyncio.to_thread(self._collect, sweep_id)
         if state is None:
             return
-        sweep_owner, project, to_create, cancel_ids = state
+        sweep_owner, submitter, to_create, cancel_ids = state
         for job_id in cancel_ids:
             try:
                 await self.jobs.cancel(Principal(sweep_owner, is_admin=True), job_id)
@@ -303,12 +317,13 @@ class SweepController:
                 pass
         for index, parameters, request in to_create:
             try:
-                await self.jobs.submit(Principal(sweep_owner), request, sweep=(sweep_id, index))
+                await self.jobs.submit(submitter, request, sweep=(sweep_id, index))
             except (InvalidInput, PermissionDenied, NotFound, Conflict) as exc:
                 await asyncio.to_thread(self._fail, sweep_id, f"trial {index} could not be submitted: {exc}")
                 return
 
-    def _collect(self, sweep_id: int) -> tuple[str, str, list[tuple[int, dict[str, Any], JobSubmit]], list[int]] | None:
+    def _collect(self, sweep_id: int) -> tuple[str, Principal, list[tuple[int, dict[str, Any], JobSubmit]],
+                                               list[int]] | None:
         with self.catalog.session() as session:
             sweep = session.get(SweepRecord, sweep_id)
             if sweep is None or sweep.state != "running":
@@ -327,7 +342,8 @@ class SweepController:
             if sweep.cancel_requested:
                 if not active:
                     self._close(sweep, "cancelled", "cancelled on request")
-                return sweep.owner, sweep.project.name, [], [j.id for j in active if not j.cancel_requested]
+                return (sweep.owner, trial_submitter(sweep.owner, sweep.template), [],
+                        [j.id for j in active if not j.cancel_requested])
             if sweep.created_trials >= sweep.trials and not active:
                 if sweep.best_job_id is None:
                     self._close(sweep, "failed", f"no trial reported the metric {sweep.objective!r}")
@@ -351,7 +367,7 @@ class SweepController:
                 to_create.append((index, point, request))
                 sweep.created_trials += 1
                 free -= 1
-            return sweep.owner, sweep.project.name, to_create, []
+            return sweep.owner, trial_submitter(sweep.owner, sweep.template), to_create, []
 
     @staticmethod
     def _update_best(sweep: SweepRecord, trials: list[JobRecord]) -> None:

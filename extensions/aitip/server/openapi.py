@@ -1,16 +1,31 @@
-"""The OpenAPI 3.1 document, generated from the route table and the domains' pydantic models."""
+"""The OpenAPI 3.1 document, generated from what the server validates: the route table, the router's
+parameter patterns and the domains' pydantic models.
+
+- Path parameters: the router's pattern for each (``routes.PARAMETER_PATTERNS``), or for names the rule
+  their handler holds them to (``PATH_PARAMETER_TYPES``: project names, dataset names with their length).
+- Query parameters: the query model's JSON schema in validation mode, by alias (``?from=`` of the diff),
+  one parameter per field with every constraint (patterns, lengths, bounds, enums).
+- Bodies: the body model's JSON schema in validation mode; constraints a model enforces in a validator
+  are added from ``VALIDATOR_SCHEMAS`` (their JSON Schema equivalent), or, where JSON Schema cannot say
+  them (a comparison between two fields, a notebook's full nbformat check), listed in the operation's
+  ``x-aitip-checks``. A test fails for a validator that is in neither.
+- Uploads: the streamed file as an ``application/octet-stream`` body.
+"""
 
 from __future__ import annotations
 
+import copy
+import typing
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
 from ..identity.permissions import PermissionScope, permission
-from .routes import API_PREFIX, Route, platform_routes
+from ..schema import DatasetName, ProjectName
+from .routes import API_PREFIX, PARAMETER_PATTERNS, Route, platform_routes
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -24,22 +39,154 @@ ERROR_SCHEMA = {
     },
 }
 
+PATH_PARAMETER_TYPES: dict[str, Any] = {
+    # The router takes any segment and the handler answers 404 for a name that is not a DNS label.
+    "project": ProjectName,
+    # The router's pattern is the dataset name rule's; the handler adds its length (422).
+    "dataset": DatasetName,
+}
+
+_NOTEBOOK = {"type": "object", "required": ["nbformat", "cells"],
+             "properties": {"nbformat": {"const": 4}, "cells": {"type": "array"}}}
+
+# Validators of documented request models -> the JSON Schema they amount to ({"allOf" part} merged into
+# the model's schema), or a string: why JSON Schema cannot say it (listed as x-aitip-checks).
+VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
+    ("ProjectUpdate", "_something_to_change"): {"anyOf": [
+        {"required": ["display_name"], "properties": {"display_name": {"type": "string"}}},
+        {"required": ["description"], "properties": {"description": {"type": "string"}}}]},
+    ("MemberAdd", "_exactly_one_principal"): {"oneOf": [
+        {"required": ["user"], "properties": {"user": {"type": "string"}, "group": {"type": "null"}}},
+        {"required": ["group"], "properties": {"group": {"type": "string"}, "user": {"type": "null"}}}]},
+    ("JobSubmit", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
+    ("SweepCreate", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
+    ("TaskCreate", "_distinct_labels"): {"properties": {"labels": {"uniqueItems": True}}},
+    ("GpuHoursQuery", "_utc"): {},  # a time without a zone is read as UTC: nothing is refused
+    ("Dimension", "_consistent"): "a sweep dimension takes 'values' (grid, choice) or 'low' < 'high' (uniform, "
+                                  "int; loguniform above 0; int with whole bounds), not both",
+    ("RequestModel", "_integral_numbers"): {},  # 3.0 for an integer field is 3, as JSON Schema says
+    ("GpuHoursQuery", "_ordered"): "'since' must be before 'until'",
+}
+_NOT_IN_JSON_SCHEMA = {
+    "DatasetSettings": ["quality_rules must be a valid quality gate: min_rows, max_null_fraction, "
+                        "declared_schema, label_column ... (422 invalid_quality_rules)"],
+    "JobSubmit": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
+                  "parameters must be declared in the notebook's parameters cell, with its types (422)"],
+    "SweepCreate": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
+                    "searched and fixed parameters must be declared in the notebook's parameters cell (422)"],
+}
+
+
+def model_validators(model: type[BaseModel]) -> list[tuple[str, str]]:
+    """(model, validator) for a request model's field and model validators and those of the models it
+    holds (what JSON Schema does not see by itself); an inherited validator under the class defining it."""
+    found: set[tuple[str, str]] = set()
+    for each in _models_within(model):
+        decorators = each.__pydantic_decorators__
+        for name in {**decorators.field_validators, **decorators.model_validators}:
+            owner = next((base.__name__ for base in each.__mro__ if name in vars(base)), each.__name__)
+            found.add((owner, name))
+    return sorted(found)
+
+
+def _models_within(model: type[BaseModel]) -> list[type[BaseModel]]:
+    seen: list[type[BaseModel]] = []
+
+    def walk(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation not in seen:
+                seen.append(annotation)
+                for field in annotation.model_fields.values():
+                    walk(field.annotation)
+            return
+        for argument in typing.get_args(annotation):
+            walk(argument)
+
+    walk(model)
+    return seen
+
+
+def _checks(model: type[BaseModel]) -> list[str]:
+    found = [rule for key in model_validators(model) if isinstance(rule := VALIDATOR_SCHEMAS.get(key), str)]
+    return found + _NOT_IN_JSON_SCHEMA.get(model.__name__, [])
+
+
+def _with_validators(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, Any]:
+    parts = [rule for owner, name in model_validators(model)
+             if owner == model.__name__ and isinstance(rule := VALIDATOR_SCHEMAS.get((owner, name)), dict) and rule]
+    if not parts:
+        return schema
+    return {**schema, "allOf": [*schema.get("allOf", []), *parts]}
+
 
 def _documented(routes: list[Route]) -> list[Route]:
     return [route for route in routes if route.template != "{path}" and route.prefix == API_PREFIX]
 
 
+def path_parameter_schema(name: str) -> dict[str, Any]:
+    declared = PATH_PARAMETER_TYPES.get(name)
+    if declared is not None:
+        schema = TypeAdapter(declared).json_schema(mode="validation")
+        schema.pop("examples", None)
+        return schema
+    return {"type": "string", "pattern": f"^(?:{PARAMETER_PATTERNS[name]})$"}
+
+
+def _resolve(schema: Any, definitions: dict[str, Any]) -> Any:
+    """``schema`` with local ``$ref``s replaced by what they name (query parameters stand alone)."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            target = definitions[schema["$ref"].rsplit("/", 1)[-1]]
+            rest = {k: v for k, v in schema.items() if k != "$ref"}
+            return {**_resolve(target, definitions), **_resolve(rest, definitions)}
+        return {key: _resolve(value, definitions) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_resolve(item, definitions) for item in schema]
+    return schema
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string: ``X | None`` is documented as X (absent means None)."""
+    options = schema.get("anyOf")
+    if options and any(option.get("type") == "null" for option in options):
+        kept = [option for option in options if option.get("type") != "null"]
+        rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        schema = {**rest, **kept[0]} if len(kept) == 1 else {**rest, "anyOf": kept}
+    return schema
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One parameter per field of a query model, named by alias, with every constraint it validates."""
+    schema = model.model_json_schema(mode="validation", by_alias=True)
+    definitions = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in schema.get("properties", {}).items():
+        field = _without_null(_resolve(copy.deepcopy(field), definitions))
+        description = field.pop("description", "")
+        field.pop("title", None)
+        parameters.append({"name": name, "in": "query", "required": name in required, "schema": field,
+                           "description": description})
+    return parameters
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     routes = _documented(platform_routes())
-    models: set[type[BaseModel]] = set()
+    wanted: set[tuple[type[BaseModel], str]] = set()
     for route in routes:
         for operation in route.operations.values():
-            models.update(m for m in (operation.body, operation.response) if m is not None)
-    ordered = sorted(models, key=lambda model: model.__name__)
-    _, schemas = models_json_schema([(m, "validation") for m in ordered],
-                                    ref_template="#/components/schemas/{model}")
+            if operation.body is not None:
+                wanted.add((operation.body, "validation"))
+            if operation.response is not None:
+                wanted.add((operation.response, "serialization"))
+    ordered = sorted(wanted, key=lambda item: (item[0].__name__, item[1]))
+    refs, schemas = models_json_schema(ordered, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
     components = dict(schemas.get("$defs", {}))
+    for model, mode in ordered:
+        if mode == "validation":
+            name = refs[(model, mode)]["$ref"].rsplit("/", 1)[-1]
+            components[name] = _with_validators(model, components[name])
     components["Error"] = ERROR_SCHEMA
 
     paths: dict[str, Any] = {}
@@ -52,10 +199,8 @@ def openapi_document() -> dict[str, Any]:
                 "summary": operation.summary,
                 "x-aitip-action": operation.action,
                 "x-aitip-min-role": rule.min_role.value if rule.min_role else rule.scope.value,
-                "parameters": [
-                    {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                    for name in route.parameters
-                ],
+                "parameters": [{"name": name, "in": "path", "required": True, "schema": path_parameter_schema(name)}
+                               for name in route.parameters],
                 "responses": {
                     "4XX": {"description": "Refused", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -63,18 +208,23 @@ def openapi_document() -> dict[str, Any]:
             }
             if rule.scope is PermissionScope.public:
                 entry["security"] = []
+            checks: list[str] = []
             if operation.query is not None:
-                for name, info in operation.query.model_fields.items():
-                    entry["parameters"].append({"name": name, "in": "query", "required": False,
-                                                "schema": {"type": _json_type(info.annotation)},
-                                                "description": info.description or ""})
+                entry["parameters"] += query_parameters(operation.query)
+                checks += _checks(operation.query)
             if operation.body is not None:
                 entry["requestBody"] = {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{operation.body.__name__}"}}}}
+                    "schema": refs[(operation.body, "validation")]}}}
+                checks += _checks(operation.body)
+            elif getattr(route.handler, "_stream_request_body", False) and method in ("POST", "PUT"):
+                entry["requestBody"] = {"required": True, "description": "The file's bytes, streamed",
+                                        "content": {"application/octet-stream": {
+                                            "schema": {"type": "string", "format": "binary"}}}}
+            if checks:
+                entry["x-aitip-checks"] = checks
             ok: dict[str, Any] = {"description": "OK"}
             if operation.response is not None:
-                ok["content"] = {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{operation.response.__name__}"}}}
+                ok["content"] = {"application/json": {"schema": refs[(operation.response, "serialization")]}}
             entry["responses"][str(operation.status)] = ok
             item[method.lower()] = entry
         paths["/" + API_PREFIX + route.template] = item
@@ -90,7 +240,3 @@ def openapi_document() -> dict[str, Any]:
         },
         "security": [{"hubToken": []}],
     }
-
-
-def _json_type(annotation: Any) -> str:
-    return {int: "integer", bool: "boolean", float: "number"}.get(annotation, "string")

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from ..schema import DATASET_NAME_REGEX
+
 API_PREFIX = "api/aitip/v1/"
 
 PARAMETER_PATTERNS = {
@@ -19,7 +21,7 @@ PARAMETER_PATTERNS = {
     "run": r"[0-9a-f]{32}",
     "path": r".*",
     "mlflow_path": r"api/2\.0/mlflow(?:-artifacts)?/[^?#]*",
-    "dataset": r"[a-z0-9][a-z0-9._-]{0,99}",
+    "dataset": DATASET_NAME_REGEX,  # its length is checked by the handler (422), the same rule as the models'
     "version": r"[0-9]{1,9}",
     "task": r"[0-9]{1,18}",
     "item": r"[0-9]{1,18}",

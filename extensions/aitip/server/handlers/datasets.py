@@ -14,6 +14,7 @@ from pydantic import Field
 from tornado import web
 
 from ...datasets.models import (
+    MAX_VERSION,
     Dataset,
     DatasetList,
     DatasetSettings,
@@ -30,17 +31,30 @@ from ...datasets.models import (
 from ...datasets.service import DatasetService
 from ...datasets.staging import StagedUpload
 from ...errors import AitipError, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
-from ...schema import RequestModel
+from ...schema import RequestModel, dataset_name_error
 from ..routes import Operation
 from .base import AitipHandler
 
 
 class DiffQuery(RequestModel):
-    from_version: int = Field(..., alias="from", ge=1)
-    to_version: int = Field(..., alias="to", ge=1)
+    """``?from=<version>&to=<version>`` (the same version twice is an empty diff)."""
+
+    from_version: int = Field(..., alias="from", ge=1, le=MAX_VERSION, description="The older version")
+    to_version: int = Field(..., alias="to", ge=1, le=MAX_VERSION, description="The newer version")
 
 
 class DatasetsBase(AitipHandler):
+    async def prepare(self) -> None:  # type: ignore[override]
+        """The dataset name in the path is held to the dataset name rule (the router's pattern has no
+        length): a name that can never exist is a 422 saying why, before anything else is done."""
+        await super().prepare()
+        name = self.path_kwargs.get("dataset")
+        if name is not None:
+            problem = dataset_name_error(name)
+            if problem is not None:
+                raise InvalidInput(f"invalid path: dataset: {problem}",
+                                   detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}])
+
     @property
     def service(self) -> DatasetService:
         if self.context.datasets is None:
@@ -217,8 +231,6 @@ class DatasetDiffHandler(DatasetsBase):
     @authorized
     async def get(self, project: str, dataset: str) -> None:
         query = self.query(DiffQuery)
-        if query.from_version == query.to_version:
-            raise InvalidInput("give two different versions to compare")
         self.send(await self.service.diff(self.principal, self.project_name(project), dataset,
                                           query.from_version, query.to_version))
 
