@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -111,6 +111,26 @@ class Client:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def upload(self, path: str, body: Iterable[bytes], length: int, *, params: dict[str, Any] | None = None,
+               content_type: str = "application/octet-stream",
+               timeout: httpx.Timeout = httpx.Timeout(30.0, read=3600.0)) -> Any:  # noqa: B008 - immutable
+        """POST ``length`` bytes read from ``body`` (streamed, with their Content-Length); the JSON answer.
+
+        The headers go first, with ``Expect: 100-continue``: a refusal (no right to write, an unknown
+        project, a file over the limit) comes back before the body is sent, or stops it (see
+        :mod:`aitip.http_expect`)."""
+        from .http_expect import send_expecting_continue
+
+        request = self._http.build_request("POST", path.lstrip("/"), params=params,
+                                           headers={"Content-Type": content_type})
+        try:
+            response = send_expecting_continue(self._http, request, body, length, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            self._raise(response)
+        return response.json() if response.content else None
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:
