@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from aitip.cli import main as cli_main
 from aitip.cli import table
-from aitip.client import Client, NotConfigured, resolve_endpoint, save_credentials
+from aitip.client import AitipAPIError, Client, NotConfigured, resolve_endpoint, save_credentials
 
 
 @pytest.fixture(autouse=True)
@@ -205,6 +206,15 @@ class CountingBody:
 
 FORBIDDEN = json.dumps({"error": {"code": "forbidden", "message": "viewers cannot add dataset versions",
                                   "detail": None}}).encode()
+HUB_PAGE = b"""<!DOCTYPE HTML>
+<html><head><meta charset="utf-8"><title>JupyterHub</title>
+<link rel="stylesheet" href="/hub/static/css/style.min.css"/><script>window.hub = {"base": "/hub/"};</script>
+</head><body><nav class="navbar"><a href="/hub/home">Home</a><a href="/hub/token">Token</a></nav>
+<div id="main"><div class="error"><h1>503 : Service Unavailable</h1>
+<p>Your server appears to be down. Try restarting it <a href="/hub/home">from the hub</a></p></div></div>
+<script type="text/javascript">function _remove_redirects_from_url() { return "<p>"; }</script></body></html>"""
+
+
 def upload(server: ScriptedServer, body: CountingBody, **options: float) -> Any:
     from aitip.http_expect import send_expecting_continue
 
@@ -289,3 +299,60 @@ def test_expectation_failed_is_retried_plainly() -> None:
     response = upload(server, CountingBody(1))
     first, second = server.done()
     assert (response.status_code, first.body_bytes, second.body_bytes) == (201, 0, 1 << 20)
+
+
+def test_sdk_and_cli_say_an_html_error_page_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """An answer that is not the API's (here a page like the hub's, behind the proxy) becomes one line of
+    words: the status, its reason and what the page says, never its markup."""
+    def html_page(peer: Peer) -> None:
+        peer.read_head()
+        peer.answer("503 Service Unavailable", HUB_PAGE, "text/html; charset=UTF-8")
+        peer.read_until_closed()
+
+    data = tmp_path / "d.csv"
+    data.write_bytes(b"a,b\n" * 1000)
+    server = ScriptedServer(html_page, html_page, html_page)
+    with Client(server.url, "t") as client:
+        with pytest.raises(AitipAPIError) as refused:
+            client.datasets.add("lab", "d", data)
+        with pytest.raises(AitipAPIError) as listing:
+            client.datasets.list("lab")
+    for error in (refused.value, listing.value):
+        assert (error.status, error.code) == (503, "http_error")
+        assert error.message == ("Service Unavailable: Your server appears to be down. Try restarting it from "
+                                 "the hub")
+    monkeypatch.setenv("AITIP_URL", server.url)
+    monkeypatch.setenv("AITIP_TOKEN", "t")
+    assert cli_main(["data", "add", "d", str(data), "-P", "lab"]) == 1
+    server.done()
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["aitip: Service Unavailable: Your server appears to be down. Try restarting it "
+                                "from the hub (503 http_error)"]
+    assert "<" not in err
+
+
+@pytest.mark.parametrize(("content_type", "body", "message"), [
+    ("text/plain", b"upstream connect error\n\nreset before headers", "Bad Gateway: upstream connect error reset "
+                                                                          "before headers"),
+    ("application/json", b'{"detail": "not ours"}', 'Bad Gateway: {"detail": "not ours"}'),
+    ("application/octet-stream", b"\x00\x01", "Bad Gateway: (2 bytes of application/octet-stream)"),
+    ("text/html", b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+                  b"</center><hr><center>nginx</center></body></html>", "Bad Gateway"),
+    ("text/html", b"<html><body>" + b"<p>word</p>" * 200 + b"</body></html>", None),
+])
+def test_other_answers_are_summed_up_in_one_line(content_type: str, body: bytes, message: str | None) -> None:
+    def answer(peer: Peer) -> None:
+        peer.read_head()
+        peer.answer("502 Bad Gateway", body, content_type)
+
+    server = ScriptedServer(answer)
+    with Client(server.url, "t") as client, pytest.raises(AitipAPIError) as refused:
+        client.me()
+    server.done()
+    text = refused.value.message
+    assert "\n" not in text and "<" not in text
+    if message is not None:
+        assert text == message
+    else:
+        assert text.startswith("Bad Gateway: word — word") and len(text) < 300 and text.endswith("…")

@@ -664,8 +664,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": {"status": error.status, "code": error.code, "message": error.message,
                                         "detail": error.detail}}), file=sys.stderr)
-        else:
-            print(f"aitip: {error.message} ({error.status} {error.code})", file=sys.stderr)
+        else:  # one line, whatever the server said (the SDK has already reduced any HTML page to its words)
+            message = " ".join(str(error.message).split()) or "(no message)"
+            print(f"aitip: {message} ({error.status} {error.code})", file=sys.stderr)
         return EXIT_API
     except NotConfigured as error:
         print(f"aitip: {error}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The SDK and the CLI upload to a real server with ``Expect: 100-continue``: a refused upload is not
-sent, and the refusal is one clear line, the platform's own message."""
+sent, and every refusal is one clear line — the platform's own message, or for an answer that is not the
+API's (here Jupyter Server's HTML 404 page), its status, reason and words, never its markup."""
 
 from __future__ import annotations
 
@@ -115,3 +116,23 @@ async def test_cli_says_a_refusal_in_one_line(api: Any, url: str, tmp_path: Path
     code, out, err = await run_cli(url, "ann", "data", "add", "d", str(big), "-P", "lab")
     assert err.splitlines() == [f"aitip: the upload is {3 << 20} bytes; the limit is {LIMIT} "
                                 "(413 payload_too_large)"], err
+
+
+async def test_an_html_answer_is_told_in_words(api: Any, jp_http_port: int, jp_base_url: str,
+                                               tmp_path: Path) -> None:
+    """A URL that is not the API's: Jupyter Server answers its own HTML 404 page."""
+    wrong = f"http://127.0.0.1:{jp_http_port}{jp_base_url}not-the-platform/"
+    table = tmp_path / "d.csv"
+    table.write_bytes(b"a,b\n1,2\n")
+
+    def add() -> AitipAPIError:
+        with Client(wrong, TOKENS["ann"]) as client, pytest.raises(AitipAPIError) as refused:
+            client.datasets.add("lab", "d", table)
+        return refused.value
+
+    error = await asyncio.to_thread(add)
+    assert (error.status, error.code) == (404, "http_error")
+    assert error.message.startswith("Not Found") and "<" not in error.message and "\n" not in error.message
+    code, out, err = await run_cli(wrong, "ann", "data", "add", "d", str(table), "-P", "lab")
+    assert code == 1 and len(err.splitlines()) == 1 and "<" not in err, err
+    assert err.startswith("aitip: Not Found") and err.rstrip().endswith("(404 http_error)")
