@@ -356,3 +356,24 @@ def test_other_answers_are_summed_up_in_one_line(content_type: str, body: bytes,
         assert text == message
     else:
         assert text.startswith("Bad Gateway: word — word") and len(text) < 300 and text.endswith("…")
+
+
+@pytest.mark.parametrize(("status", "headers", "body", "message"), [
+    ("200 OK", "", b"<html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1>"
+                   b"</body></html>", "OK: Welcome to nginx!"),
+    ("302 Found", "Location: /hub/login?next=%2Fservices%2Faitip%2F\r\n", b"",
+     "Found: redirected to /hub/login?next=%2Fservices%2Faitip%2F"),
+])
+def test_a_success_that_is_not_json_is_told_in_words_too(status: str, headers: str, body: bytes,
+                                                         message: str) -> None:
+    """A URL pointing at something else may answer 200 with a page, or redirect: no traceback, one line."""
+    def answer(peer: Peer) -> None:
+        peer.read_head()
+        peer.sock.sendall(f"HTTP/1.1 {status}\r\n{headers}Content-Type: text/html\r\nContent-Length: {len(body)}"
+                          f"\r\n\r\n".encode() + body)
+
+    server = ScriptedServer(answer)
+    with Client(server.url, "t") as client, pytest.raises(AitipAPIError) as told:
+        client.me()
+    server.done()
+    assert (told.value.code, told.value.message) == ("http_error", message)

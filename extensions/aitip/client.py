@@ -108,11 +108,19 @@ class Client:
             response = self._http.request(method, path.lstrip("/"), json=json_body, params=params)
         except httpx.HTTPError as exc:
             raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            self._raise(response)
+        return self._answer(response)
+
+    @classmethod
+    def _answer(cls, response: httpx.Response) -> Any:
+        """The JSON of a successful answer; anything else raises :class:`AitipAPIError`."""
+        if response.status_code >= 300:
+            cls._raise(response)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # a page, not the API: a URL that points elsewhere
+            cls._raise(response)
 
     def upload(self, path: str, body: Iterable[bytes], length: int, *, params: dict[str, Any] | None = None,
                content_type: str = "application/octet-stream",
@@ -130,9 +138,7 @@ class Client:
             response = send_expecting_continue(self._http, request, body, length, timeout=timeout)
         except httpx.HTTPError as exc:
             raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            self._raise(response)
-        return response.json() if response.content else None
+        return self._answer(response)
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:
@@ -144,6 +150,8 @@ class Client:
                 raise TypeError("not an AITIP error")
         except (ValueError, KeyError, TypeError):
             summary = plain_summary(response)
+            if 300 <= response.status_code < 400 and response.headers.get("Location"):
+                summary = f"redirected to {response.headers['Location']}" + (f" — {summary}" if summary else "")
             reason = response.reason_phrase or f"HTTP {response.status_code}"
             detail = {"content_type": response.headers.get("Content-Type"), "url": str(response.url)}
             message = f"{reason}: {summary}" if summary and summary.lower() != reason.lower() else reason
