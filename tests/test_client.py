@@ -377,3 +377,23 @@ def test_a_success_that_is_not_json_is_told_in_words_too(status: str, headers: s
         client.me()
     server.done()
     assert (told.value.code, told.value.message) == ("http_error", message)
+
+
+def test_behind_an_environment_proxy_the_upload_goes_through_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY applies: the request goes to the proxy through the caller's httpx client (no expectation,
+    its Content-Length kept), as before."""
+    def proxy(peer: Peer) -> None:
+        head = peer.read_head()
+        assert head["request-line"].startswith("POST http://platform.invalid/services/aitip/api/aitip/v1/")
+        assert "expect" not in head and head["content-length"] == str(1 << 20)
+        peer.read_body(1 << 20)
+        peer.answer("201 Created", b"{}")
+
+    server = ScriptedServer(proxy)
+    monkeypatch.setenv("HTTP_PROXY", server.url.split("/services/")[0])
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with Client("http://platform.invalid/services/aitip/", "t") as client:
+        assert client.upload("projects/lab/datasets/d/versions", CountingBody(1), 1 << 20) == {}
+    (peer,) = server.done()
+    assert peer.body_bytes == 1 << 20

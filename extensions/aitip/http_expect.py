@@ -40,8 +40,10 @@ def send_expecting_continue(http: httpx.Client, request: httpx.Request, body: It
     Returns the server's answer (its body read whole); raises :class:`httpx.TransportError` subclasses as
     httpx would (``ConnectError``, ``WriteError``, ``ReadTimeout``, ``RemoteProtocolError``)."""
     if _through_proxy(request.url):
+        headers = [(name, value) for name, value in request.headers.multi_items()
+                   if name.lower() not in ("content-length", "transfer-encoding")]
         plain = http.build_request(request.method, request.url, content=body, timeout=timeout,
-                                   headers={**request.headers, "Content-Length": str(length)})
+                                   headers=[*headers, ("Content-Length", str(length))])
         return http.send(plain)
     iterator = iter(body)
     response = _exchange(request, iterator, length, timeout, continue_timeout, expect=True)
