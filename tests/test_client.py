@@ -397,3 +397,25 @@ def test_behind_an_environment_proxy_the_upload_goes_through_httpx(monkeypatch: 
         assert client.upload("projects/lab/datasets/d/versions", CountingBody(1), 1 << 20) == {}
     (peer,) = server.done()
     assert peer.body_bytes == 1 << 20
+
+
+def test_a_body_that_fails_to_read_raises_its_own_error() -> None:
+    """A folder's file that changes while it is sent (ZipStream's FileChanged, an OSError) is that error,
+    not a connection failure waited on for an answer."""
+    from aitip.datasets.zipstream import FileChanged
+    from aitip.http_expect import send_expecting_continue
+
+    def accept(peer: Peer) -> None:
+        peer.read_head()
+        peer.answer("100 Continue", interim=True)
+        peer.read_until_closed()
+
+    def body() -> Iterator[bytes]:
+        yield bytes(1 << 20)
+        raise FileChanged("pets/cat/1.png changed size while it was being sent")
+
+    server = ScriptedServer(accept)
+    with httpx.Client(base_url=server.url) as http, pytest.raises(FileChanged, match="changed size"):
+        send_expecting_continue(http, http.build_request("POST", "x"), body(), 2 << 20, timeout=httpx.Timeout(WAIT))
+    (peer,) = server.done()
+    assert peer.body_bytes == 1 << 20

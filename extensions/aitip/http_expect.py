@@ -74,13 +74,18 @@ def _exchange(request: httpx.Request, body: Any, length: int, timeout: httpx.Tim
         if isinstance(answer, h11.Response):  # answered before the body: it is not sent
             return connection.read_answer(answer)
         try:
-            for chunk in body:
+            while True:
+                chunk = _next_chunk(body)
                 answer = connection.answer_arrived()
                 if answer is not None:
                     return connection.read_answer(answer)
+                if chunk is None:
+                    connection.send(h11.EndOfMessage())
+                    break
                 if chunk:
                     connection.send(h11.Data(data=chunk))
-            connection.send(h11.EndOfMessage())
+        except _SourceFailed as failed:  # reading the body failed (a file changed): that error, as it is
+            raise failed.error from None
         except h11.LocalProtocolError as error:  # the body is longer or shorter than its length
             raise httpx.LocalProtocolError(f"the upload's body does not match its length {length}: {error}",
                                            request=request) from error
@@ -91,6 +96,19 @@ def _exchange(request: httpx.Request, body: Any, length: int, timeout: httpx.Tim
                                        request=request) from error
             return connection.read_answer(answer)
         return connection.read_answer(connection.wait_for_head(timeout.read, final=True))
+
+
+class _SourceFailed(Exception):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _next_chunk(body: Any) -> bytes | None:
+    """The body's next chunk (None at its end); its source's own errors kept apart from the socket's."""
+    try:
+        return next(body, None)  # type: ignore[no-any-return]
+    except Exception as error:  # noqa: BLE001 - re-raised as it is by the caller
+        raise _SourceFailed(error) from error
 
 
 class _Connection:
