@@ -95,7 +95,12 @@ def _exchange(request: httpx.Request, body: Any, length: int, timeout: httpx.Tim
                 raise httpx.WriteError(f"the connection failed while sending the body: {error}",
                                        request=request) from error
             return connection.read_answer(answer)
-        return connection.read_answer(connection.wait_for_head(timeout.read, final=True))
+        return connection.read_answer(connection.wait_for_head(_seconds(timeout.read), final=True))
+
+
+def _seconds(timeout: float | None) -> float:
+    """httpx's None (no limit) as a number of seconds."""
+    return timeout if timeout is not None else 1e9
 
 
 class _SourceFailed(Exception):
@@ -193,13 +198,12 @@ class _Connection:
             if not self._receive(remaining):
                 return None
 
-    def wait_for_head(self, wait: float | None, *, final: bool = False) -> h11.Response | h11.InformationalResponse | None:
+    def wait_for_head(self, wait: float, *, final: bool = False) -> h11.Response | h11.InformationalResponse | None:
         """The first answer head within ``wait`` seconds: ``100 Continue`` or a final answer (with ``final``,
         informational ones are skipped, and none within ``wait`` is a read timeout)."""
-        deadline = None if wait is None else time.monotonic() + wait
+        deadline = time.monotonic() + wait
         while True:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            event = self._event(remaining)
+            event = self._event(max(deadline - time.monotonic(), 0.0))
             if event is None:
                 if final:
                     raise httpx.ReadTimeout(f"no answer within {wait} s", request=self.request)
@@ -217,7 +221,7 @@ class _Connection:
     def answer_after_failure(self) -> h11.Response | None:
         """After the connection failed under the body: an answer the server sent before, if any."""
         try:
-            event = self.wait_for_head(self.timeout.read if self.timeout.read is not None else 30.0, final=True)
+            event = self.wait_for_head(_seconds(self.timeout.read), final=True)
         except (httpx.TransportError, OSError):
             return None
         return event if isinstance(event, h11.Response) else None
@@ -226,7 +230,7 @@ class _Connection:
         assert isinstance(head, h11.Response), head
         content = bytearray()
         while True:
-            event = self._event(self.timeout.read)
+            event = self._event(_seconds(self.timeout.read))
             if event is None:
                 raise httpx.ReadTimeout(f"the answer's body did not come within {self.timeout.read} s",
                                         request=self.request)
