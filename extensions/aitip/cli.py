@@ -105,8 +105,10 @@ def hub_login(hub_url: str, username: str, password: str, note: str = "aitip CLI
         created = http.post(f"/hub/api/users/{username}/tokens", json={"note": note},
                             headers={"X-XSRFToken": xsrf})
         if created.status_code != 201:
-            raise SystemExit(f"aitip login: the hub would not create a token ({created.status_code}): "
-                             f"{created.text[:300]}")
+            from .client import plain_summary
+
+            raise SystemExit(f"aitip login: the hub would not create a token ({created.status_code} "
+                             f"{created.reason_phrase}): {plain_summary(created)}")
         return str(created.json()["token"])
 
 
