@@ -105,8 +105,10 @@ def hub_login(hub_url: str, username: str, password: str, note: str = "aitip CLI
         created = http.post(f"/hub/api/users/{username}/tokens", json={"note": note},
                             headers={"X-XSRFToken": xsrf})
         if created.status_code != 201:
-            raise SystemExit(f"aitip login: the hub would not create a token ({created.status_code}): "
-                             f"{created.text[:300]}")
+            from .client import plain_summary
+
+            raise SystemExit(f"aitip login: the hub would not create a token ({created.status_code} "
+                             f"{created.reason_phrase}): {plain_summary(created)}")
         return str(created.json()["token"])
 
 
@@ -664,8 +666,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": {"status": error.status, "code": error.code, "message": error.message,
                                         "detail": error.detail}}), file=sys.stderr)
-        else:
-            print(f"aitip: {error.message} ({error.status} {error.code})", file=sys.stderr)
+        else:  # one line, whatever the server said (the SDK has already reduced any HTML page to its words)
+            message = " ".join(str(error.message).split()) or "(no message)"
+            print(f"aitip: {message} ({error.status} {error.code})", file=sys.stderr)
         return EXIT_API
     except NotConfigured as error:
         print(f"aitip: {error}", file=sys.stderr)

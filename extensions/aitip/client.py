@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -106,18 +108,54 @@ class Client:
             response = self._http.request(method, path.lstrip("/"), json=json_body, params=params)
         except httpx.HTTPError as exc:
             raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
-        if response.status_code >= 400:
-            self._raise(response)
+        return self._answer(response)
+
+    @classmethod
+    def _answer(cls, response: httpx.Response) -> Any:
+        """The JSON of a successful answer; anything else raises :class:`AitipAPIError`."""
+        if response.status_code >= 300:
+            cls._raise(response)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # a page, not the API: a URL that points elsewhere
+            cls._raise(response)
+
+    def upload(self, path: str, body: Iterable[bytes], length: int, *, params: dict[str, Any] | None = None,
+               content_type: str = "application/octet-stream",
+               timeout: httpx.Timeout = httpx.Timeout(30.0, read=3600.0)) -> Any:  # noqa: B008 - immutable
+        """POST ``length`` bytes read from ``body`` (streamed, with their Content-Length); the JSON answer.
+
+        The headers go first, with ``Expect: 100-continue``: a refusal (no right to write, an unknown
+        project, a file over the limit) comes back before the body is sent, or stops it (see
+        :mod:`aitip.http_expect`)."""
+        from .http_expect import send_expecting_continue
+
+        request = self._http.build_request("POST", path.lstrip("/"), params=params,
+                                           headers={"Content-Type": content_type})
+        try:
+            response = send_expecting_continue(self._http, request, body, length, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
+        return self._answer(response)
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:
+        """The platform's JSON error as :class:`AitipAPIError`; any other answer (a proxy's or the hub's error
+        page, a misdirected URL) as one line: its reason and a plain-text summary, never its markup."""
         try:
             error = response.json()["error"]
+            if not isinstance(error, dict) or not isinstance(error.get("message", ""), str):
+                raise TypeError("not an AITIP error")
         except (ValueError, KeyError, TypeError):
-            error = {"code": "http_error", "message": response.text[:500] or response.reason_phrase}
+            summary = plain_summary(response)
+            if 300 <= response.status_code < 400 and response.headers.get("Location"):
+                summary = f"redirected to {response.headers['Location']}" + (f" — {summary}" if summary else "")
+            reason = response.reason_phrase or f"HTTP {response.status_code}"
+            detail = {"content_type": response.headers.get("Content-Type"), "url": str(response.url)}
+            message = f"{reason}: {summary}" if summary and summary.lower() != reason.lower() else reason
+            raise AitipAPIError(response.status_code, "http_error", message, detail) from None
         raise AitipAPIError(response.status_code, error.get("code", "http_error"), error.get("message", ""),
                             error.get("detail"))
 
@@ -382,6 +420,101 @@ class Client:
     def gpu_hours(self, *, by: str = "user", project: str | None = None) -> dict[str, Any]:
         params = {"by": by, **({"project": project} if project else {})}
         return self.request("GET", "resources/usage", params=params)  # type: ignore[no-any-return]
+
+
+SUMMARY_CHARS = 240
+
+
+class _PageText(HTMLParser):
+    """The words of an HTML page that say what it is about: its error block (JupyterHub's and Jupyter
+    Server's error pages put the status and message in ``<div class="error">``), else its headings and
+    paragraphs, else its title; scripts, styles and the rest of the markup left out."""
+
+    _SKIPPED = {"script", "style", "noscript", "template", "svg"}
+    _BLOCKS = {"h1", "h2", "h3", "p", "pre", "li", "td", "th", "div", "section", "main", "br", "title"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title: list[str] = []
+        self.error: list[str] = []
+        self.headings: list[str] = []
+        self.body: list[str] = []
+        self._stack: list[tuple[str, bool]] = []  # (tag, inside an error block)
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "img", "meta", "link", "input", "hr"):  # void elements
+            return
+        classes = next((value or "" for name, value in attrs if name == "class"), "").split()
+        in_error = (bool(self._stack) and self._stack[-1][1]) or "error" in classes
+        self._stack.append((tag, in_error))
+        if tag in self._SKIPPED:
+            self._skipping += 1
+        if tag in self._BLOCKS:
+            self._break()
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self._stack) - 1, -1, -1):
+            if self._stack[index][0] == tag:
+                for closed, _ in self._stack[index:]:
+                    if closed in self._SKIPPED:
+                        self._skipping -= 1
+                del self._stack[index:]
+                break
+        if tag in self._BLOCKS:
+            self._break()
+
+    def _break(self) -> None:
+        for parts in (self.error, self.headings, self.body):
+            if parts and parts[-1] != "\n":
+                parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skipping or not data.strip():
+            return
+        tags = [tag for tag, _ in self._stack]
+        if "title" in tags:
+            self.title.append(data)
+            return
+        if self._stack and self._stack[-1][1]:
+            self.error.append(data)
+        if any(tag in ("h1", "h2", "h3", "p", "pre") for tag in tags):
+            self.headings.append(data)
+        self.body.append(data)
+
+    def summary(self) -> str:
+        for parts in (self.error, self.headings, self.title, self.body):
+            lines = [" ".join(line.split()) for line in "".join(parts).split("\n")]
+            text = " — ".join(line for line in lines if line)
+            if text:
+                return text
+        return ""
+
+
+def plain_summary(response: httpx.Response) -> str:
+    """What a non-API answer says, as one short line of plain text (an HTML page's title or error message,
+    never its markup); empty when it says nothing."""
+    content_type = response.headers.get("Content-Type", "").lower()
+    try:
+        text = response.text
+    except (UnicodeDecodeError, LookupError):
+        text = response.content.decode("utf-8", "replace")
+    if "html" in content_type or "xml" in content_type or text.lstrip()[:1] == "<":
+        page = _PageText()
+        page.feed(text)
+        page.close()
+        summary = page.summary()
+    elif content_type and not content_type.startswith(("text/", "application/json")):
+        summary = f"({len(response.content)} bytes of {content_type.split(';')[0]})" if response.content else ""
+    else:
+        summary = " ".join(text.split())
+    # "503 : Service Unavailable — ..." repeats the status the message already carries
+    status = re.escape(str(response.status_code))
+    reason = re.escape(response.reason_phrase or "")
+    summary = re.sub(rf"^{status}\s*:?\s*({reason})?\s*(— )?", "", summary).strip()
+    if len(summary) > SUMMARY_CHARS:
+        summary = summary[:SUMMARY_CHARS - 1].rstrip() + "…"
+    return summary
 
 
 def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:

@@ -75,23 +75,15 @@ class DatasetsAPI:
     def add(self, project: str, name: str, source: str | Path, *, message: str = "",
             format: str | None = None) -> DatasetVersion:  # noqa: A002 - the API's word
         """Register a file, or a folder of class sub-folders (sent as a zip made on the fly), as the next
-        version. The upload carries its Content-Length (the platform then reads it without chunk framing)."""
+        version. The upload carries its Content-Length (the platform then reads it without chunk framing)
+        and asks first (``Expect: 100-continue``): a refused upload is not sent."""
         source = Path(source)
         with _upload_body(source) as (body, length, filename):
             params: dict[str, Any] = {"filename": filename, "message": message}
             if format:
                 params["format"] = format
-            try:
-                response = self.client._http.post(f"{self._base(project, name)}/versions", params=params,
-                                                  content=body,
-                                                  headers={"Content-Type": "application/octet-stream",
-                                                           "Content-Length": str(length)},
-                                                  timeout=httpx.Timeout(30.0, read=3600.0))
-            except httpx.HTTPError as exc:
-                raise AitipAPIError(503, "unreachable", f"cannot reach {self.client.url}: {exc}") from exc
-        if response.status_code >= 400:
-            Client._raise(response)
-        return DatasetVersion.model_validate(response.json())
+            answer = self.client.upload(f"{self._base(project, name)}/versions", body, length, params=params)
+        return DatasetVersion.model_validate(answer)
 
     def diff(self, project: str, name: str, before: int, after: int) -> VersionDiff:
         body = self.client.request("GET", f"{self._base(project, name)}/diff", params={"from": before, "to": after})

@@ -70,6 +70,15 @@ class AitipExtension(ExtensionApp):
         config=True
     )
 
+    discard_body_bytes = Integer(
+        1 << 30,
+        help="""How much of a refused request's body is read and thrown away before the refusal (JSON 403,
+        404, 413...) is answered, so that the answer reaches the client whole: a connection closed under an
+        unread body is reset, and configurable-http-proxy then answers its own 503 page instead. A client
+        that sends 'Expect: 100-continue' is answered before it sends the body. A larger body is answered at
+        once, read for a few seconds more, and its connection closed.""",
+    ).tag(config=True)
+
     relay_timeout = Float(60.0, help="Workspace mode: seconds to wait for the platform service.").tag(config=True)
 
     run_jobs = Bool(
@@ -140,6 +149,7 @@ class AitipExtension(ExtensionApp):
     def initialize_settings(self) -> None:
         directory = self.directory_class(parent=self)
         context = PlatformContext(mode=self.mode, directory=directory, max_body_bytes=self.max_body_bytes,
+                                  discard_body_bytes=self.discard_body_bytes,
                                   platform_url=self.platform_url, platform_token=self.platform_token,
                                   relay_timeout=self.relay_timeout)
         if self.mode == "platform":

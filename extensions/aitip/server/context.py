@@ -27,6 +27,7 @@ class PlatformContext:
     mode: str
     directory: Directory
     max_body_bytes: int
+    discard_body_bytes: int = 1 << 30
     catalog: Catalog | None = None
     projects: ProjectService | None = None
     jobs: JobService | None = None

@@ -1,5 +1,23 @@
 """The base of every aitip handler: authentication, the declared permission, JSON in and out,
-and errors as ``{"error": {"code", "message", "detail"}}``."""
+and errors as ``{"error": {"code", "message", "detail"}}``.
+
+Every handler receives its request body as a stream, so that a request is judged on its headers before
+its body is read, and a refusal reaches the client whole whatever the body's size:
+
+* a request refused on its headers (no token, no right, an unknown path or project, a body too large or of
+  the wrong type) that sends ``Expect: 100-continue`` is answered at once, without ``100 Continue``;
+* otherwise its body is read and thrown away, up to ``discard_body_bytes`` (``AitipExtension``), before the
+  refusal is answered, and the connection stays usable. Closing a connection under an unread body makes the
+  kernel reset it, and configurable-http-proxy then replaces the answer with its own 503 page;
+* a body larger than that bound is answered at once with ``Connection: close``, read for a few more seconds
+  (time for the answer to get through), and its connection closed;
+* a body refused while it streams in (over a limit, a bad archive) is likewise read to its end, up to the
+  bound, and then answered.
+
+A JSON body is collected in memory up to ``buffered_body_limit`` and handed to the handler's method as
+``self.request.body``, as tornado does for handlers that do not stream; limits are enforced here rather than
+by tornado's ``max_body_size``, which answers a bare ``400`` and closes the connection.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +25,15 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from pydantic import BaseModel, ValidationError
+from tornado import web
+from tornado.ioloop import IOLoop
 from tornado.web import HTTPError
 
 from ...errors import (
@@ -47,6 +68,19 @@ _STATUS_CODES = {
 }
 _log = logging.getLogger("aitip.server")
 
+# Job and sweep submissions carry a notebook, up to 16 MiB (``json_body(..., limit=MAX_NOTEBOOK_BYTES)`` in
+# handlers/jobs.py and sweeps.py); every other JSON body stops at ``max_body_bytes``.
+NOTEBOOK_ACTIONS = frozenset({"job.submit", "sweep.create"})
+NOTEBOOK_BODY_BYTES = 16 * 1024 * 1024
+# A refused body that stops arriving for this long (a client that honoured ``Expect`` and keeps the
+# connection open) ends with the connection closed.
+REFUSED_BODY_IDLE_SECONDS = 30.0
+# After answering a body beyond the discard bound: how long to keep reading before closing, so the answer
+# reaches the client (and passes a proxy) before the kernel resets the connection.
+LINGER_SECONDS = 5.0
+# Tornado's own body limit, set per request out of the way (the limits above and the handlers' apply).
+_NO_TORNADO_LIMIT = 1 << 62
+
 
 def _validation_detail(error: ValidationError) -> list[dict[str, Any]]:
     return [
@@ -66,12 +100,21 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+@web.stream_request_body
 class AitipHandler(ExtensionHandlerMixin, APIHandler):
-    """Checks the declared operation before any handler code runs."""
+    """Checks the declared operation before any handler code runs, and before the body is read."""
 
     auth_resource = "aitip"
     operations: ClassVar[dict[str, Operation]] = {}
     principal: Principal | None = None
+
+    _chunks: list[bytes]
+    _received = 0  # bytes of the body so far
+    _refusal: BaseException | None = None  # the answer, once the request is refused
+    _answered = False  # the refusal went out before the body was read
+    _closing = False  # ... and the connection closes after a linger
+    _last_data = 0.0
+    _timer: object | None = None
 
     @property
     def context(self) -> PlatformContext:
@@ -92,6 +135,32 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
             raise HTTPError(405) from None
 
     async def prepare(self) -> None:  # type: ignore[override]
+        self._chunks = []
+        try:
+            await self._authenticate()
+            if not self._finished:  # else answered by the server's own checks (a redirect to the login page)
+                await self.before_body()
+        except Exception as error:
+            if not self.body_announced or self._finished:
+                raise
+            self._refuse_before_body(error)
+        if self.body_announced and not self._finished:
+            self.request.connection.set_max_body_size(_NO_TORNADO_LIMIT)  # type: ignore[union-attr]
+            self._call_after_body()
+
+    async def before_body(self) -> None:
+        """Checks on the request's headers, run before its body is read (a refusal raised here is answered
+        without reading it). Subclasses extend it; here: a JSON route refuses a wrong content type, or a
+        declared body over its limit, as ``json_body`` would once the body is read."""
+        if self.operation.body is None or not self.body_announced:
+            return
+        self._check_json_content_type()
+        declared, limit = self.declared_length, self.buffered_body_limit
+        if declared is not None and declared > limit:
+            raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}",
+                                  detail={"limit_bytes": limit})
+
+    async def _authenticate(self) -> None:
         operation = self.operation
         await super().prepare()
         if permission(operation.action).scope is PermissionScope.public:
@@ -111,14 +180,164 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
             principal = dataclasses.replace(principal, job_id=job.job_id, project_scope=job.project)
         self.principal = principal
 
+    # ----- the body -----
+
+    @property
+    def declared_length(self) -> int | None:
+        """The body's length as its ``Content-Length`` gives it (None: chunked, or none given)."""
+        value = self.request.headers.get("Content-Length", "").strip()
+        return int(value) if value.isdigit() else None
+
+    @property
+    def body_announced(self) -> bool:
+        """Whether a body follows the headers."""
+        if "chunked" in self.request.headers.get("Transfer-Encoding", "").lower():
+            return True
+        return bool(self.declared_length)
+
+    @property
+    def buffered_body_limit(self) -> int:
+        """The largest body collected in memory for the handler (``self.request.body``): the JSON limit of
+        this route. In a user's server the relay passes bodies on whole, as large as the server accepts
+        (``ServerApp.max_body_size``)."""
+        if self.context.mode == "workspace":
+            return int(self.serverapp.max_body_size)
+        if self.operation.action in NOTEBOOK_ACTIONS:
+            return max(self.context.max_body_bytes, NOTEBOOK_BODY_BYTES)
+        return self.context.max_body_bytes
+
+    def receive_body(self, chunk: bytes) -> Awaitable[None] | None:
+        """One chunk of an accepted body. Here: collected for the handler's method. Raising an
+        :class:`AitipError` refuses the request: the rest of the body is read and thrown away, then the
+        error is answered. A subclass that streams the body elsewhere overrides this."""
+        if self._received > self.buffered_body_limit:
+            raise PayloadTooLarge(f"the body is larger than {self.buffered_body_limit} bytes",
+                                  detail={"limit_bytes": self.buffered_body_limit})
+        self._chunks.append(chunk)
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        self._received += len(chunk)
+        if self._refusal is not None:
+            self._discard()
+            return None
+        try:
+            return self.receive_body(chunk)
+        except AitipError as error:
+            self._chunks = []
+            self._refusal = error
+            self._last_data = IOLoop.current().time()
+            self._watch(REFUSED_BODY_IDLE_SECONDS)
+            self._discard()
+            return None
+
+    def _refuse_before_body(self, error: BaseException) -> None:
+        """Refused on its headers: answer now if the client waits for ``100 Continue`` or the body is too
+        large to read; otherwise once the body has been read (``_call_after_body``)."""
+        self._refusal = error
+        self._last_data = IOLoop.current().time()
+        declared = self.declared_length
+        beyond = declared is not None and declared > self.context.discard_body_bytes
+        if beyond or self.request.headers.get("Expect", "").lower() == "100-continue":
+            self._answer_now(close=beyond)
+        if not self._closing:
+            self._watch(REFUSED_BODY_IDLE_SECONDS)
+
+    def _discard(self) -> None:
+        self._last_data = IOLoop.current().time()
+        if not self._closing and self._received > self.context.discard_body_bytes:
+            self._answer_now(close=True)
+
+    def _answer_now(self, *, close: bool) -> None:
+        """Send the refusal before (the rest of) the body is read: complete, with its Content-Length, while
+        the connection goes on reading the body (and, with ``close``, stops after a linger)."""
+        error = self._refusal
+        assert error is not None
+        if not self._answered:
+            self._answered = True
+            self.log_exception(type(error), error, error.__traceback__)
+            status, payload = self._error_answer(500, error)
+            data = json.dumps(payload).encode()
+            self.clear()
+            self.set_status(status)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.set_header("Content-Length", str(len(data)))
+            if close:
+                self.set_header("Connection", "close")
+            # Tornado writes "100 Continue" after prepare() for a request that expects it, unless the answer
+            # is finished; this one is sent but not finished (the body is still read), so the expectation goes.
+            self.request.headers.pop("Expect", None)
+            self.write(data)
+            self.flush()
+        if close and not self._closing:
+            self._closing = True
+            self._watch(LINGER_SECONDS)
+
+    def _watch(self, seconds: float) -> None:
+        """Close the connection when the refused body stops coming (or, closing, when the linger ends)."""
+        loop = IOLoop.current()
+        if self._timer is not None:
+            loop.remove_timeout(self._timer)
+        self._timer = loop.call_later(seconds, self._on_watch)
+
+    def _on_watch(self) -> None:
+        self._timer = None
+        if self._finished or self._refusal is None:
+            return
+        idle = IOLoop.current().time() - self._last_data
+        if not self._closing and idle < REFUSED_BODY_IDLE_SECONDS:
+            self._watch(REFUSED_BODY_IDLE_SECONDS - idle)
+            return
+        _log.info("%s %s: closing the connection under a refused body (%d bytes read)", self.request.method,
+                  self.request.path, self._received)
+        self.request.connection.close()  # type: ignore[union-attr]
+
+    def _stop_watching(self) -> None:
+        if self._timer is not None:
+            IOLoop.current().remove_timeout(self._timer)
+            self._timer = None
+
+    def _call_after_body(self) -> None:
+        """Tornado calls the method for this request once the body has been read: for this request (this
+        instance) it first answers a refusal, or hands over the collected body."""
+        name = (self.request.method or "").lower()
+        method: Callable[..., Any] = getattr(self, name)
+
+        async def after_body(*args: Any, **kwargs: Any) -> None:
+            if self._answered:  # the answer went out already; the body has now been read
+                self.finish()
+                if self._closing:
+                    self.request.connection.close()  # type: ignore[union-attr]
+                return
+            if self._refusal is not None:
+                raise self._refusal
+            self.request.body = b"".join(self._chunks)
+            self._chunks = []
+            result = method(*args, **kwargs)
+            if result is not None:
+                await result
+
+        setattr(self, name, after_body)
+
+    def on_finish(self) -> None:
+        self._stop_watching()
+        super().on_finish()
+
+    def on_connection_close(self) -> None:
+        self._stop_watching()
+        super().on_connection_close()
+
     # ----- input -----
 
-    def json_body(self, model: type[M], *, limit: int | None = None) -> M:
+    def _check_json_content_type(self) -> None:
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise UnsupportedMediaType(
                 f"send the body as application/json (got {content_type or 'no Content-Type'})"
             )
+
+    def json_body(self, model: type[M], *, limit: int | None = None) -> M:
+        self._check_json_content_type()
         body = self.request.body
         limit = limit or self.context.max_body_bytes
         if len(body) > limit:
@@ -175,20 +394,26 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
         payload = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
         self.finish(json.dumps(payload))
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
+    @staticmethod
+    def _error_answer(status_code: int, exc: BaseException | None) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body that answer ``exc``."""
         if isinstance(exc, AitipError):
-            self.set_status(exc.status)
-            body = exc.to_json()
-        elif isinstance(exc, HTTPError):
+            return exc.status, exc.to_json()
+        if isinstance(exc, HTTPError):
+            status_code = exc.status_code
             known = status_code in HTTPStatus._value2member_map_
             reason = exc.reason or (HTTPStatus(status_code).phrase if known else "error")
-            body = {"error": {"code": _STATUS_CODES.get(status_code, "http_error"),
-                              "message": exc.log_message or reason, "detail": None}}
-        else:
-            body = {"error": {"code": "internal_error",
-                              "message": "the platform failed to handle this request; see its log",
-                              "detail": None}}
+            return status_code, {"error": {"code": _STATUS_CODES.get(status_code, "http_error"),
+                                           "message": exc.log_message or reason, "detail": None}}
+        return status_code, {"error": {"code": "internal_error",
+                                       "message": "the platform failed to handle this request; see its log",
+                                       "detail": None}}
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        status, body = self._error_answer(status_code, exc)
+        if isinstance(exc, AitipError):
+            self.set_status(status)
         self.clear_header("Content-Type")
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(body))

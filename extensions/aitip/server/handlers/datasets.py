@@ -100,7 +100,11 @@ class DatasetHandler(DatasetsBase):
 
 @web.stream_request_body
 class DatasetVersionsHandler(DatasetsBase):
-    """``POST`` streams a file (CSV, Parquet, JSONL, or a zip of class folders) as the next version."""
+    """``POST`` streams a file (CSV, Parquet, JSONL, or a zip of class folders) as the next version.
+
+    Who may write, the file's name and format, and its declared size are checked on the headers (a client
+    that sent ``Expect: 100-continue`` is refused before it sends the body); a refusal while the body streams
+    in (over the limit, an unsafe archive) is answered once the rest has been read (see handlers/base.py)."""
 
     operations = {
         "GET": Operation("dataset.read", "The dataset's versions", response=VersionList),
@@ -108,41 +112,40 @@ class DatasetVersionsHandler(DatasetsBase):
                           query=RegisterQuery, response=DatasetVersion, status=201),
     }
     upload: StagedUpload | None = None
-    upload_error: AitipError | None = None
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+    async def before_body(self) -> None:
+        await super().before_body()
         if self.request.method != "POST":
             return
         project = self.project_name(self.path_kwargs["project"])
         self.register_query = self.query(RegisterQuery)
         await self.service.check_can_write(self.principal, project)
         limit = self.service.max_upload_bytes
-        declared = self.request.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = self.declared_length
+        if declared is not None and declared > limit:
             raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}",
                                   detail={"limit_bytes": limit})
-        self.request.connection.set_max_body_size(limit + 1)  # type: ignore[union-attr]
         self.upload = self.service.start_upload(self.register_query.filename, self.register_query.format)
 
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+    def receive_body(self, chunk: bytes) -> Awaitable[None] | None:
         """Queued for the upload's worker; the awaitable it may return pauses reading the body."""
-        if self.upload is None or self.upload_error is not None:
-            return None
+        if self.upload is None:
+            return super().receive_body(chunk)
         try:
             return self.upload.feed(chunk)
-        except AitipError as error:  # over the limit, or an archive refused mid-stream: answered in post()
-            self.upload_error = error
+        except AitipError:  # over the limit, or an archive refused mid-stream: the rest is read, then answered
             self.upload.discard()
-            return None
+            raise
 
     def on_connection_close(self) -> None:
         if self.upload is not None:
             self.upload.discard()
+        super().on_connection_close()
 
     def on_finish(self) -> None:
         if self.upload is not None:
             self.upload.discard()
+        super().on_finish()
 
     @web.authenticated
     @authorized
@@ -153,8 +156,6 @@ class DatasetVersionsHandler(DatasetsBase):
     @web.authenticated
     @authorized
     async def post(self, project: str, dataset: str) -> None:
-        if self.upload_error is not None:
-            raise self.upload_error
         assert self.upload is not None
         await self.upload.complete()
         query = self.register_query

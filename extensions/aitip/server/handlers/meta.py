@@ -60,6 +60,9 @@ class NotFoundHandler(AitipHandler):
     def _missing(self, path: str) -> None:
         raise NotFound(f"no API route {self.request.method} /{path}; see openapi.json")
 
+    async def before_body(self) -> None:
+        self._missing(self.path_kwargs["path"])  # refused on its path: its body is never wanted
+
     @allow_unauthenticated
     async def get(self, path: str) -> None:
         self._missing(path)
