@@ -40,6 +40,35 @@ class JobCaller:
     owner: str
 
 
+class ArtifactUpload:
+    """An artifact written as its body arrives: into a temporary file beside it, renamed when complete."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.size = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        self._temporary = Path(temporary)
+        self._file = os.fdopen(descriptor, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.discard()
+            raise Refused(413, "INVALID_PARAMETER_VALUE", f"an artifact may have at most {self.limit} bytes")
+        self._file.write(chunk)
+
+    def commit(self) -> None:
+        self._file.close()
+        os.replace(self._temporary, self.path)
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._temporary.unlink(missing_ok=True)
+
+
 @dataclass
 class GatewayRequest:
     method: str
@@ -47,6 +76,7 @@ class GatewayRequest:
     query: dict[str, list[str]]
     body: bytes = b""
     content_type: str = ""
+    upload: ArtifactUpload | None = None  # a PUT of an artifact, already streamed to disk
 
     def json(self) -> dict[str, Any]:
         if not self.body:
@@ -227,10 +257,12 @@ RULES: list[tuple[str, re.Pattern[str], Check]] = [
 class TrackingGateway:
     """Checks and forwards a job kernel's MLflow requests. ``drain(job_id)`` applies the job's spool first."""
 
-    def __init__(self, tracking_uri: str, artifact_root: Path, drain: Callable[[int], Any] | None = None) -> None:
+    def __init__(self, tracking_uri: str, artifact_root: Path, drain: Callable[[int], Any] | None = None, *,
+                 max_artifact_bytes: int = 5 * 1024**3) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.drain = drain
+        self.max_artifact_bytes = max_artifact_bytes
         self._app: Any = None
         self._scope: ProjectScope | None = None
         self._lock = threading.Lock()
@@ -384,6 +416,15 @@ class TrackingGateway:
 
     # ----- artifacts: mlflow-artifacts:/<project>/... -----
 
+    def artifact_upload(self, caller: JobCaller, path: str) -> ArtifactUpload:
+        """Where a PUT of ``path`` (below the gateway) is written as it arrives; checked before any byte."""
+        relative = path[len(ARTIFACTS_API):].lstrip("/")
+        target = _project_path(relative, caller.project)
+        if target is None:
+            raise Refused(403, "PERMISSION_DENIED", f"artifact path {relative!r} is not under this job's project "
+                          f"({caller.project}/...)")
+        return ArtifactUpload(self.artifact_root / target, self.max_artifact_bytes)
+
     def _artifacts(self, caller: JobCaller, request: GatewayRequest) -> GatewayResponse:
         relative = request.path[len(ARTIFACTS_API):].lstrip("/")
         if request.method == "GET" and not relative:
@@ -398,15 +439,10 @@ class TrackingGateway:
                 raise Refused(404, "RESOURCE_DOES_NOT_EXIST", f"artifact {relative!r} does not exist")
             return GatewayResponse(200, headers={"Content-Type": "application/octet-stream"}, file=path)
         if request.method == "PUT":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(request.body)
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            upload = request.upload or self.artifact_upload(caller, request.path)
+            if request.upload is None:
+                upload.write(request.body)
+            upload.commit()
             return GatewayResponse(200, b"{}")
         if request.method == "DELETE":
             if path.is_dir():
