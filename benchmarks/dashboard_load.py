@@ -144,9 +144,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="aitip-dashboard-bench-"))
     os.environ.pop("AITIP_MLFLOW_TRACKING_URI", None)
     print(f"starting the platform in {home} ...", flush=True)
-    # The platform's own default (tests turn the cache off to see group changes at once).
-    platform = start_platform(home / f"home-{uuid.uuid4().hex[:6]}", timeout=240,
-                              environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10"})
+    platform = start_platform(home / f"home-{uuid.uuid4().hex[:6]}", timeout=240)  # production settings
     try:
         prepare(platform, args.runs)
         pages = {

@@ -136,10 +136,9 @@ def main() -> None:
 
     from tests.support.platform import start_platform
 
-    # The platform's own directory cache (tests turn it off to see group changes at once). Pushes to the DVC
-    # remote follow a registration off its path; left out so a push never overlaps the next measurement.
-    platform = start_platform(work / "home", environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10",
-                                                          "AITIP_DATA_REMOTE": "none"})
+    # Pushes to the DVC remote follow a registration off its path; left out so a push never overlaps the next
+    # measurement.
+    platform = start_platform(work / "home", environment={"AITIP_DATA_REMOTE": "none"})
     rows = []
     try:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:

@@ -427,8 +427,8 @@ def main() -> None:
 
     from tests.support.platform import start_platform
 
-    # The platform's own directory cache (tests turn it off to see group changes at once).
-    platform = start_platform(work / "home", environment={"AITIP_DIRECTORY_CACHE_SECONDS": "10"})
+    # Production settings: as root, each job's kernel runs as its owner's account; no token or directory cache.
+    platform = start_platform(work / "home")
     try:
         with platform.api(platform.token(platform.admin_user, platform.admin_password)) as admin:
             token = admin.headers["Authorization"].split()[1]

@@ -181,12 +181,14 @@ def stop_mlflow(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_aitip(home: Path) -> tuple[Any, int]:
-    """``aitip up`` as tests/support/platform.py starts it, but with the directory's production cache
-    (that helper turns it off for tests) and a known port for the platform service itself."""
+    """``aitip up`` with production settings (every token and the caller's groups asked of the hub on every
+    request) and a known port for the platform service itself."""
     from aitip.launcher import free_port
 
+    from tests.support.paths import open_to_all_accounts
     from tests.support.platform import RunningPlatform
 
+    open_to_all_accounts(home)  # as root, users' homes under it must be reachable
     port, service_port = free_port(), free_port()
     password = "Adm1n-" + uuid.uuid4().hex[:10]
     env = {**os.environ, "AITIP_HOME": str(home), "AITIP_PORT": str(port), "AITIP_SERVICE_PORT": str(service_port),

@@ -2,24 +2,65 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from aitip import launcher
+from tests.support.paths import open_to_all_accounts
 
 
 @pytest.fixture
-def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     monkeypatch.setenv("AITIP_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("AITIP_ADMIN_PASSWORD", raising=False)
     monkeypatch.delenv("AITIP_CATALOG_URL", raising=False)
     monkeypatch.setenv("AITIP_PORT", str(launcher.free_port()))
-    return tmp_path / "home"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield tmp_path / "home"
+    os.umask(umask)  # prepare() sets the platform's umask (077) in this process
+
+
+def test_separate_accounts_are_said_and_the_state_is_private(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AITIP_SHARED_ACCOUNT")
+    open_to_all_accounts(home.parent)
+    launch = launcher.prepare()
+    text = launcher.banner(launch)
+    assert "each hub user is a Linux account of their own" in text and "SINGLE-TRUST" not in text
+    assert "/hub/signup" in text
+    assert stat.S_IMODE(home.stat().st_mode) == 0o711
+    for private in ("hub", "catalog.sqlite", "admin-password"):
+        assert (home / private).stat().st_mode & 0o077 == 0, private
+
+
+def test_single_trust_mode_is_said_and_sign_ups_are_off(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as a normal user (simulated: uids cannot change) without AITIP_SHARED_ACCOUNT=1."""
+    monkeypatch.delenv("AITIP_SHARED_ACCOUNT")
+    monkeypatch.setattr("os.geteuid", lambda: 4242)
+    text = launcher.banner(launcher.prepare())
+    assert "SINGLE-TRUST:  every user shares the OS account '4242'" in text
+    assert "sign up:       off (set AITIP_SHARED_ACCOUNT=1" in text and "/hub/signup" not in text
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def test_single_trust_on_purpose_keeps_sign_ups_open(home: Path) -> None:
+    text = launcher.banner(launcher.prepare())  # the tests' default: AITIP_SHARED_ACCOUNT=1
+    assert "SINGLE-TRUST" in text and "open: AITIP_SHARED_ACCOUNT=1 is set" in text and "/hub/signup" in text
+
+
+def test_a_home_users_cannot_reach_is_refused_with_what_to_do(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AITIP_SHARED_ACCOUNT")
+    home.parent.chmod(0o700)
+    with pytest.raises(SystemExit, match="cannot reach their homes under .* is mode 700 .*chmod o\\+x"):
+        launcher.prepare()
 
 
 def test_generated_admin_password_is_kept_private_and_stable(home: Path) -> None:

@@ -60,7 +60,7 @@ print("PROBE-RESULT " + json.dumps(outcome))
 def _platform_pids(platform: RunningPlatform) -> dict[str, int]:
     found: dict[str, int] = {}
     wanted = {"jupyterhub": b"-m\x00jupyterhub\x00", "proxy": b"configurable-http-proxy",
-              "platform service": b"aitip.server.platform", "dashboards": b"panel_apps.serve"}
+              "platform service": b"aitip.server.platform", "dashboards": b"-m\x00panel\x00serve\x00"}
     for pid in [platform.process.pid, *descendants(platform.process.pid)]:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -85,7 +85,6 @@ def _attempts(platform: RunningPlatform, bob_job: dict[str, Any], bob_dataset: d
         "catalog": home / "catalog.sqlite",
         "hub database": hub / "jupyterhub.sqlite",
         "cookie secret": hub / "jupyterhub_cookie_secret",
-        "admin password": home / "admin-password",
         "other project's registry file": registry / "beta" / "people" / "data.csv",
         "other project's DVC cache object": cache,
         "MLflow store": home / "mlflow.sqlite",
@@ -141,10 +140,10 @@ async def _in_terminal(platform: RunningPlatform, user: str, token: str, code: s
     script = f"/tmp/probe-{uuid.uuid4().hex}.py"
     marker = uuid.uuid4().hex
     command = (f"cat > {script} <<'{marker}'\n{code}\n{marker}\n"
-               f"id -un; {sys.executable} {script}; rm -f {script}; echo DONE-{marker}\n")
+               f"id -un; {sys.executable} {script}; rm -f {script}; echo DONE-$((40+2))-{marker}\n")
     connection.write_message(json.dumps(["stdin", command]))
     output, deadline = "", time.monotonic() + timeout
-    while f"DONE-{marker}\r\n" not in output and f"DONE-{marker}\n" not in output:
+    while f"DONE-42-{marker}" not in output:  # the shell's echo of the command shows $((40+2)), not 42
         message = await asyncio.wait_for(connection.read_message(), max(0.1, deadline - time.monotonic()))
         if message is None:
             break
@@ -237,7 +236,7 @@ def test_state_files_are_the_platforms_alone(platform: RunningPlatform) -> None:
     home = platform.home
     assert os.stat(home).st_mode & 0o777 == 0o711
     for path in [home / "catalog.sqlite", home / "mlflow.sqlite", home / "hub" / "jupyterhub.sqlite",
-                 home / "hub" / "jupyterhub_cookie_secret", home / "admin-password"]:
+                 home / "hub" / "jupyterhub_cookie_secret"]:
         info = os.stat(path)
         assert (info.st_uid, info.st_mode & 0o077) == (0, 0), f"{path}: {oct(info.st_mode)}"
     for directory in ("hub", "datasets", "mlartifacts", "notebooks", "jobs"):

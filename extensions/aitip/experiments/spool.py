@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import faults
+
 MAX_LINE_BYTES = 8 * 1024 * 1024
 READ_BYTES = 16 * 1024 * 1024
 METRICS_PER_LINE = 10_000
@@ -203,6 +205,7 @@ class SpoolDrainer:
                         result.pending_bytes = len(block)
                         break
                     self._apply(block[:end].split(b"\n"), run_allowed, result)
+                    faults.point("spool.written")  # stored, offset not yet moved: the next drain replays it
                     offset += end + 1
                     _write_offset(offset_descriptor, offset)
             finally:

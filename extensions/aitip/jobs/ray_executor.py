@@ -48,7 +48,8 @@ async def _run_in_task(payload: dict[str, Any], queue: Any) -> dict[str, Any]:
     from .executor import prepare_notebook
 
     request = ExecutionRequest(**payload)
-    request.workdir.mkdir(parents=True, exist_ok=True)
+    if request.workspace is None:
+        request.workdir.mkdir(parents=True, exist_ok=True)
     pool = KernelPool({}, fork=False)  # one kernel per task: a fork server would not pay off
     kernel = await pool.start_kernel(request.kernel)
     observer = _QueueObserver(queue)
@@ -107,7 +108,12 @@ class RayExecutor(Executor):
         payload = {"job_id": request.job_id, "attempt": request.attempt, "notebook": request.notebook,
                    "parameters": request.parameters, "kernel": request.kernel,
                    "timeout_seconds": request.timeout_seconds, "workdir": request.workdir,
-                   "output_path": request.output_path, "env": {**request.env, **late}, "gpus": list(range(len(request.gpus)))}
+                   "output_path": request.output_path, "env": {**request.env, **late},
+                   "gpus": list(range(len(request.gpus))),
+                   # With an account, the task's kernel drops to the job's owner as a local one does: the
+                   # workspace (and the account) must exist where the task runs (a local cluster, or nodes
+                   # sharing them).
+                   "workspace": request.workspace}
         queue = Queue()
         ref = self._remote.options(num_cpus=1, num_gpus=len(request.gpus)).remote(payload, queue)
         loop = asyncio.get_running_loop()

@@ -120,7 +120,8 @@ def _with_validators(model: type[BaseModel], schema: dict[str, Any]) -> dict[str
 
 
 def _documented(routes: list[Route]) -> list[Route]:
-    return [route for route in routes if route.template != "{path}" and route.prefix == API_PREFIX]
+    return [route for route in routes
+            if route.template != "{path}" and route.prefix == API_PREFIX and not route.foreign_api]
 
 
 def path_parameter_schema(name: str) -> dict[str, Any]:

@@ -46,6 +46,9 @@ class Route:
     template: str
     handler: type
     prefix: str = API_PREFIX
+    # Another API reached through the platform (the tracking gateway serves MLflow's REST API, documented by
+    # MLflow): its permission is declared here, its paths and bodies are not described in our OpenAPI.
+    foreign_api: bool = False
 
     @property
     def pattern(self) -> str:
@@ -139,7 +142,7 @@ def platform_routes() -> list[Route]:
         Route("jobs/{job}/inputs", JobInputsHandler),
         Route("jobs/{job}/notebook", JobNotebookHandler),
         Route("jobs/{job}/tracking", JobTrackingHandler),
-        Route("tracking/{mlflow_path}", TrackingGatewayHandler),
+        Route("tracking/{mlflow_path}", TrackingGatewayHandler, foreign_api=True),
         Route("sweeps", SweepsHandler),
         Route("sweeps/{sweep}", SweepHandler),
         Route("sweeps/{sweep}/cancel", SweepCancelHandler),
