@@ -535,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--pool", type=int, default=2, help="pre-started aitip-python kernels")
     worker.add_argument("--tracking-uri", default=os.environ.get("AITIP_MLFLOW_TRACKING_URI"),
                         help="MLflow tracking URI for job runs (default: none)")
+    worker.add_argument("--api-url", default=os.environ.get("AITIP_WORKER_API_URL", ""),
+                        help="the platform service's URL as job kernels reach it (e.g. http://127.0.0.1:8181/"
+                        "services/aitip/): their credential, the tracking gateway and the spool confirmations")
     worker.add_argument("--lease-seconds", type=float, default=None)
     worker.add_argument("--heartbeat-seconds", type=float, default=None)
     worker.set_defaults(func=cmd_worker)

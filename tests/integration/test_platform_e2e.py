@@ -197,6 +197,12 @@ def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, 
             while not any(e["kind"] == "report_stored" for e in ann.get(f"jobs/{job['id']}/events").json()["items"]):
                 assert time.monotonic() < deadline + 60, f"job {job['id']}'s report was never stored"
                 time.sleep(0.2)
+    # Read as an administrator reads the store directly: artifacts are mlflow-artifacts:/<project>/... URIs,
+    # files under the platform's artifact root.
+    from aitip.experiments.artifacts import DESTINATION_ENV, register_artifacts_scheme
+
+    os.environ[DESTINATION_ENV] = str(platform.home / "mlartifacts")
+    register_artifacts_scheme()
     tracking = MlflowClient(tracking_uri=f"sqlite:///{platform.home / 'mlflow.sqlite'}")
     for job in jobs:
         run = tracking.get_run(job["mlflow_run_id"])
@@ -207,6 +213,8 @@ def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, 
     for name in ("digits-api", "digits-cli", "digits-sdk"):
         (version,) = tracking.search_model_versions(f"name='{name}'")
         assert version.run_id in {j["mlflow_run_id"] for j in jobs}
+        # registered by the job's kernel through the tracking gateway: the model is its project's
+        assert tracking.get_registered_model(name).tags == {"aitip.project": "jobs-demo"}
 
 
 def test_job_monitor_widget_in_a_notebook(platform: RunningPlatform, people: dict[str, str]) -> None:

@@ -31,3 +31,13 @@ def test_a_removed_admin_flag_is_gone_on_the_next_request(platform: RunningPlatf
         assert hub.patch("users/bob", json={"admin": False}).status_code == 200
         me, other = bob.get("me").json(), bob.get("projects/revoked-first")
     assert me["admin"] is False and other.status_code == 404
+
+
+def test_refusals_keep_the_proxys_connection_usable(platform: RunningPlatform) -> None:
+    """A request refused on its headers, then another on the same connection through the hub's proxy: a
+    handler that answered from prepare() made tornado close the connection unannounced, and the proxy
+    answered the next request with its 503 page (about one in three here)."""
+    with platform.api("not-a-token-at-all") as api:
+        answers = [(api.get("me").status_code, api.post("projects", json={"name": f"x{i}"}).status_code)
+                   for i in range(30)]
+    assert set(answers) == {(403, 403)}, answers

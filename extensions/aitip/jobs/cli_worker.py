@@ -18,11 +18,13 @@ from .events import JobSignals
 from .executor import LocalExecutor
 from .notebook_store import NotebookStore
 from .tracking import MlflowTracker, Tracker
+from .tracking_spool import JobSpools
 from .worker import JobWorker
 
 
 async def run_worker(slots: int = 0, pool: int = 2, tracking_uri: str | None = None,
-                     lease_seconds: float | None = None, heartbeat_seconds: float | None = None) -> None:
+                     lease_seconds: float | None = None, heartbeat_seconds: float | None = None,
+                     api_url: str = "") -> None:
     home = settings.aitip_home()
     os.umask(0o077)
     separate = isolation().separate_accounts
@@ -38,7 +40,9 @@ async def run_worker(slots: int = 0, pool: int = 2, tracking_uri: str | None = N
     if heartbeat_seconds is not None:
         options["heartbeat_seconds"] = heartbeat_seconds
     worker = JobWorker(catalog, executor, store, JobSignals(), tracker, home / "jobs",
-                       accounts=Accounts.of_platform(home) if separate else None, **options)
+                       accounts=Accounts.of_platform(home) if separate else None, api_url=api_url, **options)
+    if isinstance(tracker, MlflowTracker):
+        worker.spools = JobSpools(catalog, lambda: tracker.store, worker.workspaces, home / "jobs")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -55,5 +59,6 @@ async def run_worker(slots: int = 0, pool: int = 2, tracking_uri: str | None = N
 
 def main(args: Any) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    asyncio.run(run_worker(args.slots, args.pool, args.tracking_uri, args.lease_seconds, args.heartbeat_seconds))
+    asyncio.run(run_worker(args.slots, args.pool, args.tracking_uri, args.lease_seconds, args.heartbeat_seconds,
+                           args.api_url))
     return 0

@@ -141,8 +141,15 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
             if not self._finished:  # else answered by the server's own checks (a redirect to the login page)
                 await self.before_body()
         except Exception as error:
-            if not self.body_announced or self._finished:
+            if self._finished:
                 raise
+            if not self.body_announced:
+                # Answered from the method, once tornado has finished reading the request: a stream handler
+                # that answers from prepare() makes tornado close the connection unannounced, and the hub's
+                # proxy, reusing it for the next request, answers that one with a 503.
+                self._refusal = error
+                self._call_after_body()
+                return
             self._refuse_before_body(error)
         if self.body_announced and not self._finished:
             self.request.connection.set_max_body_size(_NO_TORNADO_LIMIT)  # type: ignore[union-attr]
