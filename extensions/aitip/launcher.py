@@ -143,12 +143,15 @@ def prepare(environ: dict[str, str] | None = None) -> Launch:
 PROBE_ACCOUNT = "nobody"
 
 
-def _closed_directory(target: Path) -> tuple[Path, int] | None:
-    """The first directory on the way to ``target`` that others may not enter, with its mode."""
+def _closed_directory(target: Path, what: str, remedy: str) -> str | None:
+    """Why users' accounts cannot reach ``target`` (the first directory on the way that others may not
+    enter), or None."""
     for directory in [*reversed(target.parents), target]:
         mode = directory.stat().st_mode
         if directory.is_dir() and not mode & 0o001:
-            return directory, mode & 0o777
+            return (f"users' accounts cannot reach {what}: {directory} is mode {mode & 0o777:o} (others may not "
+                    f"enter it). {remedy}, or `chmod o+x {directory}`; or set AITIP_SHARED_ACCOUNT=1 to run "
+                    "everyone under this account (single-trust).")
     return None
 
 
@@ -158,13 +161,10 @@ def unreachable_environment(home: Path) -> str | None:
     as that user. Checked as ``nobody``, which has no more rights than a new account."""
     import pwd
 
-    closed = _closed_directory(home)
+    closed = _closed_directory(home, f"their homes under {home}", "Set AITIP_HOME to a directory every account "
+                               "can pass through (default for root: /var/lib/aitip)")
     if closed is not None:
-        directory, mode = closed
-        return (f"users' accounts cannot reach their homes under {home}: {directory} is mode {mode:o} (others may "
-                f"not enter it). Set AITIP_HOME to a directory every account can pass through (default for root: "
-                f"/var/lib/aitip), or `chmod o+x {directory}`; or set AITIP_SHARED_ACCOUNT=1 to run everyone "
-                "under this account (single-trust).")
+        return closed
     try:
         probe = pwd.getpwnam(PROBE_ACCOUNT)
     except KeyError:
@@ -181,13 +181,10 @@ def unreachable_environment(home: Path) -> str | None:
     if result.returncode == 0:
         return None
     for target in (Path(sys.executable), package):
-        closed = _closed_directory(target)
+        closed = _closed_directory(target, str(target), "Install AITIP where every account can read it (e.g. "
+                                   "/opt/aitip)")
         if closed is not None:
-            directory, mode = closed
-            return (f"users' accounts cannot reach {target}: {directory} is mode {mode:o} (others may not enter "
-                    f"it). Install AITIP where every account can read it (e.g. /opt/aitip), or `chmod o+x "
-                    f"{directory}`; or set AITIP_SHARED_ACCOUNT=1 to run everyone under this account "
-                    "(single-trust).")
+            return closed
     last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
     return f"users' accounts cannot run {sys.executable} with AITIP: {last}"
 

@@ -20,18 +20,18 @@ Line format: ``{"r": run_id, "m": [[key, value, timestamp_ms, step], ...], "p": 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import faults
+from ..file_lock import exclusive_file_lock
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 READ_BYTES = 16 * 1024 * 1024
@@ -143,17 +143,6 @@ def _decode(raw: bytes) -> _Line:
     return _Line(run_id, metrics, params, tags)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[int]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield descriptor
-    finally:
-        os.close(descriptor)
-
-
 def _read_offset(descriptor: int) -> int:
     os.lseek(descriptor, 0, os.SEEK_SET)
     text = os.read(descriptor, 64).decode().strip()
@@ -180,7 +169,7 @@ class SpoolDrainer:
         """Apply what was appended since the last drain. ``run_allowed(run_id)`` says why a run may not be
         written (None when it may). One drain at a time per spool, across processes (a lock on the offset)."""
         result = DrainResult()
-        with _locked(offset_file) as offset_descriptor:
+        with exclusive_file_lock(offset_file) as offset_descriptor:
             offset = _read_offset(offset_descriptor)
             try:
                 descriptor = os.open(spool, os.O_RDONLY | os.O_NOFOLLOW)

@@ -18,17 +18,16 @@ Each step is a named fault point (:mod:`aitip.faults`), so the fault tests kill 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 from .. import faults
+from ..file_lock import exclusive_file_lock
 from .artifacts import SCHEME as ARTIFACTS_SCHEME
 from .artifacts import relocate_file_artifacts
 
@@ -66,17 +65,6 @@ def forget_ready_stores() -> None:
 
 
 # ----- SQLite -----
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock; a killed holder's lock goes with its process
 
 
 def _sqlite_state(path: Path) -> tuple[str, str | None]:
@@ -129,7 +117,7 @@ def _fsync_directory(directory: Path) -> None:
 
 def _ensure_sqlite(path: Path, artifact_root: Path) -> None:
     path = path.absolute()
-    with _file_lock(path.with_name(path.name + ".lock")):
+    with exclusive_file_lock(path.with_name(path.name + ".lock")):
         faults.point("tracking_store.locked")
         for stale in path.parent.glob(f".{path.name}.building-*"):
             stale.unlink(missing_ok=True)  # a build killed mid-way, with its -wal/-shm

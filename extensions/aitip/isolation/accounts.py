@@ -10,7 +10,6 @@ never shortened. An existing account of that name that AITIP did not create is r
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import pwd
 import stat
@@ -19,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..file_lock import exclusive_file_lock
 
 PREFIX = "aitip-"
 MAX_ACCOUNT_NAME = 32  # useradd's limit on Debian (utmp's ut_user)
@@ -119,14 +120,8 @@ class Accounts:
 
     @contextlib.contextmanager
     def _creating(self) -> Iterator[None]:
-        with self._lock:
-            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(descriptor)
+        with self._lock, exclusive_file_lock(self.lock_path):
+            yield
 
     def _create(self, hub_name: str) -> Account:
         name = account_name(hub_name)
