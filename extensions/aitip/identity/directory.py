@@ -109,6 +109,16 @@ class HubDirectory(Directory):
             return None
         return DirectoryEntry(model["name"], frozenset(model.get("groups") or ()), bool(model.get("admin")))
 
+    async def principal(self, name: str, claims: object = None) -> Principal | None:
+        """The hub's answer to this very request's token check (never cached) carries the caller's groups and
+        admin flag when the token may read them: no second lookup then. A token that may not (an OAuth token
+        scoped to this service) is looked up with the platform's own token."""
+        hub_user = getattr(claims, "hub_user", None)
+        if isinstance(hub_user, dict) and hub_user.get("name") == name and "groups" in hub_user \
+                and "admin" in hub_user and self.cache_seconds <= 0:
+            return Principal(name, frozenset(hub_user.get("groups") or ()), bool(hub_user.get("admin")))
+        return await super().principal(name, claims)
+
     async def group_exists(self, name: str) -> bool:
         return await self._get("groups", name) is not None
 
