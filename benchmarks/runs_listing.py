@@ -180,7 +180,7 @@ def stop_mlflow(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def start_aitip(home: Path) -> tuple[Any, int]:
+def start_aitip(home: Path, extra_env: dict[str, str] | None = None) -> tuple[Any, int]:
     """``aitip up`` with production settings (every token and the caller's groups asked of the hub on every
     request) and a known port for the platform service itself."""
     from aitip.launcher import free_port
@@ -193,8 +193,10 @@ def start_aitip(home: Path) -> tuple[Any, int]:
     password = "Adm1n-" + uuid.uuid4().hex[:10]
     env = {**os.environ, "AITIP_HOME": str(home), "AITIP_PORT": str(port), "AITIP_SERVICE_PORT": str(service_port),
            "AITIP_ADMIN_USER": "admin", "AITIP_ADMIN_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
-    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "AITIP_MLFLOW_TRACKING_URI"):
+    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "AITIP_MLFLOW_TRACKING_URI",
+                 "AITIP_TOKEN_CACHE_SECONDS"):
         env.pop(name, None)
+    env.update(extra_env or {})
     log_path = home / "platform.log"
     process = subprocess.Popen([str(VENV_BIN / "aitip"), "up"], env=env, stdout=log_path.open("wb"),
                                stderr=subprocess.STDOUT)
@@ -278,22 +280,33 @@ def main() -> None:
     load_before = os.getloadavg()
     mlflow_process, mlflow_url = start_mlflow(store, work)
     platform, service_port = start_aitip(home)
+    # The same platform as it was before revocation took effect at once: hub answers cached (token lookups
+    # 300 s, groups and admin flag 10 s), on the same MLflow store, to measure what checking costs.
+    cached_home = work / "home-cached"
+    cached_home.mkdir()
+    cached, cached_port = start_aitip(cached_home, {"AITIP_TOKEN_CACHE_SECONDS": "300",
+                                                    "AITIP_DIRECTORY_CACHE_SECONDS": "10",
+                                                    "AITIP_MLFLOW_TRACKING_URI": f"sqlite:///{store}"})
     rows: list[dict[str, Any]] = []
     try:
         token = platform.token(platform.admin_user, platform.admin_password)
-        with platform.api(token) as admin:
-            assert admin.post("projects", json={"name": PROJECT}).status_code == 201
+        cached_token = cached.token(cached.admin_user, cached.admin_password)
+        for running, key in ((platform, token), (cached, cached_token)):
+            with running.api(key) as admin:
+                assert admin.post("projects", json={"name": PROJECT}).status_code == 201
         auth = {"Authorization": f"token {token}"}
+        cached_auth = {"Authorization": f"token {cached_token}"}
         direct = f"http://127.0.0.1:{service_port}/services/aitip/api/aitip/v1/projects/{PROJECT}/runs"
+        cached_direct = f"http://127.0.0.1:{cached_port}/services/aitip/api/aitip/v1/projects/{PROJECT}/runs"
         proxied = f"{platform.url}/services/aitip/api/aitip/v1/projects/{PROJECT}/runs"
 
         def mlflow_request(filter_string: str) -> Any:
             body = {"experiment_ids": [experiment_id], "max_results": PAGE, "filter": filter_string}
             return lambda http: http.post(f"{mlflow_url}/api/2.0/mlflow/runs/search", json=body)
 
-        def aitip_request(url: str, filter_string: str) -> Any:
+        def aitip_request(url: str, filter_string: str, headers: dict[str, str] = auth) -> Any:
             params = {"max_results": PAGE, **({"filter": filter_string} if filter_string else {})}
-            return lambda http: http.get(url, params=params, headers=auth)
+            return lambda http: http.get(url, params=params, headers=headers)
 
         queries = {"first page": "", f"filtered ({FILTER})": FILTER}
         with httpx.Client(timeout=120) as http:
@@ -303,7 +316,8 @@ def main() -> None:
                 assert ours == theirs and len(ours) == PAGE, f"{name}: AITIP and MLflow disagree on the page"
 
         systems = {"mlflow": lambda f: mlflow_request(f), "aitip": lambda f: aitip_request(direct, f),
-                   "aitip_proxy": lambda f: aitip_request(proxied, f)}
+                   "aitip_proxy": lambda f: aitip_request(proxied, f),
+                   "aitip_cached": lambda f: aitip_request(cached_direct, f, cached_auth)}
         for store_state in ("static", "written"):
             writer = StoreWriter(store) if store_state == "written" else None
             with writer or contextlib.nullcontext():
@@ -326,10 +340,11 @@ def main() -> None:
                 print(f"writer: {writer.commits.value} commits while the 'written' rows ran")
     finally:
         platform.stop()
+        cached.stop()
         stop_mlflow(mlflow_process)
 
     print(f"\n{'store':8} {'query':34} {'clients':>7}  {'MLflow p50/p99':>16}  {'AITIP p50/p99':>15}  "
-          f"{'via proxy p50/p99':>17}  {'x p50':>6} {'x p99':>6}")
+          f"{'via proxy p50/p99':>17}  {'x p50':>6} {'x p99':>6}  {'cached hub p50/p99':>18}")
     for row in rows:
         print(_line(row))
     out = Path(args.out)
@@ -339,7 +354,9 @@ def main() -> None:
         "machine": f"{multiprocessing.cpu_count()} cores", "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
         "note": "latencies in ms; x = MLflow / AITIP (direct to the platform service); 'written' = another "
-                "process commits a metric to the store 100 times a second during the measurement",
+                "process commits a metric to the store 100 times a second during the measurement; aitip_cached = "
+                "the same platform with hub answers cached (token lookups 300 s, groups 10 s), as before "
+                "revocation took effect on the next request",
     }, indent=2))
 
 
@@ -348,7 +365,7 @@ def _line(row: dict[str, Any]) -> str:
         return f"{row[system]['p50_ms']:7.1f}/{row[system]['p99_ms']:<7.1f}"
 
     return (f"{row['store']:8} {row['query']:34} {row['clients']:>7}  {pair('mlflow'):>16}  {pair('aitip'):>15}  "
-            f"{pair('aitip_proxy'):>17}  {row['p50_ratio']:6.1f} {row['p99_ratio']:6.1f}")
+            f"{pair('aitip_proxy'):>17}  {row['p50_ratio']:6.1f} {row['p99_ratio']:6.1f}  {pair('aitip_cached'):>18}")
 
 
 if __name__ == "__main__":

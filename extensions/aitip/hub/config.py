@@ -105,8 +105,8 @@ def server_token_scopes() -> list[str]:
 
 def platform_service(settings: HubSettings) -> dict[str, Any]:
     environment = {"AITIP_HOME": str(settings.home), "AITIP_MODE": "platform"}
-    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "PYTHONPATH", SHARED_ACCOUNT_ENV,
-                 FAULT_ENV, ONCE_ENV):
+    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "AITIP_TOKEN_CACHE_SECONDS",
+                 "AITIP_MLFLOW_TRACKING_URI", "PYTHONPATH", SHARED_ACCOUNT_ENV, FAULT_ENV, ONCE_ENV):
         if os.environ.get(name):
             environment[name] = os.environ[name]
     return {

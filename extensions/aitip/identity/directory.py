@@ -141,13 +141,22 @@ class IdentityProviderDirectory(Directory):
         return Principal(name, groups, bool(getattr(claims, "admin", False)))
 
 
+TOKEN_CACHE_ENV = "AITIP_TOKEN_CACHE_SECONDS"
+
+
 def check_every_token_with_the_hub(identity_provider: object) -> bool:
     """JupyterHub's service auth caches token lookups (5 minutes): a revoked token kept working that long.
-    The platform asks the hub on every request instead, so revocation takes effect on the next one."""
+    The platform asks the hub on every request instead, so revocation takes effect on the next one, unless
+    ``$AITIP_TOKEN_CACHE_SECONDS`` trades that for fewer hub calls (revocation then takes up to that long)."""
     hub_auth = getattr(identity_provider, "hub_auth", None)
     if hub_auth is None or not hasattr(hub_auth, "cache"):
         return False
     from jupyterhub.services.auth import _ExpiringDict
+
+    seconds = int(float(os.environ.get(TOKEN_CACHE_ENV) or 0))
+    if seconds > 0:
+        hub_auth.cache = _ExpiringDict(seconds)
+        return False
 
     class NoLookupCache(_ExpiringDict):  # type: ignore[misc]
         """Keeps nothing: every lookup goes to the hub."""
