@@ -43,6 +43,12 @@ CASES: list[tuple[str, str, bytes | None, dict[str, str], dict[str, str], int, s
     ("GET", "projects", None, {}, {"limit": "many"}, 422, "invalid_input"),
     ("GET", "projects", None, {}, {"sort": "name"}, 422, "invalid_input"),
     ("GET", "projects/NOT-A-NAME", None, {}, {}, 404, "not_found"),
+    # Past SQLite's integers these were 500s (found by the OpenAPI test's generated requests).
+    ("GET", "jobs", None, {}, {"offset": "99999999999999999999"}, 422, "invalid_input"),
+    ("GET", "jobs/1/events", None, {}, {"after": "99999999999999999999"}, 422, "invalid_input"),
+    ("GET", "jobs/1/events", None, {"Last-Event-ID": "99999999999999999999"}, {}, 422, "invalid_input"),
+    ("POST", "jobs", b'{"project": "alpha", "notebook": {"cells": [], "metadata": {}, "nbformat": 4, '
+     b'"nbformat_minor": 5}, "inputs": [{"dataset": "a..b", "version": 1}]}', {}, {}, 422, "invalid_input"),
 ]
 
 

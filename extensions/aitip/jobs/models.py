@@ -8,7 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..schema import ProjectName, RequestModel, ResponseModel
+from ..schema import DatasetName, ProjectName, RequestModel, ResponseModel
+
+MAX_DATASET_VERSION = 999_999_999  # as version numbers in URLs: at most 9 digits
+MAX_OFFSET = 10**9  # a page offset beyond any catalog (SQLite refuses integers past 2**63)
 
 
 class JobState(str, Enum):
@@ -40,8 +43,8 @@ class Resources(RequestModel):
 class JobInput(RequestModel):
     """A dataset version a job reads, declared at submission (its lineage)."""
 
-    dataset: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    version: int | None = Field(None, ge=1, description="Default: the latest version")
+    dataset: DatasetName
+    version: int | None = Field(None, ge=1, le=MAX_DATASET_VERSION, description="Default: the latest version")
 
 
 class JobInputRef(ResponseModel):
@@ -80,7 +83,7 @@ class JobListQuery(RequestModel):
     state: JobState | None = None
     owner: str | None = Field(None, max_length=255)
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class FailedCell(ResponseModel):

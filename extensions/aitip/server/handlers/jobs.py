@@ -24,7 +24,7 @@ MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
 
 
 class EventsQuery(RequestModel):
-    after: int = Field(0, ge=0, description="Only events with a larger id (as Last-Event-ID)")
+    after: int = Field(0, ge=0, le=10**18, description="Only events with a larger id (as Last-Event-ID)")
     limit: int = Field(1000, ge=1, le=10_000)
 
 
@@ -150,8 +150,8 @@ class JobEventsHandler(JobsBase):
         after = query.after
         last_event_id = self.request.headers.get("Last-Event-ID")
         if last_event_id:
-            if not last_event_id.isdigit():
-                raise InvalidInput("Last-Event-ID must be an event id (a number)")
+            if not last_event_id.isdigit() or len(last_event_id) > 18:
+                raise InvalidInput("Last-Event-ID must be an event id (a number of at most 18 digits)")
             after = int(last_event_id)
         if "text/event-stream" not in self.request.headers.get("Accept", ""):
             events, state = await self.service.events(self.principal, job_id, after, query.limit)
