@@ -148,7 +148,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "notebooks" / "train" / "digits_
 
 
 def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, people: dict[str, str],
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The example training notebook as a job three ways; each an MLflow run with metrics, the executed
     notebook and a registered model version."""
     with platform.api(people["ann"]) as ann:
@@ -201,7 +201,7 @@ def test_training_notebook_runs_from_cli_sdk_and_api(platform: RunningPlatform, 
     # files under the platform's artifact root.
     from aitip.experiments.artifacts import DESTINATION_ENV, register_artifacts_scheme
 
-    os.environ[DESTINATION_ENV] = str(platform.home / "mlartifacts")
+    monkeypatch.setenv(DESTINATION_ENV, str(platform.home / "mlartifacts"))
     register_artifacts_scheme()
     tracking = MlflowClient(tracking_uri=f"sqlite:///{platform.home / 'mlflow.sqlite'}")
     for job in jobs:

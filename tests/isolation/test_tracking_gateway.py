@@ -5,6 +5,7 @@ kernels under the owners' accounts, MLflow's SQLite store)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,24 @@ import pytest
 from tests.support.notebooks import notebook
 from tests.support.paths import open_to_all_accounts
 
+
+
+@pytest.fixture(autouse=True)
+def mlflow_globals_restored() -> Any:
+    """The gateway (MLflow's server code) points this process's tracking and registry URIs at its store, as
+    a platform process wants; the tests after this one get theirs back."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri,
+             {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")})
+    yield
+    tracking_utils._tracking_uri, registry_utils._registry_uri = saved[0], saved[1]
+    for name, value in saved[2].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -280,11 +280,21 @@ class TrackingGateway:
                     # Never exposed itself: every request reaches it through the checks above.
                     os.environ["MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE"] = "true"
                     from mlflow.server import app
-                    from mlflow.server.handlers import _get_tracking_store
 
-                    self._scope = ProjectScope(_get_tracking_store(self.tracking_uri, "mlflow-artifacts:/"))
+                    self._scope = ProjectScope(self._open_server_stores())
                     self._app = app
         return self._app
+
+    def _open_server_stores(self) -> Any:
+        """MLflow's server code keeps one tracking and one registry store per process (this gateway's: one
+        platform per process), and points the process's tracking and registry URIs at them, which its
+        handlers rely on (a model version's ``models:/`` source is looked up there)."""
+        from mlflow.server import handlers
+
+        handlers._tracking_store = handlers._model_registry_store = None  # a platform before, in this process
+        store = handlers._get_tracking_store(self.tracking_uri, "mlflow-artifacts:/")
+        handlers._get_model_registry_store(self.tracking_uri)
+        return store
 
     @property
     def scope(self) -> ProjectScope:

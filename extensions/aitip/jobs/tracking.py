@@ -87,7 +87,7 @@ class MlflowTracker(Tracker):
             ensure_tracking_store(self.tracking_uri, self.artifact_root)  # created whole, or not at all
             os.environ[ARTIFACTS_DESTINATION_ENV] = str(self.artifact_root)  # mlflow-artifacts:/ are files here
             register_artifacts_scheme()
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
             self._use_wal()
         return self._client
 
