@@ -192,6 +192,9 @@ def test_every_way_out_is_refused(platform: RunningPlatform) -> None:
     code = _probe_code(attempts)
     results: dict[str, dict[str, str]] = {}
 
+    platform.spawn("bob", tokens["bob"])  # bob's own server, under his account, beside ann's
+    bob_home = platform.home / "users" / "aitip-bob"
+    assert bob_home.stat().st_uid != 0 and (bob_home.stat().st_mode & 0o777) == 0o700
     platform.spawn("ann", tokens["ann"])
     kernel = platform.run_in_kernel("ann", tokens["ann"], "import os\nprint('uid', os.getuid())\n" + code)
     assert kernel["error"] is None, kernel["error"]

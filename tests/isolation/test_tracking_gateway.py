@@ -145,3 +145,47 @@ async def test_a_job_kernel_tracks_through_its_spool_and_the_gateway_within_its_
     status, run = await api("GET", f"runs/{done['mlflow_run_id']}")
     assert status == 200 and run["metrics"]["loss"] == pytest.approx(1 / 2000)
     print(f"\n{points} points spooled and stored; refused: {sorted(refusals)}")
+
+
+READ_INPUTS = notebook(
+    "import os, stat, aitip.datasets\n"
+    "declared = aitip.datasets.job_inputs()['people']\n"
+    "info = os.stat(declared['path'])\n"
+    "print('inputs under', os.path.dirname(declared['path']).endswith('/inputs'), 'uid', os.getuid(),"
+    " 'owner', info.st_uid, 'mode', oct(stat.S_IMODE(info.st_mode)))\n"
+    "print('emails', sorted(aitip.datasets.to_pandas('people')['email']))\n"
+    "try:\n"
+    "    open(declared['path'], 'a')\n"
+    "    print('input writable')\n"
+    "except PermissionError:\n"
+    "    print('input read-only')")
+
+
+async def test_declared_inputs_are_owner_readable_copies_masked_below_maintainer(api: Any, jp_serverapp: Any) -> None:
+    """The registry is the platform's: a job run as its owner gets its declared inputs copied into its
+    workspace, read-only to it, masked when the owner is below maintainer (as before isolation)."""
+    import pwd
+
+    await _start_worker(jp_serverapp)
+    assert (await api("POST", "projects", body={"name": "lab"}))[0] == 201
+    assert (await api("POST", "projects/lab/members", body={"user": "carol", "role": "developer"}))[0] == 201
+    status, _ = await api("POST", "projects/lab/datasets/people/versions", params={"filename": "people.csv"},
+                          raw=b"email,age\nann@example.com,41\nzoe@example.com,37\n")
+    assert status == 201
+    status, _ = await api("PATCH", "projects/lab/datasets/people", body={"sensitive_columns": {"email": "hash"}})
+    assert status == 200
+    printed = {}
+    for user in ("ann", "carol"):  # the project's admin, a developer
+        status, job = await api("POST", "jobs", user=user, body={
+            "project": "lab", "notebook": READ_INPUTS, "inputs": [{"dataset": "people", "version": 1}]})
+        assert status == 201, job
+        done = await _wait(api, job["id"], user)
+        printed[user] = await _output(api, job["id"], user)
+        assert done["state"] == "succeeded", (done["reason"], printed[user][-2000:])
+    for user in ("ann", "carol"):
+        uid = pwd.getpwnam(f"aitip-{user}").pw_uid
+        assert f"inputs under True uid {uid} owner 0 mode 0o640" in printed[user]
+        assert "input read-only" in printed[user]
+    assert "emails ['ann@example.com', 'zoe@example.com']" in printed["ann"]
+    masked = next(line for line in printed["carol"].splitlines() if line.startswith("emails "))
+    assert "@" not in masked and len(masked.split("'")) == 5, masked  # two hashes, no address
