@@ -117,3 +117,20 @@ def test_stop_reaps_descendants_that_left_the_process_group() -> None:
     launcher.stop(parent, grace=5)
     assert parent.poll() is not None
     assert not any(launcher._alive(pid) for pid in children)
+
+
+def test_stop_reaps_what_a_hub_that_exited_first_left_running() -> None:
+    """JupyterHub exiting on a service that died while starting leaves its proxy behind, reparented."""
+    script = ("import subprocess, sys, time\n"
+              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
+              "time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not launcher.descendants(parent.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    seen = {pid: launcher.start_time(pid) for pid in launcher.descendants(parent.pid)}
+    parent.kill()
+    parent.wait()
+    assert launcher.descendants(parent.pid) == [] and all(launcher._alive(pid) for pid in seen)
+    launcher.stop(parent, grace=5, orphans={**seen, 999_999_999: 1})
+    assert not any(launcher._alive(pid) for pid in seen)

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -232,6 +232,16 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), so a number reused by a new process is told apart;
+    None when there is no such process."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _terminate(pids: list[int], grace: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
@@ -244,9 +254,12 @@ def _terminate(pids: list[int], grace: float) -> None:
             time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
-    """Stop the hub (it stops its proxy, services and user servers), then anything it left behind."""
-    leftovers = descendants(process.pid)
+def stop(process: subprocess.Popen[bytes], grace: float = 30.0, orphans: Mapping[int, int] | None = None) -> int:
+    """Stop the hub (it stops its proxy, services and user servers), then anything it left behind:
+    its descendants now and ``orphans``, those seen earlier with their start times (a hub that exited on
+    its own leaves its proxy and services running, reparented away from it)."""
+    leftovers = [*descendants(process.pid),
+                 *(pid for pid, started in (orphans or {}).items() if start_time(pid) == started)]
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -303,6 +316,9 @@ def banner(launch: Launch) -> str:
     ])
 
 
+HUB_STARTS = 3  # JupyterHub exits when a managed service dies before it answered; start it again, like Restart=on-failure
+
+
 def up(print_fn: Callable[[str], None] = print) -> int:
     launch = prepare()
     requested: list[int] = []
@@ -314,25 +330,41 @@ def up(print_fn: Callable[[str], None] = print) -> int:
     # even when this process was started with SIGINT ignored (a background job of a script).
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    for start in range(1, HUB_STARTS + 1):
+        ready, returncode = _run_hub(launch, requested, print_fn)
+        if requested:
+            print_fn("aitip: stopped")
+            return 0
+        if ready or returncode is None or start == HUB_STARTS:
+            break
+        print_fn(f"aitip: JupyterHub exited with status {returncode} while starting (a service died before it "
+                 f"answered); starting it again ({start + 1}/{HUB_STARTS})")
+    if returncode is None:
+        return 1
+    print_fn(f"aitip: JupyterHub exited with status {returncode}; see its log above")
+    return returncode or 1
+
+
+def _run_hub(launch: Launch, requested: list[int], print_fn: Callable[[str], None]) -> tuple[bool, int | None]:
+    """Run the hub until it exits or a stop is requested: (whether it was ever ready, its exit status;
+    None when it was stopped for not coming up). Whatever it started is stopped with it, even when it
+    exited first and left its proxy or services orphaned."""
     command = [sys.executable, "-m", "jupyterhub", "-f", str(launch.config_file)]
     process = subprocess.Popen(command, cwd=launch.home / "hub", env=launch.env, start_new_session=True)
+    started: dict[int, int | None] = {}
     ready = False
     deadline = time.monotonic() + 180
     with httpx.Client(timeout=2.0) as probe:
         while process.poll() is None and not requested:
+            started.update({pid: start_time(pid) for pid in descendants(process.pid) if pid not in started})
             if not ready and _ready(probe, launch.url):
                 ready = True
                 print_fn(banner(launch))
             elif not ready and time.monotonic() > deadline:
                 print_fn("aitip: the platform did not come up within 180 s; see the log above. Stopping.")
-                stop(process)
-                return 1
+                stop(process, orphans=started)
+                return False, None
             time.sleep(0.5 if not ready else 1.0)
     if requested:
         print_fn(f"aitip: stopping ({signal.Signals(requested[0]).name})...")
-        stop(process)
-        print_fn("aitip: stopped")
-        return 0
-    returncode = stop(process)
-    print_fn(f"aitip: JupyterHub exited with status {returncode}; see its log above")
-    return returncode or 1
+    return ready, stop(process, orphans=started)

@@ -141,3 +141,22 @@ def test_the_platform_service_killed_while_creating_the_tracking_store_comes_bac
     assert [run["metrics"] for run in runs] == [{"loss": 0.5}] * 3
     assert "table issues already exists" not in platform.log()
     assert code == 0 and left == []
+
+
+def test_a_platform_service_that_dies_before_it_answers_is_started_again_with_the_hub(tmp_path: Path) -> None:
+    """JupyterHub exits when a managed service dies before its first answer (a crash while the store is
+    made, on a loaded machine); the launcher starts the hub again, and what the first hub left is stopped."""
+    fired = tmp_path / "fired"
+    platform = start_platform(tmp_path / "home", environment={"AITIP_FAULT_POINT": "platform.starting",
+                                                               "AITIP_FAULT_ONCE_FILE": str(fired)})
+    try:
+        _wait_healthy(platform, None)
+        token = platform.token(platform.admin_user, platform.admin_password)
+        api = platform.api(token)
+        assert api.post("projects", json={"name": "again"}).status_code == 201
+        api.close()
+    finally:
+        code, left = platform.stop()
+    assert fired.read_text() == "platform.starting"
+    assert "while starting (a service died before it answered); starting it again (2/3)" in platform.log()
+    assert code == 0 and left == []

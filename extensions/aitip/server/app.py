@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Enum, Float, Integer, Type, Unicode, default
 
+from .. import faults
 from .. import settings as aitip_settings
 from ..catalog import Catalog
 from ..identity.directory import (
@@ -157,6 +158,7 @@ class AitipExtension(ExtensionApp):
             secure_home(aitip_settings.aitip_home(), separate_accounts=isolation().separate_accounts)
             catalog = Catalog(self.catalog_url)
             catalog.migrate()
+            faults.point("platform.starting")  # before it answers: JupyterHub gives up, the launcher starts it again
             context.catalog = catalog
             context.projects = ProjectService(catalog, directory)
             self._initialize_jobs(context)
