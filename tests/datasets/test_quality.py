@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from aitip.datasets import quality
+from aitip.datasets.quality import lanes, numeric, tabular
 from aitip.datasets.quality import (
     DatasetFormatError,
     QualityRules,
@@ -118,11 +118,11 @@ SETUPS = [(fmt, mode) for fmt in ("parquet", "csv", "jsonl") for mode in PATH_MO
 def forced_path(patch: pytest.MonkeyPatch, mode: str) -> None:
     assert mode in PATH_MODES
     if mode != "counts":
-        patch.setattr(quality, "LOW_CARDINALITY", 0)
+        patch.setattr(lanes, "LOW_CARDINALITY", 0)
     if mode == "duckdb":
-        patch.setattr(quality, "_sortable", lambda column, stats: False)
-        patch.setattr(quality, "ROW_HASH_BYTES_PER_ROW", 10**12)
-        patch.setattr(quality, "_stream_into", None)  # any numpy stream would fail loudly
+        patch.setattr(lanes, "_sortable", lambda column, stats: False)
+        patch.setattr(tabular, "ROW_HASH_BYTES_PER_ROW", 10**12)
+        patch.setattr(lanes, "_stream_into", None)  # any numpy stream would fail loudly
 
 
 @pytest.fixture(scope="module", params=SETUPS, ids=[f"{fmt}-{mode}" for fmt, mode in SETUPS])
@@ -264,7 +264,7 @@ def test_top_values(profiled, name) -> None:
     _, _, report, frame = profiled
     counts = frame[name].value_counts()
     expected = sorted(((value, int(count)) for value, count in counts.items()),
-                      key=lambda item: (-item[1], str(item[0])))[:quality.TOP_K]
+                      key=lambda item: (-item[1], str(item[0])))[:lanes.TOP_K]
     assert [(item.value, item.count) for item in report.column(name).top_values] == expected
 
 
@@ -549,14 +549,14 @@ def test_zero_row_parquet_on_every_path(tmp_path) -> None:
 def _spy_streams(monkeypatch) -> list[tuple[int, str]]:
     """Records (bytes reserved in numpy, DuckDB's memory limit then) for every stream into numpy."""
     calls: list[tuple[int, str]] = []
-    stream = quality._stream_into
+    stream = lanes._stream_into
 
     def spy(cursor, query, out):
         limit = cursor.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
         calls.append((out.nbytes, limit))
         return stream(cursor, query, out)
 
-    monkeypatch.setattr(quality, "_stream_into", spy)
+    monkeypatch.setattr(lanes, "_stream_into", spy)
     return calls
 
 
@@ -590,8 +590,8 @@ def test_past_the_budget_nothing_is_held_in_numpy(tmp_path, monkeypatch) -> None
     table = pa.table({"x": values, "i": rng.integers(0, 10**9, rows), "s": rng.integers(0, 10**6, rows).astype(str)})
     pq.write_table(pa.concat_tables([table, table.slice(0, 1000)]), path)
     # As if each value took 10 kB: 3 GB of values and row hashes, past half of the 64 MB budget.
-    monkeypatch.setattr(quality, "EXACT_QUANTILE_BYTES_PER_ROW", 10_000)
-    monkeypatch.setattr(quality, "ROW_HASH_BYTES_PER_ROW", 10_000)
+    monkeypatch.setattr(tabular, "EXACT_QUANTILE_BYTES_PER_ROW", 10_000)
+    monkeypatch.setattr(tabular, "ROW_HASH_BYTES_PER_ROW", 10_000)
     calls = _spy_streams(monkeypatch)
     report = compute_quality_report(path, "parquet", memory_limit_mb=64)
     assert calls == []
@@ -635,12 +635,12 @@ def test_stream_errors_keep_duckdbs_exception_class() -> None:
     connection.execute("CREATE TABLE source AS SELECT CASE WHEN range < 300000 THEN range::VARCHAR ELSE 'x' END "
                        "AS s FROM range(310000)")
     with pytest.raises(duckdb.ConversionException):
-        quality._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source", np.empty(310_000, np.int64))
+        lanes._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source", np.empty(310_000, np.int64))
     with pytest.raises(DatasetFormatError, match="more rows"):
-        quality._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source WHERE s <> 'x'",
-                             np.empty(1000, np.int64))
-    filled = quality._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source WHERE s <> 'x'",
-                                  np.empty(310_000, np.int64))
+        lanes._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source WHERE s <> 'x'",
+                           np.empty(1000, np.int64))
+    filled = lanes._stream_into(connection, "SELECT CAST(s AS BIGINT) FROM source WHERE s <> 'x'",
+                                np.empty(310_000, np.int64))
     assert len(filled) == 300_000 and int(filled.sum()) == 299_999 * 300_000 // 2
     connection.close()
 
@@ -665,7 +665,7 @@ def test_quantiles_fall_back_to_tdigest_past_the_memory_budget(tmp_path, monkeyp
     values = np.random.default_rng(6).normal(100, 10, 50_000)
     path = tmp_path / "big.parquet"
     pq.write_table(pa.table({"x": values}), path)
-    monkeypatch.setattr(quality, "EXACT_QUANTILE_BYTES_PER_ROW", 10**9)
+    monkeypatch.setattr(tabular, "EXACT_QUANTILE_BYTES_PER_ROW", 10**9)
     report = compute_quality_report(path, "parquet")
     assert report.quantile_method == "tdigest"
     for key, probability in QUANTILES.items():
@@ -774,16 +774,16 @@ def test_corruption_met_first_by_a_numpy_stream_is_a_format_error(tmp_path, monk
         data[index] ^= 0x5A
     path = tmp_path / "corrupt-strings.parquet"
     path.write_bytes(bytes(data))
-    monkeypatch.setattr(quality, "_string_values",
+    monkeypatch.setattr(tabular, "_string_values",
                         lambda cursor, column: {(column.name, "distinct"): 0, (column.name, "top"): {}})
     streamed: list[str] = []
-    stream = quality._stream_into
+    stream = lanes._stream_into
 
     def spy(cursor, query, out):
         streamed.append(query)
         return stream(cursor, query, out)
 
-    monkeypatch.setattr(quality, "_stream_into", spy)
+    monkeypatch.setattr(lanes, "_stream_into", spy)
     with pytest.raises(DatasetFormatError) as caught:
         compute_quality_report(path, "parquet")
     assert caught.value.message.startswith("not a valid parquet file")
@@ -1048,9 +1048,9 @@ def _order_cases() -> list[tuple[str, np.ndarray]]:
 def test_order_statistics_match_a_full_sort(name: str, values: np.ndarray, fine_bins: int, max_collected: int,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Values at positions and counts below bounds, from fine bins (or the sort fallback), equal np.sort's."""
-    monkeypatch.setattr(quality, "FINE_BINS", fine_bins)
-    monkeypatch.setattr(quality, "MAX_COLLECTED", max_collected)
-    monkeypatch.setattr(quality, "STREAM_BATCH_ROWS", 4096)  # several blocks per pass
+    monkeypatch.setattr(numeric, "FINE_BINS", fine_bins)
+    monkeypatch.setattr(numeric, "MAX_COLLECTED", max_collected)
+    monkeypatch.setattr(numeric, "STREAM_BATCH_ROWS", 4096)  # several blocks per pass
     ordered = np.sort(values)
     finite = ordered[np.isfinite(ordered)] if ordered.dtype.kind == "f" else ordered
     positions = sorted({0, len(values) - 1, len(values) // 3, len(values) // 2, (len(values) * 99) // 100})
@@ -1058,6 +1058,6 @@ def test_order_statistics_match_a_full_sort(name: str, values: np.ndarray, fine_
     bounds = [finite[0], finite[-1], *rng.choice(finite, 5), finite[len(finite) // 2] + 1]
     if ordered.dtype.kind == "f":
         bounds += [float(np.nextafter(finite[0], np.inf)), (float(finite[0]) + float(finite[-1])) / 2]
-    order = quality._OrderStatistics(values.copy(), float(finite[0]), float(finite[-1]), positions, bounds, False)
+    order = numeric._OrderStatistics(values.copy(), float(finite[0]), float(finite[-1]), positions, bounds, False)
     assert [order.value_at(p) for p in positions] == [ordered[p] for p in positions]
     assert [order.count_below(b) for b in bounds] == [int(np.searchsorted(ordered, b, side="left")) for b in bounds]
