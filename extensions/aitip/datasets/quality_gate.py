@@ -13,7 +13,8 @@ from .service import QualityOutcome
 
 def quality_gate(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutcome:
     """In a child process: DuckDB and Pillow read untrusted bytes, and a crafted file that crashes native
-    code must take down that child (a 422), never the platform service (a forked child: tens of ms)."""
+    code must take down that child (a 422), never the platform service (a child forked from a fork server
+    that has the readers imported starts quickly)."""
     from .quality import check_quality_isolated
 
     try:

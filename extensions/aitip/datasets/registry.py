@@ -1,6 +1,6 @@
 """The data registry: a Git + DVC repository that only the platform service writes.
 
-One DVC ``Repo`` object stays alive (importing DVC and opening a repo cost ~0.35 s and ~0.7 s a call
+One DVC ``Repo`` object stays alive (importing DVC and opening a repo are paid once, not on every call as
 when shelled out). A version is: the data moved (not copied) into ``<project>/<name>/data.<ext>`` (or
 ``data/`` for a folder), ``dvc add`` with a hardlink cache (no second copy of the bytes), the ``.dvc``
 file committed to Git and tagged ``datasets/<project>/<name>/v<N>``. Any failure undoes all of it:

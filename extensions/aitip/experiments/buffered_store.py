@@ -8,7 +8,7 @@ which are buffered in memory and written with the inner store's ``log_batch`` in
 MLflow's limits (1,000 metrics, 100 params, 100 tags a batch).
 
 Metrics bound for an MLflow database store (sqlite, PostgreSQL) skip ``log_batch``: its ORM code runs in
-this process at ~10,000 rows/s, a fraction of what the database takes. ``SqlMetricWriter`` writes the
+this process far slower than the database takes the rows. ``SqlMetricWriter`` writes the
 very rows ``log_batch`` would (``metrics``, and ``latest_metrics`` kept at the maximum by step, timestamp
 and value; duplicates ignored; refused for a run that is not active), 10,000 to a transaction. Params
 and tags, and metrics tied to a logged model, still go through ``log_batch``; so does everything when

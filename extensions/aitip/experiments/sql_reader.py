@@ -1,6 +1,6 @@
 """Reads an SQL-backed MLflow store (SQLite or PostgreSQL) straight from MLflow's own tables.
 
-MLflow's ``search_runs`` spends most of its time building ORM objects (FIELD-NOTES: 60% of it). Here a
+MLflow's ``search_runs`` spends most of its time building ORM objects (profiled in FIELD-NOTES). Here a
 page of runs is one SQLAlchemy Core query for the runs and one each for their params, latest metrics
 and tags, on a read-only engine kept alive for the life of the platform. Filters and orders come from
 :mod:`.search` (MLflow's parser) and are translated to SQL with bound parameters, mirroring the

@@ -2,9 +2,9 @@
 ``log_batch`` would write, without their ORM sessions.
 
 Why: a job's run is created while the job starts. Through MLflow's client it costs two ORM transactions
-(~7 ms of Python on this machine), and in the platform service that thread competes for the GIL with the
-event loop that is starting the job's kernel: the job's first cells came back ~15 ms later for it. Here it
-is one Core insert per table (~1 ms). The tables are checked against MLflow's own models and the database
+(mostly Python), and in the platform service that thread competes for the GIL with the event loop that is
+starting the job's kernel: the job's first cells came back later for it. Here it is one Core insert per
+table, a fraction of that. The tables are checked against MLflow's own models and the database
 at start; on any difference the tracker uses MLflow's client instead.
 """
 

@@ -156,8 +156,8 @@ def dashboards_service(settings: HubSettings) -> dict[str, Any]:
 
 
 def user_server_args(separate_accounts: bool = False) -> list[str]:
-    """Arguments of every user server: Panel's auto-enabled preview extension costs 1.6-3 s per spawn
-    and is not used (the dashboards run through jupyter-server-proxy, which stays on). A server runs as
+    """Arguments of every user server: Panel's auto-enabled preview extension slows every spawn and is
+    not used (the dashboards run through jupyter-server-proxy, which stays on). A server runs as
     root only in single-trust mode started by root."""
     args = [PANEL_PREVIEW_OFF]
     if os.geteuid() == 0 and not separate_accounts:

@@ -177,7 +177,7 @@ def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_fil
     if late_env_file is not None:
         code += (f"{_LATE_ENV_HOOK}\n_aitip_late_env({str(late_env_file)!r}, {LATE_ENV_WAIT_SECONDS!r})\n"
                  f"del _aitip_late_env\n")
-    # One statement for IPython: it compiles and hashes a cell node by node (~3 ms more for this code).
+    # One statement for IPython: it compiles and hashes a cell node by node (each extra statement costs time).
     # Sent ahead of the first cell without waiting for its reply (nbclient drops it): a set-up that fails
     # leaves its reason in a file and ends the kernel, so no cell ever runs without its environment (or
     # under the platform's account).

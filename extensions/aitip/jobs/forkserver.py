@@ -1,6 +1,6 @@
 """A fork server for kernels: imports ipykernel (and optionally numpy, pandas, ...) once, then forks a
-fresh kernel process per request, so a job's kernel starts in milliseconds instead of ~0.7 s of
-interpreter start-up and imports.
+fresh kernel process per request, so a job's kernel starts without waiting for interpreter start-up and
+imports.
 
 Every kernel is still a new process used for one job: the fork happens before any user code runs. The
 server itself never runs user code and holds no threads when it forks (BLAS pools are limited to one

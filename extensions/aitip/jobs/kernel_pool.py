@@ -56,7 +56,7 @@ IPYKERNEL_LAUNCHERS = (["-m", "ipykernel_launcher"], ["-m", "ipykernel"])
 
 def job_kernel_arguments(argv: list[str]) -> list[str]:
     """Options for an IPython job kernel: no history database. IPython otherwise writes every cell to one
-    shared ``history.sqlite`` from a thread of each kernel (~6 ms on a job's cells, and lock contention
+    shared ``history.sqlite`` from a thread of each kernel (time spent on every job's cells, and lock contention
     between concurrent jobs); ``In``/``Out`` still work from memory. Other kernels get none."""
     return ["--HistoryManager.enabled=False"] if argv[1:3] in IPYKERNEL_LAUNCHERS else []
 
@@ -344,7 +344,8 @@ class KernelPool:
                               timeout: float) -> dict[str, Any]:
         """A kernel_info reply on shell and a message on IOPub (so no output is lost to a late subscription).
 
-        Like ``wait_for_ready``, but retrying every 20 ms instead of 200 ms: a forked kernel is up in ~70 ms.
+        Like ``wait_for_ready``, but retrying every 20 ms instead of 200 ms: a forked kernel is up so soon that the
+        longer wait would make most of its start.
         Returns the kernel_info reply's content (the job's notebook records its language_info).
         """
         deadline = time.monotonic() + timeout
@@ -374,7 +375,7 @@ class KernelPool:
 
     @staticmethod
     async def _warm(client: AsyncKernelClient) -> None:
-        """A fresh kernel's first execution costs ~15 ms of one-time set-up: pay it before a job waits."""
+        """A fresh kernel's first execution carries a one-time set-up: run it before a job waits."""
         msg_id = client.execute("pass", silent=True, store_history=False)
         while True:
             reply = await client.get_shell_msg(timeout=30)
@@ -385,7 +386,7 @@ class KernelPool:
         """A ready kernel of that spec: a pooled one when free, else one started now."""
         while self._ready[name]:
             kernel = self._ready[name].pop(0)
-            # Booting the replacement costs a core for ~0.7 s: let the job's first cells run first.
+            # Booting the replacement keeps a core busy (a whole interpreter start): the job's first cells go first.
             self._refill(name, delay=self.refill_delay)
             if await kernel.manager.is_alive():
                 return kernel

@@ -53,14 +53,14 @@ def check_quality_isolated(path: str | os.PathLike[str], fmt: str,
     return model.model_validate_json(first), GateResult.model_validate_json(second)
 
 
-# Imported once by the checks' fork server, so a check's child starts in tens of ms.
+# Imported once by the checks' fork server, so a check's child starts without importing them again.
 CHECKER_PRELOAD = ["aitip.datasets.quality", "duckdb", "numpy", "pyarrow", "pyarrow.parquet", "pyarrow.csv", "PIL.Image"]
 
 
 def _checker_context() -> Any:
     """Children forked from multiprocessing's fork server, which imported DuckDB, PyArrow and Pillow once:
-    each check still runs in a fresh process, started in ~50 ms instead of ~0.3 s (a spawned interpreter,
-    and more in the platform service, whose main module a spawned child imports again).
+    each check still runs in a fresh process, started far sooner than a spawned interpreter (which imports
+    them again, and in the platform service its main module too).
 
     A fork server must hold no threads: Arrow's jemalloc starts a background thread at import unless
     told not to, so the variable is set before the server starts (it only concerns Arrow's allocator)."""

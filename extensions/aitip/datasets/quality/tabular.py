@@ -16,18 +16,16 @@ budget minus those arrays (10M rows at the default 512 MB: numpy 160 MB, DuckDB 
 budget a column takes T-Digest quantiles and SQL GROUP BYs instead, and duplicates DuckDB's DISTINCT
 over the same hashes, which spills.
 
-The engine was picked by measurement. DuckDB over Polars: FIELD-NOTES "Tracking and data" (DuckDB
-6.6 s / 1.6 GB against Polars streaming 9.3 s / 2.9 GB), and on this benchmark's 10M x 10 file, back to
-back, the same first-pass aggregates took 11.7 s / 0.6 GB under DuckDB and 27.6 s / 1.3 GB under
-Polars streaming. Sorting in numpy over DuckDB-only queries: profiled step by step on the same file
-(2 CPUs, serially), DuckDB's exact quantile and bin GROUP BY queries took 2.6 s for the four
-high-cardinality numeric columns against 0.8 s to stream and sort them; the row-hash DISTINCT 2.0 s
-against 0.7 s to stream and sort the hashes; dropping avg/stddev from the first scan (numpy or the
-value counts compute them) took it from 0.6 s to 0.3 s. On benchmarks/quality_report.py the whole
-report went from 7.5 s / 577 MB to 3.2 s / 631 MB peak RSS, against pandas' 46.7 s / 3.7 GB (14.5x the
-rows per second in 0.17x the memory; 10.4x when other work on the machine held a load of about 2.5).
-On the registration benchmark's 13.4M x 10 float64 file (every column high-cardinality), sorting each
-column took 15.9 s; fine bins instead of the sort, two lanes and reused arrays took it to 3.7 s.
+The engine was picked by measurement. DuckDB over Polars: FIELD-NOTES "Tracking and data", and on
+benchmarks/quality_report.py's file the same first-pass aggregates ran in less time and memory under
+DuckDB than under Polars streaming. Numpy over DuckDB-only queries: profiled step by step, streaming the
+high-cardinality numeric columns and the row hashes into numpy and sorting them beat DuckDB's exact
+quantile and bin GROUP BY queries and its row-hash DISTINCT, and the first scan skips avg/stddev (numpy
+or the value counts compute them) because they cost it as much as everything else. Fine bins instead of
+a full sort, two lanes and reused arrays answer the registration benchmark's file, whose columns are all
+high-cardinality (so none is profiled from its value counts). The figures, against a plain pandas
+implementation of the same checks: the README ("Dataset quality report", "Dataset registration") and
+benchmarks/results/quality_report.json.
 
 Definitions (the tests check each against an independent pandas computation):
 
