@@ -237,12 +237,12 @@ async def test_a_client_that_honours_expect_and_stays_is_let_go(api: Any, jp_htt
 
 
 def test_notebook_routes_collect_what_their_handlers_accept() -> None:
-    """Job and sweep submissions read notebooks up to MAX_NOTEBOOK_BYTES: their bodies are collected that far."""
-    from aitip.server.handlers import base, jobs, sweeps
+    """The operations whose body carries a notebook collect bodies up to NOTEBOOK_BODY_BYTES, and only they."""
+    from aitip.operations import operations
+    from aitip.server.handlers import base
 
-    assert base.NOTEBOOK_BODY_BYTES >= jobs.MAX_NOTEBOOK_BYTES
-    assert {jobs.JobsHandler.operations["POST"].action, sweeps.SweepsHandler.operations["POST"].action} <= \
-        base.NOTEBOOK_ACTIONS
+    carrying = {row.action for row in operations() if row.body is not None and "notebook" in row.body.model_fields}
+    assert carrying == base.NOTEBOOK_ACTIONS == {"job.submit", "sweep.create"}
 
 
 @pytest.mark.parametrize(("path", "status", "code"), [("jobs", 400, "invalid_json"),

@@ -14,7 +14,7 @@ from tornado.routing import Router, Rule
 
 from aitip.identity.permissions import PERMISSIONS, PermissionScope
 from aitip.server.handlers.base import AitipHandler
-from aitip.server.routes import Operation, platform_routes, workspace_routes
+from aitip.server.routes import RouteOperation, platform_routes, workspace_routes
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -22,7 +22,7 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 def undeclared(handler: type) -> list[str]:
     """What is wrong with a handler's declarations; empty when every method has a sound decision."""
     problems = []
-    operations: dict[str, Operation] = getattr(handler, "operations", {})
+    operations: dict[str, RouteOperation] = getattr(handler, "operations", {})
     for method in HTTP_METHODS:
         function = getattr(handler, method.lower())
         implemented = function is not web.RequestHandler._unimplemented_method
@@ -75,7 +75,7 @@ def test_workspace_routes_declare_permissions_too() -> None:
 
 def test_the_check_catches_undeclared_and_mislabelled_methods() -> None:
     class Forgotten(AitipHandler):
-        operations = {"GET": Operation("project.read", "declared")}
+        operations = {"GET": RouteOperation("project.read", "declared")}
 
         @web.authenticated
         async def get(self) -> None: ...
@@ -84,13 +84,13 @@ def test_the_check_catches_undeclared_and_mislabelled_methods() -> None:
         async def delete(self) -> None: ...
 
     class Unknown(AitipHandler):
-        operations = {"GET": Operation("project.explode", "no such action")}
+        operations = {"GET": RouteOperation("project.explode", "no such action")}
 
         @web.authenticated
         async def get(self) -> None: ...
 
     class OpenByMistake(AitipHandler):
-        operations = {"GET": Operation("project.read", "needs a login")}
+        operations = {"GET": RouteOperation("project.read", "needs a login")}
 
         @allow_unauthenticated
         async def get(self) -> None: ...

@@ -119,6 +119,15 @@ class AssignmentList(ResponseModel):
     assignments: list[Assignment]
 
 
+class TaskList(ResponseModel):
+    tasks: list[AnnotationTask]
+
+
+class QueueQuery(RequestModel):
+    annotator: str | None = Field(None, max_length=255, description="Reviewers: someone else's queue")
+    all: bool = Field(False, description="Include accepted labels")
+
+
 def percent_and_kappas(labels_by_item: dict[int, list[str]], categories: list[str]) -> Agreement:
     """Agreement over items with at least two labels."""
     rated = {item: labels for item, labels in labels_by_item.items() if len(labels) >= 2}
@@ -278,6 +287,12 @@ class AnnotationService(CatalogService):
         return await self._in_transaction(work)
 
     # ----- labelling and review -----
+
+    async def queue(self, principal: Principal | None, project: str, task_id: int,
+                    query: QueueQuery) -> AssignmentList:
+        """The caller's open items (``query.all``: accepted ones too; a reviewer: ``query.annotator``'s)."""
+        return AssignmentList(assignments=await self.assignments(principal, project, task_id,
+                                                                 annotator=query.annotator, only_open=not query.all))
 
     async def assignments(self, principal: Principal | None, project: str, task_id: int, *,
                           annotator: str | None = None, only_open: bool = True) -> list[Assignment]:

@@ -158,3 +158,10 @@ class DatasetInput(RequestModel):
 
     dataset: DatasetName
     version: int | None = Field(None, ge=1, le=MAX_VERSION, description="Default: the latest version")
+
+
+class DiffQuery(RequestModel):
+    """``?from=<version>&to=<version>`` (the same version twice is an empty diff)."""
+
+    from_version: int = Field(..., alias="from", ge=1, le=MAX_VERSION, description="The older version")
+    to_version: int = Field(..., alias="to", ge=1, le=MAX_VERSION, description="The newer version")

@@ -231,3 +231,17 @@ class Sweep(ResponseModel):
 class SweepList(ResponseModel):
     items: list[Sweep]
     total: int
+
+
+class EventsQuery(RequestModel):
+    after: int = Field(0, ge=0, le=10**18, description="Only events with a larger id (as Last-Event-ID)")
+    limit: int = Field(1000, ge=1, le=10_000)
+
+
+class EventList(ResponseModel):
+    items: list[JobEvent]
+    state: str
+
+
+class SweepListQuery(RequestModel):
+    project: ProjectName

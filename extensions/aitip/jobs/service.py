@@ -30,6 +30,8 @@ from .models import (
     JobInputRef,
     FailedCell,
     Job,
+    EventList,
+    EventsQuery,
     JobEvent,
     JobList,
     JobListQuery,
@@ -210,6 +212,11 @@ class JobService(CatalogService):
             return events, JobState(job.state)
 
         return await self._in_transaction(work)
+
+    async def event_page(self, principal: Principal | None, job_id: int, query: EventsQuery) -> EventList:
+        """A page of a job's events after ``query.after``, with the job's state (the live stream is REST's)."""
+        events, state = await self.events(principal, job_id, query.after, query.limit)
+        return EventList(items=events, state=state.value)
 
     async def output_notebook_path(self, principal: Principal | None, job_id: int) -> str:
         principal = self._signed_in(principal)

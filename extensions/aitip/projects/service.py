@@ -155,6 +155,12 @@ class ProjectService(CatalogService):
 
         return await self._in_transaction(work)
 
+    async def archive(self, principal: Principal, name: str) -> Project:
+        return await self.set_archived(principal, name, True)
+
+    async def unarchive(self, principal: Principal, name: str) -> Project:
+        return await self.set_archived(principal, name, False)
+
     async def set_archived(self, principal: Principal, name: str, archived: bool) -> Project:
         principal = self._signed_in(principal)
 

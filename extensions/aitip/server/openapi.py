@@ -196,9 +196,10 @@ def openapi_document() -> dict[str, Any]:
         for method, operation in route.operations.items():
             rule = permission(operation.action)
             entry: dict[str, Any] = {
-                "operationId": operation.action.replace(".", "_") + "_" + method.lower(),
+                "operationId": operation.name.replace(".", "_"),
                 "summary": operation.summary,
                 "x-aitip-action": operation.action,
+                "x-aitip-long-running": operation.long_running,
                 "x-aitip-min-role": rule.min_role.value if rule.min_role else rule.scope.value,
                 "parameters": [{"name": name, "in": "path", "required": True, "schema": path_parameter_schema(name)}
                                for name in route.parameters],

@@ -1,37 +1,30 @@
-"""Route and operation declarations: one table from which URL patterns, permission checks and the
-OpenAPI description are all derived."""
+"""The routes the extension registers: one per path of the operation table (its handler generated from the
+rows, or the row's explicit handler given the rows' declarations), and the few routes that are not platform
+operations (the tracking gateway, JSON 404s, the landing page, a user server's relay)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 from pydantic import BaseModel
 
-from ..schema import DATASET_NAME_REGEX
+from ..operations.parameters import PATH_PARAMETERS
 
 API_PREFIX = "api/aitip/v1/"
 
 PARAMETER_PATTERNS = {
-    "project": r"[^/]+",
-    "kind": r"users|groups",
-    "member": r"[^/]+",
-    "job": r"[0-9]{1,18}",
-    "sweep": r"[0-9]{1,18}",
-    "run": r"[0-9a-f]{32}",
+    **{name: parameter.pattern for name, parameter in PATH_PARAMETERS.items()},
     "path": r".*",
     "mlflow_path": r"api/2\.0/mlflow(?:-artifacts)?/[^?#]*",
-    "dataset": DATASET_NAME_REGEX,  # its length is checked by the handler (422), the same rule as the models'
-    "version": r"[0-9]{1,9}",
-    "task": r"[0-9]{1,18}",
-    "item": r"[0-9]{1,18}",
-    "assignment": r"[0-9]{1,18}",
 }
 
 
 @dataclass(frozen=True)
-class Operation:
-    """One HTTP method of one route: the permission it needs and the types it speaks."""
+class RouteOperation:
+    """What a route that is no platform operation declares: the permission it needs and the types it speaks."""
 
     action: str
     summary: str
@@ -63,114 +56,30 @@ class Route:
         return re.findall(r"\{(\w+)\}", self.template)
 
     @property
-    def operations(self) -> dict[str, Operation]:
+    def operations(self) -> dict[str, Any]:
         return self.handler.operations  # type: ignore[attr-defined, no-any-return]
 
 
+@cache
+def operation_routes() -> tuple[Route, ...]:
+    """A route per path of the operation table (built once: a handler class is the same object every time)."""
+    from ..operations.table import operations
+    from .handlers.generic import operation_handler
+
+    paths: dict[str, list[Any]] = {}
+    for row in operations():
+        paths.setdefault(row.path, []).append(row)
+    return tuple(Route(path, operation_handler(rows)) for path, rows in paths.items())
+
+
 def platform_routes() -> list[Route]:
-    from .handlers.jobs import (
-        JobCancelHandler,
-        JobEventsHandler,
-        JobHandler,
-        JobInputsHandler,
-        JobNotebookHandler,
-        JobRetryHandler,
-        JobsHandler,
-        JobTrackingHandler,
-    )
-    from .handlers.tracking import TrackingGatewayHandler
-    from .handlers.experiments import (
-        ExperimentsHandler,
-        MetricHistoryHandler,
-        ModelsHandler,
-        RunCompareHandler,
-        RunHandler,
-        RunsHandler,
-    )
-    from .handlers.annotations import (
-        AnnotationExportHandler,
-        AnnotationLabelHandler,
-        AnnotationQueueHandler,
-        AnnotationReviewHandler,
-        AnnotationTaskHandler,
-        AnnotationTasksHandler,
-    )
-    from .handlers.datasets import (
-        DatasetDiffHandler,
-        DatasetDownloadHandler,
-        DatasetHandler,
-        DatasetPreviewHandler,
-        DatasetRestoreHandler,
-        DatasetsHandler,
-        DatasetVersionHandler,
-        DatasetVersionsHandler,
-        LineageHandler,
-    )
-    from .handlers.meta import HealthHandler, MeHandler, NotFoundHandler, OpenAPIHandler
+    from .handlers.meta import NotFoundHandler
     from .handlers.pages import PlatformHomeHandler
-    from .handlers.resources import (
-        ResourcesHistoryHandler,
-        ResourcesInventoryHandler,
-        ResourcesNowHandler,
-        ResourcesUsageHandler,
-    )
-    from .handlers.projects import (
-        MemberHandler,
-        MembersHandler,
-        ProjectArchiveHandler,
-        ProjectHandler,
-        ProjectsHandler,
-        ProjectUnarchiveHandler,
-    )
-    from .handlers.sweeps import SweepCancelHandler, SweepHandler, SweepsHandler
+    from .handlers.tracking import TrackingGatewayHandler
 
     return [
-        Route("health", HealthHandler),
-        Route("me", MeHandler),
-        Route("openapi.json", OpenAPIHandler),
-        Route("projects", ProjectsHandler),
-        Route("projects/{project}", ProjectHandler),
-        Route("projects/{project}/archive", ProjectArchiveHandler),
-        Route("projects/{project}/unarchive", ProjectUnarchiveHandler),
-        Route("projects/{project}/members", MembersHandler),
-        Route("projects/{project}/members/{kind}/{member}", MemberHandler),
-        Route("jobs", JobsHandler),
-        Route("jobs/{job}", JobHandler),
-        Route("jobs/{job}/cancel", JobCancelHandler),
-        Route("jobs/{job}/retry", JobRetryHandler),
-        Route("jobs/{job}/events", JobEventsHandler),
-        Route("jobs/{job}/inputs", JobInputsHandler),
-        Route("jobs/{job}/notebook", JobNotebookHandler),
-        Route("jobs/{job}/tracking", JobTrackingHandler),
+        *operation_routes(),
         Route("tracking/{mlflow_path}", TrackingGatewayHandler, foreign_api=True),
-        Route("sweeps", SweepsHandler),
-        Route("sweeps/{sweep}", SweepHandler),
-        Route("sweeps/{sweep}/cancel", SweepCancelHandler),
-        Route("projects/{project}/experiments", ExperimentsHandler),
-        Route("projects/{project}/runs", RunsHandler),
-        Route("projects/{project}/compare", RunCompareHandler),
-        Route("projects/{project}/models", ModelsHandler),
-        Route("runs/{run}", RunHandler),
-        Route("runs/{run}/metric-history", MetricHistoryHandler),
-        Route("projects/{project}/datasets", DatasetsHandler),
-        Route("projects/{project}/datasets/{dataset}", DatasetHandler),
-        Route("projects/{project}/datasets/{dataset}/versions", DatasetVersionsHandler),
-        Route("projects/{project}/datasets/{dataset}/versions/{version}", DatasetVersionHandler),
-        Route("projects/{project}/datasets/{dataset}/versions/{version}/preview", DatasetPreviewHandler),
-        Route("projects/{project}/datasets/{dataset}/versions/{version}/download", DatasetDownloadHandler),
-        Route("projects/{project}/datasets/{dataset}/versions/{version}/restore", DatasetRestoreHandler),
-        Route("projects/{project}/datasets/{dataset}/diff", DatasetDiffHandler),
-        Route("lineage", LineageHandler),
-        Route("projects/{project}/annotations", AnnotationTasksHandler),
-        Route("projects/{project}/annotations/{task}", AnnotationTaskHandler),
-        Route("projects/{project}/annotations/{task}/queue", AnnotationQueueHandler),
-        Route("projects/{project}/annotations/{task}/items/{item}/label", AnnotationLabelHandler),
-        Route("projects/{project}/annotations/{task}/assignments/{assignment}/review", AnnotationReviewHandler),
-        Route("projects/{project}/annotations/{task}/export", AnnotationExportHandler),
-        Route("resources/now", ResourcesNowHandler),
-        Route("resources/history", ResourcesHistoryHandler),
-        Route("resources/inventory", ResourcesInventoryHandler),
-        Route("resources/usage", ResourcesUsageHandler),
         Route("{path}", NotFoundHandler),
         Route("home", PlatformHomeHandler, prefix=""),
     ]

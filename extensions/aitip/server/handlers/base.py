@@ -22,9 +22,11 @@ by tornado's ``max_body_size``, which answers a bare ``400`` and closes the conn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
+import typing
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, ClassVar, TypeVar
@@ -50,7 +52,8 @@ from ...identity.principal import Principal
 from ...schema import PROJECT_NAME_PATTERN
 from ..context import PlatformContext
 from ..job_identity import JobCredentialIdentity, JobCredentialUser, job_credential_allows
-from ..routes import Operation
+from ...operations.table import Operation
+from ..routes import RouteOperation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,8 +71,8 @@ _STATUS_CODES = {
 }
 _log = logging.getLogger("aitip.server")
 
-# Job and sweep submissions carry a notebook, up to 16 MiB (``json_body(..., limit=MAX_NOTEBOOK_BYTES)`` in
-# handlers/jobs.py and sweeps.py); every other JSON body stops at ``max_body_bytes``.
+# Job and sweep submissions carry a notebook, up to 16 MiB (``buffered_body_limit`` collects their bodies that
+# far); every other JSON body stops at ``max_body_bytes``.
 NOTEBOOK_ACTIONS = frozenset({"job.submit", "sweep.create"})
 NOTEBOOK_BODY_BYTES = 16 * 1024 * 1024
 # A refused body that stops arriving for this long (a client that honoured ``Expect`` and keeps the
@@ -96,6 +99,14 @@ def _validation_message(where: str, detail: list[dict[str, Any]]) -> str:
     return f"invalid {where}: {first['field']}: {first['message']}{more}"
 
 
+@functools.cache
+def repeatable_parameters(model: type[BaseModel]) -> frozenset[str]:
+    """The query parameters (by alias) that ``model`` holds as lists."""
+    return frozenset(info.alias or name for name, info in model.model_fields.items()
+                     if typing.get_origin(info.annotation) is list
+                     or any(typing.get_origin(option) is list for option in typing.get_args(info.annotation)))
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -105,7 +116,7 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
     """Checks the declared operation before any handler code runs, and before the body is read."""
 
     auth_resource = "aitip"
-    operations: ClassVar[dict[str, Operation]] = {}
+    operations: ClassVar[dict[str, Operation | RouteOperation]] = {}
     principal: Principal | None = None
 
     _chunks: list[bytes]
@@ -128,7 +139,7 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
         return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
 
     @property
-    def operation(self) -> Operation:
+    def operation(self) -> Operation | RouteOperation:
         try:
             return self.operations[self.request.method or ""]
         except KeyError:
@@ -370,14 +381,21 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
             raise InvalidInput(_validation_message("request body", detail), detail=detail) from exc
 
     def query(self, model: type[M]) -> M:
-        raw: dict[str, str] = {}
+        """The query string as ``model``; a parameter is given once, but one the model holds as a list
+        (``?run=a&run=b``) as often as wanted."""
+        repeatable = repeatable_parameters(model)
+        raw: dict[str, Any] = {}
         for name, values in self.request.query_arguments.items():
-            if len(values) > 1:
-                raise InvalidInput(f"query parameter {name!r} is given {len(values)} times; give it once")
             try:
-                raw[name] = values[0].decode("utf-8")
+                decoded = [value.decode("utf-8") for value in values]
             except UnicodeDecodeError as exc:
                 raise BadRequest(f"query parameter {name!r} is not valid UTF-8", code="invalid_encoding") from exc
+            if name in repeatable:
+                raw[name] = decoded
+            elif len(decoded) > 1:
+                raise InvalidInput(f"query parameter {name!r} is given {len(decoded)} times; give it once")
+            else:
+                raw[name] = decoded[0]
         try:
             return model.model_validate(raw, strict=False)
         except ValidationError as exc:

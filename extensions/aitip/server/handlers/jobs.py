@@ -1,5 +1,6 @@
-"""Jobs over REST: submit, read, cancel, retry, the executed notebook, and a live Server-Sent Events
-stream of a job's events (resumable with ``Last-Event-ID``)."""
+"""The job operations REST serves with a handler of its own (the rest are generated from the operation
+table): a live Server-Sent Events stream of a job's events (resumable with ``Last-Event-ID``), the executed
+notebook as a file, and a job kernel's request to store what it spooled for MLflow."""
 
 from __future__ import annotations
 
@@ -9,34 +10,20 @@ import time
 from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import Field
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ...errors import InvalidInput, ServiceUnavailable
-from ...jobs.models import Job, JobEvent, JobInput, JobList, JobListQuery, JobSubmit, TrackingFlush
+from ...jobs.models import EventsQuery, TrackingFlush
 from ...jobs.service import JobService
-from ...schema import RequestModel, ResponseModel
-from ..routes import Operation
 from .base import AitipHandler
-
-MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
-
-
-class EventsQuery(RequestModel):
-    after: int = Field(0, ge=0, le=10**18, description="Only events with a larger id (as Last-Event-ID)")
-    limit: int = Field(1000, ge=1, le=10_000)
-
-
-class EventList(ResponseModel):
-    items: list[JobEvent]
-    state: str
 
 
 class JobsBase(AitipHandler):
     @property
     def service(self) -> JobService:
-        assert self.context.jobs is not None
+        if self.context.jobs is None:
+            raise ServiceUnavailable("jobs are not run on this platform")
         return self.context.jobs
 
     @staticmethod
@@ -44,72 +31,11 @@ class JobsBase(AitipHandler):
         return int(value)
 
 
-class JobsHandler(JobsBase):
-    operations = {
-        "GET": Operation("job.list", "List jobs in your projects", query=JobListQuery, response=JobList),
-        "POST": Operation("job.submit", "Run a notebook as a job", body=JobSubmit, response=Job, status=201),
-    }
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        self.send(await self.service.list(self.principal, self.query(JobListQuery)))
-
-    @web.authenticated
-    @authorized
-    async def post(self) -> None:
-        job = await self.service.submit(self.principal, self.json_body(JobSubmit, limit=MAX_NOTEBOOK_BYTES))
-        self.set_header("Location", f"{self.request.path.rstrip('/')}/{job.id}")
-        self.send(job)
-
-
-class JobHandler(JobsBase):
-    operations = {"GET": Operation("job.read", "Read a job", response=Job)}
-
-    @web.authenticated
-    @authorized
-    async def get(self, job: str) -> None:
-        self.send(await self.service.get(self.principal, self.job_id(job)))
-
-
-class JobCancelHandler(JobsBase):
-    operations = {"POST": Operation("job.cancel", "Cancel a job (its kernel is stopped)", response=Job)}
-
-    @web.authenticated
-    @authorized
-    async def post(self, job: str) -> None:
-        self.send(await self.service.cancel(self.principal, self.job_id(job)))
-
-
-class JobRetryHandler(JobsBase):
-    operations = {"POST": Operation("job.retry", "Re-run a job's exact snapshot as a new job", response=Job,
-                                    status=201)}
-
-    @web.authenticated
-    @authorized
-    async def post(self, job: str) -> None:
-        self.send(await self.service.retry(self.principal, self.job_id(job)))
-
-
-class JobInputsHandler(JobsBase):
-    operations = {"POST": Operation("job.record_input",
-                                    "Record a dataset version the job read (its own credential only)",
-                                    body=JobInput, response=Job)}
-
-    @web.authenticated
-    @authorized
-    async def post(self, job: str) -> None:
-        self.send(await self.service.record_input(self.principal, self.job_id(job), self.json_body(JobInput)))
-
-
 class JobTrackingHandler(JobsBase):
-    operations = {"POST": Operation("job.track", "Store what the job's kernel spooled for MLflow now, and say what "
-                                    "was refused (its own credential only)", response=TrackingFlush)}
-
     @web.authenticated
     @authorized
     async def post(self, job: str) -> None:
-        job_id, project, _ = await self.service.job_scope(self.principal, self.job_id(job), "job.track")
+        job_id, project, _ = await self.service.job_scope(self.principal, self.job_id(job), self.operation.action)
         spools = self.context.spools
         if spools is None:
             raise ServiceUnavailable("MLflow tracking is off on this platform")
@@ -119,8 +45,6 @@ class JobTrackingHandler(JobsBase):
 
 
 class JobNotebookHandler(JobsBase):
-    operations = {"GET": Operation("job.read", "The executed notebook (the job's report)")}
-
     @web.authenticated
     @authorized
     async def get(self, job: str) -> None:
@@ -134,8 +58,6 @@ class JobNotebookHandler(JobsBase):
 class JobEventsHandler(JobsBase):
     """JSON pages by default; ``Accept: text/event-stream`` streams until the job finishes."""
 
-    operations = {"GET": Operation("job.read", "A job's events; text/event-stream for a live stream",
-                                   query=EventsQuery, response=EventList)}
     keepalive_seconds = 15.0
     _closed = False
 
@@ -154,8 +76,9 @@ class JobEventsHandler(JobsBase):
                 raise InvalidInput("Last-Event-ID must be an event id (a number of at most 18 digits)")
             after = int(last_event_id)
         if "text/event-stream" not in self.request.headers.get("Accept", ""):
-            events, state = await self.service.events(self.principal, job_id, after, query.limit)
-            self.send(EventList(items=events, state=state.value))
+            page = EventsQuery(after=after, limit=query.limit)
+            self.set_header("Content-Type", "application/json; charset=UTF-8")
+            self.finish((await self.service.event_page(self.principal, job_id, page)).model_dump_json())
             return
         await self._stream(job_id, after)
 

@@ -7,20 +7,18 @@ from tornado import web
 
 from ... import __version__
 from ...errors import NotFound
-from ..routes import Operation
+from ..routes import RouteOperation
 from .base import AitipHandler
 
 
 class HealthHandler(AitipHandler):
-    operations = {"GET": Operation("platform.health", "Is the platform service up")}
-
     @allow_unauthenticated
     async def get(self) -> None:
         self.send({"status": "ok", "mode": self.context.mode, "version": __version__})
 
 
 class WorkspaceHealthHandler(AitipHandler):
-    operations = {"GET": Operation("platform.health", "Is this user server's relay to the platform up")}
+    operations = {"GET": RouteOperation("platform.health", "Is this user server's relay to the platform up")}
 
     @allow_unauthenticated
     async def get(self) -> None:
@@ -28,19 +26,7 @@ class WorkspaceHealthHandler(AitipHandler):
                    "platform_configured": bool(self.context.platform_url)})
 
 
-class MeHandler(AitipHandler):
-    operations = {"GET": Operation("platform.me", "Who am I: hub identity, groups and project roles")}
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        assert self.context.projects is not None and self.principal is not None
-        self.send(await self.context.projects.me(self.principal))
-
-
 class OpenAPIHandler(AitipHandler):
-    operations = {"GET": Operation("platform.openapi", "The OpenAPI 3.1 description of this API")}
-
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -53,7 +39,7 @@ class NotFoundHandler(AitipHandler):
     """Unknown paths under the API answer a JSON 404 rather than an HTML page."""
 
     operations = {
-        method: Operation("platform.health", "Unknown API path")
+        method: RouteOperation("platform.health", "Unknown API path")
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     }
 

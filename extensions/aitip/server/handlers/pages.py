@@ -14,7 +14,7 @@ from tornado import web
 
 from ... import __version__
 from ..context import PlatformContext
-from ..routes import API_PREFIX, Operation
+from ..routes import API_PREFIX, RouteOperation
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AITIP platform</title>
@@ -32,8 +32,8 @@ code{{background:#f4f4f4;padding:.1rem .3rem}}</style></head>
 
 class PlatformHomeHandler(ExtensionHandlerMixin, JupyterHandler):
     auth_resource = "aitip"
-    operations: ClassVar[dict[str, Operation]] = {
-        "GET": Operation("platform.me", "The platform's landing page (signs a browser in)")}
+    operations: ClassVar[dict[str, RouteOperation]] = {
+        "GET": RouteOperation("platform.me", "The platform's landing page (signs a browser in)")}
 
     @property
     def context(self) -> PlatformContext:

@@ -12,7 +12,7 @@ from tornado import web
 
 from ...errors import AitipError, BadRequest, NotFound, PayloadTooLarge, PermissionDenied, ServiceUnavailable
 from ...experiments.gateway import ARTIFACTS_API, ArtifactUpload, GatewayRequest, JobCaller, Refused, TrackingGateway
-from ..routes import Operation
+from ..routes import RouteOperation
 from .base import AitipHandler
 
 SUMMARY = "MLflow's REST API for a running job's kernel (its own credential): its project's runs, models, artifacts"
@@ -26,7 +26,7 @@ def _as_error(refused: Refused) -> AitipError:
 
 
 class TrackingGatewayHandler(AitipHandler):
-    operations = {method: Operation("tracking.gateway", SUMMARY) for method in ("GET", "POST", "PATCH", "PUT", "DELETE")}
+    operations = {method: RouteOperation("tracking.gateway", SUMMARY) for method in ("GET", "POST", "PATCH", "PUT", "DELETE")}
     caller: JobCaller | None = None
     upload: ArtifactUpload | None = None
 

@@ -20,7 +20,7 @@ from ...errors import (
     PermissionDenied,
     ServiceUnavailable,
 )
-from ..routes import Operation
+from ..routes import RouteOperation
 from .base import AitipHandler
 
 _RELAYED_HEADERS = ("Content-Type", "Accept", "Last-Event-ID")
@@ -92,7 +92,7 @@ class _Relay(AitipHandler):
 
 class WorkspaceRelayHandler(_Relay):
     operations = {
-        method: Operation("workspace.forward", "Relayed to the platform service, which checks the real action")
+        method: RouteOperation("workspace.forward", "Relayed to the platform service, which checks the real action")
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
     }
 
@@ -127,8 +127,8 @@ class WorkspaceJobSubmitHandler(_Relay):
     it: the relay reads it from the user's contents and submits its content."""
 
     operations = {
-        "GET": Operation("workspace.forward", "Relayed to the platform service"),
-        "POST": Operation("workspace.forward", "Submit a job; 'path' names a notebook in this server"),
+        "GET": RouteOperation("workspace.forward", "Relayed to the platform service"),
+        "POST": RouteOperation("workspace.forward", "Submit a job; 'path' names a notebook in this server"),
     }
 
     @web.authenticated

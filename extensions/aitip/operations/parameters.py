@@ -1,0 +1,73 @@
+"""Path parameters: the router's pattern for each, the rule a value is held to, and the value a service gets.
+
+The router's patterns take what may be a value; ``convert`` refuses what can never name anything, the way
+the API always has: an impossible project name is a 404 (no such project), a dataset name that breaks the
+name rule a 422 saying why, a version below 1 a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidInput, NotFound
+from ..schema import DATASET_NAME_REGEX, PROJECT_NAME_PATTERN, dataset_name_error
+
+ID_PATTERN = r"[0-9]{1,18}"
+
+
+@dataclass(frozen=True)
+class PathParameter:
+    pattern: str
+    convert: Callable[[str], Any]
+    json_type: str  # the JSON type a tool or SDK caller gives: "string" or "integer"
+    description: str
+
+
+def _project(value: str) -> str:
+    import re
+
+    if not re.fullmatch(PROJECT_NAME_PATTERN, value):
+        raise NotFound(f"project {value!r} does not exist (project names are DNS labels)")
+    return value
+
+
+def _dataset(value: str) -> str:
+    problem = dataset_name_error(value)
+    if problem is not None:
+        raise InvalidInput(f"invalid path: dataset: {problem}",
+                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}])
+    return value
+
+
+def _version(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise NotFound("dataset versions start at 1")
+    return number
+
+
+def _member_kind(value: str) -> Any:
+    from ..projects.models import MemberKind
+
+    return MemberKind.user if value == "users" else MemberKind.group
+
+
+def _identifier(value: str) -> int:
+    return int(value)
+
+
+PATH_PARAMETERS: dict[str, PathParameter] = {
+    "project": PathParameter(r"[^/]+", _project, "string", "The project's name (a DNS label)"),
+    "kind": PathParameter(r"users|groups", _member_kind, "string", "'users' or 'groups'"),
+    "member": PathParameter(r"[^/]+", str, "string", "The user's or group's hub name"),
+    "job": PathParameter(ID_PATTERN, _identifier, "integer", "The job's id"),
+    "sweep": PathParameter(ID_PATTERN, _identifier, "integer", "The sweep's id"),
+    "run": PathParameter(r"[0-9a-f]{32}", str, "string", "The MLflow run id (32 hex digits)"),
+    "dataset": PathParameter(DATASET_NAME_REGEX, _dataset, "string", "The dataset's name"),
+    "version": PathParameter(r"[0-9]{1,9}", _version, "integer", "The dataset version (from 1)"),
+    "task": PathParameter(ID_PATTERN, _identifier, "integer", "The annotation task's id"),
+    "item": PathParameter(ID_PATTERN, _identifier, "integer", "The item's id"),
+    "assignment": PathParameter(ID_PATTERN, _identifier, "integer", "The assignment's id"),
+}
