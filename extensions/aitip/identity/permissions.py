@@ -89,6 +89,10 @@ PERMISSIONS: dict[str, Permission] = _table(
     Permission("annotation.label", _P.project, Role.viewer, "Label the items assigned to you"),
     Permission("annotation.manage", _P.project, Role.developer,
                "Create annotation tasks, review labels, and export accepted labels as a dataset version"),
+    Permission("webhook.read", _P.project, Role.maintainer,
+               "Read the project's webhook subscriptions and delivery log (receiver URLs can be credentials)"),
+    Permission("webhook.manage", _P.project, Role.maintainer,
+               "Subscribe a URL to the project's events, send it a test event, or remove it"),
 )
 
 
