@@ -86,11 +86,22 @@ def resolve_endpoint(url: str | None = None, token: str | None = None) -> tuple[
     return url, token
 
 
+def parse_input(item: str | dict[str, Any]) -> dict[str, Any]:
+    """A job input as the API takes it: ``"digits@2"`` -> ``{"dataset": "digits", "version": 2}``."""
+    if isinstance(item, dict):
+        return item
+    name, _, version = item.partition("@")
+    if version and not version.isdigit():
+        raise ValueError(f"a job input is 'dataset' or 'dataset@version' (a number), not {item!r}")
+    return {"dataset": name, **({"version": int(version)} if version else {})}
+
+
 class Client:
     """Typed access to the platform API. Errors raise :class:`AitipAPIError`."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0) -> None:
         self.url, token = resolve_endpoint(url, token)
+        self._operations: Any = None
         self._http = httpx.Client(base_url=self.url, timeout=timeout,
                                   headers={"Authorization": f"token {token}", "Accept": "application/json"})
 
@@ -139,6 +150,26 @@ class Client:
         except httpx.HTTPError as exc:
             raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
         return self._answer(response)
+
+    def download(self, path: str, *, params: dict[str, Any] | None = None) -> bytes:
+        """The bytes of a file the platform answers with (a dataset version's file)."""
+        try:
+            response = self._http.get(path.lstrip("/"), params=params, headers={"Accept": "*/*"})
+        except httpx.HTTPError as exc:
+            raise AitipAPIError(503, "unreachable", f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 300:
+            self._raise(response)
+        return response.content
+
+    @property
+    def ops(self) -> Any:
+        """Every operation of the platform as a method, by the names the MCP tools and the CLI use:
+        ``client.ops.runs.compare(project="lab", run=[a, b])`` (see :mod:`aitip.sdk_operations`)."""
+        from .sdk_operations import Operations
+
+        if self._operations is None:
+            self._operations = Operations(self)
+        return self._operations
 
     @staticmethod
     def _raise(response: httpx.Response) -> None:
@@ -226,8 +257,11 @@ class Client:
                    parameters: dict[str, Any] | None = None, kernel: str | None = None, cpus: float | None = None,
                    gpus: int | None = None, memory_mb: int | None = None, priority: int = 50,
                    timeout_seconds: int = 3600, max_attempts: int = 3, tags: dict[str, str] | None = None,
-                   code_version: str | None = None, notebook_name: str | None = None) -> Job:
-        """Run a notebook (a path to an .ipynb file, or the notebook document) as a job."""
+                   code_version: str | None = None, notebook_name: str | None = None,
+                   inputs: Iterable[str | dict[str, Any]] = ()) -> Job:
+        """Run a notebook (a path to an .ipynb file, or the notebook document) as a job. ``inputs``: dataset
+        versions it reads, as ``"digits@2"`` (``"digits"``: the latest) or ``{"dataset": ..., "version": ...}``;
+        the job gets them as read-only files (``aitip.datasets.job_inputs()``)."""
         if isinstance(notebook, (str, Path)):
             path = Path(notebook)
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -243,6 +277,9 @@ class Client:
             body["kernel"] = kernel
         if code_version:
             body["code_version"] = code_version
+        declared = [parse_input(item) for item in inputs]
+        if declared:
+            body["inputs"] = declared
         if cpus is not None or gpus is not None or memory_mb is not None:
             body["resources"] = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_mb": memory_mb}.items()
                                  if v is not None}

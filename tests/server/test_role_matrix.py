@@ -49,6 +49,10 @@ PROJECT_ROUTES: list[tuple[str, str, str, Any, int]] = [
      {"name": "more", "dataset": "base", "labels": ["a", "b"], "annotators": ["bob"]}, 201),
     ("annotation.manage", "POST", "projects/alpha/annotations/1/export", {}, 409),  # nothing reviewed yet
     ("annotation.label", "POST", "projects/alpha/annotations/1/items/1/label", {"label": "a"}, 200),
+    ("webhook.read", "GET", "projects/alpha/webhooks", None, 200),
+    ("webhook.read", "GET", "projects/alpha/webhook-deliveries", None, 200),
+    # A public address given as a literal: checked without DNS; nothing is sent until an event happens.
+    ("webhook.manage", "POST", "projects/alpha/webhooks", {"url": "https://8.8.8.8/hook"}, 201),
 ]
 # The seeded annotation task assigns its items to every project member; a hub admin outside the project
 # may label in principle but has nothing assigned.

@@ -35,6 +35,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "annotations": ("aitip.datasets.annotations:AnnotationService",
                     "the dataset registry is not configured on this platform"),
     "resources": ("aitip.resources.service:ResourceService", "resource monitoring is not running on this platform"),
+    "webhooks": ("aitip.webhooks.service:WebhookService", "webhooks are not delivered from this platform"),
 }
 
 

@@ -70,4 +70,5 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "task": PathParameter(ID_PATTERN, _identifier, "integer", "The annotation task's id"),
     "item": PathParameter(ID_PATTERN, _identifier, "integer", "The item's id"),
     "assignment": PathParameter(ID_PATTERN, _identifier, "integer", "The assignment's id"),
+    "subscription": PathParameter(ID_PATTERN, _identifier, "integer", "The webhook subscription's id"),
 }

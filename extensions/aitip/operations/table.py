@@ -98,6 +98,7 @@ SECTION_MODULES = (
     "aitip.experiments.operations",
     "aitip.datasets.operations",
     "aitip.resources.operations",
+    "aitip.webhooks.operations",
 )
 
 

@@ -165,6 +165,7 @@ class AitipExtension(ExtensionApp):
             self._initialize_experiments(context)
             self._initialize_datasets(context)
             self._initialize_resources(context)
+            self._initialize_webhooks(context)
             self.log.info("aitip platform: catalog %s at revision %s", catalog.engine.url.render_as_string(),
                           catalog.current_revision())
         else:
@@ -242,6 +243,14 @@ class AitipExtension(ExtensionApp):
         context.monitor = GpuMonitor(parent=self, job_lookup=CatalogJobLookup(context.catalog))
         context.resources = ResourceService(context.catalog, context.monitor)
 
+    def _initialize_webhooks(self, context: PlatformContext) -> None:
+        from ..webhooks.delivery import WebhookDispatcher
+        from ..webhooks.service import WebhookService
+
+        assert context.catalog is not None
+        context.webhook_dispatcher = WebhookDispatcher(context.catalog, parent=self)
+        context.webhooks = WebhookService(context.catalog, context.webhook_dispatcher)
+
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         context: Any = self.settings.get("aitip")
         if context is None:
@@ -255,6 +264,8 @@ class AitipExtension(ExtensionApp):
             tracker_warm_up = getattr(context.worker.tracker, "warm_up", None)
         if context.monitor is not None:
             await context.monitor.start()
+        if context.webhook_dispatcher is not None:
+            await context.webhook_dispatcher.start()
         gateway = context.tracking_gateway if isolation().separate_accounts else None
         if gateway is not None and tracker_warm_up is not None:
             def warm_tracker_then_gateway(warm_tracker=tracker_warm_up) -> None:
@@ -272,16 +283,28 @@ class AitipExtension(ExtensionApp):
         self.handlers.extend((route.pattern, route.handler) for route in routes)
 
     async def stop_extension(self) -> None:
+        """Stop every part, each even when another fails to stop (its failure is logged)."""
         context: Any = self.settings.get("aitip")
         if context is None:
             return
-        if context.worker is not None:
-            await context.worker.stop()
-        if context.monitor is not None:
-            await context.monitor.stop()
-        if context.experiments is not None:
-            context.experiments.close()
-        if context.datasets is not None:
+
+        async def close_datasets() -> None:
             await context.datasets.close()
-        if context.catalog is not None:
-            context.catalog.dispose()
+
+        parts: list[tuple[str, Any, Any]] = [
+            ("the job worker", context.worker, lambda: context.worker.stop()),
+            ("the resource monitor", context.monitor, lambda: context.monitor.stop()),
+            ("webhook delivery", context.webhook_dispatcher, lambda: context.webhook_dispatcher.stop()),
+            ("experiment tracking", context.experiments, lambda: context.experiments.close()),
+            ("the dataset registry", context.datasets, close_datasets),
+            ("the catalog", context.catalog, lambda: context.catalog.dispose()),
+        ]
+        for name, part, stop in parts:
+            if part is None:
+                continue
+            try:
+                result = stop()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                self.log.exception("aitip: stopping %s failed; stopping the rest", name)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the platform's engines are imported only in platform mode
     from ..projects.service import ProjectService
     from ..resources.monitor import GpuMonitor
     from ..resources.service import ResourceService
+    from ..webhooks.delivery import WebhookDispatcher
+    from ..webhooks.service import WebhookService
 
 
 @dataclass
@@ -37,6 +39,8 @@ class PlatformContext:
     datasets: DatasetService | None = None
     annotations: AnnotationService | None = None
     resources: ResourceService | None = None
+    webhooks: WebhookService | None = None
+    webhook_dispatcher: WebhookDispatcher | None = None
     spools: JobSpools | None = None
     tracking_gateway: TrackingGateway | None = None
     monitor: GpuMonitor | None = None

@@ -67,7 +67,11 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("RequestModel", "_integral_numbers"): {},  # 3.0 for an integer field is 3, as JSON Schema says
     ("GpuHoursQuery", "_ordered"): "'since' must be before 'until'",
 }
+_WEBHOOK_URL = ("url must be an http(s) URL whose host is a valid domain name or address, without spaces, "
+                "control characters or credentials; its addresses must not be private unless an admin allows them "
+                "(422)")
 _NOT_IN_JSON_SCHEMA = {
+    "SubscriptionCreate": [_WEBHOOK_URL],
     "DatasetSettings": ["quality_rules must be a valid quality gate: min_rows, max_null_fraction, "
                         "declared_schema, label_column ... (422 invalid_quality_rules)"],
     "JobSubmit": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",

@@ -1,0 +1,149 @@
+"""The operation table as MCP tools: which a caller sees, their schemas, and running one.
+
+A tool is a row (its name with ``_`` for ``.``: ``runs_compare``), its input schema the row's flat
+arguments (:mod:`.inputs`), its output the row's response model. ``tools/list`` offers a caller what its
+roles allow somewhere: a project action needs the row's least role in at least one of the caller's projects
+(a job's credential: in the job's project, and only the actions a job credential may use). The service
+checks the actual project on every call, as it does for REST.
+
+Long-running rows return at once with their handle (a job, a sweep); given ``wait_seconds``, the tool keeps
+the call open up to that long, reporting progress as the handle's state changes, and answers with the
+latest state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..errors import AitipError, InvalidInput
+from ..identity.permissions import PermissionScope
+from ..identity.roles import Role
+from .binding import convert_path, invoke
+from .inputs import input_schema, split_arguments
+from .table import Operation, operations
+
+FACE = "mcp"
+WAIT_ARGUMENT = "wait_seconds"
+MAX_WAIT_SECONDS = 3600
+# The state a long-running row's handle is read back with, and the states that end it.
+FOLLOW: dict[str, tuple[str, str]] = {"jobs.submit": ("jobs.get", "job"), "jobs.retry": ("jobs.get", "job"),
+                                      "sweeps.create": ("sweeps.get", "sweep")}
+FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
+
+Progress = Callable[[float, float | None, str], Awaitable[None]]
+
+
+def tool_name(row: Operation) -> str:
+    return row.name.replace(".", "_")
+
+
+def offered(row: Operation) -> bool:
+    return FACE not in row.not_in and row.call is not None
+
+
+@dataclass(frozen=True)
+class Tool:
+    row: Operation
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+
+
+def _tool(row: Operation) -> Tool:
+    rule = row.permission
+    who = f"needs {rule.min_role.value} in the project" if rule.min_role else f"{rule.scope.value} callers"
+    description = f"{row.summary}. ({row.method} {row.path}; {who}.)"
+    schema = input_schema(row)
+    if row.long_running and row.name in FOLLOW:
+        description += (f" Long-running: returns at once with its handle; give {WAIT_ARGUMENT} to wait for it "
+                        "to finish, with progress notifications.")
+        schema = {**schema, "properties": {**schema["properties"], WAIT_ARGUMENT: {
+            "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0,
+            "description": "Wait up to this long for it to finish, reporting progress (0: return at once)"}}}
+    output = row.response.model_json_schema(mode="serialization") if row.response is not None else None
+    return Tool(row, tool_name(row), description, schema, output)
+
+
+def all_tools() -> list[Tool]:
+    return [_tool(row) for row in operations() if offered(row)]
+
+
+def by_name() -> dict[str, Tool]:
+    return {tool.name: tool for tool in all_tools()}
+
+
+def may_use(row: Operation, roles: list[Role], job_credential: bool, job_actions: frozenset[str]) -> bool:
+    """Whether a caller holding ``roles`` (its best role per project) may use ``row`` somewhere."""
+    rule = row.permission
+    if job_credential and rule.scope is not PermissionScope.project and row.action not in job_actions:
+        return False
+    if rule.scope is not PermissionScope.project:
+        return True
+    assert rule.min_role is not None
+    return any(role.at_least(rule.min_role) for role in roles)
+
+
+def as_content(result: Any) -> Any:
+    """A service's answer as JSON values (a tool's structured content)."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return result
+
+
+async def call_tool(services: Any, caller: Any, tool: Tool, arguments: dict[str, Any],
+                    progress: Progress | None = None) -> Any:
+    """Run ``tool`` for ``caller``; its answer as JSON values. Refusals raise :class:`AitipError`."""
+    arguments = dict(arguments)
+    wait = arguments.pop(WAIT_ARGUMENT, 0) if tool.row.name in FOLLOW else 0
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise InvalidInput(f"{WAIT_ARGUMENT} is a number of seconds from 0 to {MAX_WAIT_SECONDS}")
+    path, query, body = split_arguments(tool.row, arguments)
+    values = convert_path(tool.row, path)
+    result = as_content(await invoke(services, tool.row, caller, values, query, body))
+    if wait and isinstance(result, dict) and "id" in result:
+        result = await _follow(services, caller, tool.row, result, float(wait), progress)
+    return result
+
+
+async def _follow(services: Any, caller: Any, row: Operation, handle: dict[str, Any], wait: float,
+                  progress: Progress | None) -> dict[str, Any]:
+    """Read the handle back until it finishes or ``wait`` runs out, reporting each change of state."""
+    from .table import operation
+
+    reader_name, parameter = FOLLOW[row.name]
+    reader = operation(reader_name)
+    deadline = time.monotonic() + wait
+    current, step, last = handle, 0, None
+    while True:
+        state = str(current.get("state"))
+        if state != last:
+            last = state
+            step += 1
+            if progress is not None:
+                await progress(float(step), None, f"{row.name} {handle['id']}: {state}")
+        if state in FINISHED or time.monotonic() >= deadline:
+            return current
+        await _changed(services, row, int(handle["id"]), min(1.0, max(0.0, deadline - time.monotonic())))
+        current = as_content(await invoke(services, reader, caller, {parameter: int(handle["id"])}))
+
+
+async def _changed(services: Any, row: Operation, handle_id: int, timeout: float) -> None:
+    """Until the job's state may have changed (its signal), or ``timeout``."""
+    jobs = getattr(services, "jobs", None)
+    signals = getattr(jobs, "signals", None)
+    if row.name.startswith("jobs.") and signals is not None:
+        await signals.wait_job(handle_id, timeout)
+    else:
+        await asyncio.sleep(timeout)
+
+
+def error_content(error: AitipError) -> str:
+    return json.dumps(error.to_json())
