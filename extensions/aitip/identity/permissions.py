@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, Permission] = _table(
     Permission("platform.health", _P.public, None, "Liveness of the platform service"),
     Permission("platform.me", _P.authenticated, None, "The caller's identity, groups and project roles"),
     Permission("platform.openapi", _P.authenticated, None, "The OpenAPI description of the REST API"),
+    Permission("platform.mcp", _P.authenticated, None,
+               "The MCP endpoint for agents: each tool is an operation, checked as its own action"),
     Permission("workspace.forward", _P.authenticated, None,
                "A user server relays its owner's call to the platform, which checks the real action"),
     Permission("project.create", _P.authenticated, None, "Create a project (the creator becomes its admin)"),

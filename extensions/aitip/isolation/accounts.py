@@ -150,7 +150,7 @@ class Accounts:
         self.home_root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home_root, 0o711)
         home = account.home
-        if not home.exists():
+        with contextlib.suppress(FileExistsError):  # two jobs of one new user start at once
             home.mkdir(mode=0o700)
         info = os.lstat(home)
         if not stat.S_ISDIR(info.st_mode):

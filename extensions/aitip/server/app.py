@@ -166,6 +166,9 @@ class AitipExtension(ExtensionApp):
             self._initialize_datasets(context)
             self._initialize_resources(context)
             self._initialize_webhooks(context)
+            from .mcp import McpFace
+
+            self.settings["aitip_mcp"] = McpFace(context)
             self.log.info("aitip platform: catalog %s at revision %s", catalog.engine.url.render_as_string(),
                           catalog.current_revision())
         else:
@@ -266,6 +269,9 @@ class AitipExtension(ExtensionApp):
             await context.monitor.start()
         if context.webhook_dispatcher is not None:
             await context.webhook_dispatcher.start()
+        mcp_face = self.settings.get("aitip_mcp")
+        if mcp_face is not None:
+            await mcp_face.start()
         gateway = context.tracking_gateway if isolation().separate_accounts else None
         if gateway is not None and tracker_warm_up is not None:
             def warm_tracker_then_gateway(warm_tracker=tracker_warm_up) -> None:
@@ -291,7 +297,9 @@ class AitipExtension(ExtensionApp):
         async def close_datasets() -> None:
             await context.datasets.close()
 
+        mcp_face = self.settings.get("aitip_mcp")
         parts: list[tuple[str, Any, Any]] = [
+            ("the MCP face", mcp_face, lambda: mcp_face.stop()),
             ("the job worker", context.worker, lambda: context.worker.stop()),
             ("the resource monitor", context.monitor, lambda: context.monitor.stop()),
             ("webhook delivery", context.webhook_dispatcher, lambda: context.webhook_dispatcher.stop()),

@@ -76,12 +76,14 @@ def platform_routes() -> list[Route]:
     from .handlers.meta import NotFoundHandler
     from .handlers.pages import PlatformHomeHandler
     from .handlers.tracking import TrackingGatewayHandler
+    from .mcp import MCP_PATH, McpHandler
 
     return [
         *operation_routes(),
         Route("tracking/{mlflow_path}", TrackingGatewayHandler, foreign_api=True),
         Route("{path}", NotFoundHandler),
         Route("home", PlatformHomeHandler, prefix=""),
+        Route(MCP_PATH, McpHandler, prefix=""),
     ]
 
 

@@ -1,0 +1,149 @@
+"""The MCP face: the operation table's tools for agents, at ``/services/aitip/mcp`` (streamable HTTP).
+
+The caller is authenticated as for REST (a hub API token or a job's token, ``Authorization: Bearer ...``),
+by the Jupyter handler the ASGI bridge is mixed with; the MCP SDK's server then sees it in the request's
+state. ``tools/list`` offers what the caller's roles allow somewhere; every call is checked again by the
+service, on the project it names. Stateless: each POST stands alone, so any platform process can answer it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from .. import __version__
+from ..errors import AitipError, PermissionDenied
+from ..identity.principal import Principal
+from ..identity.roles import Role
+from ..operations import tools
+from .asgi import AsgiHandler, AsyncContextHolder
+from .context import PlatformContext
+from .job_identity import JOB_CREDENTIAL_ACTIONS, JobCredentialIdentity, JobCredentialUser
+from .routes import RouteOperation
+
+MCP_PATH = "mcp"
+INSTRUCTIONS = ("AITIP runs the model lifecycle: projects, datasets, notebook jobs and sweeps, experiments and runs "
+                "(MLflow), annotation, resources and webhooks. Tools are named <group>_<verb>; long-running ones "
+                "(jobs_submit, sweeps_create) return a handle at once and take wait_seconds to wait with progress.")
+
+
+async def caller_roles(context: PlatformContext, principal: Principal) -> list[Role]:
+    """The caller's role in each project it belongs to (a hub admin: admin anywhere)."""
+    if principal.is_admin and principal.project_scope is None:
+        return [Role.admin]
+    assert context.projects is not None
+    me = await context.projects.me(principal)
+    return [project.role for project in me.projects
+            if principal.project_scope is None or project.project == principal.project_scope]
+
+
+def mcp_server(context: PlatformContext) -> Any:
+    import mcp_types as types
+    from mcp.server.lowlevel import Server
+
+    catalog = tools.by_name()
+
+    async def visible(principal: Principal) -> list[tools.Tool]:
+        roles = await caller_roles(context, principal)
+        return [tool for tool in catalog.values()
+                if tools.may_use(tool.row, roles, principal.job_id is not None, JOB_CREDENTIAL_ACTIONS)]
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        offered = await visible(ctx.request.state.principal)
+        return types.ListToolsResult(tools=[
+            types.Tool(name=tool.name, description=tool.description, input_schema=tool.input_schema,
+                       output_schema=tool.output_schema) for tool in offered])
+
+    def input_schema(name: str) -> dict[str, Any] | None:
+        tool = catalog.get(name)
+        return tool.input_schema if tool is not None else None
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        principal: Principal = ctx.request.state.principal
+        tool = catalog.get(params.name)
+        try:
+            if tool is None:
+                raise PermissionDenied(f"no tool is named {params.name!r}; tools/list shows what you may use")
+
+            async def progress(done: float, total: float | None, message: str) -> None:
+                await ctx.session.report_progress(done, total, message)
+
+            result = await tools.call_tool(context, principal, tool, dict(params.arguments or {}), progress)
+        except AitipError as error:
+            return types.CallToolResult(content=[types.TextContent(text=tools.error_content(error))],
+                                        structured_content=None, is_error=True)
+        text = json.dumps(result) if result is not None else "done"
+        structured = result if isinstance(result, dict) and tool.output_schema is not None else None
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+
+    return Server("aitip", version=__version__, instructions=INSTRUCTIONS, get_tool_input_schema=input_schema,
+                  on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+class McpFace:
+    """The SDK's session manager for the platform, open for the life of the extension."""
+
+    def __init__(self, context: PlatformContext) -> None:
+        from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+
+        self.manager = StreamableHTTPSessionManager(app=mcp_server(context), stateless=True, json_response=False)
+        self.app = StreamableHTTPASGIApp(self.manager)
+        self._holder = AsyncContextHolder(self.manager.run)
+        self._starting: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        """Open the session manager (once; the first request opens it if the extension's start did not)."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if not self._holder.running:
+                await self._holder.start()
+
+    async def stop(self) -> None:
+        if self._holder.running:
+            await self._holder.stop()
+
+
+class McpHandler(AsgiHandler, ExtensionHandlerMixin, APIHandler):
+    """Authenticates like every platform handler (job tokens first), then hands the request to the MCP app."""
+
+    SUPPORTED_METHODS = ("POST",)  # stateless: no standing GET stream, no session to DELETE
+    auth_resource = "aitip"
+    operations = {"POST": RouteOperation("platform.mcp", "MCP (streamable HTTP): the operations as tools")}
+    post = web.authenticated(AsgiHandler.serve)
+    get = put = patch = delete = head = options = web.RequestHandler._unimplemented_method
+
+    @property
+    def context(self) -> PlatformContext:
+        return self.settings["aitip"]  # type: ignore[no-any-return]
+
+    @property
+    def identity_provider(self) -> Any:
+        provider = super().identity_provider
+        jobs = self.context.jobs
+        return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
+
+    def get_asgi_app(self) -> Any:
+        face = self.settings.get("aitip_mcp")
+        if face is None:
+            raise web.HTTPError(503, "the MCP face is not running on this platform")
+        return face.app
+
+    async def enrich_scope(self, scope: dict[str, Any]) -> None:
+        user = self.current_user
+        if user is None:  # answered before the application runs (web.authenticated on post() comes later)
+            raise web.HTTPError(403, "send 'Authorization: Bearer <hub API token or job token>'")
+        await self.settings["aitip_mcp"].start()
+        principal = await self.context.directory.principal(user.username, user)
+        if principal is None:
+            raise web.HTTPError(403, f"JupyterHub no longer knows user {user.username!r}")
+        if isinstance(user, JobCredentialUser) and user.credential is not None:
+            principal = dataclasses.replace(principal, job_id=user.credential.job_id,
+                                            project_scope=user.credential.project)
+        scope["state"]["principal"] = principal

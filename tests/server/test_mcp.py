@@ -1,0 +1,103 @@
+"""The MCP face, driven by the MCP SDK's own client over streamable HTTP against the real platform server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from aitip.identity.permissions import permission
+from aitip.identity.roles import Role
+from aitip.operations import tools
+from tests.server.conftest import TOKENS
+from tests.support.notebooks import TRIVIAL
+
+pytest.importorskip("mcp")
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(port: int, base_url: str, user: str) -> AsyncIterator[Any]:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with create_mcp_http_client(headers={"Authorization": f"Bearer {TOKENS[user]}"}) as http_client:
+        transport = streamable_http_client(f"http://127.0.0.1:{port}{base_url}mcp", http_client=http_client)
+        async with Client(transport) as client:
+            yield client
+
+
+def least_role(tool_name: str) -> Role | None:
+    return permission(tools.by_name()[tool_name].row.action).min_role
+
+
+async def test_tools_list_shows_what_the_caller_may_do_and_calls_are_checked_again(
+        api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    assert (await api("POST", "projects/alpha/members", body={"user": "bob", "role": "viewer"}))[0] == 201
+
+    async with mcp_client(jp_http_port, jp_base_url, "ann") as client:
+        offered = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert {"projects_create", "jobs_submit", "members_add", "runs_compare", "webhooks_subscribe"} <= set(offered)
+        assert offered["runs_compare"].input_schema["required"][0] == "project"
+        project = await client.call_tool("projects_get", {"project": "alpha"})
+        assert not project.is_error and project.structured_content["name"] == "alpha"
+        assert project.structured_content["my_role"] == "admin"
+
+    async with mcp_client(jp_http_port, jp_base_url, "bob") as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        writes = {name for name in names if (least_role(name) or Role.viewer).rank > Role.viewer.rank}
+        assert writes == set() and "runs_list" in names and "projects_update" not in names
+        refused = await client.call_tool("projects_update", {"project": "alpha", "description": "mine now"})
+        assert refused.is_error and json.loads(refused.content[0].text)["error"]["code"] == "forbidden"
+        read = await client.call_tool("projects_get", {"project": "alpha"})
+        assert read.structured_content["description"] == ""
+
+    async with mcp_client(jp_http_port, jp_base_url, "erin") as client:  # in no project: no project tools
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "projects_get" not in names and {"projects_list", "projects_create", "platform_me"} <= names
+
+
+async def test_bad_arguments_and_unknown_tools_are_clear_errors_that_write_nothing(
+        api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    async with mcp_client(jp_http_port, jp_base_url, "ann") as client:
+        bad = await client.call_tool("projects_create", {"name": "Not A Name"})
+        assert bad.is_error and json.loads(bad.content[0].text)["error"]["code"] == "invalid_input"
+        extra = await client.call_tool("projects_create", {"name": "beta", "owner": "eve"})
+        assert extra.is_error and "owner" in extra.content[0].text
+        unknown = await client.call_tool("projects_explode", {})
+        assert unknown.is_error
+    assert (await api("GET", "projects"))[1]["total"] == 0
+
+
+async def test_a_long_operation_returns_its_handle_and_reports_progress_while_the_caller_waits(
+        api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append((done, total, message))
+
+    async with mcp_client(jp_http_port, jp_base_url, "ann") as client:
+        at_once = await client.call_tool("jobs_submit", {"project": "alpha", "notebook": TRIVIAL})
+        assert not at_once.is_error and at_once.structured_content["state"] == "queued"
+        waited = await client.call_tool("jobs_submit", {"project": "alpha", "notebook": TRIVIAL, "wait_seconds": 1},
+                                        progress_callback=on_progress)
+        # No worker runs jobs in this server: the wait ends with the job still queued, said as progress.
+        assert waited.structured_content["state"] == "queued"
+        assert progress and progress[0][2] == f"jobs.submit {waited.structured_content['id']}: queued"
+    status, jobs = await api("GET", "jobs")
+    assert status == 200 and jobs["total"] == 2
+
+
+async def test_without_a_token_the_endpoint_refuses(api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    async with httpx.AsyncClient(timeout=30) as plain:
+        refused = await plain.post(f"http://127.0.0.1:{jp_http_port}{jp_base_url}mcp",
+                                   json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        wrong = await plain.post(f"http://127.0.0.1:{jp_http_port}{jp_base_url}mcp", headers={
+            "Authorization": "Bearer not-a-token"}, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert (refused.status_code, wrong.status_code) == (403, 403)
