@@ -35,6 +35,8 @@ def offered(row: Operation) -> bool:
 def call(client: Client, row: Operation, arguments: dict[str, Any]) -> Any:
     """Send ``row`` with ``arguments`` (by field name); the answer as the row's response model."""
     fields = {field.name: field for field in input_fields(row)}
+    if row.name in UPLOADS and "file" in arguments and "filename" in fields:
+        arguments = {"filename": Path(arguments["file"]).name, **arguments}  # the file's own name by default
     unknown = sorted(set(arguments) - set(fields) - ({"file"} if row.name in UPLOADS else set()))
     if unknown:
         raise TypeError(f"{row.name}() got unexpected arguments {unknown}; it takes {sorted(fields)}")
@@ -79,8 +81,10 @@ def _method(client: Client, row: Operation) -> Callable[..., Any]:
     def method(**arguments: Any) -> Any:
         return call(client, row, arguments)
 
+    optional = {"filename"} if row.name in UPLOADS else set()  # the file's own name by default
     parameters = [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,
-                                     default=inspect.Parameter.empty if field.required else None)
+                                     default=inspect.Parameter.empty if field.required and field.name not in optional
+                                     else None)
                   for field in input_fields(row)]
     if row.name in UPLOADS:
         parameters.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY))

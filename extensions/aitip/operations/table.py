@@ -163,3 +163,18 @@ def describe(row: Operation) -> dict[str, Any]:
     return {"name": row.name, "method": row.method, "path": row.path, "action": row.action,
             "least_role": rule.min_role.value if rule.min_role else rule.scope.value,
             "long_running": row.long_running, "summary": row.summary}
+
+
+def markdown() -> str:
+    """The table as the README shows it (a test keeps the README's copy equal to this)."""
+    lines = ["| operation (SDK `client.ops.<group>.<verb>`, MCP tool `<group>_<verb>`) | REST | least role | |",
+             "|---|---|---|---|"]
+    for section in sections():
+        for row in section.operations:
+            info = describe(row)
+            faces = ", ".join(sorted({"sdk", "mcp"} & set(row.not_in)))
+            notes = "; ".join(part for part in ("long-running" if row.long_running else "",
+                                                f"not in {faces}" if faces else "") if part)
+            lines.append(f"| `{row.name}` {row.summary} | `{row.method} {row.path}` | {info['least_role']} | "
+                         f"{notes} |")
+    return "\n".join(lines)

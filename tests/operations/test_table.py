@@ -1,0 +1,91 @@
+"""The operation table is whole and every face offers it: a row missing from a face, or a face's
+declaration that differs from its row, fails here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from aitip.client import Client
+from aitip.identity.permissions import PERMISSIONS, PermissionScope
+from aitip.operations import Operation, operations
+from aitip.operations import tools as mcp_tools
+from aitip.operations.binding import binding
+from aitip.operations.inputs import input_fields, input_schema
+from aitip.operations.table import validate
+from aitip.server.openapi import openapi_document
+from aitip.server.routes import API_PREFIX, operation_routes
+
+ROWS = operations()
+# Actions no operation row performs: a relay, a foreign API, the MCP endpoint itself.
+NOT_OPERATIONS = {"workspace.forward", "tracking.gateway", "platform.mcp"}
+
+
+def test_every_declared_action_is_performed_by_some_operation() -> None:
+    used = {row.action for row in ROWS}
+    assert set(PERMISSIONS) - used == NOT_OPERATIONS
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
+def test_every_face_offers_the_operation_as_its_row_says(row: Operation) -> None:
+    routes = {route.template: route for route in operation_routes()}
+    route = routes[row.path]
+    assert route.handler.operations[row.method] is row, "REST: the handler declares another row"
+    assert callable(getattr(route.handler, row.method.lower())), "REST: the method is not implemented"
+
+    documented = openapi_document()["paths"][f"/{API_PREFIX}{row.path}"][row.method.lower()]
+    assert documented["operationId"] == row.name.replace(".", "_")
+    assert documented["x-aitip-action"] == row.action
+    assert str(row.status) in documented["responses"]
+
+    if row.call is not None:
+        binding(row)  # the service method takes every input
+    fields = {field.name for field in input_fields(row)}
+    assert set(input_schema(row)["properties"]) == fields
+
+    client = Client(url="http://127.0.0.1:9/", token="unused")
+    try:
+        group = getattr(client.ops, row.group, None)
+        offered_in_sdk = group is not None and hasattr(group, row.verb)
+        assert offered_in_sdk == ("sdk" not in row.not_in), "SDK"
+        if offered_in_sdk:
+            signature = getattr(group, row.verb).__signature__
+            assert fields <= set(signature.parameters)
+    finally:
+        client.close()
+
+    tools = mcp_tools.by_name()
+    assert (mcp_tools.tool_name(row) in tools) == ("mcp" not in row.not_in), "MCP"
+    if "mcp" not in row.not_in:
+        assert row.call is not None, "an MCP tool runs the row's service call"
+
+
+def test_the_table_refuses_what_would_make_two_faces_disagree() -> None:
+    row = ROWS[1]
+    with pytest.raises(ValueError, match="declared twice"):
+        validate([row, row])
+    clash = Operation("projects.other", row.action, row.method, row.path, "the same route again", call=row.call)
+    with pytest.raises(ValueError, match=re.escape(f"{row.method} {row.path} is declared twice")):
+        validate([row, clash])
+    with pytest.raises(KeyError, match="no permission"):
+        validate([Operation("projects.explode", "project.explode", "POST", "projects/x", "?", call=row.call)])
+    with pytest.raises(ValueError, match="neither a service call nor a handler"):
+        validate([Operation("projects.nothing", "project.read", "GET", "nothing", "?")])
+
+
+def test_public_and_project_rows_are_authenticated_as_their_action_says() -> None:
+    for row in ROWS:
+        scope = row.permission.scope
+        method = getattr({r.template: r for r in operation_routes()}[row.path].handler, row.method.lower())
+        assert hasattr(method, "__allow_unauthenticated") == (scope is PermissionScope.public), row.name
+
+
+def test_the_readme_shows_the_table_as_it_is() -> None:
+    from pathlib import Path
+
+    from aitip.operations.table import markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shown = readme.split("<!-- operations-table:begin -->\n", 1)[1].split("\n<!-- operations-table:end -->", 1)[0]
+    assert shown == markdown(), "regenerate: python -c 'from aitip.operations.table import markdown; print(markdown())'"
