@@ -29,7 +29,7 @@ SECTION = Section("webhooks", "Webhooks", (
     Operation("webhooks.ping", "webhook.manage", "POST", f"{_HOOKS}/{{subscription}}/ping",
               "Send a subscription a signed test event", response=Delivery, status=201, call="webhooks.ping",
               arguments=_HOOK),
-    Operation("webhooks.deliveries", "webhook.read", "GET", f"projects/{{project}}/webhook-deliveries",
+    Operation("webhooks.deliveries", "webhook.read", "GET", "projects/{project}/webhook-deliveries",
               "Recent deliveries with every attempt", query=DeliveryListQuery, response=DeliveryList,
               call="webhooks.deliveries"),
 ))
