@@ -104,7 +104,8 @@ def test_an_unreachable_catalog_is_a_clear_error(home: Path, monkeypatch: pytest
         launcher.prepare()
 
 
-def test_stop_reaps_descendants_that_left_the_process_group() -> None:
+def _parent_of_a_detached_child() -> subprocess.Popen[bytes]:
+    """A process whose child left its process group (as the hub's proxy and services do), once it is there."""
     script = ("import subprocess, sys, time\n"
               "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
               "time.sleep(60)\n")
@@ -112,6 +113,11 @@ def test_stop_reaps_descendants_that_left_the_process_group() -> None:
     deadline = time.monotonic() + 10
     while not launcher.descendants(parent.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+    return parent
+
+
+def test_stop_reaps_descendants_that_left_the_process_group() -> None:
+    parent = _parent_of_a_detached_child()
     children = launcher.descendants(parent.pid)
     assert len(children) == 1
     launcher.stop(parent, grace=5)
@@ -121,13 +127,7 @@ def test_stop_reaps_descendants_that_left_the_process_group() -> None:
 
 def test_stop_reaps_what_a_hub_that_exited_first_left_running() -> None:
     """JupyterHub exiting on a service that died while starting leaves its proxy behind, reparented."""
-    script = ("import subprocess, sys, time\n"
-              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], start_new_session=True)\n"
-              "time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    deadline = time.monotonic() + 10
-    while not launcher.descendants(parent.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    parent = _parent_of_a_detached_child()
     seen = {pid: launcher.start_time(pid) for pid in launcher.descendants(parent.pid)}
     parent.kill()
     parent.wait()

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.notebooks import notebook
 from tests.support.paths import open_to_all_accounts
+from tests.support.workers import start_worker
 
 
 
@@ -44,12 +45,6 @@ def jp_server_config(jp_server_config: dict[str, Any], isolated_home: Path,
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{isolated_home / 'mlflow.sqlite'}"
     jp_server_config["LocalExecutor"] = {"pool_sizes": {"aitip-python": 1}, "max_concurrent_jobs": 2}
     return jp_server_config
-
-
-async def _start_worker(jp_serverapp: Any) -> None:
-    context = jp_serverapp.web_app.settings["aitip"]
-    if context.worker._loop_task is None:
-        await jp_serverapp.extension_manager.start_all_extensions()
 
 
 async def _wait(api: Any, job_id: int, user: str = "ann", timeout: float = 180) -> dict[str, Any]:
@@ -107,7 +102,7 @@ OTHER = notebook(
 
 async def test_a_job_kernel_tracks_through_its_spool_and_the_gateway_within_its_project(
         api: Any, jp_serverapp: Any, isolated_home: Path) -> None:
-    await _start_worker(jp_serverapp)
+    await start_worker(jp_serverapp)
     for project, user in (("lab", "ann"), ("other", "bob")):
         assert (await api("POST", "projects", user=user, body={"name": project}))[0] == 201
     status, other = await api("POST", "jobs", user="bob", body={"project": "other", "notebook": OTHER})
@@ -166,7 +161,7 @@ async def test_declared_inputs_are_owner_readable_copies_masked_below_maintainer
     workspace, read-only to it, masked when the owner is below maintainer (as before isolation)."""
     import pwd
 
-    await _start_worker(jp_serverapp)
+    await start_worker(jp_serverapp)
     assert (await api("POST", "projects", body={"name": "lab"}))[0] == 201
     assert (await api("POST", "projects/lab/members", body={"user": "carol", "role": "developer"}))[0] == 201
     status, _ = await api("POST", "projects/lab/datasets/people/versions", params={"filename": "people.csv"},

@@ -10,6 +10,7 @@ import pytest
 
 from tests.server.conftest import TOKENS
 from tests.support.notebooks import TRIVIAL, notebook
+from tests.support.workers import start_worker
 
 
 @pytest.fixture
@@ -17,12 +18,6 @@ def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
     jp_server_config["LocalExecutor"] = {"pool_sizes": {"aitip-python": 1}, "max_concurrent_jobs": 2}
     return jp_server_config
-
-
-async def _start_worker(jp_serverapp: Any) -> None:
-    context = jp_serverapp.web_app.settings["aitip"]
-    if context.worker._loop_task is None:
-        await jp_serverapp.extension_manager.start_all_extensions()
 
 
 def _parse_sse(body: str) -> list[dict[str, Any]]:
@@ -49,7 +44,7 @@ async def _wait(api: Any, job_id: int, timeout: float = 60) -> dict[str, Any]:
 
 
 async def test_submit_stream_and_fetch_the_report(api, jp_fetch, jp_serverapp) -> None:
-    await _start_worker(jp_serverapp)
+    await start_worker(jp_serverapp)
     assert (await api("POST", "projects", body={"name": "lab"}))[0] == 201
     status, job = await api("POST", "jobs", body={"project": "lab", "notebook": TRIVIAL, "parameters": {"x": 4},
                                                   "tags": {"purpose": "test"}})
@@ -80,7 +75,7 @@ async def test_submit_stream_and_fetch_the_report(api, jp_fetch, jp_serverapp) -
 
 
 async def test_cancel_over_rest(api, jp_serverapp) -> None:
-    await _start_worker(jp_serverapp)
+    await start_worker(jp_serverapp)
     await api("POST", "projects", body={"name": "lab"})
     _, job = await api("POST", "jobs", body={"project": "lab", "notebook": notebook("import time; time.sleep(60)")})
     for _ in range(100):
@@ -149,7 +144,7 @@ SDK_READER = notebook(
 
 async def test_a_job_reads_an_undeclared_dataset_with_its_own_credential(api, jp_serverapp) -> None:
     """The kernel's SDK reaches the platform as the job (its owner, in its project) and the read is lineage."""
-    await _start_worker(jp_serverapp)
+    await start_worker(jp_serverapp)
     for project in ("lab", "other"):
         assert (await api("POST", "projects", body={"name": project}))[0] == 201
         assert (await api("POST", f"projects/{project}/members", body={"user": "carol", "role": "developer"}))[0] == 201

@@ -121,12 +121,11 @@ def _list_field(row: Operation) -> str | None:
     return lists[0] if len(row.response.model_fields) == 1 and len(lists) == 1 else None
 
 
-def resolve_service(services: Any, row: Operation) -> Any:
-    """The running service a row calls (``services``: the platform's context), or a 503 saying why not."""
-    assert row.service is not None
-    service = getattr(services, row.service, None)
+def running_service(services: Any, name: str) -> Any:
+    """The running service ``name`` (``services``: the platform's context), or a 503 saying why not."""
+    service = getattr(services, name, None)
     if service is None:
-        raise ServiceUnavailable(SERVICES[row.service][1])
+        raise ServiceUnavailable(SERVICES[name][1])
     return service
 
 
@@ -140,7 +139,8 @@ async def invoke(services: Any, row: Operation, caller: Any, path: Mapping[str, 
     """Run ``row`` for ``caller``: the path's values converted (:func:`convert_path`), the query and the body
     already validated against the row's models."""
     bound = binding(row)
-    service = resolve_service(services, row)
+    assert row.service is not None
+    service = running_service(services, row.service)
     arguments: dict[str, Any] = {}
     for name, target in bound.path.items():
         arguments[target] = path[name]

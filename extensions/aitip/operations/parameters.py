@@ -7,6 +7,7 @@ name rule a 422 saying why, a version below 1 a 404.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,6 @@ class PathParameter:
 
 
 def _project(value: str) -> str:
-    import re
-
     if not re.fullmatch(PROJECT_NAME_PATTERN, value):
         raise NotFound(f"project {value!r} does not exist (project names are DNS labels)")
     return value

@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,7 +28,7 @@ from ..identity.permissions import PermissionScope
 from ..identity.roles import Role
 from .binding import convert_path, invoke
 from .inputs import input_schema, split_arguments
-from .table import Operation, operations
+from .table import Operation, operation, operations
 
 FACE = "mcp"
 WAIT_ARGUMENT = "wait_seconds"
@@ -72,12 +73,10 @@ def _tool(row: Operation) -> Tool:
     return Tool(row, tool_name(row), description, schema, output)
 
 
-def all_tools() -> list[Tool]:
-    return [_tool(row) for row in operations() if offered(row)]
-
-
+@cache
 def by_name() -> dict[str, Tool]:
-    return {tool.name: tool for tool in all_tools()}
+    """Every tool, built once (their schemas come from the rows' models)."""
+    return {tool.name: tool for tool in (_tool(row) for row in operations() if offered(row))}
 
 
 def may_use(row: Operation, roles: list[Role], job_credential: bool, job_actions: frozenset[str]) -> bool:
@@ -116,8 +115,6 @@ async def call_tool(services: Any, caller: Any, tool: Tool, arguments: dict[str,
 async def _follow(services: Any, caller: Any, row: Operation, handle: dict[str, Any], wait: float,
                   progress: Progress | None) -> dict[str, Any]:
     """Read the handle back until it finishes or ``wait`` runs out, reporting each change of state."""
-    from .table import operation
-
     reader_name, parameter = FOLLOW[row.name]
     reader = operation(reader_name)
     deadline = time.monotonic() + wait

@@ -269,9 +269,6 @@ class AitipExtension(ExtensionApp):
             await context.monitor.start()
         if context.webhook_dispatcher is not None:
             await context.webhook_dispatcher.start()
-        mcp_face = self.settings.get("aitip_mcp")
-        if mcp_face is not None:
-            await mcp_face.start()
         gateway = context.tracking_gateway if isolation().separate_accounts else None
         if gateway is not None and tracker_warm_up is not None:
             def warm_tracker_then_gateway(warm_tracker=tracker_warm_up) -> None:
@@ -294,9 +291,6 @@ class AitipExtension(ExtensionApp):
         if context is None:
             return
 
-        async def close_datasets() -> None:
-            await context.datasets.close()
-
         mcp_face = self.settings.get("aitip_mcp")
         parts: list[tuple[str, Any, Any]] = [
             ("the MCP face", mcp_face, lambda: mcp_face.stop()),
@@ -304,7 +298,7 @@ class AitipExtension(ExtensionApp):
             ("the resource monitor", context.monitor, lambda: context.monitor.stop()),
             ("webhook delivery", context.webhook_dispatcher, lambda: context.webhook_dispatcher.stop()),
             ("experiment tracking", context.experiments, lambda: context.experiments.close()),
-            ("the dataset registry", context.datasets, close_datasets),
+            ("the dataset registry", context.datasets, lambda: context.datasets.close()),
             ("the catalog", context.catalog, lambda: context.catalog.dispose()),
         ]
         for name, part, stop in parts:

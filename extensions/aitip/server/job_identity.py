@@ -9,6 +9,7 @@ server's provider alone.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from jupyter_server.auth.identity import User
 from tornado.httputil import HTTPServerRequest
 from tornado.web import HTTPError
 
+from ..errors import PermissionDenied
+from ..identity.principal import Principal
 from ..jobs.credentials import JobCredential, looks_like_job_token
 from ..identity.permissions import PermissionScope, permission
 
@@ -76,3 +79,15 @@ class JobCredentialIdentity:
         if isinstance(getattr(handler, "_jupyter_current_user", None), JobCredentialUser):
             return True
         return bool(self._provider.is_token_authenticated(handler))
+
+
+async def platform_principal(directory: Any, user: User) -> Principal:
+    """The caller as the platform's services take it: the hub user, confined to the job's project when a
+    job's credential vouched for them."""
+    principal = await directory.principal(user.username, user)
+    if principal is None:
+        raise PermissionDenied(f"JupyterHub no longer knows user {user.username!r}")
+    if isinstance(user, JobCredentialUser) and user.credential is not None:
+        principal = dataclasses.replace(principal, job_id=user.credential.job_id,
+                                        project_scope=user.credential.project)
+    return principal

@@ -9,7 +9,6 @@ service, on the project it names. Stateless: each POST stands alone, so any plat
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from typing import Any
 
@@ -24,7 +23,8 @@ from ..identity.roles import Role
 from ..operations import tools
 from .asgi import AsgiHandler, AsyncContextHolder
 from .context import PlatformContext
-from .job_identity import JOB_CREDENTIAL_ACTIONS, JobCredentialIdentity, JobCredentialUser
+from .handlers.base import PlatformRequestMixin
+from .job_identity import JOB_CREDENTIAL_ACTIONS, platform_principal
 from .routes import RouteOperation
 
 MCP_PATH = "mcp"
@@ -87,7 +87,7 @@ def mcp_server(context: PlatformContext) -> Any:
 
 
 class McpFace:
-    """The SDK's session manager for the platform, open for the life of the extension."""
+    """The SDK's session manager for the platform: opened by the first request, closed with the extension."""
 
     def __init__(self, context: PlatformContext) -> None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -98,7 +98,7 @@ class McpFace:
         self._starting: asyncio.Lock | None = None
 
     async def start(self) -> None:
-        """Open the session manager (once; the first request opens it if the extension's start did not)."""
+        """Open the session manager, once."""
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
@@ -110,7 +110,7 @@ class McpFace:
             await self._holder.stop()
 
 
-class McpHandler(AsgiHandler, ExtensionHandlerMixin, APIHandler):
+class McpHandler(AsgiHandler, PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
     """Authenticates like every platform handler (job tokens first), then hands the request to the MCP app."""
 
     SUPPORTED_METHODS = ("POST",)  # stateless: no standing GET stream, no session to DELETE
@@ -118,16 +118,6 @@ class McpHandler(AsgiHandler, ExtensionHandlerMixin, APIHandler):
     operations = {"POST": RouteOperation("platform.mcp", "MCP (streamable HTTP): the operations as tools")}
     post = web.authenticated(AsgiHandler.serve)
     get = put = patch = delete = head = options = web.RequestHandler._unimplemented_method
-
-    @property
-    def context(self) -> PlatformContext:
-        return self.settings["aitip"]  # type: ignore[no-any-return]
-
-    @property
-    def identity_provider(self) -> Any:
-        provider = super().identity_provider
-        jobs = self.context.jobs
-        return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
 
     def get_asgi_app(self) -> Any:
         face = self.settings.get("aitip_mcp")
@@ -140,10 +130,7 @@ class McpHandler(AsgiHandler, ExtensionHandlerMixin, APIHandler):
         if user is None:  # answered before the application runs (web.authenticated on post() comes later)
             raise web.HTTPError(403, "send 'Authorization: Bearer <hub API token or job token>'")
         await self.settings["aitip_mcp"].start()
-        principal = await self.context.directory.principal(user.username, user)
-        if principal is None:
-            raise web.HTTPError(403, f"JupyterHub no longer knows user {user.username!r}")
-        if isinstance(user, JobCredentialUser) and user.credential is not None:
-            principal = dataclasses.replace(principal, job_id=user.credential.job_id,
-                                            project_scope=user.credential.project)
-        scope["state"]["principal"] = principal
+        try:
+            scope["state"]["principal"] = await platform_principal(self.context.directory, user)
+        except PermissionDenied as refused:
+            raise web.HTTPError(403, refused.message) from refused

@@ -21,11 +21,9 @@ by tornado's ``max_body_size``, which answers a bare ``400`` and closes the conn
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
-import re
 import typing
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -42,16 +40,15 @@ from ...errors import (
     AitipError,
     BadRequest,
     InvalidInput,
-    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     UnsupportedMediaType,
 )
 from ...identity.permissions import PermissionScope, permission
 from ...identity.principal import Principal
-from ...schema import PROJECT_NAME_PATTERN
 from ..context import PlatformContext
-from ..job_identity import JobCredentialIdentity, JobCredentialUser, job_credential_allows
+from ..job_identity import JobCredentialIdentity, job_credential_allows, platform_principal
+from ...operations.parameters import PATH_PARAMETERS
 from ...operations.table import Operation
 from ..routes import RouteOperation
 
@@ -111,8 +108,25 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class PlatformRequestMixin:
+    """What every platform handler reads: the platform's context, and the server's identity provider with
+    job tokens checked ahead of it."""
+
+    settings: dict[str, Any]
+
+    @property
+    def context(self) -> PlatformContext:
+        return self.settings["aitip"]  # type: ignore[no-any-return]
+
+    @property
+    def identity_provider(self) -> Any:
+        provider = super().identity_provider  # type: ignore[misc]
+        jobs = self.context.jobs
+        return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
+
+
 @web.stream_request_body
-class AitipHandler(ExtensionHandlerMixin, APIHandler):
+class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
     """Checks the declared operation before any handler code runs, and before the body is read."""
 
     auth_resource = "aitip"
@@ -126,17 +140,6 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
     _closing = False  # ... and the connection closes after a linger
     _last_data = 0.0
     _timer: object | None = None
-
-    @property
-    def context(self) -> PlatformContext:
-        return self.settings["aitip"]  # type: ignore[no-any-return]
-
-    @property
-    def identity_provider(self) -> Any:
-        """The server's provider; in the platform, with job credentials checked ahead of it."""
-        provider = super().identity_provider
-        jobs = self.context.jobs
-        return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
 
     @property
     def operation(self) -> Operation | RouteOperation:
@@ -186,16 +189,11 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
         user = self.current_user
         if user is None:
             raise HTTPError(403, "sign in to JupyterHub or send 'Authorization: token <api token>'")
-        principal = await self.context.directory.principal(user.username, user)
-        if principal is None:
-            raise PermissionDenied(f"JupyterHub no longer knows user {user.username!r}")
-        if isinstance(user, JobCredentialUser) and user.credential is not None:
-            job = user.credential
-            if not job_credential_allows(operation.action):
-                raise PermissionDenied(f"job {job.job_id}'s credential acts only inside project {job.project!r}; "
-                                       f"{operation.action} needs its owner's own sign-in",
-                                       detail={"action": operation.action, "job_id": job.job_id})
-            principal = dataclasses.replace(principal, job_id=job.job_id, project_scope=job.project)
+        principal = await platform_principal(self.context.directory, user)
+        if principal.job_id is not None and not job_credential_allows(operation.action):
+            raise PermissionDenied(f"job {principal.job_id}'s credential acts only inside project "
+                                   f"{principal.project_scope!r}; {operation.action} needs its owner's own sign-in",
+                                   detail={"action": operation.action, "job_id": principal.job_id})
         self.principal = principal
 
     # ----- the body -----
@@ -404,9 +402,7 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
 
     @staticmethod
     def project_name(value: str) -> str:
-        if not re.fullmatch(PROJECT_NAME_PATTERN, value):
-            raise NotFound(f"project {value!r} does not exist (project names are DNS labels)")
-        return value
+        return PATH_PARAMETERS["project"].convert(value)  # type: ignore[no-any-return]
 
     # ----- output -----
 
@@ -416,8 +412,8 @@ class AitipHandler(ExtensionHandlerMixin, APIHandler):
             self.finish()
             return
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        payload = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
-        self.finish(json.dumps(payload))
+        # A model is serialized in pydantic's core, several times faster than through dicts for a page of runs.
+        self.finish(model.model_dump_json() if isinstance(model, BaseModel) else json.dumps(model))
 
     @staticmethod
     def _error_answer(status_code: int, exc: BaseException | None) -> tuple[int, dict[str, Any]]:

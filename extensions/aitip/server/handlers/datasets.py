@@ -14,11 +14,11 @@ from pathlib import Path
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ...datasets.models import RegisterQuery, VersionList
+from ...datasets.models import RegisterQuery
 from ...datasets.service import DatasetService
 from ...datasets.staging import StagedUpload
-from ...errors import AitipError, PayloadTooLarge, ServiceUnavailable
-from ...operations.binding import convert_path
+from ...errors import AitipError, PayloadTooLarge
+from ...operations.binding import convert_path, running_service
 from .base import AitipHandler
 
 
@@ -32,9 +32,7 @@ class DatasetsBase(AitipHandler):
 
     @property
     def service(self) -> DatasetService:
-        if self.context.datasets is None:
-            raise ServiceUnavailable("the dataset registry is not configured on this platform")
-        return self.context.datasets
+        return running_service(self.context, "datasets")  # type: ignore[no-any-return]
 
 
 @web.stream_request_body
@@ -80,12 +78,6 @@ class DatasetVersionsHandler(DatasetsBase):
         if self.upload is not None:
             self.upload.discard()
         super().on_finish()
-
-    @web.authenticated
-    @authorized
-    async def get(self, project: str, dataset: str) -> None:
-        versions = await self.service.versions(self.principal, self.project_name(project), dataset)
-        self.send(VersionList(versions=versions))
 
     @web.authenticated
     @authorized

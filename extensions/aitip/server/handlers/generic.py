@@ -8,12 +8,10 @@ names an explicit handler keeps that handler's method; the class still takes its
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
-from pydantic import BaseModel
 from tornado import web
 
 from ...identity.permissions import PermissionScope
@@ -32,16 +30,7 @@ class OperationHandler(AitipHandler):
         result = await invoke(self.context, row, self.principal, values, query, body)
         if row.location is not None and result is not None:
             self.set_header("Location", f"{self.request.path.rstrip('/')}/{getattr(result, row.location)}")
-        self.send_result(result)
-
-    def send_result(self, result: Any) -> None:
-        self.set_status(self.operation.status)
-        if result is None:
-            self.finish()
-            return
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        # A model is serialized in pydantic's core, several times faster than through dicts for a page of runs.
-        self.finish(result.model_dump_json() if isinstance(result, BaseModel) else json.dumps(result))
+        self.send(result)
 
 
 def _generic_method(row: Operation) -> Callable[..., Coroutine[Any, Any, None]]:
@@ -73,6 +62,6 @@ def operation_handler(rows: Sequence[Operation]) -> type[AitipHandler]:
     for row in rows:
         if row.handler is None:
             namespace[row.method.lower()] = _generic_method(row)
-    if base is not OperationHandler and not issubclass(base, OperationHandler):
-        return type(base.__name__, (base, OperationHandler), namespace)
-    return type(_class_name(rows[0].path) if base is OperationHandler else base.__name__, (base,), namespace)
+    if base is OperationHandler:
+        return type(_class_name(rows[0].path), (OperationHandler,), namespace)
+    return type(base.__name__, (base, OperationHandler), namespace)

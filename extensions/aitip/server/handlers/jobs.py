@@ -16,15 +16,14 @@ from tornado.iostream import StreamClosedError
 from ...errors import InvalidInput, ServiceUnavailable
 from ...jobs.models import EventsQuery, TrackingFlush
 from ...jobs.service import JobService
+from ...operations.binding import running_service
 from .base import AitipHandler
 
 
 class JobsBase(AitipHandler):
     @property
     def service(self) -> JobService:
-        if self.context.jobs is None:
-            raise ServiceUnavailable("jobs are not run on this platform")
-        return self.context.jobs
+        return running_service(self.context, "jobs")  # type: ignore[no-any-return]
 
     @staticmethod
     def job_id(value: str) -> int:
@@ -77,8 +76,7 @@ class JobEventsHandler(JobsBase):
             after = int(last_event_id)
         if "text/event-stream" not in self.request.headers.get("Accept", ""):
             page = EventsQuery(after=after, limit=query.limit)
-            self.set_header("Content-Type", "application/json; charset=UTF-8")
-            self.finish((await self.service.event_page(self.principal, job_id, page)).model_dump_json())
+            self.send(await self.service.event_page(self.principal, job_id, page))
             return
         await self._stream(job_id, after)
 
