@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from .cli_operations import add_operation_commands, human, run_operation
+
 EXIT_USAGE = 2
 EXIT_API = 1
 
@@ -276,7 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         job = client.submit_job(args.project, args.notebook, parameters=parameters, kernel=args.kernel,
                                 cpus=args.cpus, gpus=args.gpus, priority=args.priority,
                                 timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=tags,
-                                code_version=git_version(args.notebook))
+                                code_version=git_version(args.notebook), inputs=args.input or ())
         if not (args.follow or args.wait):
             emit(args, job, lambda j: f"job {j.id} queued in {j.project} (kernel {j.kernel}); "
                                       f"follow it with: aitip jobs logs -f {j.id}")
@@ -434,8 +436,43 @@ def cmd_data_versions(args: argparse.Namespace) -> int:
 def cmd_data_show(args: argparse.Namespace) -> int:
     with _client(args) as client:
         version = _datasets(client).version(args.project, args.name, args.version)
-    emit(args, version, lambda v: json.dumps(v.model_dump(mode="json", by_alias=True), indent=2))
+    emit(args, version, _version_view)
     return 0
+
+
+def _version_view(version: Any) -> str:
+    """One version as a person reads it: what it is, and a line per column (type, missing values, distinct
+    values, range); masked columns say so. ``--json`` gives the whole quality report."""
+    v = version.model_dump(mode="json", by_alias=True)
+    quality = v.get("quality") or {}
+    lines = [f"{v['dataset']} v{v['version']}  {v['format']}, {_cell(v['rows'])} rows, {v['bytes']} bytes, "
+             f"{v['files']} file(s)",
+             f"tag:        {_cell(v['tag'])}",
+             f"registered: by {v['author']} at {v['created_at']}" + (f": {v['message']}" if v["message"] else ""),
+             *([f"from:       {v['derived_from']}"] if v.get("derived_from") else []),
+             *([f"restored:   from v{v['restored_from']}"] if v.get("restored_from") else [])]
+    duplicates = quality.get("duplicates")
+    if isinstance(duplicates, dict):
+        lines.append(f"duplicates: {duplicates.get('count')} rows")
+    columns = quality.get("columns") or []
+    if columns:
+        masked = set(v.get("masked_columns") or [])
+        rows = []
+        for column in columns:
+            numeric = column.get("numeric") or {}
+            low = numeric.get("min", column.get("min_value"))
+            high = numeric.get("max", column.get("max_value"))
+            rows.append({"column": column["name"], "type": column["type"],
+                         "missing": f"{(column.get('null_fraction') or 0) * 100:.1f}%",
+                         "distinct": column.get("distinct_count"),
+                         "range": "(masked)" if column["name"] in masked
+                         else (f"{_cell(low)} .. {_cell(high)}" if low is not None or high is not None else None)})
+        lines += ["", table(rows, ["column", "type", "missing", "distinct", "range"])]
+    elif (v.get("schema") or {}).get("kind") == "images":
+        classes = v["schema"].get("classes") or {}
+        lines += ["", table([{"class": k, "images": n} for k, n in classes.items()], ["class", "images"])]
+    lines.append("(--json: the whole quality report)")
+    return "\n".join(lines)
 
 
 def cmd_data_diff(args: argparse.Namespace) -> int:
@@ -516,6 +553,15 @@ def _add_data_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     lineage.set_defaults(func=cmd_data_lineage)
 
 
+def cmd_operation(args: argparse.Namespace) -> int:
+    """A command generated from the operation table (see :mod:`aitip.cli_operations`)."""
+    with _client(args) as client:
+        result = run_operation(client, args)
+    if result is not None:
+        emit(args, result, human)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, not tables")
@@ -564,6 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=int, default=3600, help="seconds before the job is stopped")
     run.add_argument("--max-attempts", type=int, default=3)
     run.add_argument("--tag", action="append", metavar="KEY=VALUE")
+    run.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
+                     help="a dataset version the job reads (repeatable; without @VERSION: the latest)")
     run.add_argument("--follow", "-f", action="store_true", help="stream the job's output until it ends")
     run.add_argument("--wait", "-w", action="store_true", help="wait for the job to end (exit 1 unless it succeeds)")
     run.set_defaults(func=cmd_run)
@@ -589,6 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_show = sweep_commands.add_parser("show", parents=[common])
     sweep_show.add_argument("sweep", type=int)
     sweep_show.set_defaults(func=cmd_sweeps_show)
+    groups = {"sweeps": sweep_commands}
 
     jobs = commands.add_parser("jobs", parents=[common], help="list, follow, cancel and retry jobs")
     job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")
@@ -612,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     executed.add_argument("job", type=int)
     executed.add_argument("--output", "-o")
     executed.set_defaults(func=cmd_jobs_notebook)
+    groups["jobs"] = job_commands
 
     projects = commands.add_parser("projects", parents=[common], help="create and manage projects")
     project_commands = projects.add_subparsers(dest="project_command", required=True, metavar="ACTION")
@@ -653,6 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
         if needs_role:
             sub.add_argument("--role", required=True, choices=ROLES)
         sub.set_defaults(func=func)
+    groups["projects"] = project_commands
+    add_operation_commands(commands, common, groups, cmd_operation)
     return parser
 
 

@@ -4,6 +4,7 @@ declaration that differs from its row, fails here."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,31 @@ def test_the_readme_shows_the_table_as_it_is() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     shown = readme.split("<!-- operations-table:begin -->\n", 1)[1].split("\n<!-- operations-table:end -->", 1)[0]
     assert shown == markdown(), "regenerate: python -c 'from aitip.operations.table import markdown; print(markdown())'"
+
+
+def test_every_operation_has_a_cli_command() -> None:
+    """Generated from the row, or the hand-written command the row names (``aitip run`` for jobs.submit)."""
+    import argparse
+
+    from aitip.cli import build_parser
+    from aitip.cli_operations import command_of, generated, option_flag
+
+    def commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found[" ".join((*prefix, name))] = sub
+                    found.update(commands(sub, (*prefix, name)))
+        return found
+
+    available = commands(build_parser())
+    for row in ROWS:
+        if "cli" in row.not_in:
+            continue
+        assert command_of(row) in available, row.name
+        if generated(row):
+            command = available[command_of(row)]
+            assert command.get_default("operation") == row.name
+            flags = {flag for action in command._actions for flag in action.option_strings}
+            assert {option_flag(row, field.name) for field in input_fields(row)} <= flags, row.name

@@ -1,0 +1,58 @@
+"""The CLI's commands generated from the operation table, run against the real platform server (the CLI is
+synchronous: it runs in a thread while the server answers on the test's loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from aitip.cli import main
+from tests.server.conftest import TOKENS
+
+
+async def test_generated_commands_print_tables_and_json_and_refuse_in_one_line(
+        api: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    data = tmp_path / "people.csv"
+    data.write_text("name,email,age\nann,ann@example.com,31\nbob,bob@example.com,42\n")
+
+    def aitip(*argv: str, user: str = "ann") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--url", url, "--token", TOKENS[user], *argv])
+        return code, out.getvalue(), err.getvalue()
+
+    def session() -> dict[str, tuple[int, str, str]]:
+        return {
+            "create": aitip("projects", "create", "alpha"),
+            "register": aitip("datasets", "register", "--project", "alpha", "--dataset", "people", "--file",
+                              str(data)),
+            "mask": aitip("datasets", "update", "--project", "alpha", "--dataset", "people",
+                          "--sensitive-columns", '{"email": "hash"}', "--description", "who is who"),
+            "versions": aitip("datasets", "versions", "--project", "alpha", "--dataset", "people"),
+            "versions_json": aitip("--json", "datasets", "versions", "--project", "alpha", "--dataset", "people"),
+            "show": aitip("data", "show", "--project", "alpha", "people"),
+            "runs": aitip("runs", "list", "--project", "alpha"),
+            "refused": aitip("datasets", "update", "--project", "alpha", "--dataset", "people", "--description",
+                             "mine", user="bob"),
+            "bad": aitip("runs", "list", "--project", "alpha", "--max-results", "0"),
+        }
+
+    done = await asyncio.to_thread(session)
+    assert done["create"][0] == 0
+    assert done["register"][0] == 0 and "people" in done["register"][1]
+    assert done["mask"][0] == 0 and "who is who" in done["mask"][1]
+    code, table, _ = done["versions"]
+    assert code == 0 and table.splitlines()[0].split()[:3] == ["PROJECT", "DATASET", "VERSION"]
+    assert json.loads(done["versions_json"][1])["versions"][0]["version"] == 1
+    code, shown, _ = done["show"]
+    assert code == 0 and "people v1  csv, 2 rows" in shown and "email" in shown and "{" not in shown
+    assert done["runs"][0] in (0, 1)  # tracking is off in this server: an answer or a one-line refusal
+    code, out, err = done["refused"]
+    assert code == 1 and out == "" and err.startswith("aitip: ") and err.count("\n") == 1
+    code, _, err = done["bad"]
+    assert code == 1 and "max_results" in err
