@@ -39,6 +39,9 @@ async def test_training_job_is_a_tracked_mlflow_run_with_a_registered_model(tmp_
     assert client.get_experiment(run.info.experiment_id).name == "aitip/lab"
     assert run.info.status == "FINISHED"
     assert run.data.params["epochs"] == "3" and run.data.params["model_name"] == "digits-test"
+    # Every parameter the notebook ran with, its defaults included; the run named after notebook and job.
+    assert run.data.params["learning_rate"] == "0.01" and run.data.params["hidden"] == "64"
+    assert run.data.tags["mlflow.runName"] == f"digits_sklearn · job {job.id}"
     assert run.data.tags["aitip.job_id"] == str(job.id) and run.data.tags["aitip.user"] == "ann"
     assert run.data.tags["aitip.notebook_sha256"] == job.notebook_sha256
     assert run.data.tags["aitip.tag.purpose"] == "test"

@@ -42,6 +42,16 @@ def _source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
+def effective_parameters(notebook: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter the notebook runs with: its declared defaults (those that are literals), then what
+    the job gave. A notebook whose parameters cell no longer parses runs with what was given."""
+    try:
+        declared = declared_parameters(notebook)
+    except InvalidInput:
+        declared = {}
+    return {**{name: p.default for name, p in declared.items() if p.type_name != "any"}, **given}
+
+
 def declared_parameters(notebook: dict[str, Any]) -> dict[str, DeclaredParameter]:
     """The names, defaults and types the ``parameters`` cell declares (top-level assignments)."""
     index = parameters_cell_index(notebook)

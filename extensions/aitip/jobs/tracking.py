@@ -11,7 +11,6 @@ end. Its model registry URI stays the plain tracking URI.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -57,6 +56,12 @@ class Tracker:
 
 
 _STATUS = {"succeeded": "FINISHED", "failed": "FAILED", "timed_out": "FAILED", "cancelled": "KILLED"}
+
+
+def run_name(job: dict[str, Any]) -> str:
+    """The notebook and the job, e.g. ``train · job 12`` (``· attempt 2`` when it is run again)."""
+    stem = Path(job.get("notebook_name") or "notebook").stem or "notebook"
+    return f"{stem} · job {job['id']}" + (f" · attempt {job['attempt']}" if job["attempt"] > 1 else "")
 
 
 class MlflowTracker(Tracker):
@@ -157,7 +162,7 @@ class MlflowTracker(Tracker):
             "aitip.kernel": job["kernel"],
             "mlflow.user": job["owner"],
             "mlflow.source.name": job["notebook_name"],
-            "mlflow.runName": f"job-{job['id']}" + (f"-attempt-{job['attempt']}" if job["attempt"] > 1 else ""),
+            "mlflow.runName": run_name(job),
         }
         if job.get("parent_run_id"):
             tags["mlflow.parentRunId"] = job["parent_run_id"]
@@ -165,8 +170,8 @@ class MlflowTracker(Tracker):
             tags["mlflow.source.git.commit"] = job["code_version"]
         for key, value in (job.get("tags") or {}).items():
             tags[f"aitip.tag.{key}"] = value
-        params = {name: (json.dumps(value) if not isinstance(value, str) else value)[:6000]
-                  for name, value in (job.get("parameters") or {}).items()}
+        # As mlflow.log_param writes a value (str()): a notebook that logs its parameter too logs the same value.
+        params = {name: str(value)[:6000] for name, value in (job.get("parameters") or {}).items()}
         run_id = self._create_run(experiment_id, tags, params)
         env = {"MLFLOW_RUN_ID": run_id, "MLFLOW_EXPERIMENT_ID": experiment_id}
         if access is not None:

@@ -38,6 +38,7 @@ from .events import JobSignals
 from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
 from .models import JobState
 from .notebook_store import NotebookStore
+from .parameters import effective_parameters
 from .service import add_event
 from .tables import JobEventRecord, JobRecord, SweepRecord
 from .tracking import KernelTrackingAccess, RunInfo, Tracker
@@ -459,8 +460,12 @@ class JobWorker(LoggingConfigurable):
             self._reports.submit(self._store_report, job_id, run, result.status, output_path)
 
     def _start_tracking(self, job: dict[str, Any]) -> RunInfo | None:
-        """The job's MLflow run. A kernel run as its owner cannot open the store: it gets the tracking
-        gateway, the job's credential and its spool instead."""
+        """The job's MLflow run, with every parameter the notebook runs with (defaults included). A kernel run
+        as its owner cannot open the store: it gets the tracking gateway, the job's credential and its spool
+        instead."""
+        if self.tracker.tracks:
+            notebook = self.store.cached(job["notebook_sha256"]) or self.store.get(job["notebook_sha256"])
+            job = {**job, "parameters": effective_parameters(notebook, job["parameters"])}
         if self.accounts is None or not self.tracker.tracks:
             return self.tracker.start(job)
         if not self.api_url:
