@@ -17,31 +17,11 @@ import httpx
 from pydantic import BaseModel
 
 from .cli_operations import add_operation_commands, human, run_operation
+from .text_tables import cell as _cell
+from .text_tables import table
 
 EXIT_USAGE = 2
 EXIT_API = 1
-
-
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A plain aligned table; empty input says so."""
-    if not rows:
-        return "(none)"
-    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
-    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _dump(value: Any) -> Any:

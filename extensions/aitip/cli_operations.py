@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from .operations.inputs import input_fields
 from .operations.parameters import PATH_PARAMETERS
 from .operations.table import Operation, operations
+from .text_tables import cell, table
 
 FACE = "cli"
 # Rows whose command is hand-written, and that command.
@@ -161,8 +162,6 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 
 def human(value: Any) -> str:
     """A table for a list of records (a model's one list field, or a page's items), else ``key: value``."""
-    from .cli import table
-
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     if data is None:
         return "done"
@@ -198,11 +197,9 @@ def _columns(rows: list[dict[str, Any]], most: int = 8) -> list[str]:
 
 
 def _text(value: Any) -> str:
-    from .cli import _cell
-
     if isinstance(value, dict):
-        inner = ", ".join(f"{k}={_cell(v) if _scalar(v) else '…'}" for k, v in list(value.items())[:6])
+        inner = ", ".join(f"{k}={cell(v) if _scalar(v) else '…'}" for k, v in list(value.items())[:6])
         return "{" + inner + (", …" if len(value) > 6 else "") + "}" if value else "-"
     if isinstance(value, list) and value and not all(_scalar(item) for item in value):
         return f"({len(value)} items; --json shows them)"
-    return _cell(value)
+    return cell(value)

@@ -8,6 +8,7 @@ row whose method cannot be bound this way fails the table's test, not a request.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import inspect
 import typing
@@ -50,6 +51,7 @@ class Binding:
     query_fields: Mapping[str, str]  # query field -> service parameter, where the method takes them one by one
     body_fields: Mapping[str, str]
     wrap: str | None  # the response model's field that takes a list the method returns
+    path_enums: Mapping[str, type[enum.Enum]]  # path parameter -> the enum its service parameter is typed with
 
 
 def service_class(name: str) -> type:
@@ -78,13 +80,17 @@ def binding(row: Operation) -> Binding:
                                        renamed(row.query.model_fields if row.query is not None else ()),
                                        renamed(row.body.model_fields if row.body is not None else ()))
     bound_path: dict[str, str] = {}
+    path_enums: dict[str, type[enum.Enum]] = {}
     bound_query: dict[str, str] = {}
     bound_body: dict[str, str] = {}
     query = body = None
     for parameter in parameters:
         hint = hints.get(parameter.name)
         if parameter.name in path:
-            bound_path[path.pop(parameter.name)] = parameter.name
+            source = path.pop(parameter.name)
+            bound_path[source] = parameter.name
+            if isinstance(hint, type) and issubclass(hint, enum.Enum):
+                path_enums[source] = hint
         elif row.query is not None and _takes(hint, row.query):
             query = parameter.name
         elif row.body is not None and _takes(hint, row.body):
@@ -105,7 +111,7 @@ def binding(row: Operation) -> Binding:
         problems.append(f"body fields {sorted(body_fields.values())}")
     if problems:
         raise TypeError(f"operation {row.name!r}: {row.call} takes nothing for {', '.join(problems)}")
-    return Binding(method_name, bound_path, query, body, bound_query, bound_body, _list_field(row))
+    return Binding(method_name, bound_path, query, body, bound_query, bound_body, _list_field(row), path_enums)
 
 
 def _takes(hint: Any, model: type[BaseModel]) -> bool:
@@ -143,7 +149,8 @@ async def invoke(services: Any, row: Operation, caller: Any, path: Mapping[str, 
     service = running_service(services, row.service)
     arguments: dict[str, Any] = {}
     for name, target in bound.path.items():
-        arguments[target] = path[name]
+        kind = bound.path_enums.get(name)
+        arguments[target] = kind(path[name]) if kind is not None else path[name]
     if bound.query is not None:
         arguments[bound.query] = query
     for field_name, target in bound.query_fields.items():

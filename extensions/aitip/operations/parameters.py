@@ -47,10 +47,8 @@ def _version(value: str) -> int:
     return number
 
 
-def _member_kind(value: str) -> Any:
-    from ..projects.models import MemberKind
-
-    return MemberKind.user if value == "users" else MemberKind.group
+def _member_kind(value: str) -> str:
+    return value.removesuffix("s")  # "users" -> "user": the service's enum takes it (see binding)
 
 
 def _identifier(value: str) -> int:

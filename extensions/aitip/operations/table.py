@@ -92,7 +92,7 @@ class Section:
 
 # The modules whose ``SECTION`` makes up the table, in the order the faces show them.
 SECTION_MODULES = (
-    "aitip.operations.platform",
+    "aitip.server.operations",
     "aitip.projects.operations",
     "aitip.jobs.operations",
     "aitip.experiments.operations",

@@ -1,9 +1,10 @@
-"""The platform's own operations: liveness, the caller, the API's description."""
+"""The platform's own operations: liveness, the caller, the API's description (the platform section of the
+operation table)."""
 
 from __future__ import annotations
 
 from ..projects.models import Me
-from .table import Operation, Section
+from ..operations.table import Operation, Section
 
 _HANDLERS = "aitip.server.handlers.meta"
 
