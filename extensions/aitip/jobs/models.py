@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..schema import DatasetName, ProjectName, RequestModel, ResponseModel
+from ..webhooks.models import CallbackRequest
 
 MAX_DATASET_VERSION = 999_999_999  # as version numbers in URLs: at most 9 digits
 MAX_OFFSET = 10**9  # a page offset beyond any catalog (SQLite refuses integers past 2**63)
@@ -69,6 +70,8 @@ class JobSubmit(RequestModel):
     code_version: str | None = Field(None, max_length=255)
     inputs: list[JobInput] = Field(default_factory=list, max_length=50,
                                    description="Dataset versions the job reads (recorded as lineage)")
+    callback: CallbackRequest | None = Field(None, description="Post the job's final state here, signed "
+                                             "(X-Aitip-Signature), when it ends")
 
     @field_validator("notebook")
     @classmethod
@@ -117,6 +120,9 @@ class Job(ResponseModel):
     mlflow_run_id: str | None
     mlflow_experiment_id: str | None
     inputs: list[JobInputRef] = Field(default_factory=list)
+    callback_url: str | None = None
+    callback_secret: str | None = Field(None, description="In the submission's answer only, when the platform "
+                                        "made the callback's secret")
     submitted_at: datetime
     started_at: datetime | None
     first_cell_at: datetime | None

@@ -18,7 +18,7 @@ from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..datasets.service import record_job_inputs
-from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, refuse_if_archived
@@ -39,6 +39,7 @@ from .models import (
     JobSubmit,
 )
 from .notebook_store import NotebookStore
+from .notices import JobNotices
 from .parameters import validate_parameters
 from .tables import JobEventRecord, JobRecord
 
@@ -55,7 +56,7 @@ def job_model(job: JobRecord) -> Job:
         cancel_requested=job.cancel_requested, reason=job.reason,
         failed_cell=FailedCell(**job.failed_cell) if job.failed_cell else None,
         mlflow_run_id=job.mlflow_run_id, mlflow_experiment_id=job.mlflow_experiment_id,
-        inputs=[JobInputRef(dataset=i.dataset_version.dataset.name, version=i.dataset_version.version, how=i.how)
+        callback_url=job.callback_url, inputs=[JobInputRef(dataset=i.dataset_version.dataset.name, version=i.dataset_version.version, how=i.how)
                 for i in job.inputs],
         submitted_at=job.submitted_at, started_at=job.started_at, first_cell_at=job.first_cell_at,
         finished_at=job.finished_at,
@@ -93,6 +94,8 @@ class JobService(CatalogService):
         self.store = store
         self.signals = signals or JobSignals()
         self.kernels = kernels or KernelCatalog()
+        # Set where the platform delivers webhooks: a job's end goes to its subscribers and its callback.
+        self.notices: JobNotices | None = None
 
     def _load(self, session: Session, principal: Principal, job_id: int, action: str) -> tuple[JobRecord, Role]:
         job = session.get(JobRecord, job_id)
@@ -141,6 +144,7 @@ class JobService(CatalogService):
         cpus = resources.cpus if resources else float(declared.get("cpus", 1))
         gpus = resources.gpus if resources else int(declared.get("gpus", 0))
         memory_mb = resources.memory_mb if resources else declared.get("memory_mb")
+        callback = await self._callback(request)
         sha256 = await asyncio.to_thread(self.store.put, request.notebook)
 
         def work(session: Session) -> Job:
@@ -151,7 +155,9 @@ class JobService(CatalogService):
                             memory_mb=memory_mb, priority=request.priority, timeout_seconds=request.timeout_seconds,
                             max_attempts=request.max_attempts, tags=dict(request.tags),
                             code_version=request.code_version, retry_of=retry_of,
-                            sweep_id=sweep[0] if sweep else None, trial_index=sweep[1] if sweep else None)
+                            sweep_id=sweep[0] if sweep else None, trial_index=sweep[1] if sweep else None,
+                            callback_url=callback.url if callback else None,
+                            callback_secret=callback.secret if callback else None)
             job.project = project
             session.add(job)
             session.flush()
@@ -161,11 +167,22 @@ class JobService(CatalogService):
             add_event(session, job, "state", {"state": "queued", "by": principal.name})
             record(session, principal.name, "job.submit", f"job:{job.id}",
                    {"project": project.name, "notebook": sha256, "kernel": kernel})
-            return job_model(job)
+            answer = job_model(job)
+            if callback is not None and callback.generated:
+                answer.callback_secret = callback.secret  # shown once
+            return answer
 
         job = await self._in_transaction(work)
         self.signals.queue_changed()
         return job
+
+    async def _callback(self, request: JobSubmit) -> Any:
+        """The checked callback target and its secret, or None; refused (422) before anything is written."""
+        if request.callback is None:
+            return None
+        if self.notices is None:
+            raise ServiceUnavailable("this platform delivers no callbacks (webhooks are not running)")
+        return await self.notices.webhooks.prepare_callback(request.callback)
 
     # ----- reading -----
 
@@ -296,6 +313,8 @@ class JobService(CatalogService):
                 raise Conflict(f"job {job_id} already finished ({state.value})", code="job_finished")
             if state is JobState.queued and self._cancel_while_queued(session, job, principal):
                 add_event(session, job, "state", {"state": "cancelled", "by": principal.name})
+                if self.notices is not None:
+                    self.notices.queue(session, job)
             else:
                 job.cancel_requested = True
                 add_event(session, job, "cancel_requested", {"by": principal.name})
@@ -305,6 +324,8 @@ class JobService(CatalogService):
         job = await self._in_transaction(work)
         self.signals.job_changed(job_id)
         self.signals.queue_changed()
+        if self.notices is not None and job.state.finished:
+            self.notices.sent()
         return job
 
     @staticmethod

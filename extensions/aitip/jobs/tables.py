@@ -67,6 +67,9 @@ class JobRecord(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     failed_cell: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     output_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Where the job's end is posted, signed with this secret (aitip.webhooks); private to the platform.
+    callback_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    callback_secret: Mapped[str | None] = mapped_column(String(256), nullable=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     first_cell_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

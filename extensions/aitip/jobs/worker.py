@@ -38,6 +38,7 @@ from .events import JobSignals
 from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
 from .models import JobState
 from .notebook_store import NotebookStore
+from .notices import JobNotices
 from .parameters import effective_parameters
 from .service import add_event
 from .tables import JobEventRecord, JobRecord, SweepRecord
@@ -199,6 +200,7 @@ class JobWorker(LoggingConfigurable):
         self.tracker = tracker
         self.jobs_dir = jobs_dir
         self.accounts = accounts
+        self.notices: JobNotices | None = None  # set where the platform delivers webhooks
         self.workspaces = Workspaces(workspaces_dir or jobs_dir.parent / WORKSPACES_DIR,
                                      separate_accounts=accounts is not None)
         self.worker_id = worker_identity()
@@ -297,6 +299,8 @@ class JobWorker(LoggingConfigurable):
                 job.state, job.finished_at = JobState.failed.value, now
                 job.reason = f"{why} during attempt {job.attempt} and no attempts are left"
             add_event(session, job, "state", {"state": job.state, "reason": job.reason, "recovered": True})
+            if self.notices is not None and JobState(job.state).finished:
+                self.notices.queue(session, job)
             recovered += 1
         if recovered:
             log.warning("recovered %d job(s) from lost workers", recovered)
@@ -456,6 +460,8 @@ class JobWorker(LoggingConfigurable):
             return
         await self.in_transaction(lambda s: self._finish(s, job_id, result, output_path))
         self.signals.job_changed(job_id)
+        if self.notices is not None:
+            self.notices.sent()
         if run is not None:
             self._reports.submit(self._store_report, job_id, run, result.status, output_path)
 
@@ -540,6 +546,8 @@ class JobWorker(LoggingConfigurable):
         job.output_path = str(output_path) if output_path.exists() else None
         self._release(job)
         add_event(session, job, "state", {"state": result.status, "reason": result.reason})
+        if self.notices is not None:
+            self.notices.queue(session, job)
 
     def _requeue_on_shutdown(self, session: Session, job_id: int) -> None:
         job = session.get(JobRecord, job_id)

@@ -253,6 +253,12 @@ class AitipExtension(ExtensionApp):
         assert context.catalog is not None
         context.webhook_dispatcher = WebhookDispatcher(context.catalog, parent=self)
         context.webhooks = WebhookService(context.catalog, context.webhook_dispatcher)
+        from ..jobs.notices import JobNotices
+
+        notices = JobNotices(context.webhooks)  # a job's end: its project's subscribers and its callback
+        for part in (context.jobs, context.worker):
+            if part is not None:
+                part.notices = notices
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         context: Any = self.settings.get("aitip")

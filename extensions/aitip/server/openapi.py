@@ -75,7 +75,8 @@ _NOT_IN_JSON_SCHEMA = {
     "DatasetSettings": ["quality_rules must be a valid quality gate: min_rows, max_null_fraction, "
                         "declared_schema, label_column ... (422 invalid_quality_rules)"],
     "JobSubmit": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
-                  "parameters must be declared in the notebook's parameters cell, with its types (422)"],
+                  "parameters must be declared in the notebook's parameters cell, with its types (422)",
+                  "callback." + _WEBHOOK_URL],
     "SweepCreate": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
                     "searched and fixed parameters must be declared in the notebook's parameters cell (422)"],
 }

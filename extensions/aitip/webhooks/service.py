@@ -242,21 +242,22 @@ class WebhookService(CatalogService):
             return CallbackRegistration(url=request.url, secret=request.secret, generated=False)
         return CallbackRegistration(url=request.url, secret=new_secret(), generated=True)
 
-    async def callback(self, url: str, secret: str, event: str, payload: dict[str, Any], *,
-                       project: str | None = None) -> str:
-        """Queue a one-off delivery of a long operation's final state to its ``callback_url``; its id.
-
-        ``url`` was checked by :meth:`prepare_callback`; every attempt checks it again. ``project``, when
-        given, shows the delivery in that project's delivery log."""
+    def callback_in(self, session: Session, url: str, secret: str, event: str, payload: dict[str, Any], *,
+                    project: str | None = None) -> str:
+        """Queue a one-off delivery of a long operation's final state to its ``callback_url`` in the caller's
+        own transaction (as :meth:`publish_in`); its id. ``url`` was checked by :meth:`prepare_callback`;
+        every attempt checks it again. ``project``, when given, shows it in that project's delivery log."""
         parse(url)
         payloads.check_event(event)
         payloads.check_payload(payload)
+        project_record = load_project(session, project) if project is not None else None
+        return queue(session, url=url, event=event, data=payload, max_attempts=self.dispatcher.max_attempts,
+                     project_id=project_record.id if project_record else None, project=project, secret=secret).id
 
-        def work(session: Session) -> str:
-            project_record = load_project(session, project) if project is not None else None
-            return queue(session, url=url, event=event, data=payload, max_attempts=self.dispatcher.max_attempts,
-                         project_id=project_record.id if project_record else None, project=project, secret=secret).id
-
-        delivery_id = await self._in_transaction(work)
+    async def callback(self, url: str, secret: str, event: str, payload: dict[str, Any], *,
+                       project: str | None = None) -> str:
+        """:meth:`callback_in` in a transaction of its own, sent at once."""
+        delivery_id = await self._in_transaction(lambda s: self.callback_in(s, url, secret, event, payload,
+                                                                            project=project))
         self.dispatcher.notify()
         return delivery_id

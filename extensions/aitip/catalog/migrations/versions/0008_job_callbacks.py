@@ -1,0 +1,27 @@
+"""job callbacks
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-04 18:05:00.000000
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('jobs') as batch:
+        batch.add_column(sa.Column('callback_url', sa.String(length=2048), nullable=True))
+        batch.add_column(sa.Column('callback_secret', sa.String(length=256), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('jobs') as batch:
+        batch.drop_column('callback_secret')
+        batch.drop_column('callback_url')

@@ -1,0 +1,58 @@
+"""A job's end goes out as signed webhooks: to its own ``callback`` and to the project's subscribers; a
+callback target the platform may not reach is refused before anything is written."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aitip.webhooks import verify
+from tests.support.notebooks import TRIVIAL
+from tests.support.workers import start_worker
+from tests.webhooks.conftest import serve
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
+    jp_server_config["AitipExtension"]["run_jobs"] = True
+    jp_server_config["LocalExecutor"] = {"pool_sizes": {"aitip-python": 1}, "max_concurrent_jobs": 2}
+    # The receiver listens on loopback: allowed here as an admin would allow a network.
+    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
+    return jp_server_config
+
+
+async def test_a_job_calls_back_signed_and_its_project_subscribers_hear_of_it(api: Any, jp_serverapp: Any) -> None:
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    async with serve() as receiver:
+        status, subscription = await api("POST", "projects/alpha/webhooks",
+                                         body={"url": receiver.url("/subscribed"), "events": ["job.*"]})
+        assert status == 201, subscription
+        status, job = await api("POST", "jobs", body={"project": "alpha", "notebook": TRIVIAL,
+                                                      "callback": {"url": receiver.url("/callback")}})
+        assert status == 201, job
+        assert job["callback_url"] == receiver.url("/callback") and job["callback_secret"].startswith("whsec_")
+        assert (await api("GET", f"jobs/{job['id']}"))[1]["callback_secret"] is None  # shown once
+        await start_worker(jp_serverapp)
+        arrived = {request.path: request for request in await receiver.wait_for(2)}
+
+    callback, published = arrived["/callback"], arrived["/subscribed"]
+    verify(job["callback_secret"], callback.headers, callback.body)
+    verify(subscription["secret"], published.headers, published.body)
+    assert callback.headers["X-Aitip-Event"] == published.headers["X-Aitip-Event"] == "job.succeeded"
+    body = callback.json()
+    data = body.get("data", body)
+    assert data["job_id"] == job["id"] and data["state"] == "succeeded" and data["project"] == "alpha"
+    with pytest.raises(Exception, match="signature"):
+        verify(subscription["secret"], callback.headers, callback.body)  # each receiver its own secret
+
+
+# (A name resolving to loopback is refused too, where loopback is not allowed: tests/webhooks/test_targets.py.)
+@pytest.mark.parametrize("target", ["http://10.0.0.1/hook", "http://169.254.169.254/latest", "http://[::1]/hook"])
+async def test_a_callback_the_platform_may_not_reach_is_refused_and_no_job_is_made(api: Any, target: str) -> None:
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    status, refused = await api("POST", "jobs", body={"project": "alpha", "notebook": TRIVIAL,
+                                                      "callback": {"url": target}})
+    assert status == 422 and refused["error"]["code"] == "webhook_target_refused", json.dumps(refused)
+    assert (await api("GET", "jobs"))[1]["total"] == 0
