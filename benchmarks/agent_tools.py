@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.runs_listing import PAGE, PROJECT, build_store, percentile, start_aitip
+from benchmarks.runs_listing import measure as runs_listing_measure
 
 MLFLOW_MCP_VENV = ROOT / ".bench-venvs" / "mlflow-mcp"
 MLFLOW_VERSION = "3.17.2"
@@ -220,22 +221,9 @@ def table_check(minimum: int) -> Callable[[str], str | None]:
 def measure(open_caller: OpenCaller, clients: int, per_client: int, warmup: int = 3) -> tuple[list[float], list[str]]:
     """Milliseconds per call: ``clients`` forked processes, each running ``open_caller`` in its own event loop
     (one connection or MCP session), ``warmup`` untimed calls, then ``per_client`` timed calls back to back,
-    all clients starting together."""
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    start = context.Barrier(clients)
-    processes = [context.Process(target=_client, args=(open_caller, per_client, warmup, start, results))
-                 for _ in range(clients)]
-    for process in processes:
-        process.start()
-    latencies: list[float] = []
-    failures: list[str] = []
-    for _ in processes:
-        mine, failed = results.get(timeout=900)
-        latencies.extend(mine)
-        failures.extend(failed)
-    for process in processes:
-        process.join(30)
+    all clients starting together (runs_listing's harness, with this benchmark's client)."""
+    latencies, failures = runs_listing_measure(open_caller, clients, per_client, warmup, run_client=_client,
+                                               timeout=900)
     if not latencies:
         raise RuntimeError(f"no call was measured: {failures[:3]}")
     return latencies, failures

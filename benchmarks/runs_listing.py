@@ -215,23 +215,24 @@ def start_aitip(home: Path, extra_env: dict[str, str] | None = None) -> tuple[An
 
 # ----- measuring -----
 
-def measure(request: Any, clients: int, per_client: int, warmup: int = 3) -> tuple[list[float], list[str]]:
+def measure(request: Any, clients: int, per_client: int, warmup: int = 3, *, run_client: Any = None,
+            timeout: float = 600) -> tuple[list[float], list[str]]:
     """Milliseconds per request, ``clients`` client processes (forked: each its own interpreter, as separate
     programs or browsers are, so one client's HTTP parsing never holds up another's clock) each sending
     ``per_client`` requests back to back on its own keep-alive connection, after ``warmup`` untimed ones;
     and the failed answers, which are timed too (MLflow 3.17's server answers a few concurrent searches
-    with a 500)."""
+    with a 500). ``run_client`` replaces what each process runs (``_client``: HTTP requests)."""
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     start = context.Barrier(clients)
-    processes = [context.Process(target=_client, args=(request, per_client, warmup, start, results))
+    processes = [context.Process(target=run_client or _client, args=(request, per_client, warmup, start, results))
                  for _ in range(clients)]
     for process in processes:
         process.start()
     latencies: list[float] = []
     failures: list[str] = []
     for _ in processes:
-        mine, failed = results.get(timeout=600)
+        mine, failed = results.get(timeout=timeout)
         latencies.extend(mine)
         failures.extend(failed)
     for process in processes:

@@ -45,7 +45,7 @@ def test_sql_and_client_runs_read_back_the_same(tracking_uri: str, tmp_path: Pat
     assert by_sql.run_id != by_client.run_id
     assert _as_read(tracker, by_sql.run_id) == _as_read(tracker, by_client.run_id)
     read = _as_read(tracker, by_sql.run_id)
-    assert read["status"] == "RUNNING" and read["name"] == "job-7-attempt-2" and read["user"] == "ann"
+    assert read["status"] == "RUNNING" and read["name"] == "train · job 7 · attempt 2" and read["user"] == "ann"
     assert read["params"]["layers"] == "[64, 32]" and len(read["params"]["long"]) == 6000
     found = tracker.client.search_runs([by_sql.experiment_id], "params.name = 'digits'")
     assert {r.info.run_id for r in found} == {by_sql.run_id, by_client.run_id}
