@@ -1,7 +1,7 @@
-"""The packages of ``aitip`` import each other without cycles, apart from the ones listed here, which are
-debts to pay off (the domain registry will take the catalog's imports of the domains' tables, and the jobs
-domain's reads of other domains go through their read APIs). A new cycle fails; so does a listed one that
-is gone, so the list only shrinks."""
+"""The packages of ``aitip`` import each other without cycles: the domains are wired by the registry
+(:mod:`aitip.domains`, which imports them by name), and a domain reaches another through that domain's
+read API or a port it plugs in, never its tables. ``KNOWN_CYCLES`` would list a debt to pay off; a new
+cycle fails, and so does a listed one that is gone, so the list only shrinks."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "extensions" / "aitip"
-KNOWN_CYCLES = {
-    # The catalog registers every domain's tables by importing them, and the audit trail writes through the
-    # catalog; jobs read datasets, experiments and resources (and they jobs); the datasets SDK calls the client.
-    frozenset({"audit", "catalog", "client", "datasets", "experiments", "jobs", "projects", "resources", "webhooks"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def _type_checking_only(node: ast.If) -> bool:
@@ -34,32 +30,52 @@ def _imports(tree: ast.AST) -> list[ast.ImportFrom | ast.Import]:
     return found
 
 
-def package_graph() -> dict[str, set[str]]:
-    """Which top-level package (or module) of aitip imports which."""
-    graph: dict[str, set[str]] = {}
+def module_imports() -> list[tuple[tuple[str, ...], list[str]]]:
+    """(a module's path parts under aitip, a dotted aitip module it imports, or names from one, e.g.
+    ``jobs.tables`` for ``from ..jobs import tables``) for every import that runs."""
+    found: list[tuple[tuple[str, ...], list[str]]] = []
     for path in ROOT.rglob("*.py"):
         parts = path.relative_to(ROOT).with_suffix("").parts
         if "migrations" in parts:
             continue
-        source = parts[0]
         package = list(parts[:-1])
         for node in _imports(ast.parse(path.read_text())):
             targets: list[list[str]] = []
             if isinstance(node, ast.ImportFrom) and node.level:
                 base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
-                if node.module:
-                    targets.append(base + node.module.split("."))
-                else:
-                    targets += [base + [alias.name] for alias in node.names]
+                module = base + (node.module.split(".") if node.module else [])
+                targets += [module + [alias.name] for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "aitip":
-                targets.append(node.module.split(".")[1:])
+                targets += [node.module.split(".")[1:] + [alias.name] for alias in node.names]
             elif isinstance(node, ast.Import):
                 targets += [alias.name.split(".")[1:] for alias in node.names if alias.name.split(".")[0] == "aitip"]
-            for target in targets:
-                name = target[0] if target else ""
-                if name and name != source and ((ROOT / name).is_dir() or (ROOT / f"{name}.py").exists()):
-                    graph.setdefault(source, set()).add(name)
+            found += [(parts, target) for target in targets if target]
+    return found
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Which top-level package (or module) of aitip imports which."""
+    graph: dict[str, set[str]] = {}
+    for parts, target in module_imports():
+        name, source = target[0], parts[0]
+        if name != source and ((ROOT / name).is_dir() or (ROOT / f"{name}.py").exists()):
+            graph.setdefault(source, set()).add(name)
     return graph
+
+
+def foreign_table_reads() -> list[str]:
+    """Modules that import another domain's tables. A domain's own ``tables`` module may name the projects
+    domain's records (every domain's rows belong to a project); anything else goes through the other
+    domain's read API (``projects.access``, ``jobs.reads``...)."""
+    domains = {path.parent.name for path in ROOT.glob("*/tables.py")}
+    found = []
+    for parts, target in module_imports():
+        if len(target) < 2 or target[0] not in domains or target[1] != "tables" or target[0] == parts[0]:
+            continue
+        if parts[-1] == "tables" and target[0] == "projects":
+            continue
+        found.append(f"{'/'.join(parts)}.py imports {'.'.join(target[:2])}")
+    return sorted(set(found))
 
 
 def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
@@ -99,6 +115,10 @@ def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
 
 def test_no_new_package_cycles() -> None:
     assert cycles(package_graph()) == KNOWN_CYCLES
+
+
+def test_no_domain_reads_another_domains_tables() -> None:
+    assert foreign_table_reads() == []
 
 
 def test_the_walk_finds_a_cycle() -> None:

@@ -65,7 +65,7 @@ def _cookie(http: httpx.Client, name: str) -> str | None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .jobs.cli_worker import main as worker_main
+    from .server.worker_process import main as worker_main
 
     return worker_main(args)
 

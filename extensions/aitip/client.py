@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from .domains.registry import load, sdk_namespaces
 from .experiments.models import ExperimentList, MetricHistory, ModelList, RunComparison, RunDetail, RunList
 from .jobs.models import Job, JobEvent, JobList, Sweep, SweepList
 from .projects.models import Me, Member, MemberList, Project, ProjectList
@@ -439,12 +440,13 @@ class Client:
 
     # ----- datasets and resources -----
 
-    @property
-    def datasets(self) -> Any:
-        """Dataset versions: ``client.datasets.add("lab", "digits", "digits.csv")``, ``versions``, ``diff``..."""
-        from .datasets.sdk import DatasetsAPI
-
-        return DatasetsAPI(self)
+    def __getattr__(self, name: str) -> Any:
+        """A domain's SDK namespace (:mod:`aitip.domains`), e.g. ``client.datasets.add("lab", "digits",
+        "digits.csv")``, ``versions``, ``diff``... from the datasets domain."""
+        location = sdk_namespaces().get(name) if not name.startswith("_") else None
+        if location is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return load(location)(self)
 
     def resources_now(self) -> dict[str, Any]:
         """GPUs now (or CPU and memory where there is no GPU), with the jobs on them."""

@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select
 
 from aitip.catalog import Catalog, normalize_url
-from aitip.catalog.tables import metadata
+from aitip.domains.registry import load_tables
 from aitip.projects.tables import MemberRecord, ProjectRecord
 
 
@@ -30,7 +30,7 @@ def test_migrations_run_up_from_empty_to_head(catalog_url: str) -> None:
 def test_migrated_schema_matches_the_models(catalog: Catalog) -> None:
     with catalog.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        differences = compare_metadata(context, metadata)
+        differences = compare_metadata(context, load_tables())
     assert differences == [], f"models and migrations disagree; write a migration: {differences}"
 
 

@@ -16,7 +16,8 @@ from aitip.datasets.service import DatasetService
 from aitip.errors import InvalidInput, NotFound
 from aitip.identity.principal import Principal
 from aitip.jobs.models import JobInput, JobListQuery, JobState, JobSubmit
-from aitip.jobs.tracking import MlflowTracker
+from aitip.datasets.job_inputs import DatasetJobInputs
+from aitip.experiments.job_tracker import MlflowTracker
 from tests.jobs.conftest import ANN, make_platform
 
 pytestmark = pytest.mark.asyncio
@@ -29,6 +30,7 @@ async def test_dataset_to_job_to_run_to_model_and_back(tmp_path: Path) -> None:
     platform = await make_platform(tmp_path, tracker=tracker)
     datasets = DatasetService(platform.catalog, DataRegistry(tmp_path / "registry"), tmp_path / "staging",
                               models=mlflow_registry_view(uri))
+    platform.jobs.inputs = platform.worker.inputs = DatasetJobInputs(datasets)  # as the datasets domain plugs in
     upload = datasets.start_upload("digits.csv")
     upload.write(b"pixel0,pixel1,label\n0,16,1\n3,2,0\n")
     upload.finish()
@@ -78,7 +80,7 @@ async def test_a_job_opens_its_declared_input_by_version_masked_for_a_developer(
 
     platform = await make_platform(tmp_path)
     datasets = DatasetService(platform.catalog, DataRegistry(tmp_path / "registry"), tmp_path / "staging")
-    platform.worker.datasets = datasets
+    platform.jobs.inputs = platform.worker.inputs = DatasetJobInputs(datasets)
     for content in (b"id,email\n1,a@x.org\n", b"id,email\n1,a@x.org\n2,b@x.org\n"):
         upload = datasets.start_upload("users.csv")
         upload.write(content)

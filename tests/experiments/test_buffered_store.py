@@ -33,7 +33,7 @@ from aitip.experiments.buffered_store import (
     buffered_tracking_uri,
     inner_tracking_uri,
 )
-from aitip.jobs.tracking import MlflowTracker
+from aitip.experiments.job_tracker import MlflowTracker
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from aitip.experiments.sql_runs import SqlRunStarter
-from aitip.jobs.tracking import MlflowTracker
+from aitip.experiments.job_tracker import MlflowTracker
 
 JOB = {"id": 7, "attempt": 2, "project": "lab", "owner": "ann", "notebook_sha256": "ab" * 32,
        "notebook_name": "train.ipynb", "kernel": "aitip-python", "tags": {"purpose": "test"},

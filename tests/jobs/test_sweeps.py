@@ -13,7 +13,7 @@ from aitip.errors import InvalidInput
 from aitip.identity.principal import Principal
 from aitip.jobs.models import SweepCreate
 from aitip.jobs.sweeps import SweepController, SweepService, grid_point, grid_size, random_point, tpe_point
-from aitip.jobs.tracking import MlflowTracker
+from aitip.experiments.job_tracker import MlflowTracker
 from tests.jobs.conftest import ANN, make_platform
 from tests.support.notebooks import notebook
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aitip.jobs.models import JobState, JobSubmit
-from aitip.jobs.tracking import MlflowTracker
+from aitip.experiments.job_tracker import MlflowTracker
 from tests.jobs.conftest import ANN, make_platform
 
 pytestmark = pytest.mark.asyncio

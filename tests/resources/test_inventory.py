@@ -61,15 +61,23 @@ def test_a_malformed_setting_says_what_to_fix(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_the_job_worker_offers_the_nvml_gpus(fake_nvml: FakeNvml, tmp_path: Path) -> None:
+    """A worker left to count its GPUs (-1) offers what the resources domain counts when it is set up."""
     from aitip.catalog import Catalog
     from aitip.jobs.events import JobSignals
     from aitip.jobs.executor import LocalExecutor
     from aitip.jobs.notebook_store import NotebookStore
     from aitip.jobs.tracking import Tracker
+    from aitip.identity.directory import IdentityProviderDirectory
     from aitip.jobs.worker import JobWorker
+    from aitip.resources.domain import ResourcesDomain
+    from aitip.server.context import PlatformContext
 
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
     worker = JobWorker(catalog, LocalExecutor(max_concurrent_jobs=1, pool_sizes={}), NotebookStore(tmp_path / "nb"),
                        JobSignals(), Tracker(), tmp_path / "jobs")
+    assert worker.gpu_count == -1 and worker._free_gpus == []
+    context = PlatformContext(mode="worker", directory=IdentityProviderDirectory(), max_body_bytes=1, catalog=catalog)
+    context.provide("worker", worker)
+    ResourcesDomain().setup(context, None)
     assert worker.gpu_count == 2 and worker._free_gpus == [0, 1]
     catalog.dispose()

@@ -1,4 +1,5 @@
-"""The platform catalog: SQLAlchemy models of every domain, Alembic migrations, sessions."""
+"""The platform catalog: the engine, sessions and Alembic migrations of the tables the domains declare
+(:mod:`aitip.domains`)."""
 
 from .base import Base
 from .store import Catalog, normalize_url

@@ -24,7 +24,7 @@ from ..catalog.service import CatalogService
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
-from ..projects.access import authorize, refuse_if_archived
+from ..projects.access import authorize, refuse_if_archived, user_members
 from ..schema import DatasetName, RequestModel, ResponseModel, text
 from .masking import mask_row, mask_value
 from .models import MAX_VERSION, DatasetVersion
@@ -229,12 +229,8 @@ class AnnotationService(CatalogService):
                  dict(zip(columns, row, strict=True))) for number, row in enumerate(rows)]
 
     async def _members(self, project: str) -> set[str]:
-        from ..projects.tables import MemberRecord, ProjectRecord
-
         def work(session: Session) -> set[str]:
-            rows = session.execute(select(MemberRecord.name).join(ProjectRecord)
-                                   .where(ProjectRecord.name == project, MemberRecord.kind == "user")).all()
-            return {row[0] for row in rows}
+            return set(user_members(session, project))
 
         return await self._in_transaction(work)
 

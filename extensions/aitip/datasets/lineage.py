@@ -8,19 +8,22 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput, NotFound
 from ..identity.principal import Principal
-from ..jobs.tables import JobRecord
-from ..projects.access import effective_role
-from ..projects.tables import ProjectRecord
+from ..jobs import reads as job_reads
+from ..jobs.reads import JobBrief
+from ..projects.access import effective_role, find_project
 from ..schema import DATASET_NAME_REGEX
 from .models import LineageEdge, LineageGraph, LineageNode
 from .tables import DatasetRecord, DatasetVersionRecord, JobInputRecord
+
+if TYPE_CHECKING:
+    from ..projects.tables import ProjectRecord
 
 NODE = re.compile(r"^(?:dataset:(?P<project>[a-z0-9-]{1,63})/(?P<dataset>" + DATASET_NAME_REGEX + r")@(?P<version>\d{1,9})"
                   r"|job:(?P<job>\d{1,18})|run:(?P<run>[0-9a-f]{32})"
@@ -62,7 +65,7 @@ class _Walk:
                                                                "tag": version.tag}))
         return node_id
 
-    def job_node(self, job: JobRecord) -> str | None:
+    def job_node(self, job: JobBrief) -> str | None:
         if not self.may_read(job.project):
             return None
         node_id = f"job:{job.id}"
@@ -90,8 +93,9 @@ class _Walk:
         found: list[str] = []
         if kind == "dataset":
             version = self._dataset_version(node_id)
-            for job in self.session.scalars(select(JobRecord).join(JobInputRecord, JobInputRecord.job_id == JobRecord.id)
-                                            .where(JobInputRecord.dataset_version_id == version.id)):
+            readers = self.session.scalars(select(JobInputRecord.job_id)
+                                           .where(JobInputRecord.dataset_version_id == version.id))
+            for job in job_reads.jobs(self.session, readers):
                 self._link(node_id, self.job_node(job), "read_by", found)
             for other in self.session.scalars(select(DatasetVersionRecord).where(
                     DatasetVersionRecord.dataset_id == version.dataset_id, DatasetVersionRecord.state == "ready",
@@ -109,7 +113,7 @@ class _Walk:
                 if source is not None:
                     self._link(self.dataset_node(source), node_id, "restored_as", found, reverse=True)
         elif kind == "job":
-            job = self.session.get(JobRecord, int(rest))
+            job = job_reads.job(self.session, int(rest))
             if job is None:
                 return found
             for version in self.session.scalars(select(DatasetVersionRecord).join(
@@ -119,7 +123,7 @@ class _Walk:
             if job.mlflow_run_id:
                 self._link(node_id, self.run_node(job.mlflow_run_id, job.project.name), "tracked_as", found)
         elif kind == "run":
-            job = self.session.scalar(select(JobRecord).where(JobRecord.mlflow_run_id == rest))
+            job = job_reads.job_of_run(self.session, rest)
             if job is None or self.job_node(job) is None:
                 return found
             self._link(self.job_node(job), node_id, "tracked_as", found, reverse=True)
@@ -130,7 +134,7 @@ class _Walk:
             name, _, version = rest.rpartition("@")
             run_id = self.models.run_of_version(name, version)
             if run_id is not None:
-                job = self.session.scalar(select(JobRecord).where(JobRecord.mlflow_run_id == run_id))
+                job = job_reads.job_of_run(self.session, run_id)
                 if job is not None and self.job_node(job) is not None:
                     self._link(self.run_node(run_id, job.project.name), node_id, "registered_as", found, reverse=True)
         return found
@@ -145,9 +149,10 @@ class _Walk:
     def _dataset_version(self, node_id: str) -> DatasetVersionRecord:
         match = NODE.match(node_id)
         assert match is not None
-        version = self.session.scalar(
-            select(DatasetVersionRecord).join(DatasetRecord).join(ProjectRecord)
-            .where(ProjectRecord.name == match["project"], DatasetRecord.name == match["dataset"],
+        project = find_project(self.session, match["project"])
+        version = None if project is None else self.session.scalar(
+            select(DatasetVersionRecord).join(DatasetRecord)
+            .where(DatasetRecord.project_id == project.id, DatasetRecord.name == match["dataset"],
                    DatasetVersionRecord.version == int(match["version"]), DatasetVersionRecord.state == "ready"))
         if version is None:
             raise NotFound(f"{node_id} does not exist or you may not read it")
@@ -181,14 +186,14 @@ def _root(walk: _Walk, node: str, match: re.Match[str]) -> str:
     if match["dataset"]:
         root = walk.dataset_node(walk._dataset_version(node))
     elif match["job"]:
-        job = walk.session.get(JobRecord, int(match["job"]))
+        job = job_reads.job(walk.session, int(match["job"]))
         root = walk.job_node(job) if job is not None else None
     elif match["run"]:
-        job = walk.session.scalar(select(JobRecord).where(JobRecord.mlflow_run_id == match["run"]))
+        job = job_reads.job_of_run(walk.session, match["run"])
         root = walk.run_node(match["run"], job.project.name) if job is not None and walk.may_read(job.project) else None
     else:
         run_id = walk.models.run_of_version(match["model"], match["model_version"]) if walk.models else None
-        job = walk.session.scalar(select(JobRecord).where(JobRecord.mlflow_run_id == run_id)) if run_id else None
+        job = job_reads.job_of_run(walk.session, run_id) if run_id else None
         root = (walk.model_node(match["model"], match["model_version"])
                 if job is not None and walk.may_read(job.project) else None)
     if root is None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..catalog.store import Catalog
+from ..jobs import reads as job_reads
 from ..errors import Conflict, InvalidInput, NotFound
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -578,16 +579,16 @@ class DatasetService(CatalogService):
         read-only cache object, or a masked copy when the job's owner is below maintainer. With
         ``private_registry`` (kernels run as their owner, who cannot read the registry) every input is a
         copy in ``directory``."""
-        from ..jobs.tables import JobRecord
-
         with self.catalog.session() as session:
-            job = session.get(JobRecord, job_id)
-            if job is None or not job.inputs:
+            job = job_reads.job(session, job_id)
+            read = session.scalars(select(JobInputRecord).where(JobInputRecord.job_id == job_id)
+                                   .order_by(JobInputRecord.id)).all()
+            if job is None or not read:
                 return {}
             owner_roles = [Role(m.role) for m in job.project.members if m.kind == "user" and m.name == job.owner]
             unmasked = bool(owner_roles) and Role.highest(owner_roles).at_least(Role.maintainer)
             wanted = [(self._version_model(i.dataset_version), dict(i.dataset_version.dataset.sensitive_columns or {}),
-                       i.dataset_version.dataset.mask_salt) for i in job.inputs]
+                       i.dataset_version.dataset.mask_salt) for i in read]
         inputs: dict[str, dict[str, Any]] = {}
         for version, masks, salt in wanted:
             entry: dict[str, Any] = {"version": version.version, "format": version.format,
@@ -620,26 +621,3 @@ class DatasetService(CatalogService):
     async def close(self) -> None:
         await asyncio.to_thread(self.registry.close)
         shutil.rmtree(self.staging_root, ignore_errors=True)
-
-
-
-
-def record_job_inputs(session: Session, project_id: int, job_id: int, inputs: list[Any],
-                      how: str = "declared") -> list[DatasetVersionRecord]:
-    """Inside a job submission's transaction: each input must be a ready version in the job's project."""
-    recorded = []
-    for item in inputs:
-        dataset = DatasetService._find(session, project_id, item.dataset)
-        if dataset is None:
-            raise InvalidInput(f"input dataset {item.dataset!r} does not exist in the job's project",
-                               code="unknown_dataset")
-        try:
-            version = DatasetService._load_version(session, dataset, item.version)
-        except NotFound as missing:
-            raise InvalidInput(missing.message, code="unknown_dataset_version") from None
-        if session.scalar(select(JobInputRecord).where(JobInputRecord.job_id == job_id,
-                                                       JobInputRecord.dataset_version_id == version.id)) is None:
-            session.add(JobInputRecord(job_id=job_id, dataset_version_id=version.id, how=how))
-        recorded.append(version)
-    session.flush()
-    return recorded

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from ..catalog import Catalog
+from ..jobs import reads as job_reads
 from ..catalog.service import CatalogService
 from ..errors import InvalidInput, NotFound
 from ..settings import aitip_home
@@ -97,9 +98,7 @@ def list_artifacts(artifact_uri: str, tracking_uri: str, limit: int = MAX_ARTIFA
 
 
 def _job_summary(session: Session, job_id: int | None, project: str) -> JobSummary | None:
-    from ..jobs.tables import JobRecord
-
-    job = session.get(JobRecord, job_id) if job_id is not None else None
+    job = job_reads.job(session, job_id) if job_id is not None else None
     if job is None or job.project.name != project:
         return None
     return JobSummary(id=job.id, project=project, owner=job.owner, state=job.state, notebook_name=job.notebook_name,

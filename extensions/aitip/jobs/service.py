@@ -10,19 +10,18 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
-from ..datasets.service import record_job_inputs
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
 from ..identity.principal import Principal
 from ..identity.roles import Role
-from ..projects.access import authorize, authorize_record, refuse_if_archived
-from ..projects.tables import MemberRecord, ProjectRecord
+from ..projects.access import authorize, authorize_record, member_project_ids, refuse_if_archived
+from ..webhooks.models import CallbackRequest
 from . import credentials
 from .events import JobSignals
 from .models import (
@@ -38,6 +37,7 @@ from .models import (
     JobState,
     JobSubmit,
 )
+from .inputs import JobInputs
 from .notebook_store import NotebookStore
 from .notices import JobNotices
 from .parameters import validate_parameters
@@ -46,7 +46,7 @@ from .tables import JobEventRecord, JobRecord
 DEFAULT_KERNEL = "aitip-python"
 
 
-def job_model(job: JobRecord) -> Job:
+def job_model(job: JobRecord, inputs: list[JobInputRef] | None = None) -> Job:
     return Job(
         id=job.id, project=job.project.name, owner=job.owner, state=JobState(job.state),
         notebook_name=job.notebook_name, notebook_sha256=job.notebook_sha256, parameters=job.parameters or {},
@@ -56,8 +56,7 @@ def job_model(job: JobRecord) -> Job:
         cancel_requested=job.cancel_requested, reason=job.reason,
         failed_cell=FailedCell(**job.failed_cell) if job.failed_cell else None,
         mlflow_run_id=job.mlflow_run_id, mlflow_experiment_id=job.mlflow_experiment_id,
-        callback_url=job.callback_url, inputs=[JobInputRef(dataset=i.dataset_version.dataset.name, version=i.dataset_version.version, how=i.how)
-                for i in job.inputs],
+        callback_url=job.callback_url, inputs=inputs or [],
         submitted_at=job.submitted_at, started_at=job.started_at, first_cell_at=job.first_cell_at,
         finished_at=job.finished_at,
     )
@@ -96,6 +95,11 @@ class JobService(CatalogService):
         self.kernels = kernels or KernelCatalog()
         # Set where the platform delivers webhooks: a job's end goes to its subscribers and its callback.
         self.notices: JobNotices | None = None
+        # A job's dataset inputs, through the datasets domain where the platform has a data registry.
+        self.inputs = JobInputs()
+
+    def _model(self, session: Session, job: JobRecord) -> Job:
+        return job_model(job, self.inputs.refs(session, [job.id]).get(job.id))
 
     def _load(self, session: Session, principal: Principal, job_id: int, action: str) -> tuple[JobRecord, Role]:
         job = session.get(JobRecord, job_id)
@@ -144,7 +148,7 @@ class JobService(CatalogService):
         cpus = resources.cpus if resources else float(declared.get("cpus", 1))
         gpus = resources.gpus if resources else int(declared.get("gpus", 0))
         memory_mb = resources.memory_mb if resources else declared.get("memory_mb")
-        callback = await self._callback(request)
+        callback = await self.prepare_callback(request.callback)
         sha256 = await asyncio.to_thread(self.store.put, request.notebook)
 
         def work(session: Session) -> Job:
@@ -162,12 +166,11 @@ class JobService(CatalogService):
             session.add(job)
             session.flush()
             if request.inputs:
-                record_job_inputs(session, project.id, job.id, request.inputs)
-                session.refresh(job)
+                self.inputs.record(session, project.id, job.id, request.inputs)
             add_event(session, job, "state", {"state": "queued", "by": principal.name})
             record(session, principal.name, "job.submit", f"job:{job.id}",
                    {"project": project.name, "notebook": sha256, "kernel": kernel})
-            answer = job_model(job)
+            answer = self._model(session, job)
             if callback is not None and callback.generated:
                 answer.callback_secret = callback.secret  # shown once
             return answer
@@ -176,41 +179,40 @@ class JobService(CatalogService):
         self.signals.queue_changed()
         return job
 
-    async def _callback(self, request: JobSubmit) -> Any:
-        """The checked callback target and its secret, or None; refused (422) before anything is written."""
-        if request.callback is None:
+    async def prepare_callback(self, callback: CallbackRequest | None) -> Any:
+        """A long operation's checked callback target and its secret, or None; refused (422) before anything
+        is written."""
+        if callback is None:
             return None
         if self.notices is None:
             raise ServiceUnavailable("this platform delivers no callbacks (webhooks are not running)")
-        return await self.notices.webhooks.prepare_callback(request.callback)
+        return await self.notices.webhooks.prepare_callback(callback)
 
     # ----- reading -----
 
     async def get(self, principal: Principal | None, job_id: int) -> Job:
         principal = self._signed_in(principal)
-        return await self._in_transaction(lambda s: job_model(self._load(s, principal, job_id, "job.read")[0]))
+        return await self._in_transaction(lambda s: self._model(s, self._load(s, principal, job_id, "job.read")[0]))
 
     async def list(self, principal: Principal | None, query: JobListQuery) -> JobList:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> JobList:
-            statement = select(JobRecord).join(ProjectRecord, JobRecord.project_id == ProjectRecord.id)
+            statement = select(JobRecord)
             if query.project is not None:
                 project, _ = authorize(session, principal, "job.read", query.project)
                 statement = statement.where(JobRecord.project_id == project.id)
             elif not principal.is_admin:
-                member_of = select(MemberRecord.project_id).where(or_(
-                    (MemberRecord.kind == "user") & (MemberRecord.name == principal.name),
-                    (MemberRecord.kind == "group") & (MemberRecord.name.in_(sorted(principal.groups) or [""])),
-                ))
-                statement = statement.where(JobRecord.project_id.in_(member_of))
+                statement = statement.where(JobRecord.project_id.in_(member_project_ids(principal)))
             if query.state is not None:
                 statement = statement.where(JobRecord.state == query.state.value)
             if query.owner is not None:
                 statement = statement.where(JobRecord.owner == query.owner)
             total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
             page = session.scalars(statement.order_by(JobRecord.id.desc()).limit(query.limit).offset(query.offset))
-            return JobList(items=[job_model(job) for job in page.unique()], total=total, limit=query.limit,
+            jobs = list(page.unique())
+            inputs = self.inputs.refs(session, [job.id for job in jobs])
+            return JobList(items=[job_model(job, inputs.get(job.id)) for job in jobs], total=total, limit=query.limit,
                            offset=query.offset)
 
         return await self._in_transaction(work)
@@ -266,12 +268,10 @@ class JobService(CatalogService):
             if JobState(job.state).finished:
                 raise Conflict(f"job {job_id} already finished ({job.state})", code="job_finished")
             authorize_record(principal, "dataset.read", job.project)
-            known = {i.dataset_version_id for i in job.inputs}
-            versions = record_job_inputs(session, job.project_id, job.id, [item], how="sdk")
-            if versions[0].id not in known:
-                add_event(session, job, "input_read", {"dataset": item.dataset, "version": versions[0].version})
-            session.refresh(job)
-            return job_model(job)
+            recorded = self.inputs.record(session, job.project_id, job.id, [item], how="sdk")[0]
+            if recorded.new:
+                add_event(session, job, "input_read", {"dataset": recorded.dataset, "version": recorded.version})
+            return self._model(session, job)
 
         return await self._in_transaction(work)
 
@@ -319,7 +319,7 @@ class JobService(CatalogService):
                 job.cancel_requested = True
                 add_event(session, job, "cancel_requested", {"by": principal.name})
             record(session, principal.name, "job.cancel", f"job:{job_id}")
-            return job_model(job)
+            return self._model(session, job)
 
         job = await self._in_transaction(work)
         self.signals.job_changed(job_id)
@@ -345,11 +345,14 @@ class JobService(CatalogService):
         def snapshot(session: Session) -> JobSubmit:
             job, role = self._load(session, principal, job_id, "job.retry")
             self._owner_or_maintainer(principal, job, role, "job.retry")
+            declared = [JobInput(dataset=ref.dataset, version=ref.version)
+                        for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
             return JobSubmit(project=job.project.name, notebook=self.store.get(job.notebook_sha256),
                              notebook_name=job.notebook_name, parameters=job.parameters or {}, kernel=job.kernel,
                              resources={"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
                              priority=job.priority, timeout_seconds=job.timeout_seconds,
-                             max_attempts=job.max_attempts, tags=job.tags or {}, code_version=job.code_version)
+                             max_attempts=job.max_attempts, tags=job.tags or {}, code_version=job.code_version,
+                             inputs=declared)
 
         request = await self._in_transaction(snapshot)
         return await self.submit(principal, request, retry_of=job_id)

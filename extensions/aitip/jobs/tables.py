@@ -20,7 +20,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..catalog.base import Base, UTCDateTime, utcnow
-from ..datasets.tables import JobInputRecord
 from ..projects.tables import ProjectRecord
 
 JOB_STATES = ("queued", "starting", "running", "succeeded", "failed", "cancelled", "timed_out")
@@ -76,8 +75,6 @@ class JobRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     project: Mapped[ProjectRecord] = relationship(lazy="joined")
-    inputs: Mapped[list[JobInputRecord]] = relationship(lazy="selectin", order_by=JobInputRecord.id,
-                                                        cascade="all, delete-orphan")
 
 
 class JobEventRecord(Base):

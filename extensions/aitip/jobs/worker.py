@@ -35,6 +35,7 @@ from ..isolation.state import WORKSPACES_DIR
 from ..isolation.workspaces import JobWorkspace, Workspaces
 from . import credentials
 from .events import JobSignals
+from .inputs import JobInputs
 from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
 from .models import JobState
 from .notebook_store import NotebookStore
@@ -43,7 +44,6 @@ from .parameters import effective_parameters
 from .service import add_event
 from .tables import JobEventRecord, JobRecord, SweepRecord
 from .tracking import KernelTrackingAccess, RunInfo, Tracker
-from .tracking_spool import JobSpools
 
 log = logging.getLogger("aitip.jobs.worker")
 ACTIVE = (JobState.starting.value, JobState.running.value)
@@ -205,18 +205,16 @@ class JobWorker(LoggingConfigurable):
                                      separate_accounts=accounts is not None)
         self.worker_id = worker_identity()
         self.host = socket.gethostname()
-        if self.gpu_count < 0:
-            from ..resources.inventory import gpu_count
-
-            self.gpu_count = gpu_count()
-        self._free_gpus = list(range(self.gpu_count))
+        # -1: the resources domain counts them (NVML or $AITIP_GPUS) and offers them before the start.
+        self._free_gpus = list(range(max(self.gpu_count, 0)))
         self._running: dict[int, asyncio.Task[None]] = {}
         # Reports (MLflow artifacts, HTML) are stored one at a time, off the jobs' path.
         self._reports = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aitip-reports")
         self._loop_task: asyncio.Task[None] | None = None
-        self.spools: JobSpools | None = None  # drains kernels' tracking spools (kernels run as their owners)
+        # Drains kernels' tracking spools (kernels run as their owners); set by the experiments domain.
+        self.spools: Any = None
         self.sweeps: Any = None  # a SweepController, when the platform runs sweeps
-        self.datasets: Any = None  # a DatasetService, when the platform has a data registry (job inputs)
+        self.inputs = JobInputs()  # the datasets domain's, where the platform has a data registry
         self._stopping = False
 
     async def in_transaction(self, work: Any) -> Any:
@@ -228,7 +226,22 @@ class JobWorker(LoggingConfigurable):
 
     # ----- lifecycle -----
 
+    def use_tracking(self, tracker: Tracker, spools: Any) -> None:
+        """The experiments domain's tracker (a run per job) and the drain of kernels' spools."""
+        self.tracker = tracker
+        self.spools = spools
+        if self.sweeps is not None:
+            self.sweeps.tracker = tracker
+
+    def offer_gpus(self, count: int) -> None:
+        """The GPUs this machine has, where the configuration left the count to the platform (-1)."""
+        if self.gpu_count < 0 and self._loop_task is None:
+            self.gpu_count = count
+            self._free_gpus = list(range(count))
+
     async def start(self) -> None:
+        if self.gpu_count < 0:
+            self.gpu_count = 0  # nothing counted them
         await self.executor.start()
         if self.spools is not None:
             await asyncio.to_thread(self.spools.recover)  # what a crash left in spools reaches MLflow first
@@ -383,7 +396,7 @@ class JobWorker(LoggingConfigurable):
                 "notebook_sha256": job.notebook_sha256, "notebook_name": job.notebook_name,
                 "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
                 "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version,
-                "has_inputs": bool(job.inputs), "credential": token}
+                "has_inputs": bool(self.inputs.refs(session, [job.id])), "credential": token}
 
     def _pick_and_claim(self, session: Session, slots: int, free_gpus: int) -> list[dict[str, Any]]:
         claimed = []
@@ -430,7 +443,7 @@ class JobWorker(LoggingConfigurable):
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
             if self.api_url:
                 env.update(AITIP_URL=self.api_url, AITIP_TOKEN=job["credential"])
-            if self.datasets is not None and job.get("has_inputs"):
+            if job.get("has_inputs"):
                 inputs = await asyncio.to_thread(self._materialize_inputs, job_id, workspace)
                 if inputs:
                     env["AITIP_INPUTS"] = json.dumps(inputs)
@@ -506,10 +519,9 @@ class JobWorker(LoggingConfigurable):
         return self.workspaces.create(job["id"], job["attempt"], account)
 
     def _materialize_inputs(self, job_id: int, workspace: JobWorkspace) -> dict[str, dict[str, Any]]:
-        inputs = self.datasets.materialize_job_inputs(job_id, workspace.inputs,
-                                                      private_registry=workspace.account is not None)
+        inputs = self.inputs.materialize(job_id, workspace.inputs, private_registry=workspace.account is not None)
         workspace.seal_inputs()
-        return inputs  # type: ignore[no-any-return]
+        return inputs
 
     async def _run_env(self, job_id: int, tracking: asyncio.Future[RunInfo | None]) -> dict[str, str]:
         run = await tracking

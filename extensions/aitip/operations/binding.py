@@ -9,7 +9,6 @@ row whose method cannot be bound this way fails the table's test, not a request.
 from __future__ import annotations
 
 import enum
-import importlib
 import inspect
 import typing
 from collections.abc import Mapping
@@ -19,26 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..domains.registry import load, services
 from ..errors import ServiceUnavailable
 from .parameters import PATH_PARAMETERS
 from .table import Operation
-
-# The platform's services by the name rows call them, with the class each is (for the binding) and what
-# a caller is told when this platform runs without it.
-SERVICES: dict[str, tuple[str, str]] = {
-    "projects": ("aitip.projects.service:ProjectService", "projects are not served here"),
-    "jobs": ("aitip.jobs.service:JobService", "jobs are not run on this platform"),
-    "sweeps": ("aitip.jobs.sweeps:SweepService", "sweeps are not run on this platform"),
-    "experiments": ("aitip.experiments.service:ExperimentService",
-                    "experiment tracking is switched off on this platform"),
-    "datasets": ("aitip.datasets.service:DatasetService",
-                 "the dataset registry is not configured on this platform"),
-    "annotations": ("aitip.datasets.annotations:AnnotationService",
-                    "the dataset registry is not configured on this platform"),
-    "resources": ("aitip.resources.service:ResourceService", "resource monitoring is not running on this platform"),
-    "webhooks": ("aitip.webhooks.service:WebhookService", "webhooks are not delivered from this platform"),
-}
-
 
 @dataclass(frozen=True)
 class Binding:
@@ -55,12 +38,12 @@ class Binding:
 
 
 def service_class(name: str) -> type:
+    """The class of the service rows call ``name``, as the domain that provides it declares it."""
     try:
-        location, _ = SERVICES[name]
+        spec = services()[name]
     except KeyError:
-        raise KeyError(f"no service is named {name!r}") from None
-    module, _, attribute = location.partition(":")
-    return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+        raise KeyError(f"no domain provides a service named {name!r}") from None
+    return load(spec.location)  # type: ignore[no-any-return]
 
 
 @cache
@@ -131,7 +114,7 @@ def running_service(services: Any, name: str) -> Any:
     """The running service ``name`` (``services``: the platform's context), or a 503 saying why not."""
     service = getattr(services, name, None)
     if service is None:
-        raise ServiceUnavailable(SERVICES[name][1])
+        raise ServiceUnavailable(services()[name].unavailable)
     return service
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..domains.registry import section_modules
 from ..identity.permissions import Permission, permission
 from .parameters import PATH_PARAMETERS
 
@@ -90,21 +91,10 @@ class Section:
     operations: tuple[Operation, ...]
 
 
-# The modules whose ``SECTION`` makes up the table, in the order the faces show them.
-SECTION_MODULES = (
-    "aitip.server.operations",
-    "aitip.projects.operations",
-    "aitip.jobs.operations",
-    "aitip.experiments.operations",
-    "aitip.datasets.operations",
-    "aitip.resources.operations",
-    "aitip.webhooks.operations",
-)
-
-
 @cache
 def sections() -> tuple[Section, ...]:
-    found = tuple(importlib.import_module(module).SECTION for module in SECTION_MODULES)
+    """Every registered domain's section (:mod:`aitip.domains`), in the registry's order."""
+    found = tuple(importlib.import_module(module).SECTION for module in section_modules())
     validate([row for section in found for row in section.operations])
     return found
 

@@ -1,16 +1,17 @@
 """Project-scoped authorization shared by every domain service: load the project, find the caller's
-effective role, and refuse with 404 (non-members learn nothing) or 403 (members below the role)."""
+effective role, and refuse with 404 (non-members learn nothing) or 403 (members below the role). It is the
+projects domain's read API too: other domains learn of projects and members here, not from its tables."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, NotFound, PermissionDenied
 from ..identity.permissions import permission
 from ..identity.principal import Principal
 from ..identity.roles import Role
-from .tables import ProjectRecord
+from .tables import MemberRecord, ProjectRecord
 
 
 def effective_role(principal: Principal, project: ProjectRecord) -> Role | None:
@@ -31,7 +32,7 @@ def effective_role(principal: Principal, project: ProjectRecord) -> Role | None:
 
 
 def load_project(session: Session, name: str) -> ProjectRecord:
-    project = session.scalar(select(ProjectRecord).where(ProjectRecord.name == name))
+    project = find_project(session, name)
     if project is None:
         raise NotFound(f"project {name!r} does not exist or you are not a member of it")
     return project
@@ -60,3 +61,29 @@ def authorize(session: Session, principal: Principal, action: str, name: str) ->
 def refuse_if_archived(project: ProjectRecord) -> None:
     if project.archived:
         raise Conflict(f"project {project.name!r} is archived; unarchive it first", code="project_archived")
+
+
+def member_project_ids(principal: Principal) -> Select[tuple[int]]:
+    """The ids of the projects the caller belongs to (as a user or through a group), as a subquery."""
+    return select(MemberRecord.project_id).where(or_(
+        (MemberRecord.kind == "user") & (MemberRecord.name == principal.name),
+        (MemberRecord.kind == "group") & (MemberRecord.name.in_(sorted(principal.groups) or [""])),
+    ))
+
+
+def member_projects(session: Session, principal: Principal) -> dict[int, str]:
+    """The projects the caller is a member of (by name or through a hub group), by id."""
+    rows = session.execute(select(ProjectRecord.id, ProjectRecord.name)
+                           .where(ProjectRecord.id.in_(member_project_ids(principal))))
+    return {row.id: row.name for row in rows}
+
+
+def find_project(session: Session, name: str) -> ProjectRecord | None:
+    """The project named so, unchecked (the caller checks access with :func:`authorize_record`)."""
+    return session.scalar(select(ProjectRecord).where(ProjectRecord.name == name))
+
+
+def user_members(session: Session, name: str) -> list[str]:
+    """The users who are members of the project in their own name (not through a group)."""
+    project = find_project(session, name)
+    return sorted(member.name for member in project.members if member.kind == "user") if project else []

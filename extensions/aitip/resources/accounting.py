@@ -1,4 +1,4 @@
-"""GPU-hours per user and per project, from the jobs table.
+"""GPU-hours per user and per project, from the jobs that held GPUs (the jobs domain's read API).
 
 A job holds ``gpus`` GPUs from ``started_at`` until ``finished_at`` (or now, while it runs), so its
 GPU-hours in a window are ``gpus`` × the overlap of that interval with the window. ``started_at`` is
@@ -13,13 +13,10 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
-from ..jobs.tables import JobRecord
-from ..projects.tables import ProjectRecord
-from .attribution import ACTIVE_JOB_STATES
+from ..jobs.reads import ACTIVE_JOB_STATES, gpu_holds
 from .models import GpuHoursEntry, GpuHoursReport
 
 
@@ -29,21 +26,12 @@ def gpu_hours(session: Session, *, by: Literal["user", "project"] = "user", sinc
     """Sum ``gpus × time held`` per owner or project inside ``[since, until)``; ``until`` is capped at now."""
     now = now or utcnow()
     window_end = min(until, now) if until is not None else now
-    statement = (
-        select(JobRecord.owner, ProjectRecord.name, JobRecord.gpus, JobRecord.state, JobRecord.started_at,
-               JobRecord.finished_at)
-        .join(ProjectRecord, JobRecord.project_id == ProjectRecord.id)
-        .where(JobRecord.gpus > 0, JobRecord.started_at.is_not(None), JobRecord.started_at < window_end,
-               or_(JobRecord.finished_at.is_not(None), JobRecord.state.in_(ACTIVE_JOB_STATES)))
-    )
-    if since is not None:
-        statement = statement.where(or_(JobRecord.finished_at.is_(None), JobRecord.finished_at > since))
-    if project_ids is not None:
-        statement = statement.where(JobRecord.project_id.in_(sorted(project_ids) or [-1]))
     hours: defaultdict[str, float] = defaultdict(float)
     jobs: defaultdict[str, int] = defaultdict(int)
     running: defaultdict[str, int] = defaultdict(int)
-    for owner, project, gpus, state, started_at, finished_at in session.execute(statement):
+    for owner, project, gpus, state, started_at, finished_at in (
+            (h.owner, h.project, h.gpus, h.state, h.started_at, h.finished_at)
+            for h in gpu_holds(session, window_end=window_end, since=since, project_ids=project_ids)):
         start = max(started_at, since) if since is not None else started_at
         end = min(finished_at or now, window_end)
         if end <= start:

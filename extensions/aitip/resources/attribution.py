@@ -16,14 +16,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import psutil
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..catalog import Catalog
-from ..jobs.tables import JobRecord
+from ..jobs import reads as job_reads
 from .gpus import Snapshot
 
-ACTIVE_JOB_STATES = ("starting", "running")
 MAX_ANCESTRY = 32
 
 
@@ -92,12 +90,8 @@ def attribute_processes(snapshot: Snapshot, lookup: JobLookup | None,
 
 
 def running_jobs_by_kernel_pid(session: Session, host: str) -> dict[int, JobRef]:
-    rows = session.execute(
-        select(JobRecord).where(JobRecord.state.in_(ACTIVE_JOB_STATES), JobRecord.kernel_host == host,
-                                JobRecord.kernel_pid.is_not(None))
-    ).unique().scalars()
-    return {row.kernel_pid: JobRef(row.id, row.project.name, row.owner, row.gpus) for row in rows
-            if row.kernel_pid is not None}
+    return {job.kernel_pid: JobRef(job.id, job.project.name, job.owner, job.gpus)
+            for job in job_reads.running_kernels(session, host) if job.kernel_pid is not None}
 
 
 class CatalogJobLookup:

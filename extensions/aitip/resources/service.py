@@ -8,30 +8,18 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..catalog import Catalog
 from ..catalog.service import CatalogService
 from ..identity.principal import Principal
-from ..projects.access import authorize
-from ..projects.tables import MemberRecord, ProjectRecord
+from ..projects.access import authorize, member_projects
 from .accounting import gpu_hours
 from .gpus import gpu_inventory
 from .models import GpuHoursQuery, GpuHoursReport, SeriesQuery
 from .monitor import GpuMonitor
 
 HIDDEN_JOB = {"hidden": True}
-
-
-def member_projects(session: Session, principal: Principal) -> dict[int, str]:
-    """Projects (id → name) where the caller is a member by name or through a hub group."""
-    member_of = select(MemberRecord.project_id).where(or_(
-        (MemberRecord.kind == "user") & (MemberRecord.name == principal.name),
-        (MemberRecord.kind == "group") & (MemberRecord.name.in_(sorted(principal.groups) or [""])),
-    ))
-    rows = session.execute(select(ProjectRecord.id, ProjectRecord.name).where(ProjectRecord.id.in_(member_of)))
-    return {row.id: row.name for row in rows}
 
 
 def hide_foreign_jobs(snapshot: dict[str, Any], visible_projects: set[str]) -> dict[str, Any]:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import Any
 
@@ -24,12 +23,10 @@ from ..identity.directory import (
     IdentityProviderDirectory,
     check_every_token_with_the_hub,
 )
-from ..isolation.accounts import Accounts
 from ..isolation.mode import isolation
-from ..isolation.state import WORKSPACES_DIR, secure_home
-from ..isolation.workspaces import Workspaces
-from ..projects.service import ProjectService
+from ..isolation.state import secure_home
 from .context import PlatformContext
+from .domains import setup_domains, start_domains, stop_domains
 from .routes import platform_routes, workspace_routes
 
 
@@ -160,12 +157,7 @@ class AitipExtension(ExtensionApp):
             catalog.migrate()
             faults.point("platform.starting")  # before it answers: JupyterHub gives up, the launcher starts it again
             context.catalog = catalog
-            context.projects = ProjectService(catalog, directory)
-            self._initialize_jobs(context)
-            self._initialize_experiments(context)
-            self._initialize_datasets(context)
-            self._initialize_resources(context)
-            self._initialize_webhooks(context)
+            setup_domains(context, self)
             from .mcp import McpFace
 
             self.settings["aitip_mcp"] = McpFace(context)
@@ -177,115 +169,10 @@ class AitipExtension(ExtensionApp):
             self.log.info("aitip platform: every token is checked with the hub (no lookup cache)")
         self.settings["aitip"] = context
 
-    def _initialize_jobs(self, context: PlatformContext) -> None:
-        from ..jobs.events import JobSignals
-        from ..jobs.notebook_store import NotebookStore
-        from ..jobs.service import JobService
-        from ..jobs.tracking import MlflowTracker, Tracker
-        from ..experiments.gateway import TrackingGateway
-        from ..jobs.tracking_spool import JobSpools
-        from ..jobs.worker import JobWorker
-
-        home = aitip_settings.aitip_home()
-        separate = isolation().separate_accounts
-        store = NotebookStore(home / "notebooks")
-        signals = JobSignals()
-        assert context.catalog is not None
-        context.jobs = JobService(context.catalog, store, signals)
-        from ..jobs.sweeps import SweepController, SweepService
-
-        context.sweeps = SweepService(context.catalog, context.jobs)
-        tracker: Tracker = (MlflowTracker(self.mlflow_tracking_uri, home / "mlartifacts")
-                            if self.mlflow_tracking_uri else Tracker())
-        workspaces = Workspaces(home / WORKSPACES_DIR, separate_accounts=separate)
-        if isinstance(tracker, MlflowTracker):
-            # Kernels run as their owners reach MLflow through the spool and the gateway (a token, no file).
-            context.spools = JobSpools(context.catalog, lambda: tracker.store, workspaces, home / "jobs")
-            spools = context.spools
-            context.tracking_gateway = TrackingGateway(self.mlflow_tracking_uri, home / "mlartifacts",
-                                                       drain=lambda job_id: spools.drain(job_id))
-        if self.run_jobs:
-            executor = self.executor_class(parent=self)
-            context.worker = JobWorker(context.catalog, executor, store, signals, tracker, home / "jobs", parent=self,
-                                       accounts=Accounts.of_platform(home) if separate else None)
-            context.worker.spools = context.spools
-            context.worker.sweeps = SweepController(context.catalog, context.jobs, tracker)
-
-    def _initialize_experiments(self, context: PlatformContext) -> None:
-        from ..experiments.service import ExperimentService
-
-        assert context.catalog is not None
-        context.experiments = ExperimentService(context.catalog, self.mlflow_tracking_uri)
-
-    def _initialize_datasets(self, context: PlatformContext) -> None:
-        from pathlib import Path
-
-        from ..datasets.annotations import AnnotationService
-        from ..datasets.lineage import mlflow_registry_view
-        from ..datasets.quality_gate import quality_gate
-        from ..datasets.registry import DataRegistry
-        from ..datasets.service import DatasetService
-
-        assert context.catalog is not None
-        root = Path(self.data_registry_path)
-        registry = DataRegistry(root, None if self.data_remote in ("", "none") else self.data_remote)
-        models = mlflow_registry_view(self.mlflow_tracking_uri) if self.mlflow_tracking_uri else None
-        context.datasets = DatasetService(context.catalog, registry, root.parent / "staging",
-                                          max_upload_bytes=self.max_upload_bytes, quality_check=quality_gate,
-                                          models=models)
-        context.annotations = AnnotationService(context.datasets)
-        if context.worker is not None:
-            context.worker.datasets = context.datasets
-
-    def _initialize_resources(self, context: PlatformContext) -> None:
-        from ..resources.attribution import CatalogJobLookup
-        from ..resources.monitor import GpuMonitor
-        from ..resources.service import ResourceService
-
-        assert context.catalog is not None
-        context.monitor = GpuMonitor(parent=self, job_lookup=CatalogJobLookup(context.catalog))
-        context.resources = ResourceService(context.catalog, context.monitor)
-
-    def _initialize_webhooks(self, context: PlatformContext) -> None:
-        from ..webhooks.delivery import WebhookDispatcher
-        from ..webhooks.service import WebhookService
-
-        assert context.catalog is not None
-        context.webhook_dispatcher = WebhookDispatcher(context.catalog, parent=self)
-        context.webhooks = WebhookService(context.catalog, context.webhook_dispatcher)
-        from ..jobs.notices import JobNotices
-
-        notices = JobNotices(context.webhooks)  # a job's end: its project's subscribers and its callback
-        for part in (context.jobs, context.worker):
-            if part is not None:
-                part.notices = notices
-
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         context: Any = self.settings.get("aitip")
-        if context is None:
-            return
-        tracker_warm_up = None
-        if context.worker is not None:
-            own_url = serverapp.connection_url
-            if not context.worker.api_url and own_url.startswith(("http://", "https://")):
-                context.worker.api_url = own_url  # job kernels reach the platform straight, not through the hub
-            await context.worker.start()
-            tracker_warm_up = getattr(context.worker.tracker, "warm_up", None)
-        if context.monitor is not None:
-            await context.monitor.start()
-        if context.webhook_dispatcher is not None:
-            await context.webhook_dispatcher.start()
-        gateway = context.tracking_gateway if isolation().separate_accounts else None
-        if gateway is not None and tracker_warm_up is not None:
-            def warm_tracker_then_gateway(warm_tracker=tracker_warm_up) -> None:
-                warm_tracker()
-                gateway.warm_up()  # MLflow's server code, imported before the first job kernel calls it
-            tracker_warm_up = warm_tracker_then_gateway
-        # One warm-up after the other: two threads importing MLflow at once can see it half-initialized.
-        if context.experiments is not None:
-            asyncio.get_running_loop().run_in_executor(None, context.experiments.warm_up, tracker_warm_up)
-        elif tracker_warm_up is not None:
-            asyncio.get_running_loop().run_in_executor(None, tracker_warm_up)
+        if context is not None and context.mode == "platform":
+            await start_domains(context, self)
 
     def initialize_handlers(self) -> None:
         routes = platform_routes() if self.mode == "platform" else workspace_routes()
@@ -296,23 +183,8 @@ class AitipExtension(ExtensionApp):
         context: Any = self.settings.get("aitip")
         if context is None:
             return
-
+        if context.mode != "platform":
+            return  # a workspace relays; it runs no domain
         mcp_face = self.settings.get("aitip_mcp")
-        parts: list[tuple[str, Any, Any]] = [
-            ("the MCP face", mcp_face, lambda: mcp_face.stop()),
-            ("the job worker", context.worker, lambda: context.worker.stop()),
-            ("the resource monitor", context.monitor, lambda: context.monitor.stop()),
-            ("webhook delivery", context.webhook_dispatcher, lambda: context.webhook_dispatcher.stop()),
-            ("experiment tracking", context.experiments, lambda: context.experiments.close()),
-            ("the dataset registry", context.datasets, lambda: context.datasets.close()),
-            ("the catalog", context.catalog, lambda: context.catalog.dispose()),
-        ]
-        for name, part, stop in parts:
-            if part is None:
-                continue
-            try:
-                result = stop()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                self.log.exception("aitip: stopping %s failed; stopping the rest", name)
+        first = [("the MCP face", mcp_face.stop)] if mcp_face is not None else []
+        await stop_domains(context, self.log, first=first)

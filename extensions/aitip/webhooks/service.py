@@ -8,7 +8,7 @@ the :class:`~aitip.webhooks.delivery.WebhookDispatcher`'s; this module only writ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -20,7 +20,6 @@ from ..catalog.service import CatalogService
 from ..errors import Conflict, NotFound
 from ..identity.principal import Principal
 from ..projects.access import authorize, load_project, refuse_if_archived
-from ..projects.tables import ProjectRecord
 from . import payloads
 from .delivery import WebhookDispatcher, queue
 from .models import (
@@ -41,6 +40,9 @@ from .models import (
 from .signing import new_secret
 from .tables import WebhookDeliveryRecord, WebhookSubscriptionRecord
 from .targets import parse, resolve_target
+
+if TYPE_CHECKING:
+    from ..projects.tables import ProjectRecord
 
 MAX_SUBSCRIPTIONS_PER_PROJECT = 50
 """Each event fans out to every matching subscription; the cap bounds what one event can queue."""

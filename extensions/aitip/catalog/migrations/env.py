@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from aitip.catalog.tables import metadata
+from aitip.domains.registry import load_tables
 from alembic import context
 from sqlalchemy import create_engine
 
 config = context.config
+metadata = load_tables()  # every domain's tables (aitip.domains)
 
 
 def run_migrations() -> None:

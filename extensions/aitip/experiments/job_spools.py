@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..experiments.scope import ProjectScope
-from ..experiments.spool import DrainResult, SpoolDrainer
 from ..isolation.workspaces import Workspaces
-from .tables import JobRecord
+from ..jobs import reads as job_reads
+from .scope import ProjectScope
+from .spool import DrainResult, SpoolDrainer
 
 log = logging.getLogger("aitip.jobs.tracking")
 _WORKSPACE = re.compile(r"^([0-9]{1,18})\.([0-9]{1,9})$")
@@ -59,7 +59,7 @@ class JobSpools:
 
     def _job(self, job_id: int) -> tuple[int, str] | None:
         with self.catalog.session() as session:
-            job = session.get(JobRecord, job_id)
+            job = job_reads.job(session, job_id)
             return (job.attempt, job.project.name) if job is not None else None
 
     def drain(self, job_id: int, attempt: int | None = None, project: str | None = None) -> DrainResult:

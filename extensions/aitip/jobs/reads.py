@@ -1,0 +1,102 @@
+"""The jobs domain's read API for the other domains: what they may know of a job, in a session they hold,
+without reading the jobs' tables themselves (lineage, masking of a job's inputs, run summaries, GPU
+accounting, attributing GPU processes to jobs)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from .tables import JobRecord
+
+if TYPE_CHECKING:
+    from ..projects.tables import ProjectRecord
+
+# A job holds its kernel (and its GPUs) in these states.
+ACTIVE_JOB_STATES = ("starting", "running")
+
+
+@dataclass(frozen=True)
+class JobBrief:
+    id: int
+    project: ProjectRecord  # the projects domain's record, for access checks (projects.access)
+    owner: str
+    state: str
+    notebook_name: str
+    notebook_sha256: str
+    kernel: str
+    attempt: int
+    gpus: int
+    mlflow_run_id: str | None
+    kernel_pid: int | None
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def _brief(job: JobRecord) -> JobBrief:
+    return JobBrief(id=job.id, project=job.project, owner=job.owner, state=job.state,
+                    notebook_name=job.notebook_name, notebook_sha256=job.notebook_sha256, kernel=job.kernel,
+                    attempt=job.attempt, gpus=job.gpus, mlflow_run_id=job.mlflow_run_id, kernel_pid=job.kernel_pid,
+                    submitted_at=job.submitted_at, started_at=job.started_at, finished_at=job.finished_at)
+
+
+def job(session: Session, job_id: int) -> JobBrief | None:
+    found = session.get(JobRecord, job_id)
+    return _brief(found) if found is not None else None
+
+
+def jobs(session: Session, job_ids: Iterable[int]) -> list[JobBrief]:
+    """The jobs that exist among ``job_ids``, by id."""
+    wanted = sorted(set(job_ids))
+    if not wanted:
+        return []
+    return [_brief(found) for found in session.scalars(select(JobRecord).where(JobRecord.id.in_(wanted))
+                                                       .order_by(JobRecord.id)).unique()]
+
+
+def job_of_run(session: Session, run_id: str) -> JobBrief | None:
+    """The job whose MLflow run this is."""
+    found = session.scalar(select(JobRecord).where(JobRecord.mlflow_run_id == run_id))
+    return _brief(found) if found is not None else None
+
+
+def running_kernels(session: Session, host: str) -> list[JobBrief]:
+    """Active jobs whose kernel runs on ``host``, with its pid."""
+    rows = session.scalars(select(JobRecord).where(JobRecord.state.in_(ACTIVE_JOB_STATES),
+                                                   JobRecord.kernel_host == host,
+                                                   JobRecord.kernel_pid.is_not(None))).unique()
+    return [_brief(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class GpuHold:
+    """A job that held GPUs for a while (still holding them when ``finished_at`` is None and it is active)."""
+
+    owner: str
+    project: str
+    gpus: int
+    state: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
+def gpu_holds(session: Session, *, window_end: datetime, since: datetime | None = None,
+              project_ids: Collection[int] | None = None) -> list[GpuHold]:
+    """Jobs with GPUs that started before ``window_end`` and had not finished before ``since``."""
+    statement = (
+        select(JobRecord)
+        .where(JobRecord.gpus > 0, JobRecord.started_at.is_not(None), JobRecord.started_at < window_end,
+               or_(JobRecord.finished_at.is_not(None), JobRecord.state.in_(ACTIVE_JOB_STATES)))
+    )
+    if since is not None:
+        statement = statement.where(or_(JobRecord.finished_at.is_(None), JobRecord.finished_at > since))
+    if project_ids is not None:
+        statement = statement.where(JobRecord.project_id.in_(sorted(project_ids) or [-1]))
+    return [GpuHold(job.owner, job.project.name, job.gpus, job.state, job.started_at, job.finished_at)
+            for job in session.scalars(statement).unique() if job.started_at is not None]
