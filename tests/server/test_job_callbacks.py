@@ -56,3 +56,58 @@ async def test_a_callback_the_platform_may_not_reach_is_refused_and_no_job_is_ma
                                                       "callback": {"url": target}})
     assert status == 422 and refused["error"]["code"] == "webhook_target_refused", json.dumps(refused)
     assert (await api("GET", "jobs"))[1]["total"] == 0
+
+
+async def test_a_sweep_calls_back_with_its_end_and_subscribers_hear_of_it(api: Any, jp_serverapp: Any) -> None:
+    """No trial logs the objective here (tracking is off), so the sweep ends failed, and says why."""
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    async with serve() as receiver:
+        status, subscription = await api("POST", "projects/alpha/webhooks",
+                                         body={"url": receiver.url("/subscribed"), "events": ["sweep.*"]})
+        assert status == 201, subscription
+        status, sweep = await api("POST", "sweeps", body={
+            "project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
+            "space": {"x": {"type": "grid", "values": [1, 2]}}, "callback": {"url": receiver.url("/callback")}})
+        assert status == 201, sweep
+        assert sweep["callback_url"] == receiver.url("/callback") and sweep["callback_secret"].startswith("whsec_")
+        assert (await api("GET", f"sweeps/{sweep['id']}"))[1]["callback_secret"] is None  # shown once
+        await start_worker(jp_serverapp)
+        arrived = {request.path: request for request in await receiver.wait_for(2)}
+
+    callback, published = arrived["/callback"], arrived["/subscribed"]
+    verify(sweep["callback_secret"], callback.headers, callback.body)
+    verify(subscription["secret"], published.headers, published.body)
+    assert callback.headers["X-Aitip-Event"] == published.headers["X-Aitip-Event"] == "sweep.failed"
+    body = callback.json()
+    data = body.get("data", body)
+    assert data["sweep_id"] == sweep["id"] and data["state"] == "failed" and data["trials"] == 2
+    assert "no trial reported the metric 'y'" in data["reason"]
+
+
+async def test_a_registered_dataset_version_is_published_to_subscribers(api: Any, jp_serverapp: Any) -> None:
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    await start_worker(jp_serverapp)  # the platform's background parts, webhook delivery among them
+    async with serve() as receiver:
+        status, subscription = await api("POST", "projects/alpha/webhooks",
+                                         body={"url": receiver.url("/data"), "events": ["dataset.registered"]})
+        assert status == 201, subscription
+        status, version = await api("POST", "projects/alpha/datasets/scores/versions", raw=b"a,b\n1,2\n3,4\n",
+                                    params={"filename": "scores.csv", "message": "first"})
+        assert status == 201, version
+        (delivery,) = await receiver.wait_for(1)
+
+    verify(subscription["secret"], delivery.headers, delivery.body)
+    assert delivery.headers["X-Aitip-Event"] == "dataset.registered"
+    body = delivery.json()
+    data = body.get("data", body)
+    assert (data["dataset"], data["version"], data["rows"], data["content_md5"]) == \
+        ("scores", 1, 2, version["content_md5"])
+
+
+async def test_a_sweep_callback_the_platform_may_not_reach_is_refused_and_no_sweep_is_made(api: Any) -> None:
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    status, refused = await api("POST", "sweeps", body={
+        "project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
+        "space": {"x": {"type": "grid", "values": [1]}}, "callback": {"url": "http://169.254.169.254/latest"}})
+    assert status == 422 and refused["error"]["code"] == "webhook_target_refused", json.dumps(refused)
+    assert (await api("GET", "sweeps", params={"project": "alpha"}))[1]["total"] == 0

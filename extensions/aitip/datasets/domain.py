@@ -12,7 +12,7 @@ from ..domains.base import Domain, ServiceSpec, Stop
 class DatasetsDomain(Domain):
     name = "datasets"
     title = "Datasets"
-    after = ("jobs",)  # it records and materializes the jobs' inputs
+    after = ("jobs", "webhooks")  # it records and materializes the jobs' inputs; it publishes dataset events
     tables = ("aitip.datasets.tables",)
     operations = "aitip.datasets.operations"
     unavailable = "the dataset registry is not configured on this platform"
@@ -35,6 +35,7 @@ class DatasetsDomain(Domain):
         models = mlflow_registry_view(config.mlflow_tracking_uri) if config.mlflow_tracking_uri else None
         datasets = DatasetService(context.catalog, registry, root.parent / "staging",
                                   max_upload_bytes=config.max_upload_bytes, quality_check=quality_gate, models=models)
+        datasets.events = context.webhooks
         context.provide("datasets", datasets)
         context.provide("annotations", AnnotationService(datasets))
         inputs = DatasetJobInputs(datasets)

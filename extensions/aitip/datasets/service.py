@@ -116,6 +116,9 @@ class DatasetService(CatalogService):
         self.max_upload_bytes = max_upload_bytes
         self.archive_limits = archive_limits or ArchiveLimits()
         self.quality_check = quality_check
+        # The webhooks service, where the platform delivers them: dataset.registered / dataset.rejected go
+        # to the project's subscribers (publish_in, in the transaction that makes the version ready).
+        self.events: Any = None
         staging_root.mkdir(parents=True, exist_ok=True)
 
     # ----- uploads -----
@@ -164,6 +167,9 @@ class DatasetService(CatalogService):
             schema = self._schema_from_report(quality.summary) or await asyncio.to_thread(self._schema, content,
                                                                                           fmt, folder)
         if not quality.passed:
+            await self._publish(project, "dataset.rejected", {
+                "summary": f"the quality gate rejected a new version of {project}/{name}", "project": project,
+                "dataset": name, "author": principal.name, "failures": quality.failures[:20]})
             raise InvalidInput(f"the data-quality gate rejected this version of {name!r}: "
                                + "; ".join(f["message"] for f in quality.failures),
                                code="quality_gate_failed", detail={"failures": quality.failures})
@@ -182,15 +188,38 @@ class DatasetService(CatalogService):
             await self._in_transaction(lambda s: self._drop_claim(s, claim))
             raise
         try:
-            ready = await self._in_transaction(lambda s: self._mark_ready(s, claim, committed, schema, quality))
+            ready = await self._in_transaction(lambda s: self._announce(s, self._mark_ready(s, claim, committed,
+                                                                                            schema, quality)))
         except BaseException:
             await asyncio.to_thread(self.registry.undo_version, committed, previous_commit)
             await self._in_transaction(lambda s: self._drop_claim(s, claim))
             raise
+        if self.events is not None:
+            self.events.notify()
         self.registry.push_later(committed.tag)
         log.info("registered %s/%s v%d (%d bytes): %s", project, name, ready.version, upload.size,
                  ", ".join(f"{step} {seconds:.2f} s" for step, seconds in upload.timings.items()))
         return ready
+
+    def _announce(self, session: Session, version: DatasetVersion) -> DatasetVersion:
+        """``dataset.registered`` to the project's subscribers, queued with the version's commit."""
+        if self.events is not None:
+            self.events.publish_in(session, version.project, "dataset.registered", {
+                "summary": f"{version.project}/{version.dataset} v{version.version} registered by {version.author}",
+                "project": version.project, "dataset": version.dataset, "version": version.version,
+                "format": version.format, "rows": version.rows, "files": version.files,
+                "content_md5": version.content_md5, "author": version.author, "message": version.message,
+                "tag": version.tag})
+        return version
+
+    async def _publish(self, project: str, event: str, payload: dict[str, Any]) -> None:
+        """An event about a refusal: it must not change what the caller is told, so a failure is only logged."""
+        if self.events is None:
+            return
+        try:
+            await self.events.publish(project, event, payload)
+        except Exception:  # noqa: BLE001 - the refusal stands; the event is best effort
+            log.exception("%s for project %s could not be queued", event, project)
 
     def _prepare_content(self, upload: StagedUpload, fmt: str) -> tuple[Path, UnpackedFolder | None]:
         """The staged content: the file, or the image folder (unpacked while it streamed in, or from the

@@ -196,6 +196,8 @@ class SweepCreate(RequestModel):
     priority: int = Field(50, ge=0, le=100)
     timeout_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
     tags: dict[TagText, TagText] = Field(default_factory=dict, max_length=32)
+    callback: CallbackRequest | None = Field(None, description="Post the sweep's final state (its best trial) "
+                                             "here, signed (X-Aitip-Signature), when it ends")
 
     @field_validator("notebook")
     @classmethod
@@ -232,6 +234,9 @@ class Sweep(ResponseModel):
     created_at: datetime
     finished_at: datetime | None
     trial_jobs: list[Trial] = Field(default_factory=list)
+    callback_url: str | None = None
+    callback_secret: str | None = Field(None, description="In the creation's answer only, when the platform made "
+                                        "the callback's secret")
 
 
 class SweepList(ResponseModel):

@@ -1,5 +1,5 @@
-"""A job's end, told outside the platform: ``job.<state>`` to the project's webhook subscriptions, and the
-final state to the job's own ``callback_url``. Queued in the transaction that writes the final state (sent
+"""A job's or a sweep's end, told outside the platform: ``job.<state>`` / ``sweep.<state>`` to the project's
+webhook subscriptions, and the final state to its own ``callback_url``. Queued in the transaction that writes the final state (sent
 if and only if that commits); :meth:`JobNotices.sent` after the commit sends them at once."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .tables import JobRecord
+from .tables import JobRecord, SweepRecord
 
 
 def job_payload(job: JobRecord) -> dict[str, Any]:
@@ -16,6 +16,17 @@ def job_payload(job: JobRecord) -> dict[str, Any]:
             "project": job.project.name, "owner": job.owner, "state": job.state, "attempt": job.attempt,
             "notebook_name": job.notebook_name, "reason": job.reason, "mlflow_run_id": job.mlflow_run_id,
             "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+
+
+def sweep_payload(sweep: SweepRecord) -> dict[str, Any]:
+    best = f", best {sweep.objective} {sweep.best_value:g} (job {sweep.best_job_id})" \
+        if sweep.best_value is not None else ""
+    return {"summary": f"sweep {sweep.id} {sweep.state}{best}", "sweep_id": sweep.id,
+            "project": sweep.project.name, "owner": sweep.owner, "state": sweep.state, "objective": sweep.objective,
+            "direction": sweep.direction, "trials": sweep.created_trials, "best_job_id": sweep.best_job_id,
+            "best_value": sweep.best_value, "best_parameters": sweep.best_parameters, "reason": sweep.reason,
+            "mlflow_run_id": sweep.mlflow_run_id,
+            "finished_at": sweep.finished_at.isoformat() if sweep.finished_at else None}
 
 
 class JobNotices:
@@ -30,6 +41,13 @@ class JobNotices:
         if job.callback_url and job.callback_secret:
             self.webhooks.callback_in(session, job.callback_url, job.callback_secret, event, payload,
                                       project=job.project.name)
+
+    def queue_sweep(self, session: Session, sweep: SweepRecord) -> None:
+        event, payload = f"sweep.{sweep.state}", sweep_payload(sweep)
+        self.webhooks.publish_in(session, sweep.project.name, event, payload)
+        if sweep.callback_url and sweep.callback_secret:
+            self.webhooks.callback_in(session, sweep.callback_url, sweep.callback_secret, event, payload,
+                                      project=sweep.project.name)
 
     def sent(self) -> None:
         self.webhooks.notify()

@@ -125,7 +125,7 @@ def _sweep_model(sweep: SweepRecord, trials: list[JobRecord]) -> Sweep:
         parallelism=sweep.parallelism, objective=sweep.objective, direction=sweep.direction,
         created_trials=sweep.created_trials, best_job_id=sweep.best_job_id, best_value=sweep.best_value,
         best_parameters=sweep.best_parameters, mlflow_run_id=sweep.mlflow_run_id, reason=sweep.reason,
-        created_at=sweep.created_at, finished_at=sweep.finished_at,
+        created_at=sweep.created_at, finished_at=sweep.finished_at, callback_url=sweep.callback_url,
         trial_jobs=[Trial(job_id=j.id, index=j.trial_index or 0, parameters=j.parameters or {},
                           state=JobState(j.state), value=results.get(str(j.id))) for j in trials],
     )
@@ -178,6 +178,7 @@ class SweepService(CatalogService):
         await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "sweep.create",
                                                                           request.project)[0]))
         trials = self._check_space(request)
+        callback = await self.jobs.prepare_callback(request.callback)
         probe = JobSubmit(project=request.project, notebook=request.notebook, notebook_name=request.notebook_name,
                           parameters=request.parameters, kernel=request.kernel, resources=request.resources)
         self.jobs.validate_notebook(request.notebook)
@@ -194,13 +195,18 @@ class SweepService(CatalogService):
                                 space={k: v.model_dump() for k, v in request.space.items()},
                                 parameters=request.parameters, trials=trials, parallelism=request.parallelism,
                                 objective=request.objective, direction=request.direction, seed=request.seed,
-                                template=template, results={})
+                                template=template, results={},
+                                callback_url=callback.url if callback else None,
+                                callback_secret=callback.secret if callback else None)
             sweep.project = project
             session.add(sweep)
             session.flush()
             record(session, principal.name, "sweep.create", f"sweep:{sweep.id}",
                    {"project": project.name, "strategy": request.strategy, "trials": trials})
-            return _sweep_model(sweep, [])
+            answer = _sweep_model(sweep, [])
+            if callback is not None and callback.generated:
+                answer.callback_secret = callback.secret  # shown once
+            return answer
 
         sweep = await self._in_transaction(work)
         self.jobs.signals.queue_changed()
@@ -307,6 +313,8 @@ class SweepController:
 
     async def _advance_one(self, sweep_id: int) -> None:
         state = await asyncio.to_thread(self._collect, sweep_id)
+        if self.jobs.notices is not None:
+            self.jobs.notices.sent()  # what a sweep's end queued (committed with it) goes out now
         if state is None:
             return
         sweep_owner, submitter, to_create, cancel_ids = state
@@ -382,6 +390,8 @@ class SweepController:
 
     def _close(self, sweep: SweepRecord, state: str, reason: str | None) -> None:
         sweep.state, sweep.reason, sweep.finished_at = state, reason, utcnow()
+        if self.jobs.notices is not None:
+            self.jobs.notices.queue_sweep(Session.object_session(sweep), sweep)
         if sweep.mlflow_run_id and hasattr(self.tracker, "client"):
             client = self.tracker.client
             if sweep.best_value is not None:
@@ -396,3 +406,5 @@ class SweepController:
             sweep = session.get(SweepRecord, sweep_id)
             if sweep is not None and sweep.state == "running":
                 self._close(sweep, "failed", reason)
+        if self.jobs.notices is not None:
+            self.jobs.notices.sent()

@@ -118,6 +118,9 @@ class SweepRecord(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the sweep's end is posted, signed with this secret (aitip.webhooks); private to the platform.
+    callback_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    callback_secret: Mapped[str | None] = mapped_column(String(256), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     project: Mapped[ProjectRecord] = relationship(lazy="joined")
