@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from aitip.client import Client
+from aitip.datasets.models import InlineUpload
 from aitip.identity.permissions import PERMISSIONS, PermissionScope
 from aitip.operations import Operation, operations
 from aitip.operations import tools as mcp_tools
@@ -57,9 +58,16 @@ def test_every_face_offers_the_operation_as_its_row_says(row: Operation) -> None
         client.close()
 
     tools = mcp_tools.by_name()
+    taken = {field.name for field in input_fields(row, inline=True)}
     assert (mcp_tools.tool_name(row) in tools) == ("mcp" not in row.not_in), "MCP"
     if "mcp" not in row.not_in:
         assert row.call is not None, "an MCP tool runs the row's service call"
+        tool = tools[mcp_tools.tool_name(row)]
+        waits = {mcp_tools.WAIT_ARGUMENT} if row.name in mcp_tools.FOLLOW else set()
+        assert set(tool.input_schema["properties"]) == taken | waits, "MCP: the tool takes the row's inputs"
+    if row.inline_body is not None:
+        assert getattr(route.handler, "_stream_request_body", False), "REST streams what MCP takes inline"
+        assert taken - fields == set(row.inline_body.model_fields), "MCP takes the file in place of the stream"
 
 
 def test_the_table_refuses_what_would_make_two_faces_disagree() -> None:
@@ -73,6 +81,9 @@ def test_the_table_refuses_what_would_make_two_faces_disagree() -> None:
         validate([Operation("projects.explode", "project.explode", "POST", "projects/x", "?", call=row.call)])
     with pytest.raises(ValueError, match="neither a service call nor a handler"):
         validate([Operation("projects.nothing", "project.read", "GET", "nothing", "?")])
+    with pytest.raises(ValueError, match="an inline body stands in for a streamed body"):
+        validate([Operation("projects.inline", "project.read", "POST", "inline", "?", call=row.call,
+                            inline_body=InlineUpload)])
 
 
 def test_public_and_project_rows_are_authenticated_as_their_action_says() -> None:

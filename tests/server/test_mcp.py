@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -101,3 +103,91 @@ async def test_without_a_token_the_endpoint_refuses(api: Any, jp_http_port: int,
         wrong = await plain.post(f"http://127.0.0.1:{jp_http_port}{jp_base_url}mcp", headers={
             "Authorization": "Bearer not-a-token"}, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert (refused.status_code, wrong.status_code) == (403, 403)
+
+
+# ----- a dataset version registered by an agent: the file inline, through the upload's own path -----
+
+CSV = b"id,score\n1,0.5\n2,0.7\n"
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Any) -> dict[str, Any]:
+    jp_server_config["AitipExtension"]["data_registry_path"] = str(tmp_path / "registry")
+    jp_server_config["AitipExtension"]["max_upload_bytes"] = 1024  # the registry's own limit, below the inline one
+    return jp_server_config
+
+
+async def make_lab(api: Any) -> None:
+    assert (await api("POST", "projects", body={"name": "lab"}))[0] == 201
+    assert (await api("POST", "projects/lab/members", body={"user": "bob", "role": "viewer"}))[0] == 201
+    assert (await api("POST", "projects/lab/members", body={"user": "dave", "role": "developer"}))[0] == 201
+
+
+def inline(content: bytes) -> str:
+    return base64.b64encode(content).decode()
+
+
+async def test_an_agent_registers_a_dataset_version_with_the_file_inline(
+        api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    await make_lab(api)
+    progress: list[str | None] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with mcp_client(jp_http_port, jp_base_url, "dave") as client:
+        tool = next(tool for tool in (await client.list_tools()).tools if tool.name == "datasets_register")
+        assert tool.input_schema["properties"]["content_base64"]["contentEncoding"] == "base64"
+        assert "at most 16777216 bytes" in tool.description
+        registered = await client.call_tool("datasets_register", {
+            "project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV),
+            "message": "from an agent"}, progress_callback=on_progress)
+    assert not registered.is_error, registered.content[0].text
+    version = registered.structured_content
+    assert (version["version"], version["rows"], version["format"], version["author"]) == (1, 2, "csv", "dave")
+    assert version["content_md5"] == hashlib.md5(CSV).hexdigest() and version["tag"] == "datasets/lab/scores/v1"
+    assert version["schema"]["columns"][0]["name"] == "id"
+    assert progress and progress[0] == "datasets.register: working, 0 s"
+    status, versions = await api("GET", "projects/lab/datasets/scores/versions", user="bob")
+    assert status == 200 and [v["message"] for v in versions["versions"]] == ["from an agent"]
+
+
+@pytest.mark.parametrize(("user", "arguments", "code", "says"), [
+    ("dave", {"content_base64": "not base64!"}, "invalid_input", "not valid base64"),
+    ("dave", {"content_base64": inline(b"x" * 5000)}, "payload_too_large", "at most 4096 bytes"),
+    ("dave", {"content_base64": inline(b"x" * 2000)}, "payload_too_large", "limit of 1024 bytes"),
+    ("dave", {"content_base64": ""}, "invalid_input", "empty"),
+    ("dave", {"filename": "scores.exe"}, "unknown_format", "cannot tell the format"),
+    ("dave", {"filename": "..\\scores.csv"}, "bad_filename", "path separators"),
+    ("dave", {"dataset": "Not A Name"}, "invalid_input", "dataset"),
+    ("bob", {}, "forbidden", "developer"),
+], ids=["bad base64", "over the inline limit", "over the upload limit", "empty", "unknown format",
+        "folders in the name", "bad dataset name", "viewer"])
+async def test_a_refused_registration_is_a_tool_error_that_leaves_nothing(
+        api: Any, jp_http_port: int, jp_base_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        user: str, arguments: dict[str, Any], code: str, says: str) -> None:
+    await make_lab(api)
+    monkeypatch.setenv("AITIP_MAX_INLINE_FILE_BYTES", "4096")
+    async with mcp_client(jp_http_port, jp_base_url, user) as client:
+        refused = await client.call_tool("datasets_register", {
+            "project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV),
+            **arguments})
+    assert refused.is_error
+    error = json.loads(refused.content[0].text)["error"]
+    assert error["code"] == code and says in error["message"], error
+    assert await api("GET", "projects/lab/datasets") == (200, {"datasets": []})
+    staging = tmp_path / "staging"
+    assert not staging.exists() or list(staging.iterdir()) == []
+
+
+async def test_the_quality_gate_holds_for_an_agent(api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    await make_lab(api)
+    arguments = {"project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV)}
+    async with mcp_client(jp_http_port, jp_base_url, "dave") as client:
+        assert not (await client.call_tool("datasets_register", arguments)).is_error
+        assert (await api("PATCH", "projects/lab/datasets/scores", body={"quality_rules": {"min_rows": 5}}))[0] == 200
+        refused = await client.call_tool("datasets_register", arguments)
+    assert refused.is_error and json.loads(refused.content[0].text)["error"]["code"] == "quality_gate_failed"
+    status, versions = await api("GET", "projects/lab/datasets/scores/versions")
+    assert status == 200 and [v["version"] for v in versions["versions"]] == [1]
+

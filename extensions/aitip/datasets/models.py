@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
+from ..operations.inputs import InlineFile
 from ..schema import (
     DATASET_NAME_PATTERN,
     DatasetName,
@@ -39,6 +40,14 @@ class RegisterQuery(RequestModel):
                           description="The uploaded file's name (for its format), without folders")
     format: Format | None = Field(None, description="csv, parquet, jsonl, or images (a zip of class folders)")
     message: str = text(2000, default="")
+
+
+class InlineUpload(RequestModel):
+    """A registration's file sent inline by a face that takes JSON only (an MCP tool), in place of the streamed
+    body; bounded, since the message is held whole (larger files are streamed to the REST upload)."""
+
+    content_base64: InlineFile = Field(description="The file's bytes, base64-encoded (standard alphabet, "
+                                       "padded); its format from filename or format, as for an upload")
 
 
 class Dataset(ResponseModel):

@@ -136,6 +136,24 @@ class DatasetService(CatalogService):
         principal = self._signed_in(principal)
         await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "dataset.write", project)[0]))
 
+    async def register_content(self, principal: Principal | None, project: str, name: str, content: bytes, *,
+                               filename: str, fmt: str | None = None, message: str = "") -> DatasetVersion:
+        """Register a file already in memory (an agent's, sent inline) as the next version: staged, checked and
+        committed as a streamed upload is, nothing kept when it is refused."""
+        await self.check_can_write(principal, project)
+        upload = self.start_upload(filename, fmt)
+
+        def stage() -> None:
+            upload.write(content)
+            upload.finish()
+
+        try:
+            await asyncio.to_thread(stage)
+        except BaseException:
+            upload.discard()
+            raise
+        return await self.register(principal, project, name, upload, fmt=fmt, message=message)
+
     async def register(self, principal: Principal | None, project: str, name: str, upload: StagedUpload, *,
                        fmt: str | None = None, message: str = "", settings: DatasetSettings | None = None,
                        restored_from: int | None = None, derived_from: int | None = None,

@@ -2,8 +2,9 @@
 
 The binding is worked out once per row from the method's signature: the caller (its first parameter),
 then each path parameter (by name, or renamed by the row's ``arguments``), the query model and the body
-model (by their types), and a query model's fields by name where the method takes them one by one. A
-row whose method cannot be bound this way fails the table's test, not a request.
+model (by their types; the inline body where REST streams the body), and a query model's fields by name
+where the method takes them one by one. A row whose method cannot be bound this way fails the table's test,
+not a request.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def binding(row: Operation) -> Binding:
     def renamed(names: Any) -> dict[str, str]:
         return {row.arguments.get(name, name): name for name in names}
 
+    body_model = row.body if row.body is not None else row.inline_body  # what the call gets, from any face
     path, query_fields, body_fields = (renamed(row.parameters),
                                        renamed(row.query.model_fields if row.query is not None else ()),
-                                       renamed(row.body.model_fields if row.body is not None else ()))
+                                       renamed(body_model.model_fields if body_model is not None else ()))
     bound_path: dict[str, str] = {}
     path_enums: dict[str, type[enum.Enum]] = {}
     bound_query: dict[str, str] = {}
@@ -76,7 +78,7 @@ def binding(row: Operation) -> Binding:
                 path_enums[source] = hint
         elif row.query is not None and _takes(hint, row.query):
             query = parameter.name
-        elif row.body is not None and _takes(hint, row.body):
+        elif body_model is not None and _takes(hint, body_model):
             body = parameter.name
         elif parameter.name in query_fields:
             bound_query[query_fields.pop(parameter.name)] = parameter.name
@@ -90,7 +92,7 @@ def binding(row: Operation) -> Binding:
         problems.append(f"path parameters {sorted(path.values())}")
     if row.query is not None and query is None and query_fields:  # taken one by one, every field is taken
         problems.append(f"query fields {sorted(query_fields.values())}")
-    if row.body is not None and body is None and body_fields:
+    if body_model is not None and body is None and body_fields:
         problems.append(f"body fields {sorted(body_fields.values())}")
     if problems:
         raise TypeError(f"operation {row.name!r}: {row.call} takes nothing for {', '.join(problems)}")

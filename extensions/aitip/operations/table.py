@@ -55,6 +55,9 @@ class Operation:
     location: str | None = None
     # Faces that cannot offer it: e.g. {"mcp"} for a binary download an agent cannot use as a tool.
     not_in: frozenset[str] = frozenset()
+    # Where REST streams the body as it is (an upload its handler takes): the JSON body that a face taking
+    # only JSON arguments (MCP) sends instead, the file inline; ``call`` takes it as it would take a body.
+    inline_body: type[BaseModel] | None = None
 
     @property
     def group(self) -> str:
@@ -140,8 +143,12 @@ def validate(rows: list[Operation]) -> None:
             raise ValueError(f"{where}: names neither a service call nor a handler")
         if row.call is not None and row.call.count(".") != 1:
             raise ValueError(f"{where}: call is '<service>.<method>'")
+        if row.inline_body is not None and (row.handler is None or row.call is None or row.body is not None):
+            raise ValueError(f"{where}: an inline body stands in for a streamed body: it needs a handler that "
+                             "streams it, a call that takes it, and no JSON body")
         inputs = {*row.parameters, *(row.query.model_fields if row.query else ()),
-                  *(row.body.model_fields if row.body else ())}
+                  *(row.body.model_fields if row.body else ()),
+                  *(row.inline_body.model_fields if row.inline_body else ())}
         stray = set(row.arguments) - inputs
         if stray:
             raise ValueError(f"{where}: arguments for inputs the operation does not have: {sorted(stray)}")
@@ -164,7 +171,8 @@ def markdown() -> str:
             info = describe(row)
             faces = ", ".join(sorted({"sdk", "mcp"} & set(row.not_in)))
             notes = "; ".join(part for part in ("long-running" if row.long_running else "",
-                                                f"not in {faces}" if faces else "") if part)
+                                                f"not in {faces}" if faces else "",
+                                                "mcp takes the file inline" if row.inline_body else "") if part)
             lines.append(f"| `{row.name}` {row.summary} | `{row.method} {row.path}` | {info['least_role']} | "
                          f"{notes} |")
     return "\n".join(lines)

@@ -8,7 +8,11 @@ checks the actual project on every call, as it does for REST.
 
 Long-running rows return at once with their handle (a job, a sweep); given ``wait_seconds``, the tool keeps
 the call open up to that long, reporting progress as the handle's state changes, and answers with the
-latest state.
+latest state. One with no handle to follow (a registration, which has no version until it is done) answers
+when it is done, reporting progress while it works.
+
+A row whose REST body is a streamed file (an upload) takes the file inline instead, as its ``inline_body``
+says (see :mod:`.inputs`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ..errors import AitipError, InvalidInput
 from ..identity.permissions import PermissionScope
 from ..identity.roles import Role
 from .binding import convert_path, invoke
-from .inputs import input_schema, split_arguments
+from .inputs import MAX_INLINE_ENV, input_schema, max_inline_bytes, split_arguments
 from .table import Operation, operation, operations
 
 FACE = "mcp"
@@ -37,6 +41,8 @@ MAX_WAIT_SECONDS = 3600
 FOLLOW: dict[str, tuple[str, str]] = {"jobs.submit": ("jobs.get", "job"), "jobs.retry": ("jobs.get", "job"),
                                       "sweeps.create": ("sweeps.get", "sweep")}
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
+# How often a long operation with no handle says it is still working.
+HEARTBEAT_SECONDS = 2.0
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
@@ -62,13 +68,19 @@ def _tool(row: Operation) -> Tool:
     rule = row.permission
     who = f"needs {rule.min_role.value} in the project" if rule.min_role else f"{rule.scope.value} callers"
     description = f"{row.summary}. ({row.method} {row.path}; {who}.)"
-    schema = input_schema(row)
+    schema = input_schema(row, inline=True)
+    if row.inline_body is not None:
+        inline = ", ".join(row.inline_body.model_fields)
+        description += (f" The file goes inline, in {inline}: at most {max_inline_bytes()} bytes decoded "
+                        f"(${MAX_INLINE_ENV}); larger files are streamed to the REST route.")
     if row.long_running and row.name in FOLLOW:
         description += (f" Long-running: returns at once with its handle; give {WAIT_ARGUMENT} to wait for it "
                         "to finish, with progress notifications.")
         schema = {**schema, "properties": {**schema["properties"], WAIT_ARGUMENT: {
             "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0,
             "description": "Wait up to this long for it to finish, reporting progress (0: return at once)"}}}
+    elif row.long_running:
+        description += " Long-running: answers when it is done, with progress notifications while it works."
     output = row.response.model_json_schema(mode="serialization") if row.response is not None else None
     return Tool(row, tool_name(row), description, schema, output)
 
@@ -104,12 +116,32 @@ async def call_tool(services: Any, caller: Any, tool: Tool, arguments: dict[str,
     wait = arguments.pop(WAIT_ARGUMENT, 0) if tool.row.name in FOLLOW else 0
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT_SECONDS:
         raise InvalidInput(f"{WAIT_ARGUMENT} is a number of seconds from 0 to {MAX_WAIT_SECONDS}")
-    path, query, body = split_arguments(tool.row, arguments)
+    path, query, body = split_arguments(tool.row, arguments, inline=True)
     values = convert_path(tool.row, path)
-    result = as_content(await invoke(services, tool.row, caller, values, query, body))
+    work = invoke(services, tool.row, caller, values, query, body)
+    if tool.row.long_running and tool.row.name not in FOLLOW:
+        result = as_content(await _working(tool.row, work, progress))
+    else:
+        result = as_content(await work)
     if wait and isinstance(result, dict) and "id" in result:
         result = await _follow(services, caller, tool.row, result, float(wait), progress)
     return result
+
+
+async def _working(row: Operation, work: Awaitable[Any], progress: Progress | None) -> Any:
+    """``work``'s answer, saying every ``HEARTBEAT_SECONDS`` that it is still working. A caller that goes
+    away does not stop it half-way (as a REST client's does not): it finishes, or undoes itself as it fails."""
+    task = asyncio.ensure_future(work)
+    started = time.monotonic()
+    step = 0
+    while progress is not None and not task.done():
+        step += 1
+        try:
+            await progress(float(step), None, f"{row.name}: working, {time.monotonic() - started:.0f} s")
+        except Exception:  # noqa: BLE001 - nobody listens any more; the work goes on
+            break
+        await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
+    return await asyncio.shield(task)
 
 
 async def _follow(services: Any, caller: Any, row: Operation, handle: dict[str, Any], wait: float,
