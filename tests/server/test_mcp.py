@@ -191,3 +191,15 @@ async def test_the_quality_gate_holds_for_an_agent(api: Any, jp_http_port: int, 
     status, versions = await api("GET", "projects/lab/datasets/scores/versions")
     assert status == 200 and [v["version"] for v in versions["versions"]] == [1]
 
+
+async def test_a_call_as_large_as_a_file_inline_reaches_the_tool(api: Any, jp_http_port: int,
+                                                                 jp_base_url: str) -> None:
+    """The SDK's transport refuses bodies over 4 MiB by default; the face takes a whole inline file (here
+    refused by the registry's own, smaller, limit: the service answered, not the transport)."""
+    await make_lab(api)
+    content = b"id\n" + b"1\n" * (3 << 20)
+    async with mcp_client(jp_http_port, jp_base_url, "dave") as client:
+        refused = await client.call_tool("datasets_register", {
+            "project": "lab", "dataset": "big", "filename": "big.csv", "content_base64": inline(content)})
+    error = json.loads(refused.content[0].text)["error"]
+    assert error["code"] == "payload_too_large" and "limit of 1024 bytes" in error["message"], error

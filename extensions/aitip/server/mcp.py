@@ -21,9 +21,10 @@ from ..errors import AitipError, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..operations import tools
+from ..operations.inputs import encoded_length, max_inline_bytes
 from .asgi import AsgiHandler, AsyncContextHolder
 from .context import PlatformContext
-from .handlers.base import PlatformRequestMixin
+from .handlers.base import NOTEBOOK_BODY_BYTES, PlatformRequestMixin
 from .job_identity import JOB_CREDENTIAL_ACTIONS, platform_principal
 from .routes import RouteOperation
 
@@ -93,7 +94,11 @@ class McpFace:
     def __init__(self, context: PlatformContext) -> None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 
-        self.manager = StreamableHTTPSessionManager(app=mcp_server(context), stateless=True, json_response=False)
+        # A call carries at most a notebook (jobs_submit, as REST takes one) or a file inline, and its other
+        # arguments; the SDK's own default (4 MiB) would refuse both.
+        largest = max(NOTEBOOK_BODY_BYTES, encoded_length(max_inline_bytes())) + context.max_body_bytes
+        self.manager = StreamableHTTPSessionManager(app=mcp_server(context), stateless=True, json_response=False,
+                                                    max_request_body_size=largest)
         self.app = StreamableHTTPASGIApp(self.manager)
         self._holder = AsyncContextHolder(self.manager.run)
         self._starting: asyncio.Lock | None = None
