@@ -1,0 +1,74 @@
+"""Calling one row of the operation table over HTTP, and what the platform has written, for the tests that
+are generated from the table (tests/server/test_role_matrix.py, tests/server/test_bad_input.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tornado.httpclient import HTTPClientError
+
+from aitip.operations.table import Operation
+
+
+def query_pairs(query: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """A query as the (name, value) pairs of a query string: a list is its parameter repeated, a boolean
+    is ``true``/``false``, as the server reads them."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in (query or {}).items():
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((name, json.dumps(item) if isinstance(item, bool) else str(item)))
+    return pairs
+
+
+def row_path(row: Operation, values: Mapping[str, Any]) -> str:
+    """The row's path with its parameters filled in from ``values``."""
+    return row.path.format(**{name: values[name] for name in row.parameters})
+
+
+async def fetch(jp_fetch: Any, method: str, path: str, *, token: str | None, body: Any = None,
+                raw: bytes | None = None, params: Iterable[tuple[str, str]] = (),
+                headers: Mapping[str, str] | None = None,
+                content_type: str = "application/json") -> tuple[int, Any]:
+    """(status, answer) of one call under ``api/aitip/v1/``; the answer is its JSON, or its bytes when the
+    answer is not JSON (a download, a notebook). Unlike the ``api`` fixture's calls it takes repeated query
+    parameters and answers that are not JSON."""
+    sent = {"Authorization": f"token {token or 'nobody'}"}
+    payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    if payload is not None:
+        sent["Content-Type"] = content_type
+    sent.update(headers or {})
+    kwargs: dict[str, Any] = {"method": method, "headers": sent, "params": list(params)}
+    if payload is not None or method in ("POST", "PUT", "PATCH"):
+        kwargs["body"] = payload if payload is not None else b""
+    if method == "DELETE":
+        kwargs["allow_nonstandard_methods"] = True
+    try:
+        response = await jp_fetch("api", "aitip", "v1", *path.strip("/").split("/"), **kwargs)
+    except HTTPClientError as error:
+        response = error.response
+        assert response is not None, error
+    data = response.body or b""
+    if response.headers.get("Content-Type", "").startswith("application/json") and data:
+        return response.code, json.loads(data)
+    return response.code, data
+
+
+def build_tracking_runs(root: Path, project: str = "alpha") -> tuple[str, list[str]]:
+    """An MLflow store under ``root`` with two finished runs in experiment ``aitip/<project>`` (tagged with its
+    project, as the platform makes them), each with a metric ``y``: its URI and the runs' ids."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{root / 'mlflow.sqlite'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment(f"aitip/{project}", artifact_location=(root / "artifacts").as_uri(),
+                                          tags={"aitip.project": project})
+    runs = []
+    for value in (0.5, 0.7):
+        run = client.create_run(experiment).info.run_id
+        client.log_metric(run, "y", value, step=0)
+        client.set_terminated(run, "FINISHED")
+        runs.append(run)
+    return uri, runs
