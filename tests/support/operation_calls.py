@@ -3,11 +3,14 @@ are generated from the table (tests/server/test_role_matrix.py, tests/server/tes
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import MetaData, select
 from tornado.httpclient import HTTPClientError
 
 from aitip.operations.table import Operation
@@ -54,6 +57,51 @@ async def fetch(jp_fetch: Any, method: str, path: str, *, token: str | None, bod
     if response.headers.get("Content-Type", "").startswith("application/json") and data:
         return response.code, json.loads(data)
     return response.code, data
+
+
+class Written:
+    """What the platform has written: every table of its catalog, read straight from the database (so a write
+    anywhere shows, in a table no GET lists too), and every file under its home (the dataset registry and
+    its staging area)."""
+
+    def __init__(self, engine: Any, home: Path) -> None:
+        self.engine, self.home = engine, home
+
+    def tables(self) -> dict[str, tuple[int, str]]:
+        """Each table's row count and a hash of its rows in key order."""
+        metadata = MetaData()
+        metadata.reflect(self.engine)
+        found: dict[str, tuple[int, str]] = {}
+        with self.engine.connect() as connection:
+            for name, table in sorted(metadata.tables.items()):
+                key = list(table.primary_key.columns) or list(table.columns)
+                rows = connection.execute(select(table).order_by(*key)).all()
+                found[name] = (len(rows), hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest())
+        return found
+
+    def files(self) -> dict[str, str]:
+        """Each file's path under the home, and a hash of its content."""
+        found: dict[str, str] = {}
+        for directory, _, names in os.walk(self.home):
+            for name in names:
+                path = Path(directory) / name
+                try:
+                    found[str(path.relative_to(self.home))] = hashlib.sha256(path.read_bytes()).hexdigest()
+                except OSError:  # a socket, or a file removed while walking
+                    continue
+        return found
+
+    def snapshot(self) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+        return self.tables(), self.files()
+
+    @staticmethod
+    def changes(before: tuple[dict[str, Any], dict[str, Any]], after: tuple[dict[str, Any], dict[str, Any]]
+                ) -> list[str]:
+        """The tables and files that differ, by name: empty when nothing was written."""
+        changed = []
+        for kind, old, new in (("table", before[0], after[0]), ("file", before[1], after[1])):
+            changed += [f"{kind} {name}" for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
+        return changed
 
 
 def build_tracking_runs(root: Path, project: str = "alpha") -> tuple[str, list[str]]:
