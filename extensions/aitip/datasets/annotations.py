@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
+from ..operations.actions import action_of, performs
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -170,7 +171,8 @@ class AnnotationService(CatalogService):
 
     # ----- tasks -----
 
-    async def create(self, principal: Principal | None, project: str, request: TaskCreate) -> AnnotationTask:
+    @performs
+    async def create(self, principal: Principal | None, project: str, request: TaskCreate, *, action: str) -> AnnotationTask:
         principal = self._signed_in(principal)
         source = await self.datasets.version(principal, project, request.dataset, request.version)
         items = await asyncio.to_thread(self._items, source, request)
@@ -182,7 +184,7 @@ class AnnotationService(CatalogService):
             raise InvalidInput(f"overlap {request.overlap} needs at least that many different annotators")
 
         def work(session: Session) -> AnnotationTask:
-            record, _ = authorize(session, principal, "annotation.manage", project)
+            record, _ = authorize(session, principal, action, project)
             refuse_if_archived(record)
             if session.scalar(select(AnnotationTaskRecord).where(AnnotationTaskRecord.project_id == record.id,
                                                                  AnnotationTaskRecord.name == request.name)):
@@ -266,16 +268,18 @@ class AnnotationService(CatalogService):
             agreement=percent_and_kappas(labels_by_item, list(task.labels)),
             exported_version=exported.version if exported else None)
 
-    async def get(self, principal: Principal | None, project: str, task_id: int) -> AnnotationTask:
+    @performs
+    async def get(self, principal: Principal | None, project: str, task_id: int, *, action: str) -> AnnotationTask:
         principal = self._signed_in(principal)
         return await self._in_transaction(
-            lambda s: self._task_model(s, self._load(s, principal, "annotation.read", project, task_id)[0]))
+            lambda s: self._task_model(s, self._load(s, principal, action, project, task_id)[0]))
 
-    async def list(self, principal: Principal | None, project: str) -> list[AnnotationTask]:
+    @performs
+    async def list(self, principal: Principal | None, project: str, *, action: str) -> list[AnnotationTask]:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> list[AnnotationTask]:
-            record, _ = authorize(session, principal, "annotation.read", project)
+            record, _ = authorize(session, principal, action, project)
             tasks = session.scalars(select(AnnotationTaskRecord).where(AnnotationTaskRecord.project_id == record.id)
                                     .order_by(AnnotationTaskRecord.id)).all()
             return [self._task_model(session, task) for task in tasks]
@@ -284,19 +288,22 @@ class AnnotationService(CatalogService):
 
     # ----- labelling and review -----
 
+    @performs
     async def queue(self, principal: Principal | None, project: str, task_id: int,
-                    query: QueueQuery) -> AssignmentList:
+                    query: QueueQuery, *, action: str) -> AssignmentList:
         """The caller's open items (``query.all``: accepted ones too; a reviewer: ``query.annotator``'s)."""
-        return AssignmentList(assignments=await self.assignments(principal, project, task_id,
+        return AssignmentList(assignments=await self.assignments(principal, project, task_id, action=action,
                                                                  annotator=query.annotator, only_open=not query.all))
 
     async def assignments(self, principal: Principal | None, project: str, task_id: int, *,
-                          annotator: str | None = None, only_open: bool = True) -> list[Assignment]:
-        """The caller's queue (or, for a reviewer, anyone's)."""
+                          annotator: str | None = None, only_open: bool = True,
+                          action: str | None = None) -> list[Assignment]:
+        """The caller's queue (or, for a reviewer, anyone's); ``action``: ``annotations.queue``'s by default."""
         principal = self._signed_in(principal)
+        action = action or action_of("annotations.queue")
 
         def work(session: Session) -> list[Assignment]:
-            task, role = self._load(session, principal, "annotation.read", project, task_id)
+            task, role = self._load(session, principal, action, project, task_id)
             who = annotator or principal.name
             if who != principal.name and not role.at_least(Role.developer):
                 raise PermissionDenied("only reviewers (developers and up) see other annotators' queues")
@@ -325,12 +332,13 @@ class AnnotationService(CatalogService):
         return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=key, content=content,
                           annotator=a.annotator, label=a.label, review=a.review)
 
+    @performs
     async def label(self, principal: Principal | None, project: str, task_id: int, item_id: int,
-                    request: LabelSubmit) -> Assignment:
+                    request: LabelSubmit, *, action: str) -> Assignment:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Assignment:
-            task, role = self._load(session, principal, "annotation.label", project, task_id)
+            task, role = self._load(session, principal, action, project, task_id)
             if task.state != "open":
                 raise Conflict("the task has been exported; it takes no more labels")
             if request.label not in task.labels:
@@ -350,12 +358,13 @@ class AnnotationService(CatalogService):
 
         return await self._in_transaction(work)
 
+    @performs
     async def review(self, principal: Principal | None, project: str, task_id: int, assignment_id: int,
-                     request: ReviewSubmit) -> Assignment:
+                     request: ReviewSubmit, *, action: str) -> Assignment:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Assignment:
-            task, role = self._load(session, principal, "annotation.manage", project, task_id)
+            task, role = self._load(session, principal, action, project, task_id)
             assignment = session.get(AnnotationAssignmentRecord, assignment_id)
             if assignment is None or assignment.task_id != task.id:
                 raise NotFound(f"assignment {assignment_id} is not part of task {task.name!r}")
@@ -373,13 +382,14 @@ class AnnotationService(CatalogService):
 
     # ----- export -----
 
+    @performs
     async def export(self, principal: Principal | None, project: str, task_id: int,
-                     request: ExportRequest) -> DatasetVersion:
+                     request: ExportRequest, *, action: str) -> DatasetVersion:
         """Accepted labels (majority per item; ties left out) as a new CSV version, derived from the source."""
         principal = self._signed_in(principal)
 
         def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int, dict[str, str], str]:
-            task, _ = self._load(session, principal, "annotation.manage", project, task_id)
+            task, _ = self._load(session, principal, action, project, task_id)
             if task.state == "exported":
                 raise Conflict(f"task {task.name!r} was already exported")
             rows = session.execute(

@@ -28,6 +28,7 @@ from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..catalog.store import Catalog
 from ..jobs import reads as job_reads
+from ..operations.actions import action_of, performs
 from ..errors import Conflict, InvalidInput, NotFound
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -131,16 +132,18 @@ class DatasetService(CatalogService):
         return StagedUpload(self.staging_root, filename, self.max_upload_bytes,
                             archive_limits=self.archive_limits if images else None)
 
-    async def check_can_write(self, principal: Principal | None, project: str) -> None:
-        """Refuse before a byte is received, not after a gigabyte."""
+    async def check_can_write(self, principal: Principal | None, project: str, *, action: str | None = None) -> None:
+        """Refuse before a byte is received, not after a gigabyte (``action``: ``datasets.register``'s by default)."""
         principal = self._signed_in(principal)
-        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "dataset.write", project)[0]))
+        wanted = action or action_of("datasets.register")
+        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, wanted, project)[0]))
 
+    @performs
     async def register_content(self, principal: Principal | None, project: str, name: str, content: bytes, *,
-                               filename: str, fmt: str | None = None, message: str = "") -> DatasetVersion:
+                               filename: str, fmt: str | None = None, message: str = "", action: str) -> DatasetVersion:
         """Register a file already in memory (an agent's, sent inline) as the next version: staged, checked and
         committed as a streamed upload is, nothing kept when it is refused."""
-        await self.check_can_write(principal, project)
+        await self.check_can_write(principal, project, action=action)
         upload = self.start_upload(filename, fmt)
 
         def stage() -> None:
@@ -152,13 +155,15 @@ class DatasetService(CatalogService):
         except BaseException:
             upload.discard()
             raise
-        return await self.register(principal, project, name, upload, fmt=fmt, message=message)
+        return await self.register(principal, project, name, upload, fmt=fmt, message=message, action=action)
 
     async def register(self, principal: Principal | None, project: str, name: str, upload: StagedUpload, *,
                        fmt: str | None = None, message: str = "", settings: DatasetSettings | None = None,
                        restored_from: int | None = None, derived_from: int | None = None,
-                       inherited_masks: tuple[dict[str, str], str] | None = None) -> DatasetVersion:
-        """Turn a finished upload into the dataset's next version, or leave nothing behind.
+                       inherited_masks: tuple[dict[str, str], str] | None = None,
+                       action: str | None = None) -> DatasetVersion:
+        """Turn a finished upload into the dataset's next version, or leave nothing behind (``action``: the
+        operation's, ``datasets.register``'s by default).
 
         ``inherited_masks`` (columns -> method, and the source's salt) are for data made from another
         dataset's sensitive values (an annotation export's item keys): they are added to the dataset's
@@ -168,15 +173,16 @@ class DatasetService(CatalogService):
         try:
             tag_name(project, name, version=1)  # the dataset name rule (a 422), before any work
             return await self._register(principal, project, name, upload, fmt, message, settings, restored_from,
-                                        derived_from, inherited_masks)
+                                        derived_from, inherited_masks, action or action_of("datasets.register"))
         finally:
             upload.discard()
 
     async def _register(self, principal: Principal, project: str, name: str, upload: StagedUpload,
                         fmt: str | None, message: str, settings: DatasetSettings | None,
                         restored_from: int | None, derived_from: int | None,
-                        inherited_masks: tuple[dict[str, str], str] | None = None) -> DatasetVersion:
-        rules = await self._in_transaction(lambda s: self._rules_for_write(s, principal, project, name, settings))
+                        inherited_masks: tuple[dict[str, str], str] | None, action: str) -> DatasetVersion:
+        rules = await self._in_transaction(lambda s: self._rules_for_write(s, principal, project, name, settings,
+                                                                           action))
         fmt = detect_format(upload.filename, fmt)
         with _step(upload, "unpack"):
             content, folder = await asyncio.to_thread(self._prepare_content, upload, fmt)
@@ -193,7 +199,7 @@ class DatasetService(CatalogService):
                                code="quality_gate_failed", detail={"failures": quality.failures})
         claim = await self._in_transaction(
             lambda s: self._claim_version(s, principal, project, name, settings, fmt, message, restored_from,
-                                          derived_from, inherited_masks))
+                                          derived_from, inherited_masks, action))
         previous_commit = await asyncio.to_thread(self.registry.previous_commit)
         try:
             with _step(upload, "commit"):
@@ -274,9 +280,9 @@ class DatasetService(CatalogService):
         return tabular_schema(content, fmt)
 
     def _rules_for_write(self, session: Session, principal: Principal, project: str, name: str,
-                         settings: DatasetSettings | None) -> dict[str, Any]:
+                         settings: DatasetSettings | None, action: str) -> dict[str, Any]:
         """Check the caller may write (and, for an existing dataset's settings, manage); the gate's rules."""
-        record, role = authorize(session, principal, "dataset.write", project)
+        record, role = authorize(session, principal, action, project)
         refuse_if_archived(record)
         dataset = self._find(session, record.id, name)
         if settings is not None and dataset is not None and not role.at_least(Role.maintainer):
@@ -305,10 +311,10 @@ class DatasetService(CatalogService):
 
     def _claim_version(self, session: Session, principal: Principal, project: str, name: str,
                        settings: DatasetSettings | None, fmt: str, message: str,
-                       restored_from: int | None, derived_from: int | None = None,
-                       inherited_masks: tuple[dict[str, str], str] | None = None) -> VersionClaim:
+                       restored_from: int | None, derived_from: int | None,
+                       inherited_masks: tuple[dict[str, str], str] | None, action: str) -> VersionClaim:
         """A pending row holds the next version number while the registry commits (a new dataset with it)."""
-        record, role = authorize(session, principal, "dataset.write", project)
+        record, role = authorize(session, principal, action, project)
         dataset = self._find(session, record.id, name)
         created = dataset is None
         if dataset is None:
@@ -440,39 +446,43 @@ class DatasetService(CatalogService):
             return version
         return version.model_copy(update={"quality": quality, "masked_columns": masked})
 
-    async def list_datasets(self, principal: Principal | None, project: str) -> list[Dataset]:
+    @performs
+    async def list_datasets(self, principal: Principal | None, project: str, *, action: str) -> list[Dataset]:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> list[Dataset]:
-            record, _ = authorize(session, principal, "dataset.read", project)
+            record, _ = authorize(session, principal, action, project)
             rows = session.scalars(select(DatasetRecord).where(DatasetRecord.project_id == record.id)
                                    .order_by(DatasetRecord.name)).all()
             return [self._dataset_model(session, row) for row in rows]
 
         return await self._in_transaction(work)
 
-    async def get(self, principal: Principal | None, project: str, name: str) -> Dataset:
+    @performs
+    async def get(self, principal: Principal | None, project: str, name: str, *, action: str) -> Dataset:
         principal = self._signed_in(principal)
         return await self._in_transaction(
-            lambda s: self._dataset_model(s, self._load(s, principal, "dataset.read", project, name)[0]))
+            lambda s: self._dataset_model(s, self._load(s, principal, action, project, name)[0]))
 
+    @performs
     async def update_settings(self, principal: Principal | None, project: str, name: str,
-                              settings: DatasetSettings) -> Dataset:
+                              settings: DatasetSettings, *, action: str) -> Dataset:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Dataset:
-            dataset, _ = self._load(session, principal, "dataset.manage", project, name)
+            dataset, _ = self._load(session, principal, action, project, name)
             self._apply_settings(dataset, settings)
             session.flush()
             return self._dataset_model(session, dataset)
 
         return await self._in_transaction(work)
 
-    async def versions(self, principal: Principal | None, project: str, name: str) -> list[DatasetVersion]:
+    @performs
+    async def versions(self, principal: Principal | None, project: str, name: str, *, action: str) -> list[DatasetVersion]:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> list[DatasetVersion]:
-            dataset, role = self._load(session, principal, "dataset.read", project, name)
+            dataset, role = self._load(session, principal, action, project, name)
             rows = session.scalars(select(DatasetVersionRecord).where(
                 DatasetVersionRecord.dataset_id == dataset.id, DatasetVersionRecord.state == "ready")
                 .order_by(DatasetVersionRecord.version)).all()
@@ -480,22 +490,24 @@ class DatasetService(CatalogService):
 
         return await self._in_transaction(work)
 
+    @performs
     async def version(self, principal: Principal | None, project: str, name: str,
-                      version: int | None) -> DatasetVersion:
+                      version: int | None, *, action: str) -> DatasetVersion:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> DatasetVersion:
-            dataset, role = self._load(session, principal, "dataset.read", project, name)
+            dataset, role = self._load(session, principal, action, project, name)
             return self._version_for(self._load_version(session, dataset, version), role)
 
         return await self._in_transaction(work)
 
+    @performs
     async def diff(self, principal: Principal | None, project: str, name: str, before: int,
-                   after: int) -> VersionDiff:
+                   after: int, *, action: str) -> VersionDiff:
         principal = self._signed_in(principal)
 
         def load(session: Session) -> tuple[DatasetVersion, DatasetVersion]:
-            dataset, _ = self._load(session, principal, "dataset.read", project, name)
+            dataset, _ = self._load(session, principal, action, project, name)
             return (self._version_model(self._load_version(session, dataset, before)),
                     self._version_model(self._load_version(session, dataset, after)))
 
@@ -527,13 +539,14 @@ class DatasetService(CatalogService):
                            bytes_delta=b.bytes - a.bytes, content_changed=a.content_md5 != b.content_md5,
                            files_added=added, files_removed=removed, files_modified=modified, dvc_diff=dvc_diff)
 
+    @performs
     async def restore(self, principal: Principal | None, project: str, name: str, version: int,
-                      message: str = "") -> DatasetVersion:
+                      message: str = "", *, action: str) -> DatasetVersion:
         """An old version's content registered again as the newest version (history is never rewritten)."""
         principal = self._signed_in(principal)
 
         def load(session: Session) -> DatasetVersion:
-            dataset, _ = self._load(session, principal, "dataset.write", project, name)
+            dataset, _ = self._load(session, principal, action, project, name)
             refuse_if_archived(dataset.project)
             return self._version_model(self._load_version(session, dataset, version))
 
@@ -553,7 +566,8 @@ class DatasetService(CatalogService):
             upload.discard()
             raise
         return await self.register(principal, project, name, upload, fmt=old.format,
-                                   message=message or f"restore of version {version}", restored_from=version)
+                                   message=message or f"restore of version {version}", restored_from=version,
+                                   action=action)
 
     def _zip_version(self, version: DatasetVersion, destination: Path) -> None:
         """An image-folder version as an uncompressed zip of its class folders."""
@@ -563,13 +577,14 @@ class DatasetService(CatalogService):
             for relpath, md5 in self.registry.dir_manifest(version.content_md5).items():
                 archive.write(self.registry.object_path(md5), relpath)
 
+    @performs
     async def preview(self, principal: Principal | None, project: str, name: str, version: int | None,
-                      limit: int) -> Preview:
+                      limit: int, *, action: str) -> Preview:
         """The first rows, with sensitive columns masked for callers below maintainer."""
         principal = self._signed_in(principal)
 
         def load(session: Session) -> tuple[DatasetVersion, dict[str, str], str]:
-            dataset, role = self._load(session, principal, "dataset.read", project, name)
+            dataset, role = self._load(session, principal, action, project, name)
             masks = {} if role.at_least(Role.maintainer) else dict(dataset.sensitive_columns or {})
             return self._version_model(self._load_version(session, dataset, version)), masks, dataset.mask_salt
 
@@ -586,11 +601,14 @@ class DatasetService(CatalogService):
             raise InvalidInput(str(error)) from None
         return Preview(dataset=name, version=record.version, columns=columns, rows=rows, masked_columns=masked)
 
-    async def export(self, principal: Principal | None, project: str, name: str, version: int) -> Export:
+    async def export(self, principal: Principal | None, project: str, name: str, version: int, *,
+                     action: str | None = None) -> Export:
+        """A version's file for download (``action``: ``datasets.download``'s by default)."""
         principal = self._signed_in(principal)
+        action = action or action_of("datasets.download")
 
         def load(session: Session) -> tuple[DatasetVersion, dict[str, str], str]:
-            dataset, role = self._load(session, principal, "dataset.read", project, name)
+            dataset, role = self._load(session, principal, action, project, name)
             masks = {} if role.at_least(Role.maintainer) else dict(dataset.sensitive_columns or {})
             return self._version_model(self._load_version(session, dataset, version)), masks, dataset.mask_salt
 

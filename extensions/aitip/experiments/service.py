@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..catalog import Catalog
 from ..jobs import reads as job_reads
 from ..catalog.service import CatalogService
+from ..operations.actions import performs
 from ..errors import InvalidInput, NotFound
 from ..settings import aitip_home
 from ..identity.principal import Principal
@@ -50,8 +51,6 @@ from .tracking_store import ensure_tracking_store
 
 log = logging.getLogger("aitip.experiments")
 T = TypeVar("T")
-READ_EXPERIMENTS = "experiment.read"
-READ_MODELS = "model.read"
 MAX_ARTIFACTS = 1000
 MAX_DEFAULT_CURVES = 50
 
@@ -192,7 +191,8 @@ class ExperimentService(CatalogService):
                 raise NotFound(f"run {run_id} does not exist in project {project!r}", detail={"run_id": run_id})
         return found
 
-    def _run_for_member(self, session: Session, principal: Principal, run_id: str) -> tuple[dict[str, Any], str]:
+    def _run_for_member(self, session: Session, principal: Principal, run_id: str,
+                        action: str) -> tuple[dict[str, Any], str]:
         """The run and its project, when the caller may read that project's experiments."""
         missing = NotFound(f"run {run_id} does not exist or is not in a project you belong to")
         run = self._read(lambda reader: reader.get_runs([run_id]), {}).get(run_id)
@@ -202,15 +202,16 @@ class ExperimentService(CatalogService):
         if project is None:
             raise missing
         try:
-            authorize(session, principal, READ_EXPERIMENTS, project)
+            authorize(session, principal, action, project)
         except NotFound:
             raise missing from None
         return run, project
 
     # ----- experiments -----
 
+    @performs
     async def list_experiments(self, principal: Principal | None, project: str,
-                               query: ExperimentListQuery | None = None) -> ExperimentList:
+                               query: ExperimentListQuery | None = None, *, action: str) -> ExperimentList:
         include_deleted = bool(query and query.include_deleted)
 
         def work() -> ExperimentList:
@@ -220,11 +221,12 @@ class ExperimentService(CatalogService):
             return ExperimentList(experiments=[{**e, "run_count": counts.get(e["experiment_id"], 0)}
                                                for e in experiments])
 
-        return await self._for_project(principal, READ_EXPERIMENTS, project, work)
+        return await self._for_project(principal, action, project, work)
 
     # ----- runs -----
 
-    async def list_runs(self, principal: Principal | None, project: str, query: RunListQuery) -> RunList:
+    @performs
+    async def list_runs(self, principal: Principal | None, project: str, query: RunListQuery, *, action: str) -> RunList:
         def work() -> RunList:
             search = _parsed_search(query.filter, tuple(query.order_by))
             experiment_ids = self._experiment_ids(project)
@@ -246,15 +248,16 @@ class ExperimentService(CatalogService):
 
             return self._read(page, RunList(runs=[], next_page_token=None), sql=use_sql)
 
-        return await self._for_project(principal, READ_EXPERIMENTS, project, work)
+        return await self._for_project(principal, action, project, work)
 
-    async def get_run(self, principal: Principal | None, run_id: str) -> RunDetail:
+    @performs
+    async def get_run(self, principal: Principal | None, run_id: str, *, action: str) -> RunDetail:
         principal = self._signed_in(principal)
 
         def work() -> RunDetail:
             import_mlflow()
             with self.catalog.session() as session:
-                run, project = self._run_for_member(session, principal, run_id)
+                run, project = self._run_for_member(session, principal, run_id, action)
                 job = _job_summary(session, run["job_id"], project)
             try:
                 artifacts, truncated = list_artifacts(run["artifact_uri"], self.tracking_uri)
@@ -266,14 +269,15 @@ class ExperimentService(CatalogService):
 
         return await asyncio.to_thread(work)
 
+    @performs
     async def metric_history(self, principal: Principal | None, run_id: str,
-                             query: MetricHistoryQuery) -> MetricHistory:
+                             query: MetricHistoryQuery, *, action: str) -> MetricHistory:
         principal = self._signed_in(principal)
 
         def work() -> MetricHistory:
             import_mlflow()
             with self.catalog.session() as session:
-                self._run_for_member(session, principal, run_id)
+                self._run_for_member(session, principal, run_id, action)
             curve = self._read(lambda reader: reader.metric_curves([run_id], [query.key]), {}).get((run_id, query.key))
             if curve is None:
                 raise NotFound(f"run {run_id} has no metric {query.key!r}", detail={"key": query.key})
@@ -282,7 +286,8 @@ class ExperimentService(CatalogService):
 
         return await asyncio.to_thread(work)
 
-    async def compare_runs(self, principal: Principal | None, project: str, query: CompareQuery) -> RunComparison:
+    @performs
+    async def compare_runs(self, principal: Principal | None, project: str, query: CompareQuery, *, action: str) -> RunComparison:
         def work() -> RunComparison:
             duplicates = sorted({run_id for run_id in query.run if query.run.count(run_id) > 1})
             if duplicates:
@@ -301,16 +306,17 @@ class ExperimentService(CatalogService):
             return RunComparison(runs=runs, params=params, differing_params=differing, metrics=metrics,
                                  curves=curves)
 
-        return await self._for_project(principal, READ_EXPERIMENTS, project, work)
+        return await self._for_project(principal, action, project, work)
 
     # ----- model registry -----
 
-    async def list_models(self, principal: Principal | None, project: str) -> ModelList:
+    @performs
+    async def list_models(self, principal: Principal | None, project: str, *, action: str) -> ModelList:
         def work() -> ModelList:
             experiment_ids = self._experiment_ids(project, include_deleted=True)
             return ModelList(models=self._read(lambda reader: reader.project_models(experiment_ids), []))
 
-        return await self._for_project(principal, READ_MODELS, project, work)
+        return await self._for_project(principal, action, project, work)
 
 
 def _side_by_side(runs: list[dict[str, Any]], field: str) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
+from ..operations.actions import action_of, performs
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -135,10 +136,11 @@ class JobService(CatalogService):
         if not any(cell.get("cell_type") == "code" for cell in notebook["cells"]):
             raise InvalidInput("the notebook has no code cells to run", code="invalid_notebook")
 
+    @performs
     async def submit(self, principal: Principal | None, request: JobSubmit, *, retry_of: int | None = None,
-                     sweep: tuple[int, int] | None = None) -> Job:
+                     sweep: tuple[int, int] | None = None, action: str) -> Job:
         principal = self._signed_in(principal)
-        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "job.submit",
+        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, action,
                                                                           request.project)[0]))
         self.validate_notebook(request.notebook)
         parameters = validate_parameters(request.notebook, request.parameters)
@@ -152,7 +154,7 @@ class JobService(CatalogService):
         sha256 = await asyncio.to_thread(self.store.put, request.notebook)
 
         def work(session: Session) -> Job:
-            project, _ = authorize(session, principal, "job.submit", request.project)
+            project, _ = authorize(session, principal, action, request.project)
             refuse_if_archived(project)
             job = JobRecord(project_id=project.id, owner=principal.name, notebook_name=request.notebook_name,
                             notebook_sha256=sha256, parameters=parameters, kernel=kernel, cpus=cpus, gpus=gpus,
@@ -168,7 +170,7 @@ class JobService(CatalogService):
             if request.inputs:
                 self.inputs.record(session, project.id, job.id, request.inputs)
             add_event(session, job, "state", {"state": "queued", "by": principal.name})
-            record(session, principal.name, "job.submit", f"job:{job.id}",
+            record(session, principal.name, action, f"job:{job.id}",
                    {"project": project.name, "notebook": sha256, "kernel": kernel})
             answer = self._model(session, job)
             if callback is not None and callback.generated:
@@ -190,9 +192,10 @@ class JobService(CatalogService):
 
     # ----- reading -----
 
-    async def get(self, principal: Principal | None, job_id: int) -> Job:
+    @performs
+    async def get(self, principal: Principal | None, job_id: int, *, action: str) -> Job:
         principal = self._signed_in(principal)
-        return await self._in_transaction(lambda s: self._model(s, self._load(s, principal, job_id, "job.read")[0]))
+        return await self._in_transaction(lambda s: self._model(s, self._load(s, principal, job_id, action)[0]))
 
     async def list(self, principal: Principal | None, query: JobListQuery) -> JobList:
         principal = self._signed_in(principal)
@@ -218,11 +221,13 @@ class JobService(CatalogService):
         return await self._in_transaction(work)
 
     async def events(self, principal: Principal | None, job_id: int, after: int = 0,
-                     limit: int = 1000) -> tuple[list[JobEvent], JobState]:
+                     limit: int = 1000, *, action: str | None = None) -> tuple[list[JobEvent], JobState]:
+        """A job's events after ``after`` (``action``: the operation's, ``jobs.events`` by default)."""
         principal = self._signed_in(principal)
+        action = action or action_of("jobs.events")
 
         def work(session: Session) -> tuple[list[JobEvent], JobState]:
-            job, _ = self._load(session, principal, job_id, "job.read")
+            job, _ = self._load(session, principal, job_id, action)
             rows = session.scalars(select(JobEventRecord).where(JobEventRecord.job_id == job_id,
                                                                 JobEventRecord.id > after)
                                    .order_by(JobEventRecord.id).limit(limit))
@@ -232,16 +237,20 @@ class JobService(CatalogService):
 
         return await self._in_transaction(work)
 
-    async def event_page(self, principal: Principal | None, job_id: int, query: EventsQuery) -> EventList:
+    @performs
+    async def event_page(self, principal: Principal | None, job_id: int, query: EventsQuery, *, action: str) -> EventList:
         """A page of a job's events after ``query.after``, with the job's state (the live stream is REST's)."""
-        events, state = await self.events(principal, job_id, query.after, query.limit)
+        events, state = await self.events(principal, job_id, query.after, query.limit, action=action)
         return EventList(items=events, state=state.value)
 
-    async def output_notebook_path(self, principal: Principal | None, job_id: int) -> str:
+    async def output_notebook_path(self, principal: Principal | None, job_id: int, *,
+                                   action: str | None = None) -> str:
+        """Where the executed notebook is (``action``: ``jobs.notebook``'s by default)."""
         principal = self._signed_in(principal)
+        action = action or action_of("jobs.notebook")
 
         def work(session: Session) -> str:
-            job, _ = self._load(session, principal, job_id, "job.read")
+            job, _ = self._load(session, principal, job_id, action)
             if not job.output_path:
                 raise NotFound(f"job {job_id} has no executed notebook yet (state {job.state})")
             return job.output_path
@@ -254,14 +263,15 @@ class JobService(CatalogService):
         """Who a job token speaks for, while the attempt it was minted for runs."""
         return await self._in_transaction(lambda s: credentials.verify(s, token))
 
-    async def record_input(self, principal: Principal | None, job_id: int, item: JobInput) -> Job:
+    @performs
+    async def record_input(self, principal: Principal | None, job_id: int, item: JobInput, *, action: str) -> Job:
         """The SDK inside a job reports a dataset version it read: lineage without declaring it up front.
 
         Only the job's own credential may: a person cannot add reads to a job after the fact."""
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Job:
-            job, _ = self._load(session, principal, job_id, "job.record_input")
+            job, _ = self._load(session, principal, job_id, action)
             if principal.job_id != job.id:
                 raise PermissionDenied(f"only job {job_id} itself records what it reads (through the credential "
                                        "its kernel carries)")
@@ -302,12 +312,13 @@ class JobService(CatalogService):
             raise PermissionDenied(f"only the job's owner ({job.owner}) or a maintainer of {job.project.name!r} "
                                    f"may {action.split('.')[1]} job {job.id}; you are {role.value}")
 
-    async def cancel(self, principal: Principal | None, job_id: int) -> Job:
+    @performs
+    async def cancel(self, principal: Principal | None, job_id: int, *, action: str) -> Job:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Job:
-            job, role = self._load(session, principal, job_id, "job.cancel")
-            self._owner_or_maintainer(principal, job, role, "job.cancel")
+            job, role = self._load(session, principal, job_id, action)
+            self._owner_or_maintainer(principal, job, role, action)
             state = JobState(job.state)
             if state.finished:
                 raise Conflict(f"job {job_id} already finished ({state.value})", code="job_finished")
@@ -318,7 +329,7 @@ class JobService(CatalogService):
             else:
                 job.cancel_requested = True
                 add_event(session, job, "cancel_requested", {"by": principal.name})
-            record(session, principal.name, "job.cancel", f"job:{job_id}")
+            record(session, principal.name, action, f"job:{job_id}")
             return self._model(session, job)
 
         job = await self._in_transaction(work)
@@ -339,12 +350,13 @@ class JobService(CatalogService):
         session.refresh(job)
         return cancelled
 
-    async def retry(self, principal: Principal | None, job_id: int) -> Job:
+    @performs
+    async def retry(self, principal: Principal | None, job_id: int, *, action: str) -> Job:
         principal = self._signed_in(principal)
 
         def snapshot(session: Session) -> JobSubmit:
-            job, role = self._load(session, principal, job_id, "job.retry")
-            self._owner_or_maintainer(principal, job, role, "job.retry")
+            job, role = self._load(session, principal, job_id, action)
+            self._owner_or_maintainer(principal, job, role, action)
             declared = [JobInput(dataset=ref.dataset, version=ref.version)
                         for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
             return JobSubmit(project=job.project.name, notebook=self.store.get(job.notebook_sha256),

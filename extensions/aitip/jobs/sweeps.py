@@ -18,6 +18,7 @@ from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
+from ..operations.actions import performs
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -173,9 +174,10 @@ class SweepService(CatalogService):
             validate_parameters(request.notebook, {**request.parameters, **probe})
         return trials
 
-    async def create(self, principal: Principal | None, request: SweepCreate) -> Sweep:
+    @performs
+    async def create(self, principal: Principal | None, request: SweepCreate, *, action: str) -> Sweep:
         principal = self._signed_in(principal)
-        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, "sweep.create",
+        await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, action,
                                                                           request.project)[0]))
         trials = self._check_space(request)
         callback = await self.jobs.prepare_callback(request.callback)
@@ -190,7 +192,7 @@ class SweepService(CatalogService):
                     "tags": dict(request.tags), "submitted_as": _standing(principal)}
 
         def work(session: Session) -> Sweep:
-            project, _ = authorize(session, principal, "sweep.create", request.project)
+            project, _ = authorize(session, principal, action, request.project)
             sweep = SweepRecord(project_id=project.id, owner=principal.name, strategy=request.strategy,
                                 space={k: v.model_dump() for k, v in request.space.items()},
                                 parameters=request.parameters, trials=trials, parallelism=request.parallelism,
@@ -201,7 +203,7 @@ class SweepService(CatalogService):
             sweep.project = project
             session.add(sweep)
             session.flush()
-            record(session, principal.name, "sweep.create", f"sweep:{sweep.id}",
+            record(session, principal.name, action, f"sweep:{sweep.id}",
                    {"project": project.name, "strategy": request.strategy, "trials": trials})
             answer = _sweep_model(sweep, [])
             if callback is not None and callback.generated:
@@ -226,37 +228,40 @@ class SweepService(CatalogService):
         return list(session.scalars(select(JobRecord).where(JobRecord.sweep_id == sweep_id)
                                     .order_by(JobRecord.trial_index)).unique())
 
-    async def get(self, principal: Principal | None, sweep_id: int) -> Sweep:
+    @performs
+    async def get(self, principal: Principal | None, sweep_id: int, *, action: str) -> Sweep:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Sweep:
-            sweep, _ = self._load(session, principal, sweep_id, "sweep.read")
+            sweep, _ = self._load(session, principal, sweep_id, action)
             return _sweep_model(sweep, self._trials(session, sweep_id))
 
         return await self._in_transaction(work)
 
-    async def list(self, principal: Principal | None, project: str) -> SweepList:
+    @performs
+    async def list(self, principal: Principal | None, project: str, *, action: str) -> SweepList:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> SweepList:
-            record_, _ = authorize(session, principal, "sweep.read", project)
+            record_, _ = authorize(session, principal, action, project)
             sweeps = list(session.scalars(select(SweepRecord).where(SweepRecord.project_id == record_.id)
                                           .order_by(SweepRecord.id.desc())).unique())
             return SweepList(items=[_sweep_model(s, []) for s in sweeps], total=len(sweeps))
 
         return await self._in_transaction(work)
 
-    async def cancel(self, principal: Principal | None, sweep_id: int) -> Sweep:
+    @performs
+    async def cancel(self, principal: Principal | None, sweep_id: int, *, action: str) -> Sweep:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Sweep:
-            sweep, role = self._load(session, principal, sweep_id, "sweep.cancel")
+            sweep, role = self._load(session, principal, sweep_id, action)
             if sweep.owner != principal.name and not role.at_least(Role.maintainer):
                 raise PermissionDenied(f"only the sweep's owner ({sweep.owner}) or a maintainer may cancel it")
             if sweep.state != "running":
                 raise Conflict(f"sweep {sweep_id} already finished ({sweep.state})", code="sweep_finished")
             sweep.cancel_requested = True
-            record(session, principal.name, "sweep.cancel", f"sweep:{sweep_id}")
+            record(session, principal.name, action, f"sweep:{sweep_id}")
             return _sweep_model(sweep, self._trials(session, sweep_id))
 
         sweep = await self._in_transaction(work)

@@ -36,6 +36,7 @@ class Binding:
     body_fields: Mapping[str, str]
     wrap: str | None  # the response model's field that takes a list the method returns
     path_enums: Mapping[str, type[enum.Enum]]  # path parameter -> the enum its service parameter is typed with
+    takes_action: bool  # the method is @performs: it receives the row's permission action
 
 
 def service_class(name: str) -> type:
@@ -69,8 +70,11 @@ def binding(row: Operation) -> Binding:
     bound_query: dict[str, str] = {}
     bound_body: dict[str, str] = {}
     query = body = None
+    takes_action = bool(getattr(method, "__performs__", False))
     for parameter in parameters:
         hint = hints.get(parameter.name)
+        if parameter.name == "action" and takes_action:
+            continue
         if parameter.name in path:
             source = path.pop(parameter.name)
             bound_path[source] = parameter.name
@@ -96,7 +100,8 @@ def binding(row: Operation) -> Binding:
         problems.append(f"body fields {sorted(body_fields.values())}")
     if problems:
         raise TypeError(f"operation {row.name!r}: {row.call} takes nothing for {', '.join(problems)}")
-    return Binding(method_name, bound_path, query, body, bound_query, bound_body, _list_field(row), path_enums)
+    return Binding(method_name, bound_path, query, body, bound_query, bound_body, _list_field(row), path_enums,
+                   takes_action)
 
 
 def _takes(hint: Any, model: type[BaseModel]) -> bool:
@@ -144,6 +149,8 @@ async def invoke(services: Any, row: Operation, caller: Any, path: Mapping[str, 
         arguments[bound.body] = body
     for field_name, target in bound.body_fields.items():
         arguments[target] = getattr(body, field_name)
+    if bound.takes_action:
+        arguments["action"] = row.action
     result = await getattr(service, bound.method)(caller, **arguments)
     if isinstance(result, list) and bound.wrap is not None and row.response is not None:
         return row.response(**{bound.wrap: result})

@@ -10,6 +10,7 @@ from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
+from ..operations.actions import action_of, performs
 from ..errors import (
     Conflict,
     InvalidInput,
@@ -130,42 +131,49 @@ class ProjectService(CatalogService):
 
         return await self._in_transaction(work)
 
-    async def get(self, principal: Principal, name: str) -> Project:
+    @performs
+    async def get(self, principal: Principal, name: str, *, action: str) -> Project:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Project:
-            project, role = authorize(session, principal, "project.read", name)
+            project, role = authorize(session, principal, action, name)
             return _project_model(project, role)
 
         return await self._in_transaction(work)
 
-    async def update(self, principal: Principal, name: str, request: ProjectUpdate) -> Project:
+    @performs
+    async def update(self, principal: Principal, name: str, request: ProjectUpdate, *, action: str) -> Project:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Project:
-            project, role = authorize(session, principal, "project.update", name)
+            project, role = authorize(session, principal, action, name)
             refuse_if_archived(project)
             changes = request.model_dump(exclude_none=True)
             for field, value in changes.items():
                 setattr(project, field, value)
             project.updated_at = utcnow()
-            record(session, principal.name, "project.update", f"project:{name}", {"fields": sorted(changes)})
+            record(session, principal.name, action, f"project:{name}", {"fields": sorted(changes)})
             session.flush()
             return _project_model(project, role)
 
         return await self._in_transaction(work)
 
-    async def archive(self, principal: Principal, name: str) -> Project:
-        return await self.set_archived(principal, name, True)
+    @performs
+    async def archive(self, principal: Principal, name: str, *, action: str) -> Project:
+        return await self.set_archived(principal, name, True, action=action)
 
-    async def unarchive(self, principal: Principal, name: str) -> Project:
-        return await self.set_archived(principal, name, False)
+    @performs
+    async def unarchive(self, principal: Principal, name: str, *, action: str) -> Project:
+        return await self.set_archived(principal, name, False, action=action)
 
-    async def set_archived(self, principal: Principal, name: str, archived: bool) -> Project:
+    async def set_archived(self, principal: Principal, name: str, archived: bool, *,
+                           action: str | None = None) -> Project:
+        """Archive or unarchive (``action``: the operation's, ``projects.archive``'s by default)."""
         principal = self._signed_in(principal)
+        action = action or action_of("projects.archive")
 
         def work(session: Session) -> Project:
-            project, role = authorize(session, principal, "project.archive", name)
+            project, role = authorize(session, principal, action, name)
             if project.archived == archived:
                 raise Conflict(f"project {name!r} is already {'archived' if archived else 'active'}",
                                code="no_change")
@@ -181,11 +189,12 @@ class ProjectService(CatalogService):
 
     # ----- members -----
 
-    async def members(self, principal: Principal, name: str) -> MemberList:
+    @performs
+    async def members(self, principal: Principal, name: str, *, action: str) -> MemberList:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> MemberList:
-            project, _ = authorize(session, principal, "member.list", name)
+            project, _ = authorize(session, principal, action, name)
             ordered = sorted(project.members, key=lambda m: (m.kind, m.name))
             return MemberList(items=[_member_model(m) for m in ordered])
 
@@ -203,11 +212,12 @@ class ProjectService(CatalogService):
     def _admins_left_after(project: ProjectRecord, leaving: MemberRecord) -> int:
         return sum(1 for m in project.members if m.role == Role.admin.value and m is not leaving)
 
-    async def add_member(self, principal: Principal, name: str, request: MemberAdd) -> Member:
+    @performs
+    async def add_member(self, principal: Principal, name: str, request: MemberAdd, *, action: str) -> Member:
         principal = self._signed_in(principal)
         kind, member_name = request.kind, request.principal_name
         # Fail fast for a stranger before asking the hub anything about the member.
-        await self._in_transaction(lambda s: authorize(s, principal, "member.add", name))
+        await self._in_transaction(lambda s: authorize(s, principal, action, name))
         if kind is MemberKind.user:
             exists = await self.directory.user(member_name) is not None
         else:
@@ -217,7 +227,7 @@ class ProjectService(CatalogService):
                                code=f"unknown_{kind.value}")
 
         def work(session: Session) -> Member:
-            project, role = authorize(session, principal, "member.add", name)
+            project, role = authorize(session, principal, action, name)
             refuse_if_archived(project)
             self._check_grant(principal, role, request.role)
             if any(m.kind == kind.value and m.name == member_name for m in project.members):
@@ -226,7 +236,7 @@ class ProjectService(CatalogService):
             member = MemberRecord(kind=kind.value, name=member_name, role=request.role.value,
                                   added_by=principal.name)
             project.members.append(member)
-            record(session, principal.name, "member.add", f"project:{name}",
+            record(session, principal.name, action, f"project:{name}",
                    {"kind": kind.value, "name": member_name, "role": request.role.value})
             try:
                 session.flush()
@@ -243,12 +253,13 @@ class ProjectService(CatalogService):
                 return member
         raise NotFound(f"{kind.value} {member_name!r} is not a member of project {project.name!r}")
 
+    @performs
     async def update_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str,
-                            request: MemberUpdate) -> Member:
+                            request: MemberUpdate, *, action: str) -> Member:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Member:
-            project, role = authorize(session, principal, "member.update", name)
+            project, role = authorize(session, principal, action, name)
             refuse_if_archived(project)
             member = self._find_member(project, kind, member_name)
             self._check_grant(principal, role, Role(member.role))
@@ -260,18 +271,19 @@ class ProjectService(CatalogService):
             previous = member.role
             member.role = request.role.value
             member.updated_at = utcnow()
-            record(session, principal.name, "member.update", f"project:{name}",
+            record(session, principal.name, action, f"project:{name}",
                    {"kind": kind.value, "name": member_name, "from": previous, "to": request.role.value})
             session.flush()
             return _member_model(member)
 
         return await self._in_transaction(work)
 
-    async def remove_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str) -> None:
+    @performs
+    async def remove_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str, *, action: str) -> None:
         principal = self._signed_in(principal)
 
         def work(session: Session) -> None:
-            project, role = authorize(session, principal, "member.remove", name)
+            project, role = authorize(session, principal, action, name)
             refuse_if_archived(project)
             member = self._find_member(project, kind, member_name)
             self._check_grant(principal, role, Role(member.role))
@@ -279,7 +291,7 @@ class ProjectService(CatalogService):
                 raise Conflict(f"{member_name!r} is the last admin of {name!r}; make someone else admin first",
                                code="last_admin")
             project.members.remove(member)
-            record(session, principal.name, "member.remove", f"project:{name}",
+            record(session, principal.name, action, f"project:{name}",
                    {"kind": kind.value, "name": member_name, "role": member.role})
 
         await self._in_transaction(work)

@@ -17,6 +17,7 @@ from ..audit import record
 from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
+from ..operations.actions import performs
 from ..errors import Conflict, NotFound
 from ..identity.principal import Principal
 from ..projects.access import authorize, load_project, refuse_if_archived
@@ -83,15 +84,16 @@ class WebhookService(CatalogService):
 
     # ----- subscriptions -----
 
-    async def subscribe(self, principal: Principal, project: str, request: SubscriptionCreate) -> SubscriptionCreated:
+    @performs
+    async def subscribe(self, principal: Principal, project: str, request: SubscriptionCreate, *, action: str) -> SubscriptionCreated:
         """Subscribe ``request.url`` to the project's events; the answer holds the signing secret, once."""
         principal = self._signed_in(principal)
         # A stranger learns nothing, not even whether the URL would pass, before the role check.
-        await self._in_transaction(lambda s: authorize(s, principal, "webhook.manage", project))
+        await self._in_transaction(lambda s: authorize(s, principal, action, project))
         await resolve_target(request.url, self.dispatcher.networks)
 
         def work(session: Session) -> SubscriptionCreated:
-            project_record, _ = authorize(session, principal, "webhook.manage", project)
+            project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
             active = session.scalar(select(func.count()).where(
                 WebhookSubscriptionRecord.project_id == project_record.id, WebhookSubscriptionRecord.active.is_(True)))
@@ -111,13 +113,14 @@ class WebhookService(CatalogService):
 
         return await self._in_transaction(work)
 
+    @performs
     async def list_subscriptions(self, principal: Principal, project: str,
-                                 query: SubscriptionListQuery | None = None) -> SubscriptionList:
+                                 query: SubscriptionListQuery | None = None, *, action: str) -> SubscriptionList:
         principal = self._signed_in(principal)
         query = query or SubscriptionListQuery()
 
         def work(session: Session) -> SubscriptionList:
-            project_record, _ = authorize(session, principal, "webhook.read", project)
+            project_record, _ = authorize(session, principal, action, project)
             statement = select(WebhookSubscriptionRecord).where(
                 WebhookSubscriptionRecord.project_id == project_record.id)
             if not query.include_inactive:
@@ -134,12 +137,13 @@ class WebhookService(CatalogService):
             raise NotFound(f"project {project.name!r} has no webhook subscription {subscription_id}")
         return subscription
 
-    async def unsubscribe(self, principal: Principal, project: str, subscription_id: int) -> None:
+    @performs
+    async def unsubscribe(self, principal: Principal, project: str, subscription_id: int, *, action: str) -> None:
         """Stop the subscription; its pending deliveries fail. Its delivery log stays readable."""
         principal = self._signed_in(principal)
 
         def work(session: Session) -> None:
-            project_record, _ = authorize(session, principal, "webhook.manage", project)
+            project_record, _ = authorize(session, principal, action, project)
             subscription = self._subscription(session, project_record, subscription_id)
             subscription.active = False
             subscription.secret = new_secret()  # the old secret signs nothing from now on
@@ -154,12 +158,13 @@ class WebhookService(CatalogService):
 
         await self._in_transaction(work)
 
-    async def ping(self, principal: Principal, project: str, subscription_id: int) -> Delivery:
+    @performs
+    async def ping(self, principal: Principal, project: str, subscription_id: int, *, action: str) -> Delivery:
         """Queue a ``webhook.ping`` to one subscription, whatever its filter: a receiver's set-up check."""
         principal = self._signed_in(principal)
 
         def work(session: Session) -> Delivery:
-            project_record, _ = authorize(session, principal, "webhook.manage", project)
+            project_record, _ = authorize(session, principal, action, project)
             subscription = self._subscription(session, project_record, subscription_id)
             delivery = queue(session, url=subscription.url, event=payloads.PING_EVENT,
                              data={"summary": f"test event from {principal.name}", "subscription": subscription.id},
@@ -174,14 +179,14 @@ class WebhookService(CatalogService):
 
     # ----- the delivery log -----
 
-    async def deliveries(self, principal: Principal, project: str, query: DeliveryListQuery | None = None
-                         ) -> DeliveryList:
+    @performs
+    async def deliveries(self, principal: Principal, project: str, query: DeliveryListQuery | None = None, *, action: str) -> DeliveryList:
         """The project's deliveries, newest first, each with its attempts (subscriptions' and callbacks')."""
         principal = self._signed_in(principal)
         query = query or DeliveryListQuery()
 
         def work(session: Session) -> DeliveryList:
-            project_record, _ = authorize(session, principal, "webhook.read", project)
+            project_record, _ = authorize(session, principal, action, project)
             conditions = [WebhookDeliveryRecord.project_id == project_record.id]
             if query.subscription_id is not None:
                 conditions.append(WebhookDeliveryRecord.subscription_id == query.subscription_id)

@@ -51,7 +51,7 @@ class DatasetVersionsHandler(DatasetsBase):
             return
         project = self.project_name(self.path_kwargs["project"])
         self.register_query = self.query(RegisterQuery)
-        await self.service.check_can_write(self.principal, project)
+        await self.service.check_can_write(self.principal, project, action=self.operation.action)
         limit = self.service.max_upload_bytes
         declared = self.declared_length
         if declared is not None and declared > limit:
@@ -86,7 +86,7 @@ class DatasetVersionsHandler(DatasetsBase):
         await self.upload.complete()
         query = self.register_query
         version = await self.service.register(self.principal, project, dataset, self.upload, fmt=query.format,
-                                              message=query.message)
+                                              message=query.message, action=self.operation.action)
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{version.version}")
         self.set_header("Server-Timing", ", ".join(f"{step};dur={seconds * 1000:.0f}"
                                                    for step, seconds in self.upload.timings.items()))
@@ -97,7 +97,8 @@ class DatasetDownloadHandler(DatasetsBase):
     @web.authenticated
     @authorized
     async def get(self, project: str, dataset: str, version: str) -> None:
-        export = await self.service.export(self.principal, project, dataset, self.path_values["version"])
+        export = await self.service.export(self.principal, project, dataset, self.path_values["version"],
+                                           action=self.operation.action)
         try:
             self.set_header("Content-Type", export.media_type)
             self.set_header("Content-Disposition", f'attachment; filename="{export.filename}"')

@@ -47,7 +47,8 @@ class JobNotebookHandler(JobsBase):
     @web.authenticated
     @authorized
     async def get(self, job: str) -> None:
-        path = Path(await self.service.output_notebook_path(self.principal, self.job_id(job)))
+        path = Path(await self.service.output_notebook_path(self.principal, self.job_id(job),
+                                                            action=self.operation.action))
         data = await asyncio.to_thread(path.read_bytes)
         self.set_header("Content-Type", "application/x-ipynb+json")
         self.set_header("Content-Disposition", f'inline; filename="job-{job}.ipynb"')
@@ -81,7 +82,8 @@ class JobEventsHandler(JobsBase):
         await self._stream(job_id, after)
 
     async def _stream(self, job_id: int, after: int) -> None:
-        events, state = await self.service.events(self.principal, job_id, after)  # checks access first
+        events, state = await self.service.events(self.principal, job_id, after,  # checks access first
+                                                  action=self.operation.action)
         self.set_header("Content-Type", "text/event-stream; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -106,7 +108,8 @@ class JobEventsHandler(JobsBase):
                         self.write(": keep-alive\n\n")
                         await self.flush()
                         last_sent = time.monotonic()
-                events, state = await self.service.events(self.principal, job_id, after)
+                events, state = await self.service.events(self.principal, job_id, after,
+                                                          action=self.operation.action)
         except StreamClosedError:
             return
         self.finish()
