@@ -65,6 +65,9 @@ def _no_control_characters(value: str) -> str:
     return value
 
 
+# The largest catalog id (a 64-bit integer): a larger one is refused as input, never sent to the database.
+MAX_ID = 2**63 - 1
+
 PROJECT_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
 ProjectName = Annotated[

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 
 from ..errors import InvalidInput
-from ..schema import RequestModel, ResponseModel, text
+from ..schema import MAX_ID, RequestModel, ResponseModel, text
 from .payloads import EVENT_FAMILIES, EVENT_NAME_PATTERN
 from .targets import MAX_URL_LENGTH, parse
 
@@ -97,7 +97,7 @@ class SubscriptionList(ResponseModel):
 
 
 class DeliveryListQuery(RequestModel):
-    subscription_id: int | None = Field(None, ge=1, description="Only this subscription's deliveries.")
+    subscription_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only this subscription's deliveries.")
     state: DeliveryState | None = None
     event: EventName | None = None
     callbacks: bool | None = Field(None, description="True: only one-off callbacks; False: only subscriptions'.")
