@@ -64,6 +64,27 @@ def _cookie(http: httpx.Client, name: str) -> str | None:
     return value
 
 
+def _add_callback_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--callback-url", metavar="URL",
+                        help=f"post the {what}'s end here, signed (X-Aitip-Signature); a public http(s) URL")
+    parser.add_argument("--callback-secret", metavar="SECRET",
+                        help="sign the callback with this secret (24-256 printable characters; default: the "
+                        "platform makes one and prints it once)")
+
+
+def _callback(args: argparse.Namespace) -> dict[str, str] | None:
+    if not args.callback_url:
+        if args.callback_secret:
+            raise SystemExit("--callback-secret needs --callback-url")
+        return None
+    return {"url": args.callback_url, **({"secret": args.callback_secret} if args.callback_secret else {})}
+
+
+def _show_made_secret(secret: str | None) -> None:
+    if secret:
+        print(f"callback secret (shown once; verify each callback with it): {secret}", file=sys.stderr)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from .server.worker_process import main as worker_main
 
@@ -258,7 +279,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         job = client.submit_job(args.project, args.notebook, parameters=parameters, kernel=args.kernel,
                                 cpus=args.cpus, gpus=args.gpus, priority=args.priority,
                                 timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=tags,
-                                code_version=git_version(args.notebook), inputs=args.input or ())
+                                code_version=git_version(args.notebook), inputs=args.input or (),
+                                callback=_callback(args))
+        _show_made_secret(job.callback_secret)
         if not (args.follow or args.wait):
             emit(args, job, lambda j: f"job {j.id} queued in {j.project} (kernel {j.kernel}); "
                                       f"follow it with: aitip jobs logs -f {j.id}")
@@ -363,7 +386,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep = client.create_sweep(args.project, args.notebook, space=space, objective=args.objective,
                                     direction="minimize" if args.minimize else "maximize", strategy=args.strategy,
                                     trials=args.trials, parallelism=args.parallel, parameters=parameters,
-                                    seed=args.seed, kernel=args.kernel)
+                                    seed=args.seed, kernel=args.kernel,
+                                    callback=_callback(args))
+        _show_made_secret(sweep.callback_secret)
         if args.wait:
             sweep = client.wait_sweep(sweep.id)
     emit(args, sweep, _sweep_view)
@@ -592,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tag", action="append", metavar="KEY=VALUE")
     run.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
                      help="a dataset version the job reads (repeatable; without @VERSION: the latest)")
+    _add_callback_options(run, "job")
     run.add_argument("--follow", "-f", action="store_true", help="stream the job's output until it ends")
     run.add_argument("--wait", "-w", action="store_true", help="wait for the job to end (exit 1 unless it succeeds)")
     run.set_defaults(func=cmd_run)
@@ -609,6 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
     sweep.add_argument("--seed", type=int, default=0)
     sweep.add_argument("--kernel", "-k")
+    _add_callback_options(sweep, "sweep")
     sweep.add_argument("--wait", "-w", action="store_true", help="wait until the sweep finishes")
     sweep.set_defaults(func=cmd_sweep)
 

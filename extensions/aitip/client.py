@@ -259,10 +259,12 @@ class Client:
                    gpus: int | None = None, memory_mb: int | None = None, priority: int = 50,
                    timeout_seconds: int = 3600, max_attempts: int = 3, tags: dict[str, str] | None = None,
                    code_version: str | None = None, notebook_name: str | None = None,
-                   inputs: Iterable[str | dict[str, Any]] = ()) -> Job:
+                   inputs: Iterable[str | dict[str, Any]] = (), callback: dict[str, str] | None = None) -> Job:
         """Run a notebook (a path to an .ipynb file, or the notebook document) as a job. ``inputs``: dataset
         versions it reads, as ``"digits@2"`` (``"digits"``: the latest) or ``{"dataset": ..., "version": ...}``;
-        the job gets them as read-only files (``aitip.datasets.job_inputs()``)."""
+        the job gets them as read-only files (``aitip.datasets.job_inputs()``). ``callback``: ``{"url": ...,
+        "secret": optional}``, where the job's end is posted, signed (a secret the platform makes is in the
+        answer's ``callback_secret``, once)."""
         if isinstance(notebook, (str, Path)):
             path = Path(notebook)
             document = json.loads(path.read_text(encoding="utf-8"))
@@ -281,6 +283,8 @@ class Client:
         declared = [parse_input(item) for item in inputs]
         if declared:
             body["inputs"] = declared
+        if callback:
+            body["callback"] = callback
         if cpus is not None or gpus is not None or memory_mb is not None:
             body["resources"] = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_mb": memory_mb}.items()
                                  if v is not None}

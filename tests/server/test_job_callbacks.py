@@ -3,6 +3,7 @@ callback target the platform may not reach is refused before anything is written
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -111,3 +112,31 @@ async def test_a_sweep_callback_the_platform_may_not_reach_is_refused_and_no_swe
         "space": {"x": {"type": "grid", "values": [1]}}, "callback": {"url": "http://169.254.169.254/latest"}})
     assert status == 422 and refused["error"]["code"] == "webhook_target_refused", json.dumps(refused)
     assert (await api("GET", "sweeps", params={"project": "alpha"}))[1]["total"] == 0
+
+
+async def test_the_cli_submits_with_a_callback_and_prints_the_made_secret_once(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, tmp_path: Any) -> None:
+    import contextlib
+    import io
+
+    from aitip.cli import main
+    from tests.server.conftest import TOKENS
+
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    notebook = tmp_path / "trivial.ipynb"
+    notebook.write_text(json.dumps(TRIVIAL))
+    async with serve() as receiver:
+        def submit() -> tuple[int, str]:
+            err = io.StringIO()
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                code = main(["--url", f"http://127.0.0.1:{jp_http_port}{jp_base_url}", "--token", TOKENS["ann"],
+                             "run", str(notebook), "-P", "alpha", "--callback-url", receiver.url("/cli")])
+            return code, err.getvalue()
+
+        code, err = await asyncio.to_thread(submit)
+        assert code == 0, err
+        secret = err.split("callback secret (shown once; verify each callback with it): ")[1].split()[0]
+        await start_worker(jp_serverapp)
+        (callback,) = await receiver.wait_for(1)
+    verify(secret, callback.headers, callback.body)
+    assert callback.headers["X-Aitip-Event"] == "job.succeeded"
