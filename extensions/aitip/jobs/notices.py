@@ -36,18 +36,18 @@ class JobNotices:
         self.webhooks = webhooks
 
     def queue(self, session: Session, job: JobRecord) -> None:
-        event, payload = f"job.{job.state}", job_payload(job)
-        self.webhooks.publish_in(session, job.project.name, event, payload)
-        if job.callback_url and job.callback_secret:
-            self.webhooks.callback_in(session, job.callback_url, job.callback_secret, event, payload,
-                                      project=job.project.name)
+        self._queue(session, job, "job", job_payload(job))
 
     def queue_sweep(self, session: Session, sweep: SweepRecord) -> None:
-        event, payload = f"sweep.{sweep.state}", sweep_payload(sweep)
-        self.webhooks.publish_in(session, sweep.project.name, event, payload)
-        if sweep.callback_url and sweep.callback_secret:
-            self.webhooks.callback_in(session, sweep.callback_url, sweep.callback_secret, event, payload,
-                                      project=sweep.project.name)
+        self._queue(session, sweep, "sweep", sweep_payload(sweep))
+
+    def _queue(self, session: Session, ended: JobRecord | SweepRecord, family: str, payload: dict[str, Any]) -> None:
+        """``<family>.<state>`` to the project's subscribers, and to the record's own callback if it has one."""
+        event, project = f"{family}.{ended.state}", ended.project.name
+        self.webhooks.publish_in(session, project, event, payload)
+        if ended.callback_url and ended.callback_secret:
+            self.webhooks.callback_in(session, ended.callback_url, ended.callback_secret, event, payload,
+                                      project=project)
 
     def sent(self) -> None:
         self.webhooks.notify()
