@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..projects.access import project_names
 from .tables import JobRecord
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ def gpu_holds(session: Session, *, window_end: datetime, since: datetime | None 
               project_ids: Collection[int] | None = None) -> list[GpuHold]:
     """Jobs with GPUs that started before ``window_end`` and had not finished before ``since``."""
     statement = (
-        select(JobRecord)
+        select(JobRecord.owner, JobRecord.project_id, JobRecord.gpus, JobRecord.state, JobRecord.started_at,
+               JobRecord.finished_at)
         .where(JobRecord.gpus > 0, JobRecord.started_at.is_not(None), JobRecord.started_at < window_end,
                or_(JobRecord.finished_at.is_not(None), JobRecord.state.in_(ACTIVE_JOB_STATES)))
     )
@@ -98,5 +100,7 @@ def gpu_holds(session: Session, *, window_end: datetime, since: datetime | None 
         statement = statement.where(or_(JobRecord.finished_at.is_(None), JobRecord.finished_at > since))
     if project_ids is not None:
         statement = statement.where(JobRecord.project_id.in_(sorted(project_ids) or [-1]))
-    return [GpuHold(job.owner, job.project.name, job.gpus, job.state, job.started_at, job.finished_at)
-            for job in session.scalars(statement).unique() if job.started_at is not None]
+    rows = session.execute(statement).all()  # columns only: a report may span thousands of jobs
+    names = project_names(session, {row.project_id for row in rows})
+    return [GpuHold(row.owner, names[row.project_id], row.gpus, row.state, row.started_at, row.finished_at)
+            for row in rows]

@@ -4,6 +4,8 @@ projects domain's read API too: other domains learn of projects and members here
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
@@ -76,6 +78,15 @@ def member_projects(session: Session, principal: Principal) -> dict[int, str]:
     rows = session.execute(select(ProjectRecord.id, ProjectRecord.name)
                            .where(ProjectRecord.id.in_(member_project_ids(principal))))
     return {row.id: row.name for row in rows}
+
+
+def project_names(session: Session, ids: Collection[int]) -> dict[int, str]:
+    """Project names by id, for the ids given."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return dict(session.execute(select(ProjectRecord.id, ProjectRecord.name)
+                                .where(ProjectRecord.id.in_(wanted))).tuples().all())
 
 
 def find_project(session: Session, name: str) -> ProjectRecord | None:

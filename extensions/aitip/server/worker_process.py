@@ -38,7 +38,6 @@ def worker_config(slots: int, pool: int, tracking_uri: str | None, lease_seconds
     if heartbeat_seconds is not None:
         config.JobWorker.heartbeat_seconds = heartbeat_seconds
     extension = AitipExtension(config=config)
-    extension.mode = "platform"
     extension.run_jobs = True
     extension.mlflow_tracking_uri = tracking_uri or ""
     return extension
