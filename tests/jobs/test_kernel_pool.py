@@ -55,9 +55,17 @@ async def probe(kernel: PooledKernel) -> dict[str, Any]:
     return json.loads((await run(kernel, PROBE)).strip().splitlines()[-1])
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie; a process reaped between the two looks is gone (a race on a busy machine)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 async def wait_gone(pid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    while _running(pid):
         assert time.monotonic() < deadline, f"process {pid} still running"
         await asyncio.sleep(0.05)
 
