@@ -143,9 +143,11 @@ def test_the_platform_service_killed_while_creating_the_tracking_store_comes_bac
     assert code == 0 and left == []
 
 
-def test_a_platform_service_that_dies_before_it_answers_is_started_again_with_the_hub(tmp_path: Path) -> None:
-    """JupyterHub exits when a managed service dies before its first answer (a crash while the store is
-    made, on a loaded machine); the launcher starts the hub again, and what the first hub left is stopped."""
+def test_a_platform_service_that_dies_before_it_answers_is_started_again(tmp_path: Path) -> None:
+    """A managed service that dies before its first answer (a crash while the store is made, on a loaded
+    machine) is started again: either JupyterHub's 2-second service poll sees it first and restarts the
+    service, or the hub's own wait sees it first and exits, and the launcher starts the hub again (what the
+    first hub left is stopped). Which one wins is a race; both must end in a working platform."""
     fired = tmp_path / "fired"
     platform = start_platform(tmp_path / "home", environment={"AITIP_FAULT_POINT": "platform.starting",
                                                                "AITIP_FAULT_ONCE_FILE": str(fired)})
@@ -158,5 +160,8 @@ def test_a_platform_service_that_dies_before_it_answers_is_started_again_with_th
     finally:
         code, left = platform.stop()
     assert fired.read_text() == "platform.starting"
-    assert "while starting (a service died before it answered); starting it again (2/3)" in platform.log()
+    log = platform.log()
+    assert "Service aitip exited with status -9" in log
+    hub_started_again = "while starting (a service died before it answered); starting it again (2/3)" in log
+    assert hub_started_again or log.count("Running JupyterHub version") == 1, log[-3000:]
     assert code == 0 and left == []
