@@ -40,7 +40,6 @@ HAND_WRITTEN = {
     "jobs.retry": "jobs retry", "jobs.events": "jobs logs", "jobs.notebook": "jobs notebook",
     "sweeps.create": "sweep", "sweeps.get": "sweeps show",
 }
-UPLOADS = {"datasets.register"}
 # Options every command has; an input of the same name is given as --<group>-<name> (--webhook-url).
 GLOBAL_OPTIONS = {"--url", "--token", "--json", "--help"}
 DOWNLOADS = {"datasets.download"}
@@ -103,9 +102,11 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
         else:
             info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
             options = _options(info.annotation)
-        required = field.required and not (row.name in UPLOADS and field.name == "filename")
+        required = field.required and not (row.takes_file and field.name == "filename")
         help_text = field.description or field.where
-        if not required and field.where != "path":
+        if row.takes_file and field.name == "filename":
+            help_text += " (default: the file's own name)"
+        elif not required and field.where != "path":
             info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
             default = info.get_default(call_default_factory=True)
             if default not in (None, "", [], {}):
@@ -114,7 +115,7 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
             options.setdefault("metavar", field.name.upper())
         parser.add_argument(flag, dest=f"arg_{field.name}", required=required, default=None, help=help_text,
                             **options)
-    if row.name in UPLOADS:
+    if row.takes_file:
         parser.add_argument("--file", required=True, help="the file to register")
     if row.name in DOWNLOADS:
         parser.add_argument("--output", "-o", help="where to write the file (default: standard output)")
@@ -138,7 +139,7 @@ def add_operation_commands(commands: Any, common: argparse.ArgumentParser,
 def arguments_of(args: argparse.Namespace, row: Operation) -> dict[str, Any]:
     arguments = {field.name: value for field in input_fields(row)
                  if (value := getattr(args, f"arg_{field.name}", None)) is not None}
-    if row.name in UPLOADS:
+    if row.takes_file:
         arguments["file"] = args.file
     return arguments
 

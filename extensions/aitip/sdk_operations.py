@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from .client import Client
 
 FACE = "sdk"
-# Operations whose body is a file rather than JSON: the method takes the file as ``file=`` (a path).
-UPLOADS = {"datasets.register"}
 # Operations that answer with a file: the method returns its bytes.
 DOWNLOADS = {"datasets.download"}
 
@@ -35,9 +33,9 @@ def offered(row: Operation) -> bool:
 def call(client: Client, row: Operation, arguments: dict[str, Any]) -> Any:
     """Send ``row`` with ``arguments`` (by field name); the answer as the row's response model."""
     fields = {field.name: field for field in input_fields(row)}
-    if row.name in UPLOADS and "file" in arguments and "filename" in fields:
+    if row.takes_file and "file" in arguments and "filename" in fields:
         arguments = {"filename": Path(arguments["file"]).name, **arguments}  # the file's own name by default
-    unknown = sorted(set(arguments) - set(fields) - ({"file"} if row.name in UPLOADS else set()))
+    unknown = sorted(set(arguments) - set(fields) - ({"file"} if row.takes_file else set()))
     if unknown:
         raise TypeError(f"{row.name}() got unexpected arguments {unknown}; it takes {sorted(fields)}")
     missing = [name for name, field in fields.items() if field.required and name not in arguments]
@@ -56,7 +54,7 @@ def call(client: Client, row: Operation, arguments: dict[str, Any]) -> Any:
             params[field.alias] = _query_value(value)
         else:
             body[field.alias] = value
-    if row.name in UPLOADS:
+    if row.takes_file:
         file = Path(arguments["file"])
         with file.open("rb") as handle:
             answer = client.upload(path, iter(lambda: handle.read(1 << 20), b""), file.stat().st_size,
@@ -81,12 +79,12 @@ def _method(client: Client, row: Operation) -> Callable[..., Any]:
     def method(**arguments: Any) -> Any:
         return call(client, row, arguments)
 
-    optional = {"filename"} if row.name in UPLOADS else set()  # the file's own name by default
+    optional = {"filename"} if row.takes_file else set()  # the file's own name by default
     parameters = [inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY,
                                      default=inspect.Parameter.empty if field.required and field.name not in optional
                                      else None)
                   for field in input_fields(row)]
-    if row.name in UPLOADS:
+    if row.takes_file:
         parameters.append(inspect.Parameter("file", inspect.Parameter.KEYWORD_ONLY))
     parameters.sort(key=lambda parameter: parameter.default is not inspect.Parameter.empty)
     method.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ pytest.importorskip("mcp")
 
 PROJECT = "agent-lab"
 PASSWORDS = {"devi": "devi-pass-1234", "vick": "vick-pass-1234"}  # the developer's agent, the viewer's
-WRITE_TOOLS = {"datasets_register", "jobs_submit", "sweeps_create", "jobs_cancel", "jobs_retry"}
+WRITE_TOOLS = {"registrations_create", "jobs_submit", "sweeps_create", "jobs_cancel", "jobs_retry"}
 JOB_WAIT_SECONDS = 240  # a job's kernel start, imports and training on a loaded 2-core machine, with room
 
 
@@ -99,12 +99,15 @@ async def _developer_journey(platform: RunningPlatform, token: str) -> None:
         assert found["my_role"] == "developer"
 
         data = points_csv()
-        version = answer(await client.call_tool("datasets_register", {
+        registration = answer(await client.call_tool("registrations_create", {
             "project": PROJECT, "dataset": "points", "filename": "points.csv",
-            "content_base64": base64.b64encode(data).decode(), "message": "registered by an agent"},
-            progress_callback=follower("register")))
+            "content_base64": base64.b64encode(data).decode(), "message": "registered by an agent",
+            "wait_seconds": 120}, progress_callback=follower("register")))
+        assert (registration["state"], registration["version"]) == ("registered", 1), registration
+        assert progress["register"][-1] == f"registrations.create {registration['id']}: registered"
+        version = answer(await client.call_tool("datasets_version", {"project": PROJECT, "dataset": "points",
+                                                                     "version": 1}))
         assert (version["version"], version["rows"], version["format"]) == (1, 240, "csv")
-        assert progress["register"][0] == "datasets.register: working, 0 s"
 
         # Two trainings on that version, followed at once, each reporting its states as they change.
         def submit(learning_rate: float) -> Any:
@@ -166,7 +169,7 @@ async def _viewer_journey(platform: RunningPlatform, token: str) -> None:
         before = [answer(await client.call_tool("datasets_list", {"project": PROJECT})),
                   answer(await client.call_tool("jobs_list", {"project": PROJECT}))]
 
-        refused = await client.call_tool("datasets_register", {
+        refused = await client.call_tool("registrations_create", {
             "project": PROJECT, "dataset": "points", "filename": "points.csv",
             "content_base64": base64.b64encode(b"f0,label\n1,0\n").decode()})
         assert refused.is_error

@@ -35,6 +35,7 @@ NO_INPUTS: dict[str, str] = {
         "projects.unarchive", "members.list", "members.remove", "jobs.get", "jobs.cancel", "jobs.retry",
         "jobs.notebook", "sweeps.get", "sweeps.cancel", "runs.get", "models.list", "datasets.list", "datasets.get",
         "datasets.versions", "datasets.version", "datasets.download", "annotations.list", "annotations.get",
+        "registrations.get",
         "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "
@@ -42,6 +43,7 @@ NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the
 # Constraints the schema states that the server checks outside the row's model, with the code it answers.
 OUTSIDE_THE_MODEL: dict[str, str] = {
     "datasets.register query.filename: pattern": "bad_filename",  # checked when the upload starts
+    "registrations.create query.filename: pattern": "bad_filename",
 }
 # Generated cases the server gets wrong, by "<operation> <label>": each is an xfail(strict=True) of its own,
 # so that the fix shows.

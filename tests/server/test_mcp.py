@@ -129,6 +129,8 @@ def inline(content: bytes) -> str:
 
 async def test_an_agent_registers_a_dataset_version_with_the_file_inline(
         api: Any, jp_http_port: int, jp_base_url: str) -> None:
+    """registrations_create answers at once with a handle; with wait_seconds it follows the handle, telling
+    each step, and answers with the end."""
     await make_lab(api)
     progress: list[str | None] = []
 
@@ -136,20 +138,33 @@ async def test_an_agent_registers_a_dataset_version_with_the_file_inline(
         progress.append(message)
 
     async with mcp_client(jp_http_port, jp_base_url, "dave") as client:
-        tool = next(tool for tool in (await client.list_tools()).tools if tool.name == "datasets_register")
+        offered = {tool.name: tool for tool in (await client.list_tools()).tools}
+        assert "datasets_register" not in offered  # the waiting twin is REST's and the SDK's
+        tool = offered["registrations_create"]
         assert tool.input_schema["properties"]["content_base64"]["contentEncoding"] == "base64"
-        assert "at most 16777216 bytes" in tool.description
-        registered = await client.call_tool("datasets_register", {
-            "project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV),
-            "message": "from an agent"}, progress_callback=on_progress)
-    assert not registered.is_error, registered.content[0].text
-    version = registered.structured_content
-    assert (version["version"], version["rows"], version["format"], version["author"]) == (1, 2, "csv", "dave")
-    assert version["content_md5"] == hashlib.md5(CSV).hexdigest() and version["tag"] == "datasets/lab/scores/v1"
-    assert version["schema"]["columns"][0]["name"] == "id"
-    assert progress and progress[0] == "datasets.register: working, 0 s"
+        assert "at most 16777216 bytes" in tool.description and "wait_seconds" in tool.input_schema["properties"]
+        arguments = {"project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV),
+                     "message": "from an agent"}
+        handle = await client.call_tool("registrations_create", arguments)
+        assert not handle.is_error, handle.content[0].text
+        started = handle.structured_content
+        assert started["state"] == "working" and started["version"] is None and started["created_by"] == "dave"
+        followed = await client.call_tool("registrations_get", {"project": "lab", "dataset": "scores",
+                                                                "registration": started["id"]})
+        waited = await client.call_tool("registrations_create", {**arguments, "message": "waited for",
+                                                                 "wait_seconds": 60},
+                                        progress_callback=on_progress)
+    assert not followed.is_error and followed.structured_content["id"] == started["id"]
+    assert not waited.is_error, waited.content[0].text
+    end = waited.structured_content
+    assert (end["state"], end["step"], end["error"]) == ("registered", "done", None)
+    assert progress[0].startswith(f"registrations.create {end['id']}: working (")
+    assert progress[-1] == f"registrations.create {end['id']}: registered"
     status, versions = await api("GET", "projects/lab/datasets/scores/versions", user="bob")
-    assert status == 200 and [v["message"] for v in versions["versions"]] == ["from an agent"]
+    assert status == 200 and sorted(v["message"] for v in versions["versions"]) == ["from an agent", "waited for"]
+    version = next(v for v in versions["versions"] if v["version"] == end["version"])
+    assert (version["rows"], version["format"], version["author"]) == (2, "csv", "dave")
+    assert version["content_md5"] == hashlib.md5(CSV).hexdigest()
 
 
 @pytest.mark.parametrize(("user", "arguments", "code", "says"), [
@@ -169,25 +184,30 @@ async def test_a_refused_registration_is_a_tool_error_that_leaves_nothing(
     await make_lab(api)
     monkeypatch.setenv("AITIP_MAX_INLINE_FILE_BYTES", "4096")
     async with mcp_client(jp_http_port, jp_base_url, user) as client:
-        refused = await client.call_tool("datasets_register", {
+        refused = await client.call_tool("registrations_create", {
             "project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV),
             **arguments})
     assert refused.is_error
     error = json.loads(refused.content[0].text)["error"]
     assert error["code"] == code and says in error["message"], error
     assert await api("GET", "projects/lab/datasets") == (200, {"datasets": []})
+    assert await api("GET", "projects/lab/datasets/scores/registrations") == (200, {"registrations": []})
     staging = tmp_path / "staging"
     assert not staging.exists() or list(staging.iterdir()) == []
 
 
 async def test_the_quality_gate_holds_for_an_agent(api: Any, jp_http_port: int, jp_base_url: str) -> None:
     await make_lab(api)
-    arguments = {"project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV)}
+    arguments = {"project": "lab", "dataset": "scores", "filename": "scores.csv", "content_base64": inline(CSV),
+                 "wait_seconds": 60}
     async with mcp_client(jp_http_port, jp_base_url, "dave") as client:
-        assert not (await client.call_tool("datasets_register", arguments)).is_error
+        first = await client.call_tool("registrations_create", arguments)
+        assert first.structured_content["state"] == "registered", first.content[0].text
         assert (await api("PATCH", "projects/lab/datasets/scores", body={"quality_rules": {"min_rows": 5}}))[0] == 200
-        refused = await client.call_tool("datasets_register", arguments)
-    assert refused.is_error and json.loads(refused.content[0].text)["error"]["code"] == "quality_gate_failed"
+        second = await client.call_tool("registrations_create", arguments)
+    end = second.structured_content
+    assert not second.is_error and end["state"] == "rejected" and end["version"] is None
+    assert end["error"]["code"] == "quality_gate_failed" and end["error"]["detail"]["failures"]
     status, versions = await api("GET", "projects/lab/datasets/scores/versions")
     assert status == 200 and [v["version"] for v in versions["versions"]] == [1]
 
@@ -199,7 +219,7 @@ async def test_a_call_as_large_as_a_file_inline_reaches_the_tool(api: Any, jp_ht
     await make_lab(api)
     content = b"id\n" + b"1\n" * (3 << 20)
     async with mcp_client(jp_http_port, jp_base_url, "dave") as client:
-        refused = await client.call_tool("datasets_register", {
+        refused = await client.call_tool("registrations_create", {
             "project": "lab", "dataset": "big", "filename": "big.csv", "content_base64": inline(content)})
     error = json.loads(refused.content[0].text)["error"]
     assert error["code"] == "payload_too_large" and "limit of 1024 bytes" in error["message"], error

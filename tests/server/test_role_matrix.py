@@ -9,6 +9,7 @@ and the state the call needs. A row without a case, or a case for no row, fails
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,9 @@ CASES: dict[str, Case] = {
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
     "datasets.versions": Case(needs=DATA),
     "datasets.register": Case(path={"dataset": "fresh"}, raw=b"a,b\n5,6\n", query={"filename": "fresh.csv"}),
+    "registrations.create": Case(path={"dataset": "fresh"}, raw=b"a,b\n5,6\n", query={"filename": "fresh.csv"}),
+    "registrations.get": Case(needs=("registration",)),
+    "registrations.list": Case(query={"state": "working", "limit": 10}, needs=("registration",)),
     "datasets.version": Case(needs=DATA),
     "datasets.preview": Case(query={"limit": 5}, needs=DATA),
     "datasets.download": Case(needs=DATA),
@@ -212,6 +216,18 @@ async def _executed(seeding: Seeding) -> None:
         job.state, job.output_path = "succeeded", str(output)
 
 
+async def _registration(seeding: Seeding) -> None:
+    status, handle = await seeding.api("POST", "projects/alpha/datasets/base/registrations", user="ann",
+                                       raw=b"a,b\n7,8\n", params={"filename": "base.csv"})
+    assert status == 202, handle
+    seeding.values["registration"] = handle["id"]
+    while handle["state"] == "working":  # its work in the background ends before the calls measure writes
+        await asyncio.sleep(0.05)
+        status, handle = await seeding.api("GET", f"projects/alpha/datasets/base/registrations/{handle['id']}",
+                                           user="ann")
+    assert handle["state"] == "registered", handle
+
+
 async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
@@ -219,6 +235,7 @@ async def _runs(seeding: Seeding) -> None:
 SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
+    "registration": _registration,
 }
 
 

@@ -19,6 +19,7 @@ class DatasetsDomain(Domain):
     services = {
         "datasets": ServiceSpec("aitip.datasets.service:DatasetService", unavailable),
         "annotations": ServiceSpec("aitip.datasets.annotations:AnnotationService", unavailable),
+        "registrations": ServiceSpec("aitip.datasets.registrations:RegistrationService", unavailable),
     }
     sdk = {"datasets": "aitip.datasets.sdk:DatasetsAPI"}
 
@@ -27,6 +28,7 @@ class DatasetsDomain(Domain):
         from .job_inputs import DatasetJobInputs
         from .lineage import mlflow_registry_view
         from .quality_gate import quality_gate
+        from .registrations import RegistrationService
         from .registry import DataRegistry
         from .service import DatasetService
 
@@ -38,11 +40,20 @@ class DatasetsDomain(Domain):
         datasets.events = context.webhooks
         context.provide("datasets", datasets)
         context.provide("annotations", AnnotationService(datasets))
+        context.provide("registrations", RegistrationService(datasets))
         inputs = DatasetJobInputs(datasets)
         if context.jobs is not None:
             context.jobs.inputs = inputs
         if context.worker is not None:
             context.worker.inputs = inputs
+
+    async def start(self, context: Any, config: Any) -> None:
+        if context.registrations is not None:
+            await context.registrations.recover()
+
+    def stops(self, context: Any) -> list[Stop]:
+        registrations = context.registrations
+        return [("dataset registrations in the background", registrations.stop)] if registrations is not None else []
 
     def closes(self, context: Any) -> list[Stop]:
         return [("the dataset registry", context.datasets.close)] if context.datasets is not None else []

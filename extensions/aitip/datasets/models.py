@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints
 
 from ..operations.inputs import InlineFile
+from ..webhooks.models import WebhookUrl
 from ..schema import (
     DATASET_NAME_PATTERN,
     DatasetName,
@@ -39,7 +40,22 @@ class RegisterQuery(RequestModel):
     filename: str = Field(..., min_length=1, max_length=255, json_schema_extra={"pattern": r"^[^/\\]+$"},
                           description="The uploaded file's name (for its format), without folders")
     format: Format | None = Field(None, description="csv, parquet, jsonl, or images (a zip of class folders)")
-    message: str = text(2000, default="")
+    message: str = text(2000, default="", description="What this version is (kept with it, like a commit message)")
+
+
+class RegistrationQuery(RegisterQuery):
+    """Query of a registration in the background: the upload's, and where to post its end."""
+
+    callback_url: WebhookUrl | None = Field(None, description="Post the registration's end here, signed with a "
+                                            "secret the platform makes and returns once in this answer")
+
+
+RegistrationState = Literal["working", "registered", "rejected", "failed"]
+
+
+class RegistrationListQuery(RequestModel):
+    state: RegistrationState | None = Field(None, description="Only registrations in this state")
+    limit: int = Field(50, ge=1, le=500, description="At most this many, newest first")
 
 
 class InlineUpload(RequestModel):
@@ -87,6 +103,38 @@ class DatasetVersion(ResponseModel):
     tag: str | None
     data_path: str
     created_at: datetime
+
+
+class RegistrationError(ResponseModel):
+    code: str
+    message: str
+    detail: Any = None
+
+
+class Registration(ResponseModel):
+    """A registration running in the background: read it back until its state is no longer ``working``."""
+
+    id: int
+    project: str
+    dataset: str
+    state: RegistrationState = Field(description="working, then registered (see version), rejected by the "
+                                     "quality gate, or failed (see error)")
+    step: str = Field(description="queued, unpack, quality, commit, or done")
+    filename: str
+    bytes: int
+    message: str
+    version: int | None = Field(description="The version it made, once registered")
+    error: RegistrationError | None = Field(description="Why there is no version (rejected or failed)")
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    callback_url: str | None = None
+    callback_secret: str | None = Field(None, description="In the answer that started it only: the secret "
+                                        "its callback is signed with")
+
+
+class RegistrationList(ResponseModel):
+    registrations: list[Registration]
 
 
 class DatasetList(ResponseModel):

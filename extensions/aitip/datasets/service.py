@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
@@ -54,6 +55,8 @@ log = logging.getLogger("aitip.datasets")
 
 # A version claimed but never finished (the platform died mid-registration) is cleaned up after this.
 STALE_PENDING = timedelta(hours=1)
+# Claims of one dataset's next version that lost to concurrent registrations, before giving up (409).
+CLAIM_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,9 @@ def no_quality_check(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutc
 
 @contextlib.contextmanager
 def _step(upload: StagedUpload, name: str) -> Iterator[None]:
-    """Times one registration step into ``upload.timings``."""
+    """Times one registration step into ``upload.timings`` (and tells ``upload.on_step`` it started)."""
+    if upload.on_step is not None:
+        upload.on_step(name)
     started = time.perf_counter()
     try:
         yield
@@ -144,6 +149,11 @@ class DatasetService(CatalogService):
         """Register a file already in memory (an agent's, sent inline) as the next version: staged, checked and
         committed as a streamed upload is, nothing kept when it is refused."""
         await self.check_can_write(principal, project, action=action)
+        upload = await self.stage_content(content, filename, fmt)
+        return await self.register(principal, project, name, upload, fmt=fmt, message=message, action=action)
+
+    async def stage_content(self, content: bytes, filename: str, fmt: str | None) -> StagedUpload:
+        """A file already in memory, staged as an upload of it would be (nothing kept when it is refused)."""
         upload = self.start_upload(filename, fmt)
 
         def stage() -> None:
@@ -155,7 +165,7 @@ class DatasetService(CatalogService):
         except BaseException:
             upload.discard()
             raise
-        return await self.register(principal, project, name, upload, fmt=fmt, message=message, action=action)
+        return upload
 
     async def register(self, principal: Principal | None, project: str, name: str, upload: StagedUpload, *,
                        fmt: str | None = None, message: str = "", settings: DatasetSettings | None = None,
@@ -197,9 +207,8 @@ class DatasetService(CatalogService):
             raise InvalidInput(f"the data-quality gate rejected this version of {name!r}: "
                                + "; ".join(f["message"] for f in quality.failures),
                                code="quality_gate_failed", detail={"failures": quality.failures})
-        claim = await self._in_transaction(
-            lambda s: self._claim_version(s, principal, project, name, settings, fmt, message, restored_from,
-                                          derived_from, inherited_masks, action))
+        claim = await self._claim(lambda s: self._claim_version(s, principal, project, name, settings, fmt, message,
+                                                                restored_from, derived_from, inherited_masks, action))
         previous_commit = await asyncio.to_thread(self.registry.previous_commit)
         try:
             with _step(upload, "commit"):
@@ -308,6 +317,18 @@ class DatasetService(CatalogService):
                 raise InvalidInput(f"invalid quality rules: {error.errors()[0]['msg']}",
                                    code="invalid_quality_rules") from None
             dataset.quality_rules = dict(settings.quality_rules)
+
+    async def _claim(self, claim: Callable[[Session], VersionClaim]) -> VersionClaim:
+        """Claim the next version; a registration of the same dataset that claimed first (the dataset's row,
+        or the same number) makes this one's transaction fail on the unique constraint: claim again."""
+        for _ in range(CLAIM_ATTEMPTS - 1):
+            with contextlib.suppress(IntegrityError):
+                return await self._in_transaction(claim)
+        try:
+            return await self._in_transaction(claim)
+        except IntegrityError:
+            raise Conflict("other registrations of this dataset kept claiming the same version; try again",
+                           code="registration_conflict") from None
 
     def _claim_version(self, session: Session, principal: Principal, project: str, name: str,
                        settings: DatasetSettings | None, fmt: str, message: str,

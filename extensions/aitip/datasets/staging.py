@@ -130,6 +130,8 @@ class StagedUpload:
         # Seconds per registration step ("receive" from creation to the end of ``finish``, then the service's
         # own steps), answered as the response's Server-Timing header and logged.
         self.timings: dict[str, float] = {}
+        # Told each registration step as it starts (a registration in the background records it).
+        self.on_step: Callable[[str], None] | None = None
         self._created = time.perf_counter()
         self._hashing = _Hashing()
         self._sink: _FileSink | ArchiveStream = (

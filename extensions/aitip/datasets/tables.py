@@ -68,6 +68,33 @@ class DatasetVersionRecord(Base):
                                                                      lazy="select")
 
 
+class DatasetRegistrationRecord(Base):
+    """A registration running in the background: its handle, the step it is at, and how it ended (the
+    version it made, or why there is none). Its callback target, when it has one, is told the end."""
+
+    __tablename__ = "dataset_registrations"
+    __table_args__ = (CheckConstraint("state IN ('working', 'registered', 'rejected', 'failed')", name="state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    dataset: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default="working")
+    step: Mapped[str] = mapped_column(String(16), default="queued")
+    filename: Mapped[str] = mapped_column(String(255))
+    bytes: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # {code, message, detail} of a refusal or a failure.
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    callback_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    callback_secret: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+    project: Mapped[ProjectRecord] = relationship(lazy="joined")
+
+
 class JobInputRecord(Base):
     """A job read this dataset version: declared at submission, or reported by the SDK inside the job."""
 

@@ -68,4 +68,5 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "item": PathParameter(ID_PATTERN, _identifier, "integer", "The item's id"),
     "assignment": PathParameter(ID_PATTERN, _identifier, "integer", "The assignment's id"),
     "subscription": PathParameter(ID_PATTERN, _identifier, "integer", "The webhook subscription's id"),
+    "registration": PathParameter(ID_PATTERN, _identifier, "integer", "The dataset registration's id"),
 }

@@ -72,6 +72,11 @@ class Operation:
         return re.findall(r"\{(\w+)\}", self.path)
 
     @property
+    def takes_file(self) -> bool:
+        """Its REST body is a file streamed as it is (an upload); the SDK and CLI send one from a path."""
+        return self.inline_body is not None
+
+    @property
     def permission(self) -> Permission:
         return permission(self.action)
 
@@ -172,7 +177,8 @@ def markdown() -> str:
             faces = ", ".join(sorted({"sdk", "mcp"} & set(row.not_in)))
             notes = "; ".join(part for part in ("long-running" if row.long_running else "",
                                                 f"not in {faces}" if faces else "",
-                                                "mcp takes the file inline" if row.inline_body else "") if part)
+                                                "mcp takes the file inline"
+                                                if row.inline_body and "mcp" not in row.not_in else "") if part)
             lines.append(f"| `{row.name}` {row.summary} | `{row.method} {row.path}` | {info['least_role']} | "
                          f"{notes} |")
     return "\n".join(lines)

@@ -6,10 +6,11 @@ roles allow somewhere: a project action needs the row's least role in at least o
 (a job's credential: in the job's project, and only the actions a job credential may use). The service
 checks the actual project on every call, as it does for REST.
 
-Long-running rows return at once with their handle (a job, a sweep); given ``wait_seconds``, the tool keeps
-the call open up to that long, reporting progress as the handle's state changes, and answers with the
-latest state. One with no handle to follow (a registration, which has no version until it is done) answers
-when it is done, reporting progress while it works.
+Long-running rows return at once with their handle (a job, a sweep, a dataset registration); given
+``wait_seconds``, the tool keeps the call open up to that long, reporting progress as the handle's state (and
+a registration's step) changes, and answers with the latest state. A long-running row with no handle to
+follow is not a tool: the table must give it one (as ``registrations.create`` is the handle-giving twin of
+``datasets.register``, which REST and the SDK keep for callers that would rather wait).
 
 A row whose REST body is a streamed file (an upload) takes the file inline instead, as its ``inline_body``
 says (see :mod:`.inputs`).
@@ -39,10 +40,9 @@ WAIT_ARGUMENT = "wait_seconds"
 MAX_WAIT_SECONDS = 3600
 # The state a long-running row's handle is read back with, and the states that end it.
 FOLLOW: dict[str, tuple[str, str]] = {"jobs.submit": ("jobs.get", "job"), "jobs.retry": ("jobs.get", "job"),
-                                      "sweeps.create": ("sweeps.get", "sweep")}
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out"}
-# How often a long operation with no handle says it is still working.
-HEARTBEAT_SECONDS = 2.0
+                                      "sweeps.create": ("sweeps.get", "sweep"),
+                                      "registrations.create": ("registrations.get", "registration")}
+FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected"}
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
@@ -73,14 +73,12 @@ def _tool(row: Operation) -> Tool:
         inline = ", ".join(row.inline_body.model_fields)
         description += (f" The file goes inline, in {inline}: at most {max_inline_bytes()} bytes decoded "
                         f"(${MAX_INLINE_ENV}); larger files are streamed to the REST route.")
-    if row.long_running and row.name in FOLLOW:
+    if row.long_running:
         description += (f" Long-running: returns at once with its handle; give {WAIT_ARGUMENT} to wait for it "
                         "to finish, with progress notifications.")
         schema = {**schema, "properties": {**schema["properties"], WAIT_ARGUMENT: {
             "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0,
             "description": "Wait up to this long for it to finish, reporting progress (0: return at once)"}}}
-    elif row.long_running:
-        description += " Long-running: answers when it is done, with progress notifications while it works."
     output = row.response.model_json_schema(mode="serialization") if row.response is not None else None
     return Tool(row, tool_name(row), description, schema, output)
 
@@ -88,6 +86,9 @@ def _tool(row: Operation) -> Tool:
 @cache
 def by_name() -> dict[str, Tool]:
     """Every tool, built once (their schemas come from the rows' models)."""
+    unfollowed = [row.name for row in operations() if offered(row) and row.long_running and row.name not in FOLLOW]
+    if unfollowed:
+        raise TypeError(f"long-running tools need a handle to follow (tools.FOLLOW): {unfollowed}")
     return {tool.name: tool for tool in (_tool(row) for row in operations() if offered(row))}
 
 
@@ -118,58 +119,45 @@ async def call_tool(services: Any, caller: Any, tool: Tool, arguments: dict[str,
         raise InvalidInput(f"{WAIT_ARGUMENT} is a number of seconds from 0 to {MAX_WAIT_SECONDS}")
     path, query, body = split_arguments(tool.row, arguments, inline=True)
     values = convert_path(tool.row, path)
-    work = invoke(services, tool.row, caller, values, query, body)
-    if tool.row.long_running and tool.row.name not in FOLLOW:
-        result = as_content(await _working(tool.row, work, progress))
-    else:
-        result = as_content(await work)
+    result = as_content(await invoke(services, tool.row, caller, values, query, body))
     if wait and isinstance(result, dict) and "id" in result:
-        result = await _follow(services, caller, tool.row, result, float(wait), progress)
+        result = await _follow(services, caller, tool.row, values, result, float(wait), progress)
     return result
 
 
-async def _working(row: Operation, work: Awaitable[Any], progress: Progress | None) -> Any:
-    """``work``'s answer, saying every ``HEARTBEAT_SECONDS`` that it is still working. A caller that goes
-    away does not stop it half-way (as a REST client's does not): it finishes, or undoes itself as it fails."""
-    task = asyncio.ensure_future(work)
-    started = time.monotonic()
-    step = 0
-    while progress is not None and not task.done():
-        step += 1
-        try:
-            await progress(float(step), None, f"{row.name}: working, {time.monotonic() - started:.0f} s")
-        except Exception:  # noqa: BLE001 - nobody listens any more; the work goes on
-            break
-        await asyncio.wait({task}, timeout=HEARTBEAT_SECONDS)
-    return await asyncio.shield(task)
-
-
-async def _follow(services: Any, caller: Any, row: Operation, handle: dict[str, Any], wait: float,
-                  progress: Progress | None) -> dict[str, Any]:
-    """Read the handle back until it finishes or ``wait`` runs out, reporting each change of state."""
+async def _follow(services: Any, caller: Any, row: Operation, values: dict[str, Any], handle: dict[str, Any],
+                  wait: float, progress: Progress | None) -> dict[str, Any]:
+    """Read the handle back until it finishes or ``wait`` runs out, reporting each change of state (and
+    step). The reader takes the handle's id and whichever of the call's path values it names."""
     reader_name, parameter = FOLLOW[row.name]
     reader = operation(reader_name)
+    path = {name: value for name, value in values.items() if name in reader.parameters}
+    path[parameter] = int(handle["id"])
     deadline = time.monotonic() + wait
-    current, step, last = handle, 0, None
+    current, count, last = handle, 0, None
     while True:
-        state = str(current.get("state"))
-        if state != last:
-            last = state
-            step += 1
+        state, step = str(current.get("state")), current.get("step")
+        if (state, step) != last:
+            last = (state, step)
+            count += 1
             if progress is not None:
-                await progress(float(step), None, f"{row.name} {handle['id']}: {state}")
+                shown = f"{state} ({step})" if step and state not in FINISHED else state
+                await progress(float(count), None, f"{row.name} {handle['id']}: {shown}")
         if state in FINISHED or time.monotonic() >= deadline:
             return current
         await _changed(services, row, int(handle["id"]), min(1.0, max(0.0, deadline - time.monotonic())))
-        current = as_content(await invoke(services, reader, caller, {parameter: int(handle["id"])}))
+        current = as_content(await invoke(services, reader, caller, path))
 
 
 async def _changed(services: Any, row: Operation, handle_id: int, timeout: float) -> None:
-    """Until the job's state may have changed (its signal), or ``timeout``."""
+    """Until the handle's state may have changed (its service's signal), or ``timeout``."""
     jobs = getattr(services, "jobs", None)
     signals = getattr(jobs, "signals", None)
+    registrations = getattr(services, "registrations", None)
     if row.name.startswith("jobs.") and signals is not None:
         await signals.wait_job(handle_id, timeout)
+    elif row.name.startswith("registrations.") and registrations is not None:
+        await registrations.wait_changed(handle_id, timeout)
     else:
         await asyncio.sleep(timeout)
 

@@ -12,6 +12,7 @@ from ..identity.directory import Directory
 if TYPE_CHECKING:  # what the built-in domains provide, for type checkers; the context holds any domain's
     from ..catalog import Catalog
     from ..datasets.annotations import AnnotationService
+    from ..datasets.registrations import RegistrationService
     from ..datasets.service import DatasetService
     from ..experiments.gateway import TrackingGateway
     from ..experiments.job_spools import JobSpools
@@ -47,6 +48,7 @@ class PlatformContext:
         experiments: ExperimentService | None
         datasets: DatasetService | None
         annotations: AnnotationService | None
+        registrations: RegistrationService | None
         resources: ResourceService | None
         webhooks: WebhookService | None
         webhook_dispatcher: WebhookDispatcher | None

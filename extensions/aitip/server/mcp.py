@@ -31,8 +31,9 @@ from .routes import RouteOperation
 MCP_PATH = "mcp"
 INSTRUCTIONS = ("AITIP runs the model lifecycle: projects, datasets, notebook jobs and sweeps, experiments and runs "
                 "(MLflow), annotation, resources and webhooks. Tools are named <group>_<verb>; long-running ones "
-                "(jobs_submit, sweeps_create) return a handle at once and take wait_seconds to wait with progress; "
-                "datasets_register takes the file inline, base64-encoded.")
+                "(jobs_submit, sweeps_create, registrations_create) return a handle at once and take wait_seconds "
+                "to wait with progress, and post their end to a callback URL; registrations_create takes the "
+                "file inline, base64-encoded.")
 
 
 async def caller_roles(context: PlatformContext, principal: Principal) -> list[Role]:

@@ -77,6 +77,7 @@ _NOT_IN_JSON_SCHEMA = {
     "JobSubmit": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
                   "parameters must be declared in the notebook's parameters cell, with its types (422)",
                   "callback." + _WEBHOOK_URL],
+    "RegistrationQuery": ["callback_" + _WEBHOOK_URL],
     "SweepCreate": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
                     "searched and fixed parameters must be declared in the notebook's parameters cell (422)"],
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ...datasets.models import RegisterQuery
+from ...datasets.models import RegisterQuery, RegistrationQuery
 from ...datasets.service import DatasetService
 from ...datasets.staging import StagedUpload
 from ...errors import AitipError, PayloadTooLarge
@@ -44,13 +44,14 @@ class DatasetVersionsHandler(DatasetsBase):
     in (over the limit, an unsafe archive) is answered once the rest has been read (see handlers/base.py)."""
 
     upload: StagedUpload | None = None
+    query_model: type[RegisterQuery] = RegisterQuery
 
     async def before_body(self) -> None:
         await super().before_body()
         if self.request.method != "POST":
             return
         project = self.project_name(self.path_kwargs["project"])
-        self.register_query = self.query(RegisterQuery)
+        self.register_query = self.query(self.query_model)
         await self.service.check_can_write(self.principal, project, action=self.operation.action)
         limit = self.service.max_upload_bytes
         declared = self.declared_length
@@ -91,6 +92,29 @@ class DatasetVersionsHandler(DatasetsBase):
         self.set_header("Server-Timing", ", ".join(f"{step};dur={seconds * 1000:.0f}"
                                                    for step, seconds in self.upload.timings.items()))
         self.send(version)
+
+
+@web.stream_request_body
+class DatasetRegistrationsHandler(DatasetVersionsHandler):
+    """``POST`` streams a file as :class:`DatasetVersionsHandler` does, then answers 202 with a handle at once:
+    the version is made in the background (``GET .../registrations/<id>`` follows it)."""
+
+    query_model = RegistrationQuery
+
+    @web.authenticated
+    @authorized
+    async def post(self, project: str, dataset: str) -> None:
+        assert self.upload is not None
+        await self.upload.complete()
+        query = self.register_query
+        assert isinstance(query, RegistrationQuery)
+        upload, self.upload = self.upload, None  # the registration's from here on, discarded when it ends
+        registrations = running_service(self.context, "registrations")
+        handle = await registrations.start(self.principal, project, dataset, upload, fmt=query.format,
+                                           message=query.message, callback_url=query.callback_url,
+                                           action=self.operation.action)
+        self.set_header("Location", f"{self.request.path.rstrip('/')}/{handle.id}")
+        self.send(handle)
 
 
 class DatasetDownloadHandler(DatasetsBase):
