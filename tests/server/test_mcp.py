@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -160,6 +161,11 @@ async def test_an_agent_registers_a_dataset_version_with_the_file_inline(
     assert (end["state"], end["step"], end["error"]) == ("registered", "done", None)
     assert progress[0].startswith(f"registrations.create {end['id']}: working (")
     assert progress[-1] == f"registrations.create {end['id']}: registered"
+    first = started
+    while first["state"] == "working":  # the one not waited for ends on its own
+        await asyncio.sleep(0.05)
+        first = (await api("GET", f"projects/lab/datasets/scores/registrations/{started['id']}"))[1]
+    assert first["state"] == "registered", first
     status, versions = await api("GET", "projects/lab/datasets/scores/versions", user="bob")
     assert status == 200 and sorted(v["message"] for v in versions["versions"]) == ["from an agent", "waited for"]
     version = next(v for v in versions["versions"] if v["version"] == end["version"])
@@ -223,3 +229,40 @@ async def test_a_call_as_large_as_a_file_inline_reaches_the_tool(api: Any, jp_ht
             "project": "lab", "dataset": "big", "filename": "big.csv", "content_base64": inline(content)})
     error = json.loads(refused.content[0].text)["error"]
     assert error["code"] == "payload_too_large" and "limit of 1024 bytes" in error["message"], error
+
+
+@pytest.mark.parametrize(("meta", "padding", "media_type"), [
+    (None, 0, "application/json"),
+    ({"progressToken": "p-1"}, 0, "text/event-stream"),
+    (None, 80 * 1024, "text/event-stream"),  # past the look-ahead: streamed on, not read whole
+], ids=["no progress asked", "progress asked", "large body"])
+async def test_a_call_that_asks_no_progress_is_answered_as_plain_json(
+        api: Any, jp_http_port: int, jp_base_url: str, meta: Any, padding: int, media_type: str) -> None:
+    """No event stream to set up and parse where no notification can come before the answer."""
+    assert (await api("POST", "projects", body={"name": "alpha"}))[0] == 201
+    params: dict[str, Any] = {"name": "projects_get", "arguments": {"project": "alpha"}}
+    if meta is not None:
+        params["_meta"] = meta
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params, "padding": "x" * padding}
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"http://127.0.0.1:{jp_http_port}{jp_base_url}mcp", json=body, headers={
+            "Authorization": f"Bearer {TOKENS['ann']}", "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-06-18"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].split(";")[0] == media_type
+    text = response.text if media_type == "application/json" else next(
+        line[len("data: "):] for line in response.text.splitlines() if line.startswith("data: {"))
+    answer = json.loads(text)
+    assert answer["id"] == 7 and answer["result"]["structuredContent"]["name"] == "alpha"
+
+
+@pytest.mark.parametrize(("body", "token"), [
+    (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}}', None),
+    (b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"_meta": {"progressToken": 3}}}', 3),
+    (b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]', True),
+    (b"not json", True),
+])
+def test_progress_token_reads_what_the_request_asks(body: bytes, token: Any) -> None:
+    from aitip.server.mcp import progress_token
+
+    assert progress_token(body) == token

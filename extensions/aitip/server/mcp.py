@@ -9,7 +9,9 @@ service, on the project it names. Stateless: each POST stands alone, so any plat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -89,8 +91,59 @@ def mcp_server(context: PlatformContext) -> Any:
                   on_list_tools=list_tools, on_call_tool=call_tool)
 
 
+# A request body up to this size is read whole before it is answered, to see whether it asks for progress.
+LOOK_AHEAD_BYTES = 64 * 1024
+
+
+def progress_token(body: bytes) -> Any:
+    """The progress token a JSON-RPC request asks with (``params._meta.progressToken``), or None; a body that
+    is not one request (a batch, not JSON) counts as asking (the streaming app answers it as the SDK does)."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return True
+    if not isinstance(message, dict):
+        return True
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get("progressToken") if isinstance(meta, dict) else None
+
+
+class ProgressRouter:
+    """An ASGI app that answers a request asking for no progress with plain JSON (the SDK's ``json_response``
+    mode: no event stream to set up, frame and parse) and any other over Server-Sent Events, where progress
+    notifications can go before the answer. A body larger than ``LOOK_AHEAD_BYTES`` (a file inline) is not
+    read ahead: it streams on to the SSE app."""
+
+    def __init__(self, plain: Any, streaming: Any) -> None:
+        self.plain = plain
+        self.streaming = streaming
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or scope.get("method") != "POST":
+            await self.streaming(scope, receive, send)
+            return
+        read: list[dict[str, Any]] = []
+        size, more = 0, True
+        while more and size <= LOOK_AHEAD_BYTES:
+            message = await receive()
+            read.append(message)
+            if message.get("type") != "http.request":
+                break
+            size += len(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        whole = not more and all(message.get("type") == "http.request" for message in read)
+        asks = not whole or progress_token(b"".join(message.get("body", b"") for message in read)) is not None
+
+        async def replay() -> dict[str, Any]:
+            return read.pop(0) if read else await receive()
+
+        await (self.streaming if asks else self.plain)(scope, replay, send)
+
+
 class McpFace:
-    """The SDK's session manager for the platform: opened by the first request, closed with the extension."""
+    """The SDK's session managers for the platform (one answering in plain JSON, one streaming progress):
+    opened by the first request, closed with the extension."""
 
     def __init__(self, context: PlatformContext) -> None:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -98,11 +151,19 @@ class McpFace:
         # A call carries at most a notebook (jobs_submit, as REST takes one) or a file inline, and its other
         # arguments; the SDK's own default (4 MiB) would refuse both.
         largest = max(NOTEBOOK_BODY_BYTES, encoded_length(max_inline_bytes())) + context.max_body_bytes
-        self.manager = StreamableHTTPSessionManager(app=mcp_server(context), stateless=True, json_response=False,
-                                                    max_request_body_size=largest)
-        self.app = StreamableHTTPASGIApp(self.manager)
-        self._holder = AsyncContextHolder(self.manager.run)
+        server = mcp_server(context)
+        self.managers = [StreamableHTTPSessionManager(app=server, stateless=True, json_response=plain,
+                                                      max_request_body_size=largest) for plain in (True, False)]
+        self.app = ProgressRouter(*(StreamableHTTPASGIApp(manager) for manager in self.managers))
+        self._holder = AsyncContextHolder(self._run_managers)
         self._starting: asyncio.Lock | None = None
+
+    @contextlib.asynccontextmanager
+    async def _run_managers(self) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for manager in self.managers:
+                await stack.enter_async_context(manager.run())
+            yield
 
     async def start(self) -> None:
         """Open the session manager, once."""
