@@ -3,6 +3,7 @@ declaration that differs from its row, fails here."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -129,3 +130,32 @@ def test_every_operation_has_a_cli_command() -> None:
             assert command.get_default("operation") == row.name
             flags = {flag for action in command._actions for flag in action.option_strings}
             assert {option_flag(row, field.name) for field in input_fields(row)} <= flags, row.name
+
+
+def test_tool_schemas_check_the_same_with_type_lists_as_with_any_of() -> None:
+    """quick_to_check only rewrites anyOf of bare types; what a schema accepts does not change."""
+    import jsonschema
+
+    from aitip.experiments.models import RunList
+    from aitip.operations import tools
+
+    original = RunList.model_json_schema(mode="serialization")
+    quick = tools.quick_to_check(original)
+    assert "anyOf" not in json.dumps(quick) and "anyOf" in json.dumps(original)
+    assert quick["$defs"]["Run"]["properties"]["metrics"]["additionalProperties"] == {"type": ["number", "null"]}
+    run = {"run_id": "a" * 32, "run_name": None, "experiment_id": "1", "status": "FINISHED", "start_time": 1,
+           "end_time": None, "user": "ann", "job_id": None, "params": {"lr": "0.1"}, "metrics": {"loss": None},
+           "tags": {}}
+    cases = [{"runs": [run], "next_page_token": None}, {"runs": [{**run, "metrics": {"loss": "low"}}],
+                                                         "next_page_token": None},
+             {"runs": [{**run, "end_time": "later"}], "next_page_token": 3}]
+    for instance in cases:
+        assert jsonschema.Draft202012Validator(original).is_valid(instance) == \
+            jsonschema.Draft202012Validator(quick).is_valid(instance)
+    assert [jsonschema.Draft202012Validator(quick).is_valid(case) for case in cases] == [True, False, False]
+    kept = {"anyOf": [{"type": "string", "maxLength": 3}, {"type": "null"}]}
+    assert tools.quick_to_check(kept) == kept  # a branch with its own constraints stays a branch
+    for tool in tools.by_name().values():
+        for schema in (tool.input_schema, tool.output_schema):
+            if schema is not None:
+                jsonschema.Draft202012Validator.check_schema(schema)

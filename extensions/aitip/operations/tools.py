@@ -80,7 +80,26 @@ def _tool(row: Operation) -> Tool:
             "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0,
             "description": "Wait up to this long for it to finish, reporting progress (0: return at once)"}}}
     output = row.response.model_json_schema(mode="serialization") if row.response is not None else None
-    return Tool(row, tool_name(row), description, schema, output)
+    return Tool(row, tool_name(row), description, quick_to_check(schema),
+                quick_to_check(output) if output is not None else None)
+
+
+def quick_to_check(schema: Any) -> Any:
+    """The same schema with each ``anyOf`` of bare types (pydantic's ``X | None``) as one ``type`` list: a
+    client checks every answer against the output schema (the MCP SDK's does, in pure Python), and a type
+    list is checked in one step where ``anyOf`` tries each branch (a page of 100 runs: about a third less)."""
+    if isinstance(schema, list):
+        return [quick_to_check(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {key: quick_to_check(value) for key, value in schema.items()}
+    options = found.get("anyOf")
+    if (isinstance(options, list) and options and "type" not in found
+            and all(isinstance(option, dict) and set(option) == {"type"} and isinstance(option["type"], str)
+                    for option in options)):
+        del found["anyOf"]
+        found["type"] = [option["type"] for option in options]
+    return found
 
 
 @cache
