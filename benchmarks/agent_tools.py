@@ -287,9 +287,9 @@ def breakdown(result: dict[str, Any], output_schema: dict[str, Any] | None, rest
     steps = {
         "server, REST: the page to JSON in pydantic's core (model_dump_json)": lambda: page.model_dump_json(),
         "server, MCP: the page to JSON values (model_dump(mode='json'))": lambda: page.model_dump(mode="json"),
-        "server, MCP: json.dumps of those values (the text content)": lambda: json.dumps(structured),
+        "server, MCP: the text content (model_dump_json again)": lambda: page.model_dump_json(),
         "server, MCP: CallToolResult built and written as JSON": lambda: types.CallToolResult(
-            content=[types.TextContent(text=json.dumps(structured))], structured_content=structured,
+            content=[types.TextContent(text=page.model_dump_json())], structured_content=structured,
         ).model_dump_json(by_alias=True, exclude_none=True),
         "client: JSON parse of the MCP answer": lambda: json.loads(mcp_body),
         "client: JSON parse of the REST answer": lambda: json.loads(rest_body),

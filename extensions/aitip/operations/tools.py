@@ -131,17 +131,26 @@ def as_content(result: Any) -> Any:
 
 async def call_tool(services: Any, caller: Any, tool: Tool, arguments: dict[str, Any],
                     progress: Progress | None = None) -> Any:
-    """Run ``tool`` for ``caller``; its answer as JSON values. Refusals raise :class:`AitipError`."""
+    """Run ``tool`` for ``caller``: the service's answer (a model, or JSON values once followed). Refusals raise
+    :class:`AitipError`."""
     arguments = dict(arguments)
     wait = arguments.pop(WAIT_ARGUMENT, 0) if tool.row.name in FOLLOW else 0
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT_SECONDS:
         raise InvalidInput(f"{WAIT_ARGUMENT} is a number of seconds from 0 to {MAX_WAIT_SECONDS}")
     path, query, body = split_arguments(tool.row, arguments, inline=True)
     values = convert_path(tool.row, path)
-    result = as_content(await invoke(services, tool.row, caller, values, query, body))
-    if wait and isinstance(result, dict) and "id" in result:
-        result = await _follow(services, caller, tool.row, values, result, float(wait), progress)
+    result = await invoke(services, tool.row, caller, values, query, body)
+    if wait and isinstance(handle := as_content(result), dict) and "id" in handle:
+        return await _follow(services, caller, tool.row, values, handle, float(wait), progress)
     return result
+
+
+def answer_content(result: Any) -> tuple[str, Any]:
+    """A tool's answer as its text (the serialized JSON, written in pydantic's core for a model) and its JSON
+    values (the structured content)."""
+    if isinstance(result, BaseModel):
+        return result.model_dump_json(), result.model_dump(mode="json")
+    return (json.dumps(result) if result is not None else "done"), result
 
 
 async def _follow(services: Any, caller: Any, row: Operation, values: dict[str, Any], handle: dict[str, Any],

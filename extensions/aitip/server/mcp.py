@@ -83,8 +83,8 @@ def mcp_server(context: PlatformContext) -> Any:
         except AitipError as error:
             return types.CallToolResult(content=[types.TextContent(text=tools.error_content(error))],
                                         structured_content=None, is_error=True)
-        text = json.dumps(result) if result is not None else "done"
-        structured = result if isinstance(result, dict) and tool.output_schema is not None else None
+        text, values = tools.answer_content(result)
+        structured = values if isinstance(values, dict) and tool.output_schema is not None else None
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 
     return Server("aitip", version=__version__, instructions=INSTRUCTIONS, get_tool_input_schema=input_schema,
