@@ -35,7 +35,7 @@ NO_INPUTS: dict[str, str] = {
         "projects.unarchive", "members.list", "members.remove", "jobs.get", "jobs.cancel", "jobs.retry",
         "jobs.notebook", "sweeps.get", "sweeps.cancel", "runs.get", "models.list", "datasets.list", "datasets.get",
         "datasets.versions", "datasets.version", "datasets.download", "annotations.list", "annotations.get",
-        "registrations.get",
+        "registrations.get", "models.delete_alias",
         "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "
@@ -116,7 +116,7 @@ async def test_generated_bad_inputs_are_refused_and_write_nothing(api, jp_fetch,
     example does what it should."""
     row, case = by_name()[name], CASES[name]
     seeding = await seeded(api, jp_fetch, jp_serverapp, tmp_path, tracking_runs[1], case)
-    written = Written(jp_serverapp.web_app.settings["aitip"].catalog.engine, isolated_home)
+    written = Written(jp_serverapp.web_app.settings["aitip"].catalog.engine, isolated_home, tracking_runs[0])
     example_raw = json.dumps(case.body).encode() if case.body is not None else None
     example_query = query_pairs(case.query)
     before = written.snapshot()
@@ -154,7 +154,7 @@ async def test_known_bugs_among_generated_bad_inputs(api, jp_fetch, jp_serverapp
     name, _, label = key.partition(" ")
     row, case, bad = by_name()[name], CASES[name], _known(name, label)
     seeding = await seeded(api, jp_fetch, jp_serverapp, tmp_path, tracking_runs[1], case)
-    written = Written(jp_serverapp.web_app.settings["aitip"].catalog.engine, isolated_home)
+    written = Written(jp_serverapp.web_app.settings["aitip"].catalog.engine, isolated_home, tracking_runs[0])
     before = written.snapshot()
     status, answer = await _send(row, seeding, raw=bad.raw if bad.raw is not None else
                                  (json.dumps(case.body).encode() if case.body is not None else None),
@@ -258,12 +258,13 @@ SPECIAL: list[tuple[str, str, bytes | None, dict[str, str], dict[str, str], int,
 
 @pytest.mark.parametrize(("method", "path", "raw", "headers", "query", "status", "code"), SPECIAL,
                          ids=[f"{c[0]} {c[1]} #{i}" for i, c in enumerate(SPECIAL)])
-async def test_bad_input_is_refused_and_nothing_is_written(api, jp_serverapp, isolated_home, method: str, path: str,
+async def test_bad_input_is_refused_and_nothing_is_written(api, jp_serverapp, isolated_home, tracking_runs,
+                                                           method: str, path: str,
                                                            raw: bytes | None, headers: dict[str, str],
                                                            query: dict[str, str], status: int, code: str) -> None:
     """What the models cannot say, refused as clearly, with nothing written."""
     await seed(api)
-    written = Written(jp_serverapp.web_app.settings["aitip"].catalog.engine, isolated_home)
+    written = Written(jp_serverapp.web_app.settings["aitip"].catalog.engine, isolated_home, tracking_runs[0])
     before = written.snapshot()
     got, body = await api(method, path, raw=raw, headers=headers, params=query)
     assert (got, body["error"]["code"]) == (status, code), body

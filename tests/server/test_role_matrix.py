@@ -101,6 +101,8 @@ CASES: dict[str, Case] = {
     "runs.get": Case(needs=("runs",)),
     "runs.metric_history": Case(query={"key": "y"}, needs=("runs",)),
     "models.list": Case(),
+    "models.set_alias": Case(path={"model": "digits-clf", "alias": "staging"}, body={"version": 1}, needs=("model",)),
+    "models.delete_alias": Case(path={"model": "digits-clf", "alias": "champion"}, needs=("model",)),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -216,6 +218,21 @@ async def _executed(seeding: Seeding) -> None:
         job.state, job.output_path = "succeeded", str(output)
 
 
+async def _model(seeding: Seeding) -> None:
+    """Model digits-clf with version 1 from the project's first run, its alias champion on it and no staging
+    (the MLflow store is the module's: every test finds them so again)."""
+    from mlflow import MlflowClient
+
+    uri = seeding.serverapp.web_app.settings["aitip"].experiments.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if not client.search_registered_models(filter_string="name = 'digits-clf'"):
+        client.create_registered_model("digits-clf")
+        client.create_model_version("digits-clf", f"runs:/{seeding.runs[0]}/model", run_id=seeding.runs[0])
+    client.set_registered_model_alias("digits-clf", "champion", "1")
+    if "staging" in client.get_registered_model("digits-clf").aliases:
+        client.delete_registered_model_alias("digits-clf", "staging")
+
+
 async def _registration(seeding: Seeding) -> None:
     status, handle = await seeding.api("POST", "projects/alpha/datasets/base/registrations", user="ann",
                                        raw=b"a,b\n7,8\n", params={"filename": "base.csv"})
@@ -235,7 +252,7 @@ async def _runs(seeding: Seeding) -> None:
 SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
-    "registration": _registration,
+    "registration": _registration, "model": _model,
 }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, create_engine, select
 from tornado.httpclient import HTTPClientError
 
 from aitip.operations.table import Operation
@@ -62,21 +62,26 @@ async def fetch(jp_fetch: Any, method: str, path: str, *, token: str | None, bod
 class Written:
     """What the platform has written: every table of its catalog, read straight from the database (so a write
     anywhere shows, in a table no GET lists too), and every file under its home (the dataset registry and
-    its staging area)."""
+    its staging area), and, given its URL, every table of the MLflow store (a model's aliases)."""
 
-    def __init__(self, engine: Any, home: Path) -> None:
+    def __init__(self, engine: Any, home: Path, tracking_url: str | None = None) -> None:
         self.engine, self.home = engine, home
+        self.tracking = create_engine(tracking_url) if tracking_url else None
 
     def tables(self) -> dict[str, tuple[int, str]]:
-        """Each table's row count and a hash of its rows in key order."""
-        metadata = MetaData()
-        metadata.reflect(self.engine)
+        """Each table's row count and a hash of its rows in key order (the MLflow store's as ``mlflow:<name>``)."""
         found: dict[str, tuple[int, str]] = {}
-        with self.engine.connect() as connection:
-            for name, table in sorted(metadata.tables.items()):
-                key = list(table.primary_key.columns) or list(table.columns)
-                rows = connection.execute(select(table).order_by(*key)).all()
-                found[name] = (len(rows), hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest())
+        for prefix, engine in (("", self.engine), ("mlflow:", self.tracking)):
+            if engine is None:
+                continue
+            metadata = MetaData()
+            metadata.reflect(engine)
+            with engine.connect() as connection:
+                for name, table in sorted(metadata.tables.items()):
+                    key = list(table.primary_key.columns) or list(table.columns)
+                    rows = connection.execute(select(table).order_by(*key)).all()
+                    found[prefix + name] = (len(rows),
+                                            hashlib.sha256(repr([tuple(row) for row in rows]).encode()).hexdigest())
         return found
 
     def files(self) -> dict[str, str]:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..audit import record as audit_record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..errors import AitipError, NotFound, ServiceUnavailable
@@ -251,6 +252,8 @@ class RegistrationService(CatalogService):
             callback_secret=callback.secret if callback else None)
         session.add(registration)
         session.flush()
+        audit_record(session, principal.name, action, f"dataset:{project}/{name}",
+                     {"registration": registration.id, "filename": upload.filename, "bytes": upload.size})
         return registration
 
     def _load(self, session: Session, principal: Principal, project: str, name: str, registration_id: int,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from ..schema import RequestModel, ResponseModel
+from ..schema import MAX_ID, RequestModel, ResponseModel
 
 RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
 RunId = Annotated[str, Field(pattern=RUN_ID_PATTERN, description="An MLflow run id (32 hex characters)")]
@@ -151,6 +151,11 @@ class RegisteredModel(ResponseModel):
     description: str | None
     aliases: dict[str, int] = Field(description="{alias: version}, for this project's versions")
     versions: list[ModelVersion]
+
+
+class AliasSet(RequestModel):
+    version: int = Field(ge=1, le=MAX_ID, description="The model version the alias points at: one of this "
+                         "project's")
 
 
 class ModelList(ResponseModel):

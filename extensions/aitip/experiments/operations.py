@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ..operations.table import Operation, Section
 from .models import (
+    AliasSet,
     CompareQuery,
     ExperimentList,
     ExperimentListQuery,
     MetricHistory,
     MetricHistoryQuery,
     ModelList,
+    RegisteredModel,
     RunComparison,
     RunDetail,
     RunList,
@@ -37,4 +39,10 @@ SECTION = Section("experiments", "Experiments, runs and models", (
     Operation("models.list", "model.read", "GET", "projects/{project}/models",
               "Registered models from the project's runs: versions, aliases, the run and job of each",
               response=ModelList, call="experiments.list_models"),
+    Operation("models.set_alias", "model.manage", "PUT", "projects/{project}/models/{model}/aliases/{alias}",
+              "Point an alias (champion, staging...) at one of the project's versions of the model",
+              body=AliasSet, response=RegisteredModel, call="experiments.set_model_alias"),
+    Operation("models.delete_alias", "model.manage", "DELETE", "projects/{project}/models/{model}/aliases/{alias}",
+              "Remove an alias that points at one of the project's versions", response=RegisteredModel,
+              call="experiments.delete_model_alias"),
 ))

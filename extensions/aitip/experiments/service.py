@@ -1,7 +1,9 @@
 """The experiments service: a project's MLflow experiments, runs, metric curves, run comparison and
-registered models, with the project roles checked here (``experiment.read``, ``model.read``).
+registered models, with the project roles checked here (``experiment.read``, ``model.read``,
+``model.manage``).
 
-MLflow is read, never written. On an SQL-backed store (SQLite, PostgreSQL) reads go to MLflow's tables
+MLflow is read, never written, except for a model's aliases (through ``MlflowClient``, by maintainers, on
+the project's own versions). On an SQL-backed store (SQLite, PostgreSQL) reads go to MLflow's tables
 through :class:`.sql_reader.SqlTrackingReader`; an MLflow server URL, and searches it does not translate,
 go through ``MlflowClient``. A run belongs to the project its experiment belongs to
 (:func:`.records.project_of_experiment`); a non-member learns nothing (404), as for other resources.
@@ -20,17 +22,19 @@ from typing import Any, TypeVar
 import numpy as np
 from sqlalchemy.orm import Session
 
+from ..audit import record
 from ..catalog import Catalog
 from ..jobs import reads as job_reads
 from ..catalog.service import CatalogService
 from ..operations.actions import performs
-from ..errors import InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..settings import aitip_home
 from ..identity.principal import Principal
-from ..projects.access import authorize
+from ..projects.access import authorize, refuse_if_archived
 from .client_reader import ClientTrackingReader
 from .downsample import lttb_indices
 from .models import (
+    AliasSet,
     CompareQuery,
     ExperimentList,
     ExperimentListQuery,
@@ -38,6 +42,7 @@ from .models import (
     MetricHistory,
     MetricHistoryQuery,
     ModelList,
+    RegisteredModel,
     RunComparison,
     RunDetail,
     RunList,
@@ -317,6 +322,57 @@ class ExperimentService(CatalogService):
             return ModelList(models=self._read(lambda reader: reader.project_models(experiment_ids), []))
 
         return await self._for_project(principal, action, project, work)
+
+    @performs
+    async def set_model_alias(self, principal: Principal | None, project: str, model: str, alias: str,
+                              body: AliasSet, *, action: str) -> RegisteredModel:
+        """Point ``alias`` at one of the project's versions. An alias is the whole model's (MLflow's), so one
+        that points at another project's version is not this project's to move (409)."""
+        return await self._change_alias(principal, project, model, alias, body.version, action)
+
+    @performs
+    async def delete_model_alias(self, principal: Principal | None, project: str, model: str, alias: str, *,
+                                 action: str) -> RegisteredModel:
+        return await self._change_alias(principal, project, model, alias, None, action)
+
+    async def _change_alias(self, principal: Principal | None, project: str, model: str, alias: str,
+                            version: int | None, action: str) -> RegisteredModel:
+        principal = self._signed_in(principal)
+
+        def run() -> RegisteredModel:
+            with self.catalog.session() as session:
+                refuse_if_archived(authorize(session, principal, action, project)[0])
+            import_mlflow()
+            found = self._project_model(project, model)  # a store there is: tracking off has no models
+            assert self._mlflow is not None
+            ours = {entry.version for entry in found.versions}
+            if version is not None and version not in ours:
+                raise NotFound(f"model {model!r} has no version {version} from project {project!r}")
+            client = self._mlflow.client
+            current = client.get_registered_model(model).aliases.get(alias)
+            if current is not None and int(current) not in ours:
+                raise Conflict(f"alias {alias!r} of model {model!r} points at version {current}, which another "
+                               "project made; ask its maintainers", code="alias_of_another_project")
+            if version is None:
+                if current is None:
+                    raise NotFound(f"model {model!r} has no alias {alias!r}")
+                client.delete_registered_model_alias(model, alias)
+            else:
+                client.set_registered_model_alias(model, alias, str(version))
+            with self.catalog.session() as session:  # after MLflow took it: the trail tells what happened
+                record(session, principal.name, action, f"model:{model}",
+                       {"project": project, "alias": alias, "version": version, "was": current})
+            return self._project_model(project, model)
+
+        return await asyncio.to_thread(run)
+
+    def _project_model(self, project: str, model: str) -> RegisteredModel:
+        """The model as the project sees it (its versions only), or 404."""
+        experiment_ids = self._experiment_ids(project, include_deleted=True)
+        for found in self._read(lambda reader: reader.project_models(experiment_ids), []):
+            if found["name"] == model:
+                return RegisteredModel.model_validate(found)
+        raise NotFound(f"project {project!r} has no versions of a model named {model!r}")
 
 
 def _side_by_side(runs: list[dict[str, Any]], field: str) -> dict[str, dict[str, Any]]:

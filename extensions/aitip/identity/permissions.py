@@ -75,6 +75,9 @@ PERMISSIONS: dict[str, Permission] = _table(
                "Read the project's MLflow experiments, runs, metric curves and run comparisons"),
     Permission("model.read", _P.project, Role.viewer,
                "Read the registered models whose versions came from the project's runs"),
+    Permission("model.manage", _P.project, Role.maintainer,
+               "Point a registered model's alias (champion, staging...) at one of the project's versions, or "
+               "remove it"),
     Permission("dataset.read", _P.project, Role.viewer,
                "Read the project's datasets, versions, diffs, lineage and (masked) previews"),
     Permission("dataset.write", _P.project, Role.developer,

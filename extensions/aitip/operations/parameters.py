@@ -51,6 +51,14 @@ def _member_kind(value: str) -> str:
     return value.removesuffix("s")  # "users" -> "user": the service's enum takes it (see binding)
 
 
+def _alias(value: str) -> str:
+    """MLflow's alias rule: letters, digits, ``_`` and ``-``; ``latest`` and ``v<N>`` name versions already."""
+    if value.lower() == "latest" or re.fullmatch(r"[vV](ersion)?[0-9]+", value):
+        raise InvalidInput(f"invalid path: alias: {value!r} is reserved (it already names a version)",
+                           detail=[{"field": "alias", "message": "reserved alias", "type": "alias_reserved"}])
+    return value
+
+
 def _identifier(value: str) -> int:
     return int(value)
 
@@ -69,4 +77,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "assignment": PathParameter(ID_PATTERN, _identifier, "integer", "The assignment's id"),
     "subscription": PathParameter(ID_PATTERN, _identifier, "integer", "The webhook subscription's id"),
     "registration": PathParameter(ID_PATTERN, _identifier, "integer", "The dataset registration's id"),
+    "model": PathParameter(r"[^/]{1,256}", str, "string", "The registered model's name"),
+    "alias": PathParameter(r"[A-Za-z0-9_-]{1,255}", _alias, "string",
+                           "The alias: letters, digits, '_' and '-' (not 'latest' nor v<N>)"),
 }
