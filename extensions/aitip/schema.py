@@ -26,9 +26,10 @@ class RequestModel(BaseModel):
 
     A JSON number with no fraction (``3.0``) is an integer, as JSON Schema (and the OpenAPI document) says:
     an integer field takes it as ``3``. Nothing else about a value changes: ``"3"`` is still refused, and
-    ``3.0`` stays a float wherever the field is not an integer."""
+    ``3.0`` stays a float wherever the field is not an integer. Infinities and NaN are refused."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
+    # inf and NaN are no JSON numbers, but a query's "1e400" parses as inf: refused as it would be in a body.
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -253,6 +253,9 @@ SPECIAL: list[tuple[str, str, bytes | None, dict[str, str], dict[str, str], int,
     ("GET", "jobs/1/events", None, {}, {"after": "99999999999999999999"}, 422, "invalid_input"),
     ("GET", "jobs/1/events", None, {"Last-Event-ID": "99999999999999999999"}, {}, 422, "invalid_input"),
     ("GET", "jobs/1/events", None, {"Last-Event-ID": "soon"}, {}, 422, "invalid_input"),
+    # A query number past a float's range parses as inf (it was a 200 answering from "inf").
+    ("GET", "resources/history", None, {}, {"since": "1e400"}, 422, "invalid_input"),
+    ("GET", "resources/history", None, {}, {"since": "nan"}, 422, "invalid_input"),
 ]
 
 
