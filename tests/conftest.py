@@ -35,6 +35,7 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("AITIP_SHARED_ACCOUNT", "1")
     monkeypatch.setenv("AITIP_MLFLOW_TRACKING_URI", "")
     monkeypatch.delenv("AITIP_CATALOG_URL", raising=False)
+    monkeypatch.setenv("AITIP_LANG", "en")  # the CLI speaks English to tests that read it, whatever the locale
     return home
 
 

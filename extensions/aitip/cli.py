@@ -1,6 +1,8 @@
 """The ``aitip`` command: start the platform, log in, and work with projects.
 
-Human tables by default, ``--json`` for programs and agents.
+Human tables by default, in the shell's language (``AITIP_LANG``, else the locale: :mod:`aitip.i18n`);
+``--json`` for programs and agents, never translated. Help texts stay English: most are the operation
+table's API documentation.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import httpx
 from pydantic import BaseModel
 
 from .cli_operations import add_operation_commands, human, run_operation
+from .i18n import shell_gettext as _
+from .i18n import shell_ngettext as ngettext
 from .text_tables import cell as _cell
-from .text_tables import table
+from .text_tables import field_lines, table
 
 EXIT_USAGE = 2
 EXIT_API = 1
@@ -75,14 +79,15 @@ def _add_callback_options(parser: argparse.ArgumentParser, what: str) -> None:
 def _callback(args: argparse.Namespace) -> dict[str, str] | None:
     if not args.callback_url:
         if args.callback_secret:
-            raise SystemExit("--callback-secret needs --callback-url")
+            raise SystemExit(_("--callback-secret needs --callback-url"))
         return None
     return {"url": args.callback_url, **({"secret": args.callback_secret} if args.callback_secret else {})}
 
 
 def _show_made_secret(secret: str | None) -> None:
     if secret:
-        print(f"callback secret (shown once; verify each callback with it): {secret}", file=sys.stderr)
+        print(_("callback secret (shown once; verify each callback with it): {secret}").format(secret=secret),
+              file=sys.stderr)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -97,11 +102,11 @@ def hub_login(hub_url: str, username: str, password: str, note: str = "aitip CLI
         http.get("/hub/login")
         xsrf = _cookie(http, "_xsrf")
         if not xsrf:
-            raise SystemExit(f"aitip login: {hub_url} did not answer like a JupyterHub login page")
+            raise SystemExit(_("aitip login: {url} did not answer like a JupyterHub login page").format(url=hub_url))
         response = http.post("/hub/login", data={"username": username, "password": password, "_xsrf": xsrf})
         if response.status_code != 302:
-            raise SystemExit("aitip login: refused: wrong user name or password, or the account is not yet "
-                             "approved by an admin")
+            raise SystemExit(_("aitip login: refused: wrong user name or password, or the account is not yet "
+                               "approved by an admin"))
         http.cookies.delete("_xsrf")
         http.get("/hub/token")  # the session changed at login: fetch the XSRF token bound to it
         xsrf = _cookie(http, "_xsrf") or ""
@@ -110,8 +115,8 @@ def hub_login(hub_url: str, username: str, password: str, note: str = "aitip CLI
         if created.status_code != 201:
             from .client import plain_summary
 
-            raise SystemExit(f"aitip login: the hub would not create a token ({created.status_code} "
-                             f"{created.reason_phrase}): {plain_summary(created)}")
+            raise SystemExit(_("aitip login: the hub would not create a token ({status} {reason}): {summary}").format(
+                status=created.status_code, reason=created.reason_phrase, summary=plain_summary(created)))
         return str(created.json()["token"])
 
 
@@ -122,15 +127,16 @@ def cmd_login(args: argparse.Namespace) -> int:
                or f"http://127.0.0.1:{os.environ.get('AITIP_PORT', '8000')}").rstrip("/")
     token = args.token
     if token is None:
-        username = args.username or input("user: ")
-        password = os.environ.get("AITIP_PASSWORD") or getpass.getpass(f"password for {username}: ")
+        username = args.username or input(_("user: "))
+        password = os.environ.get("AITIP_PASSWORD") or getpass.getpass(
+            _("password for {user}: ").format(user=username))
         token = hub_login(hub_url, username, password)
     api_url = f"{hub_url}/services/aitip/"
     with Client(api_url, token) as client:
         me = client.me()
     path = save_credentials(api_url, token, me.name)
     emit(args, {"user": me.name, "url": api_url, "credentials": str(path)},
-         lambda v: f"logged in to {v['url']} as {v['user']} (credentials in {v['credentials']})")
+         lambda v: _("logged in to {url} as {user} (credentials in {credentials})").format(**v))
     return 0
 
 
@@ -138,8 +144,8 @@ def cmd_me(args: argparse.Namespace) -> int:
     with _client(args) as client:
         me = client.me()
     emit(args, me, lambda m: "\n".join([
-        f"user:   {m.name}{'  (hub admin)' if m.admin else ''}",
-        f"groups: {', '.join(m.groups) or '-'}",
+        *field_lines({"user": m.name + ("  " + _("(hub admin)") if m.admin else ""),
+                      "groups": ", ".join(m.groups) or "-"}, ["user", "groups"], 8),
         "",
         table([p.model_dump(mode='json') for p in m.projects], ["project", "role", "archived", "display_name"]),
     ]))
@@ -150,15 +156,19 @@ def cmd_projects_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         page = client.list_projects(include_archived=args.all, limit=args.limit, offset=args.offset)
     emit(args, page, lambda p: table([i.model_dump(mode="json") for i in p.items], PROJECT_COLUMNS)
-         + (f"\n({len(p.items)} of {p.total})" if p.total > len(p.items) else ""))
+         + _shown_of(len(p.items), p.total))
     return 0
+
+
+def _shown_of(shown: int, total: int) -> str:
+    """The footer of a list cut to one page."""
+    return "\n" + _("({shown} of {total})").format(shown=shown, total=total) if total > shown else ""
 
 
 def _project_view(project: Any) -> str:
     data = project.model_dump(mode="json")
-    return "\n".join(f"{key + ':':14}{_cell(data[key])}" for key in
-                     ["name", "display_name", "description", "my_role", "archived", "created_by", "created_at",
-                      "updated_at"])
+    fields = ["name", "display_name", "description", "my_role", "archived", "created_by", "created_at", "updated_at"]
+    return "\n".join(field_lines({key: _cell(data[key]) for key in fields}, fields, 14))
 
 
 def cmd_projects_create(args: argparse.Namespace) -> int:
@@ -218,7 +228,8 @@ def cmd_members_set_role(args: argparse.Namespace) -> int:
 def cmd_members_remove(args: argparse.Namespace) -> int:
     with _client(args) as client:
         client.remove_member(args.project, **_principal(args))
-    emit(args, {"removed": _principal(args)}, lambda v: f"removed {next(iter(v['removed'].values()))}")
+    emit(args, {"removed": _principal(args)},
+         lambda v: _("removed {member}").format(member=next(iter(v["removed"].values()))))
     return 0
 
 
@@ -256,9 +267,11 @@ def _print_event(event: Any) -> None:
         stream.flush()
     elif event.kind == "state":
         detail = f": {data['reason']}" if data.get("reason") else ""
-        print(f"[job {event.job_id}] {data.get('state')}{detail}", file=sys.stderr, flush=True)
+        print(_("[job {job}] {state}").format(job=event.job_id, state=data.get("state")) + detail, file=sys.stderr,
+              flush=True)
     elif event.kind == "cell_finished" and data.get("status") != "ok":
-        print(f"[job {event.job_id}] cell {data.get('index')} {data.get('status')}", file=sys.stderr, flush=True)
+        print(_("[job {job}] cell {index} {status}").format(job=event.job_id, index=data.get("index"),
+                                                            status=data.get("status")), file=sys.stderr, flush=True)
 
 
 def _follow(client: Any, job_id: int) -> int:
@@ -266,8 +279,8 @@ def _follow(client: Any, job_id: int) -> int:
         _print_event(event)
     job = client.get_job(job_id)
     if job.failed_cell:
-        print(f"[job {job_id}] failed in cell {job.failed_cell.index}:\n{job.failed_cell.source}",
-              file=sys.stderr)
+        print(_("[job {job}] failed in cell {index}:").format(job=job_id, index=job.failed_cell.index)
+              + f"\n{job.failed_cell.source}", file=sys.stderr)
     return 0 if job.state.value == "succeeded" else 1
 
 
@@ -283,10 +296,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 callback=_callback(args))
         _show_made_secret(job.callback_secret)
         if not (args.follow or args.wait):
-            emit(args, job, lambda j: f"job {j.id} queued in {j.project} (kernel {j.kernel}); "
-                                      f"follow it with: aitip jobs logs -f {j.id}")
+            emit(args, job, lambda j: _("job {job} queued in {project} (kernel {kernel}); follow it with: "
+                                        "aitip jobs logs -f {job}").format(job=j.id, project=j.project,
+                                                                           kernel=j.kernel))
             return 0
-        print(f"[job {job.id}] submitted to {job.project}", file=sys.stderr)
+        print(_("[job {job}] submitted to {project}").format(job=job.id, project=job.project), file=sys.stderr)
         if args.follow:
             code = _follow(client, job.id)
         else:
@@ -300,7 +314,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     with _client(args) as client:
         page = client.list_jobs(project=args.project, state=args.state, owner=args.owner, limit=args.limit)
     emit(args, page, lambda p: table([j.model_dump(mode="json") for j in p.items], JOB_COLUMNS)
-         + (f"\n({len(p.items)} of {p.total})" if p.total > len(p.items) else ""))
+         + _shown_of(len(p.items), p.total))
     return 0
 
 
@@ -309,10 +323,11 @@ def _job_view(job: Any) -> str:
     keys = ["id", "project", "owner", "state", "reason", "notebook_name", "notebook_sha256", "kernel", "parameters",
             "resources", "attempt", "max_attempts", "priority", "mlflow_run_id", "submitted_at", "started_at",
             "finished_at"]
-    lines = [f"{key + ':':17}{json.dumps(data[key]) if isinstance(data[key], dict) else _cell(data[key])}"
-             for key in keys]
+    lines = field_lines({key: json.dumps(data[key]) if isinstance(data[key], dict) else _cell(data[key])
+                         for key in keys}, keys, 17)
     if job.failed_cell:
-        lines.append(f"failed cell {job.failed_cell.index}:\n{job.failed_cell.source}\n{job.failed_cell.traceback or ''}")
+        lines.append(_("failed cell {index}:").format(index=job.failed_cell.index)
+                     + f"\n{job.failed_cell.source}\n{job.failed_cell.traceback or ''}")
     return "\n".join(lines)
 
 
@@ -339,7 +354,8 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
 def cmd_jobs_control(args: argparse.Namespace) -> int:
     with _client(args) as client:
         job = client.cancel_job(args.job) if args.command_name == "cancel" else client.retry_job(args.job)
-    emit(args, job, lambda j: f"job {j.id}: {j.state.value}" + (" (cancel requested)" if j.cancel_requested else ""))
+    emit(args, job, lambda j: _("job {job}: {state}").format(job=j.id, state=j.state.value)
+         + (" " + _("(cancel requested)") if j.cancel_requested else ""))
     return 0
 
 
@@ -350,7 +366,7 @@ def cmd_jobs_notebook(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)
-        print(f"wrote {args.output}", file=sys.stderr)
+        print(_("wrote {path}").format(path=args.output), file=sys.stderr)
     else:
         print(text)
     return 0
@@ -362,7 +378,8 @@ def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
     name, _, spec = text.partition("=")
     kind, _, rest = spec.partition(":")
     if not name or kind not in ("grid", "choice", "uniform", "loguniform", "int") or not rest:
-        raise SystemExit(f"aitip sweep: bad --space {text!r}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
+        raise SystemExit(_("aitip sweep: bad --space {space}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
+                         .format(space=repr(text)))
     if kind in ("grid", "choice"):
         return name, {"type": kind, "values": [parse_parameter_value(v) for v in rest.split(",")]}
     low, _, high = rest.partition(":")
@@ -370,10 +387,13 @@ def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def _sweep_view(sweep: Any) -> str:
-    head = (f"sweep {sweep.id} ({sweep.strategy}) in {sweep.project}: {sweep.state}, "
-            f"{sweep.created_trials}/{sweep.trials} trials, {sweep.direction} {sweep.objective}")
-    best = (f"best: {sweep.best_value} from job {sweep.best_job_id} with {json.dumps(sweep.best_parameters)}"
-            if sweep.best_job_id else "best: none yet")
+    head = _("sweep {sweep} ({strategy}) in {project}: {state}, {created}/{trials} trials, {direction} "
+             "{objective}").format(sweep=sweep.id, strategy=sweep.strategy, project=sweep.project, state=sweep.state,
+                                   created=sweep.created_trials, trials=sweep.trials, direction=sweep.direction,
+                                   objective=sweep.objective)
+    best = (_("best: {value} from job {job} with {parameters}").format(
+        value=sweep.best_value, job=sweep.best_job_id, parameters=json.dumps(sweep.best_parameters))
+            if sweep.best_job_id else _("best: none yet"))
     rows = [{"job": t.job_id, "trial": t.index, "state": t.state.value, "value": t.value,
              "parameters": json.dumps(t.parameters)} for t in sweep.trial_jobs]
     return "\n".join([head, best, "", table(rows, ["trial", "job", "state", "value", "parameters"])])
@@ -419,8 +439,8 @@ def cmd_data_add(args: argparse.Namespace) -> int:
     with _client(args) as client:
         version = _datasets(client).add(args.project, args.name, args.path, message=args.message,
                                         format=args.format)
-    emit(args, version, lambda v: f"{v.dataset} v{v.version} registered ({v.rows if v.rows is not None else '-'} "
-                                  f"rows, {v.bytes} bytes, tag {v.tag})")
+    emit(args, version, lambda v: _("{dataset} v{version} registered ({rows} rows, {bytes} bytes, tag {tag})").format(
+        dataset=v.dataset, version=v.version, rows=v.rows if v.rows is not None else "-", bytes=v.bytes, tag=v.tag))
     return 0
 
 
@@ -450,15 +470,17 @@ def _version_view(version: Any) -> str:
     values, range); masked columns say so. ``--json`` gives the whole quality report."""
     v = version.model_dump(mode="json", by_alias=True)
     quality = v.get("quality") or {}
-    lines = [f"{v['dataset']} v{v['version']}  {v['format']}, {_cell(v['rows'])} rows, {v['bytes']} bytes, "
-             f"{v['files']} file(s)",
-             f"tag:        {_cell(v['tag'])}",
-             f"registered: by {v['author']} at {v['created_at']}" + (f": {v['message']}" if v["message"] else ""),
-             *([f"from:       {v['derived_from']}"] if v.get("derived_from") else []),
-             *([f"restored:   from v{v['restored_from']}"] if v.get("restored_from") else [])]
+    files = ngettext("{count} file", "{count} files", v["files"]).format(count=v["files"])
+    lines = [f"{v['dataset']} v{v['version']}  " + _("{format}, {rows} rows, {bytes} bytes, {files}").format(
+                 format=v["format"], rows=_cell(v["rows"]), bytes=v["bytes"], files=files),
+             _("tag:        {tag}").format(tag=_cell(v["tag"])),
+             _("registered: by {author} at {at}").format(author=v["author"], at=v["created_at"])
+             + (f": {v['message']}" if v["message"] else ""),
+             *([_("from:       {source}").format(source=v["derived_from"])] if v.get("derived_from") else []),
+             *([_("restored:   from v{version}").format(version=v["restored_from"])] if v.get("restored_from") else [])]
     duplicates = quality.get("duplicates")
     if isinstance(duplicates, dict):
-        lines.append(f"duplicates: {duplicates.get('count')} rows")
+        lines.append(_("duplicates: {count} rows").format(count=duplicates.get("count")))
     columns = quality.get("columns") or []
     if columns:
         masked = set(v.get("masked_columns") or [])
@@ -470,13 +492,13 @@ def _version_view(version: Any) -> str:
             rows.append({"column": column["name"], "type": column["type"],
                          "missing": f"{(column.get('null_fraction') or 0) * 100:.1f}%",
                          "distinct": column.get("distinct_count"),
-                         "range": "(masked)" if column["name"] in masked
+                         "range": _("(masked)") if column["name"] in masked
                          else (f"{_cell(low)} .. {_cell(high)}" if low is not None or high is not None else None)})
         lines += ["", table(rows, ["column", "type", "missing", "distinct", "range"])]
     elif (v.get("schema") or {}).get("kind") == "images":
         classes = v["schema"].get("classes") or {}
         lines += ["", table([{"class": k, "images": n} for k, n in classes.items()], ["class", "images"])]
-    lines.append("(--json: the whole quality report)")
+    lines.append(_("(--json: the whole quality report)"))
     return "\n".join(lines)
 
 
@@ -485,10 +507,14 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
         diff = _datasets(client).diff(args.project, args.name, args.before, args.after)
 
     def human(d: Any) -> str:
+        content = _("content changed") if d.content_changed else _("content unchanged")
         lines = [f"{d.dataset}: v{d.from_version} -> v{d.to_version}",
-                 f"rows: {d.rows_before} -> {d.rows_after} ({d.row_delta:+d})" if d.row_delta is not None else "",
-                 f"bytes: {d.bytes_delta:+d}, content {'changed' if d.content_changed else 'unchanged'}"]
-        lines += [f"column {c.column}: {c.change} ({c.before or '-'} -> {c.after or '-'})" for c in d.schema_changes]
+                 _("rows: {before} -> {after} ({delta})").format(before=d.rows_before, after=d.rows_after,
+                                                                 delta=f"{d.row_delta:+d}")
+                 if d.row_delta is not None else "",
+                 _("bytes: {delta}, {content}").format(delta=f"{d.bytes_delta:+d}", content=content)]
+        lines += [_("column {column}: {change} ({before} -> {after})").format(
+            column=c.column, change=c.change, before=c.before or "-", after=c.after or "-") for c in d.schema_changes]
         lines += [f"+ {f}" for f in d.files_added] + [f"- {f}" for f in d.files_removed]
         lines += [f"~ {f}" for f in d.files_modified]
         return "\n".join(line for line in lines if line) + ("\n" + d.dvc_diff if d.dvc_diff else "")
@@ -500,7 +526,8 @@ def cmd_data_diff(args: argparse.Namespace) -> int:
 def cmd_data_restore(args: argparse.Namespace) -> int:
     with _client(args) as client:
         version = _datasets(client).restore(args.project, args.name, args.version, message=args.message)
-    emit(args, version, lambda v: f"{v.dataset} v{v.version} restored from v{v.restored_from} (tag {v.tag})")
+    emit(args, version, lambda v: _("{dataset} v{version} restored from v{restored} (tag {tag})").format(
+        dataset=v.dataset, version=v.version, restored=v.restored_from, tag=v.tag))
     return 0
 
 
@@ -510,7 +537,7 @@ def cmd_data_preview(args: argparse.Namespace) -> int:
         version = args.version or api.version(args.project, args.name).version
         preview = api.preview(args.project, args.name, version, limit=args.limit)
     emit(args, preview, lambda p: table([dict(zip(p.columns, row, strict=True)) for row in p.rows], p.columns)
-         + (f"\n(masked: {', '.join(p.masked_columns)})" if p.masked_columns else ""))
+         + ("\n" + _("(masked: {columns})").format(columns=", ".join(p.masked_columns)) if p.masked_columns else ""))
     return 0
 
 
@@ -518,7 +545,7 @@ def cmd_data_lineage(args: argparse.Namespace) -> int:
     with _client(args) as client:
         graph = _datasets(client).lineage(args.node, depth=args.depth)
     emit(args, graph, lambda g: "\n".join([f"{e.source} --{e.relation}--> {e.target}" for e in g.edges])
-         or f"{g.root} (no links)")
+         or _("{node} (no links)").format(node=g.root))
     return 0
 
 
@@ -729,11 +756,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"error": {"status": error.status, "code": error.code, "message": error.message,
                                         "detail": error.detail}}), file=sys.stderr)
         else:  # one line, whatever the server said (the SDK has already reduced any HTML page to its words)
-            message = " ".join(str(error.message).split()) or "(no message)"
-            print(f"aitip: {message} ({error.status} {error.code})", file=sys.stderr)
+            message = " ".join(str(error.message).split()) or _("(no message)")
+            print(_("aitip: {message} ({status} {code})").format(message=message, status=error.status,
+                                                                 code=error.code), file=sys.stderr)
         return EXIT_API
-    except NotConfigured as error:
-        print(f"aitip: {error}", file=sys.stderr)
+    except NotConfigured:
+        print(_("aitip: no AITIP platform configured: run `aitip login`, or set AITIP_URL and AITIP_TOKEN"),
+              file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

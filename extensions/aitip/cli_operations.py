@@ -25,7 +25,9 @@ from pydantic import BaseModel
 from .operations.inputs import input_fields
 from .operations.parameters import PATH_PARAMETERS
 from .operations.table import Operation, operations
-from .text_tables import cell, table
+from .i18n import shell_gettext as _
+from .i18n import shell_ngettext as ngettext
+from .text_tables import cell, field_lines, label, table
 
 FACE = "cli"
 # Rows whose command is hand-written, and that command.
@@ -82,7 +84,7 @@ def _json_value(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+        raise argparse.ArgumentTypeError(_("not JSON: {error}").format(error=exc)) from exc
 
 
 def option_flag(row: Operation, name: str) -> str:
@@ -162,22 +164,23 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 # ----- what a person reads -----
 
 def human(value: Any) -> str:
-    """A table for a list of records (a model's one list field, or a page's items), else ``key: value``."""
+    """A table for a list of records (a model's one list field, or a page's items), else ``key: value``. The
+    fields are the API's; their titles are translated where :data:`aitip.text_tables.LABELS` knows them."""
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     if data is None:
-        return "done"
+        return _("done")
     if isinstance(data, dict):
         records = [(key, item) for key, item in data.items()
                    if isinstance(item, list) and item and all(isinstance(entry, dict) for entry in item)]
         lists = [key for key, item in data.items() if isinstance(item, list)]
         if not records and len(lists) == 1 and not data[lists[0]] and len(data) <= 3:  # an empty page
-            return "(none)"
+            return _("(none)")
         if len(records) == 1:
             key, rows = records[0]
             rest = {k: v for k, v in data.items() if k != key and _scalar(v)}
-            footer = "\n" + "  ".join(f"{k}: {_text(v)}" for k, v in rest.items()) if rest else ""
+            footer = "\n" + "  ".join(f"{label(k)}: {_text(v)}" for k, v in rest.items()) if rest else ""
             return table(rows, _columns(rows)) + footer
-        return "\n".join(f"{key + ':':22}{_text(item)}" for key, item in data.items())
+        return "\n".join(field_lines({key: _text(item) for key, item in data.items()}, list(data), 22))
     if isinstance(data, list) and all(isinstance(entry, dict) for entry in data):
         return table(data, _columns(data))
     return _text(data)
@@ -202,5 +205,6 @@ def _text(value: Any) -> str:
         inner = ", ".join(f"{k}={cell(v) if _scalar(v) else '…'}" for k, v in list(value.items())[:6])
         return "{" + inner + (", …" if len(value) > 6 else "") + "}" if value else "-"
     if isinstance(value, list) and value and not all(_scalar(item) for item in value):
-        return f"({len(value)} items; --json shows them)"
+        return ngettext("({count} item; --json shows it)", "({count} items; --json shows them)",
+                        len(value)).format(count=len(value))
     return cell(value)

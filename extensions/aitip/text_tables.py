@@ -1,19 +1,67 @@
-"""Plain aligned text tables, as the CLI prints them."""
+"""Plain aligned text tables, as the CLI prints them, in the shell's language (see :mod:`aitip.i18n`).
+
+Column titles and ``key: value`` labels are the fields' names, translated where :data:`LABELS` knows the
+field (English shows the name itself: ``DISPLAY_NAME``); alignment counts a Chinese character as two
+columns, as terminals draw it."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
+
+from .i18n import N_
+from .i18n import shell_gettext as _
+
+# Fields the CLI's tables and views show, by their API name.
+LABELS = {
+    "id": N_("id"), "name": N_("name"), "display_name": N_("display_name"), "description": N_("description"),
+    "project": N_("project"), "role": N_("role"), "my_role": N_("my_role"), "archived": N_("archived"),
+    "created_by": N_("created_by"), "created_at": N_("created_at"), "updated_at": N_("updated_at"),
+    "kind": N_("kind"), "added_by": N_("added_by"), "added_at": N_("added_at"), "owner": N_("owner"),
+    "state": N_("state"), "reason": N_("reason"), "notebook_name": N_("notebook_name"),
+    "notebook_sha256": N_("notebook_sha256"), "kernel": N_("kernel"), "parameters": N_("parameters"),
+    "resources": N_("resources"), "attempt": N_("attempt"), "max_attempts": N_("max_attempts"),
+    "priority": N_("priority"), "mlflow_run_id": N_("mlflow_run_id"), "submitted_at": N_("submitted_at"),
+    "started_at": N_("started_at"), "finished_at": N_("finished_at"), "dataset": N_("dataset"),
+    "version": N_("version"), "latest_version": N_("latest_version"), "versions": N_("versions"),
+    "format": N_("format"), "rows": N_("rows"), "bytes": N_("bytes"), "files": N_("files"), "author": N_("author"),
+    "message": N_("message"), "tag": N_("tag"), "trial": N_("trial"), "job": N_("job"), "value": N_("value"),
+    "column": N_("column"), "type": N_("type"), "missing": N_("missing"), "distinct": N_("distinct"),
+    "range": N_("range"), "class": N_("class"), "images": N_("images"), "status": N_("status"),
+    "user": N_("user"), "groups": N_("groups"),
+}
+
+
+def label(field: str) -> str:
+    """A field's name as a person reads it in the shell's language."""
+    return _(LABELS[field]) if field in LABELS else field
+
+
+def width(text: str) -> int:
+    """Columns a terminal gives ``text``: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(character) in "WF" else 1 for character in text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def field_lines(values: dict[str, str], fields: Sequence[str], least: int) -> list[str]:
+    """``label: value`` lines, the values aligned at ``least`` columns or past the longest label."""
+    column = max([least] + [width(label(field) + ":") + 1 for field in fields])
+    return [pad(label(field) + ":", column) + values[field] for field in fields]
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """A plain aligned table; empty input says so."""
     if not rows:
-        return "(none)"
+        return _("(none)")
+    titles = [label(col).upper() for col in columns]
     cells = [[cell(row.get(col)) for col in columns] for row in rows]
-    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
-    lines = ["  ".join(col.upper().ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    widths = [max(width(title), *(width(r[i]) for r in cells)) for i, title in enumerate(titles)]
+    lines = ["  ".join(pad(title, w) for title, w in zip(titles, widths, strict=True)).rstrip()]
+    lines += ["  ".join(pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
 
 
@@ -21,7 +69,7 @@ def cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "-"
     text = str(value)

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aitip.cli import main
 from tests.server.conftest import TOKENS
 
@@ -56,3 +58,38 @@ async def test_generated_commands_print_tables_and_json_and_refuse_in_one_line(
     assert code == 1 and out == "" and err.startswith("aitip: ") and err.count("\n") == 1
     code, _, err = done["bad"]
     assert code == 1 and "max_results" in err
+
+
+async def test_people_read_the_cli_in_chinese_and_programs_read_json(
+        api: Any, jp_http_port: int, jp_base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``AITIP_LANG=zh_CN``: headings, labels and the error line are Chinese; ``--json`` is the same data."""
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    monkeypatch.setenv("AITIP_LANG", "zh_CN")
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+
+    def aitip(*argv: str, user: str = "ann") -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--url", url, "--token", TOKENS[user], *argv])
+        return code, out.getvalue(), err.getvalue()
+
+    def session() -> dict[str, tuple[int, str, str]]:
+        return {
+            "create": aitip("projects", "create", "beta", "--display-name", "Beta"),
+            "list": aitip("projects", "list"),
+            "list_json": aitip("--json", "projects", "list"),
+            "members": aitip("projects", "members", "list", "beta"),
+            "refused": aitip("projects", "update", "beta", "--description", "mine", user="bob"),
+        }
+
+    done = await asyncio.to_thread(session)
+    code, shown, _ = done["create"]
+    assert code == 0 and "名称:" in shown and "显示名称:" in shown and "name:" not in shown
+    code, shown, _ = done["list"]
+    assert code == 0 and shown.splitlines()[0].split()[:3] == ["名称", "显示名称", "我的角色"]
+    assert "beta" in shown and "否" in shown  # not archived
+    assert json.loads(done["list_json"][1])["items"][0]["archived"] is False  # data, not words
+    code, shown, _ = done["members"]
+    assert code == 0 and shown.splitlines()[0].split()[:3] == ["类型", "名称", "角色"]
+    code, out, err = done["refused"]
+    assert code == 1 and out == "" and err.startswith("aitip：出错：") and err.count("\n") == 1
