@@ -149,3 +149,12 @@ def test_unknown_languages_fall_back_to_english() -> None:
     assert i18n.translator(None).language == "en"
     with pytest.raises(ValueError):
         i18n.translations("fr")
+
+
+def test_the_cli_says_a_bad_sweep_space_in_the_shells_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aitip.cli import parse_dimension
+
+    assert parse_dimension("lr=loguniform:1e-4:1e-1") == ("lr", {"type": "loguniform", "low": 1e-4, "high": 0.1})
+    monkeypatch.setenv("AITIP_LANG", "zh_CN")
+    with pytest.raises(SystemExit, match="格式错误"):
+        parse_dimension("lr=cubic:1")

@@ -375,14 +375,14 @@ def cmd_jobs_notebook(args: argparse.Namespace) -> int:
 def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
     """``name=loguniform:1e-4:1e-1``, ``name=uniform:0:1``, ``name=int:16:256``, ``name=choice:a,b``,
     ``name=grid:1,2,3`` (values read as JSON when they parse)."""
-    name, _, spec = text.partition("=")
-    kind, _, rest = spec.partition(":")
+    name, _equals, spec = text.partition("=")
+    kind, _colon, rest = spec.partition(":")
     if not name or kind not in ("grid", "choice", "uniform", "loguniform", "int") or not rest:
         raise SystemExit(_("aitip sweep: bad --space {space}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
                          .format(space=repr(text)))
     if kind in ("grid", "choice"):
         return name, {"type": kind, "values": [parse_parameter_value(v) for v in rest.split(",")]}
-    low, _, high = rest.partition(":")
+    low, _colon, high = rest.partition(":")
     return name, {"type": kind, "low": float(low), "high": float(high)}
 
 
