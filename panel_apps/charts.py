@@ -1,5 +1,5 @@
 """HoloViews charts the pages share (Bokeh backend). Each takes API JSON and returns an element;
-none calls the API."""
+none calls the API. Axis titles, legends and empty states are in the page's language."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 from bokeh.palettes import Category10_10
 
 from .components import STATE_COLOURS, format_number
+from .language import _
 
 hv.extension("bokeh", logo=False)
 
@@ -54,27 +55,28 @@ def placeholder(text: str) -> hv.Text:
 def jobs_by_state(counts: Mapping[str, int]) -> hv.Bars:
     frame = pd.DataFrame({"state": list(counts), "jobs": [int(v) for v in counts.values()],
                           "colour": [STATE_COLOURS.get(state, "#333333") for state in counts]})
-    return hv.Bars(frame, "state", ["jobs", "colour"]).opts(
-        **_common(tools=["hover"], color="colour", xlabel="", ylabel="jobs", line_color=None, xrotation=30))
+    return hv.Bars(frame, ("state", _("state")), [("jobs", _("jobs")), "colour"]).opts(
+        **_common(tools=["hover"], color="colour", xlabel="", ylabel=_("jobs"), line_color=None, xrotation=30))
 
 
 def utilization_over_time(history: Mapping[str, Any] | None) -> hv.Element | hv.Overlay:
     """GPU utilization per GPU over time; the host's CPU when the machine has no GPU. The history is
     column-wise: ``t`` (epoch seconds) and one list per measurement."""
     if not history:
-        return placeholder("no resource data")
+        return placeholder(_("no resource data"))
     curves = []
     for position, device in enumerate(history.get("devices") or []):
         frame = pd.DataFrame({"time": [to_datetime(t) for t in device.get("t", [])],
                               "utilization": device.get("utilization_gpu_percent", [])})
-        curves.append(hv.Curve(frame, "time", ("utilization", "GPU utilization (%)"),
+        curves.append(hv.Curve(frame, ("time", _("time")), ("utilization", _("GPU utilization (%)")),
                                label=f"GPU {device.get('index', position)}").opts(color=colour(position)))
     if not curves:
         host = history.get("host") or {}
         frame = pd.DataFrame({"time": [to_datetime(t) for t in host.get("t", [])], "cpu": host.get("cpu_percent", [])})
         if frame.empty:
-            return placeholder("no samples yet")
-        curves.append(hv.Curve(frame, "time", ("cpu", "CPU (%)"), label="host CPU (no GPU)").opts(color=colour(0)))
+            return placeholder(_("no samples yet"))
+        curves.append(hv.Curve(frame, ("time", _("time")), ("cpu", _("CPU (%)")), label=_("host CPU (no GPU)"))
+                      .opts(color=colour(0)))
     return hv.Overlay(curves).opts(
         hv.opts.Curve(**_common(tools=["hover"], ylim=(0, 100), line_width=2)),
         hv.opts.Overlay(legend_position="top_left", responsive=True, height=HEIGHT, hooks=[_without_logo]))
@@ -91,21 +93,23 @@ def metric_by_run(runs: Sequence[Mapping[str, Any]], metric: str | None, max_bar
                     run.get("status", "")) for run in runs
                    if metric and (run.get("metrics") or {}).get(metric) is not None), key=lambda row: row[0])
     if not rows:
-        return hv.render(placeholder(f"no run logged {metric}" if metric else "no metrics logged yet"))
+        return hv.render(placeholder(_("no run logged {metric}").format(metric=metric) if metric
+                                     else _("no metrics logged yet")))
     names = [row[1] for row in rows]
     source = ColumnDataSource({"started": [to_datetime(row[0]) for row in rows], "run": names,
                                "value": [row[2] for row in rows], "status": [row[3] for row in rows]})
     options: dict[str, Any] = dict(height=HEIGHT, sizing_mode="stretch_width", toolbar_location="above",
                                    tools="save,reset", y_axis_label=metric)
     if len(rows) <= max_bars and len(set(names)) == len(names):
-        chart = figure(x_range=names, x_axis_label="run", **options)
+        chart = figure(x_range=names, x_axis_label=_("run"), **options)
         chart.vbar(x="run", top="value", width=0.8, source=source, color=colour(0), line_color=None)
         chart.xaxis.major_label_orientation = 0.5 if len(rows) > 8 else 0
         chart.y_range.start = min(0.0, min(row[2] for row in rows))
     else:
-        chart = figure(x_axis_type="datetime", x_axis_label="run started", **options)
+        chart = figure(x_axis_type="datetime", x_axis_label=_("run started"), **options)
         chart.scatter(x="started", y="value", size=8, source=source, color=colour(0))
-    chart.add_tools(HoverTool(tooltips=[("run", "@run"), (metric or "value", "@value"), ("status", "@status")]))
+    chart.add_tools(HoverTool(tooltips=[(_("run"), "@run"), (metric or _("value"), "@value"),
+                                        (_("status"), "@status")]))
     chart.toolbar.logo = None
     chart.xgrid.grid_line_color = None
     return chart
@@ -119,12 +123,13 @@ def overlaid_curves(curves: Mapping[str, Sequence[Mapping[str, Any]]], names: Ma
         if not points:
             continue
         frame = pd.DataFrame({"step": [p["step"] for p in points], "value": [p["value"] for p in points]})
-        drawn.append(hv.Curve(frame, "step", ("value", key), label=names.get(run_id, run_id[:8]))
+        step = ("step", _("step"))
+        drawn.append(hv.Curve(frame, step, ("value", key), label=names.get(run_id, run_id[:8]))
                      .opts(color=colour(position)))
-        drawn.append(hv.Scatter(frame, "step", ("value", key)).opts(color=colour(position), size=6,
+        drawn.append(hv.Scatter(frame, step, ("value", key)).opts(color=colour(position), size=6,
                                                                     show_legend=False, tools=["hover"]))
     if not drawn:
-        return placeholder(f"no history of {key}")
+        return placeholder(_("no history of {metric}").format(metric=key))
     return hv.Overlay(drawn).opts(
         hv.opts.Curve(**_common(tools=["hover"], line_width=2)),
         hv.opts.Overlay(legend_position="bottom_right", responsive=True, height=HEIGHT, title=key,
@@ -159,14 +164,14 @@ def parallel_coordinates(runs: Sequence[Mapping[str, Any]], params: Sequence[str
     normalized to [0, 1] and each run is a polyline across the axes, labelled with the axis ends."""
     dims = [("params", name) for name in params] + [("metrics", name) for name in metrics]
     if not dims or not runs:
-        return placeholder("pick runs with parameters or metrics to compare")
+        return placeholder(_("pick runs with parameters or metrics to compare"))
     columns = {(kind, name): _axis([(run.get(kind) or {}).get(name) for run in runs]) for kind, name in dims}
     layers: list[Any] = []
     for x in range(len(dims)):
         layers.append(hv.VLine(x).opts(color="#999999", line_width=1))
     labels = []
     for x, dim in enumerate(dims):
-        _, bottom, top = columns[dim]
+        _positions, bottom, top = columns[dim]
         labels += [(x, -0.06, bottom), (x, 1.06, top)]
     for position, run in enumerate(runs):
         points = [(x, columns[dim][0][position], format_number((run.get(dim[0]) or {}).get(dim[1])), dim[1])
@@ -181,7 +186,8 @@ def parallel_coordinates(runs: Sequence[Mapping[str, Any]], params: Sequence[str
                       .opts(color=colour(position), size=8, tools=["hover"]))
     layers.append(hv.Labels(pd.DataFrame(labels, columns=["axis", "position", "text"]), ["axis", "position"], "text")
                   .opts(text_font_size="9pt", text_color="#444444"))
-    ticks = [(x, f"{'param' if kind == 'params' else 'metric'}: {name}") for x, (kind, name) in enumerate(dims)]
+    ticks = [(x, (_("param: {name}") if kind == "params" else _("metric: {name}")).format(name=name))
+             for x, (kind, name) in enumerate(dims)]
     return hv.Overlay(layers).opts(
         hv.opts.Curve(responsive=True, height=HEIGHT + 40),
         hv.opts.Overlay(responsive=True, height=HEIGHT + 40, xticks=ticks, yaxis=None, ylim=(-0.15, 1.15),
@@ -197,14 +203,15 @@ def lineage(models: Sequence[Mapping[str, Any]]) -> hv.Element | hv.Overlay:
             rows.append((model["name"], version))
     rows = sorted(rows, key=lambda item: item[1].get("creation_timestamp") or 0, reverse=True)[:30]
     if not rows:
-        return placeholder("no registered model versions yet")
+        return placeholder(_("no registered model versions yet"))
     nodes, edges = [], []
     for y, (name, version) in enumerate(rows):
-        run = (version.get("run_id") or "")[:8] or "no run"
-        job = f"job {version['job_id']}" if version.get("job_id") is not None else "no job"
+        run = (version.get("run_id") or "")[:8]
+        job = _("job {job}").format(job=version["job_id"]) if version.get("job_id") is not None else _("no job")
         aliases = ", ".join(version.get("aliases") or [])
         label = f"{name} v{version['version']}" + (f" @{aliases}" if aliases else "")
-        nodes += [(0, -y, job, "job"), (1, -y, f"run {run}", "run"), (2, -y, label, "version")]
+        nodes += [(0, -y, job, "job"), (1, -y, _("run {run}").format(run=run) if run else _("no run"), "run"),
+                  (2, -y, label, "version")]
         edges += [(0, -y, 1, -y), (1, -y, 2, -y)]
     frame = pd.DataFrame(nodes, columns=["x", "y", "text", "kind"])
     kind_colours = {"job": colour(1), "run": colour(0), "version": colour(2)}

@@ -1,5 +1,6 @@
 """What every page shares: the API client from the viewer's identity, the page frame with its
-navigation, tables, readable error banners and value formatting."""
+navigation and language switch, tables, readable error banners and value formatting, in the page's
+language (:mod:`panel_apps.language`)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,31 @@ import panel as pn
 import param
 
 from aitip.client import AitipAPIError, Client, NotConfigured
+from aitip.i18n import N_
 
 from .api import DashboardAPI
+from .language import _, switch_html
 from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
 
 STATE_COLOURS = {"queued": "#777777", "starting": "#aa6600", "running": "#0066cc", "succeeded": "#228822",
                  "failed": "#cc0000", "cancelled": "#555555", "timed_out": "#cc6600"}
-PAGE_TITLES = {page: page.title() for page in PAGES}
+PAGE_TITLES = {"overview": N_("Overview"), "jobs": N_("Jobs"), "experiments": N_("Experiments"),
+               "models": N_("Models"), "datasets": N_("Datasets")}
+assert set(PAGE_TITLES) == set(PAGES), "every page has a title"
+# Titles of the tables' columns; the columns keep their names (the pages' element ids and tests use them).
+COLUMN_TITLES = {
+    "id": N_("id"), "state": N_("state"), "project": N_("project"), "owner": N_("owner"), "notebook": N_("notebook"),
+    "submitted": N_("submitted"), "finished": N_("finished"), "duration": N_("duration"), "attempt": N_("attempt"),
+    "position": N_("position"), "priority": N_("priority"), "waiting": N_("waiting"), "user": N_("user"),
+    "GPU hours": N_("GPU hours"), "jobs": N_("jobs"), "running": N_("running"), "parameter": N_("parameter"),
+    "value": N_("value"), "at": N_("at"), "detail": N_("detail"), "run": N_("run"), "status": N_("status"),
+    "job": N_("job"), "started": N_("started"), "differs": N_("differs"), "metric": N_("metric"),
+    "model": N_("model"), "version": N_("version"), "aliases": N_("aliases"), "created": N_("created"),
+    "source": N_("source"), "format": N_("format"), "rows": N_("rows"), "size": N_("size"), "files": N_("files"),
+    "author": N_("author"), "message": N_("message"), "tag": N_("tag"), "from": N_("from"), "task": N_("task"),
+    "dataset": N_("dataset"), "items": N_("items"), "labelled": N_("labelled"), "accepted": N_("accepted"),
+    "rejected": N_("rejected"), "agreement": N_("agreement"),
+}
 
 _FRAME_CSS = """
 :host { width: 100%; }
@@ -32,6 +51,8 @@ _FRAME_CSS = """
 .aitip-bar a.active { color: #fff; font-weight: 600; border-bottom: 2px solid #fff; }
 .aitip-bar .brand { font-weight: 700; letter-spacing: .05em; margin-right: .6rem; }
 .aitip-bar .who { margin-left: auto; color: #cfd8e3; font-size: .9rem; }
+.aitip-bar .languages { color: #cfd8e3; font-size: .9rem; white-space: nowrap; }
+.aitip-bar .languages a { font-size: .9rem; }
 """
 
 
@@ -49,7 +70,7 @@ def session_api() -> DashboardAPI:
     if mode == "hub":
         token = pn.state.access_token
         if not token:
-            raise NotSignedIn("this page has no signed-in viewer; reload it to sign in at the hub")
+            raise NotSignedIn(_("this page has no signed-in viewer; reload it to sign in at the hub"))
         client = Client(os.environ[API_URL_VARIABLE], token)
     else:
         try:
@@ -82,11 +103,20 @@ def update_query(**values: Any) -> None:
 
 # ----- frame -----
 
+def page_title(page: str) -> str:
+    """The browser tab's title of a page, in the page's language."""
+    title = _(PAGE_TITLES[page]) if page in PAGE_TITLES else page
+    return f"AITIP · {title}"
+
+
 def navigation(active: str, user: str | None) -> pn.pane.HTML:
+    titles = {page: html_escape(_(title)) for page, title in PAGE_TITLES.items()}
     links = "".join(f'<a href="./{page}" class="{"active" if page == active else ""}" id="nav-{page}">'
-                    f"{title}</a>" for page, title in PAGE_TITLES.items())
-    who = f'<span class="who" id="viewer">signed in as <b>{html_escape(user)}</b></span>' if user else ""
-    return pn.pane.HTML(f'<nav class="aitip-bar"><span class="brand">AITIP</span>{links}{who}</nav>',
+                    f"{title}</a>" for page, title in titles.items())
+    signed_in = _("signed in as {user}").format(user=f"<b>{html_escape(user)}</b>")
+    who = f'<span class="who" id="viewer">{signed_in}</span>' if user else ""
+    languages = switch_html() if user else f'<span class="who">{switch_html()}</span>'
+    return pn.pane.HTML(f'<nav class="aitip-bar"><span class="brand">AITIP</span>{links}{who}{languages}</nav>',
                         stylesheets=[_FRAME_CSS], sizing_mode="stretch_width", margin=(5, 10))
 
 
@@ -94,7 +124,7 @@ def page_frame(active: str, user: str | None, *content: Any) -> pn.Column:
     """The page: navigation bar, then the page's content. A plain column (no template) keeps the
     first paint light."""
     if pn.state.curdoc is not None:
-        pn.state.curdoc.title = f"AITIP · {PAGE_TITLES.get(active, active)}"
+        pn.state.curdoc.title = page_title(active)
     return pn.Column(navigation(active, user), *content, sizing_mode="stretch_width")
 
 
@@ -121,21 +151,24 @@ def section(title: str, element_id: str | None = None) -> pn.pane.HTML:
 # ----- messages -----
 
 def describe_error(error: BaseException, doing: str) -> str:
-    """One sentence a person can act on; a 403 reads "You may not ..."."""
+    """One sentence a person can act on; a 403 reads "You may not ...". ``doing`` is already in the
+    page's language ("cancel job 3"); the platform's own message follows as it said it."""
     if isinstance(error, NotSignedIn):
-        return f"You are not signed in: {error}"
-    if isinstance(error, AitipAPIError):
-        detail = f": {error.message}" if error.message else ""
-        if error.status == 403:
-            return f"You may not {doing}{detail}"
-        if error.status == 404:
-            return f"Not found while trying to {doing}{detail}"
-        if error.status in (400, 409, 413, 415, 422):
-            return f"Could not {doing}{detail}"
-        if error.status == 503:
-            return f"The platform is unreachable, so could not {doing}{detail}"
-        return f"The platform failed to {doing} ({error.status} {error.code}){detail}"
-    return f"Could not {doing}: {error}"
+        return _("You are not signed in: {reason}").format(reason=error)
+    if not isinstance(error, AitipAPIError):
+        return _("Could not {doing}: {reason}").format(doing=doing, reason=error)
+    if error.status == 403:
+        sentence = _("You may not {doing}").format(doing=doing)
+    elif error.status == 404:
+        sentence = _("Not found while trying to {doing}").format(doing=doing)
+    elif error.status in (400, 409, 413, 415, 422):
+        sentence = _("Could not {doing}").format(doing=doing)
+    elif error.status == 503:
+        sentence = _("The platform is unreachable, so could not {doing}").format(doing=doing)
+    else:
+        sentence = _("The platform failed to {doing} ({status} {code})").format(doing=doing, status=error.status,
+                                                                               code=error.code)
+    return _("{sentence}: {detail}").format(sentence=sentence, detail=error.message) if error.message else sentence
 
 
 _BANNER_STYLES = {
@@ -200,10 +233,17 @@ def column_widths(frame: pd.DataFrame, *, sample: int = 200, least: int = 60, mo
     return widths
 
 
+def column_titles(frame: pd.DataFrame) -> dict[str, str]:
+    """Headers in the page's language for the columns :data:`COLUMN_TITLES` knows (metric and parameter
+    columns keep their names)."""
+    return {str(column): _(COLUMN_TITLES[column]) for column in frame.columns if column in COLUMN_TITLES}
+
+
 def data_table(frame: pd.DataFrame, *, page_size: int = 20, name: str | None = None, **options: Any) -> pn.widgets.Tabulator:
     """A read-only table (filters and selection are the page's, edits are never offered)."""
     settings: dict[str, Any] = dict(show_index=False, disabled=True, layout="fit_data_table", pagination="local",
-                                    page_size=page_size, sizing_mode="stretch_width", margin=(5, 10))
+                                    page_size=page_size, sizing_mode="stretch_width", margin=(5, 10),
+                                    titles=column_titles(frame))
     settings.update(options)
     if name:
         settings["name"] = name
@@ -233,6 +273,7 @@ def fast_table(frame: pd.DataFrame, *, name: str, height: int = 400, **options: 
     settings: dict[str, Any] = dict(
         show_index=False, disabled=True, sizing_mode="stretch_width", height=height, row_height=28,
         autosize_mode="none", widths=column_widths(frame), css_classes=[f"table-{name}"], margin=(5, 10),
+        titles=column_titles(frame),
         formatters={column: numbers for column in frame.columns if pd.api.types.is_float_dtype(frame[column])})
     settings.update(options)
     return FastTable(frame, **settings)
@@ -271,12 +312,12 @@ def format_duration(seconds: float | None) -> str:
         return ""
     seconds = max(0.0, float(seconds))
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return _("{seconds} s").format(seconds=f"{seconds:.1f}")
     minutes, rest = divmod(int(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
+        return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=f"{rest:02d}")
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return _("{hours} h {minutes} min").format(hours=hours, minutes=f"{minutes:02d}")
 
 
 def format_bytes(value: float | None) -> str:
@@ -309,7 +350,7 @@ def html_escape(value: Any) -> str:
 
 def project_options(me: dict[str, Any], *, include_all: bool = False) -> dict[str, str]:
     """Select options {label: project} of the viewer's projects, with their role."""
-    options = {"All my projects": ""} if include_all else {}
+    options = {_("All my projects"): ""} if include_all else {}
     for project in me.get("projects", []):
         options[f"{project['project']} ({project['role']})"] = project["project"]
     return options

@@ -22,11 +22,13 @@ from panel_apps.components import (
     first_value,
     format_bytes,
     format_time,
+    page_title,
     project_options,
     query_arg,
     section,
     update_query,
 )
+from panel_apps.language import _, ngettext
 
 PAGE = "datasets"
 
@@ -34,7 +36,8 @@ PAGE = "datasets"
 def versions_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"version": v["version"], "format": v["format"], "rows": v.get("rows"), "size": format_bytes(v["bytes"]),
              "files": v["files"], "author": v["author"], "message": v["message"], "tag": v.get("tag") or "",
-             "from": (f"restore of v{v['restored_from']}" if v.get("restored_from") else v.get("derived_from") or ""),
+             "from": (_("restore of v{version}").format(version=v["restored_from"]) if v.get("restored_from")
+                      else v.get("derived_from") or ""),
              "created": format_time(v["created_at"])} for v in sorted(versions, key=lambda v: -v["version"])]
     return pd.DataFrame(rows, columns=["version", "format", "rows", "size", "files", "author", "message", "tag",
                                        "from", "created"])
@@ -44,12 +47,12 @@ def null_map(report: dict[str, Any]) -> Any:
     """Share of nulls per column (a column at 0 still shows, as a bar of no height)."""
     columns = report.get("columns") or []
     if not columns:
-        return charts.placeholder("no column statistics for this version")
+        return charts.placeholder(_("no column statistics for this version"))
     frame = pd.DataFrame({"column": [c["name"] for c in columns],
                           "null share": [float(c.get("null_fraction") or 0.0) for c in columns]})
-    return hv.Bars(frame, "column", "null share").opts(
+    return hv.Bars(frame, ("column", _("column")), ("null share", _("null share"))).opts(
         responsive=True, height=220, ylim=(0, 1), xrotation=30, tools=["hover"], color="#c06030",
-        title="nulls per column", toolbar="above")
+        title=_("nulls per column"), toolbar="above")
 
 
 def histogram(report: dict[str, Any], column: str | None) -> Any:
@@ -58,41 +61,45 @@ def histogram(report: dict[str, Any], column: str | None) -> Any:
     bins = numeric.get("histogram") or {}
     edges, counts = bins.get("edges") or [], bins.get("counts") or []
     if len(edges) < 2 or not counts:
-        return charts.placeholder("pick a numeric column")
-    return hv.Histogram((edges, counts), kdims=[column or "value"], vdims=["rows"]).opts(
-        responsive=True, height=220, tools=["hover"], color="#2070b0", title=f"{column}: distribution",
-        toolbar="above")
+        return charts.placeholder(_("pick a numeric column"))
+    return hv.Histogram((edges, counts), kdims=[column or "value"], vdims=[("rows", _("rows"))]).opts(
+        responsive=True, height=220, tools=["hover"], color="#2070b0",
+        title=_("{column}: distribution").format(column=column), toolbar="above")
 
 
 def class_balance(report: dict[str, Any]) -> Any:
     balance = report.get("class_balance") or {}
     classes = balance.get("classes") or []
     if not classes:
-        return charts.placeholder("no label column declared (quality rule label_column)")
+        return charts.placeholder(_("no label column declared (quality rule label_column)"))
     frame = pd.DataFrame({"class": [str(c["value"]) for c in classes], "rows": [int(c["count"]) for c in classes]})
-    return hv.Bars(frame, "class", "rows").opts(responsive=True, height=220, tools=["hover"], color="#208050",
-                                               title=f"class balance ({balance.get('column') or 'folders'})",
-                                               toolbar="above")
+    return hv.Bars(frame, ("class", _("class")), ("rows", _("rows"))).opts(
+        responsive=True, height=220, tools=["hover"], color="#208050", toolbar="above",
+        title=_("class balance ({column})").format(column=balance.get("column") or _("folders")))
 
 
 def diff_html(diff: dict[str, Any]) -> str:
-    lines = [f"<b>v{diff['from_version']} → v{diff['to_version']}</b>: "
-             + (f"rows {diff['rows_before']} → {diff['rows_after']} ({diff['row_delta']:+d}), "
-                if diff.get("row_delta") is not None else "")
-             + f"bytes {diff['bytes_delta']:+d}, content {'changed' if diff['content_changed'] else 'unchanged'}"]
-    lines += [f"column <code>{escape(c['column'])}</code> {c['change'].replace('_', ' ')}"
-              f" ({escape(c['before'] or '-')} → {escape(c['after'] or '-')})" for c in diff["schema_changes"]]
+    rows = (_("rows {before} → {after} ({delta})").format(before=diff["rows_before"], after=diff["rows_after"],
+                                                          delta=f"{diff['row_delta']:+d}") + ", "
+            if diff.get("row_delta") is not None else "")
+    content = _("content changed") if diff["content_changed"] else _("content unchanged")
+    lines = [f"<b>v{diff['from_version']} → v{diff['to_version']}</b>: " + rows
+             + _("bytes {delta}, {content}").format(delta=f"{diff['bytes_delta']:+d}", content=content)]
+    lines += [_("column {column} {change} ({before} → {after})").format(
+        column=f"<code>{escape(c['column'])}</code>", change=c["change"].replace("_", " "),
+        before=escape(c["before"] or "-"), after=escape(c["after"] or "-")) for c in diff["schema_changes"]]
     for sign, key in (("+", "files_added"), ("−", "files_removed"), ("~", "files_modified")):
         files = diff.get(key) or []
         if files:
-            lines.append(f"{sign} {len(files)} files: " + ", ".join(escape(f) for f in files[:10])
-                         + (" …" if len(files) > 10 else ""))
+            lines.append(f"{sign} " + ngettext("{count} file", "{count} files", len(files)).format(count=len(files))
+                         + ": " + ", ".join(escape(f) for f in files[:10]) + (" …" if len(files) > 10 else ""))
     return "<div id='dataset-diff'>" + "<br>".join(lines) + "</div>"
 
 
 def lineage_html(graph: dict[str, Any]) -> str:
     if not graph.get("edges"):
-        return "<div id='dataset-lineage' style='color:#555'>No job has read this version yet.</div>"
+        return ("<div id='dataset-lineage' style='color:#555'>" + escape(_("No job has read this version yet."))
+                + "</div>")
     labels = {node["id"]: node["label"] for node in graph["nodes"]}
     items = "".join(f"<li>{escape(labels.get(e['source'], e['source']))} <i>{escape(e['relation'].replace('_', ' '))}</i>"
                     f" {escape(labels.get(e['target'], e['target']))}</li>" for e in graph["edges"])
@@ -114,17 +121,17 @@ class DatasetsPage:
         self.api = api
         self.messages = messages
         projects = project_options(me)
-        self.project = pn.widgets.Select(name="Project", options=projects, width=220,
+        self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
                                          value=first_value(list(projects.values()), query_arg("project")))
-        self.dataset = pn.widgets.Select(name="Dataset", options=[], width=220)
-        self.version = pn.widgets.Select(name="Version", options=[], width=120)
-        self.compare_to = pn.widgets.Select(name="Compare with", options=[], width=120)
-        self.column = pn.widgets.Select(name="Histogram of", options=[], width=220)
+        self.dataset = pn.widgets.Select(name=_("Dataset"), options=[], width=220)
+        self.version = pn.widgets.Select(name=_("Version"), options=[], width=120)
+        self.compare_to = pn.widgets.Select(name=_("Compare with"), options=[], width=120)
+        self.column = pn.widgets.Select(name=_("Histogram of"), options=[], width=220)
         self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.versions = data_table(versions_frame([]), name="dataset-versions", page_size=10)
-        self.nulls = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width")
-        self.hist = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width")
-        self.balance = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width")
+        self.nulls = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
+        self.hist = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
+        self.balance = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
         self.diff = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.lineage = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.tasks = data_table(annotations_frame([]), name="annotation-tasks", page_size=10)
@@ -147,13 +154,16 @@ class DatasetsPage:
         self.messages.reset()
         project = self.project.value
         if not project:
-            self.messages.note("You are not a member of any project yet.")
+            self.messages.note(_("You are not a member of any project yet."))
             return
-        datasets = self._call(f"list the datasets of {project}", lambda: self.api.datasets(project), [])
-        self.summary.object = (f"<div id='datasets-summary'><b>{len(datasets)}</b> dataset"
-                               f"{'s' if len(datasets) != 1 else ''} in {escape(project)}: "
-                               + ", ".join(f"{escape(d['name'])} (v{d['latest_version']})" for d in datasets) + "</div>")
-        tasks = self._call(f"list the annotation tasks of {project}", lambda: self.api.annotation_tasks(project), [])
+        datasets = self._call(_("list the datasets of {project}").format(project=project),
+                              lambda: self.api.datasets(project), [])
+        listed = ", ".join(f"{escape(d['name'])} (v{d['latest_version']})" for d in datasets)
+        self.summary.object = "<div id='datasets-summary'>" + ngettext(
+            "{count} dataset in {project}: {names}", "{count} datasets in {project}: {names}", len(datasets)).format(
+            count=f"<b>{len(datasets)}</b>", project=escape(project), names=listed) + "</div>"
+        tasks = self._call(_("list the annotation tasks of {project}").format(project=project),
+                           lambda: self.api.annotation_tasks(project), [])
         self.tasks.value = annotations_frame(tasks)
         names = [d["name"] for d in datasets]
         self.dataset.options = names
@@ -162,7 +172,7 @@ class DatasetsPage:
 
     def load_versions(self, wanted: str | None = None) -> None:
         project, name = self.project.value, self.dataset.value
-        self.version_records = self._call(f"list the versions of {name}",
+        self.version_records = self._call(_("list the versions of {dataset}").format(dataset=name),
                                           lambda: self.api.dataset_versions(project, name), []) if name else []
         self.versions.value = versions_frame(self.version_records)
         numbers = [str(v["version"]) for v in sorted(self.version_records, key=lambda v: -v["version"])]
@@ -177,15 +187,15 @@ class DatasetsPage:
     def show_version(self) -> None:
         record = self.current()
         report = (record or {}).get("quality") or {}
-        self.nulls.object = null_map(report) if record else charts.placeholder("no version")
-        self.balance.object = class_balance(report) if record else charts.placeholder("no version")
+        self.nulls.object = null_map(report) if record else charts.placeholder(_("no version"))
+        self.balance.object = class_balance(report) if record else charts.placeholder(_("no version"))
         numeric = [c["name"] for c in report.get("columns") or [] if c.get("numeric")]
         self.column.options = numeric
         self.column.value = numeric[0] if numeric else None
         self.show_histogram()
         if record is not None:
             node = f"dataset:{record['project']}/{record['dataset']}@{record['version']}"
-            graph = self._call("read the lineage", lambda: self.api.lineage(node), {"edges": [], "nodes": []})
+            graph = self._call(_("read the lineage"), lambda: self.api.lineage(node), {"edges": [], "nodes": []})
             self.lineage.object = lineage_html(graph)
             older = [v for v in self.compare_to.options if v not in ("-", self.version.value)]
             self.compare_to.value = older[0] if older else "-"
@@ -198,10 +208,11 @@ class DatasetsPage:
 
     def show_diff(self) -> None:
         if not self.version.value or self.compare_to.value in (None, "-", self.version.value):
-            self.diff.object = "<div id='dataset-diff' style='color:#555'>Pick another version to compare.</div>"
+            self.diff.object = ("<div id='dataset-diff' style='color:#555'>" + escape(_("Pick another version to compare."))
+                                + "</div>")
             return
         before, after = sorted((int(self.compare_to.value), int(self.version.value)))
-        diff = self._call("compare versions", lambda: self.api.dataset_diff(self.project.value, self.dataset.value,
+        diff = self._call(_("compare versions"), lambda: self.api.dataset_diff(self.project.value, self.dataset.value,
                                                                             before, after), None)
         if diff is not None:
             self.diff.object = diff_html(diff)
@@ -210,20 +221,20 @@ class DatasetsPage:
         return pn.Column(
             pn.Row(self.project, self.dataset, self.version, self.compare_to),
             self.summary,
-            section("Versions"), self.versions,
-            section("Quality of the selected version"),
+            section(_("Versions")), self.versions,
+            section(_("Quality of the selected version")),
             pn.Row(self.nulls, self.balance, sizing_mode="stretch_width"),
             self.column, self.hist,
-            section("Difference"), self.diff,
-            section("Lineage"), self.lineage,
-            section("Annotation tasks"), self.tasks,
+            section(_("Difference")), self.diff,
+            section(_("Lineage")), self.lineage,
+            section(_("Annotation tasks")), self.tasks,
             sizing_mode="stretch_width",
         )
 
 
 def page() -> pn.Column:
-    return signed_in_page(PAGE, "see your datasets", lambda api, me, messages: DatasetsPage(api, me, messages).view())
+    return signed_in_page(PAGE, _("see your datasets"), lambda api, me, messages: DatasetsPage(api, me, messages).view())
 
 
 if __name__.startswith("bokeh_app"):
-    page().servable(title="AITIP · Datasets")
+    page().servable(title=page_title(PAGE))

@@ -27,12 +27,14 @@ from panel_apps.components import (
     first_value,
     format_time,
     page_frame,
+    page_title,
     project_options,
     query_arg,
     section,
     session_api,
     update_query,
 )
+from panel_apps.language import _, ngettext
 
 PAGE = "experiments"
 RUNS_PER_PAGE = 200
@@ -77,7 +79,7 @@ def metric_keys(runs: list[dict[str, Any]]) -> list[str]:
         name, count = item
         return (-count, 0 if any(word in name.lower() for word in OBJECTIVE_WORDS) else 1, name)
 
-    return [name for name, _ in sorted(counts.items(), key=rank)]
+    return [name for name, _count in sorted(counts.items(), key=rank)]
 
 
 def curve_order(comparison: dict[str, Any], preferred: str | None) -> list[str]:
@@ -102,7 +104,7 @@ def diff_frame(comparison: dict[str, Any], names: dict[str, str]) -> pd.DataFram
     rows = []
     for name in ordered:
         values = comparison["params"].get(name, {})
-        row = {"parameter": name, "differs": "yes" if name in differing else ""}
+        row = {"parameter": name, "differs": _("yes") if name in differing else ""}
         row.update({names[run_id]: values.get(run_id, "") for run_id in run_ids})
         rows.append(row)
     return pd.DataFrame(rows, columns=["parameter", "differs", *[names[r] for r in run_ids]])
@@ -121,8 +123,9 @@ def metrics_frame(comparison: dict[str, Any], names: dict[str, str]) -> pd.DataF
 def unique_names(runs: list[dict[str, Any]]) -> dict[str, str]:
     """Run names for legends and columns; duplicates get their run id's start appended."""
     seen = Counter(run.get("run_name") or "" for run in runs)
+    unnamed = _("run")
     return {run["run_id"]: (run.get("run_name") if run.get("run_name") and seen[run.get("run_name")] == 1
-                            else f"{run.get('run_name') or 'run'} {run['run_id'][:6]}") for run in runs}
+                            else f"{run.get('run_name') or unnamed} {run['run_id'][:6]}") for run in runs}
 
 
 class ExperimentsPage:
@@ -134,17 +137,18 @@ class ExperimentsPage:
         self.messages = messages
         self.prefetch = prefetch or Prefetch()
         projects = project_options(me)
-        self.project = pn.widgets.Select(name="Project", options=projects, width=220,
+        self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
                                          value=first_value(list(projects.values()), query_arg("project")))
-        self.experiment = pn.widgets.Select(name="Experiment", options={"All experiments": ALL_EXPERIMENTS}, width=240)
-        self.filter = pn.widgets.TextInput(name="Filter (MLflow syntax)", value=query_arg("filter") or "",
+        self.experiment = pn.widgets.Select(name=_("Experiment"), options={_("All experiments"): ALL_EXPERIMENTS},
+                                            width=240)
+        self.filter = pn.widgets.TextInput(name=_("Filter (MLflow syntax)"), value=query_arg("filter") or "",
                                            placeholder="metrics.test_accuracy > 0.9 and params.epochs = '3'",
                                            width=420)
-        self.apply = pn.widgets.Button(name="Apply filter", button_type="primary", align="end")
-        self.metric = pn.widgets.Select(name="Chart metric", options=[], width=220)
+        self.apply = pn.widgets.Button(name=_("Apply filter"), button_type="primary", align="end")
+        self.metric = pn.widgets.Select(name=_("Chart metric"), options=[], width=220)
         self.count = pn.pane.HTML("", margin=(5, 10), css_classes=["runs-count"], align="end")
-        self.more = pn.widgets.Button(name="Load more runs", visible=False, align="end")
-        self.compare_button = pn.widgets.Button(name="Compare selected runs", button_type="success",
+        self.more = pn.widgets.Button(name=_("Load more runs"), visible=False, align="end")
+        self.compare_button = pn.widgets.Button(name=_("Compare selected runs"), button_type="success",
                                                 disabled=True, css_classes=["compare-button"], align="end")
         self.comparison = pn.Column(sizing_mode="stretch_width", css_classes=["comparison"])
         self.runs: list[dict[str, Any]] = []
@@ -183,14 +187,16 @@ class ExperimentsPage:
 
     def load_project(self, wanted_experiment: str | None = None) -> None:
         project = self.project.value
-        options = {"All experiments": ALL_EXPERIMENTS}
+        options = {_("All experiments"): ALL_EXPERIMENTS}
         if project:
             try:
                 for experiment in self.prefetch.take(("experiments", project), lambda: self.api.experiments(project)):
-                    options[f"{experiment['name']} ({experiment.get('run_count', '?')} runs)"] = \
-                        str(experiment["experiment_id"])
+                    count = experiment.get("run_count")
+                    runs = ngettext("{count} run", "{count} runs", count).format(count=count) \
+                        if isinstance(count, int) else "?"
+                    options[f"{experiment['name']} ({runs})"] = str(experiment["experiment_id"])
             except (AitipAPIError, NotSignedIn) as error:
-                self.messages.error(error, f"list the experiments of {project}")
+                self.messages.error(error, _("list the experiments of {project}").format(project=project))
         with self.quietly():  # chosen here, not by the viewer: no reload
             self.experiment.options = options
             self.experiment.value = first_value(list(options.values()), wanted_experiment)
@@ -201,23 +207,21 @@ class ExperimentsPage:
         self.runs, self.next_page_token = [], None
         project = self.project.value
         if not project:
-            self.messages.note("You are not a member of any project yet.")
+            self.messages.note(_("You are not a member of any project yet."))
         else:
             experiment_id, search = self.experiment.value or None, self.filter.value.strip() or None
             try:
                 page = self.prefetch.take(runs_key(project, experiment_id, search), lambda: self.api.runs(
                     project, experiment_id=experiment_id, filter=search, max_results=RUNS_PER_PAGE))
             except (AitipAPIError, NotSignedIn) as error:
-                self.messages.error(error, f"list the runs of {project}")
+                self.messages.error(error, _("list the runs of {project}").format(project=project))
             else:
                 self.runs, self.next_page_token = list(page["runs"]), page.get("next_page_token")
         keys = metric_keys(self.runs)
         with self.quietly():
             self.metric.options = keys
             self.metric.value = first_value(keys, self.metric.value)
-        more = " (more available)" if self.next_page_token else ""
-        self.count.object = f"<span id='runs-count'>{len(self.runs)}</span> runs{more}"
-        self.more.visible = bool(self.next_page_token)
+        self.show_count()
 
     def load_runs(self) -> None:
         self.fetch_runs()
@@ -229,17 +233,21 @@ class ExperimentsPage:
                                  filter=self.filter.value.strip() or None, max_results=RUNS_PER_PAGE,
                                  page_token=self.next_page_token)
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, "load more runs")
+            self.messages.error(error, _("load more runs"))
             return
         self.runs += page["runs"]
         self.next_page_token = page.get("next_page_token")
-        self.count.object = f"<span id='runs-count'>{len(self.runs)}</span> runs" + \
-            (" (more available)" if self.next_page_token else "")
-        self.more.visible = bool(self.next_page_token)
+        self.show_count()
         self.show_runs()
         self.draw_chart()
 
     # ----- views -----
+
+    def show_count(self) -> None:
+        count = ngettext("{count} run", "{count} runs", len(self.runs)).format(
+            count=f"<span id='runs-count'>{len(self.runs)}</span>")
+        self.count.object = count + (" " + _("(more available)") if self.next_page_token else "")
+        self.more.visible = bool(self.next_page_token)
 
     def show_runs(self) -> None:
         frame = runs_frame(self.runs).drop(columns=["run_id"])
@@ -275,7 +283,8 @@ class ExperimentsPage:
     def on_selection(self, _event: Any) -> None:
         chosen = len(self.table.selection)
         self.compare_button.disabled = not 2 <= chosen <= MAX_COMPARED
-        self.compare_button.name = (f"Compare {chosen} selected runs" if chosen else "Compare selected runs")
+        self.compare_button.name = (ngettext("Compare {count} selected run", "Compare {count} selected runs",
+                                             chosen).format(count=chosen) if chosen else _("Compare selected runs"))
 
     def compare(self, run_ids: list[str]) -> None:
         self.comparison.clear()
@@ -283,7 +292,7 @@ class ExperimentsPage:
         try:
             comparison = self.api.compare(self.project.value, run_ids)
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, "compare these runs")
+            self.messages.error(error, _("compare these runs"))
             return
         names = unique_names(comparison["runs"])
         metrics = sorted(comparison.get("metrics", {}))
@@ -292,23 +301,23 @@ class ExperimentsPage:
             [m for m in metrics if m != chosen_metric][:MAX_METRIC_AXES - 1]
         params = list(comparison.get("differing_params") or []) or sorted(comparison.get("params", {}))
         curve_keys = curve_order(comparison, chosen_metric)
-        curve_key = pn.widgets.Select(name="Curve", options=curve_keys, width=220,
+        curve_key = pn.widgets.Select(name=_("Curve"), options=curve_keys, width=220,
                                       value=curve_keys[0] if curve_keys else None)
         curves = pn.pane.HoloViews(self._curves(comparison, names, curve_key.value), sizing_mode="stretch_width",
                                    css_classes=["compare-curves"])
         curve_key.param.watch(lambda event: setattr(curves, "object", self._curves(comparison, names, event.new)),
                               "value")
         self.comparison.extend([
-            section(f"Comparing {len(comparison['runs'])} runs: " + ", ".join(names[r["run_id"]]
-                                                                               for r in comparison["runs"]),
-                    element_id="comparison-title"),
+            section(ngettext("Comparing {count} run: {names}", "Comparing {count} runs: {names}",
+                             len(comparison["runs"])).format(count=len(comparison["runs"]), names=", ".join(
+                                 names[r["run_id"]] for r in comparison["runs"])), element_id="comparison-title"),
             pn.pane.HoloViews(charts.parallel_coordinates(comparison["runs"], params, metric_axes, names),
                               sizing_mode="stretch_width", css_classes=["compare-parallel"]),
             pn.Row(curve_key),
             curves,
-            section("Parameters"),
+            section(_("Parameters")),
             compare_table(diff_frame(comparison, names), "param-diff"),
-            section("Metrics (latest)"),
+            section(_("Metrics (latest)")),
             compare_table(metrics_frame(comparison, names), "metric-compare"),
         ])
         update_query(project=self.project.value, compare=",".join(run_ids))
@@ -316,7 +325,7 @@ class ExperimentsPage:
     @staticmethod
     def _curves(comparison: dict[str, Any], names: dict[str, str], key: str | None) -> Any:
         if not key:
-            return charts.placeholder("no metric history to draw")
+            return charts.placeholder(_("no metric history to draw"))
         return charts.overlaid_curves(comparison["curves"].get(key, {}), names, key)
 
     def view(self) -> pn.Column:
@@ -350,7 +359,7 @@ def page() -> pn.Column:
     try:
         api = session_api()
     except NotSignedIn as error:
-        messages.error(error, "see your projects")
+        messages.error(error, _("see your projects"))
         return page_frame(PAGE, None, messages)
     calls: dict[Any, Any] = {"me": api.me}
     project = query_arg("project")
@@ -364,10 +373,10 @@ def page() -> pn.Column:
     try:
         me = prefetch.take("me", api.me)
     except AitipAPIError as error:
-        messages.error(error, "see your projects")
+        messages.error(error, _("see your projects"))
         return page_frame(PAGE, None, messages)
     return page_frame(PAGE, me["name"], messages, ExperimentsPage(api, me, messages, prefetch).view())
 
 
 if __name__.startswith("bokeh_app"):
-    page().servable(title="AITIP · Experiments")
+    page().servable(title=page_title(PAGE))

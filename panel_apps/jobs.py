@@ -27,6 +27,7 @@ from panel_apps.components import (
     format_time,
     job_duration,
     may_control_job,
+    page_title,
     project_options,
     query_arg,
     role_in,
@@ -34,6 +35,7 @@ from panel_apps.components import (
     state_badge,
     update_query,
 )
+from panel_apps.language import _, ngettext
 
 PAGE = "jobs"
 JOBS_SHOWN = 200
@@ -59,7 +61,7 @@ def history_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
             data = dict(event["data"])
             state = data.pop("state", "")
         elif event["kind"] == "cancel_requested":
-            data, state = dict(event["data"]), "cancel requested"
+            data, state = dict(event["data"]), _("cancel requested")
         else:
             continue
         detail = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, ""))
@@ -74,7 +76,7 @@ def log_text(events: list[dict[str, Any]]) -> str:
         if event["kind"] == "output":
             parts.append(str(event["data"].get("text", "")))
         elif event["kind"] == "cell_started" and event["data"].get("index") is not None:
-            parts.append(f"── cell {event['data']['index']} ──\n")
+            parts.append("── " + _("cell {index}").format(index=event["data"]["index"]) + " ──\n")
     return "".join(parts)
 
 
@@ -92,11 +94,11 @@ class JobView:
         self.last_event_id = events[-1]["id"] if events else 0
         self.state_events = [event for event in events if event["kind"] in HISTORY_KINDS]
         self.header = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.cancel = pn.widgets.Button(name="Cancel job", button_type="danger", css_classes=["cancel-job"], width=130)
-        self.retry = pn.widgets.Button(name="Retry job", button_type="primary", css_classes=["retry-job"], width=130)
+        self.cancel = pn.widgets.Button(name=_("Cancel job"), button_type="danger", css_classes=["cancel-job"], width=130)
+        self.retry = pn.widgets.Button(name=_("Retry job"), button_type="primary", css_classes=["retry-job"], width=130)
         self.permission = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.notebook = pn.widgets.FileDownload(callback=self.download_notebook, filename=f"job-{job_id}.ipynb",
-                                                label="Executed notebook (.ipynb)", button_type="light", width=240)
+                                                label=_("Executed notebook (.ipynb)"), button_type="light", width=240)
         self.details = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.parameters = data_table(self.parameters_frame(), name="parameters", pagination=None)
         self.history = data_table(history_frame(self.state_events), name="history", pagination=None)
@@ -121,11 +123,14 @@ class JobView:
     def render(self) -> None:
         job = self.job
         reason = f" — {escape(job['reason'])}" if job.get("reason") else ""
-        cancelling = " (cancel requested)" if job.get("cancel_requested") and job["state"] not in FINISHED else ""
+        cancelling = " " + escape(_("(cancel requested)")) \
+            if job.get("cancel_requested") and job["state"] not in FINISHED else ""
+        title = escape(_("Job {job}: {notebook}").format(job=job["id"], notebook=job["notebook_name"]))
+        where = _("in {project} by {owner}").format(project=f"<b>{escape(job['project'])}</b>",
+                                                    owner=f"<b>{escape(job['owner'])}</b>")
         self.header.object = (
-            f"<h2 style='font-family:system-ui,sans-serif;margin:.2rem 0' id='job-title'>Job {job['id']}: "
-            f"{escape(job['notebook_name'])}</h2><div id='job-state-line'>in <b>{escape(job['project'])}</b> by "
-            f"<b>{escape(job['owner'])}</b> &nbsp;<span id='job-state'>{state_badge(job['state'])}</span>"
+            f"<h2 style='font-family:system-ui,sans-serif;margin:.2rem 0' id='job-title'>{title}</h2>"
+            f"<div id='job-state-line'>{where} &nbsp;<span id='job-state'>{state_badge(job['state'])}</span>"
             f"{cancelling}{reason}</div>")
         finished = job["state"] in FINISHED
         allowed = may_control_job(self.me, job)
@@ -135,34 +140,36 @@ class JobView:
         if allowed:
             self.permission.object = ""
         else:
-            role = role_in(self.me, job["project"]) or "not a member"
-            self.permission.object = (
-                f"<div id='job-permission' style='color:#555'>You may not cancel or retry this job: only its owner "
-                f"(a developer) or a maintainer of {escape(job['project'])} may; your role is {escape(role)}.</div>")
+            role = role_in(self.me, job["project"]) or _("not a member")
+            because = _("You may not cancel or retry this job: only its owner (a developer) or a maintainer of "
+                        "{project} may; your role is {role}.").format(project=job["project"], role=role)
+            self.permission.object = f"<div id='job-permission' style='color:#555'>{escape(because)}</div>"
         resources = job.get("resources") or {}
         run = job.get("mlflow_run_id")
         run_link = (f"<a href='./experiments?project={escape(job['project'])}&amp;filter="
                     f"attributes.run_id%20%3D%20%27{escape(run)}%27'>{escape(run[:12])}</a>" if run else "—")
-        items = [("kernel", escape(job["kernel"])), ("resources", escape(json.dumps(resources))),
-                 ("priority", job["priority"]), ("attempt", f"{job['attempt']} of {job['max_attempts']}"),
-                 ("submitted", format_time(job["submitted_at"])), ("started", format_time(job.get("started_at"))),
-                 ("finished", format_time(job.get("finished_at"))),
-                 ("duration", format_duration(job_duration(job))), ("MLflow run", run_link),
-                 ("notebook sha256", f"<code>{escape(job['notebook_sha256'][:16])}…</code>"),
-                 ("code version", escape(job.get("code_version") or "—"))]
+        attempt = _("{attempt} of {attempts}").format(attempt=job["attempt"], attempts=job["max_attempts"])
+        items = [(_("kernel"), escape(job["kernel"])), (_("resources"), escape(json.dumps(resources))),
+                 (_("priority"), job["priority"]), (_("attempt"), attempt),
+                 (_("submitted"), format_time(job["submitted_at"])), (_("started"), format_time(job.get("started_at"))),
+                 (_("finished"), format_time(job.get("finished_at"))),
+                 (_("duration"), format_duration(job_duration(job))), (_("MLflow run"), run_link),
+                 (_("notebook sha256"), f"<code>{escape(job['notebook_sha256'][:16])}…</code>"),
+                 (_("code version"), escape(job.get("code_version") or "—"))]
         if job.get("retry_of"):
-            items.append(("retry of", f"<a href='./jobs?job={job['retry_of']}'>job {job['retry_of']}</a>"))
+            retried = escape(_("job {job}").format(job=job["retry_of"]))
+            items.append((_("retry of"), f"<a href='./jobs?job={job['retry_of']}'>{retried}</a>"))
         if job.get("failed_cell"):
             cell = job["failed_cell"]
-            items.append(("failed cell", f"{cell['index']}: {escape(cell.get('ename') or '')} "
-                                         f"{escape(cell.get('evalue') or '')}"))
+            items.append((_("failed cell"), f"{cell['index']}: {escape(cell.get('ename') or '')} "
+                                            f"{escape(cell.get('evalue') or '')}"))
         self.details.object = "<table style='font-family:system-ui,sans-serif'>" + "".join(
-            f"<tr><th style='text-align:left;padding-right:1rem'>{k}</th><td>{v}</td></tr>" for k, v in items) + \
-            "</table>"
+            f"<tr><th style='text-align:left;padding-right:1rem'>{escape(k)}</th><td>{v}</td></tr>"
+            for k, v in items) + "</table>"
         self.render_log()
 
     def render_log(self) -> None:
-        text = self._log or "(no output yet)"
+        text = self._log or _("(no output yet)")
         self.log.object = (f"<pre id='job-log' style='max-height:24rem;overflow:auto;background:#f6f8fa;"
                            f"padding:.6rem;border:1px solid #ddd;white-space:pre-wrap'>{escape(text)}</pre>")
 
@@ -210,7 +217,7 @@ class JobView:
             try:
                 self.job = self.api.job(self.job_id)
             except (AitipAPIError, NotSignedIn) as error:
-                self.messages.error(error, f"read job {self.job_id}")
+                self.messages.error(error, _("read job {job}").format(job=self.job_id))
             self.history.value = history_frame(self.state_events)
             self.render()
         else:
@@ -227,9 +234,10 @@ class JobView:
         try:
             self.job = self.api.cancel_job(self.job_id)
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, f"cancel job {self.job_id}")
+            self.messages.error(error, _("cancel job {job}").format(job=self.job_id))
             return
-        self.messages.info(f"Job {self.job_id}: cancellation requested (now {self.job['state']}).")
+        self.messages.info(_("Job {job}: cancellation requested (now {state}).").format(job=self.job_id,
+                                                                                         state=self.job["state"]))
         self.render()
 
     def do_retry(self) -> None:
@@ -237,15 +245,16 @@ class JobView:
         try:
             retried = self.api.retry_job(self.job_id)
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, f"retry job {self.job_id}")
+            self.messages.error(error, _("retry job {job}").format(job=self.job_id))
             return
-        self.messages.info(f"Job {self.job_id} retried as job {retried['id']}: open jobs?job={retried['id']}.")
+        self.messages.info(_("Job {job} retried as job {retry}: open jobs?job={retry}.").format(job=self.job_id,
+                                                                                                retry=retried["id"]))
 
     def download_notebook(self) -> io.BytesIO | None:
         try:
             return io.BytesIO(self.api.executed_notebook(self.job_id))
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, f"download the notebook of job {self.job_id}")
+            self.messages.error(error, _("download the notebook of job {job}").format(job=self.job_id))
             return None
 
     def view(self) -> pn.Column:
@@ -253,10 +262,10 @@ class JobView:
             self.header,
             pn.Row(self.cancel, self.retry, self.notebook),
             self.permission,
-            pn.Row(pn.Column(section("Details"), self.details), pn.Column(section("Parameters"), self.parameters),
-                   sizing_mode="stretch_width"),
-            section("State history"), self.history,
-            section("Live log"), self.log,
+            pn.Row(pn.Column(section(_("Details")), self.details),
+                   pn.Column(section(_("Parameters")), self.parameters), sizing_mode="stretch_width"),
+            section(_("State history")), self.history,
+            section(_("Live log")), self.log,
             sizing_mode="stretch_width", css_classes=["job-view"],
         )
 
@@ -267,17 +276,17 @@ class JobsPage:
         self.me = me
         self.messages = messages
         projects = project_options(me, include_all=True)
-        self.project = pn.widgets.Select(name="Project", options=projects, width=220,
+        self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
                                          value=first_value(list(projects.values()), query_arg("project")))
-        states = {"All states": "", **{state: state for state in JOB_STATES}}
-        self.state = pn.widgets.Select(name="State", options=states, width=150,
+        states = {_("All states"): "", **{state: state for state in JOB_STATES}}
+        self.state = pn.widgets.Select(name=_("State"), options=states, width=150,
                                        value=first_value(list(states.values()), query_arg("state")))
-        self.owner = pn.widgets.TextInput(name="Owner", value=query_arg("owner") or "", width=160,
-                                          placeholder="any owner")
-        self.refresh_button = pn.widgets.Button(name="Refresh", align="end")
+        self.owner = pn.widgets.TextInput(name=_("Owner"), value=query_arg("owner") or "", width=160,
+                                          placeholder=_("any owner"))
+        self.refresh_button = pn.widgets.Button(name=_("Refresh"), align="end")
         self.total = pn.pane.HTML(margin=(5, 10))
         self.table = data_table(jobs_frame([]), name="jobs", page_size=20)
-        self.chart = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width",
+        self.chart = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width",
                                        css_classes=["jobs-by-state"])
         self.detail = pn.Column(sizing_mode="stretch_width")
         self.job_view: JobView | None = None
@@ -298,12 +307,13 @@ class JobsPage:
             listing = self.api.jobs(project=project, state=state, owner=owner, limit=JOBS_SHOWN)
             counts = prefetch.take("counts", lambda: self.api.job_counts(project))
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, "list jobs")
+            self.messages.error(error, _("list jobs"))
             return
         self.table.value = jobs_frame(listing["items"])
-        shown = len(listing["items"])
-        self.total.object = (f"<span id='jobs-total'>{listing['total']}</span> jobs match"
-                             + (f" (the newest {shown} shown)" if shown < listing["total"] else ""))
+        shown, total = len(listing["items"]), listing["total"]
+        self.total.object = ngettext("{total} job matches", "{total} jobs match", total).format(
+            total=f"<span id='jobs-total'>{total}</span>") + \
+            (" " + _("(the newest {shown} shown)").format(shown=shown) if shown < total else "")
         self.chart.object = charts.jobs_by_state(counts)
 
     def on_filter(self) -> None:
@@ -325,7 +335,7 @@ class JobsPage:
         try:
             self.job_view = JobView(self.api, self.me, job_id, self.messages)
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, f"read job {job_id}")
+            self.messages.error(error, _("read job {job}").format(job=job_id))
             self.detail[:] = []
             return
         self.detail[:] = [self.job_view.view()]
@@ -336,14 +346,14 @@ class JobsPage:
             pn.Row(self.project, self.state, self.owner, self.refresh_button),
             self.total,
             pn.Row(pn.Column(self.table, sizing_mode="stretch_width"),
-                   pn.Column(section("Jobs by state"), self.chart, width=420), sizing_mode="stretch_width"),
+                   pn.Column(section(_("Jobs by state")), self.chart, width=420), sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
         )
 
 
 def page() -> pn.Column:
-    return signed_in_page(PAGE, "see your jobs", lambda api, me, messages: JobsPage(api, me, messages).view())
+    return signed_in_page(PAGE, _("see your jobs"), lambda api, me, messages: JobsPage(api, me, messages).view())
 
 
 if __name__.startswith("bokeh_app"):
-    page().servable(title="AITIP · Jobs")
+    page().servable(title=page_title(PAGE))

@@ -19,11 +19,13 @@ from panel_apps.components import (
     data_table,
     first_value,
     format_time,
+    page_title,
     project_options,
     query_arg,
     section,
     update_query,
 )
+from panel_apps.language import _, ngettext
 
 PAGE = "models"
 ALL_MODELS = ""
@@ -44,7 +46,8 @@ def versions_frame(models: list[dict[str, Any]]) -> pd.DataFrame:
 def models_html(models: list[dict[str, Any]], project: str) -> str:
     """Each model with its aliases, and links from its newest version to the run and the job."""
     if not models:
-        return "<div id='models-summary' style='color:#555'>No registered models in this project yet.</div>"
+        return ("<div id='models-summary' style='color:#555'>" + escape(_("No registered models in this project yet."))
+                + "</div>")
     items = []
     for model in models:
         aliases = ", ".join(f"<code>@{escape(alias)}</code> → v{version}"
@@ -53,17 +56,20 @@ def models_html(models: list[dict[str, Any]], project: str) -> str:
         latest = versions[0] if versions else None
         lineage = ""
         if latest:
-            job = (f"<a href='./jobs?job={latest['job_id']}'>job {latest['job_id']}</a>"
-                   if latest.get("job_id") is not None else "no job")
+            job_name = escape(_("job {job}").format(job=latest.get("job_id")))
+            job = (f"<a href='./jobs?job={latest['job_id']}'>{job_name}</a>"
+                   if latest.get("job_id") is not None else escape(_("no job")))
+            run_name = escape(_("run {run}").format(run=(latest.get("run_id") or "")[:8]))
             run = (f"<a href='./experiments?project={escape(project)}&amp;filter=attributes.run_id%20%3D%20%27"
-                   f"{escape(latest['run_id'])}%27'>run {escape(latest['run_id'][:8])}</a>"
-                   if latest.get("run_id") else "no run")
-            lineage = f" · latest <b class='latest-version'>v{latest['version']}</b> from {run} of {job}"
+                   f"{escape(latest['run_id'])}%27'>{run_name}</a>" if latest.get("run_id") else escape(_("no run")))
+            lineage = " · " + _("latest {version} from {run} of {job}").format(
+                version=f"<b class='latest-version'>v{latest['version']}</b>", run=run, job=job)
         description = f"<br><span style='color:#555'>{escape(model['description'])}</span>" \
             if model.get("description") else ""
+        count = ngettext("{count} version", "{count} versions", len(versions)).format(count=len(versions))
+        aliased = " · " + _("aliases {aliases}").format(aliases=aliases) if aliases else ""
         items.append(f"<li data-model='{escape(model['name'])}'><b>{escape(model['name'])}</b>: "
-                     f"{len(versions)} version{'s' if len(versions) != 1 else ''}{lineage}"
-                     f"{' · aliases ' + aliases if aliases else ''}{description}</li>")
+                     f"{count}{lineage}{aliased}{description}</li>")
     return f"<ul id='models-summary' style='font-family:system-ui,sans-serif'>{''.join(items)}</ul>"
 
 
@@ -72,12 +78,12 @@ class ModelsPage:
         self.api = api
         self.messages = messages
         projects = project_options(me)
-        self.project = pn.widgets.Select(name="Project", options=projects, width=220,
+        self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
                                          value=first_value(list(projects.values()), query_arg("project")))
-        self.model = pn.widgets.Select(name="Model", options={"All models": ALL_MODELS}, width=220)
+        self.model = pn.widgets.Select(name=_("Model"), options={_("All models"): ALL_MODELS}, width=220)
         self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.table = data_table(versions_frame([]), name="versions", page_size=25)
-        self.chart = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width",
+        self.chart = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width",
                                        css_classes=["lineage-chart"])
         self.models: list[dict[str, Any]] = []
         self.load(query_arg("model"))
@@ -90,10 +96,10 @@ class ModelsPage:
             try:
                 self.models = self.api.models(self.project.value)
             except (AitipAPIError, NotSignedIn) as error:
-                self.messages.error(error, f"list the models of {self.project.value}")
+                self.messages.error(error, _("list the models of {project}").format(project=self.project.value))
         else:
-            self.messages.note("You are not a member of any project yet.")
-        options = {"All models": ALL_MODELS, **{model["name"]: model["name"] for model in self.models}}
+            self.messages.note(_("You are not a member of any project yet."))
+        options = {_("All models"): ALL_MODELS, **{model["name"]: model["name"] for model in self.models}}
         self.model.options = options
         self.model.value = first_value(list(options.values()), wanted_model)
         self.show()
@@ -113,15 +119,15 @@ class ModelsPage:
         return pn.Column(
             pn.Row(self.project, self.model),
             self.summary,
-            section("Versions"), self.table,
-            section("Lineage: job → run → version"), self.chart,
+            section(_("Versions")), self.table,
+            section(_("Lineage: job → run → version")), self.chart,
             sizing_mode="stretch_width",
         )
 
 
 def page() -> pn.Column:
-    return signed_in_page(PAGE, "see your models", lambda api, me, messages: ModelsPage(api, me, messages).view())
+    return signed_in_page(PAGE, _("see your models"), lambda api, me, messages: ModelsPage(api, me, messages).view())
 
 
 if __name__.startswith("bokeh_app"):
-    page().servable(title="AITIP · Models")
+    page().servable(title=page_title(PAGE))

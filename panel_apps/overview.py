@@ -13,6 +13,7 @@ from aitip.client import AitipAPIError
 from panel_apps import charts
 from panel_apps.api import JOB_STATES, DashboardAPI
 from panel_apps.components import (
+    page_title,
     signed_in_page,
     Messages,
     NotSignedIn,
@@ -25,6 +26,7 @@ from panel_apps.components import (
     section,
     state_badge,
 )
+from panel_apps.language import _, ngettext
 
 PAGE = "overview"
 REFRESH_MILLISECONDS = 15_000
@@ -36,10 +38,12 @@ WAITING_STATES = ("queued", "starting")
 def _process_line(process: dict[str, Any]) -> str:
     job = process.get("job") or {}
     if job.get("hidden"):
-        owner = " — a job of a project you are not in"
+        owner = " — " + escape(_("a job of a project you are not in"))
     elif job.get("id") is not None:
-        owner = (f" — <a href='./jobs?job={job['id']}'>job {job['id']}</a> by {escape(str(job.get('owner', '')))}"
-                 f" in {escape(str(job.get('project', '')))}")
+        name = escape(_("job {job}").format(job=job["id"]))
+        link = f"<a href='./jobs?job={job['id']}'>{name}</a>"
+        owner = " — " + _("{job} by {owner} in {project}").format(job=link, owner=escape(str(job.get("owner", ""))),
+                                                                 project=escape(str(job.get("project", ""))))
     else:
         owner = f" — {escape(process['os_user'])}" if process.get("os_user") else ""
     return f"<li>pid {process['pid']}: {format_bytes(process.get('used_memory_bytes'))}{owner}</li>"
@@ -53,32 +57,36 @@ def resources_html(now: dict[str, Any] | None) -> str:
     """The machine at a glance: each GPU with its processes and jobs, or "no GPU" (and why) with the
     host's CPU and memory."""
     if now is None:
-        return ("<div id='resources' class='no-resource-data' style='color:#555'>no resource data: the "
-                "platform's resource monitor is not running</div>")
+        return ("<div id='resources' class='no-resource-data' style='color:#555'>"
+                + escape(_("no resource data: the platform's resource monitor is not running")) + "</div>")
     host = now.get("host") or {}
-    host_line = (f"<div id='host'>host {escape(str(host.get('hostname') or ''))}: CPU "
-                 f"<b id='host-cpu'>{_percent(host.get('cpu_percent'))}</b> of {host.get('cpu_count', '?')} cores · "
-                 f"memory <b>{format_bytes(host.get('memory_used_bytes'))}</b> of "
-                 f"{format_bytes(host.get('memory_total_bytes'))}</div>")
+    host_line = "<div id='host'>" + _(
+        "host {host}: CPU {cpu} of {cores} cores · memory {used} of {total}").format(
+        host=escape(str(host.get("hostname") or "")), cpu=f"<b id='host-cpu'>{_percent(host.get('cpu_percent'))}</b>",
+        cores=host.get("cpu_count", "?"), used=f"<b>{format_bytes(host.get('memory_used_bytes'))}</b>",
+        total=format_bytes(host.get("memory_total_bytes"))) + "</div>"
     devices = now.get("devices") or []
     if not now.get("gpu_available") or not devices:
         reason = escape((now.get("no_gpu_reason") or "").removeprefix("no GPU").lstrip(": "))
         detail = f" ({reason})" if reason else ""
-        return f"<div id='resources'><div id='gpu-status'><b>no GPU</b>{detail}</div>{host_line}</div>"
+        no_gpu = escape(_("no GPU"))
+        return f"<div id='resources'><div id='gpu-status'><b>{no_gpu}</b>{detail}</div>{host_line}</div>"
     cards = []
     for gpu in devices:
         processes = "".join(_process_line(process) for process in gpu.get("processes") or [])
         power = f" · {gpu['power_w']:.0f} W" if gpu.get("power_w") is not None else ""
         temperature = f"{gpu['temperature_c']:.0f} °C" if gpu.get("temperature_c") is not None else ""
+        usage = _("utilization {utilization} · memory {used} of {total}").format(
+            utilization=f"<b class='gpu-utilization'>{_percent(gpu.get('utilization_gpu_percent'))}</b>",
+            used=format_bytes(gpu.get("memory_used_bytes")), total=format_bytes(gpu.get("memory_total_bytes")))
+        idle = "<li>" + escape(_("idle")) + "</li>"
         cards.append(
             f"<div class='gpu' style='border:1px solid #ddd;border-radius:6px;padding:.5rem .8rem;min-width:16rem'>"
-            f"<b>GPU {gpu['index']}</b> {escape(gpu.get('name') or '')}<br>"
-            f"utilization <b class='gpu-utilization'>{_percent(gpu.get('utilization_gpu_percent'))}</b> · memory "
-            f"{format_bytes(gpu.get('memory_used_bytes'))} of {format_bytes(gpu.get('memory_total_bytes'))}<br>"
-            f"{temperature}{power}<ul style='margin:.3rem 0;padding-left:1.2rem'>{processes or '<li>idle</li>'}</ul>"
+            f"<b>GPU {gpu['index']}</b> {escape(gpu.get('name') or '')}<br>{usage}<br>"
+            f"{temperature}{power}<ul style='margin:.3rem 0;padding-left:1.2rem'>{processes or idle}</ul>"
             f"</div>")
-    plural = "s" if len(devices) > 1 else ""
-    return (f"<div id='resources'><div id='gpu-status'><b>{len(devices)} GPU{plural}</b></div>"
+    count = escape(ngettext("{count} GPU", "{count} GPUs", len(devices)).format(count=len(devices)))
+    return (f"<div id='resources'><div id='gpu-status'><b>{count}</b></div>"
             f"<div style='display:flex;gap:.8rem;flex-wrap:wrap;margin:.4rem 0'>{''.join(cards)}</div>"
             f"{host_line}</div>")
 
@@ -120,10 +128,10 @@ class OverviewPage:
         self.api = api
         self.messages = messages
         self.resources = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.timeline = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width",
+        self.timeline = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width",
                                           css_classes=["utilization-chart"])
         self.counts = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.states_chart = pn.pane.HoloViews(charts.placeholder("loading"), sizing_mode="stretch_width",
+        self.states_chart = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width",
                                               css_classes=["jobs-by-state"])
         self.queue = data_table(queue_frame([]), name="queue", page_size=10)
         self.recent = data_table(recent_frame([]), name="recent", pagination=None)
@@ -148,7 +156,7 @@ class OverviewPage:
             by_user = prefetch.take("by user", lambda: api.resources_usage("user"))
             by_project = prefetch.take("by project", lambda: api.resources_usage("project"))
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, "read the machine's resources")
+            self.messages.error(error, _("read the machine's resources"))
             now = history = by_user = by_project = None
         self.resources.object = resources_html(now)
         self.timeline.object = charts.utilization_over_time(history if now is not None else None)
@@ -157,7 +165,7 @@ class OverviewPage:
             waiting = [job for state in WAITING_STATES for job in prefetch.take(state, lambda: {"items": []})["items"]]
             recent = prefetch.take("recent", lambda: api.jobs(limit=RECENT_JOBS))["items"]
         except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, "list your jobs")
+            self.messages.error(error, _("list your jobs"))
             return
         self.counts.object = counts_html(counts)
         self.states_chart.object = charts.jobs_by_state(counts)
@@ -165,28 +173,28 @@ class OverviewPage:
         self.recent.value = recent_frame(recent)
         if by_user is not None and by_project is not None:
             self.usage[:] = [
-                pn.Column(section("GPU hours by user"), data_table(usage_frame(by_user, "user"), name="usage-users",
+                pn.Column(section(_("GPU hours by user")), data_table(usage_frame(by_user, "user"), name="usage-users",
                                                                    pagination=None), sizing_mode="stretch_width"),
-                pn.Column(section("GPU hours by project"), data_table(usage_frame(by_project, "project"),
+                pn.Column(section(_("GPU hours by project")), data_table(usage_frame(by_project, "project"),
                                                                       name="usage-projects", pagination=None),
                           sizing_mode="stretch_width"),
             ]
 
     def view(self) -> pn.Column:
         return pn.Column(
-            section("Resources"), self.resources, self.timeline,
-            section("Your jobs by state"), self.counts,
+            section(_("Resources")), self.resources, self.timeline,
+            section(_("Your jobs by state")), self.counts,
             pn.Row(pn.Column(self.states_chart, sizing_mode="stretch_width"),
-                   pn.Column(section("Queue"), self.queue, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-            section("Recent activity"), self.recent,
+                   pn.Column(section(_("Queue")), self.queue, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            section(_("Recent activity")), self.recent,
             self.usage,
             sizing_mode="stretch_width",
         )
 
 
 def page() -> pn.Column:
-    return signed_in_page(PAGE, "see the overview", lambda api, me, messages: OverviewPage(api, messages).view())
+    return signed_in_page(PAGE, _("see the overview"), lambda api, me, messages: OverviewPage(api, messages).view())
 
 
 if __name__.startswith("bokeh_app"):
-    page().servable(title="AITIP · Overview")
+    page().servable(title=page_title(PAGE))

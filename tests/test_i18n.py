@@ -4,7 +4,9 @@ negotiated as the browser or the shell asks."""
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -82,6 +84,25 @@ def test_every_marked_string_is_in_both_catalogs(code_messages: dict[str, tuple[
     assert problems(code_messages, language, translated=translated) == []
 
 
+def marks_inside_f_strings(sources: Iterable[Path]) -> list[str]:
+    """``_()`` inside an f-string is invisible to extraction (an f-string is one token): such a string would
+    never reach the catalogs, and so never be checked."""
+    found = []
+    for source in sources:
+        for path in sorted(source.rglob("*.py")):
+            for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline):
+                if token.type == tokenize.STRING and re.match(r"(?i)[rb]*f", token.string) and \
+                        re.search(r"(?<![\w.])(_|N_|ngettext)\(", token.string):
+                    found.append(f"{path.relative_to(source.parent)}:{token.start[0]}")
+    return found
+
+
+def test_no_mark_hides_inside_an_f_string(tmp_path: Path) -> None:
+    assert marks_inside_f_strings([ROOT / "extensions/aitip", ROOT / "panel_apps"]) == []
+    (tmp_path / "page.py").write_text('from aitip.i18n import N_ as _\nname = "x"\ntext = f"{_(\'Hello\')} {name}"\n')
+    assert marks_inside_f_strings([tmp_path]) == [f"{tmp_path.name}/page.py:3"]
+
+
 def test_a_new_string_without_translation_fails(code_messages: dict[str, tuple[str, ...]], tmp_path: Path) -> None:
     (tmp_path / "page.py").write_text('from aitip.i18n import N_\n_ = N_\nTITLE = _("A page nobody translated")\n')
     found = problems({**code_messages, **extracted([tmp_path])}, "zh_CN", translated=True)
@@ -99,6 +120,7 @@ def test_a_dropped_string_and_a_wrong_placeholder_fail(code_messages: dict[str, 
 def test_the_catalogs_compile_and_translate() -> None:
     chinese = i18n.translator("zh_CN")
     assert chinese.gettext("yes") == "是"
+    assert chinese.gettext("Overview") == "概览"
     assert chinese.ngettext("{count} file", "{count} files", 3) == "{count} 个文件"
     english = i18n.translator("en")
     assert english.gettext("yes") == "yes"

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from aitip.client import AitipAPIError
-from panel_apps import charts, components, experiments, jobs, overview
+from panel_apps import charts, components, datasets, experiments, jobs, models, overview
+from panel_apps.language import use_language
 from panel_apps.serve import MODE_VARIABLE
 
 
@@ -124,3 +125,25 @@ def test_the_timeline_draws_gpus_or_else_the_host() -> None:
     assert [curve.label for curve in charts.utilization_over_time({**history, "devices": []})] == ["host CPU (no GPU)"]
     frame = overview.usage_frame({"items": [{"name": "ann", "gpu_hours": 1.234, "jobs": 2, "running_jobs": 1}]}, "user")
     assert frame.to_dict("records") == [{"user": "ann", "GPU hours": 1.23, "jobs": 2, "running": 1}]
+
+
+def test_the_pages_speak_chinese_when_asked() -> None:
+    """Labels, banners, empty states and column titles in Chinese; data (states, names) as they are."""
+    error = AitipAPIError(403, "forbidden", "only the owner")
+    with use_language("zh_CN"):
+        assert components.describe_error(error, jobs._("cancel job {job}").format(job=3)) == \
+            "您无权取消作业 3：only the owner"
+        assert components.format_duration(75) == "1 分 15 秒"
+        nav = components.navigation("jobs", "ann").object
+        assert ">概览</a>" in nav and ">作业</a>" in nav and "已登录：<b>ann</b>" in nav
+        assert 'id="lang-en"' in nav and 'id="lang-zh_CN"' in nav and "aitip_lang=en" in nav
+        assert jobs.history_frame([{"kind": "cancel_requested", "at": None, "attempt": 1, "data": {}}])["state"][0] \
+            == "已请求取消"
+        assert "无资源数据" in overview.resources_html(None)
+        assert "还没有作业读取过此版本" in datasets.lineage_html({"edges": []})
+        assert "此项目中还没有注册的模型" in models.models_html([], "p")
+        table = components.data_table(jobs.jobs_frame([]), name="jobs")
+        assert table.titles["state"] == "状态" and list(table.value.columns)[0] == "id", "fields keep their names"
+    with use_language("en"):
+        assert components.describe_error(error, "cancel job 3") == "You may not cancel job 3: only the owner"
+        assert ">Overview</a>" in components.navigation("jobs", "ann").object
