@@ -57,6 +57,8 @@ case "${1:-all}" in
     command -v git >/dev/null 2>&1 || need_apt+=(git)
     # Debian's Chromium drives the dashboards' browser tests (Playwright never downloads a browser).
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+    # Chinese glyphs for the pages in 中文 (the browser tests' screenshots would show empty boxes without them).
+    { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || need_apt+=(fonts-noto-cjk)
     apt_install "${need_apt[@]}"
     python_bin=$(pick_python)
     if [ -x .venv/bin/python ] && separate_accounts && ! others_can_run .venv/bin/python; then

@@ -120,9 +120,10 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         launched.close()
 
 
-def sign_in(browser: Browser, platform: RunningPlatform, user: str) -> Page:
-    """A fresh browser context signed in through the hub's login form, as a person would."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def sign_in(browser: Browser, platform: RunningPlatform, user: str, **context_options: Any) -> Page:
+    """A fresh browser context signed in through the hub's login form, as a person would (options of
+    the context, e.g. the ``Accept-Language`` its requests send, as Playwright takes them)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context_options)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     page.goto(f"{platform.url}/hub/login")

@@ -21,6 +21,7 @@ from ..faults import FAULT_ENV, ONCE_ENV
 from ..isolation.mode import SHARED_ACCOUNT_ENV, Isolation, isolation
 from ..settings import aitip_home
 from .kubernetes import PANEL_PREVIEW_OFF
+from .language import configure_languages
 
 SERVICE_NAME = "aitip"
 DASHBOARDS_SERVICE = "dashboards"
@@ -194,6 +195,7 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
     c.ConfigurableHTTPProxy.pid_file = str(hub_dir / "proxy.pid")
 
+    configure_languages(c)  # the hub's pages in English or Chinese, as the request asks
     c.JupyterHub.authenticator_class = "aitip.hub.authenticator.AitipNativeAuthenticator"
     c.Authenticator.admin_users = {settings.admin_user}
     # NativeAuthenticator lets only approved accounts log in, so every authenticated user is allowed.

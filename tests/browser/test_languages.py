@@ -1,0 +1,100 @@
+"""The dashboards in the browser's language: English by default, Chinese for ``Accept-Language: zh-CN``,
+and the English / 中文 switch, whose choice the next pages remember (the ``aitip_lang`` cookie)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.browser.conftest import PAGE_TIMEOUT_MS, PROJECT, open_dashboard, screenshot, sign_in
+from tests.support.platform import RunningPlatform
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture
+def chinese_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
+    """bob, whose browser asks for Chinese first."""
+    page = sign_in(browser, platform, "bob", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def english_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
+    """bob, whose browser asks for English."""
+    page = sign_in(browser, platform, "bob", extra_http_headers={"Accept-Language": "en-US,en;q=0.9"})
+    yield page
+    page.context.close()
+
+
+def test_the_browsers_chinese_is_the_default(platform: RunningPlatform, chinese_page: Page,
+                                             screenshots: Path) -> None:
+    page = open_dashboard(chinese_page, platform, f"jobs?project={PROJECT}")
+    expect(page.locator("#nav-jobs")).to_have_text("作业")
+    expect(page.locator("#nav-overview")).to_have_text("概览")
+    expect(page.locator("#viewer")).to_have_text("已登录：bob")
+    expect(page.get_by_text("各状态的作业")).to_be_visible()
+    expect(page.locator("button", has_text="刷新")).to_be_visible()
+    expect(page.locator(".table-jobs .tabulator-col-title", has_text="状态")).to_be_visible()
+    assert page.title() == "AITIP · 作业"
+    screenshot(page, screenshots, "jobs-zh")
+    page = open_dashboard(chinese_page, platform, f"datasets?project={PROJECT}")
+    expect(page.get_by_text("所选版本的数据质量")).to_be_visible()
+    screenshot(page, screenshots, "datasets-zh")
+
+
+def test_english_stays_the_default_and_the_switch_is_remembered(platform: RunningPlatform, english_page: Page,
+                                                                screenshots: Path) -> None:
+    page = open_dashboard(english_page, platform, "overview")
+    expect(page.locator("#nav-overview")).to_have_text("Overview")
+    expect(page.locator("#viewer")).to_have_text("signed in as bob")
+    expect(page.get_by_text("Recent activity")).to_be_visible()
+
+    page.locator("#lang-zh_CN").click()
+    page.wait_for_url(lambda url: "lang=zh_CN" in url, timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("canvas", timeout=PAGE_TIMEOUT_MS)
+    expect(page.locator("#nav-overview")).to_have_text("概览")
+    expect(page.get_by_text("最近动态")).to_be_visible()
+    screenshot(page, screenshots, "overview-zh")
+
+    # Another page, with no ?lang= in its address: the cookie the switch set wins over Accept-Language.
+    page = open_dashboard(english_page, platform, f"models?project={PROJECT}")
+    expect(page.locator("#nav-models")).to_have_text("模型")
+    expect(page.get_by_text("血缘：作业 → 运行 → 版本")).to_be_visible()
+    assert any(cookie["name"] == "aitip_lang" and cookie["value"] == "zh_CN" and cookie["path"] == "/"
+               for cookie in page.context.cookies())
+
+    page.locator("#lang-en").click()
+    page.wait_for_url(lambda url: "lang=en" in url, timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("canvas", timeout=PAGE_TIMEOUT_MS)
+    expect(page.locator("#nav-models")).to_have_text("Models")
+    assert "project=" + PROJECT in page.url, "the switch keeps the page's other arguments"
+
+
+@pytest.mark.parametrize("accept, heading, button", [("zh-CN,zh;q=0.9", "登录", "登录"),
+                                                     ("en-US,en;q=0.9", "Sign in", "Sign in")])
+def test_the_hubs_login_page_speaks_the_browsers_language(browser: Browser, platform: RunningPlatform,
+                                                          screenshots: Path, accept: str, heading: str,
+                                                          button: str) -> None:
+    context = browser.new_context(extra_http_headers={"Accept-Language": accept})
+    try:
+        page = context.new_page()
+        page.goto(f"{platform.url}/hub/login")
+        expect(page.locator(".auth-form-header")).to_have_text(heading)
+        expect(page.locator("#login_submit")).to_have_value(button)
+        screenshot(page, screenshots, f"hub-login-{accept[:2]}")
+    finally:
+        context.close()
