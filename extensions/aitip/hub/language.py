@@ -19,7 +19,7 @@ from jinja2.ext import InternationalizationExtension
 from tornado import httputil
 from tornado.web import OutputTransform
 
-from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, QUERY_ARGUMENT, negotiate, translator
+from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, negotiate, translator
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 _LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("aitip_hub_language", default=DEFAULT_LANGUAGE)
@@ -76,5 +76,3 @@ def configure_languages(c: Any) -> None:
     c.JupyterHub.template_vars = {**dict(c.JupyterHub.get("template_vars", {})), "aitip_language": current_language,
                                   "aitip_languages": LANGUAGE_NAMES, "aitip_language_cookie": COOKIE}
 
-
-__all__ = ["LANGUAGES", "configure_languages", "request_language"]
