@@ -1,6 +1,6 @@
-"""Jobs: the viewer's jobs with filters and counts by state; one job's page with its live log
-(the platform's Server-Sent Events stream), parameters, state history, the executed notebook, and
-Cancel / Retry for those the platform allows. Address: ``jobs?project=P&state=S&owner=U&job=ID``."""
+"""Jobs: a form to run a notebook (from its parameters cell); the viewer's jobs with filters and counts by
+state; one job's page with its live log (the platform's Server-Sent Events stream), parameters, state
+history, the executed notebook, and Cancel / Retry for those the platform allows. Address: ``jobs?project=P&state=S&owner=U&job=ID``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from panel_apps.components import (
     state_badge,
     update_query,
 )
+from panel_apps.job_submit import SubmitForm
 from panel_apps.language import _, ngettext
 
 PAGE = "jobs"
@@ -290,6 +291,7 @@ class JobsPage:
                                        css_classes=["jobs-by-state"])
         self.detail = pn.Column(sizing_mode="stretch_width")
         self.job_view: JobView | None = None
+        self.submit_form = SubmitForm(api, me, messages, projects, self.project.value, self.on_submitted)
         self.load()
         wanted = query_arg("job")
         if wanted and wanted.isdigit():
@@ -314,7 +316,8 @@ class JobsPage:
         self.total.object = ngettext("{total} job matches", "{total} jobs match", total).format(
             total=f"<span id='jobs-total'>{total}</span>") + \
             (" " + _("(the newest {shown} shown)").format(shown=shown) if shown < total else "")
-        self.chart.object = charts.jobs_by_state(counts)
+        self.chart.object = (charts.jobs_by_state(counts) if any(counts.values()) else
+                             charts.placeholder(_("No jobs here yet: run a notebook above.")))
 
     def on_filter(self) -> None:
         self.messages.reset()
@@ -326,6 +329,11 @@ class JobsPage:
             return
         job_id = int(self.table.value.iloc[event.row]["id"])
         self.messages.reset()
+        self.open_job(job_id)
+        update_query(job=job_id)
+
+    def on_submitted(self, job_id: int) -> None:
+        self.load()
         self.open_job(job_id)
         update_query(job=job_id)
 
@@ -343,6 +351,7 @@ class JobsPage:
     def view(self) -> pn.Column:
         return pn.Column(
             self.detail,
+            self.submit_form.view(),
             pn.Row(self.project, self.state, self.owner, self.refresh_button),
             self.total,
             pn.Row(pn.Column(self.table, sizing_mode="stretch_width"),

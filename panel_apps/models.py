@@ -1,5 +1,6 @@
-"""Models: a project's registered models, their versions and aliases, and each version's lineage
-back to the MLflow run and the job that produced it. Address: ``models?project=P&model=NAME``."""
+"""Models: a project's registered models, their versions and aliases (set and removed here by maintainers),
+and each version's lineage back to the MLflow run and the job that produced it.
+Address: ``models?project=P&model=NAME``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from panel_apps.components import (
     update_query,
 )
 from panel_apps.language import _, ngettext
+from panel_apps.model_aliases import AliasEditor
 
 PAGE = "models"
 ALL_MODELS = ""
@@ -86,6 +88,7 @@ class ModelsPage:
         self.chart = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width",
                                        css_classes=["lineage-chart"])
         self.models: list[dict[str, Any]] = []
+        self.aliases = AliasEditor(api, me, messages, self.on_alias_changed)
         self.load(query_arg("model"))
         self.project.param.watch(lambda _event: self.on_project(), "value")
         self.model.param.watch(lambda _event: self.show(), "value")
@@ -109,7 +112,12 @@ class ModelsPage:
         self.summary.object = models_html(shown, self.project.value or "")
         self.table.value = versions_frame(shown)
         self.chart.object = charts.lineage(shown)
+        self.aliases.show(self.project.value, shown[0] if self.model.value and shown else None)
         update_query(project=self.project.value, model=self.model.value)
+
+    def on_alias_changed(self, model: dict[str, Any]) -> None:
+        self.models = [model if m["name"] == model["name"] else m for m in self.models]
+        self.show()
 
     def on_project(self) -> None:
         self.messages.reset()
@@ -119,6 +127,7 @@ class ModelsPage:
         return pn.Column(
             pn.Row(self.project, self.model),
             self.summary,
+            section(_("Aliases")), self.aliases.view(),
             section(_("Versions")), self.table,
             section(_("Lineage: job → run → version")), self.chart,
             sizing_mode="stretch_width",

@@ -68,7 +68,7 @@ def resources_html(now: dict[str, Any] | None) -> str:
     devices = now.get("devices") or []
     if not now.get("gpu_available") or not devices:
         reason = escape((now.get("no_gpu_reason") or "").removeprefix("no GPU").lstrip(": "))
-        detail = f" ({reason})" if reason else ""
+        detail = f" — {reason}" if reason else ""  # the reason has parentheses of its own
         no_gpu = escape(_("no GPU"))
         return f"<div id='resources'><div id='gpu-status'><b>{no_gpu}</b>{detail}</div>{host_line}</div>"
     cards = []
@@ -95,6 +95,11 @@ def counts_html(counts: dict[str, int]) -> str:
     cells = "".join(f"<span style='margin-right:1rem'>{state_badge(state)} <b id='count-{state}'>{counts[state]}"
                     f"</b></span>" for state in JOB_STATES)
     return f"<div id='job-counts' style='font-family:system-ui,sans-serif'>{cells}</div>"
+
+
+def empty_note(frame: pd.DataFrame, text: str, element_class: str) -> str:
+    """What an empty table means and what to do next; nothing when it has rows."""
+    return "" if len(frame) else f"<div class='empty-note {element_class}' style='color:#555'>{escape(text)}</div>"
 
 
 def queue_frame(jobs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -134,7 +139,9 @@ class OverviewPage:
         self.states_chart = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width",
                                               css_classes=["jobs-by-state"])
         self.queue = data_table(queue_frame([]), name="queue", page_size=10)
+        self.queue_note = pn.pane.HTML(margin=(0, 10))
         self.recent = data_table(recent_frame([]), name="recent", pagination=None)
+        self.recent_note = pn.pane.HTML(margin=(0, 10))
         self.usage = pn.Row(sizing_mode="stretch_width")
         self.refresh()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
@@ -168,25 +175,35 @@ class OverviewPage:
             self.messages.error(error, _("list your jobs"))
             return
         self.counts.object = counts_html(counts)
-        self.states_chart.object = charts.jobs_by_state(counts)
+        self.states_chart.object = (charts.jobs_by_state(counts) if any(counts.values()) else charts.placeholder(
+            _("No jobs in your projects yet: run a notebook from the Jobs page.")))
         self.queue.value = queue_frame(waiting)
+        self.queue_note.object = empty_note(self.queue.value, _("Nothing is waiting: every submitted job has "
+                                                                "started."), "queue-empty")
         self.recent.value = recent_frame(recent)
+        self.recent_note.object = empty_note(self.recent.value, _("No jobs yet: run a notebook from the Jobs page, "
+                                                                  "or `aitip run notebook.ipynb -P <project>`."),
+                                             "recent-empty")
         if by_user is not None and by_project is not None:
-            self.usage[:] = [
-                pn.Column(section(_("GPU hours by user")), data_table(usage_frame(by_user, "user"), name="usage-users",
-                                                                   pagination=None), sizing_mode="stretch_width"),
-                pn.Column(section(_("GPU hours by project")), data_table(usage_frame(by_project, "project"),
-                                                                      name="usage-projects", pagination=None),
-                          sizing_mode="stretch_width"),
-            ]
+            self.usage[:] = [self._usage(_("GPU hours by user"), usage_frame(by_user, "user"), "usage-users"),
+                             self._usage(_("GPU hours by project"), usage_frame(by_project, "project"),
+                                         "usage-projects")]
+
+    @staticmethod
+    def _usage(title: str, frame: pd.DataFrame, name: str) -> pn.Column:
+        note = _("No GPU hours yet: jobs that ask for GPUs are counted here once they run.")
+        shown = data_table(frame, name=name, pagination=None) if len(frame) else pn.pane.HTML(
+            empty_note(frame, note, f"{name}-empty"))
+        return pn.Column(section(title), shown, sizing_mode="stretch_width")
 
     def view(self) -> pn.Column:
         return pn.Column(
             section(_("Resources")), self.resources, self.timeline,
-            section(_("Your jobs by state")), self.counts,
+            section(_("Jobs in your projects, by state")), self.counts,
             pn.Row(pn.Column(self.states_chart, sizing_mode="stretch_width"),
-                   pn.Column(section(_("Queue")), self.queue, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-            section(_("Recent activity")), self.recent,
+                   pn.Column(section(_("Queue")), self.queue, self.queue_note, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            section(_("Recent activity")), self.recent, self.recent_note,
             self.usage,
             sizing_mode="stretch_width",
         )
