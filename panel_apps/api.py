@@ -104,9 +104,11 @@ class DashboardAPI:
     def metric_history(self, run_id: str, key: str, max_points: int = 1000) -> dict[str, Any]:
         return self.op("runs.metric_history", run=run_id, key=key, max_points=max_points)  # type: ignore[no-any-return]
 
-    def compare(self, project: str, run_ids: list[str], max_points: int = 500) -> dict[str, Any]:
+    def compare(self, project: str, run_ids: list[str], max_points: int = 500,
+                keys: list[str] | None = None) -> dict[str, Any]:
+        """``keys``: the metrics whose curves to send (default: every metric the runs logged, up to 50)."""
         return self.op("runs.compare", project=project, run=list(run_ids),  # type: ignore[no-any-return]
-                       max_points=max_points)
+                       key=list(keys) if keys else None, max_points=max_points)
 
     def models(self, project: str) -> list[dict[str, Any]]:
         return self.op("models.list", project=project)["models"]  # type: ignore[no-any-return]

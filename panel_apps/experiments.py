@@ -1,13 +1,16 @@
-"""Experiments: a project's MLflow runs with filters, and a comparison of the runs picked
-(parallel coordinates of parameters → metrics, overlaid metric curves, the parameter diff).
+"""Experiments as W&B users expect: a project's MLflow runs, named after their notebook and job, in a
+table whose columns the viewer picks (sortable, filterable in their headers, the run's name frozen);
+the metric curves of the ticked runs overlaid from the first paint (the best runs are ticked for you),
+on a step or time axis, smoothed, on a log scale; a parameter against a metric; parallel coordinates;
+runs grouped by a parameter or tag; the parameter diff of the ticked runs.
 
-The runs table and the chart are built from data fetched while the session is created, so they are
-in the first document the browser draws; nothing is fetched per row. Address: ``experiments?project=P
-&experiment=ID&filter=...&metric=KEY&compare=RUN,RUN``."""
+Everything the viewer chooses is kept in the address, so a link shares the view: ``experiments?
+project=P&experiment=ID&filter=...&compare=RUN,RUN&metric=KEY&x=step&smooth=0.6&log=1&group=param.lr
+&columns=metric.acc,param.lr&sp=param.lr&pp=param.lr,param.depth``. The runs, and the curves of runs the
+address ticks, are fetched while the session is created, so they are in the first document drawn."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,16 +19,16 @@ import pandas as pd
 import panel as pn
 
 from aitip.client import AitipAPIError
-from panel_apps import charts
+from panel_apps import experiment_charts as figures
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
     Messages,
     NotSignedIn,
     Prefetch,
-    column_widths,
+    column_titles,
+    data_table,
     fast_table,
     first_value,
-    format_time,
     page_frame,
     page_title,
     project_options,
@@ -34,98 +37,41 @@ from panel_apps.components import (
     session_api,
     update_query,
 )
+from panel_apps.experiment_frames import (
+    NO_GROUP,
+    X_AXES,
+    best_runs,
+    comparison_frames,
+    column_options,
+    default_columns,
+    group_label,
+    group_options,
+    groups_frame,
+    header_filters,
+    history_length,
+    metric_keys,
+    number,
+    runs_frame,
+    split_list,
+    table_language,
+    table_widths,
+    unique_names,
+)
 from panel_apps.language import _, ngettext
 
 PAGE = "experiments"
 RUNS_PER_PAGE = 200
-RUNS_TABLE_HEIGHT = 420
-MAX_COMPARED = 10
-MAX_METRIC_AXES = 4
+TABLE_PAGE_SIZE = 20
+MAX_TICKED = 20  # runs.compare's limit
+DEFAULT_TICKED = 5
+CURVE_POINTS = 1000  # per curve, after the platform's LTTB downsampling
+CANDIDATE_METRICS = 5  # metrics tried, in one call, for the first chart when the address names none
 ALL_EXPERIMENTS = ""
 
 
-def rounded(value: Any) -> Any:
-    """Floats to 4 significant digits for display; the table still sorts them as numbers."""
-    return float(f"{value:.4g}") if isinstance(value, float) else value
-
-
-def runs_frame(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: identity columns, then ``metric.*`` and ``param.*`` columns."""
-    params = sorted({name for run in runs for name in run.get("params") or {}})
-    metrics = sorted({name for run in runs for name in run.get("metrics") or {}})
-    rows = []
-    for run in runs:
-        job = run.get("job_id")
-        row: dict[str, Any] = {"run": run.get("run_name") or run["run_id"][:8], "status": run.get("status", ""),
-                               "user": run.get("user") or "", "job": "" if job is None else str(job),
-                               "started": format_time(run.get("start_time")), "run_id": run["run_id"]}
-        row.update({f"metric.{name}": rounded((run.get("metrics") or {}).get(name)) for name in metrics})
-        row.update({f"param.{name}": (run.get("params") or {}).get(name, "") for name in params})
-        rows.append(row)
-    columns = ["run", "status", "user", "job", "started", "run_id"] + [f"metric.{m}" for m in metrics] + \
-        [f"param.{p}" for p in params]
-    return pd.DataFrame(rows, columns=columns)
-
-
-OBJECTIVE_WORDS = ("accuracy", "auc", "f1", "precision", "recall", "loss", "error", "score")
-
-
-def metric_keys(runs: list[dict[str, Any]]) -> list[str]:
-    """Metric names: the ones most runs logged first, and among those the ones that look like an
-    objective (accuracy, loss, ...) first, so the chart opens on something worth seeing."""
-    counts = Counter(name for run in runs for name in run.get("metrics") or {})
-
-    def rank(item: tuple[str, int]) -> tuple[int, int, str]:
-        name, count = item
-        return (-count, 0 if any(word in name.lower() for word in OBJECTIVE_WORDS) else 1, name)
-
-    return [name for name, _count in sorted(counts.items(), key=rank)]
-
-
-def curve_order(comparison: dict[str, Any], preferred: str | None) -> list[str]:
-    """Curve keys, the one worth drawing first: the chart's metric when it has a history (more
-    than one point), else objective-like metrics with the longest history."""
-    curves = comparison.get("curves", {})
-    length = {key: max((len(points) for points in runs.values()), default=0) for key, runs in curves.items()}
-
-    def rank(key: str) -> tuple[int, int, int, str]:
-        objective = any(word in key.lower() for word in OBJECTIVE_WORDS)
-        return (0 if key == preferred and length[key] > 1 else 1, 0 if length[key] > 1 else 1,
-                0 if objective else 1, key)
-
-    return sorted(curves, key=rank)
-
-
-def diff_frame(comparison: dict[str, Any], names: dict[str, str]) -> pd.DataFrame:
-    """Parameters by run, the differing ones first."""
-    run_ids = [run["run_id"] for run in comparison["runs"]]
-    differing = list(comparison.get("differing_params") or [])
-    ordered = differing + sorted(name for name in comparison.get("params", {}) if name not in differing)
-    rows = []
-    for name in ordered:
-        values = comparison["params"].get(name, {})
-        row = {"parameter": name, "differs": _("yes") if name in differing else ""}
-        row.update({names[run_id]: values.get(run_id, "") for run_id in run_ids})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["parameter", "differs", *[names[r] for r in run_ids]])
-
-
-def metrics_frame(comparison: dict[str, Any], names: dict[str, str]) -> pd.DataFrame:
-    run_ids = [run["run_id"] for run in comparison["runs"]]
-    rows = []
-    for key in sorted(comparison.get("metrics", {})):
-        row = {"metric": key}
-        row.update({names[run_id]: rounded(comparison["metrics"][key].get(run_id)) for run_id in run_ids})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["metric", *[names[r] for r in run_ids]])
-
-
-def unique_names(runs: list[dict[str, Any]]) -> dict[str, str]:
-    """Run names for legends and columns; duplicates get their run id's start appended."""
-    seen = Counter(run.get("run_name") or "" for run in runs)
-    unnamed = _("run")
-    return {run["run_id"]: (run.get("run_name") if run.get("run_name") and seen[run.get("run_name")] == 1
-                            else f"{run.get('run_name') or unnamed} {run['run_id'][:6]}") for run in runs}
+def filter_syntax() -> str:
+    return _("Filter syntax (MLflow): metrics.accuracy > 0.9, params.lr = '0.1', tags.team = 'vision', "
+             "attributes.status = 'FINISHED', joined with and; text in single quotes.")
 
 
 class ExperimentsPage:
@@ -136,6 +82,10 @@ class ExperimentsPage:
         self.api = api
         self.messages = messages
         self.prefetch = prefetch or Prefetch()
+        self.runs: list[dict[str, Any]] = []
+        self.next_page_token: str | None = None
+        self.ticked: list[str] = []
+        self.curves: dict[tuple[str, str], list[dict[str, Any]]] = {}
         projects = project_options(me)
         self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
                                          value=first_value(list(projects.values()), query_arg("project")))
@@ -145,32 +95,61 @@ class ExperimentsPage:
                                            placeholder="metrics.test_accuracy > 0.9 and params.epochs = '3'",
                                            width=420)
         self.apply = pn.widgets.Button(name=_("Apply filter"), button_type="primary", align="end")
-        self.metric = pn.widgets.Select(name=_("Chart metric"), options=[], width=220)
         self.count = pn.pane.HTML("", margin=(5, 10), css_classes=["runs-count"], align="end")
         self.more = pn.widgets.Button(name=_("Load more runs"), visible=False, align="end")
-        self.compare_button = pn.widgets.Button(name=_("Compare selected runs"), button_type="success",
-                                                disabled=True, css_classes=["compare-button"], align="end")
+        self.metric = pn.widgets.Select(name=_("Metric"), options=[], width=220, css_classes=["curve-metric"])
+        self.x_axis = pn.widgets.RadioButtonGroup(
+            name=_("X axis"), options={_("Step"): "step", _("Relative time"): "relative", _("Wall time"): "wall"},
+            value=first_value(X_AXES, query_arg("x")), css_classes=["x-axis"], align="end")
+        self.smoothing = pn.widgets.FloatSlider(name=_("Smoothing (EMA)"), start=0, end=0.99, step=0.01, width=220,
+                                                value=number(query_arg("smooth"), 0.0, 0.0, 0.99),
+                                                css_classes=["smoothing"])
+        self.log_y = pn.widgets.Checkbox(name=_("Log scale (y)"), value=query_arg("log") == "1",
+                                         css_classes=["log-scale"], align="end")
+        self.group_by = pn.widgets.Select(name=_("Group by"), options={_("No grouping"): NO_GROUP}, width=220,
+                                          css_classes=["group-by"])
+        self.columns = pn.widgets.MultiChoice(name=_("Columns"), options=[], sizing_mode="stretch_width",
+                                              css_classes=["column-picker"], placeholder=_("add a column"))
+        self.scatter_param = pn.widgets.Select(name=_("Parameter"), options=[], width=240,
+                                               css_classes=["scatter-param"])
+        self.parallel_params = pn.widgets.MultiChoice(name=_("Parameters"), options=[], sizing_mode="stretch_width",
+                                                      css_classes=["parallel-params"], max_items=8)
+        self.chart = pn.pane.Bokeh(sizing_mode="stretch_width")
+        self.scatter = pn.pane.Bokeh(sizing_mode="stretch_width")
+        self.parallel = pn.pane.Bokeh(sizing_mode="stretch_width")
         self.comparison = pn.Column(sizing_mode="stretch_width", css_classes=["comparison"])
-        self.runs: list[dict[str, Any]] = []
-        self.next_page_token: str | None = None
+        self.groups = pn.Column(sizing_mode="stretch_width")
 
         self.load_project(query_arg("experiment"))
-        frame = runs_frame(self.runs).drop(columns=["run_id"])
-        self.table = fast_table(frame, name="runs", height=table_height(len(frame)))
-        self.metric.value = first_value(self.metric.options, query_arg("metric"))
-        self.chart = pn.pane.Bokeh(self.runs_chart(), sizing_mode="stretch_width")
-        wanted = [run_id for run_id in (query_arg("compare") or "").split(",") if run_id]
-        if len(wanted) >= 2:
-            self.compare(wanted)
+        self.choose_options(columns=split_list(query_arg("columns")), group=query_arg("group"),
+                            scatter=query_arg("sp"), parallel=split_list(query_arg("pp")))
+        wanted_metric = query_arg("metric")
+        with self.quietly():
+            self.metric.value = first_value(self.metric.options, wanted_metric)
+        wanted = split_list(query_arg("compare"))[:MAX_TICKED]
+        self.ticked = wanted or best_runs(self.runs, self.metric.value, DEFAULT_TICKED)
+        self.fetch_curves(candidates=not (wanted_metric and wanted_metric == self.metric.value))
+        self.runs = [run for run in self.runs if run["run_id"] in self.ticked] + \
+            [run for run in self.runs if run["run_id"] not in self.ticked]  # the ticked rows first
+        settings = self.table_settings()
+        self.table = data_table(settings.pop("value"), name="runs", page_size=TABLE_PAGE_SIZE, selectable="checkbox",
+                                frozen_columns=["run"], configuration=table_language(), **settings)
+        self.draw_charts()
 
         self.project.param.watch(lambda _event: self.on_project(), "value")
         self.experiment.param.watch(lambda _event: self._quiet or self.reload_runs(), "value")
         self.apply.on_click(lambda _event: self.reload_runs())
         self.filter.param.watch(lambda _event: self.reload_runs(), "enter_pressed")
-        self.metric.param.watch(lambda _event: self._quiet or self.draw_chart(), "value")
-        self.table.param.watch(self.on_selection, "selection")
         self.more.on_click(lambda _event: self.load_more())
-        self.compare_button.on_click(lambda _event: self.compare(self.selected_run_ids()))
+        self.table.param.watch(lambda _event: self._quiet or self.on_ticked(), "selection")
+        self.metric.param.watch(lambda _event: self._quiet or self.on_metric(), "value")
+        for widget, value in ((self.x_axis, "value"), (self.smoothing, "value_throttled"), (self.log_y, "value")):
+            widget.param.watch(lambda _event: self._quiet or self.redraw(curves=True), value)
+        self.group_by.param.watch(lambda _event: self._quiet or self.redraw(table=True, curves=True, others=True),
+                                  "value")
+        self.columns.param.watch(lambda _event: self._quiet or self.redraw(table=True), "value")
+        for widget in (self.scatter_param, self.parallel_params):
+            widget.param.watch(lambda _event: self._quiet or self.redraw(others=True), "value")
 
     _quiet = False
 
@@ -203,29 +182,32 @@ class ExperimentsPage:
         self.fetch_runs()
 
     def fetch_runs(self) -> None:
-        """The first page of runs for the current project, experiment and filter."""
+        """The first page of runs for the current project, experiment and filter; an empty project or
+        filter says what to do next."""
         self.runs, self.next_page_token = [], None
         project = self.project.value
+        search = self.filter.value.strip() or None
         if not project:
             self.messages.note(_("You are not a member of any project yet."))
         else:
-            experiment_id, search = self.experiment.value or None, self.filter.value.strip() or None
+            experiment_id = self.experiment.value or None
             try:
                 page = self.prefetch.take(runs_key(project, experiment_id, search), lambda: self.api.runs(
                     project, experiment_id=experiment_id, filter=search, max_results=RUNS_PER_PAGE))
             except (AitipAPIError, NotSignedIn) as error:
                 self.messages.error(error, _("list the runs of {project}").format(project=project))
+                if search:
+                    self.messages.note(filter_syntax())
             else:
                 self.runs, self.next_page_token = list(page["runs"]), page.get("next_page_token")
-        keys = metric_keys(self.runs)
-        with self.quietly():
-            self.metric.options = keys
-            self.metric.value = first_value(keys, self.metric.value)
+                if not self.runs and search:
+                    self.messages.note(_("No run matches the filter {filter}. Clear the filter to see every run.")
+                                       .format(filter=search))
+                elif not self.runs:
+                    self.messages.note(_("No runs in {project} yet. Run a notebook as a job (aitip run train.ipynb "
+                                         "-P {project}, or from JupyterLab): its run appears here with its "
+                                         "parameters, metrics and curves.").format(project=project))
         self.show_count()
-
-    def load_runs(self) -> None:
-        self.fetch_runs()
-        self.show_runs()
 
     def load_more(self) -> None:
         try:
@@ -235,11 +217,103 @@ class ExperimentsPage:
         except (AitipAPIError, NotSignedIn) as error:
             self.messages.error(error, _("load more runs"))
             return
-        self.runs += page["runs"]
+        listed = {run["run_id"] for run in self.runs}
+        self.runs += [run for run in page["runs"] if run["run_id"] not in listed]
         self.next_page_token = page.get("next_page_token")
         self.show_count()
-        self.show_runs()
-        self.draw_chart()
+        self.choose_options()
+        self.redraw(table=True, others=True)
+
+    def fetch_curves(self, candidates: bool = False) -> None:
+        """The chosen metric's history of each ticked run not fetched yet: ``runs.compare`` for two or
+        more (one call), ``runs.metric_history`` for one. With ``candidates``, the first few metrics are
+        fetched together and the chart opens on the first that has a history (more than one point)."""
+        metric = self.metric.value
+        if not metric or not self.ticked:
+            return
+        keys = list(self.metric.options[:CANDIDATE_METRICS]) if candidates else [metric]
+        missing = [run_id for run_id in self.ticked if any((run_id, key) not in self.curves for key in keys)]
+        try:
+            if len(missing) >= 2:
+                answer = self.prefetch.take(curves_key(self.project.value, missing, keys), lambda: self.api.compare(
+                    self.project.value, missing, keys=keys, max_points=CURVE_POINTS))
+                self.list_runs(answer["runs"])
+                for key, by_run in answer["curves"].items():
+                    self.curves.update({(run_id, key): points for run_id, points in by_run.items()})
+                for run_id in missing:
+                    for key in keys:
+                        self.curves.setdefault((run_id, key), [])
+            elif missing:
+                self.list_runs([self.api.run(missing[0])] if missing[0] not in self.listed() else [])
+                for key in keys:
+                    self.curves[(missing[0], key)] = self.history(missing[0], key)
+        except (AitipAPIError, NotSignedIn) as error:
+            self.messages.error(error, _("draw the curves of the ticked runs"))
+            self.ticked = [run_id for run_id in self.ticked if run_id in self.listed()]
+            return
+        if candidates:
+            drawn = [key for key in keys if history_length(self.curves_of(key)) > 1]
+            with self.quietly():
+                self.metric.value = drawn[0] if drawn else metric
+
+    def history(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        try:
+            return list(self.api.metric_history(run_id, key, max_points=CURVE_POINTS)["points"])
+        except AitipAPIError as error:
+            if error.status == 404:  # the run never logged this metric
+                return []
+            raise
+
+    def listed(self) -> set[str]:
+        return {run["run_id"] for run in self.runs}
+
+    def list_runs(self, runs: list[dict[str, Any]]) -> None:
+        """Ticked runs the listing does not hold (an older run a shared link ticks) join the table."""
+        listed = self.listed()
+        self.runs = [run for run in runs if run["run_id"] not in listed] + self.runs
+
+    def curves_of(self, metric: str | None) -> dict[str, list[dict[str, Any]]]:
+        return {run_id: self.curves.get((run_id, metric or ""), []) for run_id in self.ticked}
+
+    # ----- choices -----
+
+    def choose_options(self, *, columns: list[str] | None = None, group: str | None = None,
+                       scatter: str | None = None, parallel: list[str] | None = None) -> None:
+        """Options from the runs listed; the viewer's choices (or the address's) kept where they still
+        apply, sensible defaults elsewhere."""
+        options = column_options(self.runs)
+        defaults = [column for column in default_columns(self.runs) if column in options]
+        chosen = [c for c in (columns if columns is not None else self.columns.value) if c in options]
+        params = [column for column in options if column.startswith("param.")]
+        differing = [column for column in defaults if column.startswith("param.")] or params
+        groups = {_("No grouping"): NO_GROUP, **{column: column for column in group_options(self.runs)}}
+        keys = metric_keys(self.runs)
+        with self.quietly():
+            self.columns.options = options
+            self.columns.value = chosen or defaults
+            self.metric.options = keys
+            self.metric.value = first_value(keys, self.metric.value)
+            self.group_by.options = groups
+            self.group_by.value = first_value(list(groups.values()), group if group is not None else self.group_by.value)
+            self.scatter_param.options = params
+            self.scatter_param.value = first_value(params, scatter or self.scatter_param.value or
+                                                   (differing[0] if differing else None))
+            self.parallel_params.options = params
+            self.parallel_params.value = [p for p in (parallel or self.parallel_params.value) if p in params] or \
+                differing[:4]
+
+    def frame(self) -> pd.DataFrame:
+        columns = list(self.columns.value)
+        if self.group_by.value and self.group_by.value not in columns:
+            columns.append(self.group_by.value)
+        return runs_frame(self.runs, columns)
+
+    def table_settings(self) -> dict[str, Any]:
+        frame = self.frame()
+        listed = [run["run_id"] for run in self.runs]
+        return dict(value=frame, widths=table_widths(frame), titles=column_titles(frame),
+                    header_filters=header_filters(frame), groupby=[self.group_by.value] if self.group_by.value else [],
+                    selection=[listed.index(run_id) for run_id in self.ticked if run_id in listed])
 
     # ----- views -----
 
@@ -249,112 +323,133 @@ class ExperimentsPage:
         self.count.object = count + (" " + _("(more available)") if self.next_page_token else "")
         self.more.visible = bool(self.next_page_token)
 
-    def show_runs(self) -> None:
-        frame = runs_frame(self.runs).drop(columns=["run_id"])
-        self.table.param.update(value=frame, widths=column_widths(frame), selection=[],
-                                height=table_height(len(frame)))
+    def draw_charts(self) -> None:
+        names = unique_names(self.runs)
+        group = self.group_by.value
+        groups = {run["run_id"]: group_label(run, group) for run in self.runs} if group else None
+        self.chart.object = figures.curves_figure(
+            self.curves_of(self.metric.value), names, self.metric.value, x_axis=self.x_axis.value,
+            smoothing=float(self.smoothing.value), log_y=bool(self.log_y.value), groups=groups)
+        self.draw_others(names)
 
-    def runs_chart(self) -> Any:
-        figure = charts.metric_by_run(self.runs, self.metric.value)
-        figure.css_classes = ["runs-chart"]
-        return figure
+    def draw_others(self, names: dict[str, str]) -> None:
+        """The scatter, the parallel coordinates, the groups' means and the ticked runs' diff."""
+        metric = self.metric.value
+        self.scatter.object = figures.scatter_figure(self.runs, self.scatter_param.value, metric, names, self.ticked,
+                                                     self.group_by.value or None)
+        self.parallel.object = figures.parallel_figure(self.runs, list(self.parallel_params.value), metric, names,
+                                                       self.ticked)
+        self.groups.clear()
+        if self.group_by.value:
+            metrics = [column for column in self.columns.value if column.startswith("metric.")]
+            frame = groups_frame(self.runs, self.group_by.value, metrics)
+            titles = {**column_titles(frame), "group": _("group"), "runs": _("runs")}
+            self.groups.extend([section(_("Mean per {group}").format(group=self.group_by.value), "groups-title"),
+                                data_table(frame, name="groups", titles=titles, widths=table_widths(frame),
+                                           pagination=None, configuration=table_language())])
+        self.comparison.clear()
+        ticked = [run for run in self.runs if run["run_id"] in self.ticked]
+        if len(ticked) < 2:
+            self.comparison.append(pn.pane.HTML(_("Tick two runs or more in the table to see their differences."),
+                                                css_classes=["comparison-empty"], margin=(10, 10)))
+            return
+        diff, latest = comparison_frames(ticked, names)
+        self.comparison.extend([
+            section(ngettext("Comparing {count} run: {names}", "Comparing {count} runs: {names}", len(ticked))
+                    .format(count=len(ticked), names=", ".join(names[run["run_id"]] for run in ticked)),
+                    element_id="comparison-title"),
+            section(_("Parameters")), compare_table(diff, "param-diff"),
+            section(_("Metrics (latest)")), compare_table(latest, "metric-compare"),
+        ])
 
-    def draw_chart(self) -> None:
-        self.chart.object = self.runs_chart()
+    def redraw(self, *, table: bool = False, curves: bool = False, others: bool = False) -> None:
+        if table:
+            with self.quietly():
+                self.table.param.update(**self.table_settings())
+        if curves:
+            self.draw_charts()
+        elif others:
+            self.draw_others(unique_names(self.runs))
+        self.share()
+
+    def share(self) -> None:
+        """The view's state in the address (defaults left out, so links stay short)."""
+        columns = list(self.columns.value)
+        update_query(project=self.project.value, experiment=self.experiment.value, filter=self.filter.value.strip(),
+                     compare=",".join(self.ticked), metric=self.metric.value or "",
+                     columns="" if columns == default_columns(self.runs) else ",".join(columns),
+                     x=self.x_axis.value, smooth=f"{float(self.smoothing.value):g}",
+                     log="1" if self.log_y.value else "", group=self.group_by.value, sp=self.scatter_param.value or "",
+                     pp=",".join(self.parallel_params.value))
+
+    # ----- reactions -----
+
+    def on_ticked(self) -> None:
+        """Ticking a run adds its curve; the ticks are the table's rows as sent (sorting and filtering
+        in the browser keep them)."""
+        ticked = [self.runs[index]["run_id"] for index in sorted(self.table.selection) if index < len(self.runs)]
+        if len(ticked) > MAX_TICKED:
+            self.messages.note(_("Curves are drawn for {count} runs at most; untick some to add others.")
+                               .format(count=MAX_TICKED))
+        self.ticked = ticked[:MAX_TICKED]
+        self.fetch_curves()
+        self.redraw(curves=True)
+
+    def on_metric(self) -> None:
+        self.fetch_curves()
+        self.redraw(curves=True)
 
     def on_project(self) -> None:
         self.messages.reset()
-        self.comparison.clear()
         self.load_project()
-        self.show_runs()
-        self.draw_chart()
-        update_query(project=self.project.value, experiment=None, compare=None)
+        self.reset_view()
 
     def reload_runs(self) -> None:
         self.messages.reset()
-        self.load_runs()
-        self.draw_chart()
-        update_query(project=self.project.value, experiment=self.experiment.value, filter=self.filter.value.strip())
+        self.fetch_runs()
+        self.reset_view()
 
-    def selected_run_ids(self) -> list[str]:
-        """Selection indices are rows of the data as sent (sorting in the browser keeps them)."""
-        return [self.runs[index]["run_id"] for index in sorted(self.table.selection) if index < len(self.runs)]
-
-    def on_selection(self, _event: Any) -> None:
-        chosen = len(self.table.selection)
-        self.compare_button.disabled = not 2 <= chosen <= MAX_COMPARED
-        self.compare_button.name = (ngettext("Compare {count} selected run", "Compare {count} selected runs",
-                                             chosen).format(count=chosen) if chosen else _("Compare selected runs"))
-
-    def compare(self, run_ids: list[str]) -> None:
-        self.comparison.clear()
-        run_ids = list(dict.fromkeys(run_ids))[:MAX_COMPARED]
-        try:
-            comparison = self.api.compare(self.project.value, run_ids)
-        except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, _("compare these runs"))
-            return
-        names = unique_names(comparison["runs"])
-        metrics = sorted(comparison.get("metrics", {}))
-        chosen_metric = self.metric.value if self.metric.value in metrics else (metrics[0] if metrics else None)
-        metric_axes = ([chosen_metric] if chosen_metric else []) + \
-            [m for m in metrics if m != chosen_metric][:MAX_METRIC_AXES - 1]
-        params = list(comparison.get("differing_params") or []) or sorted(comparison.get("params", {}))
-        curve_keys = curve_order(comparison, chosen_metric)
-        curve_key = pn.widgets.Select(name=_("Curve"), options=curve_keys, width=220,
-                                      value=curve_keys[0] if curve_keys else None)
-        curves = pn.pane.HoloViews(self._curves(comparison, names, curve_key.value), sizing_mode="stretch_width",
-                                   css_classes=["compare-curves"])
-        curve_key.param.watch(lambda event: setattr(curves, "object", self._curves(comparison, names, event.new)),
-                              "value")
-        self.comparison.extend([
-            section(ngettext("Comparing {count} run: {names}", "Comparing {count} runs: {names}",
-                             len(comparison["runs"])).format(count=len(comparison["runs"]), names=", ".join(
-                                 names[r["run_id"]] for r in comparison["runs"])), element_id="comparison-title"),
-            pn.pane.HoloViews(charts.parallel_coordinates(comparison["runs"], params, metric_axes, names),
-                              sizing_mode="stretch_width", css_classes=["compare-parallel"]),
-            pn.Row(curve_key),
-            curves,
-            section(_("Parameters")),
-            compare_table(diff_frame(comparison, names), "param-diff"),
-            section(_("Metrics (latest)")),
-            compare_table(metrics_frame(comparison, names), "metric-compare"),
-        ])
-        update_query(project=self.project.value, compare=",".join(run_ids))
-
-    @staticmethod
-    def _curves(comparison: dict[str, Any], names: dict[str, str], key: str | None) -> Any:
-        if not key:
-            return charts.placeholder(_("no metric history to draw"))
-        return charts.overlaid_curves(comparison["curves"].get(key, {}), names, key)
+    def reset_view(self) -> None:
+        """New runs listed: options, the best runs ticked, their curves."""
+        self.choose_options()
+        self.ticked = best_runs(self.runs, self.metric.value, DEFAULT_TICKED)
+        self.fetch_curves(candidates=True)
+        self.redraw(table=True, curves=True)
 
     def view(self) -> pn.Column:
+        tabs = pn.Tabs(
+            (_("Curves"), pn.Column(pn.Row(self.metric, self.x_axis, self.smoothing, self.log_y), self.chart,
+                                    sizing_mode="stretch_width")),
+            (_("Parameter vs metric"), pn.Column(self.scatter_param, self.scatter, sizing_mode="stretch_width")),
+            (_("Parallel coordinates"), pn.Column(self.parallel_params, self.parallel, sizing_mode="stretch_width")),
+            (_("Differences"), self.comparison),
+            dynamic=True, sizing_mode="stretch_width", css_classes=["experiment-tabs"])
         return pn.Column(
             pn.Row(self.project, self.experiment, self.filter, self.apply, sizing_mode="stretch_width"),
-            pn.Row(self.metric, self.compare_button, self.more, self.count),
-            self.chart,
+            tabs,
+            pn.Row(self.group_by, self.columns, self.more, self.count, sizing_mode="stretch_width"),
             self.table,
-            self.comparison,
+            self.groups,
             sizing_mode="stretch_width",
         )
 
 
-def table_height(rows: int, most: int = RUNS_TABLE_HEIGHT) -> int:
-    """A fixed height (the grid then lays out once) that fits a short table."""
-    return min(most, 36 + 28 * max(1, rows))
-
-
 def compare_table(frame: pd.DataFrame, name: str) -> Any:
-    """A comparison table, as light as the runs table (this page loads no Tabulator)."""
-    return fast_table(frame, name=name, height=table_height(len(frame)), selectable=False, sortable=False)
+    """A comparison table: Bokeh's light DataTable, no selection or sorting."""
+    return fast_table(frame, name=name, height=min(420, 36 + 28 * max(1, len(frame))), selectable=False,
+                      sortable=False)
 
 
 def runs_key(project: str, experiment_id: str | None, search: str | None) -> tuple[Any, ...]:
     return ("runs", project, experiment_id, search)
 
 
+def curves_key(project: str, run_ids: list[str], keys: list[str]) -> tuple[Any, ...]:
+    return ("curves", project, tuple(run_ids), tuple(keys))
+
+
 def page() -> pn.Column:
-    pn.extension()
+    pn.extension("tabulator")
     messages = Messages()
     try:
         api = session_api()
@@ -364,11 +459,16 @@ def page() -> pn.Column:
     calls: dict[Any, Any] = {"me": api.me}
     project = query_arg("project")
     if project:
-        # The address names the project: its experiments and runs are fetched while ``me`` is.
+        # The address names the project: its experiments, runs and the ticked runs' curves are fetched
+        # while ``me`` is.
         experiment_id, search = query_arg("experiment") or None, (query_arg("filter") or "").strip() or None
         calls[("experiments", project)] = lambda: api.experiments(project)
         calls[runs_key(project, experiment_id, search)] = lambda: api.runs(
             project, experiment_id=experiment_id, filter=search, max_results=RUNS_PER_PAGE)
+        ticked, metric = split_list(query_arg("compare"))[:MAX_TICKED], query_arg("metric")
+        if len(ticked) >= 2 and metric:
+            calls[curves_key(project, ticked, [metric])] = lambda: api.compare(
+                project, ticked, keys=[metric], max_points=CURVE_POINTS)
     prefetch = Prefetch(calls)
     try:
         me = prefetch.take("me", api.me)

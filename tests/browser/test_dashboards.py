@@ -147,38 +147,47 @@ def test_jobs_page_and_a_job_page_match_the_api(platform: RunningPlatform, peopl
     screenshot(page, screenshots, "job")
 
 
+def runs_row(page: Page, run_name: str) -> Any:
+    """A row of the Experiments page's runs table (a Tabulator since it gained header filters, frozen
+    and picked columns), by the run's name."""
+    exact = re.compile(rf"^\s*{re.escape(run_name)}\s*$")
+    return page.locator(".table-runs .tabulator-row").filter(
+        has=page.locator('[tabulator-field="run"]', has_text=exact))
+
+
 def test_experiments_page_shows_runs_with_the_apis_metrics(platform: RunningPlatform, people: dict[str, str],
                                                            trained: list[dict[str, Any]], ann_page: Page,
                                                            screenshots: Path) -> None:
     page = open_dashboard(ann_page, platform, f"experiments?project={PROJECT}")
-    grid_rows(page, "runs").first.wait_for(state="visible")
+    page.locator(".table-runs .tabulator-row").first.wait_for(state="visible")
     with platform.api(people["ann"]) as api:
         runs = api.get(f"projects/{PROJECT}/runs").json()["runs"]
     assert page.locator("#runs-count").inner_text() == str(len(runs))
     assert {run["job_id"] for run in runs} >= {job["id"] for job in trained}
-    assert page.locator(".runs-chart canvas").count() >= 1
+    page.wait_for_selector(".runs-chart canvas")
+    assert page.locator(".runs-chart.empty").count() == 0, "the best runs' curves are drawn on first load"
     screenshot(page, screenshots, "experiments")
     for run in runs:
-        row = grid_row(page, "runs", run["run_name"])
-        assert grid_cell(page, "runs", row, "job") == str(run["job_id"])
-        assert grid_cell(page, "runs", row, "param.epochs") == run["params"]["epochs"]
-        shown = float(grid_cell(page, "runs", row, "metric.test_accuracy"))
-        assert shown == pytest.approx(run["metrics"]["test_accuracy"], rel=1e-3)
+        if run["job_id"] not in {job["id"] for job in trained}:
+            continue
+        assert run["run_name"] == f"digits_sklearn · job {run['job_id']}", "named after the notebook and job"
+        row = runs_row(page, run["run_name"])
+        assert cell(row, "job") == str(run["job_id"])
+        assert cell(row, "param.epochs") == run["params"]["epochs"]
+        assert float(cell(row, "metric.test_accuracy")) == pytest.approx(run["metrics"]["test_accuracy"], rel=1e-3)
 
 
 def test_compare_two_runs(platform: RunningPlatform, people: dict[str, str], trained: list[dict[str, Any]],
                           ann_page: Page, screenshots: Path) -> None:
-    page = open_dashboard(ann_page, platform, f"experiments?project={PROJECT}")
-    grid_rows(page, "runs").first.wait_for(state="visible")
+    """Ticking runs compares them at once (the Compare button is gone): curves, and the Differences tab."""
     with platform.api(people["ann"]) as api:
         runs = {run["job_id"]: run for run in api.get(f"projects/{PROJECT}/runs").json()["runs"]}
     picked = [runs[job["id"]] for job in trained]
-    compare = page.locator(".compare-button button")
-    expect(compare).to_be_disabled()
-    for run in picked:
-        grid_row(page, "runs", run["run_name"]).locator("input[type=checkbox]").click()
-    expect(compare).to_be_enabled()
-    compare.click()
+    page = open_dashboard(ann_page, platform, f"experiments?project={PROJECT}&compare={picked[0]['run_id']}")
+    page.wait_for_selector(".runs-chart.curves-1")
+    runs_row(page, picked[1]["run_name"]).locator("input[type=checkbox]").click()
+    page.wait_for_selector(".runs-chart.curves-2")
+    page.locator(".experiment-tabs .bk-tab", has_text="Differences").click()
     grid_rows(page, "param-diff").first.wait_for(state="visible")
     for name in ("epochs", "learning_rate"):
         row = grid_row(page, "param-diff", name)
@@ -186,8 +195,6 @@ def test_compare_two_runs(platform: RunningPlatform, people: dict[str, str], tra
         for run in picked:
             assert grid_cell(page, "param-diff", row, run["run_name"]) == run["params"][name]
     assert grid_cell(page, "param-diff", grid_row(page, "param-diff", "model_name"), "differs") == ""
-    page.wait_for_selector(".compare-parallel canvas")
-    page.wait_for_selector(".compare-curves canvas")
     expect(page.locator("#comparison-title")).to_contain_text("Comparing 2 runs")
     shared = parse_qs(urlparse(page.url).query)["compare"][0]
     assert set(shared.split(",")) == {run["run_id"] for run in picked}, "the address shares the comparison"
@@ -219,6 +226,7 @@ def test_api_errors_become_readable_banners(platform: RunningPlatform, people: d
                                             screenshots: Path) -> None:
     page = open_dashboard(ann_page, platform, f"experiments?project={PROJECT}&filter=metrics.loss%20%3E%3E%201")
     expect(page.locator(".aitip-error")).to_contain_text(f"Could not list the runs of {PROJECT}")
+    expect(page.locator(".aitip-note")).to_contain_text("Filter syntax (MLflow): metrics.accuracy > 0.9")
     screenshot(page, screenshots, "experiments-bad-filter")
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from aitip.client import AitipAPIError
-from panel_apps import charts, components, datasets, experiments, jobs, models, overview
+from panel_apps import charts, components, datasets, experiment_frames, jobs, models, overview
 from panel_apps.language import use_language
 from panel_apps.serve import MODE_VARIABLE
 
@@ -57,29 +57,23 @@ def test_numbers_and_widths() -> None:
     assert widths["run"] > widths["x"] >= 60
 
 
-def test_runs_become_one_row_each_with_param_and_metric_columns() -> None:
+def test_runs_become_one_row_each_with_the_columns_chosen() -> None:
     runs = [run("a" * 32, "first", {"lr": "0.1"}, {"acc": 0.123456}),
             run("b" * 32, "second", {"lr": "0.01", "depth": "3"}, {"acc": 0.5, "loss": None})]
-    frame = experiments.runs_frame(runs)
-    assert list(frame.columns) == ["run", "status", "user", "job", "started", "run_id", "metric.acc", "metric.loss",
-                                   "param.depth", "param.lr"]
+    frame = experiment_frames.runs_frame(runs, ["job", "metric.acc", "param.depth"])
+    assert list(frame.columns) == ["run", "job", "metric.acc", "param.depth"], "the run's name always comes first"
     assert frame.loc[0, "metric.acc"] == 0.1235 and frame.loc[1, "param.depth"] == "3"
-    assert experiments.metric_keys(runs) == ["acc", "loss"]
+    assert experiment_frames.metric_keys(runs) == ["acc", "loss"]
 
 
 def test_a_comparison_lists_differing_parameters_first() -> None:
-    runs = [run("a" * 32, "first", {"lr": "0.1", "seed": "1"}, {}), run("b" * 32, "first", {"lr": "0.01", "seed": "1"}, {})]
-    comparison = {"runs": runs, "params": {"lr": {"a" * 32: "0.1", "b" * 32: "0.01"},
-                                           "seed": {"a" * 32: "1", "b" * 32: "1"}},
-                  "differing_params": ["lr"], "metrics": {"acc": {"a" * 32: 0.5, "b" * 32: 0.75}},
-                  "curves": {"acc": {"a" * 32: [{"step": 1, "value": 0.5}], "b" * 32: [{"step": 1, "value": 0.7},
-                                                                                      {"step": 2, "value": 0.75}]},
-                             "final": {"a" * 32: [{"step": 0, "value": 1.0}]}}}
-    names = experiments.unique_names(runs)
+    runs = [run("a" * 32, "first", {"lr": "0.1", "seed": "1"}, {"acc": 0.5}),
+            run("b" * 32, "first", {"lr": "0.01", "seed": "1"}, {"acc": 0.75})]
+    names = experiment_frames.unique_names(runs)
     assert names == {"a" * 32: "first aaaaaa", "b" * 32: "first bbbbbb"}, "duplicate names are told apart"
-    diff = experiments.diff_frame(comparison, names)
+    diff, latest = experiment_frames.comparison_frames(runs, names)
     assert diff["parameter"].tolist() == ["lr", "seed"] and diff["differs"].tolist() == ["yes", ""]
-    assert experiments.curve_order(comparison, "final")[0] == "acc", "a one-point curve is not drawn first"
+    assert latest.to_dict("records") == [{"metric": "acc", "first aaaaaa": 0.5, "first bbbbbb": 0.75}]
     chart = charts.parallel_coordinates(runs, ["lr", "seed"], ["acc"], names)
     assert chart is not None
 
