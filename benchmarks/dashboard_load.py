@@ -1,10 +1,14 @@
 """Dashboard page load in headless Chromium: time from navigation to the Experiments page's runs table
-and chart being drawn, through the real hub and proxy with a signed-in viewer (goal: p50 under 1 s).
+and chart being drawn, through the real hub and proxy with a signed-in viewer (goals, p50: 1 s; 1.5 s
+with 8 ticked runs' curves of 10,000 points each in a 5,000-run project).
 
 The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platform service, dashboards
 service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
 project's MLflow experiment exists and holds real runs); then --runs synthetic runs (5 params, 10
-metrics each) are logged into the same experiment, so the page shows a realistic table.
+metrics each) are logged into the same experiment, the newest --curves of them with a loss history of
+--curve-points steps. "experiments" opens the page as a link without a selection does (the best runs
+ticked for the viewer); "experiments-curves" as a shared link ticking the long-curve runs does, and
+waits for all their curves.
 
 Each load is a fresh navigation in one signed-in browser context (resources cached, as for a returning
 viewer), after --warmup loads. "drawn" is when a row of the runs table and the chart's canvas are both
@@ -14,8 +18,8 @@ own clock from navigation start (performance.now()), and Playwright's wall time 
 created, and the platform API called, while that response is prepared). The other pages' time to their
 first chart is measured the same way, for context.
 
-    .venv/bin/python benchmarks/dashboard_load.py                 # 10 loads after 2 warm-ups, 100 runs
-    .venv/bin/python benchmarks/dashboard_load.py --loads 20 --runs 500 --out /tmp/x.json
+    .venv/bin/python benchmarks/dashboard_load.py                 # 10 loads after 2 warm-ups, 5,000 runs
+    .venv/bin/python benchmarks/dashboard_load.py --runs 100 --curves 2 --curve-points 100 --loads 3  # smoke
 """
 
 from __future__ import annotations
@@ -46,13 +50,15 @@ PROJECT = "bench"
 PASSWORD = "ann-pass-1234"
 TRAINING = ROOT / "notebooks" / "train" / "digits_sklearn.ipynb"
 GOAL_MS = 1000.0
+CURVES_GOAL_MS = 1500.0  # issue 14: 5,000 runs, 8 ticked runs' curves of 10,000 points each
 
 DOCUMENT_TIMING = """() => { const n = performance.getEntriesByType('navigation')[0];
   return n ? n.responseEnd - n.requestStart : null; }"""
 
 
-def prepare(platform: RunningPlatform, synthetic_runs: int) -> str:
-    """ann, her project, two real training jobs and the synthetic runs; returns ann's token."""
+def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_points: int) -> list[str]:
+    """ann, her project, two real training jobs and the synthetic runs; returns the ids of the runs with
+    long curves."""
     assert platform.signup("ann", PASSWORD).status_code == 200
     platform.approve("ann")
     token = platform.token("ann", PASSWORD)
@@ -65,30 +71,57 @@ def prepare(platform: RunningPlatform, synthetic_runs: int) -> str:
     for job_id in jobs:
         job = platform.wait_for_job(token, job_id, {"succeeded", "failed", "cancelled", "timed_out"})
         assert job["state"] == "succeeded", job
-    seed_runs(platform.home / "mlflow.sqlite", synthetic_runs)
-    return token
+    return seed_runs(platform.home / "mlflow.sqlite", synthetic_runs, curves, curve_points)
 
 
-def seed_runs(database: Path, count: int) -> None:
-    """Runs logged straight into the project's experiment, as finished jobs would have left them."""
-    from mlflow.entities import Metric, Param, RunTag
+def seed_runs(database: Path, count: int, curves: int = 0, curve_points: int = 0) -> list[str]:
+    """``count`` runs written straight into the project's experiment (bulk SQL into MLflow's own tables, as
+    ``runs_listing.py`` builds its store: 5,000 runs through MLflow's client would take minutes), tagged as
+    finished jobs leave them; the newest ``curves`` of them get a ``loss`` history of ``curve_points``
+    steps. Returns those runs' ids, best last loss first."""
+    import sqlite3
+
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{database}")
-    experiment = client.get_experiment_by_name(f"aitip/{PROJECT}")
+    experiment = MlflowClient(tracking_uri=f"sqlite:///{database}").get_experiment_by_name(f"aitip/{PROJECT}")
     assert experiment is not None, "the jobs created the project's experiment"
     now = int(time.time() * 1000)
+    rows: dict[str, list[tuple[Any, ...]]] = {"runs": [], "tags": [], "params": [], "metrics": [], "latest": []}
+    long_runs = []
     for index in range(count):
-        run = client.create_run(experiment.experiment_id, run_name=f"sweep-{index:04d}",
-                                tags={"aitip.project": PROJECT, "aitip.user": "ann", "mlflow.user": "ann"},
-                                start_time=now - (count - index) * 60_000)
-        params = [Param(name, str(value)) for name, value in
-                  {"learning_rate": 10 ** -(1 + index % 4), "hidden": 32 * (1 + index % 4), "epochs": 5 + index % 7,
-                   "optimizer": ("adam", "sgd")[index % 2], "seed": index}.items()]
-        metrics = [Metric(f"metric_{m}" if m > 1 else ("test_accuracy", "loss")[m], 0.5 + (index * 7 + m) % 50 / 100,
-                          now, 0) for m in range(10)]
-        client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=[RunTag("bench", "1")])
-        client.set_terminated(run.info.run_id, end_time=now)
+        run_id, name, began = uuid.uuid4().hex, f"sweep-{index:04d}", now - (count - index) * 60_000
+        rows["runs"].append((run_id, name, "UNKNOWN", "", "", "ann", "FINISHED", began, began + 45_000, "", "active",
+                             f"{experiment.artifact_location}/{run_id}/artifacts", int(experiment.experiment_id)))
+        tags = {"aitip.project": PROJECT, "aitip.user": "ann", "mlflow.user": "ann", "mlflow.runName": name,
+                "mlflow.source.name": "sweep.ipynb", "bench": "1"}
+        rows["tags"] += [(key, value, run_id) for key, value in tags.items()]
+        params = {"learning_rate": 10 ** -(1 + index % 4), "hidden": 32 * (1 + index % 4), "epochs": 5 + index % 7,
+                  "optimizer": ("adam", "sgd")[index % 2], "seed": index}
+        rows["params"] += [(key, str(value), run_id) for key, value in params.items()]
+        latest = {f"metric_{m}" if m > 1 else ("test_accuracy", "loss")[m]: 0.5 + (index * 7 + m) % 50 / 100
+                  for m in range(10)}
+        if index >= count - curves:
+            floor = 0.05 + 0.01 * (count - index)
+            history = [(step, floor + 2.0 / (1 + step / 50) + 0.02 * ((step * 7919 + index) % 13) / 13)
+                       for step in range(curve_points)]
+            rows["metrics"] += [("loss", value, began + step * 10, run_id, step, 0) for step, value in history]
+            latest["loss"] = history[-1][1]
+            long_runs.append((latest["loss"], run_id))
+        for key, value in latest.items():
+            if not (key == "loss" and index >= count - curves):
+                rows["metrics"].append((key, value, began, run_id, 0, 0))
+            rows["latest"].append((key, value, began, 0, 0, run_id))
+    with sqlite3.connect(database, timeout=60) as db:
+        db.executemany("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, "
+                       "status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows["runs"])
+        db.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", rows["tags"])
+        db.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", rows["params"])
+        db.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)",
+                       rows["metrics"])
+        db.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", rows["latest"])
+    return [run_id for _loss, run_id in sorted(long_runs)]
 
 
 def sign_in(browser: Any, platform: RunningPlatform) -> Any:
@@ -132,7 +165,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loads", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=100, help="synthetic runs besides the two real ones")
+    parser.add_argument("--runs", type=int, default=5000, help="synthetic runs besides the two real ones")
+    parser.add_argument("--curves", type=int, default=8, help="runs with a long loss curve, ticked in the "
+                        "experiments-curves case's address")
+    parser.add_argument("--curve-points", type=int, default=10_000, help="steps in each long curve")
+    parser.add_argument("--note", default="", help="what the machine was doing, kept in the results")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard_load.json"))
     args = parser.parse_args()
     chromium = shutil.which("chromium")
@@ -146,9 +183,11 @@ def main() -> None:
     print(f"starting the platform in {home} ...", flush=True)
     platform = start_platform(home / f"home-{uuid.uuid4().hex[:6]}", timeout=240)  # production settings
     try:
-        prepare(platform, args.runs)
+        ticked = prepare(platform, args.runs, args.curves, args.curve_points)
         pages = {
-            "experiments": ([".table-runs .slick-row", ".runs-chart canvas"], f"experiments?project={PROJECT}"),
+            "experiments": ([".table-runs .tabulator-row", ".runs-chart canvas"], f"experiments?project={PROJECT}"),
+            "experiments-curves": ([".table-runs .tabulator-row", f".runs-chart.curves-{len(ticked)} canvas"],
+                                   f"experiments?project={PROJECT}&metric=loss&compare={','.join(ticked)}"),
             "overview": ([".jobs-by-state canvas"], "overview"),
             "jobs": ([".table-jobs .tabulator-row", ".jobs-by-state canvas"], "jobs"),
             "models": ([".lineage-chart canvas"], f"models?project={PROJECT}"),
@@ -180,16 +219,22 @@ def main() -> None:
         print(f"{name:<12} {row['p50_ms']:>8.0f}ms {row['p95_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms "
               f"{row['max_ms']:>6.0f}ms {row['wall_p50_ms']:>8.0f}ms {row['document_p50_ms']:>11.0f}ms")
     experiments = results["experiments"]
-    verdict = "met" if experiments["p50_ms"] < GOAL_MS else "NOT met"
-    print(f"\nExperiments page drawn p50 {experiments['p50_ms']:.0f} ms: goal (< {GOAL_MS:.0f} ms) {verdict}")
+    curves = results["experiments-curves"]
+    goals = {"experiments": experiments["p50_ms"] <= GOAL_MS, "experiments-curves": curves["p50_ms"] <= CURVES_GOAL_MS}
+    print(f"\nExperiments page drawn p50 {experiments['p50_ms']:.0f} ms: goal (<= {GOAL_MS:.0f} ms) "
+          f"{'met' if goals['experiments'] else 'NOT met'}")
+    print(f"Experiments page with {args.curves} ticked runs' curves of {args.curve_points} points drawn p50 "
+          f"{curves['p50_ms']:.0f} ms: goal (<= {CURVES_GOAL_MS:.0f} ms) {'met' if goals['experiments-curves'] else 'NOT met'}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "benchmark": "dashboard_load", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "system": host_platform.platform(),
                     "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load_after},
-        "loads": args.loads, "warmup": args.warmup, "runs_in_project": args.runs + 2, "goal_ms": GOAL_MS,
-        "goal_met": experiments["p50_ms"] < GOAL_MS, "pages": results,
+        "note": args.note, "loads": args.loads, "warmup": args.warmup, "runs_in_project": args.runs + 2,
+        "curves": {"runs": args.curves, "points_each": args.curve_points, "metric": "loss"},
+        "goals_ms": {"experiments": GOAL_MS, "experiments-curves": CURVES_GOAL_MS}, "goals_met": goals,
+        "pages": results,
         "platform_stopped_cleanly": code == 0 and not left,
     }, indent=2) + "\n")
     print(f"written to {out}")
