@@ -1,10 +1,13 @@
-"""The hub's login and sign-up pages in the request's language, rendered from the same template paths,
+"""The hub's pages in the request's language, rendered from the same template paths,
 Jinja options and per-request transform the hub is configured with (the live hub page is checked by
 tests/browser/test_languages.py)."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import jinja2
 import nativeauthenticator
@@ -14,7 +17,7 @@ from tornado import httputil
 from traitlets.config import Config
 
 from aitip.hub.config import configure
-from aitip.hub.language import RequestLanguage, current_language
+from aitip.hub.language import NATIVE_MESSAGES, RequestLanguage, current_language, hub_message
 
 NATIVE_TEMPLATES = Path(nativeauthenticator.__file__).parent / "templates"
 
@@ -39,15 +42,17 @@ def environment(c: Config) -> jinja2.Environment:
     return jinja2.Environment(loader=loader, autoescape=True, **c.JupyterHub.jinja_environment_options)
 
 
-def render(c: Config, template: str, headers: dict[str, str], uri: str = "/hub/login") -> str:
-    """``template`` as the hub renders it for a request with these headers."""
+def render(c: Config, template: str, headers: dict[str, str], uri: str = "/hub/login", **context: Any) -> str:
+    """``template`` as the hub renders it for a request with these headers (``context``: what its handler
+    gives it)."""
     request = httputil.HTTPServerRequest(method="GET", uri=uri, headers=httputil.HTTPHeaders(headers))
     for transform in c.JupyterHub.tornado_settings["transforms"]:
         transform(request)
     variables = {name: value(None) if callable(value) else value for name, value in c.JupyterHub.template_vars.items()}
-    return environment(c).get_template(template).render(
-        base_url="/hub/", login_url="/hub/login", logout_url="/hub/logout", static_url=lambda path, **_kw: path,
-        user=None, parsed_scopes=[], services=[], xsrf="x", next="", enable_signup=True, **variables)
+    namespace = dict(base_url="/hub/", login_url="/hub/login", logout_url="/hub/logout",
+                     static_url=lambda path, **_kw: path, user=None, parsed_scopes=[], services=[], xsrf="x", next="",
+                     enable_signup=True, **variables)
+    return environment(c).get_template(template).render(**{**namespace, **context})
 
 
 def test_the_hub_is_configured_to_translate_its_pages(hub_config: Config) -> None:
@@ -77,3 +82,122 @@ def test_the_signup_page_speaks_chinese(hub_config: Config) -> None:
     assert "注册" in page and "确认密码" in page and "创建用户" in page and "Create user" not in page
     assert 'name="signup_password_confirmation"' in page
 
+
+
+def named_server_user() -> SimpleNamespace:
+    spawner = SimpleNamespace(name="gpu", display_name="", ready=True, active=True, pending=None, last_activity=None)
+    return SimpleNamespace(name="ann", admin=True, json_escaped_name="ann", spawner=SimpleNamespace(options_form=None),
+                           all_spawners=lambda include_default=True: [spawner],
+                           server_url=lambda name: f"/user/ann/{name}")
+
+
+TOKEN_OPTIONS = '<option value="3600">1 Hour</option>\n<option selected="selected" value="">Never</option>'
+OAUTH_CLIENT = SimpleNamespace(description="Server at /user/ann/", redirect_uri="/user/ann/oauth_callback")
+USERS = [SimpleNamespace(username="ann", email="", has_2fa=False, is_authorized=True),
+         SimpleNamespace(username="carol", email="", has_2fa=False, is_authorized=False)]
+
+# Each overridden page: what it is given, its Chinese, its English, and the hooks JupyterHub's or
+# NativeAuthenticator's scripts and handlers rely on (ids, classes, form field names).
+PAGES = [
+    ("home.html", {"default_server": SimpleNamespace(active=True), "url": "/user/ann/", "allow_named_servers": True,
+                   "named_server_limit_per_user": 0, "user": named_server_user()},
+     ["停止我的服务器", "我的服务器", "命名服务器", "添加新服务器", ">停止</a>"],
+     ["Stop My Server", "Named Servers", "Add New Server", ">stop</a>"],
+     ['id="stop"', 'id="start"', 'class="new-server-name', 'class="new-server-btn', 'id="stop-gpu"',
+      'data-server-name="gpu"', 'require(["home"])']),
+    ("spawn_pending.html", {"progress_url": "/hub/api/users/ann/server/progress", "user": named_server_user()},
+     ["您的服务器正在启动。", "事件日志", "停止服务器"],
+     ["Your server is starting up.", "Event log", "Stop Server", "Stopping server..."],
+     ['id="progress-bar"', 'id="sr-progress"', 'id="progress-log"', 'id="stop-server-btn"', "_jupyterhub_page_loaded"]),
+    ("not_running.html", {"failed": True, "server_name": "gpu", "failed_message": "out of memory",
+                          "spawn_url": "/hub/spawn/ann/gpu", "user": named_server_user()},
+     ["启动失败", "最近一次启动服务器 gpu 失败了。", "重新启动服务器 gpu", "out of memory"],
+     ["Spawn failed", "The latest attempt to start your server gpu has failed.", "Relaunch Server gpu"],
+     ['id="start"', 'require(["not_running"])']),
+    ("error.html", {"status_code": 403, "status_message": "Forbidden", "message": "Action is not authorized"},
+     ["403 : 禁止访问", "Action is not authorized"], ["403 : Forbidden"], ["_remove_redirects_from_url"]),
+    ("404.html", {"status_code": 404, "status_message": "Not Found"},
+     ["404 : 未找到", "木星有很多卫星"], ["404 : Not Found", "Jupyter has lots of moons"], ['class="error"']),
+    ("token.html", {"api_tokens": [], "oauth_clients": [], "token_expires_in_options_html": TOKEN_OPTIONS,
+                    "user": named_server_user()},
+     ["申请新的 API 令牌", "令牌有效期", '>1 小时</option>', '>从不</option>', "备注"],
+     ["Request new API token", "Token expires in", ">1 Hour</option>", ">Never</option>"],
+     ['id="request-token-form"', 'id="token-note"', 'id="token-expiration-seconds"', 'id="token-scopes"',
+      'id="token-area"', 'id="token-result"', 'require(["token"])']),
+    ("oauth.html", {"oauth_client": OAUTH_CLIENT, "allowed_scopes": ["identify"],
+                    "scope_descriptions": [{"scope": None, "description": "Identify you.", "filter": ""}]},
+     ["授权访问", "OAuth 地址：/user/ann/oauth_callback", "它不能以您的名义执行任何操作。", ">批准</button>"],
+     ["Authorize access", "would like permission to identify you.", ">Authorize</button>"],
+     ['name="scopes" value="identify"', 'name="raw-scopes"', 'name="_xsrf"']),
+    ("authorization-area.html", {"users": USERS, "ask_email": False, "user": named_server_user()},
+     ["用户审批", "已批准？", "撤销批准", ">批准</a>", "修改密码", ">删除</a>"],
+     ["Authorization area", "Is authorized?", "Unauthorize", ">Authorize</a>", "Discard"],
+     ['id=carol', 'href="/hub/authorize/carol"', 'href="/hub/discard/carol"', 'href="/hub/change-password/ann"']),
+    ("change-password.html", {"user_name": "ann", "post_url": "/hub/change-password", "alert": "alert-danger",
+                              "result_message": "Your current password was incorrect. Please try again.",
+                              "user": named_server_user()},
+     ["修改 ann 的密码", "当前密码：", "确认新密码：", "当前密码不正确，请重试。"],
+     ["Change password for ann", "Old password:", "Your current password was incorrect."],
+     ['name="old_password"', 'name="new_password"', 'name="new_password_confirmation"', 'id="eye"']),
+    ("change-password-admin.html", {"user_name": "bob", "post_url": "/hub/change-password/bob",
+                                    "alert": "alert-danger", "user": named_server_user(),
+                                    "result_message": "Something went wrong!\nBe sure the new password for bob "
+                                                      "has at least 8 characters and is not too common."},
+     ["修改 bob 的密码", "请输入要为 bob 设置的新密码。", "请确认 bob 的新密码至少有 8 个字符"],
+     ["Change password for bob", "Please enter the new password you want to set for bob.",
+      "Be sure the new password for bob has at least 8 characters"],
+     ['name="new_password"', 'name="new_password_confirmation"', 'id="signup_submit"']),
+    ("my_message.html", {"message": "carol has been authorized!"},
+     ["carol 已获批准！", '<a href="/hub/login">登录</a>'], ["carol has been authorized!", ">log in</a>"], []),
+]
+
+
+@pytest.mark.parametrize("template, context, chinese, english, hooks", PAGES, ids=[page[0] for page in PAGES])
+def test_each_hub_page_speaks_chinese_for_a_chinese_browser_and_english_otherwise(
+        hub_config: Config, template: str, context: dict[str, Any], chinese: list[str], english: list[str],
+        hooks: list[str]) -> None:
+    zh = render(hub_config, template, {"Accept-Language": "zh-CN,zh;q=0.9"}, "/hub/home", **context)
+    en = render(hub_config, template, {"Accept-Language": "en-US,en;q=0.9"}, "/hub/home", **context)
+    assert [word for word in chinese if word not in zh] == []
+    assert [word for word in english if word in zh] == []
+    assert [word for word in english if word not in en] == []
+    assert [word for word in chinese if word in en and not word.isascii()] == []
+    assert [hook for hook in hooks if hook not in zh or hook not in en] == [], "hooks the scripts and handlers use"
+
+
+def native_messages() -> set[str]:
+    """What NativeAuthenticator's handlers assign to ``message`` or ``error`` (the sentences they show), its
+    f-strings' values as {placeholders} and white space collapsed, as :data:`NATIVE_MESSAGES` lists them."""
+    tree = ast.parse((Path(nativeauthenticator.__file__).parent / "handlers.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name) and target.id in ("message", "error")
+                                                for target in node.targets):
+            parts = node.value.values if isinstance(node.value, ast.JoinedStr) else [node.value]
+            text = "".join(part.value if isinstance(part, ast.Constant) else "{" + ast.unparse(part.value) + "}"
+                           for part in parts if isinstance(part, (ast.Constant, ast.FormattedValue)))
+            found.add(" ".join(text.split()))
+    return found
+
+
+def test_every_sentence_nativeauthenticator_writes_has_a_catalog_entry() -> None:
+    assert native_messages() == set(NATIVE_MESSAGES)
+
+
+@pytest.mark.parametrize("template, variable", [("native-login.html", "login_error"),
+                                                ("signup.html", "result_message")])
+def test_nativeauthenticators_messages_reach_the_page_in_its_language(hub_config: Config, template: str,
+                                                                       variable: str) -> None:
+    said = {"login_error": "User carol has not been authorized by an administrator yet.",
+            "result_message": "Your information has been sent to the admin."}[variable]
+    page = render(hub_config, template, {"Accept-Language": "zh"}, "/hub/login", alert="alert-info",
+                  **{variable: said})
+    assert {"login_error": "用户 carol 尚未获得管理员批准。",
+            "result_message": "您的注册信息已提交给管理员，请等待批准。"}[variable] in page and said not in page
+    assert said in render(hub_config, template, {}, "/hub/login", alert="alert-info", **{variable: said})
+
+
+def test_a_message_it_does_not_know_is_shown_as_written() -> None:
+    assert hub_message("the name ann-ölçü cannot become a Linux account") == \
+        "the name ann-ölçü cannot become a Linux account"
+    assert hub_message(None) is None

@@ -6,11 +6,14 @@ the request. So the language travels in a context variable: :class:`RequestLangu
 transform (Tornado builds one per request, before the handler's task starts, which copies the variable),
 and the templates' ``_()``/``ngettext()`` (:class:`HubI18n`, Jinja's i18n extension with callables
 installed) read it. The templates are overrides in ``templates/`` (``c.JupyterHub.template_paths``).
+Sentences NativeAuthenticator's handlers write in Python reach the templates already made; the templates pass
+them through the ``hub_message`` filter (:func:`hub_message`), which finds their catalog entry.
 """
 
 from __future__ import annotations
 
 import contextvars
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,54 @@ from jinja2.ext import InternationalizationExtension
 from tornado import httputil
 from tornado.web import OutputTransform
 
-from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, negotiate, translator
+from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, N_, negotiate, translator
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 _LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("aitip_hub_language", default=DEFAULT_LANGUAGE)
+
+# What NativeAuthenticator 1.3.0's handlers (handlers.py) tell people, word for word with runs of white space
+# made one space, its f-strings' values as {placeholders} named after its variables (tests/hub check both).
+NATIVE_MESSAGES = (
+    N_("Invalid username or password."),
+    N_("User {username} has not been authorized by an administrator yet."),
+    N_("You failed the reCAPTCHA. Please try again"),
+    N_("Something went wrong! It appears that this username is already in use. Please try again with a "
+       "different username."),
+    N_("Your password did not match the confirmation. Please try again."),
+    N_("Something went wrong! Be sure your username does not contain spaces, commas or slashes, your password "
+       "has at least {minimum_password_length} characters and is not too common."),
+    N_("Something went wrong! Be sure your username does not contain spaces, commas or slashes and your "
+       "password is not too common."),
+    N_("The signup was successful! You can now go to the home page and log in to the system."),
+    N_("Your information has been sent to the admin."),
+    N_("The signup was successful! Check your email to authorize your access."),
+    N_("Invalid URL"),
+    N_("{username} has been authorized!"),
+    N_("{username} was already authorized."),
+    N_("Your current password was incorrect. Please try again."),
+    N_("Your new password didn't match the confirmation. Please try again."),
+    N_("Your password has been changed successfully!"),
+    N_("Something went wrong! Be sure your new password has at least {minimum_password_length} characters and "
+       "is not too common."),
+    N_("Something went wrong! Be sure your new password is not too common."),
+    N_("The new password didn't match the confirmation. Please try again."),
+    N_("The password for {user_name} has been changed successfully"),
+    N_("Something went wrong! Be sure the new password for {user_name} has at least {minimum_password_length} "
+       "characters and is not too common."),
+    N_("Something went wrong! Be sure the new password for {user_name} is not too common."),
+)
+# The titles of JupyterHub's error pages (its HTTP reasons); the explanations under them stay English, as the
+# platform's own error messages do.
+HTTP_REASONS = (N_("Bad Request"), N_("Unauthorized"), N_("Forbidden"), N_("Not Found"), N_("Method Not Allowed"),
+                N_("Conflict"), N_("Too Many Requests"), N_("Internal Server Error"), N_("Bad Gateway"),
+                N_("Service Unavailable"), N_("Gateway Timeout"))
+
+
+def _pattern(message: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(message)), re.DOTALL)
+
+
+_MESSAGES = [(_pattern(message), message) for message in (*NATIVE_MESSAGES, *HTTP_REASONS)]
 
 
 def request_language(request: httputil.HTTPServerRequest) -> str:
@@ -48,6 +95,19 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return translator(_LANGUAGE.get()).ngettext(singular, plural, count)
 
 
+def hub_message(text: Any) -> Any:
+    """``text`` in the request's language when it is one of :data:`NATIVE_MESSAGES` or :data:`HTTP_REASONS`,
+    else as it is (a user name, the platform's own error message)."""
+    if not isinstance(text, str):
+        return text
+    words = " ".join(text.split())
+    for pattern, message in _MESSAGES:
+        found = pattern.fullmatch(words)
+        if found:
+            return gettext(message).format(**found.groupdict())
+    return text
+
+
 def current_language(_user: Any = None) -> str:
     """For ``template_vars``: the language of the page being rendered."""
     return _LANGUAGE.get()
@@ -59,6 +119,7 @@ class HubI18n(InternationalizationExtension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+        environment.filters["hub_message"] = hub_message
 
 
 def configure_languages(c: Any) -> None:
