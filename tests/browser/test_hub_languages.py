@@ -1,0 +1,103 @@
+"""The hub's own pages in Chinese for a browser that asks for it: the home page, the token page (a new token
+requested through it, and the times moment.js writes), the admin's approve-users page (a sign-up approved
+through it) and a refused login's message (NativeAuthenticator's, written in Python)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.browser.conftest import PAGE_TIMEOUT_MS, screenshot, sign_in
+from tests.support.platform import RunningPlatform
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture
+def chinese_bob(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
+    page = sign_in(browser, platform, "bob", extra_http_headers=CHINESE)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture
+def chinese_admin(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, extra_http_headers=CHINESE)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(f"{platform.url}/hub/login")
+    page.fill("#username_input", platform.admin_user)
+    page.fill("input[name=password]", platform.admin_password)
+    page.click("#login_submit")
+    page.wait_for_url(lambda url: "/hub/login" not in url)
+    yield page
+    context.close()
+
+
+def test_the_home_page_speaks_chinese(platform: RunningPlatform, chinese_bob: Page, screenshots: Path) -> None:
+    page = chinese_bob
+    page.goto(f"{platform.url}/hub/home")
+    expect(page.locator("#start")).to_have_text("启动我的服务器")
+    expect(page.locator("nav").get_by_text("修改密码")).to_be_visible()
+    expect(page.locator("#logout")).to_contain_text("退出登录")
+    assert "Start My Server" not in page.inner_text("body")
+    screenshot(page, screenshots, "hub-home-zh")
+
+
+def test_a_token_requested_through_the_chinese_token_page(platform: RunningPlatform, chinese_bob: Page,
+                                                         screenshots: Path) -> None:
+    page = chinese_bob
+    page.goto(f"{platform.url}/hub/token")
+    expect(page.locator("#token-expiration-seconds option[selected]")).to_have_text("从不")
+    page.fill("#token-note", "笔记本")
+    page.get_by_role("button", name="申请新的 API 令牌").click()
+    expect(page.locator("#token-area .card-header")).to_have_text("您的新 API 令牌")
+    expect(page.locator("#token-result")).not_to_be_empty()
+    page.reload()
+    expect(page.locator("#api-tokens-table th").first).to_have_text("备注")
+    # When it was created, as token.js writes it ("几秒前", a few seconds ago) with moment.js's Chinese,
+    # loaded before it ran.
+    expect(page.locator("#api-tokens-table tbody tr").first.locator(".time-col").nth(1)).to_contain_text("前")
+    screenshot(page, screenshots, "hub-token-zh")
+
+
+def test_an_admin_approves_a_sign_up_on_the_chinese_authorize_page(platform: RunningPlatform,
+                                                                    chinese_admin: Page, screenshots: Path) -> None:
+    assert platform.signup("carol", "carol-pass-1234").status_code == 200
+    page = chinese_admin
+    page.goto(f"{platform.url}/hub/authorize")
+    expect(page.locator("h1")).to_have_text("用户审批")
+    expect(page.locator("tr#bob")).to_contain_text("撤销批准")
+    carol = page.locator("tr#carol")
+    expect(carol).to_contain_text("否")
+    screenshot(page, screenshots, "hub-authorize-zh")
+    carol.get_by_role("button", name="批准").click()
+    expect(page.locator("tr#carol")).to_contain_text("撤销批准")
+    expect(page.locator("tr#carol td").nth(2)).to_have_text("是")
+
+
+def test_a_refused_login_is_told_why_in_chinese(browser: Browser, platform: RunningPlatform,
+                                                people: dict[str, str]) -> None:
+    context = browser.new_context(extra_http_headers=CHINESE)
+    try:
+        page = context.new_page()
+        page.goto(f"{platform.url}/hub/login")
+        page.fill("#username_input", "bob")
+        page.fill("input[name=password]", "not-bobs-password")
+        page.click("#login_submit")
+        expect(page.locator(".login_error")).to_have_text("用户名或密码错误。")
+    finally:
+        context.close()
