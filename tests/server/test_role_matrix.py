@@ -114,6 +114,7 @@ CASES: dict[str, Case] = {
     "datasets.version": Case(needs=DATA),
     "datasets.preview": Case(query={"limit": 5}, needs=DATA),
     "datasets.download": Case(needs=DATA),
+    "datasets.thumbnails": Case(path={"dataset": "pets"}, query={"per_class": 2, "size": 64}, needs=("images",)),
     "datasets.restore": Case(body={"message": "back to 1"}, needs=DATA),
     "datasets.diff": Case(query={"from": 1, "to": 2}, needs=DATA),
     "lineage.get": Case(query={"node": "dataset:alpha/base@1"}, needs=DATA),
@@ -199,6 +200,23 @@ async def _reviewed(seeding: Seeding) -> None:
     assert status == 200, review
 
 
+async def _images(seeding: Seeding) -> None:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as archive:
+        for name in ("cat/1.png", "cat/2.png", "dog/1.png"):
+            picture = io.BytesIO()
+            Image.new("RGB", (40, 30), "orange").save(picture, format="PNG")
+            archive.writestr(name, picture.getvalue())
+    status, version = await seeding.api("POST", "projects/alpha/datasets/pets/versions", user="ann",
+                                        raw=sink.getvalue(), params={"filename": "pets.zip"})
+    assert status == 201, version
+
+
 async def _archived(seeding: Seeding) -> None:
     assert (await seeding.api("POST", "projects/alpha/archive", user="ann"))[0] == 200
 
@@ -250,7 +268,7 @@ async def _runs(seeding: Seeding) -> None:
 
 
 SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
-    "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed,
+    "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
     "registration": _registration, "model": _model,
 }

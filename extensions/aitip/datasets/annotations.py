@@ -1,9 +1,13 @@
 """Annotation tasks: label a dataset version's items, review the labels, measure how much annotators
 agree, and export the accepted labels as a new dataset version whose lineage points at its source.
 
-Items are the version's rows (keyed by a column, or by row number) or its image files. Each item goes to
-``overlap`` different annotators (round robin); double-labelled items give the agreement figures
-(percent agreement, Cohen's kappa for two annotators, Fleiss' kappa for any number).
+Items are the version's rows (keyed by a column, or by row number) or its image files (in an order shuffled
+per task, so that a run of items is no hint of their folder). Each item goes to ``overlap`` different
+annotators (round robin); double-labelled items give the agreement figures (percent agreement, Cohen's kappa
+for two annotators, Fleiss' kappa for any number).
+
+An annotator's own items come blind: an image item without its path or folder (the folder is its class) and a
+row without the dataset's label column; reviewers reading someone's queue, and the export, keep them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import random
 from collections import Counter, defaultdict
 from itertools import cycle
 from typing import Annotated, Any, Literal
@@ -26,7 +31,7 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived, user_members
-from ..schema import DatasetName, RequestModel, ResponseModel, text
+from ..schema import MAX_ID, DatasetName, RequestModel, ResponseModel, text
 from .masking import mask_row, mask_value
 from .models import MAX_VERSION, DatasetVersion
 from .service import DatasetService
@@ -37,8 +42,11 @@ from .tables import (
     DatasetVersionRecord,
 )
 from .tabular import DatasetFormatError, masked_preview
+from .thumbnails import shrink
 
 MAX_ITEMS = 100_000
+# The longest side of an item's image as the labelling page shows it.
+ITEM_IMAGE_SIZE = 384
 
 
 Label = Annotated[str, Field(min_length=1, max_length=255, pattern=r"\S",
@@ -127,6 +135,8 @@ class TaskList(ResponseModel):
 class QueueQuery(RequestModel):
     annotator: str | None = Field(None, max_length=255, description="Reviewers: someone else's queue")
     all: bool = Field(False, description="Include accepted labels")
+    item: int | None = Field(None, ge=1, le=MAX_ID, description="Only this item's assignment; an image item's "
+                             "picture comes with it (content.image, a data URL)")
 
 
 def percent_and_kappas(labels_by_item: dict[int, list[str]], categories: list[str]) -> Agreement:
@@ -218,6 +228,7 @@ class AnnotationService(CatalogService):
     def _items(self, source: DatasetVersion, request: TaskCreate) -> list[tuple[str, dict[str, Any]]]:
         if source.format == "images":
             paths = sorted(self.datasets.registry.dir_manifest(source.content_md5))[:request.max_items]
+            random.Random(f"{source.tag}/{request.name}").shuffle(paths)
             return [(path, {"path": path, "class": path.split("/", 1)[0]}) for path in paths]
         path = self.datasets.local_path(source)
         try:
@@ -291,44 +302,72 @@ class AnnotationService(CatalogService):
     @performs
     async def queue(self, principal: Principal | None, project: str, task_id: int,
                     query: QueueQuery, *, action: str) -> AssignmentList:
-        """The caller's open items (``query.all``: accepted ones too; a reviewer: ``query.annotator``'s)."""
+        """The caller's open items (``query.all``: accepted ones too; a reviewer: ``query.annotator``'s;
+        ``query.item``: that item only, with its image)."""
         return AssignmentList(assignments=await self.assignments(principal, project, task_id, action=action,
-                                                                 annotator=query.annotator, only_open=not query.all))
+                                                                 annotator=query.annotator, only_open=not query.all,
+                                                                 item=query.item))
 
     async def assignments(self, principal: Principal | None, project: str, task_id: int, *,
-                          annotator: str | None = None, only_open: bool = True,
+                          annotator: str | None = None, only_open: bool = True, item: int | None = None,
                           action: str | None = None) -> list[Assignment]:
-        """The caller's queue (or, for a reviewer, anyone's); ``action``: ``annotations.queue``'s by default."""
+        """The caller's queue (or, for a reviewer, anyone's); ``action``: ``annotations.queue``'s by default.
+        With ``item``, that item's assignment (whatever its review), an image item's picture in its content."""
         principal = self._signed_in(principal)
         action = action or action_of("annotations.queue")
 
-        def work(session: Session) -> list[Assignment]:
+        def work(session: Session) -> tuple[list[Assignment], tuple[str, str] | None]:
             task, role = self._load(session, principal, action, project, task_id)
             who = annotator or principal.name
             if who != principal.name and not role.at_least(Role.developer):
                 raise PermissionDenied("only reviewers (developers and up) see other annotators' queues")
             query = select(AnnotationAssignmentRecord).where(AnnotationAssignmentRecord.task_id == task.id,
                                                              AnnotationAssignmentRecord.annotator == who)
-            if only_open:
+            if item is not None:
+                query = query.where(AnnotationAssignmentRecord.item_id == item)
+            elif only_open:
                 query = query.where(AnnotationAssignmentRecord.review != "accepted")
             rows = session.scalars(query.order_by(AnnotationAssignmentRecord.item_id)).all()
-            return [self._assignment_model(a, task, role) for a in rows]
+            picture = None
+            if item is not None and rows and task.dataset_version.format == "images":
+                picture = (task.dataset_version.content_md5, rows[0].item.key)
+            return [self._assignment_model(a, task, role, blind=who == principal.name) for a in rows], picture
 
-        return await self._in_transaction(work)
+        found, picture = await self._in_transaction(work)
+        if picture is not None:
+            image = await asyncio.to_thread(self._item_image, *picture)
+            found = [a.model_copy(update={"content": {**a.content, "image": image}}) for a in found]
+        return found
+
+    def _item_image(self, content_md5: str, path: str) -> str | None:
+        """An image item's picture as a data URL, or None when the file is not an image Pillow reads."""
+        md5 = self.datasets.registry.dir_manifest(content_md5).get(path)
+        made = shrink(self.datasets.registry.object_path(md5), ITEM_IMAGE_SIZE) if md5 else None
+        return made[0] if made else None
 
     @staticmethod
-    def _assignment_model(a: AnnotationAssignmentRecord, task: AnnotationTaskRecord, role: Role) -> Assignment:
+    def _assignment_model(a: AnnotationAssignmentRecord, task: AnnotationTaskRecord, role: Role, *,
+                          blind: bool) -> Assignment:
         """An assigned item as ``role`` may see it: below maintainer, the source's sensitive columns masked
-        in its row and in its key (when the key is a sensitive column's value), as previews mask them."""
+        in its row and in its key (when the key is a sensitive column's value), as previews mask them.
+        ``blind`` (one's own item, to label): no hint of the answer, i.e. an image item's path and folder
+        (its class) and the dataset's label column are left out; the item is named by its position."""
         content, key = dict(a.item.content or {}), a.item.key
+        dataset = task.dataset_version.dataset
         if not role.at_least(Role.maintainer):
-            dataset = task.dataset_version.dataset
             masks = dict(dataset.sensitive_columns or {})
             column = task.item_column
             if column is not None and column in masks:
                 value = content.get(column, key)
                 key = key if value is None else str(mask_value(value, masks[column], dataset.mask_salt))
             content = mask_row(content, masks, dataset.mask_salt)
+        if blind and task.dataset_version.format == "images":
+            key, content = f"#{a.item.position + 1}", {}
+        elif blind:
+            label_column = (dataset.quality_rules or {}).get("label_column")
+            content.pop(label_column, None)
+            if label_column is not None and label_column == task.item_column:
+                key = f"#{a.item.position + 1}"
         return Assignment(id=a.id, item_id=a.item_id, position=a.item.position, key=key, content=content,
                           annotator=a.annotator, label=a.label, review=a.review)
 
@@ -354,7 +393,7 @@ class AnnotationService(CatalogService):
             assignment.labelled_at = utcnow()
             assignment.review = "pending"
             session.flush()
-            return self._assignment_model(assignment, task, role)
+            return self._assignment_model(assignment, task, role, blind=True)
 
         return await self._in_transaction(work)
 
@@ -376,7 +415,7 @@ class AnnotationService(CatalogService):
             assignment.reviewed_by = principal.name
             assignment.reviewed_at = utcnow()
             session.flush()
-            return self._assignment_model(assignment, task, role)
+            return self._assignment_model(assignment, task, role, blind=False)
 
         return await self._in_transaction(work)
 

@@ -34,6 +34,7 @@ from .models import (
     VersionDiff,
     VersionList,
 )
+from .thumbnails import ThumbnailQuery, Thumbnails
 
 _HANDLERS = "aitip.server.handlers.datasets"
 _DATASET = {"dataset": "name"}
@@ -75,6 +76,9 @@ SECTION = Section("datasets", "Datasets, lineage and annotation", (
     Operation("datasets.preview", "dataset.read", "GET", f"{_DATASETS}/versions/{{version}}/preview",
               "The first rows; sensitive columns masked below maintainer", query=PreviewQuery, response=Preview,
               call="datasets.preview", arguments=_DATASET),
+    Operation("datasets.thumbnails", "dataset.read", "GET", f"{_DATASETS}/versions/{{version}}/thumbnails",
+              "An image folder's first few images per class, shrunk (inline data URLs)", query=ThumbnailQuery,
+              response=Thumbnails, call="datasets.thumbnails", arguments=_DATASET),
     Operation("datasets.download", "dataset.read", "GET", f"{_DATASETS}/versions/{{version}}/download",
               "The version's file; sensitive columns masked below maintainer",
               handler=f"{_HANDLERS}:DatasetDownloadHandler", not_in=frozenset({"mcp"})),

@@ -49,6 +49,7 @@ from .models import (
 from .registry import CommittedVersion, DataRegistry, tag_name
 from .staging import ArchiveLimits, StagedUpload, UnpackedFolder, unpack_image_archive
 from .tables import DatasetRecord, DatasetVersionRecord, JobInputRecord
+from .thumbnails import ThumbnailQuery, Thumbnails, class_thumbnails
 from .tabular import DatasetFormatError, detect_format, masked_export, masked_preview, tabular_schema
 
 log = logging.getLogger("aitip.datasets")
@@ -621,6 +622,30 @@ class DatasetService(CatalogService):
         except DatasetFormatError as error:
             raise InvalidInput(str(error)) from None
         return Preview(dataset=name, version=record.version, columns=columns, rows=rows, masked_columns=masked)
+
+    @performs
+    async def thumbnails(self, principal: Principal | None, project: str, name: str, version: int | None,
+                         query: ThumbnailQuery, *, action: str) -> Thumbnails:
+        """A few small images per class of an image-folder version (class names are folder names, which no
+        masking setting covers, as in previews)."""
+        principal = self._signed_in(principal)
+
+        def load(session: Session) -> DatasetVersion:
+            dataset, _ = self._load(session, principal, action, project, name)
+            return self._version_model(self._load_version(session, dataset, version))
+
+        record = await self._in_transaction(load)
+        if record.format != "images":
+            raise InvalidInput(f"{name} v{record.version} is a {record.format} table, not an image folder: "
+                               "its rows are in the preview", code="not_images")
+
+        def make() -> Thumbnails:
+            manifest = {path: self.registry.object_path(md5)
+                        for path, md5 in self.registry.dir_manifest(record.content_md5).items()}
+            classes, more = class_thumbnails(manifest, query)
+            return Thumbnails(dataset=name, version=record.version, classes=classes, more_classes=more)
+
+        return await asyncio.to_thread(make)
 
     async def export(self, principal: Principal | None, project: str, name: str, version: int, *,
                      action: str | None = None) -> Export:
