@@ -128,8 +128,45 @@ class DashboardAPI:
     def lineage(self, node: str, depth: int = 4) -> dict[str, Any]:
         return self.op("lineage.get", node=node, depth=depth)  # type: ignore[no-any-return]
 
+    def dataset(self, project: str, name: str) -> dict[str, Any]:
+        return self.op("datasets.get", project=project, dataset=name)  # type: ignore[no-any-return]
+
+    def update_dataset(self, project: str, name: str, **settings: Any) -> dict[str, Any]:
+        """``datasets.update``: ``sensitive_columns``, ``quality_rules`` or ``description`` (maintainers)."""
+        return self.op("datasets.update", project=project, dataset=name, **settings)  # type: ignore[no-any-return]
+
+    def dataset_preview(self, project: str, name: str, version: int, limit: int = 20) -> dict[str, Any]:
+        return self.op("datasets.preview", project=project, dataset=name,  # type: ignore[no-any-return]
+                       version=int(version), limit=limit)
+
+    def dataset_thumbnails(self, project: str, name: str, version: int, per_class: int = 4) -> dict[str, Any]:
+        return self.op("datasets.thumbnails", project=project, dataset=name,  # type: ignore[no-any-return]
+                       version=int(version), per_class=per_class)
+
     def annotation_tasks(self, project: str) -> list[dict[str, Any]]:
         return self.op("annotations.list", project=project)["tasks"]  # type: ignore[no-any-return]
+
+    def annotation_task(self, project: str, task: int) -> dict[str, Any]:
+        return self.op("annotations.get", project=project, task=int(task))  # type: ignore[no-any-return]
+
+    def annotation_queue(self, project: str, task: int, *, annotator: str | None = None, everything: bool = False,
+                         item: int | None = None) -> list[dict[str, Any]]:
+        """The viewer's items (reviewers: ``annotator``'s); ``everything``: accepted ones too; ``item``: that one,
+        with its picture."""
+        return self.op("annotations.queue", project=project, task=int(task),  # type: ignore[no-any-return]
+                       annotator=annotator, all=everything or None, item=item)["assignments"]
+
+    def label_item(self, project: str, task: int, item: int, label: str) -> dict[str, Any]:
+        return self.op("annotations.label", project=project, task=int(task),  # type: ignore[no-any-return]
+                       item=int(item), label=label)
+
+    def review_label(self, project: str, task: int, assignment: int, decision: str) -> dict[str, Any]:
+        return self.op("annotations.review", project=project, task=int(task),  # type: ignore[no-any-return]
+                       assignment=int(assignment), decision=decision)
+
+    def export_labels(self, project: str, task: int, dataset: str | None = None, message: str = "") -> dict[str, Any]:
+        return self.op("annotations.export", project=project, task=int(task),  # type: ignore[no-any-return]
+                       dataset=dataset or None, message=message or None)
 
     # ----- resources (None where the resource monitor is not deployed) -----
 

@@ -26,7 +26,7 @@ from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
 STATE_COLOURS = {"queued": "#777777", "starting": "#aa6600", "running": "#0066cc", "succeeded": "#228822",
                  "failed": "#cc0000", "cancelled": "#555555", "timed_out": "#cc6600"}
 PAGE_TITLES = {"overview": N_("Overview"), "jobs": N_("Jobs"), "experiments": N_("Experiments"),
-               "models": N_("Models"), "datasets": N_("Datasets")}
+               "models": N_("Models"), "datasets": N_("Datasets"), "annotate": N_("Labelling")}
 assert set(PAGE_TITLES) == set(PAGES), "every page has a title"
 # Titles of the tables' columns; the columns keep their names (the pages' element ids and tests use them).
 COLUMN_TITLES = {
@@ -41,6 +41,8 @@ COLUMN_TITLES = {
     "author": N_("author"), "message": N_("message"), "tag": N_("tag"), "from": N_("from"), "task": N_("task"),
     "dataset": N_("dataset"), "items": N_("items"), "labelled": N_("labelled"), "accepted": N_("accepted"),
     "rejected": N_("rejected"), "agreement": N_("agreement"),
+    "assignment": N_("assignment"), "annotator": N_("annotator"), "item": N_("item"), "label": N_("label"),
+    "review": N_("review"),
 }
 
 _FRAME_CSS = """

@@ -1,124 +1,127 @@
-"""Datasets: a project's datasets and versions, a version's quality report as charts (null map,
-histograms, class balance), the diff between two versions, its lineage, and annotation progress.
-Address: ``datasets?project=P&dataset=NAME&version=N``."""
+"""Datasets: a project's datasets and versions; the selected version's data (masked as the API masks it for
+the viewer), thumbnails by class for image folders, quality charts (missing values in percent, class
+balance, histograms), masking and quality-gate settings for maintainers, the diff between two versions, its
+lineage, and annotation progress. Address: ``datasets?project=P&dataset=NAME&version=N``."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-import holoviews as hv
-import pandas as pd
 import panel as pn
 
 from aitip.client import AitipAPIError
 from panel_apps import charts
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
-    signed_in_page,
     Messages,
     NotSignedIn,
     data_table,
     first_value,
-    format_bytes,
-    format_time,
     page_title,
     project_options,
     query_arg,
+    role_at_least,
+    role_in,
     section,
+    signed_in_page,
     update_query,
+)
+from panel_apps.dataset_views import (
+    PREVIEW_CSS,
+    annotations_frame,
+    chart_or_note,
+    class_balance,
+    diff_html,
+    empty_html,
+    histogram,
+    histogram_default,
+    lineage_html,
+    masks_from,
+    null_chart,
+    preview_html,
+    rules_with,
+    settings_note,
+    thumbnails_html,
+    versions_frame,
 )
 from panel_apps.language import _, ngettext
 
 PAGE = "datasets"
+PREVIEW_ROWS = 20
 
 
-def versions_frame(versions: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"version": v["version"], "format": v["format"], "rows": v.get("rows"), "size": format_bytes(v["bytes"]),
-             "files": v["files"], "author": v["author"], "message": v["message"], "tag": v.get("tag") or "",
-             "from": (_("restore of v{version}").format(version=v["restored_from"]) if v.get("restored_from")
-                      else v.get("derived_from") or ""),
-             "created": format_time(v["created_at"])} for v in sorted(versions, key=lambda v: -v["version"])]
-    return pd.DataFrame(rows, columns=["version", "format", "rows", "size", "files", "author", "message", "tag",
-                                       "from", "created"])
+def _html(**options: Any) -> pn.pane.HTML:
+    return pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10), **options)
 
 
-def null_map(report: dict[str, Any]) -> Any:
-    """Share of nulls per column (a column at 0 still shows, as a bar of no height)."""
-    columns = report.get("columns") or []
-    if not columns:
-        return charts.placeholder(_("no column statistics for this version"))
-    frame = pd.DataFrame({"column": [c["name"] for c in columns],
-                          "null share": [float(c.get("null_fraction") or 0.0) for c in columns]})
-    return hv.Bars(frame, ("column", _("column")), ("null share", _("null share"))).opts(
-        responsive=True, height=220, ylim=(0, 1), xrotation=30, tools=["hover"], color="#c06030",
-        title=_("nulls per column"), toolbar="above")
+class SettingsForm:
+    """Masking (a choice per column) and the quality gate's common rules; saved by ``datasets.update``. Shown
+    to everyone, enabled for maintainers only, the buttons saying why when not."""
 
+    def __init__(self) -> None:
+        self.note = _html()
+        self.masks = pn.Column(sizing_mode="stretch_width")
+        self.choices: dict[str, pn.widgets.Select] = {}
+        self.min_rows = pn.widgets.IntInput(name=_("Fewest rows (min_rows)"), value=None, start=0, width=200,
+                                             css_classes=["rule-min-rows"])
+        self.max_null = pn.widgets.FloatInput(name=_("Largest missing share (max_null_fraction)"), value=None,
+                                              start=0, end=1, step=0.01, width=260, css_classes=["rule-max-null"])
+        self.max_duplicates = pn.widgets.FloatInput(name=_("Largest duplicate share (max_duplicate_fraction)"),
+                                                    value=None, start=0, end=1, step=0.01, width=300)
+        self.label_column = pn.widgets.Select(name=_("Label column (label_column)"), options=[""], width=220)
+        self.min_class = pn.widgets.FloatInput(name=_("Smallest class share (min_class_fraction)"), value=None,
+                                               start=0, end=1, step=0.01, width=280)
+        self.save_masks = pn.widgets.Button(name=_("Save masking"), button_type="primary", width=300)
+        self.save_rules = pn.widgets.Button(name=_("Save quality gate"), button_type="primary", width=300)
+        self.save_masks.css_classes = ["save-masking"]
+        self.save_rules.css_classes = ["save-quality"]
 
-def histogram(report: dict[str, Any], column: str | None) -> Any:
-    by_name = {c["name"]: c for c in report.get("columns") or []}
-    numeric = (by_name.get(column) or {}).get("numeric") or {}
-    bins = numeric.get("histogram") or {}
-    edges, counts = bins.get("edges") or [], bins.get("counts") or []
-    if len(edges) < 2 or not counts:
-        return charts.placeholder(_("pick a numeric column"))
-    return hv.Histogram((edges, counts), kdims=[column or "value"], vdims=[("rows", _("rows"))]).opts(
-        responsive=True, height=220, tools=["hover"], color="#2070b0",
-        title=_("{column}: distribution").format(column=column), toolbar="above")
+    def show(self, dataset: dict[str, Any], columns: list[str], may_manage: bool, role: str | None) -> None:
+        self.note.object = f"<div id='settings-note' style='color:#555'>{escape(settings_note(role, may_manage))}</div>"
+        masks = dataset.get("sensitive_columns") or {}
+        self.choices = {column: pn.widgets.Select(
+            name=column, options={_("not masked"): "", _("hash"): "hash", _("redact"): "redact"},
+            value=masks.get(column, ""), width=160, disabled=not may_manage, css_classes=[f"mask-{column}"])
+            for column in columns}
+        self.masks.objects = [pn.FlexBox(*self.choices.values())] if columns else [
+            _html(object=empty_html("mask-columns", _("No columns to mask (an image folder has none).")))]
+        rules = dataset.get("quality_rules") or {}
+        self.min_rows.value = rules.get("min_rows")
+        self.max_null.value = rules.get("max_null_fraction")
+        self.max_duplicates.value = rules.get("max_duplicate_fraction")
+        self.label_column.options = ["", *columns]
+        self.label_column.value = rules.get("label_column") if rules.get("label_column") in columns else ""
+        self.min_class.value = rules.get("min_class_fraction")
+        for widget in (self.min_rows, self.max_null, self.max_duplicates, self.label_column, self.min_class,
+                       self.save_masks, self.save_rules):
+            widget.disabled = not may_manage
+        only = "" if may_manage else " — " + _("maintainers only")
+        self.save_masks.name = _("Save masking") + only
+        self.save_rules.name = _("Save quality gate") + only
 
+    def masking(self) -> dict[str, str]:
+        return masks_from({column: widget.value for column, widget in self.choices.items()})
 
-def class_balance(report: dict[str, Any]) -> Any:
-    balance = report.get("class_balance") or {}
-    classes = balance.get("classes") or []
-    if not classes:
-        return charts.placeholder(_("no label column declared (quality rule label_column)"))
-    frame = pd.DataFrame({"class": [str(c["value"]) for c in classes], "rows": [int(c["count"]) for c in classes]})
-    return hv.Bars(frame, ("class", _("class")), ("rows", _("rows"))).opts(
-        responsive=True, height=220, tools=["hover"], color="#208050", toolbar="above",
-        title=_("class balance ({column})").format(column=balance.get("column") or _("folders")))
+    def rules(self, current: dict[str, Any]) -> dict[str, Any]:
+        return rules_with(current, {"min_rows": self.min_rows.value, "max_null_fraction": self.max_null.value,
+                                    "max_duplicate_fraction": self.max_duplicates.value,
+                                    "label_column": self.label_column.value,
+                                    "min_class_fraction": self.min_class.value})
 
-
-def diff_html(diff: dict[str, Any]) -> str:
-    rows = (_("rows {before} → {after} ({delta})").format(before=diff["rows_before"], after=diff["rows_after"],
-                                                          delta=f"{diff['row_delta']:+d}") + ", "
-            if diff.get("row_delta") is not None else "")
-    content = _("content changed") if diff["content_changed"] else _("content unchanged")
-    lines = [f"<b>v{diff['from_version']} → v{diff['to_version']}</b>: " + rows
-             + _("bytes {delta}, {content}").format(delta=f"{diff['bytes_delta']:+d}", content=content)]
-    lines += [_("column {column} {change} ({before} → {after})").format(
-        column=f"<code>{escape(c['column'])}</code>", change=c["change"].replace("_", " "),
-        before=escape(c["before"] or "-"), after=escape(c["after"] or "-")) for c in diff["schema_changes"]]
-    for sign, key in (("+", "files_added"), ("−", "files_removed"), ("~", "files_modified")):
-        files = diff.get(key) or []
-        if files:
-            lines.append(f"{sign} " + ngettext("{count} file", "{count} files", len(files)).format(count=len(files))
-                         + ": " + ", ".join(escape(f) for f in files[:10]) + (" …" if len(files) > 10 else ""))
-    return "<div id='dataset-diff'>" + "<br>".join(lines) + "</div>"
-
-
-def lineage_html(graph: dict[str, Any]) -> str:
-    if not graph.get("edges"):
-        return ("<div id='dataset-lineage' style='color:#555'>" + escape(_("No job has read this version yet."))
-                + "</div>")
-    labels = {node["id"]: node["label"] for node in graph["nodes"]}
-    items = "".join(f"<li>{escape(labels.get(e['source'], e['source']))} <i>{escape(e['relation'].replace('_', ' '))}</i>"
-                    f" {escape(labels.get(e['target'], e['target']))}</li>" for e in graph["edges"])
-    return f"<ul id='dataset-lineage'>{items}</ul>"
-
-
-def annotations_frame(tasks: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"task": t["name"], "dataset": f"{t['dataset']} v{t['version']}", "items": t["items"],
-             "labelled": f"{t['labelled']}/{t['assignments']}", "accepted": t["accepted"], "rejected": t["rejected"],
-             "agreement": (f"{100 * t['agreement']['percent_agreement']:.0f}%"
-                           if t["agreement"].get("percent_agreement") is not None else "-"),
-             "state": t["state"]} for t in tasks]
-    return pd.DataFrame(rows, columns=["task", "dataset", "items", "labelled", "accepted", "rejected", "agreement",
-                                       "state"])
+    def view(self) -> pn.Column:
+        return pn.Column(
+            self.note, pn.pane.HTML("<b>" + escape(_("Sensitive columns")) + "</b>", margin=(5, 10)), self.masks,
+            self.save_masks,
+            pn.pane.HTML("<b>" + escape(_("Quality gate")) + "</b>", margin=(5, 10)),
+            pn.FlexBox(self.min_rows, self.max_null, self.max_duplicates, self.label_column, self.min_class),
+            self.save_rules, sizing_mode="stretch_width")
 
 
 class DatasetsPage:
     def __init__(self, api: DashboardAPI, me: dict[str, Any], messages: Messages) -> None:
         self.api = api
+        self.me = me
         self.messages = messages
         projects = project_options(me)
         self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
@@ -127,15 +130,24 @@ class DatasetsPage:
         self.version = pn.widgets.Select(name=_("Version"), options=[], width=120)
         self.compare_to = pn.widgets.Select(name=_("Compare with"), options=[], width=120)
         self.column = pn.widgets.Select(name=_("Histogram of"), options=[], width=220)
-        self.summary = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
+        self.summary = _html()
         self.versions = data_table(versions_frame([]), name="dataset-versions", page_size=10)
+        self.preview = _html(stylesheets=[PREVIEW_CSS])
+        self.thumbnails = _html()
         self.nulls = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
-        self.hist = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
+        self.nulls_note = _html()
         self.balance = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
-        self.diff = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.lineage = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
+        self.balance_note = _html()
+        self.hist = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
+        self.hist_note = _html()
+        self.settings = SettingsForm()
+        self.diff = _html()
+        self.lineage = _html()
         self.tasks = data_table(annotations_frame([]), name="annotation-tasks", page_size=10)
         self.version_records: list[dict[str, Any]] = []
+        self.record: dict[str, Any] = {}
+        self.settings.save_masks.on_click(lambda _e: self.save(masks=True))
+        self.settings.save_rules.on_click(lambda _e: self.save(masks=False))
         self.load_datasets(query_arg("dataset"), query_arg("version"))
         self.project.param.watch(lambda _e: self.load_datasets(), "value")
         self.dataset.param.watch(lambda _e: self.load_versions(), "value")
@@ -150,18 +162,24 @@ class DatasetsPage:
             self.messages.error(error, doing)
             return default
 
+    @property
+    def role(self) -> str | None:
+        return "admin" if self.me.get("admin") else role_in(self.me, self.project.value or "")
+
     def load_datasets(self, wanted: str | None = None, wanted_version: str | None = None) -> None:
         self.messages.reset()
         project = self.project.value
         if not project:
-            self.messages.note(_("You are not a member of any project yet."))
+            self.messages.note(_("You are not a member of any project yet: ask a project's maintainer to add you."))
             return
         datasets = self._call(_("list the datasets of {project}").format(project=project),
                               lambda: self.api.datasets(project), [])
         listed = ", ".join(f"{escape(d['name'])} (v{d['latest_version']})" for d in datasets)
-        self.summary.object = "<div id='datasets-summary'>" + ngettext(
+        self.summary.object = "<div id='datasets-summary' style='font-family:system-ui,sans-serif'>" + (ngettext(
             "{count} dataset in {project}: {names}", "{count} datasets in {project}: {names}", len(datasets)).format(
-            count=f"<b>{len(datasets)}</b>", project=escape(project), names=listed) + "</div>"
+            count=f"<b>{len(datasets)}</b>", project=escape(project), names=listed) if datasets else escape(
+            _("No dataset in {project} yet: register one with `aitip data add NAME FILE -P {project}` "
+              "(CSV, Parquet, JSONL, or a folder of class sub-folders).").format(project=project))) + "</div>"
         tasks = self._call(_("list the annotation tasks of {project}").format(project=project),
                            lambda: self.api.annotation_tasks(project), [])
         self.tasks.value = annotations_frame(tasks)
@@ -172,6 +190,8 @@ class DatasetsPage:
 
     def load_versions(self, wanted: str | None = None) -> None:
         project, name = self.project.value, self.dataset.value
+        self.record = self._call(_("read dataset {dataset}").format(dataset=name),
+                                 lambda: self.api.dataset(project, name), {}) if name else {}
         self.version_records = self._call(_("list the versions of {dataset}").format(dataset=name),
                                           lambda: self.api.dataset_versions(project, name), []) if name else []
         self.versions.value = versions_frame(self.version_records)
@@ -187,11 +207,18 @@ class DatasetsPage:
     def show_version(self) -> None:
         record = self.current()
         report = (record or {}).get("quality") or {}
-        self.nulls.object = null_map(report) if record else charts.placeholder(_("no version"))
-        self.balance.object = class_balance(report) if record else charts.placeholder(_("no version"))
+        self.show_data(record)
+        self.nulls.object, self.nulls_note.object = chart_or_note(
+            null_chart(report) if record else None, "nulls-note",
+            _("No column statistics for this version (an image folder has none; see its classes below).")
+            if record else _("Pick a dataset and a version above."))
+        self.balance.object, self.balance_note.object = chart_or_note(
+            class_balance(report) if record else None, "balance-note",
+            _("No label column declared: set the quality gate's label column (label_column) below to see the "
+              "class balance."))
         numeric = [c["name"] for c in report.get("columns") or [] if c.get("numeric")]
         self.column.options = numeric
-        self.column.value = numeric[0] if numeric else None
+        self.column.value = histogram_default(report)
         self.show_histogram()
         if record is not None:
             node = f"dataset:{record['project']}/{record['dataset']}@{record['version']}"
@@ -199,17 +226,41 @@ class DatasetsPage:
             self.lineage.object = lineage_html(graph)
             older = [v for v in self.compare_to.options if v not in ("-", self.version.value)]
             self.compare_to.value = older[0] if older else "-"
+        else:
+            self.lineage.object = empty_html("dataset-lineage", _("Pick a dataset and a version above."))
         self.show_diff()
         update_query(project=self.project.value, dataset=self.dataset.value, version=self.version.value)
 
+    def show_data(self, record: dict[str, Any] | None) -> None:
+        """The preview (masked by the platform for the viewer's role), thumbnails for images, and the settings."""
+        if record is None:
+            self.preview.object = empty_html("dataset-preview", _("Pick a dataset and a version above."))
+            self.thumbnails.object = ""
+            self.settings.show(self.record, [], False, self.role)
+            return
+        project, name, number = self.project.value, self.dataset.value, record["version"]
+        masks = self.record.get("sensitive_columns") or {}
+        preview = self._call(_("preview {dataset} v{version}").format(dataset=name, version=number),
+                             lambda: self.api.dataset_preview(project, name, number, PREVIEW_ROWS), None)
+        self.preview.object = preview_html(preview, masks)
+        if record["format"] == "images":
+            shown = self._call(_("show the images of {dataset} v{version}").format(dataset=name, version=number),
+                               lambda: self.api.dataset_thumbnails(project, name, number), None)
+            self.thumbnails.object = thumbnails_html(shown)
+        else:
+            self.thumbnails.object = ""
+        columns = [] if record["format"] == "images" else list((preview or {}).get("columns") or [])
+        self.settings.show(self.record, columns, role_at_least(self.role, "maintainer"), self.role)
+
     def show_histogram(self) -> None:
         record = self.current()
-        self.hist.object = histogram((record or {}).get("quality") or {}, self.column.value)
+        chart = histogram((record or {}).get("quality") or {}, self.column.value)
+        self.hist.object, self.hist_note.object = chart_or_note(
+            chart, "histogram-note", _("No numeric column to draw: the histogram needs a column of numbers."))
 
     def show_diff(self) -> None:
         if not self.version.value or self.compare_to.value in (None, "-", self.version.value):
-            self.diff.object = ("<div id='dataset-diff' style='color:#555'>" + escape(_("Pick another version to compare."))
-                                + "</div>")
+            self.diff.object = empty_html("dataset-diff", _("Pick another version to compare."))
             return
         before, after = sorted((int(self.compare_to.value), int(self.version.value)))
         diff = self._call(_("compare versions"), lambda: self.api.dataset_diff(self.project.value, self.dataset.value,
@@ -217,14 +268,35 @@ class DatasetsPage:
         if diff is not None:
             self.diff.object = diff_html(diff)
 
+    def save(self, *, masks: bool) -> None:
+        project, name = self.project.value, self.dataset.value
+        self.messages.reset()
+        if masks:
+            doing = _("change the masking of {dataset}").format(dataset=name)
+            change = {"sensitive_columns": self.settings.masking()}
+        else:
+            doing = _("change the quality gate of {dataset}").format(dataset=name)
+            change = {"quality_rules": self.settings.rules(self.record.get("quality_rules") or {})}
+        saved = self._call(doing, lambda: self.api.update_dataset(project, name, **change), None)
+        if saved is None:
+            return
+        self.record = saved
+        self.messages.info(_("Saved: masking {masks}; quality gate {rules}.").format(
+            masks=", ".join(f"{c} ({m})" for c, m in saved["sensitive_columns"].items()) or "-",
+            rules=", ".join(f"{r}={v}" for r, v in saved["quality_rules"].items()) or "-"))
+        self.show_data(self.current())
+
     def view(self) -> pn.Column:
         return pn.Column(
             pn.Row(self.project, self.dataset, self.version, self.compare_to),
             self.summary,
             section(_("Versions")), self.versions,
+            section(_("Data of the selected version"), "data-heading"), self.preview, self.thumbnails,
             section(_("Quality of the selected version")),
-            pn.Row(self.nulls, self.balance, sizing_mode="stretch_width"),
-            self.column, self.hist,
+            pn.Row(pn.Column(self.nulls, self.nulls_note, sizing_mode="stretch_width"),
+                   pn.Column(self.balance, self.balance_note, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            self.column, self.hist, self.hist_note,
+            section(_("Masking and quality gate"), "settings-heading"), self.settings.view(),
             section(_("Difference")), self.diff,
             section(_("Lineage")), self.lineage,
             section(_("Annotation tasks")), self.tasks,
