@@ -514,27 +514,29 @@ class SqlTrackingReader:
             if connection is None or not run_ids or not keys:
                 return {}
             metrics = metrics_table
-            rows = connection.execute(
+            result = connection.execute(
                 select(metrics.c.run_uuid, metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value,
                        metrics.c.is_nan)
                 .where(metrics.c.run_uuid.in_(run_ids), metrics.c.key.in_(keys))
-                .order_by(metrics.c.run_uuid, metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value)
-            ).all()
-        curves: dict[tuple[str, str], Curve] = {}
-        start = 0
-        while start < len(rows):
-            run_id, key = rows[start][0], rows[start][1]
-            end = start
-            while end < len(rows) and rows[end][0] == run_id and rows[end][1] == key:
-                end += 1
-            chunk = rows[start:end]
-            _, _, steps, stamps, values, nans = zip(*chunk)
-            value_array = np.array(values, dtype=np.float64)
-            value_array[np.array(nans, dtype=bool)] = np.nan
-            curves[(run_id, key)] = Curve(np.array(steps, dtype=np.int64), np.array(stamps, dtype=np.int64),
-                                          value_array)
-            start = end
-        return curves
+                .order_by(metrics.c.run_uuid, metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value))
+            # The driver's plain tuples: these columns need no type processing, and a row object per point
+            # cost most of the time for long curves (80,000 points: 0.6 s against 0.1 s).
+            try:
+                rows = result.cursor.fetchall() if result.cursor is not None else result.all()
+            finally:
+                result.close()
+        if not rows:
+            return {}
+        run_column, key_column, steps, stamps, values, nans = zip(*rows)
+        value_array = np.array(values, dtype=np.float64)
+        value_array[np.array(nans, dtype=bool)] = np.nan
+        step_array, stamp_array = np.array(steps, dtype=np.int64), np.array(stamps, dtype=np.int64)
+        runs_of, keys_of = np.array(run_column, dtype=object), np.array(key_column, dtype=object)
+        starts = np.concatenate(([0], np.flatnonzero((runs_of[1:] != runs_of[:-1]) | (keys_of[1:] != keys_of[:-1]))
+                                 + 1, [len(rows)]))
+        return {(run_column[start], key_column[start]): Curve(step_array[start:end], stamp_array[start:end],
+                                                              value_array[start:end])
+                for start, end in zip(starts[:-1].tolist(), starts[1:].tolist())}
 
     # ----- model registry -----
 
