@@ -1,6 +1,7 @@
-"""Dashboard page load in headless Chromium: time from navigation to the Experiments page's runs table
-and chart being drawn, through the real hub and proxy with a signed-in viewer (goals, p50: 1 s; 1.5 s
-with 8 ticked runs' curves of 10,000 points each in a 5,000-run project).
+"""Dashboard page load in headless Chromium, every page in English and in Chinese: time from navigation to
+the page's main table and chart being drawn, through the real hub and proxy with a signed-in viewer (goals,
+p50: 1 s for every page; 1.5 s for the Experiments page with 8 ticked runs' curves of 10,000 points each in
+a 5,000-run project).
 
 The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platform service, dashboards
 service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
@@ -71,7 +72,24 @@ def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_p
     for job_id in jobs:
         job = platform.wait_for_job(token, job_id, {"succeeded", "failed", "cancelled", "timed_out"})
         assert job["state"] == "succeeded", job
+    seed_dataset(platform, token)
     return seed_runs(platform.home / "mlflow.sqlite", synthetic_runs, curves, curve_points)
+
+
+def seed_dataset(platform: RunningPlatform, token: str) -> None:
+    """A 500-row dataset for the Datasets page, and an annotation task on it with ann as annotator for the
+    Labelling page."""
+    import httpx
+
+    rows = "".join(f"{index},{(index * 37) % 100 / 100},{'ab'[index % 2]}\n" for index in range(500))
+    answer = httpx.post(f"{platform.url}/services/aitip/api/aitip/v1/projects/{PROJECT}/datasets/scores/versions",
+                        params={"filename": "scores.csv"}, content=("id,score,label\n" + rows).encode(),
+                        headers={"Authorization": f"token {token}"}, timeout=120)
+    assert answer.status_code == 201, answer.text
+    with platform.api(token) as api:
+        task = api.post(f"projects/{PROJECT}/annotations", json={"name": "bench", "dataset": "scores",
+                                                                 "labels": ["ok", "bad"], "annotators": ["ann"]})
+        assert task.status_code == 201, task.text
 
 
 def seed_runs(database: Path, count: int, curves: int = 0, curve_points: int = 0) -> list[str]:
@@ -169,6 +187,7 @@ def main() -> None:
     parser.add_argument("--curves", type=int, default=8, help="runs with a long loss curve, ticked in the "
                         "experiments-curves case's address")
     parser.add_argument("--curve-points", type=int, default=10_000, help="steps in each long curve")
+    parser.add_argument("--languages", default="en,zh_CN", help="each page is measured in each of these")
     parser.add_argument("--note", default="", help="what the machine was doing, kept in the results")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "dashboard_load.json"))
     args = parser.parse_args()
@@ -191,19 +210,25 @@ def main() -> None:
             "overview": ([".jobs-by-state canvas"], "overview"),
             "jobs": ([".table-jobs .tabulator-row", ".jobs-by-state canvas"], "jobs"),
             "models": ([".lineage-chart canvas"], f"models?project={PROJECT}"),
+            "datasets": ([".table-dataset-versions .tabulator-row", "canvas"], f"datasets?project={PROJECT}"),
+            "annotate": ([".table-annotate-review .tabulator-header"], f"annotate?project={PROJECT}&task=1"),
         }
+        languages = [language.strip() for language in args.languages.split(",") if language.strip()]
         results: dict[str, Any] = {}
         load_before = os.getloadavg()
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = sign_in(browser, platform)
-            for name, (selectors, path) in pages.items():
-                url = f"{platform.dashboards_url}/{path}"
-                for _ in range(args.warmup):
-                    load(page, url, selectors)
-                samples = [load(page, url, selectors) for _ in range(args.loads)]
-                results[name] = {"selectors": selectors, **summary(samples), "samples": samples}
-                print(f"  {name}: p50 {results[name]['p50_ms']:.0f} ms", flush=True)
+            for language in languages:
+                for name, (selectors, path) in pages.items():
+                    url = f"{platform.dashboards_url}/{path}{'&' if '?' in path else '?'}lang={language}"
+                    for _ in range(args.warmup):
+                        load(page, url, selectors)
+                    samples = [load(page, url, selectors) for _ in range(args.loads)]
+                    key = name if language == languages[0] else f"{name}@{language}"
+                    results[key] = {"page": name, "language": language, "selectors": selectors, **summary(samples),
+                                    "samples": samples}
+                    print(f"  {key}: p50 {results[key]['p50_ms']:.0f} ms", flush=True)
             browser.close()
         load_after = os.getloadavg()
     finally:
@@ -214,13 +239,15 @@ def main() -> None:
     print(f"Dashboard load, headless Chromium, {args.loads} loads after {args.warmup} warm-ups, "
           f"{args.runs + 2} runs in the project; load average {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after, on {os.cpu_count()} CPUs")
-    print(f"{'page':<12} {'drawn p50':>10} {'p95':>8} {'min':>8} {'max':>8} {'wall p50':>10} {'document p50':>13}")
+    print(f"{'page':<24} {'drawn p50':>10} {'p95':>8} {'min':>8} {'max':>8} {'wall p50':>10} {'document p50':>13}")
     for name, row in results.items():
-        print(f"{name:<12} {row['p50_ms']:>8.0f}ms {row['p95_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms "
+        print(f"{name:<24} {row['p50_ms']:>8.0f}ms {row['p95_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms "
               f"{row['max_ms']:>6.0f}ms {row['wall_p50_ms']:>8.0f}ms {row['document_p50_ms']:>11.0f}ms")
     experiments = results["experiments"]
     curves = results["experiments-curves"]
-    goals = {"experiments": experiments["p50_ms"] <= GOAL_MS, "experiments-curves": curves["p50_ms"] <= CURVES_GOAL_MS}
+    goals = {key: row["p50_ms"] <= (CURVES_GOAL_MS if row["page"] == "experiments-curves" else GOAL_MS)
+             for key, row in results.items()}
+    print("pages over their goal: " + (", ".join(key for key, met in goals.items() if not met) or "none"))
     print(f"\nExperiments page drawn p50 {experiments['p50_ms']:.0f} ms: goal (<= {GOAL_MS:.0f} ms) "
           f"{'met' if goals['experiments'] else 'NOT met'}")
     print(f"Experiments page with {args.curves} ticked runs' curves of {args.curve_points} points drawn p50 "
@@ -233,7 +260,8 @@ def main() -> None:
                     "load_average_1_5_15_before": load_before, "load_average_1_5_15_after": load_after},
         "note": args.note, "loads": args.loads, "warmup": args.warmup, "runs_in_project": args.runs + 2,
         "curves": {"runs": args.curves, "points_each": args.curve_points, "metric": "loss"},
-        "goals_ms": {"experiments": GOAL_MS, "experiments-curves": CURVES_GOAL_MS}, "goals_met": goals,
+        "languages": languages, "goals_ms": {"every page": GOAL_MS, "experiments-curves": CURVES_GOAL_MS},
+        "goals_met": goals,
         "pages": results,
         "platform_stopped_cleanly": code == 0 and not left,
     }, indent=2) + "\n")
