@@ -98,3 +98,24 @@ def test_the_hubs_login_page_speaks_the_browsers_language(browser: Browser, plat
         screenshot(page, screenshots, f"hub-login-{accept[:2]}")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("path", ["overview", f"jobs?project={PROJECT}", f"experiments?project={PROJECT}",
+                                  f"models?project={PROJECT}", f"datasets?project={PROJECT}",
+                                  f"annotate?project={PROJECT}"],
+                         ids=["overview", "jobs", "experiments", "models", "datasets", "annotate"])
+def test_every_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform, chinese_page: Page,
+                                                        trained: list[dict[str, Any]], screenshots: Path,
+                                                        path: str) -> None:
+    """The navigation, the sign-in line and the page's title in Chinese on each page (its screenshot kept)."""
+    name = path.split("?")[0]
+    if name == "annotate":  # no chart on the labelling page: its task list or item is drawn
+        chinese_page.goto(f"{platform.dashboards_url}/{path}")
+        chinese_page.wait_for_selector("#nav-overview", timeout=PAGE_TIMEOUT_MS)
+        page = chinese_page
+    else:
+        page = open_dashboard(chinese_page, platform, path)
+    expect(page.locator("#nav-overview")).to_have_text("概览")
+    expect(page.locator("#viewer")).to_have_text("已登录：bob")
+    assert page.title().startswith("AITIP · ") and not page.title().isascii(), page.title()
+    screenshot(page, screenshots, f"{name}-zh")
