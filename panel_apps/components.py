@@ -241,11 +241,18 @@ def column_titles(frame: pd.DataFrame) -> dict[str, str]:
     return {str(column): _(COLUMN_TITLES[column]) for column in frame.columns if column in COLUMN_TITLES}
 
 
+def table_language() -> dict[str, Any]:
+    """Tabulator's own words (its pagination buttons) in the page's language, as its ``configuration``."""
+    words = {"first": _("First"), "last": _("Last"), "prev": _("Previous"), "next": _("Next")}
+    return {"locale": "aitip", "langs": {"aitip": {"pagination": {
+        **words, **{f"{name}_title": word for name, word in words.items()}}}}}
+
+
 def data_table(frame: pd.DataFrame, *, page_size: int = 20, name: str | None = None, **options: Any) -> pn.widgets.Tabulator:
     """A read-only table (filters and selection are the page's, edits are never offered)."""
     settings: dict[str, Any] = dict(show_index=False, disabled=True, layout="fit_data_table", pagination="local",
                                     page_size=page_size, sizing_mode="stretch_width", margin=(5, 10),
-                                    titles=column_titles(frame))
+                                    titles=column_titles(frame), configuration=table_language())
     settings.update(options)
     if name:
         settings["name"] = name

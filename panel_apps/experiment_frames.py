@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from panel_apps.components import column_widths, format_time
+from panel_apps.components import table_language as components_table_language
 from panel_apps.language import _, ngettext
 
 IDENTITY_COLUMNS = ("status", "user", "job", "started")
@@ -199,9 +200,9 @@ def groups_frame(runs: Sequence[Mapping[str, Any]], by: str, metrics: Sequence[s
 def table_language() -> dict[str, Any]:
     """Tabulator's own words (pagination, the run count of a group's header) in the page's language."""
     run, runs = (ngettext("{count} run", "{count} runs", count).replace("{count}", "").strip() for count in (1, 2))
-    words = {"first": _("First"), "last": _("Last"), "prev": _("Previous"), "next": _("Next")}
-    return {"locale": "aitip", "langs": {"aitip": {"groups": {"item": run, "items": runs}, "pagination": {
-        **words, **{f"{name}_title": word for name, word in words.items()}}}}}
+    configuration = components_table_language()
+    configuration["langs"]["aitip"]["groups"] = {"item": run, "items": runs}
+    return configuration
 
 
 def table_widths(frame: pd.DataFrame) -> dict[str, int]:

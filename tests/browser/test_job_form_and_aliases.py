@@ -144,3 +144,23 @@ def test_a_viewer_sees_why_aliases_are_not_theirs_to_set(platform: RunningPlatfo
     expect(page.locator(".set-alias button")).to_be_disabled()
     expect(page.locator(".alias-refused")).to_contain_text(
         f"Setting an alias needs the maintainer role in {PROJECT}; you are viewer.")
+
+
+def test_aliases_in_chinese(platform: RunningPlatform, people: dict[str, str], trained: list[dict[str, Any]],
+                            chinese_ann: Page, screenshots: Path) -> None:
+    page = open_dashboard(chinese_ann, platform, f"models?project={PROJECT}&model={MODEL}")
+    expect(page.locator(".set-alias button")).to_have_text("设置别名")
+    page.locator(".alias-name input").fill("latest")
+    page.locator(".alias-name input").press("Enter")
+    page.locator(".set-alias button").click()
+    expect(page.locator(".alias-refused")).to_contain_text("“latest”是保留名")
+    page.locator(".alias-name input").fill("staging")
+    page.locator(".alias-name input").press("Enter")
+    page.locator(".set-alias button").click()
+    expect(page.locator(".aitip-info")).to_contain_text(f"已完成：设置 {MODEL} 的别名 staging。")
+    screenshot(page, screenshots, "models-alias-zh")
+    page.locator(".remove-alias button").click()
+    expect(page.locator(".aitip-info")).to_contain_text(f"移除 {MODEL} 的别名 staging")
+    with platform.api(people["ann"]) as api:
+        (model,) = [m for m in api.get(f"projects/{PROJECT}/models").json()["models"] if m["name"] == MODEL]
+    assert "staging" not in model["aliases"]

@@ -191,3 +191,24 @@ async def test_registrations_of_a_new_dataset_at_once_each_get_a_version(api: An
     ends = [await follow(api, handle) for _, handle in answers]
     assert [end["state"] for end in ends] == ["registered"] * 4, [end["error"] for end in ends]
     assert sorted(end["version"] for end in ends) == [1, 2, 3, 4]
+
+
+async def test_every_registration_is_in_the_audit_trail(api: Any, jp_serverapp: Any) -> None:
+    """The waiting route's and the background's: who registered which version, and the handle they got."""
+    from sqlalchemy import select
+
+    from aitip.audit import AuditEventRecord
+
+    await make_alpha(api)
+    assert (await api("POST", "projects/alpha/datasets/scores/versions", raw=CSV,
+                      params={"filename": "scores.csv"}))[0] == 201
+    status, handle = await api("POST", REGISTRATIONS, raw=CSV, params={"filename": "scores.csv"})
+    assert status == 202 and (await follow(api, handle))["version"] == 2
+    with jp_serverapp.web_app.settings["aitip"].catalog.session() as session:
+        trail = [(event.actor, event.action, event.target, event.detail) for event in session.scalars(
+            select(AuditEventRecord).where(AuditEventRecord.target == "dataset:alpha/scores")
+            .order_by(AuditEventRecord.id))]
+    assert [(actor, action, (detail or {}).get("version"), (detail or {}).get("registration"))
+            for actor, action, _target, detail in trail] == [
+        ("ann", "dataset.write", 1, None), ("ann", "dataset.write", None, handle["id"]),
+        ("ann", "dataset.write", 2, None)]

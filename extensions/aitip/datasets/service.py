@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..audit import record as audit_record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..catalog.store import Catalog
@@ -66,6 +67,8 @@ class VersionClaim:
     version: int
     created_dataset: bool
     role: Role = Role.viewer  # the registering caller's: what the answer may show of the new version
+    actor: str = ""  # who registers it, and with which action, for the audit trail
+    action: str = ""
 
 
 @dataclass(frozen=True)
@@ -365,7 +368,7 @@ class DatasetService(CatalogService):
                                          author=principal.name, message=message, restored_from=restored_from,
                                          parent_version=parent, derived_from_id=derived_from))
         session.flush()
-        return VersionClaim(dataset.id, version, created, role)
+        return VersionClaim(dataset.id, version, created, role, principal.name, action)
 
     def _clean_stale_claims(self, session: Session, dataset_id: int) -> None:
         stale = session.scalars(select(DatasetVersionRecord).where(
@@ -402,6 +405,9 @@ class DatasetService(CatalogService):
         record.tag = committed.tag
         record.data_path = committed.data_path
         session.flush()
+        dataset = record.dataset
+        audit_record(session, claim.actor, claim.action, f"dataset:{dataset.project.name}/{dataset.name}",
+                     {"version": record.version, "bytes": record.bytes, "tag": record.tag})
         return self._version_for(record, claim.role)
 
     # ----- reading -----
