@@ -13,7 +13,6 @@ from typing import Any
 
 import panel as pn
 
-from aitip.client import AitipAPIError
 from panel_apps.annotate_views import (
     KeyboardShortcuts,
     action_for,
@@ -28,15 +27,14 @@ from panel_apps.annotate_views import (
 )
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
+    viewer_role,
     Messages,
-    NotSignedIn,
     data_table,
     first_value,
     page_title,
     project_options,
     query_arg,
     role_at_least,
-    role_in,
     section,
     signed_in_page,
     update_query,
@@ -96,16 +94,9 @@ class AnnotatePage:
         self.project.param.watch(lambda _e: self.load_tasks(), "value")
         self.task.param.watch(lambda _e: self.open_task(), "value")
 
-    def _call(self, doing: str, call: Any, default: Any) -> Any:
-        try:
-            return call()
-        except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, doing)
-            return default
-
     @property
     def role(self) -> str | None:
-        return "admin" if self.me.get("admin") else role_in(self.me, self.project.value or "")
+        return viewer_role(self.me, self.project.value)
 
     @property
     def current_task(self) -> dict[str, Any] | None:
@@ -119,7 +110,7 @@ class AnnotatePage:
         if not project:
             self.messages.note(_("You are not a member of any project yet: ask a project's maintainer to add you."))
             return
-        tasks = self._call(_("list the annotation tasks of {project}").format(project=project),
+        tasks = self.messages.attempt(_("list the annotation tasks of {project}").format(project=project),
                            lambda: self.api.annotation_tasks(project), [])
         self.tasks = {task["id"]: task for task in tasks}
         options = {f"{t['name']} ({t['dataset']} v{t['version']})": t["id"] for t in tasks}
@@ -152,7 +143,7 @@ class AnnotatePage:
             buttons.append(button)
         self.label_buttons.objects = buttons
         self.keys_help.object = shortcuts_html(self.shortcuts)
-        self.items = self._call(_("read your items"), lambda: self.api.annotation_queue(
+        self.items = self.messages.attempt(_("read your items"), lambda: self.api.annotation_queue(
             self.project.value, task["id"], everything=True), [])
         self.items.sort(key=lambda item: item["position"])
         first = next_index(self.items, -1, set())
@@ -182,7 +173,7 @@ class AnnotatePage:
             return
         item = self.items[self.index] if self.index is not None else None
         if item is not None and "image" not in (item.get("content") or {}) and self._is_image_task(item):
-            fetched = self._call(_("read item {key}").format(key=item["key"]), lambda: self.api.annotation_queue(
+            fetched = self.messages.attempt(_("read item {key}").format(key=item["key"]), lambda: self.api.annotation_queue(
                 self.project.value, self.task.value, item=item["item_id"]), [])
             if fetched:
                 item["content"] = fetched[0]["content"]
@@ -204,7 +195,7 @@ class AnnotatePage:
             self.messages.reset()
             self.messages.note(_("This label was accepted in review; it can no longer change."))
             return
-        saved = self._call(_("label item {key}").format(key=item["key"]), lambda: self.api.label_item(
+        saved = self.messages.attempt(_("label item {key}").format(key=item["key"]), lambda: self.api.label_item(
             self.project.value, self.task.value, item["item_id"], label), None)
         if saved is None:
             return
@@ -265,7 +256,7 @@ class AnnotatePage:
         others = [name for name in task["per_annotator"] if name != self.me.get("name")]
         labelled = []
         for name in others:
-            labelled += self._call(_("read the labels of {annotator}").format(annotator=name),
+            labelled += self.messages.attempt(_("read the labels of {annotator}").format(annotator=name),
                                    lambda name=name: self.api.annotation_queue(self.project.value, task["id"],
                                                                                 annotator=name, everything=True), [])
         frame = review_frame(labelled)
@@ -291,7 +282,7 @@ class AnnotatePage:
             return
         done = 0
         for assignment in selected["assignment"]:
-            if self._call(_("review label {assignment}").format(assignment=assignment), lambda a=assignment:
+            if self.messages.attempt(_("review label {assignment}").format(assignment=assignment), lambda a=assignment:
                           self.api.review_label(self.project.value, task["id"], int(a), decision), None):
                 done += 1
         self.messages.info((_("Accepted {count} labels.") if decision == "accepted"
@@ -304,7 +295,7 @@ class AnnotatePage:
         if task is None:
             return
         self.messages.reset()
-        version = self._call(_("export the accepted labels of {task}").format(task=task["name"]),
+        version = self.messages.attempt(_("export the accepted labels of {task}").format(task=task["name"]),
                              lambda: self.api.export_labels(self.project.value, task["id"],
                                                             self.export_name.value or None, self.export_message.value),
                              None)
@@ -317,7 +308,7 @@ class AnnotatePage:
         self.export_result.object = (f"<div id='export-result' style='font-family:system-ui,sans-serif'>"
                                      f"{escape(text)} <a href='{escape(link)}'>{escape(open_it)}</a></div>")
         self.export.disabled = True
-        self.tasks[task["id"]] = self._call(_("read task {task}").format(task=task["name"]),
+        self.tasks[task["id"]] = self.messages.attempt(_("read task {task}").format(task=task["name"]),
                                             lambda: self.api.annotation_task(self.project.value, task["id"]), task)
 
     def view(self) -> pn.Column:

@@ -187,6 +187,14 @@ class Messages(pn.Column):
     def __init__(self, **params: Any) -> None:
         super().__init__(sizing_mode="stretch_width", **params)
 
+    def attempt(self, doing: str, call: Callable[[], Any], default: Any) -> Any:
+        """``call()``'s answer, or ``default`` with the refusal shown as a banner saying what was being done."""
+        try:
+            return call()
+        except (AitipAPIError, NotSignedIn) as error:
+            self.error(error, doing)
+            return default
+
     def _banner(self, kind: str, text: str) -> None:
         self.append(pn.pane.HTML(
             f"<div class='{kind}' role='alert' style='{_BANNER_STYLES[kind]};border-radius:4px;padding:.6rem 1rem;"
@@ -363,6 +371,11 @@ def project_options(me: dict[str, Any], *, include_all: bool = False) -> dict[st
     for project in me.get("projects", []):
         options[f"{project['project']} ({project['role']})"] = project["project"]
     return options
+
+
+def viewer_role(me: dict[str, Any], project: str | None) -> str | None:
+    """The viewer's role in ``project``; a hub admin acts as a project admin."""
+    return "admin" if me.get("admin") else role_in(me, project or "")
 
 
 def role_in(me: dict[str, Any], project: str) -> str | None:

@@ -10,19 +10,17 @@ from typing import Any
 
 import panel as pn
 
-from aitip.client import AitipAPIError
 from panel_apps import charts
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
+    viewer_role,
     Messages,
-    NotSignedIn,
     data_table,
     first_value,
     page_title,
     project_options,
     query_arg,
     role_at_least,
-    role_in,
     section,
     signed_in_page,
     update_query,
@@ -155,16 +153,9 @@ class DatasetsPage:
         self.compare_to.param.watch(lambda _e: self.show_diff(), "value")
         self.column.param.watch(lambda _e: self.show_histogram(), "value")
 
-    def _call(self, doing: str, call: Any, default: Any) -> Any:
-        try:
-            return call()
-        except (AitipAPIError, NotSignedIn) as error:
-            self.messages.error(error, doing)
-            return default
-
     @property
     def role(self) -> str | None:
-        return "admin" if self.me.get("admin") else role_in(self.me, self.project.value or "")
+        return viewer_role(self.me, self.project.value)
 
     def load_datasets(self, wanted: str | None = None, wanted_version: str | None = None) -> None:
         self.messages.reset()
@@ -172,7 +163,7 @@ class DatasetsPage:
         if not project:
             self.messages.note(_("You are not a member of any project yet: ask a project's maintainer to add you."))
             return
-        datasets = self._call(_("list the datasets of {project}").format(project=project),
+        datasets = self.messages.attempt(_("list the datasets of {project}").format(project=project),
                               lambda: self.api.datasets(project), [])
         listed = ", ".join(f"{escape(d['name'])} (v{d['latest_version']})" for d in datasets)
         self.summary.object = "<div id='datasets-summary' style='font-family:system-ui,sans-serif'>" + (ngettext(
@@ -180,7 +171,7 @@ class DatasetsPage:
             count=f"<b>{len(datasets)}</b>", project=escape(project), names=listed) if datasets else escape(
             _("No dataset in {project} yet: register one with `aitip data add NAME FILE -P {project}` "
               "(CSV, Parquet, JSONL, or a folder of class sub-folders).").format(project=project))) + "</div>"
-        tasks = self._call(_("list the annotation tasks of {project}").format(project=project),
+        tasks = self.messages.attempt(_("list the annotation tasks of {project}").format(project=project),
                            lambda: self.api.annotation_tasks(project), [])
         self.tasks.value = annotations_frame(tasks)
         names = [d["name"] for d in datasets]
@@ -190,9 +181,9 @@ class DatasetsPage:
 
     def load_versions(self, wanted: str | None = None) -> None:
         project, name = self.project.value, self.dataset.value
-        self.record = self._call(_("read dataset {dataset}").format(dataset=name),
+        self.record = self.messages.attempt(_("read dataset {dataset}").format(dataset=name),
                                  lambda: self.api.dataset(project, name), {}) if name else {}
-        self.version_records = self._call(_("list the versions of {dataset}").format(dataset=name),
+        self.version_records = self.messages.attempt(_("list the versions of {dataset}").format(dataset=name),
                                           lambda: self.api.dataset_versions(project, name), []) if name else []
         self.versions.value = versions_frame(self.version_records)
         numbers = [str(v["version"]) for v in sorted(self.version_records, key=lambda v: -v["version"])]
@@ -222,7 +213,7 @@ class DatasetsPage:
         self.show_histogram()
         if record is not None:
             node = f"dataset:{record['project']}/{record['dataset']}@{record['version']}"
-            graph = self._call(_("read the lineage"), lambda: self.api.lineage(node), {"edges": [], "nodes": []})
+            graph = self.messages.attempt(_("read the lineage"), lambda: self.api.lineage(node), {"edges": [], "nodes": []})
             self.lineage.object = lineage_html(graph)
             older = [v for v in self.compare_to.options if v not in ("-", self.version.value)]
             self.compare_to.value = older[0] if older else "-"
@@ -240,11 +231,11 @@ class DatasetsPage:
             return
         project, name, number = self.project.value, self.dataset.value, record["version"]
         masks = self.record.get("sensitive_columns") or {}
-        preview = self._call(_("preview {dataset} v{version}").format(dataset=name, version=number),
+        preview = self.messages.attempt(_("preview {dataset} v{version}").format(dataset=name, version=number),
                              lambda: self.api.dataset_preview(project, name, number, PREVIEW_ROWS), None)
         self.preview.object = preview_html(preview, masks)
         if record["format"] == "images":
-            shown = self._call(_("show the images of {dataset} v{version}").format(dataset=name, version=number),
+            shown = self.messages.attempt(_("show the images of {dataset} v{version}").format(dataset=name, version=number),
                                lambda: self.api.dataset_thumbnails(project, name, number), None)
             self.thumbnails.object = thumbnails_html(shown)
         else:
@@ -263,7 +254,7 @@ class DatasetsPage:
             self.diff.object = empty_html("dataset-diff", _("Pick another version to compare."))
             return
         before, after = sorted((int(self.compare_to.value), int(self.version.value)))
-        diff = self._call(_("compare versions"), lambda: self.api.dataset_diff(self.project.value, self.dataset.value,
+        diff = self.messages.attempt(_("compare versions"), lambda: self.api.dataset_diff(self.project.value, self.dataset.value,
                                                                             before, after), None)
         if diff is not None:
             self.diff.object = diff_html(diff)
@@ -277,7 +268,7 @@ class DatasetsPage:
         else:
             doing = _("change the quality gate of {dataset}").format(dataset=name)
             change = {"quality_rules": self.settings.rules(self.record.get("quality_rules") or {})}
-        saved = self._call(doing, lambda: self.api.update_dataset(project, name, **change), None)
+        saved = self.messages.attempt(doing, lambda: self.api.update_dataset(project, name, **change), None)
         if saved is None:
             return
         self.record = saved
