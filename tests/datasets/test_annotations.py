@@ -85,6 +85,18 @@ def test_two_annotators_label_review_and_export(registry: Registry, tmp_path: Pa
     assert {(e.source, e.relation, e.target) for e in graph.edges} == {
         ("dataset:lab/reviews@1", "annotated_as", "dataset:lab/reviews-labels@1")}
 
+    from sqlalchemy import func, select
+
+    from aitip.audit import AuditEventRecord
+
+    with registry.service.catalog.session() as session:  # every write of the session, by whom
+        trail = dict(session.execute(select(AuditEventRecord.action, func.count()).where(
+            AuditEventRecord.target == f"annotation:lab/{task.id}").group_by(AuditEventRecord.action)).all())
+        labels = session.scalars(select(AuditEventRecord.detail).where(
+            AuditEventRecord.action == "annotation.label")).all()
+    assert trail == {"annotation.manage": 1 + 12 + 1, "annotation.label": 12}  # created, 12 reviews, exported
+    assert not any("label" in detail for detail in labels)  # the trail does not tell one annotator another's
+
 
 @pytest.mark.parametrize(("labels", "percent", "cohen", "fleiss"), [
     ({1: ["a", "a"], 2: ["b", "b"]}, 1.0, 1.0, 1.0),

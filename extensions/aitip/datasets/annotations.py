@@ -24,6 +24,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..audit import record as audit_record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..operations.actions import action_of, performs
@@ -221,6 +222,8 @@ class AnnotationService(CatalogService):
                 session.add_all(AnnotationAssignmentRecord(task_id=task.id, item_id=item.id, annotator=name)
                                 for name in chosen)
             session.flush()
+            audit_record(session, principal.name, action, f"annotation:{project}/{task.id}",
+                         {"name": task.name, "dataset": source.tag, "items": len(items)})
             return self._task_model(session, task)
 
         return await self._in_transaction(work)
@@ -393,6 +396,8 @@ class AnnotationService(CatalogService):
             assignment.labelled_at = utcnow()
             assignment.review = "pending"
             session.flush()
+            audit_record(session, principal.name, action, f"annotation:{project}/{task.id}",
+                         {"assignment": assignment.id, "item": item_id})  # not the label: reviewers read that
             return self._assignment_model(assignment, task, role, blind=True)
 
         return await self._in_transaction(work)
@@ -415,6 +420,8 @@ class AnnotationService(CatalogService):
             assignment.reviewed_by = principal.name
             assignment.reviewed_at = utcnow()
             session.flush()
+            audit_record(session, principal.name, action, f"annotation:{project}/{task.id}",
+                         {"assignment": assignment.id, "decision": request.decision})
             return self._assignment_model(assignment, task, role, blind=False)
 
         return await self._in_transaction(work)
@@ -477,6 +484,8 @@ class AnnotationService(CatalogService):
             task.state = "exported"
             task.exported_version_id = session.scalar(select(DatasetVersionRecord.id).where(
                 DatasetVersionRecord.tag == version.tag))
+            audit_record(session, principal.name, action, f"annotation:{project}/{task_id}",
+                         {"exported": version.tag})
 
         await self._in_transaction(mark)
         return version
