@@ -113,6 +113,11 @@ def test_binary_takes_the_last_sorted_label_as_positive_as_mlflow_does():
         assert metrics[name] == pytest.approx(value, rel=1e-12), name
     # The positive column alone and both columns give the same result.
     assert classification(y_true, y_pred, np.column_stack([1 - positive, positive])) == result
+    # Labels in another order (proba columns follow them): the positive class is still the last sorted one.
+    reordered = classification(y_true, y_pred, np.column_stack([positive, 1 - positive]),
+                               labels=["positive", "negative"])
+    assert reordered["metrics"] == result["metrics"]
+    assert classification(y_true, y_pred, positive, labels=["positive", "negative"])["metrics"] == result["metrics"]
     prob_true, prob_pred = calibration_curve(y_true == "positive", positive, n_bins=10)
     calibration = result["plots"]["calibration"]
     assert calibration["kind"] == "positive_class"

@@ -171,10 +171,10 @@ def _encode(y_true: Any, y_pred: Any, labels: Sequence[Any] | None) -> tuple[np.
     return classes, codes(truth, "y_true"), codes(predicted, "y_pred")
 
 
-def _probabilities(y_proba: Any, count: int, classes: int) -> np.ndarray:
+def _probabilities(y_proba: Any, count: int, classes: int, positive: int) -> np.ndarray:
     proba = np.asarray(y_proba, dtype=float)
-    if proba.ndim == 1 and classes == 2:
-        proba = np.column_stack([1 - proba, proba])
+    if proba.ndim == 1 and classes == 2:  # the positive class's column alone
+        proba = np.column_stack([1 - proba, proba] if positive == 1 else [proba, 1 - proba])
     if proba.shape != (count, classes):
         raise InvalidInput(f"y_proba must have one row per example and one column per class ({count} x {classes}, "
                            f"in the order of labels), not {proba.shape}; pass labels when a class never occurs",
@@ -228,20 +228,23 @@ def classification(y_true: Any, y_pred: Any, y_proba: Any = None, labels: Sequen
     f1 = _ratio(2 * hits, support + predicted_count)
     present = (support + predicted_count) > 0
     binary = size == 2
+    # MLflow's positive class: the last of the sorted labels, whatever order ``labels`` gives them in.
+    positive = int(np.argsort(classes, kind="stable")[-1])
+    negative = 1 - positive
     metrics: dict[str, Any] = {"example_count": count, "accuracy_score": hits.sum() / count}
     if binary:
-        (tn, fp), (fn, tp) = matrix
-        metrics.update(true_negatives=tn, false_positives=fp, false_negatives=fn, true_positives=tp)
+        metrics.update(true_negatives=matrix[negative, negative], false_positives=matrix[negative, positive],
+                       false_negatives=matrix[positive, negative], true_positives=matrix[positive, positive])
     for name, per_class in (("precision_score", precision), ("recall_score", recall), ("f1_score", f1)):
         averages = _averages(name, per_class, support, present)
-        metrics[name] = per_class[1] if binary else averages[f"{name}_weighted"]
+        metrics[name] = per_class[positive] if binary else averages[f"{name}_weighted"]
         metrics.update(averages)
     rows = [{"class": _plain(label), "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for label, p, r, f, s in zip(classes, precision, recall, f1, support)]
     plots: dict[str, Any] = {"confusion_matrix": {"labels": [_plain(label) for label in classes],
                                                   "matrix": matrix.tolist()}}
     if y_proba is not None:
-        proba = _probabilities(y_proba, count, size)
+        proba = _probabilities(y_proba, count, size, positive)
         eps = np.finfo(float).eps
         metrics["log_loss"] = -np.log(np.clip(proba[np.arange(count), truth], eps, 1 - eps)).mean()
         order = np.argsort(-proba, axis=0, kind="stable")  # one sort for every class's curves
@@ -266,7 +269,7 @@ def classification(y_true: Any, y_pred: Any, y_proba: Any = None, labels: Sequen
             for name, per_class in (("roc_auc", roc_auc), ("precision_recall_auc", average_precision)):
                 areas.update(_averages(name, np.where(defined, per_class, 0.0), np.where(defined, support, 0), defined))
             if binary:
-                metrics.update(roc_auc=roc_auc[1], precision_recall_auc=average_precision[1])
+                metrics.update(roc_auc=roc_auc[positive], precision_recall_auc=average_precision[positive])
             else:
                 metrics["roc_auc"] = areas["roc_auc_weighted"]
             metrics.update(areas)
@@ -274,7 +277,7 @@ def classification(y_true: Any, y_pred: Any, y_proba: Any = None, labels: Sequen
             row.update(roc_auc=None if np.isnan(auc) else float(auc),
                        precision_recall_auc=None if np.isnan(ap) else float(ap))
         if binary:
-            calibration = _calibration(proba[:, 1], truth == 1, calibration_bins, "positive_class")
+            calibration = _calibration(proba[:, positive], truth == positive, calibration_bins, "positive_class")
         else:
             top = proba.argmax(axis=1)
             calibration = _calibration(proba[np.arange(count), top], top == truth, calibration_bins, "top_label")
