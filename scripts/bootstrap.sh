@@ -59,6 +59,9 @@ case "${1:-all}" in
     command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
     # Chinese glyphs for the pages in 中文 (the browser tests' screenshots would show empty boxes without them).
     { command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || need_apt+=(fonts-noto-cjk)
+    # Pango for WeasyPrint, which prints evaluation reports to PDF (the Chinese ones with the fonts above).
+    [ "$(ldconfig -p 2>/dev/null | grep -oE 'libpango(ft2)?-1\.0\.so\.0' | sort -u | wc -l)" -eq 2 ] ||
+      need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
     apt_install "${need_apt[@]}"
     python_bin=$(pick_python)
     if [ -x .venv/bin/python ] && separate_accounts && ! others_can_run .venv/bin/python; then
