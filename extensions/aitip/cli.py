@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from .cli_operations import add_operation_commands, human, run_operation
+from .cli_operations import add_operation_commands, ended_well, human, run_operation
 from .i18n import shell_gettext as _
 from .i18n import shell_ngettext as ngettext
 from .text_tables import cell as _cell
@@ -591,6 +591,8 @@ def cmd_operation(args: argparse.Namespace) -> int:
         result = run_operation(client, args)
     if result is not None:
         emit(args, result, human)
+    if getattr(args, "wait", False) and not ended_well(result):
+        return EXIT_API
     return 0
 
 

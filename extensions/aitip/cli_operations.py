@@ -44,7 +44,6 @@ HAND_WRITTEN = {
 }
 # Options every command has; an input of the same name is given as --<group>-<name> (--webhook-url).
 GLOBAL_OPTIONS = {"--url", "--token", "--json", "--help"}
-DOWNLOADS = {"datasets.download"}
 
 
 def generated(row: Operation) -> bool:
@@ -119,8 +118,13 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
                             **options)
     if row.takes_file:
         parser.add_argument("--file", required=True, help="the file to register")
-    if row.name in DOWNLOADS:
+    if row.gives_file:
         parser.add_argument("--output", "-o", help="where to write the file (default: standard output)")
+    if followed(row):
+        parser.add_argument("--wait", "-w", action="store_true",
+                            help="wait until it ends; exit 1 unless it ends well (succeeded, registered, passed)")
+        parser.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
+                            help="with --wait: give up after this long (exit 1; default: 3600)")
     parser.set_defaults(func=run, operation=row.name)
 
 
@@ -146,13 +150,55 @@ def arguments_of(args: argparse.Namespace, row: Operation) -> dict[str, Any]:
     return arguments
 
 
+# A followed operation ended well in these states; any other end (failed, rejected, error...) exits 1.
+ENDED_WELL = {"succeeded", "registered", "passed"}
+
+
+def followed(row: Operation) -> bool:
+    """A long-running row whose handle the CLI can follow (``--wait``): the same table MCP's tools follow."""
+    from .operations.tools import FOLLOW
+
+    return row.name in FOLLOW
+
+
+def follow(client: Any, row: Operation, arguments: dict[str, Any], handle: Any, timeout: float,
+           poll_seconds: float = 1.0) -> Any:
+    """Read the handle back until it ends (or ``timeout``), as its reader row reads it."""
+    import time
+
+    from .operations.table import operation
+    from .operations.tools import FINISHED, FOLLOW
+
+    reader_name, parameter, _waiter = FOLLOW[row.name]
+    reader = operation(reader_name)
+    read = getattr(getattr(client.ops, reader.group), reader.verb)
+    path = {name: value for name, value in arguments.items() if name in reader.parameters}
+    path[parameter] = handle.id
+    deadline = time.monotonic() + timeout
+    current = handle
+    while str(getattr(getattr(current, "state", None), "value", getattr(current, "state", None))) not in FINISHED:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(poll_seconds)
+        current = read(**path)
+    return current
+
+
+def ended_well(result: Any) -> bool:
+    state = getattr(result, "state", None)
+    return str(getattr(state, "value", state)) in ENDED_WELL
+
+
 def run_operation(client: Any, args: argparse.Namespace) -> Any:
     from .operations.table import operation
 
     row = operation(args.operation)
     method = getattr(getattr(client.ops, row.group), row.verb)
-    result = method(**arguments_of(args, row))
-    if row.name in DOWNLOADS:
+    arguments = arguments_of(args, row)
+    result = method(**arguments)
+    if getattr(args, "wait", False):
+        return follow(client, row, arguments, result, args.timeout)
+    if row.gives_file:
         if args.output:
             Path(args.output).write_bytes(result)
             return {"written": args.output, "bytes": len(result)}

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from .client import Client
 
 FACE = "sdk"
-# Operations that answer with a file: the method returns its bytes.
-DOWNLOADS = {"datasets.download"}
 
 
 def offered(row: Operation) -> bool:
@@ -59,7 +57,7 @@ def call(client: Client, row: Operation, arguments: dict[str, Any]) -> Any:
         with file.open("rb") as handle:
             answer = client.upload(path, iter(lambda: handle.read(1 << 20), b""), file.stat().st_size,
                                    params=params)
-    elif row.name in DOWNLOADS:
+    elif row.gives_file:
         return client.download(path, params=params or None)
     else:
         answer = client.request(row.method, path, json_body=body if row.body is not None else None,

@@ -4,16 +4,13 @@ synchronous: it runs in a thread while the server answers on the test's loop).""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aitip.cli import main
-from tests.server.conftest import TOKENS
+from tests.support.cli import cli_runner
 
 
 async def test_generated_commands_print_tables_and_json_and_refuse_in_one_line(
@@ -21,12 +18,7 @@ async def test_generated_commands_print_tables_and_json_and_refuse_in_one_line(
     url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
     data = tmp_path / "people.csv"
     data.write_text("name,email,age\nann,ann@example.com,31\nbob,bob@example.com,42\n")
-
-    def aitip(*argv: str, user: str = "ann") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--url", url, "--token", TOKENS[user], *argv])
-        return code, out.getvalue(), err.getvalue()
+    aitip = cli_runner(url)
 
     def session() -> dict[str, tuple[int, str, str]]:
         return {
@@ -66,12 +58,7 @@ async def test_people_read_the_cli_in_chinese_and_programs_read_json(
     url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
     monkeypatch.setenv("AITIP_LANG", "zh_CN")
     monkeypatch.setenv("LANG", "en_US.UTF-8")
-
-    def aitip(*argv: str, user: str = "ann") -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--url", url, "--token", TOKENS[user], *argv])
-        return code, out.getvalue(), err.getvalue()
+    aitip = cli_runner(url)
 
     def session() -> dict[str, tuple[int, str, str]]:
         return {

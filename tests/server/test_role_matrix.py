@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from aitip.identity.permissions import PERMISSIONS, PermissionScope
 from aitip.identity.roles import Role
 from aitip.jobs.tables import JobRecord
+from aitip.projects.tables import ProjectRecord
 from aitip.operations.table import Operation, by_name, operations
 from tests.server.conftest import TOKENS
 from tests.support.notebooks import TRIVIAL
@@ -103,6 +105,16 @@ CASES: dict[str, Case] = {
     "models.list": Case(),
     "models.set_alias": Case(path={"model": "digits-clf", "alias": "staging"}, body={"version": 1}, needs=("model",)),
     "models.delete_alias": Case(path={"model": "digits-clf", "alias": "champion"}, needs=("model",)),
+    "evaluations.list": Case(query={"model": "digits-clf", "limit": 10}),
+    "evaluations.create": Case(body={"model": "digits-clf", "version": 1, "dataset": "base", "label_column": "b"},
+                               needs=(*DATA, "model")),
+    "evaluations.get": Case(needs=("evaluation",)),
+    "evaluations.report": Case(query={"format": "html", "lang": "en"}, needs=("evaluation",)),
+    "evaluation_policies.list": Case(),
+    "evaluation_policies.get": Case(path={"model": "digits-clf"}, needs=("evaluation",)),
+    "evaluation_policies.set": Case(path={"model": "digits-clf"}, body={"dataset": "base", "label_column": "b"},
+                                    needs=DATA),
+    "evaluation_policies.delete": Case(path={"model": "digits-clf"}, needs=("evaluation",)),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -263,6 +275,29 @@ async def _registration(seeding: Seeding) -> None:
     assert handle["state"] == "registered", handle
 
 
+async def _evaluation(seeding: Seeding) -> None:
+    """Model digits-clf's evaluation policy, and evaluation 1 of its version 1 as one whose job ended leaves it:
+    judged, with its HTML report stored."""
+    from aitip.catalog.base import utcnow
+    from aitip.evaluation.tables import EvaluationRecord
+
+    await seed_data(seeding.api)
+    status, policy = await seeding.api("PUT", "projects/alpha/evaluation-policies/digits-clf", user="ann",
+                                       body={"dataset": "base", "label_column": "b", "automatic": False})
+    assert status == 200, policy
+    context = seeding.serverapp.web_app.settings["aitip"]
+    report = context.evaluations.reports_dir / "1" / "report.en.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("<html><body>evaluation 1</body></html>")
+    with context.catalog.session() as session:
+        project_id = session.scalar(select(ProjectRecord.id).where(ProjectRecord.name == "alpha"))
+        session.add(EvaluationRecord(project_id=project_id, model="digits-clf", model_version=1, dataset="base",
+                                     dataset_version=1, state="passed", metrics={"accuracy_score": 1.0},
+                                     verdict={"passed": True, "reasons": []}, report_path=str(report.parent),
+                                     created_by="carol", finished_at=utcnow()))
+    seeding.values["evaluation"] = 1
+
+
 async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
@@ -270,7 +305,7 @@ async def _runs(seeding: Seeding) -> None:
 SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
-    "registration": _registration, "model": _model,
+    "registration": _registration, "model": _model, "evaluation": _evaluation,
 }
 
 

@@ -27,7 +27,23 @@ if TYPE_CHECKING:
 
 NODE = re.compile(r"^(?:dataset:(?P<project>[a-z0-9-]{1,63})/(?P<dataset>" + DATASET_NAME_REGEX + r")@(?P<version>\d{1,9})"
                   r"|job:(?P<job>\d{1,18})|run:(?P<run>[0-9a-f]{32})"
-                  r"|model:(?P<model>[^@]{1,255})@(?P<model_version>\d{1,9}))$")
+                  r"|model:(?P<model>[^@]{1,255})@(?P<model_version>\d{1,9})"
+                  r"|(?P<other_kind>[a-z]{1,32}):(?P<other_id>\d{1,18}))$")
+
+
+class LineageContributor:
+    """Another domain's part of the graph (evaluations...): the nodes of its own kind, and its edges to any
+    node. It reads its own tables in the walk's session, and shows only what the walk's caller may read."""
+
+    kind: str  # its nodes are "<kind>:<id>"
+
+    def root(self, walk: LineageWalk, node_id: str) -> str | None:
+        """The node itself, when it exists and the caller may read it."""
+        raise NotImplementedError
+
+    def neighbours(self, walk: LineageWalk, node_id: str, found: list[str]) -> None:
+        """Link ``node_id`` (of any kind) to this domain's nodes, through ``walk.link``."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -39,10 +55,11 @@ class ModelRegistryView:
 
 
 @dataclass
-class _Walk:
+class LineageWalk:
     session: Session
     principal: Principal
     models: ModelRegistryView | None
+    contributors: tuple[LineageContributor, ...] = ()
     nodes: dict[str, LineageNode] = field(default_factory=dict)
     edges: set[tuple[str, str, str]] = field(default_factory=set)
     readable: dict[int, bool] = field(default_factory=dict)
@@ -80,6 +97,18 @@ class _Walk:
                                                    attributes={"project": project}))
         return node_id
 
+    def node(self, node_id: str, kind: str, label: str, attributes: dict[str, Any]) -> str:
+        """A node of another domain's kind (see LineageContributor)."""
+        self.nodes.setdefault(node_id, LineageNode(id=node_id, kind=kind, label=label, attributes=attributes))
+        return node_id
+
+    def dataset_version_node(self, project: ProjectRecord, name: str, version: int) -> str | None:
+        """The node of a project's dataset version, by name (None where it is gone or unreadable)."""
+        found = self.session.scalar(select(DatasetVersionRecord).join(DatasetRecord).where(
+            DatasetRecord.project_id == project.id, DatasetRecord.name == name,
+            DatasetVersionRecord.version == version, DatasetVersionRecord.state == "ready"))
+        return self.dataset_node(found) if found is not None else None
+
     def model_node(self, name: str, version: str) -> str:
         node_id = f"model:{name}@{version}"
         self.nodes.setdefault(node_id, LineageNode(id=node_id, kind="model", label=f"{name} v{version}",
@@ -91,27 +120,29 @@ class _Walk:
     def neighbours(self, node_id: str) -> list[str]:
         kind, _, rest = node_id.partition(":")
         found: list[str] = []
+        for contributor in self.contributors:
+            contributor.neighbours(self, node_id, found)
         if kind == "dataset":
             version = self._dataset_version(node_id)
             readers = self.session.scalars(select(JobInputRecord.job_id)
                                            .where(JobInputRecord.dataset_version_id == version.id))
             for job in job_reads.jobs(self.session, readers):
-                self._link(node_id, self.job_node(job), "read_by", found)
+                self.link(node_id, self.job_node(job), "read_by", found)
             for other in self.session.scalars(select(DatasetVersionRecord).where(
                     DatasetVersionRecord.dataset_id == version.dataset_id, DatasetVersionRecord.state == "ready",
                     DatasetVersionRecord.restored_from == version.version)):
-                self._link(node_id, self.dataset_node(other), "restored_as", found)
+                self.link(node_id, self.dataset_node(other), "restored_as", found)
             if version.derived_from is not None:
-                self._link(self.dataset_node(version.derived_from), node_id, "annotated_as", found, reverse=True)
+                self.link(self.dataset_node(version.derived_from), node_id, "annotated_as", found, reverse=True)
             for derived in self.session.scalars(select(DatasetVersionRecord).where(
                     DatasetVersionRecord.derived_from_id == version.id, DatasetVersionRecord.state == "ready")):
-                self._link(node_id, self.dataset_node(derived), "annotated_as", found)
+                self.link(node_id, self.dataset_node(derived), "annotated_as", found)
             if version.restored_from is not None:
                 source = self.session.scalar(select(DatasetVersionRecord).where(
                     DatasetVersionRecord.dataset_id == version.dataset_id,
                     DatasetVersionRecord.version == version.restored_from))
                 if source is not None:
-                    self._link(self.dataset_node(source), node_id, "restored_as", found, reverse=True)
+                    self.link(self.dataset_node(source), node_id, "restored_as", found, reverse=True)
         elif kind == "job":
             job = job_reads.job(self.session, int(rest))
             if job is None:
@@ -119,32 +150,35 @@ class _Walk:
             for version in self.session.scalars(select(DatasetVersionRecord).join(
                     JobInputRecord, JobInputRecord.dataset_version_id == DatasetVersionRecord.id)
                     .where(JobInputRecord.job_id == job.id)):
-                self._link(self.dataset_node(version), node_id, "read_by", found, reverse=True)
+                self.link(self.dataset_node(version), node_id, "read_by", found, reverse=True)
             if job.mlflow_run_id:
-                self._link(node_id, self.run_node(job.mlflow_run_id, job.project.name), "tracked_as", found)
+                self.link(node_id, self.run_node(job.mlflow_run_id, job.project.name), "tracked_as", found)
         elif kind == "run":
             job = job_reads.job_of_run(self.session, rest)
             if job is None or self.job_node(job) is None:
                 return found
-            self._link(self.job_node(job), node_id, "tracked_as", found, reverse=True)
+            self.link(self.job_node(job), node_id, "tracked_as", found, reverse=True)
             if self.models is not None:
                 for name, version in self.models.versions_of_run(rest):
-                    self._link(node_id, self.model_node(name, version), "registered_as", found)
+                    self.link(node_id, self.model_node(name, version), "registered_as", found)
         elif kind == "model" and self.models is not None:
             name, _, version = rest.rpartition("@")
             run_id = self.models.run_of_version(name, version)
             if run_id is not None:
                 job = job_reads.job_of_run(self.session, run_id)
                 if job is not None and self.job_node(job) is not None:
-                    self._link(self.run_node(run_id, job.project.name), node_id, "registered_as", found, reverse=True)
+                    self.link(self.run_node(run_id, job.project.name), node_id, "registered_as", found, reverse=True)
         return found
 
-    def _link(self, source: str | None, target: str | None, relation: str, found: list[str],
-              reverse: bool = False) -> None:
+    def link(self, source: str | None, target: str | None, relation: str, found: list[str],
+             reverse: bool = False) -> None:
+        """An edge ``source -relation-> target``; the far end (``target``, or ``source`` when ``reverse``) is
+        walked on. Nothing where either end is hidden (None)."""
         if source is None or target is None:
             return
         self.edges.add((source, target, relation))
         found.append(source if reverse else target)
+
 
     def _dataset_version(self, node_id: str) -> DatasetVersionRecord:
         match = NODE.match(node_id)
@@ -160,12 +194,15 @@ class _Walk:
 
 
 def lineage_graph(session: Session, principal: Principal, node: str, depth: int,
-                  models: ModelRegistryView | None) -> LineageGraph:
+                  models: ModelRegistryView | None,
+                  contributors: tuple[LineageContributor, ...] = ()) -> LineageGraph:
     match = NODE.match(node)
-    if match is None:
-        raise InvalidInput("node must be dataset:<project>/<name>@<version>, job:<id>, run:<32 hex> or "
-                           "model:<name>@<version>")
-    walk = _Walk(session, principal, models)
+    kinds = {contributor.kind: contributor for contributor in contributors}
+    if match is None or (match["other_kind"] and match["other_kind"] not in kinds):
+        others = "".join(f", {kind}:<id>" for kind in kinds)
+        raise InvalidInput("node must be dataset:<project>/<name>@<version>, job:<id>, run:<32 hex>, "
+                           f"model:<name>@<version>{others}")
+    walk = LineageWalk(session, principal, models, tuple(contributors))
     root = _root(walk, node, match)
     seen = {root}
     frontier: deque[tuple[str, int]] = deque([(root, 0)])
@@ -181,9 +218,12 @@ def lineage_graph(session: Session, principal: Principal, node: str, depth: int,
                         edges=[LineageEdge(source=s, target=t, relation=r) for s, t, r in sorted(walk.edges)])
 
 
-def _root(walk: _Walk, node: str, match: re.Match[str]) -> str:
+def _root(walk: LineageWalk, node: str, match: re.Match[str]) -> str:
     hidden = NotFound(f"{node} does not exist or you may not read it")
-    if match["dataset"]:
+    if match["other_kind"]:
+        contributor = next(c for c in walk.contributors if c.kind == match["other_kind"])
+        root = contributor.root(walk, node)
+    elif match["dataset"]:
         root = walk.dataset_node(walk._dataset_version(node))
     elif match["job"]:
         job = job_reads.job(walk.session, int(match["job"]))

@@ -187,13 +187,13 @@ class Preview(ResponseModel):
 class LineageQuery(RequestModel):
     node: str = Field(..., min_length=3, max_length=400,
                       description="dataset:<project>/<name>@<version>, job:<id>, run:<mlflow run id>, "
-                                  "or model:<name>@<version>")
+                                  "model:<name>@<version>, or evaluation:<id>")
     depth: int = Field(4, ge=1, le=10)
 
 
 class LineageNode(ResponseModel):
     id: str
-    kind: Literal["dataset", "job", "run", "model"]
+    kind: str = Field(description="dataset, job, run, model, or another domain's kind (evaluation...)")
     label: str
     attributes: dict[str, Any] = Field(default_factory=dict)
 

@@ -81,7 +81,7 @@ SECTION = Section("datasets", "Datasets, lineage and annotation", (
               response=Thumbnails, call="datasets.thumbnails", arguments=_DATASET),
     Operation("datasets.download", "dataset.read", "GET", f"{_DATASETS}/versions/{{version}}/download",
               "The version's file; sensitive columns masked below maintainer",
-              handler=f"{_HANDLERS}:DatasetDownloadHandler", not_in=frozenset({"mcp"})),
+              handler=f"{_HANDLERS}:DatasetDownloadHandler", not_in=frozenset({"mcp"}), gives_file=True),
     Operation("datasets.restore", "dataset.write", "POST", f"{_DATASETS}/versions/{{version}}/restore",
               "Register an old version's content as the next version", body=RestoreRequest,
               response=DatasetVersion, status=201, call="datasets.restore", arguments=_DATASET),

@@ -70,6 +70,8 @@ class DatasetService(VersionRegistering, CatalogService):
                  quality_check: QualityCheck = no_quality_check, models: ModelRegistryView | None = None) -> None:
         super().__init__(catalog)
         self.models = models
+        # Other domains' parts of the lineage graph (aitip.datasets.lineage.LineageContributor), added at setup.
+        self.lineage_contributors: list[Any] = []
         self.registry = registry
         self.staging_root = staging_root
         self.max_upload_bytes = max_upload_bytes
@@ -359,7 +361,8 @@ class DatasetService(VersionRegistering, CatalogService):
 
     async def lineage(self, principal: Principal | None, query: LineageQuery) -> LineageGraph:
         principal = self._signed_in(principal)
-        return await self._in_transaction(lambda s: lineage_graph(s, principal, query.node, query.depth, self.models))
+        return await self._in_transaction(lambda s: lineage_graph(s, principal, query.node, query.depth, self.models,
+                                                                  tuple(self.lineage_contributors)))
 
     def materialize_job_inputs(self, job_id: int, directory: Path, *,
                                private_registry: bool = False) -> dict[str, dict[str, Any]]:

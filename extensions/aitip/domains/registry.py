@@ -20,6 +20,7 @@ BUILTIN: tuple[str, ...] = (
     "aitip.jobs.domain:JobsDomain",
     "aitip.experiments.domain:ExperimentsDomain",
     "aitip.datasets.domain:DatasetsDomain",
+    "aitip.evaluation.domain:EvaluationDomain",
     "aitip.resources.domain:ResourcesDomain",
     "aitip.webhooks.domain:WebhooksDomain",
 )

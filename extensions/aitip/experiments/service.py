@@ -366,6 +366,17 @@ class ExperimentService(CatalogService):
 
         return await asyncio.to_thread(run)
 
+    # ----- the read API of the other domains (no caller: they checked theirs) -----
+
+    def project_model(self, project: str, model: str) -> RegisteredModel:
+        """The model as the project sees it (its versions, their runs and jobs, their aliases), or 404."""
+        return self._project_model(project, model)
+
+    def project_models(self, project: str) -> list[RegisteredModel]:
+        experiment_ids = self._experiment_ids(project, include_deleted=True)
+        return [RegisteredModel.model_validate(found)
+                for found in self._read(lambda reader: reader.project_models(experiment_ids), [])]
+
     def _project_model(self, project: str, model: str) -> RegisteredModel:
         """The model as the project sees it (its versions only), or 404."""
         experiment_ids = self._experiment_ids(project, include_deleted=True)

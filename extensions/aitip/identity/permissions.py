@@ -78,6 +78,12 @@ PERMISSIONS: dict[str, Permission] = _table(
     Permission("model.manage", _P.project, Role.maintainer,
                "Point a registered model's alias (champion, staging...) at one of the project's versions, or "
                "remove it"),
+    Permission("evaluation.read", _P.project, Role.viewer,
+               "Read the project's evaluations (metrics, verdicts, reports) and evaluation policies"),
+    Permission("evaluation.run", _P.project, Role.developer,
+               "Evaluate a model version of the project now (an evaluation is a job)"),
+    Permission("evaluation.manage", _P.project, Role.maintainer,
+               "Set or remove how a model is evaluated: notebook, data, thresholds, baseline, automatic runs"),
     Permission("dataset.read", _P.project, Role.viewer,
                "Read the project's datasets, versions, diffs, lineage and (masked) previews"),
     Permission("dataset.write", _P.project, Role.developer,

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..projects.access import project_names
-from .tables import JobRecord
+from .tables import JobRecord, SweepRecord
 
 if TYPE_CHECKING:
     from ..projects.tables import ProjectRecord
@@ -38,13 +38,20 @@ class JobBrief:
     submitted_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    tags: dict[str, str]
+    reason: str | None
+    failed_cell: dict[str, Any] | None
+    output_path: str | None  # the executed notebook (the platform's own file)
+    sweep_id: int | None  # a sweep's trial
 
 
 def _brief(job: JobRecord) -> JobBrief:
     return JobBrief(id=job.id, project=job.project, owner=job.owner, state=job.state,
                     notebook_name=job.notebook_name, notebook_sha256=job.notebook_sha256, kernel=job.kernel,
                     attempt=job.attempt, gpus=job.gpus, mlflow_run_id=job.mlflow_run_id, kernel_pid=job.kernel_pid,
-                    submitted_at=job.submitted_at, started_at=job.started_at, finished_at=job.finished_at)
+                    submitted_at=job.submitted_at, started_at=job.started_at, finished_at=job.finished_at,
+                    tags=dict(job.tags or {}), reason=job.reason, failed_cell=job.failed_cell,
+                    output_path=job.output_path, sweep_id=job.sweep_id)
 
 
 def job(session: Session, job_id: int) -> JobBrief | None:
@@ -65,6 +72,31 @@ def job_of_run(session: Session, run_id: str) -> JobBrief | None:
     """The job whose MLflow run this is."""
     found = session.scalar(select(JobRecord).where(JobRecord.mlflow_run_id == run_id))
     return _brief(found) if found is not None else None
+
+
+def succeeded_since(session: Session, project_ids: Collection[int], since: datetime, *, exclude: Any,
+                    limit: int = 100) -> list[JobBrief]:
+    """Succeeded jobs of these projects that finished after ``since``, oldest first, but for the ids that
+    ``exclude`` (a select of job ids: those another domain has looked at already) names."""
+    if not project_ids:
+        return []
+    rows = session.scalars(select(JobRecord).where(JobRecord.project_id.in_(sorted(project_ids)),
+                                                   JobRecord.state == "succeeded", JobRecord.finished_at >= since,
+                                                   JobRecord.id.not_in(exclude))
+                           .order_by(JobRecord.finished_at, JobRecord.id).limit(limit)).unique()
+    return [_brief(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    state: str  # running, succeeded, failed, cancelled
+    best_job_id: int | None
+
+
+def sweep_outcome(session: Session, sweep_id: int) -> SweepOutcome | None:
+    """Whether a sweep has ended, and its best trial."""
+    found = session.get(SweepRecord, sweep_id)
+    return SweepOutcome(found.state, found.best_job_id) if found is not None else None
 
 
 def running_kernels(session: Session, host: str) -> list[JobBrief]:

@@ -181,6 +181,10 @@ class JobService(CatalogService):
         self.signals.queue_changed()
         return job
 
+    async def wait_changed(self, job_id: int, timeout: float) -> None:
+        """Until the job may have changed (in this process), or ``timeout``: how a follower waits."""
+        await self.signals.wait_job(job_id, timeout)
+
     async def prepare_callback(self, callback: CallbackRequest | None) -> Any:
         """A long operation's checked callback target and its secret, or None; refused (422) before anything
         is written."""

@@ -77,6 +77,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "assignment": PathParameter(ID_PATTERN, _identifier, "integer", "The assignment's id"),
     "subscription": PathParameter(ID_PATTERN, _identifier, "integer", "The webhook subscription's id"),
     "registration": PathParameter(ID_PATTERN, _identifier, "integer", "The dataset registration's id"),
+    "evaluation": PathParameter(ID_PATTERN, _identifier, "integer", "The evaluation's id"),
     "model": PathParameter(r"[^/]{1,256}", str, "string", "The registered model's name"),
     "alias": PathParameter(r"[A-Za-z0-9_-]{1,255}", _alias, "string",
                            "The alias: letters, digits, '_' and '-' (not 'latest' nor v<N>)"),

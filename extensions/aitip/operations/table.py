@@ -58,6 +58,8 @@ class Operation:
     # Where REST streams the body as it is (an upload its handler takes): the JSON body that a face taking
     # only JSON arguments (MCP) sends instead, the file inline; ``call`` takes it as it would take a body.
     inline_body: type[BaseModel] | None = None
+    # It answers with a file's bytes (a download): the SDK returns them, the CLI writes them (--output).
+    gives_file: bool = False
 
     @property
     def group(self) -> str:

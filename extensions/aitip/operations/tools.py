@@ -38,11 +38,15 @@ from .table import Operation, operation, operations
 FACE = "mcp"
 WAIT_ARGUMENT = "wait_seconds"
 MAX_WAIT_SECONDS = 3600
-# The state a long-running row's handle is read back with, and the states that end it.
-FOLLOW: dict[str, tuple[str, str]] = {"jobs.submit": ("jobs.get", "job"), "jobs.retry": ("jobs.get", "job"),
-                                      "sweeps.create": ("sweeps.get", "sweep"),
-                                      "registrations.create": ("registrations.get", "registration")}
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected"}
+# How a long-running row's handle is followed: the row it is read back with, the path parameter the handle's
+# id fills, and the service whose ``wait_changed(id, timeout)`` wakes the follower (None: it reads again
+# each second); and the states that end it.
+FOLLOW: dict[str, tuple[str, str, str | None]] = {
+    "jobs.submit": ("jobs.get", "job", "jobs"), "jobs.retry": ("jobs.get", "job", "jobs"),
+    "sweeps.create": ("sweeps.get", "sweep", None),
+    "registrations.create": ("registrations.get", "registration", "registrations"),
+    "evaluations.create": ("evaluations.get", "evaluation", "evaluations")}
+FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected", "passed", "error"}
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
@@ -157,7 +161,7 @@ async def _follow(services: Any, caller: Any, row: Operation, values: dict[str, 
                   wait: float, progress: Progress | None) -> dict[str, Any]:
     """Read the handle back until it finishes or ``wait`` runs out, reporting each change of state (and
     step). The reader takes the handle's id and whichever of the call's path values it names."""
-    reader_name, parameter = FOLLOW[row.name]
+    reader_name, parameter, _ = FOLLOW[row.name]
     reader = operation(reader_name)
     path = {name: value for name, value in values.items() if name in reader.parameters}
     path[parameter] = int(handle["id"])
@@ -179,13 +183,10 @@ async def _follow(services: Any, caller: Any, row: Operation, values: dict[str, 
 
 async def _changed(services: Any, row: Operation, handle_id: int, timeout: float) -> None:
     """Until the handle's state may have changed (its service's signal), or ``timeout``."""
-    jobs = getattr(services, "jobs", None)
-    signals = getattr(jobs, "signals", None)
-    registrations = getattr(services, "registrations", None)
-    if row.name.startswith("jobs.") and signals is not None:
-        await signals.wait_job(handle_id, timeout)
-    elif row.name.startswith("registrations.") and registrations is not None:
-        await registrations.wait_changed(handle_id, timeout)
+    waiter = FOLLOW[row.name][2]
+    service = getattr(services, waiter, None) if waiter is not None else None
+    if service is not None:
+        await service.wait_changed(handle_id, timeout)
     else:
         await asyncio.sleep(timeout)
 

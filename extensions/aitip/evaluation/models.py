@@ -1,0 +1,164 @@
+"""Request and response types of the evaluation API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from ..errors import InvalidInput
+from ..schema import DatasetName, RequestModel, ResponseModel
+from .gates import MetricThreshold
+
+MAX_VERSION = 999_999_999
+MAX_OFFSET = 10**9
+
+MetricName = Annotated[str, Field(min_length=1, max_length=250)]
+ColumnName = Annotated[str, Field(min_length=1, max_length=255)]
+# A notebook of notebooks/evaluate/, by its name without ".ipynb".
+NotebookName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+BASELINE_PATTERN = r"^(champion|previous|none|[1-9][0-9]{0,8})$"
+
+
+class Task(str, Enum):
+    classification = "classification"
+    regression = "regression"
+    text_generation = "text_generation"
+    ranking = "ranking"
+
+
+class EvaluationState(str, Enum):
+    queued = "queued"
+    running = "running"
+    passed = "passed"
+    failed = "failed"  # the verdict: a threshold was not met
+    error = "error"  # no verdict: the evaluation could not be run to its end
+
+    @property
+    def finished(self) -> bool:
+        return self in (EvaluationState.passed, EvaluationState.failed, EvaluationState.error)
+
+
+class EvaluationSettings(RequestModel):
+    """What an evaluation runs and how it is judged: a policy's settings, or a manual evaluation's."""
+
+    dataset: DatasetName = Field(description="The project's dataset to evaluate on (its test split)")
+    dataset_version: int | None = Field(None, ge=1, le=MAX_VERSION,
+                                        description="Default: the dataset's latest version when it starts")
+    task: Task = Task.classification
+    notebook: NotebookName | None = Field(None, description="An evaluation notebook of notebooks/evaluate/; "
+                                          "default: the task's")
+    label_column: ColumnName = Field("label", description="The column holding the true label (tabular data)")
+    split_column: ColumnName | None = Field("split", description="The column naming each row's split; rows "
+                                            "whose value is test_split are evaluated (all rows if it is absent)")
+    test_split: Annotated[str, Field(min_length=1, max_length=100)] = "test"
+    thresholds: dict[MetricName, MetricThreshold] = Field(default_factory=dict, max_length=50,
+                                                          description="MLflow MetricThreshold per metric")
+    baseline: str = Field("champion", pattern=BASELINE_PATTERN,
+                          description="The version compared with: 'champion' (that alias, else the previous "
+                          "version), 'previous', 'none', or a version number")
+    profile: bool = Field(True, description="Measure latency, throughput, memory and size as well")
+    parameters: dict[str, Any] = Field(default_factory=dict, max_length=50,
+                                       description="More parameters for the notebook")
+    timeout_seconds: int = Field(1800, ge=10, le=24 * 3600)
+
+
+def settings_from_json(values: dict[str, Any]) -> EvaluationSettings:
+    """Settings kept as JSON (a policy's, an evaluation's), checked again as a caller's would be: in JSON mode,
+    where an enum's value is its string. A problem is the caller's 422, naming the field."""
+    known = {key: value for key, value in values.items() if key in EvaluationSettings.model_fields}
+    try:
+        return EvaluationSettings.model_validate_json(json.dumps(known))
+    except ValidationError as error:
+        detail = [{"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"],
+                   "type": problem["type"]} for problem in error.errors()]
+        raise InvalidInput(f"invalid evaluation settings: {detail[0]['field']}: {detail[0]['message']}",
+                           detail=detail) from None
+
+
+class PolicySet(EvaluationSettings):
+    automatic: bool = Field(True, description="Evaluate every version a training job registers, at once")
+
+
+class Policy(ResponseModel):
+    project: str
+    model: str
+    automatic: bool
+    settings: dict[str, Any]
+    updated_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyList(ResponseModel):
+    policies: list[Policy]
+
+
+class EvaluationCreate(RequestModel):
+    """A manual evaluation: the model's policy, with any setting given here instead."""
+
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    version: int = Field(ge=1, le=MAX_VERSION, description="The registered model version to evaluate")
+    dataset: DatasetName | None = None
+    dataset_version: int | None = Field(None, ge=1, le=MAX_VERSION)
+    task: Task | None = None
+    notebook: NotebookName | None = None
+    label_column: ColumnName | None = None
+    split_column: ColumnName | None = None
+    test_split: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    thresholds: dict[MetricName, MetricThreshold] | None = Field(None, max_length=50)
+    baseline: str | None = Field(None, pattern=BASELINE_PATTERN)
+    profile: bool | None = None
+    timeout_seconds: int | None = Field(None, ge=10, le=24 * 3600)
+
+
+class EvaluationListQuery(RequestModel):
+    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    state: EvaluationState | None = None
+    limit: int = Field(50, ge=1, le=500, description="At most this many, newest first")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+class Evaluation(ResponseModel):
+    id: int
+    project: str
+    model: str
+    model_version: int
+    model_run_id: str | None
+    baseline_version: int | None
+    dataset: str
+    dataset_version: int
+    dataset_md5: str
+    job_id: int | None
+    notebook_sha256: str
+    state: EvaluationState
+    trigger: str = Field(description="'manual', or 'job:<id>': the training job whose version started it")
+    settings: dict[str, Any]
+    metrics: dict[str, float] | None
+    baseline_metrics: dict[str, float] | None
+    verdict: dict[str, Any] | None = Field(description="{passed, reasons: [...]} against the thresholds")
+    error: dict[str, Any] | None
+    reason: str
+    warnings: list[str] = Field(description="What a reader of the verdict should know, e.g. that the data "
+                                "evaluated is data the model was trained on")
+    has_report: bool
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class EvaluationDetail(Evaluation):
+    result: dict[str, Any] | None = Field(description="Tables, plots and the profile, as the notebook found them")
+
+
+class EvaluationList(ResponseModel):
+    evaluations: list[Evaluation]
+
+
+class ReportQuery(RequestModel):
+    format: Literal["html", "pdf"] = "html"
+    lang: Literal["en", "zh_CN"] | None = Field(None, description="The report's language; default: the "
+                                                "caller's (the aitip_lang cookie, else Accept-Language)")
