@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import holoviews as hv
+import numpy
 
 from panel_apps import charts
 from panel_apps.experiment_frames import column_value, curve_series, group_of, lower_is_better
@@ -66,18 +67,27 @@ def curves_figure(curves: Mapping[str, Sequence[Mapping[str, Any]]], names: Mapp
                     y_axis_label=metric + (" " + _("(smoothed)") if smoothing > 0 else ""))
     colours, labels = colours_by(list(drawn), groups)
     labelled: set[str] = set()
+    lines = []
     for run_id, series in drawn.items():
-        xs = [charts.to_datetime(x) for x in series["x"]] if x_axis == "wall" else series["x"]
-        source = ColumnDataSource({"x": xs, "y": series["y"], "raw": series["raw"],
-                                   "run": [names.get(run_id, run_id[:8])] * len(xs)})
+        # Typed arrays (Bokeh sends them as binary, the browser reads them without parsing numbers); the run's
+        # name is the line's own (the tooltip's $name), not a column repeated for every point; the raw values
+        # only when smoothing makes them differ from the line.
+        data = {"x": numpy.asarray([charts.to_datetime(x) for x in series["x"]], dtype="datetime64[ms]")
+                if x_axis == "wall" else numpy.asarray(series["x"], dtype=float),
+                "y": numpy.asarray(series["y"], dtype=float)}
         if smoothing > 0:
-            chart.line("x", "raw", source=source, color=colours[run_id], alpha=0.2, line_width=1)
-        label = labels.get(run_id, names.get(run_id, run_id[:8]))
+            data["raw"] = numpy.asarray(series["raw"], dtype=float)
+        source = ColumnDataSource(data)
+        name = names.get(run_id, run_id[:8])
+        if smoothing > 0:
+            chart.line("x", "raw", source=source, color=colours[run_id], alpha=0.2, line_width=1, name=name)
+        label = labels.get(run_id, name)
         extra = {"legend_label": label} if label not in labelled else {}
         labelled.add(label)
-        chart.line("x", "y", source=source, color=colours[run_id], line_width=2, **extra)
-    chart.add_tools(HoverTool(tooltips=[(_("run"), "@run"), (metric, "@y{0.[0000]}"), (_("raw"), "@raw{0.[0000]}")],
-                              mode="mouse"))
+        lines.append(chart.line("x", "y", source=source, color=colours[run_id], line_width=2, name=name, **extra))
+    tooltips = [(_("run"), "$name"), (metric, "@y{0.[0000]}")] + \
+        ([(_("raw"), "@raw{0.[0000]}")] if smoothing > 0 else [])
+    chart.add_tools(HoverTool(tooltips=tooltips, mode="mouse", renderers=lines))
     chart.legend.location = "top_right" if lower_is_better(metric) else "bottom_right"
     chart.legend.click_policy = "hide"
     chart.legend.label_text_font_size = "9pt"

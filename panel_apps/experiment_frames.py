@@ -9,6 +9,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import zip_longest
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -23,6 +24,7 @@ NO_GROUP = ""
 OBJECTIVE_WORDS = ("accuracy", "auc", "f1", "precision", "recall", "loss", "error", "score")
 LOWER_IS_BETTER_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "perplexity", "latency", "seconds", "time")
 X_AXES = ("step", "relative", "wall")
+WIDTH_SAMPLE = 200  # rows read to size a column, as components.column_widths does
 # Names the platform gave runs before they were named after their notebook: job-12, job-12-attempt-2.
 _OLD_JOB_NAME = re.compile(r"^job-(\d+)(?:-attempt-(\d+))?$")
 
@@ -94,9 +96,12 @@ def column_options(runs: Sequence[Mapping[str, Any]]) -> list[str]:
             *(f"tag.{n}" for n in names("tags") if n != "mlflow.runName")]
 
 
-def default_columns(runs: Sequence[Mapping[str, Any]], most_metrics: int = 8, most_params: int = 8) -> list[str]:
+def default_columns(runs: Sequence[Mapping[str, Any]], most_metrics: int = 8, most_params: int = 8,
+                    width: int | None = None) -> list[str]:
     """What W&B shows first: the identity columns, the metrics most runs have (half of them or more) and the
-    parameters whose values differ between runs (all parameters when only one run is listed)."""
+    parameters whose values differ between runs (all parameters when only one run is listed). With ``width``
+    (pixels), only as many as fit beside the identity columns, taken in turn (the first metric, the first
+    parameter, the second metric, ...; one of each at least); the column picker offers the rest."""
     metric_counts = Counter(name for run in runs for name in run.get("metrics") or {})
     common = [name for name in metric_keys(runs) if metric_counts[name] * 2 >= len(runs)][:most_metrics]
     values: dict[str, set[str]] = {}
@@ -104,7 +109,25 @@ def default_columns(runs: Sequence[Mapping[str, Any]], most_metrics: int = 8, mo
         for name in {*values, *(run.get("params") or {})}:
             values.setdefault(name, set()).add(str((run.get("params") or {}).get(name)))
     differing = sorted(name for name, seen in values.items() if len(seen) > 1 or len(runs) == 1)[:most_params]
-    return [*IDENTITY_COLUMNS, *(f"metric.{n}" for n in common), *(f"param.{n}" for n in differing)]
+    metrics, params = [f"metric.{n}" for n in common], [f"param.{n}" for n in differing]
+    if width is not None:
+        turns = [column for pair in zip_longest(metrics, params) for column in pair if column]
+        room = width - sum(column_width(runs, column) for column in ("run", *IDENTITY_COLUMNS))
+        kept: set[str] = set()
+        for column in turns:
+            room -= column_width(runs, column)
+            if room < 0 and not ((column in metrics and not kept & set(metrics))
+                                 or (column in params and not kept & set(params))):
+                break
+            kept.add(column)
+        metrics, params = [c for c in metrics if c in kept], [c for c in params if c in kept]
+    return [*IDENTITY_COLUMNS, *metrics, *params]
+
+
+def column_width(runs: Sequence[Mapping[str, Any]], column: str) -> int:
+    """The width :func:`table_widths` gives ``column`` for these runs, without building the table."""
+    values = [run_title(run) if column == "run" else column_value(run, column) for run in runs[:WIDTH_SAMPLE]]
+    return table_widths(pd.DataFrame({column: values}, columns=[column]))[column]
 
 
 def column_value(run: Mapping[str, Any], column: str) -> Any:

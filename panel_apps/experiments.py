@@ -64,9 +64,13 @@ RUNS_PER_PAGE = 200
 TABLE_PAGE_SIZE = 20
 MAX_TICKED = 20  # runs.compare's limit
 DEFAULT_TICKED = 5
+# The default columns fit a 1,400-pixel-wide window (less the margins, the tick column and a scrollbar); the
+# column picker adds the others. Fewer cells are also what Tabulator draws, twice, before the first paint.
+TABLE_WIDTH = 1320
 CURVE_POINTS = 1000  # per curve, after the platform's LTTB downsampling
 CANDIDATE_METRICS = 5  # metrics tried, in one call, for the first chart when the address names none
 ALL_EXPERIMENTS = ""
+SCATTER_TAB, PARALLEL_TAB, DIFFERENCES_TAB = 1, 2, 3  # the tabs after the curves
 
 
 def filter_syntax() -> str:
@@ -119,6 +123,14 @@ class ExperimentsPage:
         self.parallel = pn.pane.Bokeh(sizing_mode="stretch_width")
         self.comparison = pn.Column(sizing_mode="stretch_width", css_classes=["comparison"])
         self.groups = pn.Column(sizing_mode="stretch_width")
+        self.tabs = pn.Tabs(
+            (_("Curves"), pn.Column(pn.Row(self.metric, self.x_axis, self.smoothing, self.log_y), self.chart,
+                                    sizing_mode="stretch_width")),
+            (_("Parameter vs metric"), pn.Column(self.scatter_param, self.scatter, sizing_mode="stretch_width")),
+            (_("Parallel coordinates"), pn.Column(self.parallel_params, self.parallel, sizing_mode="stretch_width")),
+            (_("Differences"), self.comparison),
+            dynamic=True, sizing_mode="stretch_width", css_classes=["experiment-tabs"])
+        self.stale: set[int] = set()  # tabs whose content waits until they are opened
 
         self.load_project(query_arg("experiment"))
         self.choose_options(columns=split_list(query_arg("columns")), group=query_arg("group"),
@@ -150,6 +162,7 @@ class ExperimentsPage:
         self.columns.param.watch(lambda _event: self._quiet or self.redraw(table=True), "value")
         for widget in (self.scatter_param, self.parallel_params):
             widget.param.watch(lambda _event: self._quiet or self.redraw(others=True), "value")
+        self.tabs.param.watch(lambda _event: self.draw_tab(), "active")
 
     _quiet = False
 
@@ -282,7 +295,7 @@ class ExperimentsPage:
         """Options from the runs listed; the viewer's choices (or the address's) kept where they still
         apply, sensible defaults elsewhere."""
         options = column_options(self.runs)
-        defaults = [column for column in default_columns(self.runs) if column in options]
+        defaults = [column for column in default_columns(self.runs, width=TABLE_WIDTH) if column in options]
         chosen = [c for c in (columns if columns is not None else self.columns.value) if c in options]
         params = [column for column in options if column.startswith("param.")]
         differing = [column for column in defaults if column.startswith("param.")] or params
@@ -333,12 +346,29 @@ class ExperimentsPage:
         self.draw_others(names)
 
     def draw_others(self, names: dict[str, str]) -> None:
-        """The scatter, the parallel coordinates, the groups' means and the ticked runs' diff."""
+        """The groups' means under the table, and the tab shown if it is the scatter, the parallel coordinates
+        or the ticked runs' diff; the other tabs are drawn when opened (the first paint shows the curves)."""
+        self.draw_groups()
+        self.stale = {SCATTER_TAB, PARALLEL_TAB, DIFFERENCES_TAB}
+        self.draw_tab(names)
+
+    def draw_tab(self, names: dict[str, str] | None = None) -> None:
+        active = self.tabs.active
+        if active not in self.stale:
+            return
+        self.stale.discard(active)
+        names = names if names is not None else unique_names(self.runs)
         metric = self.metric.value
-        self.scatter.object = figures.scatter_figure(self.runs, self.scatter_param.value, metric, names, self.ticked,
-                                                     self.group_by.value or None)
-        self.parallel.object = figures.parallel_figure(self.runs, list(self.parallel_params.value), metric, names,
-                                                       self.ticked)
+        if active == SCATTER_TAB:
+            self.scatter.object = figures.scatter_figure(self.runs, self.scatter_param.value, metric, names,
+                                                         self.ticked, self.group_by.value or None)
+        elif active == PARALLEL_TAB:
+            self.parallel.object = figures.parallel_figure(self.runs, list(self.parallel_params.value), metric, names,
+                                                           self.ticked)
+        elif active == DIFFERENCES_TAB:
+            self.draw_comparison(names)
+
+    def draw_groups(self) -> None:
         self.groups.clear()
         if self.group_by.value:
             metrics = [column for column in self.columns.value if column.startswith("metric.")]
@@ -347,6 +377,8 @@ class ExperimentsPage:
             self.groups.extend([section(_("Mean per {group}").format(group=self.group_by.value), "groups-title"),
                                 data_table(frame, name="groups", titles=titles, widths=table_widths(frame),
                                            pagination=None, configuration=table_language())])
+
+    def draw_comparison(self, names: dict[str, str]) -> None:
         self.comparison.clear()
         ticked = [run for run in self.runs if run["run_id"] in self.ticked]
         if len(ticked) < 2:
@@ -377,7 +409,7 @@ class ExperimentsPage:
         columns = list(self.columns.value)
         update_query(project=self.project.value, experiment=self.experiment.value, filter=self.filter.value.strip(),
                      compare=",".join(self.ticked), metric=self.metric.value or "",
-                     columns="" if columns == default_columns(self.runs) else ",".join(columns),
+                     columns="" if columns == default_columns(self.runs, width=TABLE_WIDTH) else ",".join(columns),
                      x=self.x_axis.value, smooth=f"{float(self.smoothing.value):g}",
                      log="1" if self.log_y.value else "", group=self.group_by.value, sp=self.scatter_param.value or "",
                      pp=",".join(self.parallel_params.value))
@@ -417,16 +449,9 @@ class ExperimentsPage:
         self.redraw(table=True, curves=True)
 
     def view(self) -> pn.Column:
-        tabs = pn.Tabs(
-            (_("Curves"), pn.Column(pn.Row(self.metric, self.x_axis, self.smoothing, self.log_y), self.chart,
-                                    sizing_mode="stretch_width")),
-            (_("Parameter vs metric"), pn.Column(self.scatter_param, self.scatter, sizing_mode="stretch_width")),
-            (_("Parallel coordinates"), pn.Column(self.parallel_params, self.parallel, sizing_mode="stretch_width")),
-            (_("Differences"), self.comparison),
-            dynamic=True, sizing_mode="stretch_width", css_classes=["experiment-tabs"])
         return pn.Column(
             pn.Row(self.project, self.experiment, self.filter, self.apply, sizing_mode="stretch_width"),
-            tabs,
+            self.tabs,
             pn.Row(self.group_by, self.columns, self.more, self.count, sizing_mode="stretch_width"),
             self.table,
             self.groups,

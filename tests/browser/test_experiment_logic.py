@@ -81,6 +81,22 @@ def test_default_columns_are_the_differing_params_and_the_metrics_most_runs_have
     assert frames.group_options(runs) == ["param.lr", "param.opt"]
 
 
+def test_default_columns_fit_the_width_given_taking_metrics_and_parameters_in_turn() -> None:
+    wide = [run(i, {f"parameter_{p}": str(i * (p + 1)) for p in range(6)}, {f"metric_number_{m}": i / 7 for m in range(6)},
+                name=f"train · job {i}") for i in range(4)]
+    everything = frames.default_columns(wide)
+    assert len(everything) == 4 + 12
+    widths = {column: frames.column_width(wide, column) for column in ["run", *everything]}
+    identity = sum(widths[column] for column in ["run", *frames.IDENTITY_COLUMNS])
+    room = identity + widths["metric.metric_number_0"] + widths["param.parameter_0"] + widths["metric.metric_number_1"]
+    fitted = frames.default_columns(wide, width=room)
+    assert fitted == [*frames.IDENTITY_COLUMNS, "metric.metric_number_0", "metric.metric_number_1",
+                      "param.parameter_0"], "the first metric, the first parameter, the second metric, in turn"
+    assert sum(widths[column] for column in ["run", *fitted]) <= room
+    assert frames.default_columns(wide, width=10) == [*frames.IDENTITY_COLUMNS, "metric.metric_number_0",
+                                                      "param.parameter_0"], "one of each however narrow"
+
+
 def test_the_best_runs_are_ticked_lowest_first_for_a_loss() -> None:
     assert frames.best_runs(SWEEP, "loss", 2) == [SWEEP[7]["run_id"], SWEEP[6]["run_id"]]
     assert frames.best_runs(SWEEP, "final_accuracy", 1) == [SWEEP[7]["run_id"]]
@@ -140,6 +156,12 @@ def test_the_page_ticks_the_best_runs_and_draws_their_curves_from_one_call() -> 
     assert len(compares) == 1 and set(compares[0][1]) == set(best)
     assert page.metric.value == "loss", "the chart opens on a metric with a history, not a one-point one"
     assert "curves-5" in page.chart.object.css_classes
+    assert page.scatter.object is None and page.parallel.object is None, "hidden tabs are drawn when opened"
+    page.tabs.active = experiments.SCATTER_TAB
+    assert page.scatter.object.css_classes == ["param-scatter"] and page.parallel.object is None
+    page.tabs.active = experiments.DIFFERENCES_TAB
+    assert page.comparison.objects[0].object.startswith("<h3 id='comparison-title'")
+    page.tabs.active = 0
     page.table.selection = [0]
     assert "curves-1" in page.chart.object.css_classes and len(api.calls) == 2, "unticking fetches nothing"
     page.table.selection = [0, 7]

@@ -28,6 +28,7 @@ from aitip.experiments.page_tokens import InvalidPageToken, PageTokens
 from aitip.experiments.records import Curve, project_of_experiment
 from aitip.experiments.search import InvalidSearch, parse_run_search
 from aitip.experiments.service import ExperimentService, curve_points
+from aitip.experiments import sql_reader
 from aitip.experiments.sql_reader import SqlTrackingReader
 from aitip.identity.directory import DirectoryEntry
 from aitip.identity.principal import Principal
@@ -489,6 +490,20 @@ async def test_the_mlflow_client_reader_agrees(store: TrackingStore, reader: Sql
     for key, curve in ours.items():
         np.testing.assert_array_equal(curve.steps, theirs[key].steps)
         np.testing.assert_array_equal(curve.values, theirs[key].values)
+
+
+def test_curves_read_one_by_one_or_in_one_query_agree(store: TrackingStore, reader: SqlTrackingReader,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few curves are read one indexed query each, many in one query: the same histories either way."""
+    runs, keys = [*store.lab_runs, store.lab_runs[0]], ["curve", "loss", "never-logged"]
+    one_by_one = reader.metric_curves(runs, keys)
+    monkeypatch.setattr(sql_reader, "CURVE_QUERIES", 0)
+    together = reader.metric_curves(runs, keys)
+    assert one_by_one.keys() == together.keys() and (store.lab_runs[0], "curve") in together
+    assert not any(key == "never-logged" for _run, key in together)
+    for key, curve in together.items():
+        for field in ("steps", "timestamps", "values"):
+            np.testing.assert_array_equal(getattr(one_by_one[key], field), getattr(curve, field))
 
 
 async def test_tracking_off_means_no_experiments(tmp_path: Path) -> None:

