@@ -5,19 +5,35 @@ tests/browser/test_languages.py)."""
 from __future__ import annotations
 
 import ast
+import re
+from http.client import responses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import jinja2
+import jupyterhub
 import nativeauthenticator
 import pytest
 from jupyterhub.app import JupyterHub
+from jupyterhub.handlers.base import BaseHandler
+from jupyterhub.handlers.base import reasons as jupyterhub_reasons
+from jupyterhub.scopes import scope_definitions
 from tornado import httputil
 from traitlets.config import Config
 
 from aitip.hub.config import configure
-from aitip.hub.language import NATIVE_MESSAGES, RequestLanguage, current_language, hub_message
+from aitip.hub import language
+from aitip.hub.language import (
+    HTTP_REASONS,
+    HUB_ERRORS,
+    HUB_SPAWN_REASONS,
+    NATIVE_MESSAGES,
+    SCOPE_DESCRIPTIONS,
+    RequestLanguage,
+    current_language,
+    hub_message,
+)
 
 NATIVE_TEMPLATES = Path(nativeauthenticator.__file__).parent / "templates"
 
@@ -116,6 +132,20 @@ PAGES = [
      ['id="start"', 'require(["not_running"])']),
     ("error.html", {"status_code": 403, "status_message": "Forbidden", "message": "Action is not authorized"},
      ["403 : 禁止访问", "Action is not authorized"], ["403 : Forbidden"], ["_remove_redirects_from_url"]),
+    ("error.html", {"status_code": 404, "status_message": "No such user: carol", "message": "No such user: carol"},
+     ["404 : 没有此用户：carol", '<p class="error-message">没有此用户：carol</p>'], ["No such user"],
+     ["_remove_redirects_from_url"]),
+    ("error.html", {"status_code": 503, "status_message": "Service Unavailable", "message": (
+        "Failed to reach your server.  Please try again later.  Contact admin if the issue persists."),
+                    "extra_error_html": "You can try restarting your server from the <a href='/hub/home'>home page</a>."},
+     ["503 : 服务不可用", "无法连接到您的服务器。", "您可以在<a href='/hub/home'>主页</a>上尝试重新启动您的服务器。"],
+     ["Failed to reach your server", "home page</a>"], ["_remove_redirects_from_url"]),
+    ("spawn.html", {"url": "/hub/spawn/ann", "spawner_options_form": '<select name="profile"></select>',
+                    "error_message": "Named servers are not enabled.", "for_user": SimpleNamespace(name="bob"),
+                    "user": named_server_user()},
+     ["服务器选项", "正在为 bob 启动服务器", "错误：未启用命名服务器。", ">启动</button>"],
+     ["Server Options", "Spawning server for", "Error: Named", ">Start</button>"],
+     ['id="spawn_form"', '<select name="profile"></select>', 'class="spawn-error-msg']),
     ("404.html", {"status_code": 404, "status_message": "Not Found"},
      ["404 : 未找到", "木星有很多卫星"], ["404 : Not Found", "Jupyter has lots of moons"], ['class="error"']),
     ("token.html", {"api_tokens": [], "oauth_clients": [], "token_expires_in_options_html": TOKEN_OPTIONS,
@@ -129,6 +159,14 @@ PAGES = [
      ["授权访问", "OAuth 地址：/user/ann/oauth_callback", "它不能以您的名义执行任何操作。", ">批准</button>"],
      ["Authorize access", "would like permission to identify you.", ">Authorize</button>"],
      ['name="scopes" value="identify"', 'name="raw-scopes"', 'name="_xsrf"']),
+    ("oauth.html", {"oauth_client": OAUTH_CLIENT, "allowed_scopes": ["access:services!service=aitip"],
+                    "scope_descriptions": [{"scope": "access:services", "filter": "service=aitip",
+                                            "description": "Access services via API or browser."},
+                                           {"scope": "read:users:name", "filter": "",
+                                            "description": "Read names of users."}]},
+     ["通过 API 或浏览器访问服务。", "适用于 service=aitip。", "读取用户名。"],
+     ["Access services via API or browser.", "Read names of users."],
+     ['name="scopes" value="access:services!service=aitip"', 'name="raw-scopes"']),
     ("authorization-area.html", {"users": USERS, "ask_email": False, "user": named_server_user()},
      ["用户审批", "已批准？", "撤销批准", ">批准</a>", "修改密码", ">删除</a>"],
      ["Authorization area", "Is authorized?", "Unauthorize", ">Authorize</a>", "Discard"],
@@ -152,7 +190,8 @@ PAGES = [
 ]
 
 
-@pytest.mark.parametrize("template, context, chinese, english, hooks", PAGES, ids=[page[0] for page in PAGES])
+@pytest.mark.parametrize("template, context, chinese, english, hooks", PAGES,
+                         ids=[f"{page[0]}-{index}" for index, page in enumerate(PAGES)])
 def test_each_hub_page_speaks_chinese_for_a_chinese_browser_and_english_otherwise(
         hub_config: Config, template: str, context: dict[str, Any], chinese: list[str], english: list[str],
         hooks: list[str]) -> None:
@@ -195,6 +234,60 @@ def test_nativeauthenticators_messages_reach_the_page_in_its_language(hub_config
     assert {"login_error": "用户 carol 尚未获得管理员批准。",
             "result_message": "您的注册信息已提交给管理员，请等待批准。"}[variable] in page and said not in page
     assert said in render(hub_config, template, {}, "/hub/login", alert="alert-info", **{variable: said})
+
+
+def hub_errors() -> set[str]:
+    """What JupyterHub's page handlers give ``web.HTTPError`` to say (the explanation its error page shows): a
+    text, an f-string or a %-format, their values as {placeholders} named after their expressions (word
+    characters only), white space collapsed, as :data:`HUB_ERRORS` lists them."""
+    def placeholder(expression: ast.expr) -> str:
+        return "{" + re.sub(r"\W+", "_", ast.unparse(expression)).strip("_") + "}"
+
+    found = set()
+    for handlers in ("base.py", "pages.py", "login.py"):
+        for node in ast.walk(ast.parse((Path(jupyterhub.__file__).parent / "handlers" / handlers).read_text())):
+            if not (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("HTTPError") and len(node.args) > 1):
+                continue
+            said = node.args[1]
+            if isinstance(said, ast.Constant) and isinstance(said.value, str):
+                text = said.value
+                for value in node.args[2:]:
+                    text = text.replace("%s", placeholder(value), 1)
+            elif isinstance(said, ast.JoinedStr):
+                text = "".join(part.value if isinstance(part, ast.Constant) else placeholder(part.value)
+                               for part in said.values if isinstance(part, (ast.Constant, ast.FormattedValue)))
+            else:
+                continue  # a variable: the handler's own (a spawner's or an authenticator's message)
+            found.add(" ".join(text.split()))
+    return found
+
+
+def test_every_explanation_jupyterhubs_error_pages_give_has_a_catalog_entry() -> None:
+    assert hub_errors() == set(HUB_ERRORS)
+    home_link = BaseHandler.spawn_home_error.fget(SimpleNamespace(hub=SimpleNamespace(base_url="/hub/")))
+    assert {" ".join(text.split()) for text in (*jupyterhub_reasons.values(), home_link.replace("/hub/home", "{home}"))} \
+        == set(HUB_SPAWN_REASONS)
+    assert set(HTTP_REASONS) <= set(responses.values()), "worded as the hub's status messages are"
+
+
+def test_every_scope_the_authorize_page_can_list_has_a_catalog_entry() -> None:
+    assert {scope["description"] for scope in scope_definitions.values()} == set(SCOPE_DESCRIPTIONS)
+
+
+@pytest.mark.parametrize("said, chinese", [
+    ("No such user: carol", "没有此用户：carol"),
+    ("Spawner failed to start [status=1]. The logs for ann's server may contain details.",
+     "启动器未能启动服务器 [status=1]。ann's server 的日志中可能有详细信息。"),
+    ("Too Many Requests", "请求过多"),
+    ("Read users’ group membership.", "读取用户所属的用户组。"),
+])
+def test_jupyterhubs_own_sentences_reach_the_page_in_its_language(said: str, chinese: str) -> None:
+    token = language._LANGUAGE.set("zh_CN")
+    try:
+        assert hub_message(said) == chinese
+    finally:
+        language._LANGUAGE.reset(token)
+    assert hub_message(said) == said, "English as written"
 
 
 def test_a_message_it_does_not_know_is_shown_as_written() -> None:

@@ -6,8 +6,9 @@ the request. So the language travels in a context variable: :class:`RequestLangu
 transform (Tornado builds one per request, before the handler's task starts, which copies the variable),
 and the templates' ``_()``/``ngettext()`` (:class:`HubI18n`, Jinja's i18n extension with callables
 installed) read it. The templates are overrides in ``templates/`` (``c.JupyterHub.template_paths``).
-Sentences NativeAuthenticator's handlers write in Python reach the templates already made; the templates pass
-them through the ``hub_message`` filter (:func:`hub_message`), which finds their catalog entry.
+Sentences NativeAuthenticator's and JupyterHub's handlers write in Python (login results, error explanations,
+scope descriptions) reach the templates already made; the templates pass them through the ``hub_message`` filter
+(:func:`hub_message`), which finds their catalog entry.
 """
 
 from __future__ import annotations
@@ -58,18 +59,104 @@ NATIVE_MESSAGES = (
        "characters and is not too common."),
     N_("Something went wrong! Be sure the new password for {user_name} is not too common."),
 )
-# The titles of JupyterHub's error pages (its HTTP reasons); the explanations under them stay English, as the
-# platform's own error messages do.
+# The titles of JupyterHub's error pages (its HTTP reasons, as http.client.responses words them).
 HTTP_REASONS = (N_("Bad Request"), N_("Unauthorized"), N_("Forbidden"), N_("Not Found"), N_("Method Not Allowed"),
-                N_("Conflict"), N_("Too Many Requests"), N_("Internal Server Error"), N_("Bad Gateway"),
-                N_("Service Unavailable"), N_("Gateway Timeout"))
+                N_("Request Timeout"), N_("Conflict"), N_("Gone"), N_("Request Entity Too Large"),
+                N_("Unprocessable Entity"), N_("Failed Dependency"), N_("Too Many Requests"),
+                N_("Internal Server Error"), N_("Not Implemented"), N_("Bad Gateway"), N_("Service Unavailable"),
+                N_("Gateway Timeout"))
+# What JupyterHub 6.1's page handlers (handlers/base.py, pages.py, login.py) say in the HTTP errors its error
+# pages show, word for word, their values as {placeholders} named after their expressions (tests/hub check the
+# list against those handlers); then its reasons for a failed spawn and the link it adds under them.
+HUB_ERRORS = (
+    N_("Too many users trying to log in right now. Try again in {human_retry_time}."),
+    N_("Active user limit exceeded. Try again in a few minutes."),
+    N_("Named servers are not enabled."),
+    N_("No access to resources or resources not found"),
+    N_("auth has expired for {user_name}, login again"),
+    N_("No such user {user_name}"),
+    N_("Spawner failed to start [status={status}]. The logs for {spawner__log_name} may contain details."),
+    N_("User {user_name} already has the maximum of {named_server_limit_per_user} named servers. One must be "
+       "deleted before a new server can be created"),
+    N_("{spawner__log_name} is already running"),
+    N_("Unhandled error starting server {spawner__log_name}"),
+    N_("{user_name} has no such server {server_name}"),
+    N_("Share not found or expired"),
+    N_("You can't share with yourself!"),
+    N_("Invalid share code: {code}"),
+    N_("No such user: {for_user}"),
+    N_("{spawner__log_name} is pending {spawner_pending}"),
+    N_("Invalid user-option name {key}"),
+    N_("Login form invalid or expired. Try again."),
+)
+HUB_SPAWN_REASONS = (
+    N_("Failed to reach your server. Please try again later. Contact admin if the issue persists."),
+    N_("Failed to start your server on the last attempt. Please contact admin if the issue persists."),
+    N_("You can try restarting your server from the <a href='{home}'>home page</a>."),
+)
+# The descriptions of JupyterHub 6.1's scopes (scopes.py ``scope_definitions``), which its "authorize access"
+# page lists (tests/hub check the list against scopes.py).
+SCOPE_DESCRIPTIONS = (
+    N_("Identify the owner of the requesting entity."),
+    N_("Your own resources"),
+    N_("Anything you have access to"),
+    N_("Access the admin page."),
+    N_("Read, modify, create, and delete users and their authentication state, not including their servers or "
+       "tokens. This is an extremely privileged scope and should be considered tantamount to superuser."),
+    N_("Read a user’s authentication state."),
+    N_("Read and write permissions to user models (excluding servers, tokens and authentication state)."),
+    N_("Delete users."),
+    N_("List users, including at least their names."),
+    N_("Read user models (including the URL of the default server if it is running)."),
+    N_("Read names of users."),
+    N_("Read users’ group membership."),
+    N_("Read time of last user activity."),
+    N_("Read role assignments."),
+    N_("Read user role assignments."),
+    N_("Read service role assignments."),
+    N_("Read group role assignments."),
+    N_("Update time of last user activity."),
+    N_("Read, start, stop, create and delete user servers and their state."),
+    N_("Read and write users’ server state."),
+    N_("Start and stop user servers."),
+    N_("Read users’ names and their server models (excluding the server state)."),
+    N_("Start and edit users' servers. (added in JupyterHub 6)"),
+    N_("Stop and delete users' servers."),
+    N_("Read, write, create and delete user tokens."),
+    N_("Read user tokens."),
+    N_("Read and write group information, create and delete groups."),
+    N_("Read and write group information, including adding/removing any users to/from groups. Note: adding users "
+       "to groups may affect permissions."),
+    N_("List groups, including at least their names."),
+    N_("Read group models."),
+    N_("Read group names."),
+    N_("Delete groups."),
+    N_("Create, read, update, delete services, not including services defined from config files."),
+    N_("List services, including at least their names."),
+    N_("Read service models."),
+    N_("Read service names."),
+    N_("Read detailed information about the Hub."),
+    N_("Access user servers via API or browser."),
+    N_("Access services via API or browser."),
+    N_("Read and revoke a user's access to shared servers."),
+    N_("Read servers shared with a user."),
+    N_("Read and revoke a group's access to shared servers."),
+    N_("Read servers shared with a group."),
+    N_("Read information about shared access to servers."),
+    N_("Manage access to shared servers."),
+    N_("Read information about the proxy’s routing table, sync the Hub with the proxy and notify the Hub about a "
+       "new proxy."),
+    N_("Shutdown the hub."),
+    N_("Read prometheus metrics."),
+)
 
 
 def _pattern(message: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(message)), re.DOTALL)
 
 
-_MESSAGES = [(_pattern(message), message) for message in (*NATIVE_MESSAGES, *HTTP_REASONS)]
+_MESSAGES = [(_pattern(message), message)
+             for message in (*NATIVE_MESSAGES, *HTTP_REASONS, *HUB_ERRORS, *HUB_SPAWN_REASONS, *SCOPE_DESCRIPTIONS)]
 
 
 def request_language(request: httputil.HTTPServerRequest) -> str:
@@ -96,8 +183,9 @@ def ngettext(singular: str, plural: str, count: int) -> str:
 
 
 def hub_message(text: Any) -> Any:
-    """``text`` in the request's language when it is one of :data:`NATIVE_MESSAGES` or :data:`HTTP_REASONS`,
-    else as it is (a user name, the platform's own error message)."""
+    """``text`` in the request's language when it is one of :data:`NATIVE_MESSAGES`, :data:`HTTP_REASONS`,
+    :data:`HUB_ERRORS`, :data:`HUB_SPAWN_REASONS` or :data:`SCOPE_DESCRIPTIONS`, else as it is (a user name, the
+    platform's own error message, a scope of a newer JupyterHub)."""
     if not isinstance(text, str):
         return text
     words = " ".join(text.split())
