@@ -1,6 +1,7 @@
 """The hub's own pages in Chinese for a browser that asks for it: the home page, the token page (a new token
 requested through it, and the times moment.js writes), the admin's approve-users page (a sign-up approved
-through it) and a refused login's message (NativeAuthenticator's, written in Python)."""
+through it), a refused login's message (NativeAuthenticator's, written in Python), the OAuth "authorize access"
+page with its scopes' descriptions, and error pages with JupyterHub's explanations (written in Python)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,37 @@ def test_a_refused_login_is_told_why_in_chinese(browser: Browser, platform: Runn
         expect(page.locator(".login_error")).to_have_text("用户名或密码错误。")
     finally:
         context.close()
+
+
+def test_the_authorize_access_page_describes_its_scopes_in_chinese(platform: RunningPlatform, chinese_admin: Page,
+                                                                   people: dict[str, str], screenshots: Path) -> None:
+    """The admin opening ann's server is asked to authorize access to it (it is not the admin's own): the page's
+    words and JupyterHub's description of the scope are Chinese."""
+    platform.spawn("ann", people["ann"])
+    page = chinese_admin
+    page.goto(f"{platform.url}/user/ann/lab")
+    page.wait_for_url(lambda url: "/oauth2/authorize" in url)
+    expect(page.locator("h1")).to_have_text("授权访问")
+    # A server asks only to identify its visitor: JupyterHub's "(no_scope)" description.
+    expect(page.locator("form .card-body")).to_have_text("识别发出请求者的所有者身份。")
+    expect(page.locator("p").filter(has_text="它不能以您的名义执行任何操作。")).to_be_visible()
+    assert "Identify the owner" not in page.inner_text("body")
+    screenshot(page, screenshots, "hub-oauth-zh")
+    page.get_by_role("button", name="批准").click()
+    page.wait_for_url(lambda url: "/user/ann/lab" in url and "oauth2" not in url)
+
+
+def test_error_pages_explain_in_chinese(platform: RunningPlatform, chinese_bob: Page, chinese_admin: Page,
+                                        screenshots: Path) -> None:
+    """JupyterHub's own explanations, written in Python in its handlers, reach its error pages in Chinese."""
+    answer = chinese_bob.goto(f"{platform.url}/hub/spawn/bob/gpu")
+    assert answer is not None and answer.status == 400
+    expect(chinese_bob.locator(".error h1")).to_have_text("400 : 未启用命名服务器。")
+    expect(chinese_bob.locator(".error .error-message")).to_have_text("未启用命名服务器。")
+    assert "Named servers" not in chinese_bob.inner_text("body")
+    screenshot(chinese_bob, screenshots, "hub-error-zh")
+    answer = chinese_admin.goto(f"{platform.url}/hub/spawn/nobody-here")
+    assert answer is not None and answer.status == 404
+    expect(chinese_admin.locator(".error h1")).to_have_text("404 : 没有此用户：nobody-here")
+    expect(chinese_admin.locator(".error")).to_contain_text("木星有很多卫星")
+    screenshot(chinese_admin, screenshots, "hub-404-zh")
