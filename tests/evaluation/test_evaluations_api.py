@@ -184,6 +184,21 @@ async def test_bad_evaluation_requests_are_refused_and_write_nothing(api: Any, j
     status, kept = await api("GET", POLICY)
     assert kept["settings"]["label_column"] == "label" and kept["automatic"] is False
 
+    # Evaluated on another dataset holding the same images, without a split: the rows the model was trained
+    # on (digits v1's train split) are found in it and counted.
+    everything = b"\n".join(line.rsplit(b",", 1)[0] for line in digits_csv().splitlines()) + b"\n"
+    status, version = await api("POST", "projects/alpha/datasets/digits-all/versions", raw=everything,
+                                params={"filename": "digits-all.csv"})
+    assert status == 201, version
+    status, evaluation = await api("POST", "projects/alpha/evaluations", user="carol", body={
+        "model": "digits-mlp", "version": 1, "dataset": "digits-all"})
+    assert status == 202 and evaluation["warnings"] == [], evaluation
+    ended = await wait_evaluation(api, model_version=1)
+    assert ended["state"] == "passed", ended["error"]
+    assert ended["result"]["data"]["overlap"] == {"rows": 1347, "with": ["digits@1"]}
+    assert ended["warnings"] == ["1347 of the 1797 rows evaluated are also in the data the model was trained on "
+                                 "(digits@1)"], ended["warnings"]
+
 
 async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
         api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:

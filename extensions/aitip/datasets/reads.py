@@ -43,6 +43,16 @@ def version_brief(session: Session, project_id: int, name: str, version: int | N
                         rows=found.rows, columns=columns)
 
 
+def versions_read_by(session: Session, job_id: int) -> list[tuple[str, int]]:
+    """The (dataset, version) pairs a job read, declared or reported, in the order recorded."""
+    rows = session.execute(
+        select(DatasetRecord.name, DatasetVersionRecord.version).select_from(JobInputRecord)
+        .join(DatasetVersionRecord, DatasetVersionRecord.id == JobInputRecord.dataset_version_id)
+        .join(DatasetRecord, DatasetRecord.id == DatasetVersionRecord.dataset_id)
+        .where(JobInputRecord.job_id == job_id).order_by(JobInputRecord.id)).all()
+    return [(name, version) for name, version in rows]
+
+
 def job_read(session: Session, job_id: int, name: str, version: int) -> bool:
     """Whether the job read (declared or reported) this version of a dataset of its project."""
     return session.scalar(

@@ -195,6 +195,11 @@ class EvaluationController:
         evaluation.baseline_metrics = baseline
         evaluation.result = published.model_dump(mode="json")
         evaluation.verdict = judged.model_dump(mode="json")
+        overlap = published.data.get("overlap") or {}
+        if overlap.get("rows"):
+            evaluation.warnings = [*(evaluation.warnings or []),
+                                   f"{overlap['rows']} of the {published.data.get('rows')} rows evaluated are also in "
+                                   f"the data the model was trained on ({', '.join(overlap.get('with') or [])})"]
         self._end(evaluation, "passed" if judged.passed else "failed")
 
     @staticmethod

@@ -233,6 +233,7 @@ class EvaluationService(CatalogService):
                 else None
             warnings = []
             trained_by = versions[version].job_id
+            training_data = dataset_reads.versions_read_by(session, trained_by) if trained_by is not None else []
             if split is None and trained_by is not None and dataset_reads.job_read(session, trained_by, data.dataset,
                                                                                      data.version):
                 warnings.append(f"the model was trained by job {trained_by}, which read {data.dataset} "
@@ -255,9 +256,11 @@ class EvaluationService(CatalogService):
                 "model_uri": f"models:/{model}/{version}",
                 "baseline_model_uri": f"models:/{model}/{baseline}" if baseline is not None else "",
                 "dataset": data.dataset, "label_column": settings.label_column, "split_column": split or "",
-                "test_split": settings.test_split, "profile": settings.profile}
+                "test_split": settings.test_split, "profile": settings.profile,
+                "training_data": [f"{name}@{number}" for name, number in training_data],
+                "training_split_column": settings.split_column or ""}
             return evaluation.id, {"parameters": parameters, "dataset_version": data.version,
-                                   "dataset": data.dataset}
+                                   "dataset": data.dataset, "training_data": training_data}
 
         evaluation_id, job_plan = await self._in_transaction(create)
         tags = {"evaluation": str(evaluation_id), "evaluated_model": f"{model}/{version}"[:250],
@@ -267,7 +270,8 @@ class EvaluationService(CatalogService):
         request = JobSubmit(project=project, notebook=notebook, notebook_name=f"evaluate-{notebook_name}.ipynb",
                             parameters=_known_parameters(notebook, job_plan["parameters"]),
                             timeout_seconds=settings.timeout_seconds, max_attempts=1, tags=tags,
-                            inputs=[JobInput(dataset=job_plan["dataset"], version=job_plan["dataset_version"])])
+                            inputs=[JobInput(dataset=name, version=number) for name, number in dict.fromkeys(
+                                [(job_plan["dataset"], job_plan["dataset_version"]), *job_plan["training_data"]])])
         try:
             job = await self.jobs.submit(principal, request, action=JOB_SUBMIT)
         except Exception as error:
