@@ -52,14 +52,17 @@ class EvaluationController:
                 await self._task
 
     async def _loop(self) -> None:
+        changed = self.signals.subscribe_queue()  # a job that ends during a pass wakes the next one at once
         while True:
+            changed.clear()
             try:
                 await self.advance()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("evaluation pass failed; retrying")
-            await self.signals.wait_queue(self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), self.poll_seconds)
 
     async def advance(self) -> None:
         """One pass: start what new versions need, then judge what ended."""

@@ -14,14 +14,22 @@ class JobSignals:
     def __init__(self) -> None:
         self._job_waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._queue_waiters: set[asyncio.Event] = set()
+        self._queue_subscribers: list[asyncio.Event] = []
 
     def job_changed(self, job_id: int) -> None:
         for event in list(self._job_waiters.get(job_id, ())):
             event.set()
 
     def queue_changed(self) -> None:
-        for event in list(self._queue_waiters):
+        for event in [*self._queue_waiters, *self._queue_subscribers]:
             event.set()
+
+    def subscribe_queue(self) -> asyncio.Event:
+        """An event set by every queue change until its holder clears it: a change while the holder is busy
+        (not waiting) is kept for its next wait, not lost."""
+        event = asyncio.Event()
+        self._queue_subscribers.append(event)
+        return event
 
     async def wait_job(self, job_id: int, timeout: float) -> None:
         event = asyncio.Event()
