@@ -17,6 +17,7 @@ from aitip.evaluation.tables import CheckedTrainingJobRecord
 
 from tests.evaluation.conftest import digits_csv, training_notebook
 from tests.server.conftest import TOKENS
+from tests.server.test_mcp import mcp_client
 from tests.support.cli import cli_runner
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
@@ -230,6 +231,21 @@ async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
     assert code == 1 and answer["state"] == "failed" and answer["verdict"]["reasons"][0]["metric"] == "log_loss"
     code, shown, _ = done["list"]
     assert code == 0 and shown.count("digits-mlp") == 3, shown
+
+    # An agent evaluates through MCP: the handle at once, or followed to the verdict with progress.
+    progress: list[str | None] = []
+
+    async def on_progress(done_: float, total: float | None, message: str | None) -> None:
+        progress.append(message)
+
+    async with mcp_client(jp_http_port, jp_base_url, "carol") as client:
+        waited = await client.call_tool("evaluations_create", {"project": "alpha", "model": "digits-mlp",
+                                                               "version": 1, "wait_seconds": 240},
+                                        progress_callback=on_progress)
+    assert not waited.is_error, waited.content[0].text
+    end = waited.structured_content
+    assert end["state"] == "passed" and end["metrics"]["accuracy_score"] > 0.5, end
+    assert progress[0] == f"evaluations.create {end['id']}: queued" and progress[-1].endswith(": passed")
 
 
 async def test_of_a_sweep_only_the_best_trials_version_is_evaluated_once_the_sweep_ends(
