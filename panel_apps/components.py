@@ -26,7 +26,8 @@ from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
 STATE_COLOURS = {"queued": "#777777", "starting": "#aa6600", "running": "#0066cc", "succeeded": "#228822",
                  "failed": "#cc0000", "cancelled": "#555555", "timed_out": "#cc6600"}
 PAGE_TITLES = {"overview": N_("Overview"), "jobs": N_("Jobs"), "experiments": N_("Experiments"),
-               "models": N_("Models"), "datasets": N_("Datasets"), "annotate": N_("Labelling")}
+               "models": N_("Models"), "evaluations": N_("Evaluations"), "datasets": N_("Datasets"),
+               "annotate": N_("Labelling")}
 assert set(PAGE_TITLES) == set(PAGES), "every page has a title"
 # Titles of the tables' columns; the columns keep their names (the pages' element ids and tests use them).
 COLUMN_TITLES = {
@@ -42,7 +43,8 @@ COLUMN_TITLES = {
     "dataset": N_("dataset"), "items": N_("items"), "labelled": N_("labelled"), "accepted": N_("accepted"),
     "rejected": N_("rejected"), "agreement": N_("agreement"),
     "assignment": N_("assignment"), "annotator": N_("annotator"), "item": N_("item"), "label": N_("label"),
-    "review": N_("review"),
+    "review": N_("review"), "headline": N_("headline metric"), "baseline": N_("baseline"),
+    "change": N_("change"), "trigger": N_("trigger"), "when": N_("when"),
 }
 
 _FRAME_CSS = """
@@ -229,6 +231,10 @@ class Prefetch:
         """The prefetched result for ``key``, or ``call()`` when nothing was prefetched for it."""
         future = self._futures.pop(key, None)
         return call() if future is None else future.result()
+
+    def holds(self, key: Hashable) -> bool:
+        """Whether ``key``'s call was started and not taken yet."""
+        return key in self._futures
 
 
 # ----- tables -----
