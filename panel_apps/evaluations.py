@@ -60,7 +60,14 @@ PAGE = "evaluations"
 ALL_MODELS = ""
 POLICY_DATASET = ""
 LISTED = 500  # evaluations.list's most: a project's evaluations, newest first
-POLL_MS = 3000  # while an evaluation listed is queued or running
+POLL_MS = 3000  # while an evaluation listed is queued or running, or its report is being written
+MAX_POLLS = 200  # ten minutes: a report that never comes (an evaluation in error may have none) stops the polling
+
+
+def settled(evaluation: dict[str, Any]) -> bool:
+    """Finished, with its report written (or in error): what the page shows of it will not change."""
+    return evaluation.get("state") in FINISHED and (bool(evaluation.get("has_report")) or
+                                                    evaluation.get("state") == "error")
 VERDICT_TAB, BASELINE_TAB, CHARTS_TAB, PER_CLASS_TAB, PROFILE_TAB = range(5)
 
 
@@ -93,6 +100,7 @@ class EvaluationsPage:
         self.details: dict[int, dict[str, Any]] = {}
         self.selected: int | None = None
         self.poller: Any = None
+        self.polls = 0
         self.stale: set[int] = set()
         self.current: dict[str, Any] = {}  # the evaluation shown, and its report context
         self.context: dict[str, Any] = {}
@@ -127,7 +135,7 @@ class EvaluationsPage:
         self.facts = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.comparison = pn.pane.Bokeh(sizing_mode="stretch_width")
         self.metrics = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
-        self.confusion = pn.pane.Bokeh(sizing_mode="stretch_width")
+        self.confusion = pn.pane.Bokeh()  # a square of its own size: cells stretched wide read worse
         self.roc = pn.pane.Bokeh(sizing_mode="stretch_width")
         self.pr = pn.pane.Bokeh(sizing_mode="stretch_width")
         self.per_class = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
@@ -225,7 +233,7 @@ class EvaluationsPage:
     def evaluation(self, evaluation_id: int) -> dict[str, Any] | None:
         """One evaluation with its result; kept once finished (a finished evaluation does not change)."""
         known = self.details.get(evaluation_id)
-        if known is not None and known.get("state") in FINISHED:
+        if known is not None and settled(known):
             return known
         detail = self.messages.attempt(_("read evaluation {evaluation}").format(evaluation=evaluation_id),
                                        lambda: self.api.op("evaluations.get", project=self.project.value,
@@ -393,13 +401,17 @@ class EvaluationsPage:
 
     def poll_while_unfinished(self) -> None:
         """Reload every few seconds while an evaluation listed is queued or running, so its verdict appears."""
-        unfinished = any(evaluation["state"] not in FINISHED for evaluation in self.evaluations)
+        unfinished = any(not settled(evaluation) for evaluation in self.evaluations) and self.polls < MAX_POLLS
         if unfinished and self.poller is None and pn.state.curdoc is not None and \
                 pn.state.curdoc.session_context is not None:
-            self.poller = pn.state.add_periodic_callback(lambda: self.reload(keep_messages=True), period=POLL_MS)
+            self.poller = pn.state.add_periodic_callback(self.poll, period=POLL_MS)
         elif not unfinished and self.poller is not None:
             self.poller.stop()
             self.poller = None
+
+    def poll(self) -> None:
+        self.polls += 1
+        self.reload(keep_messages=True)
 
     def on_project(self) -> None:
         self.messages.reset()

@@ -115,6 +115,11 @@ def test_a_viewer_reads_the_evaluations_the_verdict_the_charts_and_the_trend(
     expect(page.locator(".evaluate-refused")).to_contain_text("needs the developer role; you are viewer")
     expect(page.locator(".evaluation-policy")).to_contain_text("Only a maintainer")
     screenshot(page, screenshots, "evaluations")
+    # The report, as the platform stored it, in the page's language.
+    with page.expect_download() as download:
+        page.locator(".report-pdf button").click()
+    assert download.value.suggested_filename == f"evaluation-{second['id']}.en.pdf"
+    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
 
     page.locator(".evaluation-tabs .bk-tab", has_text="Compared with the baseline").click()
     expect(page.locator(".comparison-chart canvas").first).to_be_visible()
@@ -144,7 +149,8 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     assert page.title() == "AITIP · 评估"
     screenshot(page, screenshots, "evaluations-zh")
     page.locator(".evaluation-tabs .bk-tab", has_text="混淆矩阵与曲线").click()
-    expect(page.locator(".confusion-chart canvas").first).to_be_visible()
+    for chart in (".confusion-chart", ".roc-chart", ".pr-chart"):
+        expect(page.locator(f"{chart} canvas").first).to_be_visible()
     screenshot(page, screenshots, "evaluations-charts-zh")
 
 
@@ -166,4 +172,5 @@ def test_a_developer_evaluates_a_version_from_the_form_and_sees_it_judged(
     # so its change check is skipped and it passes on its accuracy).
     expect(page.locator(".evaluation-verdict[data-state='passed']")).to_be_visible(timeout=JUDGED_MS)
     expect(newest.locator(".evaluation-state[data-state='passed']")).to_be_visible()
+    expect(page.locator(".report-html button")).to_be_enabled(timeout=JUDGED_MS)  # once its report is written
     screenshot(page, screenshots, "evaluations-evaluated")
