@@ -5,7 +5,8 @@ a 5,000-run project).
 
 The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platform service, dashboards
 service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
-project's MLflow experiment exists and holds real runs); then --runs synthetic runs (5 params, 10
+project's MLflow experiment exists and holds real runs), and two more that register versions of a model
+with an evaluation policy, each evaluated by the platform (the Evaluation page's data); then --runs synthetic runs (5 params, 10
 metrics each) are logged into the same experiment, the newest --curves of them with a loss history of
 --curve-points steps. "experiments" opens the page as a link without a selection does (the best runs
 ticked for the viewer); "experiments-curves" as a shared link ticking the long-curve runs does, and
@@ -74,7 +75,45 @@ def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_p
         job = platform.wait_for_job(token, job_id, {"succeeded", "failed", "cancelled", "timed_out"})
         assert job["state"] == "succeeded", job
     seed_dataset(platform, token)
+    seed_evaluations(platform, token)
     return seed_runs(platform.home / "mlflow.sqlite", synthetic_runs, curves, curve_points)
+
+
+EVALUATED_MODEL = "bench-digits"
+
+
+def seed_evaluations(platform: RunningPlatform, token: str) -> None:
+    """The digits dataset, an evaluation policy on EVALUATED_MODEL, and two training jobs registering versions 1
+    and 2, each evaluated by the platform itself (version 2 against version 1): the Evaluation page's data."""
+    import httpx
+
+    from tests.evaluation.conftest import digits_csv
+
+    answer = httpx.post(f"{platform.url}/services/aitip/api/aitip/v1/projects/{PROJECT}/datasets/digits/versions",
+                        params={"filename": "digits.csv"}, content=digits_csv(),
+                        headers={"Authorization": f"token {token}"}, timeout=120)
+    assert answer.status_code == 201, answer.text
+    notebook = json.loads(TRAINING.read_text())
+    with platform.api(token) as api:
+        policy = api.put(f"projects/{PROJECT}/evaluation-policies/{EVALUATED_MODEL}", json={
+            "dataset": "digits", "label_column": "label", "baseline": "previous",
+            "thresholds": {"accuracy_score": {"threshold": 0.8, "greater_is_better": True},
+                           "f1_score": {"min_absolute_change": 0.0001, "greater_is_better": True}}})
+        assert policy.status_code == 200, policy.text
+        for epochs in (3, 1):
+            job = api.post("jobs", json={"project": PROJECT, "notebook": notebook, "notebook_name": TRAINING.name,
+                                         "inputs": [{"dataset": "digits"}],
+                                         "parameters": {"epochs": epochs, "model_name": EVALUATED_MODEL,
+                                                        "dataset": "digits"}}).json()["id"]
+            assert platform.wait_for_job(token, job, {"succeeded", "failed", "cancelled", "timed_out"})["state"] \
+                == "succeeded"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            listed = api.get(f"projects/{PROJECT}/evaluations").json()["evaluations"]
+            if len(listed) == 2 and all(e["state"] in ("passed", "failed", "error") for e in listed):
+                return
+            time.sleep(1)
+    raise AssertionError(f"the two versions were not evaluated: {listed}")
 
 
 def seed_dataset(platform: RunningPlatform, token: str) -> None:
@@ -213,6 +252,8 @@ def main() -> None:
             "overview": ([".jobs-by-state canvas"], "overview"),
             "jobs": ([".table-jobs .tabulator-row", ".jobs-by-state canvas"], "jobs"),
             "models": ([".lineage-chart canvas"], f"models?project={PROJECT}"),
+            "evaluations": ([".table-evaluations .tabulator-row", ".evaluation-verdict", ".trend-chart canvas"],
+                            f"evaluations?project={PROJECT}"),
             "datasets": ([".table-dataset-versions .tabulator-row", "canvas"], f"datasets?project={PROJECT}"),
             "annotate": ([".table-annotate-review .tabulator-header"], f"annotate?project={PROJECT}&task=1"),
         }
