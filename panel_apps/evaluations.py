@@ -346,8 +346,9 @@ class EvaluationsPage:
         model = self.trend_model()
         title = _("Trend of {metric} across the versions of {model}").format(metric=self.metric.value or "–",
                                                                            model=model or "–")
-        self.trend_title.object = (f"<h3 id='trend-title' style='margin:.4rem 0 0 0;font-family:system-ui,sans-serif'>"
-                                   f"{escape(title)}</h3>")
+        self.trend_title.object = "" if model is None else (
+            f"<h3 id='trend-title' style='margin:.4rem 0 0 0;font-family:system-ui,sans-serif'>{escape(title)}</h3>")
+        self.metric.visible = model is not None
         self.trend.object = figures.trend_figure(trend_frame(self.evaluations, model or "", self.metric.value),
                                                  self.metric.value, model)
         self.share()

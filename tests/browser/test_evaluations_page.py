@@ -147,7 +147,7 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     expect(page.locator(".evaluate-refused")).to_contain_text("需要 developer 角色")
     expect(page.locator("#trend-title")).to_contain_text(f"{MODEL} 各版本的")
     assert page.title() == "AITIP · 评估"
-    screenshot(page, screenshots, "evaluations-zh")
+    screenshot(page, screenshots, "evaluations-verdict-zh")
     page.locator(".evaluation-tabs .bk-tab", has_text="混淆矩阵与曲线").click()
     for chart in (".confusion-chart", ".roc-chart", ".pr-chart"):
         expect(page.locator(f"{chart} canvas").first).to_be_visible()
