@@ -11,9 +11,7 @@ numbers formatted, charts scaled), so the template only lays it out, and autoesc
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..atomic_files import write_atomic
 from ..i18n import N_, Translator, translator
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "reports"
@@ -513,20 +512,6 @@ def render_pdf(evaluation: dict, language: str = "en") -> bytes:
     return _pdf(render_html(evaluation, language))
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, 0o644)  # as an ordinary file: mkstemp's 0600 would hide it from the platform's readers
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_reports(evaluation: dict, directory: Path, language: str = "en") -> tuple[Path, Path]:
     """Writes ``report.<language>.html`` and ``report.<language>.pdf`` into ``directory``, each atomically, so a
     reader sees the old report or the new one, never half of one."""
@@ -536,6 +521,6 @@ def write_reports(evaluation: dict, directory: Path, language: str = "en") -> tu
     html = render_html(evaluation, chosen)
     html_path, pdf_path = directory / f"report.{chosen}.html", directory / f"report.{chosen}.pdf"
     pdf = _pdf(html)
-    _write_atomically(html_path, html.encode("utf-8"))
-    _write_atomically(pdf_path, pdf)
+    write_atomic(html_path, html.encode("utf-8"), mode=0o644)  # readable as an ordinary file
+    write_atomic(pdf_path, pdf, mode=0o644)
     return html_path, pdf_path

@@ -22,7 +22,7 @@ from traitlets.config import LoggingConfigurable
 from ..isolation.privileges import drop_code
 from ..isolation.workspaces import LATE_ENV_FILE, SETUP_ERROR_FILE, JobWorkspace
 from .kernel_pool import KernelPool, PooledKernel
-from .notebook_store import write_atomic
+from ..atomic_files import write_atomic
 from .parameters import INJECTED_TAG, parameters_cell_index, render_parameters_cell
 
 log = logging.getLogger("aitip.jobs.executor")

@@ -20,7 +20,7 @@ from .executor import (
     _NotebookRun,
 )
 from .kernel_pool import KernelPool
-from .notebook_store import write_atomic
+from ..atomic_files import write_atomic
 
 
 class _QueueObserver:
