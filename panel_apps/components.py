@@ -237,6 +237,30 @@ class Prefetch:
         return key in self._futures
 
 
+def prefetched_page(active: str, project_calls: Callable[[DashboardAPI, str], dict[Hashable, Callable[[], Any]]],
+                    view: Callable[[DashboardAPI, dict[str, Any], Messages, Prefetch], Any]) -> pn.Column:
+    """A page whose first calls start together: who is signed in, and what the address's project needs
+    (``project_calls``); ``view`` builds the content from them. Not signed in, or the platform refusing, the
+    page says so and how to go on."""
+    messages = Messages()
+    try:
+        api = session_api()
+    except NotSignedIn as error:
+        messages.error(error, _("see your projects"))
+        return page_frame(active, None, messages)
+    calls: dict[Hashable, Callable[[], Any]] = {"me": api.me}
+    project = query_arg("project")
+    if project:  # fetched while ``me`` is
+        calls.update(project_calls(api, project))
+    prefetch = Prefetch(calls)
+    try:
+        me = prefetch.take("me", api.me)
+    except AitipAPIError as error:
+        messages.error(error, _("see your projects"))
+        return page_frame(active, None, messages)
+    return page_frame(active, me["name"], messages, view(api, me, messages, prefetch))
+
+
 # ----- tables -----
 
 def column_widths(frame: pd.DataFrame, *, sample: int = 200, least: int = 60, most: int = 280) -> dict[str, int]:

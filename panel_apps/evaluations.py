@@ -28,12 +28,11 @@ from panel_apps.components import (
     Prefetch,
     data_table,
     first_value,
-    page_frame,
     page_title,
+    prefetched_page,
     project_options,
     query_arg,
     section,
-    session_api,
     update_query,
 )
 from panel_apps.evaluation_views import (
@@ -456,23 +455,8 @@ class EvaluationsPage:
 
 def page() -> pn.Column:
     pn.extension("tabulator")
-    messages = Messages()
-    try:
-        api = session_api()
-    except NotSignedIn as error:
-        messages.error(error, _("see your projects"))
-        return page_frame(PAGE, None, messages)
-    calls: dict[Hashable, Callable[[], Any]] = {"me": api.me}
-    project = query_arg("project")
-    if project:  # the address names the project: its evaluations are fetched while ``me`` is
-        calls.update(project_calls(api, project, query_arg("evaluation")))
-    prefetch = Prefetch(calls)
-    try:
-        me = prefetch.take("me", api.me)
-    except AitipAPIError as error:
-        messages.error(error, _("see your projects"))
-        return page_frame(PAGE, None, messages)
-    return page_frame(PAGE, me["name"], messages, EvaluationsPage(api, me, messages, prefetch).view())
+    return prefetched_page(PAGE, lambda api, project: project_calls(api, project, query_arg("evaluation")),
+                           lambda api, me, messages, prefetch: EvaluationsPage(api, me, messages, prefetch).view())
 
 
 if __name__.startswith("bokeh_app"):

@@ -29,12 +29,11 @@ from panel_apps.components import (
     data_table,
     fast_table,
     first_value,
-    page_frame,
     page_title,
+    prefetched_page,
     project_options,
     query_arg,
     section,
-    session_api,
     update_query,
 )
 from panel_apps.experiment_frames import (
@@ -473,34 +472,23 @@ def curves_key(project: str, run_ids: list[str], keys: list[str]) -> tuple[Any, 
     return ("curves", project, tuple(run_ids), tuple(keys))
 
 
+def project_calls(api: DashboardAPI, project: str) -> dict[Any, Any]:
+    """What the address's project needs first: its experiments, runs and the ticked runs' curves."""
+    experiment_id, search = query_arg("experiment") or None, (query_arg("filter") or "").strip() or None
+    calls: dict[Any, Any] = {("experiments", project): lambda: api.experiments(project)}
+    calls[runs_key(project, experiment_id, search)] = lambda: api.runs(
+        project, experiment_id=experiment_id, filter=search, max_results=RUNS_PER_PAGE)
+    ticked, metric = split_list(query_arg("compare"))[:MAX_TICKED], query_arg("metric")
+    if len(ticked) >= 2 and metric:
+        calls[curves_key(project, ticked, [metric])] = lambda: api.compare(
+            project, ticked, keys=[metric], max_points=CURVE_POINTS)
+    return calls
+
+
 def page() -> pn.Column:
     pn.extension("tabulator")
-    messages = Messages()
-    try:
-        api = session_api()
-    except NotSignedIn as error:
-        messages.error(error, _("see your projects"))
-        return page_frame(PAGE, None, messages)
-    calls: dict[Any, Any] = {"me": api.me}
-    project = query_arg("project")
-    if project:
-        # The address names the project: its experiments, runs and the ticked runs' curves are fetched
-        # while ``me`` is.
-        experiment_id, search = query_arg("experiment") or None, (query_arg("filter") or "").strip() or None
-        calls[("experiments", project)] = lambda: api.experiments(project)
-        calls[runs_key(project, experiment_id, search)] = lambda: api.runs(
-            project, experiment_id=experiment_id, filter=search, max_results=RUNS_PER_PAGE)
-        ticked, metric = split_list(query_arg("compare"))[:MAX_TICKED], query_arg("metric")
-        if len(ticked) >= 2 and metric:
-            calls[curves_key(project, ticked, [metric])] = lambda: api.compare(
-                project, ticked, keys=[metric], max_points=CURVE_POINTS)
-    prefetch = Prefetch(calls)
-    try:
-        me = prefetch.take("me", api.me)
-    except AitipAPIError as error:
-        messages.error(error, _("see your projects"))
-        return page_frame(PAGE, None, messages)
-    return page_frame(PAGE, me["name"], messages, ExperimentsPage(api, me, messages, prefetch).view())
+    return prefetched_page(PAGE, project_calls,
+                           lambda api, me, messages, prefetch: ExperimentsPage(api, me, messages, prefetch).view())
 
 
 if __name__.startswith("bokeh_app"):
