@@ -42,6 +42,8 @@ HAND_WRITTEN = {
     "jobs.retry": "jobs retry", "jobs.events": "jobs logs", "jobs.notebook": "jobs notebook",
     "sweeps.create": "sweep", "sweeps.get": "sweeps show",
 }
+# Shorter names a group of commands also answers to (``aitip eval create ... --wait``).
+GROUP_ALIASES = {"evaluations": ["eval"]}
 # Options every command has; an input of the same name is given as --<group>-<name> (--webhook-url).
 GLOBAL_OPTIONS = {"--url", "--token", "--json", "--help"}
 
@@ -137,7 +139,8 @@ def add_operation_commands(commands: Any, common: argparse.ArgumentParser,
             continue
         if row.group not in groups:
             verbs = [r.verb.replace("_", "-") for r in operations() if r.group == row.group and generated(r)]
-            group = commands.add_parser(row.group, parents=[common], help=", ".join(verbs))
+            group = commands.add_parser(row.group, parents=[common], help=", ".join(verbs),
+                                        aliases=GROUP_ALIASES.get(row.group, []))
             groups[row.group] = group.add_subparsers(dest=f"{row.group}_command", required=True, metavar="ACTION")
         _add_command(groups[row.group], common, row, run)
 
@@ -209,9 +212,20 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 
 # ----- what a person reads -----
 
+# Answers a domain writes out itself for a person (by the answer model's name): "module:function" of its JSON.
+HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
+              "EvaluationDetail": "aitip.evaluation.text:evaluation_text"}
+
+
 def human(value: Any) -> str:
     """A table for a list of records (a model's one list field, or a page's items), else ``key: value``. The
     fields are the API's; their titles are translated where :data:`aitip.text_tables.LABELS` knows them."""
+    writer = HUMAN_TEXT.get(type(value).__name__)
+    if writer is not None:
+        import importlib
+
+        module, _colon, function = writer.partition(":")
+        return getattr(importlib.import_module(module), function)(value.model_dump(mode="json"))  # type: ignore[no-any-return]
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     if data is None:
         return _("done")

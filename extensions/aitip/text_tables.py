@@ -15,6 +15,7 @@ from .i18n import shell_gettext as _
 
 # Fields the CLI's tables and views show, by their API name.
 LABELS = {
+    "metric": N_("metric"), "baseline": N_("baseline"), "change": N_("change"),
     "id": N_("id"), "name": N_("name"), "display_name": N_("display_name"), "description": N_("description"),
     "project": N_("project"), "role": N_("role"), "my_role": N_("my_role"), "archived": N_("archived"),
     "created_by": N_("created_by"), "created_at": N_("created_at"), "updated_at": N_("updated_at"),

@@ -213,7 +213,7 @@ async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
     def session() -> dict[str, tuple[int, str, str]]:
         evaluate = ("evaluations", "create", "--project", "alpha", "--model", "digits-mlp", "--version", "1")
         return {
-            "passes": aitip(*evaluate, "--wait", user="carol"),
+            "passes": aitip("eval", *evaluate[1:], "--wait", user="carol"),
             "fails": aitip(*evaluate, "--thresholds", '{"accuracy_score": {"threshold": 0.999, '
                            '"greater_is_better": true}}', "--wait", user="carol"),
             "fails_json": aitip("--json", *evaluate, "--thresholds", '{"log_loss": {"threshold": 0.0001, '
@@ -223,9 +223,11 @@ async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
 
     done = await asyncio.to_thread(session)
     code, shown, _ = done["passes"]
-    assert code == 0 and "passed" in shown, done["passes"]
+    assert code == 0 and "[PASSED]" in shown and "METRIC" in shown, done["passes"]
+    assert shown.splitlines()[0].startswith("evaluation ") and "digits-mlp v1 on digits v1" in shown
     code, shown, _ = done["fails"]
-    assert code == 1 and "failed" in shown, done["fails"]
+    assert code == 1 and "verdict: failed" in shown, done["fails"]
+    assert "accuracy_score" in shown.split("verdict: failed")[1].splitlines()[1]  # its reason, then metrics
     code, shown, _ = done["fails_json"]
     answer = json.loads(shown)
     assert code == 1 and answer["state"] == "failed" and answer["verdict"]["reasons"][0]["metric"] == "log_loss"
