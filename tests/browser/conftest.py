@@ -134,6 +134,24 @@ def sign_in(browser: Browser, platform: RunningPlatform, user: str, **context_op
     return page
 
 
+CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}  # a browser that asks for Chinese first
+
+
+@pytest.fixture
+def chinese_sign_in(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Any]:
+    """``chinese_sign_in(user)``: a page of ``user`` signed in from a browser that asks for Chinese first,
+    closed after the test."""
+    opened: list[Page] = []
+
+    def open_as(user: str) -> Page:
+        opened.append(sign_in(browser, platform, user, extra_http_headers=CHINESE))
+        return opened[-1]
+
+    yield open_as
+    for page in opened:
+        page.context.close()
+
+
 @pytest.fixture(scope="package")
 def ann_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
     page = sign_in(browser, platform, "ann")

@@ -6,18 +6,17 @@ evaluates version 1 from the page's form and sees it judged."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import PAGE_TIMEOUT_MS, open_dashboard, screenshot, sign_in
+from tests.browser.conftest import PAGE_TIMEOUT_MS, open_dashboard, screenshot
 from tests.evaluation.conftest import digits_csv, training_notebook
 from tests.support.platform import RunningPlatform
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -79,10 +78,8 @@ def evaluated(platform: RunningPlatform, people: dict[str, str]) -> list[dict[st
 
 
 @pytest.fixture
-def chinese_bob(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
-    page = sign_in(browser, platform, "bob", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    yield page
-    page.context.close()
+def chinese_bob(chinese_sign_in: Any) -> Page:
+    return chinese_sign_in("bob")
 
 
 def rows(page: Page) -> Any:

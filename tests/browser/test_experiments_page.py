@@ -7,18 +7,17 @@ in English and in Chinese. The chart's classes say what the server drew (``curve
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from tests.browser.conftest import PROJECT, open_dashboard, screenshot, sign_in
+from tests.browser.conftest import PROJECT, open_dashboard, screenshot
 from tests.support.platform import RunningPlatform
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -38,10 +37,8 @@ def runs(platform: RunningPlatform, people: dict[str, str], trained: list[dict[s
 
 
 @pytest.fixture
-def chinese_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
-    page = sign_in(browser, platform, "ann", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    yield page
-    page.context.close()
+def chinese_page(chinese_sign_in: Any) -> Page:
+    return chinese_sign_in("ann")
 
 
 def runs_row(page: Page, run_name: str) -> Any:

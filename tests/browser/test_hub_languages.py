@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import PAGE_TIMEOUT_MS, screenshot, sign_in
+from tests.browser.conftest import CHINESE, PAGE_TIMEOUT_MS, screenshot
 from tests.support.platform import RunningPlatform
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
 
 
 def expect(locator: Any) -> Any:
@@ -28,10 +27,8 @@ def expect(locator: Any) -> Any:
 
 
 @pytest.fixture
-def chinese_bob(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
-    page = sign_in(browser, platform, "bob", extra_http_headers=CHINESE)
-    yield page
-    page.context.close()
+def chinese_bob(chinese_sign_in: Any) -> Page:
+    return chinese_sign_in("bob")
 
 
 @pytest.fixture

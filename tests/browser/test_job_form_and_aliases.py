@@ -4,17 +4,16 @@ set and removed on the Models page; each within the viewer's role, the controls 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser.conftest import MODEL, PROJECT, open_dashboard, screenshot, sign_in
+from tests.browser.conftest import MODEL, PROJECT, open_dashboard, screenshot
 from tests.support.platform import RunningPlatform
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -38,10 +37,8 @@ def expect(locator: Any) -> Any:
 
 
 @pytest.fixture
-def chinese_ann(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
-    page = sign_in(browser, platform, "ann", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
-    yield page
-    page.context.close()
+def chinese_ann(chinese_sign_in: Any) -> Page:
+    return chinese_sign_in("ann")
 
 
 FORM_PROJECT = "forms-ui"  # its own project: the job it runs must not change what other tests count in PROJECT

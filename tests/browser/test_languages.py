@@ -25,11 +25,9 @@ def expect(locator: Any) -> Any:
 
 
 @pytest.fixture
-def chinese_page(browser: Browser, platform: RunningPlatform, people: dict[str, str]) -> Iterator[Page]:
+def chinese_page(chinese_sign_in: Any) -> Page:
     """bob, whose browser asks for Chinese first."""
-    page = sign_in(browser, platform, "bob", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
-    yield page
-    page.context.close()
+    return chinese_sign_in("bob")
 
 
 @pytest.fixture
