@@ -234,8 +234,11 @@ class EvaluationService(CatalogService):
             warnings = []
             trained_by = versions[version].job_id
             training_data = dataset_reads.versions_read_by(session, trained_by) if trained_by is not None else []
-            if split is None and trained_by is not None and dataset_reads.job_read(session, trained_by, data.dataset,
-                                                                                     data.version):
+            # A table without the split column holds nothing to keep its test rows apart. An image folder's split
+            # is a file list inside it, which its notebook reads, and its notebook counts the files shared with
+            # the training data by their hashes (the same warning then comes from the published overlap).
+            if split is None and data.columns is not None and trained_by is not None and dataset_reads.job_read(
+                    session, trained_by, data.dataset, data.version):
                 warnings.append(f"the model was trained by job {trained_by}, which read {data.dataset} "
                                 f"v{data.version}, and this evaluation has no split column to keep to its test "
                                 "rows: it is judged on data it was trained on")
