@@ -139,8 +139,9 @@ def add_operation_commands(commands: Any, common: argparse.ArgumentParser,
             continue
         if row.group not in groups:
             verbs = [r.verb.replace("_", "-") for r in operations() if r.group == row.group and generated(r)]
+            spelled = [row.group.replace("_", "-")] if "_" in row.group else []  # as verbs are spelled
             group = commands.add_parser(row.group, parents=[common], help=", ".join(verbs),
-                                        aliases=GROUP_ALIASES.get(row.group, []))
+                                        aliases=spelled + GROUP_ALIASES.get(row.group, []))
             groups[row.group] = group.add_subparsers(dest=f"{row.group}_command", required=True, metavar="ACTION")
         _add_command(groups[row.group], common, row, run)
 

@@ -219,6 +219,7 @@ async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
             "fails_json": aitip("--json", *evaluate, "--thresholds", '{"log_loss": {"threshold": 0.0001, '
                                 '"greater_is_better": false}}', "--wait", user="carol"),
             "list": aitip("evaluations", "list", "--project", "alpha", user="bob"),
+            "policy": aitip("evaluation-policies", "get", "--project", "alpha", "--model", "digits-mlp", user="bob"),
         }
 
     done = await asyncio.to_thread(session)
@@ -233,6 +234,8 @@ async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
     assert code == 1 and answer["state"] == "failed" and answer["verdict"]["reasons"][0]["metric"] == "log_loss"
     code, shown, _ = done["list"]
     assert code == 0 and shown.count("digits-mlp") == 3, shown
+    code, shown, _ = done["policy"]
+    assert code == 0 and "digits" in shown and "automatic" in shown, shown
 
     # An agent evaluates through MCP: the handle at once, or followed to the verdict with progress.
     progress: list[str | None] = []
