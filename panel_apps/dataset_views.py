@@ -58,6 +58,25 @@ def percent_label(percent: float) -> str:
     return "0%" if percent == 0 else ("<0.1%" if percent < 0.1 else f"{percent:.1f}%".replace(".0%", "%"))
 
 
+MAX_NULL_BARS = 30  # a wider table shows its columns with the most missing values
+
+
+def null_columns(report: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The part of the report the missing-values chart draws, and what to say of the rest: every column of a
+    table up to MAX_NULL_BARS; of a wider one, those with the most missing values (none drawn, and said so,
+    when no column misses any)."""
+    columns = report.get("columns") or []
+    if len(columns) <= MAX_NULL_BARS:
+        return report, ""
+    missing = sorted((c for c in columns if float(c.get("null_fraction") or 0.0) > 0),
+                     key=lambda c: -float(c.get("null_fraction") or 0.0))
+    if not missing:
+        return None, _("No missing values in any of the {count} columns.").format(count=len(columns))
+    shown = missing[:MAX_NULL_BARS]
+    return {**report, "columns": shown}, _("The {shown} columns with the most missing values; the other {rest} have "
+                                           "fewer or none.").format(shown=len(shown), rest=len(columns) - len(shown))
+
+
 def null_chart(report: dict[str, Any]) -> Any:
     """Missing values as a percentage per column: a horizontal bar each, its value written beside it, on an axis
     fitted to the largest share (so 0.3% is visible next to 0%)."""

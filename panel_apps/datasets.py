@@ -6,6 +6,7 @@ lineage, and annotation progress. Address: ``datasets?project=P&dataset=NAME&ver
 from __future__ import annotations
 
 from html import escape
+from functools import partial
 from typing import Any
 
 import panel as pn
@@ -13,6 +14,7 @@ import panel as pn
 from panel_apps import charts
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
+    Prefetch,
     viewer_role,
     Messages,
     data_table,
@@ -37,6 +39,7 @@ from panel_apps.dataset_views import (
     lineage_html,
     masks_from,
     null_chart,
+    null_columns,
     preview_html,
     rules_with,
     settings_note,
@@ -49,18 +52,29 @@ PAGE = "datasets"
 PREVIEW_ROWS = 20
 
 
+def show_chart(pane: pn.pane.HoloViews, note: pn.pane.HTML, chart: Any, element_id: str, why_none: str) -> None:
+    """The chart, or only the note saying why there is none (an empty figure is not drawn: each costs the
+    page its Bokeh figure, on the server and in the browser)."""
+    drawn, note.object = chart_or_note(chart, element_id, why_none)
+    pane.object = drawn if chart is not None else None
+
+
 def _html(**options: Any) -> pn.pane.HTML:
     return pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10), **options)
 
 
 class SettingsForm:
-    """Masking (a choice per column) and the quality gate's common rules; saved by ``datasets.update``. Shown
-    to everyone, enabled for maintainers only, the buttons saying why when not."""
+    """Masking (the columns to hash, the columns to redact) and the quality gate's common rules; saved by
+    ``datasets.update``. Shown to everyone, enabled for maintainers only, the buttons saying why when not. Two
+    pickers, not a choice per column: a table of a hundred columns stays one widget each."""
 
     def __init__(self) -> None:
         self.note = _html()
         self.masks = pn.Column(sizing_mode="stretch_width")
-        self.choices: dict[str, pn.widgets.Select] = {}
+        self.hashed = pn.widgets.MultiChoice(name=_("Hash these columns"), options=[], width=420,
+                                             css_classes=["mask-hash"])
+        self.redacted = pn.widgets.MultiChoice(name=_("Redact these columns"), options=[], width=420,
+                                               css_classes=["mask-redact"])
         self.min_rows = pn.widgets.IntInput(name=_("Fewest rows (min_rows)"), value=None, start=0, width=200,
                                              css_classes=["rule-min-rows"])
         self.max_null = pn.widgets.FloatInput(name=_("Largest missing share (max_null_fraction)"), value=None,
@@ -78,11 +92,11 @@ class SettingsForm:
     def show(self, dataset: dict[str, Any], columns: list[str], may_manage: bool, role: str | None) -> None:
         self.note.object = f"<div id='settings-note' style='color:#555'>{escape(settings_note(role, may_manage))}</div>"
         masks = dataset.get("sensitive_columns") or {}
-        self.choices = {column: pn.widgets.Select(
-            name=column, options={_("not masked"): "", _("hash"): "hash", _("redact"): "redact"},
-            value=masks.get(column, ""), width=160, disabled=not may_manage, css_classes=[f"mask-{column}"])
-            for column in columns}
-        self.masks.objects = [pn.FlexBox(*self.choices.values())] if columns else [
+        for picker, method in ((self.hashed, "hash"), (self.redacted, "redact")):
+            picker.options = list(columns)
+            picker.value = [column for column in columns if masks.get(column) == method]
+            picker.disabled = not may_manage
+        self.masks.objects = [pn.FlexBox(self.hashed, self.redacted)] if columns else [
             _html(object=empty_html("mask-columns", _("No columns to mask (an image folder has none).")))]
         rules = dataset.get("quality_rules") or {}
         self.min_rows.value = rules.get("min_rows")
@@ -99,7 +113,9 @@ class SettingsForm:
         self.save_rules.name = _("Save quality gate") + only
 
     def masking(self) -> dict[str, str]:
-        return masks_from({column: widget.value for column, widget in self.choices.items()})
+        """{column: method}; a column picked in both is redacted (the stronger mask)."""
+        return masks_from({**{column: "hash" for column in self.hashed.value},
+                           **{column: "redact" for column in self.redacted.value}})
 
     def rules(self, current: dict[str, Any]) -> dict[str, Any]:
         return rules_with(current, {"min_rows": self.min_rows.value, "max_null_fraction": self.max_null.value,
@@ -144,9 +160,17 @@ class DatasetsPage:
         self.tasks = data_table(annotations_frame([]), name="annotation-tasks", page_size=10)
         self.version_records: list[dict[str, Any]] = []
         self.record: dict[str, Any] = {}
+        self.latest: dict[str, int | None] = {}  # each dataset's latest version, from the list
+        self.early = Prefetch()  # reads started before the version is picked (its preview)
+        # The lineage walk follows the version's readers into MLflow (runs, models, evaluations), and the
+        # settings hold a picker over every column: on the first paint both are drawn once the page is shown,
+        # so the table and charts do not wait for them.
+        self._lineage_after_load = True
+        self._below_the_fold_after_load = True
         self.settings.save_masks.on_click(lambda _e: self.save(masks=True))
         self.settings.save_rules.on_click(lambda _e: self.save(masks=False))
         self.load_datasets(query_arg("dataset"), query_arg("version"))
+        self._below_the_fold_after_load = False
         self.project.param.watch(lambda _e: self.load_datasets(), "value")
         self.dataset.param.watch(lambda _e: self.load_versions(), "value")
         self.version.param.watch(lambda _e: self.show_version(), "value")
@@ -163,8 +187,11 @@ class DatasetsPage:
         if not project:
             self.messages.note(_("You are not a member of any project yet: ask a project's maintainer to add you."))
             return
+        # Independent reads start together (the platform answers them in parallel).
+        first = Prefetch({"datasets": lambda: self.api.datasets(project),
+                          "tasks": lambda: self.api.annotation_tasks(project)})
         datasets = self.messages.attempt(_("list the datasets of {project}").format(project=project),
-                              lambda: self.api.datasets(project), [])
+                              lambda: first.take("datasets", lambda: self.api.datasets(project)), [])
         listed = ", ".join(f"{escape(d['name'])} (v{d['latest_version']})" for d in datasets)
         self.summary.object = "<div id='datasets-summary' style='font-family:system-ui,sans-serif'>" + (ngettext(
             "{count} dataset in {project}: {names}", "{count} datasets in {project}: {names}", len(datasets)).format(
@@ -172,8 +199,9 @@ class DatasetsPage:
             _("No dataset in {project} yet: register one with `aitip data add NAME FILE -P {project}` "
               "(CSV, Parquet, JSONL, or a folder of class sub-folders).").format(project=project))) + "</div>"
         tasks = self.messages.attempt(_("list the annotation tasks of {project}").format(project=project),
-                           lambda: self.api.annotation_tasks(project), [])
+                           lambda: first.take("tasks", lambda: self.api.annotation_tasks(project)), [])
         self.tasks.value = annotations_frame(tasks)
+        self.latest = {d["name"]: d.get("latest_version") for d in datasets}
         names = [d["name"] for d in datasets]
         self.dataset.options = names
         self.dataset.value = first_value(names, wanted)
@@ -181,10 +209,18 @@ class DatasetsPage:
 
     def load_versions(self, wanted: str | None = None) -> None:
         project, name = self.project.value, self.dataset.value
+        shown = int(wanted) if wanted and wanted.isdigit() else self.latest.get(name)
+        calls: dict[Any, Any] = {"dataset": lambda: self.api.dataset(project, name),
+                                 "versions": lambda: self.api.dataset_versions(project, name)} if name else {}
+        if name and shown:  # the version about to be shown: its preview is read beside the rest
+            calls[("preview", project, name, shown)] = lambda: self.api.dataset_preview(project, name, shown,
+                                                                                       PREVIEW_ROWS)
+        both = self.early = Prefetch(calls)
         self.record = self.messages.attempt(_("read dataset {dataset}").format(dataset=name),
-                                 lambda: self.api.dataset(project, name), {}) if name else {}
-        self.version_records = self.messages.attempt(_("list the versions of {dataset}").format(dataset=name),
-                                          lambda: self.api.dataset_versions(project, name), []) if name else []
+                                 lambda: both.take("dataset", lambda: self.api.dataset(project, name)), {}) if name else {}
+        self.version_records = self.messages.attempt(
+            _("list the versions of {dataset}").format(dataset=name),
+            lambda: both.take("versions", lambda: self.api.dataset_versions(project, name)), []) if name else []
         self.versions.value = versions_frame(self.version_records)
         numbers = [str(v["version"]) for v in sorted(self.version_records, key=lambda v: -v["version"])]
         self.version.options = numbers
@@ -199,28 +235,37 @@ class DatasetsPage:
         record = self.current()
         report = (record or {}).get("quality") or {}
         self.show_data(record)
-        self.nulls.object, self.nulls_note.object = chart_or_note(
-            null_chart(report) if record else None, "nulls-note",
-            _("No column statistics for this version (an image folder has none; see its classes below).")
-            if record else _("Pick a dataset and a version above."))
-        self.balance.object, self.balance_note.object = chart_or_note(
-            class_balance(report) if record else None, "balance-note",
-            _("No label column declared: set the quality gate's label column (label_column) below to see the "
-              "class balance."))
+        drawn, about_the_rest = null_columns(report) if record else (None, "")
+        show_chart(self.nulls, self.nulls_note, null_chart(drawn) if drawn else None, "nulls-note",
+                   about_the_rest or (_("No column statistics for this version (an image folder has none; see its "
+                                        "classes below).") if record else _("Pick a dataset and a version above.")))
+        if drawn and about_the_rest:
+            self.nulls_note.object = empty_html("nulls-note", about_the_rest)
+        show_chart(self.balance, self.balance_note, class_balance(report) if record else None, "balance-note",
+                   _("No label column declared: set the quality gate's label column (label_column) below to see "
+                     "the class balance."))
         numeric = [c["name"] for c in report.get("columns") or [] if c.get("numeric")]
         self.column.options = numeric
         self.column.value = histogram_default(report)
         self.show_histogram()
         if record is not None:
             node = f"dataset:{record['project']}/{record['dataset']}@{record['version']}"
-            graph = self.messages.attempt(_("read the lineage"), lambda: self.api.lineage(node), {"edges": [], "nodes": []})
-            self.lineage.object = lineage_html(graph)
+            if self._lineage_after_load:
+                self._lineage_after_load = False
+                self.lineage.object = empty_html("dataset-lineage", _("loading"))
+                pn.state.onload(lambda: self.show_lineage(node))
+            else:
+                self.show_lineage(node)
             older = [v for v in self.compare_to.options if v not in ("-", self.version.value)]
             self.compare_to.value = older[0] if older else "-"
         else:
             self.lineage.object = empty_html("dataset-lineage", _("Pick a dataset and a version above."))
         self.show_diff()
         update_query(project=self.project.value, dataset=self.dataset.value, version=self.version.value)
+
+    def show_lineage(self, node: str) -> None:
+        graph = self.messages.attempt(_("read the lineage"), lambda: self.api.lineage(node), {"edges": [], "nodes": []})
+        self.lineage.object = lineage_html(graph)
 
     def show_data(self, record: dict[str, Any] | None) -> None:
         """The preview (masked by the platform for the viewer's role), thumbnails for images, and the settings."""
@@ -232,7 +277,9 @@ class DatasetsPage:
         project, name, number = self.project.value, self.dataset.value, record["version"]
         masks = self.record.get("sensitive_columns") or {}
         preview = self.messages.attempt(_("preview {dataset} v{version}").format(dataset=name, version=number),
-                             lambda: self.api.dataset_preview(project, name, number, PREVIEW_ROWS), None)
+                             lambda: self.early.take(("preview", project, name, number),
+                                                     lambda: self.api.dataset_preview(project, name, number,
+                                                                                      PREVIEW_ROWS)), None)
         self.preview.object = preview_html(preview, masks)
         if record["format"] == "images":
             shown = self.messages.attempt(_("show the images of {dataset} v{version}").format(dataset=name, version=number),
@@ -241,13 +288,18 @@ class DatasetsPage:
         else:
             self.thumbnails.object = ""
         columns = [] if record["format"] == "images" else list((preview or {}).get("columns") or [])
-        self.settings.show(self.record, columns, role_at_least(self.role, "maintainer"), self.role)
+        show_settings = partial(self.settings.show, self.record, columns, role_at_least(self.role, "maintainer"),
+                                self.role)
+        if self._below_the_fold_after_load:  # a widget per rule and a picker over every column: after first paint
+            pn.state.onload(show_settings)
+        else:
+            show_settings()
 
     def show_histogram(self) -> None:
         record = self.current()
         chart = histogram((record or {}).get("quality") or {}, self.column.value)
-        self.hist.object, self.hist_note.object = chart_or_note(
-            chart, "histogram-note", _("No numeric column to draw: the histogram needs a column of numbers."))
+        show_chart(self.hist, self.hist_note, chart, "histogram-note",
+                   _("No numeric column to draw: the histogram needs a column of numbers."))
 
     def show_diff(self) -> None:
         if not self.version.value or self.compare_to.value in (None, "-", self.version.value):

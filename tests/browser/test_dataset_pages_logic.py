@@ -33,6 +33,16 @@ def test_nulls_are_percentages_with_labels_on_a_fitted_axis() -> None:
     assert views.null_chart({"columns": []}) is None
 
 
+def test_a_wide_table_draws_its_columns_with_the_most_missing_values_and_says_so() -> None:
+    wide = {"columns": [{"name": f"p{i}", "null_fraction": 0.0} for i in range(66)]}
+    assert views.null_columns(wide) == (None, "No missing values in any of the 66 columns.")
+    wide["columns"][7]["null_fraction"], wide["columns"][40]["null_fraction"] = 0.01, 0.2
+    drawn, note = views.null_columns(wide)
+    assert [c["name"] for c in drawn["columns"]] == ["p40", "p7"]
+    assert note == "The 2 columns with the most missing values; the other 64 have fewer or none."
+    assert views.null_columns(REPORT) == (REPORT, "")  # a narrow table: every column
+
+
 def test_notes_keep_underscores_and_are_escaped() -> None:
     _chart, note = views.chart_or_note(None, "balance-note", "set label_column <here>")
     assert "label_column &lt;here&gt;" in note and "id='balance-note'" in note

@@ -81,7 +81,8 @@ def test_a_viewer_sees_masked_data_and_a_maintainer_changes_masking_and_the_gate
     expect(histogram_select(page)).to_have_value("score")  # not id
     expect(page.locator("#settings-note")).to_contain_text("You may change masking")
 
-    page.locator(".mask-email select").select_option(label="hash")
+    page.locator(".mask-hash .choices__input--cloned").fill("email")
+    page.locator(".mask-hash .choices__item--choice", has_text="email").first.click()
     page.locator(".save-masking button").click()
     expect(page.locator(".aitip-info")).to_contain_text("masking email (hash)")
     expect(page.locator("#preview-masking")).to_contain_text("email (hash)")  # the maintainer still sees values
@@ -104,7 +105,7 @@ def test_a_viewer_sees_masked_data_and_a_maintainer_changes_masking_and_the_gate
     for button in (".save-masking button", ".save-quality button"):
         expect(page.locator(button)).to_be_disabled()
         expect(page.locator(button)).to_contain_text("maintainers only")
-    expect(page.locator(".mask-email select")).to_be_disabled()
+    expect(page.locator(".mask-hash .choices__input--cloned")).to_be_disabled()
     screenshot(page, screenshots, "datasets-viewer")
 
 

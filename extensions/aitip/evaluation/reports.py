@@ -10,7 +10,6 @@ numbers formatted, charts scaled), so the template only lays it out, and autoesc
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -22,13 +21,11 @@ from markupsafe import Markup
 
 from ..atomic_files import write_atomic
 from ..i18n import N_, Translator, translator
+from .report_charts import chart
+from .report_charts import finite as _finite
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "reports"
 TEMPLATE = "evaluation.html"
-# Ten colours that stay apart on screen and on paper (matplotlib's tab10).
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
-LEGEND_ENTRIES = 12
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 METRIC_LABELS = {
@@ -68,13 +65,6 @@ CHECKS = {"threshold": N_("Threshold"), "absolute_change": N_("Absolute change")
 
 
 # ----- numbers, dates, words -----
-
-def _finite(value: Any) -> float | None:
-    """``value`` as a float when it is a finite number (JSON may hold anything), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
 
 def number(value: Any, digits: int = 4) -> str:
     """A metric as a person reads it: integers with thousands separators, others to ``digits`` significant digits."""
@@ -231,42 +221,6 @@ def _confusion(plots: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # ----- charts (scaled here, drawn as SVG by the template) -----
-
-def chart(title: str, x_label: str, y_label: str, series: list[dict[str, Any]] = (), *, bars: list[tuple] = (),
-          x_range: tuple[float, float] = (0, 1), y_range: tuple[float, float] = (0, 1), diagonal: bool = False,
-          legend: bool = True, note: str = "") -> dict[str, Any]:
-    """An SVG chart's geometry in the SVG's own units, so the template only draws: ``series`` of {label, x, y,
-    draw: "line" | "dots" | "both"}, ``bars`` of (x from, x to, height)."""
-    left, top, width, height = 48, 8, 196, 180
-    (x0, x1), (y0, y1) = x_range, y_range
-
-    def at(x: float, y: float) -> tuple[float, float]:
-        return (round(left + width * (x - x0) / ((x1 - x0) or 1.0), 1),
-                round(top + height * (1 - (y - y0) / ((y1 - y0) or 1.0)), 1))
-
-    drawn = []
-    for index, line in enumerate(series):
-        points = [at(x, y) for x, y in zip(line.get("x") or [], line.get("y") or [])
-                  if _finite(x) is not None and _finite(y) is not None]
-        style = line.get("draw", "line")
-        drawn.append({"label": line["label"], "colour": PALETTE[index % len(PALETTE)],
-                      "points": " ".join(f"{x},{y}" for x, y in points) if style != "dots" else "",
-                      "dots": points if style != "line" else []})
-    shapes = []
-    for start, end, value in bars:
-        (left_x, bar_top), (right_x, base) = at(start, value), at(end, y0)
-        shapes.append({"x": left_x, "y": bar_top, "width": max(right_x - left_x - 0.5, 0.5), "height": base - bar_top})
-    shown = drawn[:LEGEND_ENTRIES] if legend else []
-    ticks = [step / 4 for step in range(5)]
-    return {"title": title, "x_label": x_label, "y_label": y_label, "series": drawn, "bars": shapes, "note": note,
-            "width": 330, "height": top + height + 34,
-            "box": {"left": left, "top": top, "right": left + width, "bottom": top + height},
-            "x_ticks": [{"at": at(x0 + (x1 - x0) * t, y0)[0], "text": f"{x0 + (x1 - x0) * t:.3g}"} for t in ticks],
-            "y_ticks": [{"at": at(x0, y0 + (y1 - y0) * t)[1], "text": f"{y0 + (y1 - y0) * t:.3g}"} for t in ticks],
-            "diagonal": diagonal and {"from": at(x0, y0), "to": at(x1, y1)},
-            "legend": [dict(label=line["label"], colour=line["colour"], y=top + 5 + 12 * row)
-                       for row, line in enumerate(shown)], "more": len(drawn) - len(shown) if legend else 0}
-
 
 def _curves(plots: dict[str, Any], _: Translator) -> list[dict[str, Any]]:
     charts = []
