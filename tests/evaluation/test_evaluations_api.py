@@ -159,6 +159,9 @@ BAD_REQUESTS = [
     ({"model": "digits-mlp", "version": 1, "baseline": "latest"}, 422, "invalid_input", "baseline"),
     ({"model": "digits-mlp", "version": 1, "thresholds": {"accuracy_score": {"greater_is_better": True}}}, 422,
      "invalid_input", "thresholds"),
+    ({"model": "digits-mlp", "version": 1, "notebook_document": {"nbformat": 4, "nbformat_minor": 5,
+                                                                  "metadata": {}, "cells": []}},
+     422, "invalid_notebook", "no code cells"),
 ]
 
 
@@ -313,3 +316,31 @@ async def test_a_custom_metric_that_raises_ends_in_error_with_its_traceback_and_
     assert ended["error"]["code"] == "job_failed"
     assert "ZeroDivisionError" in ended["error"]["failed_cell"]["traceback"]
     assert "custom_metrics" in ended["error"]["failed_cell"]["source"]
+
+    # A notebook of one's own that hands back a dict of metrics, judged by the policy's thresholds on them.
+    status, policy = await api("PUT", POLICY, user="ann", body={
+        "dataset": "digits", "automatic": False, "notebook_document": OWN_NOTEBOOK,
+        "thresholds": {"share_right": {"threshold": 0.5, "greater_is_better": True}}})
+    assert status == 200, policy
+    status, evaluation = await api("POST", "projects/alpha/evaluations", user="carol",
+                                   body={"model": "digits-mlp", "version": 1})
+    assert status == 202 and evaluation["settings"]["notebook"] == "custom", evaluation
+    ended = await wait_evaluation(api, model_version=1)
+    assert ended["state"] == "passed", (ended["error"], ended["verdict"])
+    assert ended["metrics"]["rows"] == 450 and 0.5 < ended["metrics"]["share_right"] <= 1
+    assert [(r["metric"], r["passed"]) for r in ended["verdict"]["reasons"]] == [("share_right", True)]
+    status, job = await api("GET", f"jobs/{ended['job_id']}")
+    assert job["notebook_sha256"] == ended["notebook_sha256"] and job["notebook_name"] == "evaluate-custom.ipynb"
+
+
+OWN_NOTEBOOK = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+    {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "execution_count": None, "outputs": [],
+     "source": 'model_uri = ""\ndataset = ""\nlabel_column = "label"\nsplit_column = ""\ntest_split = "test"'},
+    {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": (
+        "import mlflow\nimport aitip.datasets\nfrom aitip.evaluation.results import publish\n"
+        "frame = aitip.datasets.to_pandas(dataset)\n"
+        "frame = frame[frame[split_column] == test_split] if split_column else frame\n"
+        "features = frame.drop(columns=[c for c in (label_column, split_column) if c]).to_numpy()\n"
+        "right = mlflow.sklearn.load_model(model_uri).predict(features) == frame[label_column].to_numpy()\n"
+        "publish({'task': 'custom', 'metrics': {'share_right': float(right.mean()), 'rows': float(len(frame))}})")},
+]}

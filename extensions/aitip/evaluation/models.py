@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from ..errors import InvalidInput
 from ..schema import DatasetName, RequestModel, ResponseModel
@@ -51,6 +51,10 @@ class EvaluationSettings(RequestModel):
     task: Task = Task.classification
     notebook: NotebookName | None = Field(None, description="An evaluation notebook of notebooks/evaluate/; "
                                           "default: the task's")
+    notebook_document: dict[str, Any] | None = Field(
+        None, description="A notebook of your own (nbformat 4 JSON) run instead: its parameters cell takes what it "
+        "needs of model_uri, baseline_model_uri, dataset, label_column, split_column, test_split, profile, "
+        "training_data, and it hands its metrics (a dict) to aitip.evaluation.publish")
     label_column: ColumnName = Field("label", description="The column holding the true label (tabular data)")
     split_column: ColumnName | None = Field("split", description="The column naming each row's split; rows "
                                             "whose value is test_split are evaluated (all rows if it is absent)")
@@ -64,6 +68,17 @@ class EvaluationSettings(RequestModel):
     parameters: dict[str, Any] = Field(default_factory=dict, max_length=50,
                                        description="More parameters for the notebook")
     timeout_seconds: int = Field(1800, ge=10, le=24 * 3600)
+
+    @field_validator("notebook_document")
+    @classmethod
+    def _looks_like_a_notebook(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _notebook_shape(value)
+
+
+def _notebook_shape(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and (value.get("nbformat") != 4 or not isinstance(value.get("cells"), list)):
+        raise ValueError("not a Jupyter notebook (nbformat 4 with a cells list)")
+    return value
 
 
 def settings_from_json(values: dict[str, Any]) -> EvaluationSettings:
@@ -106,6 +121,7 @@ class EvaluationCreate(RequestModel):
     dataset_version: int | None = Field(None, ge=1, le=MAX_VERSION)
     task: Task | None = None
     notebook: NotebookName | None = None
+    notebook_document: dict[str, Any] | None = Field(None, description="A notebook of your own, as in a policy")
     label_column: ColumnName | None = None
     split_column: ColumnName | None = None
     test_split: Annotated[str, Field(min_length=1, max_length=100)] | None = None
@@ -113,6 +129,11 @@ class EvaluationCreate(RequestModel):
     baseline: str | None = Field(None, pattern=BASELINE_PATTERN)
     profile: bool | None = None
     timeout_seconds: int | None = Field(None, ge=10, le=24 * 3600)
+
+    @field_validator("notebook_document")
+    @classmethod
+    def _looks_like_a_notebook(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _notebook_shape(value)
 
 
 class EvaluationListQuery(RequestModel):

@@ -116,6 +116,8 @@ class EvaluationService(CatalogService):
         registers from now on is evaluated at once (the model may have no version yet: its first is too)."""
         principal = self._signed_in(principal)
         settings = body.model_dump(mode="json", exclude={"automatic"})
+        if body.notebook_document is not None:
+            self.jobs.validate_notebook(body.notebook_document)
 
         def work(session: Session) -> Policy:
             record_, _ = authorize(session, principal, action, project)
@@ -215,12 +217,16 @@ class EvaluationService(CatalogService):
         if version not in versions:
             raise NotFound(f"model {model!r} has no version {version} from project {project!r}")
         baseline = baseline_version(settings.baseline, version, sorted(versions), found.aliases)
-        notebook_name = settings.notebook or DEFAULT_NOTEBOOKS[settings.task]
-        notebook_path = notebooks_dir() / f"{notebook_name}.ipynb"
-        if not notebook_path.is_file():
-            raise InvalidInput(f"there is no evaluation notebook named {notebook_name!r} (notebooks/evaluate/)",
-                               code="unknown_notebook")
-        notebook = json.loads(await asyncio.to_thread(notebook_path.read_text, encoding="utf-8"))
+        if settings.notebook_document is not None:  # the caller's own, checked whole before anything is written
+            notebook_name, notebook = "custom", settings.notebook_document
+            self.jobs.validate_notebook(notebook)
+        else:
+            notebook_name = settings.notebook or DEFAULT_NOTEBOOKS[settings.task]
+            notebook_path = notebooks_dir() / f"{notebook_name}.ipynb"
+            if not notebook_path.is_file():
+                raise InvalidInput(f"there is no evaluation notebook named {notebook_name!r} (notebooks/evaluate/)",
+                                   code="unknown_notebook")
+            notebook = json.loads(await asyncio.to_thread(notebook_path.read_text, encoding="utf-8"))
 
         def create(session: Session) -> tuple[int, dict[str, Any]]:
             project_record, _ = authorize(session, principal, action, project)
@@ -246,7 +252,8 @@ class EvaluationService(CatalogService):
                 project_id=project_record.id, model=model, model_version=version,
                 model_run_id=versions[version].run_id, baseline_version=baseline, dataset=data.dataset,
                 dataset_version=data.version, dataset_md5=data.content_md5,
-                settings={**settings.model_dump(mode="json"), "notebook": notebook_name}, state="queued",
+                settings={**settings.model_dump(mode="json", exclude={"notebook_document"}), "notebook": notebook_name},
+                state="queued",
                 trigger=trigger, warnings=warnings, created_by=principal.name)
             evaluation.project = project_record
             session.add(evaluation)

@@ -66,6 +66,10 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
                                   "int; loguniform above 0; int with whole bounds), not both",
     ("RequestModel", "_integral_numbers"): {},  # 3.0 for an integer field is 3, as JSON Schema says
     ("GpuHoursQuery", "_ordered"): "'since' must be before 'until'",
+    ("EvaluationSettings", "_looks_like_a_notebook"): {
+        "properties": {"notebook_document": {"anyOf": [_NOTEBOOK, {"type": "null"}]}}},
+    ("EvaluationCreate", "_looks_like_a_notebook"): {
+        "properties": {"notebook_document": {"anyOf": [_NOTEBOOK, {"type": "null"}]}}},
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}
         for name in ("threshold", "min_absolute_change", "min_relative_change")]},
@@ -82,8 +86,11 @@ _NOT_IN_JSON_SCHEMA = {
                   "callback." + _WEBHOOK_URL],
     "RegistrationQuery": ["callback_" + _WEBHOOK_URL],
     "EvaluationCreate": ["without an evaluation policy for the model, dataset is required (422 dataset_required)",
+                         "notebook_document must pass nbformat 4's own validation and have a code cell "
+                         "(422 invalid_notebook)",
                          "label_column must be a column of the dataset version (422 unknown_label_column)"],
-    "PolicySet": ["label_column must be a column of the dataset version (422 unknown_label_column)"],
+    "PolicySet": ["label_column must be a column of the dataset version (422 unknown_label_column)",
+                  "notebook_document must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)"],
     "SweepCreate": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
                     "searched and fixed parameters must be declared in the notebook's parameters cell (422)"],
 }
