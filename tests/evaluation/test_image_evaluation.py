@@ -18,6 +18,7 @@ from tests.evaluation.conftest import digits_image_zip, image_training_notebook
 from tests.server.conftest import TOKENS
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
+from tests.support.requirements import skip_without
 
 MODEL = "digits-images"
 DATASET = "digits-images"
@@ -72,7 +73,7 @@ async def wait_evaluation(api: Any, *, model_version: int, evaluation_id: int | 
 @pytest.fixture(params=["sklearn", "torch"])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "torch":
-        pytest.importorskip("torch", reason="the CNN variant needs torch (pip install -e '.[torch]')")
+        skip_without("torch", "the CNN variant needs torch (pip install -e '.[torch]')")
     return request.param
 
 

@@ -11,6 +11,7 @@ import pytest
 from aitip.jobs.models import JobState, JobSubmit
 from aitip.experiments.job_tracker import MlflowTracker
 from tests.jobs.conftest import ANN, make_platform
+from tests.support.requirements import skip_without
 
 pytestmark = pytest.mark.asyncio
 EXAMPLES = Path(__file__).resolve().parents[2] / "notebooks" / "train"
@@ -55,7 +56,7 @@ async def test_training_job_is_a_tracked_mlflow_run_with_a_registered_model(tmp_
 
 
 async def test_pytorch_training_job(tmp_path: Path) -> None:
-    pytest.importorskip("torch", reason="the PyTorch example needs `pip install -e .[torch]` (torch==2.13.0)")
+    skip_without("torch", "the PyTorch example needs `pip install -e .[torch]` (torch==2.13.0)")
     uri = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
     tracker = MlflowTracker(uri, tmp_path / "mlartifacts")
     platform = await make_platform(tmp_path, tracker=tracker)

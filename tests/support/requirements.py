@@ -15,3 +15,15 @@ def require(missing: str | None, must_run: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{missing} (CI=true: {must_run})")
     pytest.skip(missing)
+
+
+def skip_without(module: str, reason: str) -> None:
+    """Skip unless ``module`` is installed, without importing it here: the jobs' kernels import it, and a heavy
+    native library (torch) loaded into the test process beside the server's threads and other native libraries has
+    crashed it."""
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(reason)
