@@ -3,6 +3,7 @@ value, for a binary and a multiclass classifier logged as MLflow models and for 
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -19,17 +20,31 @@ REGRESSION_OVERLAP = {"example_count", "mean_absolute_error", "mean_squared_erro
                       "sum_on_target", "mean_on_target", "r2_score", "max_error", "mean_absolute_percentage_error"}
 
 
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory):
     """One throw-away sqlite tracking store for the module (creating one takes seconds)."""
     mlflow = pytest.importorskip("mlflow")
-    previous = mlflow.get_tracking_uri()
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils
+
+    # MLflow keeps the URI and the active experiment in globals and in the environment: all are put back after,
+    # or later tests in this process log to this module's store.
+    previous, environment = utils._tracking_uri, {name: os.environ.get(name) for name in MLFLOW_VARIABLES}
     folder = tmp_path_factory.mktemp("mlflow")
     mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
     # Artifacts beside the store: the default artifact root is ./mlruns in the working directory.
     mlflow.set_experiment(experiment_id=mlflow.create_experiment("agreement", (folder / "artifacts").as_uri()))
     yield mlflow
     mlflow.set_tracking_uri(previous)
+    fluent._active_experiment_id = None
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _evaluate(mlflow, model, features, target, model_type):

@@ -241,8 +241,9 @@ def test_notebook_routes_collect_what_their_handlers_accept() -> None:
     from aitip.operations import operations
     from aitip.server.handlers import base
 
-    carrying = {row.action for row in operations() if row.body is not None and "notebook" in row.body.model_fields}
-    assert carrying == base.NOTEBOOK_ACTIONS == {"job.submit", "sweep.create"}
+    carrying = {row.action for row in operations() if row.body is not None
+                and {"notebook", "notebook_document"} & set(row.body.model_fields)}
+    assert carrying == base.NOTEBOOK_ACTIONS == {"job.submit", "sweep.create", "evaluation.run", "evaluation.manage"}
 
 
 @pytest.mark.parametrize(("path", "status", "code"), [("jobs", 400, "invalid_json"),

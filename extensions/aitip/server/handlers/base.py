@@ -68,9 +68,9 @@ _STATUS_CODES = {
 }
 _log = logging.getLogger("aitip.server")
 
-# Job and sweep submissions carry a notebook, up to 16 MiB (``buffered_body_limit`` collects their bodies that
-# far); every other JSON body stops at ``max_body_bytes``.
-NOTEBOOK_ACTIONS = frozenset({"job.submit", "sweep.create"})
+# Job and sweep submissions, and evaluations and their policies (a notebook of one's own), carry a notebook, up to
+# 16 MiB (``buffered_body_limit`` collects their bodies that far); every other JSON body stops at ``max_body_bytes``.
+NOTEBOOK_ACTIONS = frozenset({"job.submit", "sweep.create", "evaluation.run", "evaluation.manage"})
 NOTEBOOK_BODY_BYTES = 16 * 1024 * 1024
 # A refused body that stops arriving for this long (a client that honoured ``Expect`` and keeps the
 # connection open) ends with the connection closed.
