@@ -8,7 +8,8 @@ import datetime as dt
 import math
 import os
 from html import escape
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -235,6 +236,21 @@ class Prefetch:
     def holds(self, key: Hashable) -> bool:
         """Whether ``key``'s call was started and not taken yet."""
         return key in self._futures
+
+
+class QuietChanges:
+    """A page's ``quietly()``: widget changes made by the page itself, which its watchers (``self._quiet or
+    ...``) must not take for the viewer's."""
+
+    _quiet = False
+
+    @contextmanager
+    def quietly(self) -> Iterator[None]:
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
 
 
 def prefetched_page(active: str, project_calls: Callable[[DashboardAPI, str], dict[Hashable, Callable[[], Any]]],

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Hashable
-from contextlib import contextmanager
 from html import escape
-from collections.abc import Iterator
 from typing import Any
 
 import panel as pn
@@ -29,6 +27,7 @@ from panel_apps.components import (
     data_table,
     first_value,
     page_title,
+    QuietChanges,
     prefetched_page,
     project_options,
     query_arg,
@@ -84,7 +83,7 @@ def project_calls(api: DashboardAPI, project: str, evaluation: str | None) -> di
     return calls
 
 
-class EvaluationsPage:
+class EvaluationsPage(QuietChanges):
     """The page's state and widgets; one per browser session."""
 
     def __init__(self, api: DashboardAPI, me: dict[str, Any], messages: Messages,
@@ -168,21 +167,10 @@ class EvaluationsPage:
             # The browser's own address is synced when it connects, after construction: say the view after that.
             pn.state.onload(self.share)
 
-    _quiet = False
-
     def share(self) -> None:
         """The view in the address, so it can be shared and reloaded."""
         update_query(project=self.project.value, model=self.model.value, evaluation=self.selected or "",
                      metric=self.metric.value or "")
-
-    @contextmanager
-    def quietly(self) -> Iterator[None]:
-        """Widget changes made by the page itself, which must not trigger the viewer's reactions."""
-        self._quiet = True
-        try:
-            yield
-        finally:
-            self._quiet = False
 
     # ----- data -----
 

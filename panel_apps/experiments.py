@@ -11,8 +11,6 @@ address ticks, are fetched while the session is created, so they are in the firs
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
@@ -30,6 +28,7 @@ from panel_apps.components import (
     fast_table,
     first_value,
     page_title,
+    QuietChanges,
     prefetched_page,
     project_options,
     query_arg,
@@ -77,7 +76,7 @@ def filter_syntax() -> str:
              "attributes.status = 'FINISHED', joined with and; text in single quotes.")
 
 
-class ExperimentsPage:
+class ExperimentsPage(QuietChanges):
     """The page's state and widgets; one per browser session."""
 
     def __init__(self, api: DashboardAPI, me: dict[str, Any], messages: Messages,
@@ -162,17 +161,6 @@ class ExperimentsPage:
         for widget in (self.scatter_param, self.parallel_params):
             widget.param.watch(lambda _event: self._quiet or self.redraw(others=True), "value")
         self.tabs.param.watch(lambda _event: self.draw_tab(), "active")
-
-    _quiet = False
-
-    @contextmanager
-    def quietly(self) -> Iterator[None]:
-        """Widget changes made by the page itself, which must not trigger the viewer's reactions."""
-        self._quiet = True
-        try:
-            yield
-        finally:
-            self._quiet = False
 
     # ----- data -----
 

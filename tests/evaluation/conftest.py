@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import zipfile
@@ -77,3 +78,14 @@ def digits_image_zip(size: int = 16, *, split_file: bool = True) -> tuple[bytes,
 
 def image_training_notebook() -> dict[str, Any]:
     return json.loads(IMAGE_TRAINING.read_text())
+
+
+async def wait_job(call: Any, job_id: int, timeout: float = 300) -> dict[str, Any]:
+    """The job once it has ended, read through the API (``call``: the ``api`` fixture)."""
+    for _ in range(int(timeout / 0.2)):
+        status, job = await call("GET", f"jobs/{job_id}")
+        assert status == 200, job
+        if job["state"] in ("succeeded", "failed", "cancelled", "timed_out"):
+            return job
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not end: {job}")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from aitip.evaluation.tables import CheckedTrainingJobRecord
 
-from tests.evaluation.conftest import digits_csv, training_notebook
+from tests.evaluation.conftest import digits_csv, training_notebook, wait_job
 from tests.server.conftest import TOKENS
 from tests.server.test_mcp import mcp_client
 from tests.support.cli import cli_runner
@@ -50,16 +50,6 @@ async def train(api: Any, *, epochs: int = 3, user: str = "carol") -> dict[str, 
         "inputs": [{"dataset": "digits"}]})
     assert status == 201, job
     return await wait_job(api, job["id"])
-
-
-async def wait_job(api: Any, job_id: int, timeout: float = 300) -> dict[str, Any]:
-    for _ in range(int(timeout / 0.2)):
-        status, job = await api("GET", f"jobs/{job_id}")
-        assert status == 200, job
-        if job["state"] in ("succeeded", "failed", "cancelled", "timed_out"):
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not end: {job}")
 
 
 async def wait_evaluation(api: Any, *, model_version: int, timeout: float = 300) -> dict[str, Any]:

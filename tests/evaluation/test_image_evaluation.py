@@ -14,7 +14,7 @@ from typing import Any
 import mlflow
 import pytest
 
-from tests.evaluation.conftest import digits_image_zip, image_training_notebook
+from tests.evaluation.conftest import digits_image_zip, image_training_notebook, wait_job
 from tests.server.conftest import TOKENS
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
@@ -33,16 +33,6 @@ def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[s
     jp_server_config["AitipExtension"]["run_jobs"] = True  # start_worker starts the worker and the controller
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
     return jp_server_config
-
-
-async def wait_job(api: Any, job_id: int, timeout: float = 300) -> dict[str, Any]:
-    for _ in range(int(timeout / 0.2)):
-        status, job = await api("GET", f"jobs/{job_id}")
-        assert status == 200, job
-        if job["state"] in ("succeeded", "failed", "cancelled", "timed_out"):
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not end: {job}")
 
 
 async def train(api: Any, backend: str, epochs: int) -> dict[str, Any]:
