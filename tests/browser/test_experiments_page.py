@@ -51,8 +51,18 @@ def query(page: Page) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlparse(page.url).query, keep_blank_values=True).items()}
 
 
-def chart_pixels(page: Page) -> bytes:
-    return bytes(page.locator(".runs-chart canvas").first.screenshot())
+def chart_pixels(page: Page, attempts: int = 20) -> bytes:
+    """The chart's pixels once it holds still: a chart redrawn while it is taken (each key press of the smoothing
+    slider redraws it) detaches its canvas, and the newest one is taken instead."""
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        try:
+            return bytes(page.locator(".runs-chart canvas").first.screenshot())
+        except Error as error:
+            if "not attached" not in str(error) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def open_experiments(page: Page, platform: RunningPlatform, **arguments: str) -> Page:
