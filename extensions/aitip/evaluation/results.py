@@ -9,15 +9,15 @@ never the notebook's word.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..notebook_results import display_result, plain, read_last
+
 RESULT_MIME = "application/vnd.aitip.evaluation+json"
-MAX_RESULT_BYTES = 8 * 1024 * 1024
 
 
 class TaskResult(BaseModel):
@@ -50,24 +50,11 @@ class PublishedResult(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict, description="rows evaluated, the split used")
 
 
-def _plain(value: Any) -> Any:
-    """JSON values from what a notebook may hold (numpy scalars and arrays included)."""
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
-
-
 def publish(candidate: dict[str, Any], *, baseline: dict[str, Any] | None = None,
             profile: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
     """In an evaluation notebook: hand the platform the candidate's result (and the baseline's, measured on the
     same rows), checked here first so a malformed result fails this cell, not the platform's reading."""
-    document = _plain({"candidate": candidate, "baseline": baseline, "profile": profile, "data": data or {}})
+    document = plain({"candidate": candidate, "baseline": baseline, "profile": profile, "data": data or {}})
     PublishedResult.model_validate(document)
     try:
         import mlflow
@@ -79,9 +66,7 @@ def publish(candidate: dict[str, Any], *, baseline: dict[str, Any] | None = None
                                     if len(name) <= 240})
     except ImportError:
         pass
-    from IPython.display import display
-
-    display({RESULT_MIME: document, "text/plain": _summary(document)}, raw=True)
+    display_result(RESULT_MIME, document, _summary(document))
     return document
 
 
@@ -100,22 +85,7 @@ def _summary(document: dict[str, Any]) -> str:
 def read_published(output_path: str | Path | None) -> PublishedResult | None:
     """The last result an executed notebook published, or None where it published none. A result that is not
     of the published shape raises ValueError saying why."""
-    if not output_path:
-        return None
-    path = Path(output_path)
-    if not path.is_file():
-        return None
-    notebook = json.loads(path.read_text(encoding="utf-8"))
-    found = None
-    for cell in notebook.get("cells", ()):
-        for output in cell.get("outputs", ()) if cell.get("cell_type") == "code" else ():
-            data = output.get("data") or {}
-            if RESULT_MIME in data:
-                found = data[RESULT_MIME]
+    found = read_last(output_path, RESULT_MIME)
     if found is None:
         return None
-    if isinstance(found, str):
-        found = json.loads(found)
-    if len(json.dumps(found)) > MAX_RESULT_BYTES:
-        raise ValueError(f"the published result is larger than {MAX_RESULT_BYTES} bytes")
     return PublishedResult.model_validate(found)
