@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from ..errors import InvalidInput
-from .http_target import EndpointError, HttpTarget
+from .http_target import EndpointError, EndpointUnreachable, HttpTarget
 from .llm_probe_suites import SUITES, Probe
 
 METRIC = "attack_success_rate"
@@ -255,9 +255,9 @@ def _probe_row(target: HttpTarget, client: httpx.Client, probe: Probe, detectors
     started = time.perf_counter()
     try:
         response = target.send(probe.prompt, client)
+    except EndpointUnreachable:
+        raise
     except EndpointError as error:
-        if error.code == "endpoint_unreachable":
-            raise
         return {"suite": probe.suite, "probe": probe.id, "prompt": probe.prompt[:MAX_PROMPT_CHARS], "response": None,
                 "detector": ",".join(detectors), "hit": False, "seconds": time.perf_counter() - started,
                 "error": error.message[:2000]}
