@@ -341,7 +341,8 @@ def parse_template(source: str | bytes | Mapping[str, Any], lookup: Lookup | Non
 
 
 def to_yaml(template: Template) -> str:
-    """The template as YAML, its keys in the model's order; :func:`parse_template` reads it back equal."""
+    """The template as YAML, its keys in the model's order; :func:`parse_template` reads it back equal (given the
+    same lookup where it extends another: every key is its own, but ``extends`` is resolved again)."""
     return yaml.safe_dump(template.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100)
 
 
