@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
-
-from ..atomic_files import write_atomic
 from ..i18n import N_, Translator, translator
-from .report_charts import chart
-from .report_charts import finite as _finite
+from ..report_charts import chart
+from ..report_charts import finite as _finite
+from ..report_pages import as_dict as _dict
+from ..report_pages import css_string as _css_string  # noqa: F401 - the tests check it here
+from ..report_pages import environment as _environment
+from ..report_pages import html_to_pdf as _pdf
+from ..report_pages import moment, number, write_pair
+from ..report_pages import page_counter as _page_counter
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "reports"
 TEMPLATE = "evaluation.html"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -66,18 +66,6 @@ CHECKS = {"threshold": N_("Threshold"), "absolute_change": N_("Absolute change")
 
 # ----- numbers, dates, words -----
 
-def number(value: Any, digits: int = 4) -> str:
-    """A metric as a person reads it: integers with thousands separators, others to ``digits`` significant digits."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    value = _finite(value)
-    if value is None:
-        return "–"
-    if value.is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
-
-
 def size(byte_count: Any) -> str:
     value, unit = _finite(byte_count), 0
     if value is None:
@@ -85,24 +73,6 @@ def size(byte_count: Any) -> str:
     while abs(value) >= 1024 and unit < 3:
         value, unit = value / 1024, unit + 1
     return f"{value:.0f} B" if unit == 0 else f"{value:.1f} {('KiB', 'MiB', 'GiB')[unit - 1]}"
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """``value`` where it is a dict, else an empty one: any part of the evaluation may be missing or malformed."""
-    return value if isinstance(value, dict) else {}
-
-
-def moment(text: Any) -> str:
-    """An ISO timestamp as ``2026-12-05 03:00 UTC`` (the platform writes UTC); anything else as it is."""
-    if not isinstance(text, str) or not text:
-        return "–"
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    offset = when.utcoffset()
-    zone = "UTC" if offset is not None and not offset else when.strftime("%z") if offset is not None else ""
-    return f"{when:%Y-%m-%d %H:%M} {zone}".strip()
 
 
 def metric_label(name: str, _: Translator) -> str:
@@ -346,19 +316,6 @@ def _profile(profile: Any, _: Translator) -> dict[str, Any] | None:
 
 # ----- the page -----
 
-def _css_string(text: str) -> str:
-    """``text`` as a CSS string literal that cannot end the string or the <style> element."""
-    return '"' + "".join(c if c.isalnum() or c in " ·:/,.()-，：" else f"\\{ord(c):x} " for c in text) + '"'
-
-
-def _page_counter(_: Translator) -> Markup:
-    """CSS ``content`` for the footer: the translated "Page {page} of {pages}" with the page counters in it."""
-    parts = re.split(r"(\{page\}|\{pages\})", _("Page {page} of {pages}"))
-    pieces = [{"{page}": "counter(page)", "{pages}": "counter(pages)"}.get(part) or _css_string(part)
-              for part in parts if part]
-    return Markup(" ".join(pieces))
-
-
 def _facts(evaluation: dict[str, Any], result: dict[str, Any], _: Translator) -> list[dict[str, str]]:
     """Exactly what was judged: model, data, code, and when and why."""
     trigger = str(evaluation.get("trigger") or "")
@@ -435,30 +392,10 @@ def context(evaluation: dict[str, Any], language: str = "en") -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=None)
-def _environment(language: str) -> Environment:
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                              extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
-    _ = translator(language)
-    environment.install_gettext_callables(_.gettext, _.ngettext, newstyle=True)  # type: ignore[attr-defined]
-    return environment
-
-
 def render_html(evaluation: dict, language: str = "en") -> str:
     """The report as one self-contained HTML page."""
     values = context(evaluation, language)
     return _environment(values["language"]).get_template(TEMPLATE).render(values)
-
-
-def _refuse_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """WeasyPrint's URL fetcher for reports: a report is self-contained, so any fetch is a bug (or an attack)."""
-    raise ValueError(f"an evaluation report fetches nothing, not {url[:80]!r}")
-
-
-def _pdf(html: str) -> bytes:
-    from weasyprint import HTML  # imported here: only PDF rendering needs it and its native libraries
-
-    return HTML(string=html, url_fetcher=_refuse_fetch).write_pdf()
 
 
 def render_pdf(evaluation: dict, language: str = "en") -> bytes:
@@ -467,14 +404,6 @@ def render_pdf(evaluation: dict, language: str = "en") -> bytes:
 
 
 def write_reports(evaluation: dict, directory: Path, language: str = "en") -> tuple[Path, Path]:
-    """Writes ``report.<language>.html`` and ``report.<language>.pdf`` into ``directory``, each atomically, so a
-    reader sees the old report or the new one, never half of one."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    """Writes ``report.<language>.html`` and ``report.<language>.pdf`` into ``directory``, each atomically."""
     chosen = translator(language).language
-    html = render_html(evaluation, chosen)
-    html_path, pdf_path = directory / f"report.{chosen}.html", directory / f"report.{chosen}.pdf"
-    pdf = _pdf(html)
-    write_atomic(html_path, html.encode("utf-8"), mode=0o644)  # readable as an ordinary file
-    write_atomic(pdf_path, pdf, mode=0o644)
-    return html_path, pdf_path
+    return write_pair(render_html(evaluation, chosen), directory, chosen)

@@ -21,9 +21,10 @@ def finite(value: Any) -> float | None:
 
 def chart(title: str, x_label: str, y_label: str, series: list[dict[str, Any]] = (), *, bars: list[tuple] = (),
           x_range: tuple[float, float] = (0, 1), y_range: tuple[float, float] = (0, 1), diagonal: bool = False,
-          legend: bool = True, note: str = "") -> dict[str, Any]:
+          legend: bool = True, note: str = "", references: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """An SVG chart's geometry in the SVG's own units, so the template only draws: ``series`` of {label, x, y,
-    draw: "line" | "dots" | "both"}, ``bars`` of (x from, x to, height)."""
+    draw: "line" | "dots" | "both"}, ``bars`` of (x from, x to, height), ``references`` of {label, y, x_from,
+    x_to} (dashed horizontal lines, e.g. a pass threshold; without x_from/x_to across the whole chart)."""
     left, top, width, height = 48, 8, 196, 180
     (x0, x1), (y0, y1) = x_range, y_range
 
@@ -36,13 +37,22 @@ def chart(title: str, x_label: str, y_label: str, series: list[dict[str, Any]] =
         points = [at(x, y) for x, y in zip(line.get("x") or [], line.get("y") or [])
                   if finite(x) is not None and finite(y) is not None]
         style = line.get("draw", "line")
-        drawn.append({"label": line["label"], "colour": PALETTE[index % len(PALETTE)],
+        drawn.append({"label": line["label"], "colour": line.get("colour") or PALETTE[index % len(PALETTE)],
                       "points": " ".join(f"{x},{y}" for x, y in points) if style != "dots" else "",
                       "dots": points if style != "line" else []})
     shapes = []
     for start, end, value in bars:
         (left_x, bar_top), (right_x, base) = at(start, value), at(end, y0)
         shapes.append({"x": left_x, "y": bar_top, "width": max(right_x - left_x - 0.5, 0.5), "height": base - bar_top})
+    lines = []
+    for reference in references:
+        if finite(reference.get("y")) is None:
+            continue
+        start = x0 if finite(reference.get("x_from")) is None else reference["x_from"]
+        end = x1 if finite(reference.get("x_to")) is None else reference["x_to"]
+        (left_x, y), (right_x, _) = at(start, reference["y"]), at(end, reference["y"])
+        lines.append({"label": reference.get("label", ""), "colour": reference.get("colour", "#cf222e"),
+                      "x1": left_x, "x2": right_x, "y": y})
     shown = drawn[:LEGEND_ENTRIES] if legend else []
     ticks = [step / 4 for step in range(5)]
     return {"title": title, "x_label": x_label, "y_label": y_label, "series": drawn, "bars": shapes, "note": note,
@@ -51,5 +61,8 @@ def chart(title: str, x_label: str, y_label: str, series: list[dict[str, Any]] =
             "x_ticks": [{"at": at(x0 + (x1 - x0) * t, y0)[0], "text": f"{x0 + (x1 - x0) * t:.3g}"} for t in ticks],
             "y_ticks": [{"at": at(x0, y0 + (y1 - y0) * t)[1], "text": f"{y0 + (y1 - y0) * t:.3g}"} for t in ticks],
             "diagonal": diagonal and {"from": at(x0, y0), "to": at(x1, y1)},
-            "legend": [dict(label=line["label"], colour=line["colour"], y=top + 5 + 12 * row)
-                       for row, line in enumerate(shown)], "more": len(drawn) - len(shown) if legend else 0}
+            "references": lines,
+            "legend": [dict(label=line["label"], colour=line["colour"], y=top + 5 + 12 * row, dashed=dashed)
+                       for row, (line, dashed) in enumerate([(line, False) for line in shown] +
+                                                            [(line, True) for line in lines if legend])],
+            "more": len(drawn) - len(shown) if legend else 0}
