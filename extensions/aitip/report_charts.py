@@ -21,10 +21,12 @@ def finite(value: Any) -> float | None:
 
 def chart(title: str, x_label: str, y_label: str, series: list[dict[str, Any]] = (), *, bars: list[tuple] = (),
           x_range: tuple[float, float] = (0, 1), y_range: tuple[float, float] = (0, 1), diagonal: bool = False,
-          legend: bool = True, note: str = "", references: list[dict[str, Any]] = ()) -> dict[str, Any]:
+          legend: bool = True, note: str = "", references: list[dict[str, Any]] = (),
+          x_ticks: list[float] = ()) -> dict[str, Any]:
     """An SVG chart's geometry in the SVG's own units, so the template only draws: ``series`` of {label, x, y,
     draw: "line" | "dots" | "both"}, ``bars`` of (x from, x to, height), ``references`` of {label, y, x_from,
-    x_to} (dashed horizontal lines, e.g. a pass threshold; without x_from/x_to across the whole chart)."""
+    x_to} (dashed horizontal lines, e.g. a pass threshold; without x_from/x_to across the whole chart); ``x_ticks``
+    where the x axis is marked (by default at every quarter). A series without a label stays out of the legend."""
     left, top, width, height = 48, 8, 196, 180
     (x0, x1), (y0, y1) = x_range, y_range
 
@@ -53,16 +55,19 @@ def chart(title: str, x_label: str, y_label: str, series: list[dict[str, Any]] =
         (left_x, y), (right_x, _) = at(start, reference["y"]), at(end, reference["y"])
         lines.append({"label": reference.get("label", ""), "colour": reference.get("colour", "#cf222e"),
                       "x1": left_x, "x2": right_x, "y": y})
-    shown = drawn[:LEGEND_ENTRIES] if legend else []
+    labelled = [line for line in drawn if line["label"]]
+    shown = labelled[:LEGEND_ENTRIES] if legend else []
     ticks = [step / 4 for step in range(5)]
+    marks = [{"at": at(x, y0)[0], "text": f"{x:.3g}"} for x in x_ticks] or \
+        [{"at": at(x0 + (x1 - x0) * t, y0)[0], "text": f"{x0 + (x1 - x0) * t:.3g}"} for t in ticks]
     return {"title": title, "x_label": x_label, "y_label": y_label, "series": drawn, "bars": shapes, "note": note,
             "width": 330, "height": top + height + 34,
             "box": {"left": left, "top": top, "right": left + width, "bottom": top + height},
-            "x_ticks": [{"at": at(x0 + (x1 - x0) * t, y0)[0], "text": f"{x0 + (x1 - x0) * t:.3g}"} for t in ticks],
+            "x_ticks": marks,
             "y_ticks": [{"at": at(x0, y0 + (y1 - y0) * t)[1], "text": f"{y0 + (y1 - y0) * t:.3g}"} for t in ticks],
             "diagonal": diagonal and {"from": at(x0, y0), "to": at(x1, y1)},
             "references": lines,
             "legend": [dict(label=line["label"], colour=line["colour"], y=top + 5 + 12 * row, dashed=dashed)
                        for row, (line, dashed) in enumerate([(line, False) for line in shown] +
                                                             [(line, True) for line in lines if legend])],
-            "more": len(drawn) - len(shown) if legend else 0}
+            "more": len(labelled) - len(shown) if legend else 0}
