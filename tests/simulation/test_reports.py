@@ -142,6 +142,7 @@ def test_text_from_the_model_under_test_stays_text(cases: dict) -> None:
     assert len(leak) > reports.RESPONSE_CHARACTERS and shown["more"] > 0 and shown["text"].endswith(" …")
     assert f"({shown['more']} more characters)" in html
     assert "s3cret" not in html and "abc123" not in html and "https://chat.internal:8443/v1/chat?…" in html
+    assert reports._endpoint({"uri": "http://user:pw@host:99999/x?key=1"}) == "http://host:99999/x"
     from pypdf import PdfReader
 
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf_of(cases["llm"], "en"))).pages)

@@ -67,9 +67,11 @@ def _endpoint(value: Any) -> str | None:
     uri = as_dict(value).get("uri") if isinstance(value, dict) else value
     if not isinstance(uri, str) or not uri:
         return None
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    try:
+        parts = urlsplit(uri)
+        netloc = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
+    except ValueError:  # a port or an address that does not parse: cut the credentials and query out by hand
+        return re.sub(r"//[^/]*@", "//", uri).split("?")[0].split("#")[0]
     return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
 
 
