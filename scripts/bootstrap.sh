@@ -62,6 +62,8 @@ case "${1:-all}" in
     # Pango for WeasyPrint, which prints evaluation reports to PDF (the Chinese ones with the fonts above).
     [ "$(ldconfig -p 2>/dev/null | grep -oE 'libpango(ft2)?-1\.0\.so\.0' | sort -u | wc -l)" -eq 2 ] ||
       need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
+    # pdftoppm draws report pages as pictures, for the tests that look at them.
+    command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
     apt_install "${need_apt[@]}"
     python_bin=$(pick_python)
     if [ -x .venv/bin/python ] && separate_accounts && ! others_can_run .venv/bin/python; then

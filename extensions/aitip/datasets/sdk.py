@@ -173,8 +173,8 @@ def job_inputs() -> dict[str, dict[str, Any]]:
 
 
 def _resolve(name: str, version: int | None, project: str | None, client: Client | None) -> tuple[Path, str]:
-    declared = job_inputs().get(name)
-    if declared is not None and version in (None, declared["version"]):
+    declared = job_inputs().get(name if version is None else f"{name}@{version}")
+    if declared is not None:
         return Path(declared["path"]), declared["format"]
     project = _project(project)
     own = client is None

@@ -402,7 +402,8 @@ class DatasetService(VersionRegistering, CatalogService):
                 entry["path"] = str(target)
             else:
                 entry["path"] = str(self.local_path(version))
-            inputs[version.dataset] = entry
+            inputs.setdefault(version.dataset, entry)  # by name: the first version declared of it
+            inputs[f"{version.dataset}@{version.version}"] = entry
         return inputs
 
     def local_path(self, version: DatasetVersion) -> Path:

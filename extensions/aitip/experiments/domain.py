@@ -26,6 +26,7 @@ class ExperimentsDomain(Domain):
         from .gateway import TrackingGateway
         from .job_spools import JobSpools
         from .job_tracker import MlflowTracker
+        from .sandbox_models import RegistrySandboxModels
         from .service import ExperimentService
 
         uri = config.mlflow_tracking_uri
@@ -35,6 +36,10 @@ class ExperimentsDomain(Domain):
             return
         home = settings.aitip_home()
         tracker = MlflowTracker(uri, home / "mlartifacts")
+        if context.jobs is not None:
+            context.jobs.sandbox_models = RegistrySandboxModels(context.experiments)
+        if context.worker is not None:
+            context.worker.sandbox_models = RegistrySandboxModels(tracker=tracker)
         # Kernels run as their owners reach MLflow through the spool and the gateway (a token, no file).
         workspaces = Workspaces(home / WORKSPACES_DIR, separate_accounts=isolation().separate_accounts)
         spools = JobSpools(context.catalog, lambda: tracker.store, workspaces, home / "jobs")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from functools import lru_cache
@@ -371,6 +372,24 @@ class ExperimentService(CatalogService):
     def project_model(self, project: str, model: str) -> RegisteredModel:
         """The model as the project sees it (its versions, their runs and jobs, their aliases), or 404."""
         return self._project_model(project, model)
+
+    def model_version_files(self, project: str, model: str, version: int, directory: Path) -> Path:
+        """A copy of one of the project's model versions in ``directory`` (the platform's), to be looked at,
+        never loaded: e.g. whether it has loss gradients for a simulation's attacks."""
+        found = self._project_model(project, model)
+        if version not in {entry.version for entry in found.versions}:
+            raise NotFound(f"model {model!r} has no version {version} from project {project!r}")
+        import mlflow.artifacts
+
+        from .artifacts import DESTINATION_ENV, register_artifacts_scheme
+
+        assert self._mlflow is not None
+        os.environ.setdefault(DESTINATION_ENV, str(self.artifact_root))  # mlflow-artifacts:/ are files there
+        register_artifacts_scheme()
+        client = self._mlflow.client
+        source = client.get_model_version_download_uri(model, str(version))
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(directory),
+                                                        tracking_uri=self.tracking_uri))
 
     def project_models(self, project: str) -> list[RegisteredModel]:
         experiment_ids = self._experiment_ids(project, include_deleted=True)

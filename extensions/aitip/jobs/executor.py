@@ -19,6 +19,7 @@ from nbclient.exceptions import CellExecutionError, DeadKernelError
 from traitlets import Bool, Dict, Float, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
+from ..isolation.limits import limits_code
 from ..isolation.privileges import drop_code
 from ..isolation.workspaces import LATE_ENV_FILE, SETUP_ERROR_FILE, JobWorkspace
 from .kernel_pool import KernelPool, PooledKernel
@@ -44,6 +45,8 @@ class ExecutionRequest:
     late_env: asyncio.Future[dict[str, str]] | None = None
     # The attempt's directories; with an account, the kernel drops to it before any cell runs.
     workspace: JobWorkspace | None = None
+    # A sandboxed job (aitip.jobs.models.Sandbox): its own kernel, in a network of its own, under limits.
+    sandbox: dict[str, Any] | None = None
 
     @property
     def late_env_file(self) -> Path:
@@ -162,13 +165,17 @@ def _aitip_late_env(path, timeout):
 
 
 def setup_code(env: dict[str, str], workdir: Path, gpus: list[int], late_env_file: Path | None = None, *,
-               error_file: Path, workspace: JobWorkspace | None = None) -> str:
-    """Run before the first cell, never shown: with an account in ``workspace``, the drop to it (the
-    pooled kernel was started by the platform); then the job's environment and working directory; with
-    ``late_env_file``, the hook that applies the environment the platform writes there later."""
+               error_file: Path, workspace: JobWorkspace | None = None,
+               sandbox: dict[str, Any] | None = None) -> str:
+    """Run before the first cell, never shown: a sandbox's limits and, with an account in ``workspace``, the
+    drop to it (the kernel was started by the platform); then the job's environment and working directory;
+    with ``late_env_file``, the hook that applies the environment the platform writes there later."""
     variables = dict(env)
     variables["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
     code = ""
+    if sandbox is not None:
+        code += limits_code(memory_mb=sandbox.get("memory_mb"), cpu_seconds=sandbox.get("cpu_seconds"),
+                            cpus=sandbox.get("cpus"))
     account = workspace.account if workspace is not None else None
     if account is not None:
         code += drop_code(account.uid, account.gid, account.groups, str(account.home), account.name)
@@ -257,7 +264,10 @@ class LocalExecutor(Executor):
         if request.workspace is None:
             request.workdir.mkdir(parents=True, exist_ok=True)
         nb = prepare_notebook(request.notebook, request.parameters)
-        kernel = await self.pool.acquire(request.kernel)
+        if request.sandbox is not None:
+            kernel = await self.pool.start_kernel(request.kernel, isolate_network=True)
+        else:
+            kernel = await self.pool.acquire(request.kernel)
         await observer.kernel_started(kernel.pid, kernel.host)
         run = _NotebookRun(nb, kernel, observer, request, self.save_interval)
         runner = asyncio.ensure_future(run.run())
@@ -315,7 +325,8 @@ class _NotebookRun:
             late_file = self.request.late_env_file
             late.add_done_callback(lambda future: publish_late_env(future, self.request))
         code = setup_code(env, self.request.workdir, self.request.gpus, late_file,
-                          error_file=self.request.setup_error_file, workspace=self.request.workspace)
+                          error_file=self.request.setup_error_file, workspace=self.request.workspace,
+                          sandbox=self.request.sandbox)
         self.kernel.client.execute(code, silent=True, store_history=False)
 
     def _tracking_failure(self) -> ExecutionResult | None:

@@ -253,6 +253,10 @@ def detach_from_platform() -> None:
 def run_kernel(request: dict[str, Any], server_pid: int) -> int:
     """Become the kernel the request describes (in the forked child) and return its exit code."""
     os.setsid()
+    if request.get("isolate_network"):
+        from aitip.isolation.network import isolate_network
+
+        isolate_network()  # before any thread or socket; a failure ends the child, said on its stderr
     detach_from_platform()
     os.chdir(request.get("cwd") or os.getcwd())
     os.environ.clear()

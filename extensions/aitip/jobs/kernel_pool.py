@@ -175,8 +175,9 @@ class ForkServer:
             time.sleep(0.005)
         return -1  # exited, but its status is no longer known
 
-    async def spawn(self, cmd: list[str], env: dict[str, str], cwd: str | None) -> ForkedKernelProcess:
-        request = {"op": "spawn", "argv": cmd[3:], "env": env, "cwd": cwd}
+    async def spawn(self, cmd: list[str], env: dict[str, str], cwd: str | None, *,
+                    isolate_network: bool = False) -> ForkedKernelProcess:
+        request = {"op": "spawn", "argv": cmd[3:], "env": env, "cwd": cwd, "isolate_network": isolate_network}
         reply, fds = await asyncio.to_thread(self._request, request, with_fd=True)
         if len(fds) != 1:
             raise RuntimeError("the kernel fork server sent no process handle")
@@ -200,20 +201,27 @@ class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]
     """Launches an IPython kernel by asking the fork server for it; anything else as a plain process."""
 
     fork_server: ForkServer | None = None
+    isolate_network = False  # a sandboxed kernel: a network namespace of its own (aitip.isolation.network)
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         server = self.fork_server
         if server is None or not server.alive or not server.handles(cmd):
-            return await super().launch_kernel(cmd, **kwargs)
+            return await self._launch_process(cmd, **kwargs)
         try:
-            self.process = await server.spawn(cmd, env=dict(kwargs.get("env") or {}), cwd=kwargs.get("cwd"))
+            self.process = await server.spawn(cmd, env=dict(kwargs.get("env") or {}), cwd=kwargs.get("cwd"),
+                                              isolate_network=self.isolate_network)
         except (OSError, RuntimeError) as error:
             log.warning("could not fork a kernel (%s); launching it as a process", error)
-            return await super().launch_kernel(cmd, **kwargs)
+            return await self._launch_process(cmd, **kwargs)
         self.pid = self.process.pid
         self.pgid = self.process.pid  # the kernel leads its own session
         self.cwd = kwargs.get("cwd", pathlib.Path.cwd())
         return self.connection_info
+
+    async def _launch_process(self, cmd: list[str], **kwargs: Any) -> Any:
+        if self.isolate_network:
+            cmd = [sys.executable, "-m", "aitip.isolation.network", "--", *cmd]
+        return await super().launch_kernel(cmd, **kwargs)
 
 
 @dataclass
@@ -311,14 +319,17 @@ class KernelPool:
             self._fork_servers[python] = server
             return server
 
-    async def start_kernel(self, name: str) -> PooledKernel:
+    async def start_kernel(self, name: str, *, isolate_network: bool = False) -> PooledKernel:
+        """A new kernel of spec ``name``; with ``isolate_network``, in a network namespace of its own (never
+        pooled: a sandboxed job starts its own)."""
         base = self.runtime_dir / f"k-{uuid.uuid4().hex[:10]}"
         manager = AsyncKernelManager(kernel_name=name, transport="ipc", connection_file=str(base) + ".json")
-        if self.fork:
+        if self.fork or isolate_network:
             manager.kernel_id = str(uuid.uuid4())
             provisioner = ForkServerProvisioner(kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec,
                                                 parent=manager)
-            provisioner.fork_server = await self._fork_server_for(manager)
+            provisioner.fork_server = await self._fork_server_for(manager) if self.fork else None
+            provisioner.isolate_network = isolate_network
             manager.provisioner = provisioner
         # A job kernel keeps none of the platform's descriptors: a forked one detaches itself, a plain
         # one gets /dev/null for the streams it would otherwise share with the platform's log.

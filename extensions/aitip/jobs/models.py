@@ -54,6 +54,28 @@ class JobInputRef(ResponseModel):
     how: str
 
 
+class SandboxModel(RequestModel):
+    """A registered model version the sandboxed job reads: staged read-only into its inputs before it starts."""
+
+    name: str = Field(min_length=1, max_length=256, description="A registered model of the job's project")
+    version: int = Field(ge=1, le=MAX_DATASET_VERSION)
+
+
+class Sandbox(RequestModel):
+    """Run the notebook isolated: a network of its own (nothing but the egress origins, through the platform),
+    no platform credential, the named model versions and declared inputs staged read-only, and limits."""
+
+    egress: list[Annotated[str, Field(max_length=2048, pattern=r"^https?://[^/?#\s]+/?$")]] = Field(
+        default_factory=list, max_length=4,
+        description="Origins (scheme://host:port) the job may reach over HTTP, through the platform's egress "
+                    "proxy ($AITIP_EGRESS_SOCKET); nothing else is reachable")
+    memory_mb: int = Field(4096, ge=256, le=262144, description="Address space the kernel may use")
+    cpu_seconds: int = Field(1800, ge=10, le=604800, description="CPU time the kernel may use")
+    cpus: int = Field(2, ge=1, le=256, description="Cores the kernel's threads may run on")
+    models: list[SandboxModel] = Field(default_factory=list, max_length=8,
+                                       description="Model versions staged for the job ($AITIP_MODELS)")
+
+
 class JobSubmit(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] = Field(description="The notebook document (nbformat 4 JSON)")
@@ -72,6 +94,7 @@ class JobSubmit(RequestModel):
                                    description="Dataset versions the job reads (recorded as lineage)")
     callback: CallbackRequest | None = Field(None, description="Post the job's final state here, signed "
                                              "(X-Aitip-Signature), when it ends")
+    sandbox: Sandbox | None = Field(None, description="Run isolated (see Sandbox): how simulations run")
 
     @field_validator("notebook")
     @classmethod
@@ -121,6 +144,7 @@ class Job(ResponseModel):
     mlflow_experiment_id: str | None
     inputs: list[JobInputRef] = Field(default_factory=list)
     callback_url: str | None = None
+    sandbox: dict[str, Any] | None = Field(None, description="How the job is isolated, where it is sandboxed")
     callback_secret: str | None = Field(None, description="In the submission's answer only, when the platform "
                                         "made the callback's secret")
     submitted_at: datetime

@@ -39,6 +39,7 @@ from .models import (
     JobSubmit,
 )
 from .inputs import JobInputs
+from .sandbox import SandboxModels
 from .notebook_store import NotebookStore
 from .notices import JobNotices
 from .parameters import validate_parameters
@@ -57,7 +58,7 @@ def job_model(job: JobRecord, inputs: list[JobInputRef] | None = None) -> Job:
         cancel_requested=job.cancel_requested, reason=job.reason,
         failed_cell=FailedCell(**job.failed_cell) if job.failed_cell else None,
         mlflow_run_id=job.mlflow_run_id, mlflow_experiment_id=job.mlflow_experiment_id,
-        callback_url=job.callback_url, inputs=inputs or [],
+        callback_url=job.callback_url, inputs=inputs or [], sandbox=job.sandbox,
         submitted_at=job.submitted_at, started_at=job.started_at, first_cell_at=job.first_cell_at,
         finished_at=job.finished_at,
     )
@@ -98,6 +99,7 @@ class JobService(CatalogService):
         self.notices: JobNotices | None = None
         # A job's dataset inputs, through the datasets domain where the platform has a data registry.
         self.inputs = JobInputs()
+        self.sandbox_models = SandboxModels()  # the experiments domain's, where the platform tracks models
 
     def _model(self, session: Session, job: JobRecord) -> Job:
         return job_model(job, self.inputs.refs(session, [job.id]).get(job.id))
@@ -151,6 +153,9 @@ class JobService(CatalogService):
         gpus = resources.gpus if resources else int(declared.get("gpus", 0))
         memory_mb = resources.memory_mb if resources else declared.get("memory_mb")
         callback = await self.prepare_callback(request.callback)
+        sandbox = request.sandbox.model_dump(mode="json") if request.sandbox is not None else None
+        if sandbox is not None:
+            await asyncio.to_thread(self.sandbox_models.check, request.project, sandbox["models"])
         sha256 = await asyncio.to_thread(self.store.put, request.notebook)
 
         def work(session: Session) -> Job:
@@ -163,7 +168,7 @@ class JobService(CatalogService):
                             code_version=request.code_version, retry_of=retry_of,
                             sweep_id=sweep[0] if sweep else None, trial_index=sweep[1] if sweep else None,
                             callback_url=callback.url if callback else None,
-                            callback_secret=callback.secret if callback else None)
+                            callback_secret=callback.secret if callback else None, sandbox=sandbox)
             job.project = project
             session.add(job)
             session.flush()
@@ -368,7 +373,7 @@ class JobService(CatalogService):
                              resources={"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
                              priority=job.priority, timeout_seconds=job.timeout_seconds,
                              max_attempts=job.max_attempts, tags=job.tags or {}, code_version=job.code_version,
-                             inputs=declared)
+                             inputs=declared, sandbox=job.sandbox)
 
         request = await self._in_transaction(snapshot)
         return await self.submit(principal, request, retry_of=job_id)

@@ -67,6 +67,8 @@ class JobRecord(Base):
     failed_cell: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     output_path: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     # Where the job's end is posted, signed with this secret (aitip.webhooks); private to the platform.
+    # How a sandboxed job is isolated (aitip.jobs.models.Sandbox); None: an ordinary job.
+    sandbox: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     callback_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     callback_secret: Mapped[str | None] = mapped_column(String(256), nullable=True)
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

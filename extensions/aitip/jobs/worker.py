@@ -35,7 +35,9 @@ from ..isolation.state import WORKSPACES_DIR
 from ..isolation.workspaces import JobWorkspace, Workspaces
 from . import credentials
 from .events import JobSignals
+from .egress import EgressProxy
 from .inputs import JobInputs
+from .sandbox import MODELS_DIR, SandboxModels
 from .executor import ExecutionRequest, ExecutionResult, Executor, Stop
 from .models import JobState
 from .notebook_store import NotebookStore
@@ -215,6 +217,7 @@ class JobWorker(LoggingConfigurable):
         self.spools: Any = None
         self.sweeps: Any = None  # a SweepController, when the platform runs sweeps
         self.inputs = JobInputs()  # the datasets domain's, where the platform has a data registry
+        self.sandbox_models = SandboxModels()  # the experiments domain's, where the platform tracks models
         self._stopping = False
 
     async def in_transaction(self, work: Any) -> Any:
@@ -396,7 +399,8 @@ class JobWorker(LoggingConfigurable):
                 "notebook_sha256": job.notebook_sha256, "notebook_name": job.notebook_name,
                 "parameters": job.parameters or {}, "kernel": job.kernel, "gpus": job.gpus,
                 "timeout_seconds": job.timeout_seconds, "tags": job.tags or {}, "code_version": job.code_version,
-                "has_inputs": bool(self.inputs.refs(session, [job.id])), "credential": token}
+                "has_inputs": bool(self.inputs.refs(session, [job.id])), "credential": token,
+                "sandbox": job.sandbox}
 
     def _pick_and_claim(self, session: Session, slots: int, free_gpus: int) -> list[dict[str, Any]]:
         claimed = []
@@ -436,20 +440,29 @@ class JobWorker(LoggingConfigurable):
         tracking = asyncio.ensure_future(asyncio.to_thread(self._start_tracking, job))
         late_env = asyncio.ensure_future(self._run_env(job_id, tracking))
         draining = asyncio.ensure_future(self._drain_while_running(job)) if self.spools is not None else None
+        sandbox = job.get("sandbox")
+        egress: EgressProxy | None = None
         try:
             notebook = self.store.cached(job["notebook_sha256"]) or await asyncio.to_thread(self.store.get,
                                                                                           job["notebook_sha256"])
             workspace = await asyncio.to_thread(self._workspace, job)
             env = {"AITIP_JOB_ID": str(job_id), "AITIP_JOB_ATTEMPT": str(attempt), "AITIP_PROJECT": job["project"]}
-            if self.api_url:
+            if self.api_url and sandbox is None:  # a sandboxed job holds no platform credential
                 env.update(AITIP_URL=self.api_url, AITIP_TOKEN=job["credential"])
+            if sandbox is not None and sandbox.get("models"):
+                staged = await asyncio.to_thread(self._stage_models, sandbox["models"], workspace)
+                env["AITIP_MODELS"] = json.dumps(staged)
             if job.get("has_inputs"):
                 inputs = await asyncio.to_thread(self._materialize_inputs, job_id, workspace)
                 if inputs:
                     env["AITIP_INPUTS"] = json.dumps(inputs)
+            if sandbox is not None and sandbox.get("egress"):
+                egress = await self._start_egress(sandbox["egress"], workspace)
+                env["AITIP_EGRESS_SOCKET"] = str(egress.socket_path)
             request = ExecutionRequest(job_id, attempt, notebook, job["parameters"], job["kernel"],
-                                       job["timeout_seconds"], workspace.work, output_path, env, gpus, late_env,
-                                       workspace=workspace)
+                                       job["timeout_seconds"], workspace.work, output_path, env, gpus,
+                                       None if sandbox is not None else late_env, workspace=workspace,
+                                       sandbox=sandbox)
             observer = _Observer(self, job_id, attempt)
             result = await self.executor.execute(request, observer, stop)
             await observer.flush()
@@ -464,6 +477,11 @@ class JobWorker(LoggingConfigurable):
             heartbeat.cancel()
             if draining is not None:
                 draining.cancel()
+            if egress is not None:
+                await egress.close()
+        if sandbox is not None:
+            with contextlib.suppress(Exception):  # the kernel never saw it; its run still holds the report
+                await late_env
         if self.spools is not None:
             await asyncio.to_thread(self._drain_spool, job)  # what the kernel wrote last, before the run ends
         if late_env.done() and not late_env.cancelled() and late_env.exception() is None:
@@ -517,6 +535,19 @@ class JobWorker(LoggingConfigurable):
         except (UnmappableName, AccountConflict) as error:
             raise RuntimeError(f"the job cannot run as its owner: {error}") from None
         return self.workspaces.create(job["id"], job["attempt"], account)
+
+    def _stage_models(self, models: list[dict[str, Any]], workspace: JobWorkspace) -> dict[str, str]:
+        """A sandbox's model versions, copied into the inputs the owner may read but not change."""
+        staged = self.sandbox_models.stage(models, workspace.inputs / MODELS_DIR)
+        workspace.seal_inputs()
+        return staged
+
+    async def _start_egress(self, origins: list[str], workspace: JobWorkspace) -> EgressProxy:
+        """The sandbox's one way out: a socket only the job's owner (and the platform) may connect to."""
+        owner = (workspace.account.uid, workspace.account.gid) if workspace.account is not None else None
+        proxy = EgressProxy(origins, owner=owner)
+        await proxy.start()
+        return proxy
 
     def _materialize_inputs(self, job_id: int, workspace: JobWorkspace) -> dict[str, dict[str, Any]]:
         inputs = self.inputs.materialize(job_id, workspace.inputs, private_registry=workspace.account is not None)
