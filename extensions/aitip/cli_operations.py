@@ -43,7 +43,7 @@ HAND_WRITTEN = {
     "sweeps.create": "sweep", "sweeps.get": "sweeps show",
 }
 # Shorter names a group of commands also answers to (``aitip eval create ... --wait``).
-GROUP_ALIASES = {"evaluations": ["eval"]}
+GROUP_ALIASES = {"evaluations": ["eval"], "simulations": ["sim"]}
 # Options every command has; an input of the same name is given as --<group>-<name> (--webhook-url).
 GLOBAL_OPTIONS = {"--url", "--token", "--json", "--help"}
 
@@ -215,7 +215,9 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 
 # Answers a domain writes out itself for a person (by the answer model's name): "module:function" of its JSON.
 HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
-              "EvaluationDetail": "aitip.evaluation.text:evaluation_text"}
+              "EvaluationDetail": "aitip.evaluation.text:evaluation_text",
+              "Simulation": "aitip.simulation.text:simulation_text",
+              "SimulationDetail": "aitip.simulation.text:simulation_text"}
 
 
 def human(value: Any) -> str:

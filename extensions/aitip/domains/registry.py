@@ -21,6 +21,7 @@ BUILTIN: tuple[str, ...] = (
     "aitip.experiments.domain:ExperimentsDomain",
     "aitip.datasets.domain:DatasetsDomain",
     "aitip.evaluation.domain:EvaluationDomain",
+    "aitip.simulation.domain:SimulationDomain",
     "aitip.resources.domain:ResourcesDomain",
     "aitip.webhooks.domain:WebhooksDomain",
 )

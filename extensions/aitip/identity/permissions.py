@@ -84,6 +84,14 @@ PERMISSIONS: dict[str, Permission] = _table(
                "Evaluate a model version of the project now (an evaluation is a job)"),
     Permission("evaluation.manage", _P.project, Role.maintainer,
                "Set or remove how a model is evaluated: notebook, data, thresholds, baseline, automatic runs"),
+    Permission("simulation.read", _P.project, Role.viewer,
+               "Read the project's simulations (metrics, examples, verdicts, security assessments), scenario "
+               "templates and simulation policies"),
+    Permission("simulation.run", _P.project, Role.developer,
+               "Simulate a model version or an endpoint now (a sandboxed job), and save the project's own "
+               "scenario templates"),
+    Permission("simulation.manage", _P.project, Role.maintainer,
+               "Set or remove how a model is simulated: template, data or endpoint, automatic runs"),
     Permission("dataset.read", _P.project, Role.viewer,
                "Read the project's datasets, versions, diffs, lineage and (masked) previews"),
     Permission("dataset.write", _P.project, Role.developer,

@@ -78,6 +78,8 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "subscription": PathParameter(ID_PATTERN, _identifier, "integer", "The webhook subscription's id"),
     "registration": PathParameter(ID_PATTERN, _identifier, "integer", "The dataset registration's id"),
     "evaluation": PathParameter(ID_PATTERN, _identifier, "integer", "The evaluation's id"),
+    "simulation": PathParameter(ID_PATTERN, _identifier, "integer", "The simulation's id"),
+    "template": PathParameter(r"[a-z][a-z0-9_]{0,63}", str, "string", "The scenario template's name"),
     "model": PathParameter(r"[^/]{1,256}", str, "string", "The registered model's name"),
     "alias": PathParameter(r"[A-Za-z0-9_-]{1,255}", _alias, "string",
                            "The alias: letters, digits, '_' and '-' (not 'latest' nor v<N>)"),

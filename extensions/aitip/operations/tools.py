@@ -45,7 +45,8 @@ FOLLOW: dict[str, tuple[str, str, str | None]] = {
     "jobs.submit": ("jobs.get", "job", "jobs"), "jobs.retry": ("jobs.get", "job", "jobs"),
     "sweeps.create": ("sweeps.get", "sweep", None),
     "registrations.create": ("registrations.get", "registration", "registrations"),
-    "evaluations.create": ("evaluations.get", "evaluation", "evaluations")}
+    "evaluations.create": ("evaluations.get", "evaluation", "evaluations"),
+    "simulations.create": ("simulations.get", "simulation", "simulations")}
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected", "passed", "error"}
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]

@@ -24,6 +24,7 @@ from ..errors import AitipError, InvalidInput
 
 INPUT_MARKER = "$INPUT"
 EGRESS_SOCKET_VARIABLE = "AITIP_EGRESS_SOCKET"
+EGRESS_REFUSAL_HEADER = "x-aitip-egress"  # set by aitip.jobs.egress on what it answers itself
 METHODS = ("POST", "PUT", "PATCH")  # the prompt travels in a JSON body
 MAX_ANSWER_SHOWN = 300
 _PATH_STEP = re.compile(r"""\.(?P<name>[A-Za-z_][\w-]*)|\[(?P<index>-?\d+)\]|\[(?P<quote>['"])(?P<key>.*?)(?P=quote)\]""")
@@ -215,6 +216,15 @@ class HttpTarget(BaseModel):
         return httpx.Client(transport=transport, timeout=self.timeout_seconds, follow_redirects=False,
                             trust_env=not socket_path)
 
+    def requested_uri(self) -> str:
+        """The URL asked for. Over the egress socket an https endpoint is asked for in plain http with its port
+        said (the platform's proxy speaks TLS to it: the allowed origin names the scheme)."""
+        parts = urlsplit(self.uri)
+        if parts.scheme != "https" or not os.environ.get(EGRESS_SOCKET_VARIABLE):
+            return self.uri
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return parts._replace(scheme="http", netloc=f"{host}:{parts.port or 443}").geturl()
+
     def send(self, prompt: str, client: httpx.Client | None = None) -> str:
         """The endpoint's answer to one prompt. EndpointUnreachable where nothing came back; EndpointError where
         the answer is an HTTP error or lacks the response field."""
@@ -222,10 +232,14 @@ class HttpTarget(BaseModel):
             with self.client() as own:
                 return self.send(prompt, own)
         try:
-            response = client.request(self.method, self.uri, headers=self.headers, json=self.request_body(prompt))
+            response = client.request(self.method, self.requested_uri(), headers=self.headers,
+                                      json=self.request_body(prompt))
         except httpx.TransportError as error:
             raise EndpointUnreachable(f"the endpoint {self.uri} cannot be reached: {self._reason(error)}",
                                       detail={"uri": self.uri}) from error
+        if response.headers.get(EGRESS_REFUSAL_HEADER) == "refused":  # the sandbox's proxy could not get through
+            raise EndpointUnreachable(f"the endpoint {self.uri} cannot be reached: {_shown(response.text.strip())}",
+                                      detail={"uri": self.uri})
         if response.status_code >= 400:
             raise EndpointError(f"the endpoint {self.uri} answered HTTP {response.status_code}: "
                                 f"{_shown(response.text)}", detail={"uri": self.uri, "status": response.status_code})

@@ -1,0 +1,34 @@
+"""The evaluation domain's read API for other domains (a simulation policy starts after an evaluation passes):
+plain answers, no tables handed out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .tables import EvaluationRecord
+
+
+@dataclass(frozen=True)
+class PassedEvaluation:
+    id: int
+    project_id: int
+    project: str
+    model: str
+    model_version: int
+    created_by: str
+    finished_at: datetime
+
+
+def passed_since(session: Session, project_ids: set[int], since: datetime, *, exclude: Any) -> list[PassedEvaluation]:
+    """Evaluations of these projects that passed after ``since``, oldest first, but those whose id ``exclude``
+    (a subquery of ids) holds."""
+    rows = session.scalars(select(EvaluationRecord).where(
+        EvaluationRecord.project_id.in_(project_ids), EvaluationRecord.state == "passed",
+        EvaluationRecord.finished_at >= since, EvaluationRecord.id.not_in(exclude)).order_by(EvaluationRecord.id))
+    return [PassedEvaluation(row.id, row.project_id, row.project.name, row.model, row.model_version, row.created_by,
+                             row.finished_at) for row in rows]

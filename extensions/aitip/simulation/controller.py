@@ -1,0 +1,173 @@
+"""The simulations' background part, a pass after every job's end (and every few seconds): versions whose
+evaluation passed get their model's simulation policy, and each simulation whose job ended is judged.
+
+Both steps read only the catalog (other domains through their read APIs), so the platform may stop anywhere:
+an evaluation is marked as looked at in the transaction after its simulations started, and a simulation whose
+job ended while the platform was down is judged at the next start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..catalog.base import utcnow
+from ..evaluation import reads as evaluation_reads
+from ..identity.principal import Principal
+from ..jobs import reads as job_reads
+from . import library
+from .models import SimulationSettings
+from .results import read_published
+from .service import SimulationService
+from .tables import CheckedEvaluationRecord, SimulationPolicyRecord, SimulationRecord
+
+log = logging.getLogger("aitip.simulation")
+
+FINISHED_JOB_STATES = ("succeeded", "failed", "cancelled", "timed_out")
+UNSUBMITTED_GRACE = timedelta(minutes=2)  # a queued simulation without a job this old was interrupted
+RUN = "simulation.run"
+
+
+class SimulationController:
+    def __init__(self, service: SimulationService, signals: Any, *, poll_seconds: float = 5.0) -> None:
+        self.service = service
+        self.signals = signals
+        self.poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="aitip-simulations")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        changed = self.signals.subscribe_queue()  # a job that ends during a pass wakes the next one at once
+        while True:
+            changed.clear()
+            try:
+                await self.advance()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("simulation pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), self.poll_seconds)
+
+    async def advance(self) -> None:
+        """One pass: start what passed evaluations call for, then judge what ended."""
+        if self._lock.locked():
+            return
+        async with self._lock:
+            await self._start_after_evaluations()
+            for simulation_id in await self.service._in_transaction(self._judge_ended):
+                self.service.changed(simulation_id)
+                await asyncio.to_thread(self.service.render_stored, simulation_id)
+                self.service.changed(simulation_id)
+
+    # ----- automatic simulations -----
+
+    async def _start_after_evaluations(self) -> None:
+        evaluations, policies = await self.service._in_transaction(self._unchecked_evaluations)
+        for evaluation in evaluations:
+            started = 0
+            policy = policies.get((evaluation.project_id, evaluation.model))
+            if policy is not None and evaluation.finished_at >= policy["since"]:
+                try:
+                    settings = SimulationSettings.model_validate(policy["settings"])
+                    await self.service.start(Principal(evaluation.created_by), evaluation.project, evaluation.model,
+                                             evaluation.model_version, settings,
+                                             trigger=f"evaluation:{evaluation.id}", action=RUN)
+                    started = 1
+                except Exception as error:  # noqa: BLE001 - said in the log, once; the evaluation stands
+                    log.warning("evaluation %s: the simulation of %s v%s could not start: %s", evaluation.id,
+                                evaluation.model, evaluation.model_version, getattr(error, "message", error))
+            await self.service._in_transaction(lambda s, e=evaluation.id, n=started: s.merge(
+                CheckedEvaluationRecord(evaluation_id=e, simulations=n, checked_at=utcnow())))
+
+    @staticmethod
+    def _unchecked_evaluations(session: Session) -> tuple[list[Any], dict[tuple[int, str], dict[str, Any]]]:
+        policies = {(policy.project_id, policy.model): {"settings": policy.settings, "since": policy.created_at}
+                    for policy in session.scalars(select(SimulationPolicyRecord)
+                                                  .where(SimulationPolicyRecord.automatic.is_(True)))}
+        if not policies:
+            return [], policies
+        since = min(policy["since"] for policy in policies.values())
+        found = evaluation_reads.passed_since(session, {project_id for project_id, _ in policies}, since,
+                                              exclude=select(CheckedEvaluationRecord.evaluation_id))
+        return found, policies
+
+    # ----- judging -----
+
+    def _judge_ended(self, session: Session) -> list[int]:
+        changed: list[int] = []
+        waiting = session.scalars(select(SimulationRecord).where(SimulationRecord.state.in_(("queued", "running")))
+                                  .order_by(SimulationRecord.id)).all()
+        jobs = {job.id: job for job in job_reads.jobs(session, [s.job_id for s in waiting if s.job_id])}
+        now = utcnow()
+        for simulation in waiting:
+            job = jobs.get(simulation.job_id) if simulation.job_id is not None else None
+            if job is None:
+                if simulation.job_id is not None or now - simulation.created_at > UNSUBMITTED_GRACE:
+                    self._end(simulation, "error", error={"code": "job_missing", "message": "the simulation's job "
+                                                          "was not submitted or no longer exists"})
+                    changed.append(simulation.id)
+                continue
+            if job.state not in FINISHED_JOB_STATES:
+                if job.state in ("starting", "running") and simulation.state == "queued":
+                    simulation.state = "running"
+                    changed.append(simulation.id)
+                continue
+            self._judge(session, simulation, job)
+            changed.append(simulation.id)
+        return changed
+
+    def _judge(self, session: Session, simulation: SimulationRecord, job: Any) -> None:
+        if job.state != "succeeded":
+            error = {"code": f"job_{job.state}", "message": job.reason or f"the simulation's job {job.state}"}
+            if job.failed_cell:
+                error["failed_cell"] = job.failed_cell
+                error["message"] = _failure_reason(job)
+            self._end(simulation, "error", error=error)
+            return
+        try:
+            published = read_published(job.output_path)
+        except ValueError as problem:
+            self._end(simulation, "error", error={"code": "malformed_result", "message": str(problem)[:2000]})
+            return
+        if published is None:
+            self._end(simulation, "error", error={"code": "no_result", "message": "the notebook published no "
+                                                  "result (aitip.simulation.results.publish)"})
+            return
+        result = published.model_dump(mode="json")
+        previous = session.get(SimulationRecord, simulation.previous_id) if simulation.previous_id else None
+        verdict = library.judge(simulation.template, result, previous.result if previous is not None else None)
+        simulation.result, simulation.verdict = result, verdict
+        if not verdict["passed"]:
+            simulation.reason = "; ".join(verdict.get("reasons") or ())[:2000]
+        self._end(simulation, "passed" if verdict["passed"] else "failed")
+
+    @staticmethod
+    def _end(simulation: SimulationRecord, state: str, *, error: dict[str, Any] | None = None) -> None:
+        simulation.state, simulation.finished_at = state, utcnow()
+        if error is not None:
+            simulation.error = error
+            simulation.reason = error["message"][:2000]
+
+
+def _failure_reason(job: Any) -> str:
+    """The reason a simulation's notebook stopped, as its failing cell said (an unreachable endpoint names
+    itself there)."""
+    cell = job.failed_cell or {}
+    if cell.get("ename"):
+        return f"{cell['ename']}: {cell.get('evalue') or ''}".strip()[:2000]
+    return job.reason or "the simulation's job failed"

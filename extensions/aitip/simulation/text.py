@@ -1,0 +1,53 @@
+"""A simulation as a person reads it in a terminal: what was attacked, the verdict with each reason, and the
+metric per condition (the CLI's human output; ``--json`` gives the whole answer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..i18n import N_
+from ..i18n import shell_gettext as _
+from ..text_tables import pad, table
+
+STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
+          "error": N_("error")}
+
+
+def simulation_text(simulation: dict[str, Any]) -> str:
+    state = str(simulation["state"])
+    shown_state = _(STATES.get(state, state)).upper()
+    if simulation.get("model"):
+        target = f"{simulation['model']} v{simulation['model_version']}"
+        if simulation.get("dataset"):
+            target += " " + _("on {dataset} v{version}").format(dataset=simulation["dataset"],
+                                                              version=simulation["dataset_version"])
+    else:
+        target = (simulation.get("endpoint") or {}).get("uri", "-")
+    lines = [_("simulation {id}: {template} against {target}").format(
+        id=simulation["id"], template=f"{simulation['template_name']}@{simulation['template_version']}",
+        target=target) + f"  [{shown_state}]",
+        _("trigger: {trigger}").format(trigger=simulation["trigger"]) + "   "
+        + _("job: {job}").format(job=simulation.get("job_id") or "-")]
+    error = simulation.get("error")
+    if error:
+        lines.append(_("error: {message}").format(message=error.get("message", "")))
+    verdict = simulation.get("verdict")
+    if verdict:
+        lines += ["", _("verdict: passed") if verdict["passed"] else _("verdict: failed")]
+        for check in verdict.get("checks", ()):
+            mark = _("passed") if check["passed"] else _("failed")
+            value = "-" if check.get("value") is None else f"{check['value']:.4g}"
+            lines.append(f"  {pad(mark, 8)} {check['threshold']}  ({value})")
+        for change in verdict.get("regressions", ()):
+            if not change["passed"]:
+                lines.append("  " + pad(_("failed"), 8) + " " + _(
+                    "{condition}: {previous:.4g} -> {current:.4g}, a drop beyond {tolerance:g}").format(
+                    condition=change["condition"] + ("" if change.get("value") is None else f" {change['value']:g}"),
+                    previous=change["previous"], current=change["current"], tolerance=change["tolerance"]))
+    metrics = simulation.get("metrics") or {}
+    if simulation.get("clean") is not None:
+        metrics = {"clean": simulation["clean"], **metrics}
+    if metrics:
+        lines += ["", table([{"condition": name, "metric": f"{value:.4g}"} for name, value in metrics.items()],
+                            ["condition", "metric"])]
+    return "\n".join(lines)
