@@ -198,3 +198,34 @@ async def test_the_llm_suite_fails_the_weak_endpoint_passes_the_hardened_and_nam
         closed = url  # the endpoint has stopped once the block ends
     down = await simulate(api, {"template": "llm_safety", "endpoint": {"uri": closed}})
     assert down["state"] == "error" and "cannot be reached" in down["reason"] and closed in down["reason"], down
+
+
+async def test_a_policy_simulates_each_version_whose_evaluation_passes(api: Any, jp_serverapp: Any) -> None:
+    await make_alpha(api)
+    await start_worker(jp_serverapp)
+    status, evaluation_policy = await api("PUT", "projects/alpha/evaluation-policies/digits-mlp", user="ann", body={
+        "dataset": "digits", "thresholds": {"accuracy_score": {"threshold": 0.5, "greater_is_better": True}}})
+    assert status == 200, evaluation_policy
+    status, policy = await api("PUT", "projects/alpha/simulation-policies/digits-mlp", user="ann",
+                               body={"template": "custom", "dataset": "digits"})
+    assert status == 200, policy
+    assert (policy["automatic"], policy["settings"]["template"]) == (True, "custom")
+    assert (await api("PUT", "projects/alpha/simulation-policies/digits-mlp", user="carol",
+                      body={"template": "custom", "dataset": "digits"}))[0] == 403
+    bad = await api("PUT", "projects/alpha/simulation-policies/digits-mlp", user="ann",
+                    body={"template": "llm_safety"})
+    assert bad[0] == 422 and "endpoint_required" in json.dumps(bad[1]), bad
+
+    await train(api, "digits-mlp", "mlp", epochs=3)
+    for _ in range(1500):
+        status, listed = await api("GET", SIMULATIONS, user="bob", params={"model": "digits-mlp"})
+        if listed["simulations"]:
+            break
+        await asyncio.sleep(0.2)
+    assert len(listed["simulations"]) == 1, listed
+    started = listed["simulations"][0]
+    status, evaluations = await api("GET", "projects/alpha/evaluations", user="bob")
+    passed = [e for e in evaluations["evaluations"] if e["state"] == "passed"]
+    assert passed and started["trigger"] == f"evaluation:{passed[0]['id']}", (started, evaluations)
+    done = await wait_simulation(api, started["id"])
+    assert done["state"] == "passed" and done["model_version"] == 1 and done["created_by"] == "carol", done

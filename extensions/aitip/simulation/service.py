@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..audit import record
@@ -26,7 +26,8 @@ from ..identity.principal import Principal
 from ..jobs.models import JobInput, JobSubmit, Sandbox, SandboxModel
 from ..operations.actions import performs
 from ..projects.access import authorize, refuse_if_archived
-from . import library
+from . import library, template_catalog
+from .answers import public_endpoint, simulation_answer
 from .models import (
     CompareQuery,
     Comparison,
@@ -45,7 +46,7 @@ from .models import (
     TemplateQuery,
     TemplateSave,
 )
-from .tables import SimulationPolicyRecord, SimulationRecord, SimulationTemplateRecord
+from .tables import SimulationPolicyRecord, SimulationRecord
 
 log = logging.getLogger("aitip.simulation")
 
@@ -58,39 +59,6 @@ def notebooks_dir() -> Path:
     """notebooks/simulate of a source checkout, else where the wheel installs them."""
     checkout = Path(__file__).resolve().parents[3] / "notebooks" / "simulate"
     return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "aitip" / "notebooks" / "simulate"
-
-
-def condition_metrics(result: dict[str, Any] | None) -> dict[str, float]:
-    """{condition or condition@value: metric} of a published result, for lists and comparisons."""
-    found: dict[str, float] = {}
-    for row in (result or {}).get("conditions", ()):
-        key = row["condition"] if row.get("value") is None else f"{row['condition']}@{row['value']:g}"
-        found[key] = row["metric"]
-    return found
-
-
-def public_endpoint(endpoint: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An endpoint as shown back: its header names, never their values (they may hold keys)."""
-    if endpoint is None:
-        return None
-    return {**endpoint, "headers": {name: "…" for name in endpoint.get("headers", {})}}
-
-
-def simulation_answer(record_: SimulationRecord, *, detail: bool = False) -> Simulation:
-    fields: dict[str, Any] = dict(
-        id=record_.id, project=record_.project.name, template_name=record_.template_name,
-        template_version=record_.template_version, template_source=record_.template_source, kind=record_.kind,
-        model=record_.model, model_version=record_.model_version, model_run_id=record_.model_run_id,
-        endpoint=public_endpoint(record_.endpoint), dataset=record_.dataset, dataset_version=record_.dataset_version,
-        dataset_md5=record_.dataset_md5, job_id=record_.job_id, notebook_sha256=record_.notebook_sha256,
-        state=record_.state, trigger=record_.trigger, previous_id=record_.previous_id,
-        clean=(record_.result or {}).get("clean"), metrics=condition_metrics(record_.result),
-        verdict=record_.verdict, error=record_.error, reason=record_.reason,
-        has_report=record_.report_path is not None, created_by=record_.created_by, created_at=record_.created_at,
-        finished_at=record_.finished_at)
-    if detail:
-        return SimulationDetail(**fields, template=record_.template, result=record_.result)
-    return Simulation(**fields)
 
 
 class SimulationService(CatalogService):
@@ -109,19 +77,7 @@ class SimulationService(CatalogService):
 
         def read(session: Session) -> TemplateList:
             project_record, _ = authorize(session, principal, action, project)
-            found = [library.summary(template, "library", [template["version"]])
-                     for template in library.shipped().values()]
-            rows = session.scalars(select(SimulationTemplateRecord).where(
-                SimulationTemplateRecord.project_id == project_record.id).order_by(
-                SimulationTemplateRecord.name, SimulationTemplateRecord.version)).all()
-            latest: dict[str, list[SimulationTemplateRecord]] = {}
-            for row in rows:
-                latest.setdefault(row.name, []).append(row)
-            for versions in latest.values():
-                newest = versions[-1]
-                found.append(library.summary(newest.resolved, "project", [row.version for row in versions],
-                                             created_by=newest.created_by, created_at=newest.created_at))
-            return TemplateList(templates=found)
+            return template_catalog.listed(session, project_record.id)
 
         return await self._in_transaction(read)
 
@@ -156,43 +112,16 @@ class SimulationService(CatalogService):
         def work(session: Session) -> Template:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
-            current = session.scalar(select(func.max(SimulationTemplateRecord.version)).where(
-                SimulationTemplateRecord.project_id == project_record.id, SimulationTemplateRecord.name == name))
-            version = (current or 0) + 1
-            own = {**written, "name": name, "version": version}
-            resolved = library.resolve(own, lambda parent, number: self._template(
-                session, project_record.id, parent, number).template)
-            row = SimulationTemplateRecord(project_id=project_record.id, name=name, version=version, body=own,
-                                           resolved=resolved, created_by=principal.name, created_at=utcnow())
-            row.project = project_record
-            session.add(row)
-            session.flush()
+            saved = template_catalog.save(session, project_record, name, written, principal.name)
             record(session, principal.name, action, f"simulation_template:{name}",
-                   {"project": project, "version": version, "extends": own.get("extends")})
-            return self._template(session, project_record.id, name, version)
+                   {"project": project, "version": saved.version, "extends": saved.extends})
+            return saved
 
         return await self._in_transaction(work)
 
-    def _template(self, session: Session, project_id: int, name: str, version: int | None) -> Template:
-        """A template of the library or of the project (its latest version when ``version`` is None), or 404."""
-        shipped = library.shipped().get(name)
-        if shipped is not None:
-            if version not in (None, shipped["version"]):
-                raise NotFound(f"the library's template {name!r} has no version {version} (it is at "
-                               f"{shipped['version']})", code="unknown_template_version")
-            return library.full(shipped, shipped, "library", [shipped["version"]])
-        rows = session.scalars(select(SimulationTemplateRecord).where(
-            SimulationTemplateRecord.project_id == project_id, SimulationTemplateRecord.name == name).order_by(
-            SimulationTemplateRecord.version)).all()
-        if not rows:
-            known = sorted(library.shipped())
-            raise NotFound(f"there is no scenario template named {name!r}; the library has: {', '.join(known)}",
-                           code="unknown_template")
-        chosen = rows[-1] if version is None else next((row for row in rows if row.version == version), None)
-        if chosen is None:
-            raise NotFound(f"template {name!r} has no version {version}", code="unknown_template_version")
-        return library.full(chosen.resolved, chosen.body, "project", [row.version for row in rows],
-                            created_by=chosen.created_by, created_at=chosen.created_at)
+    @staticmethod
+    def _template(session: Session, project_id: int, name: str, version: int | None) -> Template:
+        return template_catalog.find(session, project_id, name, version)
 
     # ----- policies -----
 
@@ -566,16 +495,11 @@ class SimulationService(CatalogService):
                 simulation.report_path = str(directory)
 
     def _write_report(self, found: dict[str, Any], language: str) -> Path:
-        from ..atomic_files import write_atomic
-        from .reports import render_html, render_pdf
+        from .reports import write_reports
 
         directory = self.reports_dir / str(found["simulation"]["id"])
-        directory.mkdir(parents=True, exist_ok=True)
-        arguments = (found["simulation"], found["template"], found["result"], found["verdict"])
-        html = render_html(*arguments, previous=found["previous"], locale=language)
-        write_atomic(directory / f"report.{language}.html", html.encode("utf-8"))
-        write_atomic(directory / f"report.{language}.pdf",
-                     render_pdf(*arguments, previous=found["previous"], locale=language))
+        write_reports(found["simulation"], found["template"], found["result"], found["verdict"], directory,
+                      previous=found["previous"], locale=language)
         return directory
 
     # ----- waking who follows a simulation -----
