@@ -181,7 +181,21 @@ def gradient_estimator(target: Classifier, clip: tuple[float, float]) -> Any:
         raise gradients_required(f"{type(final).__name__} has no loss gradients in ART")
     n_features = int(np.prod(target.input_shape))
     mean, std = _affine_of_scalers(steps[:-1], n_features)
+    if art_class is ScikitlearnLogisticRegression:
+        # ART 1.20.1's loss_gradient of a logistic regression predicts on the already preprocessed input through
+        # its own predict, which preprocesses it again: the scalers are folded into the weights instead.
+        return art_class(_folded(final, mean, std), clip_values=clip)
     return art_class(final, clip_values=clip, preprocessing=(mean, std))
+
+
+def _folded(model: Any, mean: np.ndarray, std: np.ndarray) -> Any:
+    """A copy of a linear model that takes raw inputs: ``w . (x - mean) / std + b`` as ``w' . x + b'``."""
+    import copy
+
+    folded = copy.deepcopy(model)
+    folded.coef_ = model.coef_ / std
+    folded.intercept_ = model.intercept_ - (model.coef_ * (mean / std)).sum(axis=1)
+    return folded
 
 
 def black_box_estimator(target: Classifier, clip: tuple[float, float], image_shape: tuple[int, int, int]) -> Any:
@@ -198,8 +212,9 @@ def black_box_estimator(target: Classifier, clip: tuple[float, float], image_sha
 
 
 def _flat(estimator: Any, target: Classifier, x: np.ndarray) -> np.ndarray:
-    """Rows in the shape the estimator was built for (a CNN's images), and back."""
-    return x if estimator.input_shape == (x.shape[1],) else target.to_model_input(x)
+    """Rows in the shape and type the estimator was built for (a CNN's images; float32 for PyTorch)."""
+    rows = x if estimator.input_shape == (x.shape[1],) else target.to_model_input(x)
+    return rows.astype(np.float32) if target.flavor == "torch" else rows
 
 
 def fgsm(estimator: Any, target: Classifier, x: np.ndarray, eps: float) -> np.ndarray:
@@ -207,7 +222,7 @@ def fgsm(estimator: Any, target: Classifier, x: np.ndarray, eps: float) -> np.nd
     from art.attacks.evasion import FastGradientMethod
 
     attack = FastGradientMethod(estimator, norm=np.inf, eps=eps)
-    return attack.generate(_flat(estimator, target, x)).reshape(x.shape)
+    return attack.generate(_flat(estimator, target, x)).reshape(x.shape).astype(np.float64)
 
 
 def pgd(estimator: Any, target: Classifier, x: np.ndarray, eps: float, *, max_iter: int,
@@ -217,7 +232,7 @@ def pgd(estimator: Any, target: Classifier, x: np.ndarray, eps: float, *, max_it
 
     attack = ProjectedGradientDescent(estimator, norm=np.inf, eps=eps, eps_step=eps_step, max_iter=max_iter,
                                       num_random_init=0, verbose=False)
-    return attack.generate(_flat(estimator, target, x)).reshape(x.shape)
+    return attack.generate(_flat(estimator, target, x)).reshape(x.shape).astype(np.float64)
 
 
 def square(estimator: Any, x: np.ndarray, eps: float, *, max_iter: int, seed: int) -> np.ndarray:
@@ -230,15 +245,49 @@ def square(estimator: Any, x: np.ndarray, eps: float, *, max_iter: int, seed: in
         x.shape)
 
 
-def hopskipjump(estimator: Any, x: np.ndarray, *, max_iter: int, max_eval: int, seed: int) -> np.ndarray:
-    """ART's HopSkipJump (L-inf) from predicted labels: the smallest adversarial it finds per row, whatever ε
-    (a row it cannot break comes back unchanged); ε is applied to its distances afterwards."""
+def starting_points(target: Classifier, x: np.ndarray, clip: tuple[float, float], seed: int,
+                    tries: int = 100, steps: int = 10) -> np.ndarray:
+    """For each row, a seeded random image the model classifies otherwise, pulled towards the row while it stays
+    so (bisection on the line between them, as HopSkipJump's own start): HopSkipJump draws its start from an
+    unseeded generator, so a run given these is repeatable. A row without one keeps itself (HopSkipJump then
+    searches on its own)."""
+    rng = np.random.default_rng(seed)
+    clean = target.predict_index(x)
+    start = x.copy()
+    pending = np.arange(len(x))
+    per_draw = max(1, min(tries, 4_000_000 // max(1, x.size)))
+    for _ in range(0, tries, per_draw):
+        if not len(pending):
+            break
+        draws = rng.uniform(clip[0], clip[1], (len(pending), per_draw, x.shape[1]))
+        predicted = target.predict_index(draws.reshape(-1, x.shape[1])).reshape(len(pending), per_draw)
+        hit = predicted != clean[pending, None]
+        found = hit.any(axis=1)
+        start[pending[found]] = draws[found, hit[found].argmax(axis=1)]
+        pending = pending[~found]
+    moved = np.flatnonzero(np.any(start != x, axis=1))
+    low, high = np.zeros(len(moved)), np.ones(len(moved))
+    for _ in range(steps):
+        middle = (low + high) / 2
+        blended = x[moved] + middle[:, None] * (start[moved] - x[moved])
+        still = target.predict_index(blended) != clean[moved]
+        high, low = np.where(still, middle, high), np.where(still, low, middle)
+    start[moved] = x[moved] + high[:, None] * (start[moved] - x[moved])
+    return start
+
+
+def hopskipjump(estimator: Any, x: np.ndarray, start: np.ndarray, *, max_iter: int, max_eval: int,
+                seed: int) -> np.ndarray:
+    """ART's HopSkipJump (L-inf) from predicted labels, from seeded starting points: the smallest adversarial it
+    finds per row, whatever ε (a row it cannot break comes back unchanged); ε is applied to its distances after."""
     from art.attacks.evasion import HopSkipJump
 
-    np.random.seed(seed)
+    np.random.seed(seed)  # its gradient estimates draw from numpy's global generator
     attack = HopSkipJump(estimator, targeted=False, norm=np.inf, max_iter=max_iter, max_eval=max_eval,
                          init_eval=min(100, max_eval), verbose=False)
-    return attack.generate(x.reshape((len(x), *estimator.input_shape))).reshape(x.shape)
+    shape = (len(x), *estimator.input_shape)
+    return attack.generate(x.reshape(shape).astype(np.float32),
+                           x_adv_init=start.reshape(shape).astype(np.float32)).reshape(x.shape).astype(np.float64)
 
 
 def run_attack(name: str, target: Classifier, x: np.ndarray, eps_values: Sequence[float], options: dict[str, Any],
@@ -272,7 +321,7 @@ def run_attack(name: str, target: Classifier, x: np.ndarray, eps_values: Sequenc
         raise ValueError(f"{name} is not an attack")
     started = time.perf_counter()
     clean = target.predict_index(x)
-    found = hopskipjump(estimator, x, max_iter=int(options.get("max_iter", 10)),
+    found = hopskipjump(estimator, x, starting_points(target, x, clip, seed), max_iter=int(options.get("max_iter", 10)),
                         max_eval=int(options.get("max_eval", 200)), seed=seed)
     moved = target.predict_index(found)
     distance = np.abs(found - x).max(axis=1) / span
