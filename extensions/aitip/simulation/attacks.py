@@ -9,6 +9,7 @@ steps and a LogisticRegression or SVC becomes ART's estimator of the final step 
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -27,9 +28,23 @@ ATTACKS = GRADIENT_ATTACKS + BLACK_BOX_ATTACKS
 TORCH_BATCH = 1024
 
 
-def _quiet_art() -> None:
-    """ART warns at import about frameworks that are absent (PyTorch, TensorFlow); nothing here needs them."""
-    warnings.filterwarnings("ignore", message=".*not found.*", category=UserWarning, module=r"art\..*")
+def _import_art() -> None:
+    """Imports ART once, quietly. Its package imports PyTorch whenever PyTorch is installed, for estimators this
+    engine never uses (certification), which costs about 2 s of a simulation's start; unless the process has
+    PyTorch loaded already (a PyTorch model under test), it is hidden from ART's import, and only from that."""
+    if "art.attacks.evasion" in sys.modules:
+        return
+    hidden = "torch" not in sys.modules
+    if hidden:
+        sys.modules["torch"] = None  # type: ignore[assignment] - an import of it raises ImportError meanwhile
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "PyTorch not found", "TensorFlow not found"
+            import art.attacks.evasion  # noqa: F401
+            import art.estimators.classification  # noqa: F401
+    finally:
+        if hidden and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
 
 
 def gradients_required(reason: str) -> InvalidInput:
@@ -82,9 +97,16 @@ class Classifier:
 
     def indices(self, labels: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Labels as indices into :attr:`classes` (-1 for a label the model does not know: always wrong)."""
+        labels = np.asarray(labels).ravel()
+        classes = np.asarray(self.classes)
+        if classes.dtype.kind in "iuf" and labels.dtype.kind in "iuf" and len(classes):
+            order = np.argsort(classes, kind="stable")
+            ordered = classes[order]
+            found = np.clip(np.searchsorted(ordered, labels), 0, len(ordered) - 1)
+            return np.where(ordered[found] == labels, order[found], -1).astype(np.int64)
         position = {label: index for index, label in enumerate(self.classes)}
         by_text = {str(label): index for index, label in enumerate(self.classes)}
-        return np.array([position.get(label, by_text.get(str(label), -1)) for label in np.asarray(labels).ravel()],
+        return np.array([position[label] if label in position else by_text.get(str(label), -1) for label in labels],
                         dtype=np.int64)
 
     def _one_hot(self, predicted: Any) -> np.ndarray:
@@ -156,7 +178,7 @@ def _affine_of_scalers(steps: Sequence[Any], n_features: int) -> tuple[np.ndarra
 
 def gradient_estimator(target: Classifier, clip: tuple[float, float]) -> Any:
     """ART's estimator with loss gradients in raw pixel space; 422 ``gradients_required`` when there is none."""
-    _quiet_art()
+    _import_art()
     if target.flavor == "torch":
         import torch
         from art.estimators.classification import PyTorchClassifier
@@ -181,6 +203,8 @@ def gradient_estimator(target: Classifier, clip: tuple[float, float]) -> Any:
         raise gradients_required(f"{type(final).__name__} has no loss gradients in ART")
     n_features = int(np.prod(target.input_shape))
     mean, std = _affine_of_scalers(steps[:-1], n_features)
+    if not steps[:-1]:
+        return art_class(final, clip_values=clip)
     if art_class is ScikitlearnLogisticRegression:
         # ART 1.20.1's loss_gradient of a logistic regression predicts on the already preprocessed input through
         # its own predict, which preprocesses it again: the scalers are folded into the weights instead.
@@ -201,7 +225,7 @@ def _folded(model: Any, mean: np.ndarray, std: np.ndarray) -> Any:
 def black_box_estimator(target: Classifier, clip: tuple[float, float], image_shape: tuple[int, int, int]) -> Any:
     """ART's black-box classifier over the model's scores: attacks see predictions, nothing else (its
     neural-network variant, which SquareAttack requires; it has no gradients either)."""
-    _quiet_art()
+    _import_art()
     from art.estimators.classification.blackbox import BlackBoxClassifierNeuralNetwork
 
     def scores(images: np.ndarray) -> np.ndarray:
