@@ -194,6 +194,8 @@ def simulate_images(template: Template, model: Any, x: np.ndarray, y: Sequence[A
     """Every condition of an image template on ``x`` (n rows of raw pixels) with true labels ``y``: the
     result to publish. A condition that fails is recorded in ``errors`` and the others still run; a gradient
     attack on a model without gradients raises InvalidInput (``gradients_required``) before anything runs."""
+    if template.kind != "image":
+        raise InvalidInput(f"a {template.kind} template is not run on images", code="invalid_template")
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     shape = image_shape_of(x.shape[1], template.input.image_shape)
     clip = pixel_range_of(x, template.input.pixel_range)
@@ -206,9 +208,11 @@ def simulate_images(template: Template, model: Any, x: np.ndarray, y: Sequence[A
     clean = float(np.mean(clean_predicted == truth))
     if progress:
         progress("clean", None, 1, total)
+    labels = [str(target.classes[index]) if index >= 0 else str(label) for index, label in zip(truth, y)]
     rows: list[dict[str, Any]] = []
-    shown: list[list[dict[str, Any]]] = []
+    shown: list[list[dict[str, Any]]] = []  # gallery candidates per condition and value, best first
     errors: list[str] = []
+    skipped: list[float] = []  # values of failed conditions, counted as done for the progress
 
     def record(name: str, parameter: str, value: float, perturbed: np.ndarray, predicted: np.ndarray,
                seconds: float, details: dict[str, Any]) -> None:
@@ -223,8 +227,6 @@ def simulate_images(template: Template, model: Any, x: np.ndarray, y: Sequence[A
         if progress:
             progress(name, value, len(rows) + len(skipped) + 1, total)
 
-    labels = [str(target.classes[index]) if index >= 0 else str(label) for index, label in zip(truth, y)]
-    skipped: list[float] = []
     for entry in template.conditions:
         parameter = REGISTRY[entry.condition].parameter or "value"
         rng = np.random.default_rng(template.input.seed)
