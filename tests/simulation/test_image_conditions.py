@@ -23,7 +23,9 @@ from aitip.simulation import image
 from aitip.simulation.attacks import classifier, gradient_estimator, starting_points
 from aitip.simulation.image import image_shape_of, pixel_range_of, simulate_images
 from aitip.simulation.results import PublishedResult
-from aitip.simulation.templates import parse_template
+from aitip.simulation.templates import parse_template, shipped_templates
+from aitip.simulation.verdicts import judge
+from tests.simulation.test_tabular_conditions import run_notebook, save_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -309,3 +311,63 @@ def test_a_pytorch_model_goes_through_art_pytorch_classifier():
         assert row["errors"] == [] and row["torch"], row
         assert row["clean"] > 0.8 and row["ours"] < row["clean"], row
         assert row["ours"] == pytest.approx(row["direct"], abs=0.01), row
+
+
+def test_the_image_notebook_runs_the_shipped_template(monkeypatch, tmp_path):
+    import pandas
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    train, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=0, stratify=y)
+    frame = pandas.DataFrame(x / 16.0, columns=[f"p{index}" for index in range(64)]).assign(label=y, split="train")
+    frame.loc[test, "split"] = "test"
+    model = LogisticRegression(max_iter=1000).fit(x[train] / 16.0, y[train])
+    shipped = shipped_templates()["image_robustness"]
+    document = run_notebook("image_robustness", {
+        "template": shipped.model_dump(mode="json"), "model_path": save_model(model, tmp_path / "model"),
+        "dataset": "digits", "gallery_size": 4}, monkeypatch, {("digits", None): frame})
+    assert document["kind"] == "image" and document["rows"] == 360 and document["errors"] == []
+    assert document["clean"] == pytest.approx(0.967, abs=0.001)
+    found = metrics(document)
+    assert found["pgd", 0.1] == pytest.approx(0.622, abs=0.001) and found["fgsm", 0.1] == pytest.approx(0.642, abs=0.001)
+    assert len(document["examples"]) == 4
+    verdict = judge(shipped, document)
+    assert verdict["passed"] is True, verdict["reasons"]
+
+
+def test_the_image_notebook_reads_an_image_folder(monkeypatch, tmp_path):
+    """A folder of class folders of 8x8 PNGs with its splits.csv, and a model trained on their pixels / 255
+    with the classes, image mode and size in its metadata (as notebooks/train/digits_images.ipynb logs them)."""
+    import csv
+
+    import pandas
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    folder = tmp_path / "digits"
+    rows = []
+    for index, (pixels, label) in enumerate(zip(x[:600], y[:600])):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((pixels.reshape(8, 8) * 255 / 16).round().astype(np.uint8), "L").save(
+            folder / str(label) / f"{index}.png")
+        rows.append({"path": f"{label}/{index}.png", "split": "test" if index % 4 == 0 else "train"})
+    with open(folder / "splits.csv", "w", newline="") as sink:
+        writer = csv.DictWriter(sink, ["path", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    train = [index for index in range(600) if index % 4]
+    pixels = (x[train] * 255 / 16).round() / 255
+    model = LogisticRegression(max_iter=1000).fit(pixels, y[train].astype(str))
+    metadata = {"classes": [str(label) for label in range(10)], "image_mode": "L", "image_size": [8, 8]}
+    document = run_notebook("image_robustness", {
+        "template": shipped_templates()["image_robustness"].model_dump(mode="json"),
+        "model_path": save_model(model, tmp_path / "model", metadata), "dataset": "digits-images", "gallery_size": 2},
+        monkeypatch, {}, paths={"digits-images": folder})
+    assert document["rows"] == 150 and document["errors"] == []
+    assert document["clean"] > 0.9 and metrics(document)["pgd", 0.2] < document["clean"]
+    assert {example["label"] for example in document["examples"]} <= set(metadata["classes"])
+    assert pandas.Series([row["samples"] for row in document["conditions"]]).eq(150).all()

@@ -1,7 +1,8 @@
 """The tabular conditions on a table with numeric and categorical features and a fitted pipeline: each changes
 what it says it changes and moves the accuracy the expected way; drift scores the model on the reference and
-measures PSI and KS per feature (checked against scipy and a hand computation); and the two simulation
-notebooks run end to end on a real MLflow model with the platform's data reads stood in for."""
+measures PSI and KS per feature (checked against scipy and a hand computation); and the tabular notebook runs
+end to end on a real MLflow model with the platform's data reads stood in for (:func:`run_notebook`, which the
+image notebook's tests use too)."""
 
 from __future__ import annotations
 
@@ -145,7 +146,7 @@ def test_psi_by_hand():
         (0.8 - 0.5) * np.log(0.8 / 0.5) + (0.2 - 0.5) * np.log(0.2 / 0.5))
 
 
-def run_notebook(name, parameters, monkeypatch, tables):
+def run_notebook(name, parameters, monkeypatch, tables, paths=None):
     """The notebook's code cells run in one namespace, its parameters cell replaced by ``parameters``, with
     ``aitip.datasets`` reading ``tables`` (the platform's reads, stood in for); returns the published result."""
     import aitip.datasets
@@ -158,8 +159,8 @@ def run_notebook(name, parameters, monkeypatch, tables):
     for parameter in ("template", "model_path", "dataset", "reference_dataset", "endpoint", "gallery_size"):
         assert f"{parameter} = " in declared, parameter
     monkeypatch.setattr(aitip.datasets, "to_pandas", lambda dataset, version=None: tables[dataset, version])
-    monkeypatch.setattr(aitip.datasets, "path", lambda dataset, version=None: Path(f"/nonexistent/{dataset}.parquet"),
-                        raising=False)
+    monkeypatch.setattr(aitip.datasets, "path", lambda dataset, version=None: (paths or {}).get(
+        dataset, Path(f"/nonexistent/{dataset}.parquet")), raising=False)
     published = []
     monkeypatch.setattr(results, "display_result", lambda mime, document, summary: published.append(document))
     namespace: dict = {}
@@ -171,10 +172,10 @@ def run_notebook(name, parameters, monkeypatch, tables):
     return published[0]
 
 
-def save_model(model, folder):
+def save_model(model, folder, metadata=None):
     import mlflow.sklearn
 
-    mlflow.sklearn.save_model(model, str(folder), pip_requirements=["scikit-learn"])
+    mlflow.sklearn.save_model(model, str(folder), pip_requirements=["scikit-learn"], metadata=metadata)
     return str(folder)
 
 
@@ -195,27 +196,9 @@ def test_the_tabular_notebook_runs_the_shipped_template(table, monkeypatch, tmp_
     assert len(document["drift"]) == 8
 
 
-def test_the_image_notebook_runs_the_shipped_template(monkeypatch, tmp_path):
-    import pandas
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
+def test_a_template_of_another_kind_is_not_run_on_a_table(table):
+    from aitip.errors import InvalidInput
 
-    x, y = load_digits(return_X_y=True)
-    train, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=0, stratify=y)
-    frame = pandas.DataFrame(x / 16.0, columns=[f"p{index}" for index in range(64)]).assign(label=y, split="train")
-    frame.loc[test, "split"] = "test"
-    model = LogisticRegression(max_iter=1000).fit(x[train] / 16.0, y[train])
-    shipped = shipped_templates()["image_robustness"]
-    document = run_notebook("image_robustness", {
-        "template": shipped.model_dump(mode="json"), "model_path": save_model(model, tmp_path / "model"),
-        "dataset": "digits", "gallery_size": 4}, monkeypatch, {("digits", None): frame})
-    assert document["kind"] == "image" and document["rows"] == 360 and document["errors"] == []
-    assert document["clean"] == pytest.approx(0.967, abs=0.001)
-    found = metrics(document)
-    assert found["pgd", 0.1] == pytest.approx(0.622, abs=0.001) and found["fgsm", 0.1] == pytest.approx(0.642, abs=0.001)
-    assert len(document["examples"]) == 4
-    from aitip.simulation.verdicts import judge
-
-    verdict = judge(shipped, document)
-    assert verdict["passed"] is True, verdict["reasons"]
+    image_template = shipped_templates()["image_robustness"]
+    with pytest.raises(InvalidInput, match="not run on a table"):
+        simulate_tabular(image_template, table["model"], table["frame"], table["y"])
