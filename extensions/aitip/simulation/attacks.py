@@ -9,10 +9,11 @@ steps and a LogisticRegression or SVC becomes ART's estimator of the final step 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,23 +29,33 @@ ATTACKS = GRADIENT_ATTACKS + BLACK_BOX_ATTACKS
 TORCH_BATCH = 1024
 
 
-def _import_art() -> None:
-    """Imports ART once, quietly. Its package imports PyTorch whenever PyTorch is installed, for estimators this
-    engine never uses (certification), which costs about 2 s of a simulation's start; unless the process has
-    PyTorch loaded already (a PyTorch model under test), it is hidden from ART's import, and only from that."""
-    if "art.attacks.evasion" in sys.modules:
-        return
+@contextlib.contextmanager
+def torch_hidden() -> Iterator[None]:
+    """Within it, PyTorch reads as not installed unless the process has loaded it already: ART's package and
+    skops (MLflow's scikit-learn format, which lists every estimator at import) import it whenever it is
+    installed, about 2 s of a simulation's start, for nothing a scikit-learn model needs. ``sys.modules["torch"]
+    = None`` is what makes both ``import torch`` and ``importlib.util.find_spec`` say so; SciPy's statistics,
+    which look for torch in ``sys.modules`` at import, are imported first."""
+    import scipy.stats  # noqa: F401
+
     hidden = "torch" not in sys.modules
     if hidden:
-        sys.modules["torch"] = None  # type: ignore[assignment] - an import of it raises ImportError meanwhile
+        sys.modules["torch"] = None  # type: ignore[assignment]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "PyTorch not found", "TensorFlow not found"
-            import art.attacks.evasion  # noqa: F401
-            import art.estimators.classification  # noqa: F401
+        yield
     finally:
-        if hidden and sys.modules.get("torch", 0) is None:
+        if hidden and "torch" in sys.modules and sys.modules["torch"] is None:
             del sys.modules["torch"]
+
+
+def import_art() -> None:
+    """Imports ART once, quietly, and without PyTorch (:func:`torch_hidden`) unless a PyTorch model loaded it."""
+    if "art.attacks.evasion" in sys.modules:
+        return
+    with torch_hidden(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "PyTorch not found", "TensorFlow not found"
+        import art.attacks.evasion  # noqa: F401
+        import art.estimators.classification  # noqa: F401
 
 
 def gradients_required(reason: str) -> InvalidInput:
@@ -178,7 +189,7 @@ def _affine_of_scalers(steps: Sequence[Any], n_features: int) -> tuple[np.ndarra
 
 def gradient_estimator(target: Classifier, clip: tuple[float, float]) -> Any:
     """ART's estimator with loss gradients in raw pixel space; 422 ``gradients_required`` when there is none."""
-    _import_art()
+    import_art()
     if target.flavor == "torch":
         import torch
         from art.estimators.classification import PyTorchClassifier
@@ -225,7 +236,7 @@ def _folded(model: Any, mean: np.ndarray, std: np.ndarray) -> Any:
 def black_box_estimator(target: Classifier, clip: tuple[float, float], image_shape: tuple[int, int, int]) -> Any:
     """ART's black-box classifier over the model's scores: attacks see predictions, nothing else (its
     neural-network variant, which SquareAttack requires; it has no gradients either)."""
-    _import_art()
+    import_art()
     from art.estimators.classification.blackbox import BlackBoxClassifierNeuralNetwork
 
     def scores(images: np.ndarray) -> np.ndarray:
