@@ -20,7 +20,7 @@ import pytest
 
 from aitip.errors import InvalidInput
 from aitip.simulation import image
-from aitip.simulation.attacks import classifier, gradient_estimator, starting_points
+from aitip.simulation.attacks import classifier, gradient_estimator, import_art, starting_points
 from aitip.simulation.image import image_shape_of, pixel_range_of, simulate_images
 from aitip.simulation.results import PublishedResult
 from aitip.simulation.templates import parse_template, shipped_templates
@@ -28,6 +28,32 @@ from aitip.simulation.verdicts import judge
 from tests.simulation.test_tabular_conditions import run_notebook, save_model
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def art_without_torch():
+    """ART's package imports PyTorch when it is installed; the test process must not load it (it crashed beside
+    the server's threads in CI): ART is imported the engine's way before the tests import from it."""
+    import_art()
+
+
+def test_a_scikit_learn_model_and_art_load_without_pytorch(tmp_path):
+    """In a child process, as the simulation notebook does: an MLflow model in skops (which lists every estimator,
+    PyTorch's too, at import) and ART (whose package imports PyTorch) load without loading PyTorch."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.sklearn.save_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), str(tmp_path / "model"),
+                              pip_requirements=["scikit-learn"])
+    script = ("import sys, mlflow.sklearn; from aitip.simulation.attacks import import_art, torch_hidden\n"
+              "with torch_hidden():\n    model = mlflow.sklearn.load_model(sys.argv[1])\n"
+              "import_art(); from art.attacks.evasion import FastGradientMethod\n"
+              "from art.estimators.classification import BlackBoxClassifier\n"
+              "print(type(model).__name__, 'torch' in sys.modules, 'art.attacks.evasion' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model")], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-3:] == ["LogisticRegression", "False", "True"]
 
 
 @pytest.fixture(scope="module")

@@ -111,6 +111,10 @@ def test_logged_models_are_judged_from_their_files(staged, name, serialization):
 def test_the_check_agrees_with_art_itself(staged):
     """What ART refuses for real is what the inspection refuses (ART raises for the MLP, accepts the others)."""
     import mlflow.sklearn
+
+    from aitip.simulation.attacks import import_art
+
+    import_art()  # without PyTorch, which ART's package would load and the test process must not
     from art.estimators.classification import SklearnClassifier
     from art.exceptions import EstimatorError
     from art.attacks.evasion import FastGradientMethod
