@@ -229,3 +229,28 @@ async def test_a_policy_simulates_each_version_whose_evaluation_passes(api: Any,
     assert passed and started["trigger"] == f"evaluation:{passed[0]['id']}", (started, evaluations)
     done = await wait_simulation(api, started["id"])
     assert done["state"] == "passed" and done["model_version"] == 1 and done["created_by"] == "carol", done
+
+
+async def test_the_image_and_tabular_templates_run_against_a_logistic_regression(api: Any, jp_serverapp: Any) -> None:
+    await make_alpha(api)
+    await start_worker(jp_serverapp)
+    await train(api, "digits-logistic", "logistic")
+    image = await simulate(api, {"template": "image_robustness", "model": "digits-logistic", "version": 1,
+                                 "dataset": "digits", "gallery_size": 6})
+    assert image["state"] in ("passed", "failed") and image["error"] is None, image
+    result = image["result"]
+    assert result["rows"] == 450 and result["clean"] > 0.9 and result["errors"] == []
+    for attack in ("fgsm", "pgd"):
+        curve = [image["metrics"][f"{attack}@{eps:g}"] for eps in (0.05, 0.1, 0.2)]
+        assert curve == sorted(curve, reverse=True) and curve[0] < result["clean"], (attack, curve)
+    assert 0 < len(result["examples"]) <= 6
+    assert {check["threshold"] for check in image["verdict"]["checks"]} >= {"accuracy under pgd eps=0.1 >= 0.60"}
+
+    tabular = await simulate(api, {"template": "tabular_robustness", "model": "digits-logistic", "version": 1,
+                                   "dataset": "digits"})
+    assert tabular["state"] in ("passed", "failed") and tabular["error"] is None, tabular
+    conditions = {row["condition"] for row in tabular["result"]["conditions"]}
+    assert {"feature_noise", "missing_values", "drift"} <= conditions, conditions
+    assert tabular["result"]["drift"], "drift per feature against the reference version"
+    status, job = await api("GET", f"jobs/{tabular['job_id']}", user="carol")
+    assert [(i["dataset"], i["version"]) for i in job["inputs"]] == [("digits", 1)]

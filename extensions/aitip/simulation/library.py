@@ -66,6 +66,14 @@ def uses(template: dict[str, Any], condition: str) -> bool:
     return condition in _condition_names(template)
 
 
+def drift_reference(template: dict[str, Any], given: int | None) -> int | None:
+    """The dataset version a drift condition compares with: the one given, else the condition's own value."""
+    entry = next((entry for entry in template.get("conditions") or () if entry["condition"] == "drift"), None)
+    if entry is None:
+        return None
+    return given if given is not None else (int(entry["values"][0]) if entry.get("values") else None)
+
+
 def needs_gradients(template: dict[str, Any]) -> bool:
     return bool(conditions.gradient_conditions(_condition_names(template)))
 

@@ -228,10 +228,11 @@ class SimulationService(CatalogService):
                                f"label column); it has: {', '.join(data.columns[:20])}",
                                code="unknown_label_column")
         if library.uses(template, "drift"):
-            if settings.reference_version is None:
+            reference = library.drift_reference(template, settings.reference_version)
+            if reference is None:
                 raise InvalidInput("the template's drift condition compares with another version of the dataset: "
                                    "give reference_version", code="reference_version_required")
-            dataset_reads.version_brief(session, project_id, settings.dataset, settings.reference_version)
+            dataset_reads.version_brief(session, project_id, settings.dataset, reference)
         return data
 
     @performs
@@ -322,16 +323,16 @@ class SimulationService(CatalogService):
         simulation_id = await self._in_transaction(create)
         limits = resolved.get("limits") or {}
         inputs = []
+        reference = library.drift_reference(resolved, settings.reference_version)
         if data is not None:
             inputs.append(JobInput(dataset=data.dataset, version=data.version))
-            if settings.reference_version is not None and settings.reference_version != data.version:
-                inputs.append(JobInput(dataset=data.dataset, version=settings.reference_version))
+            if reference is not None and reference != data.version:
+                inputs.append(JobInput(dataset=data.dataset, version=reference))
         parameters = {
             "template": resolved,
             "model_path": f"models:/{model}/{version}" if model is not None else "",
             "dataset": data.dataset if data else "",
-            "reference_dataset": f"{data.dataset}@{settings.reference_version}"
-            if data is not None and settings.reference_version is not None else "",
+            "reference_dataset": f"{data.dataset}@{reference}" if data is not None and reference is not None else "",
             "endpoint": endpoint or {},
             "gallery_size": settings.gallery_size}
         sandbox = Sandbox(egress=[library.origin(endpoint["uri"])] if endpoint else [],
