@@ -36,7 +36,8 @@ NO_INPUTS: dict[str, str] = {
         "jobs.notebook", "sweeps.get", "sweeps.cancel", "runs.get", "models.list", "datasets.list", "datasets.get",
         "datasets.versions", "datasets.version", "datasets.download", "annotations.list", "annotations.get",
         "registrations.get", "models.delete_alias", "evaluations.get", "evaluation_policies.list",
-        "evaluation_policies.get", "evaluation_policies.delete",
+        "evaluation_policies.get", "evaluation_policies.delete", "simulation_templates.list", "simulations.get",
+        "simulation_policies.list", "simulation_policies.get", "simulation_policies.delete",
         "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "

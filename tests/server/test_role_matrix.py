@@ -115,6 +115,21 @@ CASES: dict[str, Case] = {
     "evaluation_policies.set": Case(path={"model": "digits-clf"}, body={"dataset": "base", "label_column": "b"},
                                     needs=DATA),
     "evaluation_policies.delete": Case(path={"model": "digits-clf"}, needs=("evaluation",)),
+    "simulation_templates.list": Case(),
+    "simulation_templates.get": Case(path={"template": "custom"}, query={"version": 1, "format": "yaml"}),
+    "simulation_templates.save": Case(path={"template": "sensors"},
+                                      body={"document": {"extends": "custom", "input": {"label_column": "b"}}}),
+    "simulations.list": Case(query={"model": "digits-clf", "template": "custom", "limit": 10}),
+    "simulations.create": Case(body={"template": "columns_b", "model": "digits-clf", "version": 1,
+                                     "dataset": "base"}, needs=("model", "simulation")),
+    "simulations.get": Case(needs=("simulation",)),
+    "simulations.compare": Case(query={"other": 1}, needs=("simulation",)),
+    "simulations.report": Case(query={"format": "html", "lang": "en"}, needs=("simulation",)),
+    "simulation_policies.list": Case(),
+    "simulation_policies.get": Case(path={"model": "digits-clf"}, needs=("simulation",)),
+    "simulation_policies.set": Case(path={"model": "digits-clf"}, body={"template": "columns_b", "dataset": "base"},
+                                    needs=("simulation",)),
+    "simulation_policies.delete": Case(path={"model": "digits-clf"}, needs=("simulation",)),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -298,6 +313,36 @@ async def _evaluation(seeding: Seeding) -> None:
     seeding.values["evaluation"] = 1
 
 
+async def _simulation(seeding: Seeding) -> None:
+    """The project's template columns_b (the custom one, reading column b), model digits-clf's simulation policy,
+    and simulation 1 of its version 1 as one whose job ended leaves it: judged, with its HTML report stored."""
+    from aitip.catalog.base import utcnow
+    from aitip.simulation.tables import SimulationRecord
+
+    await seed_data(seeding.api)
+    status, template = await seeding.api("PUT", "projects/alpha/simulation-templates/columns_b", user="ann",
+                                         body={"document": {"extends": "custom", "input": {"label_column": "b"}}})
+    assert status == 200, template
+    status, policy = await seeding.api("PUT", "projects/alpha/simulation-policies/digits-clf", user="ann",
+                                       body={"template": "columns_b", "dataset": "base", "automatic": False})
+    assert status == 200, policy
+    context = seeding.serverapp.web_app.settings["aitip"]
+    report = context.simulations.reports_dir / "1" / "report.en.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("<html><body>simulation 1</body></html>")
+    result = {"kind": "custom", "metric": "accuracy", "rows": 2, "clean": 1.0, "conditions": [
+        {"condition": "feature_dropout", "parameter": "share", "value": 0.1, "metric": 0.5}]}
+    with context.catalog.session() as session:
+        project_id = session.scalar(select(ProjectRecord.id).where(ProjectRecord.name == "alpha"))
+        session.add(SimulationRecord(project_id=project_id, template_name="columns_b", template_version=1,
+                                     template_source="project", template=template["template"], kind="custom",
+                                     model="digits-clf", model_version=1, dataset="base", dataset_version=1,
+                                     state="passed", result=result, verdict={"passed": True, "checks": [],
+                                                                             "regressions": [], "reasons": []},
+                                     report_path=str(report.parent), created_by="carol", finished_at=utcnow()))
+    seeding.values["simulation"] = 1
+
+
 async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
@@ -305,7 +350,7 @@ async def _runs(seeding: Seeding) -> None:
 SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
-    "registration": _registration, "model": _model, "evaluation": _evaluation,
+    "registration": _registration, "model": _model, "evaluation": _evaluation, "simulation": _simulation,
 }
 
 

@@ -70,6 +70,17 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
         "properties": {"notebook_document": {"anyOf": [_NOTEBOOK, {"type": "null"}]}}},
     ("EvaluationCreate", "_looks_like_a_notebook"): {
         "properties": {"notebook_document": {"anyOf": [_NOTEBOOK, {"type": "null"}]}}},
+    ("TemplateSave", "_one_template"): {"oneOf": [
+        {"required": ["document"], "properties": {"document": {"type": "object"}, "yaml": {"type": "null"}}},
+        {"required": ["yaml"], "properties": {"yaml": {"type": "string"}, "document": {"type": "null"}}}]},
+    ("TemplateSave", "_a_yaml_mapping"): "yaml is a YAML mapping; the template (document or yaml), its extends "
+                                         "applied, is checked against the condition registry and the threshold "
+                                         "grammar (422 naming each key at fault under document or yaml)",
+    ("SimulationSettings", "_data_or_endpoint"): "a dataset (a model's simulation) or an endpoint (an LLM's), not "
+                                                 "both; the template's kind says which it needs, and its keys are "
+                                                 "checked against the condition registry (422 naming what is wrong)",
+    ("SimulationCreate", "_model_with_version"): "the model and its version together; without the model's "
+                                                 "simulation policy the template is required",
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}
         for name in ("threshold", "min_absolute_change", "min_relative_change")]},

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 from . import conditions, model_inspection, templates, verdicts
 from .models import Template, TemplateSummary
 
@@ -34,6 +36,19 @@ def resolve(own: dict[str, Any], lookup: Callable[[str, int | None], dict[str, A
             return None
 
     return templates.parse_template(own, parent).model_dump(mode="json")
+
+
+@contextmanager
+def refusals_about(field: str) -> Iterator[None]:
+    """A template's 422s as refusals of the request's ``field``: each problem's field under it, as a check of
+    its own (``value_error``), since the schema of a template's keys is the registry's, not the request's."""
+    try:
+        yield
+    except InvalidInput as error:
+        detail = error.detail if isinstance(error.detail, list) else [{"message": error.message}]
+        error.detail = [{"field": f"{field}.{item['field']}" if item.get("field") else field,
+                         "message": item.get("message", error.message), "type": "value_error"} for item in detail]
+        raise
 
 
 def split_ref(reference: str) -> tuple[str, int | None]:

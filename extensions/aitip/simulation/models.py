@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from ..schema import DatasetName, RequestModel, ResponseModel
 
@@ -34,7 +34,7 @@ class SimulationState(str, Enum):
 class Endpoint(RequestModel):
     """An HTTP chat endpoint under test, described as garak's REST generator describes one."""
 
-    uri: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")
+    uri: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[!-~]+$")
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     headers: dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=4000)]] = Field(
         default_factory=dict, max_length=32, description="Sent with every probe; their values are never shown back")
@@ -53,6 +53,27 @@ class TemplateSave(RequestModel):
 
     document: dict[str, Any] | None = Field(None, description="The template as a JSON object (the YAML's keys)")
     yaml: str | None = Field(None, max_length=256 * 1024, description="The template as YAML text")
+
+    @model_validator(mode="after")
+    def _one_template(self) -> TemplateSave:
+        if (self.document is None) == (self.yaml is None):
+            raise ValueError("give the template either as JSON (document) or as YAML text (yaml), not both")
+        return self
+
+    @field_validator("yaml")
+    @classmethod
+    def _a_yaml_mapping(cls, text: str | None) -> str | None:
+        import yaml
+
+        if text is None:
+            return text
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"not YAML: {str(error).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError("a template is a YAML mapping (name: ..., kind: ..., conditions: [...])")
+        return text
 
 
 class TemplateQuery(RequestModel):
@@ -100,6 +121,12 @@ class SimulationSettings(RequestModel):
     endpoint: Endpoint | None = Field(None, description="An LLM endpoint under test (llm templates)")
     gallery_size: int = Field(12, ge=0, le=48, description="Adversarial examples kept for the gallery")
 
+    @model_validator(mode="after")
+    def _data_or_endpoint(self) -> SimulationSettings:
+        if self.endpoint is not None and (self.dataset is not None or self.dataset_version is not None):
+            raise ValueError("a dataset is attacked through a model, an endpoint is probed itself: give one")
+        return self
+
 
 class PolicySet(SimulationSettings):
     automatic: bool = Field(True, description="Simulate each version of the model whose evaluation passes")
@@ -125,6 +152,12 @@ class SimulationCreate(SimulationSettings):
     template: TemplateRef | None = Field(None, description="Default: the model's policy's")  # type: ignore[assignment]
     model: ModelName | None = None
     version: int | None = Field(None, ge=1, le=MAX_VERSION, description="The registered model version")
+
+    @model_validator(mode="after")
+    def _model_with_version(self) -> SimulationCreate:
+        if (self.model is None) != (self.version is None):
+            raise ValueError("name both the model and its version")
+        return self
 
 
 class SimulationListQuery(RequestModel):

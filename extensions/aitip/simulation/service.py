@@ -98,10 +98,9 @@ class SimulationService(CatalogService):
         """A new version of the project's template ``name`` (its first, or the next); a name of the shipped
         library is refused (copy it under a name of your own, with ``extends``)."""
         principal = self._signed_in(principal)
-        if (body.document is None) == (body.yaml is None):
-            raise InvalidInput("give the template either as JSON (document) or as YAML text (yaml), not both",
-                               code="template_required")
-        written = dict(body.document) if body.document is not None else library.from_yaml(body.yaml or "")
+        where = "document" if body.document is not None else "yaml"
+        with library.refusals_about(where):
+            written = dict(body.document) if body.document is not None else library.from_yaml(body.yaml or "")
         if written.get("name", name) != name:
             raise InvalidInput(f"the template is named {written['name']!r} but saved as {name!r}",
                                code="template_name_mismatch")
@@ -112,7 +111,8 @@ class SimulationService(CatalogService):
         def work(session: Session) -> Template:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
-            saved = template_catalog.save(session, project_record, name, written, principal.name)
+            with library.refusals_about(where):
+                saved = template_catalog.save(session, project_record, name, written, principal.name)
             record(session, principal.name, action, f"simulation_template:{name}",
                    {"project": project, "version": saved.version, "extends": saved.extends})
             return saved
@@ -241,9 +241,6 @@ class SimulationService(CatalogService):
         """Simulate now: the model's policy, with what the body gives instead. Answers at once (queued, with
         its job); the verdict comes when the job ends."""
         principal = self._signed_in(principal)
-        if (body.model is None) != (body.version is None):
-            raise InvalidInput("name both the model and its version", code="model_version_required")
-
         def merged(session: Session) -> SimulationSettings:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
