@@ -189,3 +189,11 @@ def relative_path_error(path: str) -> str | None:
     if size > RELATIVE_PATH_MAX_BYTES:
         return f"the path {path[:40] + '...'!r} is {size} bytes long; paths are at most {RELATIVE_PATH_MAX_BYTES} bytes"
     return None
+
+
+class ReportQuery(RequestModel):
+    """How a stored report is asked for (an evaluation's, a simulation's security assessment)."""
+
+    format: typing.Literal["html", "pdf"] = "html"
+    lang: typing.Literal["en", "zh_CN"] | None = Field(None, description="The report's language; default: the "
+                                                       "caller's (the aitip_lang cookie, else Accept-Language)")

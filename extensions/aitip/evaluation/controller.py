@@ -8,7 +8,6 @@ and an evaluation whose job ended while the platform was down is judged at the n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
+from ..domains.passes import PassLoop
 from ..identity.principal import Principal
 from ..jobs import reads as job_reads
 from .gates import verdict
@@ -32,49 +32,24 @@ UNSUBMITTED_GRACE = timedelta(minutes=2)  # a queued evaluation without a job th
 RUN = "evaluation.run"
 
 
-class EvaluationController:
+class EvaluationController(PassLoop):
+    task_name = "aitip-evaluations"
+    log = log
+
     def __init__(self, service: EvaluationService, signals: Any, *, poll_seconds: float = 5.0,
                  reports: Any = None) -> None:
+        super().__init__(signals, poll_seconds=poll_seconds)
         self.service = service
-        self.signals = signals
-        self.poll_seconds = poll_seconds
         self.reports = reports  # renders a judged evaluation's report (aitip.evaluation.reports), when set
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="aitip-evaluations")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        changed = self.signals.subscribe_queue()  # a job that ends during a pass wakes the next one at once
-        while True:
-            changed.clear()
-            try:
-                await self.advance()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("evaluation pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), self.poll_seconds)
-
-    async def advance(self) -> None:
-        """One pass: start what new versions need, then judge what ended."""
-        if self._lock.locked():
-            return
-        async with self._lock:
-            await self._start_for_new_versions()
-            for evaluation_id in await self.service._in_transaction(self._judge_ended):
+    async def one_pass(self) -> None:
+        """Start what new versions need, then judge what ended."""
+        await self._start_for_new_versions()
+        for evaluation_id in await self.service._in_transaction(self._judge_ended):
+            self.service.changed(evaluation_id)
+            if self.reports is not None:
+                await asyncio.to_thread(self.reports.render_stored, evaluation_id)
                 self.service.changed(evaluation_id)
-                if self.reports is not None:
-                    await asyncio.to_thread(self.reports.render_stored, evaluation_id)
-                    self.service.changed(evaluation_id)
 
     # ----- automatic evaluations -----
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -177,9 +177,3 @@ class EvaluationDetail(Evaluation):
 
 class EvaluationList(ResponseModel):
     evaluations: list[Evaluation]
-
-
-class ReportQuery(RequestModel):
-    format: Literal["html", "pdf"] = "html"
-    lang: Literal["en", "zh_CN"] | None = Field(None, description="The report's language; default: the "
-                                                "caller's (the aitip_lang cookie, else Accept-Language)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..operations.table import Operation, Section
+from ..schema import ReportQuery
 from .models import (
     Evaluation,
     EvaluationCreate,
@@ -12,7 +13,6 @@ from .models import (
     Policy,
     PolicyList,
     PolicySet,
-    ReportQuery,
 )
 
 _EVALUATIONS = "projects/{project}/evaluations"
@@ -32,7 +32,7 @@ SECTION = Section("evaluation", "Evaluation", (
               call="evaluations.get", arguments=_EVALUATION),
     Operation("evaluations.report", "evaluation.read", "GET", f"{_EVALUATIONS}/{{evaluation}}/report",
               "The evaluation's report, HTML or PDF", query=ReportQuery,
-              handler="aitip.server.handlers.evaluation:EvaluationReportHandler", not_in=frozenset({"mcp"}),
+              handler="aitip.server.handlers.reports:EvaluationReportHandler", not_in=frozenset({"mcp"}),
               gives_file=True),
     Operation("evaluation_policies.list", "evaluation.read", "GET", _POLICIES,
               "How the project's models are evaluated", response=PolicyList, call="evaluations.list_policies"),

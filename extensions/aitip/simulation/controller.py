@@ -8,7 +8,6 @@ job ended while the platform was down is judged at the next start."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
+from ..domains.passes import PassLoop
 from ..evaluation import reads as evaluation_reads
 from ..identity.principal import Principal
 from ..jobs import reads as job_reads
@@ -33,46 +33,21 @@ UNSUBMITTED_GRACE = timedelta(minutes=2)  # a queued simulation without a job th
 RUN = "simulation.run"
 
 
-class SimulationController:
+class SimulationController(PassLoop):
+    task_name = "aitip-simulations"
+    log = log
+
     def __init__(self, service: SimulationService, signals: Any, *, poll_seconds: float = 5.0) -> None:
+        super().__init__(signals, poll_seconds=poll_seconds)
         self.service = service
-        self.signals = signals
-        self.poll_seconds = poll_seconds
-        self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="aitip-simulations")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        changed = self.signals.subscribe_queue()  # a job that ends during a pass wakes the next one at once
-        while True:
-            changed.clear()
-            try:
-                await self.advance()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("simulation pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), self.poll_seconds)
-
-    async def advance(self) -> None:
-        """One pass: start what passed evaluations call for, then judge what ended."""
-        if self._lock.locked():
-            return
-        async with self._lock:
-            await self._start_after_evaluations()
-            for simulation_id in await self.service._in_transaction(self._judge_ended):
-                self.service.changed(simulation_id)
-                await asyncio.to_thread(self.service.render_stored, simulation_id)
-                self.service.changed(simulation_id)
+    async def one_pass(self) -> None:
+        """Start what passed evaluations call for, then judge what ended."""
+        await self._start_after_evaluations()
+        for simulation_id in await self.service._in_transaction(self._judge_ended):
+            self.service.changed(simulation_id)
+            await asyncio.to_thread(self.service.render_stored, simulation_id)
+            self.service.changed(simulation_id)
 
     # ----- automatic simulations -----
 

@@ -227,9 +227,3 @@ class Comparison(ResponseModel):
     metric: str
     tolerance: float | None
     changes: list[ConditionChange]
-
-
-class ReportQuery(RequestModel):
-    format: Literal["html", "pdf"] = "html"
-    lang: Literal["en", "zh_CN"] | None = Field(None, description="The report's language; default: the "
-                                                "caller's (the aitip_lang cookie, else Accept-Language)")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ..operations.table import Operation, Section
+from ..schema import ReportQuery
 from .models import (
     CompareQuery,
     Comparison,
     Policy,
     PolicyList,
     PolicySet,
-    ReportQuery,
     Simulation,
     SimulationCreate,
     SimulationDetail,
@@ -53,7 +53,7 @@ SECTION = Section("simulation", "Simulation", (
               call="simulations.compare", arguments=_SIMULATION),
     Operation("simulations.report", "simulation.read", "GET", f"{_SIMULATIONS}/{{simulation}}/report",
               "The simulation's security assessment, HTML or PDF", query=ReportQuery,
-              handler="aitip.server.handlers.simulation:SimulationReportHandler", not_in=frozenset({"mcp"}),
+              handler="aitip.server.handlers.reports:SimulationReportHandler", not_in=frozenset({"mcp"}),
               gives_file=True),
     Operation("simulation_policies.list", "simulation.read", "GET", _POLICIES,
               "How the project's models are simulated", response=PolicyList, call="simulations.list_policies"),
