@@ -19,6 +19,7 @@ import pytest
 from aitip.isolation.accounts import Accounts
 from aitip.jobs.egress import EgressProxy
 from aitip.jobs.models import JobState, JobSubmit, Sandbox
+from aitip.projects.models import ProjectCreate
 from tests.jobs.conftest import ANN, BOB, make_platform
 from tests.support.notebooks import notebook
 from tests.support.paths import open_to_all_accounts
@@ -131,16 +132,17 @@ async def test_a_sandboxed_job_reaches_only_its_endpoint_and_holds_no_credential
     assert report["memory"] == 3072 * 1024 * 1024 and report["cpu"] == 120 and report["cores"] == 1
 
 
-async def test_a_sandboxed_job_cannot_read_another_owners_inputs(tmp_path: Path) -> None:
-    """Bob's job's staged inputs (another account's workspace) are out of reach of Ann's sandboxed job."""
+async def test_a_sandboxed_job_cannot_read_another_projects_data(tmp_path: Path) -> None:
+    """What Bob's job in his own project wrote (another account's workspace, a project Ann is not in) is out of
+    reach of Ann's sandboxed job, as the platform's state is."""
     platform = await _platform(tmp_path)
     try:
-        holder = await platform.jobs.submit(BOB, JobSubmit(project="lab", notebook=notebook(
+        await platform.projects.create(BOB, ProjectCreate(name="vault"))
+        holder = await platform.jobs.submit(BOB, JobSubmit(project="vault", notebook=notebook(
             "import os, time\nopen('secret.txt', 'w').write('bob only')\nprint('READY' + os.getcwd())\n"
             "time.sleep(120)")))
-        await platform.wait(holder.id, JobState.running)
         bob_dir = None
-        for _ in range(600):
+        for _ in range(1200):  # until Bob's kernel says where it wrote
             events, _ = await platform.jobs.events(BOB, holder.id)
             text = "".join(e.data.get("text", "") for e in events if e.kind == "output")
             if "READY" in text:

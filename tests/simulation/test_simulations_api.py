@@ -16,6 +16,7 @@ import pytest
 from aitip.simulation.test_endpoints import running_endpoint
 from tests.evaluation.conftest import digits_csv, training_notebook, wait_job
 from tests.server.conftest import TOKENS
+from tests.server.test_mcp import mcp_client
 from tests.support.cli import cli_runner
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
@@ -254,3 +255,30 @@ async def test_the_image_and_tabular_templates_run_against_a_logistic_regression
     assert tabular["result"]["drift"], "drift per feature against the reference version"
     status, job = await api("GET", f"jobs/{tabular['job_id']}", user="carol")
     assert [(i["dataset"], i["version"]) for i in job["inputs"]] == [("digits", 1)]
+
+
+async def test_an_agent_lists_templates_and_waits_for_a_simulations_verdict_over_mcp(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:
+    await make_alpha(api)
+    await start_worker(jp_serverapp)
+    await train(api, "digits-mlp", "mlp", epochs=3)
+    progress: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async with mcp_client(jp_http_port, jp_base_url, "carol") as client:
+        listed = await client.call_tool("simulation_templates_list", {"project": "alpha"})
+        assert not listed.is_error, listed.content[0].text
+        assert "image_robustness" in {t["name"] for t in listed.structured_content["templates"]}
+        waited = await client.call_tool("simulations_create", {
+            "project": "alpha", "template": "custom", "model": "digits-mlp", "version": 1, "dataset": "digits",
+            "wait_seconds": 240}, progress_callback=on_progress)
+        refused = await client.call_tool("simulations_create", {
+            "project": "alpha", "template": "image_robustness", "model": "digits-mlp", "version": 1,
+            "dataset": "digits"})
+    assert not waited.is_error, waited.content[0].text
+    end = waited.structured_content
+    assert end["state"] == "passed" and end["clean"] > 0.8, end
+    assert progress[0] == f"simulations.create {end['id']}: queued" and progress[-1].endswith(": passed"), progress
+    assert refused.is_error and "gradients_required" in refused.content[0].text
