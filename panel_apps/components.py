@@ -45,7 +45,9 @@ COLUMN_TITLES = {
     "rejected": N_("rejected"), "agreement": N_("agreement"),
     "assignment": N_("assignment"), "annotator": N_("annotator"), "item": N_("item"), "label": N_("label"),
     "review": N_("review"), "headline": N_("headline metric"), "baseline": N_("baseline"),
-    "change": N_("change"), "trigger": N_("trigger"), "when": N_("when"),
+    "change": N_("change"), "trigger": N_("trigger"), "when": N_("when"), "template": N_("template"),
+    "target": N_("model or endpoint"), "verdict": N_("verdict"), "clean": N_("clean metric"), "kind": N_("kind"),
+    "conditions": N_("conditions"), "thresholds": N_("thresholds"),
 }
 
 _FRAME_CSS = """
