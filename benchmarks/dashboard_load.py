@@ -6,7 +6,8 @@ a 5,000-run project).
 The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platform service, dashboards
 service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
 project's MLflow experiment exists and holds real runs), and two more that register versions of a model
-with an evaluation policy, each evaluated by the platform (the Evaluation page's data); then --runs synthetic runs (5 params, 10
+with an evaluation policy, each evaluated by the platform (the Evaluation page's data) and simulated under the
+library's custom template (the Simulation page's); then --runs synthetic runs (5 params, 10
 metrics each) are logged into the same experiment, the newest --curves of them with a loss history of
 --curve-points steps. "experiments" opens the page as a link without a selection does (the best runs
 ticked for the viewer); "experiments-curves" as a shared link ticking the long-curve runs does, and
@@ -76,6 +77,7 @@ def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_p
         assert job["state"] == "succeeded", job
     seed_dataset(platform, token)
     seed_evaluations(platform, token)
+    seed_simulations(platform, token)
     return seed_runs(platform.home / "mlflow.sqlite", synthetic_runs, curves, curve_points)
 
 
@@ -114,6 +116,23 @@ def seed_evaluations(platform: RunningPlatform, token: str) -> None:
                 return
             time.sleep(1)
     raise AssertionError(f"the two versions were not evaluated: {listed}")
+
+
+def seed_simulations(platform: RunningPlatform, token: str) -> None:
+    """The library's custom template run against versions 1 and 2 of EVALUATED_MODEL, each in its sandboxed job
+    and judged by the platform (version 2 against version 1): the Simulation page's data."""
+    with platform.api(token) as api:
+        started = [api.post(f"projects/{PROJECT}/simulations", json={
+            "template": "custom", "model": EVALUATED_MODEL, "version": version, "dataset": "digits"})
+            for version in (1, 2)]
+        assert all(answer.status_code == 202 for answer in started), [answer.text for answer in started]
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            listed = api.get(f"projects/{PROJECT}/simulations").json()["simulations"]
+            if all(s["state"] == "error" or (s["state"] in ("passed", "failed") and s["has_report"]) for s in listed):
+                return
+            time.sleep(1)
+    raise AssertionError(f"the two versions were not simulated: {listed}")
 
 
 def seed_dataset(platform: RunningPlatform, token: str) -> None:
@@ -254,6 +273,8 @@ def main() -> None:
             "models": ([".lineage-chart canvas"], f"models?project={PROJECT}"),
             "evaluations": ([".table-evaluations .tabulator-row", ".evaluation-verdict", ".trend-chart canvas"],
                             f"evaluations?project={PROJECT}"),
+            "simulations": ([".table-simulations .tabulator-row", ".simulation-verdict", ".simulation-curves canvas"],
+                            f"simulations?project={PROJECT}"),
             "datasets": ([".table-dataset-versions .tabulator-row", "canvas"], f"datasets?project={PROJECT}"),
             "annotate": ([".table-annotate-review .tabulator-header"], f"annotate?project={PROJECT}&task=1"),
         }
