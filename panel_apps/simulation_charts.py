@@ -82,7 +82,8 @@ def comparison_results(comparison: dict[str, Any]) -> tuple[dict[str, Any], dict
     def side(which: str, simulation: dict[str, Any]) -> dict[str, Any]:
         return {"metric": comparison.get("metric"), "clean": simulation.get("clean"), "conditions": [
             {"condition": change["condition"], "parameter": change.get("parameter"), "value": change.get("value"),
-             "metric": change[which]} for change in comparison.get("changes") or [] if change.get(which) is not None]}
+             "metric": change[which]} for change in comparison.get("changes") or []
+            if change.get(which) is not None and change["condition"] != "clean"]}
 
     return side("before", comparison["before"]), side("after", comparison["after"])
 
@@ -110,11 +111,8 @@ def comparison_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
     words = reader()
     lower = comparison.get("metric") in LOWER_IS_BETTER
     tolerance = finite(comparison.get("tolerance"))
-    changes = [{"condition": "clean", "parameter": None, "value": None, "before": comparison["before"].get("clean"),
-                "after": comparison["after"].get("clean")}] if comparison["before"].get("clean") is not None or \
-        comparison["after"].get("clean") is not None else []
     rows = []
-    for change in [*changes, *(comparison.get("changes") or [])]:
+    for change in comparison.get("changes") or []:  # the clean value's first, as the platform compares it
         before, after = finite(change.get("before")), finite(change.get("after"))
         delta = None if before is None or after is None else after - before
         drop = None if delta is None else (delta if lower else -delta)

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from aitip.simulation import library, verdicts
-from aitip.simulation.models import Comparison, ConditionChange, SimulationDetail
+from aitip.simulation.answers import condition_changes
+from aitip.simulation.models import Comparison, SimulationDetail
 from panel_apps import simulation_charts as charts, simulation_views as views
 from panel_apps.language import use_language
 
@@ -200,13 +201,8 @@ def test_the_curves_group_the_epsilon_attacks_and_start_from_the_clean_value() -
 
 
 def comparison(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """``simulations.compare`` of two simulations: each condition and value of ``after`` beside ``before``'s."""
-    earlier = {(row["condition"], row["value"]): row["metric"] for row in before["result"]["conditions"]}
-    changes = [ConditionChange(condition=row["condition"], parameter=row["parameter"], value=row["value"],
-                               before=earlier.get((row["condition"], row["value"])), after=row["metric"],
-                               change=None if (row["condition"], row["value"]) not in earlier else
-                               row["metric"] - earlier[(row["condition"], row["value"])])
-               for row in after["result"]["conditions"]]
+    """``simulations.compare`` of two simulations: the platform's own changes, ``after`` beside ``before``."""
+    changes = condition_changes(before["result"], after["result"])
     fields = set(SimulationDetail.model_fields) - {"template", "result"}
     return Comparison(before={k: v for k, v in before.items() if k in fields},
                       after={k: v for k, v in after.items() if k in fields}, metric="accuracy",

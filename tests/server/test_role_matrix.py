@@ -116,7 +116,7 @@ CASES: dict[str, Case] = {
                                     needs=DATA),
     "evaluation_policies.delete": Case(path={"model": "digits-clf"}, needs=("evaluation",)),
     "simulation_templates.list": Case(),
-    "simulation_templates.get": Case(path={"template": "custom"}, query={"version": 1, "format": "yaml"}),
+    "simulation_templates.get": Case(path={"template": "custom"}, query={"version": 1}),
     "simulation_templates.save": Case(path={"template": "sensors"},
                                       body={"document": {"extends": "custom", "input": {"label_column": "b"}}}),
     "simulations.list": Case(query={"model": "digits-clf", "template": "custom", "limit": 10}),

@@ -100,8 +100,9 @@ async def test_the_custom_template_judges_a_model_version_and_the_next_against_i
     assert any(not r["passed"] for r in regressions) == (second["state"] == "failed")
     status, comparison = await api("GET", f"{SIMULATIONS}/{second['id']}/compare", user="bob")
     assert status == 200, comparison
-    assert comparison["before"]["id"] == first["id"] and len(comparison["changes"]) == 3
-    change = comparison["changes"][0]
+    assert comparison["before"]["id"] == first["id"] and len(comparison["changes"]) == 4
+    assert comparison["changes"][0]["condition"] == "clean"
+    change = comparison["changes"][1]
     assert change["change"] == pytest.approx(change["after"] - change["before"])
 
     report = f"{SIMULATIONS}/{first['id']}/report"

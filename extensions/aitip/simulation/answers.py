@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Simulation, SimulationDetail
+from .models import ConditionChange, Simulation, SimulationDetail
 from .tables import SimulationRecord
 
 
@@ -40,3 +40,28 @@ def simulation_answer(record_: SimulationRecord, *, detail: bool = False) -> Sim
     if detail:
         return SimulationDetail(**fields, template=record_.template, result=record_.result)
     return Simulation(**fields)
+
+
+def condition_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[ConditionChange]:
+    """The clean value, then each condition and value of ``after`` beside ``before``'s (those ``before`` alone
+    has last): the metric's change, None where a side lacks it."""
+    def change(old: float | None, new: float | None) -> float | None:
+        return None if old is None or new is None else new - old
+
+    before, after = before or {}, after or {}
+    changes = []
+    if before.get("clean") is not None or after.get("clean") is not None:
+        changes.append(ConditionChange(condition="clean", parameter=None, value=None, before=before.get("clean"),
+                                       after=after.get("clean"), change=change(before.get("clean"),
+                                                                               after.get("clean"))))
+    earlier = {(row["condition"], row.get("value")): row for row in before.get("conditions", ())}
+    for row in after.get("conditions", ()):
+        old = earlier.pop((row["condition"], row.get("value")), None)
+        value_before = old["metric"] if old else None
+        changes.append(ConditionChange(condition=row["condition"], parameter=row.get("parameter"),
+                                       value=row.get("value"), before=value_before, after=row["metric"],
+                                       change=change(value_before, row["metric"])))
+    for (condition, value), row in earlier.items():
+        changes.append(ConditionChange(condition=condition, parameter=row.get("parameter"), value=value,
+                                       before=row["metric"], after=None, change=None))
+    return changes

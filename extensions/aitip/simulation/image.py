@@ -151,9 +151,11 @@ def _candidates(y: np.ndarray, clean: np.ndarray, predicted: np.ndarray, limit: 
 
 def gallery(shown: list[list[dict[str, Any]]], size: int) -> list[dict[str, Any]]:
     """At most ``size`` of the candidates (a list per condition and value, best first): the misclassified
-    first, and among them one per condition and value before any second one."""
+    first, and among them one per condition and value before any second one, the adversarial attacks' before
+    the corruptions' (a gallery of adversarial examples is what a reader looks for)."""
     ranked = sorted(((depth, order, example) for order, candidates in enumerate(shown)
-                     for depth, example in enumerate(candidates)), key=lambda item: (item[0], item[1]))
+                     for depth, example in enumerate(candidates)),
+                    key=lambda item: (item[0], item[2]["condition"] not in attacks.ATTACKS, item[1]))
     wrong = [example for _, _, example in ranked if example["prediction"] != example["label"]]
     right = [example for _, _, example in ranked if example["prediction"] == example["label"]]
     return (wrong + right)[:max(0, size)]

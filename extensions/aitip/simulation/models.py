@@ -78,7 +78,6 @@ class TemplateSave(RequestModel):
 
 class TemplateQuery(RequestModel):
     version: int | None = Field(None, ge=1, le=MAX_VERSION, description="Default: the latest")
-    format: Literal["json", "yaml"] = "json"
 
 
 class TemplateSummary(ResponseModel):
@@ -205,6 +204,7 @@ class SimulationDetail(Simulation):
 
 class SimulationList(ResponseModel):
     simulations: list[Simulation]
+    total: int = Field(description="How many the query finds, beyond this page")
 
 
 class CompareQuery(RequestModel):

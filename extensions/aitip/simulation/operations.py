@@ -31,7 +31,7 @@ SECTION = Section("simulation", "Simulation", (
               "Scenario templates: the shipped library and the project's own, each at its latest version",
               response=TemplateList, call="simulations.list_templates"),
     Operation("simulation_templates.get", "simulation.read", "GET", f"{_TEMPLATES}/{{template}}",
-              "One scenario template (a version of it), resolved, as JSON or YAML", query=TemplateQuery,
+              "One scenario template (a version of it), resolved, with its YAML", query=TemplateQuery,
               response=Template, call="simulations.get_template", arguments={"template": "name"}),
     Operation("simulation_templates.save", "simulation.run", "PUT", f"{_TEMPLATES}/{{template}}",
               "Save a new version of a project template: written whole, or a copy of another (extends) with "

@@ -62,6 +62,8 @@ PASSED_COLOUR, FAILED_COLOUR, CLEAN_COLOUR = "#1a7f37", "#cf222e", "#8c959f"
 
 def condition_label(name: Any, _: Translator) -> str:
     """The condition as a reader names it; a custom notebook's own condition as it is."""
+    if name == "clean":
+        return _("clean")
     words = CONDITIONS.get(str(name))
     return _(words.label) if words else str(name)
 

@@ -94,7 +94,11 @@ def _facts(simulation: dict[str, Any], template: dict[str, Any], result: dict[st
         scenario = f"{scenario} · {template['title']}"
     kind = template.get("kind") or result.get("kind")
     rows = result.get("rows")
-    tested = _("{rows} rows of the test split").format(rows=number(rows)) if rows else None
+    if kind == "llm":
+        tested = _("{probes} probes sent").format(probes=number(len(result.get("probes") or ()))) \
+            if result.get("probes") else None
+    else:
+        tested = _("{rows} rows of the test split").format(rows=number(rows)) if rows else None
     compared = as_dict(previous).get("model_version")
     facts = [
         (_("Model"), simulation.get("model"), False), (_("Model version"), simulation.get("model_version"), False),

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..audit import record
@@ -27,11 +27,10 @@ from ..jobs.models import JobInput, JobSubmit, Sandbox, SandboxModel
 from ..operations.actions import performs
 from ..projects.access import authorize, refuse_if_archived
 from . import library, template_catalog
-from .answers import public_endpoint, simulation_answer
+from .answers import condition_changes, public_endpoint, simulation_answer
 from .models import (
     CompareQuery,
     Comparison,
-    ConditionChange,
     Policy,
     PolicyList,
     PolicySet,
@@ -398,9 +397,10 @@ class SimulationService(CatalogService):
                 statement = statement.where(SimulationRecord.template_name == query.template)
             if query.state is not None:
                 statement = statement.where(SimulationRecord.state == query.state.value)
+            total = session.scalar(select(func.count()).select_from(statement.subquery()))
             rows = session.scalars(statement.order_by(SimulationRecord.id.desc()).offset(query.offset)
                                    .limit(query.limit))
-            return SimulationList(simulations=[simulation_answer(row) for row in rows])
+            return SimulationList(simulations=[simulation_answer(row) for row in rows], total=total or 0)
 
         return await self._in_transaction(read)
 
@@ -419,18 +419,7 @@ class SimulationService(CatalogService):
             if before.template_name != after.template_name:
                 raise InvalidInput(f"simulations {other_id} and {simulation_id} ran different templates "
                                    f"({before.template_name}, {after.template_name})", code="different_templates")
-            rows_before = {(row["condition"], row.get("value")): row for row in (before.result or {}).get(
-                "conditions", ())}
-            changes = []
-            for row in (after.result or {}).get("conditions", ()):
-                earlier = rows_before.pop((row["condition"], row.get("value")), None)
-                value_before = earlier["metric"] if earlier else None
-                changes.append(ConditionChange(condition=row["condition"], parameter=row.get("parameter"),
-                                               value=row.get("value"), before=value_before, after=row["metric"],
-                                               change=None if value_before is None else row["metric"] - value_before))
-            for (condition, value), row in rows_before.items():
-                changes.append(ConditionChange(condition=condition, parameter=row.get("parameter"), value=value,
-                                               before=row["metric"], after=None, change=None))
+            changes = condition_changes(before.result, after.result)
             tolerance = ((after.template or {}).get("regression") or {}).get("tolerance")
             return Comparison(before=simulation_answer(before), after=simulation_answer(after),
                               metric=(after.template or {}).get("metric", ""), tolerance=tolerance, changes=changes)

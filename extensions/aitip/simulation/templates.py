@@ -343,7 +343,20 @@ def parse_template(source: str | bytes | Mapping[str, Any], lookup: Lookup | Non
 def to_yaml(template: Template) -> str:
     """The template as YAML, its keys in the model's order; :func:`parse_template` reads it back equal (given the
     same lookup where it extends another: every key is its own, but ``extends`` is resolved again)."""
-    return yaml.safe_dump(template.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(template.model_dump(mode="json"), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True,
+                     width=100)
+
+
+class _ReadableDumper(yaml.SafeDumper):
+    """Multi-line strings (a custom condition's code, a description) as literal blocks, as people write them."""
+
+
+def _string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text and not any(line != line.rstrip() for line in text.split("\n")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ReadableDumper.add_representer(str, _string)
 
 
 # ----- the shipped library -----
