@@ -63,7 +63,11 @@ REPORTED = {"id": 1, "project": "bench", "model": "digits-logistic", "model_vers
             "created_at": "2026-12-05T00:00:00Z", "finished_at": "2026-12-05T00:00:05Z"}
 # What the child process of (c) runs: the notebook's work from a cold start.
 COLD = """
-import json, sys, time
+import importlib, json, sys, time
+if sys.argv[4] == "forked":  # what the platform's kernel fork server imported once, before any job
+    from aitip.jobs.forkserver import KERNEL_MODULES
+    for module in (*KERNEL_MODULES, "numpy", "pandas"):
+        importlib.import_module(module)
 started = time.perf_counter()
 import mlflow.sklearn
 import numpy as np
@@ -198,23 +202,29 @@ def main() -> None:
         mlflow.sklearn.save_model(model, str(model_folder), pip_requirements=["scikit-learn"])  # skops, the default
         numpy.savez(data_file, x=x, y=y)
         environment = dict(os.environ, PYTHONPATH=str(ROOT / "extensions"), PYTHONWARNINGS="ignore")
-        for number in range(cold_repeat + 1):
+        for number, start in enumerate(["fresh"] + ["fresh", "forked"] * cold_repeat):
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-c", COLD, str(model_folder), str(data_file), json.dumps(TEMPLATE)],
-                                  capture_output=True, text=True, env=environment, check=True)
-            notebook_s = time.perf_counter() - started
+            done = subprocess.run([sys.executable, "-c", COLD, str(model_folder), str(data_file), json.dumps(TEMPLATE),
+                                   start], capture_output=True, text=True, env=environment, check=True)
+            # A fresh interpreter's wall; a forked kernel's from its own clock (its fork takes tens of ms).
             run = json.loads(done.stdout.strip().splitlines()[-1])
+            notebook_s = time.perf_counter() - started if start == "fresh" else \
+                run["imports_s"] + run["load_s"] + run["run_s"]
             # The platform draws the assessment in its own long-running process once the job has ended.
             drawn = time.perf_counter()
             render_pdf(REPORTED, run.pop("template"), run.pop("result"), run.pop("verdict"), previous=None, locale="en")
             report_s = time.perf_counter() - drawn
             if number:  # the first drew the platform's first report (WeasyPrint's imports and fonts): discarded
-                cold.append({"wall_s": notebook_s + report_s, "notebook_s": notebook_s, "report_s": report_s} | run)
+                cold.append({"start": start, "wall_s": notebook_s + report_s, "notebook_s": notebook_s,
+                             "report_s": report_s} | run)
     load_after = os.getloadavg()[0]
 
     differences = {name: abs(ours["accuracies"][name] - value) for name, value in direct["accuracies"].items()}
     attack_ratio = statistics.median(ours_attacks) / statistics.median(direct_attacks)
+    forked = [run for run in cold if run["start"] == "forked"]
+    cold = [run for run in cold if run["start"] == "fresh"]
     cold_wall = statistics.median(run["wall_s"] for run in cold)
+    forked_wall = statistics.median(run["wall_s"] for run in forked)
     print(f"\ndigits: {len(y)} test images, LogisticRegression; {os.cpu_count()} CPUs, load {load_before:.2f} -> "
           f"{load_after:.2f}")
     print(f"{'condition':<22}{'ART direct':>12}{'AITIP':>10}{'|diff|':>10}")
@@ -229,6 +239,11 @@ def main() -> None:
           f" s, model {statistics.median(run['load_s'] for run in cold):.2f} s, the run "
           f"{statistics.median(run['run_s'] for run in cold):.2f} s, the report "
           f"{statistics.median(run['report_s'] for run in cold):.2f} s; PyTorch loaded: {cold[0]['torch_loaded']}")
+    print(f"as the platform runs it (a kernel forked from the server that imported IPython, numpy and pandas once; then "
+          f"the platform's PDF report) p50 {forked_wall:.2f} s (goal <= 5 s); imports "
+          f"{statistics.median(run['imports_s'] for run in forked):.2f} s, model "
+          f"{statistics.median(run['load_s'] for run in forked):.2f} s, the report "
+          f"{statistics.median(run['report_s'] for run in forked):.2f} s")
     print(f"the shipped image_robustness template (18 condition values) warm: p50 {statistics.median(shipped_walls):.3f} s; "
           f"largest accuracy difference from ART {max(differences.values()):.4f} (goal <= 0.01); verdict passed "
           f"{ours['passed']}")
@@ -247,10 +262,11 @@ def main() -> None:
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_before": round(load_before, 2),
             "load_after": round(load_after, 2),
             "wall_s": {"art_direct_p50": statistics.median(direct_walls), "aitip_p50": statistics.median(ours_walls),
-                       "aitip_cold_p50": cold_wall, "shipped_template_p50": statistics.median(shipped_walls)},
+                       "aitip_cold_p50": cold_wall, "aitip_forked_kernel_p50": forked_wall,
+                       "shipped_template_p50": statistics.median(shipped_walls)},
             "attack_s": {"art_direct_p50": statistics.median(direct_attacks), "aitip_p50": statistics.median(ours_attacks),
                          "ratio": attack_ratio},
-            "cold_runs": cold, "accuracies": {"art_direct": direct["accuracies"], "aitip": ours["accuracies"]},
+            "cold_runs": cold, "forked_kernel_runs": forked, "accuracies": {"art_direct": direct["accuracies"], "aitip": ours["accuracies"]},
             "largest_difference": max(differences.values()),
             "shipped_template": {"accuracies": shipped_run["accuracies"], "passed": shipped_run["passed"]},
             "result_json_bytes": ours["bytes"], "examples": ours["examples"], "verdict_passed": ours["passed"],
