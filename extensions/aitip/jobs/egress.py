@@ -41,7 +41,7 @@ class EgressProxy:
 
     def __init__(self, allowed: list[str], *, owner: tuple[int, int] | None = None, timeout: float = 120.0) -> None:
         self.socket_path = Path()
-        self.allowed = {origin_of(url)[1]: origin_of(url)[0] for url in allowed}
+        self.allowed = {host: scheme for scheme, host in map(origin_of, allowed)}
         self.owner = owner
         self.timeout = timeout
         self.forwarded = 0
