@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -596,6 +597,43 @@ def cmd_operation(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_endpoints_predict(args: argparse.Namespace) -> int:
+    """Call an endpoint with rows given as JSON (inline, or @file): its predictions, and the version that gave
+    them."""
+    text = args.data
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        rows = json.loads(text)
+    except ValueError as error:
+        print(_("aitip: --data is not JSON: {error}").format(error=error), file=sys.stderr)
+        return EXIT_USAGE
+    serving = _client(args).serving
+    predictions = serving.predict(args.project, args.endpoint, rows, protocol=args.protocol, version=args.version,
+                                  api_key=args.api_key, route_key=args.route_key)
+    emit(args, {"version": serving.last_version, "predictions": predictions},
+         lambda answer: _("version {version}: {predictions}").format(
+             version=answer["version"], predictions=json.dumps(answer["predictions"])))
+    return 0
+
+
+def _add_endpoint_commands(commands: Any, common: argparse.ArgumentParser, groups: dict[str, Any]) -> None:
+    endpoints = commands.add_parser("endpoints", parents=[common], aliases=["serve"],
+                                    help="deploy model versions as endpoints, split traffic, call them")
+    endpoint_commands = endpoints.add_subparsers(dest="endpoints_command", required=True, metavar="ACTION")
+    predict = endpoint_commands.add_parser("predict", parents=[common], help="call an endpoint with rows")
+    predict.add_argument("project")
+    predict.add_argument("endpoint")
+    predict.add_argument("--data", "-d", required=True, help="rows as JSON ([[...], ...]), or @file.json")
+    predict.add_argument("--protocol", choices=["oip", "mlflow"], default="oip",
+                         help="the Open Inference Protocol (default) or MLflow's invocations")
+    predict.add_argument("--version", type=int, help="this model version, whatever the traffic split says")
+    predict.add_argument("--route-key", help="keeps you on one version (the endpoint's sticky header)")
+    predict.add_argument("--api-key", help="an endpoint API key instead of your token")
+    predict.set_defaults(func=cmd_endpoints_predict)
+    groups["endpoints"] = endpoint_commands
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, not tables")
@@ -740,6 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--role", required=True, choices=ROLES)
         sub.set_defaults(func=func)
     groups["projects"] = project_commands
+    _add_endpoint_commands(commands, common, groups)
     add_operation_commands(commands, common, groups, cmd_operation)
     return parser
 

@@ -48,7 +48,8 @@ MEMBERS_SEE_RULE = {"lineage.read"}
 
 # The values of the path parameters, unless a case says otherwise: what seed() and the seeders make.
 PATH_VALUES: dict[str, Any] = {"project": "alpha", "kind": "users", "member": "erin-ro", "job": 1, "sweep": 1,
-                               "dataset": "base", "version": 1, "task": 1, "item": 1, "subscription": 1}
+                               "dataset": "base", "version": 1, "task": 1, "item": 1, "subscription": 1,
+                               "endpoint": "clf", "model_version": 1}
 SWEEP = {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
          "space": {"x": {"type": "grid", "values": [1, 2]}}}
 
@@ -130,6 +131,22 @@ CASES: dict[str, Case] = {
     "simulation_policies.set": Case(path={"model": "digits-clf"}, body={"template": "columns_b", "dataset": "base"},
                                     needs=("simulation",)),
     "simulation_policies.delete": Case(path={"model": "digits-clf"}, needs=("simulation",)),
+    "endpoints.list": Case(needs=("endpoint",)),
+    "endpoints.get": Case(needs=("endpoint",)),
+    "endpoints.deploy": Case(body={"name": "fresh", "model": "digits-clf", "version": 1, "mode": "kubernetes"},
+                             needs=("model",)),
+    "endpoints.add_version": Case(body={"version": 2, "weight": 20}, needs=("endpoint",)),
+    "endpoints.traffic": Case(body={"weights": {"1": 80, "2": 20}}, needs=("endpoint", "canary")),
+    "endpoints.remove_version": Case(path={"model_version": 2}, needs=("endpoint", "canary")),
+    "endpoints.scale": Case(body={"replicas_min": 1, "replicas_max": 3, "target_concurrency": 2}, needs=("endpoint",)),
+    "endpoints.delete": Case(needs=("endpoint",)),
+    "endpoints.metrics": Case(query={"minutes": 30}, needs=("endpoint",)),
+    "endpoints.samples": Case(query={"limit": 10}, needs=("endpoint",)),
+    "endpoints.manifests": Case(query={"namespace": "serving"}, needs=("endpoint",)),
+    "endpoints.prometheus": Case(needs=("endpoint",)),
+    "endpoint_keys.list": Case(needs=("endpoint",)),
+    "endpoint_keys.create": Case(body={"name": "ci"}, needs=("endpoint",)),
+    "endpoint_keys.revoke": Case(path={"key": 1}, needs=("endpoint", "key")),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -343,6 +360,33 @@ async def _simulation(seeding: Seeding) -> None:
     seeding.values["simulation"] = 1
 
 
+async def _endpoint(seeding: Seeding) -> None:
+    """Endpoint clf of model digits-clf version 1, in Kubernetes mode (rendered, nothing runs: the matrix is about
+    who may, tests/serving runs the real thing); version 2 registered for a canary."""
+    from mlflow import MlflowClient
+
+    await _model(seeding)
+    uri = seeding.serverapp.web_app.settings["aitip"].experiments.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if len(client.search_model_versions("name = 'digits-clf'")) < 2:
+        client.create_model_version("digits-clf", f"runs:/{seeding.runs[1]}/model", run_id=seeding.runs[1])
+    status, endpoint = await seeding.api("POST", "projects/alpha/endpoints", user="ann", body={
+        "name": "clf", "model": "digits-clf", "version": 1, "mode": "kubernetes"})
+    assert status == 201, endpoint
+
+
+async def _canary(seeding: Seeding) -> None:
+    status, endpoint = await seeding.api("POST", "projects/alpha/endpoints/clf/versions", user="ann",
+                                         body={"version": 2, "weight": 0})
+    assert status == 200, endpoint
+
+
+async def _key(seeding: Seeding) -> None:
+    status, key = await seeding.api("POST", "projects/alpha/endpoints/clf/keys", user="ann", body={"name": "seed"})
+    assert status == 201, key
+    seeding.values["key"] = key["id"]
+
+
 async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
@@ -351,6 +395,7 @@ SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
     "registration": _registration, "model": _model, "evaluation": _evaluation, "simulation": _simulation,
+    "endpoint": _endpoint, "canary": _canary, "key": _key,
 }
 
 

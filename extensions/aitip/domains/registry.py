@@ -22,6 +22,7 @@ BUILTIN: tuple[str, ...] = (
     "aitip.datasets.domain:DatasetsDomain",
     "aitip.evaluation.domain:EvaluationDomain",
     "aitip.simulation.domain:SimulationDomain",
+    "aitip.serving.domain:ServingDomain",
     "aitip.resources.domain:ResourcesDomain",
     "aitip.webhooks.domain:WebhooksDomain",
 )

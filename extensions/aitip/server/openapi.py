@@ -81,6 +81,10 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
                                                  "checked against the condition registry (422 naming what is wrong)",
     ("SimulationCreate", "_model_with_version"): "the model and its version together; without the model's "
                                                  "simulation policy the template is required",
+    ("Scaling", "_bounds"): "replicas_min must not be above replicas_max",
+    ("ScalingSet", "_bounds"): "replicas_min must not be above replicas_max",
+    ("VariantAdd", "_shadow_has_no_weight"): "a shadow version takes no weight (weight 0 with shadow true)",
+    ("TrafficSet", "_versions"): "weights' keys are model versions (numbers from 1) and the weights sum to 100",
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}
         for name in ("threshold", "min_absolute_change", "min_relative_change")]},

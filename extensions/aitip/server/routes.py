@@ -18,6 +18,7 @@ API_PREFIX = "api/aitip/v1/"
 PARAMETER_PATTERNS = {
     **{name: parameter.pattern for name, parameter in PATH_PARAMETERS.items()},
     "path": r".*",
+    "serve_path": r".*",
     "mlflow_path": r"api/2\.0/mlflow(?:-artifacts)?/[^?#]*",
 }
 
@@ -75,6 +76,7 @@ def operation_routes() -> tuple[Route, ...]:
 def platform_routes() -> list[Route]:
     from .handlers.meta import NotFoundHandler
     from .handlers.pages import PlatformHomeHandler
+    from .handlers.serving import ServeHandler
     from .handlers.tracking import TrackingGatewayHandler
     from .mcp import MCP_PATH, McpHandler
 
@@ -84,6 +86,8 @@ def platform_routes() -> list[Route]:
         Route("{path}", NotFoundHandler),
         Route("home", PlatformHomeHandler, prefix=""),
         Route(MCP_PATH, McpHandler, prefix=""),
+        # An endpoint's inference protocols: not our API (its paths are the protocols'), checked as serving.invoke.
+        Route("serve/{project}/{endpoint}/{serve_path}", ServeHandler, prefix="", foreign_api=True),
     ]
 
 

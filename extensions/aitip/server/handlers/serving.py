@@ -1,0 +1,127 @@
+"""An endpoint's own route, ``serve/<project>/<endpoint>/...`` (under the hub at ``/services/aitip/serve/``):
+the Open Inference Protocol and MLflow's ``/invocations``, relayed to the version the router picks. A caller
+brings an endpoint's API key (checked against a cache, no query) or a hub token or session (``serving.invoke``
+in the project). And the project's metrics in Prometheus's text format."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from jupyter_server.auth import User
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from ...errors import AitipError, ServiceUnavailable
+from ...serving.keys import PREFIX as KEY_PREFIX
+from ...serving.router import NoReplica
+from ..job_identity import platform_principal
+from ..routes import RouteOperation
+from .base import AitipHandler, PlatformRequestMixin
+
+SUMMARY = "Call an endpoint: the Open Inference Protocol (v2/...) or MLflow's invocations"
+PINNED = re.compile(r"^v2/models/[^/]+/versions/([0-9]{1,9})/")
+FORWARDED = ("Content-Type", "Accept")
+
+
+class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
+    """Not an :class:`AitipHandler`: an inference call is small and must be fast, so an API key is checked here
+    before anything of the server's own request handling runs."""
+
+    auth_resource = "aitip"
+    operations = {method: RouteOperation("serving.invoke", SUMMARY) for method in ("GET", "POST")}
+    api_key: str | None = None
+
+    def _key(self) -> str | None:
+        header = self.request.headers.get("X-API-Key")
+        if header:
+            return header.strip()
+        scheme, _, value = self.request.headers.get("Authorization", "").strip().partition(" ")
+        value = value.strip()
+        return value if scheme.lower() in ("bearer", "token") and value.startswith(KEY_PREFIX) else None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self.api_key = self._key()
+        if self.api_key is None:  # a hub token or session: the server's identity provider
+            await super().prepare()
+            return
+        service = self.context.serving
+        project, endpoint = self.path_kwargs["project"], self.path_kwargs["endpoint"]
+        router = service.deployments.router(project, endpoint) if service is not None else None
+        if router is None or not service.key_allows(self.api_key, router.endpoint_id):
+            self.refuse(403, "this API key may not call this endpoint (unknown, revoked, or made for another "
+                        "endpoint)", "forbidden")
+            return
+        self.current_user = self._jupyter_current_user = User(username=f"api-key:{self.api_key[:18]}")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None))[1]
+        message = getattr(error, "log_message", None) or str(error or "") or "the request failed"
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message, "code": "error"}))
+
+    def check_xsrf_cookie(self) -> None:
+        if self.api_key is None:
+            super().check_xsrf_cookie()
+
+    def refuse(self, status: int, message: str, code: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message, "code": code}))
+
+    async def _serve(self, project: str, endpoint: str, path: str) -> None:
+        service = self.context.serving
+        if service is None:
+            return self.refuse(503, "serving is off on this platform", "service_unavailable")
+        router = service.deployments.router(project, endpoint)
+        if self.api_key is None:
+            user = self.current_user
+            if user is None:
+                return self.refuse(403, "sign in to JupyterHub, or send 'Authorization: Bearer <API key>'",
+                                   "forbidden")
+            try:
+                principal = await platform_principal(self.context.directory, user)
+                await service.check_caller(principal, project, endpoint)
+            except AitipError as error:
+                return self.refuse(error.status, str(error), error.code)
+            router = service.deployments.router(project, endpoint)
+            if router is None:
+                return self.refuse(503, f"endpoint {endpoint!r} is not serving on this platform (Kubernetes "
+                                   "mode, or starting)", "not_serving")
+        pinned = PINNED.match(path)
+        headers = {name: value for name in FORWARDED if (value := self.request.headers.get(name))}
+        try:
+            version, answer = await router.forward(
+                self.request.method or "GET", "/" + path, self.request.body or b"", headers,
+                key=self.request.headers.get(router.sticky_header), version=int(pinned.group(1)) if pinned else None,
+                protocol="mlflow" if path.startswith("invocations") else "oip")
+        except NoReplica as error:
+            return self.refuse(503, str(error), "no_replica")
+        self.set_status(answer.status)
+        self.set_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        self.set_header("X-Model-Version", str(version))
+        self.finish(answer.body)
+
+    @web.authenticated
+    async def get(self, project: str, endpoint: str, serve_path: str) -> None:
+        await self._serve(project, endpoint, serve_path)
+
+    @web.authenticated
+    async def post(self, project: str, endpoint: str, serve_path: str) -> None:
+        await self._serve(project, endpoint, serve_path)
+
+
+class PrometheusHandler(AitipHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, project: str) -> None:
+        service = self.context.serving
+        if service is None:
+            raise ServiceUnavailable("serving is off on this platform")
+        text = await service.prometheus(self.principal, project, action=self.operation.action)
+        self.finish(text, set_content_type="text/plain; version=0.0.4; charset=utf-8")
+
+

@@ -1,0 +1,248 @@
+"""Request and response types of the serving API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..schema import PROJECT_NAME_PATTERN, RequestModel, ResponseModel
+
+EndpointName = Annotated[str, Field(min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN,
+                                    description="The endpoint's name: a DNS label (lower-case letters, digits, "
+                                    "'-'), so that it can name Kubernetes objects")]
+ModelName = Annotated[str, Field(min_length=1, max_length=256)]
+ModelVersion = Annotated[int, Field(ge=1, le=999_999_999)]
+Weight = Annotated[int, Field(ge=0, le=100, description="Percent of the endpoint's traffic")]
+
+
+class Backend(str, Enum):
+    python = "python"  # the model's own flavor (scikit-learn's predict; else mlflow.pyfunc)
+    onnx = "onnx"  # converted once to ONNX, run by onnxruntime
+
+
+class Mode(str, Enum):
+    local = "local"  # worker processes on this machine, run by the platform as the owner's account
+    kubernetes = "kubernetes"  # manifests rendered for a cluster (GET .../manifests); nothing runs here
+
+
+class VariantState(str, Enum):
+    starting = "starting"
+    serving = "serving"
+    failed = "failed"  # its model did not load: the reason says why; the other versions keep serving
+    draining = "draining"
+    stopped = "stopped"
+
+
+class Scaling(RequestModel):
+    replicas_min: int = Field(1, ge=1, le=64, description="Replicas kept running however idle")
+    replicas_max: int = Field(2, ge=1, le=64, description="Replicas at most, however busy")
+    target_concurrency: float = Field(4.0, gt=0, le=1000,
+                                      description="Requests in flight per replica that the scaler aims for")
+    scale_down_seconds: float = Field(30.0, ge=0, le=3600,
+                                      description="How long the load must stay lower before a replica is taken away")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Scaling:
+        if self.replicas_min > self.replicas_max:
+            raise ValueError(f"replicas_min ({self.replicas_min}) is above replicas_max ({self.replicas_max})")
+        return self
+
+
+class Resources(RequestModel):
+    cpu: str = Field("1", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU per replica (a Kubernetes quantity)")
+    memory: str = Field("1Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$", description="Memory per replica")
+    gpus: int = Field(0, ge=0, le=16, description="GPUs per replica (Kubernetes mode)")
+
+
+class EndpointSettings(RequestModel):
+    backend: Backend = Backend.python
+    max_batch_size: int = Field(64, ge=1, le=10_000, description="Rows at most in one batched predict")
+    max_batch_wait_ms: float = Field(2.0, ge=0, le=1000,
+                                     description="Under load, how long a batch waits for more requests")
+    scaling: Scaling = Field(default_factory=Scaling)
+    resources: Resources = Field(default_factory=Resources)
+    sample_rate: float = Field(0.01, ge=0, le=1, description="The share of requests and answers kept (masked) "
+                               "for drift checks")
+    mask_fields: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=256, description="Inputs (columns) whose values samples never keep")
+    sticky_header: str = Field("X-Route-Key", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9-]+$",
+                               description="The request header whose value keeps a caller on one version")
+
+
+class EndpointDeploy(RequestModel):
+    """Deploy a registered model version as a new endpoint (all its traffic)."""
+
+    name: EndpointName
+    model: ModelName
+    version: ModelVersion
+    mode: Mode = Mode.local
+    settings: EndpointSettings = Field(default_factory=EndpointSettings)
+
+
+class VariantAdd(RequestModel):
+    """Add a version to an endpoint: a canary with ``weight`` percent (the others give it up in proportion), or
+    a shadow that gets a copy of the traffic and whose answers are dropped."""
+
+    version: ModelVersion
+    weight: Weight = 0
+    shadow: bool = False
+
+    @model_validator(mode="after")
+    def _shadow_has_no_weight(self) -> VariantAdd:
+        if self.shadow and self.weight:
+            raise ValueError("a shadow version gets a copy of the traffic: give it no weight")
+        return self
+
+
+class TrafficSet(RequestModel):
+    """The weights of the endpoint's versions (percent, summing to 100), and which version shadows."""
+
+    weights: dict[str, Weight] = Field(min_length=1, max_length=16,
+                                       description="Model version -> percent of the traffic; they sum to 100")
+    shadow: ModelVersion | None = Field(None, description="A version that gets a copy of every request")
+
+    @field_validator("weights")
+    @classmethod
+    def _versions(cls, weights: dict[str, int]) -> dict[str, int]:
+        for version in weights:
+            if not version.isdigit() or int(version) < 1:
+                raise ValueError(f"{version!r} is not a model version (a number from 1)")
+        total = sum(weights.values())
+        if total != 100:
+            raise ValueError(f"the weights sum to {total}; they must sum to 100")
+        return weights
+
+
+class ScalingSet(Scaling):
+    """New bounds for every version's replicas."""
+
+
+class Variant(ResponseModel):
+    version: int
+    weight: int
+    shadow: bool
+    state: VariantState
+    reason: str | None = None
+    replicas: int = 0  # running and ready now
+    replicas_wanted: int = 0
+    run_id: str | None = None
+    created_by: str
+    created_at: datetime
+
+
+class Endpoint(ResponseModel):
+    id: int
+    project: str
+    name: str
+    model: str
+    mode: Mode
+    settings: EndpointSettings
+    variants: list[Variant]
+    url: str  # relative to the hub: /services/aitip/serve/<project>/<endpoint>/
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointList(ResponseModel):
+    endpoints: list[Endpoint]
+
+
+class KeyCreate(RequestModel):
+    name: str = Field(min_length=1, max_length=100, description="What the key is for (shown in the list)")
+
+
+class ApiKey(ResponseModel):
+    id: int
+    name: str
+    prefix: str
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    secret: str | None = Field(None, description="The key itself: shown once, when it is made")
+
+
+class ApiKeyList(ResponseModel):
+    keys: list[ApiKey]
+
+
+class MetricsQuery(RequestModel):
+    minutes: float = Field(60, gt=0, le=60 * 24 * 31, description="The series' span, back from now")
+    version: ModelVersion | None = None
+
+
+class MetricPoint(ResponseModel):
+    at: datetime
+    version: int
+    seconds: float
+    requests: int
+    errors: int
+    client_errors: int
+    rows: int
+    error_rate: float | None
+    latency_p50_ms: float | None
+    latency_p90_ms: float | None
+    latency_p99_ms: float | None
+
+
+class VariantTotals(ResponseModel):
+    version: int
+    requests: int
+    errors: int
+    client_errors: int
+    rows: int
+    shadow_requests: int
+    retries: int
+    latency_p50_ms: float | None
+    latency_p90_ms: float | None
+    latency_p99_ms: float | None
+    in_flight: int
+
+
+class EndpointMetrics(ResponseModel):
+    endpoint: str
+    since: datetime
+    totals: list[VariantTotals]  # since the platform started
+    series: list[MetricPoint]
+
+
+class Sample(ResponseModel):
+    at: datetime
+    version: int
+    protocol: str
+    status: int
+    latency_ms: float
+    request: Any
+    answer: Any
+
+
+class SampleList(ResponseModel):
+    samples: list[Sample]
+
+
+class SamplesQuery(RequestModel):
+    limit: int = Field(100, ge=1, le=1000)
+    version: ModelVersion | None = None
+
+
+class ManifestsQuery(RequestModel):
+    kserve: bool = Field(False, description="A KServe InferenceService instead of Deployments and HPAs")
+    image: str = Field("aitip/serving:latest", min_length=1, max_length=300)
+    namespace: str = Field("aitip-serving", min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN)
+
+
+class Manifests(ResponseModel):
+    yaml: str
+    manifests: list[dict[str, Any]]
+    problems: list[str]  # offline validation (kubernetes-validate); empty when valid
+
+
+class Protocol(str, Enum):
+    oip = "oip"
+    mlflow = "mlflow"
+
+
+SampleProtocol = Literal["oip", "mlflow"]
