@@ -622,8 +622,8 @@ def _add_endpoint_commands(commands: Any, common: argparse.ArgumentParser, group
                                     help="deploy model versions as endpoints, split traffic, call them")
     endpoint_commands = endpoints.add_subparsers(dest="endpoints_command", required=True, metavar="ACTION")
     predict = endpoint_commands.add_parser("predict", parents=[common], help="call an endpoint with rows")
-    predict.add_argument("project")
-    predict.add_argument("endpoint")
+    predict.add_argument("--project", "-P", required=True)
+    predict.add_argument("--endpoint", "-e", required=True)
     predict.add_argument("--data", "-d", required=True, help="rows as JSON ([[...], ...]), or @file.json")
     predict.add_argument("--protocol", choices=["oip", "mlflow"], default="oip",
                          help="the Open Inference Protocol (default) or MLflow's invocations")

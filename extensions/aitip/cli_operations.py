@@ -112,7 +112,9 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
         elif not required and field.where != "path":
             info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
             default = info.get_default(call_default_factory=True)
-            if default not in (None, "", [], {}):
+            if isinstance(default, BaseModel):  # a nested settings object: its defaults as the JSON it takes
+                help_text += f" (default: {default.model_dump_json()})"
+            elif default not in (None, "", [], {}):
                 help_text += f" (default: {getattr(default, 'value', default)})"
         if "choices" not in options and options.get("action") is not argparse.BooleanOptionalAction:
             options.setdefault("metavar", field.name.upper())
@@ -217,7 +219,9 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
               "EvaluationDetail": "aitip.evaluation.text:evaluation_text",
               "Simulation": "aitip.simulation.text:simulation_text",
-              "SimulationDetail": "aitip.simulation.text:simulation_text"}
+              "SimulationDetail": "aitip.simulation.text:simulation_text",
+              "Endpoint": "aitip.serving.text:endpoint_text",
+              "EndpointMetrics": "aitip.serving.text:metrics_text"}
 
 
 def human(value: Any) -> str:

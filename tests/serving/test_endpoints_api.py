@@ -203,3 +203,68 @@ async def test_a_version_that_does_not_load_leaves_nothing(api: Any, served_mode
     status, listed = await api("GET", ENDPOINTS, user="carol")
     assert status == 200 and listed["endpoints"] == []
     await asyncio.sleep(0)
+
+
+async def test_a_shadow_gets_copies_whose_answers_are_dropped_samples_are_masked_and_scaling_applies(
+        api: Any, jp_fetch: Any, served_models: Any) -> None:
+    _, fitted, x_test = served_models
+    await make_alpha(api)
+    status, endpoint = await api("POST", ENDPOINTS, user="carol", body={
+        "name": "digits", "model": "digits", "version": 1,
+        "settings": {"sample_rate": 1.0, "mask_fields": ["pixels"]}})
+    assert status == 201, endpoint
+    status, endpoint = await api("POST", f"{ENDPOINTS}/digits/versions", user="carol", body={"version": 2,
+                                                                                           "shadow": True})
+    assert status == 200, endpoint
+    assert [(v["version"], v["weight"], v["shadow"]) for v in endpoint["variants"]] == [(1, 100, False),
+                                                                                         (2, 0, True)]
+    rows = x_test[:3]
+    for _ in range(20):
+        status, answer, headers = await serve(jp_fetch, "v2/models/digits/infer", oip(rows), token=TOKENS["bob"])
+        assert status == 200 and headers["X-Model-Version"] == "1", answer
+        assert answer["outputs"][0]["data"] == fitted[1].predict(rows).tolist()
+    for _ in range(100):
+        status, metrics = await api("GET", f"{ENDPOINTS}/digits/metrics", user="bob")
+        totals = {t["version"]: t for t in metrics["totals"]}
+        if totals.get(2, {}).get("shadow_requests") == 20:
+            break
+        await asyncio.sleep(0.05)
+    assert totals[2]["shadow_requests"] == 20 and totals[2]["errors"] == 0, totals
+    assert totals[1]["requests"] == 20 and totals[1]["shadow_requests"] == 0, totals
+
+    status, samples = await api("GET", f"{ENDPOINTS}/digits/samples", user="bob", params={"limit": 50})
+    assert status == 200 and len(samples["samples"]) == 20, samples
+    sample = samples["samples"][0]
+    assert sample["version"] == 1 and sample["protocol"] == "oip" and sample["status"] == 200
+    assert sample["request"]["inputs"][0]["data"] == "***" and sample["request"]["inputs"][0]["name"] == "pixels"
+    assert sample["answer"]["outputs"][0]["data"] == fitted[1].predict(rows).tolist()
+
+    status, refused = await api("PUT", f"{ENDPOINTS}/digits/traffic", user="carol",
+                                body={"weights": {"1": 90, "2": 10}, "shadow": 2})
+    assert status == 422 and refused["error"]["code"] == "shadow_with_weight", refused
+    status, refused = await api("PUT", f"{ENDPOINTS}/digits/traffic", user="carol", body={"weights": {"1": 90}})
+    assert status == 422, refused
+    status, endpoint = await api("PUT", f"{ENDPOINTS}/digits/scaling", user="carol",
+                                 body={"replicas_min": 2, "replicas_max": 2})
+    assert status == 200, endpoint
+    for _ in range(200):
+        status, endpoint = await api("GET", f"{ENDPOINTS}/digits", user="bob")
+        if all(v["replicas"] == 2 for v in endpoint["variants"]):
+            break
+        await asyncio.sleep(0.05)
+    assert [v["replicas"] for v in endpoint["variants"]] == [2, 2], endpoint
+
+
+async def test_the_onnx_backend_serves_the_same_answers(api: Any, jp_fetch: Any, served_models: Any) -> None:
+    _, fitted, x_test = served_models
+    await make_alpha(api)
+    status, endpoint = await api("POST", ENDPOINTS, user="carol", body={
+        "name": "digits", "model": "digits", "version": 2, "settings": {"backend": "onnx"}})
+    assert status == 201, endpoint
+    status, answer, _ = await serve(jp_fetch, "v2/models/digits", token=TOKENS["bob"])
+    assert status == 200 and answer["platform"] == "aitip-onnx", answer
+    status, answer, _ = await serve(jp_fetch, "v2/models/digits/infer", oip(x_test), token=TOKENS["bob"])
+    assert status == 200, answer
+    assert answer["outputs"][0]["data"] == fitted[2].predict(x_test).tolist()
+    status, answer, _ = await serve(jp_fetch, "v2/models/digits/infer", oip(x_test[:, :60]), token=TOKENS["bob"])
+    assert status == 400 and answer["expected"]["tensor"]["shape"] == [-1, 64], answer

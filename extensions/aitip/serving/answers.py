@@ -22,7 +22,7 @@ def endpoint_answer(endpoint: EndpointRecord, router: Any, base_path: str) -> En
             replicas_wanted=process.wanted if process is not None else 0,
             created_by=variant.created_by, created_at=variant.created_at))
     return Endpoint(id=endpoint.id, project=endpoint.project.name, name=endpoint.name, model=endpoint.model,
-                    mode=endpoint.mode, settings=EndpointSettings.model_validate(endpoint.settings, strict=False), variants=variants,
+                    mode=endpoint.mode, settings=EndpointSettings.model_validate(endpoint.settings, strict=False).model_dump(mode="json"), variants=variants,
                     url=f"{base_path}serve/{endpoint.project.name}/{endpoint.name}/",
                     created_by=endpoint.created_by, created_at=endpoint.created_at, updated_at=endpoint.updated_at)
 

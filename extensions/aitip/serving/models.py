@@ -13,8 +13,8 @@ from ..schema import PROJECT_NAME_PATTERN, RequestModel, ResponseModel
 EndpointName = Annotated[str, Field(min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN,
                                     description="The endpoint's name: a DNS label (lower-case letters, digits, "
                                     "'-'), so that it can name Kubernetes objects")]
-ModelName = Annotated[str, Field(min_length=1, max_length=256)]
-ModelVersion = Annotated[int, Field(ge=1, le=999_999_999)]
+ModelName = Annotated[str, Field(min_length=1, max_length=256, description="The registered model's name")]
+ModelVersion = Annotated[int, Field(ge=1, le=999_999_999, description="The model version (from 1)")]
 Weight = Annotated[int, Field(ge=0, le=100, description="Percent of the endpoint's traffic")]
 
 
@@ -78,8 +78,9 @@ class EndpointDeploy(RequestModel):
     name: EndpointName
     model: ModelName
     version: ModelVersion
-    mode: Mode = Mode.local
-    settings: EndpointSettings = Field(default_factory=EndpointSettings)
+    mode: Mode = Field(Mode.local, description="local: worker processes here; kubernetes: manifests to apply")
+    settings: EndpointSettings = Field(default_factory=EndpointSettings,
+                                       description="Backend, batching, scaling, resources, sampling (JSON)")
 
 
 class VariantAdd(RequestModel):
@@ -88,7 +89,7 @@ class VariantAdd(RequestModel):
 
     version: ModelVersion
     weight: Weight = 0
-    shadow: bool = False
+    shadow: bool = Field(False, description="Get a copy of every request; its answers are dropped")
 
     @model_validator(mode="after")
     def _shadow_has_no_weight(self) -> VariantAdd:
@@ -139,7 +140,8 @@ class Endpoint(ResponseModel):
     name: str
     model: str
     mode: Mode
-    settings: EndpointSettings
+    settings: dict[str, Any] = Field(description="As deployed: backend, batching, scaling, resources, sampling "
+                                     "(the fields of the deploy's settings)")
     variants: list[Variant]
     url: str  # relative to the hub: /services/aitip/serve/<project>/<endpoint>/
     created_by: str

@@ -23,13 +23,13 @@ class ServingAPI:
     def call(self, project: str, endpoint: str, path: str, body: dict[str, Any] | None = None, *,
              api_key: str | None = None, route_key: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
         """One request to the endpoint's ``path`` (``v2/models/<name>/infer``, ``invocations``...)."""
-        headers = {"Authorization": f"Bearer {api_key}" if api_key else f"token {self.client.token}"}
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # else the client's own token
         if route_key is not None:
             headers["X-Route-Key"] = route_key
         url = self.url(project, endpoint) + path
         try:
-            answer = httpx.request("POST" if body is not None else "GET", url, json=body, headers=headers,
-                                   timeout=timeout)
+            answer = self.client._http.request("POST" if body is not None else "GET", url, json=body,
+                                               headers=headers, timeout=timeout)
         except httpx.HTTPError as error:
             raise AitipAPIError(503, "unreachable", f"cannot reach {url}: {error}") from error
         version = answer.headers.get("X-Model-Version")

@@ -1,0 +1,38 @@
+"""An endpoint and its metrics as a person reads them in a terminal: its versions with their weights, states
+and replicas, and each version's requests, errors and latency (the CLI's human output; ``--json`` for all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..i18n import shell_gettext as _
+from ..text_tables import table
+
+
+def endpoint_text(endpoint: dict[str, Any]) -> str:
+    lines = [_("endpoint {project}/{name}: model {model} ({mode})").format(
+        project=endpoint["project"], name=endpoint["name"], model=endpoint["model"], mode=endpoint["mode"]),
+        _("url: {url}").format(url=endpoint["url"]), ""]
+    rows = [{_("version"): variant["version"], _("weight"): f"{variant['weight']} %"
+             + (" " + _("(shadow)") if variant["shadow"] else ""), _("state"): variant["state"],
+             _("replicas"): f"{variant['replicas']}/{variant['replicas_wanted']}",
+             _("reason"): variant.get("reason") or ""} for variant in endpoint["variants"]]
+    lines.append(table(rows, list(rows[0]) if rows else []))
+    return "\n".join(lines)
+
+
+def metrics_text(metrics: dict[str, Any]) -> str:
+    if not metrics["totals"]:
+        return _("endpoint {name}: no requests since the platform started").format(name=metrics["endpoint"])
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    rows = [{_("version"): total["version"], _("requests"): total["requests"], _("errors"): total["errors"],
+             _("refused"): total["client_errors"], _("p50 ms"): ms(total["latency_p50_ms"]),
+             _("p99 ms"): ms(total["latency_p99_ms"]), _("in flight"): total["in_flight"]}
+            for total in metrics["totals"]]
+    return "\n".join([_("endpoint {name}, since {since}:").format(name=metrics["endpoint"], since=metrics["since"]),
+                      table(rows, list(rows[0])),
+                      _("{points} points in the time series (--json shows them)").format(
+                          points=len(metrics["series"]))])
