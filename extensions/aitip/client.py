@@ -450,7 +450,9 @@ class Client:
         location = sdk_namespaces().get(name) if not name.startswith("_") else None
         if location is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return load(location)(self)
+        namespace = load(location)(self)
+        setattr(self, name, namespace)  # one per client: a namespace may remember (the last answer's version)
+        return namespace
 
     def resources_now(self) -> dict[str, Any]:
         """GPUs now (or CPU and memory where there is no GPU), with the jobs on them."""

@@ -134,6 +134,8 @@ async def test_deploy_call_canary_shift_and_undeploy(api: Any, jp_fetch: Any, se
     assert "cannot be loaded" in refused["error"]["message"], refused
     status, answer, _ = await serve(jp_fetch, "v2/models/digits/infer", oip(rows), token=TOKENS["bob"])
     assert status == 200, answer
+    status, answer, _ = await serve(jp_fetch, "v2/models/digits/versions/2/infer", oip(rows), token=TOKENS["bob"])
+    assert status == 404 and "not deployed" in answer["error"], answer
     status, missing = await api("POST", f"{ENDPOINTS}/digits/versions", user="carol", body={"version": 9})
     assert status == 404 and missing["error"]["code"] == "unknown_model_version", missing
 

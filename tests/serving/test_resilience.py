@@ -129,3 +129,30 @@ async def test_replicas_grow_with_the_requests_in_flight_and_shrink_when_they_fa
     await until(lambda: variant.ready_replicas == 1 and len(variant.replicas) == 1, 30)
     status, endpoint = await api("GET", f"{ENDPOINTS}/digits")
     assert status == 200 and endpoint["variants"][0]["replicas"] == 1, endpoint
+
+
+async def test_a_platform_restart_starts_every_serving_version_again_with_its_weights(
+        api: Any, jp_fetch: Any, jp_serverapp: Any, served_models: Any) -> None:
+    await deploy(api, {"replicas_min": 1, "replicas_max": 1})
+    status, endpoint = await api("POST", f"{ENDPOINTS}/digits/versions", body={"version": 2, "weight": 30})
+    assert status == 200, endpoint
+    status, key = await api("POST", f"{ENDPOINTS}/digits/keys", body={"name": "restart"})
+    assert status == 201, key
+    service = jp_serverapp.web_app.settings["aitip"].serving
+    old = {version: process.process.pid for version, process in
+           service.deployments.router("alpha", "digits").variants.items()}
+    await service.stop()  # as at shutdown: every version drained and stopped, nothing left in memory
+    assert service.deployments.routers == {}
+    await service.start()  # as at the next start: from the catalog alone
+    router = service.deployments.router("alpha", "digits")
+    assert sorted(router.variants) == [1, 2]
+    assert dict(router.table.weights) == {1: 70, 2: 30}
+    assert all(router.variants[v].process.pid != old[v] for v in (1, 2))
+    load = Load(jp_fetch, served_models[2][:1])
+    load.start()
+    await until(lambda: load.total >= 100, 60)
+    await load.stop()
+    assert load.statuses == Counter({200: load.total}) and set(load.versions) == {"1", "2"}, load.statuses
+    response = await jp_fetch("serve", "alpha", "digits", "v2", "health", "ready",
+                              headers={"Authorization": f"Bearer {key['secret']}"})
+    assert response.code == 200  # the key was loaded again too

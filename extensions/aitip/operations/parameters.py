@@ -40,11 +40,17 @@ def _dataset(value: str) -> str:
     return value
 
 
-def _version(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise NotFound("dataset versions start at 1")
-    return number
+def _counted_from_one(what: str) -> Callable[[str], int]:
+    def convert(value: str) -> int:
+        number = int(value)
+        if number < 1:
+            raise NotFound(f"{what} start at 1")
+        return number
+
+    return convert
+
+
+_version = _counted_from_one("dataset versions")
 
 
 def _member_kind(value: str) -> str:
@@ -63,13 +69,6 @@ def _endpoint(value: str) -> str:
     if not re.fullmatch(PROJECT_NAME_PATTERN, value):
         raise NotFound(f"endpoint {value!r} does not exist (endpoint names are DNS labels)")
     return value
-
-
-def _model_version(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise NotFound("model versions start at 1")
-    return number
 
 
 def _identifier(value: str) -> int:
@@ -94,7 +93,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "simulation": PathParameter(ID_PATTERN, _identifier, "integer", "The simulation's id"),
     "template": PathParameter(r"[a-z][a-z0-9_]{0,63}", str, "string", "The scenario template's name"),
     "endpoint": PathParameter(r"[^/]+", _endpoint, "string", "The endpoint's name (a DNS label)"),
-    "model_version": PathParameter(r"[0-9]{1,9}", _model_version, "integer", "The model version (from 1)"),
+    "model_version": PathParameter(r"[0-9]{1,9}", _counted_from_one("model versions"), "integer", "The model version (from 1)"),
     "key": PathParameter(ID_PATTERN, _identifier, "integer", "The API key's id"),
     "model": PathParameter(r"[^/]{1,256}", str, "string", "The registered model's name"),
     "alias": PathParameter(r"[A-Za-z0-9_-]{1,255}", _alias, "string",

@@ -117,6 +117,10 @@ class NoReplica(RuntimeError):
     """No replica of the chosen version answered (503)."""
 
 
+class UnknownVersion(LookupError):
+    """A request pinned a version the endpoint does not serve (404)."""
+
+
 class EndpointRouter:
     def __init__(self, project: str, endpoint: str, endpoint_id: int, *, sticky_header: str,
                  sampler: Sampler) -> None:
@@ -140,9 +144,11 @@ class EndpointRouter:
         """The answer of the version the request goes to (``version`` pins one), and that version."""
         table = self.table
         chosen = version if version is not None else table.choose(key)
-        if chosen is None or chosen not in self.variants:
-            raise NoReplica("this endpoint has no version taking traffic" if chosen is None
-                            else f"version {chosen} is not deployed on this endpoint")
+        if chosen is None:
+            raise NoReplica("this endpoint has no version taking traffic")
+        if chosen not in self.variants:
+            raise UnknownVersion(f"version {chosen} is not deployed on this endpoint (deployed: "
+                                 f"{', '.join(map(str, sorted(self.variants))) or 'none'})")
         started = time.perf_counter()
         metrics = self.metrics.of(chosen)
         try:

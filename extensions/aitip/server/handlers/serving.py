@@ -17,7 +17,7 @@ from tornado import web
 
 from ...errors import AitipError, ServiceUnavailable
 from ...serving.keys import PREFIX as KEY_PREFIX
-from ...serving.router import NoReplica
+from ...serving.router import NoReplica, UnknownVersion
 from ..job_identity import platform_principal
 from ..routes import RouteOperation
 from .base import AitipHandler, PlatformRequestMixin
@@ -44,6 +44,9 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
         return value if scheme.lower() in ("bearer", "token") and value.startswith(KEY_PREFIX) else None
 
     async def prepare(self) -> None:  # type: ignore[override]
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:  # the answer's header and body go out at once: no Nagle wait on a small answer
+            stream.set_nodelay(True)
         self.api_key = self._key()
         if self.api_key is None:  # a hub token or session: the server's identity provider
             await super().prepare()
@@ -100,6 +103,8 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
                 protocol="mlflow" if path.startswith("invocations") else "oip")
         except NoReplica as error:
             return self.refuse(503, str(error), "no_replica")
+        except UnknownVersion as error:
+            return self.refuse(404, str(error), "version_not_deployed")
         self.set_status(answer.status)
         self.set_header("Content-Type", answer.headers.get("content-type", "application/json"))
         self.set_header("X-Model-Version", str(version))
