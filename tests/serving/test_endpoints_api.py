@@ -55,7 +55,8 @@ async def serve(jp_fetch: Any, path: str, body: Any = None, *, token: str | None
 
 
 def serving_processes() -> dict[int, int]:
-    """{pid: uid} of the serving hosts and replicas of endpoint digits running now."""
+    """{pid: uid} of this platform's serving hosts and replicas (its $AITIP_HOME is in their command lines)."""
+    home = os.environ["AITIP_HOME"].encode()
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -63,7 +64,7 @@ def serving_processes() -> dict[int, int]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        if b"aitip.serving.host" in command and b'"name": "digits"' in command:
+        if b"aitip.serving.host" in command and home in command:
             found[int(pid)] = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
     return found
 
