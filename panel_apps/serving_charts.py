@@ -1,0 +1,207 @@
+"""The Serving page's figures: an endpoint's weights as one stacked bar (a segment per version, in the version's
+colour), and its live charts from ``endpoints.metrics`` — requests per second, the error rate (server errors
+solid, bad requests dashed) and the p50 (solid) and p99 (dashed) latency, a line per version, over time. Drawn with
+Bokeh directly (as the other pages' first-paint figures are); :class:`LiveCharts` keeps its figures and replaces
+only their data when the page refreshes, so a zoom survives the refresh. Axes start at zero and their ticks
+abbreviate (1.2k), so one request or a million read alike; a bucket without requests breaks the latency and
+error lines instead of drawing a made-up value. The data comes from :mod:`panel_apps.serving_views`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import panel as pn
+
+from panel_apps import charts
+from panel_apps.language import _
+from panel_apps.serving_views import variants, version_colours
+
+HEIGHT = 260
+WEIGHTS_HEIGHT = 74
+SHOWN_LABEL = 7  # percent: a narrower segment is named in the legend only
+MIN_BUCKETS = 8  # the time axis spans this many buckets at least
+
+
+def _without_toolbar(chart: Any) -> Any:
+    chart.toolbar.logo = None
+    chart.toolbar_location = None
+    return chart
+
+
+def weights_figure(endpoint: dict[str, Any]) -> Any:
+    """One horizontal bar, 0 to 100 %, a segment per version that takes traffic (named inside where it fits)."""
+    from bokeh.models import ColumnDataSource, HoverTool, LabelSet, NumeralTickFormatter
+    from bokeh.plotting import figure
+
+    colours = version_colours(endpoint)
+    shares = [(int(v["version"]), int(v.get("weight") or 0)) for v in variants(endpoint)
+              if int(v.get("weight") or 0) > 0]
+    left, rows = 0, {"version": [], "left": [], "right": [], "middle": [], "colour": [], "label": [], "weight": []}
+    for version, weight in shares:
+        rows["version"].append(f"v{version}")
+        rows["left"].append(left)
+        rows["right"].append(left + weight)
+        rows["middle"].append(left + weight / 2)
+        rows["colour"].append(colours[version])
+        rows["label"].append(f"v{version} · {weight} %" if weight >= SHOWN_LABEL else "")
+        rows["weight"].append(weight)
+        left += weight
+    source = ColumnDataSource(rows)
+    chart = figure(height=WEIGHTS_HEIGHT, sizing_mode="stretch_width", x_range=(0, 100), y_range=(-0.5, 0.5),
+                   tools="", toolbar_location=None, min_border_left=12, min_border_right=18)
+    bars = chart.hbar(y=0, left="left", right="right", height=0.8, color="colour", line_color="#ffffff",
+                      line_width=2, source=source)
+    chart.add_layout(LabelSet(x="middle", y=0, text="label", source=source, text_align="center",
+                              text_baseline="middle", text_color="#ffffff", text_font_size="10pt",
+                              text_font_style="bold"))
+    chart.add_tools(HoverTool(renderers=[bars], tooltips=[(_("version"), "@version"), (_("weight"), "@weight %")]))
+    chart.yaxis.visible = False
+    chart.xaxis.ticker = [0, 25, 50, 75, 100]
+    chart.xaxis.formatter = NumeralTickFormatter(format="0")
+    chart.xaxis.axis_label = _("share of the traffic (%)")
+    chart.xaxis.axis_label_text_font_size = "9pt"
+    chart.xgrid.grid_line_color = None
+    chart.ygrid.grid_line_color = None
+    chart.outline_line_color = None
+    chart.css_classes = ["serving-weights", f"versions-{len(shares)}"]
+    return _without_toolbar(chart)
+
+
+def _columns(series: dict[str, list[Any]]) -> dict[str, Any]:
+    """A version's bucketed series as a data source's columns (numbers as float arrays: NaN breaks a line)."""
+    columns: dict[str, Any] = {"time": np.array(series["time"], dtype="datetime64[ms]")}
+    for name in ("rate", "requests", "errors", "rejected", "p50", "p99"):
+        columns[name] = np.array(series[name], dtype=float)
+    return columns
+
+
+def time_span(series: dict[int, dict[str, list[Any]]], width: float) -> tuple[float, float]:
+    """The charts' time axis (epoch ms): the buckets drawn, at least :data:`MIN_BUCKETS` of them wide (one bucket
+    of traffic is a point in a readable span, not an axis of microseconds), half a bucket of room at each end."""
+    times = [moment for columns in series.values() for moment in columns["time"]]
+    first, last = (min(times).replace(tzinfo=dt.timezone.utc).timestamp(),
+                   max(times).replace(tzinfo=dt.timezone.utc).timestamp())
+    span = max(last - first, MIN_BUCKETS * width)
+    return (last - span - width / 2) * 1000, (last + width / 2) * 1000
+
+
+def _figure(css_classes: list[str], title: str, y_label: str, x_range: Any, *, y_end: float | None = None) -> Any:
+    from bokeh.models import DataRange1d, Range1d
+    from bokeh.plotting import figure
+
+    y_range = Range1d(0, y_end) if y_end is not None else DataRange1d(start=0, range_padding=0.12)
+    chart = figure(height=HEIGHT, sizing_mode="stretch_width", x_axis_type="datetime", x_range=x_range,
+                   y_range=y_range, title=title,
+                   toolbar_location="above", tools="xpan,xwheel_zoom,box_zoom,save,reset",
+                   x_axis_label=_("time (UTC)"), y_axis_label=y_label, min_border_right=10)
+    chart.toolbar.logo = None
+    chart.css_classes = css_classes
+    chart.title.text_font_size = "11pt"
+    return chart
+
+
+def _error_end(series: dict[int, dict[str, list[Any]]]) -> float:
+    """The error chart's top: at least 5 % (an error-free endpoint reads as a flat line at 0, not as noise), else
+    the highest rate with room above it."""
+    values = [value for columns in series.values() for name in ("errors", "rejected") for value in columns[name]
+              if not math.isnan(value)]
+    highest = max(values, default=0.0)
+    return min(100.0, max(5.0, highest * 1.15))
+
+
+class LiveCharts:
+    """The three charts of an endpoint, their data replaced in place on each refresh (rebuilt when the versions
+    change)."""
+
+    def __init__(self) -> None:
+        self.versions: tuple[int, ...] = ()
+        self.colours: dict[int, str] = {}
+        self.sources: dict[int, Any] = {}
+        self.errors_chart: Any = None
+        self.x_range: Any = None
+        self.span: tuple[float, float] = (0.0, 0.0)
+        self.panes: list[Any] = []
+
+    def draw(self, endpoint: dict[str, Any], series: dict[int, dict[str, list[Any]]], width: float) -> bool:
+        """Show ``series`` (buckets ``width`` seconds wide); True when the figures were rebuilt (the caller puts
+        :attr:`panes` in the page). On a refresh the time axis follows the data unless the viewer has panned or
+        zoomed it."""
+        colours = version_colours(endpoint, list(series))
+        versions = tuple(sorted(series))
+        if versions == self.versions and self.panes and all(colours[v] == self.colours.get(v) for v in versions):
+            for version in versions:
+                self.sources[version].data = _columns(series[version])
+            self.errors_chart.y_range.end = _error_end(series)
+            if (self.x_range.start, self.x_range.end) == self.span:
+                self.span = time_span(series, width)
+                self.x_range.update(start=self.span[0], end=self.span[1])
+            return False
+        self.versions, self.colours = versions, colours
+        self.panes = [pn.pane.Bokeh(chart, sizing_mode="stretch_width") for chart in self._build(series, width)]
+        return True
+
+    def clear(self) -> None:
+        self.versions, self.colours, self.sources, self.errors_chart, self.panes = (), {}, {}, None, []
+        self.x_range, self.span = None, (0.0, 0.0)
+
+    def _build(self, series: dict[int, dict[str, list[Any]]], width: float) -> list[Any]:
+        from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, NumeralTickFormatter, Range1d
+
+        self.sources = {version: ColumnDataSource(_columns(columns)) for version, columns in series.items()}
+        self.span = time_span(series, width)
+        self.x_range = Range1d(*self.span)  # one time axis: a zoom or pan moves the three charts together
+        count = f"versions-{len(series)}"
+        requests = _figure(["serving-chart", "serving-requests", count], _("Requests per second"),
+                           _("requests/s"), self.x_range)
+        errors = _figure(["serving-chart", "serving-errors", count], _("Error rate"), _("% of requests"),
+                         self.x_range, y_end=_error_end(series))
+        latency = _figure(["serving-chart", "serving-latency", count], _("Latency"), _("ms"), self.x_range)
+        self.errors_chart = errors
+        requests.yaxis.formatter = NumeralTickFormatter(format="0.[00]a")
+        errors.yaxis.formatter = NumeralTickFormatter(format="0.[0]")
+        latency.yaxis.formatter = NumeralTickFormatter(format="0.[0]a")
+        legends: dict[Any, list[Any]] = {requests: [], errors: [], latency: []}
+        for version in sorted(series):
+            source, colour, name = self.sources[version], self.colours[version], f"v{version}"
+            drawn = [requests.line("time", "rate", source=source, color=colour, line_width=2),
+                     requests.scatter("time", "rate", source=source, color=colour, size=4, name=name)]
+            legends[requests].append(LegendItem(label=name, renderers=drawn))
+            requests.add_tools(HoverTool(renderers=[drawn[1]], formatters={"@time": "datetime"}, tooltips=[
+                (_("version"), name), (_("time"), "@time{%H:%M:%S}"), (_("requests/s"), "@rate{0.[00]}"),
+                (_("requests"), "@requests")]))
+            failed = [errors.line("time", "errors", source=source, color=colour, line_width=2),
+                      errors.scatter("time", "errors", source=source, color=colour, size=4, name=name)]
+            refused = [errors.line("time", "rejected", source=source, color=colour, line_width=2, line_dash="dashed"),
+                       errors.scatter("time", "rejected", source=source, color=colour, size=4, marker="square",
+                                      fill_alpha=0.3, name=name)]
+            legends[errors] += [LegendItem(label=_("{version} server errors").format(version=name), renderers=failed),
+                                LegendItem(label=_("{version} bad requests").format(version=name), renderers=refused)]
+            errors.add_tools(HoverTool(renderers=[failed[1], refused[1]], formatters={"@time": "datetime"}, tooltips=[
+                (_("version"), name), (_("time"), "@time{%H:%M:%S}"), (_("server errors"), "@errors{0.[0]} %"),
+                (_("bad requests (4xx)"), "@rejected{0.[0]} %"), (_("requests"), "@requests")]))
+            middle = [latency.line("time", "p50", source=source, color=colour, line_width=2),
+                      latency.scatter("time", "p50", source=source, color=colour, size=4, name=name)]
+            tail = [latency.line("time", "p99", source=source, color=colour, line_width=2, line_dash="dashed"),
+                    latency.scatter("time", "p99", source=source, color=colour, size=4, marker="square",
+                                    fill_alpha=0.3, name=name)]
+            legends[latency] += [LegendItem(label=f"{name} p50", renderers=middle),
+                                 LegendItem(label=f"{name} p99", renderers=tail)]
+            latency.add_tools(HoverTool(renderers=[middle[1], tail[1]], formatters={"@time": "datetime"}, tooltips=[
+                (_("version"), name), (_("time"), "@time{%H:%M:%S}"), ("p50", "@p50{0.[0]} ms"),
+                ("p99", "@p99{0.[0]} ms")]))
+        for chart, items in legends.items():
+            chart.add_layout(Legend(items=items, click_policy="hide", label_text_font_size="8pt", spacing=0,
+                                    padding=4, glyph_width=18), "right")
+        return [requests, errors, latency]
+
+
+def empty(text: str, css_class: str) -> Any:
+    """A low chart that says why it is empty."""
+    import holoviews as hv
+
+    figure = hv.render(charts.placeholder(text))
+    figure.css_classes = [css_class, "empty"]
+    return figure
