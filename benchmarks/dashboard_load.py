@@ -7,11 +7,12 @@ The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platf
 service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
 project's MLflow experiment exists and holds real runs), and two more that register versions of a model
 with an evaluation policy, each evaluated by the platform (the Evaluation page's data) and simulated under the
-library's custom template (the Simulation page's); then --runs synthetic runs (5 params, 10
+library's custom template (the Simulation page's); version 1 is deployed as an endpoint with version 2 as a
+20 % canary and called 60 times (the Serving page's); then --runs synthetic runs (5 params, 10
 metrics each) are logged into the same experiment, the newest --curves of them with a loss history of
 --curve-points steps. "experiments" opens the page as a link without a selection does (the best runs
 ticked for the viewer); "experiments-curves" as a shared link ticking the long-curve runs does, and
-waits for all their curves.
+waits for all their curves. With --pages, only the data those pages show is made.
 
 Each load is a fresh navigation in one signed-in browser context (resources cached, as for a returning
 viewer), after --warmup loads. "drawn" is when a row of the runs table and the chart's canvas are both
@@ -60,9 +61,14 @@ DOCUMENT_TIMING = """() => { const n = performance.getEntriesByType('navigation'
   return n ? n.responseEnd - n.requestStart : null; }"""
 
 
-def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_points: int) -> list[str]:
+def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_points: int,
+            pages: set[str] | None = None) -> list[str]:
     """ann, her project, two real training jobs and the synthetic runs; returns the ids of the runs with
-    long curves."""
+    long curves. ``pages``: the pages measured (every page when None); the data only other pages show is not
+    made."""
+    def wanted(*names: str) -> bool:
+        return pages is None or bool(pages & set(names))
+
     assert platform.signup("ann", PASSWORD).status_code == 200
     platform.approve("ann")
     token = platform.token("ann", PASSWORD)
@@ -75,9 +81,16 @@ def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_p
     for job_id in jobs:
         job = platform.wait_for_job(token, job_id, {"succeeded", "failed", "cancelled", "timed_out"})
         assert job["state"] == "succeeded", job
-    seed_dataset(platform, token)
-    seed_evaluations(platform, token)
-    seed_simulations(platform, token)
+    if wanted("datasets", "annotate"):
+        seed_dataset(platform, token)
+    if wanted("evaluations", "simulations", "serving", "models"):
+        seed_evaluations(platform, token)
+    if wanted("simulations"):
+        seed_simulations(platform, token)
+    if wanted("serving"):
+        seed_serving(platform, token)
+    if not wanted("experiments", "experiments-curves"):
+        return []
     return seed_runs(platform.home / "mlflow.sqlite", synthetic_runs, curves, curve_points)
 
 
@@ -133,6 +146,40 @@ def seed_simulations(platform: RunningPlatform, token: str) -> None:
                 return
             time.sleep(1)
     raise AssertionError(f"the two versions were not simulated: {listed}")
+
+
+SERVED = "bench-digits"
+
+
+def seed_serving(platform: RunningPlatform, token: str) -> None:
+    """EVALUATED_MODEL's version 1 deployed as endpoint SERVED with version 2 as a 20 % canary (real worker
+    processes), called 60 times until the platform has written both versions' first points: the Serving page's
+    data (its table, weights bar and live charts)."""
+    import httpx
+    from sklearn.datasets import load_digits
+
+    rows = load_digits().data[:4]
+    with platform.api(token) as api:
+        made = api.post(f"projects/{PROJECT}/endpoints", json={"name": SERVED, "model": EVALUATED_MODEL,
+                                                               "version": 1}, timeout=180)
+        assert made.status_code == 201, made.text
+        canary = api.post(f"projects/{PROJECT}/endpoints/{SERVED}/versions", json={"version": 2, "weight": 20},
+                          timeout=180)
+        assert canary.status_code == 200, canary.text
+        url = f"{platform.url}/services/aitip/serve/{PROJECT}/{SERVED}/v2/models/{SERVED}/infer"
+        with httpx.Client(headers={"Authorization": f"token {token}"}, timeout=30) as http:
+            for index in range(60):
+                row = rows[index % 4]
+                answer = http.post(url, json={"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP64",
+                                                          "data": row.tolist()}]})
+                assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            series = api.get(f"projects/{PROJECT}/endpoints/{SERVED}/metrics").json()["series"]
+            if {point["version"] for point in series} == {1, 2}:
+                return
+            time.sleep(1)
+    raise AssertionError(f"no metric points of both versions: {series}")
 
 
 def seed_dataset(platform: RunningPlatform, token: str) -> None:
@@ -263,7 +310,8 @@ def main() -> None:
     print(f"starting the platform in {home} ...", flush=True)
     platform = start_platform(home / f"home-{uuid.uuid4().hex[:6]}", timeout=240)  # production settings
     try:
-        ticked = prepare(platform, args.runs, args.curves, args.curve_points)
+        measured = {name.strip() for name in args.pages.split(",") if name.strip()} or None
+        ticked = prepare(platform, args.runs, args.curves, args.curve_points, measured)
         pages = {
             "experiments": ([".table-runs .tabulator-row", ".runs-chart canvas"], f"experiments?project={PROJECT}"),
             "experiments-curves": ([".table-runs .tabulator-row", f".runs-chart.curves-{len(ticked)} canvas"],
@@ -275,6 +323,8 @@ def main() -> None:
                             f"evaluations?project={PROJECT}"),
             "simulations": ([".table-simulations .tabulator-row", ".simulation-verdict", ".simulation-curves canvas"],
                             f"simulations?project={PROJECT}"),
+            "serving": ([".table-endpoints .tabulator-row", ".serving-weights canvas", ".serving-requests canvas"],
+                        f"serving?project={PROJECT}"),
             "datasets": ([".table-dataset-versions .tabulator-row", "canvas"], f"datasets?project={PROJECT}"),
             "annotate": ([".table-annotate-review .tabulator-header"], f"annotate?project={PROJECT}&task=1"),
         }
