@@ -18,7 +18,6 @@ the server's relay forwards only the API, so the call goes to the platform's add
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import time
@@ -30,8 +29,6 @@ import httpx
 import panel as pn
 
 from aitip.client import API_PATH, AitipAPIError
-from aitip.operations.table import operation
-from aitip.sdk_operations import call
 from panel_apps import serving_charts as figures
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (Messages, NotSignedIn, Prefetch, QuietChanges, data_table, first_value,
@@ -56,24 +53,16 @@ def window_of(text: str | None) -> int:
     return int(text) if text and text.isdigit() and int(text) in window_options().values() else DEFAULT_WINDOW
 
 
-def serving_op(api: DashboardAPI, name: str, **arguments: Any) -> Any:
-    """:meth:`DashboardAPI.op` for a serving row (the same generated request, the viewer's token), its answer kept
-    as the JSON the platform sent: the SDK's typed reading of an endpoint refuses the endpoint's own settings
-    today (``EndpointSettings`` is a strict request model, so ``"python"`` from JSON is not a ``Backend``)."""
-    row = dataclasses.replace(operation(name), response=None)
-    return call(api.client, row, {key: value for key, value in arguments.items() if value is not None})
-
-
 def project_calls(api: DashboardAPI, project: str, endpoint: str | None,
                   minutes: int = DEFAULT_WINDOW) -> dict[Hashable, Callable[[], Any]]:
     """The calls a project's view needs at once (the platform answers them side by side)."""
     calls: dict[Hashable, Callable[[], Any]] = {
-        ("endpoints", project): lambda: serving_op(api, "endpoints.list", project=project)["endpoints"],
+        ("endpoints", project): lambda: api.op("endpoints.list", project=project)["endpoints"],
         ("models", project): lambda: api.models(project),
     }
     if endpoint:
-        calls[("metrics", project, endpoint, minutes)] = lambda: serving_op(
-            api, "endpoints.metrics", project=project, endpoint=endpoint, minutes=minutes)
+        calls[("metrics", project, endpoint, minutes)] = lambda: api.op(
+            "endpoints.metrics", project=project, endpoint=endpoint, minutes=minutes)
     return calls
 
 
@@ -240,7 +229,7 @@ class ServingPage(QuietChanges):
         key = ("metrics", project, name, minutes)
         return self.messages.attempt(
             _("read the metrics of endpoint {endpoint}").format(endpoint=name),
-            lambda: self.prefetch.take(key, lambda: serving_op(self.api, "endpoints.metrics", project=project,
+            lambda: self.prefetch.take(key, lambda: self.api.op("endpoints.metrics", project=project,
                                                                endpoint=name, minutes=minutes)), None)
 
     # ----- the list and one endpoint -----
@@ -343,7 +332,7 @@ class ServingPage(QuietChanges):
         body = traffic_request(endpoint, {version: widget.value for version, widget in self.weight_inputs.items()})
         doing = _("set the weights of endpoint {endpoint}").format(endpoint=endpoint["name"])
         try:
-            changed = serving_op(self.api, "endpoints.traffic", project=self.project.value,
+            changed = self.api.op("endpoints.traffic", project=self.project.value,
                                  endpoint=endpoint["name"], **body)
         except (AitipAPIError, NotSignedIn) as error:
             self.messages.error(error, doing)
@@ -371,8 +360,8 @@ class ServingPage(QuietChanges):
                 version=version)) + "</span>"
         self.add_canary.loading = True
         try:
-            changed = await asyncio.to_thread(lambda: serving_op(
-                self.api, "endpoints.add_version", project=project, endpoint=endpoint["name"], version=int(version),
+            changed = await asyncio.to_thread(lambda: self.api.op(
+                "endpoints.add_version", project=project, endpoint=endpoint["name"], version=int(version),
                 weight=int(weight or 0)))
         except (AitipAPIError, NotSignedIn) as error:
             with use_language(self.language):
@@ -463,8 +452,8 @@ class ServingPage(QuietChanges):
             return
         project, name, minutes = self.project.value, endpoint["name"], self.window.value
         fetched = Prefetch({
-            "endpoint": lambda: serving_op(self.api, "endpoints.get", project=project, endpoint=name),
-            "metrics": lambda: serving_op(self.api, "endpoints.metrics", project=project, endpoint=name,
+            "endpoint": lambda: self.api.op("endpoints.get", project=project, endpoint=name),
+            "metrics": lambda: self.api.op("endpoints.metrics", project=project, endpoint=name,
                                           minutes=minutes)})
         try:
             current, metrics = fetched.take("endpoint", lambda: None), fetched.take("metrics", lambda: None)
@@ -483,7 +472,7 @@ class ServingPage(QuietChanges):
         project = self.project.value
         self.endpoints = self.messages.attempt(
             _("list the endpoints of {project}").format(project=project),
-            lambda: serving_op(self.api, "endpoints.list", project=project)["endpoints"], self.endpoints)
+            lambda: self.api.op("endpoints.list", project=project)["endpoints"], self.endpoints)
         self.models = self.messages.attempt(_("list the models of {project}").format(project=project),
                                             lambda: self.api.models(project), self.models)
         self.show_list(self.selected)

@@ -33,7 +33,7 @@ def variant(version: int, weight: int, state: str = "serving", **fields: Any) ->
 def endpoint(name: str = "digits", variants: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An endpoint as ``endpoints.get`` answers it."""
     return Endpoint(id=1, project="vision", name=name, model="digits-model", mode="local",
-                    settings=EndpointSettings(), variants=variants or [variant(1, 80), variant(2, 20)],
+                    settings=EndpointSettings().model_dump(mode="json"), variants=variants or [variant(1, 80), variant(2, 20)],
                     url=f"/services/aitip/serve/vision/{name}/", created_by="ann", created_at=NOW,
                     updated_at=NOW).model_dump(mode="json")
 
