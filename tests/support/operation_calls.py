@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, select
+from sqlalchemy import MetaData, create_engine, inspect, select, text
 from tornado.httpclient import HTTPClientError
 
 from aitip.operations.table import Operation
@@ -67,15 +67,38 @@ class Written:
     def __init__(self, engine: Any, home: Path, tracking_url: str | None = None) -> None:
         self.engine, self.home = engine, home
         self.tracking = create_engine(tracking_url) if tracking_url else None
+        # Reflected once per schema: reflecting every table on every snapshot was most of a snapshot's time
+        # (and new Table objects defeat SQLAlchemy's statement cache). A schema that changes is reflected again.
+        self._reflected: dict[str, tuple[Any, MetaData]] = {}
+
+    @staticmethod
+    def schema(engine: Any) -> Any:
+        """What the database's schema is made of: on SQLite every table, index, view and trigger with its
+        SQL (so an added column shows); elsewhere the tables' names."""
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                return tuple(connection.execute(text(
+                    "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")).all())
+        return tuple(sorted(inspect(engine).get_table_names()))
+
+    def _metadata(self, prefix: str, engine: Any) -> tuple[Any, MetaData]:
+        schema = self.schema(engine)
+        cached = self._reflected.get(prefix)
+        if cached is None or cached[0] != schema:
+            metadata = MetaData()
+            metadata.reflect(engine)
+            cached = self._reflected[prefix] = (schema, metadata)
+        return cached
 
     def tables(self) -> dict[str, tuple[int, str]]:
-        """Each table's row count and a hash of its rows in key order (the MLflow store's as ``mlflow:<name>``)."""
+        """Each table's row count and a hash of its rows in key order (the MLflow store's as ``mlflow:<name>``),
+        and a hash of each database's schema (as ``schema:`` and ``mlflow:schema:``)."""
         found: dict[str, tuple[int, str]] = {}
         for prefix, engine in (("", self.engine), ("mlflow:", self.tracking)):
             if engine is None:
                 continue
-            metadata = MetaData()
-            metadata.reflect(engine)
+            schema, metadata = self._metadata(prefix, engine)
+            found[f"{prefix}schema:"] = (len(schema), hashlib.sha256(repr(schema).encode()).hexdigest())
             with engine.connect() as connection:
                 for name, table in sorted(metadata.tables.items()):
                     key = list(table.primary_key.columns) or list(table.columns)
