@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from aitip.catalog import Catalog
 from aitip.identity.directory import IdentityProviderDirectory
 from aitip.server.authorizer import StandalonePlatformAuthorizer
 from tests.support.identity import TokenUsersIdentityProvider
@@ -38,8 +42,31 @@ def aitip_kernelspecs(jp_data_dir: Path) -> None:
         shutil.copytree(KERNELS / name, jp_data_dir / "kernels" / name, dirs_exist_ok=True)
 
 
+@pytest.fixture(scope="session")
+def migrated_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty catalog brought to the head revision by the platform's own ``Catalog.migrate()``, once a session.
+    Migrations up from empty are tested in tests/catalog (SQLite and PostgreSQL) and by every ``aitip up`` of
+    the integration tests."""
+    path = tmp_path_factory.mktemp("migrated-catalog") / "catalog.sqlite"
+    catalog = Catalog(f"sqlite:///{path}")
+    catalog.migrate()
+    catalog.dispose()
+    return path
+
+
+def copy_catalog(template: Path, target: Path) -> None:
+    """A copy of ``template`` at ``target``, made by SQLite's backup (whole, whatever its WAL held), readable by
+    its owner alone as the platform makes its catalog."""
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+
+
 @pytest.fixture
-def jp_server_config(tmp_path) -> dict[str, Any]:
+def jp_server_config(tmp_path, migrated_catalog: Path) -> dict[str, Any]:
+    # The platform starts on a catalog already at head (its migrate() then finds nothing to do): migrating
+    # every test's catalog from empty cost ~0.1 s of each of the ~1,000 tests with a server.
+    copy_catalog(migrated_catalog, tmp_path / "catalog.sqlite")
     return {
         "ServerApp": {
             "jpserver_extensions": {"aitip": True},
