@@ -130,13 +130,21 @@ async def test_viewers_cannot_submit_and_strangers_see_nothing(platform: JobPlat
     ({"notebook": {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}},
      "invalid_notebook"),
 ])
-async def test_bad_submissions_write_nothing(platform: JobPlatform, change: dict, code: str) -> None:
-    request = {"project": "lab", "notebook": TRIVIAL, **change}
-    before = (await platform.jobs.list(ANN, _query())).total
-    with pytest.raises(InvalidInput) as refused:
-        await platform.jobs.submit(ANN, JobSubmit(**request))
-    assert refused.value.code == code
-    assert (await platform.jobs.list(ANN, _query())).total == before
+async def test_bad_submissions_write_nothing(tmp_path: Path, change: dict, code: str) -> None:
+    """Refused by the job service before anything is written: the catalog is what is read, so no worker (and no
+    kernel pool) is started for it."""
+    from tests.jobs.conftest import make_platform
+
+    platform = await make_platform(tmp_path)
+    try:
+        request = {"project": "lab", "notebook": TRIVIAL, **change}
+        before = (await platform.jobs.list(ANN, _query())).total
+        with pytest.raises(InvalidInput) as refused:
+            await platform.jobs.submit(ANN, JobSubmit(**request))
+        assert refused.value.code == code
+        assert (await platform.jobs.list(ANN, _query())).total == before
+    finally:
+        platform.catalog.dispose()
 
 
 def _query():  # noqa: ANN202
