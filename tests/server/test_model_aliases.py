@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +15,22 @@ from tests.experiments.test_service import TrackingStore, build_tracking_store
 MODEL = "projects/lab/models/digits/aliases"
 
 
-@pytest.fixture
-def tracking_store(tmp_path: Path) -> TrackingStore:
+@pytest.fixture(scope="module")
+def built_tracking_store(tmp_path_factory: pytest.TempPathFactory) -> TrackingStore:
     """Model digits: v1 and v3 from lab's runs (champion on v3), v2 from project other's (theirs on v2)."""
-    return build_tracking_store(f"sqlite:///{tmp_path / 'mlflow.sqlite'}", tmp_path / "artifacts")
+    root = tmp_path_factory.mktemp("mlflow-aliases")
+    return build_tracking_store(f"sqlite:///{root / 'mlflow.sqlite'}", root / "artifacts")
+
+
+@pytest.fixture
+def tracking_store(built_tracking_store: TrackingStore, tmp_path: Path) -> TrackingStore:
+    """The module's store, built once, copied for each test (each moves aliases in its own copy; the artifacts,
+    which no test here reads or writes, stay the module's)."""
+    path = tmp_path / "mlflow.sqlite"
+    with contextlib.closing(sqlite3.connect(built_tracking_store.uri.removeprefix("sqlite:///"))) as source, \
+            contextlib.closing(sqlite3.connect(path)) as copy:
+        source.backup(copy)
+    return dataclasses.replace(built_tracking_store, uri=f"sqlite:///{path}")
 
 
 @pytest.fixture
