@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog  # noqa: F401 - fixtures
+from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog, initialized_registry  # noqa: F401 - fixtures
 
 TRAINING = Path(__file__).resolve().parents[2] / "notebooks" / "train" / "digits_sklearn.ipynb"
 

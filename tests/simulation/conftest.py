@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog  # noqa: F401 - fixtures
+from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog, initialized_registry  # noqa: F401 - fixtures
