@@ -123,10 +123,11 @@ class RunningPlatform:
         }))
         result: dict[str, Any] = {"stdout": "", "stderr": "", "error": None, "reply": None}
         deadline = time.monotonic() + timeout
-        while result["reply"] is None:
+        idle = False  # the reply (shell) can arrive before the last output (iopub): the kernel's idle comes after it
+        while result["reply"] is None or not idle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no execute_reply within {timeout} s: {result}")
+                raise TimeoutError(f"no execute_reply and idle status within {timeout} s: {result}")
             raw = await asyncio.wait_for(connection.read_message(), remaining)
             if raw is None:
                 raise ConnectionError("kernel websocket closed")
@@ -140,6 +141,8 @@ class RunningPlatform:
                 result["error"] = "\n".join(content["traceback"])
             elif kind == "execute_reply":
                 result["reply"] = content
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle = True
         connection.close()
         return result
 
