@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import aitip_kernelspecs, api, jp_server_config  # noqa: F401 - fixtures
+from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog  # noqa: F401 - fixtures
 
 MODEL = "digits"
 
