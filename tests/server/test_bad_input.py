@@ -38,7 +38,9 @@ NO_INPUTS: dict[str, str] = {
         "registrations.get", "models.delete_alias", "evaluations.get", "evaluation_policies.list",
         "evaluation_policies.get", "evaluation_policies.delete", "simulation_templates.list", "simulations.get",
         "simulation_policies.list", "simulation_policies.get", "simulation_policies.delete",
-        "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping")
+        "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping", "endpoints.list",
+        "endpoints.get", "endpoints.remove_version", "endpoints.delete", "endpoints.prometheus",
+        "endpoint_keys.list", "endpoint_keys.revoke")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "
                            "(tests/server/test_job_credentials.py)")

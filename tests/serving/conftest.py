@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog  # noqa: F401 - fixtures
+from tests.server.conftest import (  # noqa: F401 - fixtures
+    aitip_kernelspecs,
+    api,
+    initialized_registry,
+    jp_server_config,
+    migrated_catalog,
+)
 
 MODEL = "digits"
 

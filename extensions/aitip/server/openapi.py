@@ -84,7 +84,8 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("Scaling", "_bounds"): "replicas_min must not be above replicas_max",
     ("ScalingSet", "_bounds"): "replicas_min must not be above replicas_max",
     ("VariantAdd", "_shadow_has_no_weight"): "a shadow version takes no weight (weight 0 with shadow true)",
-    ("TrafficSet", "_versions"): "weights' keys are model versions (numbers from 1) and the weights sum to 100",
+    ("TrafficSet", "_versions"): "weights' keys are model versions (numbers from 1); the weights are whole "
+                                 "percents that sum to 100",
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}
         for name in ("threshold", "min_absolute_change", "min_relative_change")]},

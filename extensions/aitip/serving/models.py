@@ -101,16 +101,18 @@ class VariantAdd(RequestModel):
 class TrafficSet(RequestModel):
     """The weights of the endpoint's versions (percent, summing to 100), and which version shadows."""
 
-    weights: dict[str, Weight] = Field(min_length=1, max_length=16,
-                                       description="Model version -> percent of the traffic; they sum to 100")
+    weights: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(
+        min_length=1, max_length=16, description="Model version -> whole percent of the traffic; they sum to 100")
     shadow: ModelVersion | None = Field(None, description="A version that gets a copy of every request")
 
     @field_validator("weights")
     @classmethod
-    def _versions(cls, weights: dict[str, int]) -> dict[str, int]:
-        for version in weights:
+    def _versions(cls, weights: dict[str, float]) -> dict[str, float]:
+        for version, weight in weights.items():
             if not version.isdigit() or int(version) < 1:
                 raise ValueError(f"{version!r} is not a model version (a number from 1)")
+            if weight != int(weight):
+                raise ValueError(f"version {version}'s weight {weight} is not a whole percent")
         total = sum(weights.values())
         if total != 100:
             raise ValueError(f"the weights sum to {total}; they must sum to 100")

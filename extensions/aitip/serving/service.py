@@ -255,7 +255,7 @@ class ServingService(Observations, CatalogService):
                           action: str) -> Endpoint:
         """New weights, in effect for the next request; requests in flight finish where they are."""
         principal = self._signed_in(principal)
-        weights = {int(version): weight for version, weight in body.weights.items()}
+        weights = {int(version): int(weight) for version, weight in body.weights.items()}
 
         def work(session: Session) -> Endpoint:
             _, found = self._endpoint(session, principal, action, project, endpoint, writing=True)
