@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -243,10 +243,3 @@ class Manifests(ResponseModel):
     manifests: list[dict[str, Any]]
     problems: list[str]  # offline validation (kubernetes-validate); empty when valid
 
-
-class Protocol(str, Enum):
-    oip = "oip"
-    mlflow = "mlflow"
-
-
-SampleProtocol = Literal["oip", "mlflow"]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..audit import record
 from ..catalog.base import utcnow
-from ..errors import NotFound, PermissionDenied
+from ..errors import NotFound
 from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize
@@ -244,9 +244,3 @@ class Observations:
         if len(self._callers) > 10_000:
             self._callers.clear()
         self._callers[cache_key] = time.monotonic() + CALLER_CACHE_SECONDS
-
-    @staticmethod
-    def refuse_key() -> PermissionDenied:
-        return PermissionDenied("this API key may not call this endpoint (revoked, or made for another one)")
-
-

@@ -125,6 +125,3 @@ def mlflow_answer(predictions: Any) -> dict[str, Any]:
     array = np.asarray(predictions)
     return {"predictions": array.tolist()}
 
-
-def rows_of(data: Any) -> int:
-    return len(data)
