@@ -46,6 +46,26 @@ def _common(**extra: Any) -> dict[str, Any]:
     return options
 
 
+def render(element: Any) -> Any:
+    """The element as a Bokeh model, drawn for the page's own document. ``hv.render`` draws into Bokeh's global
+    current document, which in a Panel server may be a closed session's: destroyed, it fails the drawing (and
+    the rest of the callback with it)."""
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.io.doc import patch_curdoc
+
+    document = pn.state.curdoc if pn.state.curdoc is not None else Document()
+    with patch_curdoc(document):
+        return hv.render(element)
+
+
+def empty_figure(text: str, css_class: str) -> Any:
+    """A low chart that says why it is empty, marked ``<css_class> empty``."""
+    figure = render(placeholder(text))
+    figure.css_classes = [css_class, "empty"]
+    return figure
+
+
 def placeholder(text: str) -> hv.Text:
     """A low, empty chart that says why it is empty (a chart is always drawn)."""
     return hv.Text(0.5, 0.5, text).opts(**_common(height=90, xaxis=None, yaxis=None, show_frame=False, tools=[],
@@ -93,7 +113,7 @@ def metric_by_run(runs: Sequence[Mapping[str, Any]], metric: str | None, max_bar
                     run.get("status", "")) for run in runs
                    if metric and (run.get("metrics") or {}).get(metric) is not None), key=lambda row: row[0])
     if not rows:
-        return hv.render(placeholder(_("no run logged {metric}").format(metric=metric) if metric
+        return render(placeholder(_("no run logged {metric}").format(metric=metric) if metric
                                      else _("no metrics logged yet")))
     names = [row[1] for row in rows]
     source = ColumnDataSource({"started": [to_datetime(row[0]) for row in rows], "run": names,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-import holoviews as hv
 import pandas as pd
 
 from panel_apps import charts
@@ -19,10 +18,7 @@ from panel_apps.language import _
 SQUARE = 360
 
 
-def _empty(text: str, css_class: str) -> Any:
-    figure = hv.render(charts.placeholder(text))
-    figure.css_classes = [css_class, "empty"]
-    return figure
+_empty = charts.empty_figure
 
 
 def _figure(css_classes: list[str], **options: Any) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import holoviews as hv
 import numpy
 
 from panel_apps import charts
@@ -18,10 +17,7 @@ from panel_apps.language import _
 CURVES_HEIGHT = 340
 
 
-def _empty(text: str, css_class: str) -> Any:
-    figure = hv.render(charts.placeholder(text))
-    figure.css_classes = [css_class, "empty"]
-    return figure
+_empty = charts.empty_figure
 
 
 def _figure(css_classes: list[str], **options: Any) -> Any:

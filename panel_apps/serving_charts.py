@@ -198,10 +198,4 @@ class LiveCharts:
         return [requests, errors, latency]
 
 
-def empty(text: str, css_class: str) -> Any:
-    """A low chart that says why it is empty."""
-    import holoviews as hv
-
-    figure = hv.render(charts.placeholder(text))
-    figure.css_classes = [css_class, "empty"]
-    return figure
+empty = charts.empty_figure

@@ -11,7 +11,6 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-import holoviews as hv
 import panel as pn
 
 from aitip.report_charts import finite
@@ -163,10 +162,7 @@ def no_comparison_html(simulation: dict[str, Any]) -> str:
     return f"<p class='comparison-none'>{escape(text)}</p>"
 
 
-def empty(text: str, css_class: str) -> Any:
-    figure = hv.render(charts.placeholder(text))
-    figure.css_classes = [css_class, "empty"]
-    return figure
+empty = charts.empty_figure
 
 
 def _figure(css_classes: list[str], **options: Any) -> Any:

@@ -141,3 +141,23 @@ def test_the_pages_speak_chinese_when_asked() -> None:
     with use_language("en"):
         assert components.describe_error(error, "cancel job 3") == "You may not cancel job 3: only the owner"
         assert ">Overview</a>" in components.navigation("jobs", "ann").object
+
+
+def test_an_empty_chart_draws_although_bokehs_current_document_was_closed() -> None:
+    """In a Panel server Bokeh's global current document can be a closed session's; drawing into it failed a
+    page's callback half-way (the Simulation page then never followed the simulation it had just started)."""
+    from bokeh.document import Document
+    from bokeh.io import curdoc
+    from bokeh.io.doc import set_curdoc
+
+    before = curdoc()
+    closed = Document()
+    session = lambda event: None  # noqa: E731 - what a server session registers on its document
+    closed.on_change(session)
+    set_curdoc(closed)
+    closed.destroy(session)
+    try:
+        figure = charts.empty_figure("nothing yet", "simulation-curves")
+    finally:
+        set_curdoc(before)
+    assert figure.css_classes == ["simulation-curves", "empty"]
