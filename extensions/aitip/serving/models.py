@@ -113,7 +113,7 @@ class TrafficSet(RequestModel):
                 raise ValueError(f"{version!r} is not a model version (a number from 1)")
             if weight != int(weight):
                 raise ValueError(f"version {version}'s weight {weight} is not a whole percent")
-        total = sum(weights.values())
+        total = int(sum(weights.values()))
         if total != 100:
             raise ValueError(f"the weights sum to {total}; they must sum to 100")
         return weights
