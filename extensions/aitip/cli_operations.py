@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from .operations.inputs import input_fields
 from .operations.parameters import PATH_PARAMETERS
@@ -112,8 +113,11 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
         elif not required and field.where != "path":
             info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
             default = info.get_default(call_default_factory=True)
-            if isinstance(default, BaseModel):  # a nested settings object: its defaults as the JSON it takes
-                help_text += f" (default: {default.model_dump_json()})"
+            if isinstance(default, BaseModel) or (isinstance(default, list) and default
+                                                   and all(isinstance(item, BaseModel) for item in default)):
+                # nested settings: their defaults as the JSON the option takes
+                shown = json.dumps(to_jsonable_python(default), separators=(", ", ": "))
+                help_text += f" (default: {shown})"
             elif default not in (None, "", [], {}):
                 help_text += f" (default: {getattr(default, 'value', default)})"
         if "choices" not in options and options.get("action") is not argparse.BooleanOptionalAction:

@@ -40,7 +40,8 @@ NO_INPUTS: dict[str, str] = {
         "simulation_policies.list", "simulation_policies.get", "simulation_policies.delete",
         "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping", "endpoints.list",
         "endpoints.get", "endpoints.remove_version", "endpoints.delete", "endpoints.prometheus",
-        "endpoint_keys.list", "endpoint_keys.revoke")
+        "endpoint_keys.list", "endpoint_keys.revoke", "release_policy.get", "releases.get", "releases.verify",
+        "releases.signing_key")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "
                            "(tests/server/test_job_credentials.py)")

@@ -43,13 +43,15 @@ JOB_ONLY_RULE = {"job.record_input", "job.track"}
 # The tracking gateway names no project in its path: it serves a job's credential alone, and refuses anyone
 # else (tests/isolation/test_tracking_gateway.py drives it with a real job's kernel).
 JOB_CREDENTIAL_ONLY = {"tracking.gateway"}
+# Release 1 is the developer's request: nobody decides on their own (the seeded policy lets developers approve).
+REQUESTER_RULE = {"release.approve"}
 # Any signed-in user may ask for lineage, but a node outside the caller's projects does not exist for them.
 MEMBERS_SEE_RULE = {"lineage.read"}
 
 # The values of the path parameters, unless a case says otherwise: what seed() and the seeders make.
 PATH_VALUES: dict[str, Any] = {"project": "alpha", "kind": "users", "member": "erin-ro", "job": 1, "sweep": 1,
                                "dataset": "base", "version": 1, "task": 1, "item": 1, "subscription": 1,
-                               "endpoint": "clf", "model_version": 1}
+                               "endpoint": "clf", "model_version": 1, "release": 1}
 SWEEP = {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
          "space": {"x": {"type": "grid", "values": [1, 2]}}}
 
@@ -147,6 +149,17 @@ CASES: dict[str, Case] = {
     "endpoint_keys.list": Case(needs=("endpoint",)),
     "endpoint_keys.create": Case(body={"name": "ci"}, needs=("endpoint",)),
     "endpoint_keys.revoke": Case(path={"key": 1}, needs=("endpoint", "key")),
+    "release_policy.get": Case(),
+    "release_policy.set": Case(body={"evaluation": True, "simulations": ["custom"],
+                                     "approvals": [{"role": "maintainer", "count": 2}], "ordered": True}),
+    "releases.list": Case(query={"limit": 10, "state": "requested"}, needs=("release",)),
+    "releases.get": Case(needs=("release",)),
+    "releases.request": Case(body={"kind": "configuration", "name": "limits", "version": "1.0.0",
+                                   "configuration": {"max_batch": 64}}),
+    "releases.decide": Case(body={"decision": "approve", "comment": "looks right"}, needs=("release",)),
+    "releases.promote": Case(body={"environment": "test"}, needs=("release",)),
+    "releases.verify": Case(needs=("release",)),
+    "releases.signing_key": Case(),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -394,6 +407,16 @@ async def _key(seeding: Seeding) -> None:
     seeding.values["key"] = key["id"]
 
 
+async def _release(seeding: Seeding) -> None:
+    """Release 1: a configuration the developer requested, under a policy whose one stage a developer may fill."""
+    status, policy = await seeding.api("PUT", "projects/alpha/release-policy", user="ann",
+                                       body={"approvals": [{"role": "developer", "count": 1}]})
+    assert status == 200, policy
+    status, release = await seeding.api("POST", "projects/alpha/releases", user="carol", body={
+        "kind": "configuration", "name": "settings", "version": "1.0.0", "configuration": {"threshold": 0.5}})
+    assert status == 201 and release["id"] == 1, release
+
+
 async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
@@ -402,7 +425,7 @@ SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
     "registration": _registration, "model": _model, "evaluation": _evaluation, "simulation": _simulation,
-    "endpoint": _endpoint, "canary": _canary, "key": _key,
+    "endpoint": _endpoint, "canary": _canary, "key": _key, "release": _release,
 }
 
 
@@ -440,6 +463,8 @@ def expected(action: str, caller: str, allowed: int) -> int:
     role = Role.admin if caller == "hub-admin" else Role(caller)
     if action in OWNER_RULE and role is Role.developer:
         return allowed  # the developer owns job 1 and sweep 1
+    if action in REQUESTER_RULE and role is Role.developer:
+        return 403
     if action in ASSIGNEE_RULE and caller == "hub-admin":
         return 404
     return allowed if role.at_least(rule.min_role) else 403
@@ -510,7 +535,7 @@ def test_the_matrix_covers_every_project_action() -> None:
 
 def test_the_special_rules_name_declared_actions() -> None:
     """A rule for an action that no longer exists would silently stop applying."""
-    for rule in (ASSIGNEE_RULE, OWNER_RULE, JOB_ONLY_RULE, JOB_CREDENTIAL_ONLY, MEMBERS_SEE_RULE):
+    for rule in (ASSIGNEE_RULE, OWNER_RULE, JOB_ONLY_RULE, JOB_CREDENTIAL_ONLY, MEMBERS_SEE_RULE, REQUESTER_RULE):
         assert rule <= set(PERMISSIONS)
 
 

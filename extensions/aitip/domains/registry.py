@@ -23,6 +23,7 @@ BUILTIN: tuple[str, ...] = (
     "aitip.evaluation.domain:EvaluationDomain",
     "aitip.simulation.domain:SimulationDomain",
     "aitip.serving.domain:ServingDomain",
+    "aitip.releases.domain:ReleasesDomain",
     "aitip.resources.domain:ResourcesDomain",
     "aitip.webhooks.domain:WebhooksDomain",
 )

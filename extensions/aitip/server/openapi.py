@@ -86,6 +86,16 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("VariantAdd", "_shadow_has_no_weight"): "a shadow version takes no weight (weight 0 with shadow true)",
     ("TrafficSet", "_versions"): "weights' keys are model versions (numbers from 1); the weights are whole "
                                  "percents that sum to 100",
+    ("ReleaseWindow", "_known_zone"): "timezone is an IANA time zone name (such as UTC or Asia/Shanghai)",
+    ("ReleaseWindow", "_not_empty"): "start and end differ (an end before the start closes the next day)",
+    ("ReleasePolicySet", "_distinct"): {"properties": {"simulations": {"uniqueItems": True}}},
+    ("ReleasePolicySet", "_auto_needs_a_gate"): "auto_approve needs an evidence gate: evaluation true or a "
+                                                "simulation template",
+    ("ReleaseRequest", "_label_keys"): {"properties": {"metadata": {"propertyNames": {
+        "pattern": "^[A-Za-z0-9_.-]{1,64}$"}}}},
+    ("ReleaseRequest", "_subject"): "a model release names model, model_version and dataset (dataset_version "
+                                    "optional) and no configuration; a configuration release gives only its "
+                                    "configuration (a JSON object up to 64 KiB)",
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}
         for name in ("threshold", "min_absolute_change", "min_relative_change")]},
