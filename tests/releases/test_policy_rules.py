@@ -57,7 +57,8 @@ def test_the_next_opening_is_found_and_no_windows_means_any_time() -> None:
 
 
 @pytest.mark.parametrize("body, message", [
-    ({"auto_approve": True, "evaluation": False}, "auto_approve needs an evidence gate"),
+    ({"auto_approve": True, "evaluation": False}, "ships only with evidence"),
+    ({"evaluation": False, "simulations": []}, "ships only with evidence"),
     ({"approvals": []}, "at least 1 item"),
     ({"simulations": ["custom", "custom"]}, "named twice"),
     ({"windows": [{"start": "09:00", "end": "09:00"}]}, "never be open"),

@@ -41,7 +41,7 @@ NO_INPUTS: dict[str, str] = {
         "resources.now", "resources.inventory", "webhooks.unsubscribe", "webhooks.ping", "endpoints.list",
         "endpoints.get", "endpoints.remove_version", "endpoints.delete", "endpoints.prometheus",
         "endpoint_keys.list", "endpoint_keys.revoke", "release_policy.get", "releases.get", "releases.verify",
-        "releases.signing_key")
+        "releases.signing_key", "rollouts.get", "rollouts.abort", "rollouts.retry", "rollouts.rollback")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "
                            "(tests/server/test_job_credentials.py)")

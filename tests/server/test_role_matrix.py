@@ -51,7 +51,7 @@ MEMBERS_SEE_RULE = {"lineage.read"}
 # The values of the path parameters, unless a case says otherwise: what seed() and the seeders make.
 PATH_VALUES: dict[str, Any] = {"project": "alpha", "kind": "users", "member": "erin-ro", "job": 1, "sweep": 1,
                                "dataset": "base", "version": 1, "task": 1, "item": 1, "subscription": 1,
-                               "endpoint": "clf", "model_version": 1, "release": 1}
+                               "endpoint": "clf", "model_version": 1, "release": 1, "rollout": 1}
 SWEEP = {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
          "space": {"x": {"type": "grid", "values": [1, 2]}}}
 
@@ -160,6 +160,14 @@ CASES: dict[str, Case] = {
     "releases.promote": Case(body={"environment": "test"}, needs=("release",)),
     "releases.verify": Case(needs=("release",)),
     "releases.signing_key": Case(),
+    "rollouts.start": Case(body={"endpoint": "clf", "steps": [{"set_weight": 10}, {"pause": {}}, {"set_weight": 100}]},
+                           needs=("model_release",)),
+    "rollouts.list": Case(query={"state": "paused"}, needs=("rolled_out",)),
+    "rollouts.get": Case(needs=("rolled_out",)),
+    "rollouts.promote": Case(body={"full": False}, needs=("rolled_out",)),
+    "rollouts.abort": Case(needs=("rolled_out",)),
+    "rollouts.retry": Case(needs=("rolled_out", "aborted")),
+    "rollouts.rollback": Case(needs=("rolled_out",)),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -417,6 +425,43 @@ async def _release(seeding: Seeding) -> None:
     assert status == 201 and release["id"] == 1, release
 
 
+async def _model_release(seeding: Seeding) -> None:
+    """Release 1: digits-clf version 2, approved, with the passed evaluation of it that a job would leave (the
+    evidence its policy asks for); endpoint clf serving version 1 in Kubernetes mode."""
+    from aitip.catalog.base import utcnow
+    from aitip.evaluation.tables import EvaluationRecord
+
+    await seed_data(seeding.api)
+    await _endpoint(seeding)
+    context = seeding.serverapp.web_app.settings["aitip"]
+    with context.catalog.session() as session:
+        project_id = session.scalar(select(ProjectRecord.id).where(ProjectRecord.name == "alpha"))
+        session.add(EvaluationRecord(project_id=project_id, model="digits-clf", model_version=2, dataset="base",
+                                     dataset_version=1, state="passed", metrics={"accuracy_score": 1.0},
+                                     verdict={"passed": True, "reasons": []}, created_by="carol",
+                                     finished_at=utcnow()))
+    status, release = await seeding.api("POST", "projects/alpha/releases", user="carol", body={
+        "kind": "model", "name": "clf", "version": "1.0.0", "model": "digits-clf", "model_version": 2,
+        "dataset": "base"})
+    assert status == 201 and release["id"] == 1, release
+    status, approved = await seeding.api("POST", "projects/alpha/releases/1/decisions", user="dave",
+                                         body={"decision": "approve"})
+    assert status == 200 and approved["state"] == "approved", approved
+
+
+async def _rolled_out(seeding: Seeding) -> None:
+    """Rollout 1 of release 1 onto clf: version 2 at 10 %, paused until promoted."""
+    await _model_release(seeding)
+    status, rollout = await seeding.api("POST", "projects/alpha/releases/1/rollouts", user="ann", body={
+        "endpoint": "clf", "steps": [{"set_weight": 10}, {"pause": {}}, {"set_weight": 100}]})
+    assert status == 201 and rollout["id"] == 1 and rollout["state"] == "paused", rollout
+
+
+async def _aborted(seeding: Seeding) -> None:
+    status, rollout = await seeding.api("POST", "projects/alpha/rollouts/1/abort", user="ann")
+    assert status == 200 and rollout["state"] == "degraded", rollout
+
+
 async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
@@ -425,7 +470,8 @@ SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
     "registration": _registration, "model": _model, "evaluation": _evaluation, "simulation": _simulation,
-    "endpoint": _endpoint, "canary": _canary, "key": _key, "release": _release,
+    "endpoint": _endpoint, "canary": _canary, "key": _key, "release": _release, "model_release": _model_release,
+    "rolled_out": _rolled_out, "aborted": _aborted,
 }
 
 

@@ -111,6 +111,8 @@ PERMISSIONS: dict[str, Permission] = _table(
                "Promote a release through dev, test, staging and prod"),
     Permission("release.policy", _P.project, Role.maintainer,
                "Set the project's release policy: evidence gates, approval stages, release windows"),
+    Permission("release.rollout", _P.project, Role.maintainer,
+               "Roll an approved release out onto an endpoint; promote, abort, retry or roll back its rollout"),
     Permission("release.key", _P.authenticated, None, "Read the platform's public release signing key"),
     Permission("dataset.read", _P.project, Role.viewer,
                "Read the project's datasets, versions, diffs, lineage and (masked) previews"),

@@ -96,6 +96,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "model_version": PathParameter(r"[0-9]{1,9}", _counted_from_one("model versions"), "integer", "The model version (from 1)"),
     "key": PathParameter(ID_PATTERN, _identifier, "integer", "The API key's id"),
     "release": PathParameter(ID_PATTERN, _identifier, "integer", "The release's id"),
+    "rollout": PathParameter(ID_PATTERN, _identifier, "integer", "The rollout's id"),
     "model": PathParameter(r"[^/]{1,256}", str, "string", "The registered model's name"),
     "alias": PathParameter(r"[A-Za-z0-9_-]{1,255}", _alias, "string",
                            "The alias: letters, digits, '_' and '-' (not 'latest' nor v<N>)"),

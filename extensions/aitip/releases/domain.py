@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domains.base import Domain, ServiceSpec
+from ..domains.base import Domain, ServiceSpec, Stop
 
 
 class ReleasesDomain(Domain):
     name = "releases"
     title = "Releases"
-    after = ("experiments", "evaluation", "simulation")  # evidence comes from evaluations and simulations
+    # Evidence comes from evaluations and simulations; rollouts move an endpoint's traffic.
+    after = ("experiments", "evaluation", "simulation", "serving")
     tables = ("aitip.releases.tables",)
     operations = "aitip.releases.operations"
     services = {"releases": ServiceSpec("aitip.releases.service:ReleasesService",
                                         "releases need the model registry (MLflow tracking), which this platform "
-                                        "does not run")}
+                                        "does not run"),
+                "rollouts": ServiceSpec("aitip.releases.rollouts:RolloutService",
+                                        "rollouts need the serving domain, which this platform does not run")}
 
     def setup(self, context: Any, config: Any) -> None:
         from .. import settings
@@ -26,3 +29,14 @@ class ReleasesDomain(Domain):
             return
         signer = ReleaseSigner(settings.aitip_home() / "releases" / "signing")
         context.provide("releases", ReleasesService(context.catalog, context.experiments, signer))
+        if context.serving is not None:
+            from .rollouts import RolloutService
+
+            context.provide("rollouts", RolloutService(context.catalog, context.serving, signer))
+
+    async def start(self, context: Any, config: Any) -> None:
+        if context.rollouts is not None:
+            await context.rollouts.start()
+
+    def stops(self, context: Any) -> list[Stop]:
+        return [("the rollout controller", context.rollouts.stop)] if context.rollouts is not None else []

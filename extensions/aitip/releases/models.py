@@ -104,9 +104,10 @@ class ReleasePolicySet(RequestModel):
         return names
 
     @model_validator(mode="after")
-    def _auto_needs_a_gate(self) -> ReleasePolicySet:
-        if self.auto_approve and not (self.evaluation or self.simulations):
-            raise ValueError("auto_approve needs an evidence gate (evaluation or simulations) to pass first")
+    def _some_gate(self) -> ReleasePolicySet:
+        if not (self.evaluation or self.simulations):
+            raise ValueError("a model release ships only with evidence: keep evaluation, or name simulation "
+                             "templates")
         return self
 
 

@@ -4,6 +4,7 @@ promotions, signature checks and the platform's public signing key."""
 from __future__ import annotations
 
 from ..operations.table import Operation, Section
+from .rollout_models import PromoteBody, Rollout, RolloutList, RolloutListQuery, RolloutStart
 from .models import (
     DecisionSet,
     PromotionSet,
@@ -19,6 +20,7 @@ from .models import (
 
 _RELEASES = "projects/{project}/releases"
 _RELEASE = f"{_RELEASES}/{{release}}"
+_ROLLOUT = "projects/{project}/rollouts/{rollout}"
 
 SECTION = Section("releases", "Releases", (
     Operation("release_policy.get", "release.read", "GET", "projects/{project}/release-policy",
@@ -47,6 +49,26 @@ SECTION = Section("releases", "Releases", (
     Operation("releases.verify", "release.read", "GET", f"{_RELEASE}/verification",
               "Check the release's signature against its content now", response=Verification,
               call="releases.verify"),
+    Operation("rollouts.start", "release.rollout", "POST", f"{_RELEASE}/rollouts",
+              "Roll an approved model release out onto an endpoint in steps (set_weight, pause, analysis); "
+              "answers once its first step is taken", body=RolloutStart, response=Rollout, status=201,
+              call="rollouts.start_rollout", location="id"),
+    Operation("rollouts.list", "release.read", "GET", "projects/{project}/rollouts",
+              "The project's rollouts, newest first", query=RolloutListQuery, response=RolloutList,
+              call="rollouts.list_rollouts"),
+    Operation("rollouts.get", "release.read", "GET", _ROLLOUT,
+              "One rollout: its step, the canary's weight, its analysis runs and why it stopped",
+              response=Rollout, call="rollouts.get_rollout"),
+    Operation("rollouts.promote", "release.rollout", "POST", f"{_ROLLOUT}/promote",
+              "Past the current pause or analysis (full: straight to 100 %)", body=PromoteBody, response=Rollout,
+              call="rollouts.promote_rollout"),
+    Operation("rollouts.abort", "release.rollout", "POST", f"{_ROLLOUT}/abort",
+              "Abort: the canary's weight to 0 at once", response=Rollout, call="rollouts.abort_rollout"),
+    Operation("rollouts.retry", "release.rollout", "POST", f"{_ROLLOUT}/retry",
+              "Run a degraded rollout again from its first step", response=Rollout, call="rollouts.retry_rollout"),
+    Operation("rollouts.rollback", "release.rollout", "POST", f"{_ROLLOUT}/rollback",
+              "Roll back: the stable version takes all the traffic again", response=Rollout,
+              call="rollouts.rollback_rollout"),
     Operation("releases.signing_key", "release.key", "GET", "release-signing-key",
               "The platform's public key that signs releases (Ed25519, PEM), to check them without the platform",
               response=SigningKey, call="releases.signing_key"),

@@ -75,3 +75,33 @@ class ReleasePromotionRecord(Base):
     environment: Mapped[str] = mapped_column(String(16))
     by: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RolloutRecord(Base):
+    """A release's model version moved onto an endpoint in steps: where it is, persisted after every change, so
+    that a restarted platform resumes it at the same step. ``acting_as`` is the starter's identity, with which
+    the rollout shifts the endpoint's traffic (checked each time, as for a person)."""
+
+    __tablename__ = "release_rollouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"), index=True)
+    endpoint: Mapped[str] = mapped_column(String(63))
+    model: Mapped[str] = mapped_column(String(256))
+    stable_version: Mapped[int] = mapped_column(Integer)
+    canary_version: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    step_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    weight: Mapped[int] = mapped_column(Integer, default=0)
+    runs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    acting_as: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    project: Mapped[ProjectRecord] = relationship(lazy="joined")
+    release: Mapped[ReleaseRecord] = relationship(lazy="joined")

@@ -89,8 +89,15 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("ReleaseWindow", "_known_zone"): "timezone is an IANA time zone name (such as UTC or Asia/Shanghai)",
     ("ReleaseWindow", "_not_empty"): "start and end differ (an end before the start closes the next day)",
     ("ReleasePolicySet", "_distinct"): {"properties": {"simulations": {"uniqueItems": True}}},
-    ("ReleasePolicySet", "_auto_needs_a_gate"): "auto_approve needs an evidence gate: evaluation true or a "
-                                                "simulation template",
+    ("ReleasePolicySet", "_some_gate"): {"anyOf": [
+        {"properties": {"evaluation": {"const": True}}},
+        {"required": ["simulations"], "properties": {"simulations": {"minItems": 1}}}]},
+    ("Step", "_one_kind"): {"oneOf": [
+        {"required": [kind], "properties": {other: {"type": "null"} for other in ("set_weight", "pause", "analysis")
+                                            if other != kind}}
+        for kind in ("set_weight", "pause", "analysis")]},
+    ("RolloutStart", "_reaches_100"): "steps hold at least one set_weight; the weights never go back and the "
+                                      "last is 100",
     ("ReleaseRequest", "_label_keys"): {"properties": {"metadata": {"propertyNames": {
         "pattern": "^[A-Za-z0-9_.-]{1,64}$"}}}},
     ("ReleaseRequest", "_subject"): "a model release names model, model_version and dataset (dataset_version "

@@ -1,0 +1,144 @@
+"""A rollout's state machine, without I/O: given its steps, where it is and the time, what it does next. The
+controller persists what this returns and shifts the traffic it asks for; a restarted platform calls it again
+from the persisted state, so a rollout resumes at the step it was at."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from .rollout_models import Step
+
+ACTIVE = ("progressing", "paused")
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str
+    step: int
+    step_started_at: datetime
+    weight: int
+    runs: tuple[dict[str, Any], ...] = ()  # every analysis run so far, each with its "step"
+    message: str = ""
+
+    def step_runs(self) -> list[dict[str, Any]]:
+        return [run for run in self.runs if run["step"] == self.step]
+
+
+@dataclass(frozen=True)
+class Measured:
+    requests: int
+    errors: int
+    error_rate: float | None
+    latency_p99_ms: float | None
+
+
+# What a run measures: the canary between two times.
+Measure = Callable[[datetime, datetime], Measured]
+
+
+@dataclass
+class Outcome:
+    progress: Progress
+    weights: list[int] = field(default_factory=list)  # the canary's weights to set, in order
+
+
+def _next(progress: Progress, now: datetime) -> Progress:
+    return replace(progress, step=progress.step + 1, step_started_at=now)
+
+
+def _judge(step: Step, measured: Measured) -> tuple[str, list[str]]:
+    rules = step.analysis
+    assert rules is not None
+    if measured.requests < rules.min_requests:
+        return "inconclusive", [f"{measured.requests} canary requests, fewer than the {rules.min_requests} needed"]
+    failures = []
+    for condition in rules.conditions:
+        value = measured.error_rate if condition.metric == "error_rate" else measured.latency_p99_ms
+        if value is not None and value > condition.max:
+            failures.append(f"{condition.metric} {value:.4g} is above {condition.max:.4g}")
+    return ("failed" if failures else "passed"), failures
+
+
+def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measure) -> Outcome:
+    """Run the rollout forward as far as ``now`` allows."""
+    outcome = Outcome(progress)
+    while outcome.progress.state == "progressing" and outcome.progress.step < len(steps):
+        current, step = outcome.progress, steps[outcome.progress.step]
+        if step.set_weight is not None:
+            outcome.weights.append(step.set_weight)
+            outcome.progress = replace(_next(current, now), weight=step.set_weight)
+        elif step.pause is not None:
+            if step.pause.seconds is None:
+                outcome.progress = replace(current, state="paused", message="paused until promoted")
+            elif now >= current.step_started_at + timedelta(seconds=step.pause.seconds):
+                outcome.progress = _next(current, now)
+            else:
+                break
+        else:
+            rules, done = step.analysis, current.step_runs()
+            assert rules is not None
+            since = datetime.fromisoformat(done[-1]["at"]) if done else current.step_started_at
+            if now < since + timedelta(seconds=rules.interval_seconds):
+                break
+            measured = measure(since, now)
+            verdict, failures = _judge(step, measured)
+            run = {"step": current.step, "at": now.isoformat(), "requests": measured.requests,
+                   "errors": measured.errors, "error_rate": measured.error_rate,
+                   "latency_p99_ms": measured.latency_p99_ms, "outcome": verdict, "failures": failures}
+            current = replace(current, runs=(*current.runs, run))
+            failed = sum(1 for r in (*done, run) if r["outcome"] == "failed")
+            if failed > rules.failure_limit:
+                outcome.weights.append(0)
+                outcome.progress = replace(current, state="degraded", weight=0,
+                                           message="aborted by analysis: " + "; ".join(failures))
+            elif verdict == "inconclusive":
+                outcome.progress = replace(current, state="paused",
+                                           message="analysis inconclusive: " + "; ".join(failures) +
+                                           "; promote to go on, or abort")
+            elif len(done) + 1 >= rules.count:
+                outcome.progress = _next(current, now)
+            else:
+                outcome.progress = current
+                break
+    if outcome.progress.state == "progressing" and outcome.progress.step >= len(steps):
+        outcome.progress = replace(outcome.progress, state="completed", message="the canary takes all the traffic")
+    return outcome
+
+
+class Refused(Exception):
+    """An action that the rollout's state does not allow (a 409)."""
+
+
+def promote(steps: list[Step], progress: Progress, now: datetime, *, full: bool = False) -> Outcome:
+    """Past the current pause or analysis (or, ``full``, past every step)."""
+    if progress.state not in ACTIVE:
+        raise Refused(f"a {progress.state} rollout cannot be promoted")
+    if full:
+        return Outcome(replace(progress, state="completed", step=len(steps), step_started_at=now, weight=100,
+                               message="promoted fully by hand"), [100])
+    resumed = replace(progress, state="progressing", message="")
+    if progress.step < len(steps) and steps[progress.step].set_weight is None:
+        resumed = _next(resumed, now)
+    return Outcome(resumed)
+
+
+def abort(progress: Progress) -> Outcome:
+    if progress.state not in ACTIVE:
+        raise Refused(f"a {progress.state} rollout cannot be aborted")
+    return Outcome(replace(progress, state="degraded", weight=0, message="aborted by hand"), [0])
+
+
+def retry(progress: Progress, now: datetime) -> Outcome:
+    if progress.state != "degraded":
+        raise Refused(f"only a degraded rollout is retried; this one is {progress.state}")
+    return Outcome(replace(progress, state="progressing", step=0, step_started_at=now, weight=0, message=""))
+
+
+def rollback(progress: Progress) -> Outcome:
+    if progress.state == "rolled_back":
+        raise Refused("the rollout is rolled back already")
+    return Outcome(replace(progress, state="rolled_back", weight=0,
+                           message="rolled back by hand: the stable version takes all the traffic"), [0])

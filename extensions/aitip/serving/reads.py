@@ -1,0 +1,45 @@
+"""The serving domain's read API for other domains (a rollout's analysis): one version's requests in a time
+window, summed from the metric series the platform writes every few seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .metrics import VariantMetrics
+from .tables import EndpointRecord, MetricPointRecord
+
+
+@dataclass(frozen=True)
+class Window:
+    requests: int
+    errors: int  # the version failed (5xx, unreachable)
+    client_errors: int  # refused requests (4xx): the callers' fault, not the version's
+    latency_p99_ms: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+def endpoint_id(session: Session, project_id: int, name: str) -> int | None:
+    return session.scalar(select(EndpointRecord.id).where(EndpointRecord.project_id == project_id,
+                                                          EndpointRecord.name == name))
+
+
+def version_window(session: Session, endpoint: int, version: int, since: datetime, until: datetime) -> Window:
+    """What ``version`` served in the points written in ``(since, until]``."""
+    points = session.scalars(select(MetricPointRecord).where(
+        MetricPointRecord.endpoint_id == endpoint, MetricPointRecord.version == version,
+        MetricPointRecord.at > since, MetricPointRecord.at <= until)).all()
+    total = VariantMetrics()
+    for point in points:
+        total.requests += point.requests
+        total.errors += point.errors
+        total.client_errors += point.client_errors
+        total.counts = [have + add for have, add in zip(total.counts, point.buckets, strict=False)]
+    p99 = total.quantile(0.99)
+    return Window(total.requests, total.errors, total.client_errors, None if p99 is None else round(p99 * 1000, 3))

@@ -1,0 +1,181 @@
+"""Service rollouts through the platform's API, on a real endpoint under real traffic: two versions of a model
+trained and evaluated by the platform's jobs, an approved release of the second rolled out onto the endpoint
+serving the first — weights set, the canary's metrics analysed, a pause promoted by hand, completed and rolled
+back; then a rollout whose analysis fails is aborted by the controller (the canary's weight to 0), retried and
+aborted by hand; and what a rollout cannot be is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from tests.evaluation.conftest import digits_csv
+from tests.evaluation.test_evaluations_api import wait_evaluation
+from tests.releases.test_releases_api import make_alpha
+from tests.server.conftest import TOKENS
+from tests.simulation.test_simulations_api import train
+from tests.support.workers import start_worker
+
+RELEASES = "projects/alpha/releases"
+ROLLOUTS = "projects/alpha/rollouts"
+ENDPOINT = "projects/alpha/endpoints/digits"
+# Each analysis run measures the canary since the one before, from the points the platform writes every 5 s.
+ANALYSIS = {"interval_seconds": 6, "count": 1, "min_requests": 5}
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    jp_server_config["AitipExtension"]["run_jobs"] = True
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    return jp_server_config
+
+
+@contextlib.asynccontextmanager
+async def traffic(jp_fetch: Any) -> AsyncIterator[dict[int, int]]:
+    """bob calls the endpoint every 20 ms while the block runs; the answers' counts by version."""
+    from sklearn.datasets import load_digits
+
+    rows = load_digits().data[:8]
+    answered: dict[int, int] = {}
+
+    async def call_forever() -> None:
+        index = 0
+        while True:
+            row = rows[index % 8:index % 8 + 1]
+            body = {"inputs": [{"name": "pixels", "shape": [1, 64], "datatype": "FP64",
+                                "data": np.asarray(row, dtype=float).reshape(-1).tolist()}]}
+            try:
+                response = await jp_fetch("serve", "alpha", "digits", "v2", "models", "digits", "infer",
+                                          method="POST", body=json.dumps(body),
+                                          headers={"Authorization": f"token {TOKENS['bob']}",
+                                                   "X-Route-Key": str(index)})
+                version = int(json.loads(response.body)["model_version"])
+                answered[version] = answered.get(version, 0) + 1
+            except HTTPClientError:
+                pass
+            index += 1
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(call_forever())
+    try:
+        yield answered
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_rollout(api: Any, rollout_id: int, states: set[str], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, rollout = await api("GET", f"{ROLLOUTS}/{rollout_id}", user="bob")
+        assert status == 200, rollout
+        if rollout["state"] in states:
+            return rollout
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"rollout {rollout_id} did not become {states}: {rollout}")
+
+
+async def weights(api: Any) -> dict[int, int]:
+    status, endpoint = await api("GET", ENDPOINT, user="bob")
+    assert status == 200, endpoint
+    return {variant["version"]: variant["weight"] for variant in endpoint["variants"]}
+
+
+async def approved_release(api: Any, jp_serverapp: Any) -> int:
+    """digits-mlp versions 1 and 2, trained and evaluated by the project's policy; release 1.0.0 of version 2,
+    requested by carol and approved by dave; endpoint digits serving version 1. The release's id."""
+    status, version = await api("POST", "projects/alpha/datasets/digits/versions", raw=digits_csv(),
+                                params={"filename": "digits.csv"})
+    assert status == 201, version
+    await start_worker(jp_serverapp)
+    assert (await api("PUT", "projects/alpha/evaluation-policies/digits-mlp", body={
+        "dataset": "digits", "thresholds": {"accuracy_score": {"threshold": 0.5, "greater_is_better": True}}}))[0] == 200
+    for _ in range(2):
+        await train(api, "digits-mlp", "logistic")
+    for model_version in (1, 2):
+        assert (await wait_evaluation(api, model_version=model_version))["state"] == "passed"
+    status, release = await api("POST", RELEASES, user="carol", body={
+        "kind": "model", "name": "digits", "version": "1.0.0", "model": "digits-mlp", "model_version": 2,
+        "dataset": "digits"})
+    assert status == 201, release
+    status, approved = await api("POST", f"{RELEASES}/{release['id']}/decisions", user="dave",
+                                 body={"decision": "approve"})
+    assert status == 200 and approved["state"] == "approved", approved
+    status, endpoint = await api("POST", "projects/alpha/endpoints", user="dave",
+                                 body={"name": "digits", "model": "digits-mlp", "version": 1}, )
+    assert status == 201, endpoint
+    return int(release["id"])
+
+
+async def test_a_release_rolls_out_in_steps_is_aborted_by_its_analysis_and_rolled_back(
+        api: Any, jp_fetch: Any, jp_serverapp: Any) -> None:
+    await make_alpha(api)
+    release = await approved_release(api, jp_serverapp)
+    start = f"{RELEASES}/{release}/rollouts"
+    steps = [{"set_weight": 25}, {"analysis": ANALYSIS}, {"pause": {}}, {"set_weight": 100}]
+    assert (await api("POST", start, user="carol", body={"endpoint": "digits", "steps": steps}))[0] == 403
+    status, refused = await api("POST", start, user="dave", body={
+        "endpoint": "digits", "steps": [{"set_weight": 50}, {"set_weight": 20}, {"set_weight": 100}]})
+    assert status == 422 and "the weights go back from 50 to 20" in refused["error"]["message"], refused
+
+    async with traffic(jp_fetch) as answered:
+        status, rollout = await api("POST", start, user="dave", body={"endpoint": "digits", "steps": steps})
+        assert status == 201, rollout
+        assert (rollout["state"], rollout["step"], rollout["weight"]) == ("progressing", 1, 25), rollout
+        assert (rollout["stable_version"], rollout["canary_version"]) == (1, 2)
+        assert await weights(api) == {1: 75, 2: 25}
+        busy = await api("POST", start, user="dave", body={"endpoint": "digits", "steps": steps})
+        assert busy[0] == 409 and busy[1]["error"]["code"] == "rollout_active", busy
+        # The analysis passes on the canary's real requests; the rollout then waits at its pause.
+        paused = await wait_rollout(api, rollout["id"], {"paused", "degraded"})
+        assert paused["state"] == "paused" and paused["message"] == "paused until promoted", paused
+        run = paused["analysis_runs"][0]
+        assert run["outcome"] == "passed" and run["requests"] >= 5 and run["error_rate"] == 0, run
+        status, promoted = await api("POST", f"{ROLLOUTS}/{rollout['id']}/promote", user="dave", body={})
+        assert status == 200 and (promoted["state"], promoted["weight"]) == ("completed", 100), promoted
+        assert await weights(api) == {1: 0, 2: 100}
+        served_before = dict(answered)
+        await asyncio.sleep(1)
+        assert answered.get(2, 0) > served_before.get(2, 0) and answered.get(1, 0) == served_before.get(1, 0)
+        status, back = await api("POST", f"{ROLLOUTS}/{rollout['id']}/rollback", user="dave")
+        assert status == 200 and back["state"] == "rolled_back", back
+        assert await weights(api) == {1: 100, 2: 0}
+
+        # A p99 bound no real request keeps: the first analysis run fails and the controller aborts.
+        strict = {**ANALYSIS, "conditions": [{"metric": "latency_p99_ms", "max": 0.001}]}
+        status, second = await api("POST", start, user="dave", body={
+            "endpoint": "digits", "steps": [{"set_weight": 30}, {"analysis": strict}, {"set_weight": 100}]})
+        assert status == 201 and second["weight"] == 30, second
+        began = time.monotonic()
+        aborted = await wait_rollout(api, second["id"], {"degraded", "completed"})
+        assert aborted["state"] == "degraded" and "latency_p99_ms" in aborted["message"], aborted
+        assert time.monotonic() - began <= 2 * strict["interval_seconds"] + 2
+        assert aborted["weight"] == 0 and await weights(api) == {1: 100, 2: 0}
+        status, retried = await api("POST", f"{ROLLOUTS}/{second['id']}/retry", user="dave")
+        assert status == 200 and (retried["state"], retried["weight"]) == ("progressing", 30), retried
+        status, by_hand = await api("POST", f"{ROLLOUTS}/{second['id']}/abort", user="dave")
+        assert status == 200 and by_hand["state"] == "degraded" and by_hand["message"] == "aborted by hand", by_hand
+        assert await weights(api) == {1: 100, 2: 0}
+        again = await api("POST", f"{ROLLOUTS}/{second['id']}/abort", user="dave")
+        assert again[0] == 409 and again[1]["error"]["code"] == "rollout_state", again
+
+    status, listed = await api("GET", ROLLOUTS, user="bob", params={"state": "degraded"})
+    assert status == 200 and [r["id"] for r in listed["rollouts"]] == [second["id"]], listed
+    # A release not yet approved does not roll out.
+    status, unapproved = await api("POST", RELEASES, user="carol", body={
+        "kind": "model", "name": "digits", "version": "1.1.0", "model": "digits-mlp", "model_version": 2,
+        "dataset": "digits"})
+    assert status == 201, unapproved
+    status, refused = await api("POST", f"{RELEASES}/{unapproved['id']}/rollouts", user="dave",
+                                body={"endpoint": "digits"})
+    assert status == 409 and refused["error"]["code"] == "release_not_approved", refused
