@@ -82,6 +82,11 @@ def _options(annotation: Any) -> dict[str, Any]:
     return {"type": _json_value, "metavar": "JSON"}
 
 
+def _escaped(text: str) -> str:
+    """Help text as argparse takes it: its own %-formatting would read "50 %" as a placeholder."""
+    return text.replace("%", "%%")
+
+
 def _json_value(text: str) -> Any:
     try:
         return json.loads(text)
@@ -96,7 +101,7 @@ def option_flag(row: Operation, name: str) -> str:
 
 def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
                  run: Callable[[argparse.Namespace], int]) -> None:
-    parser = verbs.add_parser(row.verb.replace("_", "-"), parents=[common], help=row.summary,
+    parser = verbs.add_parser(row.verb.replace("_", "-"), parents=[common], help=_escaped(row.summary),
                               description=f"{row.summary}. {row.method} {row.path} (needs {row.action}).")
     models = {"query": row.query, "body": row.body}
     for field in input_fields(row):
@@ -110,19 +115,19 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
         help_text = field.description or field.where
         if row.takes_file and field.name == "filename":
             help_text += " (default: the file's own name)"
-        elif not required and field.where != "path":
+        elif not required and field.where != "path" and "default:" not in help_text:
             info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
             default = info.get_default(call_default_factory=True)
             if isinstance(default, BaseModel) or (isinstance(default, list) and default
                                                    and all(isinstance(item, BaseModel) for item in default)):
                 # nested settings: their defaults as the JSON the option takes
-                shown = json.dumps(to_jsonable_python(default), separators=(", ", ": "))
+                shown = json.dumps(to_jsonable_python(default, exclude_none=True), separators=(", ", ": "))
                 help_text += f" (default: {shown})"
             elif default not in (None, "", [], {}):
                 help_text += f" (default: {getattr(default, 'value', default)})"
         if "choices" not in options and options.get("action") is not argparse.BooleanOptionalAction:
             options.setdefault("metavar", field.name.upper())
-        parser.add_argument(flag, dest=f"arg_{field.name}", required=required, default=None, help=help_text,
+        parser.add_argument(flag, dest=f"arg_{field.name}", required=required, default=None, help=_escaped(help_text),
                             **options)
     if row.takes_file:
         parser.add_argument("--file", required=True, help="the file to register")

@@ -3,12 +3,15 @@ declaration that differs from its row, fails here."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from typing import Any
 
 import pytest
 
+from aitip.cli_operations import generated as cli_generated
 from aitip.client import Client
 from aitip.datasets.models import InlineUpload
 from aitip.identity.permissions import PERMISSIONS, PermissionScope
@@ -66,6 +69,14 @@ def test_every_face_offers_the_operation_as_its_row_says(row: Operation) -> None
         tool = tools[mcp_tools.tool_name(row)]
         waits = {mcp_tools.WAIT_ARGUMENT} if row.name in mcp_tools.FOLLOW else set()
         assert set(tool.input_schema["properties"]) == taken | waits, "MCP: the tool takes the row's inputs"
+    if cli_generated(row):
+        from aitip.cli import build_parser
+
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown), pytest.raises(SystemExit):
+            build_parser().parse_args([row.group, row.verb.replace("_", "-"), "--help"])
+        said = "".join(shown.getvalue().split())  # argparse wraps lines at spaces and hyphens
+        assert f"{row.method}{row.path}" in said, "CLI: its help says what it calls"
     if row.inline_body is not None:
         assert getattr(route.handler, "_stream_request_body", False), "REST streams what MCP takes inline"
         assert taken - fields == set(row.inline_body.model_fields), "MCP takes the file in place of the stream"
