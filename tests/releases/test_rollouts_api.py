@@ -179,3 +179,33 @@ async def test_a_release_rolls_out_in_steps_is_aborted_by_its_analysis_and_rolle
     status, refused = await api("POST", f"{RELEASES}/{unapproved['id']}/rollouts", user="dave",
                                 body={"endpoint": "digits"})
     assert status == 409 and refused["error"]["code"] == "release_not_approved", refused
+
+
+async def test_a_restarted_controller_takes_a_rollout_up_at_the_step_it_was_at(
+        api: Any, jp_fetch: Any, jp_serverapp: Any) -> None:
+    await make_alpha(api)
+    release = await approved_release(api, jp_serverapp)
+    steps = [{"set_weight": 20}, {"pause": {"seconds": 4}}, {"set_weight": 60}, {"pause": {"seconds": 600}},
+             {"set_weight": 100}]
+    status, rollout = await api("POST", f"{RELEASES}/{release}/rollouts", user="dave",
+                                body={"endpoint": "digits", "steps": steps})
+    assert status == 201 and (rollout["step"], rollout["weight"]) == (1, 20), rollout
+    controller = jp_serverapp.web_app.settings["aitip"].rollouts
+    await controller.stop()  # as at shutdown: nothing of the rollout is kept in memory
+    await asyncio.sleep(5)  # its pause ends while the platform is down
+    status, stopped = await api("GET", f"{ROLLOUTS}/{rollout['id']}", user="bob")
+    assert (stopped["step"], stopped["weight"]) == (1, 20) and await weights(api) == {1: 80, 2: 20}
+    await controller.start()  # as at the next start: from the catalog alone
+    resumed = await wait_rollout(api, rollout["id"], {"progressing"}, timeout=5)
+    for _ in range(40):
+        status, resumed = await api("GET", f"{ROLLOUTS}/{rollout['id']}", user="bob")
+        if resumed["step"] == 3:
+            break
+        await asyncio.sleep(0.25)
+    assert (resumed["state"], resumed["step"], resumed["weight"]) == ("progressing", 3, 60), resumed
+    assert await weights(api) == {1: 40, 2: 60}
+    await controller.stop()
+    await controller.start()
+    await asyncio.sleep(2)  # a pause of ten minutes is not cut short by a restart
+    status, still = await api("GET", f"{ROLLOUTS}/{rollout['id']}", user="bob")
+    assert (still["step"], still["weight"]) == (3, 60), still
