@@ -47,15 +47,15 @@ def _common(**extra: Any) -> dict[str, Any]:
 
 
 def render(element: Any) -> Any:
-    """The element as a Bokeh model, drawn for the page's own document. ``hv.render`` draws into Bokeh's global
-    current document, which in a Panel server may be a closed session's: destroyed, it fails the drawing (and
-    the rest of the callback with it)."""
-    import panel as pn
+    """The element as a Bokeh model, drawn in a document of its own; the page then adds it to its session's.
+    ``hv.render`` draws into Bokeh's global current document, which in a Panel server is whichever session set it
+    last: a closed one (destroyed) or another live one (not locked by this callback) fails the drawing, and the
+    rest of the callback with it."""
     from bokeh.document import Document
     from bokeh.io.doc import patch_curdoc
 
-    document = pn.state.curdoc if pn.state.curdoc is not None else Document()
-    with patch_curdoc(document):
+    own = Document()  # held here: Bokeh keeps only a weak reference to a patched document
+    with patch_curdoc(own):
         return hv.render(element)
 
 

@@ -10,9 +10,11 @@ Screenshots are written under the session's pytest temporary directory; with
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,3 +190,29 @@ def screenshot(page: Page, directory: Path, name: str) -> Path:
     path = directory / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def coloured_pixels(page: Page, selector: str, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+    """How many pixels of the chart's canvas are close to ``colour``."""
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(page.locator(f"{selector} canvas").first.screenshot())).convert("RGB")
+    return sum(1 for pixel in picture.getdata() if all(abs(a - b) <= tolerance for a, b in zip(pixel, colour)))
+
+
+def wait_drawn(page: Page, selector: str, colour: tuple[int, int, int], least: int = 40) -> int:
+    """The chart's pixels of ``colour`` once Bokeh has painted them (the canvas exists before). A chart the page
+    redraws while it is being photographed (a refresh replaced it) is photographed again."""
+    from playwright.sync_api import Error
+
+    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
+    while True:
+        try:
+            found = coloured_pixels(page, selector, colour)
+        except Error as error:
+            if "not attached" not in str(error) or time.monotonic() > deadline:
+                raise
+            found = 0
+        if found >= least or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(250)

@@ -47,8 +47,15 @@ def runs_row(page: Page, run_name: str) -> Any:
         has=page.locator('[tabulator-field="run"]', has_text=exact))
 
 
-def query(page: Page) -> dict[str, str]:
-    return {name: values[0] for name, values in parse_qs(urlparse(page.url).query, keep_blank_values=True).items()}
+def query(url: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlparse(url).query, keep_blank_values=True).items()}
+
+
+def query_value(page: Page, name: str) -> str:
+    """The page's address's ``name`` parameter, once the page has written it there (just after the change that
+    sets it is shown)."""
+    page.wait_for_url(lambda url: name in query(url))
+    return query(page.url)[name]
 
 
 def chart_pixels(page: Page, attempts: int = 20) -> bytes:
@@ -83,7 +90,7 @@ def test_curves_show_on_first_load_and_ticking_a_run_adds_its_curve(platform: Ru
     runs_row(page, runs[1]["run_name"]).locator("input[type=checkbox]").click()
     page.wait_for_selector(".runs-chart.curves-2")
     page.wait_for_function("() => new URLSearchParams(location.search).get('compare')?.split(',').length === 2")
-    assert set(query(page)["compare"].split(",")) == {run["run_id"] for run in runs}
+    assert set(query_value(page, "compare").split(",")) == {run["run_id"] for run in runs}
 
 
 def test_log_scale_and_smoothing_change_the_chart(platform: RunningPlatform, ann_page: Page,
@@ -95,14 +102,14 @@ def test_log_scale_and_smoothing_change_the_chart(platform: RunningPlatform, ann
     page.wait_for_selector(".runs-chart.y-log canvas")
     logged = chart_pixels(page)
     assert logged != plain, "the log scale redrew the chart"
-    assert query(page)["log"] == "1"
+    assert query_value(page, "log") == "1"
     handle = page.locator(".smoothing .noUi-handle")
     handle.focus()
     for _ in range(60):
         handle.press("ArrowRight")
     page.wait_for_selector(".runs-chart.smoothed canvas")
     assert chart_pixels(page) != logged, "smoothing redrew the chart"
-    assert float(query(page)["smooth"]) > 0
+    assert float(query_value(page, "smooth")) > 0
     page.locator(".x-axis button", has_text="Wall time").click()
     page.wait_for_selector(".runs-chart.x-wall")
 
@@ -115,13 +122,13 @@ def test_columns_grouping_scatter_and_parallel_coordinates(platform: RunningPlat
     page.locator(".column-picker .choices__input--cloned").fill("param.hidden")
     page.locator(".column-picker .choices__item--choice", has_text="param.hidden").first.click()
     expect(header).to_have_count(1)
-    assert "param.hidden" in query(page)["columns"].split(",")
+    page.wait_for_url(lambda url: "param.hidden" in query(url).get("columns", "").split(","))
     page.keyboard.press("Escape")
     page.locator(".group-by select").select_option("param.epochs")
     page.wait_for_selector(".runs-chart.grouped")
     page.locator(".table-groups .tabulator-row").first.wait_for(state="visible")
     assert page.locator(".table-groups .tabulator-row").count() >= len({run["params"]["epochs"] for run in runs})
-    assert query(page)["group"] == "param.epochs"
+    assert query_value(page, "group") == "param.epochs"
     screenshot(page, screenshots, "experiments-grouped")
     page.locator(".experiment-tabs .bk-tab", has_text="Parameter vs metric").click()
     page.wait_for_selector(".param-scatter canvas")
@@ -144,5 +151,5 @@ def test_the_address_restores_the_view_in_chinese(platform: RunningPlatform, chi
     expect(page.locator(".curve-metric select")).to_have_value("test_accuracy")
     expect(page.locator(".experiment-tabs .bk-tab", has_text="曲线")).to_be_visible()
     expect(page.locator(".x-axis button", has_text="相对时间")).to_have_class(re.compile("bk-active"))
-    assert {name: query(page).get(name) for name in view} == view, "the address is kept as it was shared"
+    assert {name: query(page.url).get(name) for name in view} == view, "the address is kept as it was shared"
     screenshot(page, screenshots, "experiments-zh")

@@ -9,7 +9,6 @@ without a reload, adds version 2 as a canary, is refused by the platform (422) f
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.browser.conftest import MODEL, PAGE_TIMEOUT_MS, PROJECT, open_dashboard, screenshot
+from tests.browser.conftest import MODEL, PAGE_TIMEOUT_MS, PROJECT, open_dashboard, screenshot, wait_drawn
 from tests.support.platform import RunningPlatform
 
 if TYPE_CHECKING:
@@ -95,21 +94,6 @@ def open_serving(page: Page, platform: RunningPlatform, arguments: str) -> Page:
     return page
 
 
-def coloured_pixels(page: Page, selector: str, colour: tuple[int, int, int], tolerance: int = 40) -> int:
-    from PIL import Image
-
-    picture = Image.open(io.BytesIO(page.locator(f"{selector} canvas").first.screenshot())).convert("RGB")
-    return sum(1 for pixel in picture.getdata() if all(abs(a - b) <= tolerance for a, b in zip(pixel, colour)))
-
-
-def wait_drawn(page: Page, selector: str, colour: tuple[int, int, int], least: int = 40) -> int:
-    """The chart's pixels of ``colour`` once Bokeh has painted them (the canvas exists before)."""
-    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
-    while True:
-        found = coloured_pixels(page, selector, colour)
-        if found >= least or time.monotonic() > deadline:
-            return found
-        page.wait_for_timeout(250)
 
 
 def row(page: Page, name: str) -> Any:

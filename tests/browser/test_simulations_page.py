@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from aitip.simulation.test_endpoints import running_endpoint
-from tests.browser.conftest import PAGE_TIMEOUT_MS, open_dashboard, screenshot
+from tests.browser.conftest import PAGE_TIMEOUT_MS, coloured_pixels, open_dashboard, screenshot, wait_drawn
 from tests.evaluation.conftest import digits_csv, training_notebook
 from tests.support.platform import RunningPlatform
 
@@ -170,22 +170,6 @@ def open_simulations(page: Page, platform: RunningPlatform, arguments: str) -> P
     return page
 
 
-def coloured_pixels(page: Page, selector: str, colour: tuple[int, int, int], tolerance: int = 40) -> int:
-    """How many pixels of the chart's canvas are close to ``colour``."""
-    from PIL import Image
-
-    picture = Image.open(io.BytesIO(page.locator(f"{selector} canvas").first.screenshot())).convert("RGB")
-    return sum(1 for pixel in picture.getdata() if all(abs(a - b) <= tolerance for a, b in zip(pixel, colour)))
-
-
-def wait_drawn(page: Page, selector: str, colour: tuple[int, int, int], least: int = 40) -> int:
-    """The chart's pixels of ``colour`` once Bokeh has drawn them (the canvas exists before it is painted)."""
-    deadline = time.monotonic() + PAGE_TIMEOUT_MS / 1000
-    while True:
-        found = coloured_pixels(page, selector, colour)
-        if found >= least or time.monotonic() > deadline:
-            return found
-        page.wait_for_timeout(250)
 
 
 def test_a_viewer_reads_the_verdict_the_curves_the_comparison_and_the_probes(
