@@ -23,6 +23,7 @@ from aitip.releases.tables import ReleaseRecord
 from tests.evaluation.conftest import digits_csv
 from tests.simulation.test_simulations_api import train
 from tests.support.workers import start_worker
+from tests.webhooks.conftest import serve
 
 RELEASES = "projects/alpha/releases"
 POLICY = "projects/alpha/release-policy"
@@ -34,6 +35,7 @@ GATED = {"evaluation": True, "simulations": ["custom"], "ordered": True,
 def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config
 
 
@@ -216,3 +218,26 @@ async def test_bad_requests_are_refused_and_write_nothing(api: Any, jp_serverapp
     status, refused = await api("POST", RELEASES, user="carol", body=body)
     assert status == 422 and field in str(refused["error"]["detail"]), refused
     assert (await api("GET", RELEASES, user="bob"))[1]["releases"] == []
+
+
+async def test_release_events_reach_the_projects_webhook_subscribers(api: Any, jp_serverapp: Any) -> None:
+    await make_alpha(api)
+    await start_worker(jp_serverapp)  # the platform's background parts, webhook delivery among them
+    async with serve() as receiver:
+        status, subscription = await api("POST", "projects/alpha/webhooks",
+                                         body={"url": receiver.url("/releases"), "events": ["release.*"]})
+        assert status == 201, subscription
+        body = {"kind": "configuration", "name": "limits", "version": "1.0.0", "configuration": {"max_batch": 64}}
+        status, release = await api("POST", RELEASES, user="carol", body=body)
+        assert status == 201, release
+        path = f"{RELEASES}/{release['id']}"
+        assert (await api("POST", f"{path}/decisions", user="dave", body={"decision": "approve"}))[0] == 200
+        for environment in ("test", "staging", "prod"):
+            assert (await api("POST", f"{path}/promotions", user="dave", body={"environment": environment}))[0] == 200
+        arrived = sorted((request.json() for request in await receiver.wait_for(5)),
+                         key=lambda event: event["created_at"])  # sent as they come, not always in order
+    assert [(event["event"], event["data"]["environment"], event["data"]["by"]) for event in arrived] == [
+        ("release.requested", "dev", "carol"), ("release.approved", "dev", "dave"),
+        ("release.promoted", "test", "dave"), ("release.promoted", "staging", "dave"),
+        ("release.released", "prod", "dave")]
+    assert {event["data"]["content_sha256"] for event in arrived} == {release["signature"]["content_sha256"]}

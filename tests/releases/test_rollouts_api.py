@@ -24,6 +24,7 @@ from tests.releases.test_releases_api import make_alpha
 from tests.server.conftest import TOKENS
 from tests.simulation.test_simulations_api import train
 from tests.support.workers import start_worker
+from tests.webhooks.conftest import serve
 
 RELEASES = "projects/alpha/releases"
 ROLLOUTS = "projects/alpha/rollouts"
@@ -36,6 +37,7 @@ ANALYSIS = {"interval_seconds": 6, "count": 1, "min_requests": 5}
 def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config
 
 
@@ -119,8 +121,16 @@ async def approved_release(api: Any, jp_serverapp: Any) -> int:
 
 async def test_a_release_rolls_out_in_steps_is_aborted_by_its_analysis_and_rolled_back(
         api: Any, jp_fetch: Any, jp_serverapp: Any) -> None:
+    async with serve() as receiver:  # on the server's own loop (a fixture's would be another)
+        await roll_out_abort_retry_and_roll_back(api, jp_fetch, jp_serverapp, receiver)
+
+
+async def roll_out_abort_retry_and_roll_back(api: Any, jp_fetch: Any, jp_serverapp: Any, receiver: Any) -> None:
     await make_alpha(api)
     release = await approved_release(api, jp_serverapp)
+    status, subscription = await api("POST", "projects/alpha/webhooks",
+                                     body={"url": receiver.url("/rollouts"), "events": ["rollout.*"]})
+    assert status == 201, subscription
     start = f"{RELEASES}/{release}/rollouts"
     steps = [{"set_weight": 25}, {"analysis": ANALYSIS}, {"pause": {}}, {"set_weight": 100}]
     assert (await api("POST", start, user="carol", body={"endpoint": "digits", "steps": steps}))[0] == 403
@@ -179,6 +189,13 @@ async def test_a_release_rolls_out_in_steps_is_aborted_by_its_analysis_and_rolle
     status, refused = await api("POST", f"{RELEASES}/{unapproved['id']}/rollouts", user="dave",
                                 body={"endpoint": "digits"})
     assert status == 409 and refused["error"]["code"] == "release_not_approved", refused
+    # Every change of state or weight reached the project's subscriber, the controller's as its own.
+    events = sorted((request.json() for request in await receiver.wait_for(10)), key=lambda e: e["created_at"])
+    assert [(e["event"], e["data"]["weight"], e["data"]["by"]) for e in events] == [
+        ("rollout.started", 0, "dave"), ("rollout.step", 25, "aitip:rollout"), ("rollout.paused", 25, "aitip:rollout"),
+        ("rollout.completed", 100, "dave"), ("rollout.rolled_back", 0, "dave"),
+        ("rollout.started", 0, "dave"), ("rollout.step", 30, "aitip:rollout"), ("rollout.degraded", 0, "aitip:rollout"),
+        ("rollout.progressing", 30, "dave"), ("rollout.degraded", 0, "dave")], events
 
 
 async def test_a_restarted_controller_takes_a_rollout_up_at_the_step_it_was_at(

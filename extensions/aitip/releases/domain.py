@@ -11,7 +11,7 @@ class ReleasesDomain(Domain):
     name = "releases"
     title = "Releases"
     # Evidence comes from evaluations and simulations; rollouts move an endpoint's traffic.
-    after = ("experiments", "evaluation", "simulation", "serving")
+    after = ("experiments", "evaluation", "simulation", "serving", "webhooks")  # events go to webhooks
     tables = ("aitip.releases.tables",)
     operations = "aitip.releases.operations"
     services = {"releases": ServiceSpec("aitip.releases.service:ReleasesService",
@@ -22,17 +22,19 @@ class ReleasesDomain(Domain):
 
     def setup(self, context: Any, config: Any) -> None:
         from .. import settings
+        from .notices import ReleaseNotices
         from .service import ReleasesService
         from .signing import ReleaseSigner
 
         if context.mode == "worker" or context.experiments is None:
             return
         signer = ReleaseSigner(settings.aitip_home() / "releases" / "signing")
-        context.provide("releases", ReleasesService(context.catalog, context.experiments, signer))
+        notices = ReleaseNotices(context.webhooks)
+        context.provide("releases", ReleasesService(context.catalog, context.experiments, signer, notices=notices))
         if context.serving is not None:
             from .rollouts import RolloutService
 
-            context.provide("rollouts", RolloutService(context.catalog, context.serving, signer))
+            context.provide("rollouts", RolloutService(context.catalog, context.serving, signer, notices=notices))
 
     async def start(self, context: Any, config: Any) -> None:
         if context.rollouts is not None:

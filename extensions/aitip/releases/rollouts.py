@@ -26,6 +26,7 @@ from ..serving import reads as serving_reads
 from . import progress as machine
 from .models import ReleaseKind, ReleaseState
 from .rollout_models import AnalysisRun, PromoteBody, Rollout, RolloutList, RolloutListQuery, RolloutStart, Step
+from .notices import ReleaseNotices
 from .signing import ReleaseSigner, Signature
 from .tables import ReleaseRecord, RolloutRecord
 
@@ -52,11 +53,12 @@ def rollout_answer(record: RolloutRecord) -> Rollout:
 
 
 class RolloutService(CatalogService):
-    def __init__(self, catalog: Any, serving: Any, signer: ReleaseSigner, *, tick_seconds: float = 1.0,
-                 clock: Any = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(self, catalog: Any, serving: Any, signer: ReleaseSigner, *, notices: ReleaseNotices | None = None,
+                 tick_seconds: float = 1.0, clock: Any = lambda: datetime.now(timezone.utc)) -> None:
         super().__init__(catalog)
         self.serving = serving
         self.signer = signer
+        self.notices = notices or ReleaseNotices()
         self.tick_seconds = tick_seconds
         self.clock = clock
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -125,8 +127,10 @@ class RolloutService(CatalogService):
                     if weight:
                         await self._shift(facts, 0)
                     break
-            return await self._in_transaction(lambda session: self._persist(session, rollout_id, progress_now,
-                                                                            actor, action))
+            answer = await self._in_transaction(lambda session: self._persist(session, rollout_id, progress_now,
+                                                                              actor, action))
+            self.notices.sent()
+            return answer
 
     def _measure(self, session: Session, found: RolloutRecord) -> machine.Measure:
         endpoint_id = serving_reads.endpoint_id(session, found.project_id, found.endpoint)
@@ -158,13 +162,14 @@ class RolloutService(CatalogService):
             return f"the endpoint's traffic could not be set: {error.message}"
         return ""
 
-    @staticmethod
-    def _persist(session: Session, rollout_id: int, progress_now: machine.Progress, actor: str,
+    def _persist(self, session: Session, rollout_id: int, progress_now: machine.Progress, actor: str,
                  action: str) -> Rollout:
         found = session.get(RolloutRecord, rollout_id)
         assert found is not None
         changed = (found.state, found.step, found.weight) != (progress_now.state, progress_now.step,
                                                                progress_now.weight)
+        event = progress_now.state if progress_now.state != found.state else \
+            "step" if progress_now.weight != found.weight else None
         found.state, found.step, found.weight = progress_now.state, progress_now.step, progress_now.weight
         found.step_started_at, found.runs, found.message = (progress_now.step_started_at, list(progress_now.runs),
                                                             progress_now.message)
@@ -173,6 +178,8 @@ class RolloutService(CatalogService):
             record(session, actor, action, f"rollout:{found.project.name}/{found.id}",
                    {"state": found.state, "step": found.step, "weight": found.weight, "message": found.message})
         session.flush()
+        if event is not None:
+            self.notices.rollout(session, found, event, actor)
         return rollout_answer(found)
 
     # ----- the operations -----
@@ -243,6 +250,7 @@ class RolloutService(CatalogService):
             session.flush()
             record(session, principal.name, action, f"rollout:{project}/{found.id}",
                    {"release": release, "endpoint": body.endpoint, "stable": stable, "canary": canary})
+            self.notices.rollout(session, found, "started", principal.name)
             return found.id
 
         rollout_id = await self._in_transaction(create)

@@ -36,6 +36,7 @@ from .models import (
     SigningKey,
     Verification,
 )
+from .notices import ReleaseNotices
 from .signing import ALGORITHM, ReleaseSigner, Signature
 from .tables import ReleaseDecisionRecord, ReleasePolicyRecord, ReleasePromotionRecord, ReleaseRecord
 
@@ -48,11 +49,12 @@ def _target(project: str, name: str, version: str) -> str:
 
 
 class ReleasesService(CatalogService):
-    def __init__(self, catalog: Any, experiments: Any, signer: ReleaseSigner, *,
+    def __init__(self, catalog: Any, experiments: Any, signer: ReleaseSigner, *, notices: ReleaseNotices | None = None,
                  clock: Any = lambda: datetime.now(timezone.utc)) -> None:
         super().__init__(catalog)
         self.experiments = experiments
         self.signer = signer
+        self.notices = notices or ReleaseNotices()
         self.clock = clock
 
     # ----- the policy -----
@@ -214,9 +216,14 @@ class ReleasesService(CatalogService):
             except IntegrityError as error:
                 raise Conflict(f"{body.name} {body.version} is released already in project {project!r}",
                                code="release_exists") from error
+            self.notices.release(session, release, "requested", principal.name)
+            if automatic:
+                self.notices.release(session, release, "approved", POLICY_ACTOR)
             return release_answer(release)
 
-        return await self._in_transaction(write)
+        answer = await self._in_transaction(write)
+        self.notices.sent()
+        return answer
 
     # ----- decisions -----
 
@@ -254,9 +261,13 @@ class ReleasesService(CatalogService):
                    _target(project_record.name, found.name, found.version),
                    {"stage": placed.stage, "comment": body.comment, "state": found.state})
             session.flush()
+            event = "approval_recorded" if found.state == ReleaseState.requested.value else found.state
+            self.notices.release(session, found, event, principal.name)
             return release_answer(found)
 
-        return await self._in_transaction(write)
+        answer = await self._in_transaction(write)
+        self.notices.sent()
+        return answer
 
     # ----- promotion and signatures -----
 
@@ -308,9 +319,12 @@ class ReleasesService(CatalogService):
             record(session, principal.name, action, _target(project_record.name, found.name, found.version),
                    {"environment": wanted, "content_sha256": found.content_sha256})
             session.flush()
+            self.notices.release(session, found, "released" if wanted == "prod" else "promoted", principal.name)
             return release_answer(found)
 
-        return await self._in_transaction(write)
+        answer = await self._in_transaction(write)
+        self.notices.sent()
+        return answer
 
     @performs
     async def verify(self, principal: Principal | None, project: str, release: int, *,
