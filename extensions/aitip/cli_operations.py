@@ -166,7 +166,7 @@ def arguments_of(args: argparse.Namespace, row: Operation) -> dict[str, Any]:
 
 
 # A followed operation ended well in these states; any other end (failed, rejected, error...) exits 1.
-ENDED_WELL = {"succeeded", "registered", "passed"}
+ENDED_WELL = {"succeeded", "registered", "passed", "completed"}
 
 
 def followed(row: Operation) -> bool:

@@ -226,3 +226,63 @@ async def test_a_restarted_controller_takes_a_rollout_up_at_the_step_it_was_at(
     await asyncio.sleep(2)  # a pause of ten minutes is not cut short by a restart
     status, still = await api("GET", f"{ROLLOUTS}/{rollout['id']}", user="bob")
     assert (still["step"], still["weight"]) == (3, 60), still
+
+
+async def test_an_agent_takes_a_model_from_training_to_a_completed_canary_over_mcp(
+        api: Any, jp_fetch: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:
+    """The PRD's agent flow, by a maintainer's agent through MCP tools alone: policies set, a version trained,
+    evaluated and simulated by the platform, a release refused without evidence and then approved by the policy
+    on its evidence, rolled out onto the endpoint in steps with analyses, followed until complete."""
+    from tests.server.test_mcp import mcp_client
+    from tests.evaluation.conftest import training_notebook
+
+    await make_alpha(api)
+    status, version = await api("POST", "projects/alpha/datasets/digits/versions", raw=digits_csv(),
+                                params={"filename": "digits.csv"})
+    assert status == 201, version
+    await start_worker(jp_serverapp)
+    progress: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async def call(client: Any, tool: str, arguments: dict[str, Any], **options: Any) -> Any:
+        answered = await client.call_tool(tool, {"project": "alpha", **arguments}, **options)
+        assert not answered.is_error, (tool, answered.content[0].text)
+        return answered.structured_content
+
+    async with mcp_client(jp_http_port, jp_base_url, "dave") as agent:
+        await call(agent, "evaluation_policies_set", {"model": "digits-mlp", "dataset": "digits", "thresholds": {
+            "accuracy_score": {"threshold": 0.5, "greater_is_better": True}}})
+        await call(agent, "simulation_policies_set", {"model": "digits-mlp", "template": "custom", "dataset": "digits"})
+        await call(agent, "release_policy_set", {"evaluation": True, "simulations": ["custom"], "auto_approve": True})
+        for _ in range(2):
+            trained = await agent.call_tool("jobs_submit", {
+                "project": "alpha", "notebook": training_notebook(), "notebook_name": "digits_sklearn.ipynb",
+                "inputs": [{"dataset": "digits"}], "wait_seconds": 240,
+                "parameters": {"model_name": "digits-mlp", "dataset": "digits", "classifier": "logistic"}})
+            assert not trained.is_error and trained.structured_content["state"] == "succeeded", trained.content
+        request = {"kind": "model", "name": "digits", "version": "1.0.0", "model": "digits-mlp", "model_version": 2,
+                   "dataset": "digits"}
+        early = await agent.call_tool("releases_request", {"project": "alpha", **request})
+        if early.is_error:  # asked before the policies' jobs ended: told what is missing
+            assert "evidence_missing" in early.content[0].text, early.content[0].text
+        for _ in range(600):
+            simulated = await call(agent, "simulations_list", {"model": "digits-mlp"})
+            if {(s["model_version"], s["state"]) for s in simulated["simulations"]} >= {(1, "passed"), (2, "passed")}:
+                break
+            await asyncio.sleep(0.5)
+        release = early.structured_content if not early.is_error else await call(agent, "releases_request", request)
+        assert release["state"] == "approved" and release["decisions"][0]["user"] == "aitip:policy", release
+        assert {e["kind"] for e in release["evidence"]} == {"evaluation", "simulation"}
+        await call(agent, "endpoints_deploy", {"name": "digits", "model": "digits-mlp", "version": 1})
+        analysis = {"analysis": ANALYSIS}
+        async with traffic(jp_fetch):
+            done = await call(agent, "rollouts_start", {
+                "release": release["id"], "endpoint": "digits", "wait_seconds": 120,
+                "steps": [{"set_weight": 5}, analysis, {"set_weight": 20}, analysis, {"set_weight": 50}, analysis,
+                          {"set_weight": 100}]}, progress_callback=on_progress)
+    assert done["state"] == "completed" and done["weight"] == 100, done
+    assert [run["outcome"] for run in done["analysis_runs"]] == ["passed"] * 3, done["analysis_runs"]
+    assert progress[0] == f"rollouts.start {done['id']}: progressing (1)" and progress[-1].endswith(": completed")
+    assert await weights(api) == {1: 0, 2: 100}

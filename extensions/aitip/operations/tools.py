@@ -46,8 +46,10 @@ FOLLOW: dict[str, tuple[str, str, str | None]] = {
     "sweeps.create": ("sweeps.get", "sweep", None),
     "registrations.create": ("registrations.get", "registration", "registrations"),
     "evaluations.create": ("evaluations.get", "evaluation", "evaluations"),
-    "simulations.create": ("simulations.get", "simulation", "simulations")}
-FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected", "passed", "error"}
+    "simulations.create": ("simulations.get", "simulation", "simulations"),
+    "rollouts.start": ("rollouts.get", "rollout", None)}
+FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected", "passed", "error",
+            "completed", "degraded", "rolled_back"}
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 

@@ -51,8 +51,8 @@ SECTION = Section("releases", "Releases", (
               call="releases.verify"),
     Operation("rollouts.start", "release.rollout", "POST", f"{_RELEASE}/rollouts",
               "Roll an approved model release out onto an endpoint in steps (set_weight, pause, analysis); "
-              "answers once its first step is taken", body=RolloutStart, response=Rollout, status=201,
-              call="rollouts.start_rollout", location="id"),
+              "answers once its first step is taken, then goes on by itself", body=RolloutStart, response=Rollout,
+              status=201, call="rollouts.start_rollout", location="id", long_running=True),
     Operation("rollouts.list", "release.read", "GET", "projects/{project}/rollouts",
               "The project's rollouts, newest first", query=RolloutListQuery, response=RolloutList,
               call="rollouts.list_rollouts"),
