@@ -11,6 +11,7 @@ import base64
 import hashlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,11 +32,43 @@ GATED = {"evaluation": True, "simulations": ["custom"], "ordered": True,
          "approvals": [{"role": "maintainer", "count": 1}, {"role": "admin", "count": 1}]}
 
 
+class Inbox:
+    """An SMTP server's handler (aiosmtpd) that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def smtp_inbox() -> Iterator[tuple[int, Inbox]]:
+    """A real SMTP server on this machine's loopback: (its port, what it received)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path, smtp_inbox: tuple[int, Inbox]
+                     ) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
-    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
+    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1,
+                                             "smtp_host": "127.0.0.1", "smtp_port": smtp_inbox[0]}
     return jp_server_config
 
 
@@ -220,13 +253,17 @@ async def test_bad_requests_are_refused_and_write_nothing(api: Any, jp_serverapp
     assert (await api("GET", RELEASES, user="bob"))[1]["releases"] == []
 
 
-async def test_release_events_reach_the_projects_webhook_subscribers(api: Any, jp_serverapp: Any) -> None:
+async def test_release_events_reach_the_projects_webhook_subscribers_and_mailboxes(
+        api: Any, jp_serverapp: Any, smtp_inbox: tuple[int, Inbox]) -> None:
     await make_alpha(api)
     await start_worker(jp_serverapp)  # the platform's background parts, webhook delivery among them
     async with serve() as receiver:
         status, subscription = await api("POST", "projects/alpha/webhooks",
                                          body={"url": receiver.url("/releases"), "events": ["release.*"]})
         assert status == 201, subscription
+        status, mailing = await api("POST", "projects/alpha/webhooks", body={
+            "url": "mailto:ml-releases@example.com", "events": ["release.approved", "release.released"]})
+        assert status == 201, mailing
         body = {"kind": "configuration", "name": "limits", "version": "1.0.0", "configuration": {"max_batch": 64}}
         status, release = await api("POST", RELEASES, user="carol", body=body)
         assert status == 201, release
@@ -241,3 +278,17 @@ async def test_release_events_reach_the_projects_webhook_subscribers(api: Any, j
         ("release.promoted", "test", "dave"), ("release.promoted", "staging", "dave"),
         ("release.released", "prod", "dave")]
     assert {event["data"]["content_sha256"] for event in arrived} == {release["signature"]["content_sha256"]}
+    inbox = smtp_inbox[1]
+    for _ in range(100):
+        if len(inbox.messages) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert sorted(message["Subject"] for message in inbox.messages) == [
+        "[AITIP alpha] release.approved of name limits", "[AITIP alpha] release.released of name limits"]
+    mail = next(m for m in inbox.messages if m["X-AITIP-Event"] == "release.released")
+    assert mail["To"] == "ml-releases@example.com" and mail["From"] == "aitip@localhost"
+    text = mail.get_content()
+    assert "environment: prod" in text and f"content_sha256: {release['signature']['content_sha256']}" in text
+    status, deliveries = await api("GET", "projects/alpha/webhook-deliveries")
+    mailed = [d for d in deliveries["items"] if d["url"].startswith("mailto:")]
+    assert len(mailed) == 2 and {(d["state"], d["last_status_code"]) for d in mailed} == {("delivered", 250)}, mailed

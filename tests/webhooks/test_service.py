@@ -148,3 +148,20 @@ async def test_the_audit_trail_names_the_receiver_but_not_its_path(service: Webh
     assert trail == [("may", "webhook.subscribe", "project:alpha", "http://127.0.0.1:9"),
                      ("may", "webhook.unsubscribe", "project:alpha", "http://127.0.0.1:9")]
     assert "secret-path" not in repr([e.detail for e in events])
+
+
+async def test_an_email_subscription_needs_the_platforms_smtp_server(catalog: Catalog, projects) -> None:
+    without = WebhookService(catalog, make_dispatcher(catalog, smtp_host=""))
+    with pytest.raises(InvalidInput) as refused:
+        await without.subscribe(MAY, "alpha", SubscriptionCreate(url="mailto:ops@example.com"))
+    assert refused.value.code == "webhook_mail_unavailable"
+    with_smtp = WebhookService(catalog, make_dispatcher(catalog, smtp_host="127.0.0.1"))
+    created = await with_smtp.subscribe(MAY, "alpha", SubscriptionCreate(url="mailto:ops@example.com",
+                                                                         events=["release.*"]))
+    assert created.url == "mailto:ops@example.com"
+    with pytest.raises(ValueError):
+        SubscriptionCreate(url="mailto:ops@example.com,boss@example.com")
+    with catalog.session() as session:
+        detail = session.scalars(select(AuditEventRecord.detail).where(
+            AuditEventRecord.action == "webhook.subscribe")).all()
+    assert detail[-1]["origin"] == "mailto:ops@example.com"

@@ -15,18 +15,20 @@ import contextlib
 import logging
 import os
 import random
+import smtplib
 import socket
 import ssl
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
-from traitlets import Float, Integer, List, Unicode, default, validate
+from traitlets import Bool, Float, Integer, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..catalog import Catalog
@@ -128,6 +130,18 @@ class WebhookDispatcher(LoggingConfigurable):
         Unicode(), help=f"CIDR networks receivers may be in although they are private, loopback or otherwise "
         f"refused (e.g. ['10.20.0.0/16'] for an in-cluster receiver). Default: ${ALLOWED_NETWORKS_ENV} "
         "(comma-separated); empty: public addresses only.").tag(config=True)
+
+    smtp_host = Unicode(help="The SMTP server that mailto: subscriptions are sent through (empty: e-mail is "
+                        "refused). Default: $AITIP_SMTP_HOST.").tag(config=True)
+    smtp_port = Integer(25, help="The SMTP server's port (587 with STARTTLS, typically).").tag(config=True)
+    smtp_starttls = Bool(False, help="Upgrade the SMTP connection with STARTTLS before sending.").tag(config=True)
+    smtp_username = Unicode(help="Sign in to the SMTP server as this user (empty: no sign-in).").tag(config=True)
+    smtp_password = Unicode(help="The SMTP user's password.").tag(config=True)
+    smtp_sender = Unicode("aitip@localhost", help="The From: address of the platform's e-mail.").tag(config=True)
+
+    @default("smtp_host")
+    def _default_smtp_host(self) -> str:
+        return os.environ.get("AITIP_SMTP_HOST", "")
 
     @default("allowed_networks")
     def _default_allowed_networks(self) -> list[str]:
@@ -326,6 +340,18 @@ class WebhookDispatcher(LoggingConfigurable):
         def outcome(**fields: Any) -> _Outcome:
             return _Outcome(started_at=started_at, duration_ms=int((time.monotonic() - clock) * 1000), **fields)
 
+        if prepared.url.startswith("mailto:"):
+            try:
+                async with asyncio.timeout(self.attempt_timeout_seconds):
+                    await asyncio.to_thread(self._mail, prepared)
+            except TimeoutError:
+                return outcome(error=f"the SMTP server did not take the message within "
+                                     f"{self.attempt_timeout_seconds:g} s")
+            except smtplib.SMTPRecipientsRefused as exc:
+                return outcome(error=f"the SMTP server refused the recipient: {exc.recipients}", final=True)
+            except (smtplib.SMTPException, OSError) as exc:
+                return outcome(error=f"SMTP: {type(exc).__name__}: {exc}")
+            return outcome(status_code=250, address=f"{self.smtp_host}:{self.smtp_port}")
         try:
             target = await resolve_target(prepared.url, self.networks)
         except InvalidInput as exc:
@@ -349,6 +375,27 @@ class WebhookDispatcher(LoggingConfigurable):
         except TimeoutError:
             return outcome(address=str(address) if address else None,
                            error=f"no answer within {self.attempt_timeout_seconds:g} s")
+
+    def _mail(self, prepared: _Prepared) -> None:
+        """The event as a plain-text e-mail to the subscription's address, through the platform's SMTP server
+        (SMTP's 250 recorded as the attempt's status)."""
+        if not self.smtp_host:
+            raise smtplib.SMTPException("the platform has no SMTP server (WebhookDispatcher.smtp_host)")
+        data = prepared.payload.get("data", prepared.payload)
+        project = prepared.payload.get("project")
+        message = EmailMessage()
+        message["From"] = self.smtp_sender
+        message["To"] = prepared.url.removeprefix("mailto:")
+        message["Subject"] = f"[AITIP{' ' + project if project else ''}] {payloads.headline(prepared.event, data)}"
+        message["X-AITIP-Event"] = prepared.event
+        message["X-AITIP-Delivery"] = prepared.delivery_id
+        message.set_content(payloads.plain_text(prepared.event, project, data))
+        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.connect_timeout_seconds) as server:
+            if self.smtp_starttls:
+                server.starttls(context=ssl.create_default_context(cafile=self.ca_file or None))
+            if self.smtp_username:
+                server.login(self.smtp_username, self.smtp_password)
+            server.send_message(message)
 
     async def _post(self, target: Target, address: Any, headers: dict[str, str], content: bytes) -> dict[str, Any]:
         """POST to ``address`` itself, naming the host in Host and, for https, in SNI and the certificate check."""

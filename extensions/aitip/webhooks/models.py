@@ -43,6 +43,23 @@ WebhookUrl = Annotated[
     AfterValidator(_url_form),
 ]
 
+MAILTO_PATTERN = r"^mailto:[^@\s<>,;:\\\"()\[\]]{1,64}@[A-Za-z0-9.-]{1,253}$"
+
+
+def _url_or_mailto(value: str) -> str:
+    return value if value.startswith("mailto:") else _url_form(value)
+
+
+SubscriptionUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL_LENGTH,
+          pattern=rf"^([hH][tT][tT][pP][sS]?://[^\s]+|{MAILTO_PATTERN[1:-1]})$",
+          description="An http:// or https:// URL without credentials (its host must resolve to public addresses "
+          "only, unless an admin allows the network), or mailto:<address> for e-mail over the platform's SMTP "
+          "server.", examples=["https://hooks.example.com/aitip", "mailto:ml-releases@example.com"]),
+    AfterValidator(_url_or_mailto),
+]
+
 _FAMILIES = "|".join(EVENT_FAMILIES)
 EVENT_FILTER_PATTERN = rf"^(\*|({_FAMILIES})(\.(\*|[a-z][a-z0-9_]{{0,30}}))?)$"
 EventFilter = Annotated[
@@ -62,12 +79,13 @@ CallbackSecret = Annotated[
 
 
 class SubscriptionCreate(RequestModel):
-    url: WebhookUrl
+    url: SubscriptionUrl
     events: list[EventFilter] = Field(["*"], min_length=1, max_length=50,
                                       description="Which events to deliver; any filter matching is enough.")
     format: PayloadFormat = Field(PayloadFormat.json,
                                   description="json: the signed event envelope. slack: a Slack incoming-webhook "
-                                  "message ({text, blocks}).")
+                                  "message ({text, blocks}). A mailto: subscription is sent as a plain-text "
+                                  "e-mail whatever the format.")
     description: str = text(500, default="", description="What the receiver is, for the project's maintainers.")
 
 

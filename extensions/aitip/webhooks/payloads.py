@@ -93,6 +93,13 @@ def headline(event: str, data: dict[str, Any]) -> str:
     return f"{event} of {subject}" if subject else event
 
 
+def plain_text(event: str, project: str | None, data: dict[str, Any]) -> str:
+    """An e-mail's body: the headline, each scalar field on a line of its own, then the event's data as JSON."""
+    lines = [headline(event, data), "", f"event: {event}"] + ([f"project: {project}"] if project else [])
+    lines += [f"{key}: {shown}" for key, value in data.items() if (shown := _scalar(value)) is not None]
+    return "\n".join([*lines, "", json.dumps(data, indent=2, ensure_ascii=False, default=str), ""])
+
+
 def slack(delivery_id: str, event: str, project: str | None, data: dict[str, Any],
           created_at: datetime) -> dict[str, Any]:
     """The ``slack`` format: an incoming-webhook message, ``text`` for notifications plus Block Kit blocks

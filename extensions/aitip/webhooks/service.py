@@ -18,7 +18,7 @@ from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..operations.actions import performs
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..identity.principal import Principal
 from ..projects.access import authorize, load_project, refuse_if_archived
 from . import payloads
@@ -70,7 +70,10 @@ def _delivery_model(delivery: WebhookDeliveryRecord, project: str | None) -> Del
 
 
 def _origin(url: str) -> str:
-    """What the audit trail keeps of a URL: its path may be a credential (Slack's incoming webhooks)."""
+    """What the audit trail keeps of a URL: its path may be a credential (Slack's incoming webhooks); an e-mail
+    address is kept whole."""
+    if url.startswith("mailto:"):
+        return url
     scheme, host, port, _ = parse(url)
     return f"{scheme}://{host}:{port}"
 
@@ -90,7 +93,12 @@ class WebhookService(CatalogService):
         principal = self._signed_in(principal)
         # A stranger learns nothing, not even whether the URL would pass, before the role check.
         await self._in_transaction(lambda s: authorize(s, principal, action, project))
-        await resolve_target(request.url, self.dispatcher.networks)
+        if request.url.startswith("mailto:"):
+            if not self.dispatcher.smtp_host:
+                raise InvalidInput("e-mail needs the platform's SMTP server, which it was not given "
+                                   "(WebhookDispatcher.smtp_host)", code="webhook_mail_unavailable")
+        else:
+            await resolve_target(request.url, self.dispatcher.networks)
 
         def work(session: Session) -> SubscriptionCreated:
             project_record, _ = authorize(session, principal, action, project)
