@@ -28,7 +28,8 @@ STATE_COLOURS = {"queued": "#777777", "starting": "#aa6600", "running": "#0066cc
                  "failed": "#cc0000", "cancelled": "#555555", "timed_out": "#cc6600"}
 PAGE_TITLES = {"overview": N_("Overview"), "jobs": N_("Jobs"), "experiments": N_("Experiments"),
                "models": N_("Models"), "evaluations": N_("Evaluations"), "simulations": N_("Simulations"),
-               "serving": N_("Serving"), "datasets": N_("Datasets"), "annotate": N_("Labelling")}
+               "serving": N_("Serving"), "releases": N_("Releases"), "datasets": N_("Datasets"),
+               "annotate": N_("Labelling")}
 assert set(PAGE_TITLES) == set(PAGES), "every page has a title"
 # Titles of the tables' columns; the columns keep their names (the pages' element ids and tests use them).
 COLUMN_TITLES = {

@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-PAGES = ("overview", "jobs", "experiments", "models", "evaluations", "simulations", "serving", "datasets",
-         "annotate")
+PAGES = ("overview", "jobs", "experiments", "models", "evaluations", "simulations", "serving", "releases",
+         "datasets", "annotate")
 PACKAGE_DIR = Path(__file__).resolve().parent
 PLATFORM_SERVICE = "aitip"
 MODE_VARIABLE = "AITIP_DASHBOARDS_MODE"

@@ -1,0 +1,59 @@
+"""The Releases page's figure: a rollout's analysis runs — each run's measure of the canary (error rate, or p99
+latency where a step bounds it) as a point coloured by its outcome, the step's bound as a dashed line — so why a
+rollout went on or was aborted is seen at a glance. Drawn with Bokeh directly, as the other pages' figures are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from panel_apps import charts
+from panel_apps.components import parse_time
+from panel_apps.language import _
+from panel_apps.release_views import OUTCOME_WORDS
+
+HEIGHT = 240
+OUTCOME_COLOURS = {"passed": "#228822", "failed": "#cc0000", "inconclusive": "#aa6600"}
+
+
+def bound_of(rollout: dict[str, Any], metric: str) -> float | None:
+    """The tightest bound any analysis step puts on ``metric``."""
+    bounds = [condition["max"] for step in rollout["steps"] if step.get("analysis")
+              for condition in step["analysis"].get("conditions", []) if condition["metric"] == metric]
+    return min(bounds) if bounds else None
+
+
+def measured_metric(rollout: dict[str, Any]) -> str:
+    """The error rate, unless only latency is bounded."""
+    if bound_of(rollout, "error_rate") is None and bound_of(rollout, "latency_p99_ms") is not None:
+        return "latency_p99_ms"
+    return "error_rate"
+
+
+def analysis_figure(rollout: dict[str, Any]) -> Any:
+    from bokeh.models import ColumnDataSource, HoverTool, Span
+    from bokeh.plotting import figure
+
+    runs = [run for run in rollout.get("analysis_runs") or [] if parse_time(run["at"]) is not None]
+    if not runs:
+        return charts.empty_figure(_("No analysis has run yet."), "rollout-analysis")
+    metric = measured_metric(rollout)
+    label = _("error rate") if metric == "error_rate" else _("p99 latency (ms)")
+    values = [run.get(metric) if run.get(metric) is not None else 0.0 for run in runs]
+    source = ColumnDataSource({
+        "at": [parse_time(run["at"]) for run in runs], "value": values, "outcome": [_(OUTCOME_WORDS.get(run["outcome"], run["outcome"])) for run in runs],
+        "colour": [OUTCOME_COLOURS.get(run["outcome"], "#333333") for run in runs],
+        "requests": [run["requests"] for run in runs], "step": [run["step"] + 1 for run in runs]})
+    chart = figure(height=HEIGHT, sizing_mode="stretch_width", x_axis_type="datetime", toolbar_location="above",
+                   tools="save,reset", x_axis_label=_("analysis run"), y_axis_label=label)
+    chart.toolbar.logo = None
+    chart.css_classes = ["rollout-analysis", f"runs-{len(runs)}"]
+    chart.scatter(x="at", y="value", size=11, color="colour", source=source)
+    bound = bound_of(rollout, metric)
+    if bound is not None:
+        chart.add_layout(Span(location=bound, dimension="width", line_dash="dashed", line_color="#cc0000",
+                              line_width=2))
+    chart.y_range.start = 0
+    chart.y_range.end = max([*values, bound or 0.0]) * 1.2 or 1.0
+    chart.add_tools(HoverTool(tooltips=[(_("step"), "@step"), (label, "@value"), (_("requests"), "@requests"),
+                                        (_("outcome"), "@outcome")]))
+    return chart
