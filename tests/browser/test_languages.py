@@ -100,10 +100,10 @@ def test_the_hubs_login_page_speaks_the_browsers_language(browser: Browser, plat
 
 @pytest.mark.parametrize("path", ["overview", f"jobs?project={PROJECT}", f"experiments?project={PROJECT}",
                                   f"models?project={PROJECT}", f"evaluations?project={PROJECT}",
-                                  f"simulations?project={PROJECT}", f"datasets?project={PROJECT}",
-                                  f"annotate?project={PROJECT}"],
-                         ids=["overview", "jobs", "experiments", "models", "evaluations", "simulations", "datasets",
-                              "annotate"])
+                                  f"simulations?project={PROJECT}", f"releases?project={PROJECT}",
+                                  f"datasets?project={PROJECT}", f"annotate?project={PROJECT}"],
+                         ids=["overview", "jobs", "experiments", "models", "evaluations", "simulations", "releases",
+                              "datasets", "annotate"])
 def test_every_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform, chinese_page: Page,
                                                         trained: list[dict[str, Any]], screenshots: Path,
                                                         path: str) -> None:
