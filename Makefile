@@ -28,7 +28,7 @@ test: deps
 	$(VENV)/bin/ruff check --select F,E9 extensions tests
 	bash scripts/ensure-postgres.sh
 	mkdir -p test-artifacts
-	$(VENV)/bin/python -m pytest -p no:cacheprovider --basetemp=test-artifacts/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -p no:cacheprovider --basetemp=test-artifacts/pytest --durations=25 $(PYTEST_ARGS)
 
 LOCALES := extensions/aitip/locale
 POT     := $(LOCALES)/aitip.pot
