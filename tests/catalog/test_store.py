@@ -3,6 +3,8 @@ transactions roll back whole."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -74,3 +76,25 @@ def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
 )
 def test_urls_pick_the_psycopg3_driver(given: str, expected_driver: str) -> None:
     assert normalize_url(given).split("://")[0] == expected_driver
+
+
+def test_catalogs_migrated_from_several_threads_at_once_all_complete(tmp_path: Path) -> None:
+    """Alembic's context is module-wide: unserialized, concurrent migrations in one process broke each other
+    (a test platform starting while the last one's MLflow warm-up still migrated its store)."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def migrate(index: int) -> None:
+        try:
+            Catalog(f"sqlite:///{tmp_path / f'catalog-{index}.sqlite'}").migrate()
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=migrate, args=(index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(Catalog(f"sqlite:///{tmp_path / f'catalog-{index}.sqlite'}").current_revision() for index in range(6))

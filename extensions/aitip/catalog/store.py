@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..migration_lock import MIGRATIONS
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -59,7 +61,7 @@ class Catalog:
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema up to ``revision``; run on every platform start."""
-        with self.engine.begin() as connection:
+        with MIGRATIONS, self.engine.begin() as connection:
             config = self.alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)

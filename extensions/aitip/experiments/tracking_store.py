@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .. import faults
 from ..file_lock import exclusive_file_lock
+from ..migration_lock import MIGRATIONS
 from .artifacts import SCHEME as ARTIFACTS_SCHEME
 from .artifacts import relocate_file_artifacts
 
@@ -45,7 +46,7 @@ def ensure_tracking_store(tracking_uri: str, artifact_root: Path) -> None:
     """Make the store at ``tracking_uri`` complete and current; cheap after the first call in a process."""
     if not tracking_uri or tracking_uri in _ready:
         return
-    with _ready_lock:
+    with _ready_lock, MIGRATIONS:
         if tracking_uri in _ready:
             return
         if tracking_uri.startswith("sqlite:///"):
