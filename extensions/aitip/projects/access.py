@@ -5,6 +5,7 @@ projects domain's read API too: other domains learn of projects and members here
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TypeVar
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,8 @@ from ..identity.permissions import permission
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from .tables import MemberRecord, ProjectRecord
+
+T = TypeVar("T")
 
 
 def effective_role(principal: Principal, project: ProjectRecord) -> Role | None:
@@ -58,6 +61,15 @@ def authorize(session: Session, principal: Principal, action: str, name: str) ->
     """Load the project and check ``action`` for the caller."""
     project = load_project(session, name)
     return project, authorize_record(principal, action, project)
+
+
+def project_row(session: Session, record_class: type[T], row_id: int, project: ProjectRecord, what: str) -> T:
+    """The row ``row_id`` of ``record_class`` (a table with ``project_id``) if it belongs to ``project``: another
+    project's row is as absent as a missing one (404 naming ``what``)."""
+    found = session.get(record_class, row_id)
+    if found is None or found.project_id != project.id:  # type: ignore[attr-defined]
+        raise NotFound(f"project {project.name!r} has no {what} {row_id}")
+    return found
 
 
 def refuse_if_archived(project: ProjectRecord) -> None:

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
-from ..errors import AitipError, Conflict, InvalidInput, NotFound
+from ..errors import AitipError, Conflict, InvalidInput
 from ..identity.principal import Principal
 from ..operations.actions import performs
-from ..projects.access import authorize, refuse_if_archived
+from ..projects.access import authorize, project_row, refuse_if_archived
 from ..serving import reads as serving_reads
 from . import progress as machine
 from .models import ReleaseKind, ReleaseState
@@ -95,7 +95,7 @@ class RolloutService(CatalogService):
         async with self._locks[rollout_id]:
             now = self.clock()
 
-            def decide(session: Session) -> tuple[machine.Outcome, dict[str, Any]]:
+            def decide(session: Session) -> tuple[machine.Outcome, dict[str, Any], Rollout | None]:
                 found = session.get(RolloutRecord, rollout_id)
                 assert found is not None
                 steps, current = _steps(found), _progress(found)
@@ -108,16 +108,20 @@ class RolloutService(CatalogService):
                     outcome = machine.advance(steps, current, now, self._measure(session, found))
                 else:
                     outcome = machine.Outcome(current)
+                if act is None and outcome.progress == current and not outcome.weights:
+                    return outcome, {}, rollout_answer(found)  # an idle tick writes nothing
                 facts = {"project": found.project.name, "endpoint": found.endpoint, "stable": found.stable_version,
                          "canary": found.canary_version, "acting_as": dict(found.acting_as),
                          "content": found.release.content, "signature": Signature(
                              found.release.key_id, found.release.content_sha256, found.release.signature)}
-                return outcome, facts
+                return outcome, facts, None
 
             try:
-                outcome, facts = await self._in_transaction(decide)
+                outcome, facts, idle = await self._in_transaction(decide)
             except machine.Refused as refused:
                 raise Conflict(str(refused), code="rollout_state") from None
+            if idle is not None:
+                return idle
             progress_now = outcome.progress
             for weight in outcome.weights:
                 problem = await self._shift(facts, weight)
@@ -193,9 +197,7 @@ class RolloutService(CatalogService):
         def check(session: Session) -> tuple[str, int, str]:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
-            found = session.get(ReleaseRecord, release)
-            if found is None or found.project_id != project_record.id:
-                raise NotFound(f"project {project!r} has no release {release}")
+            found = project_row(session, ReleaseRecord, release, project_record, "release")
             title = f"{found.name} {found.version}"
             if found.kind != ReleaseKind.model.value:
                 raise InvalidInput(f"{title} is a {found.kind} release: only a model release rolls out onto an "
@@ -261,10 +263,7 @@ class RolloutService(CatalogService):
         project_record, _ = authorize(session, principal, action, project)
         if writing:
             refuse_if_archived(project_record)
-        found = session.get(RolloutRecord, rollout)
-        if found is None or found.project_id != project_record.id:
-            raise NotFound(f"project {project!r} has no rollout {rollout}")
-        return found
+        return project_row(session, RolloutRecord, rollout, project_record, "rollout")
 
     @performs
     async def list_rollouts(self, principal: Principal | None, project: str, query: RolloutListQuery, *,

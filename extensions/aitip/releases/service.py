@@ -19,7 +19,7 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..operations.actions import performs
-from ..projects.access import authorize, refuse_if_archived
+from ..projects.access import authorize, project_row, refuse_if_archived
 from . import approvals, evidence, semver, windows
 from .answers import next_environment, policy_answer, release_answer
 from .models import (
@@ -107,10 +107,7 @@ class ReleasesService(CatalogService):
         project_record, role = authorize(session, principal, action, project)
         if writing:
             refuse_if_archived(project_record)
-        found = session.get(ReleaseRecord, release_id)
-        if found is None or found.project_id != project_record.id:
-            raise NotFound(f"project {project!r} has no release {release_id}")
-        return project_record, role, found
+        return project_record, role, project_row(session, ReleaseRecord, release_id, project_record, "release")
 
     @performs
     async def list(self, principal: Principal | None, project: str, query: ReleaseListQuery, *,
