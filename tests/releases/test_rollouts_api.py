@@ -29,8 +29,9 @@ from tests.webhooks.conftest import serve
 RELEASES = "projects/alpha/releases"
 ROLLOUTS = "projects/alpha/rollouts"
 ENDPOINT = "projects/alpha/endpoints/digits"
-# Each analysis run measures the canary since the one before, from the points the platform writes every 5 s.
-ANALYSIS = {"interval_seconds": 6, "count": 1, "min_requests": 5}
+# Each analysis run measures the canary since the one before, from the points the platform writes every 5 s: an
+# interval of two flushes, so that a flush late on a busy machine does not leave a run without requests.
+ANALYSIS = {"interval_seconds": 11, "count": 1, "min_requests": 5}
 
 
 @pytest.fixture
