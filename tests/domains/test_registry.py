@@ -13,7 +13,7 @@ from aitip.operations.table import operations, sections
 def test_every_built_in_domain_is_found_once_and_set_up_after_what_it_names() -> None:
     names = [domain.name for domain in registry.domains()]
     assert names == ["platform", "projects", "jobs", "experiments", "datasets", "evaluation", "simulation", "serving",
-                     "releases", "resources", "webhooks"]
+                     "releases", "devices", "resources", "webhooks"]
     order = [domain.name for domain in registry.setup_order()]
     for domain in registry.domains():
         for before in domain.after:

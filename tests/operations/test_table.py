@@ -25,7 +25,7 @@ from aitip.server.routes import API_PREFIX, operation_routes
 
 ROWS = operations()
 # Actions no operation row performs: a relay, a foreign API, the MCP endpoint itself.
-NOT_OPERATIONS = {"workspace.forward", "tracking.gateway", "platform.mcp", "serving.invoke"}
+NOT_OPERATIONS = {"workspace.forward", "tracking.gateway", "platform.mcp", "serving.invoke", "device.connect"}
 
 
 def test_every_declared_action_is_performed_by_some_operation() -> None:

@@ -243,13 +243,20 @@ async def test_a_changed_release_is_promoted_nowhere_and_a_rejected_one_neither(
     ({"kind": "configuration", "name": "C", "version": "1.0.0", "configuration": {}}, "name"),
     ({"kind": "configuration", "name": "c", "version": "1.0.0", "configuration": {}, "metadata": {"a b": "x"}},
      "metadata"),
-    ({"kind": "firmware", "name": "c", "version": "1.0.0"}, "kind"),
+    ({"kind": "firmware", "name": "c", "version": "1.0.0"}, "firmware_base64 and hardware"),
+    ({"kind": "firmware", "name": "c", "version": "1.0.0", "hardware": "b", "firmware_base64": "bm90 base64!"},
+     "not base64"),
+    ({"kind": "firmware", "name": "c", "version": "1.0.0", "hardware": "b", "firmware_base64": ""}, "empty"),
+    ({"kind": "firmware", "name": "c", "version": "1.0.0", "hardware": "b", "firmware_base64": "AA==",
+      "model": "m"}, "all three"),
+    ({"kind": "configuration", "name": "c", "version": "1.0.0", "configuration": {}, "hardware": "b"}, "hardware"),
+    ({"kind": "device", "name": "c", "version": "1.0.0"}, "kind"),
 ])
 async def test_bad_requests_are_refused_and_write_nothing(api: Any, jp_serverapp: Any, body: dict[str, Any],
                                                           field: str) -> None:
     await make_alpha(api)
     status, refused = await api("POST", RELEASES, user="carol", body=body)
-    assert status == 422 and field in str(refused["error"]["detail"]), refused
+    assert status == 422 and field in str(refused["error"]["detail"]) + refused["error"]["message"], refused
     assert (await api("GET", RELEASES, user="bob"))[1]["releases"] == []
 
 

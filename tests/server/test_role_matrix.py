@@ -51,7 +51,8 @@ MEMBERS_SEE_RULE = {"lineage.read"}
 # The values of the path parameters, unless a case says otherwise: what seed() and the seeders make.
 PATH_VALUES: dict[str, Any] = {"project": "alpha", "kind": "users", "member": "erin-ro", "job": 1, "sweep": 1,
                                "dataset": "base", "version": 1, "task": 1, "item": 1, "subscription": 1,
-                               "endpoint": "clf", "model_version": 1, "release": 1, "rollout": 1}
+                               "endpoint": "clf", "model_version": 1, "release": 1, "rollout": 1,
+                               "device": 1, "device_rollout": 1}
 SWEEP = {"project": "alpha", "notebook": TRIVIAL, "strategy": "grid", "objective": "y",
          "space": {"x": {"type": "grid", "values": [1, 2]}}}
 
@@ -168,6 +169,18 @@ CASES: dict[str, Case] = {
     "rollouts.abort": Case(needs=("rolled_out",)),
     "rollouts.retry": Case(needs=("rolled_out", "aborted")),
     "rollouts.rollback": Case(needs=("rolled_out",)),
+    "devices.register": Case(body={"name": "new-board", "hardware": "board-x1", "group": "early", "tags": ["lab"]}),
+    "devices.list": Case(query={"group": "canary", "limit": 10}, needs=("device",)),
+    "devices.get": Case(needs=("device",)),
+    "devices.delete": Case(needs=("device",)),
+    "devices.fleet": Case(needs=("device",)),
+    "device_rollouts.start": Case(body={"groups": [{"group": "canary", "success_threshold": 90}], "poll_seconds": 5},
+                                  needs=("device", "firmware_release")),
+    "device_rollouts.list": Case(needs=("device_rollout",)),
+    "device_rollouts.get": Case(needs=("device_rollout",)),
+    "device_rollouts.pause": Case(needs=("device_rollout",)),
+    "device_rollouts.resume": Case(needs=("device_rollout", "paused_device_rollout")),
+    "device_rollouts.stop": Case(body={"reason": "a bad batch"}, needs=("device_rollout",)),
     "datasets.list": Case(needs=DATA),
     "datasets.get": Case(needs=DATA),
     "datasets.update": Case(body={"description": "edited", "sensitive_columns": {"a": "hash"}}, needs=DATA),
@@ -415,11 +428,15 @@ async def _key(seeding: Seeding) -> None:
     seeding.values["key"] = key["id"]
 
 
-async def _release(seeding: Seeding) -> None:
-    """Release 1: a configuration the developer requested, under a policy whose one stage a developer may fill."""
+async def _release_policy(seeding: Seeding) -> None:
     status, policy = await seeding.api("PUT", "projects/alpha/release-policy", user="ann",
                                        body={"approvals": [{"role": "developer", "count": 1}]})
     assert status == 200, policy
+
+
+async def _release(seeding: Seeding) -> None:
+    """Release 1: a configuration the developer requested, under a policy whose one stage a developer may fill."""
+    await _release_policy(seeding)
     status, release = await seeding.api("POST", "projects/alpha/releases", user="carol", body={
         "kind": "configuration", "name": "settings", "version": "1.0.0", "configuration": {"threshold": 0.5}})
     assert status == 201 and release["id"] == 1, release
@@ -466,12 +483,48 @@ async def _runs(seeding: Seeding) -> None:
     seeding.values["run"], seeding.values["other_run"] = seeding.runs
 
 
+async def _device(seeding: Seeding) -> None:
+    """Device 1: a board of group canary."""
+    status, device = await seeding.api("POST", "projects/alpha/devices", user="ann", body={
+        "name": "seed-board", "hardware": "board-x1", "group": "canary"})
+    assert status == 201 and device["device"]["id"] == 1, device
+
+
+async def _firmware_release(seeding: Seeding) -> None:
+    """Release 1: firmware for board-x1, requested by the developer and approved by the maintainer."""
+    import base64
+
+    await _release_policy(seeding)
+    status, release = await seeding.api("POST", "projects/alpha/releases", user="carol", body={
+        "kind": "firmware", "name": "board-fw", "version": "1.0.0", "hardware": "board-x1",
+        "firmware_base64": base64.b64encode(b"firmware image").decode()})
+    assert status == 201 and release["id"] == 1, release
+    status, decided = await seeding.api("POST", "projects/alpha/releases/1/decisions", user="dave",
+                                        body={"decision": "approve"})
+    assert status == 200 and decided["state"] == "approved", decided
+
+
+async def _device_rollout(seeding: Seeding) -> None:
+    """Device rollout 1: release 1 sent to group canary (device 1), waiting for it."""
+    await _device(seeding)
+    await _firmware_release(seeding)
+    status, rollout = await seeding.api("POST", "projects/alpha/releases/1/device-rollouts", user="ann",
+                                        body={"groups": [{"group": "canary"}]})
+    assert status == 201 and rollout["id"] == 1, rollout
+
+
+async def _paused_device_rollout(seeding: Seeding) -> None:
+    status, rollout = await seeding.api("POST", "projects/alpha/device-rollouts/1/pause", user="ann")
+    assert status == 200 and rollout["state"] == "paused", rollout
+
+
 SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "data": lambda seeding: seed_data(seeding.api), "labelled": _labelled, "reviewed": _reviewed, "images": _images,
     "archived": _archived, "webhook": _webhook, "executed": _executed, "runs": _runs,
     "registration": _registration, "model": _model, "evaluation": _evaluation, "simulation": _simulation,
     "endpoint": _endpoint, "canary": _canary, "key": _key, "release": _release, "model_release": _model_release,
-    "rolled_out": _rolled_out, "aborted": _aborted,
+    "rolled_out": _rolled_out, "aborted": _aborted, "device": _device, "firmware_release": _firmware_release,
+    "device_rollout": _device_rollout, "paused_device_rollout": _paused_device_rollout,
 }
 
 

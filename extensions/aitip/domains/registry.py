@@ -24,6 +24,7 @@ BUILTIN: tuple[str, ...] = (
     "aitip.simulation.domain:SimulationDomain",
     "aitip.serving.domain:ServingDomain",
     "aitip.releases.domain:ReleasesDomain",
+    "aitip.devices.domain:DevicesDomain",
     "aitip.resources.domain:ResourcesDomain",
     "aitip.webhooks.domain:WebhooksDomain",
 )

@@ -114,6 +114,13 @@ PERMISSIONS: dict[str, Permission] = _table(
     Permission("release.rollout", _P.project, Role.maintainer,
                "Roll an approved release out onto an endpoint; promote, abort, retry or roll back its rollout"),
     Permission("release.key", _P.authenticated, None, "Read the platform's public release signing key"),
+    Permission("device.read", _P.project, Role.viewer,
+               "Read the project's device registry, its fleet by version and state, and its device rollouts"),
+    Permission("device.manage", _P.project, Role.maintainer,
+               "Register devices (making their tokens) and remove them (revoking their tokens)"),
+    Permission("device.connect", _P.public, None,
+               "A device's own route (check-in, TUF metadata and firmware): no hub identity, its device token, "
+               "checked by the route; a device reaches only its own project"),
     Permission("dataset.read", _P.project, Role.viewer,
                "Read the project's datasets, versions, diffs, lineage and (masked) previews"),
     Permission("dataset.write", _P.project, Role.developer,

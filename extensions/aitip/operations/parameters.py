@@ -97,6 +97,8 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "key": PathParameter(ID_PATTERN, _identifier, "integer", "The API key's id"),
     "release": PathParameter(ID_PATTERN, _identifier, "integer", "The release's id"),
     "rollout": PathParameter(ID_PATTERN, _identifier, "integer", "The rollout's id"),
+    "device": PathParameter(ID_PATTERN, _identifier, "integer", "The device's id"),
+    "device_rollout": PathParameter(ID_PATTERN, _identifier, "integer", "The device rollout's id"),
     "model": PathParameter(r"[^/]{1,256}", str, "string", "The registered model's name"),
     "alias": PathParameter(r"[A-Za-z0-9_-]{1,255}", _alias, "string",
                            "The alias: letters, digits, '_' and '-' (not 'latest' nor v<N>)"),

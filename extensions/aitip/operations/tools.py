@@ -47,9 +47,10 @@ FOLLOW: dict[str, tuple[str, str, str | None]] = {
     "registrations.create": ("registrations.get", "registration", "registrations"),
     "evaluations.create": ("evaluations.get", "evaluation", "evaluations"),
     "simulations.create": ("simulations.get", "simulation", "simulations"),
-    "rollouts.start": ("rollouts.get", "rollout", None)}
+    "rollouts.start": ("rollouts.get", "rollout", None),
+    "device_rollouts.start": ("device_rollouts.get", "device_rollout", None)}
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected", "passed", "error",
-            "completed", "degraded", "rolled_back"}
+            "completed", "degraded", "rolled_back", "stopped"}
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 

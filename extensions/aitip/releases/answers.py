@@ -9,6 +9,7 @@ from .models import (
     ApprovalStage,
     Decision,
     Evidence,
+    Firmware,
     Promotion,
     Release,
     ReleasePolicy,
@@ -39,6 +40,7 @@ def release_answer(record: ReleaseRecord) -> Release:
         state=record.state, environment=record.environment, next_environment=next_environment(record.environment),
         model=subject.get("model"), model_version=subject.get("model_version"), dataset=subject.get("dataset"),
         dataset_version=subject.get("dataset_version"), configuration=subject.get("configuration"),
+        firmware=Firmware.model_validate(subject["firmware"]) if "firmware" in subject else None,
         changelog=content.get("changelog", ""), metadata=content.get("metadata", {}),
         evidence=[Evidence.model_validate(item) for item in content.get("evidence", [])],
         approvals_needed=[ApprovalStage.model_validate(stage, strict=False)

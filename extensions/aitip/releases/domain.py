@@ -1,4 +1,4 @@
-"""Releases: evidence-gated, signed, approved and promoted releases of model versions and configurations."""
+"""Releases: evidence-gated, signed, approved and promoted releases of model versions, firmware and configurations."""
 
 from __future__ import annotations
 
@@ -22,15 +22,18 @@ class ReleasesDomain(Domain):
 
     def setup(self, context: Any, config: Any) -> None:
         from .. import settings
+        from .firmware import FirmwareStore
         from .notices import ReleaseNotices
         from .service import ReleasesService
         from .signing import ReleaseSigner
 
         if context.mode == "worker" or context.experiments is None:
             return
-        signer = ReleaseSigner(settings.aitip_home() / "releases" / "signing")
+        home = settings.aitip_home() / "releases"
+        signer = ReleaseSigner(home / "signing")
         notices = ReleaseNotices(context.webhooks)
-        context.provide("releases", ReleasesService(context.catalog, context.experiments, signer, notices=notices))
+        context.provide("releases", ReleasesService(context.catalog, context.experiments, signer, notices=notices,
+                                                    firmware=FirmwareStore(home / "firmware")))
         if context.serving is not None:
             from .rollouts import RolloutService
 

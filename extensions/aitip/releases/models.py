@@ -28,11 +28,14 @@ TemplateName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z
 ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, 24-hour clock")]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ApproverRole = Literal["developer", "maintainer", "admin"]
+MAX_FIRMWARE_BYTES = 16 * 1024 * 1024
+HARDWARE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 
 class ReleaseKind(str, Enum):
     model = "model"  # a registered model version, with evidence for it on a dataset version
     configuration = "configuration"  # a JSON document (settings a service or device reads)
+    firmware = "firmware"  # a binary for devices of one hardware, sent over the air (TUF); may embed a model version
 
 
 class ReleaseState(str, Enum):
@@ -134,6 +137,11 @@ class ReleaseRequest(RequestModel):
                                         description="The dataset version (default: the newest one with a passed "
                                                     "evaluation of this model version)")
     configuration: dict[str, Any] | None = Field(None, description="A configuration release: the JSON document")
+    firmware_base64: str | None = Field(
+        None, max_length=(MAX_FIRMWARE_BYTES + 2) // 3 * 4,
+        description="A firmware release: the image, base64 (at most 16 MiB once decoded)")
+    hardware: str | None = Field(None, min_length=1, max_length=64, pattern=HARDWARE_PATTERN,
+                                 description="A firmware release: the hardware model it runs on")
     changelog: str = text(20_000, default="", description="What changed, for people (Markdown)")
     metadata: dict[str, Annotated[str, Field(max_length=1000, pattern=NO_NUL_PATTERN)]] = Field(
         default_factory=dict, max_length=50,
@@ -151,12 +159,26 @@ class ReleaseRequest(RequestModel):
     def _subject(self) -> ReleaseRequest:
         model_fields = {"model": self.model, "model_version": self.model_version, "dataset": self.dataset,
                         "dataset_version": self.dataset_version}
+        firmware_fields = {"firmware_base64": self.firmware_base64, "hardware": self.hardware}
+        if self.kind is not ReleaseKind.firmware:
+            given = [name for name, value in firmware_fields.items() if value is not None]
+            if given:
+                raise ValueError(f"a {self.kind.value} release has no {', '.join(given)}")
         if self.kind is ReleaseKind.model:
             missing = [name for name in ("model", "model_version", "dataset") if model_fields[name] is None]
             if missing:
                 raise ValueError(f"a model release names {', '.join(missing)}")
             if self.configuration is not None:
                 raise ValueError("a model release has no configuration")
+        elif self.kind is ReleaseKind.firmware:
+            missing = [name for name, value in firmware_fields.items() if value is None]
+            if missing:
+                raise ValueError(f"a firmware release needs {' and '.join(missing)}")
+            if self.configuration is not None:
+                raise ValueError("a firmware release has no configuration")
+            named = [name for name in ("model", "model_version", "dataset") if model_fields[name] is not None]
+            if named and len(named) < 3 or self.dataset_version is not None and not named:
+                raise ValueError("firmware that embeds a model names model, model_version and dataset (all three)")
         else:
             given = [name for name, value in model_fields.items() if value is not None]
             if given:
@@ -166,6 +188,18 @@ class ReleaseRequest(RequestModel):
             if len(str(self.configuration)) > 65_536:
                 raise ValueError("the configuration is larger than 64 KiB")
         return self
+
+    @property
+    def embeds_model(self) -> bool:
+        """It names a model version whose evidence the policy's gates check (a model release, or firmware that
+        carries one)."""
+        return self.model is not None
+
+
+class Firmware(ResponseModel):
+    sha256: str = Field(description="The image's SHA-256 (what devices check after TUF verified it)")
+    length: int
+    hardware: str
 
 
 class Evidence(ResponseModel):
@@ -227,6 +261,7 @@ class Release(ResponseModel):
     dataset: str | None
     dataset_version: int | None
     configuration: dict[str, Any] | None
+    firmware: Firmware | None = Field(None, description="A firmware release: its image")
     changelog: str
     metadata: dict[str, str]
     evidence: list[Evidence]

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
-from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..operations.actions import performs
 from ..projects.access import authorize, project_row, refuse_if_archived
-from . import approvals, evidence, semver, windows
+from . import approvals, evidence, firmware, semver, windows
 from .answers import next_environment, policy_answer, release_answer
 from .models import (
     DecisionSet,
@@ -36,6 +36,7 @@ from .models import (
     SigningKey,
     Verification,
 )
+from .firmware import FirmwareStore
 from .notices import ReleaseNotices
 from .signing import ALGORITHM, ReleaseSigner, Signature
 from .tables import ReleaseDecisionRecord, ReleasePolicyRecord, ReleasePromotionRecord, ReleaseRecord
@@ -50,10 +51,11 @@ def _target(project: str, name: str, version: str) -> str:
 
 class ReleasesService(CatalogService):
     def __init__(self, catalog: Any, experiments: Any, signer: ReleaseSigner, *, notices: ReleaseNotices | None = None,
-                 clock: Any = lambda: datetime.now(timezone.utc)) -> None:
+                 firmware: FirmwareStore | None = None, clock: Any = lambda: datetime.now(timezone.utc)) -> None:
         super().__init__(catalog)
         self.experiments = experiments
         self.signer = signer
+        self.firmware = firmware
         self.notices = notices or ReleaseNotices()
         self.clock = clock
 
@@ -150,9 +152,15 @@ class ReleasesService(CatalogService):
         principal = self._signed_in(principal)
         await self._in_transaction(lambda session: authorize(session, principal, action, project))
         run_id = None
-        if body.kind is ReleaseKind.model:
+        if body.embeds_model:
             assert body.model is not None and body.model_version is not None
             run_id = await self._model_run(project, body.model, body.model_version)
+        image = None
+        if body.kind is ReleaseKind.firmware:
+            assert body.firmware_base64 is not None
+            if self.firmware is None:
+                raise ServiceUnavailable("this platform keeps no firmware images")
+            image = await asyncio.to_thread(self.firmware.put, firmware.decode(body.firmware_base64))
 
         def write(session: Session) -> Release:
             project_record, _ = authorize(session, principal, action, project)
@@ -167,9 +175,9 @@ class ReleasesService(CatalogService):
             if newest is not None and semver.order_key(body.version) <= semver.order_key(newest):
                 raise Conflict(f"{body.name} {body.version} is not above its newest release, {newest}",
                                code="release_version_not_newer", detail={"newest": newest})
-            subject: dict[str, Any]
+            subject: dict[str, Any] = {}
             found_evidence: list[dict[str, Any]] = []
-            if body.kind is ReleaseKind.model:
+            if body.embeds_model:
                 assert body.model is not None and body.model_version is not None and body.dataset is not None
                 found = evidence.gather(session, project_record.id, policy, body.model, body.model_version,
                                         body.dataset, body.dataset_version)
@@ -181,7 +189,9 @@ class ReleasesService(CatalogService):
                 subject = {"model": body.model, "model_version": body.model_version, "model_run_id": run_id,
                            "dataset": body.dataset, "dataset_version": found.dataset_version}
                 found_evidence = [item.model_dump(mode="json") for item in found.evidence]
-            else:
+            if image is not None:
+                subject["firmware"] = {"sha256": image.sha256, "length": image.length, "hardware": body.hardware}
+            elif body.kind is ReleaseKind.configuration:
                 subject = {"configuration": body.configuration}
             created_at = utcnow()
             content = {"project": project_record.name, "kind": body.kind.value, "name": body.name,
@@ -189,7 +199,7 @@ class ReleasesService(CatalogService):
                        "changelog": body.changelog, "metadata": dict(body.metadata), "requested_by": principal.name,
                        "requested_at": created_at.isoformat()}
             signature = self.signer.sign(content)
-            automatic = body.kind is ReleaseKind.model and policy.auto_approve
+            automatic = body.embeds_model and policy.auto_approve
             stages = {"stages": [stage.model_dump(mode="json") for stage in policy.approvals],
                       "ordered": policy.ordered}
             release = ReleaseRecord(

@@ -102,7 +102,10 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
         "pattern": "^[A-Za-z0-9_.-]{1,64}$"}}}},
     ("ReleaseRequest", "_subject"): "a model release names model, model_version and dataset (dataset_version "
                                     "optional) and no configuration; a configuration release gives only its "
-                                    "configuration (a JSON object up to 64 KiB)",
+                                    "configuration (a JSON object up to 64 KiB); a firmware release gives "
+                                    "firmware_base64 and hardware, and model, model_version and dataset all three "
+                                    "or none",
+    ("DeviceRolloutStart", "_distinct"): "each group is named once",
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}
         for name in ("threshold", "min_absolute_change", "min_relative_change")]},

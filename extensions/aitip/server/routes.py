@@ -19,6 +19,7 @@ PARAMETER_PATTERNS = {
     **{name: parameter.pattern for name, parameter in PATH_PARAMETERS.items()},
     "path": r".*",
     "serve_path": r".*",
+    "ota_path": r"check-in|metadata/[^/]+|targets/.+",
     "mlflow_path": r"api/2\.0/mlflow(?:-artifacts)?/[^?#]*",
 }
 
@@ -74,6 +75,7 @@ def operation_routes() -> tuple[Route, ...]:
 
 
 def platform_routes() -> list[Route]:
+    from .handlers.devices import DeviceHandler
     from .handlers.meta import NotFoundHandler
     from .handlers.pages import PlatformHomeHandler
     from .handlers.serving import ServeHandler
@@ -88,6 +90,8 @@ def platform_routes() -> list[Route]:
         Route(MCP_PATH, McpHandler, prefix=""),
         # An endpoint's inference protocols: not our API (its paths are the protocols'), checked as serving.invoke.
         Route("serve/{project}/{endpoint}/{serve_path}", ServeHandler, prefix="", foreign_api=True),
+        # Devices: check-in, TUF metadata and targets, by device token (checked as device.connect).
+        Route("ota/{project}/{ota_path}", DeviceHandler, prefix="", foreign_api=True),
     ]
 
 

@@ -50,6 +50,7 @@ from ..context import PlatformContext
 from ..job_identity import JobCredentialIdentity, job_credential_allows, platform_principal
 from ...operations.parameters import PATH_PARAMETERS
 from ...operations.table import Operation
+from ...releases.models import MAX_FIRMWARE_BYTES
 from ..routes import RouteOperation
 
 M = TypeVar("M", bound=BaseModel)
@@ -72,6 +73,9 @@ _log = logging.getLogger("aitip.server")
 # 16 MiB (``buffered_body_limit`` collects their bodies that far); every other JSON body stops at ``max_body_bytes``.
 NOTEBOOK_ACTIONS = frozenset({"job.submit", "sweep.create", "evaluation.run", "evaluation.manage"})
 NOTEBOOK_BODY_BYTES = 16 * 1024 * 1024
+# A release request may carry a firmware image (16 MiB, base64) with its changelog and labels.
+FIRMWARE_ACTIONS = frozenset({"release.request"})
+FIRMWARE_BODY_BYTES = (MAX_FIRMWARE_BYTES + 2) // 3 * 4 + 256 * 1024
 # A refused body that stops arriving for this long (a client that honoured ``Expect`` and keeps the
 # connection open) ends with the connection closed.
 REFUSED_BODY_IDLE_SECONDS = 30.0
@@ -220,6 +224,8 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
             return int(self.serverapp.max_body_size)
         if self.operation.action in NOTEBOOK_ACTIONS:
             return max(self.context.max_body_bytes, NOTEBOOK_BODY_BYTES)
+        if self.operation.action in FIRMWARE_ACTIONS:
+            return max(self.context.max_body_bytes, FIRMWARE_BODY_BYTES)
         return self.context.max_body_bytes
 
     def receive_body(self, chunk: bytes) -> Awaitable[None] | None:

@@ -1,0 +1,164 @@
+"""Firmware over the air through the platform: a firmware release is requested and approved, devices are
+registered, and a simulated fleet (real HTTP to the platform, TUF verification, A/B slots) takes the release
+group after group; a second release whose image does not boot on too many devices of a group is stopped, and
+every device that had not installed it hears so at its next poll."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+from aitip.device_client.fleet import SimulatedFleet
+from aitip.device_client.updater import Provisioned
+from tests.releases.test_releases_api import make_alpha
+
+RELEASES = "projects/alpha/releases"
+GROUPS = {"canary": 2, "early": 4, "late": 6}
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    return jp_server_config
+
+
+async def firmware_release(api: Any, version: str, image: bytes) -> int:
+    status, release = await api("POST", RELEASES, user="carol", body={
+        "kind": "firmware", "name": "board-fw", "version": version, "hardware": "board-x1",
+        "firmware_base64": base64.b64encode(image).decode(), "changelog": f"firmware {version}"})
+    assert status == 201, release
+    assert release["firmware"]["length"] == len(image) and release["state"] == "requested", release
+    status, decided = await api("POST", f"{RELEASES}/{release['id']}/decisions", user="dave",
+                                body={"decision": "approve"})
+    assert status == 200 and decided["state"] == "approved", decided
+    return int(release["id"])
+
+
+async def register_fleet(api: Any, base_url: str) -> dict[str, Provisioned]:
+    devices = {}
+    for group, count in GROUPS.items():
+        for number in range(count):
+            name = f"{group}-{number}"
+            status, answer = await api("POST", "projects/alpha/devices", user="dave", body={
+                "name": name, "hardware": "board-x1", "group": group, "tags": ["lab"]})
+            assert status == 201, answer
+            devices[name] = Provisioned.from_answer(base_url, answer)
+    status, other = await api("POST", "projects/alpha/devices", user="dave",
+                              body={"name": "other-board", "hardware": "board-y2", "group": "early"})
+    assert status == 201 and other["token"].startswith("aitipdev_") and other["base_url"] == "ota/alpha/"
+    assert other["trusted_root"]["signed"]["_type"] == "root", other
+    return devices
+
+
+async def device_call(base_url: str, path: str, token: str | None, *, body: Any = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = await AsyncHTTPClient().fetch(
+            base_url + path, method="POST" if body is not None else "GET", headers=headers,
+            body=json.dumps(body) if body is not None else None, raise_error=True)
+    except HTTPClientError as error:
+        response = error.response
+        assert response is not None
+    text = response.body.decode(errors="replace")
+    return response.code, json.loads(text) if response.headers.get("Content-Type", "").startswith(
+        "application/json") and text else text
+
+
+async def test_firmware_goes_to_the_fleet_group_by_group_and_an_emergency_stop_halts_it(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path) -> None:
+    await make_alpha(api)
+    base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    devices = await register_fleet(api, base_url)
+    assert (await api("POST", "projects/alpha/devices", user="carol",
+                      body={"name": "x", "hardware": "board-x1"}))[0] == 403
+    assert (await api("POST", "projects/alpha/devices", user="dave",
+                      body={"name": "canary-0", "hardware": "board-x1"}))[0] == 409
+
+    first = await firmware_release(api, "1.0.0", b"\x7fELF firmware 1.0.0" * 200)
+    waves = [{"group": "canary", "success_threshold": 100, "error_threshold": 0},
+             {"group": "early", "success_threshold": 75, "error_threshold": 25},
+             {"group": "late", "success_threshold": 100, "error_threshold": 10}]
+    assert (await api("POST", f"{RELEASES}/{first}/device-rollouts", user="carol",
+                      body={"groups": waves}))[0] == 403
+    status, rollout = await api("POST", f"{RELEASES}/{first}/device-rollouts", user="dave",
+                                body={"groups": waves, "poll_seconds": 0.3})
+    assert status == 201, rollout
+    assert rollout["state"] == "running" and rollout["target"] == "firmware/board-fw/1.0.0.bin", rollout
+    assert [(wave["devices"], wave["started"]) for wave in rollout["waves"]] == [(2, True), (4, False), (6, False)]
+    status, busy = await api("POST", f"{RELEASES}/{first}/device-rollouts", user="dave", body={"groups": waves})
+    assert status == 409 and busy["error"]["code"] == "device_rollout_busy", busy
+
+    fleet = SimulatedFleet(devices, tmp_path / "fleet", first_poll_spread=0.2, threads=4)
+    try:
+        assert await fleet.run(lambda f: f.count("installed") == len(devices), timeout=60), \
+            [(name, log.errors[-1:]) for name, log in fleet.logs.items() if log.installed_at is None][:2]
+    finally:
+        fleet.close()
+    status, done = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")
+    assert done["state"] == "succeeded", done
+    assert [(wave["installed"], wave["failed"]) for wave in done["waves"]] == [(2, 0), (4, 0), (6, 0)], done
+    canary_done = max(fleet.logs[f"canary-{n}"].installed_at for n in range(2))
+    assert all(fleet.logs[f"early-{n}"].installed_at > canary_done for n in range(4)), "early before the canary"
+    status, summary = await api("GET", "projects/alpha/fleet", user="bob")
+    assert summary["devices"] == 13 and {"version": "1.0.0", "state": "idle", "devices": 12} in [
+        {key: item[key] for key in ("version", "state", "devices")} for item in summary["by_version"]], summary
+    status, listed = await api("GET", "projects/alpha/devices", user="bob", params={"version": "1.0.0"})
+    assert len(listed["devices"]) == 12 and {d["slot"] for d in listed["devices"]} == {"b"}, listed
+
+    # The second release: its image does not boot on half of the early group -> an emergency stop there.
+    second = await firmware_release(api, "1.1.0", b"\x7fELF firmware 1.1.0" * 200)
+    status, rollout = await api("POST", f"{RELEASES}/{second}/device-rollouts", user="dave",
+                                body={"groups": waves, "poll_seconds": 0.3})
+    assert status == 201, rollout
+    fleet = SimulatedFleet(devices, tmp_path / "fleet", failing={"early-0", "early-1"}, first_poll_spread=0.2,
+                           threads=4)
+
+    async def stopped() -> dict[str, Any]:
+        return (await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob"))[1]
+
+    try:
+        assert await fleet.run(lambda f: f.count("failed") >= 2 and all(
+            fleet.logs[name].stopped_at is not None for name in ("early-2", "early-3")
+            if fleet.logs[name].installed_at is None), timeout=120)
+    finally:
+        fleet.close()
+    found = await stopped()
+    assert found["state"] == "stopped" and "emergency stop" in found["message"], found
+    assert "2 of 4 devices of group 'early'" in found["message"], found
+    assert found["waves"][2]["started"] is False and all(
+        fleet.logs[f"late-{n}"].installed_at is None for n in range(6)), "the late group got it after the stop"
+    failed = await api("GET", "projects/alpha/devices", user="bob", params={"state": "failed"})
+    assert sorted(device["name"] for device in failed[1]["devices"]) == ["early-0", "early-1"], failed
+    assert all("did not boot" in device["message"] and device["version"] == "1.0.0"
+               for device in failed[1]["devices"]), failed
+    status, refused = await api("POST", f"projects/alpha/device-rollouts/{rollout['id']}/resume", user="dave")
+    assert status == 409 and refused["error"]["code"] == "device_rollout_state", refused
+
+
+async def test_the_device_route_takes_only_a_device_token_of_its_own_project(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:
+    await make_alpha(api)
+    assert (await api("POST", "projects", user="ann", body={"name": "beta"}))[0] == 201
+    base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    status, answer = await api("POST", "projects/alpha/devices", user="dave",
+                               body={"name": "d1", "hardware": "board-x1"})
+    token = answer["token"]
+    assert (await device_call(base_url, "ota/alpha/metadata/1.root.json", None))[0] == 401
+    assert (await device_call(base_url, "ota/alpha/metadata/1.root.json", "aitipdev_forged"))[0] == 401
+    status, refused = await device_call(base_url, "ota/beta/metadata/1.root.json", token)
+    assert status == 403 and refused["error"]["code"] == "forbidden", refused
+    status, root = await device_call(base_url, "ota/alpha/metadata/1.root.json", token)
+    assert status == 200 and root["signed"]["_type"] == "root", root
+    assert (await device_call(base_url, "ota/alpha/metadata/..%2Fkeys%2Froot.pem", token))[0] == 404
+    assert (await device_call(base_url, "ota/alpha/targets/../keys/root.pem", token))[0] == 404
+    status, bad = await device_call(base_url, "ota/alpha/check-in", token, body={"version": 7})
+    assert status == 422 and "version" in bad["error"]["message"], bad
+    status, said = await device_call(base_url, "ota/alpha/check-in", token, body={"version": None, "slot": "a"})
+    assert status == 200 and said["action"] == "none" and said["device"] == "d1", said
+    assert (await api("DELETE", f"projects/alpha/devices/{answer['device']['id']}", user="dave"))[0] == 204
+    assert (await device_call(base_url, "ota/alpha/check-in", token, body={}))[0] == 401
