@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -70,12 +71,16 @@ class DevicesService(CatalogService):
         self.firmware = firmware
         self.repositories_dir = repositories
         self._repositories: dict[int, TufRepository] = {}
+        self._making = threading.Lock()
 
     def repository(self, project_id: int) -> TufRepository:
-        """The project's TUF repository (made, with its keys, on first use)."""
+        """The project's TUF repository (made, with its keys, on first use; one object per project)."""
         found = self._repositories.get(project_id)
         if found is None:
-            found = self._repositories[project_id] = TufRepository(self.repositories_dir / str(project_id))
+            with self._making:
+                found = self._repositories.get(project_id)
+                if found is None:
+                    found = self._repositories[project_id] = TufRepository(self.repositories_dir / str(project_id))
         return found
 
     def keep_fresh(self) -> None:

@@ -8,9 +8,11 @@ timestamp that no longer refreshes refuses it as frozen."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from ..atomic_files import write_atomic
+from ..file_lock import exclusive_file_lock
 
 # How long each role's signature holds; re-signed once less than half of it is left.
 LIFETIMES = {"root": timedelta(days=365), "targets": timedelta(days=90), "snapshot": timedelta(days=7),
@@ -49,7 +52,8 @@ def target_path(name: str, version: str) -> str:
 
 class TufRepository:
     """One project's repository in ``directory`` (``keys/``, ``metadata/``, ``targets/``), made on first use.
-    Publishing is serialised by a lock; readers read files that are only ever replaced whole."""
+    Making it and publishing are serialised by a file lock (between threads and processes: two makers would
+    each make their own keys); readers read files that are only ever replaced whole."""
 
     def __init__(self, directory: Path, *, lifetimes: dict[str, timedelta] | None = None,
                  clock: Any = _now) -> None:
@@ -59,11 +63,17 @@ class TufRepository:
         self.targets_dir = directory / "targets"
         self.lifetimes = {**LIFETIMES, **(lifetimes or {})}
         self.clock = clock
-        self._lock = threading.Lock()
-        self._signers = {role: self._signer(role) for role in TOP_LEVEL_ROLE_NAMES}
-        with self._lock:
+        self._threads = threading.Lock()
+        with self._locked():
+            self._signers = {role: self._signer(role) for role in TOP_LEVEL_ROLE_NAMES}
             if not (self.metadata_dir / "root.json").is_file():
                 self._initialise()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._threads, exclusive_file_lock(self.directory / ".lock"):
+            yield
 
     # ----- keys -----
 
@@ -145,7 +155,7 @@ class TufRepository:
     def publish(self, path: str, data: bytes, custom: dict[str, Any]) -> TargetFile:
         """Add (or replace) the target ``path`` with ``data``, and publish new targets, snapshot and timestamp."""
         digest = hashlib.sha256(data).hexdigest()
-        with self._lock:
+        with self._locked():
             stored = self.targets_dir / Path(path).parent / f"{digest}.{Path(path).name}"
             if not stored.is_file():
                 write_atomic(stored, data, mode=0o644)
@@ -166,7 +176,7 @@ class TufRepository:
     def keep_fresh(self) -> list[str]:
         """Re-sign every role with less than half of its lifetime left; the roles re-signed."""
         renewed: list[str] = []
-        with self._lock:
+        with self._locked():
             now = self.clock()
             targets = self._current("targets").signed
             snapshot = self._current("snapshot").signed
