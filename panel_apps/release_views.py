@@ -25,7 +25,7 @@ ROLLOUT_WORDS = {"progressing": N_("progressing"), "paused": N_("paused"), "degr
                  "completed": N_("completed"), "rolled_back": N_("rolled back")}
 ROLLOUT_COLOURS = {"progressing": "#0066cc", "paused": "#aa6600", "degraded": "#cc0000", "completed": "#228822",
                    "rolled_back": "#555555"}
-KIND_WORDS = {"model": N_("model"), "configuration": N_("configuration")}
+KIND_WORDS = {"model": N_("model"), "configuration": N_("configuration"), "firmware": N_("firmware")}
 ROLE_WORDS = {"viewer": N_("viewer"), "developer": N_("developer"), "maintainer": N_("maintainer"),
               "admin": N_("admin"), "policy": N_("policy")}
 ENVIRONMENTS = ("dev", "test", "staging", "prod")
@@ -74,8 +74,13 @@ def table_titles() -> dict[str, str]:
 
 
 def title_html(release: dict[str, Any]) -> str:
-    what = (_("model {model} version {version}").format(model=release["model"], version=release["model_version"])
-            if release["kind"] == "model" else _("a configuration"))
+    if release["kind"] == "firmware" and release.get("firmware"):
+        what = _("firmware for {hardware}, {size} KiB").format(hardware=release["firmware"]["hardware"],
+                                                                size=round(release["firmware"]["length"] / 1024, 1))
+    elif release["kind"] == "model":
+        what = _("model {model} version {version}").format(model=release["model"], version=release["model_version"])
+    else:
+        what = _("a configuration")
     return (f"<h2 id='release-title' style='margin:.3rem 0'>{escape(release['name'])} {escape(release['version'])}"
             f" <small style='font-weight:normal'>{escape(what)}</small> {release_badge(release['state'])}</h2>")
 
@@ -101,9 +106,12 @@ def environments_html(release: dict[str, Any]) -> str:
 def evidence_html(release: dict[str, Any]) -> str:
     """The chain from data to release: the dataset version, the model version (and the run that made it), each
     piece of evidence with its outcome, then the signed release."""
-    if release["kind"] != "model":
-        return ("<p class='evidence-none'>" + escape(_("A configuration release carries no evidence: people approve "
-                                                        "it by reading it.")) + "</p>")
+    firmware = release.get("firmware")
+    if release["kind"] == "configuration" or release["kind"] == "firmware" and not release.get("model"):
+        what = _("A configuration release carries no evidence: people approve it by reading it.") \
+            if release["kind"] == "configuration" else \
+            _("This firmware embeds no model version, so it carries no evidence: people approve it.")
+        return "<p class='evidence-none'>" + escape(what) + "</p>"
     subject = release["content"]["subject"]
     links = [
         ("dataset", _("dataset {name} version {version}").format(name=release["dataset"],
@@ -111,6 +119,9 @@ def evidence_html(release: dict[str, Any]) -> str:
         ("model", _("model {name} version {version}, run {run}").format(
             name=release["model"], version=release["model_version"], run=(subject.get("model_run_id") or "?")[:8])),
     ]
+    if firmware:
+        links.append(("firmware", _("firmware image for {hardware}, SHA-256 {digest}…").format(
+            hardware=firmware["hardware"], digest=firmware["sha256"][:12])))
     for item in release.get("evidence") or []:
         if item["kind"] == "evaluation":
             text = _("evaluation {id}: {state}").format(id=item["id"], state=_(OUTCOME_WORDS[item["state"]]))

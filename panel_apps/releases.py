@@ -2,7 +2,9 @@
 the dataset version to the signed release, its approval stages and decisions with Approve and Reject for the
 people the policy names, its way through dev, test, staging and prod with Promote for maintainers, and its
 rollouts onto endpoints: the steps, the canary's weight and each analysis run of it, with Promote, Abort and
-Roll back. The platform decides every action; the page says what it refused, as it said it.
+Roll back; for firmware, its rollouts to device groups (each group's installs and failures against its
+thresholds) with Pause, Resume and Emergency stop, and the project's fleet by firmware version and state. The
+platform decides every action; the page says what it refused, as it said it.
 
 Address: ``releases?project=P&release=ID``. The releases and rollouts are fetched together while the session is
 created. While a rollout of the shown release is active, the page reads it again every few seconds."""
@@ -14,7 +16,7 @@ from typing import Any
 
 import panel as pn
 
-from panel_apps import charts, release_charts
+from panel_apps import charts, fleet_views, release_charts
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (Messages, Prefetch, QuietChanges, data_table, first_value, page_title,
                                    prefetched_page, project_options, query_arg, section, update_query)
@@ -27,12 +29,15 @@ PAGE = "releases"
 LISTED = 200
 POLL_MS = 3000
 ACTIVE = ("progressing", "paused")
+DEVICES_ACTIVE = ("running", "paused")
 
 
 def project_calls(api: DashboardAPI, project: str) -> dict[Hashable, Callable[[], Any]]:
     return {
         ("releases", project): lambda: api.op("releases.list", project=project, limit=LISTED)["releases"],
         ("rollouts", project): lambda: api.op("rollouts.list", project=project, limit=LISTED)["rollouts"],
+        ("device_rollouts", project): lambda: api.op("device_rollouts.list", project=project)["rollouts"],
+        ("fleet", project): lambda: api.op("devices.fleet", project=project),
     }
 
 
@@ -53,6 +58,8 @@ class ReleasesPage(QuietChanges):
         self.prefetch = prefetch or Prefetch()
         self.releases: list[dict[str, Any]] = []
         self.rollouts: list[dict[str, Any]] = []
+        self.device_rollouts: list[dict[str, Any]] = []
+        self.fleet: dict[str, Any] | None = None
         self.selected: int | None = None
         self.poller: Any = None
         projects = project_options(me)
@@ -79,11 +86,22 @@ class ReleasesPage(QuietChanges):
         self.rollout_detail = pn.Column(
             self.steps, pn.Row(self.rollout_promote, self.rollout_abort, self.rollout_rollback),
             sizing_mode="stretch_width", visible=False)
+        self.device_table = data_table(fleet_views.device_rollouts_frame([]), name="device-rollouts", page_size=6,
+                                       selectable=1, titles=fleet_views.device_table_titles(),
+                                       formatters={"state": {"type": "html"}})
+        self.waves = html()
+        self.device_pause = button(_("Pause"), "device-pause", "warning", 100)
+        self.device_resume = button(_("Resume"), "device-resume", "primary", 100)
+        self.device_stop = button(_("Emergency stop"), "device-stop", "danger", 160)
+        self.device_detail = pn.Column(
+            self.device_table, self.waves, pn.Row(self.device_pause, self.device_resume, self.device_stop),
+            sizing_mode="stretch_width", visible=False)
+        self.fleet_chart = pn.Column(sizing_mode="stretch_width", css_classes=["fleet"])
         self.detail = pn.Column(
             self.title, self.environments, pn.Row(self.promote, self.promote_reason, sizing_mode="stretch_width"),
             section(_("Evidence")), self.evidence, section(_("Approvals")), self.approvals,
             pn.Row(self.comment, self.approve, self.reject, sizing_mode="stretch_width"), self.decide_reason,
-            section(_("Rollouts")), self.rollouts_table, self.rollout_detail,
+            section(_("Rollouts")), self.rollouts_table, self.rollout_detail, self.device_detail,
             sizing_mode="stretch_width", css_classes=["release-detail"], visible=False)
         # Always drawn: the shown rollout's analysis runs, or a low chart saying why there are none.
         self.empty = html(css_classes=["releases-empty"])
@@ -92,6 +110,7 @@ class ReleasesPage(QuietChanges):
         self.project.param.watch(lambda _event: self._quiet or self.on_project(), "value")
         self.table.param.watch(lambda _event: self._quiet or self.on_selected(), "selection")
         self.rollouts_table.param.watch(lambda _event: self._quiet or self.show_rollout(), "selection")
+        self.device_table.param.watch(lambda _event: self._quiet or self.show_device_rollout(), "selection")
         self.refresh.on_click(lambda _event: self.reload())
         self.approve.on_click(lambda _event: self.decide("approve"))
         self.reject.on_click(lambda _event: self.decide("reject"))
@@ -99,12 +118,14 @@ class ReleasesPage(QuietChanges):
         for widget, verb in ((self.rollout_promote, "promote"), (self.rollout_abort, "abort"),
                              (self.rollout_rollback, "rollback")):
             widget.on_click(lambda _event, verb=verb: self.act_on_rollout(verb))
+        for widget, verb in ((self.device_pause, "pause"), (self.device_resume, "resume"), (self.device_stop, "stop")):
+            widget.on_click(lambda _event, verb=verb: self.act_on_device_rollout(verb))
 
     # ----- data -----
 
     def load_project(self, wanted: str | None = None) -> None:
         project = self.project.value
-        self.releases, self.rollouts = [], []
+        self.releases, self.rollouts, self.device_rollouts, self.fleet = [], [], [], None
         if not project:
             self.messages.note(_("You are not a member of any project yet: ask a project's maintainer to add you."))
         else:
@@ -115,6 +136,12 @@ class ReleasesPage(QuietChanges):
             self.rollouts = self.messages.attempt(_("list the rollouts of {project}").format(project=project),
                                                   lambda: self.prefetch.take(("rollouts", project),
                                                                              calls[("rollouts", project)]), [])
+            self.device_rollouts = self.messages.attempt(
+                _("list the device rollouts of {project}").format(project=project),
+                lambda: self.prefetch.take(("device_rollouts", project), calls[("device_rollouts", project)]), [])
+            self.fleet = self.messages.attempt(_("read the device fleet of {project}").format(project=project),
+                                               lambda: self.prefetch.take(("fleet", project), calls[("fleet", project)]),
+                                               None)
         ids = [release["id"] for release in self.releases]
         self.selected = int(wanted) if wanted and wanted.isdigit() and int(wanted) in ids else \
             (ids[0] if ids else None)
@@ -131,6 +158,9 @@ class ReleasesPage(QuietChanges):
     def release_rollouts(self) -> list[dict[str, Any]]:
         return [rollout for rollout in self.rollouts if rollout["release_id"] == self.selected]
 
+    def release_device_rollouts(self) -> list[dict[str, Any]]:
+        return [rollout for rollout in self.device_rollouts if rollout["release"] == self.selected]
+
     # ----- showing -----
 
     def show(self) -> None:
@@ -139,6 +169,7 @@ class ReleasesPage(QuietChanges):
             ids = [release["id"] for release in self.releases]
             self.table.selection = [ids.index(self.selected)] if self.selected in ids else []
         release = self.release()
+        self.fleet_chart.objects = [pn.pane.Bokeh(fleet_views.fleet_figure(self.fleet), sizing_mode="stretch_width")]
         self.empty.object = "" if self.releases else "<p>" + _(
             "No release yet. A developer requests one with the SDK, the CLI (aitip releases request) or an agent; "
             "a model release needs its evidence first.") + "</p>"
@@ -165,7 +196,14 @@ class ReleasesPage(QuietChanges):
             self.rollouts_table.value = rollouts_frame(rollouts)
             self.rollouts_table.selection = [0] if rollouts else []
         self.show_rollout()
-        if any(rollout["state"] in ACTIVE for rollout in rollouts):
+        device_rollouts = self.release_device_rollouts()
+        with self.quietly():
+            self.device_table.value = fleet_views.device_rollouts_frame(device_rollouts)
+            self.device_table.selection = [0] if device_rollouts else []
+        self.rollouts_table.visible = release["kind"] != "firmware"
+        self.show_device_rollout()
+        if any(rollout["state"] in ACTIVE for rollout in rollouts) or \
+                any(rollout["state"] in DEVICES_ACTIVE for rollout in device_rollouts):
             self.start_polling()
         else:
             self.stop_polling()
@@ -193,6 +231,23 @@ class ReleasesPage(QuietChanges):
         self.rollout_rollback.disabled = rollout["state"] == "rolled_back"
         self.draw_chart(rollout)
 
+    def shown_device_rollout(self) -> dict[str, Any] | None:
+        rollouts = self.release_device_rollouts()
+        chosen = [index for index in self.device_table.selection if index < len(rollouts)]
+        return rollouts[chosen[0]] if chosen else None
+
+    def show_device_rollout(self) -> None:
+        release = self.release()
+        rollout = self.shown_device_rollout()
+        self.device_detail.visible = release is not None and release["kind"] == "firmware"
+        self.waves.object = fleet_views.waves_html(rollout) if rollout is not None else "<p>" + _(
+            "This firmware has not been sent to devices. A maintainer starts a rollout to device groups with the "
+            "SDK, the CLI (aitip device-rollouts start) or an agent.") + "</p>"
+        state = rollout["state"] if rollout is not None else None
+        self.device_pause.disabled = state != "running"
+        self.device_resume.disabled = state != "paused"
+        self.device_stop.disabled = state not in DEVICES_ACTIVE
+
     def start_polling(self) -> None:
         if self.poller is None and pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             self.poller = pn.state.add_periodic_callback(self.poll, period=POLL_MS)
@@ -207,6 +262,11 @@ class ReleasesPage(QuietChanges):
         self.rollouts = self.messages.attempt(_("list the rollouts of {project}").format(project=project),
                                               lambda: self.api.op("rollouts.list", project=project,
                                                                   limit=LISTED)["rollouts"], self.rollouts)
+        self.device_rollouts = self.messages.attempt(
+            _("list the device rollouts of {project}").format(project=project),
+            lambda: self.api.op("device_rollouts.list", project=project)["rollouts"], self.device_rollouts)
+        self.fleet = self.messages.attempt(_("read the device fleet of {project}").format(project=project),
+                                           lambda: self.api.op("devices.fleet", project=project), self.fleet)
         self.show()
 
     # ----- reactions -----
@@ -271,9 +331,26 @@ class ReleasesPage(QuietChanges):
             self.rollouts = [answer if item["id"] == answer["id"] else item for item in self.rollouts]
             self.show()
 
+    def act_on_device_rollout(self, verb: str) -> None:
+        rollout = self.shown_device_rollout()
+        if rollout is None:
+            return
+        self.messages.reset()
+        doings = {"pause": _("pause device rollout {id}"), "resume": _("resume device rollout {id}"),
+                  "stop": _("stop device rollout {id}")}
+        arguments = {"reason": _("emergency stop from the Releases page")} if verb == "stop" else {}
+        answer = self.messages.attempt(doings[verb].format(id=rollout["id"]), lambda: self.api.op(
+            f"device_rollouts.{verb}", project=self.project.value, device_rollout=rollout["id"], **arguments), None)
+        if answer is not None:
+            self.messages.info(_("Device rollout {id}: {state}.").format(
+                id=answer["id"], state=_(fleet_views.DEVICE_ROLLOUT_WORDS.get(answer["state"], answer["state"]))))
+            self.device_rollouts = [answer if item["id"] == answer["id"] else item for item in self.device_rollouts]
+            self.show()
+
     def view(self) -> pn.Column:
         return pn.Column(pn.Row(self.project, self.refresh, sizing_mode="stretch_width"), self.table, self.empty,
-                         self.detail, section(_("Analysis of the rollout")), self.chart, sizing_mode="stretch_width")
+                         self.detail, section(_("Analysis of the rollout")), self.chart,
+                         section(_("Device fleet")), self.fleet_chart, sizing_mode="stretch_width")
 
 
 def page() -> pn.Column:

@@ -136,3 +136,73 @@ def test_the_requester_reads_chinese_and_is_told_why_he_may_not_decide(
     expect(page.locator(".decide-why")).to_contain_text("任何人都不能审批自己的发布申请。")
     expect(page.locator(".promote-why")).to_contain_text("晋级需要 维护者 或更高角色；你是 开发者。")
     screenshot(page, screenshots, "releases-zh")
+
+
+FLEET_PROJECT = "fleet-ui"
+
+
+@pytest.fixture(scope="module")
+def firmware_rolled_out(platform: RunningPlatform, people: dict[str, str], tmp_path_factory: Any) -> dict[str, Any]:
+    """bob's firmware 1.0.0 for board-x1, approved by ann and sent to groups canary (2 devices, online: they
+    install it through the hub's proxy, TUF and all) and early (3 devices, offline: the group waits)."""
+    import asyncio
+    import base64
+
+    from aitip.device_client.fleet import SimulatedFleet
+    from aitip.device_client.updater import Provisioned
+
+    with platform.api(people["ann"]) as ann, platform.api(people["bob"]) as bob:
+        assert ann.post("projects", json={"name": FLEET_PROJECT}).status_code == 201
+        assert ann.post(f"projects/{FLEET_PROJECT}/members", json={"user": "bob", "role": "developer"}).status_code == 201
+        devices = {}
+        for name, group in (("c-0", "canary"), ("c-1", "canary"), ("e-0", "early"), ("e-1", "early"),
+                            ("e-2", "early")):
+            answer = ann.post(f"projects/{FLEET_PROJECT}/devices", json={"name": name, "hardware": "board-x1",
+                                                                          "group": group})
+            assert answer.status_code == 201, answer.text
+            devices[name] = Provisioned.from_answer(f"{platform.url}/services/aitip/", answer.json())
+        release = bob.post(f"projects/{FLEET_PROJECT}/releases", json={
+            "kind": "firmware", "name": "board-fw", "version": "1.0.0", "hardware": "board-x1",
+            "firmware_base64": base64.b64encode(b"\x7fELF board firmware" * 512).decode(),
+            "changelog": "The first firmware for the x1 board."})
+        assert release.status_code == 201, release.text
+        decided = ann.post(f"projects/{FLEET_PROJECT}/releases/{release.json()['id']}/decisions",
+                           json={"decision": "approve"})
+        assert decided.status_code == 200, decided.text
+        started = ann.post(f"projects/{FLEET_PROJECT}/releases/{release.json()['id']}/device-rollouts", json={
+            "groups": [{"group": "canary", "success_threshold": 100, "error_threshold": 0},
+                       {"group": "early", "success_threshold": 100, "error_threshold": 34}], "poll_seconds": 1})
+        assert started.status_code == 201, started.text
+    canary = {name: devices[name] for name in ("c-0", "c-1")}
+    fleet = SimulatedFleet(canary, tmp_path_factory.mktemp("fleet"), threads=2, first_poll_spread=0.2)
+    try:
+        assert asyncio.run(fleet.run(lambda f: f.count("installed") == 2, timeout=120)), fleet.logs
+    finally:
+        fleet.close()
+    return release.json()
+
+
+def test_a_maintainer_follows_a_firmware_rollout_and_stops_it(
+        platform: RunningPlatform, firmware_rolled_out: dict[str, Any], ann_page: Page, chinese_sign_in: Any,
+        screenshots: Path) -> None:
+    page = open_dashboard(ann_page, platform, f"releases?project={FLEET_PROJECT}&lang=en")
+    expect(page.locator("#release-title")).to_contain_text("firmware for board-x1, 9.5 KiB")
+    expect(page.locator(".evidence-none")).to_contain_text("embeds no model version")
+    expect(page.locator(".table-device-rollouts .device-rollout-state[data-state='running']")).to_be_visible()
+    expect(page.locator(".wave[data-group='canary']")).to_contain_text("2 of 2 installed, 0 failed")
+    expect(page.locator(".wave[data-group='early'][data-started='true']")).to_contain_text("0 of 3 installed")
+    expect(page.locator(".fleet-chart.devices-5")).to_be_visible()
+    screenshot(page, screenshots, "releases-firmware-running")
+    expect(page.locator(".device-resume button")).to_be_disabled()
+    page.locator(".device-stop button").click()
+    expect(page.locator(".aitip-info")).to_contain_text("emergency stop")
+    expect(page.locator(".table-device-rollouts .device-rollout-state[data-state='stopped']")).to_be_visible()
+    expect(page.locator(".device-stop button")).to_be_disabled()
+    screenshot(page, screenshots, "releases-firmware-stopped")
+
+    chinese = open_dashboard(chinese_sign_in("bob"), platform, f"releases?project={FLEET_PROJECT}")
+    expect(chinese.locator(".table-device-rollouts .device-rollout-state[data-state='stopped']")).to_contain_text(
+        "紧急停止")
+    expect(chinese.locator(".wave[data-group='canary']")).to_contain_text("已安装")
+    expect(chinese.locator(".device-stop button")).to_be_disabled()
+    screenshot(chinese, screenshots, "releases-firmware-zh")

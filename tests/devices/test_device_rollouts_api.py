@@ -162,3 +162,41 @@ async def test_the_device_route_takes_only_a_device_token_of_its_own_project(
     assert status == 200 and said["action"] == "none" and said["device"] == "d1", said
     assert (await api("DELETE", f"projects/alpha/devices/{answer['device']['id']}", user="dave"))[0] == 204
     assert (await device_call(base_url, "ota/alpha/check-in", token, body={}))[0] == 401
+
+
+async def test_a_stop_is_not_lost_on_a_long_poll_the_device_gave_up(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:
+    """A device holds its check-in open (``wait``), then drops the connection; the emergency stop that comes
+    meanwhile wakes that abandoned poll, which has nobody to tell: the device hears it at its next check-in."""
+    import asyncio
+
+    await make_alpha(api)
+    base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    status, answer = await api("POST", "projects/alpha/devices", user="dave",
+                               body={"name": "d1", "hardware": "board-x1", "group": "canary"})
+    token = answer["token"]
+    release = await firmware_release(api, "1.0.0", b"image")
+    status, rollout = await api("POST", f"{RELEASES}/{release}/device-rollouts", user="dave",
+                                body={"groups": [{"group": "canary"}], "poll_seconds": 1})
+    assert status == 201, rollout
+    assert (await api("POST", f"projects/alpha/device-rollouts/{rollout['id']}/pause", user="dave"))[0] == 200
+    status, said = await device_call(base_url, "ota/alpha/check-in", token, body={"version": None})
+    assert said["action"] == "none" and "paused" in said["reason"], said
+
+    body = b'{"version": null}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    writer.write(f"POST {jp_base_url}ota/alpha/check-in?wait=30 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    writer.close()  # the device gave up on its poll
+    await asyncio.sleep(0.5)
+    status, stopped = await api("POST", f"projects/alpha/device-rollouts/{rollout['id']}/stop", user="dave",
+                                body={"reason": "field reports"})
+    assert status == 200 and stopped["state"] == "stopped", stopped
+    await asyncio.sleep(0.5)  # the abandoned poll wakes, and finds nobody
+    status, said = await device_call(base_url, "ota/alpha/check-in", token, body={"version": None})
+    assert said["action"] == "stop" and said["reason"] == "field reports", said
+    status, said = await device_call(base_url, "ota/alpha/check-in", token, body={"version": None})
+    assert said["action"] == "none", "a device hears of a stop once"

@@ -25,6 +25,7 @@ class DeviceLog:
     """What one simulated device did, in monotonic seconds."""
 
     name: str
+    updated_at: float | None = None  # when it was told to install an update
     installed_at: float | None = None
     failed_at: float | None = None
     stopped_at: float | None = None  # when it first heard of an emergency stop
@@ -51,11 +52,19 @@ class SimulatedFleet:
         found = self._updaters.get(name)
         if found is None:
             found = self._updaters[name] = DeviceUpdater(
-                self.devices[name], self.state_root / name, pool=self._pool,
+                self.devices[name], self.state_root / name, pool=self._pool, simulated=True,
                 boot_check=lambda image: "the watchdog reset the board" if name in self.failing else None)
         return found
 
     async def _device(self, session: aiohttp.ClientSession, name: str) -> None:
+        try:
+            await self._live(session, name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a device that broke says so in its log, not silently
+            self.logs[name].errors.append(f"the device stopped: {type(error).__name__}: {error}")
+
+    async def _live(self, session: aiohttp.ClientSession, name: str) -> None:
         log = self.logs[name]
         await asyncio.sleep(random.uniform(0, self.first_poll_spread))
         updater = await asyncio.get_running_loop().run_in_executor(self._executor, self.updater, name)
@@ -74,6 +83,7 @@ class SimulatedFleet:
             if answer["action"] == "stop" and log.stopped_at is None:
                 log.stopped_at = time.monotonic()
             if answer["action"] == "update":
+                log.updated_at = time.monotonic()
                 installed = await asyncio.get_running_loop().run_in_executor(
                     self._executor, updater.install, answer["update"])
                 if installed:
@@ -104,6 +114,8 @@ class SimulatedFleet:
                     await asyncio.sleep(0.1)
             finally:
                 self._stop.set()
+                for task in tasks:  # a check-in held open as a long poll would keep a device up to its wait
+                    task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
         return held
 

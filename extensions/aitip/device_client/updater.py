@@ -109,12 +109,12 @@ class DeviceUpdater:
     """One device: its TUF metadata cache and A/B slots under ``state_dir``."""
 
     def __init__(self, provisioned: Provisioned, state_dir: Path, *, pool: urllib3.PoolManager | None = None,
-                 boot_check: Callable[[bytes], str | None] | None = None) -> None:
+                 boot_check: Callable[[bytes], str | None] | None = None, simulated: bool = False) -> None:
         self.provisioned = provisioned
         self.state_dir = state_dir
         self.metadata_dir = state_dir / "tuf"
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
-        self.slots = Slots(state_dir / "slots")
+        self.slots = Slots(state_dir / "slots", durable=not simulated, keep_images=not simulated)
         self.fetcher = DeviceFetcher(provisioned.token, pool=pool)
         self.pool = self.fetcher.pool
         self.public_key = serialization.load_pem_public_key(provisioned.release_key_pem.encode("ascii"))
@@ -180,21 +180,27 @@ class DeviceUpdater:
             raise InstallRefused(f"{type(error).__name__}: {error}") from error
         return image
 
+    def _refused(self, update: dict[str, Any], refusal: InstallRefused) -> bool:
+        log.warning("update %s refused: %s", update.get("version"), refusal)
+        self.report = {"rollout": update["rollout"], "state": "failed", "message": str(refusal)}
+        return False
+
     def install(self, update: dict[str, Any]) -> bool:
         """Verify, write the inactive slot, reboot into it and keep it if it boots; the report says how it went."""
         try:
             image = self.verified_image(update)
             verify_release(update, image, self.public_key, self.provisioned.hardware)
             self.slots.write_inactive(image, update["version"])
-            failure = self.boot_check(image)
-            if failure is not None:
-                self.slots.fall_back()
-                raise InstallRefused(f"the new image did not boot: {failure}; back on slot {self.slots.active}")
-            self.slots.commit()
         except InstallRefused as refusal:
-            log.warning("update %s refused: %s", update.get("version"), refusal)
-            self.report = {"rollout": update["rollout"], "state": "failed", "message": str(refusal)}
-            return False
+            return self._refused(update, refusal)
+        except OSError as error:  # the slot could not be written: the device keeps what it runs
+            return self._refused(update, InstallRefused(f"writing slot {self.slots.inactive} failed: {error}"))
+        failure = self.boot_check(image)
+        if failure is not None:
+            self.slots.fall_back()
+            return self._refused(update, InstallRefused(
+                f"the new image did not boot: {failure}; back on slot {self.slots.active}"))
+        self.slots.commit()
         self.report = {"rollout": update["rollout"], "state": "installed",
                        "message": f"running {update['version']} from slot {self.slots.active}"}
         return True

@@ -65,8 +65,8 @@ class FleetController:
         self._events: list[tuple[str, str, dict[str, Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._flushing = asyncio.Lock()
-        # Devices holding a check-in open (a long poll), woken when there is something for them.
-        self._waiting: dict[int, asyncio.Future[None]] = {}
+        # Devices holding a check-in open (a long poll), woken (True) when there is something for them.
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
 
     # ----- start and stop -----
 
@@ -214,19 +214,20 @@ class FleetController:
         for device in devices:
             waiting = self._waiting.pop(device, None)
             if waiting is not None and not waiting.done():
-                waiting.set_result(None)
+                waiting.set_result(True)
 
-    async def wait(self, entry: DeviceEntry, seconds: float) -> None:
-        """Hold a device's check-in open until there is something for it, or ``seconds`` passed."""
-        waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def wait(self, entry: DeviceEntry, seconds: float) -> bool:
+        """Hold a device's check-in open until there is something for it (True), or ``seconds`` passed or the
+        device polled again meanwhile (False: its older poll has nothing to say; the device has moved on)."""
+        waiting: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         earlier = self._waiting.get(entry.id)
         if earlier is not None and not earlier.done():
-            earlier.set_result(None)  # the same device polling twice: the older poll answers now
+            earlier.set_result(False)
         self._waiting[entry.id] = waiting
         try:
-            await asyncio.wait_for(asyncio.shield(waiting), seconds)
+            return await asyncio.wait_for(asyncio.shield(waiting), seconds)
         except TimeoutError:
-            pass
+            return False
         finally:
             if self._waiting.get(entry.id) is waiting:
                 del self._waiting[entry.id]

@@ -9,7 +9,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from .waves import ASSIGNED, FAILED, INSTALLED, RolloutProgress, WaveProgress
 
 TOKEN_PREFIX = "aitipdev_"
 DEVICE_PATH = "ota/{project}/"
+TARGET_CACHE_BYTES = 256 * 1024 * 1024
 
 
 def token_digest(token: str) -> str:
@@ -72,6 +73,9 @@ class DevicesService(CatalogService):
         self.repositories_dir = repositories
         self._repositories: dict[int, TufRepository] = {}
         self._making = threading.Lock()
+        self._targets: OrderedDict[tuple[int, str], bytes] = OrderedDict()
+        self._targets_bytes = 0
+        self._targets_lock = threading.Lock()
 
     def repository(self, project_id: int) -> TufRepository:
         """The project's TUF repository (made, with its keys, on first use; one object per project)."""
@@ -82,6 +86,28 @@ class DevicesService(CatalogService):
                 if found is None:
                     found = self._repositories[project_id] = TufRepository(self.repositories_dir / str(project_id))
         return found
+
+    def target_bytes(self, project_id: int, name: str) -> bytes | None:
+        """A published target's bytes, kept in memory once read: targets are named by their hash, never change,
+        and a fleet fetches the same one thousands of times."""
+        key = (project_id, name)
+        with self._targets_lock:
+            found = self._targets.get(key)
+            if found is not None:
+                self._targets.move_to_end(key)
+                return found
+        path = self.repository(project_id).target_file(name)
+        if path is None:
+            return None
+        data = path.read_bytes()
+        with self._targets_lock:
+            if key not in self._targets:
+                self._targets[key] = data
+                self._targets_bytes += len(data)
+            while self._targets_bytes > TARGET_CACHE_BYTES and len(self._targets) > 1:
+                _, dropped = self._targets.popitem(last=False)
+                self._targets_bytes -= len(dropped)
+        return data
 
     def keep_fresh(self) -> None:
         """Re-sign expiring metadata of every repository made so far (the controller calls it now and then)."""

@@ -25,6 +25,11 @@ SUMMARY = "A device's check-in, and its project's TUF metadata and firmware targ
 class DeviceHandler(PlatformRequestMixin, web.RequestHandler):
     operations = {method: RouteOperation("device.connect", SUMMARY) for method in ("GET", "POST")}
     device: Any = None
+    gone = False  # the device closed the connection (a long poll it gave up on)
+
+    def on_connection_close(self) -> None:
+        self.gone = True
+        super().on_connection_close()
 
     def refuse(self, status: int, code: str, message: str, detail: Any = None) -> None:
         self.set_status(status)
@@ -53,13 +58,15 @@ class DeviceHandler(PlatformRequestMixin, web.RequestHandler):
 
     @allow_unauthenticated
     async def get(self, project: str, ota_path: str) -> None:
-        repository = self.context.devices.repository(self.device.project_id)
+        devices = self.context.devices
         kind, _, name = ota_path.partition("/")
-        path = repository.metadata_file(name) if kind == "metadata" else \
-            repository.target_file(name) if kind == "targets" else None
-        if path is None:
+        if kind == "targets":
+            data = await asyncio.to_thread(devices.target_bytes, self.device.project_id, name)
+        else:
+            path = devices.repository(self.device.project_id).metadata_file(name)
+            data = path.read_bytes() if path is not None else None
+        if data is None:
             return self.refuse(404, "not_found", f"the repository has no {ota_path}")
-        data = await asyncio.to_thread(path.read_bytes) if kind == "targets" else path.read_bytes()
         self.set_header("Content-Type", "application/json" if kind == "metadata" else "application/octet-stream")
         self.set_header("Cache-Control", "no-store")
         self.finish(data)
@@ -85,9 +92,10 @@ class DeviceHandler(PlatformRequestMixin, web.RequestHandler):
         fleet = self.context.devices.fleet
         answer = fleet.check_in(self.device, body)
         if answer.action == "none" and seconds > 0:
-            await fleet.wait(self.device, seconds)
-            if self.request.connection.stream.closed():  # type: ignore[attr-defined]
+            woken = await fleet.wait(self.device, seconds)
+            if self.gone:  # nobody to tell: what there is stays for the device's next check-in
                 return
-            answer = fleet.check_in(self.device, CheckIn(version=body.version, slot=body.slot))
+            if woken:
+                answer = fleet.check_in(self.device, CheckIn(version=body.version, slot=body.slot))
         self.set_header("Content-Type", "application/json")
         self.finish(answer.model_dump_json(exclude_none=True))
