@@ -174,11 +174,13 @@ async def run(devices: int, work: Path, long_poll: float, fleet_root: Path) -> d
             online = {name: provisioned[name] for name in provisioned if name.split("-")[0] in ("canary", "early")}
             polling = SimulatedFleet(online, fleet_root, threads=8, first_poll_spread=5.0,
                                      failing=set(early[:max(1, len(early) // 10)]))
-            finished = asyncio.Event()
-            running = asyncio.create_task(polling.run(lambda f: finished.is_set(), timeout=3600))
             second = await release(api, approver, "1.1.0", os.urandom(256 * 1024))
             began = time.monotonic()
+            # Started before the devices come online: each hears at its first check-in to poll every 5 s (a device
+            # that checks in while nothing is rolling out is told to come back in 5 minutes).
             stopped = await rollout(api, second, poll_seconds=5)
+            finished = asyncio.Event()
+            running = asyncio.create_task(polling.run(lambda f: finished.is_set(), timeout=3600))
             while True:
                 state = (await api.get(f"projects/{PROJECT}/device-rollouts/{stopped['id']}")).json()
                 if state["state"] == "stopped":
