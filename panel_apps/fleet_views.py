@@ -54,6 +54,8 @@ def waves_html(rollout: dict[str, Any]) -> str:
         done, failed = 100 * wave["installed"] / size, 100 * wave["failed"] / size
         status = _("waiting") if not wave["started"] else _("{installed} of {devices} installed, {failed} failed") \
             .format(installed=wave["installed"], devices=wave["devices"], failed=wave["failed"])
+        if wave.get("withdrawn"):
+            status += _(", {withdrawn} withdrawn by the stop").format(withdrawn=wave["withdrawn"])
         thresholds = _("next group at {success} %, stop above {error} % failed").format(
             success=wave["success_threshold"], error=wave["error_threshold"])
         rows.append(
@@ -69,7 +71,7 @@ def waves_html(rollout: dict[str, Any]) -> str:
 
 def fleet_figure(fleet: dict[str, Any] | None) -> Any:
     """Devices per firmware version, stacked by state (up to date, updating, failed, never checked in)."""
-    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.models import AdaptiveTicker, ColumnDataSource, HoverTool
     from bokeh.plotting import figure
 
     if not fleet or not fleet.get("devices"):
@@ -83,7 +85,7 @@ def fleet_figure(fleet: dict[str, Any] | None) -> Any:
         data[state] = [counts.get((version, state), 0) for version in versions]
     chart = figure(y_range=versions, height=max(FLEET_HEIGHT, 60 + 40 * len(versions)), sizing_mode="stretch_width",
                    toolbar_location=None, x_axis_label=_("devices"), y_axis_label=_("firmware version"))
-    chart.css_classes = ["fleet-chart", f"devices-{fleet['devices']}"]
+    chart.css_classes = ["fleet-chart", f"devices-{fleet['devices']}", "states-" + "-".join(states)]
     renderers = chart.hbar_stack(states, y="version", height=0.6, source=ColumnDataSource(data),
                                  color=[DEVICE_STATE_COLOURS[state] for state in states],
                                  legend_label=[_(DEVICE_STATE_WORDS[state]) for state in states])
@@ -91,5 +93,6 @@ def fleet_figure(fleet: dict[str, Any] | None) -> Any:
         chart.add_tools(HoverTool(renderers=[renderer], tooltips=[(_("firmware version"), "@version"),
                                                                   (_(DEVICE_STATE_WORDS[state]), f"@{state}")]))
     chart.x_range.start = 0
+    chart.xaxis.ticker = AdaptiveTicker(min_interval=1)  # whole devices
     chart.legend.location = "bottom_right"
     return chart

@@ -88,7 +88,8 @@ class ReleasesPage(QuietChanges):
             sizing_mode="stretch_width", visible=False)
         self.device_table = data_table(fleet_views.device_rollouts_frame([]), name="device-rollouts", page_size=6,
                                        selectable=1, titles=fleet_views.device_table_titles(),
-                                       formatters={"state": {"type": "html"}})
+                                       formatters={"state": {"type": "html"}},
+                                       widths={"state": 150, "message": 420})  # states and reasons change later
         self.waves = html()
         self.device_pause = button(_("Pause"), "device-pause", "warning", 100)
         self.device_resume = button(_("Resume"), "device-resume", "primary", 100)
@@ -97,6 +98,7 @@ class ReleasesPage(QuietChanges):
             self.device_table, self.waves, pn.Row(self.device_pause, self.device_resume, self.device_stop),
             sizing_mode="stretch_width", visible=False)
         self.fleet_chart = pn.Column(sizing_mode="stretch_width", css_classes=["fleet"])
+        self.analysis = pn.Column(section(_("Analysis of the rollout")), self.chart, sizing_mode="stretch_width")
         self.detail = pn.Column(
             self.title, self.environments, pn.Row(self.promote, self.promote_reason, sizing_mode="stretch_width"),
             section(_("Evidence")), self.evidence, section(_("Approvals")), self.approvals,
@@ -176,6 +178,7 @@ class ReleasesPage(QuietChanges):
         self.detail.visible = release is not None
         if release is None:
             self.stop_polling()
+            self.analysis.visible = True
             self.draw_chart(None, _("No release yet."))
             return
         project = self.project.value
@@ -200,7 +203,7 @@ class ReleasesPage(QuietChanges):
         with self.quietly():
             self.device_table.value = fleet_views.device_rollouts_frame(device_rollouts)
             self.device_table.selection = [0] if device_rollouts else []
-        self.rollouts_table.visible = release["kind"] != "firmware"
+        self.rollouts_table.visible = self.analysis.visible = release["kind"] != "firmware"
         self.show_device_rollout()
         if any(rollout["state"] in ACTIVE for rollout in rollouts) or \
                 any(rollout["state"] in DEVICES_ACTIVE for rollout in device_rollouts):
@@ -349,8 +352,8 @@ class ReleasesPage(QuietChanges):
 
     def view(self) -> pn.Column:
         return pn.Column(pn.Row(self.project, self.refresh, sizing_mode="stretch_width"), self.table, self.empty,
-                         self.detail, section(_("Analysis of the rollout")), self.chart,
-                         section(_("Device fleet")), self.fleet_chart, sizing_mode="stretch_width")
+                         self.detail, self.analysis, section(_("Device fleet")), self.fleet_chart,
+                         sizing_mode="stretch_width")
 
 
 def page() -> pn.Column:

@@ -182,7 +182,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def open_dashboard(page: Page, platform: RunningPlatform, path: str) -> Page:
     """Navigate to a dashboard page and wait until Bokeh has drawn a chart."""
     page.goto(f"{platform.dashboards_url}/{path}")
-    page.wait_for_selector("canvas", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("canvas:visible", timeout=PAGE_TIMEOUT_MS)  # a hidden section's chart is no sign
     return page
 
 

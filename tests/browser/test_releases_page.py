@@ -147,6 +147,7 @@ def firmware_rolled_out(platform: RunningPlatform, people: dict[str, str], tmp_p
     install it through the hub's proxy, TUF and all) and early (3 devices, offline: the group waits)."""
     import asyncio
     import base64
+    import threading
 
     from aitip.device_client.fleet import SimulatedFleet
     from aitip.device_client.updater import Provisioned
@@ -175,10 +176,14 @@ def firmware_rolled_out(platform: RunningPlatform, people: dict[str, str], tmp_p
         assert started.status_code == 201, started.text
     canary = {name: devices[name] for name in ("c-0", "c-1")}
     fleet = SimulatedFleet(canary, tmp_path_factory.mktemp("fleet"), threads=2, first_poll_spread=0.2)
-    try:
-        assert asyncio.run(fleet.run(lambda f: f.count("installed") == 2, timeout=120)), fleet.logs
-    finally:
-        fleet.close()
+    held: list[bool] = []
+    # Its own thread and event loop: the browser tests' loop is running in this one.
+    runner = threading.Thread(target=lambda: held.append(asyncio.run(
+        fleet.run(lambda f: f.count("installed") == 2, timeout=120))))
+    runner.start()
+    runner.join()
+    fleet.close()
+    assert held == [True], fleet.logs
     return release.json()
 
 
@@ -198,6 +203,10 @@ def test_a_maintainer_follows_a_firmware_rollout_and_stops_it(
     expect(page.locator(".aitip-info")).to_contain_text("emergency stop")
     expect(page.locator(".table-device-rollouts .device-rollout-state[data-state='stopped']")).to_be_visible()
     expect(page.locator(".device-stop button")).to_be_disabled()
+    expect(page.locator(".rollout-analysis")).to_be_hidden()  # an endpoint's analysis: not firmware's
+    page.locator(".refresh button").click()  # the early group, never online, is no longer "updating"
+    expect(page.locator(".fleet-chart.devices-5.states-idle-registered")).to_be_visible()
+    expect(page.locator(".wave[data-group='early']")).to_contain_text("3 withdrawn by the stop")
     screenshot(page, screenshots, "releases-firmware-stopped")
 
     chinese = open_dashboard(chinese_sign_in("bob"), platform, f"releases?project={FLEET_PROJECT}")

@@ -130,8 +130,11 @@ async def test_firmware_goes_to_the_fleet_group_by_group_and_an_emergency_stop_h
     found = await stopped()
     assert found["state"] == "stopped" and "emergency stop" in found["message"], found
     assert "2 of 4 devices of group 'early'" in found["message"], found
+    assert found["waves"][1]["withdrawn"] + found["waves"][1]["installed"] + found["waves"][1]["failed"] == 4, found
     assert found["waves"][2]["started"] is False and all(
         fleet.logs[f"late-{n}"].installed_at is None for n in range(6)), "the late group got it after the stop"
+    status, updating = await api("GET", "projects/alpha/devices", user="bob", params={"state": "updating"})
+    assert updating["devices"] == [], "a withdrawn update leaves its device running what it ran"
     failed = await api("GET", "projects/alpha/devices", user="bob", params={"state": "failed"})
     assert sorted(device["name"] for device in failed[1]["devices"]) == ["early-0", "early-1"], failed
     assert all("did not boot" in device["message"] and device["version"] == "1.0.0"

@@ -206,6 +206,10 @@ class FleetController:
         withdrawn = [device for device, state in progress.updates.items() if state == STOPPED]
         for device in withdrawn:
             self._changed_updates[(progress.id, device)] = {"state": STOPPED, "message": message, "reported_at": None}
+            entry = self.devices.get(device)
+            if entry is not None and entry.state == "updating":  # it keeps running what it ran
+                entry.state = "idle" if entry.last_seen is not None else "registered"
+                self._dirty_devices.add(device)
         self._wake(withdrawn)
 
     # ----- long polls -----

@@ -125,6 +125,7 @@ class Wave(ResponseModel):
     assigned: int
     installed: int
     failed: int
+    withdrawn: int = Field(0, description="Updates an emergency stop withdrew before the device started them")
     started: bool
 
 

@@ -45,7 +45,7 @@ from .models import (
 )
 from .tables import DeviceRecord, DeviceRolloutRecord, DeviceUpdateRecord
 from .tuf_repository import TufRepository, target_path
-from .waves import ASSIGNED, FAILED, INSTALLED, RolloutProgress, WaveProgress
+from .waves import ASSIGNED, FAILED, INSTALLED, STOPPED, RolloutProgress, WaveProgress
 
 TOKEN_PREFIX = "aitipdev_"
 DEVICE_PATH = "ota/{project}/"
@@ -303,7 +303,8 @@ class DevicesService(CatalogService):
             waves.append(Wave(group=wave["group"], success_threshold=wave["success_threshold"],
                               error_threshold=wave["error_threshold"], devices=size,
                               assigned=counts.get((index, ASSIGNED), 0), installed=counts.get((index, INSTALLED), 0),
-                              failed=counts.get((index, FAILED), 0), started=started))
+                              failed=counts.get((index, FAILED), 0), withdrawn=counts.get((index, STOPPED), 0),
+                              started=started))
         return DeviceRollout(id=found.id, project=found.project.name, release=found.release_id,
                              release_name=found.update_payload.get("name", ""), version=found.version,
                              target=found.target, state=found.state, group_index=found.group_index,
