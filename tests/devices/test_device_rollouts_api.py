@@ -203,3 +203,60 @@ async def test_a_stop_is_not_lost_on_a_long_poll_the_device_gave_up(
     assert said["action"] == "stop" and said["reason"] == "field reports", said
     status, said = await device_call(base_url, "ota/alpha/check-in", token, body={"version": None})
     assert said["action"] == "none", "a device hears of a stop once"
+
+
+async def test_an_agent_sends_firmware_to_the_fleet_over_mcp_and_is_told_of_the_emergency_stop(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path) -> None:
+    """A maintainer's agent, through MCP tools alone: registers the devices, requests the firmware release, and
+    (once a person approved it) starts the rollout and follows it; the early group's boards fail to boot it, and
+    the tool's answer is the emergency stop with its reason."""
+    import asyncio
+
+    from tests.server.test_mcp import mcp_client
+
+    await make_alpha(api)
+    base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+
+    async def call(client: Any, tool: str, arguments: dict[str, Any], **options: Any) -> Any:
+        answered = await client.call_tool(tool, {"project": "alpha", **arguments}, **options)
+        assert not answered.is_error, (tool, answered.content[0].text)
+        return answered.structured_content
+
+    progress: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async with mcp_client(jp_http_port, jp_base_url, "dave") as agent:
+        devices = {}
+        for group, count in (("canary", 2), ("early", 4)):
+            for number in range(count):
+                answer = await call(agent, "devices_register", {"name": f"{group}-{number}", "hardware": "board-x1",
+                                                                "group": group})
+                devices[answer["device"]["name"]] = Provisioned.from_answer(base_url, answer)
+        release = await call(agent, "releases_request", {
+            "kind": "firmware", "name": "board-fw", "version": "3.0.0", "hardware": "board-x1",
+            "firmware_base64": base64.b64encode(b"\x7fELF 3.0.0" * 100).decode()})
+        refused = await agent.call_tool("device_rollouts_start", {"project": "alpha", "release": release["id"],
+                                                                  "groups": [{"group": "canary"}]})
+        assert refused.is_error and "release_not_approved" in refused.content[0].text, refused.content[0].text
+        status, decided = await api("POST", f"{RELEASES}/{release['id']}/decisions", user="frank",
+                                    body={"decision": "approve"})
+        assert status == 200 and decided["state"] == "approved", decided
+        fleet = SimulatedFleet(devices, tmp_path / "fleet", failing={"early-0", "early-1"}, first_poll_spread=0.2,
+                               threads=4, long_poll=5)
+        try:
+            followed, _ = await asyncio.gather(
+                call(agent, "device_rollouts_start", {
+                    "release": release["id"], "poll_seconds": 0.5, "wait_seconds": 90,
+                    "groups": [{"group": "canary", "success_threshold": 100, "error_threshold": 0},
+                               {"group": "early", "success_threshold": 100, "error_threshold": 25}]},
+                    progress_callback=on_progress),
+                fleet.run(lambda f: f.count("failed") >= 2, timeout=90))
+        finally:
+            fleet.close()
+        fleet_now = await call(agent, "devices_fleet", {})
+    assert followed["state"] == "stopped" and "2 of 4 devices of group 'early'" in followed["message"], followed
+    assert [wave["installed"] for wave in followed["waves"]][0] == 2, followed["waves"]
+    assert progress and progress[-1].endswith(": stopped"), progress
+    assert fleet_now["devices"] == 6 and fleet_now["groups"] == {"canary": 2, "early": 4}, fleet_now
