@@ -260,3 +260,43 @@ async def test_an_agent_sends_firmware_to_the_fleet_over_mcp_and_is_told_of_the_
     assert [wave["installed"] for wave in followed["waves"]][0] == 2, followed["waves"]
     assert progress and progress[-1].endswith(": stopped"), progress
     assert fleet_now["devices"] == 6 and fleet_now["groups"] == {"canary": 2, "early": 4}, fleet_now
+
+
+async def test_a_restarted_controller_goes_on_where_the_rollout_was(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, tmp_path: Path) -> None:
+    """The fleet controller stopped (its last batch written) and started again, as a restarted platform does:
+    the rollout is at the same group with the same reports, and the next group starts from there."""
+    await make_alpha(api)
+    base_url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
+    devices = {}
+    for name, group in (("c-0", "canary"), ("e-0", "early"), ("e-1", "early")):
+        status, answer = await api("POST", "projects/alpha/devices", user="dave",
+                                   body={"name": name, "hardware": "board-x1", "group": group})
+        devices[name] = Provisioned.from_answer(base_url, answer)
+    release = await firmware_release(api, "1.0.0", b"image one")
+    status, rollout = await api("POST", f"{RELEASES}/{release}/device-rollouts", user="dave", body={
+        "groups": [{"group": "canary"}, {"group": "early"}], "poll_seconds": 0.3})
+    assert status == 201, rollout
+    canary = SimulatedFleet({"c-0": devices["c-0"]}, tmp_path / "fleet", first_poll_spread=0.1, threads=1)
+    try:
+        assert await canary.run(lambda f: f.count("installed") == 1, timeout=30)
+    finally:
+        canary.close()
+    controller = jp_serverapp.web_app.settings["aitip"].fleet
+    await controller.stop()
+    controller.rollouts.clear()
+    controller.devices.clear()
+    controller.by_token.clear()
+    await controller.start()
+    status, found = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")
+    assert (found["state"], found["group_index"]) == ("running", 1), found
+    assert [(wave["installed"], wave["assigned"], wave["started"]) for wave in found["waves"]] == [
+        (1, 0, True), (0, 2, True)], found
+    early = SimulatedFleet({name: devices[name] for name in ("e-0", "e-1")}, tmp_path / "fleet",
+                           first_poll_spread=0.1, threads=2)
+    try:
+        assert await early.run(lambda f: f.count("installed") == 2, timeout=30)
+    finally:
+        early.close()
+    status, done = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")
+    assert done["state"] == "succeeded", done

@@ -84,7 +84,7 @@ class FleetController:
     def _load(self) -> None:
         with self.catalog.session() as session:
             for record in session.scalars(select(DeviceRecord)):
-                self.add_device(self.entry(record))
+                self.add_device(self.entry(record), record.token_sha256)
             since = utcnow() - KEPT_FINISHED
             found = session.scalars(select(DeviceRolloutRecord).where(
                 DeviceRolloutRecord.state.in_(("running", "paused")) | (DeviceRolloutRecord.updated_at >= since)))
@@ -119,9 +119,6 @@ class FleetController:
         self.devices[entry.id] = entry
         if token_sha256 is not None:
             self.by_token[token_sha256] = entry.id
-
-    def add_token(self, token_sha256: str, device: int) -> None:
-        self.by_token[token_sha256] = device
 
     def remove_device(self, device: int) -> None:
         self.devices.pop(device, None)
