@@ -125,7 +125,7 @@ class DevicesService(CatalogService):
         principal = self._signed_in(principal)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
 
-        def write(session: Session) -> tuple[Device, int]:
+        def write(session: Session) -> tuple[Device, int, Any]:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
             found = DeviceRecord(project_id=project_record.id, name=body.name, hardware=body.hardware,
@@ -139,10 +139,10 @@ class DevicesService(CatalogService):
                                code="device_exists") from error
             record(session, principal.name, action, f"device:{project}/{body.name}",
                    {"hardware": body.hardware, "group": body.group})
-            self.fleet.add_device(self.fleet.entry(found), token_digest(token))
-            return device_answer(found), project_record.id
+            return device_answer(found), project_record.id, self.fleet.entry(found)
 
-        device, project_id = await self._in_transaction(write)
+        device, project_id, entry = await self._in_transaction(write)
+        self.fleet.add_device(entry, token_digest(token))  # once committed: a device that exists may check in
         root = await asyncio.to_thread(lambda: self.repository(project_id).trusted_root())
         return Provisioning(device=device, token=token, base_url=DEVICE_PATH.format(project=project),
                             trusted_root=json.loads(root), release_key_pem=self.signer.public_pem())
@@ -188,10 +188,10 @@ class DevicesService(CatalogService):
             found = project_row(session, DeviceRecord, device, project_record, "device")
             record(session, principal.name, action, f"device:{project}/{found.name}", {})
             session.delete(found)
-            self.fleet.remove_device(device)
 
         await self.fleet.flush()
         await self._in_transaction(write)
+        self.fleet.remove_device(device)
 
     @performs
     async def fleet_summary(self, principal: Principal | None, project: str, *, action: str) -> Fleet:
