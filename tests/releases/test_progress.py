@@ -77,6 +77,25 @@ def test_an_analysis_waits_for_its_interval_and_pauses_when_the_canary_had_no_tr
     assert machine.advance(steps, resumed.progress, seconds(40), lambda *_: QUIET).weights == [100]
 
 
+def test_an_analysis_is_due_exactly_when_advance_would_measure() -> None:
+    """The controller writes the serving metrics first when a run is due: due exactly when advance measures."""
+    steps = [Step(set_weight=10), Step(analysis=Analysis(interval_seconds=30, count=2)), Step(set_weight=100)]
+    current = machine.advance(steps, start(), T0, lambda *_: HEALTHY).progress
+    measured: list[tuple[datetime, datetime]] = []
+
+    def measure(since: datetime, until: datetime) -> machine.Measured:
+        measured.append((since, until))
+        return HEALTHY
+
+    for at in (seconds(29), seconds(30), seconds(45), seconds(60)):
+        due = machine.analysis_due(steps, current, at)
+        before = len(measured)
+        current = machine.advance(steps, current, at, measure).progress
+        assert due == (len(measured) > before), at
+    assert measured == [(T0, seconds(30)), (seconds(30), seconds(60))]
+    assert not machine.analysis_due(steps, current, seconds(600)), "past the analysis: nothing to measure"
+
+
 def test_a_latency_condition_and_a_pause_of_some_seconds() -> None:
     steps = [Step(set_weight=50), Step(pause=Pause(seconds=60)),
              Step(analysis=Analysis(interval_seconds=5, count=1,

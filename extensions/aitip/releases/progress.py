@@ -62,6 +62,18 @@ def _judge(step: Step, measured: Measured) -> tuple[str, list[str]]:
     return ("failed" if failures else "passed"), failures
 
 
+def analysis_due(steps: list[Step], progress: Progress, now: datetime) -> bool:
+    """Whether ``advance`` at ``now`` would measure the canary (its metrics should be written first)."""
+    if progress.state != "progressing" or progress.step >= len(steps):
+        return False
+    rules = steps[progress.step].analysis
+    if rules is None:
+        return False
+    done = progress.step_runs()
+    since = datetime.fromisoformat(done[-1]["at"]) if done else progress.step_started_at
+    return now >= since + timedelta(seconds=rules.interval_seconds)
+
+
 def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measure) -> Outcome:
     """Run the rollout forward as far as ``now`` allows."""
     outcome = Outcome(progress)

@@ -93,6 +93,10 @@ class RolloutService(CatalogService):
         """One step of the state machine under the rollout's lock: ``act`` (a person's action) or the machine's
         own advance, the traffic it asks for shifted, and the new state persisted."""
         async with self._locks[rollout_id]:
+            if act is None and await self._in_transaction(lambda session: self._analysis_due(session, rollout_id)):
+                # The serving metrics are written every few seconds: write what the canary served up to now, so
+                # that the analysis judges its whole window rather than the part a flush happened to reach.
+                await self.serving.flush()
             now = self.clock()
 
             def decide(session: Session) -> tuple[machine.Outcome, dict[str, Any], Rollout | None]:
@@ -135,6 +139,10 @@ class RolloutService(CatalogService):
                                                                               actor, action))
             self.notices.sent()
             return answer
+
+    def _analysis_due(self, session: Session, rollout_id: int) -> bool:
+        found = session.get(RolloutRecord, rollout_id)
+        return found is not None and machine.analysis_due(_steps(found), _progress(found), self.clock())
 
     def _measure(self, session: Session, found: RolloutRecord) -> machine.Measure:
         endpoint_id = serving_reads.endpoint_id(session, found.project_id, found.endpoint)
