@@ -11,6 +11,7 @@ the coverage test checks that every row is reachable one way or the other.
 from __future__ import annotations
 
 import argparse
+import base64
 import enum
 import json
 import sys
@@ -94,6 +95,18 @@ def _json_value(text: str) -> Any:
         raise argparse.ArgumentTypeError(_("not JSON: {error}").format(error=exc)) from exc
 
 
+def _base64_value(text: str) -> str:
+    """A ``*_base64`` field's value as given, or ``@path``: that file, encoded here (an image is far larger than
+    a command line may be)."""
+    if not text.startswith("@"):
+        return text
+    try:
+        return base64.b64encode(Path(text[1:]).expanduser().read_bytes()).decode("ascii")
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(_("cannot read {path}: {error}").format(path=text[1:],
+                                                                                error=exc.strerror)) from exc
+
+
 def option_flag(row: Operation, name: str) -> str:
     flag = "--" + name.replace("_", "-")
     return f"--{row.group.removesuffix('s')}-{name.replace('_', '-')}" if flag in GLOBAL_OPTIONS else flag
@@ -111,8 +124,12 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
         else:
             info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
             options = _options(info.annotation)
+            if field.name.endswith("_base64"):
+                options = {"type": _base64_value}
         required = field.required and not (row.takes_file and field.name == "filename")
         help_text = field.description or field.where
+        if field.name.endswith("_base64"):
+            help_text += "; or @path: the file, encoded here"
         if row.takes_file and field.name == "filename":
             help_text += " (default: the file's own name)"
         elif not required and field.where != "path" and "default:" not in help_text:

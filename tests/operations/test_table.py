@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +171,22 @@ def test_tool_schemas_check_the_same_with_type_lists_as_with_any_of() -> None:
         for schema in (tool.input_schema, tool.output_schema):
             if schema is not None:
                 jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_a_base64_field_takes_a_file_on_the_command_line(tmp_path: Path) -> None:
+    """A firmware image is far larger than a command-line argument may be: ``@path`` reads and encodes it."""
+    import base64
+
+    from aitip.cli import build_parser
+
+    image = tmp_path / "board.bin"
+    image.write_bytes(bytes(range(256)) * 1024)
+    args = build_parser().parse_args(["releases", "request", "--project", "p", "--kind", "firmware", "--name", "fw",
+                                      "--version", "1.0.0", "--hardware", "x1", "--firmware-base64", f"@{image}"])
+    assert base64.b64decode(args.arg_firmware_base64) == image.read_bytes()
+    args = build_parser().parse_args(["releases", "request", "--project", "p", "--kind", "firmware", "--name", "fw",
+                                      "--version", "1.0.0", "--hardware", "x1", "--firmware-base64", "AAEC"])
+    assert args.arg_firmware_base64 == "AAEC"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["releases", "request", "--project", "p", "--kind", "firmware", "--name", "fw",
+                                   "--version", "1.0.0", "--firmware-base64", f"@{tmp_path / 'missing.bin'}"])
