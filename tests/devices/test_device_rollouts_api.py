@@ -300,3 +300,18 @@ async def test_a_restarted_controller_goes_on_where_the_rollout_was(
         early.close()
     status, done = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")
     assert done["state"] == "succeeded", done
+
+
+async def test_two_rollouts_started_at_once_for_the_same_hardware_make_one(api: Any, jp_serverapp: Any) -> None:
+    import asyncio
+
+    await make_alpha(api)
+    assert (await api("POST", "projects/alpha/devices", user="dave",
+                      body={"name": "d1", "hardware": "board-x1", "group": "canary"}))[0] == 201
+    first = await firmware_release(api, "1.0.0", b"one")
+    second = await firmware_release(api, "1.1.0", b"two")
+    answers = await asyncio.gather(*(api("POST", f"{RELEASES}/{release}/device-rollouts", user="dave",
+                                         body={"groups": [{"group": "canary"}]}) for release in (first, second)))
+    assert sorted(status for status, _ in answers) == [201, 409], answers
+    status, listed = await api("GET", "projects/alpha/device-rollouts", user="bob")
+    assert len(listed["rollouts"]) == 1, listed

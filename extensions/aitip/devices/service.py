@@ -9,7 +9,7 @@ import hashlib
 import json
 import secrets
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class DevicesService(CatalogService):
         self._targets: OrderedDict[tuple[int, str], bytes] = OrderedDict()
         self._targets_bytes = 0
         self._targets_lock = threading.Lock()
+        self._starting: defaultdict[tuple[int, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def repository(self, project_id: int) -> TufRepository:
         """The project's TUF repository (made, with its keys, on first use; one object per project)."""
@@ -240,10 +241,19 @@ class DevicesService(CatalogService):
             return project_record.id, found
 
         project_id, found = await self._in_transaction(check)
-        busy = self.fleet.busy(project_id, found.hardware)
-        if busy is not None:
-            raise Conflict(f"rollout {busy} is still sending firmware to {found.hardware} devices: stop it or let it "
-                           f"finish first", code="device_rollout_busy", detail={"rollout": busy})
+        # One rollout at a time per hardware: two starts at once must not both pass the check.
+        async with self._starting[(project_id, found.hardware)]:
+            busy = self.fleet.busy(project_id, found.hardware)
+            if busy is not None:
+                raise Conflict(f"rollout {busy} is still sending firmware to {found.hardware} devices: stop it or "
+                               f"let it finish first", code="device_rollout_busy", detail={"rollout": busy})
+            rollout_id = await self._open_rollout(principal, project, project_id, found, body, action=action)
+        await self.fleet.flush()
+        return await self._answer(rollout_id)
+
+    async def _open_rollout(self, principal: Principal, project: str, project_id: int,
+                            found: releases.FirmwareRelease, body: DeviceRolloutStart, *, action: str) -> int:
+        """Publish the image as the release's TUF target, record the rollout, and hand it to the controller."""
         image = await asyncio.to_thread(self.firmware.read, found.sha256)
         path = target_path(found.name, found.version)
         custom = {"release": found.id, "content_sha256": found.signature.content_sha256}
@@ -272,8 +282,7 @@ class DevicesService(CatalogService):
         self.fleet.add_rollout(ActiveRollout(progress=progress, project_id=project_id, project=project_name,
                                              hardware=found.hardware, poll_seconds=body.poll_seconds,
                                              update=payload), principal.name)
-        await self.fleet.flush()
-        return await self._answer(rollout_id)
+        return rollout_id
 
     def _rollout(self, session: Session, principal: Principal, action: str, project: str,
                  rollout: int) -> DeviceRolloutRecord:
