@@ -125,6 +125,8 @@ def evidence_html(release: dict[str, Any]) -> str:
     for item in release.get("evidence") or []:
         if item["kind"] == "evaluation":
             text = _("evaluation {id}: {state}").format(id=item["id"], state=_(OUTCOME_WORDS[item["state"]]))
+        elif item["kind"] == "test_run":
+            text = _("test run: job {id} of {notebook} succeeded").format(id=item["id"], notebook=item["notebook"])
         else:
             text = _("simulation {id} under {template}: {state}").format(id=item["id"], template=item["template"],
                                                                          state=_(OUTCOME_WORDS[item["state"]]))

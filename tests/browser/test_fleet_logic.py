@@ -75,3 +75,12 @@ def test_the_fleet_chart_stacks_devices_per_version_by_state() -> None:
     source = chart.renderers[0].data_source.data
     assert source["idle"] == [4, 0] and source["failed"] == [1, 0] and source["registered"] == [0, 2]
     assert "empty" in empty.css_classes
+
+
+def test_a_test_run_reads_as_a_link_of_the_evidence_chain() -> None:
+    base = release()
+    test_run = {**base["evidence"][0], "kind": "test_run", "id": 12, "state": "succeeded", "notebook": "smoke.ipynb",
+                "job_id": 12}
+    with use_language("en"):
+        chain = evidence_html(release(evidence=[*base["evidence"], test_run]))
+    assert "test run: job 12 of smoke.ipynb succeeded" in chain

@@ -299,3 +299,53 @@ async def test_release_events_reach_the_projects_webhook_subscribers_and_mailbox
     status, deliveries = await api("GET", "projects/alpha/webhook-deliveries")
     mailed = [d for d in deliveries["items"] if d["url"].startswith("mailto:")]
     assert len(mailed) == 2 and {(d["state"], d["last_status_code"]) for d in mailed} == {("delivered", 250)}, mailed
+
+
+async def test_a_policys_test_runs_count_only_on_the_exact_versions_and_pinned_content(
+        api: Any, jp_serverapp: Any) -> None:
+    """A test notebook of the project's own, named by the policy: its newest run on digits-mlp version 1 that read
+    digits version 1 must have succeeded (and, pinned, run that content); a run on another version does not
+    count, a failed newest run withdraws the evidence."""
+    from tests.evaluation.conftest import wait_job
+    from tests.support.notebooks import notebook
+
+    await make_alpha(api)
+    await evidenced_version(api, jp_serverapp)
+    smoke = notebook("assert model_version >= 1 and should_pass, 'the smoke test failed'",
+                     parameters="model_name = ''\nmodel_version = 0\nshould_pass = True")
+
+    async def run(version: int, should_pass: bool = True) -> dict[str, Any]:
+        status, job = await api("POST", "jobs", user="carol", body={
+            "project": "alpha", "notebook": smoke, "notebook_name": "smoke.ipynb",
+            "parameters": {"model_name": "digits-mlp", "model_version": version, "should_pass": should_pass},
+            "inputs": [{"dataset": "digits", "version": 1}]})
+        assert status == 201, job
+        return await wait_job(api, job["id"])
+
+    policy = {"evaluation": True, "test_runs": [{"notebook": "smoke.ipynb"}]}
+    assert (await api("PUT", POLICY, user="dave", body=policy))[0] == 200
+    body = {"kind": "model", "name": "digits-mlp", "version": "1.0.0", "model": "digits-mlp", "model_version": 1,
+            "dataset": "digits", "dataset_version": 1}
+    status, refused = await api("POST", RELEASES, user="carol", body=body)
+    assert status == 422 and [m["kind"] for m in refused["error"]["detail"]] == ["test_run"], refused
+    assert (await run(2))["state"] == "succeeded"  # another model version: not evidence for version 1
+    status, refused = await api("POST", RELEASES, user="carol", body=body)
+    assert status == 422 and "no run with parameters" in refused["error"]["detail"][0]["reason"], refused
+    passed = await run(1)
+    assert passed["state"] == "succeeded", passed
+    failed = await run(1, should_pass=False)
+    assert failed["state"] == "failed", failed
+    status, refused = await api("POST", RELEASES, user="carol", body=body)
+    assert status == 422 and f"job {failed['id']}, failed" in refused["error"]["detail"][0]["reason"], refused
+    assert (await run(1))["state"] == "succeeded"
+    pinned = {**policy, "test_runs": [{"notebook": "smoke.ipynb", "notebook_sha256": "0" * 64}]}
+    assert (await api("PUT", POLICY, user="dave", body=pinned))[0] == 200
+    status, refused = await api("POST", RELEASES, user="carol", body=body)
+    assert status == 422 and "ran other content" in refused["error"]["detail"][0]["reason"], refused
+    status, job = await api("GET", f"jobs/{passed['id']}", user="carol")
+    assert (await api("PUT", POLICY, user="dave", body={**policy, "test_runs": [
+        {"notebook": "smoke.ipynb", "notebook_sha256": job["notebook_sha256"]}]}))[0] == 200
+    status, release = await api("POST", RELEASES, user="carol", body=body)
+    assert status == 201, release
+    test_runs = [item for item in release["evidence"] if item["kind"] == "test_run"]
+    assert len(test_runs) == 1 and test_runs[0]["notebook"] == "smoke.ipynb", release["evidence"]

@@ -43,6 +43,7 @@ class JobBrief:
     failed_cell: dict[str, Any] | None
     output_path: str | None  # the executed notebook (the platform's own file)
     sweep_id: int | None  # a sweep's trial
+    parameters: dict[str, Any]
 
 
 def _brief(job: JobRecord) -> JobBrief:
@@ -51,7 +52,7 @@ def _brief(job: JobRecord) -> JobBrief:
                     attempt=job.attempt, gpus=job.gpus, mlflow_run_id=job.mlflow_run_id, kernel_pid=job.kernel_pid,
                     submitted_at=job.submitted_at, started_at=job.started_at, finished_at=job.finished_at,
                     tags=dict(job.tags or {}), reason=job.reason, failed_cell=job.failed_cell,
-                    output_path=job.output_path, sweep_id=job.sweep_id)
+                    output_path=job.output_path, sweep_id=job.sweep_id, parameters=dict(job.parameters or {}))
 
 
 def job(session: Session, job_id: int) -> JobBrief | None:
@@ -66,6 +67,15 @@ def jobs(session: Session, job_ids: Iterable[int]) -> list[JobBrief]:
         return []
     return [_brief(found) for found in session.scalars(select(JobRecord).where(JobRecord.id.in_(wanted))
                                                        .order_by(JobRecord.id)).unique()]
+
+
+def ended_runs(session: Session, project_id: int, notebook_name: str, limit: int = 200) -> list[JobBrief]:
+    """The project's ended jobs of a notebook, newest first."""
+    rows = session.scalars(select(JobRecord).where(
+        JobRecord.project_id == project_id, JobRecord.notebook_name == notebook_name,
+        JobRecord.state.in_(("succeeded", "failed", "cancelled", "timed_out")))
+        .order_by(JobRecord.finished_at.desc(), JobRecord.id.desc()).limit(limit)).unique()
+    return [_brief(row) for row in rows]
 
 
 def job_of_run(session: Session, run_id: str) -> JobBrief | None:

@@ -1,7 +1,8 @@
 """A model release's evidence gates: for its exact model version and dataset version, the newest ended
 evaluation must have passed, and so must the newest ended simulation under each template the policy names.
 Evaluations and simulations run the platform's shipped notebooks and are judged by the platform, so what
-passed here was not written by the requester's code."""
+passed here was not written by the requester's code. The project's own test notebooks (a policy's test runs)
+are its team's code: a maintainer may pin their content by hash."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..datasets import reads as datasets
 from ..evaluation import reads as evaluations
+from ..jobs import reads as jobs
 from ..simulation import reads as simulations
 from .models import Evidence, MissingEvidence, ReleasePolicySet
 
@@ -74,4 +77,37 @@ def gather(session: Session, project_id: int, policy: ReleasePolicySet, model: s
         under = [outcome for outcome in simulated if outcome.template_name == name]
         _judge("simulation", f"a passed simulation under {name} of {where}", under, dataset_version, found,
                template=name)
+    for gate in policy.test_runs:
+        _judge_test_run(session, project_id, gate, model, model_version, dataset, dataset_version, where, found)
     return found
+
+
+def _judge_test_run(session: Session, project_id: int, gate: Any, model: str, model_version: int, dataset: str,
+                    dataset_version: int, where: str, found: Found) -> None:
+    """The newest ended run of the gate's notebook on exactly this model version (its parameters) and dataset
+    version (an input it declared or reported) must have succeeded, with the pinned content if one is."""
+    what = f"a succeeded run of {gate.notebook} on {where}"
+    runs = [run for run in jobs.ended_runs(session, project_id, gate.notebook)
+            if run.parameters.get("model_name") == model and run.parameters.get("model_version") == model_version
+            and datasets.job_read(session, run.id, dataset, dataset_version)]
+    if not runs:
+        found.missing.append(MissingEvidence(kind="test_run", requirement=what,
+                                             reason="no run with parameters model_name and model_version of this "
+                                                    "version that read this dataset version"))
+        return
+    newest = runs[0]
+    if gate.notebook_sha256 is not None and newest.notebook_sha256 != gate.notebook_sha256:
+        found.missing.append(MissingEvidence(kind="test_run", requirement=what + " (pinned content)",
+                                             reason=f"the newest, job {newest.id}, ran other content "
+                                                    f"(SHA-256 {newest.notebook_sha256[:12]}…)"))
+        return
+    if newest.state != "succeeded":
+        found.missing.append(MissingEvidence(kind="test_run", requirement=what,
+                                             reason=f"the newest, job {newest.id}, {newest.state}"))
+        return
+    brief = datasets.version_brief(session, project_id, dataset, dataset_version)
+    found.evidence.append(Evidence(kind="test_run", id=newest.id, state=newest.state, model=model,
+                                   model_version=model_version, dataset=dataset, dataset_version=dataset_version,
+                                   dataset_md5=brief.content_md5, notebook=gate.notebook,
+                                   notebook_sha256=newest.notebook_sha256, job_id=newest.id,
+                                   finished_at=newest.finished_at))

@@ -80,6 +80,17 @@ class _ClockWindow:
         self.days, self.start, self.end, self.timezone = days, start, end, timezone
 
 
+class TestRunGate(RequestModel):
+    """A test notebook of the project's own that must have run, and succeeded, on the release's exact model
+    version and dataset version."""
+
+    notebook: str = Field(min_length=1, max_length=255, pattern=r"^[^/\x00]+\.ipynb$",
+                          description="The job's notebook name (such as smoke_tests.ipynb)")
+    notebook_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                                        description="Its content's SHA-256, pinned: a run of any other content does "
+                                                    "not count")
+
+
 class ReleasePolicySet(RequestModel):
     """What a project's model releases must carry, and who approves a release request."""
 
@@ -89,6 +100,10 @@ class ReleasePolicySet(RequestModel):
         default_factory=list, max_length=20,
         description="Scenario templates under which the exact model version must have passed on the exact "
                     "dataset version")
+    test_runs: list[TestRunGate] = Field(
+        default_factory=list, max_length=10,
+        description="Test notebooks whose newest run on the exact model version (parameters model_name and "
+                    "model_version) and dataset version (a declared or reported input) must have succeeded")
     approvals: list[ApprovalStage] = Field(
         default_factory=lambda: [ApprovalStage()], min_length=1, max_length=5,
         description="The approvals a request needs: stages of a role and a count")
@@ -105,6 +120,13 @@ class ReleasePolicySet(RequestModel):
         if len(set(names)) != len(names):
             raise ValueError("a template is named twice")
         return names
+
+    @field_validator("test_runs")
+    @classmethod
+    def _distinct_notebooks(cls, gates: list[TestRunGate]) -> list[TestRunGate]:
+        if len({gate.notebook for gate in gates}) != len(gates):
+            raise ValueError("a test notebook is named twice")
+        return gates
 
     @model_validator(mode="after")
     def _some_gate(self) -> ReleasePolicySet:
@@ -205,7 +227,7 @@ class Firmware(ResponseModel):
 class Evidence(ResponseModel):
     """One piece of evidence a release carries, found for its exact model and dataset version."""
 
-    kind: Literal["evaluation", "simulation"]
+    kind: Literal["evaluation", "simulation", "test_run"]
     id: int
     state: str
     model: str
@@ -214,13 +236,14 @@ class Evidence(ResponseModel):
     dataset_version: int
     dataset_md5: str
     template: str | None = Field(None, description="A simulation's scenario template (name@version)")
+    notebook: str | None = Field(None, description="A test run's notebook")
     notebook_sha256: str = Field(description="The shipped notebook the evidence's job ran")
     job_id: int | None
     finished_at: datetime | None
 
 
 class MissingEvidence(ResponseModel):
-    kind: Literal["evaluation", "simulation"]
+    kind: Literal["evaluation", "simulation", "test_run"]
     requirement: str = Field(description="What the policy asks for")
     reason: str = Field(description="What was found instead")
 

@@ -89,6 +89,7 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("ReleaseWindow", "_known_zone"): "timezone is an IANA time zone name (such as UTC or Asia/Shanghai)",
     ("ReleaseWindow", "_not_empty"): "start and end differ (an end before the start closes the next day)",
     ("ReleasePolicySet", "_distinct"): {"properties": {"simulations": {"uniqueItems": True}}},
+    ("ReleasePolicySet", "_distinct_notebooks"): "each test notebook is named once",
     ("ReleasePolicySet", "_some_gate"): {"anyOf": [
         {"properties": {"evaluation": {"const": True}}},
         {"required": ["simulations"], "properties": {"simulations": {"minItems": 1}}}]},
