@@ -44,7 +44,7 @@ class ActiveRollout:
     project: str
     hardware: str
     poll_seconds: float
-    update: dict[str, Any]  # the Update answer, less nothing: the same for every device
+    update: dict[str, Any]  # the Update answer: the same for every device of the rollout
     updated_at: datetime = field(default_factory=utcnow)
 
 
