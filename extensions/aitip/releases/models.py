@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator, model_validator
 
+from ..operations.inputs import encoded_length
 from ..schema import DATASET_NAME_PATTERN, NO_NUL_PATTERN, RequestModel, ResponseModel, text
 from .semver import SEMVER_PATTERN
 from .windows import DAYS
@@ -160,7 +161,7 @@ class ReleaseRequest(RequestModel):
                                                     "evaluation of this model version)")
     configuration: dict[str, Any] | None = Field(None, description="A configuration release: the JSON document")
     firmware_base64: str | None = Field(
-        None, max_length=(MAX_FIRMWARE_BYTES + 2) // 3 * 4,
+        None, max_length=encoded_length(MAX_FIRMWARE_BYTES),
         description="A firmware release: the image, base64 (at most 16 MiB once decoded)")
     hardware: str | None = Field(None, min_length=1, max_length=64, pattern=HARDWARE_PATTERN,
                                  description="A firmware release: the hardware model it runs on")

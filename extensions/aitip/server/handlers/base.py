@@ -50,6 +50,7 @@ from ..context import PlatformContext
 from ..job_identity import JobCredentialIdentity, job_credential_allows, platform_principal
 from ...operations.parameters import PATH_PARAMETERS
 from ...operations.table import Operation
+from ...operations.inputs import encoded_length
 from ...releases.models import MAX_FIRMWARE_BYTES
 from ..routes import RouteOperation
 
@@ -75,7 +76,7 @@ NOTEBOOK_ACTIONS = frozenset({"job.submit", "sweep.create", "evaluation.run", "e
 NOTEBOOK_BODY_BYTES = 16 * 1024 * 1024
 # A release request may carry a firmware image (16 MiB, base64) with its changelog and labels.
 FIRMWARE_ACTIONS = frozenset({"release.request"})
-FIRMWARE_BODY_BYTES = (MAX_FIRMWARE_BYTES + 2) // 3 * 4 + 256 * 1024
+FIRMWARE_BODY_BYTES = encoded_length(MAX_FIRMWARE_BYTES) + 256 * 1024
 # A refused body that stops arriving for this long (a client that honoured ``Expect`` and keeps the
 # connection open) ends with the connection closed.
 REFUSED_BODY_IDLE_SECONDS = 30.0
