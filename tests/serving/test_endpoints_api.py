@@ -271,3 +271,50 @@ async def test_the_onnx_backend_serves_the_same_answers(api: Any, jp_fetch: Any,
     assert answer["outputs"][0]["data"] == fitted[2].predict(x_test).tolist()
     status, answer, _ = await serve(jp_fetch, "v2/models/digits/infer", oip(x_test[:, :60]), token=TOKENS["bob"])
     assert status == 400 and answer["expected"]["tensor"]["shape"] == [-1, 64], answer
+
+
+async def test_labels_sent_to_feedback_score_the_version_that_answered(api: Any, jp_fetch: Any,
+                                                                       served_models: Any) -> None:
+    """Answers to requests that name themselves (X-Request-Id) are scored when their true labels arrive: each
+    version's accuracy in the metrics, each answer scored once; bad feedback is a 400 that says what to send."""
+    _, fitted, x_test = served_models
+    await make_alpha(api)
+    assert (await api("POST", ENDPOINTS, user="carol", body={"name": "digits", "model": "digits", "version": 1}))[0] \
+        == 201
+    assert (await api("POST", f"{ENDPOINTS}/digits/versions", user="carol", body={"version": 2, "weight": 50}))[0] \
+        == 200
+    truth: dict[str, Any] = {}
+    answered: Counter[int] = Counter()
+    right: Counter[int] = Counter()
+    for index in range(40):
+        rows = x_test[index:index + 1]
+        status, answer, headers = await serve(jp_fetch, "v2/models/digits/infer", oip(rows), token=TOKENS["bob"],
+                                              headers={"X-Request-Id": f"r-{index}", "X-Route-Key": str(index)})
+        assert status == 200, answer
+        version = int(headers["X-Model-Version"])
+        label = int(fitted[1].predict(rows)[0])  # what version 1 says, taken as the truth here
+        truth[f"r-{index}"] = label
+        answered[version] += 1
+        right[version] += int(answer["outputs"][0]["data"][0] == label)
+    status, said, _ = await serve(jp_fetch, "invocations", {"inputs": x_test[:2].tolist()}, token=TOKENS["bob"],
+                                  headers={"X-Request-Id": "pair"})
+    assert status == 200, said
+    status, scored, _ = await serve(jp_fetch, "feedback", {"labels": {**truth, "pair": [0, 1, 2], "never": 3}},
+                                    token=TOKENS["bob"])
+    assert status == 200, scored
+    assert (scored["labelled"], scored["rows"], scored["unknown"], scored["mismatched"]) == (40, 40, ["never"],
+                                                                                             ["pair"]), scored
+    status, again, _ = await serve(jp_fetch, "feedback", {"labels": {"r-0": truth["r-0"]}}, token=TOKENS["bob"])
+    assert status == 200 and again["labelled"] == 0 and again["unknown"] == ["r-0"], "an answer is scored once"
+    status, metrics = await api("GET", f"{ENDPOINTS}/digits/metrics", user="bob")
+    totals = {t["version"]: t for t in metrics["totals"]}
+    assert {version: totals[version]["labelled"] for version in (1, 2)} == dict(answered), totals
+    assert totals[1]["accuracy"] == 1.0
+    assert totals[2]["accuracy"] == pytest.approx(right[2] / answered[2]), totals
+    for body, expected in ((b"not json", "not JSON"), ({"labels": {}}, "send {"), ({"labels": [1]}, "send {"),
+                           ({"labels": {"x" * 201: 1}}, "at most 200"), ({"labels": {"a": {"b": 1}}}, "is not a label"),
+                           ({"labels": {str(i): 1 for i in range(10_001)}}, "at most 10000")):
+        status, refused, _ = await serve(jp_fetch, "feedback", body, token=TOKENS["bob"])
+        assert status == 400 and expected in refused["error"], (body if isinstance(body, bytes) else "", refused)
+    status, refused, _ = await serve(jp_fetch, "feedback", {"labels": {"r-1": 1}}, token=TOKENS["dave"])
+    assert status == 404 and refused["code"] == "not_found", refused  # not a member: the project is not shown

@@ -32,7 +32,8 @@ def metric_point(point: MetricPointRecord) -> MetricPoint:
                        errors=point.errors, client_errors=point.client_errors, rows=point.rows,
                        error_rate=point.errors / point.requests if point.requests else None,
                        latency_p50_ms=point.latency_p50_ms, latency_p90_ms=point.latency_p90_ms,
-                       latency_p99_ms=point.latency_p99_ms)
+                       latency_p99_ms=point.latency_p99_ms, labelled=point.labelled,
+                       accuracy=point.correct / point.labelled if point.labelled else None)
 
 
 def totals(router: Any, version: int | None) -> list[VariantTotals]:
@@ -49,6 +50,7 @@ def totals(router: Any, version: int | None) -> list[VariantTotals]:
             client_errors=summary["client_errors"], rows=summary["rows"], shadow_requests=summary["shadow_requests"],
             retries=summary["retries"], latency_p50_ms=summary["latency_p50_ms"],
             latency_p90_ms=summary["latency_p90_ms"], latency_p99_ms=summary["latency_p99_ms"],
+            labelled=summary["labelled"], accuracy=summary["accuracy"],
             in_flight=process.in_flight if process is not None else 0))
     return found
 

@@ -24,6 +24,8 @@ class VariantMetrics:
     retries: int = 0
     latency_sum: float = 0.0
     counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))  # per bucket, +Inf last
+    labelled: int = 0  # answered rows whose true label arrived since (feedback)
+    correct: int = 0  # of those, the rows the version predicted right
 
     def observe(self, seconds: float, status: int, rows: int = 0) -> None:
         self.requests += 1
@@ -37,14 +39,15 @@ class VariantMetrics:
 
     def copy(self) -> VariantMetrics:
         return VariantMetrics(self.requests, self.errors, self.client_errors, self.rows, self.shadow_requests,
-                              self.retries, self.latency_sum, list(self.counts))
+                              self.retries, self.latency_sum, list(self.counts), self.labelled, self.correct)
 
     def minus(self, earlier: VariantMetrics) -> VariantMetrics:
         return VariantMetrics(self.requests - earlier.requests, self.errors - earlier.errors,
                               self.client_errors - earlier.client_errors, self.rows - earlier.rows,
                               self.shadow_requests - earlier.shadow_requests, self.retries - earlier.retries,
                               self.latency_sum - earlier.latency_sum,
-                              [now - then for now, then in zip(self.counts, earlier.counts)])
+                              [now - then for now, then in zip(self.counts, earlier.counts)],
+                              self.labelled - earlier.labelled, self.correct - earlier.correct)
 
     def quantile(self, q: float) -> float | None:
         """The latency below which ``q`` of the requests fell (the bucket's upper bound, interpolated)."""
@@ -64,7 +67,8 @@ class VariantMetrics:
         return {"requests": self.requests, "errors": self.errors, "client_errors": self.client_errors,
                 "rows": self.rows, "shadow_requests": self.shadow_requests, "retries": self.retries,
                 "latency_p50_ms": _ms(self.quantile(0.5)), "latency_p90_ms": _ms(self.quantile(0.9)),
-                "latency_p99_ms": _ms(self.quantile(0.99)),
+                "latency_p99_ms": _ms(self.quantile(0.99)), "labelled": self.labelled, "correct": self.correct,
+                "accuracy": round(self.correct / self.labelled, 6) if self.labelled else None,
                 "latency_buckets": {str(bound): count for bound, count in zip((*BUCKETS, "+Inf"), self.counts)}}
 
 
@@ -104,6 +108,8 @@ def prometheus_text(endpoints: list[EndpointMetrics], in_flight: dict[tuple[str,
     rows = ["# HELP aitip_serving_rows_total Rows predicted.", "# TYPE aitip_serving_rows_total counter"]
     flight = ["# HELP aitip_inflight_requests Requests in flight to a variant.",
               "# TYPE aitip_inflight_requests gauge"]
+    labelled = ["# HELP aitip_serving_labelled_rows_total Answered rows whose true label arrived, by whether the "
+                "version was right.", "# TYPE aitip_serving_labelled_rows_total counter"]
     for metrics in endpoints:
         for version, variant in sorted(metrics.variants.items()):
             base = {"project": metrics.project, "endpoint": metrics.endpoint, "version": version}
@@ -118,6 +124,9 @@ def prometheus_text(endpoints: list[EndpointMetrics], in_flight: dict[tuple[str,
             histogram.append(f"aitip_serving_request_seconds_sum{_labels(**base)} {variant.latency_sum:.6f}")
             histogram.append(f"aitip_serving_request_seconds_count{_labels(**base)} {variant.requests}")
             rows.append(f"aitip_serving_rows_total{_labels(**base)} {variant.rows}")
+            labelled.append(f"aitip_serving_labelled_rows_total{_labels(**base, correct='true')} {variant.correct}")
+            labelled.append(f"aitip_serving_labelled_rows_total{_labels(**base, correct='false')} "
+                            f"{variant.labelled - variant.correct}")
             flight.append(f"aitip_inflight_requests{_labels(**base)} "
                           f"{in_flight.get((metrics.project, metrics.endpoint, version), 0)}")
-    return "\n".join(lines + histogram + rows + flight) + "\n"
+    return "\n".join(lines + histogram + rows + labelled + flight) + "\n"

@@ -190,6 +190,8 @@ class MetricPoint(ResponseModel):
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
+    labelled: int = Field(0, description="Answered rows whose true label arrived in this interval (feedback)")
+    accuracy: float | None = Field(None, description="Of those, the share the version predicted right")
 
 
 class VariantTotals(ResponseModel):
@@ -203,6 +205,8 @@ class VariantTotals(ResponseModel):
     latency_p50_ms: float | None
     latency_p90_ms: float | None
     latency_p99_ms: float | None
+    labelled: int = Field(0, description="Answered rows whose true label arrived (feedback)")
+    accuracy: float | None = Field(None, description="Of those, the share the version predicted right")
     in_flight: int
 
 

@@ -125,3 +125,30 @@ def mlflow_answer(predictions: Any) -> dict[str, Any]:
     array = np.asarray(predictions)
     return {"predictions": array.tolist()}
 
+
+
+MAX_LABELLED = 10_000
+MAX_REQUEST_ID = 200
+
+
+def feedback_labels(body: bytes) -> dict[str, Any]:
+    """``{"labels": {request id: label, or a list of labels (one per row)}}``, checked; a ValueError says what is
+    wrong."""
+    try:
+        document = json.loads(body or b"null")
+    except ValueError:
+        raise ValueError("the body is not JSON: send {\"labels\": {\"<X-Request-Id>\": <true label>, ...}}") from None
+    labels = document.get("labels") if isinstance(document, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        raise ValueError("send {\"labels\": {\"<X-Request-Id>\": <true label>, ...}}: the ids of answered requests "
+                         "and their true labels (a list of labels for a request of several rows)")
+    if len(labels) > MAX_LABELLED:
+        raise ValueError(f"{len(labels)} labels in one call; send at most {MAX_LABELLED}")
+    for request_id, label in labels.items():
+        if len(request_id) > MAX_REQUEST_ID:
+            raise ValueError(f"a request id of {len(request_id)} characters; at most {MAX_REQUEST_ID}")
+        values = label if isinstance(label, list) else [label]
+        if len(values) > MAX_LABELLED or not all(isinstance(value, (str, int, float, bool)) for value in values):
+            raise ValueError(f"the label of {request_id!r} is not a label (a string or number, or a list of "
+                             f"at most {MAX_LABELLED} of them)")
+    return labels

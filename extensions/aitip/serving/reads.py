@@ -19,10 +19,16 @@ class Window:
     errors: int  # the version failed (5xx, unreachable)
     client_errors: int  # refused requests (4xx): the callers' fault, not the version's
     latency_p99_ms: float | None
+    labelled: int = 0  # answered rows whose true label arrived in the window
+    correct: int = 0
 
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
 
 
 def endpoint_id(session: Session, project_id: int, name: str) -> int | None:
@@ -40,6 +46,9 @@ def version_window(session: Session, endpoint: int, version: int, since: datetim
         total.requests += point.requests
         total.errors += point.errors
         total.client_errors += point.client_errors
+        total.labelled += point.labelled
+        total.correct += point.correct
         total.counts = [have + add for have, add in zip(total.counts, point.buckets, strict=False)]
     p99 = total.quantile(0.99)
-    return Window(total.requests, total.errors, total.client_errors, None if p99 is None else round(p99 * 1000, 3))
+    return Window(total.requests, total.errors, total.client_errors, None if p99 is None else round(p99 * 1000, 3),
+                  total.labelled, total.correct)

@@ -2,7 +2,9 @@
 request key: the same key, the same version while the weights stay), then to that version's least busy
 replica; a shadow version gets a copy whose answer is dropped. The routing table is replaced whole when
 weights change, so requests in flight finish where they started and none is dropped. A replica that breaks
-off is skipped and the request retried on another (inference is idempotent)."""
+off is skipped and the request retried on another (inference is idempotent). An answer to a request that names
+itself (``X-Request-Id``) is remembered a while, so that its true label, when it arrives, scores the version that
+answered it (the accuracy a rollout's analysis may judge)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 import random
 import time
 from bisect import bisect_right
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,8 @@ RETRIES = 2  # other replicas tried after the first breaks off
 WAIT_FOR_REPLICA = 3.0  # a version with no ready replica (one restarting) is waited for this long
 MAX_SHADOW_IN_FLIGHT = 32  # copies beyond this are not sent: the shadow never slows the endpoint down
 BASIS = 10_000
+LABEL_MEMORY = 100_000  # answers per endpoint remembered for their labels to arrive
+LABEL_MEMORY_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -134,13 +139,14 @@ class EndpointRouter:
         self.metrics = EndpointMetrics(project, endpoint)
         self._shadow_in_flight = 0
         self._shadow_tasks: set[asyncio.Task[Any]] = set()
+        self.answered: OrderedDict[str, tuple[float, int, list[Any]]] = OrderedDict()  # id -> (when, version, rows)
 
     def route(self, weights: dict[int, int], shadow: int | None) -> None:
         """The new split, effective for the next request (one assignment: none in flight is affected)."""
         self.table = RoutingTable.of({v: w for v, w in weights.items() if v in self.variants}, shadow)
 
     async def forward(self, method: str, path: str, body: bytes, headers: dict[str, str], *, key: str | None,
-                      version: int | None, protocol: str) -> tuple[int, Answer]:
+                      version: int | None, protocol: str, request_id: str | None = None) -> tuple[int, Answer]:
         """The answer of the version the request goes to (``version`` pins one), and that version."""
         table = self.table
         chosen = version if version is not None else table.choose(key)
@@ -162,7 +168,40 @@ class EndpointRouter:
             self._copy(table.shadow, method, path, body, headers)
         if self.sampler.rate:
             self.sampler.offer(chosen, protocol, body, answer, seconds)
+        if request_id is not None and answer.status == 200:
+            self._remember(request_id, chosen, answer)
         return chosen, answer
+
+    def _remember(self, request_id: str, version: int, answer: Answer) -> None:
+        predicted = predictions(answer.body)
+        if predicted is None:
+            return
+        now = time.monotonic()
+        self.answered[request_id] = (now, version, predicted)
+        self.answered.move_to_end(request_id)
+        while self.answered and (len(self.answered) > LABEL_MEMORY or
+                                 next(iter(self.answered.values()))[0] < now - LABEL_MEMORY_SECONDS):
+            self.answered.popitem(last=False)
+
+    def label(self, labels: dict[str, Any]) -> dict[str, Any]:
+        """Score the remembered answers by their true labels (one label, or one per row); each answer once."""
+        unknown, mismatched, rows = [], [], 0
+        for request_id, label in labels.items():
+            found = self.answered.pop(request_id, None)
+            if found is None:
+                unknown.append(request_id)
+                continue
+            _, version, predicted = found
+            truth = label if isinstance(label, list) else [label]
+            if len(truth) != len(predicted):
+                mismatched.append(request_id)
+                continue
+            metrics = self.metrics.of(version)
+            metrics.labelled += len(truth)
+            metrics.correct += sum(1 for said, true in zip(predicted, truth) if _same(said, true))
+            rows += len(truth)
+        return {"labelled": len(labels) - len(unknown) - len(mismatched), "rows": rows,
+                "unknown": unknown[:100], "unknown_count": len(unknown), "mismatched": mismatched[:100]}
 
     async def _send(self, variant: VariantProcess, method: str, path: str, body: bytes, headers: dict[str, str],
                     metrics: Any) -> Answer:
@@ -209,6 +248,31 @@ class EndpointRouter:
 
     def in_flight(self) -> dict[tuple[str, str, int], int]:
         return {(self.project, self.endpoint, version): variant.in_flight for version, variant in self.variants.items()}
+
+
+def predictions(body: bytes) -> list[Any] | None:
+    """An answer's predictions, one per row: OIP's first output (its rows when one value each) or MLflow's
+    ``predictions``; None when there is nothing a label could be compared with."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    if isinstance(document.get("predictions"), list):
+        return document["predictions"]  # type: ignore[no-any-return]
+    outputs = document.get("outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        data, shape = outputs[0].get("data"), outputs[0].get("shape") or []
+        if isinstance(data, list) and (len(shape) <= 1 or all(size == 1 for size in shape[1:])):
+            return data
+    return None
+
+
+def _same(predicted: Any, label: Any) -> bool:
+    if isinstance(predicted, (int, float)) and isinstance(label, (int, float)) and not isinstance(label, bool):
+        return float(predicted) == float(label)
+    return bool(predicted == label) or str(predicted) == str(label)
 
 
 def _rows(answer: Answer) -> int:

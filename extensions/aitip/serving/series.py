@@ -31,14 +31,15 @@ class SeriesRecorder:
                 delta = metrics.minus(earlier)
                 seconds = now - self._last_at.get(key, router.metrics.since)
                 self._last[key], self._last_at[key] = metrics.copy(), now
-                if not delta.requests:
+                if not (delta.requests or delta.labelled):
                     continue
                 found.append(MetricPointRecord(
                     endpoint_id=router.endpoint_id, version=version, at=datetime.fromtimestamp(now, timezone.utc),
                     seconds=round(seconds, 3), requests=delta.requests, errors=delta.errors,
                     client_errors=delta.client_errors, rows=delta.rows,
                     latency_p50_ms=_ms(delta.quantile(0.5)), latency_p90_ms=_ms(delta.quantile(0.9)),
-                    latency_p99_ms=_ms(delta.quantile(0.99)), buckets=delta.counts))
+                    latency_p99_ms=_ms(delta.quantile(0.99)), buckets=delta.counts, labelled=delta.labelled,
+                    correct=delta.correct))
         return found
 
     def forget(self, endpoint_id: int) -> None:

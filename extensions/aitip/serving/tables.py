@@ -88,6 +88,8 @@ class MetricPointRecord(Base):
     latency_p90_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_p99_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     buckets: Mapped[list[int]] = mapped_column(JSON)
+    labelled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # rows whose label arrived
+    correct: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SampleRecord(Base):

@@ -1,7 +1,8 @@
 """An endpoint's own route, ``serve/<project>/<endpoint>/...`` (under the hub at ``/services/aitip/serve/``):
 the Open Inference Protocol and MLflow's ``/invocations``, relayed to the version the router picks. A caller
 brings an endpoint's API key (checked against a cache, no query) or a hub token or session (``serving.invoke``
-in the project). And the project's metrics in Prometheus's text format."""
+in the project). ``feedback`` takes the true labels of answered requests (by their ``X-Request-Id``), for the
+versions' accuracy. And the project's metrics in Prometheus's text format."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tornado import web
 
 from ...errors import AitipError, ServiceUnavailable
 from ...serving.keys import PREFIX as KEY_PREFIX
+from ...serving.protocols import MAX_REQUEST_ID, feedback_labels
 from ...serving.router import NoReplica, UnknownVersion
 from ..job_identity import platform_principal
 from ..routes import RouteOperation
@@ -94,13 +96,15 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
             if router is None:
                 return self.refuse(503, f"endpoint {endpoint!r} is not serving on this platform (Kubernetes "
                                    "mode, or starting)", "not_serving")
+        if path == "feedback":
+            return self._feedback(router)
         pinned = PINNED.match(path)
         headers = {name: value for name in FORWARDED if (value := self.request.headers.get(name))}
         try:
             version, answer = await router.forward(
                 self.request.method or "GET", "/" + path, self.request.body or b"", headers,
                 key=self.request.headers.get(router.sticky_header), version=int(pinned.group(1)) if pinned else None,
-                protocol="mlflow" if path.startswith("invocations") else "oip")
+                protocol="mlflow" if path.startswith("invocations") else "oip", request_id=self._request_id())
         except NoReplica as error:
             return self.refuse(503, str(error), "no_replica")
         except UnknownVersion as error:
@@ -109,6 +113,21 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
         self.set_header("Content-Type", answer.headers.get("content-type", "application/json"))
         self.set_header("X-Model-Version", str(version))
         self.finish(answer.body)
+
+    def _request_id(self) -> str | None:
+        found = self.request.headers.get("X-Request-Id")
+        return found if found and len(found) <= MAX_REQUEST_ID else None
+
+    def _feedback(self, router: Any) -> None:
+        if self.request.method != "POST":
+            return self.refuse(405, "POST the labels: {\"labels\": {\"<X-Request-Id>\": <true label>}}",
+                               "method_not_allowed")
+        try:
+            labels = feedback_labels(self.request.body)
+        except ValueError as error:
+            return self.refuse(400, str(error), "invalid_input")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(router.label(labels)))
 
     @web.authenticated
     async def get(self, project: str, endpoint: str, serve_path: str) -> None:
