@@ -1,6 +1,6 @@
-"""The Releases page's figure: a rollout's analysis runs — each run's measure of the canary (error rate, or p99
-latency where a step bounds it) as a point coloured by its outcome, the step's bound as a dashed line — so why a
-rollout went on or was aborted is seen at a glance. Drawn with Bokeh directly, as the other pages' figures are."""
+"""The Releases page's figure: a rollout's analysis runs — each run's measure of the canary (error rate; else p99
+latency or accuracy, whichever a step bounds) as a point coloured by its outcome, the step's bound as a dashed
+line — so why a rollout went on or was aborted is seen at a glance. Drawn with Bokeh directly, as the other pages' figures are."""
 
 from __future__ import annotations
 
@@ -16,16 +16,20 @@ OUTCOME_COLOURS = {"passed": "#228822", "failed": "#cc0000", "inconclusive": "#a
 
 
 def bound_of(rollout: dict[str, Any], metric: str) -> float | None:
-    """The tightest bound any analysis step puts on ``metric``."""
-    bounds = [condition["max"] for step in rollout["steps"] if step.get("analysis")
+    """The tightest bound any analysis step puts on ``metric`` (a floor for accuracy, a ceiling otherwise)."""
+    side = "min" if metric == "accuracy" else "max"
+    bounds = [condition[side] for step in rollout["steps"] if step.get("analysis")
               for condition in step["analysis"].get("conditions", []) if condition["metric"] == metric]
-    return min(bounds) if bounds else None
+    if not bounds:
+        return None
+    return max(bounds) if metric == "accuracy" else min(bounds)
 
 
 def measured_metric(rollout: dict[str, Any]) -> str:
-    """The error rate, unless only latency is bounded."""
-    if bound_of(rollout, "error_rate") is None and bound_of(rollout, "latency_p99_ms") is not None:
-        return "latency_p99_ms"
+    """The error rate where it is bounded; else latency, else accuracy."""
+    for metric in ("error_rate", "latency_p99_ms", "accuracy"):
+        if bound_of(rollout, metric) is not None:
+            return metric
     return "error_rate"
 
 
@@ -37,7 +41,7 @@ def analysis_figure(rollout: dict[str, Any]) -> Any:
     if not runs:
         return charts.empty_figure(_("No analysis has run yet."), "rollout-analysis")
     metric = measured_metric(rollout)
-    label = _("error rate") if metric == "error_rate" else _("p99 latency (ms)")
+    label = {"error_rate": _("error rate"), "latency_p99_ms": _("p99 latency (ms)"), "accuracy": _("accuracy")}[metric]
     values = [run.get(metric) if run.get(metric) is not None else 0.0 for run in runs]
     source = ColumnDataSource({
         "at": [parse_time(run["at"]) for run in runs], "value": values, "outcome": [_(OUTCOME_WORDS.get(run["outcome"], run["outcome"])) for run in runs],

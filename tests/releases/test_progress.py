@@ -96,6 +96,50 @@ def test_an_analysis_is_due_exactly_when_advance_would_measure() -> None:
     assert not machine.analysis_due(steps, current, seconds(600)), "past the analysis: nothing to measure"
 
 
+def test_after_a_restart_a_run_judges_only_what_the_restarted_platform_saw() -> None:
+    """The platform was down from 40 s to 100 s, past the run due at 60 s: its metrics of that time are lost,
+    so the run waits a whole interval from the restart and measures from there, at the same step."""
+    steps = [Step(set_weight=10), Step(analysis=Analysis(interval_seconds=30, count=2)), Step(set_weight=100)]
+    current = machine.advance(steps, start(), T0, lambda *_: HEALTHY).progress
+    current = machine.advance(steps, current, seconds(30), lambda *_: HEALTHY).progress
+    measured: list[tuple[datetime, datetime]] = []
+
+    def measure(since: datetime, until: datetime) -> machine.Measured:
+        measured.append((since, until))
+        return HEALTHY
+
+    restarted = seconds(100)
+    assert not machine.analysis_due(steps, current, seconds(110), restarted)
+    waiting = machine.advance(steps, current, seconds(110), measure, restarted)
+    assert waiting.progress == current and measured == []
+    assert machine.analysis_due(steps, current, seconds(130), restarted)
+    done = machine.advance(steps, current, seconds(130), measure, restarted)
+    assert measured == [(restarted, seconds(130))] and done.progress.state == "completed"
+    assert [run["step"] for run in done.progress.runs] == [1, 1]
+
+
+def test_a_retried_rollout_analyses_afresh_not_on_the_runs_before_it() -> None:
+    """Retried after its analysis failed, a rollout's next run waits a whole interval from the retry and judges
+    only what came after; the failed run stays in its history."""
+    steps = [Step(set_weight=20), Step(analysis=Analysis(interval_seconds=5, count=3)), Step(set_weight=100)]
+    current = machine.advance(steps, start(), T0, lambda *_: HEALTHY).progress
+    aborted = machine.advance(steps, current, seconds(5), lambda *_: FAILING).progress
+    assert aborted.state == "degraded"
+    retried = machine.retry(aborted, seconds(20)).progress
+    retried = machine.advance(steps, retried, seconds(20), lambda *_: HEALTHY).progress
+    assert (retried.state, retried.step, retried.weight) == ("progressing", 1, 20)
+    assert not machine.analysis_due(steps, retried, seconds(24))
+    measured: list[tuple[datetime, datetime]] = []
+
+    def measure(since: datetime, until: datetime) -> machine.Measured:
+        measured.append((since, until))
+        return HEALTHY
+
+    later = machine.advance(steps, retried, seconds(25), measure).progress
+    assert measured == [(seconds(20), seconds(25))] and later.state == "progressing"
+    assert [run["outcome"] for run in later.runs] == ["failed", "passed"]
+
+
 def test_a_latency_condition_and_a_pause_of_some_seconds() -> None:
     steps = [Step(set_weight=50), Step(pause=Pause(seconds=60)),
              Step(analysis=Analysis(interval_seconds=5, count=1,
@@ -158,10 +202,15 @@ class Rollouts(RuleBasedStateMachine):
         self.health = HEALTHY
         self.progress = start()
         self.traffic = 0  # what the endpoint was told last
-        self.apply(machine.advance(STEPS, self.progress, self.now, self.measure))
+        self.watched_since: datetime | None = None  # when the platform last started
+        self.apply(self.advance())
+
+    def advance(self) -> machine.Outcome:
+        return machine.advance(STEPS, self.progress, self.now, self.measure, self.watched_since)
 
     def measure(self, since: datetime, until: datetime) -> machine.Measured:
         assert since < until
+        assert self.watched_since is None or since >= self.watched_since, "a run judged time the platform was down"
         return self.health
 
     def apply(self, outcome: machine.Outcome) -> None:
@@ -173,7 +222,7 @@ class Rollouts(RuleBasedStateMachine):
     def time_passes(self, seconds: float, failing: bool) -> None:
         self.now += timedelta(seconds=seconds)
         self.health = FAILING if failing else HEALTHY
-        self.apply(machine.advance(STEPS, self.progress, self.now, self.measure))
+        self.apply(self.advance())
 
     @rule(full=st.booleans())
     def promote(self, full: bool) -> None:
@@ -182,7 +231,7 @@ class Rollouts(RuleBasedStateMachine):
         except machine.Refused:
             assert self.progress.state not in machine.ACTIVE
             return
-        self.apply(machine.advance(STEPS, self.progress, self.now, self.measure))
+        self.apply(self.advance())
 
     @rule()
     def abort(self) -> None:
@@ -198,7 +247,7 @@ class Rollouts(RuleBasedStateMachine):
         except machine.Refused:
             assert self.progress.state != "degraded"
             return
-        self.apply(machine.advance(STEPS, self.progress, self.now, self.measure))
+        self.apply(self.advance())
 
     @rule()
     def rollback(self) -> None:
@@ -210,7 +259,8 @@ class Rollouts(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         persisted = replace(self.progress, runs=tuple(dict(run) for run in self.progress.runs))
-        again = machine.advance(STEPS, persisted, self.now, self.measure)
+        self.watched_since = self.now
+        again = machine.advance(STEPS, persisted, self.now, self.measure, self.watched_since)
         assert again.weights == [] and again.progress == self.progress  # taken up where it was, nothing redone
         self.apply(again)
 

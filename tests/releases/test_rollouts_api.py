@@ -287,3 +287,66 @@ async def test_an_agent_takes_a_model_from_training_to_a_completed_canary_over_m
     assert [run["outcome"] for run in done["analysis_runs"]] == ["passed"] * 3, done["analysis_runs"]
     assert progress[0] == f"rollouts.start {done['id']}: progressing (1)" and progress[-1].endswith(": completed")
     assert await weights(api) == {1: 0, 2: 100}
+
+
+async def test_an_analysis_judges_the_canarys_accuracy_on_the_labels_that_arrive(
+        api: Any, jp_fetch: Any, jp_serverapp: Any) -> None:
+    """Callers name their requests (X-Request-Id) and send the true labels to the endpoint's feedback as they
+    learn them: a canary the labels say is right passes an accuracy floor and completes; rolled back and started
+    again while the labels that arrive say it is wrong, the same release is aborted by its accuracy."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    await make_alpha(api)
+    release = await approved_release(api, jp_serverapp)
+    judged = {**ANALYSIS, "conditions": [{"metric": "error_rate", "max": 0.05},
+                                         {"metric": "accuracy", "min": 0.8, "min_labelled": 5}]}
+    steps = [{"set_weight": 50}, {"analysis": judged}, {"set_weight": 100}]
+    labels_say_wrong = False
+
+    async def call(path: str, body: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"token {TOKENS['bob']}", **({"X-Request-Id": request_id} if request_id else {})}
+        response = await jp_fetch("serve", "alpha", "digits", *path.split("/"), method="POST",
+                                  body=json.dumps(body), headers=headers)
+        return json.loads(response.body)  # type: ignore[no-any-return]
+
+    async def labelled_traffic() -> None:
+        index = 0
+        while True:
+            row = index % 200
+            request_id = f"q-{index}"
+            try:
+                await call("v2/models/digits/infer", {"inputs": [{
+                    "name": "pixels", "shape": [1, 64], "datatype": "FP64",
+                    "data": digits.data[row].astype(float).tolist()}]}, request_id)
+                truth = int(digits.target[row])
+                await call("feedback", {"labels": {request_id: (truth + 1) % 10 if labels_say_wrong else truth}})
+            except HTTPClientError:
+                pass
+            index += 1
+            await asyncio.sleep(0.02)
+
+    task = asyncio.create_task(labelled_traffic())
+    try:
+        status, first = await api("POST", f"{RELEASES}/{release}/rollouts", user="dave",
+                                  body={"endpoint": "digits", "steps": steps})
+        assert status == 201, first
+        done = await wait_rollout(api, first["id"], {"completed", "degraded", "paused"})
+        run = done["analysis_runs"][0]
+        assert done["state"] == "completed" and run["outcome"] == "passed", done
+        assert run["labelled"] >= 5 and run["accuracy"] >= 0.8, run
+        assert (await api("POST", f"{ROLLOUTS}/{first['id']}/rollback", user="dave"))[0] == 200
+        labels_say_wrong = True
+        status, second = await api("POST", f"{RELEASES}/{release}/rollouts", user="dave",
+                                   body={"endpoint": "digits", "steps": steps})
+        assert status == 201, second
+        aborted = await wait_rollout(api, second["id"], {"completed", "degraded", "paused"})
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    run = aborted["analysis_runs"][0]
+    assert aborted["state"] == "degraded" and "accuracy" in aborted["message"] and "below 0.8" in aborted["message"]
+    assert run["outcome"] == "failed" and run["labelled"] >= 5 and run["accuracy"] < 0.8, run
+    assert run["error_rate"] == 0, "the canary answered every request: only its accuracy failed"
+    assert await weights(api) == {1: 100, 2: 0}

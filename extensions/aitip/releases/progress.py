@@ -24,7 +24,10 @@ class Progress:
     message: str = ""
 
     def step_runs(self) -> list[dict[str, Any]]:
-        return [run for run in self.runs if run["step"] == self.step]
+        """The analysis runs of this step since it was entered (a retried rollout's earlier runs stay in the
+        history but count no more)."""
+        return [run for run in self.runs
+                if run["step"] == self.step and datetime.fromisoformat(run["at"]) >= self.step_started_at]
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Measured:
     errors: int
     error_rate: float | None
     latency_p99_ms: float | None
+    labelled: int = 0
+    accuracy: float | None = None
 
 
 # What a run measures: the canary between two times.
@@ -54,28 +59,47 @@ def _judge(step: Step, measured: Measured) -> tuple[str, list[str]]:
     assert rules is not None
     if measured.requests < rules.min_requests:
         return "inconclusive", [f"{measured.requests} canary requests, fewer than the {rules.min_requests} needed"]
-    failures = []
+    failures, unlabelled = [], []
     for condition in rules.conditions:
+        if condition.metric == "accuracy":
+            assert condition.min is not None
+            if measured.labelled < condition.min_labelled:
+                unlabelled.append(f"{measured.labelled} labelled rows, fewer than the {condition.min_labelled} "
+                                  "needed to judge accuracy")
+            elif measured.accuracy is not None and measured.accuracy < condition.min:
+                failures.append(f"accuracy {measured.accuracy:.4g} is below {condition.min:.4g}")
+            continue
+        assert condition.max is not None
         value = measured.error_rate if condition.metric == "error_rate" else measured.latency_p99_ms
         if value is not None and value > condition.max:
             failures.append(f"{condition.metric} {value:.4g} is above {condition.max:.4g}")
-    return ("failed" if failures else "passed"), failures
+    if failures:
+        return "failed", failures
+    return ("inconclusive", unlabelled) if unlabelled else ("passed", [])
 
 
-def analysis_due(steps: list[Step], progress: Progress, now: datetime) -> bool:
+def _run_since(progress: Progress, watched_since: datetime | None) -> datetime:
+    """Where the next analysis run's window starts: after the step's last run (or its start), and never before
+    the platform was watching — a run after a restart judges only what the restarted platform saw."""
+    done = progress.step_runs()
+    since = datetime.fromisoformat(done[-1]["at"]) if done else progress.step_started_at
+    return max(since, watched_since) if watched_since is not None else since
+
+
+def analysis_due(steps: list[Step], progress: Progress, now: datetime,
+                 watched_since: datetime | None = None) -> bool:
     """Whether ``advance`` at ``now`` would measure the canary (its metrics should be written first)."""
     if progress.state != "progressing" or progress.step >= len(steps):
         return False
     rules = steps[progress.step].analysis
     if rules is None:
         return False
-    done = progress.step_runs()
-    since = datetime.fromisoformat(done[-1]["at"]) if done else progress.step_started_at
-    return now >= since + timedelta(seconds=rules.interval_seconds)
+    return now >= _run_since(progress, watched_since) + timedelta(seconds=rules.interval_seconds)
 
 
-def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measure) -> Outcome:
-    """Run the rollout forward as far as ``now`` allows."""
+def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measure,
+            watched_since: datetime | None = None) -> Outcome:
+    """Run the rollout forward as far as ``now`` allows (``watched_since``: when the controller started)."""
     outcome = Outcome(progress)
     while outcome.progress.state == "progressing" and outcome.progress.step < len(steps):
         current, step = outcome.progress, steps[outcome.progress.step]
@@ -92,14 +116,15 @@ def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measu
         else:
             rules, done = step.analysis, current.step_runs()
             assert rules is not None
-            since = datetime.fromisoformat(done[-1]["at"]) if done else current.step_started_at
+            since = _run_since(current, watched_since)
             if now < since + timedelta(seconds=rules.interval_seconds):
                 break
             measured = measure(since, now)
             verdict, failures = _judge(step, measured)
             run = {"step": current.step, "at": now.isoformat(), "requests": measured.requests,
                    "errors": measured.errors, "error_rate": measured.error_rate,
-                   "latency_p99_ms": measured.latency_p99_ms, "outcome": verdict, "failures": failures}
+                   "latency_p99_ms": measured.latency_p99_ms, "labelled": measured.labelled,
+                   "accuracy": measured.accuracy, "outcome": verdict, "failures": failures}
             current = replace(current, runs=(*current.runs, run))
             failed = sum(1 for r in (*done, run) if r["outcome"] == "failed")
             if failed > rules.failure_limit:

@@ -20,10 +20,23 @@ class Pause(RequestModel):
 class Condition(RequestModel):
     """One thing an analysis run measures on the canary, and the bound it must keep."""
 
-    metric: Literal["error_rate", "latency_p99_ms"] = Field(
+    metric: Literal["error_rate", "latency_p99_ms", "accuracy"] = Field(
         description="error_rate: the canary's failed requests (5xx, unreachable) over its requests; "
-                    "latency_p99_ms: its 99th percentile latency")
-    max: float = Field(ge=0, description="The run fails when the metric is above this")
+                    "latency_p99_ms: its 99th percentile latency; accuracy: the share of its answered rows whose "
+                    "true label, sent to the endpoint's feedback by request id, it predicted")
+    max: float | None = Field(None, ge=0, description="error_rate, latency_p99_ms: the run fails above this")
+    min: float | None = Field(None, ge=0, le=1, description="accuracy: the run fails below this")
+    min_labelled: int = Field(1, ge=1, le=1_000_000,
+                              description="accuracy: fewer labelled rows than this in a run: inconclusive")
+
+    @model_validator(mode="after")
+    def _bound(self) -> Condition:
+        if self.metric == "accuracy":
+            if self.min is None or self.max is not None:
+                raise ValueError("accuracy is bounded below: give min (such as 0.9), not max")
+        elif self.max is None or self.min is not None:
+            raise ValueError(f"{self.metric} is bounded above: give max, not min")
+        return self
 
 
 class Analysis(RequestModel):
@@ -106,6 +119,8 @@ class AnalysisRun(ResponseModel):
     errors: int
     error_rate: float | None
     latency_p99_ms: float | None
+    labelled: int = Field(0, description="The canary's answered rows whose true label arrived in the run")
+    accuracy: float | None = None
     outcome: Literal["passed", "failed", "inconclusive"]
     failures: list[str] = Field(description="The conditions broken, in words")
 

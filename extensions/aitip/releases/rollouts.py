@@ -63,10 +63,12 @@ class RolloutService(CatalogService):
         self.clock = clock
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._task: asyncio.Task[None] | None = None
+        self._watched_since: datetime | None = None  # when this controller started: no analysis judges before
 
     # ----- the controller -----
 
     async def start(self) -> None:
+        self._watched_since = self.clock()
         self._task = asyncio.create_task(self._run(), name="aitip-rollouts")
 
     async def stop(self) -> None:
@@ -106,10 +108,12 @@ class RolloutService(CatalogService):
                 if act is not None:
                     outcome = act(steps, current, now)
                     if outcome.progress.state == "progressing":
-                        further = machine.advance(steps, outcome.progress, now, self._measure(session, found))
+                        further = machine.advance(steps, outcome.progress, now, self._measure(session, found),
+                                               self._watched_since)
                         outcome = machine.Outcome(further.progress, outcome.weights + further.weights)
                 elif current.state == "progressing":
-                    outcome = machine.advance(steps, current, now, self._measure(session, found))
+                    outcome = machine.advance(steps, current, now, self._measure(session, found),
+                                              self._watched_since)
                 else:
                     outcome = machine.Outcome(current)
                 if act is None and outcome.progress == current and not outcome.weights:
@@ -142,7 +146,8 @@ class RolloutService(CatalogService):
 
     def _analysis_due(self, session: Session, rollout_id: int) -> bool:
         found = session.get(RolloutRecord, rollout_id)
-        return found is not None and machine.analysis_due(_steps(found), _progress(found), self.clock())
+        return found is not None and machine.analysis_due(_steps(found), _progress(found), self.clock(),
+                                                          self._watched_since)
 
     def _measure(self, session: Session, found: RolloutRecord) -> machine.Measure:
         endpoint_id = serving_reads.endpoint_id(session, found.project_id, found.endpoint)
@@ -151,7 +156,8 @@ class RolloutService(CatalogService):
             if endpoint_id is None:
                 return machine.Measured(0, 0, None, None)
             window = serving_reads.version_window(session, endpoint_id, found.canary_version, since, until)
-            return machine.Measured(window.requests, window.errors, window.error_rate, window.latency_p99_ms)
+            return machine.Measured(window.requests, window.errors, window.error_rate, window.latency_p99_ms,
+                                    window.labelled, window.accuracy)
 
         return measure
 

@@ -93,6 +93,11 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("ReleasePolicySet", "_some_gate"): {"anyOf": [
         {"properties": {"evaluation": {"const": True}}},
         {"required": ["simulations"], "properties": {"simulations": {"minItems": 1}}}]},
+    ("Condition", "_bound"): {"oneOf": [
+        {"required": ["metric", "min"], "properties": {"metric": {"const": "accuracy"}, "min": {"type": "number"},
+                                                       "max": {"type": "null"}}},
+        {"required": ["metric", "max"], "properties": {"metric": {"enum": ["error_rate", "latency_p99_ms"]},
+                                                       "max": {"type": "number"}, "min": {"type": "null"}}}]},
     ("Step", "_one_kind"): {"oneOf": [
         {"required": [kind], "properties": {other: {"type": "null"} for other in ("set_weight", "pause", "analysis")
                                             if other != kind}}
