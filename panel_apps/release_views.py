@@ -25,7 +25,8 @@ ROLLOUT_WORDS = {"progressing": N_("progressing"), "paused": N_("paused"), "degr
                  "completed": N_("completed"), "rolled_back": N_("rolled back")}
 ROLLOUT_COLOURS = {"progressing": "#0066cc", "paused": "#aa6600", "degraded": "#cc0000", "completed": "#228822",
                    "rolled_back": "#555555"}
-KIND_WORDS = {"model": N_("model"), "configuration": N_("configuration"), "firmware": N_("firmware")}
+KIND_WORDS = {"model": N_("model"), "service": N_("service"), "configuration": N_("configuration"),
+              "firmware": N_("firmware")}
 ROLE_WORDS = {"viewer": N_("viewer"), "developer": N_("developer"), "maintainer": N_("maintainer"),
               "admin": N_("admin"), "policy": N_("policy")}
 ENVIRONMENTS = ("dev", "test", "staging", "prod")
@@ -79,6 +80,9 @@ def title_html(release: dict[str, Any]) -> str:
                                                                 size=round(release["firmware"]["length"] / 1024, 1))
     elif release["kind"] == "model":
         what = _("model {model} version {version}").format(model=release["model"], version=release["model_version"])
+    elif release["kind"] == "service":
+        what = _("endpoint {endpoint}: model {model} version {version}").format(
+            endpoint=release["endpoint"], model=release["model"], version=release["model_version"])
     else:
         what = _("a configuration")
     return (f"<h2 id='release-title' style='margin:.3rem 0'>{escape(release['name'])} {escape(release['version'])}"
@@ -122,6 +126,12 @@ def evidence_html(release: dict[str, Any]) -> str:
     if firmware:
         links.append(("firmware", _("firmware image for {hardware}, SHA-256 {digest}…").format(
             hardware=firmware["hardware"], digest=firmware["sha256"][:12])))
+    if release.get("endpoint"):
+        settings = release.get("settings") or {}
+        links.append(("service", _("endpoint {endpoint}: {settings}").format(
+            endpoint=release["endpoint"], settings=", ".join(
+                f"{key} {value}" for key, value in settings.items() if key in ("backend", "max_batch_size"))
+            or _("its own settings"))))
     for item in release.get("evidence") or []:
         if item["kind"] == "evaluation":
             text = _("evaluation {id}: {state}").format(id=item["id"], state=_(OUTCOME_WORDS[item["state"]]))

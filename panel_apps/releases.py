@@ -203,7 +203,7 @@ class ReleasesPage(QuietChanges):
         with self.quietly():
             self.device_table.value = fleet_views.device_rollouts_frame(device_rollouts)
             self.device_table.selection = [0] if device_rollouts else []
-        self.rollouts_table.visible = self.analysis.visible = release["kind"] != "firmware"
+        self.rollouts_table.visible = self.analysis.visible = release.get("model") is not None
         self.show_device_rollout()
         if any(rollout["state"] in ACTIVE for rollout in rollouts) or \
                 any(rollout["state"] in DEVICES_ACTIVE for rollout in device_rollouts):

@@ -7,6 +7,7 @@ aborted by hand; and what a rollout cannot be is refused."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -350,3 +351,58 @@ async def test_an_analysis_judges_the_canarys_accuracy_on_the_labels_that_arrive
     assert run["outcome"] == "failed" and run["labelled"] >= 5 and run["accuracy"] < 0.8, run
     assert run["error_rate"] == 0, "the canary answered every request: only its accuracy failed"
     assert await weights(api) == {1: 100, 2: 0}
+
+
+async def test_a_service_release_brings_its_settings_and_firmware_with_a_model_drives_a_canary(
+        api: Any, jp_fetch: Any, jp_serverapp: Any) -> None:
+    """A service release pins an endpoint's model version and settings: it rolls out only onto its endpoint,
+    sets the scaling it names before the canary takes traffic, and is refused where its other settings differ
+    from the deployment's. Firmware that embeds a model version drives a canary of that version too."""
+    await make_alpha(api)
+    await approved_release(api, jp_serverapp)
+    service = {"kind": "service", "name": "digits-service", "model": "digits-mlp", "model_version": 2,
+               "dataset": "digits", "endpoint": "digits"}
+    status, refused = await api("POST", RELEASES, user="carol", body={
+        **service, "version": "1.0.0", "settings": {"max_batch_size": "8"}})
+    assert status == 422 and "max_batch_size" in refused["error"]["message"], refused
+    status, refused = await api("POST", RELEASES, user="carol", body={
+        "kind": "model", "name": "digits", "version": "1.1.0", "model": "digits-mlp", "model_version": 2,
+        "dataset": "digits", "endpoint": "digits"})
+    assert status == 422 and "a model release has no endpoint" in refused["error"]["message"], refused
+    released = {}
+    for version, settings in (("1.0.0", {"scaling": {"replicas_min": 1, "replicas_max": 3}}),
+                              ("1.1.0", {"max_batch_size": 8})):
+        status, release = await api("POST", RELEASES, user="carol", body={**service, "version": version,
+                                                                           "settings": settings})
+        assert status == 201, release
+        assert release["endpoint"] == "digits" and release["content"]["subject"]["settings"] == release["settings"]
+        assert {e["kind"] for e in release["evidence"]} == {"evaluation"}, "a service release carries its evidence"
+        status, decided = await api("POST", f"{RELEASES}/{release['id']}/decisions", user="dave",
+                                    body={"decision": "approve"})
+        assert status == 200 and decided["state"] == "approved", decided
+        released[version] = release
+    start = f"{RELEASES}/{released['1.0.0']['id']}/rollouts"
+    status, refused = await api("POST", start, user="dave", body={"endpoint": "other", "steps": [{"set_weight": 100}]})
+    assert status == 422 and refused["error"]["code"] == "rollout_wrong_endpoint", refused
+    status, refused = await api("POST", f"{RELEASES}/{released['1.1.0']['id']}/rollouts", user="dave",
+                                body={"endpoint": "digits", "steps": [{"set_weight": 100}]})
+    assert status == 409 and refused["error"]["code"] == "rollout_settings_differ", refused
+    assert refused["error"]["detail"] == {"max_batch_size": {"release": 8, "endpoint": 64}}, refused
+    status, rollout = await api("POST", start, user="dave", body={"endpoint": "digits",
+                                                                  "steps": [{"set_weight": 50}, {"set_weight": 100}]})
+    assert status == 201 and (rollout["state"], rollout["weight"]) == ("completed", 100), rollout
+    status, endpoint = await api("GET", ENDPOINT, user="bob")
+    assert endpoint["settings"]["scaling"]["replicas_max"] == 3 and await weights(api) == {1: 0, 2: 100}
+    assert (await api("POST", f"{ROLLOUTS}/{rollout['id']}/rollback", user="dave"))[0] == 200
+
+    status, firmware = await api("POST", RELEASES, user="carol", body={
+        "kind": "firmware", "name": "board-fw", "version": "1.0.0", "hardware": "board-x1",
+        "firmware_base64": base64.b64encode(b"\x7fELF board with digits-mlp v2").decode(),
+        "model": "digits-mlp", "model_version": 2, "dataset": "digits"})
+    assert status == 201, firmware
+    assert (await api("POST", f"{RELEASES}/{firmware['id']}/decisions", user="dave",
+                      body={"decision": "approve"}))[0] == 200
+    status, rollout = await api("POST", f"{RELEASES}/{firmware['id']}/rollouts", user="dave",
+                                body={"endpoint": "digits", "steps": [{"set_weight": 100}]})
+    assert status == 201 and rollout["state"] == "completed" and rollout["release"] == "board-fw 1.0.0", rollout
+    assert await weights(api) == {1: 0, 2: 100}

@@ -41,6 +41,7 @@ def release_answer(record: ReleaseRecord) -> Release:
         model=subject.get("model"), model_version=subject.get("model_version"), dataset=subject.get("dataset"),
         dataset_version=subject.get("dataset_version"), configuration=subject.get("configuration"),
         firmware=Firmware.model_validate(subject["firmware"]) if "firmware" in subject else None,
+        endpoint=subject.get("endpoint"), settings=subject.get("settings"),
         changelog=content.get("changelog", ""), metadata=content.get("metadata", {}),
         evidence=[Evidence.model_validate(item) for item in content.get("evidence", [])],
         approvals_needed=[ApprovalStage.model_validate(stage, strict=False)

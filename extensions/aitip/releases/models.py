@@ -11,7 +11,8 @@ from zoneinfo import available_timezones
 from pydantic import Field, field_validator, model_validator
 
 from ..operations.inputs import encoded_length
-from ..schema import DATASET_NAME_PATTERN, NO_NUL_PATTERN, RequestModel, ResponseModel, text
+from ..schema import DATASET_NAME_PATTERN, NO_NUL_PATTERN, PROJECT_NAME_PATTERN, RequestModel, ResponseModel, text
+from ..serving.reads import endpoint_settings
 from .semver import SEMVER_PATTERN
 from .windows import DAYS
 
@@ -35,6 +36,7 @@ HARDWARE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 
 class ReleaseKind(str, Enum):
     model = "model"  # a registered model version, with evidence for it on a dataset version
+    service = "service"  # an endpoint's model version (with its evidence) and serving settings
     configuration = "configuration"  # a JSON document (settings a service or device reads)
     firmware = "firmware"  # a binary for devices of one hardware, sent over the air (TUF); may embed a model version
 
@@ -146,7 +148,8 @@ class ReleasePolicy(ResponseModel):
 
 
 class ReleaseRequest(RequestModel):
-    """A release to request: a model version with the dataset version its evidence is on, or a configuration."""
+    """A release to request: a model version with the dataset version its evidence is on; an endpoint's version
+    and settings (a service); firmware for a hardware model; or a configuration."""
 
     kind: ReleaseKind = Field(description="What is released")
     name: ReleaseName
@@ -165,6 +168,11 @@ class ReleaseRequest(RequestModel):
         description="A firmware release: the image, base64 (at most 16 MiB once decoded)")
     hardware: str | None = Field(None, min_length=1, max_length=64, pattern=HARDWARE_PATTERN,
                                  description="A firmware release: the hardware model it runs on")
+    endpoint: str | None = Field(None, min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN,
+                                 description="A service release: the endpoint it is for")
+    settings: dict[str, Any] | None = Field(
+        None, description="A service release: the endpoint's serving settings (backend, batching, scaling, "
+                          "resources, sampling; the defaults for what it leaves out)")
     changelog: str = text(20_000, default="", description="What changed, for people (Markdown)")
     metadata: dict[str, Annotated[str, Field(max_length=1000, pattern=NO_NUL_PATTERN)]] = Field(
         default_factory=dict, max_length=50,
@@ -183,11 +191,21 @@ class ReleaseRequest(RequestModel):
         model_fields = {"model": self.model, "model_version": self.model_version, "dataset": self.dataset,
                         "dataset_version": self.dataset_version}
         firmware_fields = {"firmware_base64": self.firmware_base64, "hardware": self.hardware}
-        if self.kind is not ReleaseKind.firmware:
-            given = [name for name, value in firmware_fields.items() if value is not None]
-            if given:
+        service_fields = {"endpoint": self.endpoint, "settings": self.settings}
+        for kind, fields in ((ReleaseKind.firmware, firmware_fields), (ReleaseKind.service, service_fields)):
+            given = [name for name, value in fields.items() if value is not None]
+            if self.kind is not kind and given:
                 raise ValueError(f"a {self.kind.value} release has no {', '.join(given)}")
-        if self.kind is ReleaseKind.model:
+        if self.kind is ReleaseKind.service:
+            missing = [name for name in ("model", "model_version", "dataset", "endpoint")
+                       if {**model_fields, **service_fields}[name] is None]
+            if missing:
+                raise ValueError(f"a service release names {', '.join(missing)}")
+            if self.configuration is not None:
+                raise ValueError("a service release has no configuration")
+            if self.settings is not None:
+                self.settings = endpoint_settings(self.settings)
+        elif self.kind is ReleaseKind.model:
             missing = [name for name in ("model", "model_version", "dataset") if model_fields[name] is None]
             if missing:
                 raise ValueError(f"a model release names {', '.join(missing)}")
@@ -286,6 +304,9 @@ class Release(ResponseModel):
     dataset_version: int | None
     configuration: dict[str, Any] | None
     firmware: Firmware | None = Field(None, description="A firmware release: its image")
+    endpoint: str | None = Field(None, description="A service release: its endpoint")
+    settings: dict[str, Any] | None = Field(None, description="A service release: its serving settings, completed "
+                                                              "with the defaults (null: the endpoint's own)")
     changelog: str
     metadata: dict[str, str]
     evidence: list[Evidence]

@@ -50,8 +50,9 @@ SECTION = Section("releases", "Releases", (
               "Check the release's signature against its content now", response=Verification,
               call="releases.verify"),
     Operation("rollouts.start", "release.rollout", "POST", f"{_RELEASE}/rollouts",
-              "Roll an approved model release out onto an endpoint in steps (set_weight, pause, analysis); "
-              "answers once its first step is taken, then goes on by itself", body=RolloutStart, response=Rollout,
+              "Roll an approved release of a model version (model, service, or firmware that embeds one) out onto "
+              "an endpoint in steps (set_weight, pause, analysis); answers once its first step is taken, then goes "
+              "on by itself", body=RolloutStart, response=Rollout,
               status=201, call="rollouts.start_rollout", location="id", long_running=True),
     Operation("rollouts.list", "release.read", "GET", "projects/{project}/rollouts",
               "The project's rollouts, newest first", query=RolloutListQuery, response=RolloutList,

@@ -205,17 +205,23 @@ class RolloutService(CatalogService):
     @performs
     async def start_rollout(self, principal: Principal | None, project: str, release: int, body: RolloutStart, *,
                             action: str) -> Rollout:
-        """Roll an approved model release out onto an endpoint; answers after its first step is taken."""
+        """Roll an approved release of a model version (a model, a service, or firmware that embeds one) out onto an
+        endpoint; answers after its first step is taken."""
         principal = self._signed_in(principal)
 
-        def check(session: Session) -> tuple[str, int, str]:
+        def check(session: Session) -> tuple[str, int, str, dict[str, Any] | None]:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
             found = project_row(session, ReleaseRecord, release, project_record, "release")
             title = f"{found.name} {found.version}"
-            if found.kind != ReleaseKind.model.value:
-                raise InvalidInput(f"{title} is a {found.kind} release: only a model release rolls out onto an "
-                                   "endpoint", code="release_not_a_model")
+            subject = found.content["subject"]
+            if "model" not in subject:
+                raise InvalidInput(f"{title} is a {found.kind} release without a model version: only a release of "
+                                   "one (a model, a service, or firmware that embeds one) rolls out onto an endpoint",
+                                   code="release_not_a_model")
+            if found.kind == ReleaseKind.service.value and subject["endpoint"] != body.endpoint:
+                raise InvalidInput(f"{title} is the service release of endpoint {subject['endpoint']!r}, not of "
+                                   f"{body.endpoint!r}", code="rollout_wrong_endpoint")
             if found.state not in (ReleaseState.approved.value, ReleaseState.released.value):
                 raise Conflict(f"{title} is {found.state}: only an approved release rolls out",
                                code="release_not_approved")
@@ -230,14 +236,15 @@ class RolloutService(CatalogService):
             if busy is not None:
                 raise Conflict(f"endpoint {body.endpoint!r} has an active rollout ({busy}): finish, abort or roll "
                                "it back first", code="rollout_active")
-            subject = found.content["subject"]
-            return subject["model"], int(subject["model_version"]), title
+            return subject["model"], int(subject["model_version"]), title, subject.get("settings")
 
-        model, canary, title = await self._in_transaction(check)
+        model, canary, title, settings = await self._in_transaction(check)
         endpoint = await self.serving.get(principal, project, body.endpoint, action=SERVING_READ)
         if endpoint.model != model:
             raise InvalidInput(f"endpoint {body.endpoint!r} serves {endpoint.model!r}, not {title}'s model {model!r}",
                                code="rollout_wrong_model")
+        if settings is not None:
+            await self._take_settings(principal, project, body.endpoint, title, settings, endpoint.settings)
         serving = [variant.version for variant in endpoint.variants if variant.weight > 0]
         if len(serving) != 1:
             raise Conflict(f"endpoint {body.endpoint!r} splits its traffic between versions "
@@ -271,6 +278,24 @@ class RolloutService(CatalogService):
 
         rollout_id = await self._in_transaction(create)
         return await self._advance(rollout_id)
+
+    async def _take_settings(self, principal: Principal, project: str, endpoint: str, title: str,
+                             settings: dict[str, Any], deployed: dict[str, Any]) -> None:
+        """A service release's settings onto its endpoint before its canary takes traffic: those a running endpoint
+        takes (scaling) are set; any other that differs from the deployment's is refused (it needs one of its own)."""
+        from ..serving.models import ScalingSet
+
+        differ = sorted(key for key in settings
+                        if key not in serving_reads.LIVE_SETTINGS and deployed.get(key) != settings[key])
+        if differ:
+            raise Conflict(f"{title} sets {', '.join(differ)} otherwise than endpoint {endpoint!r} was deployed with; "
+                           "those take a deployment of their own (deploy an endpoint with the release's settings, "
+                           "or request a release with the endpoint's)", code="rollout_settings_differ",
+                           detail={key: {"release": settings[key], "endpoint": deployed.get(key)} for key in differ})
+        if deployed.get("scaling") != settings["scaling"]:
+            await self.serving.set_scaling(principal, project, endpoint,
+                                           ScalingSet.model_validate(settings["scaling"], strict=False),
+                                           action=SERVING_DEPLOY)
 
     def _rollout(self, session: Session, principal: Principal, action: str, project: str, rollout: int,
                  writing: bool = False) -> RolloutRecord:

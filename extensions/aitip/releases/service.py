@@ -191,6 +191,8 @@ class ReleasesService(CatalogService):
                 found_evidence = [item.model_dump(mode="json") for item in found.evidence]
             if image is not None:
                 subject["firmware"] = {"sha256": image.sha256, "length": image.length, "hardware": body.hardware}
+            elif body.kind is ReleaseKind.service:
+                subject.update(endpoint=body.endpoint, settings=body.settings)
             elif body.kind is ReleaseKind.configuration:
                 subject = {"configuration": body.configuration}
             created_at = utcnow()

@@ -110,7 +110,9 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
                                     "optional) and no configuration; a configuration release gives only its "
                                     "configuration (a JSON object up to 64 KiB); a firmware release gives "
                                     "firmware_base64 and hardware, and model, model_version and dataset all three "
-                                    "or none",
+                                    "or none; a service release names model, model_version, dataset and endpoint, "
+                                    "and settings are an endpoint's serving settings; only a firmware release has "
+                                    "firmware_base64 and hardware, only a service release endpoint and settings",
     ("DeviceRolloutStart", "_distinct"): "each group is named once",
     ("MetricThreshold", "_some_check"): {"anyOf": [
         {"required": [name], "properties": {name: {"type": "number"}}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +30,25 @@ class Window:
     @property
     def accuracy(self) -> float | None:
         return self.correct / self.labelled if self.labelled else None
+
+
+def endpoint_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Serving settings as an endpoint would take them, completed with the defaults (a ValueError says what is
+    wrong): what a service release signs."""
+    import json
+
+    from pydantic import ValidationError
+
+    from .models import EndpointSettings
+
+    try:  # as the JSON body it came in (strict: "3" is no number)
+        return EndpointSettings.model_validate_json(json.dumps(settings)).model_dump(mode="json")
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        raise ValueError(f"the serving settings are not valid: {problems}") from None
+
+
+LIVE_SETTINGS = ("scaling",)  # what a running endpoint takes without a new deployment
 
 
 def endpoint_id(session: Session, project_id: int, name: str) -> int | None:
