@@ -121,3 +121,23 @@ def test_a_rollouts_steps_and_its_analysis_chart() -> None:
     assert chart.css_classes == ["rollout-analysis", "runs-1"] and chart.yaxis[0].axis_label == "error rate"
     assert empty.css_classes == ["rollout-analysis", "empty"]
     assert list(releases_frame([release()]).columns)[:3] == ["id", "release", "kind"]
+
+
+def test_a_service_release_shows_its_endpoint_and_an_accuracy_analysis_its_floor() -> None:
+    from panel_apps.release_views import title_html
+
+    service = release(kind="service", endpoint="digits", settings={"backend": "python", "max_batch_size": 32})
+    judged = rollout(steps=[{"set_weight": 20}, {"analysis": {"interval_seconds": 30, "count": 2, "conditions": [
+        {"metric": "accuracy", "min": 0.9, "min_labelled": 50}]}}, {"set_weight": 100}],
+        analysis_runs=[{"step": 1, "at": AT, "requests": 400, "errors": 0, "error_rate": 0.0, "latency_p99_ms": 8.0,
+                        "labelled": 120, "accuracy": 0.85, "outcome": "failed",
+                        "failures": ["accuracy 0.85 is below 0.9"]}])
+    with use_language("en"):
+        assert "endpoint digits: model digits version 2" in title_html(service)
+        assert "endpoint digits: backend python, max_batch_size 32" in evidence_html(service)
+        chart = release_charts.analysis_figure(judged)
+        assert chart.yaxis[0].axis_label == "accuracy"
+        assert release_charts.bound_of(judged, "accuracy") == 0.9
+    with use_language("zh_CN"):
+        assert "端点 digits：模型 digits 版本 2" in title_html(service)
+        assert release_charts.analysis_figure(judged).yaxis[0].axis_label == "准确率"
