@@ -30,7 +30,7 @@ class DevicesDomain(Domain):
 
         if context.mode == "worker" or context.releases is None or context.releases.firmware is None:
             return
-        fleet = FleetController(context.catalog, webhooks=context.webhooks)
+        fleet = FleetController(context.catalog, webhooks=context.webhooks, parent=config)
         context.provide("fleet", fleet)
         context.provide("devices", DevicesService(context.catalog, fleet, context.releases.signer,
                                                   context.releases.firmware,

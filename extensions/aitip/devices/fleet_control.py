@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from traitlets import Float
+from traitlets.config import LoggingConfigurable
 
 from ..catalog.base import utcnow
 from .models import CheckIn, CheckInAnswer, Update
@@ -48,13 +50,19 @@ class ActiveRollout:
     updated_at: datetime = field(default_factory=utcnow)
 
 
-class FleetController:
-    def __init__(self, catalog: Any, *, webhooks: Any = None, flush_seconds: float = 0.5,
-                 idle_poll_seconds: float = 300.0) -> None:
+class FleetController(LoggingConfigurable):
+    idle_poll_seconds = Float(
+        300.0, min=1.0, help="When a device that has nothing to install (no rollout of its hardware runs) is told "
+        "to check in again, in seconds; a running rollout's poll_seconds applies to its devices.").tag(config=True)
+    flush_seconds = Float(
+        0.5, min=0.05, help="How often the devices' reports are written to the catalog (one transaction each "
+        "time), in seconds; a report since the last write is recovered from the device's next check-in after a "
+        "crash.").tag(config=True)
+
+    def __init__(self, catalog: Any, *, webhooks: Any = None, **traits: Any) -> None:
+        super().__init__(**traits)
         self.catalog = catalog
         self.webhooks = webhooks
-        self.flush_seconds = flush_seconds
-        self.idle_poll_seconds = idle_poll_seconds
         self.devices: dict[int, DeviceEntry] = {}
         self.by_token: dict[str, int] = {}
         self.rollouts: dict[int, ActiveRollout] = {}
