@@ -138,6 +138,26 @@ def test_the_requester_reads_chinese_and_is_told_why_he_may_not_decide(
     screenshot(page, screenshots, "releases-zh")
 
 
+def test_a_service_release_shows_its_endpoint_and_settings_beside_its_evidence(
+        platform: RunningPlatform, people: dict[str, str], requested: dict[str, Any], ann_page: Page,
+        screenshots: Path) -> None:
+    """Run after the two above (it adds a third release to their project)."""
+    with platform.api(people["bob"]) as bob:
+        service = bob.post(f"projects/{PROJECT}/releases", json={
+            "kind": "service", "name": "digits-api", "version": "1.0.0", "model": MODEL, "model_version": 2,
+            "dataset": "digits", "endpoint": "digits", "settings": {"max_batch_size": 32}})
+        assert service.status_code == 201, service.text
+    page = open_dashboard(ann_page, platform, f"releases?project={PROJECT}&release={service.json()['id']}&lang=en")
+    expect(release_rows(page)).to_have_count(3)
+    expect(page.locator("#release-title")).to_contain_text(f"endpoint digits: model {MODEL} version 2")
+    chain = page.locator(".evidence-chain li")
+    expect(chain).to_have_count(5)
+    expect(page.locator(".evidence-chain .evidence-service")).to_contain_text(
+        "endpoint digits: backend python, max_batch_size 32")
+    expect(page.locator(".approve button")).to_be_enabled()
+    screenshot(page, screenshots, "releases-service")
+
+
 FLEET_PROJECT = "fleet-ui"
 
 
