@@ -78,10 +78,9 @@ def _judge(step: Step, measured: Measured) -> tuple[str, list[str]]:
     return ("inconclusive", unlabelled) if unlabelled else ("passed", [])
 
 
-def _run_since(progress: Progress, watched_since: datetime | None) -> datetime:
-    """Where the next analysis run's window starts: after the step's last run (or its start), and never before
-    the platform was watching — a run after a restart judges only what the restarted platform saw."""
-    done = progress.step_runs()
+def _run_since(progress: Progress, done: list[dict[str, Any]], watched_since: datetime | None) -> datetime:
+    """Where the next analysis run's window starts: after the step's last run ``done`` (or its start), and never
+    before the platform was watching — a run after a restart judges only what the restarted platform saw."""
     since = datetime.fromisoformat(done[-1]["at"]) if done else progress.step_started_at
     return max(since, watched_since) if watched_since is not None else since
 
@@ -94,7 +93,8 @@ def analysis_due(steps: list[Step], progress: Progress, now: datetime,
     rules = steps[progress.step].analysis
     if rules is None:
         return False
-    return now >= _run_since(progress, watched_since) + timedelta(seconds=rules.interval_seconds)
+    since = _run_since(progress, progress.step_runs(), watched_since)
+    return now >= since + timedelta(seconds=rules.interval_seconds)
 
 
 def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measure,
@@ -116,7 +116,7 @@ def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measu
         else:
             rules, done = step.analysis, current.step_runs()
             assert rules is not None
-            since = _run_since(current, watched_since)
+            since = _run_since(current, done, watched_since)
             if now < since + timedelta(seconds=rules.interval_seconds):
                 break
             measured = measure(since, now)

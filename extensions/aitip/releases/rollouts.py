@@ -243,8 +243,6 @@ class RolloutService(CatalogService):
         if endpoint.model != model:
             raise InvalidInput(f"endpoint {body.endpoint!r} serves {endpoint.model!r}, not {title}'s model {model!r}",
                                code="rollout_wrong_model")
-        if settings is not None:
-            await self._take_settings(principal, project, body.endpoint, title, settings, endpoint.settings)
         serving = [variant.version for variant in endpoint.variants if variant.weight > 0]
         if len(serving) != 1:
             raise Conflict(f"endpoint {body.endpoint!r} splits its traffic between versions "
@@ -254,6 +252,8 @@ class RolloutService(CatalogService):
         if stable == canary:
             raise Conflict(f"version {canary} already takes all of {body.endpoint!r}'s traffic",
                            code="rollout_nothing_to_do")
+        if settings is not None:  # after every refusal: a refused start changes nothing
+            await self._take_settings(principal, project, body.endpoint, title, settings, endpoint.settings)
         if all(variant.version != canary for variant in endpoint.variants):
             from ..serving.models import VariantAdd
 

@@ -1,16 +1,20 @@
-"""The serving domain's read API for other domains (a rollout's analysis): one version's requests in a time
-window, summed from the metric series the platform writes every few seconds."""
+"""The serving domain's read API for other domains: one version's requests in a time window, summed from the
+metric series the platform writes every few seconds (a rollout's analysis), and serving settings checked and
+completed as an endpoint takes them (a service release)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .metrics import VariantMetrics
+from .models import EndpointSettings
 from .tables import EndpointRecord, MetricPointRecord
 
 
@@ -35,12 +39,6 @@ class Window:
 def endpoint_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """Serving settings as an endpoint would take them, completed with the defaults (a ValueError says what is
     wrong): what a service release signs."""
-    import json
-
-    from pydantic import ValidationError
-
-    from .models import EndpointSettings
-
     try:  # as the JSON body it came in (strict: "3" is no number)
         return EndpointSettings.model_validate_json(json.dumps(settings)).model_dump(mode="json")
     except ValidationError as error:
