@@ -273,8 +273,8 @@ async def test_the_onnx_backend_serves_the_same_answers(api: Any, jp_fetch: Any,
     assert status == 400 and answer["expected"]["tensor"]["shape"] == [-1, 64], answer
 
 
-async def test_labels_sent_to_feedback_score_the_version_that_answered(api: Any, jp_fetch: Any,
-                                                                       served_models: Any) -> None:
+async def test_labels_sent_to_feedback_score_the_version_that_answered(
+        api: Any, jp_fetch: Any, served_models: Any, jp_http_port: int, jp_base_url: str) -> None:
     """Answers to requests that name themselves (X-Request-Id) are scored when their true labels arrive: each
     version's accuracy in the metrics, each answer scored once; bad feedback is a 400 that says what to send."""
     _, fitted, x_test = served_models
@@ -318,3 +318,13 @@ async def test_labels_sent_to_feedback_score_the_version_that_answered(api: Any,
         assert status == 400 and expected in refused["error"], (body if isinstance(body, bytes) else "", refused)
     status, refused, _ = await serve(jp_fetch, "feedback", {"labels": {"r-1": 1}}, token=TOKENS["dave"])
     assert status == 404 and refused["code"] == "not_found", refused  # not a member: the project is not shown
+
+    def by_the_sdk() -> tuple[list[Any], dict[str, Any]]:
+        from aitip.client import Client
+
+        with Client(url=f"http://127.0.0.1:{jp_http_port}{jp_base_url}", token=TOKENS["bob"]) as client:
+            said = client.serving.predict("alpha", "digits", x_test[:2], request_id="sdk-1")
+            return said, client.serving.feedback("alpha", "digits", {"sdk-1": [int(value) for value in said]})
+
+    said, scored = await asyncio.to_thread(by_the_sdk)
+    assert len(said) == 2 and (scored["labelled"], scored["rows"], scored["unknown"]) == (1, 2, []), scored
