@@ -24,11 +24,15 @@ $(CHP): package.json package-lock.json
 up: deps
 	$(VENV)/bin/aitip up
 
+# Test files run in parallel on this many processes (a file's tests stay together, with their fixtures); 0: one.
+PYTEST_WORKERS ?= 2
+
 test: deps
 	$(VENV)/bin/ruff check --select F,E9 extensions tests
 	bash scripts/ensure-postgres.sh
 	mkdir -p test-artifacts
-	$(VENV)/bin/python -m pytest -p no:cacheprovider --basetemp=test-artifacts/pytest --durations=25 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -p no:cacheprovider --basetemp=test-artifacts/pytest --durations=25 \
+		-n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 LOCALES := extensions/aitip/locale
 POT     := $(LOCALES)/aitip.pot

@@ -39,21 +39,33 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
-@pytest.fixture(scope="session", autouse=True)
-def remove_accounts_made_by_the_tests() -> Iterator[None]:
-    """Tests run as root make real ``aitip-*`` Linux accounts (one per hub user a platform runs jobs or
-    servers for); the ones this session made are removed at its end."""
+_ACCOUNTS_BEFORE = pytest.StashKey[set[str]]()
+
+
+def _hub_accounts() -> set[str]:
     import pwd
+
+    return {entry.pw_name for entry in pwd.getpwall()
+            if entry.pw_name.startswith("aitip-") and entry.pw_gecos.startswith("AITIP hub user ")}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Tests run as root make real ``aitip-*`` Linux accounts (one per hub user a platform runs jobs or
+    servers for). The accounts present before the run are noted by the process that runs every test, or
+    under pytest-xdist by the controller: a worker that finished must not remove accounts another still uses."""
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_ACCOUNTS_BEFORE] = _hub_accounts()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The accounts this run made are removed once every test is over."""
     import subprocess
 
-    before = {entry.pw_name for entry in pwd.getpwall()}
-    yield
-    if os.geteuid() != 0:
+    before = session.config.stash.get(_ACCOUNTS_BEFORE, None)
+    if before is None or os.geteuid() != 0:
         return
-    for entry in pwd.getpwall():
-        if entry.pw_name.startswith("aitip-") and entry.pw_name not in before \
-                and entry.pw_gecos.startswith("AITIP hub user "):
-            subprocess.run(["userdel", entry.pw_name], capture_output=True, timeout=60)
+    for name in sorted(_hub_accounts() - before):
+        subprocess.run(["userdel", name], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="session")

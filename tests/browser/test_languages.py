@@ -24,6 +24,18 @@ def expect(locator: Any) -> Any:
     return playwright_expect(locator)
 
 
+@pytest.fixture(scope="module")
+def a_dataset(platform: RunningPlatform, people: dict[str, str]) -> None:
+    """The Datasets page draws its charts of a dataset: the project holds one whatever ran before this module
+    (under pytest-xdist, the modules that register theirs may run in another worker's platform)."""
+    with platform.api(people["ann"]) as api:
+        if api.get(f"projects/{PROJECT}/datasets").json()["datasets"]:
+            return
+        response = api.post(f"projects/{PROJECT}/datasets/zh-sample/versions", params={"filename": "sample.csv"},
+                            content=b"id,score,label\n1,0.5,a\n2,0.7,b\n3,0.9,a\n", timeout=120)
+        assert response.status_code == 201, response.text
+
+
 @pytest.fixture
 def chinese_page(chinese_sign_in: Any) -> Page:
     """bob, whose browser asks for Chinese first."""
@@ -39,7 +51,7 @@ def english_page(browser: Browser, platform: RunningPlatform, people: dict[str, 
 
 
 def test_the_browsers_chinese_is_the_default(platform: RunningPlatform, chinese_page: Page,
-                                             screenshots: Path) -> None:
+                                             screenshots: Path, a_dataset: None) -> None:
     page = open_dashboard(chinese_page, platform, f"jobs?project={PROJECT}")
     expect(page.locator("#nav-jobs")).to_have_text("作业")
     expect(page.locator("#nav-overview")).to_have_text("概览")
@@ -106,7 +118,7 @@ def test_the_hubs_login_page_speaks_the_browsers_language(browser: Browser, plat
                               "datasets", "annotate"])
 def test_every_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform, chinese_page: Page,
                                                         trained: list[dict[str, Any]], screenshots: Path,
-                                                        path: str) -> None:
+                                                        a_dataset: None, path: str) -> None:
     """The navigation, the sign-in line and the page's title in Chinese on each page (its screenshot kept)."""
     name = path.split("?")[0]
     if name == "annotate":  # no chart on the labelling page: its task list or item is drawn

@@ -26,7 +26,6 @@ JOBS = 24
 LEASE = 3.0
 HEARTBEAT = 0.5
 TRACE = faults.TRACE
-_ipykernels = faults.ipykernels
 
 
 async def _until_ready(log_path: Path, starts: int, timeout: float = 60) -> None:
@@ -48,7 +47,6 @@ def _start_worker(home: Path, log) -> tuple[subprocess.Popen[bytes], float]:  # 
 
 
 async def test_sigkill_mid_job_loses_nothing_and_never_runs_a_job_twice(tmp_path: Path) -> None:
-    kernels_before = _ipykernels()
     platform = await make_platform(tmp_path)  # catalog, project and job service; the worker is a process
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -64,10 +62,12 @@ async def test_sigkill_mid_job_loses_nothing_and_never_runs_a_job_twice(tmp_path
     worker, _ = _start_worker(tmp_path, log)
     kills = 0
     kill_times: list[float] = []
+    doomed: set[int] = set()  # the kernels below each worker when it died
     try:
         while kills < KILLS:
             await _until_ready(tmp_path / "workers.log", kills + 1)
             await asyncio.sleep(rng.uniform(0.3, 3.0))
+            doomed |= faults.kernels_below(worker.pid)
             worker.send_signal(signal.SIGKILL)
             kill_times.append(time.time())
             worker.wait()
@@ -80,6 +80,7 @@ async def test_sigkill_mid_job_loses_nothing_and_never_runs_a_job_twice(tmp_path
                 break
             await asyncio.sleep(0.5)
     finally:
+        doomed |= faults.kernels_below(worker.pid)
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
         log.close()
@@ -117,8 +118,8 @@ async def test_sigkill_mid_job_loses_nothing_and_never_runs_a_job_twice(tmp_path
           f"{sum(j.state is JobState.failed for j in jobs.values())} failed after {jobs[job_ids[0]].max_attempts} "
           f"killed attempts, 0 lost, 0 run twice at once")
 
-    await asyncio.sleep(2.0)  # orphaned pool kernels notice their parent died (ipykernel's parent poller)
-    leftovers = _ipykernels() - kernels_before
+    assert doomed, "no kernel ran below a killed worker: the test did not test their cleanup"
+    leftovers = await asyncio.to_thread(faults.survivors, doomed)
     assert leftovers == set(), f"kernels left running after the workers died: {sorted(leftovers)}"
     platform.catalog.dispose()
 
