@@ -192,3 +192,35 @@ async def test_job_kernels_keep_history_in_memory_only(pool: KernelPool) -> None
         assert shown.strip() == "False a = 40 + 2 []"
     finally:
         await pool.discard(kernel)
+
+
+@in_module_loop
+async def test_a_kernel_of_another_environment_gets_its_specs_module_path_not_the_platforms(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform's PYTHONPATH and VIRTUAL_ENV would put its packages before the kernel environment's own
+    (aitip-triton's numpy<2 behind the platform's numpy 2): a kernel of another interpreter gets its spec's
+    environment only, and is started as a process (the fork server is the platform's own module)."""
+    import subprocess
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True, timeout=120)
+    python = tmp_path / "env" / "bin" / "python"
+    packages = sysconfig.get_paths()["purelib"]  # where this test's ipykernel is: the spec points its kernel there
+    spec = tmp_path / "share" / "kernels" / "other-env"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], "display_name": "other",
+        "language": "python", "env": {"PYTHONPATH": packages}}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "platform-only"))
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "platform-venv"))
+    pool = KernelPool({})
+    try:
+        kernel = await pool.start_kernel("other-env")
+        shown = await run(kernel, "import os, sys\nprint(sys.executable, os.environ.get('PYTHONPATH'), "
+                                  "os.environ.get('VIRTUAL_ENV'))")
+        assert shown.split() == [str(python), packages, "None"], shown
+        assert pool._fork_servers == {}
+        await pool.discard(kernel)
+    finally:
+        await pool.close()

@@ -54,6 +54,11 @@ def kernel_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 IPYKERNEL_LAUNCHERS = (["-m", "ipykernel_launcher"], ["-m", "ipykernel"])
 
 
+def _interpreter(argv: list[str]) -> str:
+    """The Python a kernel spec runs: a bare ``python`` is the platform's own."""
+    return sys.executable if argv[0] in ("python", "python3", f"python3.{sys.version_info[1]}") else argv[0]
+
+
 def job_kernel_arguments(argv: list[str]) -> list[str]:
     """Options for an IPython job kernel: no history database. IPython otherwise writes every cell to one
     shared ``history.sqlite`` from a thread of each kernel (time spent on every job's cells, and lock contention
@@ -300,12 +305,22 @@ class KernelPool:
     def _base_environment(self) -> dict[str, str]:
         return {**os.environ, **self.env} if self.inherit_environment else kernel_environment(self.env)
 
+    def _environment_for(self, argv: list[str]) -> dict[str, str]:
+        """The kernel's environment: the platform's module path and virtual environment stay behind for a
+        kernel of another environment (its own packages first: aitip-triton's numpy<2, not the platform's)."""
+        env = self._base_environment()
+        if argv and _interpreter(argv) != sys.executable:
+            env.pop("PYTHONPATH", None)
+            env.pop("VIRTUAL_ENV", None)
+        return env
+
     async def _fork_server_for(self, manager: AsyncKernelManager) -> ForkServer | None:
-        """The running fork server for this spec's interpreter, started on first use; None if it cannot be."""
+        """The running fork server for this spec's interpreter, started on first use; None if it cannot be (the
+        fork server is the platform's own module: only kernels of the platform's interpreter are forked)."""
         argv = list(manager.kernel_spec.argv) if manager.kernel_spec else []
-        if not argv or argv[1:3] not in IPYKERNEL_LAUNCHERS:
+        if not argv or argv[1:3] not in IPYKERNEL_LAUNCHERS or _interpreter(argv) != sys.executable:
             return None
-        python = sys.executable if argv[0] in ("python", "python3", f"python3.{sys.version_info[1]}") else argv[0]
+        python = sys.executable
         async with self._fork_server_lock:
             server = self._fork_servers.get(python)
             if python in self._fork_servers and (server is None or server.alive):
@@ -335,7 +350,7 @@ class KernelPool:
         # one gets /dev/null for the streams it would otherwise share with the platform's log.
         streams = {} if self.inherit_environment else {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL,
                                                        "stderr": subprocess.DEVNULL}
-        await manager.start_kernel(env=self._base_environment(), cwd=str(self.runtime_dir),
+        await manager.start_kernel(env=self._environment_for(list(manager.kernel_spec.argv)), cwd=str(self.runtime_dir),
                                    extra_arguments=job_kernel_arguments(manager.kernel_spec.argv), **streams)
         client = manager.client()
         client.start_channels()
