@@ -247,7 +247,8 @@ HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
               "Simulation": "aitip.simulation.text:simulation_text",
               "SimulationDetail": "aitip.simulation.text:simulation_text",
               "Endpoint": "aitip.serving.text:endpoint_text",
-              "EndpointMetrics": "aitip.serving.text:metrics_text"}
+              "EndpointMetrics": "aitip.serving.text:metrics_text",
+              "Optimization": "aitip.serving.text:optimization_text"}
 
 
 def human(value: Any) -> str:

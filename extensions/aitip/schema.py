@@ -25,7 +25,7 @@ class RequestModel(BaseModel):
     """Bodies callers send: unknown fields are refused, types are never coerced.
 
     A JSON number with no fraction (``3.0``) is an integer, as JSON Schema (and the OpenAPI document) says:
-    an integer field takes it as ``3``. Nothing else about a value changes: ``"3"`` is still refused, and
+    an integer field, or an item of a list of integers, takes it as ``3``. Nothing else about a value changes: ``"3"`` is still refused, and
     ``3.0`` stays a float wherever the field is not an integer. Infinities and NaN are refused."""
 
     # inf and NaN are no JSON numbers, but a query's "1e400" parses as inf: refused as it would be in a body.
@@ -36,9 +36,35 @@ class RequestModel(BaseModel):
     def _integral_numbers(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        fields = _integer_fields(cls)
-        return {key: int(value) if key in fields and type(value) is float and value.is_integer() else value
-                for key, value in data.items()}
+        fields, lists = _integer_fields(cls), _integer_list_fields(cls)
+        return {key: int(value) if key in fields and _integral(value) else
+                [int(item) if _integral(item) else item for item in value] if key in lists and type(value) is list
+                else value for key, value in data.items()}
+
+
+def _options(annotation: Any) -> set[Any]:
+    """The types a field's annotation allows: each member of a union, else the annotation itself."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    return set(typing.get_args(annotation)) if union else {annotation}
+
+
+def _integral(value: Any) -> bool:
+    return type(value) is float and value.is_integer()
+
+
+@functools.cache
+def _integer_list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (and aliases) of ``model``'s fields that hold a list of ints (or None)."""
+    names = set()
+    for name, field in model.model_fields.items():
+        for option in _options(field.annotation) - {type(None)}:
+            if typing.get_origin(option) is list:
+                (item,) = typing.get_args(option) or (None,)
+                if typing.get_origin(item) is typing.Annotated:
+                    item = typing.get_args(item)[0]
+                if item is int:
+                    names.update({name, field.alias or name})
+    return frozenset(names)
 
 
 @functools.cache
@@ -46,10 +72,7 @@ def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
     """The names (and aliases) of ``model``'s fields that hold an int, or an int or None."""
     names = set()
     for name, field in model.model_fields.items():
-        annotation = field.annotation
-        options = set(typing.get_args(annotation)) if typing.get_origin(annotation) in (typing.Union,
-                                                                                         types.UnionType) else {annotation}
-        if options - {type(None)} == {int}:
+        if _options(field.annotation) - {type(None)} == {int}:
             names.update({name, field.alias or name})
     return frozenset(names)
 

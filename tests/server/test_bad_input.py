@@ -43,7 +43,7 @@ NO_INPUTS: dict[str, str] = {
         "endpoint_keys.list", "endpoint_keys.revoke", "release_policy.get", "releases.get", "releases.verify",
         "releases.signing_key", "rollouts.get", "rollouts.abort", "rollouts.retry", "rollouts.rollback",
         "devices.get", "devices.delete", "devices.fleet", "device_rollouts.list", "device_rollouts.get",
-        "device_rollouts.pause", "device_rollouts.resume")
+        "device_rollouts.pause", "device_rollouts.resume", "endpoints.optimization", "endpoints.package")
 }
 NO_INPUTS["jobs.track"] = ("its body is the spool a job's kernel sends, with the job's credential only "
                            "(tests/server/test_job_credentials.py)")

@@ -10,6 +10,7 @@ and the state the call needs. A row without a case, or a case for no row, fails
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,12 @@ CASES: dict[str, Case] = {
     "endpoint_keys.list": Case(needs=("endpoint",)),
     "endpoint_keys.create": Case(body={"name": "ci"}, needs=("endpoint",)),
     "endpoint_keys.revoke": Case(path={"key": 1}, needs=("endpoint", "key")),
+    # No aitip-triton kernel here: an allowed caller gets past the checks of who may to the 409 saying so.
+    "endpoints.optimize": Case(body={"model": "digits-clf", "version": 1, "device": "cpu"}, needs=("model",),
+                               allowed=409),
+    "endpoints.optimizations": Case(query={"model": "digits-clf"}, needs=("optimization",)),
+    "endpoints.optimization": Case(needs=("optimization",)),
+    "endpoints.package": Case(needs=("optimization",)),
     "release_policy.get": Case(),
     "release_policy.set": Case(body={"evaluation": True, "simulations": ["custom"],
                                      "approvals": [{"role": "maintainer", "count": 2}], "ordered": True}),
@@ -428,6 +435,37 @@ async def _key(seeding: Seeding) -> None:
     seeding.values["key"] = key["id"]
 
 
+async def _optimization(seeding: Seeding) -> None:
+    """Optimization 2: the developer's Triton packaging of digits-clf version 1 as its job leaves it when it ended
+    (the summary in its executed notebook, the package in its working directory)."""
+    import json
+
+    from aitip.serving.optimizations import NOTEBOOK_NAME, SUMMARY_MIME
+
+    status, job = await seeding.api("POST", "jobs", user=ROLE_HOLDERS["developer"], body={
+        "project": "alpha", "notebook": TRIVIAL, "notebook_name": NOTEBOOK_NAME,
+        "tags": {"optimized_model": "digits-clf/1", "optimize_device": "cpu", "optimize_formats": "onnx",
+                 "optimize_batch_sizes": "1,8", "optimize_triton_name": "digits-clf"}})
+    assert status == 201 and job["id"] == 2, job
+    summary = {"schema": 1, "navigator_version": "0.14.0", "model_name": "digits-clf", "flavor": "sklearn",
+               "target_device": "cpu", "batch_sizes": [1, 8], "models": {"onnx": {
+                   "format": "onnx", "status": "OK", "conversion": {}, "runners": {}}},
+               "best": None, "package": "model.nav", "repository": None}
+    output = seeding.tmp_path / "job-2-output.ipynb"
+    output.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "", "metadata": {},
+                                             "execution_count": 1, "outputs": [{
+                                                 "output_type": "display_data", "metadata": {},
+                                                 "data": {SUMMARY_MIME: summary, "text/plain": "summary"}}]}],
+                                  "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    package = Path(os.environ["AITIP_HOME"]) / "job-workspaces" / "2.1" / "work" / "triton"
+    package.mkdir(parents=True)
+    (package / "model.nav").write_bytes(b"navigator package")
+    with seeding.serverapp.web_app.settings["aitip"].catalog.session() as session:
+        record = session.get(JobRecord, 2)
+        record.state, record.output_path, record.attempt = "succeeded", str(output), 1
+    seeding.values["optimization"] = 2
+
+
 async def _release_policy(seeding: Seeding) -> None:
     status, policy = await seeding.api("PUT", "projects/alpha/release-policy", user="ann",
                                        body={"approvals": [{"role": "developer", "count": 1}]})
@@ -525,6 +563,7 @@ SEEDERS: dict[str, Callable[[Seeding], Awaitable[None]]] = {
     "endpoint": _endpoint, "canary": _canary, "key": _key, "release": _release, "model_release": _model_release,
     "rolled_out": _rolled_out, "aborted": _aborted, "device": _device, "firmware_release": _firmware_release,
     "device_rollout": _device_rollout, "paused_device_rollout": _paused_device_rollout,
+    "optimization": _optimization,
 }
 
 

@@ -69,7 +69,8 @@ class Sandbox(RequestModel):
         default_factory=list, max_length=4,
         description="Origins (scheme://host:port) the job may reach over HTTP, through the platform's egress "
                     "proxy ($AITIP_EGRESS_SOCKET); nothing else is reachable")
-    memory_mb: int = Field(4096, ge=256, le=262144, description="Address space the kernel may use")
+    memory_mb: int | None = Field(4096, ge=256, le=262144, description="Address space the kernel may use "
+                                  "(none: no limit, as a GPU kernel needs: CUDA reserves far more than it uses)")
     cpu_seconds: int = Field(1800, ge=10, le=604800, description="CPU time the kernel may use")
     cpus: int = Field(2, ge=1, le=256, description="Cores the kernel's threads may run on")
     models: list[SandboxModel] = Field(default_factory=list, max_length=8,

@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from .. import settings
+from ..isolation.state import WORKSPACES_DIR
 from ..projects.access import project_names
 from .tables import JobRecord, SweepRecord
 
@@ -76,6 +79,19 @@ def ended_runs(session: Session, project_id: int, notebook_name: str, limit: int
         JobRecord.state.in_(("succeeded", "failed", "cancelled", "timed_out")))
         .order_by(JobRecord.finished_at.desc(), JobRecord.id.desc()).limit(limit)).unique()
     return [_brief(row) for row in rows]
+
+
+def runs_of_notebook(session: Session, project_id: int, notebook_name: str, limit: int = 200) -> list[JobBrief]:
+    """The project's jobs of a notebook in any state, newest first."""
+    rows = session.scalars(select(JobRecord).where(JobRecord.project_id == project_id,
+                                                   JobRecord.notebook_name == notebook_name)
+                           .order_by(JobRecord.id.desc()).limit(limit)).unique()
+    return [_brief(row) for row in rows]
+
+
+def work_directory(brief: JobBrief) -> Path:
+    """The working directory of the job's last attempt, as a local worker lays it out (the owner's files)."""
+    return settings.aitip_home() / WORKSPACES_DIR / f"{brief.id}.{brief.attempt}" / "work"
 
 
 def job_of_run(session: Session, run_id: str) -> JobBrief | None:

@@ -95,6 +95,7 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "endpoint": PathParameter(r"[^/]+", _endpoint, "string", "The endpoint's name (a DNS label)"),
     "model_version": PathParameter(r"[0-9]{1,9}", _counted_from_one("model versions"), "integer", "The model version (from 1)"),
     "key": PathParameter(ID_PATTERN, _identifier, "integer", "The API key's id"),
+    "optimization": PathParameter(ID_PATTERN, _identifier, "integer", "The optimization's id (its job's)"),
     "release": PathParameter(ID_PATTERN, _identifier, "integer", "The release's id"),
     "rollout": PathParameter(ID_PATTERN, _identifier, "integer", "The rollout's id"),
     "device": PathParameter(ID_PATTERN, _identifier, "integer", "The device's id"),

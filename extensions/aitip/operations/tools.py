@@ -48,7 +48,8 @@ FOLLOW: dict[str, tuple[str, str, str | None]] = {
     "evaluations.create": ("evaluations.get", "evaluation", "evaluations"),
     "simulations.create": ("simulations.get", "simulation", "simulations"),
     "rollouts.start": ("rollouts.get", "rollout", None),
-    "device_rollouts.start": ("device_rollouts.get", "device_rollout", None)}
+    "device_rollouts.start": ("device_rollouts.get", "device_rollout", None),
+    "endpoints.optimize": ("endpoints.optimization", "optimization", "jobs")}  # an optimization's id is its job's
 FINISHED = {"succeeded", "failed", "cancelled", "timed_out", "registered", "rejected", "passed", "error",
             "completed", "degraded", "rolled_back", "stopped"}
 

@@ -86,6 +86,10 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
     ("VariantAdd", "_shadow_has_no_weight"): "a shadow version takes no weight (weight 0 with shadow true)",
     ("TrafficSet", "_versions"): "weights' keys are model versions (numbers from 1); the weights are whole "
                                  "percents that sum to 100",
+    ("OptimizationStart", "_tensorrt_needs_a_gpu"): {"not": {
+        "required": ["device", "formats"],
+        "properties": {"device": {"const": "cpu"},
+                       "formats": {"type": "array", "contains": {"enum": ["trt", "torch-trt"]}}}}},
     ("ReleaseWindow", "_known_zone"): "timezone is an IANA time zone name (such as UTC or Asia/Shanghai)",
     ("ReleaseWindow", "_not_empty"): "start and end differ (an end before the start closes the next day)",
     ("ReleasePolicySet", "_distinct"): {"properties": {"simulations": {"uniqueItems": True}}},

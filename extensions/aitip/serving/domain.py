@@ -11,12 +11,15 @@ from ..domains.base import Domain, ServiceSpec, Stop
 class ServingDomain(Domain):
     name = "serving"
     title = "Serving"
-    after = ("experiments",)  # versions come from the model registry
+    after = ("experiments", "jobs")  # versions come from the model registry; Triton packaging is a job
     tables = ("aitip.serving.tables",)
     operations = "aitip.serving.operations"
     services = {"serving": ServiceSpec("aitip.serving.service:ServingService",
                                        "serving needs the model registry (MLflow tracking), which this platform "
-                                       "does not run")}
+                                       "does not run"),
+                "optimizations": ServiceSpec("aitip.serving.optimizations:OptimizationService",
+                                             "Triton packaging needs jobs and the model registry, which this "
+                                             "platform does not run")}
     sdk = {"serving": "aitip.serving.sdk:ServingAPI"}
 
     def setup(self, context: Any, config: Any) -> None:
@@ -34,6 +37,11 @@ class ServingDomain(Domain):
         deployments = LocalDeployments(home / "serving", context.experiments, accounts)
         context.provide("serving", ServingService(context.catalog, context.experiments, deployments,
                                                   base_path=base_path))
+        if context.jobs is not None:
+            from .optimizations import OptimizationService
+
+            context.provide("optimizations", OptimizationService(context.catalog, context.jobs, context.experiments,
+                                                                 home / "serving" / "packages"))
 
     async def start(self, context: Any, config: Any) -> None:
         if context.serving is not None:

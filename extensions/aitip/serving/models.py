@@ -9,6 +9,9 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from ..schema import PROJECT_NAME_PATTERN, RequestModel, ResponseModel
+from .optimize import FORMATS as OPTIMIZE_FORMATS
+from .optimize import MAX_BATCH as OPTIMIZE_MAX_BATCH
+from .optimize import MODEL_NAME as OPTIMIZE_MODEL_NAME
 
 EndpointName = Annotated[str, Field(min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN,
                                     description="The endpoint's name: a DNS label (lower-case letters, digits, "
@@ -247,3 +250,97 @@ class Manifests(ResponseModel):
     manifests: list[dict[str, Any]]
     problems: list[str]  # offline validation (kubernetes-validate); empty when valid
 
+
+
+class OptimizeDevice(str, Enum):
+    cuda = "cuda"  # every format, TensorRT included, on the kernel's GPU
+    cpu = "cpu"  # the ONNX path on onnxruntime's CPU runner, for a machine without a GPU
+
+
+OptimizeFormat = Enum("OptimizeFormat", {name.replace("-", "_"): name for name in dict.fromkeys(
+    name for names in OPTIMIZE_FORMATS.values() for name in names)}, type=str)
+OptimizeFormat.__doc__ = "A format Triton Model Navigator makes (onnx and trt from scikit-learn models)"
+
+
+class OptimizationStart(RequestModel):
+    """Package a registered model version for Triton with Triton Model Navigator, in a job on the
+    ``aitip-triton`` kernel (kernels/triton)."""
+
+    model: ModelName
+    version: ModelVersion
+    formats: list[OptimizeFormat] | None = Field(
+        None, min_length=1, max_length=len(OptimizeFormat),
+        description="Navigator formats (onnx and trt for scikit-learn models). Default: onnx and trt for "
+                    "scikit-learn, torchscript, onnx and trt for PyTorch; onnx alone on the cpu device")
+    batch_sizes: list[Annotated[int, Field(ge=1, le=OPTIMIZE_MAX_BATCH)]] = Field(
+        default_factory=lambda: [1, 8, 64], min_length=1, max_length=16,
+        description="Batch sizes profiled; the largest is the Triton repository's max_batch_size")
+    device: OptimizeDevice = Field(OptimizeDevice.cuda, description="cuda (a GPU job) or cpu (the ONNX path)")
+    triton_name: str | None = Field(None, pattern=OPTIMIZE_MODEL_NAME.pattern, max_length=128,
+                                    description="The model's name in the Triton repository; default: the registered "
+                                    "name with other characters made '-'")
+    stability_percentage: float = Field(10.0, gt=0, le=100, description="The navigator's allowed variation between "
+                                        "measurement windows (a busy CPU timing small models may need 30)")
+    timeout_seconds: int = Field(3600, ge=60, le=24 * 3600)
+
+    @model_validator(mode="after")
+    def _tensorrt_needs_a_gpu(self) -> OptimizationStart:
+        if self.device is OptimizeDevice.cpu and any(name.value in ("trt", "torch-trt") for name in self.formats or ()):
+            raise ValueError("TensorRT formats (trt, torch-trt) need device cuda")
+        return self
+
+
+class OptimizationListQuery(RequestModel):
+    model: ModelName | None = None
+    limit: int = Field(50, ge=1, le=500)
+
+
+class NavigatorRunner(ResponseModel):
+    status: str
+    commands: dict[str, str]
+    latency_ms: dict[int, float] = Field(description="p50 latency per batch size")
+    throughput: dict[int, float] = Field(description="Inferences per second per batch size")
+
+
+class NavigatorModel(ResponseModel):
+    format: str
+    status: str
+    conversion: dict[str, str]
+    runners: dict[str, NavigatorRunner]
+
+
+class NavigatorSummary(ResponseModel):
+    navigator_version: str | None
+    model_name: str | None
+    flavor: str | None
+    target_device: str | None
+    batch_sizes: list[int]
+    formats: dict[str, str] = Field(description="Each format and the best status any of its variants reached")
+    models: dict[str, NavigatorModel]
+    best: dict[str, Any] | None = Field(description="The runtime the navigator selected (model, runner, latency)")
+    package: str | None = Field(description="The navigator package, relative to the output folder")
+    repository: str | None = Field(description="The Triton model repository, relative to the output folder")
+    repository_error: str | None
+    elapsed_s: float | None
+
+
+class Optimization(ResponseModel):
+    id: int = Field(description="The optimization's id: that of the job that runs the navigator")
+    project: str
+    model: str
+    version: int
+    device: str
+    formats: list[str] | None
+    batch_sizes: list[int]
+    triton_name: str
+    state: str = Field(description="The job's state: queued, starting, running, succeeded, failed, ...")
+    created_by: str
+    submitted_at: datetime
+    finished_at: datetime | None
+    reason: str | None = Field(None, description="Why the job failed, or why its summary could not be read")
+    summary: NavigatorSummary | None = None
+    has_package: bool = Field(False, description="The package and Triton repository can be downloaded")
+
+
+class OptimizationList(ResponseModel):
+    optimizations: list[Optimization]

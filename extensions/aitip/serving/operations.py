@@ -16,6 +16,10 @@ from .models import (
     Manifests,
     ManifestsQuery,
     MetricsQuery,
+    Optimization,
+    OptimizationList,
+    OptimizationListQuery,
+    OptimizationStart,
     SampleList,
     SamplesQuery,
     ScalingSet,
@@ -27,6 +31,8 @@ _ENDPOINTS = "projects/{project}/endpoints"
 _ENDPOINT = f"{_ENDPOINTS}/{{endpoint}}"
 _VERSION = {"model_version": "version"}
 _KEY = {"key": "key_id"}
+_OPTIMIZATIONS = "projects/{project}/optimizations"
+_OPTIMIZATION = {"optimization": "job_id"}
 
 SECTION = Section("serving", "Serving", (
     Operation("endpoints.list", "serving.read", "GET", _ENDPOINTS,
@@ -72,4 +78,20 @@ SECTION = Section("serving", "Serving", (
               response=ApiKey, status=201, call="serving.create_key", location="id"),
     Operation("endpoint_keys.revoke", "serving.manage", "DELETE", f"{_ENDPOINT}/keys/{{key}}",
               "Revoke an API key at once", response=ApiKey, call="serving.revoke_key", arguments=_KEY),
+    Operation("endpoints.optimize", "serving.deploy", "POST", _OPTIMIZATIONS,
+              "Package a model version for Triton with Triton Model Navigator: a sandboxed job on the aitip-triton "
+              "kernel (409 where it is not installed); answers at once, the summary follows when it ends",
+              body=OptimizationStart, response=Optimization, status=202, call="optimizations.start",
+              location="id", long_running=True),
+    Operation("endpoints.optimizations", "serving.read", "GET", _OPTIMIZATIONS,
+              "The project's Triton packagings, newest first", query=OptimizationListQuery,
+              response=OptimizationList, call="optimizations.list"),
+    Operation("endpoints.optimization", "serving.read", "GET", f"{_OPTIMIZATIONS}/{{optimization}}",
+              "One packaging: its job's state and the navigator's summary (formats, status, p50 latency and "
+              "throughput per batch size, the selected runtime)", response=Optimization, call="optimizations.get",
+              arguments=_OPTIMIZATION),
+    Operation("endpoints.package", "serving.read", "GET", f"{_OPTIMIZATIONS}/{{optimization}}/package",
+              "The navigator package (model.nav) and the Triton model repository, as a .tar.gz",
+              handler="aitip.server.handlers.serving:OptimizationPackageHandler", not_in=frozenset({"mcp"}),
+              gives_file=True),
 ))

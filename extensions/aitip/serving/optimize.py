@@ -96,10 +96,9 @@ def optimize_parameters(model_dir: str | Path, output_dir: str | Path, *, batch_
 
 
 def read_navigator_summary(output_dir: str | Path) -> dict[str, Any]:
-    """What the notebook wrote, normalized: per model variant its format, overall status, and per runner the
-    command statuses and p50 latency (ms) and throughput (inferences/s) per batch size; the selected runtime;
-    the package and Triton repository paths resolved under ``output_dir``. Raises ``ValueError`` when the
-    summary is missing or malformed (the job then failed before writing it)."""
+    """What the notebook wrote into ``output_dir``, normalized (see ``normalize_summary``), with the package and
+    Triton repository paths resolved under ``output_dir``. Raises ``ValueError`` when the summary is missing or
+    malformed (the job then failed before writing it)."""
     output_dir = Path(output_dir)
     path = output_dir / SUMMARY
     try:
@@ -108,12 +107,23 @@ def read_navigator_summary(output_dir: str | Path) -> dict[str, Any]:
         raise ValueError(f"no {SUMMARY} in {output_dir}: the optimize notebook did not finish") from None
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
+    summary = normalize_summary(raw, str(path))
+    summary["package"] = _inside(output_dir, summary["package"])
+    summary["repository"] = _inside(output_dir, summary["repository"])
+    return summary
+
+
+def normalize_summary(raw: Any, source: str) -> dict[str, Any]:
+    """A summary as the notebook made it (its file, or the output it displayed), normalized: per model variant
+    its format, overall status, and per runner the command statuses and p50 latency (ms) and throughput
+    (inferences/s) per batch size; the selected runtime; the package and Triton repository as paths relative to
+    the output folder. Raises ``ValueError`` naming ``source`` when it is not a summary this platform reads."""
     if not isinstance(raw, dict) or raw.get("schema") != SUMMARY_SCHEMA:
-        raise ValueError(f"{path} has schema {raw.get('schema') if isinstance(raw, dict) else None!r}; "
+        raise ValueError(f"{source} has schema {raw.get('schema') if isinstance(raw, dict) else None!r}; "
                          f"this platform reads schema {SUMMARY_SCHEMA}")
     models = raw.get("models")
     if not isinstance(models, dict):
-        raise ValueError(f"{path} has no 'models' table")
+        raise ValueError(f"{source} has no 'models' table")
 
     summary_models: dict[str, Any] = {}
     for key, model in models.items():
@@ -132,7 +142,7 @@ def read_navigator_summary(output_dir: str | Path) -> dict[str, Any]:
 
     best = raw.get("best")
     if best is not None and (not isinstance(best, dict) or best.get("model") not in summary_models):
-        raise ValueError(f"{path}: 'best' names no model of the summary: {best!r}")
+        raise ValueError(f"{source}: 'best' names no model of the summary: {best!r}")
     formats: dict[str, str] = {}  # format → the best status any of its variants reached
     for model in summary_models.values():
         now = formats.get(model["format"])
@@ -147,8 +157,8 @@ def read_navigator_summary(output_dir: str | Path) -> dict[str, Any]:
         "formats": formats,
         "models": summary_models,
         "best": best,
-        "package": _inside(output_dir, raw.get("package")),
-        "repository": _inside(output_dir, raw.get("repository")),
+        "package": _relative(source, raw.get("package")),
+        "repository": _relative(source, raw.get("repository")),
         "repository_error": raw.get("repository_error"),
         "elapsed_s": raw.get("elapsed_s"),
     }
@@ -169,6 +179,16 @@ def _per_batch(table: Any) -> dict[int, float]:
         if math.isfinite(number):
             out[int(size)] = number
     return dict(sorted(out.items()))
+
+
+def _relative(source: str, path: Any) -> str | None:
+    """A path the notebook named, kept only as a plain relative path (no '..', not absolute)."""
+    if not path:
+        return None
+    text = str(path)
+    if Path(text).is_absolute() or ".." in Path(text).parts:
+        raise ValueError(f"{source} points outside its output folder: {text!r}")
+    return text
 
 
 def _inside(root: Path, relative: Any) -> str | None:

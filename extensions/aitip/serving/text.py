@@ -36,3 +36,35 @@ def metrics_text(metrics: dict[str, Any]) -> str:
                       table(rows, list(rows[0])),
                       _("{points} points in the time series (--json shows them)").format(
                           points=len(metrics["series"]))])
+
+
+def optimization_text(optimization: dict[str, Any]) -> str:
+    """A Triton packaging: its job's state, then per format and runner the status and the p50 latency at each
+    batch size, the runtime the navigator selected and what can be downloaded."""
+    lines = [_("optimization {id}: model {model} version {version} on {device} — {state}").format(**optimization)]
+    if optimization.get("reason"):
+        lines.append(_("reason: {reason}").format(reason=optimization["reason"]))
+    summary = optimization.get("summary")
+    if summary is None:
+        return "\n".join(lines)
+    sizes = summary["batch_sizes"]
+    rows = []
+    for key, model in summary["models"].items():
+        for runner_name, runner in (model["runners"] or {"-": {"status": model["status"], "latency_ms": {}}}).items():
+            row = {_("format"): key, _("runner"): runner_name, _("status"): runner["status"]}
+            for size in sizes:
+                value = runner["latency_ms"].get(str(size))
+                row[_("p50 ms @{size}").format(size=size)] = "-" if value is None else f"{value:.4f}"
+            rows.append(row)
+    lines += [_("Triton Model Navigator {version}, {flavor} model").format(
+        version=summary["navigator_version"], flavor=summary["flavor"]), table(rows, list(rows[0]) if rows else [])]
+    best = summary.get("best")
+    if best:
+        lines.append(_("selected: {model} on {runner} ({latency:.4f} ms, {throughput:,.0f}/s)").format(
+            model=best["model"], runner=best["runner"], latency=best["latency_ms"], throughput=best["throughput"]))
+    if summary.get("repository_error"):
+        lines.append(_("no Triton repository: {error}").format(error=summary["repository_error"]))
+    if optimization.get("has_package"):
+        lines.append(_("download: aitip serve package --project {project} --optimization {id} --output FILE").format(
+            **optimization))
+    return "\n".join(lines)

@@ -2,10 +2,11 @@
 the Open Inference Protocol and MLflow's ``/invocations``, relayed to the version the router picks. A caller
 brings an endpoint's API key (checked against a cache, no query) or a hub token or session (``serving.invoke``
 in the project). ``feedback`` takes the true labels of answered requests (by their ``X-Request-Id``), for the
-versions' accuracy. And the project's metrics in Prometheus's text format."""
+versions' accuracy. The project's metrics in Prometheus's text format, and a Triton packaging's archive."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -17,6 +18,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ...errors import AitipError, ServiceUnavailable
+from ...operations.binding import convert_path, running_service
 from ...serving.keys import PREFIX as KEY_PREFIX
 from ...serving.protocols import MAX_REQUEST_ID, feedback_labels
 from ...serving.router import NoReplica, UnknownVersion
@@ -149,3 +151,21 @@ class PrometheusHandler(AitipHandler):
         self.finish(text, set_content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+
+
+class OptimizationPackageHandler(AitipHandler):
+    """A Triton packaging's output as a .tar.gz (the navigator package and the Triton model repository)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, project: str, optimization: str) -> None:
+        values = convert_path(self.operation, self.path_kwargs)  # type: ignore[arg-type]
+        path = await running_service(self.context, "optimizations").package_path(
+            self.principal, project, values["optimization"], action=self.operation.action)
+        self.set_header("Content-Disposition", f'attachment; filename="triton-{values["optimization"]}.tar.gz"')
+        self.set_header("Content-Length", str(path.stat().st_size))
+        with path.open("rb") as source:
+            while chunk := await asyncio.to_thread(source.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish(set_content_type="application/gzip")
