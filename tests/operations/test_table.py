@@ -25,8 +25,10 @@ from aitip.server.openapi import openapi_document
 from aitip.server.routes import API_PREFIX, operation_routes
 
 ROWS = operations()
-# Actions no operation row performs: a relay, a foreign API, the MCP endpoint itself.
-NOT_OPERATIONS = {"workspace.forward", "tracking.gateway", "platform.mcp", "serving.invoke", "device.connect"}
+# Actions no operation row performs: a relay, a foreign API (an endpoint's inference protocols and its feedback),
+# the MCP endpoint itself.
+NOT_OPERATIONS = {"workspace.forward", "tracking.gateway", "platform.mcp", "serving.invoke", "serving.label",
+                  "device.connect"}
 
 
 def test_every_declared_action_is_performed_by_some_operation() -> None:

@@ -306,7 +306,8 @@ async def test_an_analysis_judges_the_canarys_accuracy_on_the_labels_that_arrive
     labels_say_wrong = False
 
     async def call(path: str, body: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
-        headers = {"Authorization": f"token {TOKENS['bob']}", **({"X-Request-Id": request_id} if request_id else {})}
+        caller = "carol" if path == "feedback" else "bob"  # labels: a developer's (serving.label)
+        headers = {"Authorization": f"token {TOKENS[caller]}", **({"X-Request-Id": request_id} if request_id else {})}
         response = await jp_fetch("serve", "alpha", "digits", *path.split("/"), method="POST",
                                   body=json.dumps(body), headers=headers)
         return json.loads(response.body)  # type: ignore[no-any-return]

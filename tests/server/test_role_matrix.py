@@ -233,6 +233,8 @@ EXTRA_ROUTES: list[tuple[str, str, str, int]] = [
 COVERED_ELSEWHERE = {
     "serving.invoke": "tests/serving/test_endpoints_api.py: an endpoint's route called by a viewer (200), an "
                       "outsider (404) and with a wrong API key (403), on a deployed version",
+    "serving.label": "tests/serving/test_endpoints_api.py: an endpoint's feedback refused to a viewer (403), taken "
+                     "from a developer (200), an outsider told nothing (404)",
 }
 
 

@@ -299,12 +299,14 @@ async def test_labels_sent_to_feedback_score_the_version_that_answered(
     status, said, _ = await serve(jp_fetch, "invocations", {"inputs": x_test[:2].tolist()}, token=TOKENS["bob"],
                                   headers={"X-Request-Id": "pair"})
     assert status == 200, said
+    status, refused, _ = await serve(jp_fetch, "feedback", {"labels": truth}, token=TOKENS["bob"])
+    assert status == 403 and "serving.label" in refused["error"], refused  # a viewer calls, but does not label
     status, scored, _ = await serve(jp_fetch, "feedback", {"labels": {**truth, "pair": [0, 1, 2], "never": 3}},
-                                    token=TOKENS["bob"])
+                                    token=TOKENS["carol"])
     assert status == 200, scored
     assert (scored["labelled"], scored["rows"], scored["unknown"], scored["mismatched"]) == (40, 40, ["never"],
                                                                                              ["pair"]), scored
-    status, again, _ = await serve(jp_fetch, "feedback", {"labels": {"r-0": truth["r-0"]}}, token=TOKENS["bob"])
+    status, again, _ = await serve(jp_fetch, "feedback", {"labels": {"r-0": truth["r-0"]}}, token=TOKENS["carol"])
     assert status == 200 and again["labelled"] == 0 and again["unknown"] == ["r-0"], "an answer is scored once"
     status, metrics = await api("GET", f"{ENDPOINTS}/digits/metrics", user="bob")
     totals = {t["version"]: t for t in metrics["totals"]}
@@ -314,7 +316,7 @@ async def test_labels_sent_to_feedback_score_the_version_that_answered(
     for body, expected in ((b"not json", "not JSON"), ({"labels": {}}, "send {"), ({"labels": [1]}, "send {"),
                            ({"labels": {"x" * 201: 1}}, "at most 200"), ({"labels": {"a": {"b": 1}}}, "is not a label"),
                            ({"labels": {str(i): 1 for i in range(10_001)}}, "at most 10000")):
-        status, refused, _ = await serve(jp_fetch, "feedback", body, token=TOKENS["bob"])
+        status, refused, _ = await serve(jp_fetch, "feedback", body, token=TOKENS["carol"])
         assert status == 400 and expected in refused["error"], (body if isinstance(body, bytes) else "", refused)
     status, refused, _ = await serve(jp_fetch, "feedback", {"labels": {"r-1": 1}}, token=TOKENS["dave"])
     assert status == 404 and refused["code"] == "not_found", refused  # not a member: the project is not shown
@@ -322,7 +324,7 @@ async def test_labels_sent_to_feedback_score_the_version_that_answered(
     def by_the_sdk() -> tuple[list[Any], dict[str, Any]]:
         from aitip.client import Client
 
-        with Client(url=f"http://127.0.0.1:{jp_http_port}{jp_base_url}", token=TOKENS["bob"]) as client:
+        with Client(url=f"http://127.0.0.1:{jp_http_port}{jp_base_url}", token=TOKENS["carol"]) as client:
             said = client.serving.predict("alpha", "digits", x_test[:2], request_id="sdk-1")
             return said, client.serving.feedback("alpha", "digits", {"sdk-1": [int(value) for value in said]})
 

@@ -96,6 +96,9 @@ PERMISSIONS: dict[str, Permission] = _table(
                "Read the project's endpoints, their versions and weights, metrics, samples and manifests"),
     Permission("serving.invoke", _P.project, Role.viewer,
                "Call an endpoint (with a hub token; an endpoint's API key calls only that endpoint)"),
+    Permission("serving.label", _P.project, Role.developer,
+               "Send the true labels of an endpoint's answered requests (its versions' accuracy, which rollout "
+               "analyses judge); an endpoint's API key may too"),
     Permission("serving.deploy", _P.project, Role.developer,
                "Deploy model versions as endpoints, add canary or shadow versions, set traffic and scaling, "
                "undeploy versions"),

@@ -29,6 +29,7 @@ from .tables import ApiKeyRecord, EndpointRecord, MetricPointRecord, SampleRecor
 log = logging.getLogger("aitip.serving")
 
 INVOKE = "serving.invoke"
+LABEL = "serving.label"  # labels judge a canary: a viewer who may call the endpoint may not skew its accuracy
 CALLER_CACHE_SECONDS = 2.0
 
 
@@ -231,14 +232,16 @@ class Observations:
     def key_allows(self, key: str, endpoint_id: int) -> bool:
         return self.keys.endpoint_of(key) == endpoint_id
 
-    async def check_caller(self, principal: Principal, project: str, endpoint: str) -> None:
-        """A signed-in caller may invoke the endpoint (``serving.invoke`` in its project); remembered briefly."""
-        cache_key = (f"{principal.name}\0{principal.job_id}\0{principal.project_scope}", f"{project}/{endpoint}")
+    async def check_caller(self, principal: Principal, project: str, endpoint: str, action: str = INVOKE) -> None:
+        """A signed-in caller may invoke the endpoint (``serving.invoke`` in its project), or send its labels
+        (``serving.label``); remembered briefly."""
+        cache_key = (f"{principal.name}\0{principal.job_id}\0{principal.project_scope}\0{action}",
+                     f"{project}/{endpoint}")
         if self._callers.get(cache_key, 0.0) > time.monotonic():
             return
 
         def check(session: Session) -> None:
-            self._endpoint(session, principal, INVOKE, project, endpoint)
+            self._endpoint(session, principal, action, project, endpoint)
 
         await self._in_transaction(check)
         if len(self._callers) > 10_000:

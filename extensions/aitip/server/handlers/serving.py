@@ -2,7 +2,8 @@
 the Open Inference Protocol and MLflow's ``/invocations``, relayed to the version the router picks. A caller
 brings an endpoint's API key (checked against a cache, no query) or a hub token or session (``serving.invoke``
 in the project). ``feedback`` takes the true labels of answered requests (by their ``X-Request-Id``), for the
-versions' accuracy. The project's metrics in Prometheus's text format, and a Triton packaging's archive."""
+versions' accuracy, from an API key or a member allowed ``serving.label``. The project's metrics in
+Prometheus's text format, and a Triton packaging's archive."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tornado import web
 from ...errors import AitipError, ServiceUnavailable
 from ...operations.binding import convert_path, running_service
 from ...serving.keys import PREFIX as KEY_PREFIX
+from ...serving.observations import INVOKE, LABEL
 from ...serving.protocols import MAX_REQUEST_ID, feedback_labels
 from ...serving.router import NoReplica, UnknownVersion
 from ..job_identity import platform_principal
@@ -91,7 +93,8 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
                                    "forbidden")
             try:
                 principal = await platform_principal(self.context.directory, user)
-                await service.check_caller(principal, project, endpoint)
+                await service.check_caller(principal, project, endpoint,
+                                           LABEL if path == "feedback" else INVOKE)
             except AitipError as error:
                 return self.refuse(error.status, str(error), error.code)
             router = service.deployments.router(project, endpoint)
