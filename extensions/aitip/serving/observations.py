@@ -20,7 +20,7 @@ from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize
 from . import keys as api_keys
-from . import series
+from . import remembered, series
 from .answers import metric_point, sample_answer, totals
 from .models import ApiKey, ApiKeyList, EndpointMetrics, KeyCreate, Manifests, ManifestsQuery, MetricsQuery, \
     SampleList, SamplesQuery
@@ -108,18 +108,23 @@ class Observations:
         points = self.recorder.points(routers, time.time())
         kept = [(router.endpoint_id, router.sampler.take()) for router in routers]
         kept = [(endpoint_id, entries) for endpoint_id, entries in kept if entries]
-        if not points and not kept:
+        answers = [(router.endpoint_id, *router.answer_changes()) for router in routers]
+        answers = [(endpoint_id, unsaved, scored) for endpoint_id, unsaved, scored in answers if unsaved or scored]
+        if not points and not kept and not answers:
             return
 
         def write(session: Session) -> None:
-            live = set(session.scalars(select(EndpointRecord.id).where(
-                EndpointRecord.id.in_({point.endpoint_id for point in points} | {e for e, _ in kept}))))
+            live = set(session.scalars(select(EndpointRecord.id).where(EndpointRecord.id.in_(
+                {point.endpoint_id for point in points} | {e for e, _ in kept} | {e for e, _, _ in answers}))))
             session.add_all([point for point in points if point.endpoint_id in live])
             for endpoint_id, entries in kept:
                 if endpoint_id in live:
                     session.add_all(series.samples(endpoint_id, entries))
                     session.flush()
                     series.prune_samples(session, endpoint_id)
+            for endpoint_id, unsaved, scored in answers:
+                if endpoint_id in live:
+                    remembered.save(session, endpoint_id, unsaved, scored)
 
         await self._in_transaction(write)
 

@@ -139,7 +139,11 @@ class EndpointRouter:
         self.metrics = EndpointMetrics(project, endpoint)
         self._shadow_in_flight = 0
         self._shadow_tasks: set[asyncio.Task[Any]] = set()
-        self.answered: OrderedDict[str, tuple[float, int, list[Any]]] = OrderedDict()  # id -> (when, version, rows)
+        # id -> (when, epoch seconds; version; predicted rows), oldest first; and what the catalog has not heard yet:
+        # answers remembered since its last write, and ids scored since (their kept answers go).
+        self.answered: OrderedDict[str, tuple[float, int, list[Any]]] = OrderedDict()
+        self.unsaved: dict[str, tuple[float, int, list[Any]]] = {}
+        self.scored: set[str] = set()
 
     def route(self, weights: dict[int, int], shadow: int | None) -> None:
         """The new split, effective for the next request (one assignment: none in flight is affected)."""
@@ -176,12 +180,35 @@ class EndpointRouter:
         predicted = predictions(answer.body)
         if predicted is None:
             return
-        now = time.monotonic()
-        self.answered[request_id] = (now, version, predicted)
+        now = time.time()
+        self.answered[request_id] = self.unsaved[request_id] = (now, version, predicted)
         self.answered.move_to_end(request_id)
+        self.scored.discard(request_id)
+        self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
         while self.answered and (len(self.answered) > LABEL_MEMORY or
                                  next(iter(self.answered.values()))[0] < now - LABEL_MEMORY_SECONDS):
-            self.answered.popitem(last=False)
+            request_id, _ = self.answered.popitem(last=False)
+            self.unsaved.pop(request_id, None)
+
+    def recall(self, kept: list[tuple[str, float, int, list[Any]]]) -> None:
+        """Answers the catalog kept (``(id, when, version, predicted)``, oldest first), behind any remembered
+        since this router started."""
+        newer = list(self.answered.items())
+        self.answered.clear()
+        for request_id, at, version, predicted in kept:
+            self.answered[request_id] = (at, version, predicted)
+        for request_id, entry in newer:
+            self.answered[request_id] = entry
+            self.answered.move_to_end(request_id)
+        self._forget_old(time.time())
+
+    def answer_changes(self) -> tuple[dict[str, tuple[float, int, list[Any]]], set[str]]:
+        """What to write to the catalog: answers remembered and ids scored since the last call."""
+        unsaved, scored = self.unsaved, self.scored
+        self.unsaved, self.scored = {}, set()
+        return unsaved, scored
 
     def label(self, labels: dict[str, Any]) -> dict[str, Any]:
         """Score the remembered answers by their true labels (one label, or one per row); each answer once."""
@@ -191,6 +218,8 @@ class EndpointRouter:
             if found is None:
                 unknown.append(request_id)
                 continue
+            self.unsaved.pop(request_id, None)
+            self.scored.add(request_id)
             _, version, predicted = found
             truth = label if isinstance(label, list) else [label]
             if len(truth) != len(predicted):

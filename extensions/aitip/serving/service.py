@@ -20,7 +20,7 @@ from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize, refuse_if_archived
 from . import keys as api_keys
-from . import series
+from . import remembered, series
 from .answers import endpoint_answer
 from .deployments import LocalDeployments
 from .models import (
@@ -79,7 +79,18 @@ class ServingService(Observations, CatalogService):
                 except StartFailed as error:
                     log.error("serving %s/%s: version %d did not start again: %s", project, name, version, error)
             router.route(weights, shadow)
+        await self._recall_answers()
         self._flusher = asyncio.create_task(self._flush_forever(self.flush_interval))
+
+    async def _recall_answers(self) -> None:
+        """The answers still awaiting their labels when the platform stopped (or was killed: those of the last
+        interval before are lost), back into their endpoints' routers."""
+        routers = list(self.deployments.routers.values())
+        kept = await self._in_transaction(lambda s: {router.endpoint_id: remembered.load(s, router.endpoint_id)
+                                                     for router in routers})
+        for router in routers:
+            if kept.get(router.endpoint_id):
+                router.recall(kept[router.endpoint_id])
 
     async def stop(self) -> None:
         if self._flusher is not None:

@@ -107,3 +107,18 @@ class SampleRecord(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     request: Mapped[Any] = mapped_column(JSON)
     answer: Mapped[Any] = mapped_column(JSON)
+
+
+class RememberedAnswerRecord(Base):
+    """An answer to a request that named itself (``X-Request-Id``), kept until its true label arrives (or a day
+    passes): labels that arrive after a restart of the platform still score the version that answered."""
+
+    __tablename__ = "serving_remembered_answers"
+    __table_args__ = (Index("ix_serving_remembered_answers_endpoint_at", "endpoint_id", "at"),)
+
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("serving_endpoints.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    predicted: Mapped[Any] = mapped_column(JSON)
