@@ -68,6 +68,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         subprocess.run(["userdel", name], capture_output=True, timeout=60)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding integration or slow tests (a real hub, a browser, fault injection: minutes each) run first,
+    the rest after them in their usual order: under pytest-xdist the short files then fill the workers' ends,
+    instead of one long file running alone at the end while the other worker waits."""
+    long_files = {item.path for item in items if item.get_closest_marker("integration") is not None
+                  or item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in long_files)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The admin URL of a reachable PostgreSQL; skipped when none answers, except under CI=true."""

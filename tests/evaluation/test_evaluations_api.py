@@ -22,6 +22,8 @@ from tests.support.cli import cli_runner
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
 
+pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
+
 POLICY = "projects/alpha/evaluation-policies/digits-mlp"
 THRESHOLDS = {"accuracy_score": {"threshold": 0.8, "greater_is_better": True},
               "f1_score": {"min_absolute_change": 0.0001, "greater_is_better": True}}

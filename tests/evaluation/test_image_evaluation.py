@@ -20,6 +20,8 @@ from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
 from tests.support.requirements import skip_without
 
+pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
+
 MODEL = "digits-images"
 DATASET = "digits-images"
 POLICY = f"projects/alpha/evaluation-policies/{MODEL}"

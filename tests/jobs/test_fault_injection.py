@@ -19,7 +19,7 @@ from tests.jobs.conftest import ANN, make_platform
 from tests.support import faults
 from tests.support.notebooks import notebook
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
 KILLS = 8  # the platform-service test (tests/integration/test_platform_faults.py) does the full 20
 JOBS = 24

@@ -26,6 +26,8 @@ from tests.simulation.test_simulations_api import train
 from tests.support.workers import start_worker
 from tests.webhooks.conftest import serve
 
+pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
+
 RELEASES = "projects/alpha/releases"
 POLICY = "projects/alpha/release-policy"
 GATED = {"evaluation": True, "simulations": ["custom"], "ordered": True,

@@ -27,6 +27,8 @@ from tests.simulation.test_simulations_api import train
 from tests.support.workers import start_worker
 from tests.webhooks.conftest import serve
 
+pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
+
 RELEASES = "projects/alpha/releases"
 ROLLOUTS = "projects/alpha/rollouts"
 ENDPOINT = "projects/alpha/endpoints/digits"

@@ -21,6 +21,8 @@ from tests.support.cli import cli_runner
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
 
+pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
+
 SIMULATIONS = "projects/alpha/simulations"
 TEMPLATES = "projects/alpha/simulation-templates"
 
