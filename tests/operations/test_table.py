@@ -175,6 +175,43 @@ def test_tool_schemas_check_the_same_with_type_lists_as_with_any_of() -> None:
                 jsonschema.Draft202012Validator.check_schema(schema)
 
 
+def test_output_schemas_name_no_definition_yet_check_what_the_models_define() -> None:
+    """Definitions are written in place (a client resolves no reference per item); a recursive one stays a
+    reference, a reference with constraints beside it keeps both, and every instance is judged as before."""
+    import jsonschema
+
+    from aitip.experiments.models import RunList
+    from aitip.operations import tools
+
+    original = RunList.model_json_schema(mode="serialization")
+    inlined = tools.definitions_inlined(original)
+    assert "$ref" not in json.dumps(inlined) and "$defs" not in inlined
+    assert inlined["properties"]["runs"]["items"]["properties"]["run_id"]["type"] == "string"
+    run = {"run_id": "a" * 32, "run_name": None, "experiment_id": "1", "status": "FINISHED", "start_time": 1,
+           "end_time": None, "user": "ann", "job_id": None, "params": {"lr": "0.1"}, "metrics": {"loss": 0.5},
+           "tags": {}}
+    cases = [{"runs": [run], "next_page_token": None}, {"runs": [{**run, "params": {"lr": 0.1}}],
+                                                         "next_page_token": None},
+             {"runs": [{k: v for k, v in run.items() if k != "status"}], "next_page_token": None}, {"runs": 3}]
+    assert [jsonschema.Draft202012Validator(inlined).is_valid(case) for case in cases] == \
+        [jsonschema.Draft202012Validator(original).is_valid(case) for case in cases] == [True, False, False, False]
+
+    tree = {"$defs": {"Node": {"type": "object", "properties": {"children": {"type": "array",
+                                                                               "items": {"$ref": "#/$defs/Node"}}}},
+                      "Leaf": {"type": "string", "maxLength": 2}},
+            "type": "object", "properties": {"root": {"$ref": "#/$defs/Node", "description": "the top"},
+                                             "tag": {"$ref": "#/$defs/Leaf", "maxLength": 5}}}
+    kept = tools.definitions_inlined(tree)
+    assert set(kept["$defs"]) == {"Node"}  # recursive: still referred to, by itself
+    assert kept["properties"]["root"]["description"] == "the top" and "properties" in kept["properties"]["root"]
+    assert kept["properties"]["tag"] == {"allOf": [{"type": "string", "maxLength": 2}], "maxLength": 5}
+    for instance in ({"root": {"children": [{"children": []}]}, "tag": "ab"}, {"root": {"children": [3]}},
+                     {"tag": "abc"}):
+        assert jsonschema.Draft202012Validator(kept).is_valid(instance) == \
+            jsonschema.Draft202012Validator(tree).is_valid(instance)
+    assert "$ref" not in json.dumps(tools.by_name()["runs_list"].output_schema)
+
+
 def test_a_base64_field_takes_a_file_on_the_command_line(tmp_path: Path) -> None:
     """A firmware image is far larger than a command-line argument may be: ``@path`` reads and encodes it."""
     import base64
