@@ -84,8 +84,13 @@ def mcp_server(context: PlatformContext) -> Any:
             return types.CallToolResult(content=[types.TextContent(text=tools.error_content(error))],
                                         structured_content=None, is_error=True)
         text, values = tools.answer_content(result)
-        structured = values if isinstance(values, dict) and tool.output_schema is not None else None
-        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+        # Handed over in its wire form (the SDK accepts a mapping): a model would be dumped once more, walking
+        # every value of a large answer, before the SDK's own check of the result walks it again.
+        answer: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False,
+                                  "resultType": "complete"}
+        if isinstance(values, dict) and tool.output_schema is not None:
+            answer["structuredContent"] = values
+        return answer
 
     return Server("aitip", version=__version__, instructions=INSTRUCTIONS, get_tool_input_schema=input_schema,
                   on_list_tools=list_tools, on_call_tool=call_tool)
