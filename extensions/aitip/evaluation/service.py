@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from ..identity.principal import Principal
 from ..jobs.models import JobInput, JobSubmit
 from ..operations.actions import performs
 from ..projects.access import authorize, refuse_if_archived
+from ..shipped_notebooks import shipped_notebooks
 from .models import (
     Evaluation,
     EvaluationCreate,
@@ -49,12 +49,6 @@ JOB_SUBMIT = "job.submit"  # an evaluation is a job: its starter must be allowed
 
 
 @cache
-def notebooks_dir() -> Path:
-    """notebooks/evaluate of a source checkout, else where the wheel installs them."""
-    checkout = Path(__file__).resolve().parents[3] / "notebooks" / "evaluate"
-    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "aitip" / "notebooks" / "evaluate"
-
-
 def policy_answer(policy: EvaluationPolicyRecord) -> Policy:
     return Policy(project=policy.project.name, model=policy.model, automatic=policy.automatic,
                   settings=policy.settings, updated_by=policy.updated_by, created_at=policy.created_at,
@@ -222,7 +216,7 @@ class EvaluationService(CatalogService):
             self.jobs.validate_notebook(notebook)
         else:
             notebook_name = settings.notebook or DEFAULT_NOTEBOOKS[settings.task]
-            notebook_path = notebooks_dir() / f"{notebook_name}.ipynb"
+            notebook_path = shipped_notebooks("evaluate") / f"{notebook_name}.ipynb"
             if not notebook_path.is_file():
                 raise InvalidInput(f"there is no evaluation notebook named {notebook_name!r} (notebooks/evaluate/)",
                                    code="unknown_notebook")

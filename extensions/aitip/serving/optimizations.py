@@ -27,6 +27,7 @@ from ..jobs.models import JobSubmit, Resources, Sandbox, SandboxModel
 from ..notebook_results import read_last
 from ..operations.actions import performs
 from ..projects.access import authorize
+from ..shipped_notebooks import shipped_notebooks
 from .models import (
     NavigatorSummary,
     Optimization,
@@ -43,14 +44,6 @@ SUMMARY_MIME = "application/vnd.aitip.navigator-summary+json"
 OUTPUT_DIR = "triton"  # under the job's working directory
 SKIPPED_IN_PACKAGE = ("navigator_workspace",)  # the navigator's scratch: every intermediate model and log
 CPU_FORMATS = ["onnx"]  # what every flavor can be packaged as without a GPU
-
-
-def notebooks_dir() -> Path:
-    """The platform's notebooks (the checkout's, or those the wheel installed)."""
-    import sys
-
-    checkout = Path(__file__).resolve().parents[3] / "notebooks"
-    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "aitip" / "notebooks"
 
 
 def triton_name(model: str) -> str:
@@ -90,7 +83,7 @@ class OptimizationService(CatalogService):
             "stability_percentage": body.stability_percentage}
         if formats is not None:
             parameters["target_formats"] = formats
-        notebook = json.loads((notebooks_dir() / NOTEBOOK).read_text(encoding="utf-8"))
+        notebook = json.loads((shipped_notebooks() / NOTEBOOK).read_text(encoding="utf-8"))
         gpu = body.device is OptimizeDevice.cuda
         # No address-space limit on a GPU: the CUDA driver reserves far more virtual memory than it uses.
         sandbox = Sandbox(memory_mb=None if gpu else 8192, cpu_seconds=max(60, body.timeout_seconds * 2), cpus=2,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..identity.principal import Principal
 from ..jobs.models import JobInput, JobSubmit, Sandbox, SandboxModel
 from ..operations.actions import performs
 from ..projects.access import authorize, refuse_if_archived
+from ..shipped_notebooks import shipped_notebooks
 from . import library, template_catalog
 from .answers import condition_changes, public_endpoint, simulation_answer
 from .models import (
@@ -54,12 +54,6 @@ MODEL_KINDS = ("image", "tabular", "custom")
 
 
 @cache
-def notebooks_dir() -> Path:
-    """notebooks/simulate of a source checkout, else where the wheel installs them."""
-    checkout = Path(__file__).resolve().parents[3] / "notebooks" / "simulate"
-    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "aitip" / "notebooks" / "simulate"
-
-
 class SimulationService(CatalogService):
     def __init__(self, catalog: Any, jobs: Any, experiments: Any, reports_dir: Path) -> None:
         super().__init__(catalog)
@@ -283,7 +277,7 @@ class SimulationService(CatalogService):
         resolved = template.template
         if model is not None and library.needs_gradients(resolved):
             await asyncio.to_thread(self._check_gradients, project, model, version, resolved)
-        notebook_path = notebooks_dir() / f"{resolved['notebook']}.ipynb"
+        notebook_path = shipped_notebooks("simulate") / f"{resolved['notebook']}.ipynb"
         if not notebook_path.is_file():
             raise InvalidInput(f"template {template.name!r} runs notebook {resolved['notebook']!r}, which is not in "
                                "notebooks/simulate/", code="unknown_notebook")

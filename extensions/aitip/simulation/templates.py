@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import InvalidInput
 from ..schema import RequestModel, Title, text
+from ..shipped_notebooks import shipped_notebooks
 from . import conditions as registry
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -362,10 +362,8 @@ _ReadableDumper.add_representer(str, _string)
 # ----- the shipped library -----
 
 def library_dir() -> Path:
-    """notebooks/simulate/templates of a source checkout, else where the wheel installs them."""
-    checkout = Path(__file__).resolve().parents[3] / "notebooks" / "simulate" / "templates"
-    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "aitip" / "notebooks" / "simulate" / \
-        "templates"
+    """The shipped template library (notebooks/simulate/templates)."""
+    return shipped_notebooks("simulate/templates")
 
 
 def shipped_documents(folder: Path | None = None) -> dict[str, dict[str, Any]]:
