@@ -81,11 +81,15 @@ def ended_runs(session: Session, project_id: int, notebook_name: str, limit: int
     return [_brief(row) for row in rows]
 
 
-def runs_of_notebook(session: Session, project_id: int, notebook_name: str, limit: int = 200) -> list[JobBrief]:
-    """The project's jobs of a notebook in any state, newest first."""
-    rows = session.scalars(select(JobRecord).where(JobRecord.project_id == project_id,
-                                                   JobRecord.notebook_name == notebook_name)
-                           .order_by(JobRecord.id.desc()).limit(limit)).unique()
+def runs_of_notebook(session: Session, project_id: int, notebook_name: str, limit: int = 200, *,
+                     tag_prefix: tuple[str, str] | None = None) -> list[JobBrief]:
+    """The project's jobs of a notebook in any state, newest first; with ``tag_prefix`` (tag, prefix), only
+    those whose tag starts with the prefix (asked of the database, so the limit counts only those)."""
+    query = select(JobRecord).where(JobRecord.project_id == project_id, JobRecord.notebook_name == notebook_name)
+    if tag_prefix is not None:
+        tag, prefix = tag_prefix
+        query = query.where(JobRecord.tags[tag].as_string().startswith(prefix, autoescape=True))
+    rows = session.scalars(query.order_by(JobRecord.id.desc()).limit(limit)).unique()
     return [_brief(row) for row in rows]
 
 

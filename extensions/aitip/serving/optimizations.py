@@ -111,10 +111,9 @@ class OptimizationService(CatalogService):
 
         def read(session: Any) -> list[job_reads.JobBrief]:
             project_record, _ = authorize(session, principal, action, project)
-            found = job_reads.runs_of_notebook(session, project_record.id, NOTEBOOK_NAME, limit=500)
-            if query.model is not None:
-                found = [job for job in found if job.tags.get("optimized_model", "").rpartition("/")[0] == query.model]
-            return found[:query.limit]
+            return job_reads.runs_of_notebook(
+                session, project_record.id, NOTEBOOK_NAME, limit=query.limit,
+                tag_prefix=("optimized_model", f"{query.model}/") if query.model is not None else None)
 
         briefs = await self._in_transaction(read)
         return OptimizationList(optimizations=await asyncio.to_thread(lambda: [self._answer(b) for b in briefs]))
