@@ -108,10 +108,15 @@ def masked_preview(path: Path, fmt: str, limit: int, masks: dict[str, str],
 
     connection = _connect()
     try:
-        columns = _columns(connection, fmt, path)
-        expressions, masked = _mask_expressions(columns, masks)
-        sql = f"SELECT {', '.join(expressions)} FROM {source_sql(fmt).replace('?', '$path')} LIMIT {int(limit)}"
-        rows = connection.execute(sql, _parameters(path, masks, columns, salt)).fetchall()
+        if not masks:  # one read: the columns come with the rows (each read of a file sniffs it again)
+            cursor = connection.execute(f"SELECT * FROM {source_sql(fmt)} LIMIT {int(limit)}", [str(path)])
+            rows = cursor.fetchall()
+            columns, masked = [str(column[0]) for column in cursor.description], []
+        else:
+            columns = _columns(connection, fmt, path)
+            expressions, masked = _mask_expressions(columns, masks)
+            sql = f"SELECT {', '.join(expressions)} FROM {source_sql(fmt).replace('?', '$path')} LIMIT {int(limit)}"
+            rows = connection.execute(sql, _parameters(path, masks, columns, salt)).fetchall()
     except duckdb.Error as error:
         raise DatasetFormatError(f"cannot read the {fmt} file: {_first_line(error)}") from None
     finally:
