@@ -10,11 +10,16 @@ from typing import Any
 import holoviews as hv
 import pandas as pd
 from bokeh.palettes import Category10_10
+from holoviews.plotting.bokeh import BokehRenderer
 
 from .components import STATE_COLOURS, format_number
 from .language import _
 
 hv.extension("bokeh", logo=False)
+# Canvas, not WebGL: these charts hold a few dozen glyphs, and a WebGL figure costs the browser a GL context
+# and a blit per paint (measured ~70 ms of the Datasets page's first paint in headless Chromium, which draws
+# WebGL in software); Bokeh's own default is canvas too.
+BokehRenderer.webgl = False
 
 PALETTE = list(Category10_10)
 HEIGHT = 280
