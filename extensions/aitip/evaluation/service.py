@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,6 @@ DEFAULT_NOTEBOOKS = {Task.classification: "classification", Task.regression: "re
 JOB_SUBMIT = "job.submit"  # an evaluation is a job: its starter must be allowed to run one
 
 
-@cache
 def policy_answer(policy: EvaluationPolicyRecord) -> Policy:
     return Policy(project=policy.project.name, model=policy.model, automatic=policy.automatic,
                   settings=policy.settings, updated_by=policy.updated_by, created_at=policy.created_at,

@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import tempfile
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +52,6 @@ JOB_SUBMIT = "job.submit"  # a simulation is a job: its starter must be allowed 
 MODEL_KINDS = ("image", "tabular", "custom")
 
 
-@cache
 class SimulationService(CatalogService):
     def __init__(self, catalog: Any, jobs: Any, experiments: Any, reports_dir: Path) -> None:
         super().__init__(catalog)
