@@ -133,3 +133,56 @@ def test_error_pages_explain_in_chinese(platform: RunningPlatform, chinese_bob: 
     expect(chinese_admin.locator(".error h1")).to_have_text("404 : 没有此用户：nobody-here")
     expect(chinese_admin.locator(".error")).to_contain_text("木星有很多卫星")
     screenshot(chinese_admin, screenshots, "hub-404-zh")
+
+
+ENGLISH_ADMIN_TEXTS = """() => { const found = []; const hook = document.querySelector('#react-admin-hook');
+  const walker = document.createTreeWalker(hook, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode())
+    if (node.parentElement.tagName !== 'SCRIPT' && node.nodeValue.trim()) found.push(node.nodeValue.trim());
+  hook.querySelectorAll('[placeholder],[title]').forEach(e => ['placeholder', 'title'].forEach(a => {
+    if (e.getAttribute(a)) found.push(e.getAttribute(a)); }));
+  return found; }"""
+
+
+def test_the_admin_page_speaks_chinese(platform: RunningPlatform, chinese_admin: Page, screenshots: Path) -> None:
+    """JupyterHub's React admin app, every view an admin walks through (users, add users, edit user, groups, a
+    new group, editing it): its words in Chinese, none of them left in English; values (names) as they are."""
+    from aitip.hub.admin_page import admin_page_messages
+
+    english = {shown for shown, _entry in admin_page_messages() if "{" not in shown}
+    page = chinese_admin
+
+    def english_left() -> list[str]:
+        return [text for text in page.evaluate(ENGLISH_ADMIN_TEXTS) if text in english]
+
+    page.goto(f"{platform.url}/hub/admin")
+    expect(page.locator(".add-users-button")).to_have_text("添加用户")
+    expect(page.locator("#shutdown-button")).to_have_text("关闭 Hub")
+    expect(page.get_by_placeholder("搜索用户")).to_be_visible()
+    expect(page.get_by_text("仅显示运行中的服务器")).to_be_visible()
+    expect(page.locator("#last-activity-header")).to_contain_text("最近活动")
+    expect(page.locator("#profile-used-header")).to_have_text("配置方案")
+    expect(page.locator(f"text={platform.admin_user}").first).to_be_visible()
+    assert english_left() == []
+    screenshot(page, screenshots, "hub-admin-zh")
+
+    page.locator(".add-users-button").click()
+    expect(page.get_by_placeholder("用户名，每行一个")).to_be_visible()
+    assert english_left() == []
+    page.get_by_role("button", name="返回").click()
+    page.get_by_role("button", name="编辑用户").first.click()
+    expect(page.get_by_text("正在编辑用户")).to_be_visible()
+    expect(page.get_by_placeholder("新的用户名")).to_be_visible()
+    assert english_left() == []
+    page.goto(f"{platform.url}/hub/admin")
+    page.get_by_role("button", name="管理组").click()
+    page.get_by_role("button", name="新建组").click()
+    expect(page.get_by_placeholder("组名……")).to_be_visible()
+    page.get_by_placeholder("组名……").fill("reviewers")
+    assert english_left() == []
+    page.get_by_role("button", name="创建", exact=True).click()
+    page.get_by_role("link", name="reviewers").click()
+    expect(page.get_by_text("正在编辑组")).to_be_visible()
+    expect(page.get_by_text("管理组成员")).to_be_visible()
+    assert english_left() == []
+    screenshot(page, screenshots, "hub-admin-group-zh")

@@ -5,6 +5,7 @@ tests/browser/test_languages.py)."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from http.client import responses
 from pathlib import Path
@@ -22,6 +23,7 @@ from jupyterhub.scopes import scope_definitions
 from tornado import httputil
 from traitlets.config import Config
 
+from aitip.hub.admin_page import ADMIN_PAGE_ALERTS, ADMIN_PAGE_WORDS, ADMIN_PAGE_WORDS_IN_CONTEXT, javascript_pattern
 from aitip.hub.config import configure
 from aitip.hub import language
 from aitip.hub.language import (
@@ -115,6 +117,19 @@ USERS = [SimpleNamespace(username="ann", email="", has_2fa=False, is_authorized=
 # Each overridden page: what it is given, its Chinese, its English, and the hooks JupyterHub's or
 # NativeAuthenticator's scripts and handlers rely on (ids, classes, form field names).
 PAGES = [
+    ("stop_pending.html", {"user": named_server_user()}, ["您的服务器正在停止。", "停止完成后即可再次启动。", ">刷新</a>"],
+     ["Your server is stopping.", "once it has finished stopping", ">refresh</a>"], ['id="refresh"', "window.location.reload()"]),
+    ("logout.html", {"user": None}, ["已成功退出登录。"], ["Successfully logged out."], ['id="logout-main"']),
+    ("accept-share.html", {"user": SimpleNamespace(**{**vars(named_server_user()), "name": "bob"}), "owner": SimpleNamespace(name="ann"),
+                           "spawner": SimpleNamespace(name="gpu"), "spawner_url": "/user/ann/gpu/",
+                           "spawner_ready": False, "code": "c0de", "next_url": "/user/ann/gpu/",
+                           "scope_descriptions": [{"description": "Access user servers via API or browser.",
+                                                   "filter": "server=ann/gpu"}]},
+     ["接受共享邀请", "您（bob）受邀访问 ann (gpu) 的服务器", "/user/ann/gpu/ 上的服务器当前未运行", "请 ann 启动该服务器",
+      "通过 API 或浏览器访问用户服务器", "适用于 server=ann/gpu。", "接受邀请"],
+     ["Accept sharing invitation", "have been invited", "is not currently running", "Applies to",
+      "Access user servers via API or browser.", "Accept invitation"],
+     ['name="code" value="c0de"', 'name="_xsrf"', 'type="submit"']),
     ("home.html", {"default_server": SimpleNamespace(active=True), "url": "/user/ann/", "allow_named_servers": True,
                    "named_server_limit_per_user": 0, "user": named_server_user()},
      ["停止我的服务器", "我的服务器", "命名服务器", "添加新服务器", ">停止</a>"],
@@ -294,3 +309,78 @@ def test_a_message_it_does_not_know_is_shown_as_written() -> None:
     assert hub_message("the name ann-ölçü cannot become a Linux account") == \
         "the name ann-ölçü cannot become a Linux account"
     assert hub_message(None) is None
+
+
+ADMIN_BUNDLE = Path(JupyterHub().data_files_path) / "static" / "js" / "admin-react.js"
+# Texts the admin app builds from pieces: the pieces, as its bundle writes them.
+ADMIN_PAGE_PIECES = {
+    "of {total}": ['"of ".concat('], "{count} users": ['" users"'],
+    **{f"{{count}} {unit} ago": [f'" {unit} ago"'] for unit in ("seconds", "minutes", "hours", "days", "months")},
+    "{count} years ago": ['" years ago"'],
+    '"{name}" is not a valid JupyterHub user.': ['\'" is not a valid JupyterHub user.\''],
+    **{f"Failed to {verb} server.": ['"Failed to ".concat(a.toLowerCase(),".")', f'"{verb.title()} Server"']
+       for verb in ("start", "stop", "delete")},
+    **{f"Failed to {verb} {{count}} server. Is it already {state}?": [
+        f'"Failed to {verb} ".concat(t.length," ").concat(t.length>1?"servers":"server",". ")'
+        f'.concat(t.length>1?"Are they ":"Is it "," already {state}?")']
+       for verb, state in (("start", "running"), ("stop", "stopped"))},
+    **{f"Failed to {verb} {{count}} servers. Are they already {state}?": [
+        f'"Failed to {verb} ".concat(t.length," ").concat(t.length>1?"servers":"server",". ")'
+        f'.concat(t.length>1?"Are they ":"Is it "," already {state}?")']
+       for verb, state in (("start", "running"), ("stop", "stopped"))},
+}
+
+
+@pytest.mark.parametrize("message", [*ADMIN_PAGE_WORDS, *ADMIN_PAGE_ALERTS, *ADMIN_PAGE_WORDS_IN_CONTEXT])
+def test_every_word_listed_for_the_admin_page_is_written_so_in_jupyterhubs_bundle(message: str) -> None:
+    """An upgrade of JupyterHub that rewords its admin app fails here (a text, with the space the app puts
+    before a value, or the pieces it is built from)."""
+    bundle = ADMIN_BUNDLE.read_text(encoding="utf-8")
+    pieces = ADMIN_PAGE_PIECES.get(message) or [[f'"{message}"', f'"{message} "']]
+    if message in ADMIN_PAGE_PIECES:
+        assert [piece for piece in pieces if piece not in bundle] == []
+    else:
+        assert any(literal in bundle for literal in pieces[0]), message
+
+
+def test_the_admin_page_is_given_its_words_in_chinese_and_left_as_jupyterhub_writes_it_in_english(
+        hub_config: Config) -> None:
+    context = {"api_page_limit": 50, "server_version": "6.1.1", "user": named_server_user()}
+    zh = render(hub_config, "admin.html", {"Accept-Language": "zh-CN"}, "/hub/admin", **context)
+    en = render(hub_config, "admin.html", {"Accept-Language": "en-US"}, "/hub/admin", **context)
+    for page in (zh, en):
+        assert 'id="react-admin-hook"' in page and "js/admin-react.js" in page and "window.api_page_limit" in page
+    assert "aitip-admin-words" in zh
+    assert all(json.dumps(said)[1:-1] in zh for said in ("添加用户", "{count} 秒前")), "as JSON in the script"
+    assert "aitip-admin-words" not in en
+    assert json.dumps("性能剖析")[1:-1] not in zh, "the spawn profile is not an evaluation's profiling"
+    assert zh.index("aitip-admin-words") < zh.index("js/admin-react.js"), "watching before the app draws"
+
+
+@pytest.mark.parametrize("message, shown, values", [
+    ("Add Users", "Add Users", {}), ("{count} seconds ago", "19 seconds ago", {"count": "19"}),
+    ('"{name}" is not a valid JupyterHub user.', '"a.b (c)" is not a valid JupyterHub user.', {"name": "a.b (c)"}),
+    ("group name...", "group name...", {}), ("group name...", "group nameXYZ", None),
+    ("of {total}", "of 3", {"total": "3"}), ("Add Users", "Add Users now", None),
+])
+def test_each_admin_page_word_is_matched_whole_with_its_values(message: str, shown: str,
+                                                                values: dict[str, str] | None) -> None:
+    """The JavaScript pattern, read as Python reads the same syntax: the whole text, dots and brackets literal."""
+    found = re.fullmatch(javascript_pattern(message).replace("(?<", "(?P<").strip("^$"), shown)
+    assert (found.groupdict() if found else None) == values
+
+
+def test_why_a_name_cannot_become_an_account_is_said_in_the_pages_language() -> None:
+    """The sign-up page's refusal of a name too long for a Linux account (the platform's own sentence)."""
+    from aitip.isolation.accounts import UnmappableName, account_name
+
+    with pytest.raises(UnmappableName) as refused:
+        account_name("ann-" + "ö" * 12)
+    said = str(refused.value)
+    token = language._LANGUAGE.set("zh_CN")
+    try:
+        chinese = hub_message(said)
+    finally:
+        language._LANGUAGE.reset(token)
+    assert chinese != said and "'ann-öööööööööööö'" in chinese and "32" in chinese and "26" in chinese
+    assert hub_message(said) == said

@@ -24,6 +24,8 @@ from tornado import httputil
 from tornado.web import OutputTransform
 
 from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, N_, negotiate, translator
+from ..isolation.accounts import EMPTY_NAME, TOO_LONG
+from .admin_page import admin_page_messages, javascript_pattern
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 _LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("aitip_hub_language", default=DEFAULT_LANGUAGE)
@@ -156,7 +158,8 @@ def _pattern(message: str) -> re.Pattern[str]:
 
 
 _MESSAGES = [(_pattern(message), message)
-             for message in (*NATIVE_MESSAGES, *HTTP_REASONS, *HUB_ERRORS, *HUB_SPAWN_REASONS, *SCOPE_DESCRIPTIONS)]
+             for message in (*NATIVE_MESSAGES, *HTTP_REASONS, *HUB_ERRORS, *HUB_SPAWN_REASONS, *SCOPE_DESCRIPTIONS,
+                             EMPTY_NAME, TOO_LONG)]
 
 
 def request_language(request: httputil.HTTPServerRequest) -> str:
@@ -196,6 +199,13 @@ def hub_message(text: Any) -> Any:
     return text
 
 
+def admin_page_words(_user: Any = None) -> list[list[str]]:
+    """For ``template_vars``: [pattern, translation] of each text JupyterHub's admin app shows, in the language
+    of the page being rendered (none in English: the page is shown as JupyterHub writes it)."""
+    return [[javascript_pattern(shown), gettext(entry)] for shown, entry in admin_page_messages()
+            if gettext(entry) != entry]
+
+
 def current_language(_user: Any = None) -> str:
     """For ``template_vars``: the language of the page being rendered."""
     return _LANGUAGE.get()
@@ -223,5 +233,6 @@ def configure_languages(c: Any) -> None:
     settings["transforms"] = [*settings.get("transforms", []), RequestLanguage]
     c.JupyterHub.tornado_settings = settings
     c.JupyterHub.template_vars = {**dict(c.JupyterHub.get("template_vars", {})), "aitip_language": current_language,
-                                  "aitip_languages": LANGUAGE_NAMES, "aitip_language_cookie": COOKIE}
+                                  "aitip_languages": LANGUAGE_NAMES, "aitip_language_cookie": COOKIE,
+                                  "aitip_admin_words": admin_page_words}
 

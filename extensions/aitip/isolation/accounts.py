@@ -20,10 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..file_lock import exclusive_file_lock
+from ..i18n import N_
 
 PREFIX = "aitip-"
 MAX_ACCOUNT_NAME = 32  # useradd's limit on Debian (utmp's ut_user)
 COMMENT_PREFIX = "AITIP hub user "
+# Why a name cannot be an account (the sign-up page shows it, in the page's language: aitip.hub.language).
+EMPTY_NAME = N_("an empty user name cannot have a system account")
+TOO_LONG = N_("user name {user} cannot have a system account: escaped it is {account}, {length} characters, and "
+              "Linux allows {limit}; choose a shorter name (at most {letters} letters, digits or '-')")
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -48,14 +53,12 @@ class Account:
 def account_name(hub_name: str) -> str:
     """The system account of a hub user; :class:`UnmappableName` when it cannot have one."""
     if not hub_name:
-        raise UnmappableName("an empty user name cannot have a system account")
+        raise UnmappableName(EMPTY_NAME)
     escaped = "".join(chr(byte) if chr(byte) in _PLAIN else f"_{byte:02x}" for byte in hub_name.encode("utf-8"))
     name = PREFIX + escaped
     if len(name) > MAX_ACCOUNT_NAME:
-        raise UnmappableName(
-            f"user name {hub_name!r} cannot have a system account: escaped it is {name!r}, "
-            f"{len(name)} characters, and Linux allows {MAX_ACCOUNT_NAME}; choose a shorter name "
-            f"(at most {MAX_ACCOUNT_NAME - len(PREFIX)} letters, digits or '-')")
+        raise UnmappableName(TOO_LONG.format(user=repr(hub_name), account=repr(name), length=len(name),
+                                             limit=MAX_ACCOUNT_NAME, letters=MAX_ACCOUNT_NAME - len(PREFIX)))
     return name
 
 
