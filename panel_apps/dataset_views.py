@@ -97,15 +97,30 @@ def null_chart(report: dict[str, Any]) -> Any:
 
 
 def histogram(report: dict[str, Any], column: str | None) -> Any:
+    """One numeric column's distribution as bars over its bins. Drawn with Bokeh directly: it is on the page's
+    first paint, and HoloViews took a sixth of the page's server time to build it."""
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
     by_name = {c["name"]: c for c in report.get("columns") or []}
     bins = ((by_name.get(column) or {}).get("numeric") or {}).get("histogram") or {}
     edges, counts = bins.get("edges") or [], bins.get("counts") or []
     if len(edges) < 2 or not counts:
         return None
-    return hv.Histogram((edges, counts), kdims=[(column or "value", column or "value")],
-                        vdims=[("rows", _("rows"))]).opts(
-        responsive=True, height=240, tools=["hover"], color="#2070b0", toolbar="above",
-        title=_("{column}: distribution").format(column=column))
+    counts = list(counts)[:len(edges) - 1]
+    source = ColumnDataSource({"left": list(edges[:len(counts)]), "right": list(edges[1:len(counts) + 1]),
+                               "rows": counts})
+    name = column or "value"
+    chart = figure(height=240, sizing_mode="stretch_width", toolbar_location="above",
+                   tools="pan,wheel_zoom,box_zoom,save,reset", x_axis_label=name, y_axis_label=_("rows"),
+                   title=_("{column}: distribution").format(column=column))
+    chart.quad(left="left", right="right", bottom=0, top="rows", source=source, color="#2070b0",
+               line_color="#ffffff", line_width=0.5)
+    chart.add_tools(HoverTool(tooltips=[(name, "@left{0.[0000]} – @right{0.[0000]}"), (_("rows"), "@rows")]))
+    chart.y_range.start = 0
+    chart.toolbar.logo = None
+    chart.css_classes = ["dataset-histogram"]
+    return chart
 
 
 def class_balance(report: dict[str, Any]) -> Any:

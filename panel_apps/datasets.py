@@ -52,7 +52,7 @@ PAGE = "datasets"
 PREVIEW_ROWS = 20
 
 
-def show_chart(pane: pn.pane.HoloViews, note: pn.pane.HTML, chart: Any, element_id: str, why_none: str) -> None:
+def show_chart(pane: pn.pane.PaneBase, note: pn.pane.HTML, chart: Any, element_id: str, why_none: str) -> None:
     """The chart, or only the note saying why there is none (an empty figure is not drawn: each costs the
     page its Bokeh figure, on the server and in the browser)."""
     drawn, note.object = chart_or_note(chart, element_id, why_none)
@@ -152,12 +152,18 @@ class DatasetsPage:
         self.nulls_note = _html()
         self.balance = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
         self.balance_note = _html()
-        self.hist = pn.pane.HoloViews(charts.placeholder(_("loading")), sizing_mode="stretch_width")
+        self.hist = pn.pane.Bokeh(None, sizing_mode="stretch_width")
         self.hist_note = _html()
         self.settings = SettingsForm()
         self.diff = _html()
         self.lineage = _html()
         self.tasks = data_table(annotations_frame([]), name="annotation-tasks", page_size=10)
+        # The settings form (two column pickers, five rule inputs, two buttons) and the tasks table are below the
+        # fold: their places hold a note on the first paint, and they are put there once the page is shown.
+        self.settings_area = pn.Column(_html(object=empty_html("settings-loading", _("loading"))),
+                                       sizing_mode="stretch_width")
+        self.tasks_area = pn.Column(_html(object=empty_html("tasks-loading", _("loading"))),
+                                    sizing_mode="stretch_width")
         self.version_records: list[dict[str, Any]] = []
         self.record: dict[str, Any] = {}
         self.latest: dict[str, int | None] = {}  # each dataset's latest version, from the list
@@ -171,6 +177,7 @@ class DatasetsPage:
         self.settings.save_rules.on_click(lambda _e: self.save(masks=False))
         self.load_datasets(query_arg("dataset"), query_arg("version"))
         self._below_the_fold_after_load = False
+        pn.state.onload(self.show_below_the_fold)  # after the settings' values and the lineage, set on load
         self.project.param.watch(lambda _e: self.load_datasets(), "value")
         self.dataset.param.watch(lambda _e: self.load_versions(), "value")
         self.version.param.watch(lambda _e: self.show_version(), "value")
@@ -274,6 +281,15 @@ class DatasetsPage:
             self.thumbnails.object = ""
             self.settings.show(self.record, [], False, self.role)
             return
+        if self._below_the_fold_after_load:
+            # The preview's read (started beside the versions) and the settings it feeds are put in once the
+            # page is shown: the read of a wide file takes longer than the rest of the page together.
+            self.preview.object = empty_html("dataset-preview", _("loading"))
+            pn.state.onload(partial(self.show_preview, record))
+        else:
+            self.show_preview(record)
+
+    def show_preview(self, record: dict[str, Any]) -> None:
         project, name, number = self.project.value, self.dataset.value, record["version"]
         masks = self.record.get("sensitive_columns") or {}
         preview = self.messages.attempt(_("preview {dataset} v{version}").format(dataset=name, version=number),
@@ -288,12 +304,7 @@ class DatasetsPage:
         else:
             self.thumbnails.object = ""
         columns = [] if record["format"] == "images" else list((preview or {}).get("columns") or [])
-        show_settings = partial(self.settings.show, self.record, columns, role_at_least(self.role, "maintainer"),
-                                self.role)
-        if self._below_the_fold_after_load:  # a widget per rule and a picker over every column: after first paint
-            pn.state.onload(show_settings)
-        else:
-            show_settings()
+        self.settings.show(self.record, columns, role_at_least(self.role, "maintainer"), self.role)
 
     def show_histogram(self) -> None:
         record = self.current()
@@ -329,6 +340,10 @@ class DatasetsPage:
             rules=", ".join(f"{r}={v}" for r, v in saved["quality_rules"].items()) or "-"))
         self.show_data(self.current())
 
+    def show_below_the_fold(self) -> None:
+        self.settings_area.objects = [self.settings.view()]
+        self.tasks_area.objects = [self.tasks]
+
     def view(self) -> pn.Column:
         return pn.Column(
             pn.Row(self.project, self.dataset, self.version, self.compare_to),
@@ -339,10 +354,10 @@ class DatasetsPage:
             pn.Row(pn.Column(self.nulls, self.nulls_note, sizing_mode="stretch_width"),
                    pn.Column(self.balance, self.balance_note, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             self.column, self.hist, self.hist_note,
-            section(_("Masking and quality gate"), "settings-heading"), self.settings.view(),
+            section(_("Masking and quality gate"), "settings-heading"), self.settings_area,
             section(_("Difference")), self.diff,
             section(_("Lineage")), self.lineage,
-            section(_("Annotation tasks")), self.tasks,
+            section(_("Annotation tasks")), self.tasks_area,
             sizing_mode="stretch_width",
         )
 

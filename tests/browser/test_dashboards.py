@@ -327,6 +327,7 @@ def test_datasets_page_shows_versions_quality_diff_lineage_and_annotations(
     expect(page.locator("#dataset-diff")).to_contain_text("v1 → v2")
     expect(page.locator("#dataset-diff")).to_contain_text("extra")
     expect(page.locator("#dataset-lineage")).to_contain_text("No job has read this version yet")
+    page.wait_for_selector(".table-annotation-tasks .tabulator-row")  # below the fold: put in once shown
     tasks = page.locator(".table-annotation-tasks .tabulator-row").all()
     assert [cell(row, "task") for row in tasks] == ["score-check"]
     assert cell(tasks[0], "items") == "4"
