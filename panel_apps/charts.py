@@ -64,6 +64,16 @@ def render(element: Any) -> Any:
         return hv.render(element)
 
 
+def plain(*renderers: Any) -> list[Any]:
+    """Renderers drawn with their glyph only. Where no selection tool dims them and a legend click hides them
+    (never mutes), the dimmed and muted copies Bokeh adds to each renderer are two more models apiece, sent to
+    and built again in the browser, for nothing."""
+    for renderer in renderers:
+        renderer.nonselection_glyph = None
+        renderer.muted_glyph = None
+    return list(renderers)
+
+
 def empty_figure(text: str, css_class: str) -> Any:
     """A low chart that says why it is empty, marked ``<css_class> empty``."""
     figure = render(placeholder(text))

@@ -94,6 +94,15 @@ def session_api() -> DashboardAPI:
     return api
 
 
+def viewer_connected() -> bool:
+    """Whether a browser is connected to this page's session now. A page left or reloaded keeps its session, and
+    its periodic callbacks, for Bokeh's unused-session lifetime (15 to 30 s): a refresh then is work nobody
+    sees, taken from the pages being loaded."""
+    context = pn.state.curdoc.session_context if pn.state.curdoc is not None else None
+    session = getattr(context, "session", None)
+    return session is None or session.connection_count > 0
+
+
 def query_arg(name: str) -> str | None:
     """A query-string argument of the page's URL (``/jobs?job=12``)."""
     values = (pn.state.session_args or {}).get(name)

@@ -32,7 +32,8 @@ from aitip.client import API_PATH, AitipAPIError
 from panel_apps import serving_charts as figures
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (Messages, NotSignedIn, Prefetch, QuietChanges, data_table, first_value,
-                                   page_title, prefetched_page, project_options, query_arg, section, update_query)
+                                   page_title, prefetched_page, project_options, query_arg, section, update_query,
+                                   viewer_connected)
 from panel_apps.language import _, page_language, use_language
 from panel_apps.serve import MODE_VARIABLE
 from panel_apps.serving_views import (answer_html, bucket_seconds, canary_options, default_endpoint, deploy_refusal,
@@ -169,12 +170,14 @@ class ServingPage(QuietChanges):
                                              css_classes=["try-example"])
         self.try_note = html(margin=(0, 10))
         self.try_answer = html(css_classes=["try-answer-pane"])
+        # The weights form and the try-it box (a dozen widgets) are drawn once the page is shown: the first paint
+        # is the list, the weights and the live charts.
+        self.try_it = pn.Column(sizing_mode="stretch_width")
+        self.shown = False
         self.detail = pn.Column(
             self.title, self.weights, self.versions, self.controls,
             section(_("Live traffic")), self.charts_note, self.charts, self.totals,
-            section(_("Try it")), self.try_note, self.try_request,
-            pn.Row(self.try_target, self.try_example, self.try_send, sizing_mode="stretch_width"), self.try_answer,
-            sizing_mode="stretch_width", css_classes=["endpoint-detail"])
+            section(_("Try it")), self.try_it, sizing_mode="stretch_width", css_classes=["endpoint-detail"])
         self.nothing = html(css_classes=["serving-nothing"])
 
         self.load_project(query_arg("endpoint"))
@@ -190,10 +193,25 @@ class ServingPage(QuietChanges):
             # The browser's own address is synced once it connects; the example is asked of the endpoint then too.
             pn.state.onload(self.after_shown)
             self.refresher = pn.state.add_periodic_callback(self.tick, period=REFRESH_MS)
+        else:  # no browser to wait for
+            self.draw_below()
 
     def after_shown(self) -> None:
         self.share()
         self.fill_example()
+        self.draw_below()
+
+    def draw_below(self) -> None:
+        """The weights form (or why not) and the try-it box."""
+        self.shown = True
+        endpoint = self.endpoint()
+        if endpoint is not None:
+            self.show_form(endpoint)
+        if self.live.complete():
+            self.place_charts()
+        self.try_it.objects = [
+            self.try_note, self.try_request,
+            pn.Row(self.try_target, self.try_example, self.try_send, sizing_mode="stretch_width"), self.try_answer]
 
     def share(self) -> None:
         """The view in the address, so it can be shared and reloaded."""
@@ -281,19 +299,27 @@ class ServingPage(QuietChanges):
         state = traffic_state(self.metrics)
         self.charts_note.object = "" if series else no_traffic_html(endpoint, state, self.origin)
         if series:
-            if self.live.draw(endpoint, series, bucket_seconds(self.window.value)):
-                self.charts.objects = [pn.Row(*self.live.panes[:2], sizing_mode="stretch_width"),
-                                       self.live.panes[2]]
+            if self.live.draw(endpoint, series, bucket_seconds(self.window.value), first_only=not self.shown):
+                self.place_charts()
         else:
             self.live.clear()
             self.charts.objects = []
         self.totals.object = totals_html(self.metrics, endpoint)
+
+    def place_charts(self) -> None:
+        """Requests and error rate side by side, latency below; before the page is shown, the requests chart alone
+        (its half of the row kept)."""
+        beside = self.live.panes[1] if len(self.live.panes) > 1 else pn.Spacer(sizing_mode="stretch_width")
+        self.charts.objects = [pn.Row(self.live.panes[0], beside, sizing_mode="stretch_width"),
+                               *self.live.panes[2:]]
 
     # ----- the weights form -----
 
     def show_form(self, endpoint: dict[str, Any], rebuild: bool = False) -> None:
         """The form for developers and above (its inputs rebuilt when the versions change, so an edit in progress
         survives a refresh); for the others, why it is not theirs."""
+        if not self.shown:
+            return  # drawn once the page is shown (after_shown)
         refusal = deploy_refusal(self.me, self.project.value)
         if refusal is not None:
             self.refusal.object = f"<span class='traffic-refused' style='color:#555'>{escape(refusal)}</span>"
@@ -448,7 +474,7 @@ class ServingPage(QuietChanges):
     def tick(self) -> None:
         """Every 5 s: the endpoint's state and its metrics, the charts' data replaced in place."""
         endpoint = self.endpoint()
-        if endpoint is None or not self.project.value:
+        if endpoint is None or not self.project.value or not viewer_connected():
             return
         project, name, minutes = self.project.value, endpoint["name"], self.window.value
         fetched = Prefetch({

@@ -52,8 +52,8 @@ def weights_figure(endpoint: dict[str, Any]) -> Any:
     source = ColumnDataSource(rows)
     chart = figure(height=WEIGHTS_HEIGHT, sizing_mode="stretch_width", x_range=(0, 100), y_range=(-0.5, 0.5),
                    tools="", toolbar_location=None, min_border_left=12, min_border_right=18)
-    bars = chart.hbar(y=0, left="left", right="right", height=0.8, color="colour", line_color="#ffffff",
-                      line_width=2, source=source)
+    bars, = charts.plain(chart.hbar(y=0, left="left", right="right", height=0.8, color="colour",
+                                    line_color="#ffffff", line_width=2, source=source))
     chart.add_layout(LabelSet(x="middle", y=0, text="label", source=source, text_align="center",
                               text_baseline="middle", text_color="#ffffff", text_font_size="10pt",
                               text_font_style="bold"))
@@ -88,7 +88,8 @@ def time_span(series: dict[int, dict[str, list[Any]]], width: float) -> tuple[fl
     return (last - span - width / 2) * 1000, (last + width / 2) * 1000
 
 
-def _figure(css_classes: list[str], title: str, y_label: str, x_range: Any, *, y_end: float | None = None) -> Any:
+def _figure(css_classes: list[str], title: str, y_label: str, x_range: Any, time_axis: tuple[Any, Any], *,
+            y_end: float | None = None) -> Any:
     from bokeh.models import DataRange1d, Range1d
     from bokeh.plotting import figure
 
@@ -97,6 +98,7 @@ def _figure(css_classes: list[str], title: str, y_label: str, x_range: Any, *, y
                    y_range=y_range, title=title,
                    toolbar_location="above", tools="xpan,xwheel_zoom,box_zoom,save,reset",
                    x_axis_label=_("time (UTC)"), y_axis_label=y_label, min_border_right=10)
+    chart.xaxis.ticker, chart.xaxis.formatter = time_axis  # one ticker (13 models) for the charts' one time axis
     chart.toolbar.logo = None
     chart.css_classes = css_classes
     chart.title.text_font_size = "11pt"
@@ -114,7 +116,8 @@ def _error_end(series: dict[int, dict[str, list[Any]]]) -> float:
 
 class LiveCharts:
     """The three charts of an endpoint, their data replaced in place on each refresh (rebuilt when the versions
-    change)."""
+    change). The requests chart may be drawn alone first (the page's first paint) and the other two added by
+    :meth:`complete` once the page is shown."""
 
     def __init__(self) -> None:
         self.versions: tuple[int, ...] = ()
@@ -122,80 +125,117 @@ class LiveCharts:
         self.sources: dict[int, Any] = {}
         self.errors_chart: Any = None
         self.x_range: Any = None
+        self.axis: tuple[Any, Any] | None = None
         self.span: tuple[float, float] = (0.0, 0.0)
         self.panes: list[Any] = []
+        self.series: dict[int, dict[str, list[Any]]] = {}
 
-    def draw(self, endpoint: dict[str, Any], series: dict[int, dict[str, list[Any]]], width: float) -> bool:
+    def draw(self, endpoint: dict[str, Any], series: dict[int, dict[str, list[Any]]], width: float, *,
+             first_only: bool = False) -> bool:
         """Show ``series`` (buckets ``width`` seconds wide); True when the figures were rebuilt (the caller puts
-        :attr:`panes` in the page). On a refresh the time axis follows the data unless the viewer has panned or
-        zoomed it."""
+        :attr:`panes` in the page: the requests chart alone when ``first_only``). On a refresh the time axis
+        follows the data unless the viewer has panned or zoomed it."""
         colours = version_colours(endpoint, list(series))
         versions = tuple(sorted(series))
+        self.series = series
         if versions == self.versions and self.panes and all(colours[v] == self.colours.get(v) for v in versions):
             for version in versions:
                 self.sources[version].data = _columns(series[version])
-            self.errors_chart.y_range.end = _error_end(series)
+            if self.errors_chart is not None:
+                self.errors_chart.y_range.end = _error_end(series)
             if (self.x_range.start, self.x_range.end) == self.span:
                 self.span = time_span(series, width)
                 self.x_range.update(start=self.span[0], end=self.span[1])
             return False
-        self.versions, self.colours = versions, colours
-        self.panes = [pn.pane.Bokeh(chart, sizing_mode="stretch_width") for chart in self._build(series, width)]
+        from bokeh.models import ColumnDataSource, DatetimeTicker, DatetimeTickFormatter, Range1d
+
+        self.versions, self.colours, self.errors_chart = versions, colours, None
+        self.sources = {version: ColumnDataSource(_columns(columns)) for version, columns in series.items()}
+        self.span = time_span(series, width)
+        self.x_range = Range1d(*self.span)  # one time axis: a zoom or pan moves the three charts together
+        self.axis = (DatetimeTicker(), DatetimeTickFormatter())
+        self.panes = [pn.pane.Bokeh(self._requests(), sizing_mode="stretch_width")]
+        if not first_only:
+            self.complete()
+        return True
+
+    def complete(self) -> bool:
+        """The error rate and latency charts beside the requests chart drawn alone; True when added."""
+        if len(self.panes) != 1:
+            return False
+        self.panes += [pn.pane.Bokeh(chart, sizing_mode="stretch_width") for chart in (self._errors(), self._latency())]
         return True
 
     def clear(self) -> None:
         self.versions, self.colours, self.sources, self.errors_chart, self.panes = (), {}, {}, None, []
-        self.x_range, self.span = None, (0.0, 0.0)
+        self.x_range, self.axis, self.span, self.series = None, None, (0.0, 0.0), {}
 
-    def _build(self, series: dict[int, dict[str, list[Any]]], width: float) -> list[Any]:
-        from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem, NumeralTickFormatter, Range1d
+    def _chart(self, css_class: str, title: str, y_label: str, **options: Any) -> Any:
+        assert self.axis is not None
+        return _figure(["serving-chart", css_class, f"versions-{len(self.sources)}"], title, y_label, self.x_range,
+                       self.axis, **options)
 
-        self.sources = {version: ColumnDataSource(_columns(columns)) for version, columns in series.items()}
-        self.span = time_span(series, width)
-        self.x_range = Range1d(*self.span)  # one time axis: a zoom or pan moves the three charts together
-        count = f"versions-{len(series)}"
-        requests = _figure(["serving-chart", "serving-requests", count], _("Requests per second"),
-                           _("requests/s"), self.x_range)
-        errors = _figure(["serving-chart", "serving-errors", count], _("Error rate"), _("% of requests"),
-                         self.x_range, y_end=_error_end(series))
-        latency = _figure(["serving-chart", "serving-latency", count], _("Latency"), _("ms"), self.x_range)
-        self.errors_chart = errors
-        requests.yaxis.formatter = NumeralTickFormatter(format="0.[00]a")
-        errors.yaxis.formatter = NumeralTickFormatter(format="0.[0]")
-        latency.yaxis.formatter = NumeralTickFormatter(format="0.[0]a")
-        legends: dict[Any, list[Any]] = {requests: [], errors: [], latency: []}
-        for version in sorted(series):
+    def _finish(self, chart: Any, legend: list[Any], marks: list[Any], tooltips: list[tuple[str, str]]) -> Any:
+        from bokeh.models import HoverTool, Legend
+
+        chart.add_tools(HoverTool(renderers=marks, formatters={"@time": "datetime"}, tooltips=[
+            (_("version"), "$name"), (_("time"), "@time{%H:%M:%S}"), *tooltips]))  # each mark named its version
+        chart.add_layout(Legend(items=legend, click_policy="hide", label_text_font_size="8pt", spacing=0, padding=4,
+                                glyph_width=18), "right")
+        return chart
+
+    def _requests(self) -> Any:
+        from bokeh.models import LegendItem, NumeralTickFormatter
+
+        chart = self._chart("serving-requests", _("Requests per second"), _("requests/s"))
+        chart.yaxis.formatter = NumeralTickFormatter(format="0.[00]a")
+        legend, marks = [], []
+        for version in sorted(self.sources):
             source, colour, name = self.sources[version], self.colours[version], f"v{version}"
-            drawn = [requests.line("time", "rate", source=source, color=colour, line_width=2),
-                     requests.scatter("time", "rate", source=source, color=colour, size=4, name=name)]
-            legends[requests].append(LegendItem(label=name, renderers=drawn))
-            requests.add_tools(HoverTool(renderers=[drawn[1]], formatters={"@time": "datetime"}, tooltips=[
-                (_("version"), name), (_("time"), "@time{%H:%M:%S}"), (_("requests/s"), "@rate{0.[00]}"),
-                (_("requests"), "@requests")]))
-            failed = [errors.line("time", "errors", source=source, color=colour, line_width=2),
-                      errors.scatter("time", "errors", source=source, color=colour, size=4, name=name)]
-            refused = [errors.line("time", "rejected", source=source, color=colour, line_width=2, line_dash="dashed"),
-                       errors.scatter("time", "rejected", source=source, color=colour, size=4, marker="square",
-                                      fill_alpha=0.3, name=name)]
-            legends[errors] += [LegendItem(label=_("{version} server errors").format(version=name), renderers=failed),
-                                LegendItem(label=_("{version} bad requests").format(version=name), renderers=refused)]
-            errors.add_tools(HoverTool(renderers=[failed[1], refused[1]], formatters={"@time": "datetime"}, tooltips=[
-                (_("version"), name), (_("time"), "@time{%H:%M:%S}"), (_("server errors"), "@errors{0.[0]} %"),
-                (_("bad requests (4xx)"), "@rejected{0.[0]} %"), (_("requests"), "@requests")]))
-            middle = [latency.line("time", "p50", source=source, color=colour, line_width=2),
-                      latency.scatter("time", "p50", source=source, color=colour, size=4, name=name)]
-            tail = [latency.line("time", "p99", source=source, color=colour, line_width=2, line_dash="dashed"),
-                    latency.scatter("time", "p99", source=source, color=colour, size=4, marker="square",
-                                    fill_alpha=0.3, name=name)]
-            legends[latency] += [LegendItem(label=f"{name} p50", renderers=middle),
-                                 LegendItem(label=f"{name} p99", renderers=tail)]
-            latency.add_tools(HoverTool(renderers=[middle[1], tail[1]], formatters={"@time": "datetime"}, tooltips=[
-                (_("version"), name), (_("time"), "@time{%H:%M:%S}"), ("p50", "@p50{0.[0]} ms"),
-                ("p99", "@p99{0.[0]} ms")]))
-        for chart, items in legends.items():
-            chart.add_layout(Legend(items=items, click_policy="hide", label_text_font_size="8pt", spacing=0,
-                                    padding=4, glyph_width=18), "right")
-        return [requests, errors, latency]
+            drawn = charts.plain(chart.line("time", "rate", source=source, color=colour, line_width=2),
+                                 chart.scatter("time", "rate", source=source, color=colour, size=4, name=name))
+            legend.append(LegendItem(label=name, renderers=drawn))
+            marks.append(drawn[1])
+        return self._finish(chart, legend, marks, [(_("requests/s"), "@rate{0.[00]}"), (_("requests"), "@requests")])
+
+    def _errors(self) -> Any:
+        from bokeh.models import LegendItem, NumeralTickFormatter
+
+        chart = self.errors_chart = self._chart("serving-errors", _("Error rate"), _("% of requests"),
+                                                y_end=_error_end(self.series))
+        chart.yaxis.formatter = NumeralTickFormatter(format="0.[0]")
+        legend, marks = [], []
+        for version in sorted(self.sources):
+            source, colour, name = self.sources[version], self.colours[version], f"v{version}"
+            failed = charts.plain(chart.line("time", "errors", source=source, color=colour, line_width=2),
+                                  chart.scatter("time", "errors", source=source, color=colour, size=4, name=name))
+            refused = charts.plain(chart.line("time", "rejected", source=source, color=colour, line_width=2,
+                                              line_dash="dashed"),
+                                   chart.scatter("time", "rejected", source=source, color=colour, size=4,
+                                                 marker="square", fill_alpha=0.3, name=name))
+            legend += [LegendItem(label=_("{version} server errors").format(version=name), renderers=failed),
+                       LegendItem(label=_("{version} bad requests").format(version=name), renderers=refused)]
+            marks += [failed[1], refused[1]]
+        return self._finish(chart, legend, marks, [
+            (_("server errors"), "@errors{0.[0]} %"), (_("bad requests (4xx)"), "@rejected{0.[0]} %"),
+            (_("requests"), "@requests")])
+
+    def _latency(self) -> Any:
+        from bokeh.models import LegendItem, NumeralTickFormatter
+
+        chart = self._chart("serving-latency", _("Latency"), _("ms"))
+        chart.yaxis.formatter = NumeralTickFormatter(format="0.[0]a")
+        legend, marks = [], []
+        for version in sorted(self.sources):
+            source, colour, name = self.sources[version], self.colours[version], f"v{version}"
+            middle = charts.plain(chart.line("time", "p50", source=source, color=colour, line_width=2),
+                                  chart.scatter("time", "p50", source=source, color=colour, size=4, name=name))
+            tail = charts.plain(chart.line("time", "p99", source=source, color=colour, line_width=2, line_dash="dashed"),
+                                chart.scatter("time", "p99", source=source, color=colour, size=4, marker="square",
+                                              fill_alpha=0.3, name=name))
+            legend += [LegendItem(label=f"{name} p50", renderers=middle), LegendItem(label=f"{name} p99", renderers=tail)]
+            marks += [middle[1], tail[1]]
+        return self._finish(chart, legend, marks, [("p50", "@p50{0.[0]} ms"), ("p99", "@p99{0.[0]} ms")])
 
 
 empty = charts.empty_figure
