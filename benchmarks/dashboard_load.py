@@ -7,7 +7,8 @@ The platform runs as `aitip up` on loopback (hub, configurable-http-proxy, platf
 service). ann signs up, creates a project and runs two real training jobs (the digits example, so the
 project's MLflow experiment exists and holds real runs), and two more that register versions of a model
 with an evaluation policy, each evaluated by the platform (the Evaluation page's data) and simulated under the
-library's custom template (the Simulation page's); version 1 is deployed as an endpoint with version 2 as a
+library's custom template (the Simulation page's), and version 1 is requested as a release (the Releases
+page's); version 1 is deployed as an endpoint with version 2 as a
 20 % canary and called 60 times (the Serving page's); then --runs synthetic runs (5 params, 10
 metrics each) are logged into the same experiment, the newest --curves of them with a loss history of
 --curve-points steps. "experiments" opens the page as a link without a selection does (the best runs
@@ -83,12 +84,14 @@ def prepare(platform: RunningPlatform, synthetic_runs: int, curves: int, curve_p
         assert job["state"] == "succeeded", job
     if wanted("datasets", "annotate"):
         seed_dataset(platform, token)
-    if wanted("evaluations", "simulations", "serving", "models"):
+    if wanted("evaluations", "simulations", "serving", "models", "releases"):
         seed_evaluations(platform, token)
-    if wanted("simulations"):
+    if wanted("simulations", "releases"):
         seed_simulations(platform, token)
     if wanted("serving"):
         seed_serving(platform, token)
+    if wanted("releases"):
+        seed_release(platform, token)
     if not wanted("experiments", "experiments-curves"):
         return []
     return seed_runs(platform.home / "mlflow.sqlite", synthetic_runs, curves, curve_points)
@@ -146,6 +149,19 @@ def seed_simulations(platform: RunningPlatform, token: str) -> None:
                 return
             time.sleep(1)
     raise AssertionError(f"the two versions were not simulated: {listed}")
+
+
+RELEASE = "bench-digits"
+
+
+def seed_release(platform: RunningPlatform, token: str) -> None:
+    """A model release of the evaluated and simulated version 1 (its evidence chain: dataset, model version,
+    evaluation, simulation, signature), requested and waiting for approval: the Releases page's data."""
+    with platform.api(token) as api:
+        made = api.post(f"projects/{PROJECT}/releases", json={
+            "kind": "model", "name": RELEASE, "version": "1.0.0", "model": EVALUATED_MODEL, "model_version": 1,
+            "dataset": "digits", "changelog": "The first digits classifier."})
+        assert made.status_code == 201, made.text
 
 
 SERVED = "bench-digits"
@@ -326,6 +342,7 @@ def main() -> None:
             "serving": ([".table-endpoints .tabulator-row", ".serving-weights canvas", ".serving-requests canvas"],
                         f"serving?project={PROJECT}"),
             "datasets": ([".table-dataset-versions .tabulator-row", "canvas"], f"datasets?project={PROJECT}"),
+            "releases": ([".table-releases .tabulator-row", ".evidence-chain li"], f"releases?project={PROJECT}"),
             "annotate": ([".table-annotate-review .tabulator-header"], f"annotate?project={PROJECT}&task=1"),
         }
         wanted = [name.strip() for name in args.pages.split(",") if name.strip()]
