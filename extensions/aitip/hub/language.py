@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -200,10 +201,16 @@ def hub_message(text: Any) -> Any:
 
 
 def admin_page_words(_user: Any = None) -> list[list[str]]:
-    """For ``template_vars``: [pattern, translation] of each text JupyterHub's admin app shows, in the language
-    of the page being rendered (none in English: the page is shown as JupyterHub writes it)."""
-    return [[javascript_pattern(shown), gettext(entry)] for shown, entry in admin_page_messages()
-            if gettext(entry) != entry]
+    """For ``template_vars`` (every hub page asks): [pattern, translation] of each text JupyterHub's admin app
+    shows, in the language of the page being rendered (none in English: the page is shown as JupyterHub writes
+    it)."""
+    return _admin_page_words(_LANGUAGE.get())
+
+
+@cache
+def _admin_page_words(language: str) -> list[list[str]]:
+    said = translator(language).gettext
+    return [[javascript_pattern(shown), said(entry)] for shown, entry in admin_page_messages() if said(entry) != entry]
 
 
 def current_language(_user: Any = None) -> str:
