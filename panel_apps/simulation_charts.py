@@ -204,7 +204,7 @@ def _references(chart: Any, family: dict[str, Any], x_range: tuple[float, float]
     if family["clean"] is not None:
         lines.append((x_range[0], x_range[1], family["clean"], CLEAN_COLOUR, _("clean")))
     for start, end, y, colour, text in lines:
-        chart.line([start, end], [y, y], color=colour, line_dash="dashed", line_width=2)
+        charts.plain(chart.line([start, end], [y, y], color=colour, line_dash="dashed", line_width=2))
         chart.add_layout(Label(x=end, y=y, text=text, text_color=colour, text_font_size="8pt", x_offset=-4,
                                y_offset=3, text_align="right"))
 
@@ -221,8 +221,8 @@ def family_figure(family: dict[str, Any]) -> Any:
     items, marks = [], []
     for position, line in enumerate(series):
         colour = charts.colour(position)
-        drawn = chart.line(line["x"], line["y"], color=colour, line_width=2)
-        mark = chart.scatter(line["x"], line["y"], color=colour, size=7, name=line["label"])
+        drawn, mark = charts.plain(chart.line(line["x"], line["y"], color=colour, line_width=2),
+                                   chart.scatter(line["x"], line["y"], color=colour, size=7, name=line["label"]))
         marks.append(mark)
         items.append(LegendItem(label=line["label"], renderers=[drawn, mark]))
     _references(chart, family, x_range)
@@ -250,11 +250,11 @@ def overlaid_figure(family: dict[str, Any], before_label: str, after_label: str)
         for line in shown["series"]:
             colour = charts.colour(conditions.index(line["condition"]))
             name = f"{line['label']} · {label}" if len(conditions) > 1 else label
-            drawn = chart.line(line["x"], line["y"], color=colour, line_width=2,
-                               line_dash="solid" if side == "after" else "dashed")
-            mark = chart.scatter(line["x"], line["y"], color=colour, size=7, name=name,
-                                 marker="circle" if side == "after" else "square",
-                                 fill_alpha=1 if side == "after" else 0.2)
+            drawn, mark = charts.plain(
+                chart.line(line["x"], line["y"], color=colour, line_width=2,
+                           line_dash="solid" if side == "after" else "dashed"),
+                chart.scatter(line["x"], line["y"], color=colour, size=7, name=name,
+                              marker="circle" if side == "after" else "square", fill_alpha=1 if side == "after" else 0.2))
             marks.append(mark)
             items.append(LegendItem(label=name, renderers=[drawn, mark]))
     chart.add_layout(Legend(items=items, click_policy="hide", label_text_font_size="8pt", spacing=0, padding=4),

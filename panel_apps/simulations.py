@@ -40,6 +40,7 @@ POLL_MS = 3000  # while a simulation listed is queued or running, or its report 
 MAX_POLLS = 200  # ten minutes, then the page stops asking (Refresh asks again)
 VERDICT_TAB, GALLERY_TAB, PROBES_TAB, COMPARISON_TAB = range(4)
 TEMPLATES_TAB = 1  # of the page's tabs: its simulations, then the scenario templates
+FORM_HEIGHT = 70  # px: the Simulate form's row, kept for it until it is put in
 
 
 def project_calls(api: DashboardAPI, project: str, simulation: str | None) -> dict[Hashable, Callable[[], Any]]:
@@ -147,13 +148,12 @@ class SimulationsPage(QuietChanges):
                                           selectable=1, widths={"conditions": 320, "thresholds": 420})
         self.template_version = select(_("Version"), "template-version", 110)
         self.template_detail = html()
+        # The Simulate form (a dozen widgets, the endpoint's among them) is put in once the page is shown; its
+        # place is kept meanwhile, so the verdict below does not move.
+        self.form_area = pn.Column(pn.Spacer(height=FORM_HEIGHT), sizing_mode="stretch_width")
         self.page_tabs = pn.Tabs(
             (_("Simulations"), pn.Column(
-                self.summary, self.table, section(_("Simulate")),
-                pn.Row(self.form_template, self.form_model, self.form_version, self.form_dataset,
-                       self.form_dataset_version, self.simulate, sizing_mode="stretch_width",
-                       css_classes=["simulate-form"]),
-                self.endpoint_rows, self.refusal, self.problems, self.detail, self.nothing,
+                self.summary, self.table, section(_("Simulate")), self.form_area, self.detail, self.nothing,
                 sizing_mode="stretch_width")),
             (_("Scenario templates"), pn.Column(self.templates_table, self.template_version, self.template_detail,
                                                 sizing_mode="stretch_width")),
@@ -177,6 +177,10 @@ class SimulationsPage(QuietChanges):
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             # The browser's own address is synced when it connects, after construction: say the view after that.
             pn.state.onload(self.share)
+        pn.state.onload(lambda: self.form_area.param.update(objects=[pn.Row(
+            self.form_template, self.form_model, self.form_version, self.form_dataset, self.form_dataset_version,
+            self.simulate, sizing_mode="stretch_width", css_classes=["simulate-form"]),
+            self.endpoint_rows, self.refusal, self.problems]))  # at once when there is no session
 
     def share(self) -> None:
         """The view in the address, so it can be shared and reloaded."""
