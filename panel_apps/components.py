@@ -24,6 +24,11 @@ from .api import DashboardAPI
 from .language import _, switch_html
 from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
 
+# No page reads the browser's details (dark mode, pixel ratio, time zone...): Panel asks for them by default, and
+# the browser answers each in a message of its own just as the page is first drawn (seven a load), which the
+# server then handles while the browser is still drawing.
+pn.config.browser_info = False
+
 STATE_COLOURS = {"queued": "#777777", "starting": "#aa6600", "running": "#0066cc", "succeeded": "#228822",
                  "failed": "#cc0000", "cancelled": "#555555", "timed_out": "#cc6600"}
 PAGE_TITLES = {"overview": N_("Overview"), "jobs": N_("Jobs"), "experiments": N_("Experiments"),
