@@ -7,35 +7,28 @@ and add a registered version as a canary; the others read everything and may cal
 is a viewer's right), and are told why the form is not theirs.
 
 Address: ``serving?project=P&endpoint=NAME&window=MINUTES``. The endpoints, the project's models and (when the
-address names an endpoint) its metrics are fetched together while the session is created; the try-it example is
-asked of the endpoint once the page is shown.
-
-Calling an endpoint is not a row of the operation table: its route (``<platform>/serve/<project>/<endpoint>/``)
-speaks the inference protocols. The page sends it with the same client, and so the same identity, as every other
-call: the hub's OAuth token of the viewer (hub service), or the user server's own token (inside JupyterLab, where
-the server's relay forwards only the API, so the call goes to the platform's address the server was given)."""
+address names an endpoint) its metrics are fetched together while the session is created. The first paint is the
+list, the weights and the requests chart; the error rate and latency charts, the weights form and the try-it box
+(its example asked of the endpoint, :mod:`panel_apps.serving_calls`) are put in once the page is shown."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import time
 from collections.abc import Callable, Hashable
 from html import escape
 from typing import Any
 
-import httpx
 import panel as pn
 
-from aitip.client import API_PATH, AitipAPIError
+from aitip.client import AitipAPIError
 from panel_apps import serving_charts as figures
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (Messages, NotSignedIn, Prefetch, QuietChanges, data_table, first_value,
                                    page_title, prefetched_page, project_options, query_arg, section, update_query,
                                    viewer_connected)
 from panel_apps.language import _, page_language, use_language
-from panel_apps.serve import MODE_VARIABLE
+from panel_apps.serving_calls import call_endpoint
 from panel_apps.serving_views import (answer_html, bucket_seconds, canary_options, default_endpoint, deploy_refusal,
                                       empty_state, endpoints_frame, example_request, infer_path, no_traffic_html,
                                       parse_request, problems_html, public_origin, request_text, series_by_version,
@@ -46,7 +39,6 @@ from panel_apps.serving_views import (answer_html, bucket_seconds, canary_option
 PAGE = "serving"
 REFRESH_MS = 5000  # the platform writes each version's point every 5 s
 DEFAULT_WINDOW = 60
-CALL_TIMEOUT = 30.0
 SPLIT = ""  # the try-it target that goes where the traffic split sends it
 
 
@@ -65,37 +57,6 @@ def project_calls(api: DashboardAPI, project: str, endpoint: str | None,
         calls[("metrics", project, endpoint, minutes)] = lambda: api.op(
             "endpoints.metrics", project=project, endpoint=endpoint, minutes=minutes)
     return calls
-
-
-# ----- the endpoint's own route, as the viewer -----
-
-def serve_base(api: DashboardAPI) -> str:
-    """``<platform>/serve/``: beside the API the pages' client calls; inside JupyterLab the server's relay forwards
-    only the API, so the platform's own address the server was given (with the server's token, its owner's)."""
-    platform = os.environ.get("AITIP_PLATFORM_URL", "")
-    if os.environ.get(MODE_VARIABLE) == "workspace" and platform:
-        return platform.rstrip("/") + "/serve/"
-    url = api.client.url
-    return (url[:-len(API_PATH)] if url.endswith(API_PATH) else url) + "serve/"
-
-
-def call_endpoint(api: DashboardAPI, project: str, endpoint: str, path: str,
-                  body: dict[str, Any] | None = None) -> tuple[int, str | None, float, bytes]:
-    """One request to the endpoint with the viewer's identity (the pages' client carries it): the status, the
-    version that answered (``X-Model-Version``), the round trip in ms and the body."""
-    url = f"{serve_base(api)}{project}/{endpoint}/{path}"
-    http: httpx.Client = api.client._http  # the viewer's token, and its kept-alive connection to the platform
-    started = time.perf_counter()
-    try:
-        if body is None:
-            response = http.get(url, timeout=CALL_TIMEOUT)
-        else:
-            response = http.post(url, json=body, timeout=CALL_TIMEOUT)
-    except httpx.HTTPError as error:
-        message = json.dumps({"error": f"cannot reach {url}: {error}"}).encode()
-        return 503, None, (time.perf_counter() - started) * 1000, message
-    return (response.status_code, response.headers.get("X-Model-Version"), (time.perf_counter() - started) * 1000,
-            response.content)
 
 
 def html(margin: tuple[int, ...] = (5, 10), **options: Any) -> pn.pane.HTML:
