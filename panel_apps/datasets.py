@@ -205,14 +205,14 @@ class DatasetsPage:
             count=f"<b>{len(datasets)}</b>", project=escape(project), names=listed) if datasets else escape(
             _("No dataset in {project} yet: register one with `aitip data add NAME FILE -P {project}` "
               "(CSV, Parquet, JSONL, or a folder of class sub-folders).").format(project=project))) + "</div>"
-        tasks = self.messages.attempt(_("list the annotation tasks of {project}").format(project=project),
-                           lambda: first.take("tasks", lambda: self.api.annotation_tasks(project)), [])
-        self.tasks.value = annotations_frame(tasks)
         self.latest = {d["name"]: d.get("latest_version") for d in datasets}
         names = [d["name"] for d in datasets]
         self.dataset.options = names
         self.dataset.value = first_value(names, wanted)
-        self.load_versions(wanted_version)
+        self.load_versions(wanted_version)  # the versions' reads start before the tasks' answer is awaited
+        tasks = self.messages.attempt(_("list the annotation tasks of {project}").format(project=project),
+                           lambda: first.take("tasks", lambda: self.api.annotation_tasks(project)), [])
+        self.tasks.value = annotations_frame(tasks)
 
     def load_versions(self, wanted: str | None = None) -> None:
         project, name = self.project.value, self.dataset.value
