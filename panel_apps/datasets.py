@@ -5,6 +5,7 @@ lineage, and annotation progress. Address: ``datasets?project=P&dataset=NAME&ver
 
 from __future__ import annotations
 
+import asyncio
 from html import escape
 from functools import partial
 from typing import Any
@@ -12,8 +13,10 @@ from typing import Any
 import panel as pn
 
 from panel_apps import charts
+from aitip.client import AitipAPIError
 from panel_apps.api import DashboardAPI
 from panel_apps.components import (
+    NotSignedIn,
     Prefetch,
     viewer_role,
     Messages,
@@ -46,7 +49,7 @@ from panel_apps.dataset_views import (
     thumbnails_html,
     versions_frame,
 )
-from panel_apps.language import _, ngettext
+from panel_apps.language import _, ngettext, page_language, use_language
 
 PAGE = "datasets"
 PREVIEW_ROWS = 20
@@ -260,7 +263,7 @@ class DatasetsPage:
             if self._lineage_after_load:
                 self._lineage_after_load = False
                 self.lineage.object = empty_html("dataset-lineage", _("loading"))
-                pn.state.onload(lambda: self.show_lineage(node))
+                pn.state.onload(partial(self.read_lineage, node, page_language()))
             else:
                 self.show_lineage(node)
             older = [v for v in self.compare_to.options if v not in ("-", self.version.value)]
@@ -269,6 +272,18 @@ class DatasetsPage:
             self.lineage.object = empty_html("dataset-lineage", _("Pick a dataset and a version above."))
         self.show_diff()
         update_query(project=self.project.value, dataset=self.dataset.value, version=self.version.value)
+
+    async def read_lineage(self, node: str, language: str) -> None:
+        """The lineage walked in a thread once the page is shown (it follows the version's readers into MLflow,
+        ~80 ms): the server's loop, and the next page's request, are not kept waiting."""
+        try:
+            graph = await asyncio.to_thread(self.api.lineage, node)
+        except (AitipAPIError, NotSignedIn) as error:
+            graph = {"edges": [], "nodes": []}
+            with use_language(language):
+                self.messages.error(error, _("read the lineage"))
+        with use_language(language):
+            self.lineage.object = lineage_html(graph)
 
     def show_lineage(self, node: str) -> None:
         graph = self.messages.attempt(_("read the lineage"), lambda: self.api.lineage(node), {"edges": [], "nodes": []})

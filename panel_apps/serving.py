@@ -153,14 +153,25 @@ class ServingPage(QuietChanges):
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             # The browser's own address is synced once it connects; the example is asked of the endpoint then too.
             pn.state.onload(self.after_shown)
+            pn.state.onload(self.ask_example)  # off the server's loop: the next page's request is not kept waiting
             self.refresher = pn.state.add_periodic_callback(self.tick, period=REFRESH_MS)
         else:  # no browser to wait for
             self.draw_below()
 
     def after_shown(self) -> None:
         self.share()
-        self.fill_example()
         self.draw_below()
+
+    async def ask_example(self) -> None:
+        """The try-it example, asked of the endpoint in a thread once the page is shown."""
+        endpoint = self.endpoint()
+        if endpoint is None:
+            return
+        key = (self.project.value, endpoint["name"])
+        answer = None if key in self.examples else await asyncio.to_thread(
+            call_endpoint, self.api, key[0], key[1], f"v2/models/{key[1]}")
+        with use_language(self.language):
+            self.fill_example(answer=answer)
 
     def draw_below(self) -> None:
         """The weights form (or why not) and the try-it box."""
@@ -386,15 +397,16 @@ class ServingPage(QuietChanges):
             self.try_target.options = options
             self.try_target.value = first_value(list(options.values()), self.try_target.value)
 
-    def fill_example(self, force: bool = False) -> None:
+    def fill_example(self, force: bool = False, answer: tuple[int, str | None, float, bytes] | None = None) -> None:
         """The request box: an example of one row built from the model's signature, asked of the endpoint itself
-        (``GET v2/models/<name>``) once per endpoint; kept when the viewer has written something of their own."""
+        (``GET v2/models/<name>``, or its ``answer`` already asked) once per endpoint; kept when the viewer has
+        written something of their own."""
         endpoint = self.endpoint()
         if endpoint is None:
             return
         key = (self.project.value, endpoint["name"])
         if key not in self.examples:
-            status, _version, _took, body = call_endpoint(self.api, key[0], key[1], f"v2/models/{key[1]}")
+            status, _version, _took, body = answer or call_endpoint(self.api, key[0], key[1], f"v2/models/{key[1]}")
             metadata = None
             if status == 200:
                 try:
