@@ -3,6 +3,8 @@ with sensitive columns masked inside the query, so unmasked values never reach P
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +104,39 @@ def _parameters(path: Path, masks: dict[str, str], columns: list[str], salt: str
     return {"path": str(path)}
 
 
+_PREVIEWS: OrderedDict[tuple[Any, ...], tuple[list[str], list[list[Any]], list[str]]] = OrderedDict()
+_PREVIEWS_KEPT = 32  # a dashboard's reloads of the same versions; previews of up to CACHED_ROWS rows only
+CACHED_ROWS = 200
+_PREVIEWS_LOCK = threading.Lock()
+
+
 def masked_preview(path: Path, fmt: str, limit: int, masks: dict[str, str],
                    salt: str) -> tuple[list[str], list[list[Any]], list[str]]:
+    """The first ``limit`` rows with ``masks`` applied; the last few previews are kept, keyed by the file's identity
+    (path, size, modification time), so a page reloaded does not read and sniff the file again (~90 ms for a 65
+    column CSV)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return _read_preview(path, fmt, limit, masks, salt)  # says what is wrong with the file, as it did
+    key = (str(path), stat.st_size, stat.st_mtime_ns, fmt, int(limit), tuple(sorted(masks.items())), salt)
+    with _PREVIEWS_LOCK:
+        kept = _PREVIEWS.get(key)
+        if kept is not None:
+            _PREVIEWS.move_to_end(key)
+    if kept is None:
+        kept = _read_preview(path, fmt, limit, masks, salt)
+        if limit <= CACHED_ROWS:
+            with _PREVIEWS_LOCK:
+                _PREVIEWS[key] = kept
+                while len(_PREVIEWS) > _PREVIEWS_KEPT:
+                    _PREVIEWS.popitem(last=False)
+    columns, rows, masked = kept
+    return list(columns), [list(row) for row in rows], list(masked)
+
+
+def _read_preview(path: Path, fmt: str, limit: int, masks: dict[str, str],
+                  salt: str) -> tuple[list[str], list[list[Any]], list[str]]:
     import duckdb
 
     connection = _connect()
