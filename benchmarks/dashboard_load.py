@@ -17,8 +17,11 @@ waits for all their curves. With --pages, only the data those pages show is made
 
 Each load is a fresh navigation in one signed-in browser context (resources cached, as for a returning
 viewer), after --warmup loads. "drawn" is when a row of the runs table and the chart's canvas are both
-visible (Playwright's selectors, which look into Bokeh's shadow roots); the time is the browser's
-own clock from navigation start (performance.now()), and Playwright's wall time is reported beside it.
+visible: the page itself looks for each selector (through Bokeh's shadow roots) on every animation frame
+from navigation start and notes the browser's clock (performance.now()) when it is first visible. Playwright
+waits for the same selectors, but it looks again only after 0, 20, 50, 100, 100 and then every 500 ms, so the
+time it sees ("playwright") is late by up to half a second; it is reported beside "drawn", with Playwright's
+wall time.
 "document" is the server's share: request start to the end of the HTML response (the session is
 created, and the platform API called, while that response is prepared). The other pages' time to their
 first chart is measured the same way, for context.
@@ -273,20 +276,59 @@ def sign_in(browser: Any, platform: RunningPlatform) -> Any:
     page.fill("input[name=password]", PASSWORD)
     page.click("#login_submit")
     page.wait_for_url(lambda url: "/hub/login" not in url)
+    context.add_init_script(FIRST_VISIBLE)
     return page
 
 
+# Installed in every page before its own scripts: on each animation frame, each selector of the page being
+# measured (descendant parts, each looked for in the light DOM and every shadow root) is checked for a visible
+# element, and the browser's clock noted the first time one is; it stops once all are seen.
+FIRST_VISIBLE = """(() => {
+  window.__aitipVisible = {};
+  const within = (root, part) => {
+    let found = Array.from(root.querySelectorAll(part));
+    for (const element of root.querySelectorAll('*')) if (element.shadowRoot) found = found.concat(within(element.shadowRoot, part));
+    return found;
+  };
+  const visible = (element) => {
+    const box = element.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(element).visibility !== 'hidden';
+  };
+  const seen = (selector) => {
+    let nodes = [document];
+    for (const part of selector.split(' ')) {
+      nodes = nodes.flatMap((node) => within(node.shadowRoot || node, part));
+      if (!nodes.length) return false;
+    }
+    return nodes.some(visible);
+  };
+  const tick = () => {
+    const wanted = (sessionStorage.getItem('aitipSelectors') || '').split('\\n').filter(Boolean);
+    for (const selector of wanted)
+      if (!(selector in window.__aitipVisible) && seen(selector)) window.__aitipVisible[selector] = performance.now();
+    if (!wanted.length || wanted.some((selector) => !(selector in window.__aitipVisible))) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();"""
+
+
 def load(page: Any, url: str, selectors: list[str]) -> dict[str, float]:
-    """One navigation; Playwright's selectors look inside the shadow roots Bokeh and Panel render
-    into. The browser's clock is read right after the last selector matched (a few ms late, never
-    early)."""
+    """One navigation. The page notes when each selector is first visible (:data:`FIRST_VISIBLE`, installed by
+    :func:`sign_in`); Playwright waits for the same selectors, which also look inside the shadow roots Bokeh and
+    Panel render into, and its own time is kept beside it."""
+    page.evaluate("(wanted) => sessionStorage.setItem('aitipSelectors', wanted)", "\n".join(selectors))
     started = time.perf_counter()
     page.goto(url, wait_until="commit")
     for selector in selectors:
         page.wait_for_selector(selector, state="visible", timeout=60_000)
-    drawn = page.evaluate("performance.now()")
+    playwright = page.evaluate("performance.now()")
     wall = (time.perf_counter() - started) * 1000
-    return {"drawn_ms": float(drawn), "wall_ms": wall, "document_ms": float(page.evaluate(DOCUMENT_TIMING) or 0)}
+    seen = page.evaluate("() => window.__aitipVisible")
+    missing = [selector for selector in selectors if selector not in seen]
+    if missing:
+        raise RuntimeError(f"the page did not see {missing} that Playwright saw on {url}")
+    return {"drawn_ms": max(float(seen[selector]) for selector in selectors), "playwright_ms": float(playwright),
+            "wall_ms": wall, "document_ms": float(page.evaluate(DOCUMENT_TIMING) or 0)}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -297,7 +339,8 @@ def percentile(values: list[float], share: float) -> float:
 def summary(samples: list[dict[str, float]]) -> dict[str, float]:
     drawn = [s["drawn_ms"] for s in samples]
     return {"p50_ms": statistics.median(drawn), "p95_ms": percentile(drawn, 0.95), "min_ms": min(drawn),
-            "max_ms": max(drawn), "wall_p50_ms": statistics.median(s["wall_ms"] for s in samples),
+            "max_ms": max(drawn), "playwright_p50_ms": statistics.median(s["playwright_ms"] for s in samples),
+            "wall_p50_ms": statistics.median(s["wall_ms"] for s in samples),
             "document_p50_ms": statistics.median(s["document_ms"] for s in samples)}
 
 
@@ -376,10 +419,12 @@ def main() -> None:
     print(f"Dashboard load, headless Chromium, {args.loads} loads after {args.warmup} warm-ups, "
           f"{args.runs + 2} runs in the project; load average {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after, on {os.cpu_count()} CPUs")
-    print(f"{'page':<24} {'drawn p50':>10} {'p95':>8} {'min':>8} {'max':>8} {'wall p50':>10} {'document p50':>13}")
+    print(f"{'page':<24} {'drawn p50':>10} {'p95':>8} {'min':>8} {'max':>8} {'playwright p50':>15} {'wall p50':>10} "
+          f"{'document p50':>13}")
     for name, row in results.items():
         print(f"{name:<24} {row['p50_ms']:>8.0f}ms {row['p95_ms']:>6.0f}ms {row['min_ms']:>6.0f}ms "
-              f"{row['max_ms']:>6.0f}ms {row['wall_p50_ms']:>8.0f}ms {row['document_p50_ms']:>11.0f}ms")
+              f"{row['max_ms']:>6.0f}ms {row['playwright_p50_ms']:>13.0f}ms {row['wall_p50_ms']:>8.0f}ms "
+              f"{row['document_p50_ms']:>11.0f}ms")
     goals = {key: row["p50_ms"] <= (CURVES_GOAL_MS if row["page"] == "experiments-curves" else GOAL_MS)
              for key, row in results.items()}
     print("pages over their goal: " + (", ".join(key for key, met in goals.items() if not met) or "none"))
