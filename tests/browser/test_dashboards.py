@@ -328,8 +328,9 @@ def test_datasets_page_shows_versions_quality_diff_lineage_and_annotations(
     expect(page.locator("#dataset-diff")).to_contain_text("extra")
     expect(page.locator("#dataset-lineage")).to_contain_text("No job has read this version yet")
     page.wait_for_selector(".table-annotation-tasks .tabulator-row")  # below the fold: put in once shown
-    tasks = page.locator(".table-annotation-tasks .tabulator-row").all()
-    assert [cell(row, "task") for row in tasks] == ["score-check"]
-    assert cell(tasks[0], "items") == "4"
+    # The project's tasks: other modules sharing this platform may have made theirs in it too.
+    tasks = {cell(row, "task"): row for row in page.locator(".table-annotation-tasks .tabulator-row").all()}
+    assert "score-check" in tasks, list(tasks)
+    assert cell(tasks["score-check"], "items") == "4"
     assert page.locator("canvas").count() >= 2  # null map and histogram drawn
     screenshot(page, screenshots, "datasets")
