@@ -184,58 +184,59 @@ class LiveCharts:
                                 glyph_width=18), "right")
         return chart
 
-    def _requests(self) -> Any:
-        from bokeh.models import LegendItem, NumeralTickFormatter
+    def _versions(self, chart: Any, fields: list[tuple[str, Any, bool]]) -> tuple[list[Any], list[Any]]:
+        """Each version's series of each field (field, its legend label from the version's name, dashed): the
+        legend's items and the points the hover reads."""
+        from bokeh.models import LegendItem
 
-        chart = self._chart("serving-requests", _("Requests per second"), _("requests/s"))
-        chart.yaxis.formatter = NumeralTickFormatter(format="0.[00]a")
         legend, marks = [], []
         for version in sorted(self.sources):
             source, colour, name = self.sources[version], self.colours[version], f"v{version}"
-            drawn = charts.plain(chart.line("time", "rate", source=source, color=colour, line_width=2),
-                                 chart.scatter("time", "rate", source=source, color=colour, size=4, name=name))
-            legend.append(LegendItem(label=name, renderers=drawn))
-            marks.append(drawn[1])
+            for field, label, dashed in fields:
+                drawn = _marked_line(chart, field, source, colour, name, dashed=dashed)
+                legend.append(LegendItem(label=label(name), renderers=drawn))
+                marks.append(drawn[1])
+        return legend, marks
+
+    def _requests(self) -> Any:
+        from bokeh.models import NumeralTickFormatter
+
+        chart = self._chart("serving-requests", _("Requests per second"), _("requests/s"))
+        chart.yaxis.formatter = NumeralTickFormatter(format="0.[00]a")
+        legend, marks = self._versions(chart, [("rate", lambda name: name, False)])
         return self._finish(chart, legend, marks, [(_("requests/s"), "@rate{0.[00]}"), (_("requests"), "@requests")])
 
     def _errors(self) -> Any:
-        from bokeh.models import LegendItem, NumeralTickFormatter
+        from bokeh.models import NumeralTickFormatter
 
         chart = self.errors_chart = self._chart("serving-errors", _("Error rate"), _("% of requests"),
                                                 y_end=_error_end(self.series))
         chart.yaxis.formatter = NumeralTickFormatter(format="0.[0]")
-        legend, marks = [], []
-        for version in sorted(self.sources):
-            source, colour, name = self.sources[version], self.colours[version], f"v{version}"
-            failed = charts.plain(chart.line("time", "errors", source=source, color=colour, line_width=2),
-                                  chart.scatter("time", "errors", source=source, color=colour, size=4, name=name))
-            refused = charts.plain(chart.line("time", "rejected", source=source, color=colour, line_width=2,
-                                              line_dash="dashed"),
-                                   chart.scatter("time", "rejected", source=source, color=colour, size=4,
-                                                 marker="square", fill_alpha=0.3, name=name))
-            legend += [LegendItem(label=_("{version} server errors").format(version=name), renderers=failed),
-                       LegendItem(label=_("{version} bad requests").format(version=name), renderers=refused)]
-            marks += [failed[1], refused[1]]
+        legend, marks = self._versions(chart, [
+            ("errors", lambda name: _("{version} server errors").format(version=name), False),
+            ("rejected", lambda name: _("{version} bad requests").format(version=name), True)])
         return self._finish(chart, legend, marks, [
             (_("server errors"), "@errors{0.[0]} %"), (_("bad requests (4xx)"), "@rejected{0.[0]} %"),
             (_("requests"), "@requests")])
 
     def _latency(self) -> Any:
-        from bokeh.models import LegendItem, NumeralTickFormatter
+        from bokeh.models import NumeralTickFormatter
 
         chart = self._chart("serving-latency", _("Latency"), _("ms"))
         chart.yaxis.formatter = NumeralTickFormatter(format="0.[0]a")
-        legend, marks = [], []
-        for version in sorted(self.sources):
-            source, colour, name = self.sources[version], self.colours[version], f"v{version}"
-            middle = charts.plain(chart.line("time", "p50", source=source, color=colour, line_width=2),
-                                  chart.scatter("time", "p50", source=source, color=colour, size=4, name=name))
-            tail = charts.plain(chart.line("time", "p99", source=source, color=colour, line_width=2, line_dash="dashed"),
-                                chart.scatter("time", "p99", source=source, color=colour, size=4, marker="square",
-                                              fill_alpha=0.3, name=name))
-            legend += [LegendItem(label=f"{name} p50", renderers=middle), LegendItem(label=f"{name} p99", renderers=tail)]
-            marks += [middle[1], tail[1]]
+        legend, marks = self._versions(chart, [("p50", lambda name: f"{name} p50", False),
+                                               ("p99", lambda name: f"{name} p99", True)])
         return self._finish(chart, legend, marks, [("p50", "@p50{0.[0]} ms"), ("p99", "@p99{0.[0]} ms")])
 
 
 empty = charts.empty_figure
+
+
+def _marked_line(chart: Any, field: str, source: Any, colour: str, name: str, *, dashed: bool = False) -> list[Any]:
+    """A version's series of ``field``: a line and its points (named after the version, for the hover); the second
+    series of a chart dashed, with hollow squares."""
+    line = chart.line("time", field, source=source, color=colour, line_width=2,
+                      **({"line_dash": "dashed"} if dashed else {}))
+    points = chart.scatter("time", field, source=source, color=colour, size=4, name=name,
+                           **({"marker": "square", "fill_alpha": 0.3} if dashed else {}))
+    return charts.plain(line, points)
