@@ -314,6 +314,36 @@ def test_cached_pages_follow_every_write(tmp_path: Path) -> None:
     assert SqlTrackingReader(uri, cache_entries=0).store_version() is None
 
 
+def test_cached_histories_follow_every_write_and_long_ones_are_not_kept(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric history read again at the same store version comes from memory; any commit reads it again,
+    and an answer over the cached size is read every time."""
+    from mlflow.tracking import MlflowClient
+
+    from aitip.experiments import sql_reader
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    client = MlflowClient(tracking_uri=uri)
+    run_id = client.create_run(client.create_experiment("aitip/lab"), start_time=1).info.run_id
+    for step in range(3):
+        client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+    reader = SqlTrackingReader(uri)
+    reads: list[int] = []
+    original = reader._read_curves
+    monkeypatch.setattr(reader, "_read_curves", lambda *args: reads.append(1) or original(*args))
+
+    def steps() -> list[int]:
+        return reader.metric_curves([run_id], ["loss"])[(run_id, "loss")].steps.tolist()
+
+    assert steps() == [0, 1, 2] and steps() == [0, 1, 2] and len(reads) == 1
+    client.log_metric(run_id, "loss", 0.2, step=3)
+    assert steps() == [0, 1, 2, 3] and len(reads) == 2
+    monkeypatch.setattr(sql_reader, "CACHED_CURVE_POINTS", 3)
+    client.log_metric(run_id, "loss", 0.1, step=4)
+    assert steps() == [0, 1, 2, 3, 4] and steps() == [0, 1, 2, 3, 4] and len(reads) == 4
+    reader.dispose()
+
+
 def test_dataset_conditions_are_left_to_mlflow() -> None:
     search = parse_run_search("datasets.name = 'digits'", [])
     assert not search.sql_translatable

@@ -54,3 +54,13 @@ def test_a_failed_computation_fails_every_waiter_and_is_not_kept() -> None:
             with pytest.raises(RuntimeError, match="locked"):
                 future.result()
     assert cache.get(1, "page", lambda: "rows") == "rows"  # nothing was cached, nothing is stuck
+
+
+def test_an_answer_keep_declines_is_computed_again() -> None:
+    cache, calls = StoreVersionCache(8), []
+    short = lambda answer: len(answer) <= 3  # noqa: E731
+    assert cache.get(1, "long", _slow(calls, "long", 0), keep=short) == "long"
+    assert cache.get(1, "long", _slow(calls, "long", 0), keep=short) == "long"
+    assert cache.get(1, "abc", _slow(calls, "abc", 0), keep=short) == "abc"
+    assert cache.get(1, "abc", _slow(calls, "never", 0), keep=short) == "abc"
+    assert calls == ["long", "long", "abc"]

@@ -66,6 +66,10 @@ from .search import ATTRIBUTE, METRIC, PARAM, TAG, Condition, RunSearch
 T = TypeVar("T")
 # Up to this many curves (runs x keys) are read one indexed query each; more in one query.
 CURVE_QUERIES = 64
+# Histories kept until the store changes (a reloaded Experiments page, a second viewer of the same runs): a few
+# answers, each of at most this many points (8 bytes each of step, timestamp and value), so at most ~40 MB.
+CACHED_CURVES = 16
+CACHED_CURVE_POINTS = 100_000
 
 _tables = MetaData()
 runs_table = Table(
@@ -144,6 +148,10 @@ def _plain_rows(result: Any) -> list[tuple[Any, ...]]:
         result.close()
 
 
+def _short_curves(curves: dict[tuple[str, str], Curve]) -> bool:
+    return sum(len(curve.values) for curve in curves.values()) <= CACHED_CURVE_POINTS
+
+
 class StoreVersionCache:
     """Answers kept until the store changes. The caller passes the store's current version with each
     lookup; a new version drops every answer, so a hit is as fresh as a new query would be.
@@ -160,7 +168,9 @@ class StoreVersionCache:
         self._lock = threading.Lock()
         self._in_flight: dict[tuple[object, Hashable], concurrent.futures.Future[Any]] = {}
 
-    def get(self, version: object, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(self, version: object, key: Hashable, compute: Callable[[], T],
+            keep: Callable[[T], bool] | None = None) -> T:
+        """The answer for ``key`` at ``version``, computed once; ``keep`` may decline to hold a large one."""
         if version is None or self.entries <= 0:
             return compute()
         with self._lock:
@@ -185,7 +195,7 @@ class StoreVersionCache:
             raise
         with self._lock:
             self._in_flight.pop((version, key), None)
-            if version == self._version:
+            if version == self._version and (keep is None or keep(answer)):
                 self._answers[key] = answer
                 while len(self._answers) > self.entries:
                     self._answers.popitem(last=False)
@@ -196,7 +206,7 @@ class StoreVersionCache:
 class SqlTrackingReader:
     """Read-only access to MLflow's tables; one engine (and connection pool) for the platform's life.
 
-    On SQLite, run pages and project experiment lists are cached until the store changes:
+    On SQLite, run pages, project experiment lists and short metric histories are cached until the store changes:
     ``PRAGMA data_version`` on a connection of our own moves whenever any other connection commits,
     and costs microseconds to ask. PostgreSQL has no such cheap signal and is not cached.
     """
@@ -213,6 +223,7 @@ class SqlTrackingReader:
         self._workspaces: set[str] = set()
         self._lock = threading.Lock()
         self._cache = StoreVersionCache(cache_entries)
+        self._curve_cache = StoreVersionCache(CACHED_CURVES if cache_entries > 0 else 0)
         self._version_connection: sqlite3.Connection | None = None
         self._version_lock = threading.Lock()
 
@@ -520,7 +531,12 @@ class SqlTrackingReader:
     # ----- metric curves -----
 
     def metric_curves(self, run_ids: list[str], keys: list[str]) -> dict[tuple[str, str], Curve]:
-        """Full histories, by (run id, key), ordered by step then timestamp."""
+        """Full histories, by (run id, key), ordered by step then timestamp; on SQLite the same question is
+        answered from memory until the store changes, unless the answer is long. Callers must not change them."""
+        return self._curve_cache.get(self.store_version(), ("curves", tuple(run_ids), tuple(keys)),
+                                     lambda: self._read_curves(run_ids, keys), keep=_short_curves)
+
+    def _read_curves(self, run_ids: list[str], keys: list[str]) -> dict[tuple[str, str], Curve]:
         with self.connection() as connection:
             if connection is None or not run_ids or not keys:
                 return {}
