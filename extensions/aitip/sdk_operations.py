@@ -57,12 +57,11 @@ def call(client: Client, row: Operation, arguments: dict[str, Any]) -> Any:
         with file.open("rb") as handle:
             answer = client.upload(path, iter(lambda: handle.read(1 << 20), b""), file.stat().st_size,
                                    params=params)
-    elif row.gives_file:
+        return row.response.model_validate(answer) if row.response is not None and answer is not None else answer
+    if row.gives_file:
         return client.download(path, params=params or None)
-    else:
-        answer = client.request(row.method, path, json_body=body if row.body is not None else None,
-                                params=params or None)
-    return row.response.model_validate(answer) if row.response is not None and answer is not None else answer
+    return client.request(row.method, path, json_body=body if row.body is not None else None, params=params or None,
+                          model=row.response)
 
 
 def _query_value(value: Any) -> Any:
