@@ -8,7 +8,7 @@ import datetime as dt
 import math
 import os
 from html import escape
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -299,11 +299,14 @@ def prefetched_page(active: str, project_calls: Callable[[DashboardAPI, str], di
 def column_widths(frame: pd.DataFrame, *, sample: int = 200, least: int = 60, most: int = 280) -> dict[str, int]:
     """Pixel widths from the longest text in each column (of its first ``sample`` rows): given to
     Tabulator, they spare it measuring every cell in the browser, its costliest step on first paint."""
-    widths = {}
-    for column in frame.columns:
-        longest = max([len(str(column)) + 2] + [len(str(value)) for value in frame[column].head(sample)])
-        widths[str(column)] = max(least, min(most, 8 * longest + 24))
-    return widths
+    return {str(column): text_width(str(column), frame[column].head(sample), least=least, most=most)
+            for column in frame.columns}
+
+
+def text_width(title: str, values: Iterable[Any], *, least: int = 60, most: int = 280) -> int:
+    """A column's pixel width from its title and its longest value's text."""
+    longest = max([len(title) + 2] + [len(str(value)) for value in values])
+    return max(least, min(most, 8 * longest + 24))
 
 
 def column_titles(frame: pd.DataFrame) -> dict[str, str]:

@@ -76,11 +76,13 @@ def curves_figure(curves: Mapping[str, Sequence[Mapping[str, Any]]], names: Mapp
         source = ColumnDataSource(data)
         name = names.get(run_id, run_id[:8])
         if smoothing > 0:
-            chart.line("x", "raw", source=source, color=colours[run_id], alpha=0.2, line_width=1, name=name)
+            charts.plain(chart.line("x", "raw", source=source, color=colours[run_id], alpha=0.2, line_width=1,
+                                    name=name))
         label = labels.get(run_id, name)
         extra = {"legend_label": label} if label not in labelled else {}
         labelled.add(label)
-        lines.append(chart.line("x", "y", source=source, color=colours[run_id], line_width=2, name=name, **extra))
+        lines += charts.plain(chart.line("x", "y", source=source, color=colours[run_id], line_width=2, name=name,
+                                         **extra))
     tooltips = [(_("run"), "$name"), (metric, "@y{0.[0000]}")] + \
         ([(_("raw"), "@raw{0.[0000]}")] if smoothing > 0 else [])
     chart.add_tools(HoverTool(tooltips=tooltips, mode="mouse", renderers=lines))

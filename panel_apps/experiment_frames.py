@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from panel_apps.components import column_widths, format_time
+from panel_apps.components import column_widths, format_time, text_width
 from panel_apps.components import table_language as components_table_language
 from panel_apps.language import _, ngettext
 
@@ -127,7 +127,7 @@ def default_columns(runs: Sequence[Mapping[str, Any]], most_metrics: int = 8, mo
 def column_width(runs: Sequence[Mapping[str, Any]], column: str) -> int:
     """The width :func:`table_widths` gives ``column`` for these runs, without building the table."""
     values = [run_title(run) if column == "run" else column_value(run, column) for run in runs[:WIDTH_SAMPLE]]
-    return table_widths(pd.DataFrame({column: values}, columns=[column]))[column]
+    return text_width(column, values) + 20  # as table_widths
 
 
 def column_value(run: Mapping[str, Any], column: str) -> Any:

@@ -97,6 +97,13 @@ def test_default_columns_fit_the_width_given_taking_metrics_and_parameters_in_tu
                                                       "param.parameter_0"], "one of each however narrow"
 
 
+def test_a_column_width_is_the_width_its_table_gives_it() -> None:
+    runs = SWEEP + [run(9, {"lr": "0.000123456789", "opt": "adam"}, {"loss": 123456.789}, name="a much longer run name")]
+    for column in ["run", *frames.column_options(runs)]:
+        frame = frames.runs_frame(runs, [column])
+        assert frames.column_width(runs, column) == frames.table_widths(frame)[column], column
+
+
 def test_the_best_runs_are_ticked_lowest_first_for_a_loss() -> None:
     assert frames.best_runs(SWEEP, "loss", 2) == [SWEEP[7]["run_id"], SWEEP[6]["run_id"]]
     assert frames.best_runs(SWEEP, "final_accuracy", 1) == [SWEEP[7]["run_id"]]
