@@ -1,7 +1,8 @@
 """The hub's own pages in Chinese for a browser that asks for it: the home page, the token page (a new token
 requested through it, and the times moment.js writes), the admin's approve-users page (a sign-up approved
 through it), a refused login's message (NativeAuthenticator's, written in Python), the OAuth "authorize access"
-page with its scopes' descriptions, and error pages with JupyterHub's explanations (written in Python)."""
+page with its scopes' descriptions, error pages with JupyterHub's explanations (written in Python), and a starting
+server's progress as JupyterHub and KubeSpawner send it."""
 
 from __future__ import annotations
 
@@ -186,3 +187,71 @@ def test_the_admin_page_speaks_chinese(platform: RunningPlatform, chinese_admin:
     expect(page.get_by_text("管理组成员")).to_be_visible()
     assert english_left() == []
     screenshot(page, screenshots, "hub-admin-group-zh")
+
+
+SPAWN_EVENTS = [
+    {"progress": 0, "message": "Server requested"},
+    {"progress": 50, "message": "Spawning server..."},
+    {"progress": 63, "message": '2026-12-06T08:00:00Z [Normal] Pulling image "aitip/singleuser:latest"'},
+    {"message": "Server launch is taking longer than expected. Please be patient! Current time spent waiting: 42 "
+                "seconds."},
+    {"progress": 100, "failed": True, "message": "Spawn failed: Timeout",
+     "html_message": "Spawn failed: <pre>Timeout</pre>"},
+]
+
+
+def test_a_starting_servers_progress_is_told_in_chinese(browser: Browser, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch, screenshots: Path) -> None:
+    """The spawn-pending page, as the hub renders it for a Chinese browser, given the progress stream JupyterHub
+    and KubeSpawner send (in English): each message they always send is written in Chinese as it arrives, a
+    Kubernetes event as Kubernetes wrote it. The page is served from the rendered template and JupyterHub's
+    static files (a local spawn is ready before the hub shows this page)."""
+    import json
+
+    from jupyterhub.app import JupyterHub
+    from traitlets.config import Config
+
+    from aitip.hub.config import configure
+    from tests.hub.test_language import named_server_user, render
+
+    monkeypatch.setenv("AITIP_HOME", str(tmp_path))
+    config = Config()
+    configure(config)
+    html = render(config, "spawn_pending.html", CHINESE, "/hub/spawn-pending/ann",
+                  progress_url="/hub/api/users/ann/server/progress", user=named_server_user())
+    static = Path(JupyterHub().data_files_path) / "static"
+    stream = "".join(f"data: {json.dumps(event)}\n\n" for event in SPAWN_EVENTS)
+
+    def answer(route: Any) -> None:
+        path = route.request.url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
+        if path == "hub/spawn-pending/ann":
+            route.fulfill(body=html, content_type="text/html; charset=utf-8")
+        elif path == "hub/logo":
+            route.fulfill(path=str(static / "images" / "jupyterhub-80.png"))
+        elif path.endswith("/server/progress"):
+            route.fulfill(body=stream, content_type="text/event-stream")
+        else:
+            relative = path.removeprefix("hub/spawn-pending/")
+            found = static / relative
+            if found.is_file():
+                route.fulfill(path=str(found))
+            else:
+                route.fulfill(status=404, body="")
+
+    context = browser.new_context(viewport={"width": 1400, "height": 800})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        page.route("http://hub.test/**", answer)
+        page.goto("http://hub.test/hub/spawn-pending/ann")
+        log = page.locator("#progress-log .progress-log-event")
+        expect(log).to_have_count(len(SPAWN_EVENTS))
+        assert log.all_text_contents() == ["已请求服务器", "正在启动服务器…",
+                                         '2026-12-06T08:00:00Z [Normal] Pulling image "aitip/singleuser:latest"',
+                                         "服务器启动的时间比预期长，请耐心等待！已等待 42 秒。", "启动失败：Timeout"]
+        expect(page.locator("#progress-message")).to_contain_text("启动失败：")
+        expect(page.locator("#progress-message pre")).to_have_text("Timeout")
+        expect(page.locator("#progress-details")).to_have_attribute("open", "")
+        screenshot(page, screenshots, "hub-spawn-pending-zh")
+    finally:
+        context.close()

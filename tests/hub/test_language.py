@@ -25,6 +25,7 @@ from traitlets.config import Config
 
 from aitip.hub.admin_page import ADMIN_PAGE_ALERTS, ADMIN_PAGE_WORDS, ADMIN_PAGE_WORDS_IN_CONTEXT, javascript_pattern
 from aitip.hub.config import configure
+from aitip.hub.spawn_progress import JUPYTERHUB_PROGRESS, KUBESPAWNER_PROGRESS
 from aitip.hub import language
 from aitip.hub.language import (
     HTTP_REASONS,
@@ -384,3 +385,45 @@ def test_why_a_name_cannot_become_an_account_is_said_in_the_pages_language() -> 
         language._LANGUAGE.reset(token)
     assert chinese != said and "'ann-öööööööööööö'" in chinese and "32" in chinese and "26" in chinese
     assert hub_message(said) == said
+
+
+JUPYTERHUB_SOURCES = [Path(jupyterhub.__file__).parent / "spawner.py",
+                      Path(jupyterhub.__file__).parent / "apihandlers" / "users.py"]
+
+
+@pytest.mark.parametrize("message", [*JUPYTERHUB_PROGRESS, *KUBESPAWNER_PROGRESS])
+def test_every_progress_message_listed_is_written_so_by_jupyterhub_or_kubespawner(message: str) -> None:
+    """An upgrade that rewords a progress message fails here: each piece of it between its {values}, as the
+    source writes it (``f"Spawn failed: {message}"`` holds ``Spawn failed: ``)."""
+    import kubespawner
+
+    sources = JUPYTERHUB_SOURCES if message in JUPYTERHUB_PROGRESS else [Path(kubespawner.__file__).parent / "spawner.py"]
+    text = "".join(source.read_text(encoding="utf-8") for source in sources)
+    pieces = [piece for piece in re.split(r"\{\w+\}", message) if piece]
+    if pieces == [message]:  # a whole sentence: a string of its own
+        assert f'"{message}"' in text or f"'{message}'" in text
+    else:
+        assert all(piece in text for piece in pieces)
+
+
+def test_the_spawn_pending_page_is_given_the_progress_words_in_chinese_only(hub_config: Config) -> None:
+    context = {"progress_url": "/hub/api/users/ann/server/progress", "user": named_server_user()}
+    zh = render(hub_config, "spawn_pending.html", {"Accept-Language": "zh-CN"}, "/hub/spawn-pending/ann", **context)
+    en = render(hub_config, "spawn_pending.html", {"Accept-Language": "en"}, "/hub/spawn-pending/ann", **context)
+    assert all(json.dumps(said)[1:-1] in zh for said in ("已请求服务器", "服务器已就绪：{url}", "已等待 {seconds} 秒"))
+    assert "var spawnWords = [].map" in en, "English: the messages as they are sent"
+    assert zh.index("spawnWords") < zh.index("evtSource.onmessage"), "translated as each one arrives"
+
+
+@pytest.mark.parametrize("message, shown, values", [
+    ("Server requested", "Server requested", {}), ("Spawning server...", "Spawning server...", {}),
+    ("Spawning server...", "Spawning serverXYZ", None),
+    ("Server ready at {url}", 'Server ready at <a href="/user/ann/">/user/ann/</a>', {
+        "url": '<a href="/user/ann/">/user/ann/</a>'}),
+    ("Spawn failed: {reason}", "Spawn failed: Timeout", {"reason": "Timeout"}), ("Spawn failed", "Spawn failed", {}),
+    (KUBESPAWNER_PROGRESS[0], KUBESPAWNER_PROGRESS[0].format(seconds=42), {"seconds": "42"}),
+])
+def test_each_progress_message_is_matched_whole_with_its_values(message: str, shown: str,
+                                                                values: dict[str, str] | None) -> None:
+    found = re.fullmatch(javascript_pattern(message).replace("(?<", "(?P<").strip("^$"), shown, re.DOTALL)
+    assert (found.groupdict() if found else None) == values

@@ -27,6 +27,7 @@ from tornado.web import OutputTransform
 from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, N_, negotiate, translator
 from ..isolation.accounts import EMPTY_NAME, TOO_LONG
 from .admin_page import admin_page_messages, javascript_pattern
+from .spawn_progress import SPAWN_PROGRESS
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 _LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("aitip_hub_language", default=DEFAULT_LANGUAGE)
@@ -213,6 +214,18 @@ def _admin_page_words(language: str) -> list[list[str]]:
     return [[javascript_pattern(shown), said(entry)] for shown, entry in admin_page_messages() if said(entry) != entry]
 
 
+def spawn_progress_words(_user: Any = None) -> list[list[str]]:
+    """For ``template_vars``: [pattern, translation] of each progress message a server's start sends
+    (:data:`aitip.hub.spawn_progress.SPAWN_PROGRESS`), in the language of the page being rendered."""
+    return _spawn_progress_words(_LANGUAGE.get())
+
+
+@cache
+def _spawn_progress_words(language: str) -> list[list[str]]:
+    said = translator(language).gettext
+    return [[javascript_pattern(message), said(message)] for message in SPAWN_PROGRESS if said(message) != message]
+
+
 def current_language(_user: Any = None) -> str:
     """For ``template_vars``: the language of the page being rendered."""
     return _LANGUAGE.get()
@@ -241,5 +254,6 @@ def configure_languages(c: Any) -> None:
     c.JupyterHub.tornado_settings = settings
     c.JupyterHub.template_vars = {**dict(c.JupyterHub.get("template_vars", {})), "aitip_language": current_language,
                                   "aitip_languages": LANGUAGE_NAMES, "aitip_language_cookie": COOKIE,
-                                  "aitip_admin_words": admin_page_words}
+                                  "aitip_admin_words": admin_page_words,
+                                  "aitip_spawn_words": spawn_progress_words}
 
