@@ -73,3 +73,25 @@ def test_profiles_come_from_a_file_when_configured(tmp_path: Path) -> None:
     path.write_text(json.dumps({"not": "a list"}))
     with pytest.raises(ValueError, match="expected a JSON list"):
         load_profiles(str(path))
+
+
+@pytest.mark.asyncio
+async def test_the_default_profiles_are_named_in_the_spawn_pages_language(kube_config: Config) -> None:
+    """The spawn form KubeSpawner renders for a Chinese page names and describes the default profiles in Chinese;
+    the slugs a spawn picks by are the same in both."""
+    from kubespawner import KubeSpawner
+
+    from aitip.hub import language
+
+    spawner = KubeSpawner(config=kube_config, _mock=True)
+    token = language._LANGUAGE.set("zh_CN")
+    try:
+        chinese = await spawner.get_options_form()
+    finally:
+        language._LANGUAGE.reset(token)
+    english = await spawner.get_options_form()
+    assert "仅 CPU，2 个 CPU，8G" in chinese and "4 × NVIDIA GPU，32 个 CPU，192G" in chinese
+    assert "GPU 节点上的 JupyterLab，独占 1 块 GPU；aitip-gpu 内核已就绪。" in chinese and "CPU only" not in chinese
+    assert "CPU only, 2 CPU, 8G" in english and "4 x NVIDIA GPU, 32 CPU, 192G" in english
+    for form in (chinese, english):
+        assert all(f'value="{slug}"' in form for slug in ("cpu", "gpu-1", "gpu-4")), "the slugs stay"
