@@ -96,7 +96,9 @@ class OptimizationService(CatalogService):
                             kernel=KERNEL, resources=Resources(cpus=2, gpus=1 if gpu else 0),
                             timeout_seconds=body.timeout_seconds, max_attempts=1, tags=tags, sandbox=sandbox)
         job = await self.jobs.submit(principal, request, action=JOB_SUBMIT)
-        return await self.get(principal, project, job.id, action=action)
+        brief = await self._in_transaction(lambda s: job_reads.job(s, job.id))  # the caller was authorized above
+        assert brief is not None, "the job just submitted"
+        return await asyncio.to_thread(self._answer, brief)
 
     @performs
     async def get(self, principal: Principal | None, project: str, job_id: int, *, action: str) -> Optimization:
