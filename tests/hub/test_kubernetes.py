@@ -84,12 +84,15 @@ async def test_the_default_profiles_are_named_in_the_spawn_pages_language(kube_c
     from aitip.hub import language
 
     spawner = KubeSpawner(config=kube_config, _mock=True)
-    token = language._LANGUAGE.set("zh_CN")
-    try:
-        chinese = await spawner.get_options_form()
-    finally:
-        language._LANGUAGE.reset(token)
-    english = await spawner.get_options_form()
+
+    async def form_in(page_language: str) -> str:
+        token = language._LANGUAGE.set(page_language)  # as the hub's RequestLanguage sets it for each request
+        try:
+            return await spawner.get_options_form()
+        finally:
+            language._LANGUAGE.reset(token)
+
+    chinese, english = await form_in("zh_CN"), await form_in("en")
     assert "仅 CPU，2 个 CPU，8G" in chinese and "4 × NVIDIA GPU，32 个 CPU，192G" in chinese
     assert "GPU 节点上的 JupyterLab，独占 1 块 GPU；aitip-gpu 内核已就绪。" in chinese and "CPU only" not in chinese
     assert "CPU only, 2 CPU, 8G" in english and "4 x NVIDIA GPU, 32 CPU, 192G" in english

@@ -5,6 +5,7 @@ tests/browser/test_languages.py)."""
 from __future__ import annotations
 
 import ast
+import contextvars
 import json
 import re
 from http.client import responses
@@ -64,14 +65,20 @@ def environment(c: Config) -> jinja2.Environment:
 def render(c: Config, template: str, headers: dict[str, str], uri: str = "/hub/login", **context: Any) -> str:
     """``template`` as the hub renders it for a request with these headers (``context``: what its handler
     gives it)."""
-    request = httputil.HTTPServerRequest(method="GET", uri=uri, headers=httputil.HTTPHeaders(headers))
-    for transform in c.JupyterHub.tornado_settings["transforms"]:
-        transform(request)
-    variables = {name: value(None) if callable(value) else value for name, value in c.JupyterHub.template_vars.items()}
-    namespace = dict(base_url="/hub/", login_url="/hub/login", logout_url="/hub/logout",
-                     static_url=lambda path, **_kw: path, user=None, parsed_scopes=[], services=[], xsrf="x", next="",
-                     enable_signup=True, **variables)
-    return environment(c).get_template(template).render(**{**namespace, **context})
+    def rendered() -> str:
+        request = httputil.HTTPServerRequest(method="GET", uri=uri, headers=httputil.HTTPHeaders(headers))
+        for transform in c.JupyterHub.tornado_settings["transforms"]:
+            transform(request)
+        variables = {name: value(None) if callable(value) else value
+                     for name, value in c.JupyterHub.template_vars.items()}
+        namespace = dict(base_url="/hub/", login_url="/hub/login", logout_url="/hub/logout",
+                         static_url=lambda path, **_kw: path, user=None, parsed_scopes=[], services=[], xsrf="x",
+                         next="", enable_signup=True, **variables)
+        return environment(c).get_template(template).render(**{**namespace, **context})
+
+    # The request's language is set in a context of its own, as the hub's request has: it does not stay set for
+    # the tests that run after in this process.
+    return contextvars.copy_context().run(rendered)
 
 
 def test_the_hub_is_configured_to_translate_its_pages(hub_config: Config) -> None:
