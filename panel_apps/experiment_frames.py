@@ -25,6 +25,7 @@ OBJECTIVE_WORDS = ("accuracy", "auc", "f1", "precision", "recall", "loss", "erro
 LOWER_IS_BETTER_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "perplexity", "latency", "seconds", "time")
 X_AXES = ("step", "relative", "wall")
 WIDTH_SAMPLE = 200  # rows read to size a column, as components.column_widths does
+SORT_ARROW_WIDTH = 20  # pixels a header's sort arrow takes beside its title
 # Names the platform gave runs before they were named after their notebook: job-12, job-12-attempt-2.
 _OLD_JOB_NAME = re.compile(r"^job-(\d+)(?:-attempt-(\d+))?$")
 
@@ -127,7 +128,7 @@ def default_columns(runs: Sequence[Mapping[str, Any]], most_metrics: int = 8, mo
 def column_width(runs: Sequence[Mapping[str, Any]], column: str) -> int:
     """The width :func:`table_widths` gives ``column`` for these runs, without building the table."""
     values = [run_title(run) if column == "run" else column_value(run, column) for run in runs[:WIDTH_SAMPLE]]
-    return text_width(column, values) + 20  # as table_widths
+    return text_width(column, values) + SORT_ARROW_WIDTH
 
 
 def column_value(run: Mapping[str, Any], column: str) -> Any:
@@ -230,7 +231,7 @@ def table_language() -> dict[str, Any]:
 
 def table_widths(frame: pd.DataFrame) -> dict[str, int]:
     """Widths from the content, with room for the header's sort arrow."""
-    return {column: width + 20 for column, width in column_widths(frame).items()}
+    return {column: width + SORT_ARROW_WIDTH for column, width in column_widths(frame).items()}
 
 
 # ----- curves -----

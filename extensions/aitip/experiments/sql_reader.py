@@ -223,7 +223,7 @@ class SqlTrackingReader:
         self._workspaces: set[str] = set()
         self._lock = threading.Lock()
         self._cache = StoreVersionCache(cache_entries)
-        self._curve_cache = StoreVersionCache(CACHED_CURVES if cache_entries > 0 else 0)
+        self._curve_cache = StoreVersionCache(CACHED_CURVES)  # off where store_version() is None
         self._version_connection: sqlite3.Connection | None = None
         self._version_lock = threading.Lock()
 

@@ -79,11 +79,8 @@ def default_profiles_in_page_language(_spawner: Any = None) -> list[dict[str, An
     return default_profiles(translator(current_language()).gettext)
 
 
-def load_profiles(path: str | None = None) -> list[dict[str, Any]]:
-    """Profiles from ``$AITIP_K8S_PROFILES`` (a JSON file of KubeSpawner profiles), else the defaults."""
-    path = path or os.environ.get("AITIP_K8S_PROFILES")
-    if not path:
-        return default_profiles()
+def load_profiles(path: str) -> list[dict[str, Any]]:
+    """Profiles from a JSON file of KubeSpawner profiles (``$AITIP_K8S_PROFILES``), checked at the hub's start."""
     profiles = json.loads(Path(path).read_text())
     if not isinstance(profiles, list) or not all(isinstance(p, dict) and "display_name" in p for p in profiles):
         raise ValueError(f"{path}: expected a JSON list of KubeSpawner profiles with display_name")

@@ -205,25 +205,25 @@ def admin_page_words(_user: Any = None) -> list[list[str]]:
     """For ``template_vars`` (every hub page asks): [pattern, translation] of each text JupyterHub's admin app
     shows, in the language of the page being rendered (none in English: the page is shown as JupyterHub writes
     it)."""
-    return _admin_page_words(_LANGUAGE.get())
-
-
-@cache
-def _admin_page_words(language: str) -> list[list[str]]:
-    said = translator(language).gettext
-    return [[javascript_pattern(shown), said(entry)] for shown, entry in admin_page_messages() if said(entry) != entry]
+    return _page_words(_LANGUAGE.get(), _ADMIN_PAGE)
 
 
 def spawn_progress_words(_user: Any = None) -> list[list[str]]:
     """For ``template_vars``: [pattern, translation] of each progress message a server's start sends
     (:data:`aitip.hub.spawn_progress.SPAWN_PROGRESS`), in the language of the page being rendered."""
-    return _spawn_progress_words(_LANGUAGE.get())
+    return _page_words(_LANGUAGE.get(), _SPAWN_PROGRESS)
+
+
+# (text shown, its catalog entry) of each text a page's script writes in the page's language.
+_ADMIN_PAGE = tuple(admin_page_messages())
+_SPAWN_PROGRESS = tuple((message, message) for message in SPAWN_PROGRESS)
 
 
 @cache
-def _spawn_progress_words(language: str) -> list[list[str]]:
+def _page_words(language: str, messages: tuple[tuple[str, str], ...]) -> list[list[str]]:
+    """[pattern, translation] of each of ``messages`` that ``language`` words otherwise."""
     said = translator(language).gettext
-    return [[javascript_pattern(message), said(message)] for message in SPAWN_PROGRESS if said(message) != message]
+    return [[javascript_pattern(shown), said(entry)] for shown, entry in messages if said(entry) != entry]
 
 
 def current_language(_user: Any = None) -> str:
