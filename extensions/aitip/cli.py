@@ -1,8 +1,8 @@
 """The ``aitip`` command: start the platform, log in, and work with projects.
 
 Human tables by default, in the shell's language (``AITIP_LANG``, else the locale: :mod:`aitip.i18n`);
-``--json`` for programs and agents, never translated. Help texts stay English: most are the operation
-table's API documentation.
+``--json`` for programs and agents, never translated. Help texts and argparse's own words too: the
+operation table's summaries and descriptions are in the catalog (:func:`aitip.cli_operations.extract_messages`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from .argparse_language import Parser, in_shell_language
 from .cli_operations import add_operation_commands, ended_well, human, run_operation
+from .i18n import N_
 from .i18n import shell_gettext as _
 from .i18n import shell_ngettext as ngettext
 from .text_tables import cell as _cell
@@ -69,12 +71,17 @@ def _cookie(http: httpx.Client, name: str) -> str | None:
     return value
 
 
+# The --callback-url help, by what ends.
+CALLBACK_HELP = {"job": N_("post the job's end here, signed (X-Aitip-Signature); a public http(s) URL"),
+                 "sweep": N_("post the sweep's end here, signed (X-Aitip-Signature); a public http(s) URL")}
+
+
 def _add_callback_options(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--callback-url", metavar="URL",
-                        help=f"post the {what}'s end here, signed (X-Aitip-Signature); a public http(s) URL")
+                        help=_(CALLBACK_HELP[what]))
     parser.add_argument("--callback-secret", metavar="SECRET",
-                        help="sign the callback with this secret (24-256 printable characters; default: the "
-                        "platform makes one and prints it once)")
+                        help=_("sign the callback with this secret (24-256 printable characters; default: the "
+                        "platform makes one and prints it once)"))
 
 
 def _callback(args: argparse.Namespace) -> dict[str, str] | None:
@@ -551,38 +558,42 @@ def cmd_data_lineage(args: argparse.Namespace) -> int:
 
 
 def _add_data_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    data = commands.add_parser("data", parents=[common], help="register, inspect and restore dataset versions")
+    data = commands.add_parser("data", parents=[common], help=_("register, inspect and restore dataset versions"))
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     def sub(name: str, func: Callable[[argparse.Namespace], int], text: str, *, named: bool = True
             ) -> argparse.ArgumentParser:
         parser = data_commands.add_parser(name, parents=[common], help=text)
-        parser.add_argument("--project", "-P", required=True)
+        parser.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
         if named:
-            parser.add_argument("name")
+            parser.add_argument("name", help=_("the dataset's name"))
         parser.set_defaults(func=func)
         return parser
 
-    add = sub("add", cmd_data_add, "register a file or a folder of class sub-folders as the next version")
-    add.add_argument("path")
-    add.add_argument("--message", "-m", default="")
-    add.add_argument("--format", choices=["csv", "parquet", "jsonl", "images"])
-    sub("list", cmd_data_list, "the project's datasets", named=False)
-    sub("versions", cmd_data_versions, "a dataset's versions")
-    show = sub("show", cmd_data_show, "one version: schema, quality, tag")
-    show.add_argument("--version", "-v", type=int)
-    diff = sub("diff", cmd_data_diff, "what changed between two versions")
-    diff.add_argument("before", type=int)
-    diff.add_argument("after", type=int)
-    restore = sub("restore", cmd_data_restore, "register an old version again as the newest")
-    restore.add_argument("version", type=int)
-    restore.add_argument("--message", "-m", default="")
-    preview = sub("preview", cmd_data_preview, "the first rows (masked below maintainer)")
-    preview.add_argument("version", type=int, nargs="?")
-    preview.add_argument("--limit", type=int, default=20)
-    lineage = data_commands.add_parser("lineage", parents=[common], help="the lineage graph around a node")
-    lineage.add_argument("node", help="dataset:<project>/<name>@<v>, job:<id>, run:<id>, model:<name>@<v>")
-    lineage.add_argument("--depth", type=int, default=4)
+    add = sub("add", cmd_data_add, _("register a file or a folder of class sub-folders as the next version"))
+    add.add_argument("path", help=_("a file, or a folder of class sub-folders"))
+    add.add_argument("--message", "-m", default="", help=_("what this version is (kept with it, like a commit "
+                                                            "message)"))
+    add.add_argument("--format", choices=["csv", "parquet", "jsonl", "images"],
+                     help=_("the file's format (default: from its name; a folder: images)"))
+    sub("list", cmd_data_list, _("the project's datasets"), named=False)
+    sub("versions", cmd_data_versions, _("a dataset's versions"))
+    show = sub("show", cmd_data_show, _("one version: schema, quality, tag"))
+    show.add_argument("--version", "-v", type=int, help=_("this version (default: the newest)"))
+    diff = sub("diff", cmd_data_diff, _("what changed between two versions"))
+    diff.add_argument("before", type=int, help=_("the older version"))
+    diff.add_argument("after", type=int, help=_("the newer version"))
+    restore = sub("restore", cmd_data_restore, _("register an old version again as the newest"))
+    restore.add_argument("version", type=int, help=_("the version to register again"))
+    restore.add_argument("--message", "-m", default="", help=_("what this version is (kept with it, like a commit "
+                                                                "message)"))
+    preview = sub("preview", cmd_data_preview, _("the first rows (masked below maintainer)"))
+    preview.add_argument("version", type=int, nargs="?", help=_("this version (default: the newest)"))
+    preview.add_argument("--limit", type=int, default=20, help=_("at most this many rows"))
+    lineage = data_commands.add_parser("lineage", parents=[common], help=_("the lineage graph around a node"))
+    lineage.add_argument("node", help=_("a node: {forms}").format(
+        forms="dataset:<project>/<name>@<v>, job:<id>, run:<id>, model:<name>@<v>"))
+    lineage.add_argument("--depth", type=int, default=4, help=_("links followed from the node"))
     lineage.set_defaults(func=cmd_data_lineage)
 
 
@@ -619,163 +630,171 @@ def cmd_endpoints_predict(args: argparse.Namespace) -> int:
 
 def _add_endpoint_commands(commands: Any, common: argparse.ArgumentParser, groups: dict[str, Any]) -> None:
     endpoints = commands.add_parser("endpoints", parents=[common], aliases=["serve"],
-                                    help="deploy model versions as endpoints, split traffic, call them")
+                                    help=_("deploy model versions as endpoints, split traffic, call them"))
     endpoint_commands = endpoints.add_subparsers(dest="endpoints_command", required=True, metavar="ACTION")
-    predict = endpoint_commands.add_parser("predict", parents=[common], help="call an endpoint with rows")
-    predict.add_argument("--project", "-P", required=True)
-    predict.add_argument("--endpoint", "-e", required=True)
-    predict.add_argument("--data", "-d", required=True, help="rows as JSON ([[...], ...]), or @file.json")
+    predict = endpoint_commands.add_parser("predict", parents=[common], help=_("call an endpoint with rows"))
+    predict.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
+    predict.add_argument("--endpoint", "-e", required=True, help=_("the endpoint's name"))
+    predict.add_argument("--data", "-d", required=True, help=_("rows as JSON ([[...], ...]), or @file.json"))
     predict.add_argument("--protocol", choices=["oip", "mlflow"], default="oip",
-                         help="the Open Inference Protocol (default) or MLflow's invocations")
-    predict.add_argument("--version", type=int, help="this model version, whatever the traffic split says")
-    predict.add_argument("--route-key", help="keeps you on one version (the endpoint's sticky header)")
-    predict.add_argument("--api-key", help="an endpoint API key instead of your token")
+                         help=_("the Open Inference Protocol (default) or MLflow's invocations"))
+    predict.add_argument("--version", type=int, help=_("this model version, whatever the traffic split says"))
+    predict.add_argument("--route-key", help=_("keeps you on one version (the endpoint's sticky header)"))
+    predict.add_argument("--api-key", help=_("an endpoint API key instead of your token"))
     predict.set_defaults(func=cmd_endpoints_predict)
     groups["endpoints"] = endpoint_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, not tables")
-    common.add_argument("--url", default=argparse.SUPPRESS, help="platform API URL (default: from `aitip login`)")
-    common.add_argument("--token", default=argparse.SUPPRESS, help="API token (default: from `aitip login`)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=_("print JSON, not tables"))
+    common.add_argument("--url", default=argparse.SUPPRESS, help=_("platform API URL (default: from `aitip login`)"))
+    common.add_argument("--token", default=argparse.SUPPRESS, help=_("API token (default: from `aitip login`)"))
 
-    parser = argparse.ArgumentParser(prog="aitip", parents=[common],
-                                     description="AITIP: the AI Train-Infer-Sim Platform.")
+    parser = Parser(prog="aitip", parents=[common],
+                    description=_("AITIP: the AI Train-Infer-Sim Platform."))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("up", parents=[common], help="start the local platform in the foreground"
+    commands.add_parser("up", parents=[common], help=_("start the local platform in the foreground")
                         ).set_defaults(func=cmd_up)
     _add_data_commands(commands, common)
 
-    worker = commands.add_parser("worker", parents=[common], help="run a job worker process against the catalog")
-    worker.add_argument("--slots", type=int, default=0, help="jobs at once (default: one per CPU core)")
-    worker.add_argument("--pool", type=int, default=2, help="pre-started aitip-python kernels")
+    worker = commands.add_parser("worker", parents=[common], help=_("run a job worker process against the catalog"))
+    worker.add_argument("--slots", type=int, default=0, help=_("jobs at once (default: one per CPU core)"))
+    worker.add_argument("--pool", type=int, default=2, help=_("pre-started aitip-python kernels"))
     worker.add_argument("--tracking-uri", default=os.environ.get("AITIP_MLFLOW_TRACKING_URI"),
-                        help="MLflow tracking URI for job runs (default: none)")
+                        help=_("MLflow tracking URI for job runs (default: none)"))
     worker.add_argument("--api-url", default=os.environ.get("AITIP_WORKER_API_URL", ""),
-                        help="the platform service's URL as job kernels reach it (e.g. http://127.0.0.1:8181/"
-                        "services/aitip/): their credential, the tracking gateway and the spool confirmations")
-    worker.add_argument("--lease-seconds", type=float, default=None)
-    worker.add_argument("--heartbeat-seconds", type=float, default=None)
+                        help=_("the platform service's URL as job kernels reach it (e.g. http://127.0.0.1:8181/"
+                        "services/aitip/): their credential, the tracking gateway and the spool confirmations"))
+    worker.add_argument("--lease-seconds", type=float, default=None,
+                        help=_("how long a claim on a running job lasts without a heartbeat (default: 15)"))
+    worker.add_argument("--heartbeat-seconds", type=float, default=None,
+                        help=_("how often a running job's claim is renewed (default: 2)"))
     worker.set_defaults(func=cmd_worker)
 
-    login = commands.add_parser("login", parents=[common], help="log in to a hub and save an API token")
-    login.add_argument("--hub", help="hub URL (default: http://127.0.0.1:$AITIP_PORT)")
-    login.add_argument("--username", "-u")
+    login = commands.add_parser("login", parents=[common], help=_("log in to a hub and save an API token"))
+    login.add_argument("--hub", help=_("hub URL (default: http://127.0.0.1:$AITIP_PORT)"))
+    login.add_argument("--username", "-u", help=_("your hub user name (default: asked)"))
     login.set_defaults(func=cmd_login)
 
-    commands.add_parser("me", parents=[common], help="who you are, your groups and project roles"
+    commands.add_parser("me", parents=[common], help=_("who you are, your groups and project roles")
                         ).set_defaults(func=cmd_me)
 
-    run = commands.add_parser("run", parents=[common], help="run a notebook as a job")
-    run.add_argument("notebook", help="path to the .ipynb file")
-    run.add_argument("--project", "-P", required=True)
+    run = commands.add_parser("run", parents=[common], help=_("run a notebook as a job"))
+    run.add_argument("notebook", help=_("path to the .ipynb file"))
+    run.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="a parameter; VALUE is read as JSON when it parses, else as text")
+                     help=_("a parameter; VALUE is read as JSON when it parses, else as text"))
     run.add_argument("-r", "--raw-parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="a parameter whose VALUE is always text")
-    run.add_argument("--kernel", "-k")
-    run.add_argument("--cpus", type=float)
-    run.add_argument("--gpus", type=int)
-    run.add_argument("--priority", type=int, default=50)
-    run.add_argument("--timeout", type=int, default=3600, help="seconds before the job is stopped")
-    run.add_argument("--max-attempts", type=int, default=3)
-    run.add_argument("--tag", action="append", metavar="KEY=VALUE")
+                     help=_("a parameter whose VALUE is always text"))
+    run.add_argument("--kernel", "-k", help=_("kernel spec (default: the notebook's, else aitip-python)"))
+    run.add_argument("--cpus", type=float, help=_("CPU cores it needs"))
+    run.add_argument("--gpus", type=int, help=_("GPUs it needs"))
+    run.add_argument("--priority", type=int, default=50, help=_("0-100: higher runs first"))
+    run.add_argument("--timeout", type=int, default=3600, help=_("seconds before the job is stopped"))
+    run.add_argument("--max-attempts", type=int, default=3, help=_("runs allowed when a worker is lost mid-job"))
+    run.add_argument("--tag", action="append", metavar="KEY=VALUE", help=_("a tag of the job (repeatable)"))
     run.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
-                     help="a dataset version the job reads (repeatable; without @VERSION: the latest)")
+                     help=_("a dataset version the job reads (repeatable; without @VERSION: the latest)"))
     _add_callback_options(run, "job")
-    run.add_argument("--follow", "-f", action="store_true", help="stream the job's output until it ends")
-    run.add_argument("--wait", "-w", action="store_true", help="wait for the job to end (exit 1 unless it succeeds)")
+    run.add_argument("--follow", "-f", action="store_true", help=_("stream the job's output until it ends"))
+    run.add_argument("--wait", "-w", action="store_true", help=_("wait for the job to end (exit 1 unless it succeeds)"))
     run.set_defaults(func=cmd_run)
 
-    sweep = commands.add_parser("sweep", parents=[common], help="search a notebook's parameters with trial jobs")
-    sweep.add_argument("notebook")
-    sweep.add_argument("--project", "-P", required=True)
+    sweep = commands.add_parser("sweep", parents=[common], help=_("search a notebook's parameters with trial jobs"))
+    sweep.add_argument("notebook", help=_("path to the .ipynb file"))
+    sweep.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
     sweep.add_argument("--space", "-s", action="append", required=True, metavar="NAME=KIND:SPEC",
-                       help="lr=loguniform:1e-4:1e-1, hidden=choice:32,64,128, depth=int:1:6, seed=grid:0,1")
-    sweep.add_argument("--strategy", choices=["grid", "random", "tpe"], default="tpe")
-    sweep.add_argument("--trials", type=int)
-    sweep.add_argument("--parallel", type=int, default=2)
-    sweep.add_argument("--objective", required=True, help="the MLflow metric each trial logs")
-    sweep.add_argument("--minimize", action="store_true", help="lower is better (default: higher)")
-    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"))
-    sweep.add_argument("--seed", type=int, default=0)
-    sweep.add_argument("--kernel", "-k")
+                       help=_("a parameter's search space, e.g. {examples}").format(
+                           examples="lr=loguniform:1e-4:1e-1, hidden=choice:32,64,128, depth=int:1:6, seed=grid:0,1"))
+    sweep.add_argument("--strategy", choices=["grid", "random", "tpe"], default="tpe",
+                       help=_("every point, random points, or Optuna's TPE (default: tpe)"))
+    sweep.add_argument("--trials", type=int,
+                       help=_("trial jobs in all (a grid: at most its size, which is the default)"))
+    sweep.add_argument("--parallel", type=int, default=2, help=_("trials running at once"))
+    sweep.add_argument("--objective", required=True, help=_("the MLflow metric each trial logs"))
+    sweep.add_argument("--minimize", action="store_true", help=_("lower is better (default: higher)"))
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help=_("a parameter every trial takes; VALUE is read as JSON when it parses, else as text"))
+    sweep.add_argument("--seed", type=int, default=0, help=_("the search's random seed"))
+    sweep.add_argument("--kernel", "-k", help=_("kernel spec (default: the notebook's, else aitip-python)"))
     _add_callback_options(sweep, "sweep")
-    sweep.add_argument("--wait", "-w", action="store_true", help="wait until the sweep finishes")
+    sweep.add_argument("--wait", "-w", action="store_true", help=_("wait until the sweep finishes"))
     sweep.set_defaults(func=cmd_sweep)
 
-    sweeps = commands.add_parser("sweeps", parents=[common], help="show a sweep and its trials")
+    sweeps = commands.add_parser("sweeps", parents=[common], help=_("show a sweep and its trials"))
     sweep_commands = sweeps.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")
-    sweep_show = sweep_commands.add_parser("show", parents=[common])
-    sweep_show.add_argument("sweep", type=int)
+    sweep_show = sweep_commands.add_parser("show", parents=[common], help=_("one sweep: its trials and the best"))
+    sweep_show.add_argument("sweep", type=int, help=_("the sweep's id"))
     sweep_show.set_defaults(func=cmd_sweeps_show)
     groups = {"sweeps": sweep_commands}
 
-    jobs = commands.add_parser("jobs", parents=[common], help="list, follow, cancel and retry jobs")
+    jobs = commands.add_parser("jobs", parents=[common], help=_("list, follow, cancel and retry jobs"))
     job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")
-    job_list = job_commands.add_parser("list", parents=[common])
-    job_list.add_argument("--project")
+    job_list = job_commands.add_parser("list", parents=[common], help=_("the jobs you may see, newest first"))
+    job_list.add_argument("--project", help=_("only this project's jobs"))
     job_list.add_argument("--state", choices=["queued", "starting", "running", "succeeded", "failed", "cancelled",
-                                              "timed_out"])
-    job_list.add_argument("--owner")
-    job_list.add_argument("--limit", type=int, default=50)
+                                              "timed_out"], help=_("only jobs in this state"))
+    job_list.add_argument("--owner", help=_("only this user's jobs"))
+    job_list.add_argument("--limit", type=int, default=50, help=_("at most this many"))
     job_list.set_defaults(func=cmd_jobs_list)
-    for verb, func, text in (("show", cmd_jobs_show, "one job"), ("cancel", cmd_jobs_control, "cancel a job"),
-                             ("retry", cmd_jobs_control, "re-run a job's snapshot as a new job")):
+    for verb, func, text in (("show", cmd_jobs_show, _("one job")), ("cancel", cmd_jobs_control, _("cancel a job")),
+                             ("retry", cmd_jobs_control, _("re-run a job's snapshot as a new job"))):
         sub = job_commands.add_parser(verb, parents=[common], help=text)
-        sub.add_argument("job", type=int)
+        sub.add_argument("job", type=int, help=_("the job's id"))
         sub.set_defaults(func=func, command_name=verb)
-    logs = job_commands.add_parser("logs", parents=[common], help="a job's output and state changes")
-    logs.add_argument("job", type=int)
-    logs.add_argument("--follow", "-f", action="store_true")
+    logs = job_commands.add_parser("logs", parents=[common], help=_("a job's output and state changes"))
+    logs.add_argument("job", type=int, help=_("the job's id"))
+    logs.add_argument("--follow", "-f", action="store_true", help=_("keep printing until the job ends"))
     logs.set_defaults(func=cmd_jobs_logs)
-    executed = job_commands.add_parser("notebook", parents=[common], help="the executed notebook (the report)")
-    executed.add_argument("job", type=int)
-    executed.add_argument("--output", "-o")
+    executed = job_commands.add_parser("notebook", parents=[common], help=_("the executed notebook (the report)"))
+    executed.add_argument("job", type=int, help=_("the job's id"))
+    executed.add_argument("--output", "-o", help=_("where to write the notebook (default: standard output)"))
     executed.set_defaults(func=cmd_jobs_notebook)
     groups["jobs"] = job_commands
 
-    projects = commands.add_parser("projects", parents=[common], help="create and manage projects")
+    projects = commands.add_parser("projects", parents=[common], help=_("create and manage projects"))
     project_commands = projects.add_subparsers(dest="project_command", required=True, metavar="ACTION")
-    listing = project_commands.add_parser("list", parents=[common], help="projects you belong to")
-    listing.add_argument("--all", action="store_true", help="include archived projects")
-    listing.add_argument("--limit", type=int, default=100)
-    listing.add_argument("--offset", type=int, default=0)
+    listing = project_commands.add_parser("list", parents=[common], help=_("projects you belong to"))
+    listing.add_argument("--all", action="store_true", help=_("include archived projects"))
+    listing.add_argument("--limit", type=int, default=100, help=_("at most this many"))
+    listing.add_argument("--offset", type=int, default=0, help=_("skip this many"))
     listing.set_defaults(func=cmd_projects_list)
-    create = project_commands.add_parser("create", parents=[common], help="create a project (you become admin)")
-    create.add_argument("name")
-    create.add_argument("--display-name")
-    create.add_argument("--description", default="")
+    create = project_commands.add_parser("create", parents=[common], help=_("create a project (you become admin)"))
+    create.add_argument("name", help=_("the project's name: lower-case letters, digits and '-'"))
+    create.add_argument("--display-name", help=_("its title (default: the name)"))
+    create.add_argument("--description", default="", help=_("what the project is for"))
     create.set_defaults(func=cmd_projects_create)
-    show = project_commands.add_parser("show", parents=[common], help="one project")
-    show.add_argument("name")
+    show = project_commands.add_parser("show", parents=[common], help=_("one project"))
+    show.add_argument("name", help=_("the project's name"))
     show.set_defaults(func=cmd_projects_show)
-    update = project_commands.add_parser("update", parents=[common], help="change title or description")
-    update.add_argument("name")
-    update.add_argument("--display-name")
-    update.add_argument("--description")
+    update = project_commands.add_parser("update", parents=[common], help=_("change title or description"))
+    update.add_argument("name", help=_("the project's name"))
+    update.add_argument("--display-name", help=_("a new title"))
+    update.add_argument("--description", help=_("a new description"))
     update.set_defaults(func=cmd_projects_update)
-    for verb in ("archive", "unarchive"):
-        archive = project_commands.add_parser(verb, parents=[common], help=f"{verb} a project")
-        archive.add_argument("name")
+    for verb, text in (("archive", _("archive a project")), ("unarchive", _("unarchive a project"))):
+        archive = project_commands.add_parser(verb, parents=[common], help=text)
+        archive.add_argument("name", help=_("the project's name"))
         archive.set_defaults(func=cmd_projects_archive, command_name=verb)
 
-    members = project_commands.add_parser("members", parents=[common], help="project members and roles")
+    members = project_commands.add_parser("members", parents=[common], help=_("project members and roles"))
     member_commands = members.add_subparsers(dest="member_command", required=True, metavar="ACTION")
-    member_list = member_commands.add_parser("list", parents=[common])
-    member_list.add_argument("project")
+    member_list = member_commands.add_parser("list", parents=[common], help=_("a project's members and their roles"))
+    member_list.add_argument("project", help=_("the project's name"))
     member_list.set_defaults(func=cmd_members_list)
-    for verb, func, needs_role in (("add", cmd_members_add, True), ("set-role", cmd_members_set_role, True),
-                                   ("remove", cmd_members_remove, False)):
-        sub = member_commands.add_parser(verb, parents=[common])
-        sub.add_argument("project")
+    for verb, func, needs_role, text in (
+            ("add", cmd_members_add, True, _("add a user or a group with a role")),
+            ("set-role", cmd_members_set_role, True, _("change a member's role")),
+            ("remove", cmd_members_remove, False, _("remove a user or a group"))):
+        sub = member_commands.add_parser(verb, parents=[common], help=text)
+        sub.add_argument("project", help=_("the project's name"))
         who = sub.add_mutually_exclusive_group(required=True)
-        who.add_argument("--user")
-        who.add_argument("--group")
+        who.add_argument("--user", help=_("a hub user"))
+        who.add_argument("--group", help=_("a hub group"))
         if needs_role:
-            sub.add_argument("--role", required=True, choices=ROLES)
+            sub.add_argument("--role", required=True, choices=ROLES, help=_("the role in the project"))
         sub.set_defaults(func=func)
     groups["projects"] = project_commands
     _add_endpoint_commands(commands, common, groups)
@@ -786,7 +805,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from .client import AitipAPIError, NotConfigured
 
-    args = build_parser().parse_args(argv)
+    with in_shell_language():
+        args = build_parser().parse_args(argv)
     for name, default in (("json", False), ("url", None), ("token", None)):
         if not hasattr(args, name):
             setattr(args, name, default)

@@ -17,7 +17,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from pydantic_core import to_jsonable_python
 from .operations.inputs import input_fields
 from .operations.parameters import PATH_PARAMETERS
 from .operations.table import Operation, operations
+from .i18n import N_
 from .i18n import shell_gettext as _
 from .i18n import shell_ngettext as ngettext
 from .text_tables import cell, field_lines, label, table
@@ -112,10 +113,38 @@ def option_flag(row: Operation, name: str) -> str:
     return f"--{row.group.removesuffix('s')}-{name.replace('_', '-')}" if flag in GLOBAL_OPTIONS else flag
 
 
+# The help of an input the table gives no description of: where it goes.
+WHERE = {"path": N_("a path parameter"), "query": N_("a query parameter"), "body": N_("a body field")}
+
+
+def _field_help(row: Operation, field: Any, required: bool, models: dict[str, Any]) -> str:
+    """An option's help in the shell's language: the field's description (the catalog holds every one the
+    table has: :func:`extract_messages`) and what the option takes beyond it."""
+    help_text = _(field.description) if field.description else _(WHERE[field.where])
+    if field.name.endswith("_base64"):
+        help_text += _("; or @path: the file, encoded here")
+    if row.takes_file and field.name == "filename":
+        return help_text + _(" (default: the file's own name)")
+    if required or field.where == "path" or "default:" in (field.description or ""):
+        return help_text
+    default = models[field.where].model_fields[field.name].get_default(call_default_factory=True)
+    if isinstance(default, BaseModel) or (isinstance(default, list) and default
+                                           and all(isinstance(item, BaseModel) for item in default)):
+        # nested settings: their defaults as the JSON the option takes
+        shown = json.dumps(to_jsonable_python(default, exclude_none=True), separators=(", ", ": "))
+    elif default not in (None, "", [], {}):
+        shown = str(getattr(default, "value", default))
+    else:
+        return help_text
+    return help_text + _(" (default: {value})").format(value=shown)
+
+
 def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
                  run: Callable[[argparse.Namespace], int]) -> None:
-    parser = verbs.add_parser(row.verb.replace("_", "-"), parents=[common], help=_escaped(row.summary),
-                              description=f"{row.summary}. {row.method} {row.path} (needs {row.action}).")
+    summary = _(row.summary)
+    parser = verbs.add_parser(row.verb.replace("_", "-"), parents=[common], help=_escaped(summary),
+                              description=_escaped(_("{summary}. {method} {path} (needs {action}).").format(
+                                  summary=summary, method=row.method, path=row.path, action=row.action)))
     models = {"query": row.query, "body": row.body}
     for field in input_fields(row):
         flag = option_flag(row, field.name)
@@ -127,35 +156,43 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
             if field.name.endswith("_base64"):
                 options = {"type": _base64_value}
         required = field.required and not (row.takes_file and field.name == "filename")
-        help_text = field.description or field.where
-        if field.name.endswith("_base64"):
-            help_text += "; or @path: the file, encoded here"
-        if row.takes_file and field.name == "filename":
-            help_text += " (default: the file's own name)"
-        elif not required and field.where != "path" and "default:" not in help_text:
-            info = models[field.where].model_fields[field.name]  # type: ignore[union-attr]
-            default = info.get_default(call_default_factory=True)
-            if isinstance(default, BaseModel) or (isinstance(default, list) and default
-                                                   and all(isinstance(item, BaseModel) for item in default)):
-                # nested settings: their defaults as the JSON the option takes
-                shown = json.dumps(to_jsonable_python(default, exclude_none=True), separators=(", ", ": "))
-                help_text += f" (default: {shown})"
-            elif default not in (None, "", [], {}):
-                help_text += f" (default: {getattr(default, 'value', default)})"
         if "choices" not in options and options.get("action") is not argparse.BooleanOptionalAction:
             options.setdefault("metavar", field.name.upper())
-        parser.add_argument(flag, dest=f"arg_{field.name}", required=required, default=None, help=_escaped(help_text),
-                            **options)
+        parser.add_argument(flag, dest=f"arg_{field.name}", required=required, default=None,
+                            help=_escaped(_field_help(row, field, required, models)), **options)
     if row.takes_file:
-        parser.add_argument("--file", required=True, help="the file to register")
+        parser.add_argument("--file", required=True, help=_("the file to register"))
     if row.gives_file:
-        parser.add_argument("--output", "-o", help="where to write the file (default: standard output)")
+        parser.add_argument("--output", "-o", help=_("where to write the file (default: standard output)"))
     if followed(row):
         parser.add_argument("--wait", "-w", action="store_true",
-                            help="wait until it ends; exit 1 unless it ends well (succeeded, registered, passed)")
+                            help=_("wait until it ends; exit 1 unless it ends well (succeeded, registered, passed)"))
         parser.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
-                            help="with --wait: give up after this long (exit 1; default: 3600)")
+                            help=_("with --wait: give up after this long (exit 1; default: 3600)"))
     parser.set_defaults(func=run, operation=row.name)
+
+
+def help_texts() -> Iterator[str]:
+    """The table's words the generated commands show (summaries and input descriptions), each once."""
+    seen: set[str] = set()
+    for row in operations():
+        if not generated(row):
+            continue
+        for text in [row.summary] + [field.description for field in input_fields(row) if field.description]:
+            if text not in seen:
+                seen.add(text)
+                yield text
+
+
+def extract_messages(fileobj: Any, keywords: Any, comment_tags: Any, options: dict[str, Any]) -> Iterator[Any]:
+    """A Babel extractor for this module (``babel.cfg``): its own ``_()`` marks, then the operation table's
+    words as :func:`help_texts` lists them — they are the API's documentation, written in the table and the
+    models, and the CLI shows them translated."""
+    from babel.messages.extract import extract_python
+
+    yield from extract_python(fileobj, keywords, comment_tags, options)
+    for text in help_texts():
+        yield 0, None, text, []
 
 
 def add_operation_commands(commands: Any, common: argparse.ArgumentParser,
@@ -168,7 +205,8 @@ def add_operation_commands(commands: Any, common: argparse.ArgumentParser,
         if row.group not in groups:
             verbs = [r.verb.replace("_", "-") for r in operations() if r.group == row.group and generated(r)]
             spelled = [row.group.replace("_", "-")] if "_" in row.group else []  # as verbs are spelled
-            group = commands.add_parser(row.group, parents=[common], help=", ".join(verbs),
+            group = commands.add_parser(row.group, parents=[common],
+                                        help=_("commands: {verbs}").format(verbs=", ".join(verbs)),
                                         aliases=spelled + GROUP_ALIASES.get(row.group, []))
             groups[row.group] = group.add_subparsers(dest=f"{row.group}_command", required=True, metavar="ACTION")
         _add_command(groups[row.group], common, row, run)
@@ -259,7 +297,8 @@ def human(value: Any) -> str:
         import importlib
 
         module, _colon, function = writer.partition(":")
-        return getattr(importlib.import_module(module), function)(value.model_dump(mode="json"))  # type: ignore[no-any-return]
+        write = getattr(importlib.import_module(module), function)
+        return write(value.model_dump(mode="json"))  # type: ignore[no-any-return]
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     if data is None:
         return _("done")

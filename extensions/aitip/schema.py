@@ -217,6 +217,6 @@ def relative_path_error(path: str) -> str | None:
 class ReportQuery(RequestModel):
     """How a stored report is asked for (an evaluation's, a simulation's security assessment)."""
 
-    format: typing.Literal["html", "pdf"] = "html"
+    format: typing.Literal["html", "pdf"] = Field("html", description="The report's file format")
     lang: typing.Literal["en", "zh_CN"] | None = Field(None, description="The report's language; default: the "
                                                        "caller's (the aitip_lang cookie, else Accept-Language)")

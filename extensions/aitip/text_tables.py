@@ -75,3 +75,45 @@ def cell(value: Any) -> str:
         return ", ".join(str(v) for v in value) or "-"
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+# Punctuation a line may not start with (it stays with what it closes), and may not end with.
+_CLOSING = frozenset("，。、；：！？）》」』】,.;:!?)]}")
+_OPENING = frozenset("（《「『【([{")
+
+
+def _units(word: str) -> list[str]:
+    """``word`` (no spaces) cut where a line may break: around each wide character (Chinese has no spaces
+    between words), never inside a run of narrow ones, never before closing or after opening punctuation."""
+    units: list[str] = []
+    for character in word:
+        wide = width(character) == 2
+        if units and (character in _CLOSING or units[-1][-1] in _OPENING
+                      or (not wide and width(units[-1][-1]) == 1)):
+            units[-1] += character
+        else:
+            units.append(character)
+    return units
+
+
+def wrap(text: str, columns: int) -> list[str]:
+    """``text`` in lines of at most ``columns`` terminal columns (a wide character takes two), broken at
+    spaces and between wide characters; a run longer than a line is cut (as :func:`textwrap.wrap` cuts)."""
+    columns = max(columns, 2)
+    lines: list[str] = []
+    line, used = "", 0
+    for word in text.split():
+        for index, unit in enumerate(_units(word)):
+            gap = " " if index == 0 and line else ""
+            if line and used + width(gap + unit) > columns:
+                lines.append(line)
+                line, used, gap = "", 0, ""
+            for character in gap + unit:
+                if used + width(character) > columns:
+                    lines.append(line)
+                    line, used = "", 0
+                line += character
+                used += width(character)
+    if line:
+        lines.append(line)
+    return lines

@@ -55,15 +55,18 @@ Label = Annotated[str, Field(min_length=1, max_length=255, pattern=r"\S",
 
 
 class TaskCreate(RequestModel):
-    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    dataset: DatasetName
-    version: int | None = Field(None, ge=1, le=MAX_VERSION)
-    labels: list[Label] = Field(..., min_length=2, max_length=100)
-    instructions: str = text(20_000, default="")
-    annotators: list[str] = Field(..., min_length=1, max_length=100)
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", description="The task's name, unique in the project")
+    dataset: DatasetName = Field(description="The project's dataset whose items are labelled")
+    version: int | None = Field(None, ge=1, le=MAX_VERSION, description="The dataset version; default: the latest")
+    labels: list[Label] = Field(..., min_length=2, max_length=100,
+                                description="The labels annotators choose from, each once")
+    instructions: str = text(20_000, default="", description="Guidance for the annotators, shown with the task")
+    annotators: list[str] = Field(..., min_length=1, max_length=100,
+                                  description="The project members who label the items (round robin)")
     overlap: int = Field(1, ge=1, le=10, description="How many different annotators label each item")
     item_column: str | None = Field(None, max_length=255, description="Tabular: the column naming each item")
-    max_items: int = Field(1000, ge=1, le=MAX_ITEMS)
+    max_items: int = Field(1000, ge=1, le=MAX_ITEMS, description="At most this many items: the first rows, or an "
+                           "image folder's first files by path")
 
     @field_validator("labels")
     @classmethod
@@ -74,16 +77,18 @@ class TaskCreate(RequestModel):
 
 
 class LabelSubmit(RequestModel):
-    label: str = Field(..., min_length=1, max_length=255)
+    label: str = Field(..., min_length=1, max_length=255, description="One of the task's labels")
 
 
 class ReviewSubmit(RequestModel):
-    decision: Literal["accepted", "rejected"]
+    decision: Literal["accepted", "rejected"] = Field(
+        description="An accepted label goes into the export and can no longer change")
 
 
 class ExportRequest(RequestModel):
     dataset: DatasetName | None = Field(None, description="Target dataset (default: <source>-labels)")
-    message: str = text(2000, default="")
+    message: str = text(2000, default="",
+                        description="The new version's message; default: 'accepted labels of task <id>'")
 
 
 class Assignment(ResponseModel):

@@ -26,7 +26,7 @@ MaskMethod = Literal["hash", "redact"]
 
 
 class DatasetSettings(RequestModel):
-    description: str | None = text(10_000, default=None)
+    description: str | None = text(10_000, default=None, description="The dataset's description; default: unchanged")
     sensitive_columns: dict[ColumnName, MaskMethod] | None = Field(
         None, max_length=1000, description="Columns masked for callers below maintainer: salted hash or redaction")
     quality_rules: dict[str, Any] | None = Field(
@@ -169,11 +169,13 @@ class VersionDiff(ResponseModel):
 
 
 class RestoreRequest(RequestModel):
-    message: str = text(2000, default="")
+    message: str = text(2000, default="",
+                        description="The new version's message; default: 'restore of version <N>'")
 
 
 class PreviewQuery(RequestModel):
-    limit: int = Field(50, ge=1, le=1000)
+    limit: int = Field(50, ge=1, le=1000,
+                       description="At most this many rows from the start (an image folder's files, by path)")
 
 
 class Preview(ResponseModel):
@@ -188,7 +190,7 @@ class LineageQuery(RequestModel):
     node: str = Field(..., min_length=3, max_length=400,
                       description="dataset:<project>/<name>@<version>, job:<id>, run:<mlflow run id>, "
                                   "model:<name>@<version>, or evaluation:<id>")
-    depth: int = Field(4, ge=1, le=10)
+    depth: int = Field(4, ge=1, le=10, description="How many links away from the node the graph reaches")
 
 
 class LineageNode(ResponseModel):

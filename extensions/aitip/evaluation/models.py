@@ -48,7 +48,7 @@ class EvaluationSettings(RequestModel):
     dataset: DatasetName = Field(description="The project's dataset to evaluate on (its test split)")
     dataset_version: int | None = Field(None, ge=1, le=MAX_VERSION,
                                         description="Default: the dataset's latest version when it starts")
-    task: Task = Task.classification
+    task: Task = Field(Task.classification, description="The model's task: it picks the default notebook")
     notebook: NotebookName | None = Field(None, description="An evaluation notebook of notebooks/evaluate/; "
                                           "default: the task's")
     notebook_document: dict[str, Any] | None = Field(
@@ -58,7 +58,8 @@ class EvaluationSettings(RequestModel):
     label_column: ColumnName = Field("label", description="The column holding the true label (tabular data)")
     split_column: ColumnName | None = Field("split", description="The column naming each row's split; rows "
                                             "whose value is test_split are evaluated (all rows if it is absent)")
-    test_split: Annotated[str, Field(min_length=1, max_length=100)] = "test"
+    test_split: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        "test", description="The split_column value of the rows evaluated")
     thresholds: dict[MetricName, MetricThreshold] = Field(default_factory=dict, max_length=50,
                                                           description="MLflow MetricThreshold per metric")
     baseline: str = Field("champion", pattern=BASELINE_PATTERN,
@@ -67,7 +68,8 @@ class EvaluationSettings(RequestModel):
     profile: bool = Field(True, description="Measure latency, throughput, memory and size as well")
     parameters: dict[str, Any] = Field(default_factory=dict, max_length=50,
                                        description="More parameters for the notebook")
-    timeout_seconds: int = Field(1800, ge=10, le=24 * 3600)
+    timeout_seconds: int = Field(1800, ge=10, le=24 * 3600,
+                                 description="Seconds the evaluation's job may run before it times out")
 
     @field_validator("notebook_document")
     @classmethod
@@ -115,20 +117,29 @@ class PolicyList(ResponseModel):
 class EvaluationCreate(RequestModel):
     """A manual evaluation: the model's policy, with any setting given here instead."""
 
-    model: Annotated[str, Field(min_length=1, max_length=256)]
+    model: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        description="The registered model to evaluate (its policy fills in what is not given)")
     version: int = Field(ge=1, le=MAX_VERSION, description="The registered model version to evaluate")
-    dataset: DatasetName | None = None
-    dataset_version: int | None = Field(None, ge=1, le=MAX_VERSION)
-    task: Task | None = None
-    notebook: NotebookName | None = None
+    dataset: DatasetName | None = Field(None, description="The project's dataset to evaluate on (its test split)")
+    dataset_version: int | None = Field(None, ge=1, le=MAX_VERSION, description="Default: the policy's, else the "
+                                        "dataset's latest version when it starts")
+    task: Task | None = Field(None, description="The model's task: it picks the default notebook")
+    notebook: NotebookName | None = Field(None, description="An evaluation notebook of notebooks/evaluate/; "
+                                          "default: the policy's, else the task's")
     notebook_document: dict[str, Any] | None = Field(None, description="A notebook of your own, as in a policy")
-    label_column: ColumnName | None = None
-    split_column: ColumnName | None = None
-    test_split: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    thresholds: dict[MetricName, MetricThreshold] | None = Field(None, max_length=50)
-    baseline: str | None = Field(None, pattern=BASELINE_PATTERN)
-    profile: bool | None = None
-    timeout_seconds: int | None = Field(None, ge=10, le=24 * 3600)
+    label_column: ColumnName | None = Field(None, description="The column holding the true label (tabular data)")
+    split_column: ColumnName | None = Field(None, description="The column naming each row's split; rows "
+                                            "whose value is test_split are evaluated (all rows if it is absent)")
+    test_split: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        None, description="The split_column value of the rows evaluated")
+    thresholds: dict[MetricName, MetricThreshold] | None = Field(None, max_length=50,
+                                                                 description="MLflow MetricThreshold per metric")
+    baseline: str | None = Field(None, pattern=BASELINE_PATTERN,
+                                 description="The version compared with: 'champion' (that alias, else the previous "
+                                 "version), 'previous', 'none', or a version number")
+    profile: bool | None = Field(None, description="Measure latency, throughput, memory and size as well")
+    timeout_seconds: int | None = Field(None, ge=10, le=24 * 3600,
+                                        description="Seconds the evaluation's job may run before it times out")
 
     @field_validator("notebook_document")
     @classmethod
@@ -137,10 +148,11 @@ class EvaluationCreate(RequestModel):
 
 
 class EvaluationListQuery(RequestModel):
-    model: Annotated[str, Field(min_length=1, max_length=256)] | None = None
-    state: EvaluationState | None = None
+    model: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        None, description="Only evaluations of this model")
+    state: EvaluationState | None = Field(None, description="Only evaluations in this state")
     limit: int = Field(50, ge=1, le=500, description="At most this many, newest first")
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip this many, newest first")
 
 
 class Evaluation(ResponseModel):

@@ -44,7 +44,7 @@ class RunListQuery(RequestModel):
     order_by: list[str] = Field(default_factory=list, max_length=10,
                                 description="MLflow order clauses, e.g. 'metrics.accuracy DESC' (repeat the "
                                 "parameter for several); runs then follow start time (newest first)")
-    max_results: int = Field(100, ge=1, le=1000)
+    max_results: int = Field(100, ge=1, le=1000, description="At most this many runs per page")
     page_token: str | None = Field(None, max_length=2000, description="next_page_token of the previous page")
 
 
@@ -98,7 +98,7 @@ class RunDetail(Run):
 # ----- metric curves -----
 
 class MetricHistoryQuery(RequestModel):
-    key: MetricKey
+    key: MetricKey = Field(description="The metric's name, as the run logged it")
     max_points: int = Field(1000, ge=3, le=100_000,
                             description="Longer curves are downsampled (LTTB by step) to this many points")
 

@@ -178,7 +178,7 @@ class ApiKeyList(ResponseModel):
 
 class MetricsQuery(RequestModel):
     minutes: float = Field(60, gt=0, le=60 * 24 * 31, description="The series' span, back from now")
-    version: ModelVersion | None = None
+    version: ModelVersion | None = Field(None, description="Only this version's figures; default: every version")
 
 
 class MetricPoint(ResponseModel):
@@ -235,14 +235,16 @@ class SampleList(ResponseModel):
 
 
 class SamplesQuery(RequestModel):
-    limit: int = Field(100, ge=1, le=1000)
-    version: ModelVersion | None = None
+    limit: int = Field(100, ge=1, le=1000, description="At most this many, newest first")
+    version: ModelVersion | None = Field(None, description="Only requests this version answered")
 
 
 class ManifestsQuery(RequestModel):
     kserve: bool = Field(False, description="A KServe InferenceService instead of Deployments and HPAs")
-    image: str = Field("aitip/serving:latest", min_length=1, max_length=300)
-    namespace: str = Field("aitip-serving", min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN)
+    image: str = Field("aitip/serving:latest", min_length=1, max_length=300,
+                       description="The serving container image the manifests run")
+    namespace: str = Field("aitip-serving", min_length=1, max_length=63, pattern=PROJECT_NAME_PATTERN,
+                           description="The Kubernetes namespace the manifests go into")
 
 
 class Manifests(ResponseModel):
@@ -281,7 +283,8 @@ class OptimizationStart(RequestModel):
                                     "name with other characters made '-'")
     stability_percentage: float = Field(10.0, gt=0, le=100, description="The navigator's allowed variation between "
                                         "measurement windows (a busy CPU timing small models may need 30)")
-    timeout_seconds: int = Field(3600, ge=60, le=24 * 3600)
+    timeout_seconds: int = Field(3600, ge=60, le=24 * 3600,
+                                 description="Seconds the packaging job may run before it times out")
 
     @model_validator(mode="after")
     def _tensorrt_needs_a_gpu(self) -> OptimizationStart:
@@ -291,8 +294,8 @@ class OptimizationStart(RequestModel):
 
 
 class OptimizationListQuery(RequestModel):
-    model: ModelName | None = None
-    limit: int = Field(50, ge=1, le=500)
+    model: ModelName | None = Field(None, description="Only packagings of this model")
+    limit: int = Field(50, ge=1, le=500, description="At most this many, newest first")
 
 
 class NavigatorRunner(ResponseModel):

@@ -149,7 +149,8 @@ class SimulationCreate(SimulationSettings):
     """A manual simulation: a template against a model version (and a dataset version), or an endpoint."""
 
     template: TemplateRef | None = Field(None, description="Default: the model's policy's")  # type: ignore[assignment]
-    model: ModelName | None = None
+    model: ModelName | None = Field(None, description="The registered model to attack (its policy fills in what "
+                                    "is not given)")
     version: int | None = Field(None, ge=1, le=MAX_VERSION, description="The registered model version")
 
     @model_validator(mode="after")
@@ -160,11 +161,11 @@ class SimulationCreate(SimulationSettings):
 
 
 class SimulationListQuery(RequestModel):
-    model: ModelName | None = None
-    template: TemplateName | None = None
-    state: SimulationState | None = None
+    model: ModelName | None = Field(None, description="Only simulations of this model")
+    template: TemplateName | None = Field(None, description="Only simulations of this template")
+    state: SimulationState | None = Field(None, description="Only simulations in this state")
     limit: int = Field(50, ge=1, le=500, description="At most this many, newest first")
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Skip this many, newest first")
 
 
 class Simulation(ResponseModel):

@@ -116,11 +116,11 @@ class SubscriptionList(ResponseModel):
 
 class DeliveryListQuery(RequestModel):
     subscription_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only this subscription's deliveries.")
-    state: DeliveryState | None = None
-    event: EventName | None = None
+    state: DeliveryState | None = Field(None, description="Only deliveries in this state")
+    event: EventName | None = Field(None, description="Only deliveries of this event, e.g. job.failed")
     callbacks: bool | None = Field(None, description="True: only one-off callbacks; False: only subscriptions'.")
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000)
+    limit: int = Field(50, ge=1, le=500, description="At most this many, newest first")
+    offset: int = Field(0, ge=0, le=1_000_000, description="Skip this many, newest first")
 
 
 class DeliveryAttempt(ResponseModel):
