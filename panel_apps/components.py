@@ -21,7 +21,7 @@ from aitip.client import AitipAPIError, Client, NotConfigured
 from aitip.i18n import N_
 
 from .api import DashboardAPI
-from .language import _, switch_html
+from .language import _, page_language, switch_html
 from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
 
 # No page reads the browser's details (dark mode, pixel ratio, time zone...): Panel asks for them by default, and
@@ -84,10 +84,10 @@ def session_api() -> DashboardAPI:
         token = pn.state.access_token
         if not token:
             raise NotSignedIn(_("this page has no signed-in viewer; reload it to sign in at the hub"))
-        client = Client(os.environ[API_URL_VARIABLE], token)
+        client = Client(os.environ[API_URL_VARIABLE], token, language=page_language())
     else:
         try:
-            client = Client()
+            client = Client(language=page_language())
         except NotConfigured as error:
             raise NotSignedIn(str(error)) from error
     api = DashboardAPI(client)
@@ -174,7 +174,8 @@ def section(title: str, element_id: str | None = None) -> pn.pane.HTML:
 
 def describe_error(error: BaseException, doing: str) -> str:
     """One sentence a person can act on; a 403 reads "You may not ...". ``doing`` is already in the
-    page's language ("cancel job 3"); the platform's own message follows as it said it."""
+    page's language ("cancel job 3"); the platform's own message follows, written in it too (the client sends
+    the page's language)."""
     if isinstance(error, NotSignedIn):
         return _("You are not signed in: {reason}").format(reason=error)
     if not isinstance(error, AitipAPIError):

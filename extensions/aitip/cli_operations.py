@@ -188,9 +188,9 @@ def extract_messages(fileobj: Any, keywords: Any, comment_tags: Any, options: di
     """A Babel extractor for this module (``babel.cfg``): its own ``_()`` marks, then the operation table's
     words as :func:`help_texts` lists them — they are the API's documentation, written in the table and the
     models, and the CLI shows them translated."""
-    from babel.messages.extract import extract_python
+    from .errors import extract_messages as extract_python_and_errors
 
-    yield from extract_python(fileobj, keywords, comment_tags, options)
+    yield from extract_python_and_errors(fileobj, keywords, comment_tags, options)
     for text in help_texts():
         yield 0, None, text, []
 

@@ -112,11 +112,18 @@ def parse_input(item: str | dict[str, Any]) -> dict[str, Any]:
 class Client:
     """Typed access to the platform API. Errors raise :class:`AitipAPIError`."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 30.0,
+                 language: str | None = None) -> None:
+        """``language``: the one the platform's error messages are written in (``Accept-Language``); by default
+        the shell's (``AITIP_LANG``, else the locale: :func:`aitip.i18n.language_from_environment`)."""
+        from .i18n import language_from_environment, normalize
+
         self.url, token = resolve_endpoint(url, token)
         self._operations: Any = None
+        chosen = normalize(language) or language_from_environment()
         self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=_ssl_context(),
-                                  headers={"Authorization": f"token {token}", "Accept": "application/json"})
+                                  headers={"Authorization": f"token {token}", "Accept": "application/json",
+                                           "Accept-Language": chosen.replace("_", "-")})
 
     def __enter__(self) -> Client:
         return self

@@ -1,8 +1,53 @@
-"""Domain errors. Each carries the HTTP status and stable code that every face reports."""
+"""Domain errors. Each carries the HTTP status and stable code that every face reports, and a message a
+person reads in their language.
+
+A message is English, written as a template of the values it names: ``NotFound("sweep {sweep_id} does not
+exist", sweep_id=7)``. ``message`` is it filled in; :meth:`AitipError.message_in` is it translated first
+(the REST face answers in the caller's ``Accept-Language``). ``make messages`` extracts every literal message
+given to these classes (:data:`MESSAGE_KEYWORDS`, via :func:`extract_messages`); a message chosen among several
+is marked with ``N_()`` where it is written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+
+class Phrase:
+    """A part of a message that is translated too: a word the message chooses, a validation error's reason.
+    ``english`` is what English readers see when it is not the template filled in (pydantic's own words)."""
+
+    def __init__(self, template: str, *, english: str | None = None, **values: Any) -> None:
+        self.template, self.values = template, values
+        self.english = english if english is not None else template.format(**values) if values else template
+
+    def __str__(self) -> str:
+        return self.english
+
+    def __format__(self, spec: str) -> str:
+        return format(self.english, spec)
+
+    def in_language(self, language: str | None) -> str:
+        return _translated(self.template, self.values, self.english, language)
+
+
+def _translated(template: str, values: dict[str, Any], english: str, language: str | None) -> str:
+    """``template`` translated into ``language`` and filled with ``values`` (each :class:`Phrase` translated
+    too); ``english`` where the language is English or the translation does not fit the values."""
+    from .i18n import ENGLISH, normalize, translator
+
+    chosen = normalize(language)
+    if chosen is None or chosen == ENGLISH or not template:
+        return english
+    translated = translator(chosen).gettext(template)
+    if not values:
+        return translated
+    try:
+        return translated.format(**{name: value.in_language(chosen) if isinstance(value, Phrase) else value
+                                    for name, value in values.items()})
+    except (KeyError, IndexError, ValueError):  # a catalog entry that names other values: say it in English
+        return english
 
 
 class AitipError(Exception):
@@ -11,15 +56,22 @@ class AitipError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, detail: Any = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, detail: Any = None, code: str | None = None, **values: Any) -> None:
+        self.template = message
+        self.values = values
+        self.message = message.format(**values) if values else message
+        super().__init__(self.message)
         self.detail = detail
         if code is not None:
             self.code = code
 
-    def to_json(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "detail": self.detail}}
+    def message_in(self, language: str | None) -> str:
+        """The message in ``language`` (a tag :func:`aitip.i18n.normalize` reads; English otherwise); the values
+        stay as they are (names, numbers, states), but a :class:`Phrase` among them is translated too."""
+        return _translated(self.template, self.values, self.message, language)
+
+    def to_json(self, language: str | None = None) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message_in(language), "detail": self.detail}}
 
 
 class BadRequest(AitipError):
@@ -65,3 +117,20 @@ class UnsupportedMediaType(AitipError):
 class ServiceUnavailable(AitipError):
     status = 503
     code = "service_unavailable"
+
+
+# The callables whose first argument is a message template: these classes and every subclass defined in the
+# package (``tests/test_errors.py`` checks the list is whole).
+MESSAGE_KEYWORDS = ("AitipError", "BadRequest", "InvalidInput", "NotAuthenticated", "PermissionDenied", "NotFound",
+                    "Conflict", "PayloadTooLarge", "UnsupportedMediaType", "ServiceUnavailable", "DatasetFormatError",
+                    "InvalidSearch", "InvalidPageToken", "EndpointError", "EndpointUnreachable")
+
+
+def extract_messages(fileobj: Any, keywords: Any, comment_tags: Any, options: dict[str, Any]) -> Iterator[Any]:
+    """A Babel extractor (``babel.cfg``): Python's, with the error classes as keywords beside ``_()``; their
+    messages are reported as ``N_()``'s (Babel reads each keyword's arguments from its own table)."""
+    from babel.messages.extract import extract_python
+
+    for lineno, function, message, comments in extract_python(fileobj, [*keywords, *MESSAGE_KEYWORDS],
+                                                               comment_tags, options):
+        yield lineno, "N_" if function in MESSAGE_KEYWORDS else function, message, comments

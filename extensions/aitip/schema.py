@@ -18,6 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import Phrase
+from .i18n import N_
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -85,7 +88,7 @@ class ResponseModel(BaseModel):
 
 def _no_control_characters(value: str) -> str:
     if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (tabs, newlines, NUL...)")
+        raise ValueError(Phrase(N_("must not contain control characters (tabs, newlines, NUL...)")))
     return value
 
 

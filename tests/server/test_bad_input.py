@@ -287,3 +287,21 @@ async def test_validation_errors_name_the_field(api) -> None:
     assert status == 422
     assert body["error"]["detail"][0]["field"] == "name"
     assert "name" in body["error"]["message"] and "pattern" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("language", ["zh-CN,zh;q=0.9,en;q=0.5", "cookie"])
+async def test_a_refusal_is_told_in_the_callers_language(api, language: str) -> None:
+    """The same refusal in Chinese (``Accept-Language``, or the pages' ``aitip_lang`` cookie): its message is
+    translated, its code and detail are what programs read, unchanged; a caller that names no language reads
+    English."""
+    headers = {"Cookie": "aitip_lang=zh_CN", "Accept-Language": "en"} if language == "cookie" else \
+        {"Accept-Language": language}
+    english_status, english = await api("POST", "projects", raw=b'{"name": "Beta"}')
+    status, chinese = await api("POST", "projects", raw=b'{"name": "Beta"}', headers=headers)
+    assert (status, chinese["error"]["code"], chinese["error"]["detail"]) == \
+        (english_status, english["error"]["code"], english["error"]["detail"])
+    assert english["error"]["message"].startswith("invalid request body: name: String should match pattern")
+    message = chinese["error"]["message"]
+    assert message.startswith("请求体") and "name" in message and "should" not in message, message
+    status, missing = await api("GET", "projects/nowhere", headers=headers)
+    assert status == 404 and "nowhere" in missing["error"]["message"] and "exist" not in missing["error"]["message"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from aitip import i18n
 from tests.support.cli import cli_runner
 
 
@@ -67,6 +68,7 @@ async def test_people_read_the_cli_in_chinese_and_programs_read_json(
             "list_json": aitip("--json", "projects", "list"),
             "members": aitip("projects", "members", "list", "beta"),
             "refused": aitip("projects", "update", "beta", "--description", "mine", user="bob"),
+            "bad": aitip("runs", "list", "--project", "beta", "--max-results", "0"),
         }
 
     done = await asyncio.to_thread(session)
@@ -80,3 +82,7 @@ async def test_people_read_the_cli_in_chinese_and_programs_read_json(
     assert code == 0 and shown.splitlines()[0].split()[:3] == ["类型", "名称", "角色"]
     code, out, err = done["refused"]
     assert code == 1 and out == "" and err.startswith("aitip：出错：") and err.count("\n") == 1
+    assert "beta" in err and "does not exist" not in err  # the platform's own message, in Chinese too
+    code, _, err = done["bad"]
+    reason = i18n.translator("zh_CN").gettext("Input should be greater than or equal to {ge}").format(ge=1)
+    assert code == 1 and "max_results" in err and reason in err and "should" not in err

@@ -194,17 +194,19 @@ class AnnotationService(CatalogService):
         items = await asyncio.to_thread(self._items, source, request)
         unknown = sorted(set(request.annotators) - await self._members(project))
         if unknown:
-            raise InvalidInput(f"annotators must be members of project {project!r}: {', '.join(unknown)}",
-                               code="unknown_annotator")
+            raise InvalidInput("annotators must be members of project {project!r}: {unknown}",
+                               code="unknown_annotator", project=project, unknown=', '.join(unknown))
         if request.overlap > len(set(request.annotators)):
-            raise InvalidInput(f"overlap {request.overlap} needs at least that many different annotators")
+            raise InvalidInput("overlap {overlap} needs at least that many different annotators",
+                               overlap=request.overlap)
 
         def work(session: Session) -> AnnotationTask:
             record, _ = authorize(session, principal, action, project)
             refuse_if_archived(record)
             if session.scalar(select(AnnotationTaskRecord).where(AnnotationTaskRecord.project_id == record.id,
                                                                  AnnotationTaskRecord.name == request.name)):
-                raise Conflict(f"annotation task {request.name!r} already exists in {project!r}")
+                raise Conflict("annotation task {name!r} already exists in {project!r}",
+                               name=request.name, project=project)
             version_id = session.scalar(select(DatasetVersionRecord.id).where(
                 DatasetVersionRecord.tag == source.tag))
             task = AnnotationTaskRecord(project_id=record.id, dataset_version_id=version_id, name=request.name,
@@ -244,7 +246,8 @@ class AnnotationService(CatalogService):
         except DatasetFormatError as error:
             raise InvalidInput(str(error)) from None
         if request.item_column is not None and request.item_column not in columns:
-            raise InvalidInput(f"column {request.item_column!r} is not in {source.dataset} v{source.version}")
+            raise InvalidInput("column {item_column!r} is not in {dataset} v{version}",
+                               item_column=request.item_column, dataset=source.dataset, version=source.version)
         key_index = columns.index(request.item_column) if request.item_column else None
         return [(str(row[key_index]) if key_index is not None else str(number),
                  dict(zip(columns, row, strict=True))) for number, row in enumerate(rows)]
@@ -260,7 +263,8 @@ class AnnotationService(CatalogService):
         record, role = authorize(session, principal, action, project)
         task = session.get(AnnotationTaskRecord, task_id)
         if task is None or task.project_id != record.id:
-            raise NotFound(f"annotation task {task_id} does not exist in project {project!r}")
+            raise NotFound("annotation task {task_id} does not exist in project {project!r}",
+                           task_id=task_id, project=project)
         return task, role
 
     def _task_model(self, session: Session, task: AnnotationTaskRecord) -> AnnotationTask:
@@ -389,12 +393,14 @@ class AnnotationService(CatalogService):
             if task.state != "open":
                 raise Conflict("the task has been exported; it takes no more labels")
             if request.label not in task.labels:
-                raise InvalidInput(f"{request.label!r} is not one of the task's labels: {', '.join(task.labels)}")
+                raise InvalidInput("{label!r} is not one of the task's labels: {labels}",
+                                   label=request.label, labels=', '.join(task.labels))
             assignment = session.scalar(select(AnnotationAssignmentRecord).where(
                 AnnotationAssignmentRecord.task_id == task.id, AnnotationAssignmentRecord.item_id == item_id,
                 AnnotationAssignmentRecord.annotator == principal.name))
             if assignment is None:
-                raise NotFound(f"item {item_id} is not assigned to you in task {task.name!r}")
+                raise NotFound("item {item_id} is not assigned to you in task {name!r}",
+                               item_id=item_id, name=task.name)
             if assignment.review == "accepted":
                 raise Conflict("this label was accepted in review; it can no longer change")
             assignment.label = request.label
@@ -416,7 +422,8 @@ class AnnotationService(CatalogService):
             task, role = self._load(session, principal, action, project, task_id)
             assignment = session.get(AnnotationAssignmentRecord, assignment_id)
             if assignment is None or assignment.task_id != task.id:
-                raise NotFound(f"assignment {assignment_id} is not part of task {task.name!r}")
+                raise NotFound("assignment {assignment_id} is not part of task {name!r}",
+                               assignment_id=assignment_id, name=task.name)
             if assignment.label is None:
                 raise Conflict("nothing to review: the item has not been labelled yet")
             if assignment.annotator == principal.name:
@@ -442,7 +449,7 @@ class AnnotationService(CatalogService):
         def collect(session: Session) -> tuple[str, int, list[tuple[str, str, int]], int, dict[str, str], str]:
             task, _ = self._load(session, principal, action, project, task_id)
             if task.state == "exported":
-                raise Conflict(f"task {task.name!r} was already exported")
+                raise Conflict("task {name!r} was already exported", name=task.name)
             rows = session.execute(
                 select(AnnotationItemRecord.key, AnnotationAssignmentRecord.label, AnnotationItemRecord.position)
                 .join(AnnotationAssignmentRecord, AnnotationAssignmentRecord.item_id == AnnotationItemRecord.id)

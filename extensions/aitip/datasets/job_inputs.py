@@ -27,8 +27,8 @@ class DatasetJobInputs(JobInputs):
         for item in items:
             dataset = DatasetService._find(session, project_id, item.dataset)
             if dataset is None:
-                raise InvalidInput(f"input dataset {item.dataset!r} does not exist in the job's project",
-                                   code="unknown_dataset")
+                raise InvalidInput("input dataset {dataset!r} does not exist in the job's project",
+                                   code="unknown_dataset", dataset=item.dataset)
             try:
                 version = DatasetService._load_version(session, dataset, item.version)
             except NotFound as missing:

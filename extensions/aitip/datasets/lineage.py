@@ -189,7 +189,7 @@ class LineageWalk:
             .where(DatasetRecord.project_id == project.id, DatasetRecord.name == match["dataset"],
                    DatasetVersionRecord.version == int(match["version"]), DatasetVersionRecord.state == "ready"))
         if version is None:
-            raise NotFound(f"{node_id} does not exist or you may not read it")
+            raise NotFound("{node_id} does not exist or you may not read it", node_id=node_id)
         return version
 
 
@@ -201,7 +201,7 @@ def lineage_graph(session: Session, principal: Principal, node: str, depth: int,
     if match is None or (match["other_kind"] and match["other_kind"] not in kinds):
         others = "".join(f", {kind}:<id>" for kind in kinds)
         raise InvalidInput("node must be dataset:<project>/<name>@<version>, job:<id>, run:<32 hex>, "
-                           f"model:<name>@<version>{others}")
+                           "model:<name>@<version>{others}", others=others)
     walk = LineageWalk(session, principal, models, tuple(contributors))
     root = _root(walk, node, match)
     seen = {root}
@@ -219,7 +219,7 @@ def lineage_graph(session: Session, principal: Principal, node: str, depth: int,
 
 
 def _root(walk: LineageWalk, node: str, match: re.Match[str]) -> str:
-    hidden = NotFound(f"{node} does not exist or you may not read it")
+    hidden = NotFound("{node} does not exist or you may not read it", node=node)
     if match["other_kind"]:
         contributor = next(c for c in walk.contributors if c.kind == match["other_kind"])
         root = contributor.root(walk, node)

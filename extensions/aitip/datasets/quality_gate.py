@@ -20,8 +20,8 @@ def quality_gate(path: Path, fmt: str, rules: dict[str, Any]) -> QualityOutcome:
     try:
         report, gate = check_quality_isolated(path, fmt, rules)
     except ValidationError as error:
-        raise InvalidInput(f"the dataset's quality rules are invalid: {error.errors()[0]['msg']}",
-                           code="invalid_quality_rules") from None
+        raise InvalidInput("the dataset's quality rules are invalid: {msg}",
+                           code="invalid_quality_rules", msg=error.errors()[0]['msg']) from None
     summary = report.model_dump(mode="json")
     rows = summary.get("row_count", summary.get("image_count"))
     failures = [result.model_dump(mode="json") for result in gate.failures]

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
+from ..i18n import N_
 from .tables import DatasetRecord, DatasetVersionRecord, JobInputRecord
 
 
@@ -27,15 +28,16 @@ def version_brief(session: Session, project_id: int, name: str, version: int | N
     dataset = session.scalar(select(DatasetRecord).where(DatasetRecord.project_id == project_id,
                                                          DatasetRecord.name == name))
     if dataset is None:
-        raise NotFound(f"the project has no dataset named {name!r}", code="unknown_dataset")
+        raise NotFound("the project has no dataset named {name!r}", code="unknown_dataset", name=name)
     query = select(DatasetVersionRecord).where(DatasetVersionRecord.dataset_id == dataset.id,
                                                DatasetVersionRecord.state == "ready")
     query = query.where(DatasetVersionRecord.version == version) if version is not None \
         else query.order_by(DatasetVersionRecord.version.desc()).limit(1)
     found = session.scalar(query)
     if found is None:
-        raise NotFound(f"dataset {name!r} has no version {version}" if version is not None
-                       else f"dataset {name!r} has no version yet", code="unknown_dataset_version")
+        raise NotFound(N_("dataset {name!r} has no version {version}") if version is not None
+                       else N_("dataset {name!r} has no version yet"), code="unknown_dataset_version", name=name,
+                       version=version)
     schema = found.schema or {}
     columns = tuple(column["name"] for column in schema.get("columns") or ()) if schema.get("kind") == "table" \
         else None

@@ -166,9 +166,9 @@ class VersionRegistering:
             await self._publish(project, "dataset.rejected", {
                 "summary": f"the quality gate rejected a new version of {project}/{name}", "project": project,
                 "dataset": name, "author": principal.name, "failures": quality.failures[:20]})
-            raise InvalidInput(f"the data-quality gate rejected this version of {name!r}: "
-                               + "; ".join(f["message"] for f in quality.failures),
-                               code="quality_gate_failed", detail={"failures": quality.failures})
+            raise InvalidInput("the data-quality gate rejected this version of {name!r}: {failures}",
+                               code="quality_gate_failed", detail={"failures": quality.failures}, name=name,
+                               failures="; ".join(f["message"] for f in quality.failures))
         claim = await self._claim(lambda s: self._claim_version(s, principal, project, name, settings, fmt, message,
                                                                 restored_from, derived_from, inherited_masks, action))
         previous_commit = await asyncio.to_thread(self.registry.previous_commit)
@@ -221,7 +221,8 @@ class VersionRegistering:
         staged file when the upload was not started as an archive)."""
         if fmt != "images":
             if upload.is_archive:
-                raise InvalidInput(f"{upload.filename!r} was received as a zip of images, not as {fmt}")
+                raise InvalidInput("{filename!r} was received as a zip of images, not as {fmt}",
+                                   filename=upload.filename, fmt=fmt)
             return upload.path, None
         if upload.folder is not None:
             return upload.folder.root, upload.folder
@@ -276,8 +277,8 @@ class VersionRegistering:
             try:
                 QualityRules.model_validate(settings.quality_rules)
             except ValidationError as error:
-                raise InvalidInput(f"invalid quality rules: {error.errors()[0]['msg']}",
-                                   code="invalid_quality_rules") from None
+                raise InvalidInput("invalid quality rules: {msg}",
+                                   code="invalid_quality_rules", msg=error.errors()[0]['msg']) from None
             dataset.quality_rules = dict(settings.quality_rules)
 
     async def _claim(self, claim: Callable[[Session], VersionClaim]) -> VersionClaim:
@@ -351,7 +352,7 @@ class VersionRegistering:
         record = session.scalar(select(DatasetVersionRecord).where(
             DatasetVersionRecord.dataset_id == claim.dataset_id, DatasetVersionRecord.version == claim.version))
         if record is None:
-            raise Conflict(f"version {claim.version} was claimed and then lost; register again")
+            raise Conflict("version {version} was claimed and then lost; register again", version=claim.version)
         record.state = "ready"
         record.content_md5 = committed.md5
         record.bytes = committed.size

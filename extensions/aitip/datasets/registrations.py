@@ -261,7 +261,8 @@ class RegistrationService(CatalogService):
         record, _ = authorize(session, principal, action, project)
         registration = session.get(DatasetRegistrationRecord, registration_id)
         if registration is None or registration.project_id != record.id or registration.dataset != name:
-            raise NotFound(f"dataset {name!r} in project {project!r} has no registration {registration_id}")
+            raise NotFound("dataset {name!r} in project {project!r} has no registration {registration_id}",
+                           name=name, project=project, registration_id=registration_id)
         return registration
 
     def _sent(self) -> None:

@@ -58,8 +58,9 @@ def tag_name(project: str, name: str, version: int) -> str:
     """The version's Git tag; a name the dataset rule refuses (Git would too, or the file system) is a 422."""
     problem = dataset_name_error(name)
     if problem is not None:
-        raise InvalidInput(f"{name!r} cannot name a dataset: {problem}",
-                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}])
+        raise InvalidInput("{name!r} cannot name a dataset: {problem}",
+                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}],
+                           name=name, problem=problem)
     return f"datasets/{project}/{name}/v{version}"
 
 

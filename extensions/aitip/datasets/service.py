@@ -22,6 +22,7 @@ from ..catalog.store import Catalog
 from ..jobs import reads as job_reads
 from ..operations.actions import action_of, performs
 from ..errors import InvalidInput, NotFound
+from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, refuse_if_archived
@@ -95,7 +96,7 @@ class DatasetService(VersionRegistering, CatalogService):
         record, role = authorize(session, principal, action, project)
         dataset = self._find(session, record.id, name)
         if dataset is None:
-            raise NotFound(f"dataset {name!r} does not exist in project {project!r}")
+            raise NotFound("dataset {name!r} does not exist in project {project!r}", name=name, project=project)
         return dataset, role
 
     @staticmethod
@@ -107,8 +108,8 @@ class DatasetService(VersionRegistering, CatalogService):
         else:
             record = session.scalar(query.where(DatasetVersionRecord.version == version))
         if record is None:
-            which = "any version" if version is None else f"version {version}"
-            raise NotFound(f"dataset {dataset.name!r} has no {which}")
+            raise NotFound(N_("dataset {name!r} has no version yet") if version is None
+                           else N_("dataset {name!r} has no version {version}"), name=dataset.name, version=version)
         return record
 
     def _dataset_model(self, session: Session, dataset: DatasetRecord) -> Dataset:
@@ -315,8 +316,9 @@ class DatasetService(VersionRegistering, CatalogService):
 
         record = await self._in_transaction(load)
         if record.format != "images":
-            raise InvalidInput(f"{name} v{record.version} is a {record.format} table, not an image folder: "
-                               "its rows are in the preview", code="not_images")
+            raise InvalidInput("{name} v{version} is a {format} table, not an image folder: its rows are in the "
+                               "preview", code="not_images",
+                               name=name, version=record.version, format=record.format)
 
         def make() -> Thumbnails:
             manifest = {path: self.registry.object_path(md5)

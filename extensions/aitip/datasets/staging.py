@@ -37,9 +37,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import InvalidInput, PayloadTooLarge
+from ..i18n import N_
 from ..schema import relative_path_error
 
 CHUNK = 1 << 20
@@ -154,8 +155,8 @@ class StagedUpload:
     def _count(self, size: int) -> None:
         self.size += size
         if self.size > self.max_bytes:
-            raise PayloadTooLarge(f"the upload is larger than the limit of {self.max_bytes} bytes",
-                                  detail={"limit_bytes": self.max_bytes})
+            raise PayloadTooLarge("the upload is larger than the limit of {max_bytes} bytes",
+                                  detail={"limit_bytes": self.max_bytes}, max_bytes=self.max_bytes)
 
     def write(self, chunk: bytes) -> None:
         """Count, hash and write one chunk now (any thread but the event loop's)."""
@@ -290,15 +291,15 @@ class StagedUpload:
 def _safe_member_path(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise InvalidInput(f"the archive holds an absolute path: {name!r}", code="unsafe_archive")
+        raise InvalidInput("the archive holds an absolute path: {name!r}", code="unsafe_archive", name=name)
     if any(part == ".." for part in path.parts):
-        raise InvalidInput(f"the archive holds a path leaving its folder: {name!r}", code="unsafe_archive")
+        raise InvalidInput("the archive holds a path leaving its folder: {name!r}", code="unsafe_archive", name=name)
     if "\x00" in name:
-        raise InvalidInput(f"the archive holds a name with a NUL byte: {name!r}", code="unsafe_archive")
+        raise InvalidInput("the archive holds a name with a NUL byte: {name!r}", code="unsafe_archive", name=name)
     problem = relative_path_error(path.as_posix())
     if problem is not None:
-        raise InvalidInput(f"the archive holds a name no file system stores: {problem}", code="bad_archive",
-                           detail={"member": name[:300]})
+        raise InvalidInput("the archive holds a name no file system stores: {problem}", code="bad_archive",
+                           detail={"member": name[:300]}, problem=problem)
     return path
 
 
@@ -308,12 +309,12 @@ def _skipped(relative: PurePosixPath, name: str) -> bool:
             or relative.name.startswith("."))
 
 
-def _bad(message: str) -> InvalidInput:
-    return InvalidInput(message, code="bad_archive")
+def _bad(message: str, **values: Any) -> InvalidInput:
+    return InvalidInput(message, code="bad_archive", **values)
 
 
-def _unsafe(message: str) -> InvalidInput:
-    return InvalidInput(message, code="unsafe_archive")
+def _unsafe(message: str, **values: Any) -> InvalidInput:
+    return InvalidInput(message, code="unsafe_archive", **values)
 
 
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # signature, version, flags, method, time, date, crc, sizes, lengths
@@ -418,12 +419,13 @@ class ArchiveStream:
         try:
             name = raw_name.decode("utf-8" if flags & FLAG_UTF8 else "cp437")
         except UnicodeDecodeError:
-            raise _bad(f"a member's name is not valid UTF-8: {raw_name!r}") from None
+            raise _bad(N_("a member's name is not valid UTF-8: {raw_name!r}"), raw_name=raw_name) from None
         relative = _safe_member_path(name)
         if flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_HEADERS):
-            raise _bad(f"{name!r} is encrypted; encrypted archives are not supported")
+            raise _bad(N_("{name!r} is encrypted; encrypted archives are not supported"), name=name)
         if len(self.members) + 1 > self.limits.max_members:
-            raise _unsafe(f"the archive has more than {self.limits.max_members} members")
+            raise _unsafe(N_("the archive has more than {max_members} members"),
+                             max_members=self.limits.max_members)
         zip64 = False
         if compress_size == ZIP64_MARK or file_size == ZIP64_MARK:
             sizes = _zip64_sizes(extra, file_size, compress_size)
@@ -451,27 +453,29 @@ class ArchiveStream:
     def _check_declared(self, name: str, compress_size: int, file_size: int) -> None:
         self._total += file_size
         if self._total > self.limits.max_total_bytes:
-            raise _unsafe(f"the archive unpacks to more than {self.limits.max_total_bytes} bytes")
+            raise _unsafe(N_("the archive unpacks to more than {max_total_bytes} bytes"),
+                             max_total_bytes=self.limits.max_total_bytes)
         if file_size > 1 << 20 and file_size > self.limits.max_ratio * max(compress_size, 1):
-            raise _unsafe(f"{name!r} expands {file_size / max(compress_size, 1):.0f}-fold: refusing a likely zip bomb")
+            raise _unsafe(N_("{name!r} expands {value:.0f}-fold: refusing a likely zip bomb"),
+                             name=name, value=file_size / max(compress_size, 1))
 
     def _open(self, member: _Member) -> None:
         if self._skip(member.relative, member.name):
             return
         key = member.relative.as_posix()
         if key in self._paths:
-            raise _unsafe(f"the archive holds {key!r} twice")
+            raise _unsafe(N_("the archive holds {key!r} twice"), key=key)
         self._paths.add(key)
         target = self.root.joinpath(*member.relative.parts)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             member.file = open(target, "xb")  # noqa: SIM115 - closed at the member's end, or by close()
         except (FileExistsError, NotADirectoryError, IsADirectoryError):
-            raise _unsafe(f"{key!r} clashes with another member of the archive") from None
+            raise _unsafe(N_("{key!r} clashes with another member of the archive"), key=key) from None
         except OSError as error:  # a limit of the staging file system the name checks did not foresee
             if error.errno != errno.ENAMETOOLONG:
                 raise
-            raise _bad(f"{key[:300]!r} is a name the file system cannot store (too long)") from None
+            raise _bad(N_("{key!r} is a name the file system cannot store (too long)"), key=key[:300]) from None
         member.target = target
         member.md5 = hashlib.md5(usedforsecurity=False)
 
@@ -499,18 +503,18 @@ class ArchiveStream:
                     break
                 out = inflater.decompress(inflater.unconsumed_tail, INFLATE_OUT)
         except zlib.error as error:
-            raise _bad(f"{member.name!r} is not valid deflate data: {error}") from None
+            raise _bad(N_("{name!r} is not valid deflate data: {error}"), name=member.name, error=error) from None
         used = len(piece) - len(inflater.unused_data)
         member.read += used
         if inflater.eof:
             if member.compress_size is None:
                 self._state, self._want = DESCRIPTOR, 4
             elif member.read != member.compress_size:
-                raise _bad(f"{member.name!r} ends before the size its header gives")
+                raise _bad(N_("{name!r} ends before the size its header gives"), name=member.name)
             else:
                 self._end_member(member)
         elif member.compress_size is not None and member.read == member.compress_size:
-            raise _bad(f"{member.name!r} does not end where its header says")
+            raise _bad(N_("{name!r} does not end where its header says"), name=member.name)
         return used
 
     def _content(self, member: _Member, data: bytes | memoryview, compressed: int | None = None) -> None:
@@ -519,14 +523,15 @@ class ArchiveStream:
         member.written += len(data)
         if member.file_size is not None:
             if member.written > member.file_size:
-                raise _unsafe(f"{member.name!r} is larger than its header says")
+                raise _unsafe(N_("{name!r} is larger than its header says"), name=member.name)
         else:  # sizes follow the data: bound it as it grows
             self._total += len(data)
             if self._total > self.limits.max_total_bytes:
-                raise _unsafe(f"the archive unpacks to more than {self.limits.max_total_bytes} bytes")
+                raise _unsafe(N_("the archive unpacks to more than {max_total_bytes} bytes"),
+                                 max_total_bytes=self.limits.max_total_bytes)
             if member.written > 1 << 20 and member.written > self.limits.max_ratio * max(compressed or 0, 1):
-                raise _unsafe(f"{member.name!r} expands more than {self.limits.max_ratio:.0f}-fold: refusing a "
-                              "likely zip bomb")
+                raise _unsafe(N_("{name!r} expands more than {max_ratio:.0f}-fold: refusing a likely zip bomb"),
+                              name=member.name, max_ratio=self.limits.max_ratio)
         member.crc_seen = zlib.crc32(data, member.crc_seen)
         if member.file is not None:
             assert member.md5 is not None
@@ -544,8 +549,8 @@ class ArchiveStream:
         crc, compress_size, file_size = struct.unpack("<IQQ" if member.zip64 else "<III", body)
         member.crc, member.compress_size, member.file_size = crc, compress_size, file_size
         if compress_size != member.read:
-            raise _bad(f"{member.name!r}: its data descriptor gives {compress_size} compressed bytes, not "
-                       f"{member.read}")
+            raise _bad(N_("{name!r}: its data descriptor gives {compress_size} compressed bytes, not {read}"),
+                       name=member.name, compress_size=compress_size, read=member.read)
         self._end_member(member)
 
     def _end_member(self, member: _Member) -> None:
@@ -568,52 +573,56 @@ class ArchiveStream:
         """Check the central directory against what was unpacked; unpack what was spooled."""
         if self._state != SPOOL:
             self.close()
-            raise _bad("the archive is truncated: it ends before its central directory")
+            raise _bad(N_("the archive is truncated: it ends before its central directory"))
         assert self._spool is not None
         self._spool.close()
         with open(self.spool_path, "rb") as spool:
             try:
                 archive = zipfile.ZipFile(_SpooledTail(spool, self._spool_start, self._offset))  # type: ignore[arg-type]
             except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError) as error:
-                raise _bad(f"not a readable zip archive: {error}") from None
+                raise _bad(N_("not a readable zip archive: {error}"), error=error) from None
             with archive:
                 try:
                     self._check_directory(archive)
                 except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, UnicodeDecodeError,
                         RuntimeError) as error:  # what zipfile raises reading a spooled member
-                    raise _bad(f"not a readable zip archive: {error}") from None
+                    raise _bad(N_("not a readable zip archive: {error}"), error=error) from None
         self.spool_path.unlink()
         if not self.folder.files:
-            raise _bad("the archive holds no files")
+            raise _bad(N_("the archive holds no files"))
         os.chmod(self.root, 0o755)
         return self.folder
 
     def _check_directory(self, archive: zipfile.ZipFile) -> None:
         infos = archive.infolist()
         if len(infos) > self.limits.max_members:
-            raise _unsafe(f"the archive has {len(infos)} members; the limit is {self.limits.max_members}")
+            raise _unsafe(N_("the archive has {infos_count} members; the limit is {max_members}"),
+                             infos_count=len(infos), max_members=self.limits.max_members)
         streamed = dict(self.members)
         spooled: list[zipfile.ZipInfo] = []
         for info in infos:
             _safe_member_path(info.orig_filename)
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise _unsafe(f"the archive holds a symbolic link: {info.filename!r}")
+                raise _unsafe(N_("the archive holds a symbolic link: {filename!r}"), filename=info.filename)
             if info.flag_bits & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_HEADERS):
-                raise _bad(f"{info.filename!r} is encrypted; encrypted archives are not supported")
+                raise _bad(N_("{filename!r} is encrypted; encrypted archives are not supported"),
+                              filename=info.filename)
             if info.header_offset >= self._spool_start:
                 spooled.append(info)
                 continue
             member = streamed.pop(info.header_offset, None)
             if member is None:
-                raise _bad(f"the central directory names {info.filename!r} at offset {info.header_offset}, where "
-                           "the archive holds no such member (or names it twice)")
+                raise _bad(N_("the central directory names {filename!r} at offset {header_offset}, where the archive "
+                              "holds no such member (or names it twice)"),
+                              filename=info.filename, header_offset=info.header_offset)
             if (member.name, member.method, member.crc, member.compress_size, member.file_size) != (
                     info.orig_filename, info.compress_type, info.CRC, info.compress_size, info.file_size):
-                raise _bad(f"the central directory disagrees with the local header of {member.name!r} "
-                           f"(as {info.orig_filename!r}): the archive is corrupt or crafted")
+                raise _bad(N_("the central directory disagrees with the local header of {name!r} (as "
+                              "{orig_filename!r}): the archive is corrupt or crafted"),
+                              name=member.name, orig_filename=info.orig_filename)
         if streamed:
             hidden = next(iter(streamed.values()))
-            raise _bad(f"{hidden.name!r} is not in the archive's central directory")
+            raise _bad(N_("{name!r} is not in the archive's central directory"), name=hidden.name)
         for info in spooled:
             self._unpack_spooled(archive, info)
         for member in self.members.values():
@@ -635,9 +644,10 @@ class ArchiveStream:
     def _seal(self, member: _Member) -> None:
         """A member's last byte is in: its size and CRC checked, its file closed, and it is counted."""
         if member.written != member.file_size:
-            raise _bad(f"{member.name!r} holds {member.written} bytes, not the {member.file_size} it declares")
+            raise _bad(N_("{name!r} holds {written} bytes, not the {file_size} it declares"),
+                          name=member.name, written=member.written, file_size=member.file_size)
         if member.crc_seen != member.crc:
-            raise _bad(f"{member.name!r} fails its CRC check: the archive is corrupt")
+            raise _bad(N_("{name!r} fails its CRC check: the archive is corrupt"), name=member.name)
         if member.file is not None:
             member.file.close()
             member.file = None

@@ -27,11 +27,12 @@ def detect_format(filename: str, declared: str | None) -> str:
     guessed = EXTENSIONS.get(suffix)
     if declared is not None:
         if guessed is not None and guessed != declared:
-            raise InvalidInput(f"{filename!r} looks like {guessed}, not the declared {declared}")
+            raise InvalidInput("{filename!r} looks like {guessed}, not the declared {declared}",
+                               filename=filename, guessed=guessed, declared=declared)
         return declared
     if guessed is None:
-        raise InvalidInput(f"cannot tell the format of {filename!r}: use .csv, .parquet, .jsonl, or a .zip of "
-                           "class folders (or declare the format)", code="unknown_format")
+        raise InvalidInput("cannot tell the format of {filename!r}: use .csv, .parquet, .jsonl, or a .zip of class "
+                           "folders (or declare the format)", code="unknown_format", filename=filename)
     return guessed
 
 
@@ -47,7 +48,7 @@ def source_sql(fmt: str) -> str:
         return "read_parquet(?)"
     if fmt == "jsonl":
         return "read_json(?, format = 'newline_delimited')"
-    raise InvalidInput(f"{fmt} is not a tabular format")
+    raise InvalidInput("{fmt} is not a tabular format", fmt=fmt)
 
 
 def _connect() -> Any:
@@ -68,11 +69,12 @@ def tabular_schema(path: Path, fmt: str) -> dict[str, Any]:
         described = connection.execute(f"DESCRIBE SELECT * FROM {source_sql(fmt)}", [str(path)]).fetchall()
         rows = connection.execute(f"SELECT count(*) FROM {source_sql(fmt)}", [str(path)]).fetchone()[0]
     except duckdb.Error as error:
-        raise DatasetFormatError(f"not a valid {fmt} file: {_first_line(error)}") from None
+        raise DatasetFormatError("not a valid {fmt} file: {first_line}",
+                                 fmt=fmt, first_line=_first_line(error)) from None
     finally:
         connection.close()
     if not described:
-        raise DatasetFormatError(f"the {fmt} file has no columns")
+        raise DatasetFormatError("the {fmt} file has no columns", fmt=fmt)
     return {"kind": "table", "columns": [{"name": row[0], "type": str(row[1])} for row in described],
             "rows": int(rows)}
 
@@ -151,7 +153,8 @@ def _read_preview(path: Path, fmt: str, limit: int, masks: dict[str, str],
             sql = f"SELECT {', '.join(expressions)} FROM {source_sql(fmt).replace('?', '$path')} LIMIT {int(limit)}"
             rows = connection.execute(sql, _parameters(path, masks, columns, salt)).fetchall()
     except duckdb.Error as error:
-        raise DatasetFormatError(f"cannot read the {fmt} file: {_first_line(error)}") from None
+        raise DatasetFormatError("cannot read the {fmt} file: {first_line}",
+                                 fmt=fmt, first_line=_first_line(error)) from None
     finally:
         connection.close()
     return columns, [[_jsonable(v) for v in row] for row in rows], masked
@@ -172,7 +175,8 @@ def masked_export(path: Path, fmt: str, masks: dict[str, str], salt: str, destin
         connection.execute(f"COPY ({select_sql}) TO '{destination.as_posix()}' ({copy_format})",
                            _parameters(path, masks, columns, salt))
     except duckdb.Error as error:
-        raise DatasetFormatError(f"cannot export the {fmt} file: {_first_line(error)}") from None
+        raise DatasetFormatError("cannot export the {fmt} file: {first_line}",
+                                 fmt=fmt, first_line=_first_line(error)) from None
     finally:
         connection.close()
     return masked

@@ -136,8 +136,8 @@ class DevicesService(CatalogService):
             try:
                 session.flush()
             except IntegrityError as error:
-                raise Conflict(f"project {project!r} has a device named {body.name!r} already",
-                               code="device_exists") from error
+                raise Conflict("project {project!r} has a device named {name!r} already",
+                               code="device_exists", project=project, name=body.name) from error
             record(session, principal.name, action, f"device:{project}/{body.name}",
                    {"hardware": body.hardware, "group": body.group})
             return device_answer(found), project_record.id, self.fleet.entry(found)
@@ -232,12 +232,12 @@ class DevicesService(CatalogService):
             refuse_if_archived(project_record)
             found = releases.firmware_release(session, project_record, release)
             if found.state not in releases.SHIPPABLE:
-                raise Conflict(f"{found.title} is {found.state}: only an approved release goes to devices",
-                               code="release_not_approved")
+                raise Conflict("{title} is {state}: only an approved release goes to devices",
+                               code="release_not_approved", title=found.title, state=found.state)
             checked = self.signer.check(found.content, found.signature)
             if not checked.valid:
-                raise Conflict(f"{found.title} is not sent: its signature does not hold ({checked.reason})",
-                               code="release_signature_invalid")
+                raise Conflict("{title} is not sent: its signature does not hold ({reason})",
+                               code="release_signature_invalid", title=found.title, reason=checked.reason)
             return project_record.id, found
 
         project_id, found = await self._in_transaction(check)
@@ -245,8 +245,9 @@ class DevicesService(CatalogService):
         async with self._starting[(project_id, found.hardware)]:
             busy = self.fleet.busy(project_id, found.hardware)
             if busy is not None:
-                raise Conflict(f"rollout {busy} is still sending firmware to {found.hardware} devices: stop it or "
-                               f"let it finish first", code="device_rollout_busy", detail={"rollout": busy})
+                raise Conflict("rollout {busy} is still sending firmware to {hardware} devices: stop it or let it "
+                               "finish first", code="device_rollout_busy", detail={"rollout": busy},
+                               busy=busy, hardware=found.hardware)
             rollout_id = await self._open_rollout(principal, project, project_id, found, body, action=action)
         await self.fleet.flush()
         return await self._answer(rollout_id)
@@ -357,10 +358,12 @@ class DevicesService(CatalogService):
         await self._in_transaction(check)
         active = self.fleet.rollouts.get(rollout)
         if active is None:
-            raise NotFound(f"device rollout {rollout} is long finished", code="device_rollout_finished")
+            raise NotFound("device rollout {rollout} is long finished", code="device_rollout_finished",
+                           rollout=rollout)
         if active.progress.state not in allowed:
-            raise Conflict(f"device rollout {rollout} is {active.progress.state}: it cannot {verb}",
-                           code="device_rollout_state", detail={"state": active.progress.state})
+            raise Conflict("device rollout {rollout} is {state}: it cannot {verb}",
+                           code="device_rollout_state", detail={"state": active.progress.state},
+                           rollout=rollout, state=active.progress.state, verb=verb)
         self.fleet.set_state(rollout, wanted, principal.name, message)
         await self.fleet.flush()
         await self._in_transaction(audit)

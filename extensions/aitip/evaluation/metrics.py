@@ -58,8 +58,8 @@ def _column(values: Any, name: str) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
-        raise InvalidInput(f"{name} must be one value per row, not an array of shape {array.shape}",
-                           detail={"argument": name})
+        raise InvalidInput("{name} must be one value per row, not an array of shape {shape}",
+                           detail={"argument": name}, name=name, shape=array.shape)
     return array
 
 
@@ -68,18 +68,18 @@ def _numbers(values: Any, name: str) -> np.ndarray:
     try:
         array = array.astype(float)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must hold numbers", detail={"argument": name}) from None
+        raise InvalidInput("{name} must hold numbers", detail={"argument": name}, name=name) from None
     if not np.isfinite(array).all():
-        raise InvalidInput(f"{name} holds NaN or infinite values (row {int(np.argmin(np.isfinite(array)))})",
-                           detail={"argument": name})
+        raise InvalidInput("{name} holds NaN or infinite values (row {argmin})",
+                           detail={"argument": name}, name=name, argmin=int(np.argmin(np.isfinite(array))))
     return array
 
 
 def _same_length(**arrays: Sized) -> int:
     lengths = {name: len(array) for name, array in arrays.items()}
     if len(set(lengths.values())) != 1:
-        raise InvalidInput("the inputs differ in length: " + ", ".join(f"{n}={v}" for n, v in lengths.items()),
-                           detail=lengths)
+        raise InvalidInput("the inputs differ in length: {lengths}", detail=lengths,
+                           lengths=", ".join(f"{n}={v}" for n, v in lengths.items()))
     count = next(iter(lengths.values()))
     if count == 0:
         raise InvalidInput("there are no rows to evaluate")
@@ -164,8 +164,8 @@ def _encode(y_true: Any, y_pred: Any, labels: Sequence[Any] | None) -> tuple[np.
         position = np.clip(np.searchsorted(ordered, values), 0, len(ordered) - 1)
         unknown = ordered[position] != values
         if unknown.any():
-            raise InvalidInput(f"{name} holds {_plain(values[unknown][0])!r}, which is not among the labels",
-                               detail={"argument": name})
+            raise InvalidInput("{name} holds {plain!r}, which is not among the labels",
+                               detail={"argument": name}, name=name, plain=_plain(values[unknown][0]))
         return order[position]
 
     return classes, codes(truth, "y_true"), codes(predicted, "y_pred")
@@ -176,9 +176,9 @@ def _probabilities(y_proba: Any, count: int, classes: int, positive: int) -> np.
     if proba.ndim == 1 and classes == 2:  # the positive class's column alone
         proba = np.column_stack([1 - proba, proba] if positive == 1 else [proba, 1 - proba])
     if proba.shape != (count, classes):
-        raise InvalidInput(f"y_proba must have one row per example and one column per class ({count} x {classes}, "
-                           f"in the order of labels), not {proba.shape}; pass labels when a class never occurs",
-                           detail={"argument": "y_proba"})
+        raise InvalidInput("y_proba must have one row per example and one column per class ({count} x {classes}, "
+                           "in the order of labels), not {shape}; pass labels when a class never occurs",
+                           detail={"argument": "y_proba"}, count=count, classes=classes, shape=proba.shape)
     if not np.isfinite(proba).all() or proba.min() < 0 or proba.max() > 1:
         raise InvalidInput("y_proba must hold probabilities between 0 and 1", detail={"argument": "y_proba"})
     return proba
@@ -391,7 +391,7 @@ def text_generation(references: Sequence[str | Sequence[str]], predictions: Sequ
     reference_sets = [[reference] if isinstance(reference, str) else list(reference) for reference in references]
     for row, (candidates, prediction) in enumerate(zip(reference_sets, predictions)):
         if not candidates or not all(isinstance(text, str) for text in [*candidates, prediction]):
-            raise InvalidInput(f"row {row}: references and predictions must be strings", detail={"row": row})
+            raise InvalidInput("row {row}: references and predictions must be strings", detail={"row": row}, row=row)
     exact = sum(prediction in candidates for candidates, prediction in zip(reference_sets, predictions))
     bleu = corpus_bleu([[tokenize(text) for text in candidates] for candidates in reference_sets],
                        [tokenize(prediction) for prediction in predictions])
@@ -424,7 +424,7 @@ def ranking(y_true_relevance: Any, scores: Any, groups: Any = None, k: int = 10)
     relevance, score = _numbers(y_true_relevance, "y_true_relevance"), _numbers(scores, "scores")
     count = _same_length(y_true_relevance=relevance, scores=score)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InvalidInput(f"k must be a positive integer, not {k!r}", detail={"argument": "k"})
+        raise InvalidInput("k must be a positive integer, not {k!r}", detail={"argument": "k"}, k=k)
     if relevance.min() < 0:
         raise InvalidInput("y_true_relevance must not be negative", detail={"argument": "y_true_relevance"})
     codes = np.zeros(count, dtype=int) if groups is None else \
@@ -458,18 +458,20 @@ def ranking(y_true_relevance: Any, scores: Any, groups: Any = None, k: int = 10)
 def check_metric(name: Any, value: Any) -> tuple[str, float]:
     """(name, value) when both can be stored and logged to MLflow; else InvalidInput naming the metric."""
     if not isinstance(name, str) or not name:
-        raise InvalidInput(f"a metric name must be a non-empty string, not {name!r}", detail={"metric": repr(name)})
+        raise InvalidInput("a metric name must be a non-empty string, not {name!r}", detail={"metric": repr(name)},
+                           name=name)
     if len(name) > METRIC_NAME_MAX_LENGTH:
-        raise InvalidInput(f"metric name {name[:40]!r}... is {len(name)} characters long; at most "
-                           f"{METRIC_NAME_MAX_LENGTH}", detail={"metric": name})
+        raise InvalidInput("metric name {name!r}... is {length} characters long; at most {limit}",
+                           detail={"metric": name}, name=name[:40], length=len(name), limit=METRIC_NAME_MAX_LENGTH)
     if not METRIC_NAME_PATTERN.match(name) or "/../" in f"/{name}/":
-        raise InvalidInput(f"metric name {name!r} may hold only letters, digits, spaces and _ - . / :",
-                           detail={"metric": name})
+        raise InvalidInput("metric name {name!r} may hold only letters, digits, spaces and _ - . / :",
+                           detail={"metric": name}, name=name)
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise InvalidInput(f"metric {name!r} must be a number, not {type(value).__name__} {value!r}",
-                           detail={"metric": name})
+        raise InvalidInput("metric {name!r} must be a number, not {type} {value!r}",
+                           detail={"metric": name}, name=name, type=type(value).__name__, value=value)
     if not math.isfinite(value):
-        raise InvalidInput(f"metric {name!r} is {value}, not a finite number", detail={"metric": name})
+        raise InvalidInput("metric {name!r} is {value}, not a finite number", detail={"metric": name},
+                           name=name, value=value)
     return name, float(value)
 
 
@@ -479,6 +481,6 @@ def custom(function: Callable[..., Mapping[str, Any]], /, **inputs: Any) -> dict
     traceback."""
     values = function(**inputs)
     if not isinstance(values, Mapping):
-        raise InvalidInput(f"custom metric function {getattr(function, '__name__', function)!r} returned "
-                           f"{type(values).__name__}, not a dict of metric name to number")
+        raise InvalidInput("custom metric function {function!r} returned {type}, not a dict of metric name to number",
+                           function=getattr(function, '__name__', function), type=type(values).__name__)
     return _result("custom", dict(check_metric(name, value) for name, value in values.items()))

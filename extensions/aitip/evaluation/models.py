@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, Phrase
+from ..i18n import N_
 from ..schema import DatasetName, RequestModel, ResponseModel
 from .gates import MetricThreshold
 
@@ -79,7 +80,7 @@ class EvaluationSettings(RequestModel):
 
 def _notebook_shape(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None and (value.get("nbformat") != 4 or not isinstance(value.get("cells"), list)):
-        raise ValueError("not a Jupyter notebook (nbformat 4 with a cells list)")
+        raise ValueError(Phrase(N_("not a Jupyter notebook (nbformat 4 with a cells list)")))
     return value
 
 
@@ -92,8 +93,8 @@ def settings_from_json(values: dict[str, Any]) -> EvaluationSettings:
     except ValidationError as error:
         detail = [{"field": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"],
                    "type": problem["type"]} for problem in error.errors()]
-        raise InvalidInput(f"invalid evaluation settings: {detail[0]['field']}: {detail[0]['message']}",
-                           detail=detail) from None
+        raise InvalidInput("invalid evaluation settings: {field}: {message_text}",
+                           detail=detail, field=detail[0]['field'], message_text=detail[0]['message']) from None
 
 
 class PolicySet(EvaluationSettings):

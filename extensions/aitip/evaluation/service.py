@@ -72,7 +72,7 @@ def baseline_version(rule: str, candidate: int, versions: list[int], aliases: di
         return None
     if rule.isdigit():
         if int(rule) not in versions:
-            raise InvalidInput(f"the baseline version {rule} does not exist", code="unknown_baseline")
+            raise InvalidInput("the baseline version {rule} does not exist", code="unknown_baseline", rule=rule)
         return int(rule) if int(rule) != candidate else None
     champion = aliases.get("champion")
     if rule == "champion" and champion is not None and champion != candidate:
@@ -85,10 +85,12 @@ def check_label_column(data: dataset_reads.VersionBrief, label_column: str) -> N
     """A table must have the label column (422 naming it and the columns it has); an image folder's label is
     its class folder."""
     if data.columns is not None and label_column not in data.columns:
-        raise InvalidInput(f"dataset {data.dataset!r} v{data.version} has no column {label_column!r} (the label "
-                           f"column); it has: {', '.join(data.columns[:20])}", code="unknown_label_column",
+        raise InvalidInput("dataset {dataset!r} v{version} has no column {label_column!r} (the label column); it "
+                           "has: {columns}", code="unknown_label_column",
                            detail=[{"field": "label_column", "message": "not a column of the dataset",
-                                    "type": "value_error"}])
+                                    "type": "value_error"}],
+                           dataset=data.dataset, version=data.version, label_column=label_column,
+                           columns=', '.join(data.columns[:20]))
 
 
 class EvaluationService(CatalogService):
@@ -170,7 +172,8 @@ class EvaluationService(CatalogService):
         policy = session.scalar(select(EvaluationPolicyRecord).where(
             EvaluationPolicyRecord.project_id == project_record.id, EvaluationPolicyRecord.model == model))
         if policy is None:
-            raise NotFound(f"model {model!r} has no evaluation policy in project {project!r}")
+            raise NotFound("model {model!r} has no evaluation policy in project {project!r}",
+                           model=model, project=project)
         return policy
 
     # ----- evaluations -----
@@ -190,10 +193,10 @@ class EvaluationService(CatalogService):
             given = body.model_dump(mode="json", exclude={"model", "version"}, exclude_none=True)
             settings = {**(policy.settings if policy is not None else {}), **given}
             if "dataset" not in settings:
-                raise InvalidInput(f"model {body.model!r} has no evaluation policy: name the dataset to evaluate "
-                                   "on", code="dataset_required",
+                raise InvalidInput("model {model!r} has no evaluation policy: name the dataset to evaluate on",
+                                   code="dataset_required",
                                    detail=[{"field": "dataset", "message": "required without a policy",
-                                            "type": "value_error"}])
+                                            "type": "value_error"}], model=body.model)
             return settings_from_json(settings)
 
         settings = await self._in_transaction(merged)
@@ -207,7 +210,8 @@ class EvaluationService(CatalogService):
         found = await asyncio.to_thread(self.experiments.project_model, project, model)
         versions = {entry.version: entry for entry in found.versions}
         if version not in versions:
-            raise NotFound(f"model {model!r} has no version {version} from project {project!r}")
+            raise NotFound("model {model!r} has no version {version} from project {project!r}",
+                           model=model, version=version, project=project)
         baseline = baseline_version(settings.baseline, version, sorted(versions), found.aliases)
         if settings.notebook_document is not None:  # the caller's own, checked whole before anything is written
             notebook_name, notebook = "custom", settings.notebook_document
@@ -216,8 +220,8 @@ class EvaluationService(CatalogService):
             notebook_name = settings.notebook or DEFAULT_NOTEBOOKS[settings.task]
             notebook_path = shipped_notebooks("evaluate") / f"{notebook_name}.ipynb"
             if not notebook_path.is_file():
-                raise InvalidInput(f"there is no evaluation notebook named {notebook_name!r} (notebooks/evaluate/)",
-                                   code="unknown_notebook")
+                raise InvalidInput("there is no evaluation notebook named {notebook_name!r} (notebooks/evaluate/)",
+                                   code="unknown_notebook", notebook_name=notebook_name)
             notebook = json.loads(await asyncio.to_thread(notebook_path.read_text, encoding="utf-8"))
 
         def create(session: Session) -> tuple[int, dict[str, Any]]:
@@ -329,7 +333,8 @@ class EvaluationService(CatalogService):
         project_record, _ = authorize(session, principal, action, project)
         evaluation = session.get(EvaluationRecord, evaluation_id)
         if evaluation is None or evaluation.project_id != project_record.id:
-            raise NotFound(f"project {project!r} has no evaluation {evaluation_id}")
+            raise NotFound("project {project!r} has no evaluation {evaluation_id}",
+                           project=project, evaluation_id=evaluation_id)
         return evaluation
 
     async def report_path(self, principal: Principal | None, project: str, evaluation_id: int, fmt: str,
@@ -340,7 +345,8 @@ class EvaluationService(CatalogService):
         detail = await self._in_transaction(lambda s: evaluation_answer(
             self._load(s, principal, project, evaluation_id, action), detail=True))
         if not detail.has_report:
-            raise NotFound(f"evaluation {evaluation_id} has no report yet (it is {detail.state.value})")
+            raise NotFound("evaluation {evaluation_id} has no report yet (it is {state})",
+                           evaluation_id=evaluation_id, state=detail.state.value)
         path = self.reports_dir / str(evaluation_id) / f"report.{language}.{fmt}"
         if not path.is_file():
             await asyncio.to_thread(self._write_report, detail, language)

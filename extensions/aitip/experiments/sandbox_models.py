@@ -27,9 +27,10 @@ class RegistrySandboxModels(SandboxModels):
             model = self.experiments.project_model(project, wanted["name"])  # 404 naming it where it is not
             versions = sorted(version.version for version in model.versions)
             if wanted["version"] not in versions:
-                raise InvalidInput(f"model {wanted['name']!r} has no version {wanted['version']} in project "
-                                   f"{project!r}; it has: {', '.join(map(str, versions))}",
-                                   code="unknown_model_version")
+                raise InvalidInput("model {name!r} has no version {version} in project {project!r}; it has: {versions}",
+                                   code="unknown_model_version",
+                                   name=wanted['name'], version=wanted['version'], project=project,
+                                   versions=', '.join(map(str, versions)))
 
     def stage(self, models: list[dict[str, Any]], directory: Path) -> dict[str, str]:
         if self.tracker is None:

@@ -60,21 +60,23 @@ def parse_run_search(filter_string: str, order_by: list[str]) -> RunSearch:
     try:
         conditions = tuple(_condition(SearchUtils, item) for item in SearchUtils.parse_search_filter(filter_string))
     except MlflowException as exc:
-        raise InvalidSearch(f"invalid filter: {exc.message}", detail={"filter": filter_string}) from exc
+        raise InvalidSearch("invalid filter: {exc_message}",
+                            detail={"filter": filter_string}, exc_message=exc.message) from exc
     orderings: list[Ordering] = []
     seen: set[tuple[str, str]] = set()
     for clause in order_by:
         try:
             kind, key, ascending = SearchUtils.parse_order_by_for_search_runs(clause)
         except MlflowException as exc:
-            raise InvalidSearch(f"invalid order_by: {exc.message}", detail={"order_by": clause}) from exc
+            raise InvalidSearch("invalid order_by: {exc_message}", detail={"order_by": clause},
+                                exc_message=exc.message) from exc
         key = SearchUtils.translate_key_alias(key) if kind == ATTRIBUTE else key
         if kind not in (ATTRIBUTE, METRIC, PARAM, TAG):
-            raise InvalidSearch(f"invalid order_by: runs cannot be ordered by a {kind} ({clause!r})",
-                                detail={"order_by": clause})
+            raise InvalidSearch("invalid order_by: runs cannot be ordered by a {kind} ({clause!r})",
+                                detail={"order_by": clause}, kind=kind, clause=clause)
         if (kind, key) in seen:
-            raise InvalidSearch(f"invalid order_by: {clause!r} orders by the same field twice",
-                                detail={"order_by": clause})
+            raise InvalidSearch("invalid order_by: {clause!r} orders by the same field twice",
+                                detail={"order_by": clause}, clause=clause)
         seen.add((kind, key))
         orderings.append(Ordering(kind, key, ascending))
     return RunSearch(filter_string, tuple(order_by), conditions, tuple(orderings))

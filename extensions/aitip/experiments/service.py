@@ -194,13 +194,14 @@ class ExperimentService(CatalogService):
         experiments = set(self._experiment_ids(project, include_deleted=True))
         for run_id in run_ids:
             if run_id not in found or found[run_id]["experiment_id"] not in experiments:
-                raise NotFound(f"run {run_id} does not exist in project {project!r}", detail={"run_id": run_id})
+                raise NotFound("run {run_id} does not exist in project {project!r}", detail={"run_id": run_id},
+                               run_id=run_id, project=project)
         return found
 
     def _run_for_member(self, session: Session, principal: Principal, run_id: str,
                         action: str) -> tuple[dict[str, Any], str]:
         """The run and its project, when the caller may read that project's experiments."""
-        missing = NotFound(f"run {run_id} does not exist or is not in a project you belong to")
+        missing = NotFound("run {run_id} does not exist or is not in a project you belong to", run_id=run_id)
         run = self._read(lambda reader: reader.get_runs([run_id]), {}).get(run_id)
         if run is None:
             raise missing
@@ -238,8 +239,9 @@ class ExperimentService(CatalogService):
             experiment_ids = self._experiment_ids(project)
             if query.experiment_id is not None:
                 if query.experiment_id not in experiment_ids:
-                    raise NotFound(f"experiment {query.experiment_id} is not an active experiment of project "
-                                   f"{project!r}", detail={"experiment_id": query.experiment_id})
+                    raise NotFound("experiment {experiment_id} is not an active experiment of project {project!r}",
+                                   detail={"experiment_id": query.experiment_id},
+                                   experiment_id=query.experiment_id, project=project)
                 experiment_ids = [query.experiment_id]
             use_sql = search.sql_translatable and self._sql is not None
 
@@ -286,7 +288,8 @@ class ExperimentService(CatalogService):
                 self._run_for_member(session, principal, run_id, action)
             curve = self._read(lambda reader: reader.metric_curves([run_id], [query.key]), {}).get((run_id, query.key))
             if curve is None:
-                raise NotFound(f"run {run_id} has no metric {query.key!r}", detail={"key": query.key})
+                raise NotFound("run {run_id} has no metric {key!r}", detail={"key": query.key},
+                               run_id=run_id, key=query.key)
             return MetricHistory(key=query.key, total_points=len(curve.values),
                                  points=curve_points(curve, query.max_points))
 
@@ -297,8 +300,8 @@ class ExperimentService(CatalogService):
         def work() -> RunComparison:
             duplicates = sorted({run_id for run_id in query.run if query.run.count(run_id) > 1})
             if duplicates:
-                raise InvalidInput(f"run {duplicates[0]} is given more than once; compare distinct runs",
-                                   detail={"duplicates": duplicates})
+                raise InvalidInput("run {duplicates} is given more than once; compare distinct runs",
+                                   detail={"duplicates": duplicates}, duplicates=duplicates[0])
             found = self._project_runs(project, list(query.run))
             runs = [found[run_id] for run_id in query.run]
             params = _side_by_side(runs, "params")
@@ -348,15 +351,17 @@ class ExperimentService(CatalogService):
             assert self._mlflow is not None
             ours = {entry.version for entry in found.versions}
             if version is not None and version not in ours:
-                raise NotFound(f"model {model!r} has no version {version} from project {project!r}")
+                raise NotFound("model {model!r} has no version {version} from project {project!r}",
+                               model=model, version=version, project=project)
             client = self._mlflow.client
             current = client.get_registered_model(model).aliases.get(alias)
             if current is not None and int(current) not in ours:
-                raise Conflict(f"alias {alias!r} of model {model!r} points at version {current}, which another "
-                               "project made; ask its maintainers", code="alias_of_another_project")
+                raise Conflict("alias {alias!r} of model {model!r} points at version {current}, which another "
+                               "project made; ask its maintainers", code="alias_of_another_project",
+                               alias=alias, model=model, current=current)
             if version is None:
                 if current is None:
-                    raise NotFound(f"model {model!r} has no alias {alias!r}")
+                    raise NotFound("model {model!r} has no alias {alias!r}", model=model, alias=alias)
                 client.delete_registered_model_alias(model, alias)
             else:
                 client.set_registered_model_alias(model, alias, str(version))
@@ -378,7 +383,8 @@ class ExperimentService(CatalogService):
         never loaded: e.g. whether it has loss gradients for a simulation's attacks."""
         found = self._project_model(project, model)
         if version not in {entry.version for entry in found.versions}:
-            raise NotFound(f"model {model!r} has no version {version} from project {project!r}")
+            raise NotFound("model {model!r} has no version {version} from project {project!r}",
+                           model=model, version=version, project=project)
         import mlflow.artifacts
 
         from .artifacts import DESTINATION_ENV, register_artifacts_scheme
@@ -402,7 +408,7 @@ class ExperimentService(CatalogService):
         for found in self._read(lambda reader: reader.project_models(experiment_ids), []):
             if found["name"] == model:
                 return RegisteredModel.model_validate(found)
-        raise NotFound(f"project {project!r} has no versions of a model named {model!r}")
+        raise NotFound("project {project!r} has no versions of a model named {model!r}", project=project, model=model)
 
 
 def _side_by_side(runs: list[dict[str, Any]], field: str) -> dict[str, dict[str, Any]]:

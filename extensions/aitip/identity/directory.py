@@ -96,9 +96,9 @@ class HubDirectory(Directory):
             model = response.json()
         else:
             raise ServiceUnavailable(
-                f"JupyterHub refused the directory lookup ({response.status_code}); "
-                "the aitip service needs the read:users and read:groups scopes",
-            )
+                "JupyterHub refused the directory lookup ({status_code}); the aitip service needs the read:users "
+                "and read:groups scopes",
+                status_code=response.status_code)
         if self.cache_seconds > 0:
             self._cache[key] = (time.monotonic(), model)
         return model

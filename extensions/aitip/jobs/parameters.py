@@ -61,8 +61,8 @@ def declared_parameters(notebook: dict[str, Any]) -> dict[str, DeclaredParameter
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise InvalidInput(f"the notebook's parameters cell is not valid Python: {exc.msg} (line {exc.lineno})",
-                           code="invalid_notebook") from exc
+        raise InvalidInput("the notebook's parameters cell is not valid Python: {msg} (line {lineno})",
+                           code="invalid_notebook", msg=exc.msg, lineno=exc.lineno) from exc
     lines = source.splitlines()
     declared: dict[str, DeclaredParameter] = {}
     for node in tree.body:
@@ -85,8 +85,8 @@ def declared_parameters(notebook: dict[str, Any]) -> dict[str, DeclaredParameter
 
 def _check_name(name: str) -> None:
     if not name.isidentifier() or keyword.iskeyword(name) or (name.startswith("__") and name.endswith("__")):
-        raise InvalidInput(f"parameter name {name!r} must be a Python identifier, not a keyword or dunder",
-                           code="invalid_parameter")
+        raise InvalidInput("parameter name {name!r} must be a Python identifier, not a keyword or dunder",
+                           code="invalid_parameter", name=name)
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -99,17 +99,20 @@ def _depth(value: Any, level: int = 0) -> int:
 
 def _check_value(name: str, value: Any) -> None:
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidInput(f"parameter {name!r}: NaN and infinity are not JSON values", code="invalid_parameter")
+        raise InvalidInput("parameter {name!r}: NaN and infinity are not JSON values", code="invalid_parameter",
+                           name=name)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InvalidInput(f"parameter {name!r}: object keys must be strings", code="invalid_parameter")
+                raise InvalidInput("parameter {name!r}: object keys must be strings", code="invalid_parameter",
+                                   name=name)
             _check_value(name, item)
     elif isinstance(value, list):
         for item in value:
             _check_value(name, item)
     elif not isinstance(value, (str, int, float, bool, type(None))):
-        raise InvalidInput(f"parameter {name!r}: {type(value).__name__} is not a JSON value", code="invalid_parameter")
+        raise InvalidInput("parameter {name!r}: {type} is not a JSON value", code="invalid_parameter",
+                           name=name, type=type(value).__name__)
 
 
 _COMPATIBLE = {
@@ -132,9 +135,10 @@ def _check_type(parameter: DeclaredParameter, value: Any) -> None:
     is_bool = isinstance(value, bool)
     if (is_bool and bool not in allowed) or not isinstance(value, allowed):
         raise InvalidInput(
-            f"parameter {parameter.name!r} is declared as {parameter.type_name} "
-            f"(default {parameter.default!r}); got {type(value).__name__} {json.dumps(value)[:80]}",
-            code="parameter_type", detail={"parameter": parameter.name, "declared": parameter.type_name})
+            "parameter {name!r} is declared as {type_name} (default {default!r}); got {type} {value}",
+            code="parameter_type", detail={"parameter": parameter.name, "declared": parameter.type_name},
+            name=parameter.name, type_name=parameter.type_name, default=parameter.default, type=type(value).__name__,
+            value=json.dumps(value)[:80])
 
 
 def validate_parameters(notebook: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
@@ -144,10 +148,10 @@ def validate_parameters(notebook: dict[str, Any], parameters: dict[str, Any]) ->
     try:
         size = len(json.dumps(parameters, allow_nan=False).encode())
     except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"parameters must be JSON values: {exc}", code="invalid_parameter") from exc
+        raise InvalidInput("parameters must be JSON values: {exc}", code="invalid_parameter", exc=exc) from exc
     if size > MAX_PARAMETERS_BYTES:
-        raise InvalidInput(f"parameters are {size} bytes as JSON; the limit is {MAX_PARAMETERS_BYTES}",
-                           code="parameters_too_large")
+        raise InvalidInput("parameters are {size} bytes as JSON; the limit is {max_parameters_bytes}",
+                           code="parameters_too_large", size=size, max_parameters_bytes=MAX_PARAMETERS_BYTES)
     if not parameters:
         return {}
     declared = declared_parameters(notebook)
@@ -157,12 +161,14 @@ def validate_parameters(notebook: dict[str, Any], parameters: dict[str, Any]) ->
     for name, value in parameters.items():
         _check_name(name)
         if name not in declared:
-            raise InvalidInput(f"parameter {name!r} is not declared in the notebook's parameters cell "
-                               f"(declared: {', '.join(sorted(declared)) or 'none'})", code="undeclared_parameter",
-                               detail={"parameter": name, "declared": sorted(declared)})
+            raise InvalidInput("parameter {name!r} is not declared in the notebook's parameters cell (declared: "
+                               "{declared})", code="undeclared_parameter",
+                               detail={"parameter": name, "declared": sorted(declared)},
+                               name=name, declared=', '.join(sorted(declared)) or 'none')
         _check_value(name, value)
         if _depth(value) > MAX_DEPTH:
-            raise InvalidInput(f"parameter {name!r} nests deeper than {MAX_DEPTH} levels", code="parameter_too_deep")
+            raise InvalidInput("parameter {name!r} nests deeper than {max_depth} levels", code="parameter_too_deep",
+                               name=name, max_depth=MAX_DEPTH)
         _check_type(declared[name], value)
     return parameters
 
@@ -191,7 +197,8 @@ def _literal(value: Any) -> str:
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
-    raise InvalidInput(f"{type(value).__name__} is not a JSON value", code="invalid_parameter")
+    raise InvalidInput("{type} is not a JSON value", code="invalid_parameter",
+                       type=type(value).__name__)
 
 
 def verify_parameters_cell(source: str, expected: dict[str, Any]) -> None:

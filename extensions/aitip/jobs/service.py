@@ -107,11 +107,11 @@ class JobService(CatalogService):
     def _load(self, session: Session, principal: Principal, job_id: int, action: str) -> tuple[JobRecord, Role]:
         job = session.get(JobRecord, job_id)
         if job is None:
-            raise NotFound(f"job {job_id} does not exist or is not in a project you belong to")
+            raise NotFound("job {job_id} does not exist or is not in a project you belong to", job_id=job_id)
         try:
             role = authorize_record(principal, action, job.project)
         except NotFound:
-            raise NotFound(f"job {job_id} does not exist or is not in a project you belong to") from None
+            raise NotFound("job {job_id} does not exist or is not in a project you belong to", job_id=job_id) from None
         return job, role
 
     # ----- submission -----
@@ -123,8 +123,9 @@ class JobService(CatalogService):
             named = (request.notebook.get("metadata", {}).get("kernelspec") or {}).get("name")
             kernel = named if named in specs else DEFAULT_KERNEL
         if kernel not in specs:
-            raise InvalidInput(f"unknown kernel {kernel!r}; available: {', '.join(sorted(specs))}",
-                               code="unknown_kernel", detail={"available": sorted(specs)})
+            raise InvalidInput("unknown kernel {kernel!r}; available: {specs}",
+                               code="unknown_kernel", detail={"available": sorted(specs)},
+                               kernel=kernel, specs=', '.join(sorted(specs)))
         return kernel
 
     @staticmethod
@@ -134,7 +135,8 @@ class JobService(CatalogService):
         try:
             nbformat.validate(nbformat.from_dict(notebook))
         except nbformat.ValidationError as exc:
-            raise InvalidInput(f"not a valid Jupyter notebook: {exc.message}", code="invalid_notebook") from exc
+            raise InvalidInput("not a valid Jupyter notebook: {exc_message}", code="invalid_notebook",
+                               exc_message=exc.message) from exc
         if not any(cell.get("cell_type") == "code" for cell in notebook["cells"]):
             raise InvalidInput("the notebook has no code cells to run", code="invalid_notebook")
 
@@ -261,7 +263,8 @@ class JobService(CatalogService):
         def work(session: Session) -> str:
             job, _ = self._load(session, principal, job_id, action)
             if not job.output_path:
-                raise NotFound(f"job {job_id} has no executed notebook yet (state {job.state})")
+                raise NotFound("job {job_id} has no executed notebook yet (state {state})",
+                               job_id=job_id, state=job.state)
             return job.output_path
 
         return await self._in_transaction(work)
@@ -282,10 +285,11 @@ class JobService(CatalogService):
         def work(session: Session) -> Job:
             job, _ = self._load(session, principal, job_id, action)
             if principal.job_id != job.id:
-                raise PermissionDenied(f"only job {job_id} itself records what it reads (through the credential "
-                                       "its kernel carries)")
+                raise PermissionDenied("only job {job_id} itself records what it reads (through the credential its "
+                                       "kernel carries)", job_id=job_id)
             if JobState(job.state).finished:
-                raise Conflict(f"job {job_id} already finished ({job.state})", code="job_finished")
+                raise Conflict("job {job_id} already finished ({state})", code="job_finished",
+                               job_id=job_id, state=job.state)
             authorize_record(principal, "dataset.read", job.project)
             recorded = self.inputs.record(session, job.project_id, job.id, [item], how="sdk")[0]
             if recorded.new:
@@ -300,15 +304,16 @@ class JobService(CatalogService):
         principal = self._signed_in(principal)
         target = job_id if job_id is not None else principal.job_id
         if target is None:
-            raise PermissionDenied(f"{action} is for a job's kernel, with the credential the job gave it "
-                                   "($AITIP_TOKEN)")
+            raise PermissionDenied("{action} is for a job's kernel, with the credential the job gave it "
+                                   "($AITIP_TOKEN)", action=action)
 
         def work(session: Session) -> tuple[int, str, str]:
             job, _ = self._load(session, principal, target, action)  # non-members learn nothing (404)
             if principal.job_id != job.id:
-                raise PermissionDenied(f"only job {job.id} itself does this, through its own credential")
+                raise PermissionDenied("only job {id} itself does this, through its own credential", id=job.id)
             if JobState(job.state).finished:
-                raise Conflict(f"job {job.id} already finished ({job.state})", code="job_finished")
+                raise Conflict("job {id} already finished ({state})", code="job_finished",
+                               id=job.id, state=job.state)
             return job.id, job.project.name, job.owner
 
         return await self._in_transaction(work)
@@ -318,8 +323,10 @@ class JobService(CatalogService):
     @staticmethod
     def _owner_or_maintainer(principal: Principal, job: JobRecord, role: Role, action: str) -> None:
         if job.owner != principal.name and not role.at_least(Role.maintainer):
-            raise PermissionDenied(f"only the job's owner ({job.owner}) or a maintainer of {job.project.name!r} "
-                                   f"may {action.split('.')[1]} job {job.id}; you are {role.value}")
+            raise PermissionDenied("only the job's owner ({owner}) or a maintainer of {name!r} may {verb} job "
+                                   "{job}; you are {role}",
+                                   owner=job.owner, name=job.project.name, verb=action.split('.')[1], job=job.id,
+                                   role=role.value)
 
     @performs
     async def cancel(self, principal: Principal | None, job_id: int, *, action: str) -> Job:
@@ -330,7 +337,8 @@ class JobService(CatalogService):
             self._owner_or_maintainer(principal, job, role, action)
             state = JobState(job.state)
             if state.finished:
-                raise Conflict(f"job {job_id} already finished ({state.value})", code="job_finished")
+                raise Conflict("job {job_id} already finished ({state})", code="job_finished",
+                               job_id=job_id, state=state.value)
             if state is JobState.queued and self._cancel_while_queued(session, job, principal):
                 add_event(session, job, "state", {"state": "cancelled", "by": principal.name})
                 if self.notices is not None:

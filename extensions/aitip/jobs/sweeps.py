@@ -146,24 +146,27 @@ class SweepService(CatalogService):
         declared = declared_parameters(request.notebook)
         for name in request.space:
             if name in request.parameters:
-                raise InvalidInput(f"parameter {name!r} is both fixed and searched", code="invalid_sweep")
+                raise InvalidInput("parameter {name!r} is both fixed and searched", code="invalid_sweep", name=name)
             if name not in declared:
-                raise InvalidInput(f"searched parameter {name!r} is not declared in the notebook's parameters "
-                                   f"cell (declared: {', '.join(sorted(declared)) or 'none'})",
-                                   code="undeclared_parameter")
+                raise InvalidInput("searched parameter {name!r} is not declared in the notebook's parameters cell "
+                                   "(declared: {declared})",
+                                   code="undeclared_parameter",
+                                   name=name, declared=', '.join(sorted(declared)) or 'none')
         dims = request.space
         if request.strategy == "grid":
             finite = [n for n, d in dims.items() if d.type not in ("grid", "choice")]
             if finite:
-                raise InvalidInput(f"a grid sweep needs finite values; {', '.join(finite)} are ranges",
-                                   code="invalid_sweep")
+                raise InvalidInput("a grid sweep needs finite values; {finite} are ranges",
+                                   code="invalid_sweep", finite=', '.join(finite))
             size = math.prod(len(d.values or []) for d in dims.values())
             if size > MAX_GRID:
-                raise InvalidInput(f"the grid has {size} points; the limit is {MAX_GRID}", code="invalid_sweep")
+                raise InvalidInput("the grid has {size} points; the limit is {max_grid}", code="invalid_sweep",
+                                   size=size, max_grid=MAX_GRID)
             trials = min(request.trials or size, size)
         else:
             if request.trials is None:
-                raise InvalidInput(f"a {request.strategy} sweep needs 'trials'", code="invalid_sweep")
+                raise InvalidInput("a {strategy} sweep needs 'trials'", code="invalid_sweep",
+                                   strategy=request.strategy)
             trials = request.trials
         # Every kind of value the sweep can produce must pass the notebook's declared types.
         probes = [random_point({k: v.model_dump() for k, v in dims.items()}, request.seed, i) for i in range(3)]
@@ -217,11 +220,12 @@ class SweepService(CatalogService):
     def _load(self, session: Session, principal: Principal, sweep_id: int, action: str) -> tuple[SweepRecord, Role]:
         sweep = session.get(SweepRecord, sweep_id)
         if sweep is None:
-            raise NotFound(f"sweep {sweep_id} does not exist or is not in a project you belong to")
+            raise NotFound("sweep {sweep_id} does not exist or is not in a project you belong to", sweep_id=sweep_id)
         try:
             return sweep, authorize_record(principal, action, sweep.project)
         except NotFound:
-            raise NotFound(f"sweep {sweep_id} does not exist or is not in a project you belong to") from None
+            raise NotFound("sweep {sweep_id} does not exist or is not in a project you belong to",
+                           sweep_id=sweep_id) from None
 
     @staticmethod
     def _trials(session: Session, sweep_id: int) -> list[JobRecord]:
@@ -257,9 +261,11 @@ class SweepService(CatalogService):
         def work(session: Session) -> Sweep:
             sweep, role = self._load(session, principal, sweep_id, action)
             if sweep.owner != principal.name and not role.at_least(Role.maintainer):
-                raise PermissionDenied(f"only the sweep's owner ({sweep.owner}) or a maintainer may cancel it")
+                raise PermissionDenied("only the sweep's owner ({owner}) or a maintainer may cancel it",
+                                       owner=sweep.owner)
             if sweep.state != "running":
-                raise Conflict(f"sweep {sweep_id} already finished ({sweep.state})", code="sweep_finished")
+                raise Conflict("sweep {sweep_id} already finished ({state})", code="sweep_finished",
+                               sweep_id=sweep_id, state=sweep.state)
             sweep.cancel_requested = True
             record(session, principal.name, action, f"sweep:{sweep_id}")
             return _sweep_model(sweep, self._trials(session, sweep_id))

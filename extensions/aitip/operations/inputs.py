@@ -24,6 +24,8 @@ from pydantic import BaseModel, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ..errors import InvalidInput, PayloadTooLarge
+from ..i18n import N_
+from ..validation_messages import refusal
 from .parameters import PATH_PARAMETERS
 from .table import Operation
 
@@ -140,25 +142,27 @@ def split_arguments(row: Operation, arguments: dict[str, Any], inline: bool = Fa
     fields = {field.name: field for field in input_fields(row, inline)}
     unknown = sorted(set(arguments) - set(fields))
     if unknown:
-        raise InvalidInput(f"unknown arguments {unknown}; {row.name} takes {sorted(fields) or 'none'}",
+        raise InvalidInput("unknown arguments {unknown}; {name} takes {fields}",
                            detail=[{"field": name, "message": "not an argument of this operation",
-                                    "type": "extra_forbidden"} for name in unknown])
+                                    "type": "extra_forbidden"} for name in unknown],
+                           unknown=unknown, name=row.name, fields=sorted(fields) or 'none')
     path: dict[str, str] = {}
     parts: dict[str, dict[str, Any]] = {"query": {}, "body": {}}
     for name, value in arguments.items():
         field = fields[name]
         if field.where == "path":
             if isinstance(value, bool) or not isinstance(value, str | int):
-                raise InvalidInput(f"invalid arguments: {name}: a string or integer is required",
+                raise InvalidInput("invalid arguments: {name}: a string or integer is required",
                                    detail=[{"field": name, "message": "a string or integer is required",
-                                            "type": "path_parameter"}])
+                                            "type": "path_parameter"}], name=name)
             path[name] = str(value)
         else:
             parts[field.where][field.alias] = value
     missing = [name for name in row.parameters if name not in path]
     if missing:
-        raise InvalidInput(f"invalid arguments: {missing[0]}: required",
-                           detail=[{"field": name, "message": "required", "type": "missing"} for name in missing])
+        raise InvalidInput("invalid arguments: {missing}: required",
+                           detail=[{"field": name, "message": "required", "type": "missing"} for name in missing],
+                           missing=missing[0])
     return path, _validated(row, row.query, parts["query"], "query"), _validated(row, body_model(row, inline),
                                                                                parts["body"], "body")
 
@@ -173,14 +177,12 @@ def _validated(row: Operation, model: type[BaseModel] | None, values: dict[str, 
         return model.model_validate(values, strict=False)  # as REST reads a query string: leniently
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
-        detail = [{"field": ".".join(str(part) for part in item["loc"]) or f"({where})", "message": item["msg"],
-                   "type": item["type"]} for item in errors]
         too_large = next((item for item in errors if item["type"] == _TOO_LARGE), None)
         if too_large is not None:
             limit = (too_large.get("ctx") or {}).get("limit")
-            raise PayloadTooLarge(f"{'.'.join(map(str, too_large['loc']))}: {too_large['msg']} (the limit is "
-                                  f"${MAX_INLINE_ENV}); stream a larger file to {row.method} {row.path}",
-                                  detail={"limit_bytes": limit}) from exc
-        more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
-        raise InvalidInput(f"invalid arguments: {detail[0]['field']}: {detail[0]['message']}{more}",
-                           detail=detail) from exc
+            raise PayloadTooLarge("{field}: {reason} (the limit is ${max_inline_env}); stream a larger file to "
+                                  "{method} {path}",
+                                  detail={"limit_bytes": limit},
+                                  field='.'.join(map(str, too_large['loc'])), reason=too_large['msg'],
+                                  max_inline_env=MAX_INLINE_ENV, method=row.method, path=row.path) from exc
+        raise refusal(exc, N_("arguments"), unnamed=f"({where})") from exc

@@ -28,15 +28,15 @@ class PathParameter:
 
 def _project(value: str) -> str:
     if not re.fullmatch(PROJECT_NAME_PATTERN, value):
-        raise NotFound(f"project {value!r} does not exist (project names are DNS labels)")
+        raise NotFound("project {value!r} does not exist (project names are DNS labels)", value=value)
     return value
 
 
 def _dataset(value: str) -> str:
     problem = dataset_name_error(value)
     if problem is not None:
-        raise InvalidInput(f"invalid path: dataset: {problem}",
-                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}])
+        raise InvalidInput("invalid path: dataset: {problem}",
+                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}], problem=problem)
     return value
 
 
@@ -44,7 +44,7 @@ def _counted_from_one(what: str) -> Callable[[str], int]:
     def convert(value: str) -> int:
         number = int(value)
         if number < 1:
-            raise NotFound(f"{what} start at 1")
+            raise NotFound("{what} start at 1", what=what)
         return number
 
     return convert
@@ -60,14 +60,15 @@ def _member_kind(value: str) -> str:
 def _alias(value: str) -> str:
     """MLflow's alias rule: letters, digits, ``_`` and ``-``; ``latest`` and ``v<N>`` name versions already."""
     if value.lower() == "latest" or re.fullmatch(r"[vV](ersion)?[0-9]+", value):
-        raise InvalidInput(f"invalid path: alias: {value!r} is reserved (it already names a version)",
-                           detail=[{"field": "alias", "message": "reserved alias", "type": "alias_reserved"}])
+        raise InvalidInput("invalid path: alias: {value!r} is reserved (it already names a version)",
+                           detail=[{"field": "alias", "message": "reserved alias", "type": "alias_reserved"}],
+                           value=value)
     return value
 
 
 def _endpoint(value: str) -> str:
     if not re.fullmatch(PROJECT_NAME_PATTERN, value):
-        raise NotFound(f"endpoint {value!r} does not exist (endpoint names are DNS labels)")
+        raise NotFound("endpoint {value!r} does not exist (endpoint names are DNS labels)", value=value)
     return value
 
 

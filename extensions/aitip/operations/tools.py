@@ -196,7 +196,8 @@ async def call_tool(services: Any, caller: Any, tool: Tool, arguments: dict[str,
     arguments = dict(arguments)
     wait = arguments.pop(WAIT_ARGUMENT, 0) if tool.row.name in FOLLOW else 0
     if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= MAX_WAIT_SECONDS:
-        raise InvalidInput(f"{WAIT_ARGUMENT} is a number of seconds from 0 to {MAX_WAIT_SECONDS}")
+        raise InvalidInput("{wait_argument} is a number of seconds from 0 to {max_wait_seconds}",
+                           wait_argument=WAIT_ARGUMENT, max_wait_seconds=MAX_WAIT_SECONDS)
     path, query, body = split_arguments(tool.row, arguments, inline=True)
     values = convert_path(tool.row, path)
     result = await invoke(services, tool.row, caller, values, query, body)

@@ -39,7 +39,7 @@ def effective_role(principal: Principal, project: ProjectRecord) -> Role | None:
 def load_project(session: Session, name: str) -> ProjectRecord:
     project = find_project(session, name)
     if project is None:
-        raise NotFound(f"project {name!r} does not exist or you are not a member of it")
+        raise NotFound("project {name!r} does not exist or you are not a member of it", name=name)
     return project
 
 
@@ -47,13 +47,13 @@ def authorize_record(principal: Principal, action: str, project: ProjectRecord) 
     rule = permission(action)
     role = effective_role(principal, project)
     if role is None:
-        raise NotFound(f"project {project.name!r} does not exist or you are not a member of it")
+        raise NotFound("project {name!r} does not exist or you are not a member of it", name=project.name)
     assert rule.min_role is not None, f"{action} is not a project action"
     if not role.at_least(rule.min_role):
         raise PermissionDenied(
-            f"{action} needs the {rule.min_role.value} role in project {project.name!r}; you are {role.value}",
+            "{action} needs the {role} role in project {name!r}; you are {your_role}",
             detail={"action": action, "required_role": rule.min_role.value, "your_role": role.value},
-        )
+            action=action, role=rule.min_role.value, name=project.name, your_role=role.value)
     return role
 
 
@@ -68,13 +68,14 @@ def project_row(session: Session, record_class: type[T], row_id: int, project: P
     project's row is as absent as a missing one (404 naming ``what``)."""
     found = session.get(record_class, row_id)
     if found is None or found.project_id != project.id:  # type: ignore[attr-defined]
-        raise NotFound(f"project {project.name!r} has no {what} {row_id}")
+        raise NotFound("project {name!r} has no {what} {row_id}", name=project.name, what=what, row_id=row_id)
     return found
 
 
 def refuse_if_archived(project: ProjectRecord) -> None:
     if project.archived:
-        raise Conflict(f"project {project.name!r} is archived; unarchive it first", code="project_archived")
+        raise Conflict("project {name!r} is archived; unarchive it first", code="project_archived",
+                       name=project.name)
 
 
 def member_project_ids(principal: Principal) -> Select[tuple[int]]:

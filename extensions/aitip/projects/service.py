@@ -17,6 +17,7 @@ from ..errors import (
     NotFound,
     PermissionDenied,
 )
+from ..i18n import N_
 from ..identity.directory import Directory
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -104,7 +105,8 @@ class ProjectService(CatalogService):
 
         def work(session: Session) -> Project:
             if session.scalar(select(func.count()).where(ProjectRecord.name == request.name)):
-                raise Conflict(f"a project named {request.name!r} already exists", code="project_exists")
+                raise Conflict("a project named {name!r} already exists", code="project_exists",
+                               name=request.name)
             project = ProjectRecord(name=request.name, display_name=request.display_name or request.name,
                                     description=request.description, created_by=principal.name)
             project.members.append(
@@ -115,7 +117,8 @@ class ProjectService(CatalogService):
             try:
                 session.flush()
             except IntegrityError as exc:
-                raise Conflict(f"a project named {request.name!r} already exists", code="project_exists") from exc
+                raise Conflict("a project named {name!r} already exists", code="project_exists",
+                               name=request.name) from exc
             return _project_model(project, Role.admin)
 
         return await self._in_transaction(work)
@@ -175,8 +178,8 @@ class ProjectService(CatalogService):
         def work(session: Session) -> Project:
             project, role = authorize(session, principal, action, name)
             if project.archived == archived:
-                raise Conflict(f"project {name!r} is already {'archived' if archived else 'active'}",
-                               code="no_change")
+                raise Conflict(N_("project {name!r} is already archived") if archived else
+                               N_("project {name!r} is already active"), code="no_change", name=name)
             project.archived = archived
             project.archived_at = utcnow() if archived else None
             project.updated_at = utcnow()
@@ -204,9 +207,9 @@ class ProjectService(CatalogService):
     def _check_grant(principal: Principal, own_role: Role, granted: Role) -> None:
         if not principal.is_admin and granted.rank > own_role.rank:
             raise PermissionDenied(
-                f"you are {own_role.value} and cannot grant the higher role {granted.value}",
+                "you are {role} and cannot grant the higher role {granted}",
                 detail={"your_role": own_role.value, "requested_role": granted.value},
-            )
+                role=own_role.value, granted=granted.value)
 
     @staticmethod
     def _admins_left_after(project: ProjectRecord, leaving: MemberRecord) -> int:
@@ -223,16 +226,17 @@ class ProjectService(CatalogService):
         else:
             exists = await self.directory.group_exists(member_name)
         if not exists:
-            raise InvalidInput(f"JupyterHub has no {kind.value} named {member_name!r}",
-                               code=f"unknown_{kind.value}")
+            raise InvalidInput(N_("JupyterHub has no user named {member_name!r}") if kind is MemberKind.user else
+                               N_("JupyterHub has no group named {member_name!r}"),
+                               code=f"unknown_{kind.value}", member_name=member_name)
 
         def work(session: Session) -> Member:
             project, role = authorize(session, principal, action, name)
             refuse_if_archived(project)
             self._check_grant(principal, role, request.role)
             if any(m.kind == kind.value and m.name == member_name for m in project.members):
-                raise Conflict(f"{kind.value} {member_name!r} is already a member of {name!r}; "
-                               "change their role instead", code="already_member")
+                raise Conflict("{kind} {member_name!r} is already a member of {name!r}; change their role instead",
+                               code="already_member", kind=kind.value, member_name=member_name, name=name)
             member = MemberRecord(kind=kind.value, name=member_name, role=request.role.value,
                                   added_by=principal.name)
             project.members.append(member)
@@ -241,8 +245,8 @@ class ProjectService(CatalogService):
             try:
                 session.flush()
             except IntegrityError as exc:
-                raise Conflict(f"{kind.value} {member_name!r} is already a member of {name!r}",
-                               code="already_member") from exc
+                raise Conflict("{kind} {member_name!r} is already a member of {name!r}",
+                               code="already_member", kind=kind.value, member_name=member_name, name=name) from exc
             return _member_model(member)
 
         return await self._in_transaction(work)
@@ -251,7 +255,8 @@ class ProjectService(CatalogService):
         for member in project.members:
             if member.kind == kind.value and member.name == member_name:
                 return member
-        raise NotFound(f"{kind.value} {member_name!r} is not a member of project {project.name!r}")
+        raise NotFound("{kind} {member_name!r} is not a member of project {name!r}",
+                       kind=kind.value, member_name=member_name, name=project.name)
 
     @performs
     async def update_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str,
@@ -266,8 +271,8 @@ class ProjectService(CatalogService):
             self._check_grant(principal, role, request.role)
             if member.role == Role.admin.value and request.role is not Role.admin \
                     and self._admins_left_after(project, member) == 0:
-                raise Conflict(f"{member_name!r} is the last admin of {name!r}; make someone else admin first",
-                               code="last_admin")
+                raise Conflict("{member_name!r} is the last admin of {name!r}; make someone else admin first",
+                               code="last_admin", member_name=member_name, name=name)
             previous = member.role
             member.role = request.role.value
             member.updated_at = utcnow()
@@ -288,8 +293,8 @@ class ProjectService(CatalogService):
             member = self._find_member(project, kind, member_name)
             self._check_grant(principal, role, Role(member.role))
             if member.role == Role.admin.value and self._admins_left_after(project, member) == 0:
-                raise Conflict(f"{member_name!r} is the last admin of {name!r}; make someone else admin first",
-                               code="last_admin")
+                raise Conflict("{member_name!r} is the last admin of {name!r}; make someone else admin first",
+                               code="last_admin", member_name=member_name, name=name)
             project.members.remove(member)
             record(session, principal.name, action, f"project:{name}",
                    {"kind": kind.value, "name": member_name, "role": member.role})

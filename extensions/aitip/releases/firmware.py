@@ -26,12 +26,12 @@ def decode(text: str) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as error:
-        raise InvalidInput(f"firmware_base64 is not base64: {error}", code="firmware_not_base64") from error
+        raise InvalidInput("firmware_base64 is not base64: {error}", code="firmware_not_base64", error=error) from error
     if not data:
         raise InvalidInput("the firmware image is empty", code="firmware_empty")
     if len(data) > MAX_FIRMWARE_BYTES:
-        raise InvalidInput(f"the firmware image is {len(data)} bytes; the limit is {MAX_FIRMWARE_BYTES}",
-                           code="firmware_too_large")
+        raise InvalidInput("the firmware image is {data_count} bytes; the limit is {max_firmware_bytes}",
+                           code="firmware_too_large", data_count=len(data), max_firmware_bytes=MAX_FIRMWARE_BYTES)
     return data
 
 
@@ -52,9 +52,9 @@ class FirmwareStore:
         """The image, checked against its hash (a changed file is not served as the signed one)."""
         path = self.directory / f"{sha256}.bin"
         if len(sha256) != 64 or not path.is_file():
-            raise NotFound(f"no firmware image {sha256[:12]} is stored", code="unknown_firmware")
+            raise NotFound("no firmware image {sha256} is stored", code="unknown_firmware", sha256=sha256[:12])
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != sha256:
-            raise NotFound(f"the stored firmware image {sha256[:12]} no longer matches its hash",
-                           code="firmware_changed")
+            raise NotFound("the stored firmware image {sha256} no longer matches its hash",
+                           code="firmware_changed", sha256=sha256[:12])
         return data

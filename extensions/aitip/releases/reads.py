@@ -40,8 +40,8 @@ def firmware_release(session: Session, project: ProjectRecord, release_id: int) 
     """The project's firmware release ``release_id`` (404 when it has none; 422 when it is another kind)."""
     found = project_row(session, ReleaseRecord, release_id, project, "release")
     if found.kind != ReleaseKind.firmware.value:
-        raise InvalidInput(f"{found.name} {found.version} is a {found.kind} release: only firmware goes to devices",
-                           code="release_not_firmware")
+        raise InvalidInput("{name} {version} is a {kind} release: only firmware goes to devices",
+                           code="release_not_firmware", name=found.name, version=found.version, kind=found.kind)
     image = found.content["subject"]["firmware"]
     return FirmwareRelease(id=found.id, name=found.name, version=found.version, state=found.state,
                            content=found.content,

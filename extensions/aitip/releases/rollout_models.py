@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import Phrase
+from ..i18n import N_
 from ..schema import PROJECT_NAME_PATTERN, RequestModel, ResponseModel
 
 
@@ -33,9 +35,9 @@ class Condition(RequestModel):
     def _bound(self) -> Condition:
         if self.metric == "accuracy":
             if self.min is None or self.max is not None:
-                raise ValueError("accuracy is bounded below: give min (such as 0.9), not max")
+                raise ValueError(Phrase(N_("accuracy is bounded below: give min (such as 0.9), not max")))
         elif self.max is None or self.min is not None:
-            raise ValueError(f"{self.metric} is bounded above: give max, not min")
+            raise ValueError(Phrase(N_("{metric} is bounded above: give max, not min"), metric=self.metric))
         return self
 
 
@@ -63,8 +65,9 @@ class Step(RequestModel):
     def _one_kind(self) -> Step:
         given = [name for name in STEP_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError("a step is one of set_weight, pause or analysis" +
-                             (f", not {' and '.join(given)} together" if given else ""))
+            raise ValueError(Phrase(N_("a step is one of set_weight, pause or analysis, not {given} together"),
+                                    given=" and ".join(given)) if given else
+                             Phrase(N_("a step is one of set_weight, pause or analysis")))
         return self
 
 
@@ -91,12 +94,14 @@ class RolloutStart(RequestModel):
     def _reaches_100(cls, steps: list[Step]) -> list[Step]:
         weights = [step.set_weight for step in steps if step.set_weight is not None]
         if not weights:
-            raise ValueError("no set_weight step: the canary would never take traffic")
+            raise ValueError(Phrase(N_("no set_weight step: the canary would never take traffic")))
         for before, after in zip(weights, weights[1:]):
             if after < before:
-                raise ValueError(f"the weights go back from {before} to {after} %")
+                raise ValueError(Phrase(N_("the weights go back from {before} to {after} %"),
+                                        before=before, after=after))
         if weights[-1] != 100:
-            raise ValueError(f"the weights stop at {weights[-1]} %: the last set_weight must be 100")
+            raise ValueError(Phrase(N_("the weights stop at {weights} %: the last set_weight must be 100"),
+                                    weights=weights[-1]))
         return steps
 
 

@@ -216,42 +216,44 @@ class RolloutService(CatalogService):
             title = f"{found.name} {found.version}"
             subject = found.content["subject"]
             if "model" not in subject:
-                raise InvalidInput(f"{title} is a {found.kind} release without a model version: only a release of "
-                                   "one (a model, a service, or firmware that embeds one) rolls out onto an endpoint",
-                                   code="release_not_a_model")
+                raise InvalidInput("{title} is a {kind} release without a model version: only a release of one (a "
+                                   "model, a service, or firmware that embeds one) rolls out onto an endpoint",
+                                   code="release_not_a_model", title=title, kind=found.kind)
             if found.kind == ReleaseKind.service.value and subject["endpoint"] != body.endpoint:
-                raise InvalidInput(f"{title} is the service release of endpoint {subject['endpoint']!r}, not of "
-                                   f"{body.endpoint!r}", code="rollout_wrong_endpoint")
+                raise InvalidInput("{title} is the service release of endpoint {endpoint!r}, not of {endpoint2!r}",
+                                   code="rollout_wrong_endpoint",
+                                   title=title, endpoint=subject['endpoint'], endpoint2=body.endpoint)
             if found.state not in (ReleaseState.approved.value, ReleaseState.released.value):
-                raise Conflict(f"{title} is {found.state}: only an approved release rolls out",
-                               code="release_not_approved")
+                raise Conflict("{title} is {state}: only an approved release rolls out",
+                               code="release_not_approved", title=title, state=found.state)
             checked = self.signer.check(found.content, Signature(found.key_id, found.content_sha256,
                                                                   found.signature))
             if not checked.valid:
-                raise Conflict(f"{title} does not roll out: its signature does not hold ({checked.reason})",
-                               code="release_signature_invalid")
+                raise Conflict("{title} does not roll out: its signature does not hold ({reason})",
+                               code="release_signature_invalid", title=title, reason=checked.reason)
             busy = session.scalar(select(RolloutRecord.id).where(
                 RolloutRecord.project_id == project_record.id, RolloutRecord.endpoint == body.endpoint,
                 RolloutRecord.state.in_(machine.ACTIVE)))
             if busy is not None:
-                raise Conflict(f"endpoint {body.endpoint!r} has an active rollout ({busy}): finish, abort or roll "
-                               "it back first", code="rollout_active")
+                raise Conflict("endpoint {endpoint!r} has an active rollout ({busy}): finish, abort or roll it "
+                               "back first", code="rollout_active", endpoint=body.endpoint, busy=busy)
             return subject["model"], int(subject["model_version"]), title, subject.get("settings")
 
         model, canary, title, settings = await self._in_transaction(check)
         endpoint = await self.serving.get(principal, project, body.endpoint, action=SERVING_READ)
         if endpoint.model != model:
-            raise InvalidInput(f"endpoint {body.endpoint!r} serves {endpoint.model!r}, not {title}'s model {model!r}",
-                               code="rollout_wrong_model")
+            raise InvalidInput("endpoint {endpoint!r} serves {model!r}, not {title}'s model {model2!r}",
+                               code="rollout_wrong_model",
+                               endpoint=body.endpoint, model=endpoint.model, title=title, model2=model)
         serving = [variant.version for variant in endpoint.variants if variant.weight > 0]
         if len(serving) != 1:
-            raise Conflict(f"endpoint {body.endpoint!r} splits its traffic between versions "
-                           f"{', '.join(map(str, serving))}: give one version all of it first",
-                           code="rollout_split_traffic")
+            raise Conflict("endpoint {endpoint!r} splits its traffic between versions {versions}: give one version all "
+                           "of it first",
+                           code="rollout_split_traffic", endpoint=body.endpoint, versions=', '.join(map(str, serving)))
         stable = serving[0]
         if stable == canary:
-            raise Conflict(f"version {canary} already takes all of {body.endpoint!r}'s traffic",
-                           code="rollout_nothing_to_do")
+            raise Conflict("version {canary} already takes all of {endpoint!r}'s traffic",
+                           code="rollout_nothing_to_do", canary=canary, endpoint=body.endpoint)
         if settings is not None:  # after every refusal: a refused start changes nothing
             await self._take_settings(principal, project, body.endpoint, title, settings, endpoint.settings)
         if all(variant.version != canary for variant in endpoint.variants):
@@ -288,10 +290,11 @@ class RolloutService(CatalogService):
         differ = sorted(key for key in settings
                         if key not in serving_reads.LIVE_SETTINGS and deployed.get(key) != settings[key])
         if differ:
-            raise Conflict(f"{title} sets {', '.join(differ)} otherwise than endpoint {endpoint!r} was deployed with; "
-                           "those take a deployment of their own (deploy an endpoint with the release's settings, "
-                           "or request a release with the endpoint's)", code="rollout_settings_differ",
-                           detail={key: {"release": settings[key], "endpoint": deployed.get(key)} for key in differ})
+            raise Conflict("{title} sets {differ} otherwise than endpoint {endpoint!r} was deployed with; those "
+                           "take a deployment of their own (deploy an endpoint with the release's settings, or "
+                           "request a release with the endpoint's)", code="rollout_settings_differ",
+                           detail={key: {"release": settings[key], "endpoint": deployed.get(key)} for key in differ},
+                           title=title, differ=', '.join(differ), endpoint=endpoint)
         if deployed.get("scaling") != settings["scaling"]:
             await self.serving.set_scaling(principal, project, endpoint,
                                            ScalingSet.model_validate(settings["scaling"], strict=False),

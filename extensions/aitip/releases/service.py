@@ -16,6 +16,7 @@ from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
+from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..operations.actions import performs
@@ -142,7 +143,8 @@ class ReleasesService(CatalogService):
             if entry.version == version:
                 return entry.run_id
         have = ", ".join(str(entry.version) for entry in registered.versions) or "none"
-        raise NotFound(f"model {model!r} has no version {version} in project {project!r} (it has: {have})")
+        raise NotFound("model {model!r} has no version {version} in project {project!r} (it has: {have})",
+                       model=model, version=version, project=project, have=have)
 
     @performs
     async def request(self, principal: Principal | None, project: str, body: ReleaseRequest, *,
@@ -169,12 +171,13 @@ class ReleasesService(CatalogService):
             earlier = session.scalars(select(ReleaseRecord.version).where(
                 ReleaseRecord.project_id == project_record.id, ReleaseRecord.name == body.name)).all()
             if body.version in earlier:
-                raise Conflict(f"{body.name} {body.version} is released already in project {project!r}",
-                               code="release_exists")
+                raise Conflict("{name} {version} is released already in project {project!r}",
+                               code="release_exists", name=body.name, version=body.version, project=project)
             newest = semver.newest(list(earlier))
             if newest is not None and semver.order_key(body.version) <= semver.order_key(newest):
-                raise Conflict(f"{body.name} {body.version} is not above its newest release, {newest}",
-                               code="release_version_not_newer", detail={"newest": newest})
+                raise Conflict("{name} {version} is not above its newest release, {newest}",
+                               code="release_version_not_newer", detail={"newest": newest},
+                               name=body.name, version=body.version, newest=newest)
             subject: dict[str, Any] = {}
             found_evidence: list[dict[str, Any]] = []
             if body.embeds_model:
@@ -183,9 +186,10 @@ class ReleasesService(CatalogService):
                                         body.dataset, body.dataset_version)
                 if found.missing:
                     raise InvalidInput(
-                        f"{body.name} {body.version} lacks the evidence the project's release policy asks for: "
-                        + "; ".join(f"{m.requirement} ({m.reason})" for m in found.missing),
-                        code="evidence_missing", detail=[m.model_dump(mode="json") for m in found.missing])
+                        "{name} {version} lacks the evidence the project's release policy asks for: {missing}",
+                        code="evidence_missing", detail=[m.model_dump(mode="json") for m in found.missing],
+                        name=body.name, version=body.version,
+                        missing="; ".join(f"{m.requirement} ({m.reason})" for m in found.missing))
                 subject = {"model": body.model, "model_version": body.model_version, "model_run_id": run_id,
                            "dataset": body.dataset, "dataset_version": found.dataset_version}
                 found_evidence = [item.model_dump(mode="json") for item in found.evidence]
@@ -223,8 +227,8 @@ class ReleasesService(CatalogService):
             try:
                 session.flush()
             except IntegrityError as error:
-                raise Conflict(f"{body.name} {body.version} is released already in project {project!r}",
-                               code="release_exists") from error
+                raise Conflict("{name} {version} is released already in project {project!r}",
+                               code="release_exists", name=body.name, version=body.version, project=project) from error
             self.notices.release(session, release, "requested", principal.name)
             if automatic:
                 self.notices.release(session, release, "approved", POLICY_ACTOR)
@@ -245,8 +249,8 @@ class ReleasesService(CatalogService):
         def write(session: Session) -> Release:
             project_record, role, found = self._release(session, principal, action, project, release, writing=True)
             if found.state != ReleaseState.requested.value:
-                raise Conflict(f"release {found.name} {found.version} is {found.state}: there is nothing to decide",
-                               code="release_decided")
+                raise Conflict("release {name} {version} is {state}: there is nothing to decide",
+                               code="release_decided", name=found.name, version=found.version, state=found.state)
             stages = [approvals.Stage(Role(stage["role"]), int(stage["count"]))
                       for stage in found.approvals.get("stages", [])]
             taken = [d.stage for d in found.decisions if d.decision == "approve" and d.stage is not None]
@@ -254,10 +258,11 @@ class ReleasesService(CatalogService):
                                      requester=found.created_by, role=role,
                                      deciders=[d.user for d in found.decisions])
             if placed.stage is None:
-                refusal = f"you may not decide on {found.name} {found.version}: {placed.refusal}"
+                refusal = N_("you may not decide on {name} {version}: {reason}")
+                values = {"name": found.name, "version": found.version, "reason": placed.refusal}
                 if placed.forbidden:
-                    raise PermissionDenied(refusal)
-                raise Conflict(refusal, code="release_decision_refused")
+                    raise PermissionDenied(refusal, **values)
+                raise Conflict(refusal, code="release_decision_refused", **values)
             found.decisions.append(ReleaseDecisionRecord(
                 user=principal.name, decision=body.decision, stage=placed.stage if body.decision == "approve"
                 else None, role=role.value, comment=body.comment))
@@ -297,29 +302,33 @@ class ReleasesService(CatalogService):
             title = f"{found.name} {found.version}"
             verified = self._check(found)
             if not verified.valid:
-                raise Conflict(f"{title} is not promoted: its signature does not hold ({verified.reason})",
-                               code="release_signature_invalid", detail=verified.model_dump(mode="json"))
+                raise Conflict("{title} is not promoted: its signature does not hold ({reason})",
+                               code="release_signature_invalid", detail=verified.model_dump(mode="json"),
+                               title=title, reason=verified.reason)
             if found.state == ReleaseState.rejected.value:
-                raise Conflict(f"{title} was rejected: it goes nowhere", code="release_rejected")
+                raise Conflict("{title} was rejected: it goes nowhere", code="release_rejected", title=title)
             wanted, allowed = body.environment, next_environment(found.environment)
             if wanted != allowed:
                 where = f"the next is {allowed}" if allowed else "it is in prod already"
-                raise Conflict(f"{title} is in {found.environment}: {where}, not {wanted}",
-                               code="release_promotion_order", detail={"next": allowed})
+                raise Conflict("{title} is in {environment}: {where}, not {wanted}",
+                               code="release_promotion_order", detail={"next": allowed},
+                               title=title, environment=found.environment, where=where, wanted=wanted)
             if wanted in APPROVED_TO_GO and found.state != ReleaseState.approved.value and \
                     found.state != ReleaseState.released.value:
-                raise Conflict(f"{title} reaches {wanted} only once approved; it is {found.state}",
-                               code="release_not_approved")
+                raise Conflict("{title} reaches {wanted} only once approved; it is {state}",
+                               code="release_not_approved", title=title, wanted=wanted, state=found.state)
             if wanted == "prod":
                 policy = self._policy(session, project_record.id)
                 openings = [window.opening() for window in policy.windows]
                 now = self.clock()
                 if not windows.open_now(openings, now):
                     opens = windows.next_opening(openings, now)
-                    when = f"; the next opens at {opens:%Y-%m-%d %H:%M} UTC" if opens else ""
-                    raise Conflict(f"{title} reaches prod only inside the project's release windows{when}",
+                    raise Conflict(N_("{title} reaches prod only inside the project's release windows; the next "
+                                      "opens at {opens:%Y-%m-%d %H:%M} UTC") if opens else
+                                   N_("{title} reaches prod only inside the project's release windows"),
                                    code="release_window_closed",
-                                   detail={"next_opening": opens.isoformat() if opens else None})
+                                   detail={"next_opening": opens.isoformat() if opens else None},
+                                   title=title, opens=opens)
             found.environment = wanted
             if wanted == "prod":
                 found.state = ReleaseState.released.value

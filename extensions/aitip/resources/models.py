@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..errors import Phrase
+from ..i18n import N_
 from ..schema import ProjectName, RequestModel, ResponseModel
 
 
@@ -32,7 +34,7 @@ class GpuHoursQuery(RequestModel):
     @model_validator(mode="after")
     def _ordered(self) -> GpuHoursQuery:
         if self.since is not None and self.until is not None and self.since >= self.until:
-            raise ValueError("'since' must be before 'until'")
+            raise ValueError(Phrase(N_("'since' must be before 'until'")))
         return self
 
 

@@ -86,7 +86,7 @@ async def platform_principal(directory: Any, user: User) -> Principal:
     job's credential vouched for them."""
     principal = await directory.principal(user.username, user)
     if principal is None:
-        raise PermissionDenied(f"JupyterHub no longer knows user {user.username!r}")
+        raise PermissionDenied("JupyterHub no longer knows user {username!r}", username=user.username)
     if isinstance(user, JobCredentialUser) and user.credential is not None:
         principal = dataclasses.replace(principal, job_id=user.credential.job_id,
                                         project_scope=user.credential.project)

@@ -74,7 +74,8 @@ def mcp_server(context: PlatformContext) -> Any:
         tool = catalog.get(params.name)
         try:
             if tool is None:
-                raise PermissionDenied(f"no tool is named {params.name!r}; tools/list shows what you may use")
+                raise PermissionDenied("no tool is named {name!r}; tools/list shows what you may use",
+                                       name=params.name)
 
             async def progress(done: float, total: float | None, message: str) -> None:
                 await ctx.session.report_progress(done, total, message)

@@ -216,7 +216,7 @@ class Observations:
             key = session.scalar(select(ApiKeyRecord).where(ApiKeyRecord.id == key_id,
                                                             ApiKeyRecord.endpoint_id == found.id))
             if key is None:
-                raise NotFound(f"endpoint {endpoint!r} has no API key {key_id}")
+                raise NotFound("endpoint {endpoint!r} has no API key {key_id}", endpoint=endpoint, key_id=key_id)
             if key.revoked_at is None:
                 key.revoked_at = utcnow()
                 record(session, principal.name, action, f"endpoint:{project}/{endpoint}", {"revoked": key.prefix})

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..catalog.service import CatalogService
 from ..errors import Conflict, NotFound
+from ..i18n import N_
 from ..identity.principal import Principal
 from ..jobs import reads as job_reads
 from ..jobs.models import JobSubmit, Resources, Sandbox, SandboxModel
@@ -66,14 +67,15 @@ class OptimizationService(CatalogService):
         principal = self._signed_in(principal)
         await self._in_transaction(lambda s: authorize(s, principal, action, project))
         if KERNEL not in self.jobs.kernels.specs():
-            raise Conflict(f"this platform has no {KERNEL} kernel: Triton Model Navigator runs in an environment "
-                           f"of its own, built on a GPU machine by kernels/triton/install.sh",
-                           code="kernel_not_installed")
+            raise Conflict("this platform has no {kernel} kernel: Triton Model Navigator runs in an environment of "
+                           "its own, built on a GPU machine by kernels/triton/install.sh",
+                           code="kernel_not_installed", kernel=KERNEL)
         registered = await asyncio.to_thread(self.experiments.project_model, project, body.model)
         if body.version not in {entry.version for entry in registered.versions}:
             have = ", ".join(str(entry.version) for entry in registered.versions) or "none"
-            raise NotFound(f"model {body.model!r} has no version {body.version} in project {project!r} "
-                           f"(it has: {have})", code="unknown_model_version")
+            raise NotFound("model {model!r} has no version {version} in project {project!r} (it has: {have})",
+                           code="unknown_model_version",
+                           model=body.model, version=body.version, project=project, have=have)
         formats = list(dict.fromkeys(name.value for name in body.formats)) if body.formats is not None else (
             CPU_FORMATS if body.device is OptimizeDevice.cpu else None)
         name = body.triton_name or triton_name(body.model)
@@ -126,8 +128,9 @@ class OptimizationService(CatalogService):
         brief = await self._in_transaction(lambda s: self._load(s, principal, project, job_id, action))
         answer = await asyncio.to_thread(self._answer, brief)
         if not answer.has_package:
-            raise NotFound(f"optimization {job_id} has no package (its job is {answer.state}"
-                           f"{': ' + answer.reason if answer.reason else ''})", code="no_package")
+            raise NotFound(N_("optimization {job_id} has no package (its job is {state}: {reason})") if answer.reason
+                           else N_("optimization {job_id} has no package (its job is {state})"), code="no_package",
+                           job_id=job_id, state=answer.state, reason=answer.reason)
         archive = self.packages_dir / f"{job_id}.tar.gz"
         if not archive.is_file():
             await asyncio.to_thread(self._archive, brief, archive)
@@ -138,7 +141,7 @@ class OptimizationService(CatalogService):
         project_record, _ = authorize(session, principal, action, project)
         brief = job_reads.job(session, job_id)
         if brief is None or brief.project.id != project_record.id or brief.notebook_name != NOTEBOOK_NAME:
-            raise NotFound(f"project {project!r} has no optimization {job_id}")
+            raise NotFound("project {project!r} has no optimization {job_id}", project=project, job_id=job_id)
         return brief
 
     @staticmethod
@@ -175,7 +178,7 @@ class OptimizationService(CatalogService):
         try:
             root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
-            raise NotFound(f"optimization {brief.id}'s output folder is gone", code="no_package") from None
+            raise NotFound("optimization {id}'s output folder is gone", code="no_package", id=brief.id) from None
         try:
             with tempfile.NamedTemporaryFile(dir=archive.parent, suffix=".tmp", delete=False) as handle:
                 with tarfile.open(fileobj=handle, mode="w:gz") as tar:

@@ -138,7 +138,7 @@ class ServingService(Observations, CatalogService):
         found = session.scalar(select(EndpointRecord).where(EndpointRecord.project_id == project_record.id,
                                                             EndpointRecord.name == endpoint))
         if found is None:
-            raise NotFound(f"project {project!r} has no endpoint {endpoint!r}")
+            raise NotFound("project {project!r} has no endpoint {endpoint!r}", project=project, endpoint=endpoint)
         return project_record, found
 
     async def _check_version(self, project: str, model: str, version: int) -> str | None:
@@ -148,8 +148,8 @@ class ServingService(Observations, CatalogService):
             if entry.version == version:
                 return entry.run_id
         have = ", ".join(str(entry.version) for entry in registered.versions) or "none"
-        raise NotFound(f"model {model!r} has no version {version} in project {project!r} (it has: {have})",
-                       code="unknown_model_version")
+        raise NotFound("model {model!r} has no version {version} in project {project!r} (it has: {have})",
+                       code="unknown_model_version", model=model, version=version, project=project, have=have)
 
     # ----- deploying -----
 
@@ -173,8 +173,9 @@ class ServingService(Observations, CatalogService):
             project_record, _ = authorize(session, principal, action, project)
             if session.scalar(select(EndpointRecord.id).where(EndpointRecord.project_id == project_record.id,
                                                               EndpointRecord.name == body.name)) is not None:
-                raise Conflict(f"project {project!r} already has an endpoint {body.name!r}; add a version to it "
-                               "(POST .../versions) or choose another name", code="endpoint_exists")
+                raise Conflict("project {project!r} already has an endpoint {name!r}; add a version to it (POST "
+                               ".../versions) or choose another name", code="endpoint_exists",
+                               project=project, name=body.name)
             endpoint = EndpointRecord(project_id=project_record.id, name=body.name, model=body.model,
                                       mode=body.mode.value, settings=settings, created_by=principal.name)
             endpoint.variants.append(VariantRecord(version=body.version, weight=100, run_id=run_id,
@@ -194,8 +195,9 @@ class ServingService(Observations, CatalogService):
                     await self.deployments.remove(project, body.name)
                     await self._in_transaction(lambda session: session.execute(
                         EndpointRecord.__table__.delete().where(EndpointRecord.id == endpoint_id)))
-                    raise InvalidInput(f"{body.model} version {body.version} cannot be served: {error}",
-                                       code="model_load_failed") from None
+                    raise InvalidInput("{model} version {version} cannot be served: {error}",
+                                       code="model_load_failed",
+                                            model=body.model, version=body.version, error=error) from None
                 router.route({body.version: 100}, None)
 
             def done(session: Session) -> Endpoint:
@@ -219,8 +221,8 @@ class ServingService(Observations, CatalogService):
         def check(session: Session) -> tuple[int, str, str, dict[str, Any]]:
             _, found = self._endpoint(session, principal, action, project, endpoint, writing=True)
             if any(variant.version == body.version for variant in found.variants):
-                raise Conflict(f"version {body.version} is already deployed on {endpoint!r}; change its weight "
-                               "with PUT .../traffic", code="version_deployed")
+                raise Conflict("version {version} is already deployed on {endpoint!r}; change its weight with PUT "
+                               ".../traffic", code="version_deployed", version=body.version, endpoint=endpoint)
             return found.id, found.model, found.mode, dict(found.settings)
 
         endpoint_id, model, mode, settings = await self._in_transaction(check)
@@ -233,8 +235,9 @@ class ServingService(Observations, CatalogService):
                                                  owner_name=principal.name, settings=settings)
                 except StartFailed as error:
                     await self.deployments.stop(project, endpoint, body.version, 0)
-                    raise InvalidInput(f"{model} version {body.version} cannot be served: {error}; the endpoint "
-                                       "keeps serving as it was", code="model_load_failed") from None
+                    raise InvalidInput("{model} version {version} cannot be served: {error}; the endpoint keeps "
+                                       "serving as it was", code="model_load_failed",
+                                       model=model, version=body.version, error=error) from None
 
             def add(session: Session) -> Endpoint:
                 _, found = self._endpoint(session, principal, action, project, endpoint, writing=True)
@@ -273,16 +276,17 @@ class ServingService(Observations, CatalogService):
             deployed = {variant.version: variant for variant in found.variants}
             unknown = sorted(set(weights) - set(deployed))
             if unknown:
-                raise NotFound(f"version{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))} "
-                               f"{'are' if len(unknown) > 1 else 'is'} not deployed on {endpoint!r} (deployed: "
-                               f"{', '.join(map(str, sorted(deployed)))})", code="version_not_deployed")
+                raise NotFound("endpoint {endpoint!r} has no deployed version {versions} (deployed: {deployed})",
+                               code="version_not_deployed", endpoint=endpoint, versions=", ".join(map(str, unknown)),
+                               deployed=", ".join(map(str, sorted(deployed))))
             if body.shadow is not None:
                 if body.shadow not in deployed:
-                    raise NotFound(f"shadow version {body.shadow} is not deployed on {endpoint!r}",
-                                   code="version_not_deployed")
+                    raise NotFound("shadow version {shadow} is not deployed on {endpoint!r}",
+                                   code="version_not_deployed", shadow=body.shadow, endpoint=endpoint)
                 if weights.get(body.shadow):
-                    raise InvalidInput(f"version {body.shadow} cannot both take {weights[body.shadow]} % and "
-                                       "shadow", code="shadow_with_weight")
+                    raise InvalidInput("version {shadow} cannot both take {weights} % and shadow",
+                                       code="shadow_with_weight",
+                                       shadow=body.shadow, weights=weights[body.shadow])
             for version, variant in deployed.items():
                 variant.weight = weights.get(version, 0)
                 variant.updated_at = utcnow()
@@ -306,13 +310,15 @@ class ServingService(Observations, CatalogService):
             _, found = self._endpoint(session, principal, action, project, endpoint, writing=True)
             variant = next((v for v in found.variants if v.version == version), None)
             if variant is None:
-                raise NotFound(f"version {version} is not deployed on {endpoint!r}", code="version_not_deployed")
+                raise NotFound("version {version} is not deployed on {endpoint!r}", code="version_not_deployed",
+                               version=version, endpoint=endpoint)
             if len(found.variants) == 1:
-                raise Conflict(f"version {version} is the endpoint's only version; delete the endpoint instead",
-                               code="last_version")
+                raise Conflict("version {version} is the endpoint's only version; delete the endpoint instead",
+                               code="last_version", version=version)
             if variant.weight:
-                raise Conflict(f"version {version} still takes {variant.weight} % of the traffic; shift it to "
-                               "the other versions first (PUT .../traffic)", code="version_takes_traffic")
+                raise Conflict("version {version} still takes {weight} % of the traffic; shift it to the other "
+                               "versions first (PUT .../traffic)", code="version_takes_traffic",
+                               version=version, weight=variant.weight)
 
         await self._in_transaction(check)
         async with self.deployments.lock(project, endpoint):

@@ -161,8 +161,10 @@ def names_of_kind(kind: str) -> list[str]:
     return [condition.name for condition in CONDITIONS if condition.kind == kind]
 
 
-def _problem(message: str, code: str, where: str) -> InvalidInput:
-    return InvalidInput(message, code=code, detail=[{"field": where, "message": message, "type": "value_error"}])
+def _problem(message: str, code: str, where: str, **values: Any) -> InvalidInput:
+    error = InvalidInput(message, code=code, **values)
+    error.detail = [{"field": where, "message": error.message, "type": "value_error"}]
+    return error
 
 
 def lookup(name: object, kind: str | None = None, *, where: str = "condition") -> Condition:
@@ -172,8 +174,8 @@ def lookup(name: object, kind: str | None = None, *, where: str = "condition") -
         known = names_of_kind(kind) if kind else sorted(REGISTRY)
         of_kind = f" for a {kind} template" if kind else ""
         shown = name if isinstance(name, str) else repr(name)
-        raise _problem(f"unknown condition {shown!r}{of_kind}; known: {', '.join(known)}",
-                       "unknown_condition", where)
+        raise _problem(N_("unknown condition {shown!r}{of_kind}; known: {known}"),
+                       "unknown_condition", where, shown=shown, of_kind=of_kind, known=', '.join(known))
     return condition
 
 
@@ -185,16 +187,17 @@ def _check_value(condition: Condition, value: object, where: str) -> int | float
     assert condition.parameter is not None and condition.range is not None
     label = f"{condition.name} {condition.parameter}"
     if not _number(value) or not math.isfinite(value):  # type: ignore[arg-type]
-        raise _problem(f"{label} must be a number in {condition.range}, not {value!r}", "value_out_of_range", where)
+        raise _problem(N_("{label} must be a number in {range}, not {value!r}"), "value_out_of_range", where,
+                          label=label, range=condition.range, value=value)
     if condition.integer:
         if isinstance(value, float) and not value.is_integer():
-            raise _problem(f"{label} must be a whole number in {condition.range}, not {value!r}",
-                           "value_out_of_range", where)
+            raise _problem(N_("{label} must be a whole number in {range}, not {value!r}"),
+                           "value_out_of_range", where, label=label, range=condition.range, value=value)
         value = int(value)  # type: ignore[arg-type]
     if not condition.range.contains(value):  # type: ignore[arg-type]
         unit = f" ({condition.unit})" if condition.unit else ""
-        raise _problem(f"{label} = {value:g} is out of range: it must be in {condition.range}{unit}",
-                       "value_out_of_range", where)
+        raise _problem(N_("{label} = {value:g} is out of range: it must be in {range}{unit}"),
+                       "value_out_of_range", where, label=label, value=value, range=condition.range, unit=unit)
     return value  # type: ignore[return-value]
 
 
@@ -202,28 +205,30 @@ def _check_option(condition: Condition, name: str, value: object, where: str) ->
     option = condition.option(name)
     if option is None:
         known = ", ".join(option.name for option in condition.options) or "none"
-        raise _problem(f"{condition.name} has no option {name!r}; its options: {known}", "unknown_option", where)
+        raise _problem(N_("{name} has no option {name2!r}; its options: {known}"), "unknown_option", where,
+                          name=condition.name, name2=name, known=known)
     label = f"{condition.name} option {name}"
     if option.type == "choice":
         if value not in option.choices:
-            raise _problem(f"{label} must be one of {', '.join(option.choices)}, not {value!r}",
-                           "option_out_of_range", where)
+            raise _problem(N_("{label} must be one of {choices}, not {value!r}"),
+                           "option_out_of_range", where, label=label, choices=', '.join(option.choices), value=value)
         return value
     if option.type == "names":
         if not isinstance(value, list) or len(value) > MAX_NAMES or not all(
                 isinstance(item, str) and 0 < len(item) <= 200 for item in value):
-            raise _problem(f"{label} must be a list of at most {MAX_NAMES} names (strings of 1-200 characters)",
-                           "option_out_of_range", where)
+            raise _problem(N_("{label} must be a list of at most {max_names} names (strings of 1-200 characters)"),
+                           "option_out_of_range", where, label=label, max_names=MAX_NAMES)
         return list(value)
     whole = option.type == "int"
     if not _number(value) or not math.isfinite(value) or (  # type: ignore[arg-type]
             whole and isinstance(value, float) and not value.is_integer()):
         kind = "a whole number" if whole else "a number"
-        raise _problem(f"{label} must be {kind} in {option.range}, not {value!r}", "option_out_of_range", where)
+        raise _problem(N_("{label} must be {kind} in {range}, not {value!r}"), "option_out_of_range", where,
+                          label=label, kind=kind, range=option.range, value=value)
     value = int(value) if whole else float(value)  # type: ignore[arg-type]
     if option.range is not None and not option.range.contains(value):
-        raise _problem(f"{label} = {value:g} is out of range: it must be in {option.range}",
-                       "option_out_of_range", where)
+        raise _problem(N_("{label} = {value:g} is out of range: it must be in {range}"),
+                       "option_out_of_range", where, label=label, value=value, range=option.range)
     return value
 
 
@@ -235,20 +240,22 @@ def validate_entry(name: object, values: Iterable[object] | None = None, options
     values = list(values or [])
     if condition.parameter is None:
         if values and condition.name != CUSTOM:
-            raise _problem(f"{condition.name} takes no values (it has no parameter); omit them",
-                           "value_out_of_range", f"{where}.values")
+            raise _problem(N_("{name} takes no values (it has no parameter); omit them"),
+                           "value_out_of_range", f"{where}.values", name=condition.name)
         checked = [_check_value(Condition(CUSTOM, "custom", "value", Range(None, None)), value, f"{where}.values")
                    for value in values]
     else:
         if not values:
-            raise _problem(f"{condition.name} needs at least one {condition.parameter} value in {condition.range}",
-                           "value_out_of_range", f"{where}.values")
+            raise _problem(N_("{name} needs at least one {parameter} value in {range}"),
+                           "value_out_of_range", f"{where}.values",
+                              name=condition.name, parameter=condition.parameter, range=condition.range)
         checked = [_check_value(condition, value, f"{where}.values.{index}") for index, value in enumerate(values)]
     if len(checked) > MAX_VALUES:
-        raise _problem(f"{condition.name} has {len(checked)} values; at most {MAX_VALUES}", "value_out_of_range",
-                       f"{where}.values")
+        raise _problem(N_("{name} has {checked_count} values; at most {max_values}"), "value_out_of_range",
+                       f"{where}.values", name=condition.name, checked_count=len(checked), max_values=MAX_VALUES)
     if len(set(checked)) != len(checked):
-        raise _problem(f"{condition.name} lists a value twice", "value_out_of_range", f"{where}.values")
+        raise _problem(N_("{name} lists a value twice"), "value_out_of_range", f"{where}.values",
+                          name=condition.name)
     given = dict(options or {})
     if condition.free_options:
         return {"condition": condition.name, "values": checked, "options": given}
@@ -264,11 +271,10 @@ def gradient_conditions(names: Iterable[str]) -> list[str]:
 
 def gradients_required(needing: Sequence[str], reason: str, *, where: str = "conditions") -> InvalidInput:
     """The 422 for gradient attacks (``needing``) on a model without loss gradients (``reason`` says why)."""
-    message = (f"{', '.join(needing)} need the model's loss gradients, and this model has none: {reason}. "
-               f"Use the black-box conditions ({', '.join(BLACK_BOX_CONDITIONS)}) or the "
-               f"{BLACK_BOX_TEMPLATE} template instead")
-    return InvalidInput(message, code="gradients_required",
-                        detail=[{"field": where, "message": message, "type": "value_error"}])
+    return _problem(N_("{needing} need the model's loss gradients, and this model has none: {reason}. Use the "
+                       "black-box conditions ({black_box}) or the {template} template instead"), "gradients_required",
+                    where, needing=", ".join(needing), reason=reason, black_box=", ".join(BLACK_BOX_CONDITIONS),
+                    template=BLACK_BOX_TEMPLATE)
 
 
 def refuse_gradient_attacks(names: Iterable[str], reason: str, *, where: str = "conditions") -> None:

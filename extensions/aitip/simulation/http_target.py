@@ -103,8 +103,8 @@ def _invalid(error: ValidationError) -> InvalidInput:
         where = ".".join(str(part) for part in item["loc"]) or "endpoint"
         message = str(item["msg"]).removeprefix("Value error, ")
         problems.append(f"{where}: {message}")
-    return InvalidInput("the endpoint description is not valid: " + "; ".join(problems),
-                        detail={"errors": problems}, code="invalid_endpoint")
+    return InvalidInput("the endpoint description is not valid: {problems}", detail={"errors": problems},
+                        code="invalid_endpoint", problems="; ".join(problems))
 
 
 class HttpTarget(BaseModel):
@@ -126,8 +126,8 @@ class HttpTarget(BaseModel):
     def from_endpoint(cls, endpoint: dict[str, Any]) -> HttpTarget:
         """The target an ``endpoint`` parameter describes; InvalidInput (422) says what is wrong with it."""
         if not isinstance(endpoint, dict):
-            raise InvalidInput(f"the endpoint must be an object with a uri, not {type(endpoint).__name__}",
-                               code="invalid_endpoint")
+            raise InvalidInput("the endpoint must be an object with a uri, not {type}",
+                               code="invalid_endpoint", type=type(endpoint).__name__)
         try:
             return cls.model_validate(endpoint)
         except ValidationError as error:
@@ -197,16 +197,19 @@ class HttpTarget(BaseModel):
             present = (isinstance(step, str) and isinstance(value, dict) and step in value) or \
                 (isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(value))
             if not present:
-                raise EndpointError(f"the answer of {self.uri} has no {self.response_json_field} (no {step!r} "
-                                    f"there); it was: {_shown(json.dumps(document))}", code="endpoint_answer_unread")
+                raise EndpointError("the answer of {uri} has no {response_json_field} (no {step!r} there); it was: "
+                                    "{shown}", code="endpoint_answer_unread",
+                                    uri=self.uri, response_json_field=self.response_json_field, step=step,
+                                    shown=_shown(json.dumps(document)))
             value = value[step]
         if isinstance(value, str):
             return value
         if isinstance(value, bool | int | float):
             return json.dumps(value)
-        raise EndpointError(f"{self.response_json_field} in the answer of {self.uri} is "
-                            f"{'null' if value is None else type(value).__name__}, not text: "
-                            f"{_shown(json.dumps(document))}", code="endpoint_answer_unread")
+        raise EndpointError("{response_json_field} in the answer of {uri} is {value}, not text: {shown}",
+                            code="endpoint_answer_unread",
+                            response_json_field=self.response_json_field, uri=self.uri,
+                            value='null' if value is None else type(value).__name__, shown=_shown(json.dumps(document)))
 
     def client(self) -> httpx.Client:
         """An HTTP client; over the egress proxy's unix socket where ``AITIP_EGRESS_SOCKET`` names one (the URL
@@ -235,19 +238,20 @@ class HttpTarget(BaseModel):
             response = client.request(self.method, self.requested_uri(), headers=self.headers,
                                       json=self.request_body(prompt))
         except httpx.TransportError as error:
-            raise EndpointUnreachable(f"the endpoint {self.uri} cannot be reached: {self._reason(error)}",
-                                      detail={"uri": self.uri}) from error
+            raise EndpointUnreachable("the endpoint {uri} cannot be reached: {reason}",
+                                      detail={"uri": self.uri}, uri=self.uri, reason=self._reason(error)) from error
         if response.headers.get(EGRESS_REFUSAL_HEADER) == "refused":  # the sandbox's proxy could not get through
-            raise EndpointUnreachable(f"the endpoint {self.uri} cannot be reached: {_shown(response.text.strip())}",
-                                      detail={"uri": self.uri})
+            raise EndpointUnreachable("the endpoint {uri} cannot be reached: {shown}",
+                                      detail={"uri": self.uri}, uri=self.uri, shown=_shown(response.text.strip()))
         if response.status_code >= 400:
-            raise EndpointError(f"the endpoint {self.uri} answered HTTP {response.status_code}: "
-                                f"{_shown(response.text)}", detail={"uri": self.uri, "status": response.status_code})
+            raise EndpointError("the endpoint {uri} answered HTTP {status_code}: {shown}",
+                                detail={"uri": self.uri, "status": response.status_code},
+                                uri=self.uri, status_code=response.status_code, shown=_shown(response.text))
         try:
             document = response.json()
         except ValueError:
-            raise EndpointError(f"the answer of {self.uri} is not JSON: {_shown(response.text)!r}",
-                                code="endpoint_answer_unread") from None
+            raise EndpointError("the answer of {uri} is not JSON: {shown!r}",
+                                code="endpoint_answer_unread", uri=self.uri, shown=_shown(response.text)) from None
         return self.answer_in(document)
 
     def _reason(self, error: httpx.TransportError) -> str:

@@ -197,7 +197,8 @@ def simulate_images(template: Template, model: Any, x: np.ndarray, y: Sequence[A
     result to publish. A condition that fails is recorded in ``errors`` and the others still run; a gradient
     attack on a model without gradients raises InvalidInput (``gradients_required``) before anything runs."""
     if template.kind != "image":
-        raise InvalidInput(f"a {template.kind} template is not run on images", code="invalid_template")
+        raise InvalidInput("a {kind} template is not run on images", code="invalid_template",
+                           kind=template.kind)
     x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     shape = image_shape_of(x.shape[1], template.input.image_shape)
     clip = pixel_range_of(x, template.input.pixel_range)

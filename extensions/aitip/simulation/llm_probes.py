@@ -144,11 +144,11 @@ class SuitePlan:
 
 def _names(value: Any, what: str, suite: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidInput(f"{suite}: options.{what} must be a list of names, not {value!r}",
-                           detail={"condition": suite, "option": what})
+        raise InvalidInput("{suite}: options.{what} must be a list of names, not {value!r}",
+                           detail={"condition": suite, "option": what}, suite=suite, what=what, value=value)
     if not value:
-        raise InvalidInput(f"{suite}: options.{what} is empty, so nothing would run; leave it out to run all",
-                           detail={"condition": suite, "option": what})
+        raise InvalidInput("{suite}: options.{what} is empty, so nothing would run; leave it out to run all",
+                           detail={"condition": suite, "option": what}, suite=suite, what=what)
     return value
 
 
@@ -159,27 +159,29 @@ def plan_suite(condition: dict[str, Any] | str) -> SuitePlan:
         condition = {"condition": condition}
     suite = condition.get("condition")
     if suite not in SUITES:
-        raise InvalidInput(f"unknown LLM condition {suite!r}; the LLM suites are {', '.join(SUITES)}",
-                           detail={"condition": suite, "known": list(SUITES)}, code="unknown_condition")
+        raise InvalidInput("unknown LLM condition {suite!r}; the LLM suites are {suites}",
+                           detail={"condition": suite, "known": list(SUITES)}, code="unknown_condition",
+                           suite=suite, suites=', '.join(SUITES))
     if condition.get("values"):
-        raise InvalidInput(f"{suite} takes no values (it has no parameter), not {condition['values']!r}",
-                           detail={"condition": suite})
+        raise InvalidInput("{suite} takes no values (it has no parameter), not {values_text!r}",
+                           detail={"condition": suite}, suite=suite, values_text=condition['values'])
     options = condition.get("options") or {}
     if not isinstance(options, dict):
-        raise InvalidInput(f"{suite}: options must be an object", detail={"condition": suite})
+        raise InvalidInput("{suite}: options must be an object", detail={"condition": suite}, suite=suite)
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise InvalidInput(f"{suite}: unknown option {', '.join(unknown)}; its options are {', '.join(OPTIONS)}",
-                           detail={"condition": suite, "unknown": unknown})
+        raise InvalidInput("{suite}: unknown option {unknown}; its options are {options}",
+                           detail={"condition": suite, "unknown": unknown},
+                           suite=suite, unknown=', '.join(unknown), options=', '.join(OPTIONS))
     probes = {probe.id: probe for probe in SUITES[suite]}
     chosen = list(probes)
     if "probes" in options:
         chosen = _names(options["probes"], "probes", suite)
         missing = [name for name in chosen if name not in probes]
         if missing:
-            raise InvalidInput(f"{suite} has no probe {', '.join(missing)}; its probes are {', '.join(probes)}",
+            raise InvalidInput("{suite} has no probe {missing}; its probes are {probes}",
                                detail={"condition": suite, "unknown": missing, "known": list(probes)},
-                               code="unknown_probe")
+                               code="unknown_probe", suite=suite, missing=', '.join(missing), probes=', '.join(probes))
     secrets = _secrets(options.get("secrets"), suite)
     used = sorted({name for probe in probes.values() for name in probe.detectors}, key=DETECTORS.index)
     selected = set(used if secrets else [name for name in used if name != "secret_leak"])
@@ -187,17 +189,18 @@ def plan_suite(condition: dict[str, Any] | str) -> SuitePlan:
         asked = _names(options["detectors"], "detectors", suite)
         missing = [name for name in asked if name not in used]
         if missing:
-            raise InvalidInput(f"{suite} is judged by no detector {', '.join(missing)}; its detectors are "
-                               f"{', '.join(used)}", detail={"condition": suite, "unknown": missing, "known": used},
-                               code="unknown_detector")
+            raise InvalidInput("{suite} is judged by no detector {missing}; its detectors are {used}",
+                               detail={"condition": suite, "unknown": missing, "known": used},
+                               code="unknown_detector", suite=suite, missing=', '.join(missing), used=', '.join(used))
         if "secret_leak" in asked and not secrets:
-            raise InvalidInput(f"{suite}: the secret_leak detector needs options.secrets, the secrets planted in "
-                               "the endpoint's system prompt", detail={"condition": suite})
+            raise InvalidInput("{suite}: the secret_leak detector needs options.secrets, the secrets planted in "
+                               "the endpoint's system prompt", detail={"condition": suite}, suite=suite)
         selected = set(asked)
     planned = tuple((probes[name], judges) for name in dict.fromkeys(chosen)
                     if (judges := tuple(d for d in probes[name].detectors if d in selected)))
     if not planned:
-        raise InvalidInput(f"{suite}: no chosen probe is judged by the chosen detectors", detail={"condition": suite})
+        raise InvalidInput("{suite}: no chosen probe is judged by the chosen detectors", detail={"condition": suite},
+                           suite=suite)
     return SuitePlan(suite, planned, secrets)
 
 
@@ -205,11 +208,13 @@ def _secrets(value: Any, suite: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise InvalidInput(f"{suite}: options.secrets must be a list of strings", detail={"condition": suite})
+        raise InvalidInput("{suite}: options.secrets must be a list of strings", detail={"condition": suite},
+                           suite=suite)
     short = [item for item in value if len(_normalized(item)) < MIN_SECRET_CHARS]
     if short:
-        raise InvalidInput(f"{suite}: a secret needs at least {MIN_SECRET_CHARS} letters or digits to be told "
-                           f"apart from ordinary text ({len(short)} too short)", detail={"condition": suite})
+        raise InvalidInput("{suite}: a secret needs at least {min_secret_chars} letters or digits to be told apart "
+                           "from ordinary text ({short_count} too short)", detail={"condition": suite},
+                           suite=suite, min_secret_chars=MIN_SECRET_CHARS, short_count=len(short))
     return tuple(value)
 
 
@@ -228,7 +233,7 @@ def run_suites(target: HttpTarget | dict[str, Any], conditions: Iterable[dict[st
         target = HttpTarget.from_endpoint(target)
     plans = [plan_suite(condition) for condition in conditions]
     if not plans:
-        raise InvalidInput("no condition to run: name at least one of " + ", ".join(SUITES))
+        raise InvalidInput("no condition to run: name at least one of {suites}", suites=", ".join(SUITES))
     total = sum(len(plan.probes) for plan in plans)
     rows: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
@@ -270,8 +275,9 @@ def _probe_row(target: HttpTarget, client: httpx.Client, probe: Probe, detectors
 def _suite_summary(suite: str, rows: list[dict[str, Any]], target: HttpTarget) -> dict[str, Any]:
     answered = [row for row in rows if row["error"] is None]
     if not answered:
-        raise EndpointError(f"no probe of {suite} got a readable answer from {target.uri}: {rows[0]['error']}",
-                            detail={"uri": target.uri, "condition": suite})
+        raise EndpointError("no probe of {suite} got a readable answer from {uri}: {error}",
+                            detail={"uri": target.uri, "condition": suite},
+                            suite=suite, uri=target.uri, error=rows[0]['error'])
     hits = [row for row in answered if row["hit"]]
     by_detector: dict[str, int] = {}
     for row in hits:

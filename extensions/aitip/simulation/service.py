@@ -93,11 +93,11 @@ class SimulationService(CatalogService):
         with library.refusals_about(where):
             written = dict(body.document) if body.document is not None else library.from_yaml(body.yaml or "")
         if written.get("name", name) != name:
-            raise InvalidInput(f"the template is named {written['name']!r} but saved as {name!r}",
-                               code="template_name_mismatch")
+            raise InvalidInput("the template is named {name!r} but saved as {name2!r}",
+                               code="template_name_mismatch", name=written['name'], name2=name)
         if name in library.shipped():
-            raise Conflict(f"{name!r} is a template of the shipped library; save your copy under another name "
-                           f"(with extends: {name})", code="library_template")
+            raise Conflict("{name!r} is a template of the shipped library; save your copy under another name (with "
+                           "extends: {name})", code="library_template", name=name)
 
         def work(session: Session) -> Template:
             project_record, _ = authorize(session, principal, action, project)
@@ -184,7 +184,8 @@ class SimulationService(CatalogService):
         policy = session.scalar(select(SimulationPolicyRecord).where(
             SimulationPolicyRecord.project_id == project_record.id, SimulationPolicyRecord.model == model))
         if policy is None:
-            raise NotFound(f"model {model!r} has no simulation policy in project {project!r}")
+            raise NotFound("model {model!r} has no simulation policy in project {project!r}",
+                           model=model, project=project)
         return policy
 
     # ----- simulations -----
@@ -197,27 +198,31 @@ class SimulationService(CatalogService):
         kind = template["kind"]
         if kind == "llm":
             if settings.endpoint is None:
-                raise InvalidInput(f"template {template['name']!r} probes an LLM endpoint: describe it (endpoint: "
-                                   "uri, req_template_json_object with $INPUT, response_json_field)",
+                raise InvalidInput("template {name!r} probes an LLM endpoint: describe it (endpoint: uri, "
+                                   "req_template_json_object with $INPUT, response_json_field)",
                                    code="endpoint_required",
                                    detail=[{"field": "endpoint", "message": "required for an llm template",
-                                            "type": "value_error"}])
+                                            "type": "value_error"}], name=template['name'])
             library.check_endpoint(settings.endpoint.model_dump(mode="json"))
             return None
         if model is None:
-            raise InvalidInput(f"template {template['name']!r} attacks a model: name the model and its version",
+            raise InvalidInput("template {name!r} attacks a model: name the model and its version",
                                code="model_required",
-                               detail=[{"field": "model", "message": "required", "type": "value_error"}])
+                               detail=[{"field": "model", "message": "required", "type": "value_error"}],
+                               name=template['name'])
         if settings.dataset is None:
-            raise InvalidInput(f"template {template['name']!r} needs data: name the dataset (its test split is "
-                               "used)", code="dataset_required",
-                               detail=[{"field": "dataset", "message": "required", "type": "value_error"}])
+            raise InvalidInput("template {name!r} needs data: name the dataset (its test split is used)",
+                               code="dataset_required",
+                               detail=[{"field": "dataset", "message": "required", "type": "value_error"}],
+                               name=template['name'])
         data = dataset_reads.version_brief(session, project_id, settings.dataset, settings.dataset_version)
         label = (template.get("input") or {}).get("label_column", "label")
         if data.columns is not None and label not in data.columns:
-            raise InvalidInput(f"dataset {data.dataset!r} v{data.version} has no column {label!r} (the template's "
-                               f"label column); it has: {', '.join(data.columns[:20])}",
-                               code="unknown_label_column")
+            raise InvalidInput("dataset {dataset!r} v{version} has no column {label!r} (the template's label "
+                               "column); it has: {columns}",
+                               code="unknown_label_column",
+                               dataset=data.dataset, version=data.version, label=label,
+                               columns=', '.join(data.columns[:20]))
         if library.uses(template, "drift"):
             reference = library.drift_reference(template, settings.reference_version)
             if reference is None:
@@ -260,8 +265,8 @@ class SimulationService(CatalogService):
             found = await asyncio.to_thread(self.experiments.project_model, project, model)
             versions = {entry.version: entry for entry in found.versions}
             if version not in versions:
-                raise NotFound(f"model {model!r} has no version {version} from project {project!r}",
-                               code="unknown_model_version")
+                raise NotFound("model {model!r} has no version {version} from project {project!r}",
+                               code="unknown_model_version", model=model, version=version, project=project)
 
         def plan(session: Session) -> tuple[Template, dataset_reads.VersionBrief | None]:
             project_record, _ = authorize(session, principal, action, project)
@@ -277,8 +282,9 @@ class SimulationService(CatalogService):
             await asyncio.to_thread(self._check_gradients, project, model, version, resolved)
         notebook_path = shipped_notebooks("simulate") / f"{resolved['notebook']}.ipynb"
         if not notebook_path.is_file():
-            raise InvalidInput(f"template {template.name!r} runs notebook {resolved['notebook']!r}, which is not in "
-                               "notebooks/simulate/", code="unknown_notebook")
+            raise InvalidInput("template {name!r} runs notebook {notebook!r}, which is not in notebooks/simulate/",
+                               code="unknown_notebook",
+                               name=template.name, notebook=resolved['notebook'])
         notebook = json.loads(await asyncio.to_thread(notebook_path.read_text, encoding="utf-8"))
         endpoint = settings.endpoint.model_dump(mode="json") if settings.endpoint is not None else None
 
@@ -405,12 +411,14 @@ class SimulationService(CatalogService):
             after = self._load(session, principal, project, simulation_id, action)
             other_id = query.other if query.other is not None else after.previous_id
             if other_id is None:
-                raise NotFound(f"simulation {simulation_id} has no earlier simulation to compare with; name one "
-                               "(other)", code="nothing_to_compare")
+                raise NotFound("simulation {simulation_id} has no earlier simulation to compare with; name one "
+                               "(other)", code="nothing_to_compare", simulation_id=simulation_id)
             before = self._load(session, principal, project, other_id, action)
             if before.template_name != after.template_name:
-                raise InvalidInput(f"simulations {other_id} and {simulation_id} ran different templates "
-                                   f"({before.template_name}, {after.template_name})", code="different_templates")
+                raise InvalidInput("simulations {other_id} and {simulation_id} ran different templates "
+                                   "({template_name}, {template_name2})", code="different_templates",
+                                   other_id=other_id, simulation_id=simulation_id, template_name=before.template_name,
+                                   template_name2=after.template_name)
             changes = condition_changes(before.result, after.result)
             tolerance = ((after.template or {}).get("regression") or {}).get("tolerance")
             return Comparison(before=simulation_answer(before), after=simulation_answer(after),
@@ -424,7 +432,8 @@ class SimulationService(CatalogService):
         project_record, _ = authorize(session, principal, action, project)
         simulation = session.get(SimulationRecord, simulation_id)
         if simulation is None or simulation.project_id != project_record.id:
-            raise NotFound(f"project {project!r} has no simulation {simulation_id}")
+            raise NotFound("project {project!r} has no simulation {simulation_id}",
+                           project=project, simulation_id=simulation_id)
         return simulation
 
     # ----- reports -----
@@ -437,7 +446,8 @@ class SimulationService(CatalogService):
         found = await self._in_transaction(lambda s: self._report_inputs(
             s, self._load(s, principal, project, simulation_id, action)))
         if found is None:
-            raise NotFound(f"simulation {simulation_id} has no report yet", code="no_report")
+            raise NotFound("simulation {simulation_id} has no report yet", code="no_report",
+                           simulation_id=simulation_id)
         path = self.reports_dir / str(simulation_id) / f"report.{language}.{fmt}"
         if not path.is_file():
             await asyncio.to_thread(self._write_report, found, language)

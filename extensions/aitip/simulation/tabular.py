@@ -165,7 +165,8 @@ def simulate_tabular(template: Template, model: Any, frame: Any, y: Sequence[Any
     publish. ``references`` holds, per reference version a ``drift`` value names, its (features, labels). A
     condition that fails is recorded in ``errors`` and the others still run."""
     if template.kind != "tabular":
-        raise InvalidInput(f"a {template.kind} template is not run on a table", code="invalid_template")
+        raise InvalidInput("a {kind} template is not run on a table", code="invalid_template",
+                           kind=template.kind)
     numeric, categorical = feature_kinds(frame)
     truth = np.asarray(y)
     total = 1 + sum(len(entry.values) for entry in template.conditions)

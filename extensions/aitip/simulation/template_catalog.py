@@ -36,19 +36,21 @@ def find(session: Session, project_id: int, name: str, version: int | None) -> T
     shipped = library.shipped().get(name)
     if shipped is not None:
         if version not in (None, shipped["version"]):
-            raise NotFound(f"the library's template {name!r} has no version {version} (it is at "
-                           f"{shipped['version']})", code="unknown_template_version")
+            raise NotFound("the library's template {name!r} has no version {version} (it is at {version2})",
+                           code="unknown_template_version",
+                           name=name, version=version, version2=shipped['version'])
         return library.full(shipped, shipped, "library", [shipped["version"]])
     rows = session.scalars(select(SimulationTemplateRecord).where(
         SimulationTemplateRecord.project_id == project_id, SimulationTemplateRecord.name == name).order_by(
         SimulationTemplateRecord.version)).all()
     if not rows:
         known = sorted(library.shipped())
-        raise NotFound(f"there is no scenario template named {name!r}; the library has: {', '.join(known)}",
-                       code="unknown_template")
+        raise NotFound("there is no scenario template named {name!r}; the library has: {known}",
+                       code="unknown_template", name=name, known=', '.join(known))
     chosen = rows[-1] if version is None else next((row for row in rows if row.version == version), None)
     if chosen is None:
-        raise NotFound(f"template {name!r} has no version {version}", code="unknown_template_version")
+        raise NotFound("template {name!r} has no version {version}", code="unknown_template_version",
+                       name=name, version=version)
     return library.full(chosen.resolved, chosen.body, "project", [row.version for row in rows],
                         created_by=chosen.created_by, created_at=chosen.created_at)
 

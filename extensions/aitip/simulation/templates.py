@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import InvalidInput
+from ..i18n import N_
 from ..schema import RequestModel, Title, text
 from ..shipped_notebooks import shipped_notebooks
 from . import conditions as registry
@@ -41,8 +42,10 @@ def higher_is_better(metric: str) -> bool:
     return metric not in LOWER_IS_BETTER
 
 
-def _problem(message: str, code: str, field: str) -> InvalidInput:
-    return InvalidInput(message, code=code, detail=[{"field": field, "message": message, "type": "value_error"}])
+def _problem(message: str, code: str, field: str, **values: Any) -> InvalidInput:
+    error = InvalidInput(message, code=code, **values)
+    error.detail = [{"field": field, "message": error.message, "type": "value_error"}]
+    return error
 
 
 # ----- thresholds -----
@@ -80,8 +83,8 @@ def _float(text: str) -> float | None:
 def parse_threshold(text: object, *, field: str = "thresholds") -> Threshold:
     """The threshold's parts, checked for shape only (:func:`check_threshold` checks them against a template)."""
     if not isinstance(text, str):
-        raise _problem(f"a threshold is a string like 'accuracy under pgd eps=0.1 >= 0.60', not {text!r}",
-                       "invalid_threshold", field)
+        raise _problem(N_("a threshold is a string like 'accuracy under pgd eps=0.1 >= 0.60', not {text!r}"),
+                       "invalid_threshold", field, text=text)
     normalized = " ".join(text.split())
     match = _SHAPE.match(normalized)
     if match is None:
@@ -91,16 +94,18 @@ def parse_threshold(text: object, *, field: str = "thresholds") -> Threshold:
             why = f"it has no comparison ({', '.join(OPERATORS)})"
         else:
             why = "its parts are not in this order"
-        raise _problem(f"threshold {text!r}: {why}; expected {GRAMMAR}", "invalid_threshold", field)
+        raise _problem(N_("threshold {text!r}: {why}; expected {grammar}"), "invalid_threshold", field,
+                          text=text, why=why, grammar=GRAMMAR)
     number = _float(match["number"])
     if number is None:
-        raise _problem(f"threshold {text!r}: {match['number']!r} is not a number", "invalid_threshold", field)
+        raise _problem(N_("threshold {text!r}: {number!r} is not a number"), "invalid_threshold", field,
+                          text=text, number=match['number'])
     value = None
     if match["parameter"] is not None:
         value = _float(match["value"])
         if value is None:
-            raise _problem(f"threshold {text!r}: {match['parameter']}={match['value']} is not a number",
-                           "invalid_threshold", field)
+            raise _problem(N_("threshold {text!r}: {parameter}={value} is not a number"),
+                           "invalid_threshold", field, text=text, parameter=match['parameter'], value=match['value'])
     return Threshold(text=text, metric=match["metric"], condition=match["condition"], parameter=match["parameter"],
                      value=value, op=match["op"], number=number)
 
@@ -116,37 +121,45 @@ def check_threshold(threshold: Threshold, *, kind: str, metric: str, entries: li
     """A threshold against its template: the template's metric, one of its conditions (or clean), the
     condition's parameter and a value of its grid. A custom template's notebook names its own conditions."""
     if threshold.metric != metric:
-        raise _problem(f"threshold {threshold.text!r}: the metric is {threshold.metric!r}, but this template "
-                       f"measures {metric!r}", "invalid_threshold", field)
+        raise _problem(N_("threshold {text!r}: the metric is {metric!r}, but this template measures "
+                          "{measured!r}"), "invalid_threshold", field,
+                       text=threshold.text, metric=threshold.metric, measured=metric)
     if threshold.condition == CLEAN:
         if kind == "llm":
-            raise _problem(f"threshold {threshold.text!r}: an llm template has no clean data", "invalid_threshold",
-                           field)
+            raise _problem(N_("threshold {text!r}: an llm template has no clean data"), "invalid_threshold",
+                           field, text=threshold.text)
         if threshold.parameter is not None:
-            raise _problem(f"threshold {threshold.text!r}: clean has no parameter", "invalid_threshold", field)
+            raise _problem(N_("threshold {text!r}: clean has no parameter"), "invalid_threshold", field,
+                              text=threshold.text)
         return
     if kind == "custom":
         if not re.fullmatch(NAME_PATTERN, threshold.condition):
-            raise _problem(f"threshold {threshold.text!r}: {threshold.condition!r} is not a condition name "
-                           "(lower-case letters, digits and '_')", "invalid_threshold", field)
+            raise _problem(N_("threshold {text!r}: {condition!r} is not a condition name (lower-case letters, digits "
+                              "and '_')"), "invalid_threshold", field,
+                              text=threshold.text, condition=threshold.condition)
         return
     entry = next((entry for entry in entries if entry.condition == threshold.condition), None)
     if entry is None:
         named = ", ".join([CLEAN, *(entry.condition for entry in entries)]) if kind != "llm" else \
             ", ".join(entry.condition for entry in entries)
-        raise _problem(f"threshold {threshold.text!r}: {threshold.condition!r} is not a condition of this "
-                       f"template; it has: {named}", "invalid_threshold", field)
+        raise _problem(N_("threshold {text!r}: {condition!r} is not a condition of this template; it has: "
+                          "{named}"), "invalid_threshold", field,
+                       text=threshold.text, condition=threshold.condition, named=named)
     parameter = registry.REGISTRY[entry.condition].parameter
     if threshold.parameter is None:
         return
     if threshold.parameter != parameter:
-        expected = f"its parameter is {parameter}" if parameter else "it has no parameter"
-        raise _problem(f"threshold {threshold.text!r}: {entry.condition} has no parameter "
-                       f"{threshold.parameter!r}; {expected}", "invalid_threshold", field)
+        raise _problem(N_("threshold {text!r}: {condition} has no parameter {parameter!r}; its parameter is "
+                          "{expected}") if parameter else
+                       N_("threshold {text!r}: {condition} has no parameter {parameter!r}; it has no parameter"),
+                       "invalid_threshold", field, text=threshold.text, condition=entry.condition,
+                       parameter=threshold.parameter, expected=parameter)
     if not any(same_value(threshold.value, value) for value in entry.values):
         grid = ", ".join(format(value, "g") for value in entry.values)
-        raise _problem(f"threshold {threshold.text!r}: {parameter}={threshold.value:g} is not in the template's "
-                       f"{entry.condition} values ({grid})", "invalid_threshold", field)
+        raise _problem(N_("threshold {text!r}: {parameter}={value:g} is not in the template's {condition} values "
+                          "({grid})"), "invalid_threshold", field,
+                          text=threshold.text, parameter=parameter, value=threshold.value, condition=entry.condition,
+                          grid=grid)
 
 
 # ----- the template -----
@@ -225,15 +238,15 @@ class Template(RequestModel):
     def _against_the_registry(self) -> Template:
         expected = METRICS.get(self.kind)
         if expected is not None and self.metric != expected:
-            raise _problem(f"a {self.kind} template measures {expected!r}, not {self.metric!r}", "invalid_template",
-                           "metric")
+            raise _problem(N_("a {kind} template measures {expected!r}, not {metric!r}"), "invalid_template",
+                           "metric", kind=self.kind, expected=expected, metric=self.metric)
         seen: set[str] = set()
         for index, entry in enumerate(self.conditions):
             checked = registry.validate_entry(entry.condition, entry.values, entry.options, kind=self.kind,
                                               where=f"conditions.{index}")
             if checked["condition"] in seen:
-                raise _problem(f"{entry.condition} is listed twice; give all its values in one entry",
-                               "invalid_template", f"conditions.{index}.condition")
+                raise _problem(N_("{condition} is listed twice; give all its values in one entry"),
+                               "invalid_template", f"conditions.{index}.condition", condition=entry.condition)
             seen.add(checked["condition"])
             entry.values = checked["values"]
             entry.options = {key: value for key, value in checked["options"].items() if value is not None}
@@ -268,17 +281,18 @@ def load_document(source: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(source, bytes):
         source = source.decode("utf-8", errors="replace")
     if len(source.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
-        raise _problem(f"a template is at most {MAX_TEMPLATE_BYTES // 1024} KiB of YAML", "invalid_template",
-                       "template")
+        raise _problem(N_("a template is at most {value} KiB of YAML"), "invalid_template",
+                       "template", value=MAX_TEMPLATE_BYTES // 1024)
     try:
         document = yaml.load(source, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader without aliases
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise _problem(f"the template is not valid YAML{where}: {problem}", "invalid_template", "template") from None
+        raise _problem(N_("the template is not valid YAML{where}: {problem}"), "invalid_template", "template",
+                          where=where, problem=problem) from None
     if not isinstance(document, dict):
-        raise _problem("a template is a YAML mapping (name: ..., kind: ..., conditions: [...])", "invalid_template",
+        raise _problem(N_("a template is a YAML mapping (name: ..., kind: ..., conditions: [...])"), "invalid_template",
                        "template")
     return document
 
@@ -291,14 +305,15 @@ def validate(document: Mapping[str, Any]) -> Template:
     except ValidationError as error:
         detail = [{"field": ".".join(str(part) for part in problem["loc"]) or "template", "message": problem["msg"],
                    "type": problem["type"]} for problem in error.errors()]
-        raise InvalidInput(f"invalid template: {detail[0]['field']}: {detail[0]['message']}", code="invalid_template",
-                           detail=detail) from None
+        raise InvalidInput("invalid template: {field}: {message_text}", code="invalid_template",
+                           detail=detail, field=detail[0]['field'], message_text=detail[0]['message']) from None
 
 
 def split_reference(reference: str) -> tuple[str, int | None]:
     """``name@version`` or ``name`` (its latest)."""
     if not isinstance(reference, str) or not re.fullmatch(REFERENCE_PATTERN, reference):
-        raise _problem(f"extends {reference!r} is not '<name>' or '<name>@<version>'", "invalid_template", "extends")
+        raise _problem(N_("extends {reference!r} is not '<name>' or '<name>@<version>'"), "invalid_template", "extends",
+                          reference=reference)
     name, _, version = reference.partition("@")
     return name, int(version) if version else None
 
@@ -326,11 +341,13 @@ def resolve_document(source: str | bytes | Mapping[str, Any], lookup: Lookup | N
     name, version = split_reference(reference)
     if reference in _chain or len(_chain) >= MAX_EXTENDS_DEPTH:
         chain = " -> ".join([*_chain, reference])
-        raise _problem(f"extends goes round in a circle or too deep ({chain})", "invalid_template", "extends")
+        raise _problem(N_("extends goes round in a circle or too deep ({chain})"), "invalid_template", "extends",
+                          chain=chain)
     parent = lookup(name, version) if lookup is not None else None
     if parent is None:
         which = f"{name} version {version}" if version else name
-        raise _problem(f"extends {reference!r}: there is no template {which}", "unknown_template", "extends")
+        raise _problem(N_("extends {reference!r}: there is no template {which}"), "unknown_template", "extends",
+                          reference=reference, which=which)
     return merge(resolve_document(parent, lookup, (*_chain, reference)), document)
 
 

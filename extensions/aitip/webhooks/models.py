@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, Phrase
 from ..schema import MAX_ID, RequestModel, ResponseModel, text
 from .payloads import EVENT_FAMILIES, EVENT_NAME_PATTERN
 from .targets import MAX_URL_LENGTH, parse
@@ -30,7 +30,7 @@ def _url_form(value: str) -> str:
     try:
         parse(value)
     except InvalidInput as exc:
-        raise ValueError(exc.message) from None
+        raise ValueError(Phrase(exc.template, english=exc.message, **exc.values)) from None
     return value
 
 

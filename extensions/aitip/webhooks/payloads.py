@@ -30,8 +30,9 @@ _SLACK_HEADER_CHARS = 150
 def check_event(event: str) -> str:
     """An event is ``<family>.<what>`` (``job.succeeded``); anything else is a caller's mistake."""
     if not isinstance(event, str) or not _EVENT_NAME.match(event) or event.split(".")[0] not in EVENT_FAMILIES:
-        raise InvalidInput(f"{event!r} is not an event name: use <family>.<what>, family one of "
-                           f"{', '.join(EVENT_FAMILIES)}", code="webhook_event_invalid")
+        raise InvalidInput("{event!r} is not an event name: use <family>.<what>, family one of {event_families}",
+                           code="webhook_event_invalid",
+                           event=event, event_families=', '.join(EVENT_FAMILIES))
     return event
 
 
@@ -42,10 +43,11 @@ def check_payload(data: Any) -> dict[str, Any]:
     try:
         size = len(json.dumps(data, allow_nan=False, ensure_ascii=False).encode("utf-8"))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"a webhook payload must be plain JSON: {exc}", code="webhook_payload_invalid") from None
+        raise InvalidInput("a webhook payload must be plain JSON: {exc}",
+                           code="webhook_payload_invalid", exc=exc) from None
     if size > MAX_PAYLOAD_BYTES:
-        raise InvalidInput(f"a webhook payload is at most {MAX_PAYLOAD_BYTES} bytes of JSON; this one is {size}",
-                           code="webhook_payload_invalid")
+        raise InvalidInput("a webhook payload is at most {max_payload_bytes} bytes of JSON; this one is {size}",
+                           code="webhook_payload_invalid", max_payload_bytes=MAX_PAYLOAD_BYTES, size=size)
     return data
 
 

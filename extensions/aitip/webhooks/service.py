@@ -106,8 +106,8 @@ class WebhookService(CatalogService):
             active = session.scalar(select(func.count()).where(
                 WebhookSubscriptionRecord.project_id == project_record.id, WebhookSubscriptionRecord.active.is_(True)))
             if active >= MAX_SUBSCRIPTIONS_PER_PROJECT:
-                raise Conflict(f"project {project!r} has {active} webhook subscriptions, the most it may have; "
-                               "remove one first", code="too_many_subscriptions")
+                raise Conflict("project {project!r} has {active} webhook subscriptions, the most it may have; "
+                               "remove one first", code="too_many_subscriptions", project=project, active=active)
             subscription = WebhookSubscriptionRecord(
                 project=project_record, url=request.url, secret=new_secret(),
                 events=list(dict.fromkeys(request.events)), format=request.format.value,
@@ -142,7 +142,8 @@ class WebhookService(CatalogService):
                       ) -> WebhookSubscriptionRecord:
         subscription = session.get(WebhookSubscriptionRecord, subscription_id)
         if subscription is None or subscription.project_id != project.id or not subscription.active:
-            raise NotFound(f"project {project.name!r} has no webhook subscription {subscription_id}")
+            raise NotFound("project {name!r} has no webhook subscription {subscription_id}",
+                           name=project.name, subscription_id=subscription_id)
         return subscription
 
     @performs

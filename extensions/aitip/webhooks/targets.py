@@ -20,6 +20,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from urllib.parse import urlsplit
 
 from ..errors import InvalidInput
+from ..i18n import N_
 
 ALLOWED_NETWORKS_ENV = "AITIP_WEBHOOK_ALLOWED_NETWORKS"
 RESOLVE_TIMEOUT_SECONDS = 10.0
@@ -166,7 +167,8 @@ def parse(url: str) -> tuple[str, str, int, str]:
     if not isinstance(url, str) or not url:
         raise InvalidInput("a webhook URL must be a non-empty string", code="webhook_url_invalid")
     if len(url) > MAX_URL_LENGTH:
-        raise InvalidInput(f"a webhook URL has at most {MAX_URL_LENGTH} characters", code="webhook_url_invalid")
+        raise InvalidInput("a webhook URL has at most {max_url_length} characters", code="webhook_url_invalid",
+                           max_url_length=MAX_URL_LENGTH)
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise InvalidInput("a webhook URL must not contain spaces or control characters",
                            code="webhook_url_invalid")
@@ -174,11 +176,11 @@ def parse(url: str) -> tuple[str, str, int, str]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidInput(f"the webhook URL is malformed: {exc}", code="webhook_url_invalid") from None
+        raise InvalidInput("the webhook URL is malformed: {exc}", code="webhook_url_invalid", exc=exc) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise InvalidInput(f"a webhook URL must be http:// or https://, not {scheme or 'schemeless'}",
-                           code="webhook_url_invalid")
+        raise InvalidInput("a webhook URL must be http:// or https://, not {scheme}",
+                           code="webhook_url_invalid", scheme=scheme or 'schemeless')
     if parts.username is not None or parts.password is not None:
         raise InvalidInput("a webhook URL must not carry credentials (user:password@); deliveries are signed "
                            "instead", code="webhook_url_invalid")
@@ -189,8 +191,8 @@ def parse(url: str) -> tuple[str, str, int, str]:
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise InvalidInput(f"the webhook URL's host {host!r} is not a valid domain name",
-                               code="webhook_url_invalid") from None
+            raise InvalidInput("the webhook URL's host {host!r} is not a valid domain name",
+                               code="webhook_url_invalid", host=host) from None
     if port == 0:
         raise InvalidInput("the webhook URL's port must be 1-65535", code="webhook_url_invalid")
     path = parts.path or "/"
@@ -209,16 +211,17 @@ async def _resolve(host: str, port: int) -> list[Address]:
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP),
             RESOLVE_TIMEOUT_SECONDS)
     except (TimeoutError, OSError) as exc:
-        raise InvalidInput(f"the webhook host {host!r} cannot be resolved: {exc or 'timed out'}",
-                           code="webhook_unresolvable", detail={"host": host}) from None
+        raise InvalidInput("the webhook host {host!r} cannot be resolved: {exc}",
+                           code="webhook_unresolvable",
+                                detail={"host": host}, host=host, exc=exc or 'timed out') from None
     addresses: list[Address] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise InvalidInput(f"the webhook host {host!r} resolves to no address", code="webhook_unresolvable",
-                           detail={"host": host})
+        raise InvalidInput("the webhook host {host!r} resolves to no address", code="webhook_unresolvable",
+                           detail={"host": host}, host=host)
     return addresses
 
 
@@ -236,12 +239,13 @@ async def resolve_target(url: str, allowed: Iterable[Network] | None = None) -> 
         reason = refusal(address, networks)
         if reason is not None:
             origin = f"{scheme}://{_bracketed(host)}:{port}"
-            via = "" if _literal(host) is not None else f" ({host} resolves to it)"
             raise InvalidInput(
-                f"webhook target {origin} refused: {address}{via} is {reason}; an admin can allow its network "
-                f"with {ALLOWED_NETWORKS_ENV}",
+                N_("webhook target {origin} refused: {address} is {reason}; an admin can allow its network with "
+                   "{allowed_networks_env}") if _literal(host) is not None else
+                N_("webhook target {origin} refused: {address} ({host} resolves to it) is {reason}; an admin can "
+                   "allow its network with {allowed_networks_env}"),
                 code="webhook_target_refused",
                 detail={"origin": origin, "address": str(address), "reason": reason},
-            )
+                origin=origin, address=address, host=host, reason=reason, allowed_networks_env=ALLOWED_NETWORKS_ENV)
     return Target(scheme=scheme, host=host, port=port, path=path,
                   addresses=tuple(_canonical(a) for a in addresses))

@@ -36,8 +36,8 @@ def image_folder_report(root: str | os.PathLike[str], *, full_decode: bool = Fal
     started = time.perf_counter()
     root_path = Path(root)
     if not root_path.is_dir():
-        raise DatasetFormatError(f"an image dataset must be a folder of class folders; {root_path.name!r} "
-                                 "is not a folder")
+        raise DatasetFormatError("an image dataset must be a folder of class folders; {name!r} is not a folder",
+                                 name=root_path.name)
     class_dirs = sorted(child for child in root_path.iterdir() if child.is_dir() and not child.name.startswith("."))
     ignored = sum(1 for child in root_path.iterdir() if child.is_file())
     counts: dict[str, int] = {}

@@ -37,8 +37,9 @@ def check_quality_isolated(path: str | os.PathLike[str], fmt: str,
         outcome = receiver.recv()
     except EOFError:
         process.join(10)
-        raise DatasetFormatError(f"reading the {fmt} file crashed the reader (exit code {process.exitcode}); "
-                                 "the file is corrupt or crafted", detail={"format": fmt}) from None
+        raise DatasetFormatError("reading the {fmt} file crashed the reader (exit code {exitcode}); the file is "
+                                 "corrupt or crafted", detail={"format": fmt},
+                                 fmt=fmt, exitcode=process.exitcode) from None
     finally:
         receiver.close()
         if process.is_alive():

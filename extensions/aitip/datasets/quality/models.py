@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ...errors import Phrase
+from ...i18n import N_
+
 ColumnType = Literal["int", "float", "string", "bool", "date", "timestamp"]
 TabularFormat = Literal["parquet", "csv", "jsonl"]
 
@@ -48,7 +51,7 @@ class OutlierRule(_Model):
 
 def _column_name(name: str) -> str:
     if not name or not name.strip():
-        raise ValueError("column names must not be empty")
+        raise ValueError(Phrase(N_("column names must not be empty")))
     return name
 
 
@@ -83,7 +86,7 @@ class QualityRules(_Model):
             _column_name(name)
         repeated = sorted(name for name, count in Counter(names).items() if count > 1)
         if repeated:
-            raise ValueError(f"columns listed more than once: {', '.join(repeated)}")
+            raise ValueError(Phrase(N_("columns listed more than once: {repeated}"), repeated=', '.join(repeated)))
         return names
 
     @field_validator("max_null_fraction_by_column", "max_outlier_fraction", "declared_schema")

@@ -140,8 +140,9 @@ def _format_error(fmt: str, path: Path, error: BaseException) -> DatasetFormatEr
     kept = [line for line in lines
             if not line.startswith(("LINE ", "^", "*")) and not line.lower().startswith("possible")]
     detail = " | ".join(kept[:4]).replace(str(path), path.name)[:500]
-    return DatasetFormatError(f"not a valid {fmt} file (expected {_FORMAT_HINTS[fmt]}): {detail}",
-                              detail={"format": fmt, "engine_message": detail})
+    return DatasetFormatError("not a valid {fmt} file (expected {format_hints}): {detail_text}",
+                              detail={"format": fmt, "engine_message": detail},
+                              fmt=fmt, format_hints=_FORMAT_HINTS[fmt], detail_text=detail)
 
 
 def _reader_sql(fmt: str, path: str, full_type_scan: bool) -> str:
@@ -196,12 +197,12 @@ def compute_quality_report(path: str | os.PathLike[str], format: TabularFormat, 
     started = time.perf_counter()
     rules = rules or QualityRules()
     if format not in ("parquet", "csv", "jsonl"):
-        raise DatasetFormatError(f"quality reports read parquet, csv or jsonl, not {format!r}")
+        raise DatasetFormatError("quality reports read parquet, csv or jsonl, not {format!r}", format=format)
     source_path = Path(path)
     if not source_path.is_file():
         raise FileNotFoundError(f"no file at {source_path}")
     if source_path.stat().st_size == 0:
-        raise DatasetFormatError(f"the {format} file is empty")
+        raise DatasetFormatError("the {format} file is empty", format=format)
     threads = threads or min(4, os.cpu_count() or 1)
     workdir = Path(tempfile.mkdtemp(prefix="aitip-quality-"))
     database = ":memory:" if format == "parquet" else str(workdir / "quality.duckdb")
@@ -231,7 +232,7 @@ def _profile(connection: Any, fmt: str, rules: QualityRules, engine: EngineInfo,
     described = connection.execute("DESCRIBE source").fetchall()
     columns = [_Column(str(row[0]), str(row[1])) for row in described]
     if not columns:
-        raise DatasetFormatError(f"the {fmt} file has no columns")
+        raise DatasetFormatError("the {fmt} file has no columns", fmt=fmt)
     by_name = {column.name: column for column in columns}
     row_count = int(connection.execute("SELECT count(*) FROM source").fetchone()[0])
 

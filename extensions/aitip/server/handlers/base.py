@@ -44,6 +44,8 @@ from ...errors import (
     PermissionDenied,
     UnsupportedMediaType,
 )
+from ...i18n import COOKIE as LANGUAGE_COOKIE
+from ...i18n import N_, negotiate
 from ...identity.permissions import PermissionScope, permission
 from ...identity.principal import Principal
 from ..context import PlatformContext
@@ -53,6 +55,7 @@ from ...operations.table import Operation
 from ...operations.inputs import encoded_length
 from ...releases.models import MAX_FIRMWARE_BYTES
 from ..routes import RouteOperation
+from ...validation_messages import refusal
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -85,20 +88,6 @@ REFUSED_BODY_IDLE_SECONDS = 30.0
 LINGER_SECONDS = 5.0
 # Tornado's own body limit, set per request out of the way (the limits above and the handlers' apply).
 _NO_TORNADO_LIMIT = 1 << 62
-
-
-def _validation_detail(error: ValidationError) -> list[dict[str, Any]]:
-    return [
-        {"field": ".".join(str(part) for part in item["loc"]) or "(body)", "message": item["msg"],
-         "type": item["type"]}
-        for item in error.errors(include_url=False, include_input=False)
-    ]
-
-
-def _validation_message(where: str, detail: list[dict[str, Any]]) -> str:
-    first = detail[0]
-    more = f" (and {len(detail) - 1} more)" if len(detail) > 1 else ""
-    return f"invalid {where}: {first['field']}: {first['message']}{more}"
 
 
 @functools.cache
@@ -183,8 +172,8 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
         self._check_json_content_type()
         declared, limit = self.declared_length, self.buffered_body_limit
         if declared is not None and declared > limit:
-            raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}",
-                                  detail={"limit_bytes": limit})
+            raise PayloadTooLarge("the body is {declared} bytes; the limit is {limit}",
+                                  detail={"limit_bytes": limit}, declared=declared, limit=limit)
 
     async def _authenticate(self) -> None:
         operation = self.operation
@@ -196,9 +185,11 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
             raise HTTPError(403, "sign in to JupyterHub or send 'Authorization: token <api token>'")
         principal = await platform_principal(self.context.directory, user)
         if principal.job_id is not None and not job_credential_allows(operation.action):
-            raise PermissionDenied(f"job {principal.job_id}'s credential acts only inside project "
-                                   f"{principal.project_scope!r}; {operation.action} needs its owner's own sign-in",
-                                   detail={"action": operation.action, "job_id": principal.job_id})
+            raise PermissionDenied("job {job_id}'s credential acts only inside project {project_scope!r}; {action} "
+                                   "needs its owner's own sign-in",
+                                   detail={"action": operation.action, "job_id": principal.job_id},
+                                   job_id=principal.job_id, project_scope=principal.project_scope,
+                                   action=operation.action)
         self.principal = principal
 
     # ----- the body -----
@@ -234,8 +225,9 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
         :class:`AitipError` refuses the request: the rest of the body is read and thrown away, then the
         error is answered. A subclass that streams the body elsewhere overrides this."""
         if self._received > self.buffered_body_limit:
-            raise PayloadTooLarge(f"the body is larger than {self.buffered_body_limit} bytes",
-                                  detail={"limit_bytes": self.buffered_body_limit})
+            raise PayloadTooLarge("the body is larger than {buffered_body_limit} bytes",
+                                  detail={"limit_bytes": self.buffered_body_limit},
+                                  buffered_body_limit=self.buffered_body_limit)
         self._chunks.append(chunk)
         return None
 
@@ -356,34 +348,34 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise UnsupportedMediaType(
-                f"send the body as application/json (got {content_type or 'no Content-Type'})"
-            )
+                "send the body as application/json (got {content_type})"
+            , content_type=content_type or 'no Content-Type')
 
     def json_body(self, model: type[M], *, limit: int | None = None) -> M:
         self._check_json_content_type()
         body = self.request.body
         limit = limit or self.context.max_body_bytes
         if len(body) > limit:
-            raise PayloadTooLarge(f"the body is {len(body)} bytes; the limit is {limit}")
+            raise PayloadTooLarge("the body is {body_count} bytes; the limit is {limit}",
+                                  body_count=len(body), limit=limit)
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadRequest(f"the body is not valid UTF-8 (bad byte at offset {exc.start})",
-                             code="invalid_encoding") from exc
+            raise BadRequest("the body is not valid UTF-8 (bad byte at offset {start})",
+                             code="invalid_encoding", start=exc.start) from exc
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                             code="invalid_json") from exc
+            raise BadRequest("malformed JSON at line {lineno} column {colno}: {msg}",
+                             code="invalid_json", lineno=exc.lineno, colno=exc.colno, msg=exc.msg) from exc
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_json") from exc
         if not isinstance(data, dict):
-            raise InvalidInput(f"the body must be a JSON object, not {type(data).__name__}")
+            raise InvalidInput("the body must be a JSON object, not {type}", type=type(data).__name__)
         try:
             return model.model_validate_json(text)
         except ValidationError as exc:
-            detail = _validation_detail(exc)
-            raise InvalidInput(_validation_message("request body", detail), detail=detail) from exc
+            raise refusal(exc, N_("request body"), unnamed="(body)") from exc
 
     def query(self, model: type[M]) -> M:
         """The query string as ``model``; a parameter is given once, but one the model holds as a list
@@ -394,18 +386,19 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
             try:
                 decoded = [value.decode("utf-8") for value in values]
             except UnicodeDecodeError as exc:
-                raise BadRequest(f"query parameter {name!r} is not valid UTF-8", code="invalid_encoding") from exc
+                raise BadRequest("query parameter {name!r} is not valid UTF-8",
+                                 code="invalid_encoding", name=name) from exc
             if name in repeatable:
                 raw[name] = decoded
             elif len(decoded) > 1:
-                raise InvalidInput(f"query parameter {name!r} is given {len(decoded)} times; give it once")
+                raise InvalidInput("query parameter {name!r} is given {decoded_count} times; give it once",
+                                   name=name, decoded_count=len(decoded))
             else:
                 raw[name] = decoded[0]
         try:
             return model.model_validate(raw, strict=False)
         except ValidationError as exc:
-            detail = _validation_detail(exc)
-            raise InvalidInput(_validation_message("query", detail), detail=detail) from exc
+            raise refusal(exc, N_("query"), unnamed="(body)") from exc
 
     @staticmethod
     def project_name(value: str) -> str:
@@ -422,11 +415,16 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
         # A model is serialized in pydantic's core, several times faster than through dicts for a page of runs.
         self.finish(model.model_dump_json() if isinstance(model, BaseModel) else json.dumps(model))
 
-    @staticmethod
-    def _error_answer(status_code: int, exc: BaseException | None) -> tuple[int, dict[str, Any]]:
-        """The status and JSON body that answer ``exc``."""
+    @property
+    def language(self) -> str:
+        """The language the caller reads: the ``aitip_lang`` cookie the pages set, else ``Accept-Language``
+        (a program that sends neither reads English)."""
+        return negotiate(self.request.headers.get("Accept-Language"), self.get_cookie(LANGUAGE_COOKIE))
+
+    def _error_answer(self, status_code: int, exc: BaseException | None) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body that answer ``exc``, its message in the caller's language."""
         if isinstance(exc, AitipError):
-            return exc.status, exc.to_json()
+            return exc.status, exc.to_json(self.language)
         if isinstance(exc, HTTPError):
             status_code = exc.status_code
             known = status_code in HTTPStatus._value2member_map_

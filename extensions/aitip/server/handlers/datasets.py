@@ -56,8 +56,8 @@ class DatasetVersionsHandler(DatasetsBase):
         limit = self.service.max_upload_bytes
         declared = self.declared_length
         if declared is not None and declared > limit:
-            raise PayloadTooLarge(f"the upload is {declared} bytes; the limit is {limit}",
-                                  detail={"limit_bytes": limit})
+            raise PayloadTooLarge("the upload is {declared} bytes; the limit is {limit}",
+                                  detail={"limit_bytes": limit}, declared=declared, limit=limit)
         self.upload = self.service.start_upload(self.register_query.filename, self.register_query.format)
 
     def receive_body(self, chunk: bytes) -> Awaitable[None] | None:

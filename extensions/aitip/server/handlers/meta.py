@@ -44,7 +44,8 @@ class NotFoundHandler(AitipHandler):
     }
 
     def _missing(self, path: str) -> None:
-        raise NotFound(f"no API route {self.request.method} /{path}; see openapi.json")
+        raise NotFound("no API route {method} /{path}; see openapi.json",
+                       method=self.request.method, path=path)
 
     async def before_body(self) -> None:
         self._missing(self.path_kwargs["path"])  # refused on its path: its body is never wanted

@@ -38,8 +38,8 @@ class _Relay(AitipHandler):
         assert self.principal is not None
         if owner and self.principal.name != owner:
             raise PermissionDenied(
-                f"this server's aitip API acts only for its owner {owner!r}; "
-                "call the platform service with your own token instead")
+                "this server's aitip API acts only for its owner {owner!r}; call the platform service with your "
+                "own token instead", owner=owner)
         url = f"{context.platform_url.rstrip('/')}/api/aitip/v1/{path}"
         if self.request.query:
             url += f"?{self.request.query}"
@@ -142,7 +142,7 @@ class WorkspaceJobSubmitHandler(_Relay):
         try:
             body = json.loads(self.request.body or b"{}")
         except (ValueError, UnicodeDecodeError) as exc:
-            raise BadRequest(f"malformed JSON: {exc}", code="invalid_json") from exc
+            raise BadRequest("malformed JSON: {exc}", code="invalid_json", exc=exc) from exc
         if isinstance(body, dict) and "path" in body:
             path = body.pop("path")
             if not isinstance(path, str) or not path.endswith(".ipynb") or "notebook" in body:
@@ -150,7 +150,7 @@ class WorkspaceJobSubmitHandler(_Relay):
             try:
                 model = await ensure_async(self.contents_manager.get(path, content=True, type="notebook"))
             except web.HTTPError as exc:
-                raise NotFound(f"no notebook at {path!r} in this server") from exc
+                raise NotFound("no notebook at {path!r} in this server", path=path) from exc
             body["notebook"] = model["content"]
             body.setdefault("notebook_name", posixpath.basename(path))
         await self._relay("jobs", json.dumps(body).encode())
