@@ -156,21 +156,23 @@ DATASET_NAME_DESCRIPTION = (
 _DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
 
 
-def dataset_name_error(name: object) -> str | None:
-    """Why ``name`` cannot name a dataset, or None when it can (the rule, with a reason a person can act on)."""
+def dataset_name_error(name: object) -> Phrase | None:
+    """Why ``name`` cannot name a dataset, or None when it can (the rule, with a reason a person can act on,
+    in their language: ``str()`` of it is the English)."""
     if not isinstance(name, str) or not name:
-        return "a dataset name must not be empty"
+        return Phrase(N_("a dataset name must not be empty"))
     if len(name) > DATASET_NAME_MAX_LENGTH:
-        return f"a dataset name has at most {DATASET_NAME_MAX_LENGTH} characters (this one has {len(name)})"
+        return Phrase(N_("a dataset name has at most {limit} characters (this one has {length})"),
+                      limit=DATASET_NAME_MAX_LENGTH, length=len(name))
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", name):
-        return ("a dataset name holds only lower-case letters, digits, '.', '_' and '-', and starts with a "
-                "letter or digit")
+        return Phrase(N_("a dataset name holds only lower-case letters, digits, '.', '_' and '-', and starts with "
+                         "a letter or digit"))
     if ".." in name:
-        return "a dataset name must not contain '..' (Git refuses it in the version tags)"
+        return Phrase(N_("a dataset name must not contain '..' (Git refuses it in the version tags)"))
     if name.endswith(".lock"):
-        return "a dataset name must not end with '.lock' (Git reserves it for its lock files)"
+        return Phrase(N_("a dataset name must not end with '.lock' (Git reserves it for its lock files)"))
     if name.endswith("."):
-        return "a dataset name must not end with '.' (Git and some file systems refuse it)"
+        return Phrase(N_("a dataset name must not end with '.' (Git and some file systems refuse it)"))
     if not _DATASET_NAME.fullmatch(name):  # pragma: no cover - the checks above are the pattern, spelled out
         raise AssertionError(f"{name!r} passed the dataset name checks but not DATASET_NAME_PATTERN")
     return None

@@ -59,7 +59,7 @@ def tag_name(project: str, name: str, version: int) -> str:
     problem = dataset_name_error(name)
     if problem is not None:
         raise InvalidInput("{name!r} cannot name a dataset: {problem}",
-                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}],
+                           detail=[{"field": "dataset", "message": str(problem), "type": "dataset_name"}],
                            name=name, problem=problem)
     return f"datasets/{project}/{name}/v{version}"
 

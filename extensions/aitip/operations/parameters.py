@@ -36,7 +36,8 @@ def _dataset(value: str) -> str:
     problem = dataset_name_error(value)
     if problem is not None:
         raise InvalidInput("invalid path: dataset: {problem}",
-                           detail=[{"field": "dataset", "message": problem, "type": "dataset_name"}], problem=problem)
+                           detail=[{"field": "dataset", "message": str(problem), "type": "dataset_name"}],
+                           problem=problem)
     return value
 
 
