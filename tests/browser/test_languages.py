@@ -131,3 +131,14 @@ def test_every_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatfor
     expect(page.locator("#viewer")).to_have_text("已登录：bob")
     assert page.title().startswith("AITIP · ") and not page.title().isascii(), page.title()
     screenshot(page, screenshots, f"{name}-zh")
+
+
+def test_the_platforms_own_refusal_reads_chinese_in_a_chinese_page(platform: RunningPlatform, chinese_page: Page,
+                                                                    screenshots: Path) -> None:
+    """The page sends its language with each call, so the API's message in the banner is Chinese too, after
+    the page's own sentence; the MLflow parser's words it quotes stay as MLflow wrote them."""
+    page = open_dashboard(chinese_page, platform, f"experiments?project={PROJECT}&filter=metrics.loss%20%3E%3E%201")
+    banner = page.locator(".aitip-error")
+    expect(banner).to_contain_text("筛选条件无效")
+    assert "invalid filter" not in banner.inner_text()
+    screenshot(page, screenshots, "experiments-bad-filter-zh")
