@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 import aitip
 from aitip import errors
-from aitip.errors import Conflict, InvalidInput, NotFound, Phrase
+from aitip.errors import Conflict, InvalidInput, InvalidValue, NotFound, Phrase
 from aitip.i18n import N_
 from aitip.validation_messages import REASONS, reason, refusal
 
@@ -19,14 +19,14 @@ PACKAGE = Path(aitip.__file__).resolve().parent
 
 
 def every_error_class() -> set[str]:
-    """The names of AitipError and of every class the package derives from it (read from the source: some
-    modules, such as a hub configuration file, only run inside their host)."""
+    """The names of InvalidValue, AitipError and every class the package derives from them (read from the source:
+    some modules, such as a hub configuration file, only run inside their host)."""
     bases: dict[str, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
                 bases.setdefault(node.name, set()).update(base.id for base in node.bases if isinstance(base, ast.Name))
-    found = {"AitipError"}
+    found = {"InvalidValue", "AitipError"}
     while True:
         more = {name for name, parents in bases.items() if parents & found} - found
         if not more:
@@ -134,3 +134,11 @@ def test_a_models_own_validator_is_translated_through_its_phrase() -> None:
     refused = refusal(caught.value, N_("request body"), unnamed="(body)")
     assert refused.message.endswith("the weights sum to 90; they must sum to 100")
     assert "90" in refused.message_in("zh_CN") and "must" not in refused.message_in("zh_CN")
+
+
+def test_a_validators_refusal_reads_as_its_template_and_keeps_a_phrase_made_elsewhere() -> None:
+    refused = InvalidValue("the weights sum to {total}; they must sum to 100", total=90)
+    assert isinstance(refused, ValueError) and str(refused) == "the weights sum to 90; they must sum to 100"
+    assert "90" in refused.phrase.in_language("zh_CN") and "must" not in refused.phrase.in_language("zh_CN")
+    made = Phrase(N_("a dataset name must not be empty"))
+    assert InvalidValue(made).phrase is made and str(InvalidValue(made)) == "a dataset name must not be empty"

@@ -29,25 +29,31 @@ class Phrase:
         return format(self.english, spec)
 
     def in_language(self, language: str | None) -> str:
-        return _translated(self.template, self.values, self.english, language)
+        """The template translated into ``language`` and filled with the values (each phrase among them
+        translated too); the English where the language is English or the translation does not fit the values."""
+        from .i18n import ENGLISH, normalize, translator
+
+        chosen = normalize(language)
+        if chosen is None or chosen == ENGLISH or not self.template:
+            return self.english
+        translated = translator(chosen).gettext(self.template)
+        if not self.values:
+            return translated
+        try:
+            return translated.format(**{name: value.in_language(chosen) if isinstance(value, Phrase) else value
+                                        for name, value in self.values.items()})
+        except (KeyError, IndexError, ValueError):  # a catalog entry that names other values: say it in English
+            return self.english
 
 
-def _translated(template: str, values: dict[str, Any], english: str, language: str | None) -> str:
-    """``template`` translated into ``language`` and filled with ``values`` (each :class:`Phrase` translated
-    too); ``english`` where the language is English or the translation does not fit the values."""
-    from .i18n import ENGLISH, normalize, translator
+class InvalidValue(ValueError):
+    """A model validator's refusal, written as the platform's errors are (a template and its values, or a
+    :class:`Phrase` made elsewhere): pydantic reports it as a ``value_error``, and
+    :mod:`aitip.validation_messages` says it in the caller's language through its phrase."""
 
-    chosen = normalize(language)
-    if chosen is None or chosen == ENGLISH or not template:
-        return english
-    translated = translator(chosen).gettext(template)
-    if not values:
-        return translated
-    try:
-        return translated.format(**{name: value.in_language(chosen) if isinstance(value, Phrase) else value
-                                    for name, value in values.items()})
-    except (KeyError, IndexError, ValueError):  # a catalog entry that names other values: say it in English
-        return english
+    def __init__(self, message: str | Phrase, **values: Any) -> None:
+        self.phrase = message if isinstance(message, Phrase) else Phrase(message, **values)
+        super().__init__(self.phrase.english)
 
 
 class AitipError(Exception):
@@ -57,18 +63,20 @@ class AitipError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, *, detail: Any = None, code: str | None = None, **values: Any) -> None:
-        self.template = message
-        self.values = values
-        self.message = message.format(**values) if values else message
-        super().__init__(self.message)
+        self.phrase = Phrase(message, **values)
+        super().__init__(self.phrase.english)
         self.detail = detail
         if code is not None:
             self.code = code
 
+    @property
+    def message(self) -> str:
+        return self.phrase.english
+
     def message_in(self, language: str | None) -> str:
         """The message in ``language`` (a tag :func:`aitip.i18n.normalize` reads; English otherwise); the values
         stay as they are (names, numbers, states), but a :class:`Phrase` among them is translated too."""
-        return _translated(self.template, self.values, self.message, language)
+        return self.phrase.in_language(language)
 
     def to_json(self, language: str | None = None) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message_in(language), "detail": self.detail}}
@@ -119,11 +127,11 @@ class ServiceUnavailable(AitipError):
     code = "service_unavailable"
 
 
-# The callables whose first argument is a message template: these classes and every subclass defined in the
-# package (``tests/test_errors.py`` checks the list is whole).
-MESSAGE_KEYWORDS = ("AitipError", "BadRequest", "InvalidInput", "NotAuthenticated", "PermissionDenied", "NotFound",
-                    "Conflict", "PayloadTooLarge", "UnsupportedMediaType", "ServiceUnavailable", "DatasetFormatError",
-                    "InvalidSearch", "InvalidPageToken", "EndpointError", "EndpointUnreachable")
+# The callables whose first argument is a message template: a validator's refusal, these classes and every
+# subclass defined in the package (``tests/test_errors.py`` checks the list is whole).
+MESSAGE_KEYWORDS = ("InvalidValue", "AitipError", "BadRequest", "InvalidInput", "NotAuthenticated", "PermissionDenied",
+                    "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedMediaType", "ServiceUnavailable",
+                    "DatasetFormatError", "InvalidSearch", "InvalidPageToken", "EndpointError", "EndpointUnreachable")
 
 
 def extract_messages(fileobj: Any, keywords: Any, comment_tags: Any, options: dict[str, Any]) -> Iterator[Any]:

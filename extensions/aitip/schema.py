@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import Phrase
+from .errors import InvalidValue, Phrase
 from .i18n import N_
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -88,7 +88,7 @@ class ResponseModel(BaseModel):
 
 def _no_control_characters(value: str) -> str:
     if _CONTROL.search(value):
-        raise ValueError(Phrase(N_("must not contain control characters (tabs, newlines, NUL...)")))
+        raise InvalidValue("must not contain control characters (tabs, newlines, NUL...)")
     return value
 
 
@@ -179,10 +179,10 @@ def dataset_name_error(name: object) -> Phrase | None:
 
 
 def check_dataset_name(name: str) -> str:
-    """For validators: the name, or ValueError saying what is wrong with it."""
+    """For validators: the name, or InvalidValue saying what is wrong with it."""
     problem = dataset_name_error(name)
     if problem is not None:
-        raise ValueError(problem)
+        raise InvalidValue(problem)
     return name
 
 

@@ -4,7 +4,7 @@ language.
 English readers get pydantic's own words, as before; for another language each error type the platform's
 models can raise has a template here (pydantic's wording without its English plural suffixes), filled with
 the error's context (``min_length``, ``pattern``...). A type not listed stays in pydantic's English. A model's
-own validator says what is wrong as ``ValueError(Phrase(N_("..."), **values))``, translated the same way.
+own validator says what is wrong as ``InvalidValue("...", **values)``, translated the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .errors import InvalidInput, Phrase
+from .errors import InvalidInput, InvalidValue, Phrase
 from .i18n import N_
 
 # pydantic's error type -> its text, with the placeholders of the error's context.
@@ -72,10 +72,10 @@ REASONS = {
 
 
 def _context_value(value: Any) -> Any:
-    """A value of an error's context as the message takes it: a validator's ``ValueError(Phrase(...))`` as its
-    phrase (translated too), anything else as text or a number."""
-    if isinstance(value, Exception) and len(value.args) == 1 and isinstance(value.args[0], Phrase):
-        return value.args[0]
+    """A value of an error's context as the message takes it: a validator's :class:`InvalidValue` as its phrase
+    (translated too), anything else as text or a number."""
+    if isinstance(value, InvalidValue):
+        return value.phrase
     return value if isinstance(value, str | int | float) else str(value)
 
 

@@ -9,8 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..schema import RequestModel, ResponseModel
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
@@ -108,7 +107,7 @@ class DeviceRolloutStart(RequestModel):
     def _distinct(cls, groups: list[WaveSet]) -> list[WaveSet]:
         names = [wave.group for wave in groups]
         if len(set(names)) != len(names):
-            raise ValueError(Phrase(N_("a group is named twice")))
+            raise InvalidValue("a group is named twice")
         return groups
 
 
@@ -172,7 +171,7 @@ class CheckIn(RequestModel):
     @model_validator(mode="after")
     def _report_needs_version(self) -> CheckIn:
         if self.report is not None and self.report.state == "installed" and self.version is None:
-            raise ValueError(Phrase(N_("an installed update reports the version now running")))
+            raise InvalidValue("an installed update reports the version now running")
         return self
 
 

@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from ..errors import InvalidInput, Phrase
-from ..i18n import N_
+from ..errors import InvalidInput, InvalidValue
 from ..schema import DatasetName, RequestModel, ResponseModel
 from .gates import MetricThreshold
 
@@ -80,7 +79,7 @@ class EvaluationSettings(RequestModel):
 
 def _notebook_shape(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None and (value.get("nbformat") != 4 or not isinstance(value.get("cells"), list)):
-        raise ValueError(Phrase(N_("not a Jupyter notebook (nbformat 4 with a cells list)")))
+        raise InvalidValue("not a Jupyter notebook (nbformat 4 with a cells list)")
     return value
 
 

@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..schema import DatasetName, ProjectName, RequestModel, ResponseModel
 from ..webhooks.models import CallbackRequest
 
@@ -103,7 +102,7 @@ class JobSubmit(RequestModel):
     @classmethod
     def _looks_like_a_notebook(cls, value: dict[str, Any]) -> dict[str, Any]:
         if value.get("nbformat") != 4 or not isinstance(value.get("cells"), list):
-            raise ValueError(Phrase(N_("not a Jupyter notebook (nbformat 4 with a cells list)")))
+            raise InvalidValue("not a Jupyter notebook (nbformat 4 with a cells list)")
         return value
 
 
@@ -195,14 +194,14 @@ class Dimension(RequestModel):
     def _consistent(self) -> Dimension:
         if self.type in ("grid", "choice"):
             if not self.values or self.low is not None or self.high is not None:
-                raise ValueError(Phrase(N_("a {type} dimension takes 'values' only"), type=self.type))
+                raise InvalidValue("a {type} dimension takes 'values' only", type=self.type)
         else:
             if self.values is not None or self.low is None or self.high is None or self.low >= self.high:
-                raise ValueError(Phrase(N_("a {type} dimension takes 'low' < 'high' only"), type=self.type))
+                raise InvalidValue("a {type} dimension takes 'low' < 'high' only", type=self.type)
             if self.type == "loguniform" and self.low <= 0:
-                raise ValueError(Phrase(N_("a loguniform dimension needs low > 0")))
+                raise InvalidValue("a loguniform dimension needs low > 0")
             if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
-                raise ValueError(Phrase(N_("an int dimension needs whole-number bounds")))
+                raise InvalidValue("an int dimension needs whole-number bounds")
         return self
 
 

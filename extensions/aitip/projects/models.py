@@ -7,8 +7,7 @@ from enum import Enum
 
 from pydantic import Field, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..identity.roles import Role
 from ..schema import (
     LongText,
@@ -38,7 +37,7 @@ class ProjectUpdate(RequestModel):
     @model_validator(mode="after")
     def _something_to_change(self) -> ProjectUpdate:
         if self.display_name is None and self.description is None:
-            raise ValueError(Phrase(N_("give display_name and/or description to change")))
+            raise InvalidValue("give display_name and/or description to change")
         return self
 
 
@@ -75,7 +74,7 @@ class MemberAdd(RequestModel):
     @model_validator(mode="after")
     def _exactly_one_principal(self) -> MemberAdd:
         if (self.user is None) == (self.group is None):
-            raise ValueError(Phrase(N_("give exactly one of 'user' or 'group'")))
+            raise InvalidValue("give exactly one of 'user' or 'group'")
         return self
 
     @property

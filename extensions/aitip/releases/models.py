@@ -10,8 +10,7 @@ from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..operations.inputs import encoded_length
 from ..schema import DATASET_NAME_PATTERN, NO_NUL_PATTERN, PROJECT_NAME_PATTERN, RequestModel, ResponseModel, text
 from ..serving.reads import endpoint_settings
@@ -66,13 +65,13 @@ class ReleaseWindow(RequestModel):
     @classmethod
     def _known_zone(cls, zone: str) -> str:
         if zone != "UTC" and zone not in available_timezones():
-            raise ValueError(Phrase(N_("{zone!r} is not an IANA time zone (such as UTC or Asia/Shanghai)"), zone=zone))
+            raise InvalidValue("{zone!r} is not an IANA time zone (such as UTC or Asia/Shanghai)", zone=zone)
         return zone
 
     @model_validator(mode="after")
     def _not_empty(self) -> ReleaseWindow:
         if self.start == self.end:
-            raise ValueError(Phrase(N_("start and end are the same: the window would never be open")))
+            raise InvalidValue("start and end are the same: the window would never be open")
         return self
 
     def opening(self) -> Any:
@@ -123,21 +122,21 @@ class ReleasePolicySet(RequestModel):
     @classmethod
     def _distinct(cls, names: list[str]) -> list[str]:
         if len(set(names)) != len(names):
-            raise ValueError(Phrase(N_("a template is named twice")))
+            raise InvalidValue("a template is named twice")
         return names
 
     @field_validator("test_runs")
     @classmethod
     def _distinct_notebooks(cls, gates: list[TestRunGate]) -> list[TestRunGate]:
         if len({gate.notebook for gate in gates}) != len(gates):
-            raise ValueError(Phrase(N_("a test notebook is named twice")))
+            raise InvalidValue("a test notebook is named twice")
         return gates
 
     @model_validator(mode="after")
     def _some_gate(self) -> ReleasePolicySet:
         if not (self.evaluation or self.simulations):
-            raise ValueError(Phrase(N_("a model release ships only with evidence: keep evaluation, or name "
-                                       "simulation templates")))
+            raise InvalidValue("a model release ships only with evidence: keep evaluation, or name "
+                               "simulation templates")
         return self
 
 
@@ -185,8 +184,8 @@ class ReleaseRequest(RequestModel):
     def _label_keys(cls, metadata: dict[str, str]) -> dict[str, str]:
         for key in metadata:
             if not METADATA_KEY.fullmatch(key):
-                raise ValueError(Phrase(N_("label {key!r}: keys are 1 to 64 letters, digits, '_', '.' or '-'"),
-                                        key=key))
+                raise InvalidValue("label {key!r}: keys are 1 to 64 letters, digits, '_', '.' or '-'",
+                                   key=key)
         return metadata
 
     @model_validator(mode="after")
@@ -198,41 +197,41 @@ class ReleaseRequest(RequestModel):
         for kind, fields in ((ReleaseKind.firmware, firmware_fields), (ReleaseKind.service, service_fields)):
             given = [name for name, value in fields.items() if value is not None]
             if self.kind is not kind and given:
-                raise ValueError(Phrase(N_("a {kind} release has no {given}"),
-                                        kind=self.kind.value, given=', '.join(given)))
+                raise InvalidValue("a {kind} release has no {given}",
+                                   kind=self.kind.value, given=', '.join(given))
         if self.kind is ReleaseKind.service:
             missing = [name for name in ("model", "model_version", "dataset", "endpoint")
                        if {**model_fields, **service_fields}[name] is None]
             if missing:
-                raise ValueError(Phrase(N_("a service release names {missing}"), missing=', '.join(missing)))
+                raise InvalidValue("a service release names {missing}", missing=', '.join(missing))
             if self.configuration is not None:
-                raise ValueError(Phrase(N_("a service release has no configuration")))
+                raise InvalidValue("a service release has no configuration")
             if self.settings is not None:
                 self.settings = endpoint_settings(self.settings)
         elif self.kind is ReleaseKind.model:
             missing = [name for name in ("model", "model_version", "dataset") if model_fields[name] is None]
             if missing:
-                raise ValueError(Phrase(N_("a model release names {missing}"), missing=', '.join(missing)))
+                raise InvalidValue("a model release names {missing}", missing=', '.join(missing))
             if self.configuration is not None:
-                raise ValueError(Phrase(N_("a model release has no configuration")))
+                raise InvalidValue("a model release has no configuration")
         elif self.kind is ReleaseKind.firmware:
             missing = [name for name, value in firmware_fields.items() if value is None]
             if missing:
-                raise ValueError(Phrase(N_("a firmware release needs {missing}"), missing=' and '.join(missing)))
+                raise InvalidValue("a firmware release needs {missing}", missing=' and '.join(missing))
             if self.configuration is not None:
-                raise ValueError(Phrase(N_("a firmware release has no configuration")))
+                raise InvalidValue("a firmware release has no configuration")
             named = [name for name in ("model", "model_version", "dataset") if model_fields[name] is not None]
             if named and len(named) < 3 or self.dataset_version is not None and not named:
-                raise ValueError(Phrase(N_("firmware that embeds a model names model, model_version and dataset "
-                                           "(all three)")))
+                raise InvalidValue("firmware that embeds a model names model, model_version and dataset "
+                                   "(all three)")
         else:
             given = [name for name, value in model_fields.items() if value is not None]
             if given:
-                raise ValueError(Phrase(N_("a configuration release has no {given}"), given=', '.join(given)))
+                raise InvalidValue("a configuration release has no {given}", given=', '.join(given))
             if self.configuration is None:
-                raise ValueError(Phrase(N_("a configuration release needs its configuration (a JSON object)")))
+                raise InvalidValue("a configuration release needs its configuration (a JSON object)")
             if len(str(self.configuration)) > 65_536:
-                raise ValueError(Phrase(N_("the configuration is larger than 64 KiB")))
+                raise InvalidValue("the configuration is larger than 64 KiB")
         return self
 
     @property

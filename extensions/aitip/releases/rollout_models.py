@@ -9,8 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..schema import PROJECT_NAME_PATTERN, RequestModel, ResponseModel
 
 
@@ -35,9 +34,9 @@ class Condition(RequestModel):
     def _bound(self) -> Condition:
         if self.metric == "accuracy":
             if self.min is None or self.max is not None:
-                raise ValueError(Phrase(N_("accuracy is bounded below: give min (such as 0.9), not max")))
+                raise InvalidValue("accuracy is bounded below: give min (such as 0.9), not max")
         elif self.max is None or self.min is not None:
-            raise ValueError(Phrase(N_("{metric} is bounded above: give max, not min"), metric=self.metric))
+            raise InvalidValue("{metric} is bounded above: give max, not min", metric=self.metric)
         return self
 
 
@@ -65,9 +64,10 @@ class Step(RequestModel):
     def _one_kind(self) -> Step:
         given = [name for name in STEP_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(Phrase(N_("a step is one of set_weight, pause or analysis, not {given} together"),
-                                    given=" and ".join(given)) if given else
-                             Phrase(N_("a step is one of set_weight, pause or analysis")))
+            if given:
+                raise InvalidValue("a step is one of set_weight, pause or analysis, not {given} together",
+                                   given=" and ".join(given))
+            raise InvalidValue("a step is one of set_weight, pause or analysis")
         return self
 
 
@@ -94,14 +94,14 @@ class RolloutStart(RequestModel):
     def _reaches_100(cls, steps: list[Step]) -> list[Step]:
         weights = [step.set_weight for step in steps if step.set_weight is not None]
         if not weights:
-            raise ValueError(Phrase(N_("no set_weight step: the canary would never take traffic")))
+            raise InvalidValue("no set_weight step: the canary would never take traffic")
         for before, after in zip(weights, weights[1:]):
             if after < before:
-                raise ValueError(Phrase(N_("the weights go back from {before} to {after} %"),
-                                        before=before, after=after))
+                raise InvalidValue("the weights go back from {before} to {after} %",
+                                   before=before, after=after)
         if weights[-1] != 100:
-            raise ValueError(Phrase(N_("the weights stop at {weights} %: the last set_weight must be 100"),
-                                    weights=weights[-1]))
+            raise InvalidValue("the weights stop at {weights} %: the last set_weight must be 100",
+                               weights=weights[-1])
         return steps
 
 

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..schema import ProjectName, RequestModel, ResponseModel
 
 
@@ -34,7 +33,7 @@ class GpuHoursQuery(RequestModel):
     @model_validator(mode="after")
     def _ordered(self) -> GpuHoursQuery:
         if self.since is not None and self.until is not None and self.since >= self.until:
-            raise ValueError(Phrase(N_("'since' must be before 'until'")))
+            raise InvalidValue("'since' must be before 'until'")
         return self
 
 

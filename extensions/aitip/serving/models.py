@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..schema import PROJECT_NAME_PATTERN, RequestModel, ResponseModel
 from .optimize import FORMATS as OPTIMIZE_FORMATS
 from .optimize import MAX_BATCH as OPTIMIZE_MAX_BATCH
@@ -52,8 +51,8 @@ class Scaling(RequestModel):
     @model_validator(mode="after")
     def _bounds(self) -> Scaling:
         if self.replicas_min > self.replicas_max:
-            raise ValueError(Phrase(N_("replicas_min ({replicas_min}) is above replicas_max ({replicas_max})"),
-                                    replicas_min=self.replicas_min, replicas_max=self.replicas_max))
+            raise InvalidValue("replicas_min ({replicas_min}) is above replicas_max ({replicas_max})",
+                               replicas_min=self.replicas_min, replicas_max=self.replicas_max)
         return self
 
 
@@ -100,7 +99,7 @@ class VariantAdd(RequestModel):
     @model_validator(mode="after")
     def _shadow_has_no_weight(self) -> VariantAdd:
         if self.shadow and self.weight:
-            raise ValueError(Phrase(N_("a shadow version gets a copy of the traffic: give it no weight")))
+            raise InvalidValue("a shadow version gets a copy of the traffic: give it no weight")
         return self
 
 
@@ -116,13 +115,13 @@ class TrafficSet(RequestModel):
     def _versions(cls, weights: dict[str, float]) -> dict[str, float]:
         for version, weight in weights.items():
             if not version.isdigit() or int(version) < 1:
-                raise ValueError(Phrase(N_("{version!r} is not a model version (a number from 1)"), version=version))
+                raise InvalidValue("{version!r} is not a model version (a number from 1)", version=version)
             if weight != int(weight):
-                raise ValueError(Phrase(N_("version {version}'s weight {weight} is not a whole percent"),
-                                        version=version, weight=weight))
+                raise InvalidValue("version {version}'s weight {weight} is not a whole percent",
+                                   version=version, weight=weight)
         total = int(sum(weights.values()))
         if total != 100:
-            raise ValueError(Phrase(N_("the weights sum to {total}; they must sum to 100"), total=total))
+            raise InvalidValue("the weights sum to {total}; they must sum to 100", total=total)
         return weights
 
 
@@ -293,7 +292,7 @@ class OptimizationStart(RequestModel):
     @model_validator(mode="after")
     def _tensorrt_needs_a_gpu(self) -> OptimizationStart:
         if self.device is OptimizeDevice.cpu and any(name.value in ("trt", "torch-trt") for name in self.formats or ()):
-            raise ValueError(Phrase(N_("TensorRT formats (trt, torch-trt) need device cuda")))
+            raise InvalidValue("TensorRT formats (trt, torch-trt) need device cuda")
         return self
 
 

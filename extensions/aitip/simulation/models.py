@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..errors import Phrase
-from ..i18n import N_
+from ..errors import InvalidValue
 from ..schema import DatasetName, RequestModel, ResponseModel
 
 MAX_VERSION = 999_999_999
@@ -59,7 +58,7 @@ class TemplateSave(RequestModel):
     @model_validator(mode="after")
     def _one_template(self) -> TemplateSave:
         if (self.document is None) == (self.yaml is None):
-            raise ValueError(Phrase(N_("give the template either as JSON (document) or as YAML text (yaml), not both")))
+            raise InvalidValue("give the template either as JSON (document) or as YAML text (yaml), not both")
         return self
 
     @field_validator("yaml")
@@ -72,9 +71,9 @@ class TemplateSave(RequestModel):
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise ValueError(Phrase(N_("not YAML: {error}"), error=str(error).splitlines()[0])) from None
+            raise InvalidValue("not YAML: {error}", error=str(error).splitlines()[0]) from None
         if not isinstance(loaded, dict):
-            raise ValueError(Phrase(N_("a template is a YAML mapping (name: ..., kind: ..., conditions: [...])")))
+            raise InvalidValue("a template is a YAML mapping (name: ..., kind: ..., conditions: [...])")
         return text
 
 
@@ -125,8 +124,8 @@ class SimulationSettings(RequestModel):
     @model_validator(mode="after")
     def _data_or_endpoint(self) -> SimulationSettings:
         if self.endpoint is not None and (self.dataset is not None or self.dataset_version is not None):
-            raise ValueError(Phrase(N_("a dataset is attacked through a model, an endpoint is probed itself: give "
-                                       "one")))
+            raise InvalidValue("a dataset is attacked through a model, an endpoint is probed itself: give "
+                               "one")
         return self
 
 
@@ -159,7 +158,7 @@ class SimulationCreate(SimulationSettings):
     @model_validator(mode="after")
     def _model_with_version(self) -> SimulationCreate:
         if (self.model is None) != (self.version is None):
-            raise ValueError(Phrase(N_("name both the model and its version")))
+            raise InvalidValue("name both the model and its version")
         return self
 
 

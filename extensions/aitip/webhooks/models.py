@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from ..errors import InvalidInput, Phrase
+from ..errors import InvalidInput, InvalidValue
 from ..schema import MAX_ID, RequestModel, ResponseModel, text
 from .payloads import EVENT_FAMILIES, EVENT_NAME_PATTERN
 from .targets import MAX_URL_LENGTH, parse
@@ -30,7 +30,7 @@ def _url_form(value: str) -> str:
     try:
         parse(value)
     except InvalidInput as exc:
-        raise ValueError(Phrase(exc.template, english=exc.message, **exc.values)) from None
+        raise InvalidValue(exc.phrase) from None
     return value
 
 

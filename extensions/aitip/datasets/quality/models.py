@@ -10,8 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from ...errors import Phrase
-from ...i18n import N_
+from ...errors import InvalidValue
 
 ColumnType = Literal["int", "float", "string", "bool", "date", "timestamp"]
 TabularFormat = Literal["parquet", "csv", "jsonl"]
@@ -51,7 +50,7 @@ class OutlierRule(_Model):
 
 def _column_name(name: str) -> str:
     if not name or not name.strip():
-        raise ValueError(Phrase(N_("column names must not be empty")))
+        raise InvalidValue("column names must not be empty")
     return name
 
 
@@ -86,7 +85,7 @@ class QualityRules(_Model):
             _column_name(name)
         repeated = sorted(name for name, count in Counter(names).items() if count > 1)
         if repeated:
-            raise ValueError(Phrase(N_("columns listed more than once: {repeated}"), repeated=', '.join(repeated)))
+            raise InvalidValue("columns listed more than once: {repeated}", repeated=', '.join(repeated))
         return names
 
     @field_validator("max_null_fraction_by_column", "max_outlier_fraction", "declared_schema")
