@@ -142,3 +142,25 @@ def test_a_validators_refusal_reads_as_its_template_and_keeps_a_phrase_made_else
     assert "90" in refused.phrase.in_language("zh_CN") and "must" not in refused.phrase.in_language("zh_CN")
     made = Phrase(N_("a dataset name must not be empty"))
     assert InvalidValue(made).phrase is made and str(InvalidValue(made)) == "a dataset name must not be empty"
+
+
+def test_a_word_a_message_chooses_is_said_in_the_readers_language() -> None:
+    """Where a message names what it is about (a model version, a job's action), the word is a phrase: a
+    Chinese reader does not meet English nouns and verbs in the middle of a sentence."""
+    from types import SimpleNamespace
+
+    from aitip.identity.roles import Role
+    from aitip.jobs.service import JobService
+    from aitip.operations.parameters import PATH_PARAMETERS
+
+    with pytest.raises(NotFound) as caught:
+        PATH_PARAMETERS["model_version"].convert("0")
+    assert caught.value.message == "model versions start at 1"
+    assert caught.value.message_in("zh_CN") == "模型版本从 1 开始"
+
+    job = SimpleNamespace(owner="carol", project=SimpleNamespace(name="alpha"), id=7)
+    with pytest.raises(errors.PermissionDenied) as caught:
+        JobService._owner_or_maintainer(SimpleNamespace(name="erin"), job, Role.developer, N_("retry"))
+    assert caught.value.message == ("only the job's owner (carol) or a maintainer of 'alpha' may retry job 7; "
+                                    "you are developer")
+    assert "重试作业 7" in caught.value.message_in("zh_CN") and "retry" not in caught.value.message_in("zh_CN")

@@ -53,14 +53,15 @@ SECTION = Section("datasets", "Datasets, lineage and annotation", (
     Operation("datasets.versions", "dataset.read", "GET", f"{_DATASETS}/versions", "The dataset's versions",
               response=VersionList, call="datasets.versions", arguments=_DATASET),
     Operation("datasets.register", "dataset.write", "POST", f"{_DATASETS}/versions",
-              "Register the body (the file's bytes) as the next version", query=RegisterQuery,
+              "Register a file as the dataset's next version (over REST the request's body is the file)",
+              query=RegisterQuery,
               response=DatasetVersion, status=201, handler=f"{_HANDLERS}:DatasetVersionsHandler",
               location="version", long_running=True, inline_body=InlineUpload, call="datasets.register_content",
               arguments={**_DATASET, "format": "fmt", "content_base64": "content"},
               not_in=frozenset({"mcp"})),  # agents start registrations.create: a handle at once
     Operation("registrations.create", "dataset.write", "POST", f"{_DATASETS}/registrations",
-              "Register the body (the file's bytes) as the next version in the background: answers at once "
-              "with a handle to follow", query=RegistrationQuery, response=Registration, status=202,
+              "Register a file as the dataset's next version in the background (over REST the request's body "
+              "is the file): answers at once with a handle to follow", query=RegistrationQuery, response=Registration, status=202,
               handler=f"{_HANDLERS}:DatasetRegistrationsHandler", location="id", long_running=True,
               inline_body=InlineUpload, call="registrations.start_content",
               arguments={**_DATASET, "format": "fmt", "content_base64": "content"}),

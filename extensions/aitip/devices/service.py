@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, Phrase
+from ..i18n import N_
 from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize, project_row, refuse_if_archived
@@ -61,6 +62,10 @@ def device_answer(record: DeviceRecord) -> Device:
                   group=record.group, tags=list(record.tags or []), token_hint=record.token_hint,
                   version=record.version, slot=record.slot, state=DeviceState(record.state), message=record.message,
                   last_seen=record.last_seen, created_by=record.created_by, created_at=record.created_at)
+
+
+# What a paused, resumed or stopped rollout's refusal says it cannot do, in the reader's language.
+CHANGE_VERBS = {"pause": N_("pause"), "resume": N_("resume"), "stop": N_("stop")}
 
 
 class DevicesService(CatalogService):
@@ -175,7 +180,7 @@ class DevicesService(CatalogService):
 
         def read(session: Session) -> Device:
             project_record, _ = authorize(session, principal, action, project)
-            return device_answer(project_row(session, DeviceRecord, device, project_record, "device"))
+            return device_answer(project_row(session, DeviceRecord, device, project_record, N_("device")))
 
         return await self._in_transaction(read)
 
@@ -186,7 +191,7 @@ class DevicesService(CatalogService):
 
         def write(session: Session) -> None:
             project_record, _ = authorize(session, principal, action, project)
-            found = project_row(session, DeviceRecord, device, project_record, "device")
+            found = project_row(session, DeviceRecord, device, project_record, N_("device"))
             record(session, principal.name, action, f"device:{project}/{found.name}", {})
             session.delete(found)
 
@@ -288,7 +293,7 @@ class DevicesService(CatalogService):
     def _rollout(self, session: Session, principal: Principal, action: str, project: str,
                  rollout: int) -> DeviceRolloutRecord:
         project_record, _ = authorize(session, principal, action, project)
-        return project_row(session, DeviceRolloutRecord, rollout, project_record, "device rollout")
+        return project_row(session, DeviceRolloutRecord, rollout, project_record, N_("device rollout"))
 
     async def _answer(self, rollout_id: int) -> DeviceRollout:
         return await self._in_transaction(lambda session: self._rollout_answer(session, session.get(
@@ -363,7 +368,7 @@ class DevicesService(CatalogService):
         if active.progress.state not in allowed:
             raise Conflict("device rollout {rollout} is {state}: it cannot {verb}",
                            code="device_rollout_state", detail={"state": active.progress.state},
-                           rollout=rollout, state=active.progress.state, verb=verb)
+                           rollout=rollout, state=active.progress.state, verb=Phrase(CHANGE_VERBS[verb]))
         self.fleet.set_state(rollout, wanted, principal.name, message)
         await self.fleet.flush()
         await self._in_transaction(audit)

@@ -24,7 +24,7 @@ SECTION = Section("evaluation", "Evaluation", (
               "The project's evaluations, newest first: model and dataset versions, metrics, verdict",
               query=EvaluationListQuery, response=EvaluationList, call="evaluations.list"),
     Operation("evaluations.create", "evaluation.run", "POST", _EVALUATIONS,
-              "Evaluate a model version now (its policy, with what the body gives instead): answers at once "
+              "Evaluate a model version now (its policy, with what the request gives instead): answers at once "
               "with the evaluation, judged when its job ends", body=EvaluationCreate, response=Evaluation,
               status=202, call="evaluations.create", location="id", long_running=True),
     Operation("evaluations.get", "evaluation.read", "GET", f"{_EVALUATIONS}/{{evaluation}}",

@@ -181,7 +181,7 @@ class EvaluationService(CatalogService):
     @performs
     async def create(self, principal: Principal | None, project: str, body: EvaluationCreate, *,
                      action: str) -> Evaluation:
-        """Evaluate one version now: the model's policy, with what the body gives instead. Answers at once
+        """Evaluate one version now: the model's policy, with what the request gives instead. Answers at once
         (queued, with its job); the verdict comes when the job ends."""
         principal = self._signed_in(principal)
 

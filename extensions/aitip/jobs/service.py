@@ -18,7 +18,8 @@ from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..operations.actions import action_of, performs
-from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, Phrase, ServiceUnavailable
+from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, member_project_ids, refuse_if_archived
@@ -321,11 +322,12 @@ class JobService(CatalogService):
     # ----- control -----
 
     @staticmethod
-    def _owner_or_maintainer(principal: Principal, job: JobRecord, role: Role, action: str) -> None:
+    def _owner_or_maintainer(principal: Principal, job: JobRecord, role: Role, verb: str) -> None:
+        """``verb`` (marked with ``N_()``) says what the caller may not do, in the refusal's language."""
         if job.owner != principal.name and not role.at_least(Role.maintainer):
             raise PermissionDenied("only the job's owner ({owner}) or a maintainer of {name!r} may {verb} job "
                                    "{job}; you are {role}",
-                                   owner=job.owner, name=job.project.name, verb=action.split('.')[1], job=job.id,
+                                   owner=job.owner, name=job.project.name, verb=Phrase(verb), job=job.id,
                                    role=role.value)
 
     @performs
@@ -334,7 +336,7 @@ class JobService(CatalogService):
 
         def work(session: Session) -> Job:
             job, role = self._load(session, principal, job_id, action)
-            self._owner_or_maintainer(principal, job, role, action)
+            self._owner_or_maintainer(principal, job, role, N_("cancel"))
             state = JobState(job.state)
             if state.finished:
                 raise Conflict("job {job_id} already finished ({state})", code="job_finished",
@@ -373,7 +375,7 @@ class JobService(CatalogService):
 
         def snapshot(session: Session) -> JobSubmit:
             job, role = self._load(session, principal, job_id, action)
-            self._owner_or_maintainer(principal, job, role, action)
+            self._owner_or_maintainer(principal, job, role, N_("retry"))
             declared = [JobInput(dataset=ref.dataset, version=ref.version)
                         for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
             return JobSubmit(project=job.project.name, notebook=self.store.get(job.notebook_sha256),

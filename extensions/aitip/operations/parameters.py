@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, Phrase
+from ..i18n import N_
 from ..schema import DATASET_NAME_REGEX, PROJECT_NAME_PATTERN, dataset_name_error
 
 ID_PATTERN = r"[0-9]{1,18}"
@@ -42,16 +43,17 @@ def _dataset(value: str) -> str:
 
 
 def _counted_from_one(what: str) -> Callable[[str], int]:
+    """A path value counted from 1; ``what`` (marked with ``N_()``) names what is counted in the 404."""
     def convert(value: str) -> int:
         number = int(value)
         if number < 1:
-            raise NotFound("{what} start at 1", what=what)
+            raise NotFound("{what} start at 1", what=Phrase(what))
         return number
 
     return convert
 
 
-_version = _counted_from_one("dataset versions")
+_version = _counted_from_one(N_("dataset versions"))
 
 
 def _member_kind(value: str) -> str:
@@ -95,7 +97,8 @@ PATH_PARAMETERS: dict[str, PathParameter] = {
     "simulation": PathParameter(ID_PATTERN, _identifier, "integer", "The simulation's id"),
     "template": PathParameter(r"[a-z][a-z0-9_]{0,63}", str, "string", "The scenario template's name"),
     "endpoint": PathParameter(r"[^/]+", _endpoint, "string", "The endpoint's name (a DNS label)"),
-    "model_version": PathParameter(r"[0-9]{1,9}", _counted_from_one("model versions"), "integer", "The model version (from 1)"),
+    "model_version": PathParameter(r"[0-9]{1,9}", _counted_from_one(N_("model versions")), "integer",
+                                   "The model version (from 1)"),
     "key": PathParameter(ID_PATTERN, _identifier, "integer", "The API key's id"),
     "optimization": PathParameter(ID_PATTERN, _identifier, "integer", "The optimization's id (its job's)"),
     "release": PathParameter(ID_PATTERN, _identifier, "integer", "The release's id"),

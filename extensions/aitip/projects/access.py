@@ -10,7 +10,7 @@ from typing import TypeVar
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from ..errors import Conflict, NotFound, PermissionDenied
+from ..errors import Conflict, NotFound, PermissionDenied, Phrase
 from ..identity.permissions import permission
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -65,10 +65,11 @@ def authorize(session: Session, principal: Principal, action: str, name: str) ->
 
 def project_row(session: Session, record_class: type[T], row_id: int, project: ProjectRecord, what: str) -> T:
     """The row ``row_id`` of ``record_class`` (a table with ``project_id``) if it belongs to ``project``: another
-    project's row is as absent as a missing one (404 naming ``what``)."""
+    project's row is as absent as a missing one (404 naming ``what``, marked with ``N_()``)."""
     found = session.get(record_class, row_id)
     if found is None or found.project_id != project.id:  # type: ignore[attr-defined]
-        raise NotFound("project {name!r} has no {what} {row_id}", name=project.name, what=what, row_id=row_id)
+        raise NotFound("project {name!r} has no {what} {row_id}", name=project.name, what=Phrase(what),
+                       row_id=row_id)
     return found
 
 

@@ -16,6 +16,7 @@ from ..errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Phrase,
 )
 from ..i18n import N_
 from ..identity.directory import Directory
@@ -51,6 +52,14 @@ def _project_model(record: ProjectRecord, role: Role | None) -> Project:
         updated_at=record.updated_at,
         my_role=role,
     )
+
+
+MEMBER_KINDS = {MemberKind.user: N_("user"), MemberKind.group: N_("group")}
+
+
+def _member_kind(kind: MemberKind) -> Phrase:
+    """A member's kind as a message names it, in the reader's language."""
+    return Phrase(MEMBER_KINDS[kind])
 
 
 def _member_model(record: MemberRecord) -> Member:
@@ -236,7 +245,7 @@ class ProjectService(CatalogService):
             self._check_grant(principal, role, request.role)
             if any(m.kind == kind.value and m.name == member_name for m in project.members):
                 raise Conflict("{kind} {member_name!r} is already a member of {name!r}; change their role instead",
-                               code="already_member", kind=kind.value, member_name=member_name, name=name)
+                               code="already_member", kind=_member_kind(kind), member_name=member_name, name=name)
             member = MemberRecord(kind=kind.value, name=member_name, role=request.role.value,
                                   added_by=principal.name)
             project.members.append(member)
@@ -245,8 +254,8 @@ class ProjectService(CatalogService):
             try:
                 session.flush()
             except IntegrityError as exc:
-                raise Conflict("{kind} {member_name!r} is already a member of {name!r}",
-                               code="already_member", kind=kind.value, member_name=member_name, name=name) from exc
+                raise Conflict("{kind} {member_name!r} is already a member of {name!r}", code="already_member",
+                               kind=_member_kind(kind), member_name=member_name, name=name) from exc
             return _member_model(member)
 
         return await self._in_transaction(work)
@@ -256,7 +265,7 @@ class ProjectService(CatalogService):
             if member.kind == kind.value and member.name == member_name:
                 return member
         raise NotFound("{kind} {member_name!r} is not a member of project {name!r}",
-                       kind=kind.value, member_name=member_name, name=project.name)
+                       kind=_member_kind(kind), member_name=member_name, name=project.name)
 
     @performs
     async def update_member(self, principal: Principal, name: str, kind: MemberKind, member_name: str,

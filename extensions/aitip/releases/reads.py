@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput
+from ..i18n import N_
 from ..projects.access import project_row
 from .models import ReleaseKind, ReleaseState
 from .signing import Signature
@@ -38,7 +39,7 @@ class FirmwareRelease:
 
 def firmware_release(session: Session, project: ProjectRecord, release_id: int) -> FirmwareRelease:
     """The project's firmware release ``release_id`` (404 when it has none; 422 when it is another kind)."""
-    found = project_row(session, ReleaseRecord, release_id, project, "release")
+    found = project_row(session, ReleaseRecord, release_id, project, N_("release"))
     if found.kind != ReleaseKind.firmware.value:
         raise InvalidInput("{name} {version} is a {kind} release: only firmware goes to devices",
                            code="release_not_firmware", name=found.name, version=found.version, kind=found.kind)

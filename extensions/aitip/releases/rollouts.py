@@ -19,6 +19,7 @@ from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
 from ..errors import AitipError, Conflict, InvalidInput
+from ..i18n import N_
 from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize, project_row, refuse_if_archived
@@ -212,7 +213,7 @@ class RolloutService(CatalogService):
         def check(session: Session) -> tuple[str, int, str, dict[str, Any] | None]:
             project_record, _ = authorize(session, principal, action, project)
             refuse_if_archived(project_record)
-            found = project_row(session, ReleaseRecord, release, project_record, "release")
+            found = project_row(session, ReleaseRecord, release, project_record, N_("release"))
             title = f"{found.name} {found.version}"
             subject = found.content["subject"]
             if "model" not in subject:
@@ -305,7 +306,7 @@ class RolloutService(CatalogService):
         project_record, _ = authorize(session, principal, action, project)
         if writing:
             refuse_if_archived(project_record)
-        return project_row(session, RolloutRecord, rollout, project_record, "rollout")
+        return project_row(session, RolloutRecord, rollout, project_record, N_("rollout"))
 
     @performs
     async def list_rollouts(self, principal: Principal | None, project: str, query: RolloutListQuery, *,

@@ -110,7 +110,7 @@ class ReleasesService(CatalogService):
         project_record, role = authorize(session, principal, action, project)
         if writing:
             refuse_if_archived(project_record)
-        return project_record, role, project_row(session, ReleaseRecord, release_id, project_record, "release")
+        return project_record, role, project_row(session, ReleaseRecord, release_id, project_record, N_("release"))
 
     @performs
     async def list(self, principal: Principal | None, project: str, query: ReleaseListQuery, *,
