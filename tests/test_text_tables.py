@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from aitip.text_tables import wrap, width
+from aitip.text_tables import cell, local_time, wrap, width
 
 CHINESE = ("将模型版本的已批准发布（模型、服务，或内嵌模型版本的固件）分步（set_weight、pause、analysis）灰度发布到"
            "端点；执行第一步后应答，之后自动继续。POST projects/{project}/releases/{release}/rollouts（需要 "
@@ -34,3 +34,26 @@ def test_chinese_lines_are_filled_not_broken_only_at_spaces() -> None:
 @pytest.mark.parametrize("columns", [10, 24, 50])
 def test_english_wraps_as_textwrap_does(columns: int) -> None:
     assert wrap(ENGLISH, columns) == textwrap.wrap(ENGLISH, columns)
+
+
+@pytest.fixture
+def shanghai_clock(monkeypatch: pytest.MonkeyPatch):
+    """The shell's clock at UTC+8 (no daylight saving)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+def test_times_read_on_the_shells_clock_to_the_second(shanghai_clock: None) -> None:
+    assert local_time(1796568183349) == "2026-12-06 22:43:03"  # MLflow's milliseconds since the epoch
+    assert local_time("2026-12-06T14:43:03.555198Z") == "2026-12-06 22:43:03"  # the API's ISO 8601, in UTC
+    assert local_time("2026-12-06T14:43:03+01:00") == "2026-12-06 21:43:03"
+    assert local_time("2026-12-06T14:43:03") == "2026-12-06 14:43:03"  # no zone: as written
+    assert local_time(None) == "-"
+    assert cell("2026-12-06T14:43:03.5Z") == "2026-12-06 22:43:03"
+    for text in ("2026-12-06", "v2026-12-06T14:43:03Z", "2026-12-06T14:43:03Z and more"):
+        assert cell(text) == text  # only a whole time is read as one

@@ -286,7 +286,11 @@ HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
               "SimulationDetail": "aitip.simulation.text:simulation_text",
               "Endpoint": "aitip.serving.text:endpoint_text",
               "EndpointMetrics": "aitip.serving.text:metrics_text",
-              "Optimization": "aitip.serving.text:optimization_text"}
+              "Optimization": "aitip.serving.text:optimization_text",
+              "RunList": "aitip.experiments.text:runs_text",
+              "RunDetail": "aitip.experiments.text:run_text",
+              "RunComparison": "aitip.experiments.text:comparison_text",
+              "ModelList": "aitip.experiments.text:models_text"}
 
 
 def human(value: Any) -> str:

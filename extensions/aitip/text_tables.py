@@ -6,8 +6,10 @@ columns, as terminals draw it."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from .i18n import N_
@@ -54,11 +56,12 @@ def field_lines(values: dict[str, str], fields: Sequence[str], least: int) -> li
     return [pad(label(field) + ":", column) + values[field] for field in fields]
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A plain aligned table; empty input says so."""
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, upper: bool = True) -> str:
+    """A plain aligned table; empty input says so. Titles are the columns' labels, in capitals unless they are
+    names to be read as written (``upper=False``: runs' names and ids)."""
     if not rows:
         return _("(none)")
-    titles = [label(col).upper() for col in columns]
+    titles = [label(col).upper() if upper else label(col) for col in columns]
     cells = [[cell(row.get(col)) for col in columns] for row in rows]
     widths = [max(width(title), *(width(r[i]) for r in cells)) for i, title in enumerate(titles)]
     lines = ["  ".join(pad(title, w) for title, w in zip(titles, widths, strict=True)).rstrip()]
@@ -66,9 +69,29 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+# A time as the API writes it (ISO 8601, UTC): a table shows it on the shell's local clock.
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+
+
+def local_time(value: Any) -> str:
+    """A time on the shell's local clock, to the second: milliseconds since the epoch (as MLflow keeps them) or
+    an ISO 8601 text (as the API writes times); one without a zone is taken as it is."""
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value / 1000)
+    else:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if moment.tzinfo is not None:
+            moment = moment.astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        return local_time(value)
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, list):
