@@ -483,7 +483,7 @@ def _version_view(version: Any) -> str:
     lines = [f"{v['dataset']} v{v['version']}  " + _("{format}, {rows} rows, {bytes} bytes, {files}").format(
                  format=v["format"], rows=_cell(v["rows"]), bytes=v["bytes"], files=files),
              _("tag:        {tag}").format(tag=_cell(v["tag"])),
-             _("registered: by {author} at {at}").format(author=v["author"], at=v["created_at"])
+             _("registered: by {author} at {at}").format(author=v["author"], at=_cell(v["created_at"]))
              + (f": {v['message']}" if v["message"] else ""),
              *([_("from:       {source}").format(source=v["derived_from"])] if v.get("derived_from") else []),
              *([_("restored:   from v{version}").format(version=v["restored_from"])] if v.get("restored_from") else [])]
@@ -603,7 +603,7 @@ def cmd_operation(args: argparse.Namespace) -> int:
     with _client(args) as client:
         result = run_operation(client, args)
     if result is not None:
-        emit(args, result, human)
+        emit(args, result, lambda value: human(value, args.operation))
     if getattr(args, "wait", False) and not ended_well(result):
         return EXIT_API
     return 0

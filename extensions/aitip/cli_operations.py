@@ -291,18 +291,22 @@ HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
               "RunDetail": "aitip.experiments.text:run_text",
               "RunComparison": "aitip.experiments.text:comparison_text",
               "ModelList": "aitip.experiments.text:models_text"}
+# Answers without a model of their own, by operation.
+HUMAN_TEXT_BY_OPERATION = {"resources.now": "aitip.resources.text:snapshot_text",
+                           "resources.history": "aitip.resources.text:history_text"}
 
 
-def human(value: Any) -> str:
+def human(value: Any, operation: str | None = None) -> str:
     """A table for a list of records (a model's one list field, or a page's items), else ``key: value``. The
     fields are the API's; their titles are translated where :data:`aitip.text_tables.LABELS` knows them."""
-    writer = HUMAN_TEXT.get(type(value).__name__)
+    writer = HUMAN_TEXT.get(type(value).__name__) or HUMAN_TEXT_BY_OPERATION.get(operation or "")
     if writer is not None:
         import importlib
 
         module, _colon, function = writer.partition(":")
         write = getattr(importlib.import_module(module), function)
-        return write(value.model_dump(mode="json"))  # type: ignore[no-any-return]
+        data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        return write(data)  # type: ignore[no-any-return]
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     if data is None:
         return _("done")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..i18n import shell_gettext as _
-from ..text_tables import table
+from ..text_tables import local_time, table
 
 
 def endpoint_text(endpoint: dict[str, Any]) -> str:
@@ -32,7 +32,7 @@ def metrics_text(metrics: dict[str, Any]) -> str:
              _("refused"): total["client_errors"], _("p50 ms"): ms(total["latency_p50_ms"]),
              _("p99 ms"): ms(total["latency_p99_ms"]), _("in flight"): total["in_flight"]}
             for total in metrics["totals"]]
-    return "\n".join([_("endpoint {name}, since {since}:").format(name=metrics["endpoint"], since=metrics["since"]),
+    return "\n".join([_("endpoint {name}, since {since}:").format(name=metrics["endpoint"], since=local_time(metrics["since"])),
                       table(rows, list(rows[0])),
                       _("{points} points in the time series (--json shows them)").format(
                           points=len(metrics["series"]))])
