@@ -93,7 +93,7 @@ async def test_every_resolved_address_must_pass() -> None:
         await resolve_target("http://localhost/h", allowed=[ipaddress.ip_network("127.0.0.2/32")])
     assert refusal(ipaddress.ip_address("127.0.0.1"), [ipaddress.ip_network("127.0.0.0/8")]) is None
     # A version mismatch never matches: an IPv6 network admits no IPv4 address.
-    assert refusal(ipaddress.ip_address("10.0.0.1"), [ipaddress.ip_network("::/0")]) == "private network"
+    assert str(refusal(ipaddress.ip_address("10.0.0.1"), [ipaddress.ip_network("::/0")])) == "private network"
 
 
 def test_a_malformed_allow_list_is_an_error_not_silence() -> None:
@@ -126,3 +126,13 @@ async def test_a_name_that_does_not_resolve_is_its_own_error() -> None:
     with pytest.raises(InvalidInput, match="cannot be resolved") as refused:
         await resolve_target("https://no-such-host.invalid/hook", allowed=())
     assert refused.value.code == "webhook_unresolvable"
+
+
+@pytest.mark.asyncio
+async def test_why_a_target_is_refused_is_said_in_the_readers_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ALLOWED_NETWORKS_ENV, raising=False)
+    with pytest.raises(InvalidInput) as refused:
+        await resolve_target("http://[::ffff:7f00:1]/hook")
+    assert "IPv4-mapped form of 127.0.0.1, loopback (this host)" in refused.value.message
+    chinese = refused.value.message_in("zh_CN")
+    assert "127.0.0.1 的 IPv4-mapped 形式，环回地址（本机）" in chinese and "loopback" not in chinese

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
-from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceUnavailable
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, Phrase, ServiceUnavailable
 from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -309,7 +309,8 @@ class ReleasesService(CatalogService):
                 raise Conflict("{title} was rejected: it goes nowhere", code="release_rejected", title=title)
             wanted, allowed = body.environment, next_environment(found.environment)
             if wanted != allowed:
-                where = f"the next is {allowed}" if allowed else "it is in prod already"
+                where = Phrase(N_("the next is {environment}"), environment=allowed) if allowed else \
+                    Phrase(N_("it is in prod already"))
                 raise Conflict("{title} is in {environment}: {where}, not {wanted}",
                                code="release_promotion_order", detail={"next": allowed},
                                title=title, environment=found.environment, where=where, wanted=wanted)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from urllib.parse import urlsplit
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, Phrase
 from ..i18n import N_
 
 ALLOWED_NETWORKS_ENV = "AITIP_WEBHOOK_ALLOWED_NETWORKS"
@@ -115,35 +115,35 @@ def _embedded_ipv4(address: IPv6Address) -> list[tuple[str, IPv4Address]]:
     return found
 
 
-def _reason(address: Address) -> str | None:
+def _reason(address: Address) -> Phrase | None:
     """Why the platform must not connect to ``address`` (canonical form), or None when it may."""
     if isinstance(address, IPv6Address):
         for form, v4 in _embedded_ipv4(address):
             inner = _reason(v4)
             if inner is not None:
-                return f"{form} form of {v4}, {inner}"
+                return Phrase(N_("{form} form of {address}, {reason}"), form=form, address=v4, reason=inner)
         if any(address in network for network in _NAT64):
             return None  # DNS64 synthesizes these for every public IPv4 host on an IPv6-only network
         if address.is_site_local:
-            return "site-local"
+            return Phrase(N_("site-local"))
     if address.is_unspecified:
-        return "unspecified (it means this host)"
+        return Phrase(N_("unspecified (it means this host)"))
     if address.is_loopback:
-        return "loopback (this host)"
+        return Phrase(N_("loopback (this host)"))
     if address in _METADATA:
-        return "the cloud metadata service"
+        return Phrase(N_("the cloud metadata service"))
     if address.is_link_local:
-        return "link-local"
+        return Phrase(N_("link-local"))
     if address.is_multicast:
-        return "multicast"
+        return Phrase(N_("multicast"))
     if isinstance(address, IPv4Address) and address in _CGNAT:
-        return "carrier-grade NAT (100.64.0.0/10)"
+        return Phrase(N_("carrier-grade NAT (100.64.0.0/10)"))
     if address.is_private:
-        return "private network"
+        return Phrase(N_("private network"))
     if address.is_reserved:
-        return "reserved"
+        return Phrase(N_("reserved"))
     if not address.is_global:
-        return "not a public internet address"
+        return Phrase(N_("not a public internet address"))
     return None
 
 
@@ -151,14 +151,15 @@ def _is_allowed(address: Address, allowed: Iterable[Network]) -> bool:
     return any(address.version == network.version and address in network for network in allowed)
 
 
-def refusal(address: Address, allowed: Iterable[Network] = ()) -> str | None:
-    """Why a connection to ``address`` is refused under the allow-list ``allowed``, or None."""
+def refusal(address: Address, allowed: Iterable[Network] = ()) -> Phrase | None:
+    """Why a connection to ``address`` is refused under the allow-list ``allowed`` (``str()`` of it in English),
+    or None."""
     canonical = _canonical(address)
     if _is_allowed(canonical, allowed):
         return None
     reason = _reason(canonical)
     if reason is not None and canonical != address:
-        return f"IPv4-mapped form of {canonical}, {reason}"
+        return Phrase(N_("{form} form of {address}, {reason}"), form="IPv4-mapped", address=canonical, reason=reason)
     return reason
 
 
@@ -245,7 +246,7 @@ async def resolve_target(url: str, allowed: Iterable[Network] | None = None) -> 
                 N_("webhook target {origin} refused: {address} ({host} resolves to it) is {reason}; an admin can "
                    "allow its network with {allowed_networks_env}"),
                 code="webhook_target_refused",
-                detail={"origin": origin, "address": str(address), "reason": reason},
+                detail={"origin": origin, "address": str(address), "reason": str(reason)},
                 origin=origin, address=address, host=host, reason=reason, allowed_networks_env=ALLOWED_NETWORKS_ENV)
     return Target(scheme=scheme, host=host, port=port, path=path,
                   addresses=tuple(_canonical(a) for a in addresses))

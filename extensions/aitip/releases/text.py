@@ -1,0 +1,71 @@
+"""A release as a product owner reads it in a terminal (the CLI's human output; ``--json`` for all): what it
+ships, the evidence it carries for that exact version, who must approve and who did, where it has been
+promoted, and its signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..i18n import shell_gettext as _
+from ..text_tables import field_lines, local_time, table
+
+
+def shipped(release: dict[str, Any]) -> str:
+    """What the release ships, in a few words."""
+    if release.get("model"):
+        subject = _("model {model} version {version}").format(model=release["model"],
+                                                              version=release["model_version"])
+        if release.get("dataset"):
+            subject += _(", judged on {dataset} v{version}").format(dataset=release["dataset"],
+                                                                    version=release["dataset_version"])
+    elif release.get("firmware"):
+        subject = _("firmware for {hardware} ({length:,} bytes)").format(**release["firmware"])
+    else:
+        subject = _("a configuration")
+    if release.get("endpoint"):
+        subject += _(" on endpoint {endpoint}").format(endpoint=release["endpoint"])
+    return subject
+
+
+def _evidence_rows(release: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{_("evidence"): item["kind"], _("id"): item["id"], _("state"): item["state"],
+             _("what"): item.get("template") or item.get("notebook") or "-", _("job"): item.get("job_id") or "-",
+             _("finished"): local_time(item.get("finished_at"))} for item in release["evidence"]]
+
+
+def _approvals(release: dict[str, Any]) -> list[str]:
+    """Each stage of approvals with the approvals it has got; a rejection says so."""
+    lines = []
+    for stage, needed in enumerate(release["approvals_needed"]):
+        got = [decision["user"] for decision in release["decisions"]
+               if decision["decision"] == "approve" and decision["stage"] == stage]
+        lines.append(_("approvals {stage}: {count} of role {role} or above — {got}").format(
+            stage=stage + 1, count=needed["count"], role=needed["role"],
+            got=", ".join(got) if got else _("none yet")))
+    for decision in release["decisions"]:
+        if decision["decision"] == "reject":
+            lines.append(_("rejected by {user} ({role}) at {at}: {comment}").format(
+                user=decision["user"], role=decision["role"], at=local_time(decision["at"]),
+                comment=decision["comment"] or "-"))
+    return lines
+
+
+def release_text(release: dict[str, Any]) -> str:
+    lines = [_("release {id}: {name} {version} ({kind}) — {state}, at {environment}").format(**release),
+             shipped(release)]
+    facts = {_("requested"): _("by {user} at {at}").format(user=release["created_by"],
+                                                          at=local_time(release["created_at"])),
+             _("next"): release["next_environment"] or "-",
+             _("signed"): _("{algorithm} key {key_id}, content SHA-256 {digest}…").format(
+                 digest=release["signature"]["content_sha256"][:16], **release["signature"])}
+    if release["promotions"]:
+        facts[_("promoted")] = ", ".join(_("{environment} by {by} at {at}").format(
+            environment=item["environment"], by=item["by"], at=local_time(item["at"]))
+            for item in release["promotions"])
+    lines += field_lines(facts, list(facts), 12)
+    rows = _evidence_rows(release)
+    lines += ["", table(rows, list(rows[0])) if rows else _("evidence: none (the policy asks for none)")]
+    lines += ["", *_approvals(release)] if release["approvals_needed"] or release["decisions"] else []
+    if release.get("changelog"):
+        lines += ["", release["changelog"]]
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""A release as the CLI writes it for a product owner: what it ships, its evidence, its approvals, its
+promotions and signature, from the API's own answer (the model dumped as JSON)."""
+
+from __future__ import annotations
+
+from aitip.releases.models import Release
+from aitip.releases.text import release_text
+
+
+def release(**changes: object) -> dict:
+    answer = {
+        "id": 4, "project": "vision", "kind": "model", "name": "digits", "version": "1.2.0", "state": "requested",
+        "environment": "test", "next_environment": "staging", "model": "digits-mlp", "model_version": 3,
+        "dataset": "digits", "dataset_version": 2, "configuration": None, "firmware": None, "endpoint": None,
+        "settings": None, "changelog": "retrained on v2", "metadata": {}, "ordered": True,
+        "evidence": [{"kind": "evaluation", "id": 7, "state": "passed", "model": "digits-mlp", "model_version": 3,
+                      "dataset": "digits", "dataset_version": 2, "dataset_md5": "0" * 32, "template": None,
+                      "notebook": None, "notebook_sha256": "1" * 64, "job_id": 12,
+                      "finished_at": "2026-12-06T10:00:00Z"},
+                     {"kind": "simulation", "id": 3, "state": "passed", "model": "digits-mlp", "model_version": 3,
+                      "dataset": "digits", "dataset_version": 2, "dataset_md5": "0" * 32, "template": "noise",
+                      "notebook": None, "notebook_sha256": "2" * 64, "job_id": 13,
+                      "finished_at": "2026-12-06T10:05:00Z"}],
+        "approvals_needed": [{"role": "maintainer", "count": 1}, {"role": "admin", "count": 1}],
+        "decisions": [{"user": "dave", "decision": "approve", "stage": 0, "role": "maintainer", "comment": "ok",
+                       "at": "2026-12-06T10:10:00Z"}],
+        "promotions": [{"environment": "test", "by": "dave", "at": "2026-12-06T10:11:00Z"}],
+        "signature": {"algorithm": "ed25519", "key_id": "eaa192553a4df8fb", "content_sha256": "73a832c0" * 8,
+                      "signature": "sig"},
+        "content": {}, "created_by": "carol", "created_at": "2026-12-06T09:59:00Z"}
+    answer.update(changes)
+    return Release.model_validate(answer).model_dump(mode="json")
+
+
+def test_a_release_reads_with_its_evidence_approvals_promotions_and_signature() -> None:
+    lines = release_text(release()).splitlines()
+    assert lines[0] == "release 4: digits 1.2.0 (model) — requested, at test"
+    assert lines[1] == "model digits-mlp version 3, judged on digits v2"
+    assert lines[2].startswith("requested:  by carol at 2026-12-0") and lines[3] == "next:       staging"
+    assert lines[4] == "signed:     ed25519 key eaa192553a4df8fb, content SHA-256 73a832c073a832c0…"
+    assert lines[5].startswith("promoted:   test by dave at 2026-12-0")
+    header, evaluation, simulation = lines[7:10]
+    assert header.split() == ["EVIDENCE", "ID", "STATE", "WHAT", "JOB", "FINISHED"]
+    assert evaluation.split()[:5] == ["evaluation", "7", "passed", "-", "12"]
+    assert simulation.split()[:5] == ["simulation", "3", "passed", "noise", "13"]
+    assert lines[11:13] == ["approvals 1: 1 of role maintainer or above — dave",
+                            "approvals 2: 1 of role admin or above — none yet"]
+    assert lines[-1] == "retrained on v2"
+
+
+def test_firmware_and_a_rejection_read_as_such() -> None:
+    shown = release_text(release(
+        kind="firmware", model=None, model_version=None, dataset=None, dataset_version=None, evidence=[],
+        firmware={"sha256": "f" * 64, "length": 262144, "hardware": "board-x1"}, approvals_needed=[],
+        decisions=[{"user": "ann", "decision": "reject", "stage": None, "role": "admin", "comment": "wrong board",
+                    "at": "2026-12-06T10:10:00Z"}], state="rejected", promotions=[], changelog=""))
+    assert "firmware for board-x1 (262,144 bytes)" in shown
+    assert "evidence: none (the policy asks for none)" in shown
+    assert "rejected by ann (admin) at 2026-12-0" in shown and shown.endswith(": wrong board")
