@@ -173,10 +173,14 @@ def test_unknown_languages_fall_back_to_english() -> None:
         i18n.translations("fr")
 
 
-def test_the_cli_says_a_bad_sweep_space_in_the_shells_language(monkeypatch: pytest.MonkeyPatch) -> None:
-    from aitip.cli import parse_dimension
+@pytest.mark.parametrize("space", ["lr=cubic:1", "lr=loguniform:0.001,0.1", "lr=uniform:0", "=int:1:2"])
+def test_the_cli_says_a_bad_sweep_space_in_the_shells_language(
+        space: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from aitip.cli import main, parse_dimension
 
     assert parse_dimension("lr=loguniform:1e-4:1e-1") == ("lr", {"type": "loguniform", "low": 1e-4, "high": 0.1})
     monkeypatch.setenv("AITIP_LANG", "zh_CN")
-    with pytest.raises(SystemExit, match="格式错误"):
-        parse_dimension("lr=cubic:1")
+    with pytest.raises(SystemExit) as ended:
+        main(["sweep", "train.ipynb", "--project", "p", "--objective", "y", "--space", space])
+    error = capsys.readouterr().err
+    assert ended.value.code == 2 and "格式错误" in error and repr(space) in error and "Traceback" not in error

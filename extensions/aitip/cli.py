@@ -25,6 +25,7 @@ from .cli_operations import add_operation_commands, ended_well, human, run_opera
 from .i18n import N_
 from .i18n import shell_gettext as _
 from .i18n import shell_ngettext as ngettext
+from .experiments.text import number
 from .text_tables import cell as _cell
 from .text_tables import field_lines, table
 
@@ -383,16 +384,21 @@ def cmd_jobs_notebook(args: argparse.Namespace) -> int:
 
 def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
     """``name=loguniform:1e-4:1e-1``, ``name=uniform:0:1``, ``name=int:16:256``, ``name=choice:a,b``,
-    ``name=grid:1,2,3`` (values read as JSON when they parse)."""
+    ``name=grid:1,2,3`` (values read as JSON when they parse). An argparse type: a malformed one is refused
+    as the option's error, in the shell's language."""
     name, _equals, spec = text.partition("=")
     kind, _colon, rest = spec.partition(":")
+    refused = argparse.ArgumentTypeError(_("bad --space {space}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
+                                         .format(space=repr(text)))
     if not name or kind not in ("grid", "choice", "uniform", "loguniform", "int") or not rest:
-        raise SystemExit(_("aitip sweep: bad --space {space}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
-                         .format(space=repr(text)))
+        raise refused
     if kind in ("grid", "choice"):
         return name, {"type": kind, "values": [parse_parameter_value(v) for v in rest.split(",")]}
     low, _colon, high = rest.partition(":")
-    return name, {"type": kind, "low": float(low), "high": float(high)}
+    try:
+        return name, {"type": kind, "low": float(low), "high": float(high)}
+    except ValueError:
+        raise refused from None
 
 
 def _sweep_view(sweep: Any) -> str:
@@ -401,15 +407,15 @@ def _sweep_view(sweep: Any) -> str:
                                    created=sweep.created_trials, trials=sweep.trials, direction=sweep.direction,
                                    objective=sweep.objective)
     best = (_("best: {value} from job {job} with {parameters}").format(
-        value=sweep.best_value, job=sweep.best_job_id, parameters=json.dumps(sweep.best_parameters))
+        value=number(sweep.best_value), job=sweep.best_job_id, parameters=json.dumps(sweep.best_parameters))
             if sweep.best_job_id else _("best: none yet"))
-    rows = [{"job": t.job_id, "trial": t.index, "state": t.state.value, "value": t.value,
+    rows = [{"job": t.job_id, "trial": t.index, "state": t.state.value, "value": number(t.value),
              "parameters": json.dumps(t.parameters)} for t in sweep.trial_jobs]
     return "\n".join([head, best, "", table(rows, ["trial", "job", "state", "value", "parameters"])])
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    space = dict(parse_dimension(text) for text in args.space)
+    space = dict(args.space)
     parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
     with _client(args) as client:
         sweep = client.create_sweep(args.project, args.notebook, space=space, objective=args.objective,
@@ -706,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = commands.add_parser("sweep", parents=[common], help=_("search a notebook's parameters with trial jobs"))
     sweep.add_argument("notebook", help=_("path to the .ipynb file"))
     sweep.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
-    sweep.add_argument("--space", "-s", action="append", required=True, metavar="NAME=KIND:SPEC",
+    sweep.add_argument("--space", "-s", action="append", required=True, metavar="NAME=KIND:SPEC", type=parse_dimension,
                        help=_("a parameter's search space, e.g. {examples}").format(
                            examples="lr=loguniform:1e-4:1e-1, hidden=choice:32,64,128, depth=int:1:6, seed=grid:0,1"))
     sweep.add_argument("--strategy", choices=["grid", "random", "tpe"], default="tpe",
