@@ -87,7 +87,7 @@ def test_values_keep_their_formatting_and_a_message_without_values_is_not_format
 
 def test_a_phrase_among_the_values_is_translated_too() -> None:
     error = InvalidInput("invalid {where}: {field}: {reason}", where=Phrase(N_("request body")), field="name",
-                         reason=Phrase("Field required", english="Field required"))
+                         reason=Phrase.worded("Field required", "Field required"))
     assert error.message == "invalid request body: name: Field required"
     chinese = error.message_in("zh_CN")
     assert "name" in chinese and "request body" not in chinese and "Field required" not in chinese
@@ -164,3 +164,12 @@ def test_a_word_a_message_chooses_is_said_in_the_readers_language() -> None:
     assert caught.value.message == ("only the job's owner (carol) or a maintainer of 'alpha' may retry job 7; "
                                     "you are developer")
     assert "重试作业 7" in caught.value.message_in("zh_CN") and "retry" not in caught.value.message_in("zh_CN")
+
+
+@pytest.mark.parametrize("name", ["template", "english", "message", "values"])
+def test_any_name_can_be_a_value_of_a_message(name: str) -> None:
+    """A message's values are its own: none is taken for a parameter of the error or the phrase."""
+    error = InvalidInput("use the {%s} one" % name, **{name: "black_box"})
+    assert error.message == "use the black_box one" and error.phrase.values == {name: "black_box"}
+    assert str(InvalidValue("use the {%s} one" % name, **{name: "x"})) == "use the x one"
+    assert Phrase("use the {%s} one" % name, **{name: "y"}).english == "use the y one"

@@ -837,6 +837,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`aitip ... --json | head`): stop quietly, as `cat` does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail too
         return 128 + signal.SIGPIPE
+    except OSError as error:
+        if error.filename is None:
+            raise
+        # A file named on the command line that cannot be read or written: said as other tools say it.
+        print(_("aitip: {path}: {reason}").format(path=error.filename, reason=error.strerror), file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -16,11 +16,19 @@ from typing import Any
 
 class Phrase:
     """A part of a message that is translated too: a word the message chooses, a validation error's reason.
-    ``english`` is what English readers see when it is not the template filled in (pydantic's own words)."""
+    Every keyword is a value of the template (``template`` and ``english`` too: the first is positional only)."""
 
-    def __init__(self, template: str, *, english: str | None = None, **values: Any) -> None:
+    def __init__(self, template: str, /, **values: Any) -> None:
         self.template, self.values = template, values
-        self.english = english if english is not None else template.format(**values) if values else template
+        self.english = template.format(**values) if values else template
+
+    @classmethod
+    def worded(cls, template: str, english: str, /, **values: Any) -> Phrase:
+        """A phrase English readers read as ``english`` rather than the template filled in (pydantic's own
+        words, whose template here has lost their plural suffixes)."""
+        phrase = cls(template, **values)
+        phrase.english = english
+        return phrase
 
     def __str__(self) -> str:
         return self.english
@@ -51,7 +59,7 @@ class InvalidValue(ValueError):
     :class:`Phrase` made elsewhere): pydantic reports it as a ``value_error``, and
     :mod:`aitip.validation_messages` says it in the caller's language through its phrase."""
 
-    def __init__(self, message: str | Phrase, **values: Any) -> None:
+    def __init__(self, message: str | Phrase, /, **values: Any) -> None:
         self.phrase = message if isinstance(message, Phrase) else Phrase(message, **values)
         super().__init__(self.phrase.english)
 
@@ -62,7 +70,7 @@ class AitipError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, detail: Any = None, code: str | None = None, **values: Any) -> None:
+    def __init__(self, message: str, /, *, detail: Any = None, code: str | None = None, **values: Any) -> None:
         self.phrase = Phrase(message, **values)
         super().__init__(self.phrase.english)
         self.detail = detail

@@ -85,7 +85,7 @@ def reason(error: dict[str, Any]) -> Phrase:
     context = {name: _context_value(value) for name, value in (error.get("ctx") or {}).items()}
     if template is None:
         return Phrase(str(error["msg"]))
-    return Phrase(template, english=str(error["msg"]), **context)
+    return Phrase.worded(template, str(error["msg"]), **context)
 
 
 def refusal(exc: ValidationError, where: str, *, unnamed: str) -> InvalidInput:

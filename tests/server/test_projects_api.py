@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 
 
@@ -68,6 +70,27 @@ async def test_members_lifecycle(api) -> None:
 async def test_unknown_routes_answer_json_404(api) -> None:
     status, body = await api("GET", "no/such/route")
     assert status == 404 and "no API route" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "parameter", "value"), [
+    ("GET", "runs/nosuchrun", "run", "nosuchrun"),
+    ("GET", "projects/alpha/releases/latest", "release", "latest"),
+    ("POST", "projects/alpha/datasets/users/versions/0x1/restore", "version", "0x1"),
+    ("DELETE", "projects/alpha/endpoints/digits/keys/first", "key", "first"),
+])
+async def test_a_path_value_not_of_its_form_is_named_with_the_form_it_should_have(
+        api, method: str, path: str, parameter: str, value: str) -> None:
+    """An operation's path but for one value (a run id that is not 32 hex digits) says which value, which
+    parameter it stands for and what that parameter looks like — in the caller's language."""
+    from aitip.operations.parameters import PATH_PARAMETERS
+
+    status, body = await api(method, path)
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert body["error"]["detail"]["parameter"] == parameter and body["error"]["detail"]["value"] == value
+    assert f"{value!r} is not a {parameter} of {method} /" in body["error"]["message"]
+    assert PATH_PARAMETERS[parameter].description in body["error"]["message"]
+    status, body = await api(method, path, headers={"Accept-Language": "zh-CN"})
+    assert status == 404 and f"{value!r} 不是 {method} /" in body["error"]["message"]
 
 
 async def test_openapi_describes_every_route_with_its_permission(api) -> None:

@@ -74,6 +74,27 @@ def operation_routes() -> tuple[Route, ...]:
     return tuple(Route(path, operation_handler(rows)) for path, rows in paths.items())
 
 
+@cache
+def _loose_patterns() -> tuple[tuple[re.Pattern[str], str, frozenset[str]], ...]:
+    """Each operation path with any segment standing for a parameter, its template and its methods."""
+    return tuple((re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.template))), route.template,
+                  frozenset(route.operations)) for route in operation_routes())
+
+
+def misshapen_parameter(method: str, path: str) -> tuple[str, str, str] | None:
+    """For an API path no route takes: the first (template, parameter, value) where ``path`` is an operation's
+    path of ``method`` but for a value not of its parameter's form (a run id that is not 32 hex digits), else
+    None."""
+    for loose, template, methods in _loose_patterns():
+        found = loose.fullmatch(path)
+        if found is None or method not in methods:
+            continue
+        for name, value in found.groupdict().items():
+            if not re.fullmatch(PARAMETER_PATTERNS[name], value):
+                return template, name, value
+    return None
+
+
 def platform_routes() -> list[Route]:
     from .handlers.devices import DeviceHandler
     from .handlers.meta import NotFoundHandler

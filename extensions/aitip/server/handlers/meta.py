@@ -6,8 +6,9 @@ from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
 from ... import __version__
-from ...errors import NotFound
-from ..routes import RouteOperation
+from ...errors import NotFound, Phrase
+from ...operations.parameters import PATH_PARAMETERS
+from ..routes import PARAMETER_PATTERNS, RouteOperation, misshapen_parameter
 from .base import AitipHandler
 
 
@@ -44,6 +45,13 @@ class NotFoundHandler(AitipHandler):
     }
 
     def _missing(self, path: str) -> None:
+        misshapen = misshapen_parameter(self.request.method, path)
+        if misshapen is not None:  # an operation's path but for a value: say which, and what it should be
+            template, name, value = misshapen
+            raise NotFound("{value!r} is not a {parameter} of {method} /{template}: {description}",
+                           detail={"parameter": name, "value": value, "pattern": PARAMETER_PATTERNS[name]},
+                           value=value, parameter=name, method=self.request.method, template=template,
+                           description=Phrase(PATH_PARAMETERS[name].description))
         raise NotFound("no API route {method} /{path}; see openapi.json",
                        method=self.request.method, path=path)
 
