@@ -419,3 +419,19 @@ def test_a_body_that_fails_to_read_raises_its_own_error() -> None:
         send_expecting_continue(http, http.build_request("POST", "x"), body(), 2 << 20, timeout=httpx.Timeout(WAIT))
     (peer,) = server.done()
     assert peer.body_bytes == 1 << 20
+
+
+def test_import_aitip_offers_the_client_and_what_it_raises_without_importing_them_at_once() -> None:
+    """``import aitip`` stays cheap (kernels, the hub); ``aitip.Client`` and the errors a program catches come
+    with the first use."""
+    import subprocess
+    import sys
+
+    import aitip
+
+    assert aitip.Client is Client and aitip.AitipAPIError is AitipAPIError and aitip.NotConfigured is NotConfigured
+    with pytest.raises(AttributeError, match="no attribute 'Klient'"):
+        aitip.Klient  # noqa: B018
+    loaded = subprocess.run([sys.executable, "-c", "import aitip, sys; print('aitip.client' in sys.modules)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"

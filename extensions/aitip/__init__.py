@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .client import AitipAPIError as AitipAPIError
     from .client import Client as Client
+    from .client import NotConfigured as NotConfigured
+
+# What ``import aitip`` offers a notebook or a program: the SDK's client and what it raises.
+SDK_NAMES = ("Client", "AitipAPIError", "NotConfigured")
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
@@ -23,8 +28,8 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def __getattr__(name: str) -> Any:
     # The SDK is imported lazily so that ``import aitip`` stays cheap inside kernels and the hub.
-    if name == "Client":
-        from .client import Client
+    if name in SDK_NAMES:
+        from . import client
 
-        return Client
+        return getattr(client, name)
     raise AttributeError(f"module 'aitip' has no attribute {name!r}")
