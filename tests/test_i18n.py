@@ -176,7 +176,8 @@ def test_unknown_languages_fall_back_to_english() -> None:
 @pytest.mark.parametrize("space", ["lr=cubic:1", "lr=loguniform:0.001,0.1", "lr=uniform:0", "=int:1:2"])
 def test_the_cli_says_a_bad_sweep_space_in_the_shells_language(
         space: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from aitip.cli import main, parse_dimension
+    from aitip.cli import main
+    from aitip.cli_jobs import parse_dimension
 
     assert parse_dimension("lr=loguniform:1e-4:1e-1") == ("lr", {"type": "loguniform", "low": 1e-4, "high": 0.1})
     monkeypatch.setenv("AITIP_LANG", "zh_CN")

@@ -1,0 +1,293 @@
+"""The ``aitip`` commands for notebook jobs and sweeps: ``aitip run``, ``aitip jobs ...``, ``aitip sweep`` and
+``aitip sweeps show`` (streamed output, a job's view, a sweep's trials)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .cli_common import (
+    add_callback_options,
+    callback_of,
+    client_for,
+    emit,
+    show_made_secret,
+    shown_of,
+)
+from .experiments.text import number
+from .i18n import shell_gettext as _
+from .text_tables import cell as _cell
+from .text_tables import field_lines, table
+
+JOB_COLUMNS = ["id", "project", "owner", "state", "notebook_name", "attempt", "submitted_at", "reason"]
+
+
+def parse_parameter_value(text: str) -> Any:
+    """``-p name value``: JSON when it parses (numbers, true, lists...), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def git_version(path: str) -> str | None:
+    """The commit of the repository holding the notebook, marked -dirty with uncommitted changes."""
+    import subprocess
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        commit = subprocess.run(["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", folder, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("-dirty" if dirty else "") if commit else None
+
+
+def _print_event(event: Any) -> None:
+    data = event.data
+    if event.kind == "output":
+        stream = sys.stderr if data.get("name") == "stderr" else sys.stdout
+        stream.write(data.get("text", ""))
+        stream.flush()
+    elif event.kind == "state":
+        detail = f": {data['reason']}" if data.get("reason") else ""
+        print(_("[job {job}] {state}").format(job=event.job_id, state=data.get("state")) + detail, file=sys.stderr,
+              flush=True)
+    elif event.kind == "cell_finished" and data.get("status") != "ok":
+        print(_("[job {job}] cell {index} {status}").format(job=event.job_id, index=data.get("index"),
+                                                            status=data.get("status")), file=sys.stderr, flush=True)
+
+
+def _follow(client: Any, job_id: int) -> int:
+    for event in client.follow_job(job_id):
+        _print_event(event)
+    job = client.get_job(job_id)
+    if job.failed_cell:
+        print(_("[job {job}] failed in cell {index}:").format(job=job_id, index=job.failed_cell.index)
+              + f"\n{job.failed_cell.source}", file=sys.stderr)
+    return 0 if job.state.value == "succeeded" else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
+    parameters.update({name: value for name, value in args.raw_parameter or []})
+    tags = dict(tag.split("=", 1) for tag in args.tag or [] if "=" in tag)
+    with client_for(args) as client:
+        job = client.submit_job(args.project, args.notebook, parameters=parameters, kernel=args.kernel,
+                                cpus=args.cpus, gpus=args.gpus, priority=args.priority,
+                                timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=tags,
+                                code_version=git_version(args.notebook), inputs=args.input or (),
+                                callback=callback_of(args))
+        show_made_secret(job.callback_secret)
+        if not (args.follow or args.wait):
+            emit(args, job, lambda j: _("job {job} queued in {project} (kernel {kernel}); follow it with: "
+                                        "aitip jobs logs -f {job}").format(job=j.id, project=j.project,
+                                                                           kernel=j.kernel))
+            return 0
+        print(_("[job {job}] submitted to {project}").format(job=job.id, project=job.project), file=sys.stderr)
+        if args.follow:
+            code = _follow(client, job.id)
+        else:
+            code = 0 if client.wait_job(job.id).state.value == "succeeded" else 1
+        if args.json:
+            print(json.dumps(client.get_job(job.id).model_dump(mode="json"), indent=2))
+        return code
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        page = client.list_jobs(project=args.project, state=args.state, owner=args.owner, limit=args.limit)
+    emit(args, page, lambda p: table([j.model_dump(mode="json") for j in p.items], JOB_COLUMNS)
+         + shown_of(len(p.items), p.total))
+    return 0
+
+
+def _job_view(job: Any) -> str:
+    data = job.model_dump(mode="json")
+    keys = ["id", "project", "owner", "state", "reason", "notebook_name", "notebook_sha256", "kernel", "parameters",
+            "resources", "attempt", "max_attempts", "priority", "mlflow_run_id", "submitted_at", "started_at",
+            "finished_at"]
+    lines = field_lines({key: json.dumps(data[key]) if isinstance(data[key], dict) else _cell(data[key])
+                         for key in keys}, keys, 17)
+    if job.failed_cell:
+        lines.append(_("failed cell {index}:").format(index=job.failed_cell.index)
+                     + f"\n{job.failed_cell.source}\n{job.failed_cell.traceback or ''}")
+    return "\n".join(lines)
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        job = client.get_job(args.job)
+    emit(args, job, _job_view)
+    return 0
+
+
+def cmd_jobs_logs(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        if args.follow:
+            return _follow(client, args.job)
+        events = client.job_events(args.job)
+        if args.json:
+            print(json.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        else:
+            for event in events:
+                _print_event(event)
+    return 0
+
+
+def cmd_jobs_control(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        job = client.cancel_job(args.job) if args.command_name == "cancel" else client.retry_job(args.job)
+    emit(args, job, lambda j: _("job {job}: {state}").format(job=j.id, state=j.state.value)
+         + (" " + _("(cancel requested)") if j.cancel_requested else ""))
+    return 0
+
+
+def cmd_jobs_notebook(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        document = client.executed_notebook(args.job)
+    text = json.dumps(document, indent=1)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(_("wrote {path}").format(path=args.output), file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
+    """``name=loguniform:1e-4:1e-1``, ``name=uniform:0:1``, ``name=int:16:256``, ``name=choice:a,b``,
+    ``name=grid:1,2,3`` (values read as JSON when they parse). An argparse type: a malformed one is refused
+    as the option's error, in the shell's language."""
+    name, _equals, spec = text.partition("=")
+    kind, _colon, rest = spec.partition(":")
+    refused = argparse.ArgumentTypeError(_("bad --space {space}; e.g. lr=loguniform:1e-4:1e-1 or hidden=choice:32,64")
+                                         .format(space=repr(text)))
+    if not name or kind not in ("grid", "choice", "uniform", "loguniform", "int") or not rest:
+        raise refused
+    if kind in ("grid", "choice"):
+        return name, {"type": kind, "values": [parse_parameter_value(v) for v in rest.split(",")]}
+    low, _colon, high = rest.partition(":")
+    try:
+        return name, {"type": kind, "low": float(low), "high": float(high)}
+    except ValueError:
+        raise refused from None
+
+
+def _sweep_view(sweep: Any) -> str:
+    head = _("sweep {sweep} ({strategy}) in {project}: {state}, {created}/{trials} trials, {direction} "
+             "{objective}").format(sweep=sweep.id, strategy=sweep.strategy, project=sweep.project, state=sweep.state,
+                                   created=sweep.created_trials, trials=sweep.trials, direction=sweep.direction,
+                                   objective=sweep.objective)
+    best = (_("best: {value} from job {job} with {parameters}").format(
+        value=number(sweep.best_value), job=sweep.best_job_id, parameters=json.dumps(sweep.best_parameters))
+            if sweep.best_job_id else _("best: none yet"))
+    rows = [{"job": t.job_id, "trial": t.index, "state": t.state.value, "value": number(t.value),
+             "parameters": json.dumps(t.parameters)} for t in sweep.trial_jobs]
+    return "\n".join([head, best, "", table(rows, ["trial", "job", "state", "value", "parameters"])])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    space = dict(args.space)
+    parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
+    with client_for(args) as client:
+        sweep = client.create_sweep(args.project, args.notebook, space=space, objective=args.objective,
+                                    direction="minimize" if args.minimize else "maximize", strategy=args.strategy,
+                                    trials=args.trials, parallelism=args.parallel, parameters=parameters,
+                                    seed=args.seed, kernel=args.kernel,
+                                    callback=callback_of(args))
+        show_made_secret(sweep.callback_secret)
+        if args.wait:
+            sweep = client.wait_sweep(sweep.id)
+    emit(args, sweep, _sweep_view)
+    return 0 if sweep.state in ("running", "succeeded") else 1
+
+
+def cmd_sweeps_show(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        sweep = client.get_sweep(args.sweep)
+    emit(args, sweep, _sweep_view)
+    return 0
+
+
+def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
+    """``run``, ``sweep``, ``sweeps`` and ``jobs``; the groups the operation table's commands join."""
+    run = commands.add_parser("run", parents=[common], help=_("run a notebook as a job"))
+    run.add_argument("notebook", help=_("path to the .ipynb file"))
+    run.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help=_("a parameter; VALUE is read as JSON when it parses, else as text"))
+    run.add_argument("-r", "--raw-parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help=_("a parameter whose VALUE is always text"))
+    run.add_argument("--kernel", "-k", help=_("kernel spec (default: the notebook's, else aitip-python)"))
+    run.add_argument("--cpus", type=float, help=_("CPU cores it needs"))
+    run.add_argument("--gpus", type=int, help=_("GPUs it needs"))
+    run.add_argument("--priority", type=int, default=50, help=_("0-100: higher runs first"))
+    run.add_argument("--timeout", type=int, default=3600, help=_("seconds before the job is stopped"))
+    run.add_argument("--max-attempts", type=int, default=3, help=_("runs allowed when a worker is lost mid-job"))
+    run.add_argument("--tag", action="append", metavar="KEY=VALUE", help=_("a tag of the job (repeatable)"))
+    run.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
+                     help=_("a dataset version the job reads (repeatable; without @VERSION: the latest)"))
+    add_callback_options(run, "job")
+    run.add_argument("--follow", "-f", action="store_true", help=_("stream the job's output until it ends"))
+    run.add_argument("--wait", "-w", action="store_true", help=_("wait for the job to end (exit 1 unless it succeeds)"))
+    run.set_defaults(func=cmd_run)
+
+    sweep = commands.add_parser("sweep", parents=[common], help=_("search a notebook's parameters with trial jobs"))
+    sweep.add_argument("notebook", help=_("path to the .ipynb file"))
+    sweep.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
+    sweep.add_argument("--space", "-s", action="append", required=True, metavar="NAME=KIND:SPEC", type=parse_dimension,
+                       help=_("a parameter's search space, e.g. {examples}").format(
+                           examples="lr=loguniform:1e-4:1e-1, hidden=choice:32,64,128, depth=int:1:6, seed=grid:0,1"))
+    sweep.add_argument("--strategy", choices=["grid", "random", "tpe"], default="tpe",
+                       help=_("every point, random points, or Optuna's TPE (default: tpe)"))
+    sweep.add_argument("--trials", type=int,
+                       help=_("trial jobs in all (a grid: at most its size, which is the default)"))
+    sweep.add_argument("--parallel", type=int, default=2, help=_("trials running at once"))
+    sweep.add_argument("--objective", required=True, help=_("the MLflow metric each trial logs"))
+    sweep.add_argument("--minimize", action="store_true", help=_("lower is better (default: higher)"))
+    sweep.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help=_("a parameter every trial takes; VALUE is read as JSON when it parses, else as text"))
+    sweep.add_argument("--seed", type=int, default=0, help=_("the search's random seed"))
+    sweep.add_argument("--kernel", "-k", help=_("kernel spec (default: the notebook's, else aitip-python)"))
+    add_callback_options(sweep, "sweep")
+    sweep.add_argument("--wait", "-w", action="store_true", help=_("wait until the sweep finishes"))
+    sweep.set_defaults(func=cmd_sweep)
+
+    sweeps = commands.add_parser("sweeps", parents=[common], help=_("show a sweep and its trials"))
+    sweep_commands = sweeps.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")
+    sweep_show = sweep_commands.add_parser("show", parents=[common], help=_("one sweep: its trials and the best"))
+    sweep_show.add_argument("sweep", type=int, help=_("the sweep's id"))
+    sweep_show.set_defaults(func=cmd_sweeps_show)
+    groups = {"sweeps": sweep_commands}
+
+    jobs = commands.add_parser("jobs", parents=[common], help=_("list, follow, cancel and retry jobs"))
+    job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")
+    job_list = job_commands.add_parser("list", parents=[common], help=_("the jobs you may see, newest first"))
+    job_list.add_argument("--project", help=_("only this project's jobs"))
+    job_list.add_argument("--state", choices=["queued", "starting", "running", "succeeded", "failed", "cancelled",
+                                              "timed_out"], help=_("only jobs in this state"))
+    job_list.add_argument("--owner", help=_("only this user's jobs"))
+    job_list.add_argument("--limit", type=int, default=50, help=_("at most this many"))
+    job_list.set_defaults(func=cmd_jobs_list)
+    for verb, func, text in (("show", cmd_jobs_show, _("one job")), ("cancel", cmd_jobs_control, _("cancel a job")),
+                             ("retry", cmd_jobs_control, _("re-run a job's snapshot as a new job"))):
+        sub = job_commands.add_parser(verb, parents=[common], help=text)
+        sub.add_argument("job", type=int, help=_("the job's id"))
+        sub.set_defaults(func=func, command_name=verb)
+    logs = job_commands.add_parser("logs", parents=[common], help=_("a job's output and state changes"))
+    logs.add_argument("job", type=int, help=_("the job's id"))
+    logs.add_argument("--follow", "-f", action="store_true", help=_("keep printing until the job ends"))
+    logs.set_defaults(func=cmd_jobs_logs)
+    executed = job_commands.add_parser("notebook", parents=[common], help=_("the executed notebook (the report)"))
+    executed.add_argument("job", type=int, help=_("the job's id"))
+    executed.add_argument("--output", "-o", help=_("where to write the notebook (default: standard output)"))
+    executed.set_defaults(func=cmd_jobs_notebook)
+    groups["jobs"] = job_commands
+    return groups
