@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from aitip.i18n import N_
+from aitip.releases.text import step_text
 from panel_apps.components import format_time, role_at_least, viewer_role
 from panel_apps.evaluation_views import least_role
 from panel_apps.language import _
@@ -219,17 +220,6 @@ def rollouts_frame(rollouts: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
 
 
-def step_text(step: dict[str, Any]) -> str:
-    if step.get("set_weight") is not None:
-        return _("canary at {weight} %").format(weight=step["set_weight"])
-    if step.get("pause") is not None:
-        seconds = step["pause"].get("seconds")
-        return _("pause {seconds:g} s").format(seconds=seconds) if seconds else _("pause until promoted")
-    analysis = step.get("analysis") or {}
-    return _("analysis: {count} × every {interval:g} s").format(count=analysis.get("count", 1),
-                                                                 interval=analysis.get("interval_seconds", 0))
-
-
 def steps_html(rollout: dict[str, Any]) -> str:
     """The steps in order, those done, the current one and those to come told apart."""
     items = []
@@ -238,5 +228,5 @@ def steps_html(rollout: dict[str, Any]) -> str:
         weight = "bold" if where == "current" else "normal"
         colour = "#777777" if where == "next" else "#222222"
         items.append(f"<li class='rollout-step' data-where='{where}' style='font-weight:{weight};color:{colour}'>"
-                     f"{escape(step_text(step))}</li>")
+                     f"{escape(step_text(step, _))}</li>")
     return f"<ol class='rollout-steps'>{''.join(items)}</ol>"

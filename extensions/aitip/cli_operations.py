@@ -291,7 +291,8 @@ HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
               "RunDetail": "aitip.experiments.text:run_text",
               "RunComparison": "aitip.experiments.text:comparison_text",
               "ModelList": "aitip.experiments.text:models_text",
-              "Release": "aitip.releases.text:release_text"}
+              "Release": "aitip.releases.text:release_text",
+              "Rollout": "aitip.releases.text:rollout_text"}
 # Answers without a model of their own, by operation.
 HUMAN_TEXT_BY_OPERATION = {"resources.now": "aitip.resources.text:snapshot_text",
                            "resources.history": "aitip.resources.text:history_text"}

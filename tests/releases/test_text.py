@@ -57,3 +57,51 @@ def test_firmware_and_a_rejection_read_as_such() -> None:
     assert "firmware for board-x1 (262,144 bytes)" in shown
     assert "evidence: none (the policy asks for none)" in shown
     assert "rejected by ann (admin) at 2026-12-0" in shown and shown.endswith(": wrong board")
+
+
+def rollout(**changes: object) -> dict:
+    from aitip.releases.rollout_models import Rollout
+
+    answer = {
+        "id": 2, "project": "vision", "release_id": 4, "release": "digits 1.2.0", "endpoint": "digits",
+        "model": "digits-mlp", "stable_version": 1, "canary_version": 3, "step": 2, "weight": 20,
+        "state": "progressing", "message": "analysing the canary",
+        "steps": [{"set_weight": 20}, {"pause": {"seconds": 30}},
+                  {"analysis": {"interval_seconds": 10, "count": 3, "failure_limit": 0, "min_requests": 5,
+                                "conditions": [{"metric": "error_rate", "max": 0.01, "min_labelled": 1}]}},
+                  {"pause": {}}, {"set_weight": 100}],
+        "analysis_runs": [{"step": 2, "at": "2026-12-06T10:20:00Z", "requests": 240, "errors": 1,
+                           "error_rate": 0.004167, "latency_p99_ms": 12.5, "labelled": 0, "accuracy": None,
+                           "outcome": "passed", "failures": []},
+                          {"step": 2, "at": "2026-12-06T10:20:10Z", "requests": 236, "errors": 9,
+                           "error_rate": 0.038136, "latency_p99_ms": 14.0, "labelled": 0, "accuracy": None,
+                           "outcome": "failed", "failures": ["error_rate 0.038 > 0.01"]}],
+        "created_by": "dave", "created_at": "2026-12-06T10:00:00Z", "updated_at": "2026-12-06T10:20:10Z"}
+    answer.update(changes)
+    return Rollout.model_validate(answer).model_dump(mode="json")
+
+
+def test_a_rollout_reads_with_its_steps_where_it_stands_and_its_analysis_runs() -> None:
+    from aitip.releases.text import rollout_text
+
+    lines = rollout_text(rollout()).splitlines()
+    assert lines[:3] == ["rollout 2: release digits 1.2.0 onto endpoint digits — progressing",
+                         "canary version 3 at 20 %, stable version 1", "analysing the canary"]
+    assert lines[4:9] == ["✓ 1. canary at 20 %", "✓ 2. pause 30 s", "▶ 3. analysis: 3 × every 10 s",
+                          "  4. pause until promoted", "  5. canary at 100 %"]
+    header, passed, failed = lines[10:13]
+    assert header.split()[:5] == ["STEP", "AT", "REQUESTS", "ERRORS", "ERROR"]
+    assert passed.split()[0] == "3" and "0.42 %" in passed and "12.50" in passed and passed.endswith("passed")
+    assert failed.endswith("failed: error_rate 0.038 > 0.01") and "3.81 %" in failed
+
+
+def test_the_dashboard_and_the_terminal_say_a_step_alike_each_in_its_language(monkeypatch) -> None:
+    from aitip import i18n
+    from aitip.releases.text import rollout_text, step_text
+
+    chinese = i18n.translator("zh_CN").gettext
+    assert step_text({"pause": {"seconds": None}}, chinese) == chinese("pause until promoted") != "pause until promoted"
+    monkeypatch.setenv("AITIP_LANG", "zh_CN")
+    shown = rollout_text(rollout())
+    assert "灰度发布 2" in shown and chinese("canary at {weight} %").format(weight=20) in shown
+    assert "canary at" not in shown and "rollout 2" not in shown

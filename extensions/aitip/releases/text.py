@@ -1,11 +1,13 @@
-"""A release as a product owner reads it in a terminal (the CLI's human output; ``--json`` for all): what it
-ships, the evidence it carries for that exact version, who must approve and who did, where it has been
-promoted, and its signature."""
+"""A release and its rollout as a product owner reads them in a terminal (the CLI's human output; ``--json`` for
+all): what a release ships, the evidence it carries for that exact version, who must approve and who did, where
+it has been promoted, and its signature; a rollout's steps, where it stands and its analysis runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ..i18n import N_
 from ..i18n import shell_gettext as _
 from ..text_tables import field_lines, local_time, table
 
@@ -68,4 +70,43 @@ def release_text(release: dict[str, Any]) -> str:
     lines += ["", *_approvals(release)] if release["approvals_needed"] or release["decisions"] else []
     if release.get("changelog"):
         lines += ["", release["changelog"]]
+    return "\n".join(lines)
+
+
+def step_text(step: dict[str, Any], say: Callable[[str], str] = _) -> str:
+    """One step of a rollout in words; ``say`` translates (the shell's language here, the page's on a
+    dashboard)."""
+    if step.get("set_weight") is not None:
+        return say(N_("canary at {weight} %")).format(weight=step["set_weight"])
+    if step.get("pause") is not None:
+        seconds = step["pause"].get("seconds")
+        return say(N_("pause {seconds:g} s")).format(seconds=seconds) if seconds else say(N_("pause until promoted"))
+    analysis = step.get("analysis") or {}
+    return say(N_("analysis: {count} × every {interval:g} s")).format(count=analysis.get("count", 1),
+                                                                 interval=analysis.get("interval_seconds", 0))
+
+
+def _ratio(value: float | None, scale: float = 100, unit: str = " %") -> str:
+    return "-" if value is None else f"{value * scale:.2f}{unit}"
+
+
+def rollout_text(rollout: dict[str, Any]) -> str:
+    """Where the rollout stands, each step (done, current, to come), and each analysis run's measures."""
+    steps = rollout["steps"]
+    lines = [_("rollout {id}: release {release} onto endpoint {endpoint} — {state}").format(**rollout),
+             _("canary version {canary} at {weight} %, stable version {stable}").format(
+                 canary=rollout["canary_version"], weight=rollout["weight"], stable=rollout["stable_version"])]
+    if rollout.get("message"):
+        lines.append(rollout["message"])
+    lines.append("")
+    for index, step in enumerate(steps):
+        mark = "✓" if index < rollout["step"] else "▶" if index == rollout["step"] else " "
+        lines.append(f"{mark} {index + 1}. {step_text(step)}")
+    runs = [{_("step"): run["step"] + 1, _("at"): local_time(run["at"]), _("requests"): run["requests"],
+             _("errors"): run["errors"], _("error rate"): _ratio(run["error_rate"]),
+             _("p99 ms"): _ratio(run["latency_p99_ms"], 1, ""), _("accuracy"): _ratio(run.get("accuracy")),
+             _("outcome"): run["outcome"] + (": " + "; ".join(run["failures"]) if run["failures"] else "")}
+            for run in rollout["analysis_runs"]]
+    if runs:
+        lines += ["", table(runs, list(runs[0]))]
     return "\n".join(lines)
