@@ -124,7 +124,7 @@ def _bad_inputs(store: TrackingStore) -> list[tuple[str, Any, int, str, str]]:
         ("projects/ghost/runs", {}, 404, "not_found", "ghost"),
         ("projects/lab/experiments", {"include_deleted": "maybe"}, 422, "invalid_input", "include_deleted"),
         (f"runs/{'0' * 32}", {}, 404, "not_found", "does not exist"),
-        ("runs/not-a-run-id", {}, 404, "not_found", "runs/not-a-run-id"),
+        ("runs/not-a-run-id", {}, 404, "not_found", "'not-a-run-id' is not a run"),
         (f"runs/{lab0}/metric-history", {}, 422, "invalid_input", "key"),
         (f"runs/{lab0}/metric-history", {"key": "nope"}, 404, "not_found", "no metric"),
         (f"runs/{lab0}/metric-history", {"key": "loss", "max_points": 2}, 422, "invalid_input", "max_points"),
