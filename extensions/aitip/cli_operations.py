@@ -204,10 +204,13 @@ def add_operation_commands(commands: Any, common: argparse.ArgumentParser,
             continue
         if row.group not in groups:
             verbs = [r.verb.replace("_", "-") for r in operations() if r.group == row.group and generated(r)]
-            spelled = [row.group.replace("_", "-")] if "_" in row.group else []  # as verbs are spelled
-            group = commands.add_parser(row.group, parents=[common],
+            # Spelled as the verbs are (evaluation-policies); the SDK's and MCP's name (evaluation_policies) is
+            # an alias.
+            spelled = row.group.replace("_", "-")
+            group = commands.add_parser(spelled, parents=[common],
                                         help=_("commands: {verbs}").format(verbs=", ".join(verbs)),
-                                        aliases=spelled + GROUP_ALIASES.get(row.group, []))
+                                        aliases=([row.group] if spelled != row.group else [])
+                                        + GROUP_ALIASES.get(row.group, []))
             groups[row.group] = group.add_subparsers(dest=f"{row.group}_command", required=True, metavar="ACTION")
         _add_command(groups[row.group], common, row, run)
 
