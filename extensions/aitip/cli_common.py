@@ -32,10 +32,12 @@ def emit(args: argparse.Namespace, value: Any, human: Callable[[Any], str]) -> N
     else:
         print(human(value))
 
+
 def client_for(args: argparse.Namespace) -> Any:
     from .client import Client
 
     return Client(args.url, args.token)
+
 
 CALLBACK_HELP = {"job": N_("post the job's end here, signed (X-Aitip-Signature); a public http(s) URL"),
                  "sweep": N_("post the sweep's end here, signed (X-Aitip-Signature); a public http(s) URL")}
@@ -61,6 +63,7 @@ def show_made_secret(secret: str | None) -> None:
     if secret:
         print(_("callback secret (shown once; verify each callback with it): {secret}").format(secret=secret),
               file=sys.stderr)
+
 
 def shown_of(shown: int, total: int) -> str:
     """The footer of a list cut to one page."""

@@ -17,10 +17,9 @@ from .cli_common import (
     show_made_secret,
     shown_of,
 )
-from .experiments.text import number
 from .i18n import shell_gettext as _
 from .text_tables import cell as _cell
-from .text_tables import field_lines, table
+from .text_tables import field_lines, number, table
 
 JOB_COLUMNS = ["id", "project", "owner", "state", "notebook_name", "attempt", "submitted_at", "reason"]
 

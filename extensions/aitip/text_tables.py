@@ -87,6 +87,11 @@ def local_time(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def number(value: Any) -> str:
+    """A measured value as a person compares it: four significant digits."""
+    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"

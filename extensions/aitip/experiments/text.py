@@ -8,15 +8,10 @@ from collections import Counter
 from typing import Any
 
 from ..i18n import shell_gettext as _
-from ..text_tables import field_lines, local_time, table
+from ..text_tables import field_lines, local_time, number, table
 
 # How many of a page's metrics become columns of the runs table (the most common first).
 METRIC_COLUMNS = 3
-
-
-def number(value: Any) -> str:
-    """A metric as a person compares it: four significant digits."""
-    return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def duration(start_ms: int | None, end_ms: int | None) -> str:
