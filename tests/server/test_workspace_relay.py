@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from aitip.identity.directory import IdentityProviderDirectory
-from aitip.launcher import free_port
 from aitip.server.authorizer import StandalonePlatformAuthorizer
 from tests.server.conftest import USERS
 from tests.support.identity import TokenUsersIdentityProvider
 
-DEAD_PORT = free_port()
-
-
 @pytest.fixture
-def platform_url() -> str:
-    return f"http://127.0.0.1:{DEAD_PORT}/services/aitip/"
+def platform_url() -> Iterator[str]:
+    """A port bound and never listened on: refused for the whole test, and no other test's server can take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/services/aitip/"
 
 
 @pytest.fixture
