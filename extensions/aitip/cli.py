@@ -191,10 +191,14 @@ ROLES = ["viewer", "developer", "maintainer", "admin"]
 
 def cmd_operation(args: argparse.Namespace) -> int:
     """A command generated from the operation table (see :mod:`aitip.cli_operations`)."""
+    from .operations.table import operation
+
     with client_for(args) as client:
         result = run_operation(client, args)
     if result is not None:
-        emit(args, result, lambda value: human(value, args.operation))
+        emit(args, result, lambda value: human(value, args.operation, client.platform_url))
+    elif not args.json and not operation(args.operation).gives_file:  # 204: a person is told it was done
+        print(_("done"))
     if getattr(args, "wait", False) and not ended_well(result):
         return EXIT_API
     return 0

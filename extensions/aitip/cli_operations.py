@@ -295,13 +295,21 @@ HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
               "RunComparison": "aitip.experiments.text:comparison_text",
               "ModelList": "aitip.experiments.text:models_text",
               "Release": "aitip.releases.text:release_text",
-              "Rollout": "aitip.releases.text:rollout_text"}
+              "Rollout": "aitip.releases.text:rollout_text",
+              "Provisioning": "aitip.devices.text:provisioning_text",
+              "DeviceList": "aitip.devices.text:devices_text",
+              "Device": "aitip.devices.text:device_text",
+              "Fleet": "aitip.devices.text:fleet_text",
+              "DeviceRollout": "aitip.devices.text:device_rollout_text",
+              "DeviceRolloutList": "aitip.devices.text:device_rollouts_text"}
+# Writers that also say where the platform is (a command to run against it), given as ``platform_url``.
+TAKES_PLATFORM_URL = frozenset({"aitip.devices.text:provisioning_text"})
 # Answers without a model of their own, by operation.
 HUMAN_TEXT_BY_OPERATION = {"resources.now": "aitip.resources.text:snapshot_text",
                            "resources.history": "aitip.resources.text:history_text"}
 
 
-def human(value: Any, operation: str | None = None) -> str:
+def human(value: Any, operation: str | None = None, platform_url: str | None = None) -> str:
     """A table for a list of records (a model's one list field, or a page's items), else ``key: value``. The
     fields are the API's; their titles are translated where :data:`aitip.text_tables.LABELS` knows them."""
     writer = HUMAN_TEXT.get(type(value).__name__) or HUMAN_TEXT_BY_OPERATION.get(operation or "")
@@ -311,6 +319,8 @@ def human(value: Any, operation: str | None = None) -> str:
         module, _colon, function = writer.partition(":")
         write = getattr(importlib.import_module(module), function)
         data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        if writer in TAKES_PLATFORM_URL:
+            return write(data, platform_url=platform_url)  # type: ignore[no-any-return]
         return write(data)  # type: ignore[no-any-return]
     data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
     if data is None:

@@ -71,14 +71,23 @@ def save_credentials(url: str, token: str, user: str | None = None) -> Path:
     return path
 
 
+def through_relay(url: str | None) -> bool:
+    """Whether a client given ``url`` talks to the user server's workspace relay (inside a user server, no URL
+    named) rather than to the platform service itself."""
+    env = os.environ
+    return url is None and not env.get("AITIP_URL") and bool(env.get("JUPYTERHUB_SERVICE_URL")
+                                                              and env.get("AITIP_PLATFORM_URL"))
+
+
 def resolve_endpoint(url: str | None = None, token: str | None = None) -> tuple[str, str]:
     """Explicit arguments, then AITIP_URL/AITIP_TOKEN, then the user server's own relay, then `aitip login`."""
     env = os.environ
+    relayed = through_relay(url)
     if url is None and env.get("AITIP_URL"):
         url = env["AITIP_URL"]
     if token is None and env.get("AITIP_TOKEN"):
         token = env["AITIP_TOKEN"]
-    if url is None and env.get("JUPYTERHUB_SERVICE_URL") and env.get("AITIP_PLATFORM_URL"):
+    if relayed:
         # Inside a user server spawned by the hub: go through this server's workspace relay.
         prefix = env.get("JUPYTERHUB_SERVICE_PREFIX", "/")
         url = env["JUPYTERHUB_SERVICE_URL"].rstrip("/")
@@ -119,6 +128,8 @@ class Client:
         from .i18n import language_from_environment, normalize
 
         self.url, token = resolve_endpoint(url, token)
+        # The platform service's own URL (where devices check in), unless this client goes through a relay.
+        self.platform_url = None if through_relay(url) else self.url.removesuffix(API_PATH)
         self._operations: Any = None
         chosen = normalize(language) or language_from_environment()
         self._http = httpx.Client(base_url=self.url, timeout=timeout, verify=_ssl_context(),

@@ -13,19 +13,29 @@ import pytest
 from aitip.device_client import cli
 from tests.devices.test_device_rollouts_api import RELEASES, firmware_release
 from tests.releases.test_releases_api import make_alpha
+from tests.support.cli import cli_runner
 
 
 async def test_a_device_enrols_installs_and_reports(api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str,
-                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registered by a person (no --json): the CLI keeps the provisioning, whose token it shows only once, in a
+    file the device enrolls from with the command it prints."""
     await make_alpha(api)
-    status, answer = await api("POST", "projects/alpha/devices", user="dave",
-                               body={"name": "sn-1", "hardware": "board-x1", "group": "canary"})
-    assert status == 201, answer
-    (tmp_path / "sn-1.json").write_text(json.dumps(answer))
-    state = tmp_path / "device"
     platform = f"http://127.0.0.1:{jp_http_port}{jp_base_url}"
-    assert await asyncio.to_thread(cli.main, ["enroll", "--state-dir", str(state), "--platform", platform,
-                                              str(tmp_path / "sn-1.json")]) == 0
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sn-1.json").write_text("someone's own file")
+    code, shown, _ = await asyncio.to_thread(cli_runner(platform), "devices", "register", "--project", "alpha",
+                                             "--name", "sn-1", "--hardware", "board-x1", "--group", "canary",
+                                             user="dave")
+    assert code == 0, shown
+    saved = tmp_path / "sn-1-1.json"
+    assert (tmp_path / "sn-1.json").read_text() == "someone's own file", "never written over"
+    assert saved.stat().st_mode & 0o077 == 0 and json.loads(saved.read_text())["token"] in shown
+    enroll = shown.splitlines()[-1].split()
+    assert enroll[:6] == ["aitip-device", "enroll", "--state-dir", "DIR", "--platform", platform], shown
+    state = tmp_path / "device"
+    assert await asyncio.to_thread(cli.main, ["enroll", "--state-dir", str(state), *enroll[4:]]) == 0
     assert (state / cli.PROVISIONED).stat().st_mode & 0o077 == 0, "the token is the device's secret"
     release = await firmware_release(api, "1.0.0", b"\x7fELF cli" * 64)
     status, rollout = await api("POST", f"{RELEASES}/{release}/device-rollouts", user="dave",

@@ -3,6 +3,8 @@ promotions and signature, from the API's own answer (the model dumped as JSON)."
 
 from __future__ import annotations
 
+import re
+
 from aitip.releases.models import Release
 from aitip.releases.text import release_text
 
@@ -43,8 +45,9 @@ def test_a_release_reads_with_its_evidence_approvals_promotions_and_signature() 
     assert header.split() == ["EVIDENCE", "ID", "STATE", "WHAT", "JOB", "FINISHED"]
     assert evaluation.split()[:5] == ["evaluation", "7", "passed", "-", "12"]
     assert simulation.split()[:5] == ["simulation", "3", "passed", "noise", "13"]
-    assert lines[11:13] == ["approvals 1: 1 of role maintainer or above — dave",
-                            "approvals 2: 1 of role admin or above — none yet"]
+    assert re.fullmatch(r"approval stage 1: 1 of role maintainer or above — approved by dave at "
+                        r"2026-12-0\d \d\d:\d\d:\d\d \(ok\)", lines[11])
+    assert lines[12] == "approval stage 2: 1 of role admin or above — none yet"
     assert lines[-1] == "retrained on v2"
 
 

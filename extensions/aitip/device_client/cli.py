@@ -71,13 +71,13 @@ def run(state_dir: Path, *, wait: float, once: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aitip-device", description=__doc__)
+    parser = argparse.ArgumentParser(prog="aitip-device", description=__doc__.replace("``", "`"))
     commands = parser.add_subparsers(dest="command", required=True)
     enrolling = commands.add_parser("enroll", help="keep what the device was provisioned with")
     enrolling.add_argument("--state-dir", type=Path, required=True)
     enrolling.add_argument("--platform", required=True,
                            help="the platform service's URL, e.g. https://hub.example.com/services/aitip/")
-    enrolling.add_argument("answer", type=Path, help="the answer of `aitip devices register --json`")
+    enrolling.add_argument("answer", type=Path, help="the provisioning `aitip devices register` saved (or printed with --json)")
     running = commands.add_parser("run", help="check in, install, report; until stopped")
     running.add_argument("--state-dir", type=Path, required=True)
     running.add_argument("--wait", type=float, default=60.0, help="seconds each check-in is held open (0: poll)")

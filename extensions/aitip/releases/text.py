@@ -39,11 +39,12 @@ def _approvals(release: dict[str, Any]) -> list[str]:
     """Each stage of approvals with the approvals it has got; a rejection says so."""
     lines = []
     for stage, needed in enumerate(release["approvals_needed"]):
-        got = [decision["user"] for decision in release["decisions"]
-               if decision["decision"] == "approve" and decision["stage"] == stage]
-        lines.append(_("approvals {stage}: {count} of role {role} or above — {got}").format(
+        got = [_("{user} at {at}").format(user=decision["user"], at=local_time(decision["at"]))
+               + (f" ({decision['comment']})" if decision["comment"] else "")
+               for decision in release["decisions"] if decision["decision"] == "approve" and decision["stage"] == stage]
+        lines.append(_("approval stage {stage}: {count} of role {role} or above — {got}").format(
             stage=stage + 1, count=needed["count"], role=needed["role"],
-            got=", ".join(got) if got else _("none yet")))
+            got=_("approved by {users}").format(users=", ".join(got)) if got else _("none yet")))
     for decision in release["decisions"]:
         if decision["decision"] == "reject":
             lines.append(_("rejected by {user} ({role}) at {at}: {comment}").format(
