@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from aitip.releases.models import Release
-from aitip.releases.text import release_text
+from aitip.releases.models import Release, ReleasePolicy
+from aitip.releases.text import policy_text, release_text
 
 
 def release(**changes: object) -> dict:
@@ -108,3 +108,27 @@ def test_the_dashboard_and_the_terminal_say_a_step_alike_each_in_its_language(mo
     shown = rollout_text(rollout())
     assert "灰度发布 2" in shown and chinese("canary at {weight} %").format(weight=20) in shown
     assert "canary at" not in shown and "rollout 2" not in shown
+
+
+def test_the_release_policy_reads_as_what_a_release_needs_who_approves_and_when() -> None:
+    default = ReleasePolicy.model_validate({"project": "vision", "settings": {}, "default": True})
+    assert policy_text(default.model_dump(mode="json")).splitlines() == [
+        "release policy of vision: the default (no maintainer has set one)",
+        "a model release needs:",
+        "  - a passed evaluation of its exact model version on its dataset version",
+        "approvals: 1 of role maintainer or above",
+        "prod: at any time"]
+    strict = ReleasePolicy.model_validate({"project": "vision", "default": False, "updated_by": "dave",
+                                           "updated_at": "2026-12-06T10:00:00Z", "settings": {
+        "evaluation": False, "simulations": ["noise"], "auto_approve": True,
+        "test_runs": [{"notebook": "smoke.ipynb", "notebook_sha256": "ab" * 32}],
+        "approvals": [{"role": "maintainer", "count": 2}, {"role": "admin"}],
+        "windows": [{"days": ["fri", "mon", "tue", "wed", "thu"], "start": "09:00", "end": "17:00",
+                     "timezone": "Asia/Shanghai"}, {"days": ["sat", "mon"], "start": "22:00", "end": "02:00"}]}})
+    lines = policy_text(strict.model_dump(mode="json")).splitlines()
+    assert lines[0].startswith("release policy of vision: set by dave at 2026-12-0")
+    assert lines[1:4] == ["a model release needs:", "  - passed simulations under noise",
+                          "  - a succeeded run of smoke.ipynb on it (content abababababab… only)"]
+    assert lines[4] == "approvals: 2 of role maintainer or above; and 1 of role admin or above"
+    assert lines[5] == "a model release whose every evidence gate passed is approved at once"
+    assert lines[6] == "prod: only within mon–fri 09:00–17:00 Asia/Shanghai; mon, sat 22:00–02:00 UTC"

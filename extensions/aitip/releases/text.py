@@ -1,6 +1,7 @@
 """A release and its rollout as a product owner reads them in a terminal (the CLI's human output; ``--json`` for
 all): what a release ships, the evidence it carries for that exact version, who must approve and who did, where
-it has been promoted, and its signature; a rollout's steps, where it stands and its analysis runs."""
+it has been promoted, and its signature; a rollout's steps, where it stands and its analysis runs; and the
+project's release policy: the evidence it asks for, the approvals and the windows to prod."""
 
 from __future__ import annotations
 
@@ -110,4 +111,50 @@ def rollout_text(rollout: dict[str, Any]) -> str:
             for run in rollout["analysis_runs"]]
     if runs:
         lines += ["", table(runs, list(runs[0]))]
+    return "\n".join(lines)
+
+
+DAY_ORDER = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _days(days: list[str]) -> str:
+    """``mon``..``fri`` as a span when the days follow each other, else each."""
+    ordered = sorted(days, key=DAY_ORDER.index)
+    indices = [DAY_ORDER.index(day) for day in ordered]
+    if len(ordered) == 7:
+        return _("every day")
+    if len(ordered) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
+        return f"{ordered[0]}–{ordered[-1]}"
+    return ", ".join(ordered)
+
+
+def policy_text(policy: dict[str, Any]) -> str:
+    """What a model release of the project must carry, who approves a request, and when prod is open."""
+    settings = policy["settings"]
+    if policy["default"]:
+        lines = [_("release policy of {project}: the default (no maintainer has set one)").format(**policy)]
+    else:
+        lines = [_("release policy of {project}: set by {user} at {at}").format(
+            project=policy["project"], user=policy["updated_by"], at=local_time(policy["updated_at"]))]
+    needs = []
+    if settings["evaluation"]:
+        needs.append(_("a passed evaluation of its exact model version on its dataset version"))
+    if settings["simulations"]:
+        needs.append(_("passed simulations under {templates}").format(templates=", ".join(settings["simulations"])))
+    for gate in settings["test_runs"]:
+        pinned = _(" (content {digest}… only)").format(digest=gate["notebook_sha256"][:12]) \
+            if gate.get("notebook_sha256") else ""
+        needs.append(_("a succeeded run of {notebook} on it").format(notebook=gate["notebook"]) + pinned)
+    lines.append(_("a model release needs:") if needs else _("a model release needs no evidence"))
+    lines += [f"  - {need}" for need in needs]
+    stages = [_("{count} of role {role} or above").format(**stage) for stage in settings["approvals"]]
+    joined = _(", then ").join(stages) if settings["ordered"] else _("; and ").join(stages)
+    lines.append(_("approvals: {stages}").format(stages=joined))
+    if settings["auto_approve"]:
+        lines.append(_("a model release whose every evidence gate passed is approved at once"))
+    windows = [_("{days} {start}–{end} {timezone}").format(days=_days(window["days"]), start=window["start"],
+                                                          end=window["end"], timezone=window["timezone"])
+               for window in settings["windows"]]
+    lines.append(_("prod: only within {windows}").format(windows="; ".join(windows)) if windows
+                 else _("prod: at any time"))
     return "\n".join(lines)
