@@ -307,6 +307,8 @@ HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
 TAKES_PLATFORM_URL = frozenset({"aitip.devices.text:provisioning_text"})
 # Answers without a model of their own, by operation.
 HUMAN_TEXT_BY_OPERATION = {"resources.now": "aitip.resources.text:snapshot_text",
+                           **{f"{kind}_policies.{verb}": f"aitip.{kind}.text:{kind}_policy_text"
+                              for kind in ("evaluation", "simulation") for verb in ("get", "set")},
                            "resources.history": "aitip.resources.text:history_text"}
 
 

@@ -170,6 +170,15 @@ async def test_project_templates_copy_and_extend_the_library_and_bad_input_write
     status, templates = await api("GET", TEMPLATES, user="bob")
     assert "bad" not in {t["name"] for t in templates["templates"]}
 
+    status, saved = await api("PUT", f"{TEMPLATES}/by_digit", user="carol",
+                              body={"document": {"extends": "tabular_robustness", "input": {"label_column": "digit"}}})
+    assert status == 200, saved
+    status, answer = await api("POST", SIMULATIONS, user="carol", body={
+        "template": "by_digit", "model": "digits-mlp", "version": 1, "dataset": "digits"})
+    assert (status, answer["error"]["code"]) == (422, "unknown_label_column"), answer
+    assert "no column 'digit', the label column of template 'by_digit'" in answer["error"]["message"]
+    assert answer["error"]["message"].endswith("extends 'by_digit' with input.label_column set to yours")
+
     failing = await simulate(api, {"template": "strict_dropout@1", "model": "digits-mlp", "version": 1,
                                    "dataset": "digits"})
     assert failing["state"] == "failed", failing

@@ -1,5 +1,6 @@
 """An evaluation as a person reads it in a terminal: what was judged, the verdict with each reason, and the
-metrics beside the baseline's (the CLI's human output; ``--json`` gives the whole answer)."""
+metrics beside the baseline's (the CLI's human output; ``--json`` gives the whole answer); and the evaluation and
+simulation policies of a model: what each run is on and how it is judged."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from ..i18n import N_
 from ..i18n import shell_gettext as _
-from ..text_tables import pad, table
+from ..text_tables import field_lines, local_time, pad, table
 
 HEADLINE_METRICS = 12  # thresholded metrics first, then the rest up to this many
 STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
@@ -58,3 +59,55 @@ def evaluation_text(evaluation: dict[str, Any]) -> str:
             lines.append(_("... and {count} more (--json shows every metric)").format(
                 count=len(names) - HEADLINE_METRICS))
     return "\n".join(lines)
+
+
+def threshold_text(metric: str, threshold: dict[str, Any]) -> str:
+    """``accuracy_score ≥ 0.9, +0.01 over the baseline`` : what one metric must reach, as MLflow's
+    MetricThreshold says it."""
+    better = threshold.get("greater_is_better", True)
+    parts = []
+    if threshold.get("threshold") is not None:
+        parts.append(f"{'≥' if better else '≤'} {threshold['threshold']:g}")
+    if threshold.get("min_absolute_change") is not None:
+        parts.append(_("{change:g} better than the baseline").format(change=threshold["min_absolute_change"]))
+    if threshold.get("min_relative_change") is not None:
+        parts.append(_("{percent:g} % better than the baseline").format(
+            percent=threshold["min_relative_change"] * 100))
+    return f"{metric} " + ", ".join(parts) if parts else metric
+
+
+def dataset_text(settings: dict[str, Any]) -> str:
+    """The dataset a policy runs on: a pinned version, or the newest when the run starts."""
+    if settings.get("dataset_version"):
+        return f"{settings['dataset']} v{settings['dataset_version']}"
+    return _("{dataset}, its newest version when it starts").format(dataset=settings["dataset"])
+
+
+def policy_lines(head: str, automatically: str, policy: dict[str, Any], facts: dict[str, str]) -> str:
+    """A model's policy: whose it is and when it runs on its own, its settings, and who set it."""
+    when = automatically if policy["automatic"] else _("only when asked")
+    facts = {**facts, _("set"): _("by {user} at {at}").format(user=policy["updated_by"],
+                                                              at=local_time(policy["updated_at"]))}
+    return "\n".join([f"{head} — {when}", *field_lines(facts, list(facts), 12)])
+
+
+def evaluation_policy_text(policy: dict[str, Any]) -> str:
+    """What each evaluation of the model runs on, how it is judged, and who set it."""
+    settings = policy["settings"]
+    notebook = (_("a notebook of your own ({cells} cells)").format(cells=len(settings["notebook_document"]["cells"]))
+                if settings.get("notebook_document") else settings.get("notebook") or _("the task's"))
+    split = (_("rows whose {column} is {split}").format(column=settings["split_column"], split=settings["test_split"])
+             if settings.get("split_column") else _("every row"))
+    thresholds = settings.get("thresholds") or {}
+    facts = {_("dataset"): dataset_text(settings),
+             _("task"): _("{task} (notebook: {notebook})").format(task=settings["task"], notebook=notebook),
+             _("labels"): _("column {column}; {split}").format(column=settings["label_column"], split=split),
+             _("passes if"): "; ".join(threshold_text(metric, value) for metric, value in thresholds.items())
+             or _("it runs (no thresholds)"),
+             _("baseline"): settings["baseline"],
+             _("profile"): _("yes") if settings.get("profile") else _("no"),
+             _("time limit"): f"{settings['timeout_seconds']} s"}
+    if settings.get("parameters"):
+        facts[_("parameters")] = ", ".join(f"{key}={value}" for key, value in settings["parameters"].items())
+    return policy_lines(_("evaluation policy of {model} in {project}").format(**policy),
+                        _("each version a training job registers is evaluated at once"), policy, facts)

@@ -218,11 +218,13 @@ class SimulationService(CatalogService):
         data = dataset_reads.version_brief(session, project_id, settings.dataset, settings.dataset_version)
         label = (template.get("input") or {}).get("label_column", "label")
         if data.columns is not None and label not in data.columns:
-            raise InvalidInput("dataset {dataset!r} v{version} has no column {label!r} (the template's label "
-                               "column); it has: {columns}",
+            shown = ", ".join(data.columns[:20]) + (f", … ({len(data.columns)})" if len(data.columns) > 20 else "")
+            raise InvalidInput("dataset {dataset!r} v{version} has no column {label!r}, the label column of "
+                               "template {name!r} (its input.label_column); it has: {columns}. Save a project "
+                               "template that extends {name!r} with input.label_column set to yours",
                                code="unknown_label_column",
-                               dataset=data.dataset, version=data.version, label=label,
-                               columns=', '.join(data.columns[:20]))
+                               dataset=data.dataset, version=data.version, label=label, name=template["name"],
+                               columns=shown)
         if library.uses(template, "drift"):
             reference = library.drift_reference(template, settings.reference_version)
             if reference is None:

@@ -1,5 +1,6 @@
 """A simulation as a person reads it in a terminal: what was attacked, the verdict with each reason, and the
-metric per condition (the CLI's human output; ``--json`` gives the whole answer)."""
+metric per condition (the CLI's human output; ``--json`` gives the whole answer); and a model's simulation
+policy."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from ..i18n import N_
 from ..i18n import shell_gettext as _
+from ..evaluation.text import dataset_text, policy_lines
 from ..text_tables import pad, table
 
 STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
@@ -51,3 +53,18 @@ def simulation_text(simulation: dict[str, Any]) -> str:
         lines += ["", table([{"condition": name, "metric": f"{value:.4g}"} for name, value in metrics.items()],
                             ["condition", "metric"])]
     return "\n".join(lines)
+
+
+def simulation_policy_text(policy: dict[str, Any]) -> str:
+    """Which scenarios each simulation of the model runs, on what, and who set it."""
+    settings = policy["settings"]
+    facts = {_("template"): settings["template"]}
+    if settings.get("endpoint"):
+        facts[_("endpoint")] = f"{settings['endpoint']['method']} {settings['endpoint']['uri']}"
+    elif settings.get("dataset"):
+        facts[_("dataset")] = dataset_text(settings)
+    if settings.get("reference_version"):
+        facts[_("drift against")] = f"v{settings['reference_version']}"
+    facts[_("gallery")] = _("{count} adversarial examples kept").format(count=settings["gallery_size"])
+    return policy_lines(_("simulation policy of {model} in {project}").format(**policy),
+                        _("each version whose evaluation passes is simulated at once"), policy, facts)
