@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 
 from .argparse_language import Parser, in_shell_language
-from .cli_common import EXIT_API, EXIT_USAGE, client_for, emit, shown_of
+from .cli_common import EXIT_API, EXIT_USAGE, client_for, emit
 from .cli_data import add_data_commands
 from .cli_jobs import add_job_commands
 from .cli_operations import add_operation_commands, ended_well, human, run_operation
 from .i18n import shell_gettext as _
 from .text_tables import cell as _cell
-from .text_tables import field_lines, table
+from .text_tables import field_lines, shown_of, table
 
 PROJECT_COLUMNS = ["name", "display_name", "my_role", "archived", "created_by", "created_at"]
 MEMBER_COLUMNS = ["kind", "name", "role", "added_by", "added_at"]

@@ -9,17 +9,10 @@ import os
 import sys
 from typing import Any
 
-from .cli_common import (
-    add_callback_options,
-    callback_of,
-    client_for,
-    emit,
-    show_made_secret,
-    shown_of,
-)
+from .cli_common import add_callback_options, callback_of, client_for, emit, show_made_secret
 from .i18n import shell_gettext as _
 from .text_tables import cell as _cell
-from .text_tables import field_lines, number, table
+from .text_tables import field_lines, number, shown_of, table
 
 JOB_COLUMNS = ["id", "project", "owner", "state", "notebook_name", "attempt", "submitted_at", "reason"]
 

@@ -69,6 +69,11 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, upper: bool
     return "\n".join(lines)
 
 
+def shown_of(shown: int, total: int) -> str:
+    """The footer of a list cut to one page."""
+    return "\n" + _("({shown} of {total})").format(shown=shown, total=total) if total > shown else ""
+
+
 # A time as the API writes it (ISO 8601, UTC): a table shows it on the shell's local clock.
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 

@@ -243,6 +243,23 @@ async def test_a_policy_simulates_each_version_whose_evaluation_passes(api: Any,
     done = await wait_simulation(api, started["id"])
     assert done["state"] == "passed" and done["model_version"] == 1 and done["created_by"] == "carol", done
 
+    # A scenario the next version cannot be put through (it attacks with gradients an MLP of scikit-learn has
+    # not): the simulation that could not start is kept as an error saying why, not only written in the log.
+    status, policy = await api("PUT", "projects/alpha/simulation-policies/digits-mlp", user="ann",
+                               body={"template": "image_robustness", "dataset": "digits"})
+    assert status == 200, policy
+    await train(api, "digits-mlp", "mlp", epochs=3)
+    for _ in range(1500):
+        status, listed = await api("GET", SIMULATIONS, user="bob", params={"model": "digits-mlp"})
+        if len(listed["simulations"]) == 2:
+            break
+        await asyncio.sleep(0.2)
+    unstarted = listed["simulations"][0]
+    assert (unstarted["state"], unstarted["model_version"], unstarted["job_id"]) == ("error", 2, None), unstarted
+    assert (unstarted["template_name"], unstarted["template_source"]) == ("image_robustness", "library")
+    assert unstarted["trigger"].startswith("evaluation:") and unstarted["error"]["code"] == "gradients_required"
+    assert unstarted["reason"].startswith("the simulation could not start: "), unstarted["reason"]
+
 
 async def test_the_image_and_tabular_templates_run_against_a_logistic_regression(api: Any, jp_serverapp: Any) -> None:
     await make_alpha(api)

@@ -111,3 +111,23 @@ def evaluation_policy_text(policy: dict[str, Any]) -> str:
         facts[_("parameters")] = ", ".join(f"{key}={value}" for key, value in settings["parameters"].items())
     return policy_lines(_("evaluation policy of {model} in {project}").format(**policy),
                         _("each version a training job registers is evaluated at once"), policy, facts)
+
+
+def headline(evaluation: dict[str, Any]) -> str:
+    """The metric a reader of the list compares first: the first one with a threshold, else accuracy or the first."""
+    metrics = evaluation.get("metrics") or {}
+    gated = [name for name in (evaluation.get("settings") or {}).get("thresholds") or {} if name in metrics]
+    name = (gated or [name for name in ("accuracy_score", "r2_score") if name in metrics] or list(metrics) or [None])[0]
+    return f"{name} {metrics[name]:.4g}" if name else "-"
+
+
+def evaluations_text(listing: dict[str, Any]) -> str:
+    """The evaluations newest first: what was judged on what, the verdict and the headline metric."""
+    rows = [{_("id"): item["id"], _("model"): f"{item['model']} v{item['model_version']}",
+             _("dataset"): f"{item['dataset']} v{item['dataset_version']}" if item.get("dataset_version")
+             else item["dataset"], _("state"): _(STATES.get(item["state"], item["state"])),
+             _("headline"): headline(item),
+             _("baseline"): f"v{item['baseline_version']}" if item.get("baseline_version") else "-",
+             _("trigger"): item["trigger"], _("finished"): local_time(item.get("finished_at"))}
+            for item in listing["evaluations"]]
+    return table(rows, list(rows[0])) if rows else _("(none)")

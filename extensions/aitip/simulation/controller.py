@@ -20,7 +20,8 @@ from ..domains.passes import PassLoop
 from ..evaluation import reads as evaluation_reads
 from ..identity.principal import Principal
 from ..jobs import reads as job_reads
-from . import library
+from ..errors import AitipError
+from . import library, template_catalog
 from .models import SimulationSettings
 from .results import read_published
 from .service import SimulationService
@@ -56,6 +57,7 @@ class SimulationController(PassLoop):
         for evaluation in evaluations:
             started = 0
             policy = policies.get((evaluation.project_id, evaluation.model))
+            unstarted = None
             if policy is not None and evaluation.finished_at >= policy["since"]:
                 try:
                     settings = SimulationSettings.model_validate(policy["settings"])
@@ -63,11 +65,48 @@ class SimulationController(PassLoop):
                                              evaluation.model_version, settings,
                                              trigger=f"evaluation:{evaluation.id}", action=RUN)
                     started = 1
-                except Exception as error:  # noqa: BLE001 - said in the log, once; the evaluation stands
+                except Exception as error:  # noqa: BLE001 - kept as an errored simulation; the evaluation stands
+                    message = str(getattr(error, "message", None) or error)
                     log.warning("evaluation %s: the simulation of %s v%s could not start: %s", evaluation.id,
-                                evaluation.model, evaluation.model_version, getattr(error, "message", error))
-            await self.service._in_transaction(lambda s, e=evaluation.id, n=started: s.merge(
-                CheckedEvaluationRecord(evaluation_id=e, simulations=n, checked_at=utcnow())))
+                                evaluation.model, evaluation.model_version, message)
+                    unstarted = {"code": getattr(error, "code", "not_started"),
+                                 "message": f"the simulation could not start: {message}"}
+
+            def checked(session: Session, evaluation: Any = evaluation, started: int = started,
+                        unstarted: dict[str, str] | None = unstarted) -> list[int]:
+                session.merge(CheckedEvaluationRecord(evaluation_id=evaluation.id, simulations=started,
+                                                      checked_at=utcnow()))
+                if unstarted is None:
+                    return []
+                return [self._record_unstarted(session, evaluation, policies[(evaluation.project_id,
+                                                                              evaluation.model)], unstarted)]
+
+            for simulation_id in await self.service._in_transaction(checked):
+                self.service.changed(simulation_id)
+
+    @staticmethod
+    def _record_unstarted(session: Session, evaluation: Any, policy: dict[str, Any], error: dict[str, str]) -> int:
+        """An automatic simulation that could not start, kept as an errored simulation saying why: the people
+        who read the model's simulations (the CLI, the page, a release's missing evidence) see what the log
+        says, in the transaction that marks the evaluation looked at."""
+        settings = policy["settings"]
+        name, version = library.split_ref(str(settings.get("template", "")))
+        try:
+            found = template_catalog.find(session, evaluation.project_id, name, version)
+            version, source, resolved = found.version, found.source, found.template
+        except AitipError:  # the template itself is what is missing
+            source, resolved = "", {}
+        now = utcnow()
+        simulation = SimulationRecord(
+            project_id=evaluation.project_id, template_name=name[:64], template_version=version or 0,
+            template_source=source, template=resolved, kind=resolved.get("kind", ""), model=evaluation.model,
+            model_version=evaluation.model_version,
+            endpoint=None, dataset=settings.get("dataset"), dataset_version=settings.get("dataset_version"),
+            state="error", trigger=f"evaluation:{evaluation.id}", created_by=evaluation.created_by,
+            error=error, reason=error["message"][:2000], created_at=now, finished_at=now)
+        session.add(simulation)
+        session.flush()
+        return simulation.id
 
     @staticmethod
     def _unchecked_evaluations(session: Session) -> tuple[list[Any], dict[tuple[int, str], dict[str, Any]]]:

@@ -9,7 +9,7 @@ from typing import Any
 from ..i18n import N_
 from ..i18n import shell_gettext as _
 from ..evaluation.text import dataset_text, policy_lines
-from ..text_tables import pad, table
+from ..text_tables import local_time, pad, shown_of, table
 
 STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
           "error": N_("error")}
@@ -68,3 +68,19 @@ def simulation_policy_text(policy: dict[str, Any]) -> str:
     facts[_("gallery")] = _("{count} adversarial examples kept").format(count=settings["gallery_size"])
     return policy_lines(_("simulation policy of {model} in {project}").format(**policy),
                         _("each version whose evaluation passes is simulated at once"), policy, facts)
+
+
+def simulations_text(listing: dict[str, Any]) -> str:
+    """The simulations newest first: which scenario against what, the verdict and the clean metric."""
+    rows = []
+    for item in listing["simulations"]:
+        target = f"{item['model']} v{item['model_version']}" if item.get("model") \
+            else (item.get("endpoint") or {}).get("uri", "-")
+        rows.append({_("id"): item["id"], _("template"): f"{item['template_name']}@{item['template_version']}",
+                     _("target"): target,
+                     _("dataset"): f"{item['dataset']} v{item['dataset_version']}" if item.get("dataset") else "-",
+                     _("state"): _(STATES.get(item["state"], item["state"])),
+                     _("clean"): f"{item['clean']:.4g}" if item.get("clean") is not None else "-",
+                     _("trigger"): item["trigger"], _("finished"): local_time(item.get("finished_at"))})
+    footer = shown_of(len(rows), listing.get("total", len(rows)))
+    return (table(rows, list(rows[0])) if rows else _("(none)")) + footer
