@@ -196,6 +196,32 @@ async def test_bad_evaluation_requests_are_refused_and_write_nothing(api: Any, j
                                  "(digits@1)"], ended["warnings"]
 
 
+async def test_an_automatic_evaluation_that_cannot_start_is_kept_as_an_error_saying_why(
+        api: Any, jp_serverapp: Any) -> None:
+    """A policy whose baseline version is not there when the version registers: the evaluation that could not
+    start is shown as an error with its reason (not only logged), and is not tried again at every pass."""
+    await make_alpha(api)
+    await start_worker(jp_serverapp)
+    status, policy = await api("PUT", POLICY, user="ann", body={"dataset": "digits", "baseline": "9"})
+    assert status == 200, policy
+    job = await train(api, epochs=1)
+    assert job["state"] == "succeeded", job["reason"]
+    for _ in range(600):
+        status, listed = await api("GET", "projects/alpha/evaluations", user="bob")
+        if listed["evaluations"]:
+            break
+        await asyncio.sleep(0.2)
+    [unstarted] = listed["evaluations"]
+    assert (unstarted["state"], unstarted["model_version"], unstarted["job_id"]) == ("error", 1, None), unstarted
+    assert (unstarted["trigger"], unstarted["dataset"], unstarted["dataset_version"]) == (f"job:{job['id']}",
+                                                                                         "digits", 1)
+    assert unstarted["error"]["code"] == "unknown_baseline"
+    assert unstarted["reason"] == "the evaluation could not start: the baseline version 9 does not exist"
+    await train(api, epochs=1)  # another job's pass: the first version is not tried again
+    status, again = await api("GET", "projects/alpha/evaluations", user="bob")
+    assert [e["id"] for e in again["evaluations"] if e["model_version"] == 1] == [unstarted["id"]]
+
+
 async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
         api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:
     await make_alpha(api)

@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
+from ..datasets import reads as dataset_reads
 from ..domains.passes import PassLoop
+from ..errors import AitipError
 from ..identity.principal import Principal
 from ..jobs import reads as job_reads
 from .gates import verdict
@@ -108,10 +110,39 @@ class EvaluationController(PassLoop):
                     await self.service.start(submitter, project, model.name, entry.version, settings,
                                              trigger=f"job:{job.id}", action=RUN)
                     started += 1
-                except Exception as error:  # noqa: BLE001 - recorded on the training job's side, once
+                except Exception as error:  # noqa: BLE001 - kept as an errored evaluation; the job stands
+                    message = str(getattr(error, "message", None) or error)
                     log.warning("job %s: the evaluation of %s v%s could not start: %s", job.id, model.name,
-                                entry.version, getattr(error, "message", error))
+                                entry.version, message)
+                    unstarted = {"code": getattr(error, "code", "not_started"),
+                                 "message": f"the evaluation could not start: {message}"}
+                    evaluation_id = await self.service._in_transaction(
+                        lambda session, m=model.name, v=entry.version, r=entry.run_id, e=unstarted:
+                        self._record_unstarted(session, job, m, v, r, policy["settings"], e))
+                    self.service.changed(evaluation_id)
         return started
+
+    @staticmethod
+    def _record_unstarted(session: Session, job: Any, model: str, version: int, run_id: str | None,
+                          settings: dict[str, Any], error: dict[str, str]) -> int:
+        """An automatic evaluation that could not start, kept as an errored evaluation saying why: the people who
+        read the model's evaluations (the CLI, the page, a release's missing evidence) see what the log says.
+        Its trigger marks the version as looked at, so it is not tried again each pass."""
+        dataset = str(settings.get("dataset", ""))
+        try:
+            found = dataset_reads.version_brief(session, job.project.id, dataset, settings.get("dataset_version"))
+            dataset_version, md5 = found.version, found.content_md5
+        except AitipError:  # the dataset (version) itself is what is missing
+            dataset_version, md5 = settings.get("dataset_version") or 0, ""
+        now = utcnow()
+        evaluation = EvaluationRecord(
+            project_id=job.project.id, model=model, model_version=version, model_run_id=run_id, dataset=dataset[:100],
+            dataset_version=dataset_version, dataset_md5=md5, settings=settings, state="error",
+            trigger=f"job:{job.id}", error=error, reason=error["message"][:2000], created_by=job.owner,
+            created_at=now, finished_at=now)
+        session.add(evaluation)
+        session.flush()
+        return evaluation.id
 
     async def _already_started(self, model: str, version: int, job_id: int) -> bool:
         def read(session: Session) -> bool:
