@@ -257,6 +257,7 @@ async def test_a_policy_simulates_each_version_whose_evaluation_passes(api: Any,
     unstarted = listed["simulations"][0]
     assert (unstarted["state"], unstarted["model_version"], unstarted["job_id"]) == ("error", 2, None), unstarted
     assert (unstarted["template_name"], unstarted["template_source"]) == ("image_robustness", "library")
+    assert (unstarted["dataset"], unstarted["dataset_version"]) == ("digits", 1), unstarted
     assert unstarted["trigger"].startswith("evaluation:") and unstarted["error"]["code"] == "gradients_required"
     assert unstarted["reason"].startswith("the simulation could not start: "), unstarted["reason"]
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
+from ..datasets import reads as dataset_reads
 from ..domains.passes import PassLoop
 from ..evaluation import reads as evaluation_reads
 from ..identity.principal import Principal
@@ -96,12 +97,19 @@ class SimulationController(PassLoop):
             version, source, resolved = found.version, found.source, found.template
         except AitipError:  # the template itself is what is missing
             source, resolved = "", {}
+        dataset, dataset_version, md5 = settings.get("dataset"), settings.get("dataset_version"), ""
+        if dataset:
+            try:
+                found_data = dataset_reads.version_brief(session, evaluation.project_id, dataset, dataset_version)
+                dataset_version, md5 = found_data.version, found_data.content_md5
+            except AitipError:  # the dataset (version) itself is what is missing
+                pass
         now = utcnow()
         simulation = SimulationRecord(
             project_id=evaluation.project_id, template_name=name[:64], template_version=version or 0,
             template_source=source, template=resolved, kind=resolved.get("kind", ""), model=evaluation.model,
             model_version=evaluation.model_version,
-            endpoint=None, dataset=settings.get("dataset"), dataset_version=settings.get("dataset_version"),
+            endpoint=None, dataset=dataset, dataset_version=dataset_version, dataset_md5=md5,
             state="error", trigger=f"evaluation:{evaluation.id}", created_by=evaluation.created_by,
             error=error, reason=error["message"][:2000], created_at=now, finished_at=now)
         session.add(simulation)

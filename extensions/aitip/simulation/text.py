@@ -20,7 +20,7 @@ def simulation_text(simulation: dict[str, Any]) -> str:
     shown_state = _(STATES.get(state, state)).upper()
     if simulation.get("model"):
         target = f"{simulation['model']} v{simulation['model_version']}"
-        if simulation.get("dataset"):
+        if simulation.get("dataset_version"):
             target += " " + _("on {dataset} v{version}").format(dataset=simulation["dataset"],
                                                               version=simulation["dataset_version"])
     else:
@@ -78,7 +78,8 @@ def simulations_text(listing: dict[str, Any]) -> str:
             else (item.get("endpoint") or {}).get("uri", "-")
         rows.append({_("id"): item["id"], _("template"): f"{item['template_name']}@{item['template_version']}",
                      _("target"): target,
-                     _("dataset"): f"{item['dataset']} v{item['dataset_version']}" if item.get("dataset") else "-",
+                     _("dataset"): (f"{item['dataset']} v{item['dataset_version']}" if item.get("dataset_version")
+                                    else item.get("dataset") or "-"),
                      _("state"): _(STATES.get(item["state"], item["state"])),
                      _("clean"): f"{item['clean']:.4g}" if item.get("clean") is not None else "-",
                      _("trigger"): item["trigger"], _("finished"): local_time(item.get("finished_at"))})
