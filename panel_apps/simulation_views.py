@@ -109,8 +109,9 @@ def verdict_summary(simulation: dict[str, Any]) -> str:
 def simulations_frame(simulations: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per simulation, newest first as the platform lists them; ``state`` is a badge (HTML)."""
     rows = [{"id": int(simulation["id"]), "template": template_ref(simulation), "target": target_text(simulation),
-             "dataset": f"{simulation['dataset']} v{simulation['dataset_version']}" if simulation.get("dataset")
-             else "", "state": state_badge(str(simulation.get("state") or "")),
+             "dataset": f"{simulation['dataset']} v{simulation['dataset_version']}"
+             if simulation.get("dataset_version") else simulation.get("dataset") or "",
+             "state": state_badge(str(simulation.get("state") or "")),
              "verdict": verdict_summary(simulation),
              "clean": "" if simulation.get("clean") is None else metric_text(simulation["clean"]),
              "trigger": trigger_text(simulation.get("trigger")), "when": format_time(simulation.get("created_at"))}
