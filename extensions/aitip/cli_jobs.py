@@ -11,8 +11,8 @@ from typing import Any
 
 from .cli_common import add_callback_options, callback_of, client_for, emit, show_made_secret
 from .i18n import shell_gettext as _
-from .text_tables import cell as _cell
-from .text_tables import field_lines, number, shown_of, table
+from .jobs.text import job_text
+from .text_tables import number, shown_of, table
 
 JOB_COLUMNS = ["id", "project", "owner", "state", "notebook_name", "attempt", "submitted_at", "reason"]
 
@@ -99,23 +99,10 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_view(job: Any) -> str:
-    data = job.model_dump(mode="json")
-    keys = ["id", "project", "owner", "state", "reason", "notebook_name", "notebook_sha256", "kernel", "parameters",
-            "resources", "attempt", "max_attempts", "priority", "mlflow_run_id", "submitted_at", "started_at",
-            "finished_at"]
-    lines = field_lines({key: json.dumps(data[key]) if isinstance(data[key], dict) else _cell(data[key])
-                         for key in keys}, keys, 17)
-    if job.failed_cell:
-        lines.append(_("failed cell {index}:").format(index=job.failed_cell.index)
-                     + f"\n{job.failed_cell.source}\n{job.failed_cell.traceback or ''}")
-    return "\n".join(lines)
-
-
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         job = client.get_job(args.job)
-    emit(args, job, _job_view)
+    emit(args, job, lambda shown: job_text(shown.model_dump(mode="json")))
     return 0
 
 

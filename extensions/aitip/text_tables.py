@@ -92,6 +92,19 @@ def local_time(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def elapsed(seconds: float) -> str:
+    """A span of time as a person says it: 6.5 s, 3 min 20 s, 2 h 5 min."""
+    if seconds < 60:
+        return _("{seconds:.1f} s").format(seconds=seconds)
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=seconds) if seconds \
+            else _("{minutes} min").format(minutes=minutes)
+    hours, minutes = divmod(minutes, 60)
+    return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes) if minutes \
+        else _("{hours} h").format(hours=hours)
+
+
 def number(value: Any) -> str:
     """A measured value as a person compares it: four significant digits."""
     return "-" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)

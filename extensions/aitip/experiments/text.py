@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from ..i18n import shell_gettext as _
-from ..text_tables import field_lines, local_time, number, table
+from ..text_tables import elapsed, field_lines, local_time, number, table
 
 # How many of a page's metrics become columns of the runs table (the most common first).
 METRIC_COLUMNS = 3
@@ -17,14 +17,7 @@ METRIC_COLUMNS = 3
 def duration(start_ms: int | None, end_ms: int | None) -> str:
     if start_ms is None or end_ms is None:
         return "-"
-    seconds = max(0, end_ms - start_ms) / 1000
-    if seconds < 60:
-        return _("{seconds:.1f} s").format(seconds=seconds)
-    minutes, seconds = divmod(round(seconds), 60)
-    if minutes < 60:
-        return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=seconds)
-    hours, minutes = divmod(minutes, 60)
-    return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+    return elapsed(max(0, end_ms - start_ms) / 1000)
 
 
 def common_metrics(runs: list[dict[str, Any]], most: int = METRIC_COLUMNS) -> list[str]:
