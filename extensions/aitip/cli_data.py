@@ -8,9 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .cli_common import client_for, emit
+from .datasets.version_text import version_text
 from .i18n import shell_gettext as _
-from .i18n import shell_ngettext as ngettext
-from .text_tables import cell as _cell
 from .text_tables import table
 
 DATASET_COLUMNS = ["name", "latest_version", "versions", "created_by", "created_at"]
@@ -49,45 +48,8 @@ def cmd_data_versions(args: argparse.Namespace) -> int:
 def cmd_data_show(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         version = _datasets(client).version(args.project, args.name, args.version)
-    emit(args, version, _version_view)
+    emit(args, version, lambda shown: version_text(shown.model_dump(mode="json", by_alias=True)))
     return 0
-
-
-def _version_view(version: Any) -> str:
-    """One version as a person reads it: what it is, and a line per column (type, missing values, distinct
-    values, range); masked columns say so. ``--json`` gives the whole quality report."""
-    v = version.model_dump(mode="json", by_alias=True)
-    quality = v.get("quality") or {}
-    files = ngettext("{count} file", "{count} files", v["files"]).format(count=v["files"])
-    lines = [f"{v['dataset']} v{v['version']}  " + _("{format}, {rows} rows, {bytes} bytes, {files}").format(
-                 format=v["format"], rows=_cell(v["rows"]), bytes=v["bytes"], files=files),
-             _("tag:        {tag}").format(tag=_cell(v["tag"])),
-             _("registered: by {author} at {at}").format(author=v["author"], at=_cell(v["created_at"]))
-             + (f": {v['message']}" if v["message"] else ""),
-             *([_("from:       {source}").format(source=v["derived_from"])] if v.get("derived_from") else []),
-             *([_("restored:   from v{version}").format(version=v["restored_from"])] if v.get("restored_from") else [])]
-    duplicates = quality.get("duplicates")
-    if isinstance(duplicates, dict):
-        lines.append(_("duplicates: {count} rows").format(count=duplicates.get("count")))
-    columns = quality.get("columns") or []
-    if columns:
-        masked = set(v.get("masked_columns") or [])
-        rows = []
-        for column in columns:
-            numeric = column.get("numeric") or {}
-            low = numeric.get("min", column.get("min_value"))
-            high = numeric.get("max", column.get("max_value"))
-            rows.append({"column": column["name"], "type": column["type"],
-                         "missing": f"{(column.get('null_fraction') or 0) * 100:.1f}%",
-                         "distinct": column.get("distinct_count"),
-                         "range": _("(masked)") if column["name"] in masked
-                         else (f"{_cell(low)} .. {_cell(high)}" if low is not None or high is not None else None)})
-        lines += ["", table(rows, ["column", "type", "missing", "distinct", "range"])]
-    elif (v.get("schema") or {}).get("kind") == "images":
-        classes = v["schema"].get("classes") or {}
-        lines += ["", table([{"class": k, "images": n} for k, n in classes.items()], ["class", "images"])]
-    lines.append(_("(--json: the whole quality report)"))
-    return "\n".join(lines)
 
 
 def cmd_data_diff(args: argparse.Namespace) -> int:

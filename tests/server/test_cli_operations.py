@@ -31,6 +31,7 @@ async def test_generated_commands_print_tables_and_json_and_refuse_in_one_line(
             "versions": aitip("datasets", "versions", "--project", "alpha", "--dataset", "people"),
             "versions_json": aitip("--json", "datasets", "versions", "--project", "alpha", "--dataset", "people"),
             "show": aitip("data", "show", "--project", "alpha", "people"),
+            "version": aitip("datasets", "version", "--project", "alpha", "--dataset", "people", "--version", "1"),
             "runs": aitip("runs", "list", "--project", "alpha"),
             "refused": aitip("datasets", "update", "--project", "alpha", "--dataset", "people", "--description",
                              "mine", user="bob"),
@@ -46,6 +47,7 @@ async def test_generated_commands_print_tables_and_json_and_refuse_in_one_line(
     assert json.loads(done["versions_json"][1])["versions"][0]["version"] == 1
     code, shown, _ = done["show"]
     assert code == 0 and "people v1  csv, 2 rows" in shown and "email" in shown and "{" not in shown
+    assert done["version"] == done["show"], "the generated command reads the version as `aitip data show` does"
     assert done["runs"][0] in (0, 1)  # tracking is off in this server: an answer or a one-line refusal
     code, out, err = done["refused"]
     assert code == 1 and out == "" and err.startswith("aitip: ") and err.count("\n") == 1
