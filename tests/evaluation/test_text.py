@@ -11,8 +11,8 @@ from aitip.datasets.models import LineageGraph
 from aitip.evaluation.models import EvaluationList
 from aitip.evaluation.text import evaluation_policy_text, evaluations_text, threshold_text
 from aitip.simulation.models import Policy as SimulationPolicy
-from aitip.simulation.models import SimulationList, SimulationSettings
-from aitip.simulation.text import simulation_policy_text, simulations_text
+from aitip.simulation.models import SimulationList, SimulationSettings, Template
+from aitip.simulation.text import simulation_policy_text, simulations_text, template_text
 
 WHO = {"project": "vision", "model": "digits-mlp", "updated_by": "dave", "created_at": "2026-12-06T10:00:00Z",
        "updated_at": "2026-12-06T10:00:00Z"}
@@ -85,3 +85,17 @@ def test_a_lineage_reads_as_relations_between_named_things() -> None:
     assert lines[0] == "lineage of model:m@1 (m v1): 2 nodes, 1 relation"
     assert lines[3].split() == ["run", "abc", "registered_as", "m", "v1"]
     assert lines[-1].split() == ["run:abc", "run", "run", "abc"]
+
+
+def test_a_template_reads_as_what_it_checks_and_the_whole_of_it() -> None:
+    template = Template.model_validate({
+        "name": "strict", "version": 2, "source": "project", "kind": "tabular", "title": "Strict noise",
+        "description": "Noise, judged strictly.", "metric": "accuracy", "conditions": ["feature_noise"],
+        "thresholds": ["accuracy under clean >= 0.9"], "extends": "tabular_robustness@1", "versions": [1, 2],
+        "created_by": "carol", "created_at": "2026-12-06T10:00:00Z", "template": {}, "body": {},
+        "yaml": "name: strict\nversion: 2\n"}).model_dump(mode="json")
+    lines = template_text(template).splitlines()
+    assert lines[:2] == ["template strict@2 (project, tabular): Strict noise", "Noise, judged strictly."]
+    assert lines[3:6] == ["metric:     accuracy", "conditions: feature_noise", "versions:   1, 2"]
+    assert lines[-6:] == ["passes if:", "  - accuracy under clean >= 0.9", "", "what a simulation runs (YAML):",
+                          "name: strict", "version: 2"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aitip.experiments.models import ModelList, RunComparison, RunDetail, RunList
-from aitip.experiments.text import comparison_text, duration, models_text, run_text, runs_text
+from aitip.experiments.models import ModelList, RegisteredModel, RunComparison, RunDetail, RunList
+from aitip.experiments.text import comparison_text, duration, model_text, models_text, run_text, runs_text
 
 
 def run(run_id: str, metrics: dict[str, float], **more: object) -> dict[str, object]:
@@ -72,6 +72,17 @@ def test_model_versions_newest_first_with_their_aliases() -> None:
     assert [line.split()[:4] for line in lines[1:]] == [["digits", "2", "READY", "-"],
                                                          ["digits", "1", "READY", "champion"],
                                                          ["empty", "-", "-", "-"]]
+
+
+def test_an_alias_change_answers_where_each_alias_points() -> None:
+    model = RegisteredModel.model_validate({
+        "name": "digits", "description": "the digits classifier", "aliases": {"champion": 1, "candidate": 2},
+        "versions": [{"version": 1, "run_id": "r1", "job_id": 1, "status": "READY", "creation_timestamp": 0,
+                      "aliases": ["champion"], "source": None}]}).model_dump(mode="json")
+    lines = model_text(model).splitlines()
+    assert lines[:2] == ["model digits: candidate → v2, champion → v1", "the digits classifier"]
+    assert lines[4].split()[:4] == ["digits", "1", "READY", "champion"]
+    assert model_text({**model, "aliases": {}, "description": None}).splitlines()[0] == "model digits: no aliases"
 
 
 def test_a_chinese_shell_reads_the_tables_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:

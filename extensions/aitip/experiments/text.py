@@ -106,3 +106,12 @@ def models_text(listing: dict[str, Any]) -> str:
                          _("job"): version["job_id"] if version["job_id"] is not None else "-",
                          _("run_id"): version["run_id"] or "-"})
     return table(rows, list(rows[0])) if rows else _("(none)")
+
+
+def model_text(model: dict[str, Any]) -> str:
+    """One registered model (as an alias change answers): where each alias points, then its versions."""
+    aliases = ", ".join(f"{alias} → v{version}" for alias, version in sorted(model["aliases"].items()))
+    lines = [_("model {name}: {aliases}").format(name=model["name"], aliases=aliases or _("no aliases"))]
+    if model.get("description"):
+        lines.append(model["description"])
+    return "\n".join([*lines, "", models_text({"models": [model]})])

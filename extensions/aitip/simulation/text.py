@@ -9,7 +9,7 @@ from typing import Any
 from ..i18n import N_
 from ..i18n import shell_gettext as _
 from ..evaluation.text import dataset_text, policy_lines
-from ..text_tables import local_time, pad, shown_of, table
+from ..text_tables import field_lines, local_time, pad, shown_of, table
 
 STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
           "error": N_("error")}
@@ -85,3 +85,19 @@ def simulations_text(listing: dict[str, Any]) -> str:
                      _("trigger"): item["trigger"], _("finished"): local_time(item.get("finished_at"))})
     footer = shown_of(len(rows), listing.get("total", len(rows)))
     return (table(rows, list(rows[0])) if rows else _("(none)")) + footer
+
+
+def template_text(template: dict[str, Any]) -> str:
+    """A scenario template: what it is, what it checks, and the whole of it as a simulation runs it (YAML)."""
+    head = _("template {name}@{version} ({source}, {kind}): {title}").format(**template)
+    facts = {_("metric"): template["metric"], _("conditions"): ", ".join(template["conditions"]) or "-",
+             _("versions"): ", ".join(str(version) for version in template["versions"])}
+    if template.get("extends"):
+        facts[_("extends")] = template["extends"]
+    if template.get("created_by"):
+        facts[_("saved")] = _("by {user} at {at}").format(user=template["created_by"],
+                                                         at=local_time(template["created_at"]))
+    lines = [head, template["description"], "", *field_lines(facts, list(facts), 12)]
+    if template["thresholds"]:
+        lines += [_("passes if:"), *(f"  - {threshold}" for threshold in template["thresholds"])]
+    return "\n".join([*lines, "", _("what a simulation runs (YAML):"), template["yaml"].rstrip()])
