@@ -17,6 +17,7 @@ from aitip.evaluation.tables import CheckedTrainingJobRecord
 
 from tests.evaluation.conftest import digits_csv, training_notebook, wait_job
 from tests.server.conftest import TOKENS
+from tests.webhooks.conftest import serve
 from tests.server.test_mcp import mcp_client
 from tests.support.cli import cli_runner
 from tests.support.operation_calls import fetch
@@ -33,6 +34,7 @@ THRESHOLDS = {"accuracy_score": {"threshold": 0.8, "greater_is_better": True},
 def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True  # start_worker starts the worker and the controller
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config
 
 
@@ -199,19 +201,27 @@ async def test_bad_evaluation_requests_are_refused_and_write_nothing(api: Any, j
 async def test_an_automatic_evaluation_that_cannot_start_is_kept_as_an_error_saying_why(
         api: Any, jp_serverapp: Any) -> None:
     """A policy whose baseline version is not there when the version registers: the evaluation that could not
-    start is shown as an error with its reason (not only logged), and is not tried again at every pass."""
+    start is shown as an error with its reason (not only logged), told to the project's Slack channel, and is not
+    tried again at every pass."""
     await make_alpha(api)
     await start_worker(jp_serverapp)
     status, policy = await api("PUT", POLICY, user="ann", body={"dataset": "digits", "baseline": "9"})
     assert status == 200, policy
-    job = await train(api, epochs=1)
-    assert job["state"] == "succeeded", job["reason"]
+    async with serve() as receiver:
+        status, subscription = await api("POST", "projects/alpha/webhooks", body={
+            "url": receiver.url("/slack"), "events": ["evaluation.failed", "evaluation.error"], "format": "slack"})
+        assert status == 201, subscription
+        job = await train(api, epochs=1)
+        assert job["state"] == "succeeded", job["reason"]
+        [told] = await receiver.wait_for(1)
     for _ in range(600):
         status, listed = await api("GET", "projects/alpha/evaluations", user="bob")
         if listed["evaluations"]:
             break
         await asyncio.sleep(0.2)
     [unstarted] = listed["evaluations"]
+    assert told.json()["text"].startswith(f"[alpha] evaluation {unstarted['id']} of digits-mlp v1 on digits v1 error: the "
+                                          "evaluation could not start: the baseline version 9 does not exist"), told
     assert (unstarted["state"], unstarted["model_version"], unstarted["job_id"]) == ("error", 1, None), unstarted
     assert (unstarted["trigger"], unstarted["dataset"], unstarted["dataset_version"]) == (f"job:{job['id']}",
                                                                                          "digits", 1)

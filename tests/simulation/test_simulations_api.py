@@ -20,6 +20,7 @@ from tests.server.test_mcp import mcp_client
 from tests.support.cli import cli_runner
 from tests.support.operation_calls import fetch
 from tests.support.workers import start_worker
+from tests.webhooks.conftest import serve
 
 pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
 
@@ -31,6 +32,7 @@ TEMPLATES = "projects/alpha/simulation-templates"
 def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config
 
 
@@ -229,37 +231,48 @@ async def test_a_policy_simulates_each_version_whose_evaluation_passes(api: Any,
                     body={"template": "llm_safety"})
     assert bad[0] == 422 and "endpoint_required" in json.dumps(bad[1]), bad
 
-    await train(api, "digits-mlp", "mlp", epochs=3)
-    for _ in range(1500):
-        status, listed = await api("GET", SIMULATIONS, user="bob", params={"model": "digits-mlp"})
-        if listed["simulations"]:
-            break
-        await asyncio.sleep(0.2)
-    assert len(listed["simulations"]) == 1, listed
-    started = listed["simulations"][0]
-    status, evaluations = await api("GET", "projects/alpha/evaluations", user="bob")
-    passed = [e for e in evaluations["evaluations"] if e["state"] == "passed"]
-    assert passed and started["trigger"] == f"evaluation:{passed[0]['id']}", (started, evaluations)
-    done = await wait_simulation(api, started["id"])
-    assert done["state"] == "passed" and done["model_version"] == 1 and done["created_by"] == "carol", done
+    async with serve() as receiver:
+        status, subscription = await api("POST", "projects/alpha/webhooks",
+                                         body={"url": receiver.url("/hooks"), "events": ["simulation.*"]})
+        assert status == 201, subscription
+        await train(api, "digits-mlp", "mlp", epochs=3)
+        for _ in range(1500):
+            status, listed = await api("GET", SIMULATIONS, user="bob", params={"model": "digits-mlp"})
+            if listed["simulations"]:
+                break
+            await asyncio.sleep(0.2)
+        assert len(listed["simulations"]) == 1, listed
+        started = listed["simulations"][0]
+        status, evaluations = await api("GET", "projects/alpha/evaluations", user="bob")
+        passed = [e for e in evaluations["evaluations"] if e["state"] == "passed"]
+        assert passed and started["trigger"] == f"evaluation:{passed[0]['id']}", (started, evaluations)
+        done = await wait_simulation(api, started["id"])
+        assert done["state"] == "passed" and done["model_version"] == 1 and done["created_by"] == "carol", done
 
-    # A scenario the next version cannot be put through (it attacks with gradients an MLP of scikit-learn has
-    # not): the simulation that could not start is kept as an error saying why, not only written in the log.
-    status, policy = await api("PUT", "projects/alpha/simulation-policies/digits-mlp", user="ann",
-                               body={"template": "image_robustness", "dataset": "digits"})
-    assert status == 200, policy
-    await train(api, "digits-mlp", "mlp", epochs=3)
-    for _ in range(1500):
-        status, listed = await api("GET", SIMULATIONS, user="bob", params={"model": "digits-mlp"})
-        if len(listed["simulations"]) == 2:
-            break
-        await asyncio.sleep(0.2)
-    unstarted = listed["simulations"][0]
-    assert (unstarted["state"], unstarted["model_version"], unstarted["job_id"]) == ("error", 2, None), unstarted
-    assert (unstarted["template_name"], unstarted["template_source"]) == ("image_robustness", "library")
-    assert (unstarted["dataset"], unstarted["dataset_version"]) == ("digits", 1), unstarted
-    assert unstarted["trigger"].startswith("evaluation:") and unstarted["error"]["code"] == "gradients_required"
-    assert unstarted["reason"].startswith("the simulation could not start: "), unstarted["reason"]
+        # A scenario the next version cannot be put through (it attacks with gradients an MLP of scikit-learn has
+        # not): the simulation that could not start is kept as an error saying why, not only written in the log.
+        status, policy = await api("PUT", "projects/alpha/simulation-policies/digits-mlp", user="ann",
+                                   body={"template": "image_robustness", "dataset": "digits"})
+        assert status == 200, policy
+        await train(api, "digits-mlp", "mlp", epochs=3)
+        for _ in range(1500):
+            status, listed = await api("GET", SIMULATIONS, user="bob", params={"model": "digits-mlp"})
+            if len(listed["simulations"]) == 2:
+                break
+            await asyncio.sleep(0.2)
+        unstarted = listed["simulations"][0]
+        assert (unstarted["state"], unstarted["model_version"], unstarted["job_id"]) == ("error", 2, None), unstarted
+        assert (unstarted["template_name"], unstarted["template_source"]) == ("image_robustness", "library")
+        assert (unstarted["dataset"], unstarted["dataset_version"]) == ("digits", 1), unstarted
+        assert unstarted["trigger"].startswith("evaluation:") and unstarted["error"]["code"] == "gradients_required"
+        assert unstarted["reason"].startswith("the simulation could not start: "), unstarted["reason"]
+
+        told = [request.json() for request in await receiver.wait_for(2)]
+    assert sorted((event["event"], event["data"]["simulation_id"]) for event in told) == [
+        ("simulation.error", unstarted["id"]), ("simulation.passed", done["id"])], told
+    error = next(event["data"] for event in told if event["event"] == "simulation.error")
+    assert error["summary"].startswith(f"simulation {unstarted['id']} (image_robustness@1) of digits-mlp v2 on "
+                                       "digits v1 error: the simulation could not start: "), error
 
 
 async def test_the_image_and_tabular_templates_run_against_a_logistic_regression(api: Any, jp_serverapp: Any) -> None:

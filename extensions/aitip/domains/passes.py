@@ -1,6 +1,6 @@
 """A domain's background part that works in passes (evaluations and simulations: start what policies call
-for, judge what ended): one pass after every change of the job queue and every few seconds, never two at once,
-a failed pass logged and tried again at the next wake-up."""
+for, judge what ended, and tell the project's subscribers of each end): one pass after every change of the job
+queue and every few seconds, never two at once, a failed pass logged and tried again at the next wake-up."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import contextlib
 import logging
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from .end_notices import EndNotices
+
 
 class PassLoop:
     """Subclasses say what one pass does (:meth:`one_pass`); ``signals`` is the jobs' ``JobSignals``."""
@@ -16,11 +20,22 @@ class PassLoop:
     task_name = "aitip-passes"
     log = logging.getLogger("aitip.domains")
 
-    def __init__(self, signals: Any, *, poll_seconds: float = 5.0) -> None:
+    def __init__(self, signals: Any, *, poll_seconds: float = 5.0, notices: EndNotices | None = None) -> None:
         self.signals = signals
         self.poll_seconds = poll_seconds
+        self.notices = notices  # tells the project's webhook subscribers of each end, where the platform has them
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    def tell(self, session: Session, record: Any) -> None:
+        """Queue the news of ``record``'s end in the transaction that ends it."""
+        if self.notices is not None:
+            self.notices.queue(session, record)
+
+    def send_told(self) -> None:
+        """After that transaction committed: send what it queued at once."""
+        if self.notices is not None:
+            self.notices.sent()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=self.task_name)

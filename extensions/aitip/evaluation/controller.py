@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
 from ..datasets import reads as dataset_reads
+from ..domains.end_notices import EndNotices
 from ..domains.passes import PassLoop
 from ..errors import AitipError
 from ..identity.principal import Principal
@@ -39,15 +40,18 @@ class EvaluationController(PassLoop):
     log = log
 
     def __init__(self, service: EvaluationService, signals: Any, *, poll_seconds: float = 5.0,
-                 reports: Any = None) -> None:
-        super().__init__(signals, poll_seconds=poll_seconds)
+                 reports: Any = None, notices: EndNotices | None = None) -> None:
+        super().__init__(signals, poll_seconds=poll_seconds, notices=notices)
         self.service = service
         self.reports = reports  # renders a judged evaluation's report (aitip.evaluation.reports), when set
 
     async def one_pass(self) -> None:
         """Start what new versions need, then judge what ended."""
         await self._start_for_new_versions()
-        for evaluation_id in await self.service._in_transaction(self._judge_ended):
+        judged = await self.service._in_transaction(self._judge_ended)
+        if judged:
+            self.send_told()
+        for evaluation_id in judged:
             self.service.changed(evaluation_id)
             if self.reports is not None:
                 await asyncio.to_thread(self.reports.render_stored, evaluation_id)
@@ -119,11 +123,11 @@ class EvaluationController(PassLoop):
                     evaluation_id = await self.service._in_transaction(
                         lambda session, m=model.name, v=entry.version, r=entry.run_id, e=unstarted:
                         self._record_unstarted(session, job, m, v, r, policy["settings"], e))
+                    self.send_told()
                     self.service.changed(evaluation_id)
         return started
 
-    @staticmethod
-    def _record_unstarted(session: Session, job: Any, model: str, version: int, run_id: str | None,
+    def _record_unstarted(self, session: Session, job: Any, model: str, version: int, run_id: str | None,
                           settings: dict[str, Any], error: dict[str, str]) -> int:
         """An automatic evaluation that could not start, kept as an errored evaluation saying why: the people who
         read the model's evaluations (the CLI, the page, a release's missing evidence) see what the log says.
@@ -142,6 +146,7 @@ class EvaluationController(PassLoop):
             created_at=now, finished_at=now)
         session.add(evaluation)
         session.flush()
+        self.tell(session, evaluation)
         return evaluation.id
 
     async def _already_started(self, model: str, version: int, job_id: int) -> bool:
@@ -167,6 +172,7 @@ class EvaluationController(PassLoop):
                     self._end(evaluation, "error", error={"code": "job_missing",
                                                           "message": "the evaluation's job was not submitted or "
                                                           "no longer exists"})
+                    self.tell(session, evaluation)
                     changed.append(evaluation.id)
                 continue
             if job.state not in FINISHED_JOB_STATES:
@@ -175,6 +181,7 @@ class EvaluationController(PassLoop):
                     changed.append(evaluation.id)
                 continue
             self._judge(evaluation, job)
+            self.tell(session, evaluation)
             changed.append(evaluation.id)
         return changed
 

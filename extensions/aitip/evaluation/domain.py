@@ -11,7 +11,8 @@ from ..domains.base import Domain, ServiceSpec, Stop
 class EvaluationDomain(Domain):
     name = "evaluation"
     title = "Evaluation"
-    after = ("jobs", "experiments", "datasets")  # an evaluation is a job on a model version and a dataset
+    # An evaluation is a job on a model version and a dataset; its end goes to the project's webhook subscribers.
+    after = ("jobs", "experiments", "datasets", "webhooks")
     tables = ("aitip.evaluation.tables",)
     operations = "aitip.evaluation.operations"
     services = {"evaluations": ServiceSpec("aitip.evaluation.service:EvaluationService",
@@ -23,6 +24,7 @@ class EvaluationDomain(Domain):
         from .. import settings
         from .controller import EvaluationController
         from .lineage import EvaluationLineage
+        from .notices import evaluation_notices
         from .service import EvaluationService
 
         if context.mode == "worker" or None in (context.jobs, context.experiments, context.datasets):
@@ -31,8 +33,9 @@ class EvaluationDomain(Domain):
                                     settings.aitip_home() / "evaluations")
         context.provide("evaluations", service)
         context.datasets.lineage_contributors.append(EvaluationLineage())
+        notices = evaluation_notices(context.webhooks) if context.webhooks is not None else None
         context.provide("evaluation_controller", EvaluationController(service, context.jobs.signals,
-                                                                                  reports=service))
+                                                                      reports=service, notices=notices))
 
     async def start(self, context: Any, config: Any) -> None:
         if context.evaluation_controller is not None:

@@ -113,12 +113,17 @@ def evaluation_policy_text(policy: dict[str, Any]) -> str:
                         _("each version a training job registers is evaluated at once"), policy, facts)
 
 
+def headline_metric(metrics: dict[str, Any] | None, thresholds: dict[str, Any]) -> tuple[str, float] | None:
+    """The metric a reader compares first: the first one with a threshold, else accuracy or R², else the first."""
+    metrics = metrics or {}
+    names = [name for name in thresholds if name in metrics] + [name for name in ("accuracy_score", "r2_score")
+                                                                if name in metrics] + list(metrics)
+    return (names[0], metrics[names[0]]) if names else None
+
+
 def headline(evaluation: dict[str, Any]) -> str:
-    """The metric a reader of the list compares first: the first one with a threshold, else accuracy or the first."""
-    metrics = evaluation.get("metrics") or {}
-    gated = [name for name in (evaluation.get("settings") or {}).get("thresholds") or {} if name in metrics]
-    name = (gated or [name for name in ("accuracy_score", "r2_score") if name in metrics] or list(metrics) or [None])[0]
-    return f"{name} {metrics[name]:.4g}" if name else "-"
+    best = headline_metric(evaluation.get("metrics"), (evaluation.get("settings") or {}).get("thresholds") or {})
+    return f"{best[0]} {best[1]:.4g}" if best else "-"
 
 
 def evaluations_text(listing: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..catalog.base import utcnow
 from ..datasets import reads as dataset_reads
+from ..domains.end_notices import EndNotices
 from ..domains.passes import PassLoop
 from ..evaluation import reads as evaluation_reads
 from ..identity.principal import Principal
@@ -39,14 +40,18 @@ class SimulationController(PassLoop):
     task_name = "aitip-simulations"
     log = log
 
-    def __init__(self, service: SimulationService, signals: Any, *, poll_seconds: float = 5.0) -> None:
-        super().__init__(signals, poll_seconds=poll_seconds)
+    def __init__(self, service: SimulationService, signals: Any, *, poll_seconds: float = 5.0,
+                 notices: EndNotices | None = None) -> None:
+        super().__init__(signals, poll_seconds=poll_seconds, notices=notices)
         self.service = service
 
     async def one_pass(self) -> None:
         """Start what passed evaluations call for, then judge what ended."""
         await self._start_after_evaluations()
-        for simulation_id in await self.service._in_transaction(self._judge_ended):
+        judged = await self.service._in_transaction(self._judge_ended)
+        if judged:
+            self.send_told()
+        for simulation_id in judged:
             self.service.changed(simulation_id)
             await asyncio.to_thread(self.service.render_stored, simulation_id)
             self.service.changed(simulation_id)
@@ -82,11 +87,14 @@ class SimulationController(PassLoop):
                 return [self._record_unstarted(session, evaluation, policies[(evaluation.project_id,
                                                                               evaluation.model)], unstarted)]
 
-            for simulation_id in await self.service._in_transaction(checked):
+            unstarted_ids = await self.service._in_transaction(checked)
+            if unstarted_ids:
+                self.send_told()
+            for simulation_id in unstarted_ids:
                 self.service.changed(simulation_id)
 
-    @staticmethod
-    def _record_unstarted(session: Session, evaluation: Any, policy: dict[str, Any], error: dict[str, str]) -> int:
+    def _record_unstarted(self, session: Session, evaluation: Any, policy: dict[str, Any],
+                          error: dict[str, str]) -> int:
         """An automatic simulation that could not start, kept as an errored simulation saying why: the people
         who read the model's simulations (the CLI, the page, a release's missing evidence) see what the log
         says, in the transaction that marks the evaluation looked at."""
@@ -114,6 +122,7 @@ class SimulationController(PassLoop):
             error=error, reason=error["message"][:2000], created_at=now, finished_at=now)
         session.add(simulation)
         session.flush()
+        self.tell(session, simulation)
         return simulation.id
 
     @staticmethod
@@ -142,6 +151,7 @@ class SimulationController(PassLoop):
                 if simulation.job_id is not None or now - simulation.created_at > UNSUBMITTED_GRACE:
                     self._end(simulation, "error", error={"code": "job_missing", "message": "the simulation's job "
                                                           "was not submitted or no longer exists"})
+                    self.tell(session, simulation)
                     changed.append(simulation.id)
                 continue
             if job.state not in FINISHED_JOB_STATES:
@@ -150,6 +160,7 @@ class SimulationController(PassLoop):
                     changed.append(simulation.id)
                 continue
             self._judge(session, simulation, job)
+            self.tell(session, simulation)
             changed.append(simulation.id)
         return changed
 

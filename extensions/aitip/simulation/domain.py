@@ -11,7 +11,8 @@ from ..domains.base import Domain, ServiceSpec, Stop
 class SimulationDomain(Domain):
     name = "simulation"
     title = "Simulation"
-    after = ("jobs", "experiments", "datasets", "evaluation")  # a simulation is a job; policies follow evaluations
+    # A simulation is a job; policies follow evaluations; its end goes to the project's webhook subscribers.
+    after = ("jobs", "experiments", "datasets", "evaluation", "webhooks")
     tables = ("aitip.simulation.tables",)
     operations = "aitip.simulation.operations"
     services = {"simulations": ServiceSpec("aitip.simulation.service:SimulationService",
@@ -23,6 +24,7 @@ class SimulationDomain(Domain):
         from .. import settings
         from .controller import SimulationController
         from .lineage import SimulationLineage
+        from .notices import simulation_notices
         from .service import SimulationService
 
         if context.mode == "worker" or None in (context.jobs, context.experiments, context.datasets):
@@ -31,7 +33,8 @@ class SimulationDomain(Domain):
                                     settings.aitip_home() / "simulations")
         context.provide("simulations", service)
         context.datasets.lineage_contributors.append(SimulationLineage())
-        context.provide("simulation_controller", SimulationController(service, context.jobs.signals))
+        notices = simulation_notices(context.webhooks) if context.webhooks is not None else None
+        context.provide("simulation_controller", SimulationController(service, context.jobs.signals, notices=notices))
 
     async def start(self, context: Any, config: Any) -> None:
         if context.simulation_controller is not None:

@@ -20,8 +20,8 @@ SECTION = Section("webhooks", "Webhooks", (
     Operation("webhooks.list", "webhook.read", "GET", _HOOKS, "The project's webhook subscriptions",
               query=SubscriptionListQuery, response=SubscriptionList, call="webhooks.list_subscriptions"),
     Operation("webhooks.subscribe", "webhook.manage", "POST", _HOOKS,
-              "Subscribe a URL (or a mailto: address) to the project's job, sweep, dataset, release and rollout events "
-              "(signed; the secret is shown once)",
+              "Subscribe a URL (or a mailto: address) to the project's job, sweep, dataset, evaluation, simulation, "
+              "release and rollout events (signed; the secret is shown once)",
               body=SubscriptionCreate, response=SubscriptionCreated, status=201, call="webhooks.subscribe",
               location="id"),
     Operation("webhooks.unsubscribe", "webhook.manage", "DELETE", f"{_HOOKS}/{{subscription}}",

@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import InvalidInput
 
 MAX_PAYLOAD_BYTES = 256 * 1024
-EVENT_FAMILIES = ("job", "sweep", "dataset", "evaluation", "release", "rollout", "device_rollout", "webhook")
+EVENT_FAMILIES = ("job", "sweep", "dataset", "evaluation", "simulation", "release", "rollout", "device_rollout",
+                  "webhook")
 """The sources of events; a subscription's filter names these (``job.*``), so a typo is refused."""
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,30}\.[a-z][a-z0-9_]{0,30}$"
 PING_EVENT = "webhook.ping"
