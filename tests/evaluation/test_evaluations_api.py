@@ -266,7 +266,8 @@ async def test_the_cli_waits_for_the_verdict_and_exits_non_zero_when_it_fails(
     code, shown, _ = done["list"]
     assert code == 0 and shown.count("digits-mlp") == 3, shown
     code, shown, _ = done["policy"]
-    assert code == 0 and "digits" in shown and "automatic" in shown, shown
+    assert code == 0 and shown.startswith("evaluation policy of digits-mlp in alpha — only when asked"), shown
+    assert "dataset:    digits, its newest version when it starts" in shown, shown
 
     # An agent evaluates through MCP: the handle at once, or followed to the verdict with progress.
     progress: list[str | None] = []
