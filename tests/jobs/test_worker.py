@@ -11,6 +11,7 @@ from aitip.errors import InvalidInput, NotFound, PermissionDenied
 from aitip.jobs.models import JobState, JobSubmit
 from tests.jobs.conftest import ANN, BOB, VIC, JobPlatform
 from tests.support.notebooks import TRIVIAL, notebook
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -24,13 +25,12 @@ def _alive(pid: int) -> bool:
 
 
 async def _kernel_pid(platform: JobPlatform, job_id: int) -> int:
-    for _ in range(200):
+    async def reported() -> list[int]:
         events, _ = await platform.jobs.events(ANN, job_id)
-        for event in events:
-            if event.data.get("kernel_pid"):
-                return int(event.data["kernel_pid"])
-        await asyncio.sleep(0.05)
-    raise AssertionError("the job never reported its kernel")
+        return [int(event.data["kernel_pid"]) for event in events if event.data.get("kernel_pid")]
+    pids = await eventually(reported, bool, interval=0.05)
+    assert pids, "the job never reported its kernel"
+    return pids[0]
 
 
 async def test_a_job_runs_with_its_parameters_and_records_every_step(platform: JobPlatform) -> None:

@@ -26,6 +26,7 @@ from tests.server.conftest import TOKENS
 from tests.simulation.test_simulations_api import train
 from tests.support.workers import start_worker
 from tests.webhooks.conftest import serve
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
 
@@ -218,11 +219,8 @@ async def test_a_restarted_controller_takes_a_rollout_up_at_the_step_it_was_at(
     assert (stopped["step"], stopped["weight"]) == (1, 20) and await weights(api) == {1: 80, 2: 20}
     await controller.start()  # as at the next start: from the catalog alone
     resumed = await wait_rollout(api, rollout["id"], {"progressing"}, timeout=5)
-    for _ in range(40):
-        status, resumed = await api("GET", f"{ROLLOUTS}/{rollout['id']}", user="bob")
-        if resumed["step"] == 3:
-            break
-        await asyncio.sleep(0.25)
+    status, resumed = await eventually(lambda: api("GET", f"{ROLLOUTS}/{rollout['id']}", user="bob"),
+                                       lambda answer: answer[1]["step"] == 3, interval=0.25)  # then 600 s paused
     assert (resumed["state"], resumed["step"], resumed["weight"]) == ("progressing", 3, 60), resumed
     assert await weights(api) == {1: 40, 2: 60}
     await controller.stop()

@@ -11,6 +11,7 @@ import pytest
 from tests.server.conftest import TOKENS
 from tests.support.notebooks import TRIVIAL, notebook
 from tests.support.workers import start_worker
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -78,11 +79,8 @@ async def test_cancel_over_rest(api, jp_serverapp) -> None:
     await start_worker(jp_serverapp)
     await api("POST", "projects", body={"name": "lab"})
     _, job = await api("POST", "jobs", body={"project": "lab", "notebook": notebook("import time; time.sleep(60)")})
-    for _ in range(100):
-        _, current = await api("GET", f"jobs/{job['id']}")
-        if current["state"] == "running":
-            break
-        await asyncio.sleep(0.1)
+    current = await eventually(lambda: api("GET", f"jobs/{job['id']}"), lambda answer: answer[1]["state"] == "running")
+    assert current[1]["state"] == "running", current
     status, _ = await api("POST", f"jobs/{job['id']}/cancel")
     assert status == 200
     done = await _wait(api, job["id"])

@@ -18,6 +18,7 @@ from tornado.httpclient import HTTPClientError
 
 from tests.server.conftest import TOKENS
 from tests.support.paths import open_to_all_accounts
+from tests.support.waiting import eventually
 
 ENDPOINTS = "projects/alpha/endpoints"
 
@@ -190,11 +191,9 @@ async def test_deploy_call_canary_shift_and_undeploy(api: Any, jp_fetch: Any, se
     assert (await api("DELETE", f"{ENDPOINTS}/digits"))[0] == 204
     status, answer, _ = await serve(jp_fetch, "v2/models/digits/infer", oip(rows), key=key["secret"])
     assert status == 403, answer
-    for _ in range(100):
-        if not serving_processes():
-            break
-        await asyncio.sleep(0.05)
-    assert serving_processes() == {}
+    async def left() -> dict:
+        return serving_processes()
+    assert await eventually(left, lambda processes: not processes, interval=0.05) == {}
 
 
 async def test_a_version_that_does_not_load_leaves_nothing(api: Any, served_models: Any) -> None:
@@ -226,12 +225,11 @@ async def test_a_shadow_gets_copies_whose_answers_are_dropped_samples_are_masked
         status, answer, headers = await serve(jp_fetch, "v2/models/digits/infer", oip(rows), token=TOKENS["bob"])
         assert status == 200 and headers["X-Model-Version"] == "1", answer
         assert answer["outputs"][0]["data"] == fitted[1].predict(rows).tolist()
-    for _ in range(100):
+    async def version_totals() -> dict[int, dict[str, Any]]:
         status, metrics = await api("GET", f"{ENDPOINTS}/digits/metrics", user="bob")
-        totals = {t["version"]: t for t in metrics["totals"]}
-        if totals.get(2, {}).get("shadow_requests") == 20:
-            break
-        await asyncio.sleep(0.05)
+        return {t["version"]: t for t in metrics["totals"]}
+    totals = await eventually(version_totals, lambda totals: totals.get(2, {}).get("shadow_requests") == 20,
+                              interval=0.05)
     assert totals[2]["shadow_requests"] == 20 and totals[2]["errors"] == 0, totals
     assert totals[1]["requests"] == 20 and totals[1]["shadow_requests"] == 0, totals
 
@@ -250,11 +248,9 @@ async def test_a_shadow_gets_copies_whose_answers_are_dropped_samples_are_masked
     status, endpoint = await api("PUT", f"{ENDPOINTS}/digits/scaling", user="carol",
                                  body={"replicas_min": 2, "replicas_max": 2})
     assert status == 200, endpoint
-    for _ in range(200):
-        status, endpoint = await api("GET", f"{ENDPOINTS}/digits", user="bob")
-        if all(v["replicas"] == 2 for v in endpoint["variants"]):
-            break
-        await asyncio.sleep(0.05)
+    status, endpoint = await eventually(lambda: api("GET", f"{ENDPOINTS}/digits", user="bob"),
+                                        lambda answer: all(v["replicas"] == 2 for v in answer[1]["variants"]),
+                                        interval=0.05)
     assert [v["replicas"] for v in endpoint["variants"]] == [2, 2], endpoint
 
 
