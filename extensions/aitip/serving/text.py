@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..i18n import shell_gettext as _
+from ..i18n import shell_ngettext as ngettext
 from ..text_tables import local_time, table
 
 
@@ -68,3 +69,21 @@ def optimization_text(optimization: dict[str, Any]) -> str:
         lines.append(_("download: aitip serve package --project {project} --optimization {id} --output FILE").format(
             **optimization))
     return "\n".join(lines)
+
+
+def manifests_text(manifests: dict[str, Any]) -> str:
+    """The YAML itself, so that ``aitip endpoints manifests P E > e.yaml`` is ready for ``kubectl apply -f``, headed
+    by comments that name what it holds and what offline validation found."""
+    kinds = ", ".join(f"{m.get('kind', '?')}/{(m.get('metadata') or {}).get('name', '?')}"
+                      for m in manifests["manifests"])
+    count = len(manifests["manifests"])
+    head = [ngettext("# {count} manifest: {kinds}", "# {count} manifests: {kinds}", count).format(
+        count=count, kinds=kinds)]
+    if manifests["problems"]:
+        count = len(manifests["problems"])
+        head.append(ngettext("# offline validation found {count} problem:",
+                             "# offline validation found {count} problems:", count).format(count=count))
+        head += [f"#   - {problem}" for problem in manifests["problems"]]
+    else:
+        head.append(_("# offline validation (kubernetes-validate) found no problems"))
+    return "\n".join(head) + "\n" + manifests["yaml"].rstrip("\n")
