@@ -10,6 +10,7 @@ import pandas as pd
 import panel as pn
 
 from aitip.client import AitipAPIError
+from aitip.resources.text import no_gpu_why
 from panel_apps import charts
 from panel_apps.api import JOB_STATES, DashboardAPI
 from panel_apps.components import (
@@ -67,7 +68,7 @@ def resources_html(now: dict[str, Any] | None) -> str:
         total=format_bytes(host.get("memory_total_bytes"))) + "</div>"
     devices = now.get("devices") or []
     if not now.get("gpu_available") or not devices:
-        reason = escape((now.get("no_gpu_reason") or "").removeprefix("no GPU").lstrip(": "))
+        reason = escape(no_gpu_why(now.get("no_gpu_reason"), _))
         detail = f" — {reason}" if reason else ""  # the reason has parentheses of its own
         no_gpu = escape(_("no GPU"))
         return f"<div id='resources'><div id='gpu-status'><b>{no_gpu}</b>{detail}</div>{host_line}</div>"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gettext
 import io
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,3 +151,20 @@ def shell_gettext(message: str) -> str:
 
 def shell_ngettext(singular: str, plural: str, count: int) -> str:
     return translator(language_from_environment()).ngettext(singular, plural, count)
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """What ``template.format(...)`` writes, as a regular expression capturing each ``{name}``."""
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(template)), re.DOTALL)
+
+
+def said_from_templates(text: str, patterns: list[tuple[re.Pattern[str], str]],
+                        say: Callable[[str], str]) -> str | None:
+    """``text`` in ``say``'s language when another component wrote it from one of ``patterns``' templates (the
+    values it put in stay as written), else None: for sentences made where the reader's language is unknown."""
+    words = " ".join(text.split())
+    for pattern, template in patterns:
+        found = pattern.fullmatch(words)
+        if found:
+            return say(template).format(**found.groupdict())
+    return None

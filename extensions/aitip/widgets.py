@@ -4,6 +4,9 @@
     JobMonitor(job_id)          # shows state, live output, and Cancel / Retry buttons
     RunCompare("vision")        # pick runs (MLflow filter syntax), compare params, metrics and curves
     GpuGauge()                  # GPU utilization and memory (CPU and memory where there is no GPU), live
+
+They speak the kernel's language (``AITIP_LANG``, which a hub server gets from the page that started it, else the
+locale), as the CLI does; job states, names and the platform's values stay as they are.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from .client import AitipAPIError, Client
+from .i18n import shell_gettext as _
+from .i18n import shell_ngettext as ngettext
 from .jobs.models import Job, JobEvent
+from .resources.text import no_gpu_why
 
 _STATE_COLOURS = {"queued": "#777", "starting": "#a60", "running": "#06c", "succeeded": "#080", "failed": "#c00",
                   "cancelled": "#555", "timed_out": "#c60"}
@@ -33,8 +39,8 @@ class JobMonitor(widgets.VBox):
         self.progress = widgets.HTML()
         self.output_area = widgets.Textarea(value="", disabled=True,
                                             layout=widgets.Layout(width="100%", height="16em"))
-        self.cancel_button = widgets.Button(description="Cancel", button_style="danger", icon="stop")
-        self.retry_button = widgets.Button(description="Retry", icon="redo")
+        self.cancel_button = widgets.Button(description=_("Cancel"), button_style="danger", icon="stop")
+        self.retry_button = widgets.Button(description=_("Retry"), icon="redo")
         self.message = widgets.HTML()
         self.cancel_button.on_click(lambda _b: self.cancel())
         self.retry_button.on_click(lambda _b: self.retry())
@@ -55,9 +61,12 @@ class JobMonitor(widgets.VBox):
         job = self.job
         colour = _STATE_COLOURS.get(job.state.value, "#333")
         reason = f" &mdash; {escape(job.reason)}" if job.reason else ""
-        self.header.value = (f"<b>Job {job.id}</b> {escape(job.notebook_name)} in <b>{escape(job.project)}</b> "
-                             f"by {escape(job.owner)}: <span style='color:{colour}'><b>{job.state.value}</b></span>"
-                             f" (attempt {job.attempt}/{job.max_attempts}){reason}")
+        header = _("{job} {notebook} in {project} by {owner}: {state} (attempt {attempt}/{attempts})")
+        self.header.value = escape(header).format(
+            job="<b>" + escape(_("Job {id}").format(id=job.id)) + "</b>", notebook=escape(job.notebook_name),
+            project=f"<b>{escape(job.project)}</b>", owner=escape(job.owner),
+            state=f"<span style='color:{colour}'><b>{job.state.value}</b></span>", attempt=job.attempt,
+            attempts=job.max_attempts) + reason
         finished = job.state.finished
         self.cancel_button.disabled = finished
         self.retry_button.disabled = not finished
@@ -72,7 +81,10 @@ class JobMonitor(widgets.VBox):
             self.output_area.value = text[-self.max_log_chars:]
         elif event.kind == "cell_finished":
             self.cells_done += 1
-            self.progress.value = f"{self.cells_done} cells run; last took {data.get('seconds', 0):.2f} s"
+            self.progress.value = escape(ngettext("{count} cell run; last took {seconds:.2f} s",
+                                                  "{count} cells run; last took {seconds:.2f} s",
+                                                  self.cells_done).format(count=self.cells_done,
+                                                                          seconds=data.get("seconds", 0)))
         elif event.kind == "state":
             self.job = self.client.get_job(self.job_id)
             self._render_job()
@@ -91,7 +103,7 @@ class JobMonitor(widgets.VBox):
     def cancel(self) -> None:
         try:
             self.job = self.client.cancel_job(self.job_id)
-            self.message.value = "cancel requested"
+            self.message.value = escape(_("cancel requested"))
         except AitipAPIError as error:
             self.message.value = f"<span style='color:#c00'>{escape(error.message)}</span>"
         self._render_job()
@@ -102,7 +114,7 @@ class JobMonitor(widgets.VBox):
         except AitipAPIError as error:
             self.message.value = f"<span style='color:#c00'>{escape(error.message)}</span>"
             return None
-        self.message.value = f"retried as job {job.id}"
+        self.message.value = escape(_("retried as job {id}").format(id=job.id))
         return JobMonitor(job.id, self.client)
 
     def wait(self, timeout: float | None = None) -> Job:
@@ -123,11 +135,11 @@ class RunCompare(widgets.VBox):
         self.project = project
         self.max_runs = max_runs
         self.filter_box = widgets.Text(value=filter, placeholder="metrics.accuracy > 0.9 and params.lr = '0.01'",
-                                       description="Filter", layout=widgets.Layout(width="70%"))
-        self.search_button = widgets.Button(description="Search", icon="search")
-        self.picker = widgets.SelectMultiple(options=[], rows=8, description="Runs",
+                                       description=_("Filter"), layout=widgets.Layout(width="70%"))
+        self.search_button = widgets.Button(description=_("Search"), icon="search")
+        self.picker = widgets.SelectMultiple(options=[], rows=8, description=_("Runs"),
                                              layout=widgets.Layout(width="100%"))
-        self.compare_button = widgets.Button(description="Compare", button_style="primary", icon="columns")
+        self.compare_button = widgets.Button(description=_("Compare"), button_style="primary", icon="columns")
         self.message = widgets.HTML()
         self.table = widgets.HTML()
         self.plot = widgets.Output()
@@ -148,12 +160,15 @@ class RunCompare(widgets.VBox):
         self.picker.options = [(f"{run.run_name or run.run_id[:8]} ({run.status.lower()}, "
                                 f"{', '.join(f'{k}={v:.4g}' for k, v in list(run.metrics.items())[:2] if v is not None)})",
                                 run.run_id) for run in page.runs]
-        self.message.value = f"{len(page.runs)} runs" + (" (more: narrow the filter)" if page.next_page_token else "")
+        shown = ngettext("{count} run", "{count} runs", len(page.runs)).format(count=len(page.runs))
+        if page.next_page_token:
+            shown = _("{shown} (more: narrow the filter)").format(shown=shown)
+        self.message.value = escape(shown)
 
     def compare(self, run_ids: list[str] | None = None) -> Any:
         chosen = list(run_ids or self.picker.value)
         if len(chosen) < 2:
-            self.message.value = "<span style='color:#c00'>pick at least two runs</span>"
+            self.message.value = "<span style='color:#c00'>" + escape(_("pick at least two runs")) + "</span>"
             return None
         try:
             comparison = self.client.compare_runs(self.project, chosen)
@@ -171,7 +186,10 @@ class RunCompare(widgets.VBox):
             for m in sorted(comparison.metrics)]
         self.table.value = f"<table><tr><th></th>{header}</tr>{''.join(rows)}</table>"
         self._plot(comparison, names)
-        self.message.value = f"{len(chosen)} runs, {len(comparison.differing_params)} differing parameters"
+        self.message.value = escape(ngettext("{runs} runs, {count} differing parameter",
+                                             "{runs} runs, {count} differing parameters",
+                                             len(comparison.differing_params)).format(
+            runs=len(chosen), count=len(comparison.differing_params)))
         return comparison
 
     def _plot(self, comparison: Any, names: dict[str, str]) -> None:
@@ -187,7 +205,7 @@ class RunCompare(widgets.VBox):
                 for run_id, points in series.items():
                     axis.plot([p.step for p in points], [p.value for p in points], label=names.get(run_id, run_id))
                 axis.set_title(key)
-                axis.set_xlabel("step")
+                axis.set_xlabel(_("step"))
                 axis.legend(fontsize="small")
             figure.tight_layout()
             plt.show()
@@ -215,19 +233,28 @@ class GpuGauge(widgets.VBox):
         snapshot = self.client.resources_now()
         host = snapshot["host"]
         if snapshot["gpu_available"]:
-            self.title.value = f"<b>{len(snapshot['devices'])} GPU(s)</b> on {escape(host.get('hostname', ''))}"
+            count = len(snapshot["devices"])
+            self.title.value = escape(_("{gpus} on {host}")).format(
+                gpus="<b>" + escape(ngettext("{count} GPU", "{count} GPUs", count).format(count=count)) + "</b>",
+                host=escape(host.get("hostname", "")))
             bars = []
             for device in snapshot["devices"]:
                 used, total = device.get("memory_used_bytes") or 0, device.get("memory_total_bytes") or 1
-                jobs = ", ".join(f"job {j}" for j in device.get("jobs", [])) or "idle"
-                bars.append(_bar(f"GPU {device['index']} util", device.get("utilization_gpu_percent") or 0, jobs))
-                bars.append(_bar(f"GPU {device['index']} mem", 100 * used / total,
+                jobs = ", ".join(_("job {id}").format(id=j) for j in device.get("jobs", [])) or _("idle")
+                bars.append(_bar(_("GPU {index} use").format(index=device["index"]),
+                                 device.get("utilization_gpu_percent") or 0, jobs))
+                bars.append(_bar(_("GPU {index} memory").format(index=device["index"]), 100 * used / total,
                                  f"{used / 2**30:.1f} / {total / 2**30:.1f} GiB"))
         else:
-            self.title.value = f"<b>no GPU</b> ({escape(snapshot.get('no_gpu_reason') or '')}): CPU and memory"
+            why = no_gpu_why(snapshot.get("no_gpu_reason"), _)
+            self.title.value = escape(_("{no_gpu} ({why}): CPU and memory")).format(
+                no_gpu="<b>" + escape(_("no GPU")) + "</b>", why=escape(why)) if why else (
+                "<b>" + escape(_("no GPU")) + "</b>")
             used, total = host["memory_used_bytes"], host["memory_total_bytes"] or 1
-            bars = [_bar("CPU", host.get("cpu_percent") or 0, f"{host.get('cpu_count')} cores"),
-                    _bar("memory", 100 * used / total, f"{used / 2**30:.1f} / {total / 2**30:.1f} GiB")]
+            cores = host.get("cpu_count") or 0
+            bars = [_bar(_("CPU"), host.get("cpu_percent") or 0,
+                         ngettext("{count} core", "{count} cores", cores).format(count=cores)),
+                    _bar(_("memory"), 100 * used / total, f"{used / 2**30:.1f} / {total / 2**30:.1f} GiB")]
         self.bars.children = bars
         return snapshot
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from traitlets.config import Config
@@ -98,3 +99,29 @@ async def test_the_default_profiles_are_named_in_the_spawn_pages_language(kube_c
     assert "CPU only, 2 CPU, 8G" in english and "4 x NVIDIA GPU, 32 CPU, 192G" in english
     for form in (chinese, english):
         assert all(f'value="{slug}"' in form for slug in ("cpu", "gpu-1", "gpu-4")), "the slugs stay"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("headers", "language"), [
+    ({"Accept-Language": "zh-CN,zh;q=0.9"}, "zh_CN"),
+    ({"Accept-Language": "zh-CN", "Cookie": "aitip_lang=en"}, "en"),  # the page's switch wins
+    ({"Cookie": "aitip_lang=zh_CN"}, "zh_CN"),
+    ({}, "en"),
+])
+async def test_a_pod_speaks_the_language_of_the_request_that_started_it(
+        kube_config: Config, headers: dict[str, str], language: str) -> None:
+    """``AITIP_LANG`` in the pod is the spawning request's language, so its notebooks' widgets and the SDK's
+    refusals read as the page did (JupyterHub hands the spawner the request's handler while it starts)."""
+    from kubespawner import KubeSpawner
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest
+
+    spawner = KubeSpawner(config=kube_config, _mock=True)
+    spawner.user_options = {}
+    await spawner.load_user_options()
+    spawner.handler = SimpleNamespace(request=HTTPServerRequest(
+        method="POST", uri="/hub/api/users/ann/server", headers=HTTPHeaders(headers)))
+    pod = await spawner.get_pod_manifest()
+    assert {e.name: e.value for e in pod.spec.containers[0].env}["AITIP_LANG"] == language
+    spawner.handler = None  # a pod the hub starts again by itself
+    pod = await spawner.get_pod_manifest()
+    assert {e.name: e.value for e in pod.spec.containers[0].env}["AITIP_LANG"] == "en"

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from aitip.client import Client
+from aitip.i18n import translator
 from aitip.widgets import GpuGauge, RunCompare
 from tests.support.platform import RunningPlatform
 
@@ -119,3 +120,26 @@ def test_run_compare_and_gpu_gauge_widgets(platform: RunningPlatform, people: di
     gauge = GpuGauge(client, follow=False)
     assert "no GPU" in gauge.title.value and len(gauge.bars.children) == 2  # this machine has none
     client.close()
+
+
+def test_a_server_started_from_a_chinese_page_speaks_chinese_in_its_notebooks(
+        platform: RunningPlatform, people: dict[str, str]) -> None:
+    """Bob starts his server from a Chinese page and sets nothing himself: in its kernels the widgets and the
+    SDK's refusals are in Chinese (``AITIP_LANG`` from the spawning request), NVML's own error as NVML wrote it."""
+    platform.spawn("bob", people["bob"], accept_language="zh-CN,zh;q=0.9,en;q=0.5")
+    code = (
+        "import json, os\nimport aitip\nfrom aitip.widgets import GpuGauge\nclient = aitip.Client()\n"
+        "gauge = GpuGauge(client, follow=False)\n"
+        "try:\n    client.get_job(987654)\nexcept aitip.AitipAPIError as refused:\n    message = refused.message\n"
+        "print(json.dumps({'language': os.environ.get('AITIP_LANG'), 'title': gauge.title.value,\n"
+        "                  'bars': [bar.children[0].description for bar in gauge.bars.children],\n"
+        "                  'refused': message}, ensure_ascii=False))\n")
+    result = platform.run_in_kernel("bob", people["bob"], code, timeout=120)
+    assert result["error"] is None, result["error"]
+    shown = json.loads(result["stdout"].strip().splitlines()[-1])
+    said = translator("zh_CN").gettext
+    assert shown["language"] == "zh_CN"
+    assert shown["title"].startswith("<b>无 GPU</b>（") and shown["title"].endswith("）：CPU 与内存"), shown
+    assert shown["bars"] == ["CPU", "内存"]
+    assert shown["refused"] == said("job {job_id} does not exist or is not in a project you belong to").format(
+        job_id=987654), shown

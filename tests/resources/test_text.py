@@ -3,8 +3,10 @@ faked, as in test_gpus.py) and on this machine's answer without a GPU."""
 
 from __future__ import annotations
 
+import pytest
+
 from aitip.resources.gpus import NvmlProbe
-from aitip.resources.text import history_text, snapshot_text
+from aitip.resources.text import history_text, no_gpu_text, snapshot_text
 
 from .conftest import FakeNvml
 
@@ -47,3 +49,19 @@ def test_the_history_is_summed_up_over_its_window() -> None:
     assert lines[1] == "host node-1: CPU mean 30 %, max 50 %; memory at most 16.0 of 64.0 GiB"
     assert lines[2] == "GPU 0: mean 80 %, max 90 %"
     assert history_text({**history, "host": {**history["host"], "t": []}}) == "no samples yet (one every 5 s)"
+
+
+def test_why_there_is_no_gpu_is_said_in_the_readers_language(real_nvml_without_gpu: None,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe writes its reason in English into the samples; a Chinese shell reads the probe's own words in
+    Chinese and NVML's error as NVML wrote it, and a reason the probe did not write as it was written."""
+    probe = NvmlProbe()
+    reason = probe.snapshot().no_gpu_reason
+    probe.close()
+    assert reason == "no GPU: NVML unavailable (NVML Shared Library Not Found)"
+    assert no_gpu_text(reason) == reason
+    monkeypatch.setenv("AITIP_LANG", "zh_CN")
+    assert no_gpu_text(reason) == "无 GPU：NVML 不可用（NVML Shared Library Not Found）"
+    assert no_gpu_text("no GPU: nvidia-ml-py (pynvml) is not installed") == "无 GPU：未安装 nvidia-ml-py（pynvml）"
+    assert no_gpu_text("no GPU: the driver is being upgraded") == "无 GPU：the driver is being upgraded"
+    assert no_gpu_text(None) == "无 GPU"

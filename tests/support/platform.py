@@ -82,9 +82,11 @@ class RunningPlatform:
     def hub_api(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=f"{self.url}/hub/api/", timeout=60, headers={"Authorization": f"token {token}"})
 
-    def spawn(self, username: str, token: str, timeout: float = 90) -> None:
+    def spawn(self, username: str, token: str, timeout: float = 90, accept_language: str | None = None) -> None:
+        """Start ``username``'s server (as a browser of ``accept_language`` would) and wait until it is ready."""
         with self.hub_api(token) as hub:
-            response = hub.post(f"users/{username}/server")
+            response = hub.post(f"users/{username}/server",
+                                headers={"Accept-Language": accept_language} if accept_language else None)
             already = response.status_code == 400 and "already running" in response.text
             assert response.status_code in (201, 202) or already, response.text
             deadline = time.monotonic() + timeout

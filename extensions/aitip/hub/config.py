@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..faults import FAULT_ENV, ONCE_ENV
+from ..i18n import ENVIRONMENT_VARIABLE
 from ..isolation.mode import SHARED_ACCOUNT_ENV, Isolation, isolation
 from ..settings import aitip_home
 from .kubernetes import PANEL_PREVIEW_OFF
-from .language import configure_languages
+from .language import configure_languages, spawning_language
 
 SERVICE_NAME = "aitip"
 DASHBOARDS_SERVICE = "dashboards"
@@ -218,7 +219,8 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
     c.Spawner.server_token_scopes = server_token_scopes()
     restart_dead_services_within(SERVICE_POLL_SECONDS)
     c.Spawner.poll_interval = 30  # user servers keep JupyterHub's usual check
-    c.Spawner.environment = {"AITIP_PLATFORM_URL": settings.platform_url, "AITIP_MODE": "workspace"}
+    c.Spawner.environment = {"AITIP_PLATFORM_URL": settings.platform_url, "AITIP_MODE": "workspace",
+                             ENVIRONMENT_VARIABLE: spawning_language}
 
     if settings.spawner == "kubernetes":
         from .kubernetes import configure_kubespawner

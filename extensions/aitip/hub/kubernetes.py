@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..i18n import N_, translator
-from .language import current_language
+from ..i18n import ENVIRONMENT_VARIABLE, N_, translator
+from .language import current_language, spawning_language
 
 GPU_RESOURCE = "nvidia.com/gpu"
 PANEL_PREVIEW_OFF = "--ServerApp.jpserver_extensions=panel.io.jupyter_server_extension=False"
@@ -99,7 +99,8 @@ def configure_kubespawner(c: Any, *, platform_url: str, token_scopes: list[str])
     c.KubeSpawner.default_url = "/lab"
     c.KubeSpawner.profile_list = load_profiles(path) if (path := os.environ.get("AITIP_K8S_PROFILES")) \
         else default_profiles_in_page_language
-    c.KubeSpawner.environment = {"AITIP_PLATFORM_URL": platform_url, "AITIP_MODE": "workspace"}
+    c.KubeSpawner.environment = {"AITIP_PLATFORM_URL": platform_url, "AITIP_MODE": "workspace",
+                                 ENVIRONMENT_VARIABLE: spawning_language}
     c.KubeSpawner.server_token_scopes = token_scopes
     c.KubeSpawner.start_timeout = 600
     c.KubeSpawner.storage_pvc_ensure = True

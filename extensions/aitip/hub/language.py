@@ -14,7 +14,6 @@ scope descriptions) reach the templates already made; the templates pass them th
 from __future__ import annotations
 
 import contextvars
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from jinja2.ext import InternationalizationExtension
 from tornado import httputil
 from tornado.web import OutputTransform
 
-from ..i18n import COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, N_, negotiate, translator
+from ..i18n import (COOKIE, DEFAULT_LANGUAGE, LANGUAGE_NAMES, QUERY_ARGUMENT, N_, negotiate, said_from_templates,
+                    template_pattern, translator)
 from ..isolation.accounts import EMPTY_NAME, TOO_LONG
 from .admin_page import admin_page_messages, javascript_pattern
 from .spawn_progress import SPAWN_PROGRESS
@@ -155,11 +155,7 @@ SCOPE_DESCRIPTIONS = (
 )
 
 
-def _pattern(message: str) -> re.Pattern[str]:
-    return re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(message)), re.DOTALL)
-
-
-_MESSAGES = [(_pattern(message), message)
+_MESSAGES = [(template_pattern(message), message)
              for message in (*NATIVE_MESSAGES, *HTTP_REASONS, *HUB_ERRORS, *HUB_SPAWN_REASONS, *SCOPE_DESCRIPTIONS,
                              EMPTY_NAME, TOO_LONG)]
 
@@ -169,6 +165,15 @@ def request_language(request: httputil.HTTPServerRequest) -> str:
     cookie = request.cookies.get(COOKIE)
     preferred = query[0].decode(errors="replace") or (cookie.value if cookie is not None else None)
     return negotiate(request.headers.get("Accept-Language"), preferred)
+
+
+def spawning_language(spawner: Any) -> str:
+    """For ``Spawner.environment["AITIP_LANG"]``: the language of the request that starts ``spawner``'s server
+    (the page's switch, else the browser's), so that the widgets in its notebooks, the SDK's refusals and the CLI
+    in its terminals read as that page did. English where nothing asked (a server the hub restarts by itself)."""
+    handler = getattr(spawner, "handler", None)
+    request = getattr(handler, "request", None)
+    return DEFAULT_LANGUAGE if request is None else request_language(request)
 
 
 class RequestLanguage(OutputTransform):
@@ -193,12 +198,8 @@ def hub_message(text: Any) -> Any:
     platform's own error message, a scope of a newer JupyterHub)."""
     if not isinstance(text, str):
         return text
-    words = " ".join(text.split())
-    for pattern, message in _MESSAGES:
-        found = pattern.fullmatch(words)
-        if found:
-            return gettext(message).format(**found.groupdict())
-    return text
+    said = said_from_templates(text, _MESSAGES, gettext)
+    return text if said is None else said
 
 
 def admin_page_words(_user: Any = None) -> list[list[str]]:

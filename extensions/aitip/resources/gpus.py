@@ -23,7 +23,15 @@ from typing import Any, Literal, Self, TypeVar
 
 import psutil
 
+from ..i18n import N_
+
 log = logging.getLogger("aitip.resources")
+
+# Why a machine shows no GPU, written in English into its samples (and shown translated: resources.text).
+NO_GPU = N_("no GPU: {why}")
+NO_PYNVML = N_("nvidia-ml-py (pynvml) is not installed")
+NVML_UNAVAILABLE = N_("NVML unavailable ({error})")
+NVML_NO_DEVICES = N_("NVML found no devices")
 
 T = TypeVar("T")
 
@@ -139,12 +147,12 @@ class NvmlProbe:
             try:
                 import pynvml
             except ImportError:
-                self.reason = "no GPU: nvidia-ml-py (pynvml) is not installed"
+                self.reason = NO_GPU.format(why=NO_PYNVML)
                 return False
             try:
                 pynvml.nvmlInit()
             except pynvml.NVMLError as exc:
-                self.reason = f"no GPU: NVML unavailable ({exc})"
+                self.reason = NO_GPU.format(why=NVML_UNAVAILABLE.format(error=exc))
                 log.info("%s", self.reason)
                 return False
             self._initialized = True
@@ -204,7 +212,7 @@ class NvmlProbe:
         with self._lock:
             driver = self._read(pynvml, {}, "driver_version", lambda: _text(pynvml.nvmlSystemGetDriverVersion()))
             devices = self.devices()
-        reason = None if devices else "no GPU: NVML found no devices"
+        reason = None if devices else NO_GPU.format(why=NVML_NO_DEVICES)
         return Snapshot(taken_at, host, bool(devices), reason, driver, devices)
 
     @staticmethod
@@ -275,7 +283,7 @@ def gpu_inventory(probe: NvmlProbe | None = None) -> GpuInventory:
             return GpuInventory(0, "none", [], probe.reason)
         devices = [{"index": d.index, "uuid": d.uuid, "name": d.name, "memory_total_bytes": d.memory_total_bytes}
                    for d in probe.devices()]
-        return GpuInventory(len(devices), "nvml", devices, None if devices else "no GPU: NVML found no devices")
+        return GpuInventory(len(devices), "nvml", devices, None if devices else NO_GPU.format(why=NVML_NO_DEVICES))
     finally:
         if owned:
             probe.close()

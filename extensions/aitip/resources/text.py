@@ -3,13 +3,35 @@ host's CPU and memory, each GPU's use with the jobs on it, and the sampled histo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import mean
 from typing import Any
 
+from ..i18n import N_, said_from_templates, template_pattern
 from ..i18n import shell_gettext as _
 from ..text_tables import local_time, table
+from .gpus import NO_GPU, NO_PYNVML, NVML_NO_DEVICES, NVML_UNAVAILABLE
 
 GIB = 1024 ** 3
+NO_GPU_ALONE = N_("no GPU")
+_NO_GPU = template_pattern(NO_GPU)
+_WHY = [(template_pattern(template), template) for template in (NO_PYNVML, NVML_UNAVAILABLE, NVML_NO_DEVICES)]
+
+
+def no_gpu_why(reason: str | None, say: Callable[[str], str]) -> str:
+    """Why a machine shows no GPU (its sample's ``no_gpu_reason``, less the leading "no GPU: ") in ``say``'s
+    language; NVML's own error text stays as NVML wrote it, and a reason the probe did not write is shown as
+    written."""
+    if not reason:
+        return ""
+    found = _NO_GPU.fullmatch(" ".join(reason.split()))
+    why = found["why"] if found else reason
+    return said_from_templates(why, _WHY, say) or why
+
+
+def no_gpu_text(reason: str | None, say: Callable[[str], str] = _) -> str:
+    why = no_gpu_why(reason, say)
+    return say(NO_GPU).format(why=why) if why else say(NO_GPU_ALONE)
 
 
 def gib(used: int | None, total: int | None) -> str:
@@ -39,7 +61,7 @@ def _jobs(device: dict[str, Any]) -> str:
 def snapshot_text(snapshot: dict[str, Any]) -> str:
     lines = [_("at {time}").format(time=local_time(snapshot["time"] * 1000)), host_line(snapshot["host"])]
     if not snapshot["gpu_available"]:
-        lines.append(snapshot.get("no_gpu_reason") or _("no GPU"))
+        lines.append(no_gpu_text(snapshot.get("no_gpu_reason")))
         return "\n".join(lines)
     lines.append(_("driver {version}").format(version=snapshot.get("driver_version") or "-"))
     rows = [{_("gpu"): device["index"], _("name"): device.get("name") or "-",
@@ -71,7 +93,7 @@ def history_text(history: dict[str, Any]) -> str:
         cpu=_spread([value for value in host.get("cpu_percent") or [] if value is not None]),
         memory=gib(max(memory), host.get("memory_total_bytes")) if memory else "-"))
     if not history["gpu_available"]:
-        lines.append(history.get("no_gpu_reason") or _("no GPU"))
+        lines.append(no_gpu_text(history.get("no_gpu_reason")))
     for device in history.get("devices") or []:
         lines.append(_("GPU {index}: {spread}").format(index=device.get("index"), spread=_spread(
             [value for value in device.get("utilization_gpu_percent") or [] if value is not None])))

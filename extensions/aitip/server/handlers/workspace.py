@@ -23,7 +23,7 @@ from ...errors import (
 from ..routes import RouteOperation
 from .base import AitipHandler
 
-_RELAYED_HEADERS = ("Content-Type", "Accept", "Last-Event-ID")
+_RELAYED_HEADERS = ("Content-Type", "Accept", "Accept-Language", "Last-Event-ID")
 _RETURNED_HEADERS = ("Content-Type", "Location")
 
 
