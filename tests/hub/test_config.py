@@ -8,6 +8,8 @@ import pytest
 from traitlets.config import Config
 
 from aitip.hub.config import DASHBOARDS_SERVICE, SERVICE_NAME, configure
+from aitip.operations.inputs import MAX_INLINE_ENV
+from aitip.webhooks.targets import ALLOWED_NETWORKS_ENV
 
 
 @pytest.fixture
@@ -103,3 +105,33 @@ def test_single_trust_mode_shares_one_account_and_takes_sign_ups_only_on_purpose
     assert c.JupyterHub.spawner_class == "aitip.hub.spawner.SharedAccountSpawner"
     assert c.AitipNativeAuthenticator.separate_accounts is False
     assert c.NativeAuthenticator.enable_signup is signup
+
+
+def test_the_public_address_given_to_aitip_up_becomes_the_hubs(hub_env: Path, monkeypatch) -> None:
+    """``$AITIP_PUBLIC_URL`` is JupyterHub's ``public_url``, which the hub hands its services as
+    ``$JUPYTERHUB_PUBLIC_HUB_URL`` (the platform links what it sends out to its pages from it); unset, the hub
+    keeps working out its address from each request."""
+    c = Config()
+    configure(c)
+    assert "public_url" not in c.JupyterHub
+    monkeypatch.setenv("AITIP_PUBLIC_URL", "https://aitip.example.org")
+    c = Config()
+    configure(c)
+    assert c.JupyterHub.public_url == "https://aitip.example.org/"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("AITIP_SMTP_HOST", "smtp.example.org"), (ALLOWED_NETWORKS_ENV, "10.20.0.0/16"), (MAX_INLINE_ENV, "1048576"),
+    ("AITIP_GPUS", "2"), ("AITIP_DATA_REMOTE", "/srv/dvc-remote"), ("AITIP_DATA_REGISTRY", "/srv/registry"),
+    ("AITIP_CATALOG_URL", "postgresql://aitip@db/aitip"),
+])
+def test_what_the_operator_sets_reaches_the_platform_service(hub_env: Path, monkeypatch, name: str,
+                                                             value: str) -> None:
+    """JupyterHub starts a service with only the environment it is given: each setting the README documents
+    for the platform service is handed on by name (an e-mail server set before `aitip up` was lost so)."""
+    monkeypatch.setenv(name, value)
+    c = Config()
+    configure(c)
+    services = {service["name"]: service for service in c.JupyterHub.services}
+    assert services[SERVICE_NAME]["environment"][name] == value
+    assert "AITIP_ADMIN_PASSWORD" not in services[SERVICE_NAME]["environment"]

@@ -165,3 +165,23 @@ async def test_an_email_subscription_needs_the_platforms_smtp_server(catalog: Ca
         detail = session.scalars(select(AuditEventRecord.detail).where(
             AuditEventRecord.action == "webhook.subscribe")).all()
     assert detail[-1]["origin"] == "mailto:ops@example.com"
+
+
+async def test_what_is_sent_links_to_its_page_where_the_platforms_address_is_known(
+        catalog: Catalog, projects, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub's public URL reaches the platform service as ``$JUPYTERHUB_PUBLIC_HUB_URL``; the dashboards'
+    address follows from it, and each queued payload (subscriptions and callbacks alike) carries its page."""
+    monkeypatch.setenv(ALLOWED_NETWORKS_ENV, "127.0.0.1/32")
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_HUB_URL", "https://aitip.example.org/hub/")
+    linked = WebhookService(catalog, make_dispatcher(catalog))
+    await linked.subscribe(MAY, "alpha", SubscriptionCreate(url=HOOK))
+    await linked.publish("alpha", "job.failed", {"job_id": 3, "state": "failed"})
+    await linked.callback(HOOK, "whsec_x", "job.failed", {"job_id": 3}, project="alpha")
+    listed = await linked.deliveries(MAY, "alpha", DeliveryListQuery(limit=10))
+    assert [d.payload["data"]["url"] for d in listed.items] == [
+        "https://aitip.example.org/services/dashboards/jobs?project=alpha&job=3"] * 2
+    monkeypatch.delenv("JUPYTERHUB_PUBLIC_HUB_URL")
+    unlinked = WebhookService(catalog, make_dispatcher(catalog))
+    await unlinked.publish("alpha", "job.failed", {"job_id": 4})
+    listed = await unlinked.deliveries(MAY, "alpha", DeliveryListQuery(limit=10))
+    assert [d.payload["data"].get("url") for d in listed.items if d.payload["data"]["job_id"] == 4] == [None]

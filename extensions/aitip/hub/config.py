@@ -105,10 +105,17 @@ def server_token_scopes() -> list[str]:
     return ["access:servers!server", "users:activity!user", f"access:services!service={SERVICE_NAME}"]
 
 
+# What the operator sets before `aitip up` that the platform service reads; JupyterHub starts a service with only
+# the environment it is given (and PATH, LANG...), so each is handed on by name. Not the admin's password.
+PLATFORM_SETTINGS = ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "AITIP_TOKEN_CACHE_SECONDS",
+                     "AITIP_MLFLOW_TRACKING_URI", "AITIP_DATA_REGISTRY", "AITIP_DATA_REMOTE", "AITIP_GPUS",
+                     "AITIP_SMTP_HOST", "AITIP_WEBHOOK_ALLOWED_NETWORKS", "AITIP_MAX_INLINE_FILE_BYTES", "PYTHONPATH",
+                     SHARED_ACCOUNT_ENV, FAULT_ENV, ONCE_ENV)
+
+
 def platform_service(settings: HubSettings) -> dict[str, Any]:
     environment = {"AITIP_HOME": str(settings.home), "AITIP_MODE": "platform"}
-    for name in ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "AITIP_TOKEN_CACHE_SECONDS",
-                 "AITIP_MLFLOW_TRACKING_URI", "PYTHONPATH", SHARED_ACCOUNT_ENV, FAULT_ENV, ONCE_ENV):
+    for name in PLATFORM_SETTINGS:
         if os.environ.get(name):
             environment[name] = os.environ[name]
     return {
@@ -184,6 +191,9 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
 
     c.JupyterHub.ip = settings.bind
     c.JupyterHub.port = settings.port
+    public_url = os.environ.get("AITIP_PUBLIC_URL", "").strip()
+    if public_url:  # the address people reach the platform at, for links sent out (webhooks, e-mail)
+        c.JupyterHub.public_url = public_url.rstrip("/") + "/"
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = settings.hub_port
     c.JupyterHub.db_url = f"sqlite:///{hub_dir / 'jupyterhub.sqlite'}"

@@ -35,6 +35,7 @@ from ..catalog import Catalog
 from ..catalog.base import utcnow
 from ..errors import InvalidInput
 from . import payloads
+from .links import dashboards_url_from_hub
 from .signing import signed_headers
 from .tables import (
     WebhookAttemptRecord,
@@ -139,9 +140,19 @@ class WebhookDispatcher(LoggingConfigurable):
     smtp_password = Unicode(help="The SMTP user's password.").tag(config=True)
     smtp_sender = Unicode("aitip@localhost", help="The From: address of the platform's e-mail.").tag(config=True)
 
+    dashboards_url = Unicode(
+        help="Where people open the dashboards (e.g. https://aitip.example.org/services/dashboards/): an event "
+        "carries a link to the page of what it is about. Default: from the hub's public URL "
+        "($JUPYTERHUB_PUBLIC_HUB_URL, set from JupyterHub.public_url, which `aitip up` takes from "
+        "$AITIP_PUBLIC_URL); empty: no links.").tag(config=True)
+
     @default("smtp_host")
     def _default_smtp_host(self) -> str:
         return os.environ.get("AITIP_SMTP_HOST", "")
+
+    @default("dashboards_url")
+    def _default_dashboards_url(self) -> str:
+        return dashboards_url_from_hub(os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL"))
 
     @default("allowed_networks")
     def _default_allowed_networks(self) -> list[str]:

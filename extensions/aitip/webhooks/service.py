@@ -23,6 +23,7 @@ from ..identity.principal import Principal
 from ..projects.access import authorize, load_project, refuse_if_archived
 from . import payloads
 from .delivery import WebhookDispatcher, queue
+from .links import with_link
 from .models import (
     CallbackRegistration,
     CallbackRequest,
@@ -222,7 +223,7 @@ class WebhookService(CatalogService):
         event is queued if and only if the change it reports is committed); call :meth:`notify` after the
         commit. Returns the delivery ids."""
         payloads.check_event(event)
-        payloads.check_payload(payload)
+        payload = with_link(self.dispatcher.dashboards_url, event, project, payloads.check_payload(payload))
         project_record = load_project(session, project)
         subscriptions = session.scalars(select(WebhookSubscriptionRecord).where(
             WebhookSubscriptionRecord.project_id == project_record.id, WebhookSubscriptionRecord.active.is_(True))
@@ -265,7 +266,7 @@ class WebhookService(CatalogService):
         every attempt checks it again. ``project``, when given, shows it in that project's delivery log."""
         parse(url)
         payloads.check_event(event)
-        payloads.check_payload(payload)
+        payload = with_link(self.dispatcher.dashboards_url, event, project, payloads.check_payload(payload))
         project_record = load_project(session, project) if project is not None else None
         return queue(session, url=url, event=event, data=payload, max_attempts=self.dispatcher.max_attempts,
                      project_id=project_record.id if project_record else None, project=project, secret=secret).id
