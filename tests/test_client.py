@@ -412,7 +412,7 @@ def test_a_body_that_fails_to_read_raises_its_own_error() -> None:
 
     def body() -> Iterator[bytes]:
         yield bytes(1 << 20)
-        raise FileChanged("pets/cat/1.png changed size while it was being sent")
+        raise FileChanged(Path("pets/cat/1.png"), 10, 20)
 
     server = ScriptedServer(accept)
     with httpx.Client(base_url=server.url) as http, pytest.raises(FileChanged, match="changed size"):

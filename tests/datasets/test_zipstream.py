@@ -76,5 +76,8 @@ def test_a_file_that_changes_size_while_being_sent_is_an_error(folder: Path) -> 
     stream = iter(ZipStream(folder))
     next(stream)
     (folder / "cats" / "deep" / "b.png").write_bytes(b"grown")
-    with pytest.raises(FileChanged, match="changed size"):
+    with pytest.raises(FileChanged, match="changed size") as raised:
         list(stream)
+    # Named as any unreadable file is, so the CLI says it in one line (`aitip: <path>: <why>`), not a traceback.
+    assert raised.value.filename == str(folder / "cats" / "deep" / "b.png")
+    assert raised.value.strerror == "changed size while it was being sent (0 -> 5 bytes)"

@@ -13,6 +13,7 @@ Limits of the classic format (no ZIP64 here): fewer than 65,535 files, and under
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import struct
@@ -34,7 +35,14 @@ READ_CHUNK = 1 << 20
 
 
 class FileChanged(OSError):
-    """A file's size changed between listing the folder and sending it."""
+    """A file's size changed between listing the folder and sending it (something is still writing to it): the
+    upload is abandoned, and the platform keeps nothing of it. ``filename`` names the file, as for other
+    ``OSError``s."""
+
+    def __init__(self, path: Path, listed: int, seen: int | None = None) -> None:
+        shown = f"{listed} -> {seen} bytes" if seen is not None else f"shorter than its {listed} bytes"
+        super().__init__(errno.EAGAIN, f"changed size while it was being sent ({shown})", str(path))
+        self.listed, self.seen = listed, seen
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def _crc32(entry: _Entry) -> int:
             crc = zlib.crc32(chunk, crc)
             seen += len(chunk)
     if seen != entry.size:
-        raise FileChanged(f"{entry.path} changed size while it was being sent ({entry.size} -> {seen} bytes)")
+        raise FileChanged(entry.path, entry.size, seen)
     return crc
 
 
@@ -115,6 +123,6 @@ def _contents(entry: _Entry) -> Iterator[bytes]:
         while left:
             chunk = source.read(min(READ_CHUNK, left))
             if not chunk:
-                raise FileChanged(f"{entry.path} shrank while it was being sent")
+                raise FileChanged(entry.path, entry.size)
             left -= len(chunk)
             yield chunk
