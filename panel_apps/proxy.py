@@ -7,11 +7,23 @@ with the server's own token (the server's owner) through its workspace relay."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 NAME = "aitip-dashboards"
+
+
+def launcher_category() -> str:
+    """The launcher's Notebook group as JupyterLab names it in its language (a group of another name would stand
+    apart), read in the user's server as it starts."""
+    from jupyterlab.commands import get_user_settings_dir
+
+    from aitip.i18n import ENVIRONMENT_VARIABLE
+    from aitip.server.lab_language import lab_locale, lab_word
+
+    return lab_word("Notebook", lab_locale(Path(get_user_settings_dir()), os.environ.get(ENVIRONMENT_VARIABLE)))
 
 
 def server_process() -> dict[str, Any]:
@@ -21,6 +33,7 @@ def server_process() -> dict[str, Any]:
         "unix_socket": True,
         "absolute_url": True,
         "timeout": 120,
-        "launcher_entry": {"title": "AITIP dashboards", "icon_path": str(Path(__file__).with_name("icon.svg"))},
+        "launcher_entry": {"title": "AITIP dashboards", "icon_path": str(Path(__file__).with_name("icon.svg")),
+                           "category": launcher_category()},
         "new_browser_tab": True,
     }

@@ -118,3 +118,24 @@ def test_the_proxy_entry_point_is_registered() -> None:
 
     (entry,) = [e for e in entry_points(group="jupyter_serverproxy_servers") if e.name == proxy.NAME]
     assert entry.load() is proxy.server_process
+
+
+@pytest.mark.parametrize(("language", "own_choice", "category"), [
+    ("zh_CN", None, "笔记本"), ("en", None, "Notebook"), (None, None, "Notebook"),
+    ("zh_CN", '{"locale": "en"}', "Notebook"),  # the person chose English in JupyterLab: its groups are English
+])
+def test_the_dashboards_launcher_entry_joins_jupyterlabs_notebook_group_in_its_language(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, language: str | None, own_choice: str | None,
+        category: str) -> None:
+    """JupyterLab groups its launcher by the category's words; the language pack's own word for Notebook keeps
+    the dashboards entry beside the notebooks instead of a group of its own."""
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path))
+    if language is None:
+        monkeypatch.delenv("AITIP_LANG", raising=False)
+    else:
+        monkeypatch.setenv("AITIP_LANG", language)
+    if own_choice is not None:
+        settings = tmp_path / "@jupyterlab" / "translation-extension" / "plugin.jupyterlab-settings"
+        settings.parent.mkdir(parents=True)
+        settings.write_text(own_choice)
+    assert proxy.server_process()["launcher_entry"]["category"] == category

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import nbformat
 
 from aitip.client import Client
@@ -143,3 +144,10 @@ def test_a_server_started_from_a_chinese_page_speaks_chinese_in_its_notebooks(
     assert shown["bars"] == ["CPU", "内存"]
     assert shown["refused"] == said("job {job_id} does not exist or is not in a project you belong to").format(
         job_id=987654), shown
+    # JupyterLab itself: its language setting follows the page, and its Chinese words are installed.
+    with httpx.Client(base_url=f"{platform.url}/user/bob/lab/api/", timeout=60,
+                      headers={"Authorization": f"token {people['bob']}"}) as lab:
+        setting = lab.get("settings/@jupyterlab/translation-extension:plugin")
+        assert setting.status_code == 200 and setting.json()["settings"]["locale"] == "zh_CN", setting.text
+        words = lab.get("translations/zh_CN").json()
+        assert words["message"] == "" and words["data"]["jupyterlab"][""]["language"] == "zh-CN", words["message"]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -17,6 +18,7 @@ from traitlets import Bool, Enum, Float, Integer, Type, Unicode, default
 from .. import faults
 from .. import settings as aitip_settings
 from ..catalog import Catalog
+from ..i18n import ENVIRONMENT_VARIABLE
 from ..identity.directory import (
     Directory,
     HubDirectory,
@@ -165,9 +167,22 @@ class AitipExtension(ExtensionApp):
                           catalog.current_revision())
         else:
             self.log.info("aitip workspace: relaying to %s", self.platform_url or "(no platform configured)")
+            self._follow_page_language()
         if self.mode == "platform" and check_every_token_with_the_hub(self.serverapp.identity_provider):
             self.log.info("aitip platform: every token is checked with the hub (no lookup cache)")
         self.settings["aitip"] = context
+
+    def _follow_page_language(self) -> None:
+        """JupyterLab in the language of the page that started this server (``server.lab_language``)."""
+        from jupyterlab.commands import get_user_settings_dir
+
+        from .lab_language import follow_page_language
+
+        try:
+            if follow_page_language(Path(get_user_settings_dir()), os.environ.get(ENVIRONMENT_VARIABLE)):
+                self.log.info("aitip workspace: JupyterLab's language set to %s", os.environ[ENVIRONMENT_VARIABLE])
+        except OSError as error:  # a read-only home: JupyterLab stays in its own default
+            self.log.warning("aitip workspace: JupyterLab's language left as it was: %s", error)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         context: Any = self.settings.get("aitip")
