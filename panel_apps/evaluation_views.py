@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from aitip.evaluation import reports
+from aitip.evaluation.text import threshold_text
 from aitip.i18n import translator
 from aitip.identity.permissions import permission
 from panel_apps.components import format_time, role_at_least, viewer_role
@@ -384,13 +385,8 @@ def policy_html(policy: dict[str, Any] | None, model: str | None, project: str, 
             model=model)
     else:
         settings = policy.get("settings") or {}
-        thresholds = ", ".join(
-            f"{name} {'≥' if rule.get('greater_is_better', True) else '≤'} {rule['threshold']}"
-            if rule.get("threshold") is not None else
-            f"{name} Δ {'+' if rule.get('greater_is_better', True) else '−'}"
-            f"{rule.get('min_absolute_change') or 100 * (rule.get('min_relative_change') or 0)}"
-            f"{'' if rule.get('min_absolute_change') else ' %'}"
-            for name, rule in (settings.get("thresholds") or {}).items()) or _("none")
+        thresholds = ", ".join(threshold_text(name, rule, _)
+                               for name, rule in (settings.get("thresholds") or {}).items()) or _("none")
         text = _("Policy of {model}: dataset {dataset}, label column {label}, baseline {baseline}, thresholds "
                  "{thresholds}; {automatic}. Set by {who}.").format(
             model=model, dataset=settings.get("dataset", "?"), label=settings.get("label_column", "label"),

@@ -78,6 +78,11 @@ def shown_of(shown: int, total: int) -> str:
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 
 
+def parsed_time(text: str) -> datetime:
+    """A time as the API writes it (ISO 8601, ``Z`` for UTC included, which Python 3.10 could not read)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def local_time(value: Any) -> str:
     """A time on the shell's local clock, to the second: milliseconds since the epoch (as MLflow keeps them) or
     an ISO 8601 text (as the API writes times); one without a zone is taken as it is."""
@@ -86,7 +91,7 @@ def local_time(value: Any) -> str:
     if isinstance(value, int | float):
         moment = datetime.fromtimestamp(value / 1000)
     else:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parsed_time(value)
         if moment.tzinfo is not None:
             moment = moment.astimezone()
     return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -181,3 +181,15 @@ def test_the_charts_say_what_they_show_or_why_they_are_empty() -> None:
     assert "points-2" in trend.css_classes
     low, high = trend.y_range.start, trend.y_range.end
     assert low > 0.5 and high < 1.01, "the axis spans the values, not 0 to 1"
+
+
+def test_the_policy_says_each_threshold_whole_in_the_pages_language() -> None:
+    """A threshold and a change over the baseline on one metric are both said, in the CLI's words, translated."""
+    policy = {"automatic": True, "updated_by": "may", "settings": {"dataset": "digits", "thresholds": {
+        "f1_score": {"threshold": 0.97, "min_absolute_change": 0.01},
+        "log_loss": {"greater_is_better": False, "min_relative_change": 0.05}}}}
+    english = views.policy_html(policy, "digits-mlp", "vision", may_manage=True)
+    assert "f1_score ≥ 0.97, 0.01 better than the baseline, log_loss 5 % better than the baseline" in english
+    with use_language("zh_CN"):
+        chinese = views.policy_html(policy, "digits-mlp", "vision", may_manage=True)
+    assert "f1_score ≥ 0.97, 比基线好 0.01, log_loss 比基线好 5 %" in chinese, chinese

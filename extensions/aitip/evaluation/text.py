@@ -4,11 +4,15 @@ simulation policies of a model: what each run is on and how it is judged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..i18n import N_
 from ..i18n import shell_gettext as _
 from ..text_tables import field_lines, local_time, pad, table
+
+_BETTER_BY = N_("{change:g} better than the baseline")
+_BETTER_BY_PERCENT = N_("{percent:g} % better than the baseline")
 
 HEADLINE_METRICS = 12  # thresholded metrics first, then the rest up to this many
 STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
@@ -61,18 +65,17 @@ def evaluation_text(evaluation: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def threshold_text(metric: str, threshold: dict[str, Any]) -> str:
-    """``accuracy_score ≥ 0.9, +0.01 over the baseline`` : what one metric must reach, as MLflow's
-    MetricThreshold says it."""
+def threshold_text(metric: str, threshold: dict[str, Any], say: Callable[[str], str] = _) -> str:
+    """``accuracy_score ≥ 0.9, 0.01 better than the baseline``: what one metric must reach, as MLflow's
+    MetricThreshold says it; ``say`` translates (the shell's language here, the page's on a dashboard)."""
     better = threshold.get("greater_is_better", True)
     parts = []
     if threshold.get("threshold") is not None:
         parts.append(f"{'≥' if better else '≤'} {threshold['threshold']:g}")
     if threshold.get("min_absolute_change") is not None:
-        parts.append(_("{change:g} better than the baseline").format(change=threshold["min_absolute_change"]))
+        parts.append(say(_BETTER_BY).format(change=threshold["min_absolute_change"]))
     if threshold.get("min_relative_change") is not None:
-        parts.append(_("{percent:g} % better than the baseline").format(
-            percent=threshold["min_relative_change"] * 100))
+        parts.append(say(_BETTER_BY_PERCENT).format(percent=threshold["min_relative_change"] * 100))
     return f"{metric} " + ", ".join(parts) if parts else metric
 
 

@@ -3,19 +3,16 @@ parameters and data, on what resources, how long each part took, where it is tra
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ..i18n import shell_gettext as _
-from ..text_tables import elapsed, field_lines, local_time
+from ..text_tables import elapsed, field_lines, local_time, parsed_time
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
-    def moment(text: str) -> datetime:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return max(0.0, (moment(end) - moment(start)).total_seconds())
+    return max(0.0, (parsed_time(end) - parsed_time(start)).total_seconds())
 
 
 def resources_text(resources: dict[str, Any]) -> str:
