@@ -971,6 +971,14 @@ def test_image_folder_that_is_not_a_folder(tmp_path) -> None:
         image_folder_report(tmp_path / "file.png")
 
 
+def test_a_folder_without_an_image_in_a_class_folder_is_refused(tmp_path) -> None:
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "notes.txt").write_text("no image here")
+    with pytest.raises(DatasetFormatError, match=r"has none \(2 other files\)"):
+        image_folder_report(tmp_path)
+
+
 def test_check_quality_dispatches_on_format(image_folder, table, tmp_path) -> None:
     report, gate = check_quality(image_folder, "images", {"min_rows": 1})
     assert report.kind == "image_folder" and gate.passed
@@ -1009,8 +1017,11 @@ def test_isolated_check_matches_in_process(table, tmp_path) -> None:
 def test_isolated_check_reports_format_errors_and_crashes(tmp_path) -> None:
     path = tmp_path / "bad.csv"
     path.write_bytes(CSV_DAMAGE["invalid-utf8"])
-    with pytest.raises(DatasetFormatError, match="not a valid csv file"):
+    with pytest.raises(DatasetFormatError, match="not a valid csv file") as raised:
         check_quality_isolated(path, "csv")
+    # Carried from the child as its template and values: the caller reads it in their language, hints and all.
+    said = raised.value.message_in("zh_CN")
+    assert said.startswith("不是有效的 csv 文件（应为 UTF-8") and "header" not in said, said
     with pytest.raises(DatasetFormatError, match="crashed the reader"):
         check_quality_isolated(path, "csv", _worker=crashing_worker)
     with pytest.raises(TimeoutError):

@@ -126,6 +126,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("ann", "lab", "users", "users.csv", b"x" * (70 * 1024), 413, "payload_too_large"),
     ("ann", "lab", "users", "users.csv", b"a,b\n1,2,3\n4,5\n", 422, "bad_dataset_file"),
     ("ann", "lab", "users", "users.csv", b"a,b\n1,\xff\n", 422, "bad_dataset_file"),
+    # One ragged row: DuckDB's sniffer took "a,b" for a preamble and kept a table of columns 1,2,3 and no rows.
+    ("ann", "lab", "users", "users.csv", b"a,b\n1,2,3\n", 422, "bad_dataset_file"),
     ("ann", "lab", "users", "data.parquet", b"PAR1 truncated", 422, "bad_dataset_file"),
     ("ann", "lab", "pets", "pets.zip", _zip({"../escape.png": b"x"}), 422, "unsafe_archive"),
     ("ann", "lab", "pets", "pets.zip", _zip({"/abs.png": b"x"}), 422, "unsafe_archive"),
@@ -134,6 +136,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("ann", "lab", "pets", "pets.zip", make_zip({f"c/{i}.png": bytes(4000) for i in range(20)}), 413,
      "payload_too_large"),
     ("ann", "lab", "pets", "pets.csv", _zip({"cat/a.png": b"x"}), 422, "bad_dataset_file"),
+    ("ann", "lab", "pets", "pets.zip", _zip({"notes.csv": b"a,b\n1,2\n", "cat/readme.txt": b"x"}), 422,
+     "bad_dataset_file"),  # no image in a class folder: nothing to keep
     ("ann", "lab", "users", "users.exe", CSV_V1, 422, "unknown_format"),
     ("ann", "lab", "users", "a%2Fb.csv", CSV_V1, 422, "bad_filename"),
     ("ann", "lab", "Bad..Name", "users.csv", CSV_V1, 404, "not_found"),

@@ -42,8 +42,8 @@ def quote(identifier: str) -> str:
 
 def source_sql(fmt: str) -> str:
     """A DuckDB table function reading the file bound as the first parameter, strictly."""
-    if fmt == "csv":
-        return "read_csv(?, header = true, delim = ',', strict_mode = true, encoding = 'utf-8')"
+    if fmt == "csv":  # skip = 0: DuckDB's sniffer would otherwise take leading lines for a preamble and drop them
+        return "read_csv(?, header = true, delim = ',', skip = 0, strict_mode = true, encoding = 'utf-8')"
     if fmt == "parquet":
         return "read_parquet(?)"
     if fmt == "jsonl":

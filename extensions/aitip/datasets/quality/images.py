@@ -75,6 +75,10 @@ def image_folder_report(root: str | os.PathLike[str], *, full_decode: bool = Fal
             widths.append(width)
             heights.append(height)
             formats[image_format] += 1
+    if file_count == 0:  # nothing to learn from: refused rather than kept as an empty version
+        raise DatasetFormatError("an image dataset is a folder of class folders holding images ({suffixes}); "
+                                 "this one has none ({ignored} other files)",
+                                 suffixes=", ".join(sorted(IMAGE_SUFFIXES)), ignored=ignored)
     total = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     balance = ClassBalance(

@@ -46,8 +46,8 @@ def check_quality_isolated(path: str | os.PathLike[str], fmt: str,
             process.kill()
         process.join(10)
     status, first, second = outcome
-    if status == "format_error":
-        raise DatasetFormatError(first, detail=second)
+    if status == "format_error":  # the template and its values, so the caller reads it in their language
+        raise DatasetFormatError(first.template, detail=second, **first.values)
     if status != "ok":
         raise RuntimeError(f"the quality check failed in its child process: {first}")
     model = ImageFolderReport if json.loads(first)["kind"] == "image_folder" else QualityReport
@@ -87,7 +87,7 @@ def _isolated_check(sender: Any, path: str, fmt: str, rules_json: str, options: 
         report, gate = check_quality(path, fmt, QualityRules.model_validate_json(rules_json), **options)
         sender.send(("ok", report.model_dump_json(), gate.model_dump_json()))
     except DatasetFormatError as error:
-        sender.send(("format_error", error.message, error.detail))
+        sender.send(("format_error", error.phrase, error.detail))
     except BaseException as error:  # noqa: BLE001 - everything else is reported to the parent as it is
         sender.send(("error", f"{type(error).__name__}: {error}", None))
     finally:

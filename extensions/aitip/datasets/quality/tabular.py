@@ -69,6 +69,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ...errors import Phrase
+from ...i18n import N_
 from ..tabular import DatasetFormatError
 from .columns import _Column, _first_pass, _non_finite_pass
 from .lanes import (
@@ -128,9 +130,9 @@ def _is_reader_error(error: BaseException) -> bool:
 
 
 _FORMAT_HINTS = {
-    "parquet": "a complete, uncorrupted Parquet file",
-    "csv": "UTF-8, comma-separated, a header row, and every row with the header's number of fields",
-    "jsonl": "one JSON object per line, UTF-8",
+    "parquet": N_("a complete, uncorrupted Parquet file"),
+    "csv": N_("UTF-8, comma-separated, a header row, and every row with the header's number of fields"),
+    "jsonl": N_("one JSON object per line, UTF-8"),
 }
 
 
@@ -142,15 +144,15 @@ def _format_error(fmt: str, path: Path, error: BaseException) -> DatasetFormatEr
     detail = " | ".join(kept[:4]).replace(str(path), path.name)[:500]
     return DatasetFormatError("not a valid {fmt} file (expected {format_hints}): {detail_text}",
                               detail={"format": fmt, "engine_message": detail},
-                              fmt=fmt, format_hints=_FORMAT_HINTS[fmt], detail_text=detail)
+                              fmt=fmt, format_hints=Phrase(_FORMAT_HINTS[fmt]), detail_text=detail)
 
 
 def _reader_sql(fmt: str, path: str, full_type_scan: bool) -> str:
     literal = "'" + path.replace("'", "''") + "'"
     sample = ", sample_size = -1" if full_type_scan else ""
     if fmt == "csv":
-        return (f"read_csv({literal}, header = true, delim = ',', strict_mode = true, null_padding = false, "
-                f"ignore_errors = false, encoding = 'utf-8'{sample})")
+        return (f"read_csv({literal}, header = true, delim = ',', skip = 0, strict_mode = true, "
+                f"null_padding = false, ignore_errors = false, encoding = 'utf-8'{sample})")
     if fmt == "jsonl":
         return f"read_json({literal}, format = 'newline_delimited', ignore_errors = false{sample})"
     return f"read_parquet({literal})"
