@@ -134,3 +134,14 @@ def test_stop_reaps_what_a_hub_that_exited_first_left_running() -> None:
     assert launcher.descendants(parent.pid) == [] and all(launcher._alive(pid) for pid in seen)
     launcher.stop(parent, grace=5, orphans={**seen, 999_999_999: 1})
     assert not any(launcher._alive(pid) for pid in seen)
+
+
+def test_the_banner_gives_the_public_address_people_reach(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a reverse proxy (``AITIP_PUBLIC_URL``) people are told the public address; the launcher itself
+    still waits on the local one."""
+    monkeypatch.setenv("AITIP_PUBLIC_URL", "https://aitip.example.org/")
+    launch = launcher.prepare()
+    text = launcher.banner(launch)
+    assert "AITIP is up at https://aitip.example.org/\n" in text
+    assert "dashboards:    https://aitip.example.org/services/dashboards/" in text
+    assert launch.url.startswith("http://127.0.0.1:")

@@ -28,13 +28,19 @@ from .settings import aitip_home, catalog_url
 @dataclass(frozen=True)
 class Launch:
     home: Path
-    url: str
+    url: str  # where this machine reaches the proxy (the readiness probe)
     admin_user: str
     admin_password: str
     password_generated: bool
     env: dict[str, str]
     config_file: Path
     isolation: Isolation
+    public_url: str = ""  # where people reach it ($AITIP_PUBLIC_URL), when it is not ``url``
+
+    @property
+    def shown_url(self) -> str:
+        """The address the banner gives people."""
+        return (self.public_url or self.url).rstrip("/")
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -137,7 +143,8 @@ def prepare(environ: dict[str, str] | None = None) -> Launch:
         CONFIGPROXY_AUTH_TOKEN=environ.get("CONFIGPROXY_AUTH_TOKEN") or secrets.token_hex(32),
     )
     return Launch(home=home, url=f"http://{bind}:{port}", admin_user=admin, admin_password=password,
-                  password_generated=generated, env=environ, config_file=hub_config_file(), isolation=mode)
+                  password_generated=generated, env=environ, config_file=hub_config_file(), isolation=mode,
+                  public_url=environ.get("AITIP_PUBLIC_URL", "").strip())
 
 
 PROBE_ACCOUNT = "nobody"
@@ -281,8 +288,8 @@ def isolation_lines(launch: Launch) -> list[str]:
     lines = [f"  SINGLE-TRUST:  every user shares the OS account {account!r} ({mode.reason}): anyone with a",
              "                 notebook or terminal can read every project's data and the platform's state"]
     if mode.shared_on_purpose:
-        lines.append(f"  sign up:       {launch.url}/hub/signup   (open: AITIP_SHARED_ACCOUNT=1 is set; admins "
-                     f"approve at {launch.url}/hub/authorize)")
+        lines.append(f"  sign up:       {launch.shown_url}/hub/signup   (open: AITIP_SHARED_ACCOUNT=1 is set; "
+                     f"admins approve at {launch.shown_url}/hub/authorize)")
     else:
         lines.append("  sign up:       off (set AITIP_SHARED_ACCOUNT=1 to let other users sign up anyway, "
                      "or run as root for separate accounts)")
@@ -300,16 +307,17 @@ def pwd_name(uid: int) -> str:
 
 def banner(launch: Launch) -> str:
     password_note = f" (generated; kept in {launch.home / 'admin-password'})" if launch.password_generated else ""
-    signup = ([f"  sign up:       {launch.url}/hub/signup   (admins approve at {launch.url}/hub/authorize)"]
+    url = launch.shown_url
+    signup = ([f"  sign up:       {url}/hub/signup   (admins approve at {url}/hub/authorize)"]
               if launch.isolation.separate_accounts else [])
     return "\n".join([
         "",
-        f"  AITIP is up at {launch.url}/",
+        f"  AITIP is up at {url}/",
         f"  admin login:   {launch.admin_user} / {launch.admin_password}{password_note}",
         *signup,
         *isolation_lines(launch),
-        f"  platform API:  {launch.url}/services/aitip/api/aitip/v1/",
-        f"  dashboards:    {launch.url}/services/dashboards/   (also in JupyterLab: /user/<name>/aitip-dashboards/)",
+        f"  platform API:  {url}/services/aitip/api/aitip/v1/",
+        f"  dashboards:    {url}/services/dashboards/   (also in JupyterLab: /user/<name>/aitip-dashboards/)",
         f"  state:         {launch.home}",
         "  Ctrl-C stops everything.",
         "",
