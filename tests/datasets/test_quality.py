@@ -797,6 +797,8 @@ CSV_DAMAGE = {
     "ragged-short-row": b"a,b,c\n1,2,3\n4,5\n8,9,10\n",
     "ragged-row-past-the-sniff-sample": ("a,b,c\n" + "1,2,3\n" * 30_000 + "4,5\n" + "6,7,8\n").encode(),
     "invalid-utf8-past-the-sniff-sample": ("a,b\n" + "1,x\n" * 30_000).encode() + b"2,\xff\xfe\n",
+    # DuckDB's sniffer took the header for a preamble before ``skip = 0``: columns 1,2,3 and no rows were kept.
+    "one-ragged-row": b"a,b\n1,2,3\n",
 }
 
 
@@ -808,8 +810,9 @@ def test_damaged_csv_is_a_format_error(tmp_path, name) -> None:
         compute_quality_report(path, "csv")
 
 
-@pytest.mark.parametrize("content", [b'{"a": 1}\n{"a": 2\n{"a": 3}\n', b'{"a": "caf\xe9"}\n'],
-                         ids=["malformed", "invalid-utf8"])
+@pytest.mark.parametrize("content", [b'{"a": 1}\n{"a": 2\n{"a": 3}\n', b'{"a": "caf\xe9"}\n', b'[{"a": 1}]\n',
+                                     b'{"a": 1}\n5\n'],
+                         ids=["malformed", "invalid-utf8", "an-array", "a-line-no-object"])
 def test_damaged_jsonl_is_a_format_error(tmp_path, content) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)

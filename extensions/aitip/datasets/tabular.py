@@ -47,7 +47,7 @@ def source_sql(fmt: str) -> str:
     if fmt == "parquet":
         return "read_parquet(?)"
     if fmt == "jsonl":
-        return "read_json(?, format = 'newline_delimited')"
+        return "read_json(?, format = 'newline_delimited', records = true)"  # an object per line, nothing else
     raise InvalidInput("{fmt} is not a tabular format", fmt=fmt)
 
 

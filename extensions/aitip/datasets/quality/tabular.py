@@ -125,6 +125,8 @@ def _is_reader_error(error: BaseException) -> bool:
     if isinstance(error, duckdb.ConversionException):
         text = str(error)
         return "CSV Error" in text or "JSON" in text
+    if isinstance(error, duckdb.BinderException):  # read_json(records = true) met a line that is no object
+        return "expected records" in str(error)
     return type(error) is duckdb.Error or isinstance(
         error, tuple(getattr(duckdb, name) for name in _READER_ERROR_NAMES))
 
@@ -140,7 +142,7 @@ def _format_error(fmt: str, path: Path, error: BaseException) -> DatasetFormatEr
     """DuckDB's own words, first lines only, without the query echo or the server-side path."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     kept = [line for line in lines
-            if not line.startswith(("LINE ", "^", "*")) and not line.lower().startswith("possible")]
+            if not line.startswith(("LINE ", "^", "*", "Try setting")) and not line.lower().startswith("possible")]
     detail = " | ".join(kept[:4]).replace(str(path), path.name)[:500]
     return DatasetFormatError("not a valid {fmt} file (expected {format_hints}): {detail_text}",
                               detail={"format": fmt, "engine_message": detail},
@@ -154,7 +156,7 @@ def _reader_sql(fmt: str, path: str, full_type_scan: bool) -> str:
         return (f"read_csv({literal}, header = true, delim = ',', skip = 0, strict_mode = true, "
                 f"null_padding = false, ignore_errors = false, encoding = 'utf-8'{sample})")
     if fmt == "jsonl":
-        return f"read_json({literal}, format = 'newline_delimited', ignore_errors = false{sample})"
+        return f"read_json({literal}, format = 'newline_delimited', records = true, ignore_errors = false{sample})"
     return f"read_parquet({literal})"
 
 
