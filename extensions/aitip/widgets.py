@@ -247,9 +247,9 @@ class GpuGauge(widgets.VBox):
                                  f"{used / 2**30:.1f} / {total / 2**30:.1f} GiB"))
         else:
             why = no_gpu_why(snapshot.get("no_gpu_reason"), _)
+            no_gpu = "<b>" + escape(_("no GPU")) + "</b>"
             self.title.value = escape(_("{no_gpu} ({why}): CPU and memory")).format(
-                no_gpu="<b>" + escape(_("no GPU")) + "</b>", why=escape(why)) if why else (
-                "<b>" + escape(_("no GPU")) + "</b>")
+                no_gpu=no_gpu, why=escape(why)) if why else no_gpu
             used, total = host["memory_used_bytes"], host["memory_total_bytes"] or 1
             cores = host.get("cpu_count") or 0
             bars = [_bar(_("CPU"), host.get("cpu_percent") or 0,

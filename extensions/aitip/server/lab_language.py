@@ -30,19 +30,25 @@ def settings_text(language: str) -> str:
     return _WRITTEN_BY_AITIP + json.dumps({"locale": LAB_LOCALES[language]}, indent=4) + "\n"
 
 
+def _persons_own(settings_dir: Path) -> str | None:
+    """The settings file's text where the person wrote it (through JupyterLab); None where it is absent or
+    AITIP's."""
+    try:
+        current = (settings_dir / PLUGIN_FOLDER / SETTINGS_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return None if current in {settings_text(known) for known in LAB_LOCALES} else current
+
+
 def follow_page_language(settings_dir: Path, language: str | None) -> bool:
     """Set JupyterLab's language to ``language`` (``AITIP_LANG``) unless the person set one of their own; True
     when the file was written."""
     chosen = normalize(language)
-    if chosen not in LAB_LOCALES:
+    if chosen not in LAB_LOCALES or _persons_own(settings_dir) is not None:
         return False
     path = settings_dir / PLUGIN_FOLDER / SETTINGS_FILE
     wanted = settings_text(chosen)
-    try:
-        current = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        current = None
-    if current == wanted or (current is not None and current not in {settings_text(l) for l in LAB_LOCALES}):
+    if path.is_file() and path.read_text(encoding="utf-8") == wanted:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as partial:
@@ -54,13 +60,10 @@ def follow_page_language(settings_dir: Path, language: str | None) -> bool:
 def lab_locale(settings_dir: Path, language: str | None) -> str:
     """The locale JupyterLab shows: the person's own choice where they made one, else the page's (the file this
     module writes, or is about to); ``default`` where neither says."""
-    try:
-        current = (settings_dir / PLUGIN_FOLDER / SETTINGS_FILE).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        current = None
-    if current is not None and current not in {settings_text(known) for known in LAB_LOCALES}:
+    own = _persons_own(settings_dir)
+    if own is not None:
         try:
-            return str(json5.loads(current).get("locale") or "default")
+            return str(json5.loads(own).get("locale") or "default")
         except ValueError:
             return "default"
     return LAB_LOCALES.get(normalize(language) or "", "default")
