@@ -135,3 +135,37 @@ def test_what_the_operator_sets_reaches_the_platform_service(hub_env: Path, monk
     services = {service["name"]: service for service in c.JupyterHub.services}
     assert services[SERVICE_NAME]["environment"][name] == value
     assert "AITIP_ADMIN_PASSWORD" not in services[SERVICE_NAME]["environment"]
+
+
+# The README's configuration rows that the platform service does not read, and who does instead.
+READ_OUTSIDE_THE_PLATFORM_SERVICE = {
+    "AITIP_PORT": "hub", "AITIP_BIND": "hub", "AITIP_HOME": "hub (and given to the service as such)",
+    "AITIP_ADMIN_USER": "hub", "AITIP_ADMIN_PASSWORD": "hub",
+    "AITIP_SPAWNER": "hub", "AITIP_K8S_PROFILES": "hub", "AITIP_IMAGE": "hub", "AITIP_K8S_NAMESPACE": "hub",
+    "AITIP_K8S_PLATFORM_URL": "hub", "AITIP_HUB_PORT": "hub", "AITIP_PROXY_API_PORT": "hub",
+    "AITIP_SERVICE_PORT": "hub", "AITIP_URL": "SDK and CLI", "AITIP_TOKEN": "SDK and CLI",
+    "AITIP_CONFIG_DIR": "CLI", "AITIP_PUBLIC_URL": "hub (public_url, handed on as $JUPYTERHUB_PUBLIC_HUB_URL)",
+}
+
+
+def readme_configuration_names() -> set[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n\n", 2)[1]
+    names: set[str] = set()
+    for row in table.splitlines()[2:]:
+        first_cell = row.split("|")[1]
+        names.update(part.strip("` ") for part in first_cell.split(","))
+    return names
+
+
+def test_every_documented_setting_is_handed_to_the_platform_service_or_read_elsewhere(hub_env: Path) -> None:
+    """A row added to the README's configuration table must say where it is read: a setting of the platform
+    service that is not handed on is silently ignored (as the e-mail server was)."""
+    from aitip.hub.config import PLATFORM_SETTINGS
+
+    documented = readme_configuration_names()
+    assert len(documented) > 20, documented
+    undecided = documented - set(PLATFORM_SETTINGS) - set(READ_OUTSIDE_THE_PLATFORM_SERVICE)
+    assert not undecided, f"say whether the platform service reads these: {sorted(undecided)}"
+    assert not (set(PLATFORM_SETTINGS) & set(READ_OUTSIDE_THE_PLATFORM_SERVICE))
+    assert set(READ_OUTSIDE_THE_PLATFORM_SERVICE) <= documented, "a name here that the README no longer documents"
