@@ -345,17 +345,21 @@ def human(value: Any, operation: str | None = None, platform_url: str | None = N
         records = [(key, item) for key, item in data.items()
                    if isinstance(item, list) and item and all(isinstance(entry, dict) for entry in item)]
         lists = [key for key, item in data.items() if isinstance(item, list)]
-        if not records and len(lists) == 1 and not data[lists[0]] and len(data) <= 3:  # an empty page
-            return _("(none)")
+        if not records and len(lists) == 1 and not data[lists[0]]:  # an empty page, and what it was asked for
+            return _("(none)") + (_footer(data, lists[0]) if len(data) > 3 else "")
         if len(records) == 1:
             key, rows = records[0]
-            rest = {k: v for k, v in data.items() if k != key and _scalar(v)}
-            footer = "\n" + "  ".join(f"{label(k)}: {_text(v)}" for k, v in rest.items()) if rest else ""
-            return table(rows, _columns(rows)) + footer
+            return table(rows, _columns(rows)) + _footer(data, key)
         return "\n".join(field_lines({key: _text(item) for key, item in data.items()}, list(data), 22))
     if isinstance(data, list) and all(isinstance(entry, dict) for entry in data):
         return table(data, _columns(data))
     return _text(data)
+
+
+def _footer(data: dict[str, Any], records: str) -> str:
+    """The line under a table: the answer's scalar fields beside its records (a total, the period asked for)."""
+    rest = {key: value for key, value in data.items() if key != records and _scalar(value)}
+    return "\n" + "  ".join(f"{label(key)}: {_text(value)}" for key, value in rest.items()) if rest else ""
 
 
 def _scalar(value: Any) -> bool:
