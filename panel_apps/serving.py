@@ -436,7 +436,7 @@ class ServingPage(QuietChanges):
         self.try_send.loading = True
         try:
             status, version, took, answer = await asyncio.to_thread(call_endpoint, self.api, project, name, path,
-                                                                    body)
+                                                                    body, self.language)
         finally:
             self.try_send.loading = False
         with use_language(self.language):

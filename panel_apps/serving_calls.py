@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 
 from aitip.client import API_PATH
+from aitip.errors import Phrase
+from aitip.i18n import N_
 from panel_apps.api import DashboardAPI
 from panel_apps.serve import MODE_VARIABLE
 
@@ -28,20 +30,23 @@ def serve_base(api: DashboardAPI) -> str:
     return (url[:-len(API_PATH)] if url.endswith(API_PATH) else url) + "serve/"
 
 
-def call_endpoint(api: DashboardAPI, project: str, endpoint: str, path: str,
-                  body: dict[str, Any] | None = None) -> tuple[int, str | None, float, bytes]:
+def call_endpoint(api: DashboardAPI, project: str, endpoint: str, path: str, body: dict[str, Any] | None = None,
+                  language: str | None = None) -> tuple[int, str | None, float, bytes]:
     """One request to the endpoint with the viewer's identity (the pages' client carries it): the status, the
-    version that answered (``X-Model-Version``), the round trip in ms and the body."""
+    version that answered (``X-Model-Version``), the round trip in ms and the body, whose refusal is in
+    ``language`` (the page's)."""
     url = f"{serve_base(api)}{project}/{endpoint}/{path}"
     http: httpx.Client = api.client._http  # the viewer's token, and its kept-alive connection to the platform
+    headers = {"Accept-Language": language} if language else None
     started = time.perf_counter()
     try:
         if body is None:
-            response = http.get(url, timeout=CALL_TIMEOUT)
+            response = http.get(url, headers=headers, timeout=CALL_TIMEOUT)
         else:
-            response = http.post(url, json=body, timeout=CALL_TIMEOUT)
+            response = http.post(url, json=body, headers=headers, timeout=CALL_TIMEOUT)
     except httpx.HTTPError as error:
-        message = json.dumps({"error": f"cannot reach {url}: {error}"}).encode()
+        said = Phrase(N_("cannot reach {url}: {error}"), url=url, error=str(error)).in_language(language)
+        message = json.dumps({"error": said}).encode()
         return 503, None, (time.perf_counter() - started) * 1000, message
     return (response.status_code, response.headers.get("X-Model-Version"), (time.perf_counter() - started) * 1000,
             response.content)

@@ -54,6 +54,19 @@ class Phrase:
             return self.english
 
 
+class Listed(Phrase):
+    """Parts written one after another (``a, b, c``), each a :class:`Phrase` translated in its turn."""
+
+    def __init__(self, parts: list[Any], separator: str = ", ") -> None:
+        super().__init__("")
+        self.parts, self.separator = parts, separator
+        self.english = separator.join(str(part) for part in parts)
+
+    def in_language(self, language: str | None) -> str:
+        return self.separator.join(part.in_language(language) if isinstance(part, Phrase) else str(part)
+                                   for part in self.parts)
+
+
 class InvalidValue(ValueError):
     """A model validator's refusal, written as the platform's errors are (a template and its values, or a
     :class:`Phrase` made elsewhere): pydantic reports it as a ``value_error``, and
@@ -139,7 +152,7 @@ class ServiceUnavailable(AitipError):
 # subclass defined in the package (``tests/test_errors.py`` checks the list is whole).
 MESSAGE_KEYWORDS = ("InvalidValue", "AitipError", "BadRequest", "InvalidInput", "NotAuthenticated", "PermissionDenied",
                     "NotFound", "Conflict", "PayloadTooLarge", "UnsupportedMediaType", "ServiceUnavailable",
-                    "DatasetFormatError", "InvalidSearch", "InvalidPageToken", "EndpointError", "EndpointUnreachable")
+                    "DatasetFormatError", "InvalidSearch", "InvalidPageToken", "EndpointError", "EndpointUnreachable", "BadInput")
 
 
 def extract_messages(fileobj: Any, keywords: Any, comment_tags: Any, options: dict[str, Any]) -> Iterator[Any]:

@@ -168,6 +168,12 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     page.locator(".try-send button").click()
     expect(page.locator(".try-answer[data-status='200'] .try-version")).to_contain_text("由版本")
     screenshot(page, screenshots, "serving-zh")
+    page.locator(".try-request textarea").fill(
+        '{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]}')
+    page.locator(".try-send button").click()  # the replica's refusal, in the page's language
+    expect(page.locator(".try-answer[data-status='400']")).to_contain_text(
+        "输入的形状为 [1, 3]；应为形状为 (N, 64) 的 float64 张量")
+    screenshot(page, screenshots, "serving-zh-try-refused")
 
 
 def test_a_developer_calls_a_new_endpoint_adds_a_canary_and_splits_the_traffic(

@@ -105,10 +105,12 @@ async def _replica(model_dir: Path) -> tuple[httpserver.HTTPServer, int]:
     return server, listener.getsockname()[1]
 
 
-async def _send(port: int, path: str, body: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+async def _send(port: int, path: str, body: bytes, content_type: str,
+                language: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": content_type, **({"Accept-Language": language} if language else {})}
     try:
         response = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/{path}", method="POST", body=body,
-                                                 headers={"Content-Type": content_type})
+                                                 headers=headers)
     except HTTPClientError as error:
         assert error.response is not None
         response = error.response
@@ -148,5 +150,30 @@ async def test_a_bad_request_to_a_column_model_names_the_columns(
         code, answer = await _send(port, "invocations", json.dumps({"dataframe_records": [
             {"width": 2.5, "count": 3}]}).encode(), "application/json")
         assert code == 200 and len(answer["predictions"]) == 1, answer
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("model", "path", "body", "chinese"), [
+    ("tensor", "v2/models/digits/infer", _oip(shape=[1, 3], data=[1.0, 2.0, 3.0]),
+     "输入的形状为 [1, 3]；应为形状为 (N, 64) 的 float64 张量"),
+    ("tensor", "invocations", json.dumps({"inputs": [["a"]]}).encode(),
+     "输入不是 float64 数值；应为形状为 (N, 64) 的 float64 张量"),
+    ("columns", "invocations", json.dumps({"dataframe_records": [{"width": 1.0}]}).encode(),
+     "缺少列 count；应为列 width（double）, count（long）"),
+    ("tensor", "v1/models/digits:predict", _oip(), "没有路由 '/v1/models/digits:predict'"),
+])
+async def test_a_refusal_is_in_the_language_the_caller_reads(model_dirs: dict[str, Path], model: str, path: str,
+                                                             body: bytes, chinese: str) -> None:
+    """The platform's router hands on the language the caller reads (``Accept-Language``); the words of the
+    refusal follow it, its values (shapes, types, names) and ``expected`` stay as they are."""
+    server, port = await _replica(model_dirs[model])
+    try:
+        code, answer = await _send(port, path, body, "application/json", "zh-CN")
+        said = answer.get("error") or answer.get("message")
+        assert code in (400, 404) and said is not None and said.startswith(chinese), answer
+        english_code, english = await _send(port, path, body, "application/json")
+        assert english_code == code and (english.get("error") or english.get("message")).isascii(), english
+        assert english.get("expected") == answer.get("expected")
     finally:
         server.stop()

@@ -23,7 +23,7 @@ def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
-        raise BadInput(f"the body is not JSON: {error}") from None
+        raise BadInput("the body is not JSON: {error}", error=str(error)) from None
 
 
 def oip_input(body: bytes, signature: Signature) -> Any:
@@ -36,14 +36,16 @@ def oip_input(body: bytes, signature: Signature) -> Any:
     for entry in inputs:
         missing = [key for key in ("name", "shape", "datatype", "data") if key not in entry]
         if missing:
-            raise BadInput(f"input {entry.get('name', '?')!r} lacks {', '.join(missing)}", signature.describe())
+            raise BadInput("input {name!r} lacks {missing}", signature.describe(), name=entry.get("name", "?"),
+                           missing=", ".join(missing))
         if entry["datatype"] not in OIP_DATATYPES:
-            raise BadInput(f"input {entry['name']!r} has datatype {entry['datatype']!r}; OIP datatypes are "
-                           f"{', '.join(OIP_DATATYPES)}", signature.describe())
+            raise BadInput("input {name!r} has datatype {datatype!r}; OIP datatypes are {known}",
+                           signature.describe(), name=entry["name"], datatype=entry["datatype"],
+                           known=", ".join(OIP_DATATYPES))
         shape = entry["shape"]
         if not isinstance(shape, list) or not all(isinstance(size, int) and size >= 0 for size in shape):
-            raise BadInput(f"input {entry['name']!r} has shape {shape!r}; a shape is a list of sizes",
-                           signature.describe())
+            raise BadInput("input {name!r} has shape {shape!r}; a shape is a list of sizes", signature.describe(),
+                           name=entry["name"], shape=shape)
     if signature.columns:
         import pandas
 
@@ -56,7 +58,8 @@ def oip_input(body: bytes, signature: Signature) -> Any:
             raise BadInput("the inputs (columns) differ in length", signature.describe())
         return signature.frame_rows(pandas.DataFrame(columns))
     if len(inputs) != 1:
-        raise BadInput(f"{len(inputs)} inputs were given; expected one: {signature.text()}", signature.describe())
+        raise BadInput("{count} inputs were given; expected one: {expected}", signature.describe(), count=len(inputs),
+                       expected=signature.text())
     entry = inputs[0]
     if signature.tensor is not None:
         return signature.tensor_rows(entry["data"], entry["shape"])
@@ -82,13 +85,13 @@ def mlflow_input(body: bytes, content_type: str, signature: Signature) -> Any:
         try:
             frame = pandas.read_csv(io.BytesIO(body))
         except (ValueError, pandas.errors.ParserError) as error:
-            raise BadInput(f"the CSV body cannot be read: {error}", signature.describe()) from None
+            raise BadInput("the CSV body cannot be read: {error}", signature.describe(), error=str(error)) from None
         return _frame_input(frame, signature)
     request = _json(body)
     keys = [key for key in MLFLOW_KEYS if isinstance(request, dict) and key in request]
     if len(keys) != 1:
-        raise BadInput(f"the body must hold exactly one of {', '.join(MLFLOW_KEYS)} (MLflow's serving formats)",
-                       signature.describe())
+        raise BadInput("the body must hold exactly one of {keys} (MLflow's serving formats)", signature.describe(),
+                       keys=", ".join(MLFLOW_KEYS))
     key = keys[0]
     value = request[key]
     if key in ("instances", "inputs"):
@@ -109,7 +112,8 @@ def mlflow_input(body: bytes, content_type: str, signature: Signature) -> Any:
                 raise BadInput("dataframe_records needs a list of records", signature.describe())
             frame = pandas.DataFrame.from_records(value)
     except (ValueError, TypeError) as error:
-        raise BadInput(f"{key} cannot be read as a table: {error}", signature.describe()) from None
+        raise BadInput("{key} cannot be read as a table: {error}", signature.describe(), key=key,
+                       error=str(error)) from None
     return _frame_input(frame, signature)
 
 
@@ -132,23 +136,24 @@ MAX_REQUEST_ID = 200
 
 
 def feedback_labels(body: bytes) -> dict[str, Any]:
-    """``{"labels": {request id: label, or a list of labels (one per row)}}``, checked; a ValueError says what is
-    wrong."""
+    """``{"labels": {request id: label, or a list of labels (one per row)}}``, checked; a :class:`BadInput` says
+    what is wrong."""
     try:
         document = json.loads(body or b"null")
     except ValueError:
-        raise ValueError("the body is not JSON: send {\"labels\": {\"<X-Request-Id>\": <true label>, ...}}") from None
+        raise BadInput("the body is not JSON: send {\"labels\": {\"<X-Request-Id>\": <true label>, ...}}") from None
     labels = document.get("labels") if isinstance(document, dict) else None
     if not isinstance(labels, dict) or not labels:
-        raise ValueError("send {\"labels\": {\"<X-Request-Id>\": <true label>, ...}}: the ids of answered requests "
-                         "and their true labels (a list of labels for a request of several rows)")
+        raise BadInput("send {\"labels\": {\"<X-Request-Id>\": <true label>, ...}}: the ids of answered requests "
+                       "and their true labels (a list of labels for a request of several rows)")
     if len(labels) > MAX_LABELLED:
-        raise ValueError(f"{len(labels)} labels in one call; send at most {MAX_LABELLED}")
+        raise BadInput("{count} labels in one call; send at most {most}", count=len(labels), most=MAX_LABELLED)
     for request_id, label in labels.items():
         if len(request_id) > MAX_REQUEST_ID:
-            raise ValueError(f"a request id of {len(request_id)} characters; at most {MAX_REQUEST_ID}")
+            raise BadInput("a request id of {length} characters; at most {most}", length=len(request_id),
+                           most=MAX_REQUEST_ID)
         values = label if isinstance(label, list) else [label]
         if len(values) > MAX_LABELLED or not all(isinstance(value, (str, int, float, bool)) for value in values):
-            raise ValueError(f"the label of {request_id!r} is not a label (a string or number, or a list of "
-                             f"at most {MAX_LABELLED} of them)")
+            raise BadInput("the label of {request_id!r} is not a label (a string or number, or a list of at most "
+                           "{most} of them)", request_id=request_id, most=MAX_LABELLED)
     return labels

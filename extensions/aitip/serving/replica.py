@@ -19,6 +19,8 @@ from typing import Any
 
 from tornado import httpserver, netutil, web
 
+from ..errors import Phrase
+from ..i18n import N_, negotiate
 from .batching import Batcher
 from .loading import LoadedModel, LoadFailed, load
 from .protocols import mlflow_answer, mlflow_input, oip_answer, oip_input
@@ -61,9 +63,14 @@ class _Base(web.RequestHandler):
     def check_xsrf_cookie(self) -> None:  # an API server: no cookies
         return
 
+    def said(self, phrase: Phrase) -> str:
+        """``phrase`` in the caller's language (the platform's router hands on what the caller reads)."""
+        return phrase.in_language(negotiate(self.request.headers.get("Accept-Language")))
+
     def unknown_model(self, name: str) -> None:
-        self.answer({"error": f"this endpoint serves {self.state.name!r} (model {self.state.model_name!r}); "
-                              f"no model {name!r}"}, 404)
+        self.answer({"error": self.said(Phrase(N_("this endpoint serves {endpoint!r} (model {model!r}); no model "
+                                                  "{name!r}"), endpoint=self.state.name,
+                                               model=self.state.model_name, name=name))}, 404)
 
 
 class Live(_Base):
@@ -118,7 +125,8 @@ class _Predicting(_Base):
                 self.refuse(error)
                 return None
             except Exception as error:
-                self.answer({"error": f"the model failed: {type(error).__name__}: {error}"}, 500)
+                self.answer({"error": self.said(Phrase(N_("the model failed: {kind}: {error}"),
+                                                       kind=type(error).__name__, error=str(error)))}, 500)
                 return None
         finally:
             state.in_flight -= 1
@@ -140,7 +148,7 @@ class Infer(_Predicting):
             self.answer(oip_answer(predictions, self.state.name, self.state.version, request_id))
 
     def refuse(self, error: BadInput) -> None:
-        self.answer({"error": str(error), "expected": error.expected}, 400)
+        self.answer({"error": self.said(error.phrase), "expected": error.expected}, 400)
 
 
 class Invocations(_Predicting):
@@ -152,7 +160,8 @@ class Invocations(_Predicting):
             self.answer(mlflow_answer(predictions))
 
     def refuse(self, error: BadInput) -> None:
-        self.answer({"error_code": "BAD_REQUEST", "message": str(error), "expected": error.expected}, 400)
+        self.answer({"error_code": "BAD_REQUEST", "message": self.said(error.phrase), "expected": error.expected},
+                    400)
 
 
 class Ping(_Base):
@@ -168,8 +177,9 @@ class Version(_Base):
 
 class NotFound(_Base):
     def prepare(self) -> None:
-        self.answer({"error": f"no route {self.request.path!r}: this endpoint speaks the Open Inference Protocol "
-                              "(/v2/...) and MLflow's /invocations"}, 404)
+        self.answer({"error": self.said(Phrase(N_("no route {path!r}: this endpoint speaks the Open Inference "
+                                                  "Protocol (/v2/...) and MLflow's /invocations"),
+                                               path=self.request.path))}, 404)
 
 
 def application(state: ReplicaState) -> web.Application:

@@ -18,6 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import Phrase
+from ..i18n import N_
 from .metrics import EndpointMetrics
 from .runtime import VariantProcess
 from .upstream import Answer, UpstreamError
@@ -121,9 +123,17 @@ def mask(document: Any, fields: frozenset[str]) -> Any:
 class NoReplica(RuntimeError):
     """No replica of the chosen version answered (503)."""
 
+    def __init__(self, phrase: Phrase) -> None:
+        super().__init__(phrase.english)
+        self.phrase = phrase
+
 
 class UnknownVersion(LookupError):
     """A request pinned a version the endpoint does not serve (404)."""
+
+    def __init__(self, phrase: Phrase) -> None:
+        super().__init__(phrase.english)
+        self.phrase = phrase
 
 
 class EndpointRouter:
@@ -155,10 +165,11 @@ class EndpointRouter:
         table = self.table
         chosen = version if version is not None else table.choose(key)
         if chosen is None:
-            raise NoReplica("this endpoint has no version taking traffic")
+            raise NoReplica(Phrase(N_("this endpoint has no version taking traffic")))
         if chosen not in self.variants:
-            raise UnknownVersion(f"version {chosen} is not deployed on this endpoint (deployed: "
-                                 f"{', '.join(map(str, sorted(self.variants))) or 'none'})")
+            raise UnknownVersion(Phrase(N_("version {version} is not deployed on this endpoint (deployed: "
+                                           "{deployed})"), version=chosen,
+                                        deployed=", ".join(map(str, sorted(self.variants))) or "-"))
         started = time.perf_counter()
         metrics = self.metrics.of(chosen)
         try:
@@ -252,7 +263,7 @@ class EndpointRouter:
                 metrics.retries += 1
             finally:
                 replica.in_flight -= 1
-        raise NoReplica("no replica of this version answered; it is restarting, try again")
+        raise NoReplica(Phrase(N_("no replica of this version answered; it is restarting, try again")))
 
     def _copy(self, version: int, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
         if self._shadow_in_flight >= MAX_SHADOW_IN_FLIGHT:

@@ -10,16 +10,20 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidValue, Listed, Phrase
+from ..i18n import N_
+
 # MLflow's column types -> the numpy kind a value must be castable to.
 COLUMN_DTYPES = {"double": np.float64, "float": np.float32, "long": np.int64, "integer": np.int32,
                  "boolean": np.bool_, "string": np.object_, "binary": np.object_, "datetime": "datetime64[ns]"}
 
 
-class BadInput(ValueError):
-    """The request's data does not fit the model's signature: answered 400 with ``expected``."""
+class BadInput(InvalidValue):
+    """The request's data does not fit the model's signature: answered 400 with ``expected``, the message in the
+    caller's language (a template of its values, as the platform's errors are)."""
 
-    def __init__(self, message: str, expected: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, expected: dict[str, Any] | None = None, /, **values: Any) -> None:
+        super().__init__(message, **values)
         self.expected = expected
 
 
@@ -62,14 +66,16 @@ class Signature:
             return {"columns": [column.describe() for column in self.columns]}
         return {}
 
-    def text(self) -> str:
+    def text(self) -> Phrase:
+        """What the model takes, as a request's refusal says it."""
         if self.tensor is not None:
             shape = ", ".join("N" if size == -1 else str(size) for size in self.tensor.shape)
-            return f"a {self.tensor.dtype} tensor of shape ({shape})"
+            return Phrase(N_("a {dtype} tensor of shape ({shape})"), dtype=self.tensor.dtype, shape=shape)
         if self.columns:
-            return "columns " + ", ".join(f"{c.name} ({c.type}{'' if c.required else ', optional'})"
-                                          for c in self.columns)
-        return "any input (the model declares no signature)"
+            return Phrase(N_("columns {columns}"), columns=Listed([
+                Phrase(N_("{name} ({type})") if column.required else N_("{name} ({type}, optional)"),
+                       name=column.name, type=column.type) for column in self.columns]))
+        return Phrase(N_("any input (the model declares no signature)"))
 
     # ----- checks -----
 
@@ -80,25 +86,28 @@ class Signature:
         try:
             array = np.asarray(data, dtype=spec.dtype)
         except (ValueError, TypeError):
-            raise BadInput(f"the input is not {spec.dtype} numbers; expected {self.text()}",
-                           self.describe()) from None
+            raise BadInput("the input is not {dtype} numbers; expected {expected}", self.describe(),
+                           dtype=spec.dtype, expected=self.text()) from None
         if shape is not None:
             if int(np.prod(shape)) != array.size:
-                raise BadInput(f"shape {shape} holds {int(np.prod(shape))} values but {array.size} were given; "
-                               f"expected {self.text()}", self.describe())
+                raise BadInput("shape {shape} holds {count} values but {given} were given; expected {expected}",
+                               self.describe(), shape=shape, count=int(np.prod(shape)), given=array.size,
+                               expected=self.text())
             array = array.reshape(shape)
         if array.ndim == len(spec.shape) - 1:
             array = array.reshape((1, *array.shape))  # one row given without its batch axis
         if array.ndim != len(spec.shape) or any(want not in (-1, got) for want, got in zip(spec.shape, array.shape)):
-            raise BadInput(f"the input has shape {list(array.shape)}; expected {self.text()}", self.describe())
+            raise BadInput("the input has shape {shape}; expected {expected}", self.describe(),
+                           shape=list(array.shape), expected=self.text())
         return array
 
     def frame_rows(self, frame: Any) -> Any:
         """``frame`` (a pandas DataFrame) with the signature's columns, each cast to its type."""
         missing = [column.name for column in self.columns if column.required and column.name not in frame.columns]
         if missing:
-            raise BadInput(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; expected "
-                           f"{self.text()}", self.describe())
+            raise BadInput(N_("missing column {columns}; expected {expected}") if len(missing) == 1 else
+                           N_("missing columns {columns}; expected {expected}"), self.describe(),
+                           columns=", ".join(missing), expected=self.text())
         wanted = [column for column in self.columns if column.name in frame.columns]
         frame = frame[[column.name for column in wanted]]
         kinds = {column.name: COLUMN_DTYPES[column.type] for column in wanted
@@ -111,8 +120,8 @@ class Signature:
                     frame[name].astype(kind)
                 except (ValueError, TypeError):
                     wrong = next(column for column in wanted if column.name == name)
-                    raise BadInput(f"column {name} is not {wrong.type}; expected {self.text()}",
-                                   self.describe()) from None
+                    raise BadInput("column {name} is not {type}; expected {expected}", self.describe(),
+                                   name=name, type=wrong.type, expected=self.text()) from None
             raise
 
 

@@ -118,6 +118,13 @@ class PlatformRequestMixin:
         jobs = self.context.jobs
         return JobCredentialIdentity(provider, jobs.verify_credential) if jobs is not None else provider
 
+    @property
+    def language(self) -> str:
+        """The language the caller reads: the ``aitip_lang`` cookie the pages set, else ``Accept-Language``
+        (a program that sends neither reads English)."""
+        return negotiate(self.request.headers.get("Accept-Language"),  # type: ignore[attr-defined]
+                         self.get_cookie(LANGUAGE_COOKIE))  # type: ignore[attr-defined]
+
 
 @web.stream_request_body
 class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
@@ -414,12 +421,6 @@ class AitipHandler(PlatformRequestMixin, ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         # A model is serialized in pydantic's core, several times faster than through dicts for a page of runs.
         self.finish(model.model_dump_json() if isinstance(model, BaseModel) else json.dumps(model))
-
-    @property
-    def language(self) -> str:
-        """The language the caller reads: the ``aitip_lang`` cookie the pages set, else ``Accept-Language``
-        (a program that sends neither reads English)."""
-        return negotiate(self.request.headers.get("Accept-Language"), self.get_cookie(LANGUAGE_COOKIE))
 
     def _error_answer(self, status_code: int, exc: BaseException | None) -> tuple[int, dict[str, Any]]:
         """The status and JSON body that answer ``exc``, its message in the caller's language."""

@@ -18,12 +18,14 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from ...errors import AitipError, ServiceUnavailable
+from ...errors import AitipError, Phrase, ServiceUnavailable
+from ...i18n import DEFAULT_LANGUAGE, N_
 from ...operations.binding import convert_path, running_service
 from ...serving.keys import PREFIX as KEY_PREFIX
 from ...serving.observations import INVOKE, LABEL
 from ...serving.protocols import MAX_REQUEST_ID, feedback_labels
 from ...serving.router import NoReplica, UnknownVersion
+from ...serving.signature import BadInput
 from ..job_identity import platform_principal
 from ..routes import RouteOperation
 from .base import AitipHandler, PlatformRequestMixin
@@ -61,8 +63,8 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
         project, endpoint = self.path_kwargs["project"], self.path_kwargs["endpoint"]
         router = service.deployments.router(project, endpoint) if service is not None else None
         if router is None or not service.key_allows(self.api_key, router.endpoint_id):
-            self.refuse(403, "this API key may not call this endpoint (unknown, revoked, or made for another "
-                        "endpoint)", "forbidden")
+            self.refuse(403, Phrase(N_("this API key may not call this endpoint (unknown, revoked, or made for "
+                                       "another endpoint)")), "forbidden")
             return
         self.current_user = self._jupyter_current_user = User(username=f"api-key:{self.api_key[:18]}")
 
@@ -76,44 +78,47 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
         if self.api_key is None:
             super().check_xsrf_cookie()
 
-    def refuse(self, status: int, message: str, code: str) -> None:
+    def refuse(self, status: int, message: Phrase, code: str) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message, "code": code}))
+        self.finish(json.dumps({"error": message.in_language(self.language), "code": code}))
 
     async def _serve(self, project: str, endpoint: str, path: str) -> None:
         service = self.context.serving
         if service is None:
-            return self.refuse(503, "serving is off on this platform", "service_unavailable")
+            return self.refuse(503, Phrase(N_("serving is off on this platform")), "service_unavailable")
         router = service.deployments.router(project, endpoint)
         if self.api_key is None:
             user = self.current_user
             if user is None:
-                return self.refuse(403, "sign in to JupyterHub, or send 'Authorization: Bearer <API key>'",
-                                   "forbidden")
+                return self.refuse(403, Phrase(N_("sign in to JupyterHub, or send 'Authorization: Bearer <API "
+                                                  "key>'")), "forbidden")
             try:
                 principal = await platform_principal(self.context.directory, user)
                 await service.check_caller(principal, project, endpoint,
                                            LABEL if path == "feedback" else INVOKE)
             except AitipError as error:
-                return self.refuse(error.status, str(error), error.code)
+                return self.refuse(error.status, error.phrase, error.code)
             router = service.deployments.router(project, endpoint)
             if router is None:
-                return self.refuse(503, f"endpoint {endpoint!r} is not serving on this platform (Kubernetes "
-                                   "mode, or starting)", "not_serving")
+                return self.refuse(503, Phrase(N_("endpoint {endpoint!r} is not serving on this platform "
+                                                  "(Kubernetes mode, or starting)"), endpoint=endpoint),
+                                   "not_serving")
         if path == "feedback":
             return self._feedback(router)
         pinned = PINNED.match(path)
         headers = {name: value for name in FORWARDED if (value := self.request.headers.get(name))}
+        if (language := self.language) != DEFAULT_LANGUAGE:  # the replica's refusals in the caller's words
+            headers["Accept-Language"] = language
         try:
             version, answer = await router.forward(
                 self.request.method or "GET", "/" + path, self.request.body or b"", headers,
                 key=self.request.headers.get(router.sticky_header), version=int(pinned.group(1)) if pinned else None,
                 protocol="mlflow" if path.startswith("invocations") else "oip", request_id=self._request_id())
         except NoReplica as error:
-            return self.refuse(503, str(error), "no_replica")
+            return self.refuse(503, error.phrase, "no_replica")
         except UnknownVersion as error:
-            return self.refuse(404, str(error), "version_not_deployed")
+            return self.refuse(404, error.phrase, "version_not_deployed")
         self.set_status(answer.status)
         self.set_header("Content-Type", answer.headers.get("content-type", "application/json"))
         self.set_header("X-Model-Version", str(version))
@@ -125,12 +130,12 @@ class ServeHandler(PlatformRequestMixin, ExtensionHandlerMixin, JupyterHandler):
 
     def _feedback(self, router: Any) -> None:
         if self.request.method != "POST":
-            return self.refuse(405, "POST the labels: {\"labels\": {\"<X-Request-Id>\": <true label>}}",
+            return self.refuse(405, Phrase(N_("POST the labels: {\"labels\": {\"<X-Request-Id>\": <true label>}}")),
                                "method_not_allowed")
         try:
             labels = feedback_labels(self.request.body)
-        except ValueError as error:
-            return self.refuse(400, str(error), "invalid_input")
+        except BadInput as error:
+            return self.refuse(400, error.phrase, "invalid_input")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(router.label(labels)))
 
