@@ -132,3 +132,11 @@ def test_argparse_still_writes_every_word_lent_to_it() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "ngettext"):
             written.update(arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str))
     assert set(argparse_language.MESSAGES) | set(argparse_language.PLURALS) <= written
+
+
+def test_every_command_that_takes_a_project_takes_it_as_dash_p_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``aitip run -P vision`` is how the README starts; a list or a deployment took only ``--project``."""
+    taking = [(parser.prog, action.option_strings) for parser in parsers(built("en", monkeypatch))
+              for action in parser._actions if "--project" in action.option_strings]
+    assert len(taking) > 100
+    assert [prog for prog, flags in taking if "-P" not in flags] == []

@@ -249,7 +249,7 @@ def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str
     jobs = commands.add_parser("jobs", parents=[common], help=_("list, follow, cancel and retry jobs"))
     job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")
     job_list = job_commands.add_parser("list", parents=[common], help=_("the jobs you may see, newest first"))
-    job_list.add_argument("--project", help=_("only this project's jobs"))
+    job_list.add_argument("--project", "-P", help=_("only this project's jobs"))
     job_list.add_argument("--state", choices=["queued", "starting", "running", "succeeded", "failed", "cancelled",
                                               "timed_out"], help=_("only jobs in this state"))
     job_list.add_argument("--owner", help=_("only this user's jobs"))

@@ -158,7 +158,8 @@ def _add_command(verbs: Any, common: argparse.ArgumentParser, row: Operation,
         required = field.required and not (row.takes_file and field.name == "filename")
         if "choices" not in options and options.get("action") is not argparse.BooleanOptionalAction:
             options.setdefault("metavar", field.name.upper())
-        parser.add_argument(flag, dest=f"arg_{field.name}", required=required, default=None,
+        short = ("-P",) if flag == "--project" else ()  # as `aitip run -P` and `aitip data add -P` take it
+        parser.add_argument(flag, *short, dest=f"arg_{field.name}", required=required, default=None,
                             help=_escaped(_field_help(row, field, required, models)), **options)
     if row.takes_file:
         parser.add_argument("--file", required=True, help=_("the file to register"))
