@@ -128,6 +128,11 @@ async def test_a_model_release_needs_its_evidence_ordered_approvals_and_a_window
         ("simulation", "none ended on this dataset version (there are some on version 1)")]
     assert "a passed simulation under custom of digits-mlp version 1 on dataset digits version 2" in \
         refused["error"]["message"]
+    status, chinese = await api("POST", RELEASES, user="carol", body={**body, "dataset_version": 2},
+                                headers={"Accept-Language": "zh-CN"})
+    assert status == 422 and chinese["error"]["detail"] == refused["error"]["detail"], chinese
+    assert "在 custom 下已通过的仿真（digits-mlp 版本 1，数据集 digits 版本 2）：此数据集版本上没有已结束的（版本 1 上有）" \
+        in chinese["error"]["message"], chinese
     assert (await api("GET", RELEASES, user="bob"))[1]["releases"] == []
 
     status, release = await api("POST", RELEASES, user="carol", body=body)
