@@ -42,7 +42,7 @@ def test_any_change_of_the_content_breaks_the_signature(tmp_path: Path, tamper, 
     changed = copy.deepcopy(CONTENT)
     tamper(changed)
     outcome = signer.check(changed, signature)
-    assert not outcome.valid and reason in outcome.reason
+    assert not outcome.valid and reason in outcome.english
 
 
 def test_a_forged_digest_or_signature_or_another_key_is_refused(tmp_path: Path) -> None:
@@ -53,9 +53,11 @@ def test_a_forged_digest_or_signature_or_another_key_is_refused(tmp_path: Path) 
     from aitip.releases.signing import digest
 
     forged = Signature(signature.key_id, digest(changed), signature.value)  # the digest recomputed, not the signature
-    assert signer.check(changed, forged).reason == "the signature does not verify against the content"
+    refused = signer.check(changed, forged)
+    assert refused.english == "the signature does not verify against the content"
+    assert refused.reason is not None and refused.reason.in_language("zh_CN") == "签名无法针对内容验证通过"
     by_other = other.sign(CONTENT)
-    assert "not the platform's key" in signer.check(CONTENT, by_other).reason
+    assert "not the platform's key" in signer.check(CONTENT, by_other).english
     relabelled = Signature(signer.key_id, by_other.content_sha256, by_other.value)
     assert not signer.check(CONTENT, relabelled).valid
     garbage = Signature(signer.key_id, signature.content_sha256, "not base64!")

@@ -97,7 +97,7 @@ def verify_release(update: dict[str, Any], image: bytes, public_key: Ed25519Publ
     checked = check(public_key, key_id(public_key), content,
                     Signature(update["key_id"], digest(content), update["signature"]))
     if not checked.valid:
-        raise InstallRefused(f"the release signature does not hold: {checked.reason}")
+        raise InstallRefused(f"the release signature does not hold: {checked.english}")
     firmware = content.get("subject", {}).get("firmware") or {}
     if firmware.get("sha256") != hashlib.sha256(image).hexdigest() or firmware.get("length") != len(image):
         raise InstallRefused("the image is not the one the signed release names")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import Phrase
+from ..i18n import N_
 from ..identity.roles import Role
 
 
@@ -21,7 +23,7 @@ class Placement:
     telling a 403 from a 409)."""
 
     stage: int | None
-    refusal: str = ""
+    refusal: Phrase | None = None
     forbidden: bool = False
 
 
@@ -42,17 +44,21 @@ def place(stages: Sequence[Stage], ordered: bool, approvals: Sequence[int], *, d
     """The stage an approval by ``decider`` (holding ``role``) fills. A rejection is placed the same way: whoever
     could approve the next open stage may reject instead."""
     if decider == requester:
-        return Placement(None, "nobody decides on their own release request", forbidden=True)
+        return Placement(None, Phrase(N_("nobody decides on their own release request")), forbidden=True)
     if decider in deciders:
-        return Placement(None, f"{decider} has decided on this request already")
+        return Placement(None, Phrase(N_("{decider} has decided on this request already"), decider=decider))
     counts = filled(stages, approvals)
     open_stages = [index for index, stage in enumerate(stages) if counts[index] < stage.count]
     if not open_stages:
-        return Placement(None, "every approval stage is complete")
+        return Placement(None, Phrase(N_("every approval stage is complete")))
     candidates = open_stages[:1] if ordered else open_stages
     for index in candidates:
         if role.at_least(stages[index].role):
             return Placement(index)
-    needed = " or ".join(sorted({stages[index].role.value for index in candidates}))
-    which = "the next approval stage" if ordered else "an open approval stage"
-    return Placement(None, f"{which} needs the {needed} role; you are {role.value}", forbidden=True)
+    roles = sorted({stages[index].role.value for index in candidates})
+    needed: str | Phrase = roles[0]
+    for other in roles[1:]:
+        needed = Phrase(N_("{either} or {other}"), either=needed, other=other)
+    return Placement(None, Phrase(N_("the next approval stage needs the {needed} role; you are {role}") if ordered else
+                                  N_("an open approval stage needs the {needed} role; you are {role}"),
+                                  needed=needed, role=role.value), forbidden=True)

@@ -170,7 +170,7 @@ class RolloutService(CatalogService):
         if weight:
             checked = self.signer.check(facts["content"], facts["signature"])
             if not checked.valid:
-                return f"the release's signature does not hold ({checked.reason})"
+                return f"the release's signature does not hold ({checked.english})"
         acting = Principal(facts["acting_as"]["name"], frozenset(facts["acting_as"].get("groups", [])),
                            bool(facts["acting_as"].get("is_admin")))
         weights = {str(facts["stable"]): 100 - weight, str(facts["canary"]): weight}

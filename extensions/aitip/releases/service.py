@@ -39,7 +39,7 @@ from .models import (
 )
 from .firmware import FirmwareStore
 from .notices import ReleaseNotices
-from .signing import ALGORITHM, ReleaseSigner, Signature
+from .signing import ALGORITHM, Check, ReleaseSigner, Signature
 from .tables import ReleaseDecisionRecord, ReleasePolicyRecord, ReleasePromotionRecord, ReleaseRecord
 
 POLICY_ACTOR = "aitip:policy"
@@ -285,9 +285,12 @@ class ReleasesService(CatalogService):
 
     # ----- promotion and signatures -----
 
-    def _check(self, found: ReleaseRecord) -> Verification:
-        checked = self.signer.check(found.content, Signature(found.key_id, found.content_sha256, found.signature))
-        return Verification(release=found.id, valid=checked.valid, reason=checked.reason, algorithm=ALGORITHM,
+    def _signature(self, found: ReleaseRecord) -> Check:
+        return self.signer.check(found.content, Signature(found.key_id, found.content_sha256, found.signature))
+
+    def _check(self, found: ReleaseRecord, checked: Check | None = None) -> Verification:
+        checked = checked or self._signature(found)
+        return Verification(release=found.id, valid=checked.valid, reason=checked.english, algorithm=ALGORITHM,
                             key_id=found.key_id, content_sha256=found.content_sha256)
 
     @performs
@@ -300,11 +303,11 @@ class ReleasesService(CatalogService):
         def write(session: Session) -> Release:
             project_record, _, found = self._release(session, principal, action, project, release, writing=True)
             title = f"{found.name} {found.version}"
-            verified = self._check(found)
-            if not verified.valid:
+            checked = self._signature(found)
+            if not checked.valid:
                 raise Conflict("{title} is not promoted: its signature does not hold ({reason})",
-                               code="release_signature_invalid", detail=verified.model_dump(mode="json"),
-                               title=title, reason=verified.reason)
+                               code="release_signature_invalid", detail=self._check(found, checked).model_dump(
+                                   mode="json"), title=title, reason=checked.reason)
             if found.state == ReleaseState.rejected.value:
                 raise Conflict("{title} was rejected: it goes nowhere", code="release_rejected", title=title)
             wanted, allowed = body.environment, next_environment(found.environment)

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..atomic_files import write_atomic
+from ..errors import Phrase
+from ..i18n import N_
 
 ALGORITHM = "ed25519"
 
@@ -48,7 +50,11 @@ class Signature:
 @dataclass(frozen=True)
 class Check:
     valid: bool
-    reason: str  # why not, in English; "" when valid
+    reason: Phrase | None = None  # why not
+
+    @property
+    def english(self) -> str:
+        return str(self.reason or "")
 
 
 class ReleaseSigner:
@@ -90,12 +96,13 @@ class ReleaseSigner:
 def check(public_key: Ed25519PublicKey, expected_key_id: str, content: dict[str, Any],
           signature: Signature) -> Check:
     if signature.key_id != expected_key_id:
-        return Check(False, f"signed with key {signature.key_id}, not the platform's key {expected_key_id}")
+        return Check(False, Phrase(N_("signed with key {key}, not the platform's key {platform_key}"),
+                                   key=signature.key_id, platform_key=expected_key_id))
     if digest(content) != signature.content_sha256:
-        return Check(False, "the content is not what was signed: its SHA-256 differs from the signed one")
+        return Check(False, Phrase(N_("the content is not what was signed: its SHA-256 differs from the signed one")))
     try:
         raw = base64.b64decode(signature.value, validate=True)
         public_key.verify(raw, canonical(content))
     except (InvalidSignature, ValueError):
-        return Check(False, "the signature does not verify against the content")
-    return Check(True, "")
+        return Check(False, Phrase(N_("the signature does not verify against the content")))
+    return Check(True)
