@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from aitip.simulation import reports
+from aitip.simulation.template_words import in_words
 from panel_apps.components import format_time, role_at_least, viewer_role
 from panel_apps.evaluation_views import least_role, paragraph
 from panel_apps.language import _, ngettext
@@ -390,9 +391,9 @@ def template_html(template: dict[str, Any]) -> str:
     if template.get("created_by"):
         facts.append(_("saved by {who}").format(who=template["created_by"]))
     return (f"<div class='template-detail'><h4 style='margin:.4rem 0'>{escape(template['name'])}@"
-            f"{template['version']} · {escape(template.get('title') or '')}</h4>"
+            f"{template['version']} · {escape(in_words(template.get('title'), _))}</h4>"
             f"<p style='color:#555;margin:.2rem 0'>{escape(' · '.join(facts))}</p>"
-            f"<p style='margin:.2rem 0'>{escape(template.get('description') or '')}</p>"
+            f"<p style='margin:.2rem 0'>{escape(in_words(template.get('description'), _))}</p>"
             f"<pre class='template-yaml' style='background:#f6f8fa;padding:.6rem;max-height:28rem;overflow:auto'>"
             f"{escape(readable_yaml(template.get('yaml') or ''))}</pre></div>")
 

@@ -274,6 +274,15 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     expect(page.locator(".simulation-checks")).to_contain_text("阈值")
     assert wait_drawn(page, ".simulation-curves.family-epsilon", CURVE_BLUE) >= 40
     screenshot(page, screenshots, "simulations-verdict-zh")
+    # A shipped template's title and description in Chinese; the project's own as its author wrote them.
+    page.locator(".simulation-page-tabs .bk-tab", has_text="场景模板").click()
+    templates = page.locator(".table-simulation-templates .tabulator-row")
+    templates.filter(has_text="llm_safety").locator('[tabulator-field="template"]').click()
+    expect(page.locator(".template-detail h4")).to_contain_text("llm_safety@1 · 大语言模型安全")
+    expect(page.locator(".template-detail")).to_contain_text("向 HTTP 聊天端点")
+    templates.filter(has_text=TEMPLATE).locator('[tabulator-field="template"]').click()
+    expect(page.locator(".template-detail h4")).to_contain_text("Digits under noise and FGSM")
+    screenshot(page, screenshots, "simulations-templates-zh")
 
 
 def test_a_developer_is_told_what_the_platform_refused_then_simulates_and_sees_the_verdict(

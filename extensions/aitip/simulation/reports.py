@@ -25,6 +25,7 @@ from ..report_pages import as_dict, environment, html_to_pdf, moment, number, pa
 from .report_charts import (LOWER_IS_BETTER, METRICS, condition_label, curves, metric_label, parameter_label,
                             parse_threshold, value_text)
 from .report_method import method
+from .template_words import in_words
 
 TEMPLATE = "simulation.html"
 STATES = {"passed": N_("Passed"), "failed": N_("Failed"), "error": N_("Error"), "queued": N_("Queued"),
@@ -91,7 +92,7 @@ def _facts(simulation: dict[str, Any], template: dict[str, Any], result: dict[st
     version = template.get("version") or simulation.get("template_version")
     scenario = f"{name}@{version}" if name and version else name
     if scenario and template.get("title"):
-        scenario = f"{scenario} · {template['title']}"
+        scenario = f"{scenario} · {in_words(template['title'], _)}"
     kind = template.get("kind") or result.get("kind")
     rows = result.get("rows")
     if kind == "llm":

@@ -10,6 +10,7 @@ from ..i18n import N_
 from ..i18n import shell_gettext as _
 from ..evaluation.text import dataset_text, policy_lines
 from ..text_tables import field_lines, local_time, pad, shown_of, table
+from .template_words import in_words
 
 STATES = {"queued": N_("queued"), "running": N_("running"), "passed": N_("passed"), "failed": N_("failed"),
           "error": N_("error")}
@@ -87,9 +88,17 @@ def simulations_text(listing: dict[str, Any]) -> str:
     return (table(rows, list(rows[0])) if rows else _("(none)")) + footer
 
 
+def templates_text(listing: dict[str, Any]) -> str:
+    """The templates a project may run, a line each; the library's titles and descriptions in the shell's words."""
+    rows = [{**template, "title": in_words(template["title"], _),
+             "description": in_words(template["description"], _)} for template in listing["templates"]]
+    return table(rows, ["name", "version", "source", "kind", "title", "description", "metric", "extends"])
+
+
 def template_text(template: dict[str, Any]) -> str:
     """A scenario template: what it is, what it checks, and the whole of it as a simulation runs it (YAML)."""
-    head = _("template {name}@{version} ({source}, {kind}): {title}").format(**template)
+    head = _("template {name}@{version} ({source}, {kind}): {title}").format(
+        **{**template, "title": in_words(template["title"], _)})
     facts = {_("metric"): template["metric"], _("conditions"): ", ".join(template["conditions"]) or "-",
              _("versions"): ", ".join(str(version) for version in template["versions"])}
     if template.get("extends"):
@@ -97,7 +106,7 @@ def template_text(template: dict[str, Any]) -> str:
     if template.get("created_by"):
         facts[_("saved")] = _("by {user} at {at}").format(user=template["created_by"],
                                                          at=local_time(template["created_at"]))
-    lines = [head, template["description"], "", *field_lines(facts, list(facts), 12)]
+    lines = [head, in_words(template["description"], _), "", *field_lines(facts, list(facts), 12)]
     if template["thresholds"]:
         lines += [_("passes if:"), *(f"  - {threshold}" for threshold in template["thresholds"])]
     return "\n".join([*lines, "", _("what a simulation runs (YAML):"), template["yaml"].rstrip()])
