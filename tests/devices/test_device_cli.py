@@ -48,6 +48,10 @@ async def test_a_device_enrols_installs_and_reports(api: Any, jp_serverapp: Any,
     assert await asyncio.to_thread(cli.main, ["status", "--state-dir", str(state)]) == 0
     assert json.loads(capsys.readouterr().out) == {"active": "b", "version": "1.0.0",
                                                    "slots": {"a": None, "b": "1.0.0"}}
+    assert await asyncio.to_thread(cli.main, ["run", "--state-dir", str(state), "--once", "--wait", "0"]) == 0
+    quiet = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(event["event"], event["version"]) for event in quiet] == [("up to date", "1.0.0")], quiet
+    assert quiet[0]["next_check_in_seconds"] > 0
     status, done = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")
     assert done["state"] == "succeeded", done
 

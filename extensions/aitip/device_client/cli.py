@@ -46,7 +46,10 @@ def say(what: str, **fields: Any) -> None:
 
 
 def run(state_dir: Path, *, wait: float, once: bool) -> int:
+    """Check in until stopped. Each event is a line of JSON; "up to date" when the platform first has nothing
+    for the device (not at every poll), so a quiet log still says the device is reaching the platform."""
     updater = DeviceUpdater(load(state_dir), state_dir)
+    last_action = None
     while True:
         try:
             answer = updater.check_in(wait)
@@ -64,6 +67,10 @@ def run(state_dir: Path, *, wait: float, once: bool) -> int:
             updater.check_in()  # the report, at once
         elif answer["action"] == "stop":
             say("stopped", reason=answer.get("reason", ""))
+        elif last_action != "none":
+            say("up to date", version=updater.slots.version,
+                next_check_in_seconds=answer.get("poll_seconds"))
+        last_action = answer["action"]
         if once:
             return 0
         if wait <= 0 and answer["action"] != "update":
