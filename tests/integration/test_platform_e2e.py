@@ -55,6 +55,22 @@ def test_roles_hold_through_the_hub(platform: RunningPlatform, people: dict[str,
         assert ann.get("projects/spine-demo").json()["description"] == ""
 
 
+def test_a_person_just_approved_can_be_added_to_a_project_before_signing_in(platform: RunningPlatform,
+                                                                             people: dict[str, str]) -> None:
+    """The admin approves a sign-up, then adds the person at once: approving makes the JupyterHub user (it was
+    made only at the first sign-in, so the platform answered "no user named 'dora'")."""
+    assert platform.signup("dora", "dora-pass-1234").status_code == 200
+    with platform.api(people["ann"]) as ann:
+        assert ann.post("projects", json={"name": "welcome"}).status_code == 201
+        early = ann.post("projects/welcome/members", json={"user": "dora", "role": "viewer"})
+        assert early.status_code == 422 and early.json()["error"]["code"] == "unknown_user", early.text
+        platform.approve("dora")
+        added = ann.post("projects/welcome/members", json={"user": "dora", "role": "developer"})
+        assert added.status_code == 201, added.text
+    with platform.api(platform.token("dora", "dora-pass-1234")) as dora:
+        assert dora.get("projects/welcome").json()["my_role"] == "developer"
+
+
 def test_hub_groups_grant_project_roles(platform: RunningPlatform, people: dict[str, str]) -> None:
     with platform.hub_api(people["admin"]) as hub:
         assert hub.post("groups/vision", json={"users": ["carol"]}).status_code == 201

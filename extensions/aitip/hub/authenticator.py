@@ -7,7 +7,9 @@ import bcrypt
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.handlers import SignUpHandler as NativeSignUpHandler
+from nativeauthenticator.handlers import ToggleAuthorizationHandler as NativeToggleAuthorizationHandler
 from nativeauthenticator.orm import UserInfo
+from jupyterhub.utils import maybe_future
 from traitlets import Bool, Unicode
 
 from ..isolation.accounts import UnmappableName, account_name
@@ -74,6 +76,17 @@ class AitipSignUpHandler(NativeSignUpHandler):
         await super().post()
 
 
+class AitipToggleAuthorizationHandler(NativeToggleAuthorizationHandler):
+    """Approving a sign-up makes the JupyterHub user at once, as JupyterHub's own "Add users" does: an admin adds
+    the person to a project right after approving them, not only after their first sign-in."""
+
+    async def get(self, slug: str) -> None:  # type: ignore[override]
+        await super().get(slug)  # the admin:users check, the toggle, the redirect
+        account = UserInfo.find(self.db, slug)
+        if account is not None and account.is_authorized and self.find_user(slug) is None:
+            await maybe_future(self.authenticator.add_user(self.user_from_username(slug)))
+
+
 class AitipNativeAuthenticator(NativeAuthenticator):
     """Users sign up; an admin approves them at ``/hub/authorize``; admins log in from the start."""
 
@@ -123,6 +136,7 @@ class AitipNativeAuthenticator(NativeAuthenticator):
 
     def get_handlers(self, app: object) -> list[tuple[str, type]]:
         return [
-            (pattern, {NativeLoginHandler: AitipLoginHandler, NativeSignUpHandler: AitipSignUpHandler}.get(handler, handler))
+            (pattern, {NativeLoginHandler: AitipLoginHandler, NativeSignUpHandler: AitipSignUpHandler,
+                       NativeToggleAuthorizationHandler: AitipToggleAuthorizationHandler}.get(handler, handler))
             for pattern, handler in super().get_handlers(app)
         ]

@@ -235,7 +235,8 @@ class ProjectService(CatalogService):
         else:
             exists = await self.directory.group_exists(member_name)
         if not exists:
-            raise InvalidInput(N_("JupyterHub has no user named {member_name!r}") if kind is MemberKind.user else
+            raise InvalidInput(N_("JupyterHub has no user named {member_name!r} (someone who signed up is one once "
+                                  "an admin approves them at /hub/authorize)") if kind is MemberKind.user else
                                N_("JupyterHub has no group named {member_name!r}"),
                                code=f"unknown_{kind.value}", member_name=member_name)
 
