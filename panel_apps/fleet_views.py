@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from aitip.i18n import N_
+from aitip.releases.rollout_words import message_said
 from panel_apps import charts
 from panel_apps.language import _
 from panel_apps.release_views import badge
@@ -37,7 +38,7 @@ def device_rollouts_frame(rollouts: list[dict[str, Any]]) -> pd.DataFrame:
                      "state": device_rollout_badge(rollout["state"]), "group": f"{current['group']} "
                      f"({min(rollout['group_index'], len(waves) - 1) + 1} / {len(waves)})",
                      "installed": f"{sum(w['installed'] for w in waves)} / {sum(w['devices'] for w in waves)}",
-                     "message": rollout["message"]})
+                     "message": message_said(rollout["message"], _)})
     return pd.DataFrame(rows, columns=DEVICE_ROLLOUT_COLUMNS)
 
 

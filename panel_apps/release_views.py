@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from aitip.i18n import N_
+from aitip.releases.rollout_words import message_said
 from aitip.releases.text import step_text
 from panel_apps.components import format_time, role_at_least, viewer_role
 from panel_apps.evaluation_views import least_role
@@ -216,7 +217,7 @@ def rollouts_frame(rollouts: list[dict[str, Any]]) -> pd.DataFrame:
              "versions": f"v{rollout['stable_version']} → v{rollout['canary_version']}",
              "state": rollout_badge(rollout["state"]), "weight": rollout["weight"],
              "step": f"{min(rollout['step'] + 1, len(rollout['steps']))} / {len(rollout['steps'])}",
-             "message": rollout["message"]} for rollout in rollouts]
+             "message": message_said(rollout["message"], _)} for rollout in rollouts]
     return pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
 
 

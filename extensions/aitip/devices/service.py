@@ -26,6 +26,7 @@ from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize, project_row, refuse_if_archived
 from ..releases import reads as releases
+from ..releases import rollout_words as words
 from ..releases.firmware import FirmwareStore
 from ..releases.signing import ReleaseSigner
 from .fleet_control import ActiveRollout, FleetController
@@ -379,7 +380,7 @@ class DevicesService(CatalogService):
                             action: str) -> DeviceRollout:
         """No device starts installing until it is resumed (installs under way finish and report)."""
         return await self._change(principal, project, rollout, action, "pause", "paused", ("running",),
-                                  f"paused at {utcnow():%Y-%m-%d %H:%M:%S} UTC")
+                                  words.PAUSED_AT.format(at=f"{utcnow():%Y-%m-%d %H:%M:%S}"))
 
     @performs
     async def resume_rollout(self, principal: Principal | None, project: str, rollout: int, *,

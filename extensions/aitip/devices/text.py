@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..i18n import shell_gettext as _
+from ..releases.rollout_words import message_said
 from ..text_tables import cell, field_lines, local_time, table
 
 
@@ -104,7 +105,7 @@ def device_rollout_text(rollout: dict[str, Any]) -> str:
                  target=rollout["target"], poll_seconds=rollout["poll_seconds"], user=rollout["created_by"],
                  at=local_time(rollout["created_at"]))]
     if rollout.get("message"):
-        lines.append(rollout["message"])
+        lines.append(message_said(rollout["message"], _))
     ended = rollout["state"] == "succeeded"
     rows = []
     for index, wave in enumerate(waves):

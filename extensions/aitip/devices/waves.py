@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..releases import rollout_words as words
+
 # A device's update in a rollout: handed out, then installed or failed; stopped when an emergency stop withdrew it.
 ASSIGNED, INSTALLED, FAILED, STOPPED = "assigned", "installed", "failed", "stopped"
 
@@ -90,15 +92,15 @@ class RolloutProgress:
             size, counts = len(wave.members), wave.counts
             if size and counts[FAILED] * 100 > wave.error_threshold * size:
                 self.state = outcome.state = "stopped"
-                self.message = (f"emergency stop: {counts[FAILED]} of {size} devices of group {wave.group!r} failed "
-                                f"to install it, above its error threshold of {wave.error_threshold} %")
+                self.message = words.EMERGENCY_STOP.format(failed=counts[FAILED], size=size, group=repr(wave.group),
+                                                           threshold=wave.error_threshold)
                 self.stop()
                 break
             if size and counts[INSTALLED] * 100 < wave.success_threshold * size:
                 break
             if self.group_index + 1 == len(self.waves):
                 self.state = outcome.state = "succeeded"
-                self.message = f"every group reached its success threshold ({len(self.waves)})"
+                self.message = words.EVERY_GROUP_DONE.format(groups=len(self.waves))
                 break
             self.group_index += 1
         return outcome

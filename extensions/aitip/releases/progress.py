@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import rollout_words as words
 from .rollout_models import Step
 
 ACTIVE = ("progressing", "paused")
@@ -58,21 +59,23 @@ def _judge(step: Step, measured: Measured) -> tuple[str, list[str]]:
     rules = step.analysis
     assert rules is not None
     if measured.requests < rules.min_requests:
-        return "inconclusive", [f"{measured.requests} canary requests, fewer than the {rules.min_requests} needed"]
+        return "inconclusive", [words.TOO_FEW_REQUESTS.format(requests=measured.requests, needed=rules.min_requests)]
     failures, unlabelled = [], []
     for condition in rules.conditions:
         if condition.metric == "accuracy":
             assert condition.min is not None
             if measured.labelled < condition.min_labelled:
-                unlabelled.append(f"{measured.labelled} labelled rows, fewer than the {condition.min_labelled} "
-                                  "needed to judge accuracy")
+                unlabelled.append(words.TOO_FEW_LABELS.format(labelled=measured.labelled,
+                                                              needed=condition.min_labelled))
             elif measured.accuracy is not None and measured.accuracy < condition.min:
-                failures.append(f"accuracy {measured.accuracy:.4g} is below {condition.min:.4g}")
+                failures.append(words.ACCURACY_BELOW.format(value=f"{measured.accuracy:.4g}",
+                                                            bound=f"{condition.min:.4g}"))
             continue
         assert condition.max is not None
         value = measured.error_rate if condition.metric == "error_rate" else measured.latency_p99_ms
         if value is not None and value > condition.max:
-            failures.append(f"{condition.metric} {value:.4g} is above {condition.max:.4g}")
+            failures.append(words.METRIC_ABOVE.format(metric=condition.metric, value=f"{value:.4g}",
+                                                      bound=f"{condition.max:.4g}"))
     if failures:
         return "failed", failures
     return ("inconclusive", unlabelled) if unlabelled else ("passed", [])
@@ -108,7 +111,7 @@ def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measu
             outcome.progress = replace(_next(current, now), weight=step.set_weight)
         elif step.pause is not None:
             if step.pause.seconds is None:
-                outcome.progress = replace(current, state="paused", message="paused until promoted")
+                outcome.progress = replace(current, state="paused", message=words.PAUSED_UNTIL_PROMOTED)
             elif now >= current.step_started_at + timedelta(seconds=step.pause.seconds):
                 outcome.progress = _next(current, now)
             else:
@@ -130,18 +133,18 @@ def advance(steps: list[Step], progress: Progress, now: datetime, measure: Measu
             if failed > rules.failure_limit:
                 outcome.weights.append(0)
                 outcome.progress = replace(current, state="degraded", weight=0,
-                                           message="aborted by analysis: " + "; ".join(failures))
+                                           message=words.ABORTED_BY_ANALYSIS.format(
+                                               failures=words.FAILURES_JOINED.join(failures)))
             elif verdict == "inconclusive":
-                outcome.progress = replace(current, state="paused",
-                                           message="analysis inconclusive: " + "; ".join(failures) +
-                                           "; promote to go on, or abort")
+                outcome.progress = replace(current, state="paused", message=words.INCONCLUSIVE.format(
+                    failures=words.FAILURES_JOINED.join(failures)))
             elif len(done) + 1 >= rules.count:
                 outcome.progress = _next(current, now)
             else:
                 outcome.progress = current
                 break
     if outcome.progress.state == "progressing" and outcome.progress.step >= len(steps):
-        outcome.progress = replace(outcome.progress, state="completed", message="the canary takes all the traffic")
+        outcome.progress = replace(outcome.progress, state="completed", message=words.COMPLETED)
     return outcome
 
 
@@ -155,7 +158,7 @@ def promote(steps: list[Step], progress: Progress, now: datetime, *, full: bool 
         raise Refused(f"a {progress.state} rollout cannot be promoted")
     if full:
         return Outcome(replace(progress, state="completed", step=len(steps), step_started_at=now, weight=100,
-                               message="promoted fully by hand"), [100])
+                               message=words.PROMOTED_FULLY), [100])
     resumed = replace(progress, state="progressing", message="")
     if progress.step < len(steps) and steps[progress.step].set_weight is None:
         resumed = _next(resumed, now)
@@ -165,7 +168,7 @@ def promote(steps: list[Step], progress: Progress, now: datetime, *, full: bool 
 def abort(progress: Progress) -> Outcome:
     if progress.state not in ACTIVE:
         raise Refused(f"a {progress.state} rollout cannot be aborted")
-    return Outcome(replace(progress, state="degraded", weight=0, message="aborted by hand"), [0])
+    return Outcome(replace(progress, state="degraded", weight=0, message=words.ABORTED_BY_HAND), [0])
 
 
 def retry(progress: Progress, now: datetime) -> Outcome:
@@ -177,5 +180,4 @@ def retry(progress: Progress, now: datetime) -> Outcome:
 def rollback(progress: Progress) -> Outcome:
     if progress.state == "rolled_back":
         raise Refused("the rollout is rolled back already")
-    return Outcome(replace(progress, state="rolled_back", weight=0,
-                           message="rolled back by hand: the stable version takes all the traffic"), [0])
+    return Outcome(replace(progress, state="rolled_back", weight=0, message=words.ROLLED_BACK), [0])

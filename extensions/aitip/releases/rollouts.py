@@ -25,6 +25,7 @@ from ..operations.actions import performs
 from ..projects.access import authorize, project_row, refuse_if_archived
 from ..serving import reads as serving_reads
 from . import progress as machine
+from . import rollout_words as words
 from .models import ReleaseKind, ReleaseState
 from .rollout_models import AnalysisRun, PromoteBody, Rollout, RolloutList, RolloutListQuery, RolloutStart, Step
 from .notices import ReleaseNotices
@@ -170,7 +171,7 @@ class RolloutService(CatalogService):
         if weight:
             checked = self.signer.check(facts["content"], facts["signature"])
             if not checked.valid:
-                return f"the release's signature does not hold ({checked.english})"
+                return words.SIGNATURE_BROKEN.format(reason=checked.english)
         acting = Principal(facts["acting_as"]["name"], frozenset(facts["acting_as"].get("groups", [])),
                            bool(facts["acting_as"].get("is_admin")))
         weights = {str(facts["stable"]): 100 - weight, str(facts["canary"]): weight}
@@ -178,7 +179,7 @@ class RolloutService(CatalogService):
             await self.serving.set_traffic(acting, facts["project"], facts["endpoint"],
                                            TrafficSet(weights=weights), action=SERVING_DEPLOY)
         except AitipError as error:
-            return f"the endpoint's traffic could not be set: {error.message}"
+            return words.TRAFFIC_NOT_SET.format(error=error.message)
         return ""
 
     def _persist(self, session: Session, rollout_id: int, progress_now: machine.Progress, actor: str,

@@ -11,6 +11,7 @@ from typing import Any
 from ..i18n import N_
 from ..i18n import shell_gettext as _
 from ..text_tables import field_lines, local_time, table
+from .rollout_words import failures_said, message_said
 
 
 def shipped(release: dict[str, Any]) -> str:
@@ -99,7 +100,7 @@ def rollout_text(rollout: dict[str, Any]) -> str:
              _("canary version {canary} at {weight} %, stable version {stable}").format(
                  canary=rollout["canary_version"], weight=rollout["weight"], stable=rollout["stable_version"])]
     if rollout.get("message"):
-        lines.append(rollout["message"])
+        lines.append(message_said(rollout["message"], _))
     lines.append("")
     for index, step in enumerate(steps):
         mark = "✓" if index < rollout["step"] else "▶" if index == rollout["step"] else " "
@@ -107,7 +108,8 @@ def rollout_text(rollout: dict[str, Any]) -> str:
     runs = [{_("step"): run["step"] + 1, _("at"): local_time(run["at"]), _("requests"): run["requests"],
              _("errors"): run["errors"], _("error rate"): _ratio(run["error_rate"]),
              _("p99 ms"): _ratio(run["latency_p99_ms"], 1, ""), _("accuracy"): _ratio(run.get("accuracy")),
-             _("outcome"): run["outcome"] + (": " + "; ".join(run["failures"]) if run["failures"] else "")}
+             _("outcome"): run["outcome"] + (": " + "; ".join(failures_said(run["failures"], _))
+                                             if run["failures"] else "")}
             for run in rollout["analysis_runs"]]
     if runs:
         lines += ["", table(runs, list(runs[0]))]
