@@ -173,3 +173,11 @@ def test_any_name_can_be_a_value_of_a_message(name: str) -> None:
     assert error.message == "use the black_box one" and error.phrase.values == {name: "black_box"}
     assert str(InvalidValue("use the {%s} one" % name, **{name: "x"})) == "use the x one"
     assert Phrase("use the {%s} one" % name, **{name: "y"}).english == "use the y one"
+
+
+def test_a_list_of_phrases_is_joined_as_the_language_joins_lists() -> None:
+    parts = [Phrase(N_("{name} ({type})"), name="width", type="double"), "count"]
+    assert str(errors.Listed(parts)) == "width (double), count"
+    assert errors.Listed(parts).in_language("zh_CN") == "width（double）、count"
+    assert errors.Listed(parts, errors.CLAUSE_SEPARATOR).in_language("zh_CN") == "width（double）；count"
+    assert errors.Listed(parts, errors.CLAUSE_SEPARATOR).in_language("en") == "width (double); count"

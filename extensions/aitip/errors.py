@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .i18n import N_
+
 
 class Phrase:
     """A part of a message that is translated too: a word the message chooses, a validation error's reason.
@@ -54,17 +56,23 @@ class Phrase:
             return self.english
 
 
-class Listed(Phrase):
-    """Parts written one after another (``a, b, c``), each a :class:`Phrase` translated in its turn."""
+# How parts of a list are joined (``a, b``; clauses ``a; b``): in Chinese 、 and ；.
+LIST_SEPARATOR = N_(", ")
+CLAUSE_SEPARATOR = N_("; ")
 
-    def __init__(self, parts: list[Any], separator: str = ", ") -> None:
+
+class Listed(Phrase):
+    """Parts written one after another (``a, b, c``), each a :class:`Phrase` translated in its turn, and so is
+    the separator (:data:`LIST_SEPARATOR` or :data:`CLAUSE_SEPARATOR`)."""
+
+    def __init__(self, parts: list[Any], separator: str = LIST_SEPARATOR) -> None:
         super().__init__("")
         self.parts, self.separator = parts, separator
         self.english = separator.join(str(part) for part in parts)
 
     def in_language(self, language: str | None) -> str:
-        return self.separator.join(part.in_language(language) if isinstance(part, Phrase) else str(part)
-                                   for part in self.parts)
+        return Phrase(self.separator).in_language(language).join(
+            part.in_language(language) if isinstance(part, Phrase) else str(part) for part in self.parts)
 
 
 class InvalidValue(ValueError):

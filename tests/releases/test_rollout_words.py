@@ -36,7 +36,7 @@ def test_an_abort_by_analysis_reads_in_chinese_with_each_broken_condition() -> N
     assert aborted.message == ("aborted by analysis: error_rate 0.15 is above 0.01; latency_p99_ms 180 is above "
                                "150; accuracy 0.7 is below 0.9")
     assert message_said(aborted.message, ZH) == ("分析后中止：error_rate 0.15 高于 0.01；latency_p99_ms 180 高于 150；"
-                                                  "准确率 0.7 低于 0.9").replace("；", "; ")
+                                                  "准确率 0.7 低于 0.9")
     assert message_said(aborted.message, i18n.translator("en").gettext) == aborted.message
 
 

@@ -160,7 +160,7 @@ async def test_a_bad_request_to_a_column_model_names_the_columns(
     ("tensor", "invocations", json.dumps({"inputs": [["a"]]}).encode(),
      "输入不是 float64 数值；应为形状为 (N, 64) 的 float64 张量"),
     ("columns", "invocations", json.dumps({"dataframe_records": [{"width": 1.0}]}).encode(),
-     "缺少列 count；应为列 width（double）, count（long）"),
+     "缺少列 count；应为列 width（double）、count（long）"),
     ("tensor", "v1/models/digits:predict", _oip(), "没有路由 '/v1/models/digits:predict'"),
 ])
 async def test_a_refusal_is_in_the_language_the_caller_reads(model_dirs: dict[str, Path], model: str, path: str,

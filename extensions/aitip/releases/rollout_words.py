@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..errors import CLAUSE_SEPARATOR
 from ..i18n import N_, said_from_templates, template_pattern
 
 # A service rollout (releases.progress, releases.rollouts).
@@ -24,7 +25,7 @@ TOO_FEW_REQUESTS = N_("{requests} canary requests, fewer than the {needed} neede
 TOO_FEW_LABELS = N_("{labelled} labelled rows, fewer than the {needed} needed to judge accuracy")
 ACCURACY_BELOW = N_("accuracy {value} is below {bound}")
 METRIC_ABOVE = N_("{metric} {value} is above {bound}")
-FAILURES_JOINED = "; "
+FAILURES_JOINED = CLAUSE_SEPARATOR
 # A device rollout (devices.waves, devices.service).
 EMERGENCY_STOP = N_("emergency stop: {failed} of {size} devices of group {group} failed to install it, above its "
                     "error threshold of {threshold} %")
@@ -51,7 +52,7 @@ def message_said(message: str, say: Callable[[str], str]) -> str:
         if found:
             values = found.groupdict()
             if "failures" in values:
-                values["failures"] = FAILURES_JOINED.join(
+                values["failures"] = say(FAILURES_JOINED).join(
                     failures_said(values["failures"].split(FAILURES_JOINED), say))
             return say(template).format(**values)
     return message

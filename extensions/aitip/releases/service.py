@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from ..audit import record
 from ..catalog.base import utcnow
 from ..catalog.service import CatalogService
-from ..errors import Conflict, InvalidInput, Listed, NotFound, PermissionDenied, Phrase, ServiceUnavailable
+from ..errors import (CLAUSE_SEPARATOR, Conflict, InvalidInput, Listed, NotFound, PermissionDenied, Phrase,
+                      ServiceUnavailable)
 from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
@@ -189,7 +190,7 @@ class ReleasesService(CatalogService):
                         "{name} {version} lacks the evidence the project's release policy asks for: {missing}",
                         code="evidence_missing", detail=[m.model_dump(mode="json") for m in found.missing],
                         name=body.name, version=body.version,
-                        missing=Listed(found.said, "; "))
+                        missing=Listed(found.said, CLAUSE_SEPARATOR))
                 subject = {"model": body.model, "model_version": body.model_version, "model_run_id": run_id,
                            "dataset": body.dataset, "dataset_version": found.dataset_version}
                 found_evidence = [item.model_dump(mode="json") for item in found.evidence]
