@@ -4,7 +4,7 @@ releases API's own models."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -119,6 +119,7 @@ def test_a_rollouts_steps_and_its_analysis_chart() -> None:
     assert steps.count("data-where='done'") == 3 and "data-where='current'" in steps and "pause until promoted" in steps
     assert frame.loc[0, "versions"] == "v1 → v2" and frame.loc[0, "step"] == "4 / 5"
     assert chart.css_classes == ["rollout-analysis", "runs-1"] and chart.yaxis[0].axis_label == "error rate"
+    assert chart.x_range.end - chart.x_range.start == timedelta(minutes=2)  # one run: not an axis of microseconds
     assert empty.css_classes == ["rollout-analysis", "empty"]
     assert list(releases_frame([release()]).columns)[:3] == ["id", "release", "kind"]
 
