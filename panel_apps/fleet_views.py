@@ -95,5 +95,5 @@ def fleet_figure(fleet: dict[str, Any] | None) -> Any:
                                                                   (_(DEVICE_STATE_WORDS[state]), f"@{state}")]))
     chart.x_range.start = 0
     chart.xaxis.ticker = AdaptiveTicker(min_interval=1)  # whole devices
-    chart.legend.location = "bottom_right"
+    chart.add_layout(chart.legend[0], "right")  # beside the bars: inside, it covered the longest one
     return chart

@@ -75,6 +75,7 @@ def test_the_fleet_chart_stacks_devices_per_version_by_state() -> None:
     source = chart.renderers[0].data_source.data
     assert source["idle"] == [4, 0] and source["failed"] == [1, 0] and source["registered"] == [0, 2]
     assert "empty" in empty.css_classes
+    assert chart.right == [chart.legend[0]] and chart.center.count(chart.legend[0]) == 0  # beside the bars
 
 
 def test_a_test_run_reads_as_a_link_of_the_evidence_chain() -> None:
