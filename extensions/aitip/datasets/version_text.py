@@ -21,8 +21,9 @@ def version_text(v: dict[str, Any]) -> str:
     lines = [f"{v['dataset']} v{v['version']}  " + _("{format}, {rows}, {bytes} bytes, {files}").format(
                  format=v["format"], rows=counted, bytes=v["bytes"], files=files),
              _("tag:        {tag}").format(tag=_cell(v["tag"])),
-             _("registered: by {author} at {at}").format(author=v["author"], at=_cell(v["created_at"]))
-             + (f": {v['message']}" if v["message"] else ""),
+             (_("registered: by {author} at {at}: {message}") if v["message"] else
+              _("registered: by {author} at {at}")).format(author=v["author"], at=_cell(v["created_at"]),
+                                                          message=v["message"]),
              *([_("from:       {source}").format(source=v["derived_from"])] if v.get("derived_from") else []),
              *([_("restored:   from v{version}").format(version=v["restored_from"])] if v.get("restored_from") else [])]
     duplicates = quality.get("duplicates")
