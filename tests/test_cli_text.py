@@ -74,3 +74,16 @@ def test_an_empty_list_still_says_what_was_asked(monkeypatch: pytest.MonkeyPatch
     usage = {"by": "user", "since": None, "until": None, "total_gpu_hours": 0.0, "items": []}
     assert human(usage, "resources.usage") == "(none)\nby: user  since: -  until: -  total_gpu_hours: 0.0"
     assert human({"items": [], "total": 0, "next_page_token": None}, "sweeps.list") == "(none)"
+
+
+def test_a_registered_version_counts_its_rows_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from aitip.cli_data import registered_text
+
+    monkeypatch.setenv("AITIP_LANG", "en")
+    version = SimpleNamespace(dataset="users", version=1, rows=1, bytes=11, tag="datasets/lab/users/v1")
+    assert registered_text(version) == "users v1 registered (1 row, 11 bytes, tag datasets/lab/users/v1)"
+    assert "(2 rows," in registered_text(SimpleNamespace(**{**vars(version), "rows": 2}))
+    monkeypatch.setenv("AITIP_LANG", "zh_CN")
+    assert registered_text(version) == "users v1 已登记（1 行，11 字节，标签 datasets/lab/users/v1）"

@@ -10,6 +10,7 @@ from typing import Any
 from .cli_common import client_for, emit
 from .datasets.version_text import version_text
 from .i18n import shell_gettext as _
+from .i18n import shell_ngettext as ngettext
 from .text_tables import table
 
 DATASET_COLUMNS = ["name", "latest_version", "versions", "created_by", "created_at"]
@@ -26,9 +27,15 @@ def cmd_data_add(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         version = _datasets(client).add(args.project, args.name, args.path, message=args.message,
                                         format=args.format)
-    emit(args, version, lambda v: _("{dataset} v{version} registered ({rows} rows, {bytes} bytes, tag {tag})").format(
-        dataset=v.dataset, version=v.version, rows=v.rows if v.rows is not None else "-", bytes=v.bytes, tag=v.tag))
+    emit(args, version, registered_text)
     return 0
+
+
+def registered_text(version: Any) -> str:
+    rows = ngettext("{count} row", "{count} rows", version.rows).format(count=version.rows) \
+        if version.rows is not None else _("rows unknown")
+    return _("{dataset} v{version} registered ({rows}, {bytes} bytes, tag {tag})").format(
+        dataset=version.dataset, version=version.version, rows=rows, bytes=version.bytes, tag=version.tag)
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:

@@ -810,6 +810,29 @@ def test_damaged_csv_is_a_format_error(tmp_path, name) -> None:
         compute_quality_report(path, "csv")
 
 
+# Header cells the reader would name for itself (``column2``) or rename (``a_1``), so the registered columns would
+# not be the ones a notebook reading the file sees.
+CSV_HEADERS = {
+    "trailing-comma": (b"a,b,\n1,2,\n3,4,\n", "column 3 of the CSV header has no name (a trailing comma on each "
+                                             "line?): name it, or remove the column"),
+    "blank-name": (b"a, ,c\n1,2,3\n", "column 2 of the CSV header has no name"),
+    "a-name-twice": (b"a,b,a\n1,2,3\n", "the CSV header names the column 'a' twice"),
+}
+
+
+@pytest.mark.parametrize("name", list(CSV_HEADERS))
+def test_a_csv_header_without_a_name_or_with_one_twice_is_refused(tmp_path, name) -> None:
+    content, message = CSV_HEADERS[name]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(DatasetFormatError, match=re.escape(message)) as refused:
+        compute_quality_report(path, "csv")
+    assert refused.value.phrase.in_language("zh_CN") != str(refused.value)
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(b'"a,b",b\n1,2\n')  # a comma inside a quoted name is no empty cell
+    assert [column.name for column in compute_quality_report(quoted, "csv").columns] == ["a,b", "b"]
+
+
 @pytest.mark.parametrize("content", [b'{"a": 1}\n{"a": 2\n{"a": 3}\n', b'{"a": "caf\xe9"}\n', b'[{"a": 1}]\n',
                                      b'{"a": 1}\n5\n'],
                          ids=["malformed", "invalid-utf8", "an-array", "a-line-no-object"])

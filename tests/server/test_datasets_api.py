@@ -129,6 +129,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
     # One ragged row: DuckDB's sniffer took "a,b" for a preamble and kept a table of columns 1,2,3 and no rows.
     ("ann", "lab", "users", "users.csv", b"a,b\n1,2,3\n", 422, "bad_dataset_file"),
     ("ann", "lab", "users", "users.jsonl", b'[{"a": 1}, {"a": 2}]\n', 422, "bad_dataset_file"),  # not JSONL
+    # A trailing comma: the reader named the empty column "column2" (a notebook's pandas says "Unnamed: 2").
+    ("ann", "lab", "users", "users.csv", b"a,b,\n1,2,\n", 422, "bad_dataset_file"),
     ("ann", "lab", "users", "data.parquet", b"PAR1 truncated", 422, "bad_dataset_file"),
     ("ann", "lab", "pets", "pets.zip", _zip({"../escape.png": b"x"}), 422, "unsafe_archive"),
     ("ann", "lab", "pets", "pets.zip", _zip({"/abs.png": b"x"}), 422, "unsafe_archive"),

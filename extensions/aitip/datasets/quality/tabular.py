@@ -149,6 +149,29 @@ def _format_error(fmt: str, path: Path, error: BaseException) -> DatasetFormatEr
                               fmt=fmt, format_hints=Phrase(_FORMAT_HINTS[fmt]), detail_text=detail)
 
 
+def check_csv_header(path: Path) -> None:
+    """A header cell without a name (a trailing comma on every line) or a name given twice: refused, as the
+    reader would invent or change a name (``column2``, ``a_1``) that a notebook reading the file never sees."""
+    import csv
+
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (UnicodeDecodeError, csv.Error):
+        return  # the reader says what is wrong with the file itself
+    for position, name in enumerate(header, start=1):
+        if not name.strip():
+            raise DatasetFormatError("column {position} of the CSV header has no name (a trailing comma on each "
+                                     "line?): name it, or remove the column", detail={"format": "csv",
+                                                                                      "column": position},
+                                     position=position)
+    named = [name.strip() for name in header]
+    twice = next((name for index, name in enumerate(named) if name in named[:index]), None)
+    if twice is not None:
+        raise DatasetFormatError("the CSV header names the column {name!r} twice: give each column its own name",
+                                 detail={"format": "csv", "column": twice}, name=twice)
+
+
 def _reader_sql(fmt: str, path: str, full_type_scan: bool) -> str:
     literal = "'" + path.replace("'", "''") + "'"
     sample = ", sample_size = -1" if full_type_scan else ""
@@ -207,6 +230,8 @@ def compute_quality_report(path: str | os.PathLike[str], format: TabularFormat, 
         raise FileNotFoundError(f"no file at {source_path}")
     if source_path.stat().st_size == 0:
         raise DatasetFormatError("the {format} file is empty", format=format)
+    if format == "csv":
+        check_csv_header(source_path)
     threads = threads or min(4, os.cpu_count() or 1)
     workdir = Path(tempfile.mkdtemp(prefix="aitip-quality-"))
     database = ":memory:" if format == "parquet" else str(workdir / "quality.duckdb")
