@@ -41,10 +41,10 @@ def analysis_figure(rollout: dict[str, Any]) -> Any:
     from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
     from bokeh.plotting import figure
 
-    runs = [run for run in rollout.get("analysis_runs") or [] if parse_time(run["at"]) is not None]
-    if not runs:
+    timed = [(at, run) for run in rollout.get("analysis_runs") or [] if (at := parse_time(run["at"])) is not None]
+    if not timed:
         return charts.empty_figure(_("No analysis has run yet."), "rollout-analysis")
-    times = [parse_time(run["at"]) for run in runs]
+    times, runs = [at for at, _run in timed], [run for _at, run in timed]
     margin = max(LEAST_MARGIN, (max(times) - min(times)) / 10)
     metric = measured_metric(rollout)
     label = {"error_rate": _("error rate"), "latency_p99_ms": _("p99 latency (ms)"), "accuracy": _("accuracy")}[metric]

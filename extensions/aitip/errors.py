@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .i18n import N_
+from .i18n import ENGLISH, N_, normalize, translator
 
 
 class Phrase:
@@ -41,8 +41,6 @@ class Phrase:
     def in_language(self, language: str | None) -> str:
         """The template translated into ``language`` and filled with the values (each phrase among them
         translated too); the English where the language is English or the translation does not fit the values."""
-        from .i18n import ENGLISH, normalize, translator
-
         chosen = normalize(language)
         if chosen is None or chosen == ENGLISH or not self.template:
             return self.english

@@ -15,58 +15,37 @@ from typing import Any
 from .i18n import N_
 from .i18n import shell_gettext as _
 
-# Fields the CLI's tables and views show, by their API name.
-LABELS = {
-    "metric": N_("metric"), "baseline": N_("baseline"), "change": N_("change"),
-    "id": N_("id"), "name": N_("name"), "display_name": N_("display_name"), "description": N_("description"),
-    "project": N_("project"), "role": N_("role"), "my_role": N_("my_role"), "archived": N_("archived"),
-    "created_by": N_("created_by"), "created_at": N_("created_at"), "updated_at": N_("updated_at"),
-    "kind": N_("kind"), "added_by": N_("added_by"), "added_at": N_("added_at"), "owner": N_("owner"),
-    "state": N_("state"), "reason": N_("reason"), "notebook_name": N_("notebook_name"),
-    "notebook_sha256": N_("notebook_sha256"), "kernel": N_("kernel"), "parameters": N_("parameters"),
-    "resources": N_("resources"), "attempt": N_("attempt"), "max_attempts": N_("max_attempts"),
-    "priority": N_("priority"), "mlflow_run_id": N_("mlflow_run_id"), "submitted_at": N_("submitted_at"),
-    "started_at": N_("started_at"), "finished_at": N_("finished_at"), "dataset": N_("dataset"),
-    "version": N_("version"), "latest_version": N_("latest_version"), "versions": N_("versions"),
-    "format": N_("format"), "rows": N_("rows"), "bytes": N_("bytes"), "files": N_("files"), "author": N_("author"),
-    "message": N_("message"), "tag": N_("tag"), "trial": N_("trial"), "job": N_("job"), "value": N_("value"),
-    "column": N_("column"), "type": N_("type"), "missing": N_("missing"), "distinct": N_("distinct"),
-    "range": N_("range"), "class": N_("class"), "images": N_("images"), "status": N_("status"),
-    "user": N_("user"), "groups": N_("groups"),
-    "active": N_("active"), "after": N_("after"), "automatic": N_("automatic"), "batch_sizes": N_("batch_sizes"),
-    "before": N_("before"), "canary_version": N_("canary_version"), "condition": N_("condition"),
-    "conditions": N_("conditions"), "content_md5": N_("content_md5"), "device": N_("device"),
-    "direction": N_("direction"), "endpoint": N_("endpoint"), "events": N_("events"),
-    "experiment_id": N_("experiment_id"), "filename": N_("filename"), "gpu_hours": N_("gpu_hours"),
-    "how": N_("how"), "index": N_("index"), "job_id": N_("job_id"), "jobs": N_("jobs"),
-    "latency_ms": N_("latency_ms"), "lifecycle_stage": N_("lifecycle_stage"), "mode": N_("mode"),
-    "model": N_("model"), "next_environment": N_("next_environment"), "objective": N_("objective"),
-    "parallelism": N_("parallelism"), "parameter": N_("parameter"), "prefix": N_("prefix"),
-    "protocol": N_("protocol"), "release": N_("release"), "release_id": N_("release_id"),
-    "run_count": N_("run_count"), "running_jobs": N_("running_jobs"), "secret": N_("secret"),
-    "sensitive_columns": N_("sensitive_columns"), "stable_version": N_("stable_version"), "step": N_("step"),
-    "strategy": N_("strategy"), "tags": N_("tags"), "thresholds": N_("thresholds"), "timestamp": N_("timestamp"),
-    "title": N_("title"), "trials": N_("trials"), "triton_name": N_("triton_name"), "unreadable": N_("unreadable"),
-    "updated_by": N_("updated_by"), "url": N_("url"), "algorithm": N_("algorithm"),
-    "archived_at": N_("archived_at"), "callback_secret": N_("callback_secret"), "callback_url": N_("callback_url"),
-    "columns": N_("columns"), "content_sha256": N_("content_sha256"), "error": N_("error"), "errors": N_("errors"),
-    "key_id": N_("key_id"), "masked_columns": N_("masked_columns"), "pending_bytes": N_("pending_bytes"),
-    "public_key_pem": N_("public_key_pem"), "quality_rules": N_("quality_rules"), "revoked_at": N_("revoked_at"),
-    "stored": N_("stored"), "valid": N_("valid"),
-    "total": N_("total"), "best_job_id": N_("best_job_id"), "best_value": N_("best_value"),
-    "created_trials": N_("created_trials"), "key": N_("key"), "total_points": N_("total_points"),
-    "more_classes": N_("more_classes"), "bytes_delta": N_("bytes_delta"), "content_changed": N_("content_changed"),
-    "dvc_diff": N_("dvc_diff"), "from_version": N_("from_version"), "row_delta": N_("row_delta"),
-    "rows_after": N_("rows_after"), "rows_before": N_("rows_before"), "to_version": N_("to_version"),
-    "extends": N_("extends"), "source": N_("source"), "tolerance": N_("tolerance"),
-    "environment": N_("environment"), "by": N_("by"), "total_gpu_hours": N_("total_gpu_hours"),
-    "at": N_("at"), "since": N_("since"), "until": N_("until"),
-}
+# Fields the CLI's tables and views show, by their API name, which is also the catalog's word for its title.
+LABELS = frozenset({
+    N_("metric"), N_("baseline"), N_("change"), N_("id"), N_("name"), N_("display_name"), N_("description"),
+    N_("project"), N_("role"), N_("my_role"), N_("archived"), N_("created_by"), N_("created_at"), N_("updated_at"),
+    N_("kind"), N_("added_by"), N_("added_at"), N_("owner"), N_("state"), N_("reason"), N_("notebook_name"),
+    N_("notebook_sha256"), N_("kernel"), N_("parameters"), N_("resources"), N_("attempt"), N_("max_attempts"),
+    N_("priority"), N_("mlflow_run_id"), N_("submitted_at"), N_("started_at"), N_("finished_at"), N_("dataset"),
+    N_("version"), N_("latest_version"), N_("versions"), N_("format"), N_("rows"), N_("bytes"), N_("files"),
+    N_("author"), N_("message"), N_("tag"), N_("trial"), N_("job"), N_("value"), N_("column"), N_("type"),
+    N_("missing"), N_("distinct"), N_("range"), N_("class"), N_("images"), N_("status"), N_("user"), N_("groups"),
+    N_("active"), N_("after"), N_("automatic"), N_("batch_sizes"), N_("before"), N_("canary_version"),
+    N_("condition"), N_("conditions"), N_("content_md5"), N_("device"), N_("direction"), N_("endpoint"),
+    N_("events"), N_("experiment_id"), N_("filename"), N_("gpu_hours"), N_("how"), N_("index"), N_("job_id"),
+    N_("jobs"), N_("latency_ms"), N_("lifecycle_stage"), N_("mode"), N_("model"), N_("next_environment"),
+    N_("objective"), N_("parallelism"), N_("parameter"), N_("prefix"), N_("protocol"), N_("release"),
+    N_("release_id"), N_("run_count"), N_("running_jobs"), N_("secret"), N_("sensitive_columns"),
+    N_("stable_version"), N_("step"), N_("strategy"), N_("tags"), N_("thresholds"), N_("timestamp"), N_("title"),
+    N_("trials"), N_("triton_name"), N_("unreadable"), N_("updated_by"), N_("url"), N_("algorithm"),
+    N_("archived_at"), N_("callback_secret"), N_("callback_url"), N_("columns"), N_("content_sha256"), N_("error"),
+    N_("errors"), N_("key_id"), N_("masked_columns"), N_("pending_bytes"), N_("public_key_pem"),
+    N_("quality_rules"), N_("revoked_at"), N_("stored"), N_("valid"), N_("total"), N_("best_job_id"),
+    N_("best_value"), N_("created_trials"), N_("key"), N_("total_points"), N_("more_classes"), N_("bytes_delta"),
+    N_("content_changed"), N_("dvc_diff"), N_("from_version"), N_("row_delta"), N_("rows_after"), N_("rows_before"),
+    N_("to_version"), N_("extends"), N_("source"), N_("tolerance"), N_("environment"), N_("by"),
+    N_("total_gpu_hours"), N_("at"), N_("since"), N_("until"),
+})
 
 
 def label(field: str) -> str:
     """A field's name as a person reads it in the shell's language."""
-    return _(LABELS[field]) if field in LABELS else field
+    return _(field) if field in LABELS else field
 
 
 def width(text: str) -> int:

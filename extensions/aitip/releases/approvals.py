@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import Phrase
+from ..errors import Listed, Phrase
 from ..i18n import N_
 from ..identity.roles import Role
 
@@ -55,10 +55,7 @@ def place(stages: Sequence[Stage], ordered: bool, approvals: Sequence[int], *, d
     for index in candidates:
         if role.at_least(stages[index].role):
             return Placement(index)
-    roles = sorted({stages[index].role.value for index in candidates})
-    needed: str | Phrase = roles[0]
-    for other in roles[1:]:
-        needed = Phrase(N_("{either} or {other}"), either=needed, other=other)
+    needed = Listed(sorted({stages[index].role.value for index in candidates}), N_(" or "))
     return Placement(None, Phrase(N_("the next approval stage needs the {needed} role; you are {role}") if ordered else
                                   N_("an open approval stage needs the {needed} role; you are {role}"),
                                   needed=needed, role=role.value), forbidden=True)
