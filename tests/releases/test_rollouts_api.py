@@ -286,7 +286,8 @@ async def test_an_agent_takes_a_model_from_training_to_a_completed_canary_over_m
                           {"set_weight": 100}]}, progress_callback=on_progress)
     assert done["state"] == "completed" and done["weight"] == 100, done
     assert [run["outcome"] for run in done["analysis_runs"]] == ["passed"] * 3, done["analysis_runs"]
-    assert progress[0] == f"rollouts.start {done['id']}: progressing (1)" and progress[-1].endswith(": completed")
+    assert progress[0] == f"rollouts.start {done['id']}: progressing (step 2 of 7, weight 5 %)"
+    assert progress[-1].endswith(": completed")
     assert await weights(api) == {1: 0, 2: 100}
 
 

@@ -43,6 +43,7 @@ MAX_WAIT_SECONDS = 3600
 # each second); and the states that end it.
 FOLLOW: dict[str, tuple[str, str, str | None]] = {
     "jobs.submit": ("jobs.get", "job", "jobs"), "jobs.retry": ("jobs.get", "job", "jobs"),
+    "jobs.rerun": ("jobs.get", "job", "jobs"),
     "sweeps.create": ("sweeps.get", "sweep", None),
     "registrations.create": ("registrations.get", "registration", "registrations"),
     "evaluations.create": ("evaluations.get", "evaluation", "evaluations"),
@@ -230,12 +231,24 @@ async def _follow(services: Any, caller: Any, row: Operation, values: dict[str, 
             last = (state, step)
             count += 1
             if progress is not None:
-                shown = f"{state} ({step})" if step and state not in FINISHED else state
-                await progress(float(count), None, f"{row.name} {handle['id']}: {shown}")
+                await progress(float(count), None, f"{row.name} {handle['id']}: {_where(current)}")
         if state in FINISHED or time.monotonic() >= deadline:
             return current
         await _changed(services, row, int(handle["id"]), min(1.0, max(0.0, deadline - time.monotonic())))
         current = as_content(await invoke(services, reader, caller, path))
+
+
+def _where(current: dict[str, Any]) -> str:
+    """A followed handle's state as its progress says it: with the step it is at (a registration's ``quality``,
+    a rollout's ``step 3 of 7, weight 20 %``, counted from 1 where the API counts from 0) until it ends."""
+    state, step = str(current.get("state")), current.get("step")
+    if not step or state in FINISHED:
+        return state
+    steps = current.get("steps")
+    where = f"step {step + 1} of {len(steps)}" if isinstance(step, int) and isinstance(steps, list) else str(step)
+    if isinstance(current.get("weight"), int):
+        where += f", weight {current['weight']} %"
+    return f"{state} ({where})"
 
 
 async def _changed(services: Any, row: Operation, handle_id: int, timeout: float) -> None:
