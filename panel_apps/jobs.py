@@ -160,6 +160,9 @@ class JobView:
         if job.get("retry_of"):
             retried = escape(_("job {job}").format(job=job["retry_of"]))
             items.append((_("retry of"), f"<a href='./jobs?job={job['retry_of']}'>{retried}</a>"))
+        if job.get("rerun_of"):
+            rerun = escape(_("job {job}").format(job=job["rerun_of"]))
+            items.append((_("rerun of"), f"<a href='./jobs?job={job['rerun_of']}'>{rerun}</a>"))
         if job.get("failed_cell"):
             cell = job["failed_cell"]
             items.append((_("failed cell"), f"{cell['index']}: {escape(cell.get('ename') or '')} "

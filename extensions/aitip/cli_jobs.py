@@ -11,8 +11,8 @@ from typing import Any
 
 from .cli_common import add_callback_options, callback_of, client_for, emit, show_made_secret
 from .i18n import shell_gettext as _
-from .jobs.text import job_text
-from .text_tables import number, shown_of, table
+from .jobs.text import job_text, sweep_text
+from .text_tables import shown_of, table
 
 JOB_COLUMNS = ["id", "project", "owner", "state", "notebook_name", "attempt", "submitted_at", "reason"]
 
@@ -65,30 +65,49 @@ def _follow(client: Any, job_id: int) -> int:
     return 0 if job.state.value == "succeeded" else 1
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _parameters_of(args: argparse.Namespace) -> dict[str, Any]:
     parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
     parameters.update({name: value for name, value in args.raw_parameter or []})
-    tags = dict(tag.split("=", 1) for tag in args.tag or [] if "=" in tag)
+    return parameters
+
+
+def _tags_of(args: argparse.Namespace) -> dict[str, str]:
+    return dict(tag.split("=", 1) for tag in args.tag or [] if "=" in tag)
+
+
+def _queued(args: argparse.Namespace, client: Any, job: Any) -> int:
+    """What ``run`` and ``jobs rerun`` do with the job they made: say so, or follow it or wait for its end."""
+    show_made_secret(job.callback_secret)
+    if not (args.follow or args.wait):
+        emit(args, job, lambda j: _("job {job} queued in {project} (kernel {kernel}); follow it with: "
+                                    "aitip jobs logs -f {job}").format(job=j.id, project=j.project, kernel=j.kernel))
+        return 0
+    print(_("[job {job}] submitted to {project}").format(job=job.id, project=job.project), file=sys.stderr)
+    if args.follow:
+        code = _follow(client, job.id)
+    else:
+        code = 0 if client.wait_job(job.id).state.value == "succeeded" else 1
+    if args.json:
+        print(json.dumps(client.get_job(job.id).model_dump(mode="json"), indent=2))
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     with client_for(args) as client:
-        job = client.submit_job(args.project, args.notebook, parameters=parameters, kernel=args.kernel,
+        job = client.submit_job(args.project, args.notebook, parameters=_parameters_of(args), kernel=args.kernel,
                                 cpus=args.cpus, gpus=args.gpus, priority=args.priority,
-                                timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=tags,
+                                timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=_tags_of(args),
                                 code_version=git_version(args.notebook), inputs=args.input or (),
                                 callback=callback_of(args))
-        show_made_secret(job.callback_secret)
-        if not (args.follow or args.wait):
-            emit(args, job, lambda j: _("job {job} queued in {project} (kernel {kernel}); follow it with: "
-                                        "aitip jobs logs -f {job}").format(job=j.id, project=j.project,
-                                                                           kernel=j.kernel))
-            return 0
-        print(_("[job {job}] submitted to {project}").format(job=job.id, project=job.project), file=sys.stderr)
-        if args.follow:
-            code = _follow(client, job.id)
-        else:
-            code = 0 if client.wait_job(job.id).state.value == "succeeded" else 1
-        if args.json:
-            print(json.dumps(client.get_job(job.id).model_dump(mode="json"), indent=2))
-        return code
+        return _queued(args, client, job)
+
+
+def cmd_jobs_rerun(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        job = client.rerun_job(args.job, parameters=_parameters_of(args), inputs=args.input, cpus=args.cpus,
+                               gpus=args.gpus, priority=args.priority, timeout_seconds=args.timeout,
+                               tags=_tags_of(args), callback=callback_of(args))
+        return _queued(args, client, job)
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
@@ -159,19 +178,6 @@ def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
         raise refused from None
 
 
-def _sweep_view(sweep: Any) -> str:
-    head = _("sweep {sweep} ({strategy}) in {project}: {state}, {created}/{trials} trials, {direction} "
-             "{objective}").format(sweep=sweep.id, strategy=sweep.strategy, project=sweep.project, state=sweep.state,
-                                   created=sweep.created_trials, trials=sweep.trials, direction=sweep.direction,
-                                   objective=sweep.objective)
-    best = (_("best: {value} from job {job} with {parameters}").format(
-        value=number(sweep.best_value), job=sweep.best_job_id, parameters=json.dumps(sweep.best_parameters))
-            if sweep.best_job_id else _("best: none yet"))
-    rows = [{"job": t.job_id, "trial": t.index, "state": t.state.value, "value": number(t.value),
-             "parameters": json.dumps(t.parameters)} for t in sweep.trial_jobs]
-    return "\n".join([head, best, "", table(rows, ["trial", "job", "state", "value", "parameters"])])
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
     space = dict(args.space)
     parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
@@ -179,19 +185,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep = client.create_sweep(args.project, args.notebook, space=space, objective=args.objective,
                                     direction="minimize" if args.minimize else "maximize", strategy=args.strategy,
                                     trials=args.trials, parallelism=args.parallel, parameters=parameters,
-                                    seed=args.seed, kernel=args.kernel,
+                                    seed=args.seed, kernel=args.kernel, job=args.job, inputs=args.input,
                                     callback=callback_of(args))
         show_made_secret(sweep.callback_secret)
         if args.wait:
             sweep = client.wait_sweep(sweep.id)
-    emit(args, sweep, _sweep_view)
+    emit(args, sweep, lambda shown: sweep_text(shown.model_dump(mode="json")))
     return 0 if sweep.state in ("running", "succeeded") else 1
 
 
 def cmd_sweeps_show(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         sweep = client.get_sweep(args.sweep)
-    emit(args, sweep, _sweep_view)
+    emit(args, sweep, lambda shown: sweep_text(shown.model_dump(mode="json")))
     return 0
 
 
@@ -219,7 +225,11 @@ def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str
     run.set_defaults(func=cmd_run)
 
     sweep = commands.add_parser("sweep", parents=[common], help=_("search a notebook's parameters with trial jobs"))
-    sweep.add_argument("notebook", help=_("path to the .ipynb file"))
+    sweep.add_argument("notebook", nargs="?", help=_("path to the .ipynb file (or --job)"))
+    sweep.add_argument("--job", "-j", type=int, help=_("search this job's notebook instead, with its settings"))
+    sweep.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
+                       help=_("a dataset version every trial reads (repeatable; without @VERSION: the latest when "
+                              "the sweep starts); with --job, default: the job's"))
     sweep.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
     sweep.add_argument("--space", "-s", action="append", required=True, metavar="NAME=KIND:SPEC", type=parse_dimension,
                        help=_("a parameter's search space, e.g. {examples}").format(
@@ -246,7 +256,7 @@ def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str
     sweep_show.set_defaults(func=cmd_sweeps_show)
     groups = {"sweeps": sweep_commands}
 
-    jobs = commands.add_parser("jobs", parents=[common], help=_("list, follow, cancel and retry jobs"))
+    jobs = commands.add_parser("jobs", parents=[common], help=_("list, follow, cancel, retry and rerun jobs"))
     job_commands = jobs.add_subparsers(dest="job_command", required=True, metavar="ACTION")
     job_list = job_commands.add_parser("list", parents=[common], help=_("the jobs you may see, newest first"))
     job_list.add_argument("--project", "-P", help=_("only this project's jobs"))
@@ -260,6 +270,26 @@ def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str
         sub = job_commands.add_parser(verb, parents=[common], help=text)
         sub.add_argument("job", type=int, help=_("the job's id"))
         sub.set_defaults(func=func, command_name=verb)
+    rerun = job_commands.add_parser("rerun", parents=[common], help=_(
+        "run a job's notebook again as your new job, changing parameters, inputs or settings"))
+    rerun.add_argument("job", type=int, help=_("the job's id"))
+    rerun.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help=_("a parameter to change; VALUE is read as JSON when it parses, else as text"))
+    rerun.add_argument("-r", "--raw-parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help=_("a parameter to change whose VALUE is always text"))
+    rerun.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
+                       help=_("read this dataset version instead of the job's (repeatable; without @VERSION: the "
+                              "latest); default: the versions the job read"))
+    rerun.add_argument("--cpus", type=float, help=_("CPU cores it needs"))
+    rerun.add_argument("--gpus", type=int, help=_("GPUs it needs"))
+    rerun.add_argument("--priority", type=int, help=_("0-100: higher runs first"))
+    rerun.add_argument("--timeout", type=int, help=_("seconds before the job is stopped"))
+    rerun.add_argument("--tag", action="append", metavar="KEY=VALUE", help=_("a tag to add or change (repeatable)"))
+    add_callback_options(rerun, "job")
+    rerun.add_argument("--follow", "-f", action="store_true", help=_("stream the job's output until it ends"))
+    rerun.add_argument("--wait", "-w", action="store_true",
+                       help=_("wait for the job to end (exit 1 unless it succeeds)"))
+    rerun.set_defaults(func=cmd_jobs_rerun)
     logs = job_commands.add_parser("logs", parents=[common], help=_("a job's output and state changes"))
     logs.add_argument("job", type=int, help=_("the job's id"))
     logs.add_argument("--follow", "-f", action="store_true", help=_("keep printing until the job ends"))

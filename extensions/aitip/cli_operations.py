@@ -42,7 +42,7 @@ HAND_WRITTEN = {
     "members.list": "projects members list", "members.add": "projects members add",
     "members.update": "projects members set-role", "members.remove": "projects members remove",
     "jobs.list": "jobs list", "jobs.submit": "run", "jobs.get": "jobs show", "jobs.cancel": "jobs cancel",
-    "jobs.retry": "jobs retry", "jobs.events": "jobs logs", "jobs.notebook": "jobs notebook",
+    "jobs.retry": "jobs retry", "jobs.rerun": "jobs rerun", "jobs.events": "jobs logs", "jobs.notebook": "jobs notebook",
     "sweeps.create": "sweep", "sweeps.get": "sweeps show",
 }
 # Shorter names a group of commands also answers to (``aitip eval create ... --wait``).
@@ -284,7 +284,8 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 # ----- what a person reads -----
 
 # Answers a domain writes out itself for a person (by the answer model's name): "module:function" of its JSON.
-HUMAN_TEXT = {"Evaluation": "aitip.evaluation.text:evaluation_text",
+HUMAN_TEXT = {"Sweep": "aitip.jobs.text:sweep_text",
+              "Evaluation": "aitip.evaluation.text:evaluation_text",
               "EvaluationDetail": "aitip.evaluation.text:evaluation_text",
               "Simulation": "aitip.simulation.text:simulation_text",
               "SimulationDetail": "aitip.simulation.text:simulation_text",

@@ -344,6 +344,25 @@ class Client:
     def retry_job(self, job_id: int) -> Job:
         return self._typed(Job, "POST", f"jobs/{int(job_id)}/retry")
 
+    def rerun_job(self, job_id: int, *, parameters: dict[str, Any] | None = None,
+                  inputs: Iterable[str | dict[str, Any]] | None = None, cpus: float | None = None,
+                  gpus: int | None = None, memory_mb: int | None = None, priority: int | None = None,
+                  timeout_seconds: int | None = None, tags: dict[str, str] | None = None,
+                  callback: dict[str, str] | None = None) -> Job:
+        """Run job ``job_id``'s notebook again as your new job, changing what is given: ``parameters`` by name,
+        ``inputs`` instead of its dataset versions (``"digits"``: the latest, ``"digits@2"``), resources,
+        priority, timeout, ``tags`` added; the rest as that job had it."""
+        body: dict[str, Any] = {"parameters": parameters or {}, "tags": tags or {}}
+        if inputs is not None:
+            body["inputs"] = [parse_input(item) for item in inputs]
+        if cpus is not None or gpus is not None or memory_mb is not None:
+            body["resources"] = {k: v for k, v in {"cpus": cpus, "gpus": gpus, "memory_mb": memory_mb}.items()
+                                 if v is not None}
+        for name, value in (("priority", priority), ("timeout_seconds", timeout_seconds), ("callback", callback)):
+            if value is not None:
+                body[name] = value
+        return self._typed(Job, "POST", f"jobs/{int(job_id)}/rerun", json_body=body)
+
     def record_job_input(self, job_id: int, dataset: str, version: int) -> Job:
         """Inside job ``job_id`` (with its own credential): it read this dataset version (lineage)."""
         return self._typed(Job, "POST", f"jobs/{job_id}/inputs", json_body={"dataset": dataset, "version": version})
@@ -394,23 +413,28 @@ class Client:
 
     # ----- sweeps -----
 
-    def create_sweep(self, project: str, notebook: str | Path | dict[str, Any], *, space: dict[str, dict[str, Any]],
-                     objective: str, direction: str = "maximize", strategy: str = "tpe", trials: int | None = None,
-                     parallelism: int = 2, parameters: dict[str, Any] | None = None, seed: int = 0,
-                     kernel: str | None = None, **options: Any) -> Sweep:
-        """Search ``space`` ({name: {"type": "loguniform", "low": .., "high": ..}, ...}) for the best ``objective``."""
+    def create_sweep(self, project: str, notebook: str | Path | dict[str, Any] | None = None, *,
+                     space: dict[str, dict[str, Any]], objective: str, direction: str = "maximize",
+                     strategy: str = "tpe", trials: int | None = None, parallelism: int = 2,
+                     parameters: dict[str, Any] | None = None, seed: int = 0, kernel: str | None = None,
+                     job: int | None = None, inputs: Iterable[str | dict[str, Any]] | None = None,
+                     **options: Any) -> Sweep:
+        """Search ``space`` ({name: {"type": "loguniform", "low": .., "high": ..}, ...}) for the best ``objective``,
+        in ``notebook`` (a path or the document) or in job ``job``'s notebook (its settings kept). ``inputs``:
+        dataset versions every trial reads (``"digits"``: the latest when the sweep starts)."""
         if isinstance(notebook, (str, Path)):
-            document = json.loads(Path(notebook).read_text(encoding="utf-8"))
+            document: dict[str, Any] | None = json.loads(Path(notebook).read_text(encoding="utf-8"))
             options.setdefault("notebook_name", Path(notebook).name)
         else:
             document = notebook
-        body: dict[str, Any] = {"project": project, "notebook": document, "space": space, "objective": objective,
+        body: dict[str, Any] = {"project": project, "space": space, "objective": objective,
                                 "direction": direction, "strategy": strategy, "parallelism": parallelism,
                                 "parameters": parameters or {}, "seed": seed, **options}
-        if trials is not None:
-            body["trials"] = trials
-        if kernel:
-            body["kernel"] = kernel
+        for name, value in (("notebook", document), ("job", job), ("trials", trials), ("kernel", kernel)):
+            if value is not None:
+                body[name] = value
+        if inputs is not None:
+            body["inputs"] = [parse_input(item) for item in inputs]
         return self._typed(Sweep, "POST", "sweeps", json_body=body)
 
     def get_sweep(self, sweep_id: int) -> Sweep:

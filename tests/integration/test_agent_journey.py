@@ -1,7 +1,8 @@
 """An agent's journey through the real hub, proxy and platform service: the MCP SDK's own ``Client`` over
 streamable HTTP at ``/services/aitip/mcp``, with a hub API token, as a developer's agent would work (find
-the project, register a dataset version, train on it, follow progress, read and compare the runs, start a
-sweep) and as a viewer's agent, which is offered no write tool and is refused the one it calls anyway."""
+the project, register a dataset version, train on it, follow progress, read and compare the runs, train again
+on a newer version without holding the notebook, start a sweep) and as a viewer's agent, which is offered no
+write tool and is refused the one it calls anyway."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ pytest.importorskip("mcp")
 
 PROJECT = "agent-lab"
 PASSWORDS = {"devi": "devi-pass-1234", "vick": "vick-pass-1234"}  # the developer's agent, the viewer's
-WRITE_TOOLS = {"registrations_create", "jobs_submit", "sweeps_create", "jobs_cancel", "jobs_retry"}
+WRITE_TOOLS = {"registrations_create", "jobs_submit", "sweeps_create", "jobs_cancel", "jobs_retry", "jobs_rerun"}
 JOB_WAIT_SECONDS = 240  # a job's kernel start, imports and training on a loaded 2-core machine, with room
 
 
@@ -141,13 +142,35 @@ async def _developer_journey(platform: RunningPlatform, token: str) -> None:
         assert set(comparison["metrics"]["test_accuracy"]) == set(run_ids)
         assert all(len(comparison["curves"]["test_accuracy"][run_id]) == 3 for run_id in run_ids)
 
+        # New rows arrive: version 2, and the first training again on it with the better rate, from the job alone.
+        grown = data + b"".join(data.splitlines(keepends=True)[1:41])
+        registration = answer(await client.call_tool("registrations_create", {
+            "project": PROJECT, "dataset": "points", "filename": "points.csv",
+            "content_base64": base64.b64encode(grown).decode(), "wait_seconds": 120}))
+        assert registration["version"] == 2, registration
+        better = max(comparison["runs"], key=lambda r: comparison["metrics"]["test_accuracy"][r["run_id"]])
+        rate = float(better["params"]["learning_rate"])
+        again = answer(await client.call_tool("jobs_rerun", {
+            "job": jobs[0]["id"], "parameters": {"learning_rate": rate},
+            "inputs": [{"dataset": "points"}], "wait_seconds": JOB_WAIT_SECONDS},
+            progress_callback=follower("rerun")))
+        assert again["state"] == "succeeded", (again["state"], again["reason"])
+        assert (again["rerun_of"], again["notebook_sha256"]) == (jobs[0]["id"], jobs[0]["notebook_sha256"])
+        assert again["parameters"] == {**jobs[0]["parameters"], "learning_rate": rate}
+        assert [(i["dataset"], i["version"]) for i in again["inputs"]] == [("points", 2)]
+        assert progress["rerun"][-1] == f"jobs.rerun {again['id']}: succeeded"
+        retrained = answer(await client.call_tool("runs_get", {"run": again["mlflow_run_id"]}))
+        assert retrained["params"]["learning_rate"] == better["params"]["learning_rate"]
+
+        # A sweep of that job's notebook, named by the job: its settings and dataset version, two rates searched.
         sweep = answer(await client.call_tool("sweeps_create", {
-            "project": PROJECT, "notebook": TRAIN_ON_DATASET, "notebook_name": "train_points.ipynb",
-            "parameters": {"dataset": "points", "epochs": 2},
+            "project": PROJECT, "job": again["id"], "parameters": {"epochs": 2},
             "space": {"learning_rate": {"type": "grid", "values": [0.05, 0.2]}}, "strategy": "grid",
             "parallelism": 2, "objective": "test_accuracy", "direction": "maximize",
             "wait_seconds": 2 * JOB_WAIT_SECONDS}, progress_callback=follower("sweep")))
         assert sweep["state"] == "succeeded", (sweep["state"], sweep["reason"])
+        assert (sweep["job"], sweep["parameters"]) == (again["id"], {"dataset": "points", "epochs": 2})
+        assert [(i["dataset"], i["version"]) for i in sweep["inputs"]] == [("points", 2)]
         assert sorted(trial["parameters"]["learning_rate"] for trial in sweep["trial_jobs"]) == [0.05, 0.2]
         assert all(trial["state"] == "succeeded" and trial["value"] is not None for trial in sweep["trial_jobs"])
         assert sweep["best_value"] == max(trial["value"] for trial in sweep["trial_jobs"])

@@ -14,7 +14,7 @@ from aitip.identity.principal import Principal
 from aitip.jobs.models import SweepCreate
 from aitip.jobs.sweeps import SweepController, SweepService, grid_point, grid_size, random_point, tpe_point
 from aitip.experiments.job_tracker import MlflowTracker
-from tests.jobs.conftest import ANN, make_platform
+from tests.jobs.conftest import ANN, BOB, make_platform
 from tests.support.notebooks import notebook
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 1e-1}, "hidden": {"type": "choice", "values": [32, 64]},
@@ -142,3 +142,90 @@ def test_trials_are_submitted_with_the_creators_standing() -> None:
         Principal("gil", groups=frozenset({"ml", "vision"}))
     assert trial_submitter("root", {"submitted_as": {"groups": [], "admin": True}}).is_admin
     assert trial_submitter("old", {}) == Principal("old")  # sweeps created before the standing was kept
+
+
+def test_a_sweep_names_one_notebook() -> None:
+    from pydantic import ValidationError
+
+    space = {"x": {"type": "grid", "values": [1.0]}}
+    for sources in ({}, {"notebook": SCORED, "job": 1}):
+        with pytest.raises(ValidationError, match="give the notebook"):
+            SweepCreate(project="lab", space=space, objective="score", **sources)
+
+
+@pytest.mark.asyncio
+async def test_a_sweep_of_a_jobs_notebook_keeps_its_settings_and_pins_the_inputs(tmp_path: Path) -> None:
+    """A job's notebook searched without sending it: the job's fixed parameters (not the searched one), name and
+    resources; the trials all read the dataset version that was the latest when the sweep started, even after a
+    newer one arrives."""
+    from aitip.datasets.job_inputs import DatasetJobInputs
+    from aitip.datasets.registry import DataRegistry
+    from aitip.datasets.service import DatasetService
+    from aitip.jobs.models import JobInput, JobSubmit, Resources
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.sqlite'}", tmp_path / "mlartifacts")
+    platform = await make_platform(tmp_path, tracker=tracker)
+    datasets = DatasetService(platform.catalog, DataRegistry(tmp_path / "registry"), tmp_path / "staging")
+    platform.jobs.inputs = platform.worker.inputs = DatasetJobInputs(datasets)
+    sweeps = SweepService(platform.catalog, platform.jobs)
+    platform.worker.sweeps = SweepController(platform.catalog, platform.jobs, tracker)
+
+    async def register(rows: bytes) -> None:
+        upload = datasets.start_upload("points.csv")
+        upload.write(rows)
+        upload.finish()
+        await datasets.register(ANN, "lab", "points", upload)
+
+    try:
+        await register(b"a,label\n1,0\n")
+        job = await platform.jobs.submit(ANN, JobSubmit(
+            project="lab", notebook=SCORED, notebook_name="score.ipynb", parameters={"x": 1.0, "label": "j"},
+            resources=Resources(cpus=0.5), inputs=[JobInput(dataset="points")]))
+        await register(b"a,label\n1,0\n2,1\n")
+        space = {"x": {"type": "grid", "values": [2.0, 3.0]}}
+        mine = await sweeps.create(BOB, SweepCreate(project="lab", job=job.id, space=space, strategy="grid",
+                                                    objective="score"))
+        assert (mine.job, mine.parameters, [(i.dataset, i.version) for i in mine.inputs]) == (
+            job.id, {"label": "j"}, [("points", 1)])  # the job's own version
+        newest = await sweeps.create(ANN, SweepCreate(project="lab", job=job.id, space=space, strategy="grid",
+                                                      objective="score", parameters={"label": "k"},
+                                                      inputs=[JobInput(dataset="points")]))
+        assert [(i.dataset, i.version) for i in newest.inputs] == [("points", 2)]
+        await register(b"a,label\n1,0\n2,1\n3,0\n")  # after the sweep started: its trials do not read it
+        await platform.worker.start()
+        deadline = time.monotonic() + 180
+        for created, version, label in ((newest, 2, "k"), (mine, 1, "j")):
+            while (sweep := await sweeps.get(ANN, created.id)).state == "running":
+                assert time.monotonic() < deadline, sweep
+                await asyncio.sleep(0.5)
+            assert sweep.state == "succeeded", sweep.reason
+            assert sweep.best_parameters == {"label": label, "x": 3.0}
+            for trial in sweep.trial_jobs:
+                ran = await platform.jobs.get(ANN, trial.job_id)
+                assert (ran.notebook_name, ran.resources["cpus"]) == ("score.ipynb", 0.5)
+                assert [(i.dataset, i.version, i.how) for i in ran.inputs] == [("points", version, "declared")]
+    finally:
+        await platform.worker.stop()
+        datasets.registry.close()
+        platform.catalog.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_sweep_of_a_job_elsewhere_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    from aitip.errors import NotFound
+    from aitip.jobs.models import JobSubmit
+    from aitip.projects.models import ProjectCreate
+
+    platform = await make_platform(tmp_path)
+    sweeps = SweepService(platform.catalog, platform.jobs)
+    try:
+        await platform.projects.create(ANN, ProjectCreate(name="other"))
+        elsewhere = await platform.jobs.submit(ANN, JobSubmit(project="other", notebook=SCORED))
+        space = {"x": {"type": "grid", "values": [2.0]}}
+        with pytest.raises(InvalidInput, match="is in project 'other', not 'lab'"):
+            await sweeps.create(ANN, SweepCreate(project="lab", job=elsewhere.id, space=space, objective="score"))
+        with pytest.raises(NotFound):  # bob is not in "other": the job does not exist for him
+            await sweeps.create(BOB, SweepCreate(project="lab", job=elsewhere.id, space=space, objective="score"))
+        assert (await sweeps.list(ANN, "lab")).total == 0
+    finally:
+        platform.catalog.dispose()

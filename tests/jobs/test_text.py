@@ -1,9 +1,10 @@
-"""A job as ``aitip jobs show`` writes it for a person, from the API's own answer."""
+"""A job as ``aitip jobs show`` writes it for a person, and a sweep as ``aitip sweeps show`` does, from the
+API's own answers."""
 
 from __future__ import annotations
 
-from aitip.jobs.models import Job
-from aitip.jobs.text import job_text
+from aitip.jobs.models import Job, Sweep
+from aitip.jobs.text import job_text, sweep_text
 from aitip.text_tables import elapsed
 
 
@@ -35,6 +36,8 @@ def test_a_job_reads_as_what_ran_on_what_for_how_long_and_why_it_failed() -> Non
     assert lines[6].startswith("times:      submitted 2026-12-0") and lines[6].endswith(
         "; started after 2.5 s; ended after 3 min")
     assert lines[7:10] == ["MLflow run: f5587aac", "retry of:   job 6", "reason:     cell 3 raised ValueError"]
+    assert "rerun of" not in job_text(job())
+    assert "rerun of:   job 5" in job_text(job(retry_of=None, rerun_of=5))
     assert lines[-4:] == ["failed cell 3:", "raise ValueError('no')", "", "ValueError: no"]
 
 
@@ -47,3 +50,23 @@ def test_a_queued_job_says_only_when_it_was_submitted() -> None:
 
 def test_spans_of_time_drop_the_units_that_are_zero() -> None:
     assert [elapsed(s) for s in (6.54, 60, 200, 3600, 7500)] == ["6.5 s", "1 min", "3 min 20 s", "1 h", "2 h 5 min"]
+
+
+def test_a_sweep_of_a_jobs_notebook_says_which_job_and_what_its_trials_read() -> None:
+    sweep = Sweep.model_validate({
+        "id": 3, "project": "vision", "owner": "carol", "state": "running", "strategy": "grid",
+        "space": {"lr": {"type": "grid", "values": [0.1, 0.3]}}, "parameters": {"epochs": 2}, "trials": 2,
+        "parallelism": 2, "objective": "accuracy", "direction": "maximize", "created_trials": 2, "best_job_id": 9,
+        "best_value": 0.95, "best_parameters": {"epochs": 2, "lr": 0.3}, "mlflow_run_id": None, "reason": None,
+        "created_at": "2026-12-07T04:00:00Z", "finished_at": None, "job": 7,
+        "inputs": [{"dataset": "digits", "version": 2, "how": "declared"}],
+        "trial_jobs": [{"job_id": 8, "index": 0, "parameters": {"epochs": 2, "lr": 0.1}, "state": "succeeded",
+                        "value": 0.9}, {"job_id": 9, "index": 1, "parameters": {"epochs": 2, "lr": 0.3},
+                                        "state": "succeeded", "value": 0.95}]}).model_dump(mode="json")
+    lines = sweep_text(sweep).splitlines()
+    assert lines[:3] == ["sweep 3 (grid) in vision: running, 2/2 trials, maximize accuracy",
+                         "notebook of job 7; reads digits v2",
+                         'best: 0.95 from job 9 with {"epochs": 2, "lr": 0.3}']
+    assert lines[-1].split() == ["1", "9", "succeeded", "0.95", '{"epochs":', "2,", '"lr":', "0.3}"]
+    plain = sweep_text({**sweep, "job": None, "inputs": [], "best_job_id": None})
+    assert "notebook of job" not in plain and "best: none yet" in plain

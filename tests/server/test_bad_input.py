@@ -253,6 +253,11 @@ SPECIAL: list[tuple[str, str, bytes | None, dict[str, str], dict[str, str], int,
     ("POST", "projects/alpha/members", b'{"user": "bob", "group": "g", "role": "viewer"}', {}, {}, 422,
      "invalid_input"),
     ("POST", "projects/alpha/members", b'{"role": "viewer"}', {}, {}, 422, "invalid_input"),
+    # A sweep searches one notebook: the document or a job's.
+    ("POST", "sweeps", b'{"project": "alpha", "objective": "y", "space": {"x": {"type": "grid", "values": [1]}}}',
+     {}, {}, 422, "invalid_input"),
+    ("POST", "sweeps", b'{"project": "alpha", "notebook": ' + NOTEBOOK + b', "job": 1, "objective": "y", '
+     b'"space": {"x": {"type": "grid", "values": [1]}}}', {}, {}, 422, "invalid_input"),
     # A path value that can never name a project.
     ("GET", "projects/NOT-A-NAME", None, {}, {}, 404, "not_found"),
     # Past SQLite's integers these were 500s (found by the OpenAPI test's generated requests).

@@ -94,6 +94,8 @@ CASES: dict[str, Case] = {
     "jobs.get": Case(),
     "jobs.cancel": Case(),
     "jobs.retry": Case(),
+    "jobs.rerun": Case(body={"parameters": {"x": 2}, "inputs": [{"dataset": "base", "version": 1}],
+                             "priority": 60, "tags": {"why": "again"}}, needs=DATA),
     "jobs.events": Case(query={"after": 0}),
     "jobs.notebook": Case(needs=("executed",)),
     "jobs.record_input": Case(body={"dataset": "base", "version": 1}, needs=DATA),

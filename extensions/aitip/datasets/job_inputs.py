@@ -21,18 +21,22 @@ class DatasetJobInputs(JobInputs):
     def __init__(self, datasets: DatasetService) -> None:
         self.datasets = datasets
 
+    @staticmethod
+    def _version(session: Session, project_id: int, item: JobInput) -> tuple[Any, Any]:
+        dataset = DatasetService._find(session, project_id, item.dataset)
+        if dataset is None:
+            raise InvalidInput("input dataset {dataset!r} does not exist in the job's project",
+                               code="unknown_dataset", dataset=item.dataset)
+        try:
+            return dataset, DatasetService._load_version(session, dataset, item.version)
+        except NotFound as missing:
+            raise InvalidInput(missing.message, code="unknown_dataset_version") from None
+
     def record(self, session: Session, project_id: int, job_id: int, items: Sequence[JobInput],
                how: str = "declared") -> list[RecordedInput]:
         recorded = []
         for item in items:
-            dataset = DatasetService._find(session, project_id, item.dataset)
-            if dataset is None:
-                raise InvalidInput("input dataset {dataset!r} does not exist in the job's project",
-                                   code="unknown_dataset", dataset=item.dataset)
-            try:
-                version = DatasetService._load_version(session, dataset, item.version)
-            except NotFound as missing:
-                raise InvalidInput(missing.message, code="unknown_dataset_version") from None
+            dataset, version = self._version(session, project_id, item)
             new = session.scalar(select(JobInputRecord).where(JobInputRecord.job_id == job_id,
                                                               JobInputRecord.dataset_version_id == version.id)) is None
             if new:
@@ -40,6 +44,13 @@ class DatasetJobInputs(JobInputs):
             recorded.append(RecordedInput(dataset=dataset.name, version=version.version, new=new))
         session.flush()
         return recorded
+
+    def pin(self, session: Session, project_id: int, items: Sequence[JobInput]) -> list[JobInput]:
+        pinned = []
+        for item in items:
+            dataset, version = self._version(session, project_id, item)
+            pinned.append(JobInput(dataset=dataset.name, version=version.version))
+        return pinned
 
     def refs(self, session: Session, job_ids: Iterable[int]) -> dict[int, list[JobInputRef]]:
         wanted = sorted(set(job_ids))

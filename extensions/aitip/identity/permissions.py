@@ -62,6 +62,8 @@ PERMISSIONS: dict[str, Permission] = _table(
                "Cancel a job: its owner, or a maintainer for anyone's"),
     Permission("job.retry", _P.project, Role.developer,
                "Re-run a job's exact snapshot as a new job: its owner, or a maintainer"),
+    Permission("job.rerun", _P.project, Role.developer,
+               "Run a job's notebook again as one's own new job, with parameters, inputs or settings changed"),
     Permission("job.record_input", _P.project, Role.viewer,
                "Record a dataset version a running job read (only the job's own credential may)"),
     Permission("job.track", _P.project, Role.viewer,

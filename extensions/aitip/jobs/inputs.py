@@ -1,5 +1,5 @@
 """What jobs ask of the datasets domain, which plugs its implementation in (:mod:`aitip.datasets.job_inputs`):
-record a job's dataset inputs in the submission's transaction, list them, and make them readable to the
+record a job's dataset inputs in the submission's transaction (or pin their versions for a sweep), list them, and make them readable to the
 job's kernel. Jobs do not read the datasets' tables; a platform without a data registry refuses inputs."""
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ class JobInputs:
                how: str = "declared") -> list[RecordedInput]:
         """Each item must be a ready version in the job's project; raises what the caller is told."""
         raise ServiceUnavailable("this platform has no dataset registry: a job cannot declare dataset inputs")
+
+    def pin(self, session: Session, project_id: int, items: Sequence[JobInput]) -> list[JobInput]:
+        """Each item at a version: the one it names, else the latest now (a sweep's trials all read the same);
+        raises what the caller is told, as ``record`` does."""
+        if items:
+            raise ServiceUnavailable("this platform has no dataset registry: a job cannot declare dataset inputs")
+        return []
 
     def refs(self, session: Session, job_ids: Iterable[int]) -> dict[int, list[JobInputRef]]:
         """Each job's recorded inputs (jobs without any are absent)."""

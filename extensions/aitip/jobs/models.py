@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..errors import InvalidValue
-from ..schema import DatasetName, ProjectName, RequestModel, ResponseModel
+from ..schema import MAX_ID, DatasetName, ProjectName, RequestModel, ResponseModel
 from ..webhooks.models import CallbackRequest
 
 MAX_DATASET_VERSION = 999_999_999  # as version numbers in URLs: at most 9 digits
@@ -106,6 +106,25 @@ class JobSubmit(RequestModel):
         return value
 
 
+class JobRerun(RequestModel):
+    """What changes when an earlier job's notebook runs again as the caller's own job (as ClearML clones a task
+    and enqueues it): every field left out keeps the earlier job's value."""
+
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Parameters to change, by name; the "
+                                       "others keep the earlier job's values")
+    inputs: list[JobInput] | None = Field(None, max_length=50, description="The dataset versions to read instead "
+                                          "of the earlier job's declared ones (a dataset without a version: its "
+                                          "latest); default: the same versions")
+    resources: Resources | None = Field(None, description="The resources to change; the others as the earlier "
+                                        "job had them")
+    priority: int | None = Field(None, ge=0, le=100, description="Higher runs first")
+    timeout_seconds: int | None = Field(None, ge=1, le=7 * 24 * 3600)
+    tags: dict[TagText, TagText] = Field(default_factory=dict, max_length=32,
+                                         description="Tags to add or change; the earlier job's others are kept")
+    callback: CallbackRequest | None = Field(None, description="Post the job's final state here, signed "
+                                             "(X-Aitip-Signature), when it ends")
+
+
 class JobListQuery(RequestModel):
     project: ProjectName | None = None
     state: JobState | None = None
@@ -139,6 +158,7 @@ class Job(ResponseModel):
     tags: dict[str, str]
     code_version: str | None
     retry_of: int | None
+    rerun_of: int | None = Field(None, description="The job whose notebook this one runs again, with changes")
     cancel_requested: bool
     reason: str | None
     failed_cell: FailedCell | None
@@ -207,9 +227,15 @@ class Dimension(RequestModel):
 
 class SweepCreate(RequestModel):
     project: ProjectName
-    notebook: dict[str, Any]
+    notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `job`")
+    job: int | None = Field(None, ge=1, le=MAX_ID, description="Search this job's notebook instead (a job of the "
+                            "project): its parameters, name, kernel and declared dataset versions are the trials' "
+                            "unless given here; the searched parameters are left out of the fixed ones")
     notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=NOTEBOOK_NAME_PATTERN)
     parameters: dict[str, Any] = Field(default_factory=dict, description="Fixed parameters of every trial")
+    inputs: list[JobInput] | None = Field(None, max_length=50, description="Dataset versions every trial reads, "
+                                          "pinned when the sweep starts (a dataset without a version: its latest "
+                                          "then); default: none, or the job's")
     space: dict[str, Dimension] = Field(min_length=1, max_length=20)
     strategy: Literal["grid", "random", "tpe"] = "tpe"
     trials: int | None = Field(None, ge=1, le=1000, description="Trial count (grid: every combination by default)")
@@ -227,8 +253,16 @@ class SweepCreate(RequestModel):
 
     @field_validator("notebook")
     @classmethod
-    def _looks_like_a_notebook(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return JobSubmit._looks_like_a_notebook(value)
+    def _looks_like_a_notebook(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else JobSubmit._looks_like_a_notebook(value)
+
+    @model_validator(mode="after")
+    def _one_notebook(self) -> SweepCreate:
+        if self.notebook is None and self.job is None:
+            raise InvalidValue("give the notebook to search, or a job whose notebook to search")
+        if self.notebook is not None and self.job is not None:
+            raise InvalidValue("give the notebook or a job, not both")
+        return self
 
 
 class Trial(ResponseModel):
@@ -260,6 +294,8 @@ class Sweep(ResponseModel):
     created_at: datetime
     finished_at: datetime | None
     trial_jobs: list[Trial] = Field(default_factory=list)
+    job: int | None = Field(None, description="The job whose notebook the sweep searches")
+    inputs: list[JobInputRef] = Field(default_factory=list, description="The dataset versions every trial reads")
     callback_url: str | None = None
     callback_secret: str | None = Field(None, description="In the creation's answer only, when the platform made "
                                         "the callback's secret")

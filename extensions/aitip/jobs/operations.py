@@ -10,6 +10,7 @@ from .models import (
     JobInput,
     JobList,
     JobListQuery,
+    JobRerun,
     JobSubmit,
     Sweep,
     SweepCreate,
@@ -35,6 +36,10 @@ SECTION = Section("jobs", "Jobs and sweeps", (
               response=Job, call="jobs.cancel", arguments=_JOB),
     Operation("jobs.retry", "job.retry", "POST", "jobs/{job}/retry", "Re-run a job's exact snapshot as a new job",
               response=Job, status=201, call="jobs.retry", arguments=_JOB, long_running=True),
+    Operation("jobs.rerun", "job.rerun", "POST", "jobs/{job}/rerun",
+              "Run a job's notebook again as your own new job, with parameters, dataset inputs or settings "
+              "changed (the rest as that job had them)", body=JobRerun, response=Job, status=201,
+              call="jobs.rerun", arguments=_JOB, long_running=True),
     Operation("jobs.events", "job.read", "GET", "jobs/{job}/events",
               "A job's events; text/event-stream for a live stream", query=EventsQuery, response=EventList,
               call="jobs.event_page", arguments=_JOB, handler=f"{_HANDLERS}:JobEventsHandler"),

@@ -1,4 +1,4 @@
-"""The jobs service: submission (validated snapshot), reading, cancel and retry, with project roles.
+"""The jobs service: submission (validated snapshot), reading, cancel, retry and rerun, with project roles.
 
 Execution state changes (claim, heartbeat, finish) belong to :mod:`aitip.jobs.worker`; this module
 owns what callers may ask for.
@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, Phrase,
 from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
+from ..validation_messages import refusal
 from ..projects.access import authorize, authorize_record, member_project_ids, refuse_if_archived
 from ..webhooks.models import CallbackRequest
 from . import credentials
@@ -36,8 +38,10 @@ from .models import (
     JobEvent,
     JobList,
     JobListQuery,
+    JobRerun,
     JobState,
     JobSubmit,
+    Resources,
 )
 from .inputs import JobInputs
 from .sandbox import SandboxModels
@@ -56,7 +60,7 @@ def job_model(job: JobRecord, inputs: list[JobInputRef] | None = None) -> Job:
         kernel=job.kernel, resources={"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
         priority=job.priority, timeout_seconds=job.timeout_seconds, max_attempts=job.max_attempts,
         attempt=job.attempt, tags=job.tags or {}, code_version=job.code_version, retry_of=job.retry_of,
-        cancel_requested=job.cancel_requested, reason=job.reason,
+        rerun_of=job.rerun_of, cancel_requested=job.cancel_requested, reason=job.reason,
         failed_cell=FailedCell(**job.failed_cell) if job.failed_cell else None,
         mlflow_run_id=job.mlflow_run_id, mlflow_experiment_id=job.mlflow_experiment_id,
         callback_url=job.callback_url, inputs=inputs or [], sandbox=job.sandbox,
@@ -143,7 +147,7 @@ class JobService(CatalogService):
 
     @performs
     async def submit(self, principal: Principal | None, request: JobSubmit, *, retry_of: int | None = None,
-                     sweep: tuple[int, int] | None = None, action: str) -> Job:
+                     rerun_of: int | None = None, sweep: tuple[int, int] | None = None, action: str) -> Job:
         principal = self._signed_in(principal)
         await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, action,
                                                                           request.project)[0]))
@@ -168,7 +172,7 @@ class JobService(CatalogService):
                             notebook_sha256=sha256, parameters=parameters, kernel=kernel, cpus=cpus, gpus=gpus,
                             memory_mb=memory_mb, priority=request.priority, timeout_seconds=request.timeout_seconds,
                             max_attempts=request.max_attempts, tags=dict(request.tags),
-                            code_version=request.code_version, retry_of=retry_of,
+                            code_version=request.code_version, retry_of=retry_of, rerun_of=rerun_of,
                             sweep_id=sweep[0] if sweep else None, trial_index=sweep[1] if sweep else None,
                             callback_url=callback.url if callback else None,
                             callback_secret=callback.secret if callback else None, sandbox=sandbox)
@@ -387,3 +391,32 @@ class JobService(CatalogService):
 
         request = await self._in_transaction(snapshot)
         return await self.submit(principal, request, retry_of=job_id)
+
+    @performs
+    async def rerun(self, principal: Principal | None, job_id: int, request: JobRerun, *, action: str) -> Job:
+        """The job's notebook as the caller's new job, with what ``request`` changes: how an agent or a person
+        trains again on a new dataset version or with other parameters without holding the notebook."""
+        principal = self._signed_in(principal)
+
+        def changed(session: Session) -> JobSubmit:
+            job, _ = self._load(session, principal, job_id, action)
+            inputs = request.inputs
+            if inputs is None:
+                inputs = [JobInput(dataset=ref.dataset, version=ref.version)
+                          for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
+            resources = Resources(**{"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb,
+                                     **(request.resources.model_dump(exclude_unset=True) if request.resources else {})})
+            try:
+                return JobSubmit(
+                    project=job.project.name, notebook=self.store.get(job.notebook_sha256),
+                    notebook_name=job.notebook_name, parameters={**(job.parameters or {}), **request.parameters},
+                    kernel=job.kernel, resources=resources,
+                    priority=job.priority if request.priority is None else request.priority,
+                    timeout_seconds=request.timeout_seconds or job.timeout_seconds, max_attempts=job.max_attempts,
+                    tags={**(job.tags or {}), **request.tags}, code_version=job.code_version, inputs=inputs,
+                    callback=request.callback, sandbox=job.sandbox)
+            except ValidationError as exc:
+                raise refusal(exc, N_("request body"), unnamed="(body)") from None
+
+        submission = await self._in_transaction(changed)
+        return await self.submit(principal, submission, rerun_of=job_id)

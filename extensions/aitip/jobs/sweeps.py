@@ -23,7 +23,8 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, refuse_if_archived
-from .models import Dimension, JobState, JobSubmit, Sweep, SweepCreate, SweepList, Trial
+from .models import (Dimension, JobInput, JobInputRef, JobState, JobSubmit, Resources, Sweep, SweepCreate, SweepList,
+                     Trial)
 from .parameters import declared_parameters, validate_parameters
 from .service import JobService
 from .tables import JobRecord, SweepRecord
@@ -129,6 +130,8 @@ def _sweep_model(sweep: SweepRecord, trials: list[JobRecord]) -> Sweep:
         created_at=sweep.created_at, finished_at=sweep.finished_at, callback_url=sweep.callback_url,
         trial_jobs=[Trial(job_id=j.id, index=j.trial_index or 0, parameters=j.parameters or {},
                           state=JobState(j.state), value=results.get(str(j.id))) for j in trials],
+        job=(sweep.template or {}).get("job"),
+        inputs=[JobInputRef(**item, how="declared") for item in (sweep.template or {}).get("inputs") or []],
     )
 
 
@@ -182,6 +185,8 @@ class SweepService(CatalogService):
         principal = self._signed_in(principal)
         await self._in_transaction(lambda s: refuse_if_archived(authorize(s, principal, action,
                                                                           request.project)[0]))
+        if request.job is not None:
+            request = await self._in_transaction(lambda s: self._from_job(s, principal, request))
         trials = self._check_space(request)
         callback = await self.jobs.prepare_callback(request.callback)
         probe = JobSubmit(project=request.project, notebook=request.notebook, notebook_name=request.notebook_name,
@@ -192,10 +197,12 @@ class SweepService(CatalogService):
         template = {"notebook_sha256": sha256, "notebook_name": request.notebook_name, "kernel": kernel,
                     "resources": request.resources.model_dump() if request.resources else None,
                     "priority": request.priority, "timeout_seconds": request.timeout_seconds,
-                    "tags": dict(request.tags), "submitted_as": _standing(principal)}
+                    "tags": dict(request.tags), "submitted_as": _standing(principal), "job": request.job}
 
         def work(session: Session) -> Sweep:
             project, _ = authorize(session, principal, action, request.project)
+            template["inputs"] = [item.model_dump() for item in
+                                  self.jobs.inputs.pin(session, project.id, request.inputs or [])]
             sweep = SweepRecord(project_id=project.id, owner=principal.name, strategy=request.strategy,
                                 space={k: v.model_dump() for k, v in request.space.items()},
                                 parameters=request.parameters, trials=trials, parallelism=request.parallelism,
@@ -216,6 +223,25 @@ class SweepService(CatalogService):
         sweep = await self._in_transaction(work)
         self.jobs.signals.queue_changed()
         return sweep
+
+    def _from_job(self, session: Session, principal: Principal, request: SweepCreate) -> SweepCreate:
+        """The request with the job's notebook, and its settings where the request gives none."""
+        assert request.job is not None
+        job, _ = self.jobs._load(session, principal, request.job, "job.read")
+        if job.project.name != request.project:
+            raise InvalidInput("job {job} is in project {job_project!r}, not {project!r}", code="invalid_sweep",
+                               job=job.id, job_project=job.project.name, project=request.project)
+        inputs = request.inputs
+        if inputs is None:
+            inputs = [JobInput(dataset=ref.dataset, version=ref.version)
+                      for ref in self.jobs.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
+        fixed = {name: value for name, value in (job.parameters or {}).items() if name not in request.space}
+        given = request.model_fields_set
+        return request.model_copy(update={
+            "notebook": self.jobs.store.get(job.notebook_sha256), "parameters": {**fixed, **request.parameters},
+            "notebook_name": request.notebook_name if "notebook_name" in given else job.notebook_name,
+            "kernel": request.kernel or job.kernel, "inputs": inputs,
+            "resources": request.resources or Resources(cpus=job.cpus, gpus=job.gpus, memory_mb=job.memory_mb)})
 
     def _load(self, session: Session, principal: Principal, sweep_id: int, action: str) -> tuple[SweepRecord, Role]:
         sweep = session.get(SweepRecord, sweep_id)
@@ -382,7 +408,8 @@ class SweepController:
                                     parameters={**(sweep.parameters or {}), **point},
                                     resources=template.get("resources"), priority=template["priority"],
                                     timeout_seconds=template["timeout_seconds"],
-                                    tags={**template.get("tags", {}), "sweep": str(sweep.id), "trial": str(index)})
+                                    tags={**template.get("tags", {}), "sweep": str(sweep.id), "trial": str(index)},
+                                    inputs=template.get("inputs") or [])
                 to_create.append((index, point, request))
                 sweep.created_trials += 1
                 free -= 1

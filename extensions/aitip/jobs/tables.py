@@ -51,6 +51,7 @@ class JobRecord(Base):
     tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     code_version: Mapped[str | None] = mapped_column(String(255), nullable=True)
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    rerun_of: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True,
                                                  index=True)
     trial_index: Mapped[int | None] = mapped_column(Integer, nullable=True)

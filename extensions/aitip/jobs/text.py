@@ -1,12 +1,14 @@
 """A job as a person reads it in a terminal (``aitip jobs show``; ``--json`` for all): what ran with which
-parameters and data, on what resources, how long each part took, where it is tracked, and why it failed."""
+parameters and data, on what resources, how long each part took, where it is tracked, and why it failed; and a
+sweep with its trials."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..i18n import shell_gettext as _
-from ..text_tables import elapsed, field_lines, local_time, parsed_time
+from ..text_tables import elapsed, field_lines, local_time, number, parsed_time, table
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -55,6 +57,8 @@ def job_text(job: dict[str, Any]) -> str:
         facts[_("MLflow run")] = job["mlflow_run_id"]
     if job.get("retry_of"):
         facts[_("retry of")] = _("job {id}").format(id=job["retry_of"])
+    if job.get("rerun_of"):
+        facts[_("rerun of")] = _("job {id}").format(id=job["rerun_of"])
     if job.get("tags"):
         facts[_("tags")] = ", ".join(f"{key}={value}" for key, value in job["tags"].items())
     if job.get("sandbox"):
@@ -68,3 +72,23 @@ def job_text(job: dict[str, Any]) -> str:
         if cell.get("traceback"):
             lines += ["", cell["traceback"].rstrip()]
     return "\n".join(lines)
+
+
+def sweep_text(sweep: dict[str, Any]) -> str:
+    """``aitip sweep``, ``aitip sweeps show`` and the generated sweep commands: the search, its best trial, what
+    it searches and reads, and each trial."""
+    head = _("sweep {sweep} ({strategy}) in {project}: {state}, {created}/{trials} trials, {direction} "
+             "{objective}").format(sweep=sweep["id"], strategy=sweep["strategy"], project=sweep["project"],
+                                   state=sweep["state"], created=sweep["created_trials"], trials=sweep["trials"],
+                                   direction=sweep["direction"], objective=sweep["objective"])
+    best = (_("best: {value} from job {job} with {parameters}").format(
+        value=number(sweep["best_value"]), job=sweep["best_job_id"], parameters=json.dumps(sweep["best_parameters"]))
+            if sweep.get("best_job_id") else _("best: none yet"))
+    origin = [_("notebook of job {job}").format(job=sweep["job"])] if sweep.get("job") else []
+    if sweep.get("inputs"):
+        origin.append(_("reads {inputs}").format(inputs=", ".join(f"{item['dataset']} v{item['version']}"
+                                                                 for item in sweep["inputs"])))
+    rows = [{"job": trial["job_id"], "trial": trial["index"], "state": trial["state"], "value": number(trial["value"]),
+             "parameters": json.dumps(trial["parameters"])} for trial in sweep.get("trial_jobs") or []]
+    return "\n".join([head, *(["; ".join(origin)] if origin else []), best, "",
+                      table(rows, ["trial", "job", "state", "value", "parameters"])])
