@@ -84,6 +84,13 @@ class DashboardAPI:
     def retry_job(self, job_id: int) -> dict[str, Any]:
         return self.op("jobs.retry", job=int(job_id))  # type: ignore[no-any-return]
 
+    def rerun_job(self, job_id: int, *, parameters: dict[str, Any],
+                  inputs: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """Job ``job_id``'s notebook as the viewer's new job, with these parameters changed and, unless None,
+        these dataset versions read instead."""
+        return self.op("jobs.rerun", job=int(job_id), parameters=parameters,  # type: ignore[no-any-return]
+                       inputs=inputs)
+
     def executed_notebook(self, job_id: int) -> bytes:
         return json.dumps(self.op("jobs.notebook", job=int(job_id)), indent=1).encode()
 

@@ -1,6 +1,7 @@
 """Jobs: a form to run a notebook (from its parameters cell); the viewer's jobs with filters and counts by
 state; one job's page with its live log (the platform's Server-Sent Events stream), parameters, state
-history, the executed notebook, and Cancel / Retry for those the platform allows. Address: ``jobs?project=P&state=S&owner=U&job=ID``."""
+history, the executed notebook, Cancel / Retry for those the platform allows, and a form to run it again with
+changes. Address: ``jobs?project=P&state=S&owner=U&job=ID``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import json
 import threading
 from html import escape
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -35,6 +37,7 @@ from panel_apps.components import (
     state_badge,
     update_query,
 )
+from panel_apps.job_rerun import RerunForm
 from panel_apps.job_submit import SubmitForm
 from panel_apps.language import _, ngettext
 
@@ -84,7 +87,8 @@ def log_text(events: list[dict[str, Any]]) -> str:
 class JobView:
     """One job: header, actions, details, history and the live log."""
 
-    def __init__(self, api: DashboardAPI, me: dict[str, Any], job_id: int, messages: Messages) -> None:
+    def __init__(self, api: DashboardAPI, me: dict[str, Any], job_id: int, messages: Messages,
+                 on_submitted: Callable[[int], None] | None = None) -> None:
         self.api = api
         self.me = me
         self.job_id = job_id
@@ -103,6 +107,7 @@ class JobView:
         self.details = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self.parameters = data_table(self.parameters_frame(), name="parameters", pagination=None)
         self.history = data_table(history_frame(self.state_events), name="history", pagination=None)
+        self.rerun = RerunForm(api, me, messages, self.job, on_submitted)
         self.log = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10))
         self._log = log_text(events)[-MAX_LOG_CHARS:]
         self._pending: list[dict[str, Any]] = []
@@ -266,6 +271,7 @@ class JobView:
             self.header,
             pn.Row(self.cancel, self.retry, self.notebook),
             self.permission,
+            self.rerun.view(),
             pn.Row(pn.Column(section(_("Details")), self.details),
                    pn.Column(section(_("Parameters")), self.parameters), sizing_mode="stretch_width"),
             section(_("State history")), self.history,
@@ -344,7 +350,7 @@ class JobsPage:
         if self.job_view is not None:
             self.job_view.stop()
         try:
-            self.job_view = JobView(self.api, self.me, job_id, self.messages)
+            self.job_view = JobView(self.api, self.me, job_id, self.messages, self.on_submitted)
         except (AitipAPIError, NotSignedIn) as error:
             self.messages.error(error, _("read job {job}").format(job=job_id))
             self.detail[:] = []

@@ -86,7 +86,10 @@ def _queued(args: argparse.Namespace, client: Any, job: Any) -> int:
     if args.follow:
         code = _follow(client, job.id)
     else:
-        code = 0 if client.wait_job(job.id).state.value == "succeeded" else 1
+        ended = client.wait_job(job.id)
+        detail = f": {ended.reason}" if ended.reason else ""
+        print(_("[job {job}] {state}").format(job=ended.id, state=ended.state.value) + detail, file=sys.stderr)
+        code = 0 if ended.state.value == "succeeded" else 1
     if args.json:
         print(json.dumps(client.get_job(job.id).model_dump(mode="json"), indent=2))
     return code

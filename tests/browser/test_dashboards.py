@@ -147,6 +147,40 @@ def test_jobs_page_and_a_job_page_match_the_api(platform: RunningPlatform, peopl
     screenshot(page, screenshots, "job")
 
 
+def test_a_job_runs_again_from_its_page_with_what_was_changed(platform: RunningPlatform, people: dict[str, str],
+                                                              trained: list[dict[str, Any]], ann_page: Page,
+                                                              bob_page: Page, screenshots: Path) -> None:
+    """The card's fields hold the job's values; a viewer is told the role it takes; ann changes two fields and
+    the new job runs with those changed and the rest as the job had it (no model registered: model_name "")."""
+    job = trained[0]
+    page = open_dashboard(bob_page, platform, f"jobs?job={job['id']}")
+    page.locator(".rerun-form .card-header").first.click()
+    expect(page.locator(".rerun-refused")).to_contain_text(f"Running a job of {PROJECT} again needs the developer "
+                                                           "role; you are viewer")
+    expect(page.locator(".rerun-job button")).to_be_disabled()
+
+    page = open_dashboard(ann_page, platform, f"jobs?job={job['id']}")
+    page.locator(".rerun-form .card-header").first.click()
+    epochs = page.locator(".parameter-epochs input")
+    expect(epochs).to_have_value(str(job["parameters"]["epochs"]))
+    expect(page.locator(".parameter-model_name input")).to_have_value(MODEL)
+    epochs.fill("1")
+    epochs.press("Tab")
+    page.locator(".parameter-model_name input").fill("")
+    page.locator(".parameter-model_name input").press("Tab")
+    screenshot(page, screenshots, "job-rerun-form")
+    page.locator(".rerun-job button").click()
+    expect(page.locator(".aitip-info")).to_contain_text(f"Job {job['id']} runs again as job")
+    again_id = int(re.findall(r"as job (\d+)", page.locator(".aitip-info").inner_text())[0])
+    expect(page.locator("#job-title")).to_contain_text(f"Job {again_id}")
+    ended = platform.wait_for_job(people["ann"], again_id, {"succeeded", "failed", "cancelled", "timed_out"})
+    assert ended["state"] == "succeeded", ended["reason"]
+    assert ended["rerun_of"] == job["id"] and ended["notebook_sha256"] == job["notebook_sha256"]
+    assert ended["parameters"] == {**job["parameters"], "epochs": 1, "model_name": ""}
+    expect(page.locator(".job-view")).to_contain_text(f"job {job['id']}")  # rerun of
+    screenshot(page, screenshots, "job-rerun")
+
+
 def runs_row(page: Page, run_name: str) -> Any:
     """A row of the Experiments page's runs table (a Tabulator since it gained header filters, frozen
     and picked columns), by the run's name."""

@@ -76,7 +76,7 @@ def job_text(job: dict[str, Any]) -> str:
 
 def sweep_text(sweep: dict[str, Any]) -> str:
     """``aitip sweep``, ``aitip sweeps show`` and the generated sweep commands: the search, its best trial, what
-    it searches and reads, and each trial."""
+    it searches and reads, and each trial with the values searched (the fixed ones are the sweep's)."""
     head = _("sweep {sweep} ({strategy}) in {project}: {state}, {created}/{trials} trials, {direction} "
              "{objective}").format(sweep=sweep["id"], strategy=sweep["strategy"], project=sweep["project"],
                                    state=sweep["state"], created=sweep["created_trials"], trials=sweep["trials"],
@@ -88,7 +88,9 @@ def sweep_text(sweep: dict[str, Any]) -> str:
     if sweep.get("inputs"):
         origin.append(_("reads {inputs}").format(inputs=", ".join(f"{item['dataset']} v{item['version']}"
                                                                  for item in sweep["inputs"])))
+    searched = sweep.get("space") or {}
     rows = [{"job": trial["job_id"], "trial": trial["index"], "state": trial["state"], "value": number(trial["value"]),
-             "parameters": json.dumps(trial["parameters"])} for trial in sweep.get("trial_jobs") or []]
+             "parameters": json.dumps({name: value for name, value in trial["parameters"].items() if name in searched})}
+            for trial in sweep.get("trial_jobs") or []]
     return "\n".join([head, *(["; ".join(origin)] if origin else []), best, "",
                       table(rows, ["trial", "job", "state", "value", "parameters"])])
