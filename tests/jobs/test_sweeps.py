@@ -161,7 +161,7 @@ async def test_a_sweep_of_a_jobs_notebook_keeps_its_settings_and_pins_the_inputs
     from aitip.datasets.job_inputs import DatasetJobInputs
     from aitip.datasets.registry import DataRegistry
     from aitip.datasets.service import DatasetService
-    from aitip.jobs.models import JobInput, JobSubmit, Resources
+    from aitip.jobs.models import JobInput, JobRerun, JobSubmit, Resources
 
     tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.sqlite'}", tmp_path / "mlartifacts")
     platform = await make_platform(tmp_path, tracker=tracker)
@@ -204,6 +204,10 @@ async def test_a_sweep_of_a_jobs_notebook_keeps_its_settings_and_pins_the_inputs
                 ran = await platform.jobs.get(ANN, trial.job_id)
                 assert (ran.notebook_name, ran.resources["cpus"]) == ("score.ipynb", 0.5)
                 assert [(i.dataset, i.version, i.how) for i in ran.inputs] == [("points", version, "declared")]
+        trial = await platform.jobs.get(ANN, sweep.trial_jobs[0].job_id)
+        assert {"sweep", "trial"} <= set(trial.tags)
+        again = await platform.jobs.rerun(BOB, trial.id, JobRerun(tags={"why": "check"}))
+        assert again.tags == {"why": "check"} and again.rerun_of == trial.id  # no longer a trial of that sweep
     finally:
         await platform.worker.stop()
         datasets.registry.close()

@@ -69,6 +69,12 @@ def job_model(job: JobRecord, inputs: list[JobInputRef] | None = None) -> Job:
     )
 
 
+def _own_tags(job: JobRecord) -> dict[str, str]:
+    """A job's tags less those its sweep gave it as a trial: a rerun of a trial is no trial of that sweep."""
+    trial_tags = {"sweep", "trial"} if job.sweep_id is not None else set()
+    return {key: value for key, value in (job.tags or {}).items() if key not in trial_tags}
+
+
 def add_event(session: Session, job: JobRecord, kind: str, data: dict[str, Any] | None = None) -> None:
     session.add(JobEventRecord(job_id=job.id, attempt=job.attempt, kind=kind, data=data or {}))
 
@@ -413,7 +419,7 @@ class JobService(CatalogService):
                     kernel=job.kernel, resources=resources,
                     priority=job.priority if request.priority is None else request.priority,
                     timeout_seconds=request.timeout_seconds or job.timeout_seconds, max_attempts=job.max_attempts,
-                    tags={**(job.tags or {}), **request.tags}, code_version=job.code_version, inputs=inputs,
+                    tags={**_own_tags(job), **request.tags}, code_version=job.code_version, inputs=inputs,
                     callback=request.callback, sandbox=job.sandbox)
             except ValidationError as exc:
                 raise refusal(exc, N_("request body"), unnamed="(body)") from None
