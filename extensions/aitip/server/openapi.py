@@ -60,6 +60,9 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
         {"required": ["group"], "properties": {"group": {"type": "string"}, "user": {"type": "null"}}}]},
     ("JobSubmit", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
     ("SweepCreate", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
+    ("SweepCreate", "_one_notebook"): {"oneOf": [
+        {"required": ["notebook"], "properties": {"notebook": {"type": "object"}, "job": {"type": "null"}}},
+        {"required": ["job"], "properties": {"job": {"type": "integer"}, "notebook": {"type": "null"}}}]},
     ("TaskCreate", "_distinct_labels"): {"properties": {"labels": {"uniqueItems": True}}},
     ("GpuHoursQuery", "_utc"): {},  # a time without a zone is read as UTC: nothing is refused
     ("Dimension", "_consistent"): "a sweep dimension takes 'values' (grid, choice) or 'low' < 'high' (uniform, "
@@ -140,7 +143,16 @@ _NOT_IN_JSON_SCHEMA = {
     "PolicySet": ["label_column must be a column of the dataset version (422 unknown_label_column)",
                   "notebook_document must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)"],
     "SweepCreate": ["the notebook must pass nbformat 4's own validation and have a code cell (422 invalid_notebook)",
-                    "searched and fixed parameters must be declared in the notebook's parameters cell (422)"],
+                    "searched and fixed parameters must be declared in the notebook's parameters cell (422)",
+                    "job must be a job of the project that the caller may read (404; 422 naming its project)",
+                    "inputs must be versions of the project's datasets (422 unknown_dataset, "
+                    "unknown_dataset_version)",
+                    "callback." + _WEBHOOK_URL],
+    "JobRerun": ["parameters must be declared in the job's notebook's parameters cell, with its types (422)",
+                 "inputs must be versions of the job's project's datasets (422 unknown_dataset, "
+                 "unknown_dataset_version)",
+                 "the job's tags with those given are at most 32 (422)",
+                 "callback." + _WEBHOOK_URL],
 }
 
 
