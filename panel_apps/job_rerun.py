@@ -13,11 +13,10 @@ import panel as pn
 
 from aitip.client import AitipAPIError
 from aitip.errors import AitipError
-from aitip.identity.permissions import permission
 from aitip.jobs.parameters import DeclaredParameter, declared_parameters
 from panel_apps.api import DashboardAPI
 from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in
-from panel_apps.job_submit import JSON_TYPES, parameter_value, parameter_widget, parse_inputs
+from panel_apps.job_submit import JSON_TYPES, least_role, parameter_value, parameter_widget, parse_inputs
 from panel_apps.language import _
 
 RERUN_ACTION = "job.rerun"
@@ -25,12 +24,11 @@ RERUN_ACTION = "job.rerun"
 
 def rerun_refusal(me: dict[str, Any], project: str) -> str | None:
     """Why the viewer may not run a job of ``project`` again (None: they may), as the permission table says."""
-    least = permission(RERUN_ACTION).min_role
-    role = role_in(me, project)
-    if me.get("admin") or least is None or role_at_least(role, least.value):
+    least, role = least_role(RERUN_ACTION), role_in(me, project)
+    if me.get("admin") or role_at_least(role, least):
         return None
     return _("Running a job of {project} again needs the {least} role; you are {role}.").format(
-        project=project, least=least.value, role=role or _("not a member"))
+        project=project, least=least, role=role or _("not a member"))
 
 
 def declared_inputs(job: dict[str, Any]) -> str:

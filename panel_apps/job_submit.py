@@ -26,9 +26,9 @@ SUBMIT_ACTION = "job.submit"
 JSON_TYPES = ("list", "dict", "NoneType", "any")
 
 
-def least_role() -> str:
-    """Who may submit, as the permission table says."""
-    role = permission(SUBMIT_ACTION).min_role
+def least_role(action: str = SUBMIT_ACTION) -> str:
+    """Who may do ``action`` (submit, by default), as the permission table says."""
+    role = permission(action).min_role
     return role.value if role is not None else "viewer"
 
 

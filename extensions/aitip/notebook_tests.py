@@ -56,7 +56,8 @@ class Suite:
             else:
                 outcome = Outcome(name, True, time.perf_counter() - started)
             self.outcomes.append(outcome)
-            print(("PASS " if outcome.passed else "FAIL ") + name + (f" — {outcome.message}" if outcome.message else ""))
+            print(("PASS " if outcome.passed else "FAIL ") + name
+                  + (f" — {outcome.message}" if outcome.message else ""))
             return function
         return run
 
@@ -93,7 +94,8 @@ class Suite:
         import mlflow
 
         if mlflow.active_run() is not None or os.environ.get("MLFLOW_RUN_ID"):  # a job's run is in the environment
-            mlflow.log_metrics({"tests_total": len(self.outcomes), "tests_passed": len(self.outcomes) - len(self.failed),
+            mlflow.log_metrics({"tests_total": len(self.outcomes),
+                                "tests_passed": len(self.outcomes) - len(self.failed),
                                 "tests_failed": len(self.failed)})
             mlflow.log_text(self.junit(), f"{self.name}.junit.xml")
             mlflow.log_text(self.table(), f"{self.name}.txt")

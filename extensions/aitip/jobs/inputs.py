@@ -1,6 +1,7 @@
 """What jobs ask of the datasets domain, which plugs its implementation in (:mod:`aitip.datasets.job_inputs`):
-record a job's dataset inputs in the submission's transaction (or pin their versions for a sweep), list them, and make them readable to the
-job's kernel. Jobs do not read the datasets' tables; a platform without a data registry refuses inputs."""
+record a job's dataset inputs in the submission's transaction (or pin their versions for a sweep), list them,
+and make them readable to the job's kernel. Jobs do not read the datasets' tables; a platform without a data
+registry refuses inputs."""
 
 from __future__ import annotations
 

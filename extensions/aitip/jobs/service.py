@@ -23,8 +23,8 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied, Phrase,
 from ..i18n import N_
 from ..identity.principal import Principal
 from ..identity.roles import Role
-from ..validation_messages import refusal
 from ..projects.access import authorize, authorize_record, member_project_ids, refuse_if_archived
+from ..validation_messages import refusal
 from ..webhooks.models import CallbackRequest
 from . import credentials
 from .events import JobSignals
@@ -69,10 +69,19 @@ def job_model(job: JobRecord, inputs: list[JobInputRef] | None = None) -> Job:
     )
 
 
+def trial_tags(sweep_id: int, index: int) -> dict[str, str]:
+    """The tags a sweep gives its trial."""
+    return {"sweep": str(sweep_id), "trial": str(index)}
+
+
 def _own_tags(job: JobRecord) -> dict[str, str]:
     """A job's tags less those its sweep gave it as a trial: a rerun of a trial is no trial of that sweep."""
-    trial_tags = {"sweep", "trial"} if job.sweep_id is not None else set()
-    return {key: value for key, value in (job.tags or {}).items() if key not in trial_tags}
+    given = trial_tags(0, 0).keys() if job.sweep_id is not None else set()
+    return {key: value for key, value in (job.tags or {}).items() if key not in given}
+
+
+def resources_of(job: JobRecord) -> Resources:
+    return Resources(cpus=job.cpus, gpus=job.gpus, memory_mb=job.memory_mb)
 
 
 def add_event(session: Session, job: JobRecord, kind: str, data: dict[str, Any] | None = None) -> None:
@@ -386,17 +395,20 @@ class JobService(CatalogService):
         def snapshot(session: Session) -> JobSubmit:
             job, role = self._load(session, principal, job_id, action)
             self._owner_or_maintainer(principal, job, role, N_("retry"))
-            declared = [JobInput(dataset=ref.dataset, version=ref.version)
-                        for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
             return JobSubmit(project=job.project.name, notebook=self.store.get(job.notebook_sha256),
                              notebook_name=job.notebook_name, parameters=job.parameters or {}, kernel=job.kernel,
-                             resources={"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb},
-                             priority=job.priority, timeout_seconds=job.timeout_seconds,
-                             max_attempts=job.max_attempts, tags=job.tags or {}, code_version=job.code_version,
-                             inputs=declared, sandbox=job.sandbox)
+                             resources=resources_of(job), priority=job.priority,
+                             timeout_seconds=job.timeout_seconds, max_attempts=job.max_attempts,
+                             tags=job.tags or {}, code_version=job.code_version,
+                             inputs=self.declared_inputs(session, job), sandbox=job.sandbox)
 
         request = await self._in_transaction(snapshot)
         return await self.submit(principal, request, retry_of=job_id)
+
+    def declared_inputs(self, session: Session, job: JobRecord) -> list[JobInput]:
+        """The dataset versions the job declared (not those it only reported reading)."""
+        return [JobInput(dataset=ref.dataset, version=ref.version)
+                for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
 
     @performs
     async def rerun(self, principal: Principal | None, job_id: int, request: JobRerun, *, action: str) -> Job:
@@ -406,12 +418,9 @@ class JobService(CatalogService):
 
         def changed(session: Session) -> JobSubmit:
             job, _ = self._load(session, principal, job_id, action)
-            inputs = request.inputs
-            if inputs is None:
-                inputs = [JobInput(dataset=ref.dataset, version=ref.version)
-                          for ref in self.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
-            resources = Resources(**{"cpus": job.cpus, "gpus": job.gpus, "memory_mb": job.memory_mb,
-                                     **(request.resources.model_dump(exclude_unset=True) if request.resources else {})})
+            inputs = self.declared_inputs(session, job) if request.inputs is None else request.inputs
+            resources = resources_of(job).model_copy(
+                update=request.resources.model_dump(exclude_unset=True) if request.resources else {})
             try:
                 return JobSubmit(
                     project=job.project.name, notebook=self.store.get(job.notebook_sha256),

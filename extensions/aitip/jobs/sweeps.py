@@ -23,10 +23,9 @@ from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ..identity.principal import Principal
 from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, refuse_if_archived
-from .models import (Dimension, JobInput, JobInputRef, JobState, JobSubmit, Resources, Sweep, SweepCreate, SweepList,
-                     Trial)
+from .models import Dimension, JobInputRef, JobState, JobSubmit, Sweep, SweepCreate, SweepList, Trial
 from .parameters import declared_parameters, validate_parameters
-from .service import JobService
+from .service import JobService, resources_of, trial_tags
 from .tables import JobRecord, SweepRecord
 
 log = logging.getLogger("aitip.jobs.sweeps")
@@ -231,17 +230,14 @@ class SweepService(CatalogService):
         if job.project.name != request.project:
             raise InvalidInput("job {job} is in project {job_project!r}, not {project!r}", code="invalid_sweep",
                                job=job.id, job_project=job.project.name, project=request.project)
-        inputs = request.inputs
-        if inputs is None:
-            inputs = [JobInput(dataset=ref.dataset, version=ref.version)
-                      for ref in self.jobs.inputs.refs(session, [job.id]).get(job.id, []) if ref.how == "declared"]
+        inputs = self.jobs.declared_inputs(session, job) if request.inputs is None else request.inputs
         fixed = {name: value for name, value in (job.parameters or {}).items() if name not in request.space}
         given = request.model_fields_set
         return request.model_copy(update={
             "notebook": self.jobs.store.get(job.notebook_sha256), "parameters": {**fixed, **request.parameters},
             "notebook_name": request.notebook_name if "notebook_name" in given else job.notebook_name,
             "kernel": request.kernel or job.kernel, "inputs": inputs,
-            "resources": request.resources or Resources(cpus=job.cpus, gpus=job.gpus, memory_mb=job.memory_mb)})
+            "resources": request.resources or resources_of(job)})
 
     def _load(self, session: Session, principal: Principal, sweep_id: int, action: str) -> tuple[SweepRecord, Role]:
         sweep = session.get(SweepRecord, sweep_id)
@@ -408,7 +404,7 @@ class SweepController:
                                     parameters={**(sweep.parameters or {}), **point},
                                     resources=template.get("resources"), priority=template["priority"],
                                     timeout_seconds=template["timeout_seconds"],
-                                    tags={**template.get("tags", {}), "sweep": str(sweep.id), "trial": str(index)},
+                                    tags={**template.get("tags", {}), **trial_tags(sweep.id, index)},
                                     inputs=template.get("inputs") or [])
                 to_create.append((index, point, request))
                 sweep.created_trials += 1
