@@ -12,8 +12,10 @@ import pandas as pd
 from bokeh.palettes import Category10_10
 from holoviews.plotting.bokeh import BokehRenderer
 
+from aitip.jobs.state_words import job_state_word
+
 from .components import STATE_COLOURS, format_number
-from .language import _
+from .language import _, pgettext
 
 hv.extension("bokeh", logo=False)
 # Canvas, not WebGL: these charts hold a few dozen glyphs, and a WebGL figure costs the browser a GL context
@@ -88,7 +90,8 @@ def placeholder(text: str) -> hv.Text:
 
 
 def jobs_by_state(counts: Mapping[str, int]) -> hv.Bars:
-    frame = pd.DataFrame({"state": list(counts), "jobs": [int(v) for v in counts.values()],
+    frame = pd.DataFrame({"state": [job_state_word(state, pgettext) for state in counts],
+                          "jobs": [int(v) for v in counts.values()],
                           "colour": [STATE_COLOURS.get(state, "#333333") for state in counts]})
     return hv.Bars(frame, ("state", _("state")), [("jobs", _("jobs")), "colour"]).opts(
         **_common(tools=["hover"], color="colour", xlabel="", ylabel=_("jobs"), line_color=None, xrotation=30))

@@ -19,9 +19,10 @@ import param
 
 from aitip.client import AitipAPIError, Client, NotConfigured
 from aitip.i18n import N_
+from aitip.jobs.state_words import job_state_word
 
 from .api import DashboardAPI
-from .language import _, page_language, switch_html
+from .language import _, page_language, pgettext, switch_html
 from .serve import API_URL_VARIABLE, MODE_VARIABLE, PAGES
 
 # No page reads the browser's details (dark mode, pixel ratio, time zone...): Panel asks for them by default, and
@@ -425,7 +426,8 @@ def job_duration(job: dict[str, Any]) -> float | None:
 def state_badge(state: str) -> str:
     colour = STATE_COLOURS.get(state, "#333333")
     return (f'<span class="job-state" data-state="{html_escape(state)}" style="background:{colour};color:#fff;'
-            f'padding:.1rem .5rem;border-radius:.7rem;font-size:.9rem">{html_escape(state)}</span>')
+            f'padding:.1rem .5rem;border-radius:.7rem;font-size:.9rem">{html_escape(job_state_word(state, pgettext))}'
+            '</span>')
 
 
 def html_escape(value: Any) -> str:

@@ -1,5 +1,6 @@
-"""Run a notebook from the Jobs page: upload it, fill in the form its parameters cell makes (each declared
-name with its type and default), name the dataset versions it reads, and submit it as a job.
+"""Run a notebook from the Jobs page: upload it or choose one the platform ships, fill in the form its
+parameters cell makes (each declared name with its type and default), name the dataset versions it reads, and
+submit it as a job.
 
 The form mirrors the platform's rules so a person sees them before sending (which names exist, their
 types, who may submit); the platform still checks everything, and its refusal is shown as it says it.
@@ -13,6 +14,7 @@ from html import escape
 from typing import Any
 
 import panel as pn
+import param
 
 from aitip.client import AitipAPIError, parse_input
 from aitip.errors import AitipError
@@ -76,6 +78,12 @@ def changed_parameters(declared: dict[str, DeclaredParameter], widgets: dict[str
     return {name: value for name, value in values.items() if value != declared[name].default}
 
 
+def shipped_declared(notebook: dict[str, Any]) -> dict[str, DeclaredParameter]:
+    """A shipped notebook's parameters as ``notebooks.list`` says them, as the form takes a parameters cell's."""
+    return {parameter["name"]: DeclaredParameter(parameter["name"], parameter["default"], parameter["type"],
+                                                 parameter["help"]) for parameter in notebook["parameters"]}
+
+
 def parse_inputs(text: str) -> list[dict[str, Any]]:
     """``"digits@2, scores"`` as the job's declared inputs."""
     return [parse_input(item.strip()) for item in text.replace("\n", ",").split(",") if item.strip()]
@@ -92,6 +100,14 @@ class SubmitForm:
                                          value=project if project in choices.values() else
                                          next(iter(choices.values()), None))
         self.file = pn.widgets.FileInput(accept=".ipynb", multiple=False, css_classes=["notebook-file"])
+        self.library: dict[str, dict[str, Any]] = {}
+        try:
+            self.library = {notebook["name"]: notebook for notebook in api.op("notebooks.list")["notebooks"]}
+        except (AitipAPIError, NotSignedIn) as error:
+            messages.error(error, _("list the notebooks the platform ships"))
+        self.shipped = pn.widgets.Select(
+            name=_("or one the platform ships"), width=380, css_classes=["shipped-notebook"],
+            options={"—": "", **{f"{notebook['title']} ({name})": name for name, notebook in self.library.items()}})
         self.inputs = pn.widgets.TextInput(name=_("Dataset inputs"), placeholder="digits@2, scores", width=320,
                                            css_classes=["job-inputs"])
         self.gpus = pn.widgets.IntInput(name=_("GPUs"), value=0, start=0, end=64, width=100)
@@ -99,24 +115,49 @@ class SubmitForm:
                                         width=160)
         self.status = pn.pane.HTML(sizing_mode="stretch_width", margin=(5, 10), css_classes=["submit-status"])
         self.fields = pn.Column(sizing_mode="stretch_width", css_classes=["parameter-fields"])
+        self.about = pn.pane.HTML(sizing_mode="stretch_width", margin=(0, 10), css_classes=["shipped-about"])
         self.notebook: dict[str, Any] | None = None
         self.notebook_name = ""
         self.declared: dict[str, DeclaredParameter] = {}
         self.widgets: dict[str, Any] = {}
         self.file.param.watch(lambda _event: self.on_file(), "value")
+        self.shipped.param.watch(lambda _event: self.on_shipped(), "value")
         self.project.param.watch(lambda _event: self.show_permission(), "value")
         self.submit.on_click(lambda _event: self.do_submit())
         self.show_permission()
 
     def show_permission(self) -> None:
         refusal = submit_refusal(self.me, self.project.value)
-        self.submit.disabled = refusal is not None or self.notebook is None
+        chosen = self.notebook is not None or bool(self.shipped.value)
+        self.submit.disabled = refusal is not None or not chosen
         if refusal is not None:
             self.status.object = f"<span class='submit-refused' style='color:#a33'>{escape(refusal)}</span>"
-        elif self.notebook is None:
-            self.status.object = escape(_("Choose a notebook (.ipynb): its parameters cell becomes the form."))
+        elif not chosen:
+            self.status.object = escape(_("Choose a notebook (.ipynb), or one the platform ships: its parameters "
+                                          "cell becomes the form."))
         else:
             self.status.object = ""
+
+    def show_fields(self) -> None:
+        self.widgets = {name: parameter_widget(parameter) for name, parameter in self.declared.items()}
+        self.fields[:] = list(self.widgets.values()) or [pn.pane.HTML(
+            escape(_("This notebook declares no parameters (tag a cell 'parameters' to get a form).")),
+            css_classes=["no-parameters"])]
+        self.show_permission()
+
+    def on_shipped(self) -> None:
+        """A shipped notebook chosen: its form, from what the platform says of it (it is not downloaded)."""
+        self.messages.reset()
+        chosen = self.library.get(self.shipped.value or "")
+        self.about.object = (f"<i>{escape(chosen['summary'])}</i>" if chosen is not None else "")
+        if chosen is None:
+            self.declared, self.widgets = {}, {}
+            self.fields[:] = []
+            self.show_permission()
+            return
+        self.notebook, self.notebook_name = None, chosen["file_name"]
+        self.declared = shipped_declared(chosen)
+        self.show_fields()
 
     def on_file(self) -> None:
         self.messages.reset()
@@ -135,15 +176,16 @@ class SubmitForm:
             self.submit.disabled = True
             return
         self.notebook, self.notebook_name = notebook, self.file.filename or "notebook.ipynb"
-        self.widgets = {name: parameter_widget(parameter) for name, parameter in self.declared.items()}
-        self.fields[:] = list(self.widgets.values()) or [pn.pane.HTML(
-            escape(_("This notebook declares no parameters (tag a cell 'parameters' to get a form).")),
-            css_classes=["no-parameters"])]
-        self.show_permission()
+        if self.shipped.value:
+            with param.discard_events(self.shipped):
+                self.shipped.value = ""
+            self.about.object = ""
+        self.show_fields()
 
     def do_submit(self) -> None:
         self.messages.reset()
-        if self.notebook is None or submit_refusal(self.me, self.project.value) is not None:
+        shipped = self.shipped.value or None
+        if (self.notebook is None and shipped is None) or submit_refusal(self.me, self.project.value) is not None:
             return
         try:
             parameters = changed_parameters(self.declared, self.widgets)
@@ -152,9 +194,10 @@ class SubmitForm:
             self.status.object = f"<span class='submit-refused' style='color:#a33'>{escape(str(error))}</span>"
             return
         try:
-            job = self.api.op("jobs.submit", project=self.project.value, notebook=self.notebook,
-                              notebook_name=self.notebook_name, parameters=parameters, inputs=inputs,
-                              resources={"gpus": int(self.gpus.value or 0)} if self.gpus.value else None)
+            source = {"shipped": shipped} if shipped else {"notebook": self.notebook,
+                                                            "notebook_name": self.notebook_name}
+            job = self.api.op("jobs.submit", project=self.project.value, **source, parameters=parameters,
+                              inputs=inputs, resources={"gpus": int(self.gpus.value or 0)} if self.gpus.value else None)
         except (AitipAPIError, NotSignedIn) as error:
             self.messages.error(error, _("run {notebook}").format(notebook=self.notebook_name))
             return
@@ -164,7 +207,8 @@ class SubmitForm:
 
     def view(self) -> pn.Card:
         return pn.Card(
-            pn.Row(self.project, self.file, self.gpus),
+            pn.Row(self.project, self.file, self.shipped, self.gpus),
+            self.about,
             self.fields,
             self.inputs,
             pn.Row(self.submit, self.status),

@@ -16,6 +16,7 @@ import pandas as pd
 import panel as pn
 
 from aitip.client import AitipAPIError
+from aitip.jobs.state_words import job_state_word
 from panel_apps import charts
 from panel_apps.api import JOB_STATES, DashboardAPI
 from panel_apps.components import (
@@ -39,7 +40,7 @@ from panel_apps.components import (
 )
 from panel_apps.job_rerun import RerunForm
 from panel_apps.job_submit import SubmitForm
-from panel_apps.language import _, ngettext
+from panel_apps.language import _, ngettext, pgettext
 
 PAGE = "jobs"
 JOBS_SHOWN = 200
@@ -49,7 +50,8 @@ HISTORY_KINDS = ("state", "cancel_requested")
 
 
 def jobs_frame(jobs: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"id": job["id"], "project": job["project"], "owner": job["owner"], "state": job["state"],
+    rows = [{"id": job["id"], "project": job["project"], "owner": job["owner"],
+             "state": job_state_word(job["state"], pgettext),
              "notebook": job["notebook_name"], "submitted": format_time(job["submitted_at"]),
              "duration": format_duration(job_duration(job)), "attempt": f"{job['attempt']}/{job['max_attempts']}"}
             for job in jobs]
@@ -63,7 +65,7 @@ def history_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     for event in events:
         if event["kind"] == "state":
             data = dict(event["data"])
-            state = data.pop("state", "")
+            state = job_state_word(str(data.pop("state", "")), pgettext)
         elif event["kind"] == "cancel_requested":
             data, state = dict(event["data"]), _("cancel requested")
         else:
@@ -245,8 +247,8 @@ class JobView:
         except (AitipAPIError, NotSignedIn) as error:
             self.messages.error(error, _("cancel job {job}").format(job=self.job_id))
             return
-        self.messages.info(_("Job {job}: cancellation requested (now {state}).").format(job=self.job_id,
-                                                                                         state=self.job["state"]))
+        self.messages.info(_("Job {job}: cancellation requested (now {state}).").format(
+            job=self.job_id, state=job_state_word(self.job["state"], pgettext)))
         self.render()
 
     def do_retry(self) -> None:
@@ -288,7 +290,7 @@ class JobsPage:
         projects = project_options(me, include_all=True)
         self.project = pn.widgets.Select(name=_("Project"), options=projects, width=220,
                                          value=first_value(list(projects.values()), query_arg("project")))
-        states = {_("All states"): "", **{state: state for state in JOB_STATES}}
+        states = {_("All states"): "", **{job_state_word(state, pgettext): state for state in JOB_STATES}}
         self.state = pn.widgets.Select(name=_("State"), options=states, width=150,
                                        value=first_value(list(states.values()), query_arg("state")))
         self.owner = pn.widgets.TextInput(name=_("Owner"), value=query_arg("owner") or "", width=160,

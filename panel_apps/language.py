@@ -78,6 +78,10 @@ def ngettext(singular: str, plural: str, count: int) -> str:
     return translator(page_language()).ngettext(singular, plural, count)
 
 
+def pgettext(context: str, message: str) -> str:
+    return translator(page_language()).pgettext(context, message)
+
+
 def switch_html() -> str:
     """English / 中文 links: each stores the choice in the cookie, then reloads the page in that language
     (the address keeps its other arguments)."""

@@ -25,15 +25,20 @@ MESSAGE_SOURCES = ("extensions/aitip", "panel_apps", "templates")
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*(?:![rsa])?(?::[^{}]*)?\}|\{\}|%\([A-Za-z_]+\)[sdrf]|%[sdrf]")
 
 
+def key(msgid: str, context: str | None) -> str:
+    """A message's key: its msgid, after its context where it has one (``pgettext``), as gettext keys it."""
+    return f"{context}\x04{msgid}" if context else msgid
+
+
 def extracted(sources: Iterable[Path]) -> dict[str, tuple[str, ...]]:
-    """msgid → its forms (one, or singular and plural), as ``pybabel extract -F babel.cfg`` finds them."""
+    """key → its forms (one, or singular and plural), as ``pybabel extract -F babel.cfg`` finds them."""
     with (ROOT / "babel.cfg").open() as handle:
         method_map, options_map = parse_mapping_cfg(handle)
     found: dict[str, tuple[str, ...]] = {}
     for source in sources:
-        for _filename, _line, message, _comments, _context in extract_from_dir(str(source), method_map, options_map):
+        for _filename, _line, message, _comments, context in extract_from_dir(str(source), method_map, options_map):
             forms = (message,) if isinstance(message, str) else tuple(message)
-            found[forms[0]] = forms
+            found[key(forms[0], context)] = forms
     return found
 
 
@@ -50,7 +55,7 @@ def problems(messages: dict[str, tuple[str, ...]], language: str, *, translated:
     """What is wrong with ``language``'s catalog for these messages: missing, obsolete, (when it must be
     ``translated``) empty or fuzzy, and placeholders that differ from the msgid's."""
     found = catalog(language)
-    entries = {message.id if isinstance(message.id, str) else message.id[0]: message
+    entries = {key(message.id if isinstance(message.id, str) else message.id[0], message.context): message
                for message in found if message.id}
     wrong = [f"{language}: missing {msgid!r} (run `make messages`, then translate it)"
              for msgid in messages if msgid not in entries]

@@ -11,6 +11,7 @@ from typing import Any
 
 from .cli_common import add_callback_options, callback_of, client_for, emit, show_made_secret
 from .i18n import shell_gettext as _
+from .jobs.state_words import job_state_word
 from .jobs.text import job_text, sweep_text
 from .text_tables import shown_of, table
 
@@ -48,8 +49,8 @@ def _print_event(event: Any) -> None:
         stream.flush()
     elif event.kind == "state":
         detail = f": {data['reason']}" if data.get("reason") else ""
-        print(_("[job {job}] {state}").format(job=event.job_id, state=data.get("state")) + detail, file=sys.stderr,
-              flush=True)
+        print(_("[job {job}] {state}").format(job=event.job_id, state=job_state_word(str(data.get("state"))))
+              + detail, file=sys.stderr, flush=True)
     elif event.kind == "cell_finished" and data.get("status") != "ok":
         print(_("[job {job}] cell {index} {status}").format(job=event.job_id, index=data.get("index"),
                                                             status=data.get("status")), file=sys.stderr, flush=True)
@@ -88,20 +89,31 @@ def _queued(args: argparse.Namespace, client: Any, job: Any) -> int:
     else:
         ended = client.wait_job(job.id)
         detail = f": {ended.reason}" if ended.reason else ""
-        print(_("[job {job}] {state}").format(job=ended.id, state=ended.state.value) + detail, file=sys.stderr)
+        print(_("[job {job}] {state}").format(job=ended.id, state=job_state_word(ended.state.value)) + detail,
+              file=sys.stderr)
         code = 0 if ended.state.value == "succeeded" else 1
     if args.json:
         print(json.dumps(client.get_job(job.id).model_dump(mode="json"), indent=2))
     return code
 
 
+def _one_notebook(parser: argparse.ArgumentParser, args: argparse.Namespace, *others: str) -> None:
+    """A path or ``--shipped`` (or one of ``others``: ``--job``), exactly one, said before anything is sent."""
+    given = [flag for flag, value in (("NOTEBOOK", args.notebook), ("--shipped", args.shipped),
+                                      *((f"--{name}", getattr(args, name)) for name in others)) if value]
+    if len(given) != 1:
+        parser.error(_("give exactly one of {choices}").format(choices=", ".join(
+            ["NOTEBOOK", "--shipped", *(f"--{name}" for name in others)])))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    _one_notebook(args.parser, args)
     with client_for(args) as client:
-        job = client.submit_job(args.project, args.notebook, parameters=_parameters_of(args), kernel=args.kernel,
-                                cpus=args.cpus, gpus=args.gpus, priority=args.priority,
+        job = client.submit_job(args.project, args.notebook, shipped=args.shipped, parameters=_parameters_of(args),
+                                kernel=args.kernel, cpus=args.cpus, gpus=args.gpus, priority=args.priority,
                                 timeout_seconds=args.timeout, max_attempts=args.max_attempts, tags=_tags_of(args),
-                                code_version=git_version(args.notebook), inputs=args.input or (),
-                                callback=callback_of(args))
+                                code_version=git_version(args.notebook) if args.notebook else None,
+                                inputs=args.input or (), callback=callback_of(args))
         return _queued(args, client, job)
 
 
@@ -116,7 +128,8 @@ def cmd_jobs_rerun(args: argparse.Namespace) -> int:
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         page = client.list_jobs(project=args.project, state=args.state, owner=args.owner, limit=args.limit)
-    emit(args, page, lambda p: table([j.model_dump(mode="json") for j in p.items], JOB_COLUMNS)
+    emit(args, page, lambda p: table([{**j.model_dump(mode="json"), "state": job_state_word(j.state.value)}
+                                      for j in p.items], JOB_COLUMNS)
          + shown_of(len(p.items), p.total))
     return 0
 
@@ -144,7 +157,7 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
 def cmd_jobs_control(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         job = client.cancel_job(args.job) if args.command_name == "cancel" else client.retry_job(args.job)
-    emit(args, job, lambda j: _("job {job}: {state}").format(job=j.id, state=j.state.value)
+    emit(args, job, lambda j: _("job {job}: {state}").format(job=j.id, state=job_state_word(j.state.value))
          + (" " + _("(cancel requested)") if j.cancel_requested else ""))
     return 0
 
@@ -182,6 +195,7 @@ def parse_dimension(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    _one_notebook(args.parser, args, "job")
     space = dict(args.space)
     parameters = {name: parse_parameter_value(value) for name, value in args.parameter or []}
     with client_for(args) as client:
@@ -189,7 +203,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                     direction="minimize" if args.minimize else "maximize", strategy=args.strategy,
                                     trials=args.trials, parallelism=args.parallel, parameters=parameters,
                                     seed=args.seed, kernel=args.kernel, job=args.job, inputs=args.input,
-                                    callback=callback_of(args))
+                                    shipped=args.shipped, callback=callback_of(args))
         show_made_secret(sweep.callback_secret)
         if args.wait:
             sweep = client.wait_sweep(sweep.id)
@@ -207,7 +221,9 @@ def cmd_sweeps_show(args: argparse.Namespace) -> int:
 def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str, Any]:
     """``run``, ``sweep``, ``sweeps`` and ``jobs``; the groups the operation table's commands join."""
     run = commands.add_parser("run", parents=[common], help=_("run a notebook as a job"))
-    run.add_argument("notebook", help=_("path to the .ipynb file"))
+    run.add_argument("notebook", nargs="?", help=_("path to the .ipynb file (or --shipped)"))
+    run.add_argument("--shipped", metavar="NAME",
+                     help=_("run a notebook the platform ships, by name (aitip notebooks list)"))
     run.add_argument("--project", "-P", required=True, help=_("the project (its name)"))
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help=_("a parameter; VALUE is read as JSON when it parses, else as text"))
@@ -225,10 +241,12 @@ def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str
     add_callback_options(run, "job")
     run.add_argument("--follow", "-f", action="store_true", help=_("stream the job's output until it ends"))
     run.add_argument("--wait", "-w", action="store_true", help=_("wait for the job to end (exit 1 unless it succeeds)"))
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, parser=run)
 
     sweep = commands.add_parser("sweep", parents=[common], help=_("search a notebook's parameters with trial jobs"))
-    sweep.add_argument("notebook", nargs="?", help=_("path to the .ipynb file (or --job)"))
+    sweep.add_argument("notebook", nargs="?", help=_("path to the .ipynb file (or --shipped, or --job)"))
+    sweep.add_argument("--shipped", metavar="NAME",
+                       help=_("search a notebook the platform ships, by name (aitip notebooks list)"))
     sweep.add_argument("--job", "-j", type=int, help=_("search this job's notebook instead, with its settings"))
     sweep.add_argument("--input", "-i", action="append", metavar="DATASET[@VERSION]",
                        help=_("a dataset version every trial reads (repeatable; without @VERSION: the latest when "
@@ -250,7 +268,7 @@ def add_job_commands(commands: Any, common: argparse.ArgumentParser) -> dict[str
     sweep.add_argument("--kernel", "-k", help=_("kernel spec (default: the notebook's, else aitip-python)"))
     add_callback_options(sweep, "sweep")
     sweep.add_argument("--wait", "-w", action="store_true", help=_("wait until the sweep finishes"))
-    sweep.set_defaults(func=cmd_sweep)
+    sweep.set_defaults(func=cmd_sweep, parser=sweep)
 
     sweeps = commands.add_parser("sweeps", parents=[common], help=_("show a sweep and its trials"))
     sweep_commands = sweeps.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")

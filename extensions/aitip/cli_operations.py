@@ -285,6 +285,7 @@ def run_operation(client: Any, args: argparse.Namespace) -> Any:
 
 # Answers a domain writes out itself for a person (by the answer model's name): "module:function" of its JSON.
 HUMAN_TEXT = {"Sweep": "aitip.jobs.text:sweep_text",
+              "ShippedNotebookList": "aitip.jobs.text:shipped_notebooks_text",
               "Evaluation": "aitip.evaluation.text:evaluation_text",
               "EvaluationDetail": "aitip.evaluation.text:evaluation_text",
               "Simulation": "aitip.simulation.text:simulation_text",

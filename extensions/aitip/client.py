@@ -293,13 +293,14 @@ class Client:
 
     # ----- jobs -----
 
-    def submit_job(self, project: str, notebook: str | Path | dict[str, Any], *,
-                   parameters: dict[str, Any] | None = None, kernel: str | None = None, cpus: float | None = None,
-                   gpus: int | None = None, memory_mb: int | None = None, priority: int = 50,
+    def submit_job(self, project: str, notebook: str | Path | dict[str, Any] | None = None, *,
+                   shipped: str | None = None, parameters: dict[str, Any] | None = None, kernel: str | None = None,
+                   cpus: float | None = None, gpus: int | None = None, memory_mb: int | None = None, priority: int = 50,
                    timeout_seconds: int = 3600, max_attempts: int = 3, tags: dict[str, str] | None = None,
                    code_version: str | None = None, notebook_name: str | None = None,
                    inputs: Iterable[str | dict[str, Any]] = (), callback: dict[str, str] | None = None) -> Job:
-        """Run a notebook (a path to an .ipynb file, or the notebook document) as a job. ``inputs``: dataset
+        """Run a notebook (a path to an .ipynb file, or the notebook document) as a job, or one the platform
+        ships, by name (``shipped="train/digits_sklearn"``; :meth:`ops.notebooks.list` says which). ``inputs``: dataset
         versions it reads, as ``"digits@2"`` (``"digits"``: the latest) or ``{"dataset": ..., "version": ...}``;
         the job gets them as read-only files (``aitip.datasets.job_inputs()``). ``callback``: ``{"url": ...,
         "secret": optional}``, where the job's end is posted, signed (a secret the platform makes is in the
@@ -310,9 +311,12 @@ class Client:
             notebook_name = notebook_name or path.name
         else:
             document = notebook
-        body: dict[str, Any] = {"project": project, "notebook": document, "parameters": parameters or {},
+        body: dict[str, Any] = {"project": project, "parameters": parameters or {},
                                 "priority": priority, "timeout_seconds": timeout_seconds,
                                 "max_attempts": max_attempts, "tags": tags or {}}
+        for name, value in (("notebook", document), ("shipped", shipped)):
+            if value is not None:
+                body[name] = value
         if notebook_name:
             body["notebook_name"] = notebook_name
         if kernel:
@@ -418,9 +422,10 @@ class Client:
                      strategy: str = "tpe", trials: int | None = None, parallelism: int = 2,
                      parameters: dict[str, Any] | None = None, seed: int = 0, kernel: str | None = None,
                      job: int | None = None, inputs: Iterable[str | dict[str, Any]] | None = None,
-                     **options: Any) -> Sweep:
+                     shipped: str | None = None, **options: Any) -> Sweep:
         """Search ``space`` ({name: {"type": "loguniform", "low": .., "high": ..}, ...}) for the best ``objective``,
-        in ``notebook`` (a path or the document) or in job ``job``'s notebook (its settings kept). ``inputs``:
+        in ``notebook`` (a path or the document), in a notebook the platform ships (``shipped``, by name) or in job
+        ``job``'s notebook (its settings kept). ``inputs``:
         dataset versions every trial reads (``"digits"``: the latest when the sweep starts)."""
         if isinstance(notebook, (str, Path)):
             document: dict[str, Any] | None = json.loads(Path(notebook).read_text(encoding="utf-8"))
@@ -430,7 +435,8 @@ class Client:
         body: dict[str, Any] = {"project": project, "space": space, "objective": objective,
                                 "direction": direction, "strategy": strategy, "parallelism": parallelism,
                                 "parameters": parameters or {}, "seed": seed, **options}
-        for name, value in (("notebook", document), ("job", job), ("trials", trials), ("kernel", kernel)):
+        for name, value in (("notebook", document), ("shipped", shipped), ("job", job), ("trials", trials),
+                            ("kernel", kernel)):
             if value is not None:
                 body[name] = value
         if inputs is not None:

@@ -2,9 +2,9 @@
 
 Messages live in gettext catalogs (``locale/<lang>/LC_MESSAGES/aitip.po``), read with Babel and compiled in
 memory on first use, so a fresh clone needs no build step. Code marks what a person reads with ``_()``
-(or ``N_()`` where the text is translated later, e.g. a module-level table) and ``ngettext()``; ``make
-messages`` extracts the marks and updates both catalogs; ``tests/test_i18n.py`` fails on a mark without a
-translation.
+(or ``N_()`` where the text is translated later, e.g. a module-level table), ``ngettext()`` and ``pgettext()`` (a
+word in a context: ``msgctxt``); ``make messages`` extracts the marks and updates both catalogs;
+``tests/test_i18n.py`` fails on a mark without a translation.
 """
 
 from __future__ import annotations
@@ -126,11 +126,13 @@ def translations(language: str) -> gettext.NullTranslations:
 
 @dataclass(frozen=True)
 class Translator:
-    """``gettext``/``ngettext`` of one language, to bind as ``_ = translator(lang).gettext``."""
+    """``gettext``/``ngettext`` of one language, to bind as ``_ = translator(lang).gettext``; ``pgettext`` for a
+    word that a context tells apart (a job that ``failed`` is not an evaluation that did not pass)."""
 
     language: str
     gettext: Callable[[str], str]
     ngettext: Callable[[str, str, int], str]
+    pgettext: Callable[[str, str], str]
 
     def __call__(self, message: str) -> str:
         return self.gettext(message)
@@ -140,7 +142,7 @@ def translator(language: str | None) -> Translator:
     """The translator of ``language`` (any tag :func:`normalize` knows; English otherwise)."""
     chosen = normalize(language) or DEFAULT_LANGUAGE
     catalog = translations(chosen)
-    return Translator(chosen, catalog.gettext, catalog.ngettext)
+    return Translator(chosen, catalog.gettext, catalog.ngettext, catalog.pgettext)
 
 
 def shell_gettext(message: str) -> str:
@@ -151,6 +153,10 @@ def shell_gettext(message: str) -> str:
 
 def shell_ngettext(singular: str, plural: str, count: int) -> str:
     return translator(language_from_environment()).ngettext(singular, plural, count)
+
+
+def shell_pgettext(context: str, message: str) -> str:
+    return translator(language_from_environment()).pgettext(context, message)
 
 
 def template_pattern(template: str) -> re.Pattern[str]:

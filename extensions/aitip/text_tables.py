@@ -39,7 +39,7 @@ LABELS = frozenset({
     N_("best_value"), N_("created_trials"), N_("key"), N_("total_points"), N_("more_classes"), N_("bytes_delta"),
     N_("content_changed"), N_("dvc_diff"), N_("from_version"), N_("row_delta"), N_("rows_after"), N_("rows_before"),
     N_("to_version"), N_("extends"), N_("source"), N_("tolerance"), N_("environment"), N_("by"),
-    N_("total_gpu_hours"), N_("at"), N_("since"), N_("until"),
+    N_("total_gpu_hours"), N_("at"), N_("since"), N_("until"), N_("default"), N_("about"),
 })
 
 

@@ -6,7 +6,7 @@
     GpuGauge()                  # GPU utilization and memory (CPU and memory where there is no GPU), live
 
 They speak the kernel's language (``AITIP_LANG``, which a hub server gets from the page that started it, else the
-locale), as the CLI does; job states, names and the platform's values stay as they are.
+locale), as the CLI does, a job's state too; names and the platform's other values stay as they are.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .client import AitipAPIError, Client
 from .i18n import shell_gettext as _
 from .i18n import shell_ngettext as ngettext
 from .jobs.models import Job, JobEvent
+from .jobs.state_words import job_state_word
 from .resources.text import no_gpu_why
 
 _STATE_COLOURS = {"queued": "#777", "starting": "#a60", "running": "#06c", "succeeded": "#080", "failed": "#c00",
@@ -65,7 +66,8 @@ class JobMonitor(widgets.VBox):
         self.header.value = escape(header).format(
             job="<b>" + escape(_("Job {id}").format(id=job.id)) + "</b>", notebook=escape(job.notebook_name),
             project=f"<b>{escape(job.project)}</b>", owner=escape(job.owner),
-            state=f"<span style='color:{colour}'><b>{job.state.value}</b></span>", attempt=job.attempt,
+            state=f"<span style='color:{colour}'><b>{escape(job_state_word(job.state.value))}</b></span>",
+            attempt=job.attempt,
             attempts=job.max_attempts) + reason
         finished = job.state.finished
         self.cancel_button.disabled = finished

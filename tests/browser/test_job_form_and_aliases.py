@@ -93,6 +93,34 @@ def test_a_developer_runs_a_notebook_from_the_form_its_parameters_make(
     assert done["state"] == "succeeded", done.get("reason")
 
 
+def test_a_developer_runs_a_notebook_the_platform_ships_from_the_form(
+        platform: RunningPlatform, people: dict[str, str], form_project: str, ann_page: Page,
+        screenshots: Path) -> None:
+    """Nothing uploaded: the shipped training notebook chosen by its title, its form from what the platform says
+    of its parameters, and the job runs the shipped document under the file's name."""
+    page = open_form(ann_page, platform)
+    page.locator(".shipped-notebook select").select_option(label="Digits classifier (scikit-learn) "
+                                                                  "(train/digits_sklearn)")
+    expect(page.locator(".shipped-about")).to_contain_text("Trains a small multi-layer perceptron")
+    epochs = page.locator(".parameter-epochs input")
+    expect(epochs).to_have_value("10")
+    expect(page.locator(".parameter-epochs")).to_contain_text("passes over the training set")
+    for name, value in (("epochs", "2"), ("classifier", "logistic"), ("model_name", "")):
+        page.locator(f".parameter-{name} input").fill(value)
+        page.locator(f".parameter-{name} input").press("Enter")
+    submit = page.locator(".submit-job button")
+    expect(submit).to_be_enabled()
+    screenshot(page, screenshots, "jobs-run-shipped")
+    submit.click()
+    expect(page.locator(".aitip-info")).to_contain_text("digits_sklearn.ipynb submitted as job")
+    with platform.api(people["ann"]) as api:
+        newest = api.get("jobs", params={"project": form_project, "limit": 1}).json()["items"][0]
+    assert newest["notebook_name"] == "digits_sklearn.ipynb"
+    assert newest["parameters"] == {"epochs": 2, "classifier": "logistic", "model_name": ""}
+    done = platform.wait_for_job(people["ann"], newest["id"], {"succeeded", "failed", "cancelled", "timed_out"})
+    assert done["state"] == "succeeded", done.get("reason")
+
+
 def test_a_viewer_sees_why_the_form_will_not_run(platform: RunningPlatform, people: dict[str, str],
                                                  form_project: str, bob_page: Page) -> None:
     page = open_form(bob_page, platform)

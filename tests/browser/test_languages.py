@@ -51,7 +51,8 @@ def english_page(browser: Browser, platform: RunningPlatform, people: dict[str, 
 
 
 def test_the_browsers_chinese_is_the_default(platform: RunningPlatform, chinese_page: Page,
-                                             screenshots: Path, a_dataset: None) -> None:
+                                             trained: list[dict[str, Any]], screenshots: Path,
+                                             a_dataset: None) -> None:
     page = open_dashboard(chinese_page, platform, f"jobs?project={PROJECT}")
     expect(page.locator("#nav-jobs")).to_have_text("作业")
     expect(page.locator("#nav-overview")).to_have_text("概览")
@@ -59,8 +60,13 @@ def test_the_browsers_chinese_is_the_default(platform: RunningPlatform, chinese_
     expect(page.get_by_text("各状态的作业")).to_be_visible()
     expect(page.locator("button", has_text="刷新")).to_be_visible()
     expect(page.locator(".table-jobs .tabulator-col-title", has_text="状态")).to_be_visible()
+    expect(page.locator(".table-jobs .tabulator-cell[tabulator-field=state]", has_text="已成功").first).to_be_visible()
     assert page.title() == "AITIP · 作业"
     screenshot(page, screenshots, "jobs-zh")
+    page = open_dashboard(chinese_page, platform, f"jobs?project={PROJECT}&job={trained[0]['id']}")
+    badge = page.locator("#job-state .job-state")
+    expect(badge).to_have_text("已成功")  # the API's word stays in data-state
+    expect(badge).to_have_attribute("data-state", "succeeded")
     page = open_dashboard(chinese_page, platform, f"datasets?project={PROJECT}")
     expect(page.get_by_text("所选版本的数据质量")).to_be_visible()
     screenshot(page, screenshots, "datasets-zh")

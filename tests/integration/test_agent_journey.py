@@ -1,7 +1,8 @@
 """An agent's journey through the real hub, proxy and platform service: the MCP SDK's own ``Client`` over
 streamable HTTP at ``/services/aitip/mcp``, with a hub API token, as a developer's agent would work (find
 the project, register a dataset version, train on it, follow progress, read and compare the runs, train again
-on a newer version without holding the notebook, start a sweep) and as a viewer's agent, which is offered no
+on a newer version without holding the notebook, start a sweep, run a notebook the platform ships by its
+name) and as a viewer's agent, which is offered no
 write tool and is refused the one it calls anyway."""
 
 from __future__ import annotations
@@ -176,6 +177,19 @@ async def _developer_journey(platform: RunningPlatform, token: str) -> None:
         assert sweep["best_value"] == max(trial["value"] for trial in sweep["trial_jobs"])
         assert progress["sweep"][0] == f"sweeps.create {sweep['id']}: running"
 
+        # A notebook the platform ships, found and run by its name: the agent sends no document at all.
+        shipped = answer(await client.call_tool("notebooks_list", {}))
+        (training,) = [n for n in shipped["notebooks"] if n["name"] == "train/digits_sklearn"]
+        assert {"epochs", "classifier", "model_name"} <= {parameter["name"] for parameter in training["parameters"]}
+        ran = answer(await client.call_tool("jobs_submit", {
+            "project": PROJECT, "shipped": training["name"],
+            "parameters": {"epochs": 2, "classifier": "logistic", "model_name": ""},
+            "wait_seconds": JOB_WAIT_SECONDS}))
+        assert ran["state"] == "succeeded", (ran["state"], ran["reason"])
+        assert ran["notebook_name"] == training["file_name"] == "digits_sklearn.ipynb"
+        tracked = answer(await client.call_tool("runs_get", {"run": ran["mlflow_run_id"]}))
+        assert tracked["params"]["classifier"] == "logistic" and tracked["metrics"]["final_test_accuracy"] > 0.8
+
 
 def test_a_viewers_agent_is_offered_no_write_tool_and_is_refused_one(platform: RunningPlatform,
                                                                      tokens: dict[str, str]) -> None:
@@ -188,7 +202,7 @@ async def _viewer_journey(platform: RunningPlatform, token: str) -> None:
         above_viewer = {name for name in offered if (permission(mcp_tools.by_name()[name].row.action).min_role
                                                      or Role.viewer).at_least(Role.developer)}
         assert above_viewer == set() and not WRITE_TOOLS & offered
-        assert {"projects_get", "datasets_versions", "runs_list", "runs_compare"} <= offered
+        assert {"projects_get", "datasets_versions", "runs_list", "runs_compare", "notebooks_list"} <= offered
         before = [answer(await client.call_tool("datasets_list", {"project": PROJECT})),
                   answer(await client.call_tool("jobs_list", {"project": PROJECT}))]
 

@@ -148,8 +148,9 @@ def test_a_sweep_names_one_notebook() -> None:
     from pydantic import ValidationError
 
     space = {"x": {"type": "grid", "values": [1.0]}}
-    for sources in ({}, {"notebook": SCORED, "job": 1}):
-        with pytest.raises(ValidationError, match="give the notebook"):
+    for sources in ({}, {"notebook": SCORED, "job": 1}, {"shipped": "train/digits_sklearn", "job": 1},
+                    {"notebook": SCORED, "shipped": "train/digits_sklearn"}):
+        with pytest.raises(ValidationError, match="give the notebook|give one of the notebook"):
             SweepCreate(project="lab", space=space, objective="score", **sources)
 
 

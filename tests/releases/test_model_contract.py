@@ -6,7 +6,6 @@ the other version with ``jobs.rerun``; and the release of each version is grante
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ async def test_the_contract_passes_a_sound_version_fails_a_fragile_one_and_gates
     assert status == 201 and (await wait_job(api, job["id"]))["state"] == "succeeded"  # version 2
 
     status, contract = await api("POST", "jobs", user="carol", body={
-        "project": "alpha", "notebook": json.loads(CONTRACT.read_text()), "notebook_name": CONTRACT.name,
+        "project": "alpha", "shipped": "test/model_contract",  # named as the policy's test_runs name it
         "parameters": {"model_name": "digits-mlp", "model_version": 1, "dataset": "digits"},
         "inputs": [{"dataset": "digits"}]})
     assert status == 201, contract

@@ -33,7 +33,8 @@ NO_INPUTS: dict[str, str] = {
     name: "path parameters only" for name in (
         "platform.health", "platform.me", "platform.openapi", "projects.get", "projects.archive",
         "projects.unarchive", "members.list", "members.remove", "jobs.get", "jobs.cancel", "jobs.retry",
-        "jobs.notebook", "sweeps.get", "sweeps.cancel", "runs.get", "models.list", "datasets.list", "datasets.get",
+        "jobs.notebook", "notebooks.list", "sweeps.get", "sweeps.cancel", "runs.get", "models.list", "datasets.list",
+        "datasets.get",
         "datasets.versions", "datasets.version", "datasets.download", "annotations.list", "annotations.get",
         "registrations.get", "models.delete_alias", "evaluations.get", "evaluation_policies.list",
         "evaluation_policies.get", "evaluation_policies.delete", "simulation_templates.list", "simulations.get",
@@ -253,7 +254,16 @@ SPECIAL: list[tuple[str, str, bytes | None, dict[str, str], dict[str, str], int,
     ("POST", "projects/alpha/members", b'{"user": "bob", "group": "g", "role": "viewer"}', {}, {}, 422,
      "invalid_input"),
     ("POST", "projects/alpha/members", b'{"role": "viewer"}', {}, {}, 422, "invalid_input"),
-    # A sweep searches one notebook: the document or a job's.
+    # A job runs one notebook: the document or a shipped one, by a name the library has.
+    ("POST", "jobs", b'{"project": "alpha"}', {}, {}, 422, "invalid_input"),
+    ("POST", "jobs", b'{"project": "alpha", "notebook": ' + NOTEBOOK + b', "shipped": "train/digits_sklearn"}', {},
+     {}, 422, "invalid_input"),
+    ("POST", "jobs", b'{"project": "alpha", "shipped": "train/no_such_notebook"}', {}, {}, 422, "invalid_input"),
+    ("POST", "jobs", b'{"project": "alpha", "shipped": "../../etc/passwd"}', {}, {}, 422, "invalid_input"),
+    ("POST", "jobs", b'{"project": "alpha", "shipped": "evaluate/classification"}', {}, {}, 422, "invalid_input"),
+    # A sweep searches one notebook: the document, a shipped one or a job's.
+    ("POST", "sweeps", b'{"project": "alpha", "shipped": "train/digits_sklearn", "job": 1, "objective": "y", '
+     b'"space": {"x": {"type": "grid", "values": [1]}}}', {}, {}, 422, "invalid_input"),
     ("POST", "sweeps", b'{"project": "alpha", "objective": "y", "space": {"x": {"type": "grid", "values": [1]}}}',
      {}, {}, 422, "invalid_input"),
     ("POST", "sweeps", b'{"project": "alpha", "notebook": ' + NOTEBOOK + b', "job": 1, "objective": "y", '

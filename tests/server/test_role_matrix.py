@@ -88,6 +88,7 @@ CASES: dict[str, Case] = {
     "members.update": Case(body={"role": "developer"}),
     "members.remove": Case(),
     "jobs.list": Case(query={"limit": 10}),
+    "notebooks.list": Case(),
     "jobs.submit": Case(body={"project": "alpha", "notebook": TRIVIAL, "resources": {"cpus": 1, "gpus": 0},
                               "inputs": [{"dataset": "base", "version": 1}],
                               "callback": {"url": "https://8.8.8.8/hook"}}, needs=DATA),

@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, Permission] = _table(
     Permission("member.update", _P.project, Role.maintainer, "Change a member's role"),
     Permission("member.remove", _P.project, Role.maintainer, "Remove a member from a project"),
     Permission("job.list", _P.authenticated, None, "List jobs in the projects the caller belongs to"),
+    Permission("notebook.list", _P.authenticated, None,
+               "Read the notebooks the platform ships for jobs, with their parameters"),
     Permission("job.submit", _P.project, Role.developer, "Run a notebook as a job in the project"),
     Permission("job.read", _P.project, Role.viewer, "Read a job, its events and its executed notebook"),
     Permission("job.cancel", _P.project, Role.developer,

@@ -11,6 +11,8 @@ from pydantic import Field, field_validator, model_validator
 from ..errors import InvalidValue
 from ..schema import MAX_ID, DatasetName, ProjectName, RequestModel, ResponseModel
 from ..webhooks.models import CallbackRequest
+from . import library
+from .library import SHIPPED_NAME_PATTERN
 
 MAX_DATASET_VERSION = 999_999_999  # as version numbers in URLs: at most 9 digits
 MAX_OFFSET = 10**9  # a page offset beyond any catalog (SQLite refuses integers past 2**63)
@@ -78,9 +80,24 @@ class Sandbox(RequestModel):
                                        description="Model versions staged for the job ($AITIP_MODELS)")
 
 
+SHIPPED_DESCRIPTION = ("A notebook the platform ships, by name (notebooks_list: 'train/digits_sklearn'), run instead "
+                       "of a document sent; its name is the file's ('digits_sklearn.ipynb') unless notebook_name says")
+
+
+def _read_shipped(request: JobSubmit | SweepCreate) -> None:
+    """The shipped notebook a request names, read into its ``notebook`` (so that what follows always has the
+    document), and the file's name as the job's unless the request gives one."""
+    if request.shipped is not None:
+        request.notebook = library.document(request.shipped)
+        if "notebook_name" not in request.model_fields_set:
+            request.notebook_name = library.file_name(request.shipped)
+
+
 class JobSubmit(RequestModel):
     project: ProjectName
-    notebook: dict[str, Any] = Field(description="The notebook document (nbformat 4 JSON)")
+    notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `shipped`")
+    shipped: str | None = Field(None, max_length=120, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
+                                examples=library.names())
     notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=NOTEBOOK_NAME_PATTERN)
     parameters: dict[str, Any] = Field(default_factory=dict,
                                        description="JSON values for names the notebook's parameters cell declares")
@@ -100,10 +117,19 @@ class JobSubmit(RequestModel):
 
     @field_validator("notebook")
     @classmethod
-    def _looks_like_a_notebook(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if value.get("nbformat") != 4 or not isinstance(value.get("cells"), list):
+    def _looks_like_a_notebook(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and (value.get("nbformat") != 4 or not isinstance(value.get("cells"), list)):
             raise InvalidValue("not a Jupyter notebook (nbformat 4 with a cells list)")
         return value
+
+    @model_validator(mode="after")
+    def _one_notebook(self) -> JobSubmit:
+        if self.notebook is None and self.shipped is None:
+            raise InvalidValue("give the notebook document, or the name of a notebook the platform ships (shipped)")
+        if self.notebook is not None and self.shipped is not None:
+            raise InvalidValue("give the notebook document or a shipped notebook's name, not both")
+        _read_shipped(self)
+        return self
 
 
 class JobRerun(RequestModel):
@@ -227,7 +253,10 @@ class Dimension(RequestModel):
 
 class SweepCreate(RequestModel):
     project: ProjectName
-    notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `job`")
+    notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `shipped` "
+                                            "or `job`")
+    shipped: str | None = Field(None, max_length=120, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
+                                examples=library.names())
     job: int | None = Field(None, ge=1, le=MAX_ID, description="Search this job's notebook instead (a job of the "
                             "project): its parameters, name, kernel and declared dataset versions are the trials' "
                             "unless given here; the searched parameters are left out of the fixed ones")
@@ -258,10 +287,13 @@ class SweepCreate(RequestModel):
 
     @model_validator(mode="after")
     def _one_notebook(self) -> SweepCreate:
-        if self.notebook is None and self.job is None:
-            raise InvalidValue("give the notebook to search, or a job whose notebook to search")
-        if self.notebook is not None and self.job is not None:
-            raise InvalidValue("give the notebook or a job, not both")
+        given = sum(value is not None for value in (self.notebook, self.shipped, self.job))
+        if given == 0:
+            raise InvalidValue("give the notebook to search, the name of a notebook the platform ships (shipped), or "
+                               "a job whose notebook to search")
+        if given > 1:
+            raise InvalidValue("give one of the notebook, a shipped notebook's name and a job, not more")
+        _read_shipped(self)
         return self
 
 
@@ -318,3 +350,24 @@ class EventList(ResponseModel):
 
 class SweepListQuery(RequestModel):
     project: ProjectName
+
+
+class ShippedNotebookParameter(ResponseModel):
+    name: str
+    type: str = Field(description="The default's type: int, float, str, bool, list, dict, NoneType; any when the "
+                      "default is not a literal")
+    default: Any
+    help: str = Field(description="The comment beside it in the parameters cell")
+
+
+class ShippedNotebook(ResponseModel):
+    name: str = Field(description="What a job's or a sweep's `shipped` names it by")
+    file_name: str
+    title: str
+    summary: str
+    kernel: str | None
+    parameters: list[ShippedNotebookParameter]
+
+
+class ShippedNotebookList(ResponseModel):
+    notebooks: list[ShippedNotebook]

@@ -12,6 +12,7 @@ from .models import (
     JobListQuery,
     JobRerun,
     JobSubmit,
+    ShippedNotebookList,
     Sweep,
     SweepCreate,
     SweepList,
@@ -28,6 +29,9 @@ _KERNEL_ONLY = frozenset({"sdk", "cli", "mcp"})
 SECTION = Section("jobs", "Jobs and sweeps", (
     Operation("jobs.list", "job.list", "GET", "jobs", "List jobs in your projects", query=JobListQuery,
               response=JobList, call="jobs.list"),
+    Operation("notebooks.list", "notebook.list", "GET", "notebooks", "The notebooks the platform ships for jobs "
+              "and sweeps (run one by its name, as `shipped`), with their parameters", response=ShippedNotebookList,
+              call="jobs.shipped_notebooks"),
     Operation("jobs.submit", "job.submit", "POST", "jobs", "Run a notebook as a job", body=JobSubmit,
               response=Job, status=201, call="jobs.submit", location="id", long_running=True),
     Operation("jobs.get", "job.read", "GET", "jobs/{job}", "Read a job", response=Job, call="jobs.get",

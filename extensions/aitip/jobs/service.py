@@ -26,7 +26,7 @@ from ..identity.roles import Role
 from ..projects.access import authorize, authorize_record, member_project_ids, refuse_if_archived
 from ..validation_messages import refusal
 from ..webhooks.models import CallbackRequest
-from . import credentials
+from . import credentials, library
 from .events import JobSignals
 from .models import (
     JobInput,
@@ -42,6 +42,7 @@ from .models import (
     JobState,
     JobSubmit,
     Resources,
+    ShippedNotebook,
 )
 from .inputs import JobInputs
 from .sandbox import SandboxModels
@@ -227,6 +228,11 @@ class JobService(CatalogService):
     async def get(self, principal: Principal | None, job_id: int, *, action: str) -> Job:
         principal = self._signed_in(principal)
         return await self._in_transaction(lambda s: self._model(s, self._load(s, principal, job_id, action)[0]))
+
+    async def shipped_notebooks(self, principal: Principal | None) -> list[ShippedNotebook]:
+        """The notebooks the platform ships for jobs (:mod:`.library`): any signed-in caller may read them."""
+        self._signed_in(principal)
+        return [ShippedNotebook.model_validate(library.describe(name)) for name in library.names()]
 
     async def list(self, principal: Principal | None, query: JobListQuery) -> JobList:
         principal = self._signed_in(principal)

@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 from ..i18n import shell_gettext as _
-from ..text_tables import elapsed, field_lines, local_time, number, parsed_time, table
+from .state_words import job_state_word
+from ..text_tables import elapsed, field_lines, local_time, number, parsed_time, table, wrap
 
 
 def _seconds_between(start: str | None, end: str | None) -> float | None:
@@ -27,7 +28,7 @@ def resources_text(resources: dict[str, Any]) -> str:
 
 def job_text(job: dict[str, Any]) -> str:
     head = _("job {id}: {notebook} in {project} — {state}").format(
-        id=job["id"], notebook=job["notebook_name"], project=job["project"], state=job["state"])
+        id=job["id"], notebook=job["notebook_name"], project=job["project"], state=job_state_word(job["state"]))
     if job["max_attempts"] > 1:
         head += " " + _("(attempt {attempt} of {attempts})").format(attempt=job["attempt"],
                                                                    attempts=job["max_attempts"])
@@ -79,7 +80,8 @@ def sweep_text(sweep: dict[str, Any]) -> str:
     it searches and reads, and each trial with the values searched (the fixed ones are the sweep's)."""
     head = _("sweep {sweep} ({strategy}) in {project}: {state}, {created}/{trials} trials, {direction} "
              "{objective}").format(sweep=sweep["id"], strategy=sweep["strategy"], project=sweep["project"],
-                                   state=sweep["state"], created=sweep["created_trials"], trials=sweep["trials"],
+                                   state=job_state_word(sweep["state"]), created=sweep["created_trials"],
+                                   trials=sweep["trials"],
                                    direction=sweep["direction"], objective=sweep["objective"])
     best = (_("best: {value} from job {job} with {parameters}").format(
         value=number(sweep["best_value"]), job=sweep["best_job_id"], parameters=json.dumps(sweep["best_parameters"]))
@@ -89,8 +91,27 @@ def sweep_text(sweep: dict[str, Any]) -> str:
         origin.append(_("reads {inputs}").format(inputs=", ".join(f"{item['dataset']} v{item['version']}"
                                                                  for item in sweep["inputs"])))
     searched = sweep.get("space") or {}
-    rows = [{"job": trial["job_id"], "trial": trial["index"], "state": trial["state"], "value": number(trial["value"]),
+    rows = [{"job": trial["job_id"], "trial": trial["index"], "state": job_state_word(trial["state"]),
+             "value": number(trial["value"]),
              "parameters": json.dumps({name: value for name, value in trial["parameters"].items() if name in searched})}
             for trial in sweep.get("trial_jobs") or []]
     return "\n".join([head, *(["; ".join(origin)] if origin else []), best, "",
                       table(rows, ["trial", "job", "state", "value", "parameters"])])
+
+
+def shipped_notebooks_text(listing: dict[str, Any]) -> str:
+    """``aitip notebooks list``: each notebook the platform ships, what it is for, its parameters with their
+    defaults and comments, and the command that runs it."""
+    blocks = []
+    for notebook in listing["notebooks"]:
+        lines = [f"{notebook['name']} — {notebook['title']}"
+                 + (f"  [{notebook['kernel']}]" if notebook.get("kernel") else "")]
+        lines += ["  " + line for line in wrap(notebook["summary"], 96)]
+        rows = [{"parameter": parameter["name"], "default": json.dumps(parameter["default"]),
+                 "about": parameter["help"]} for parameter in notebook["parameters"]]
+        if rows:
+            lines += ["", *("  " + line for line in table(rows, ["parameter", "default", "about"]).splitlines())]
+        lines += ["", "  " + _("run it: {command}").format(
+            command=f"aitip run --shipped {notebook['name']} -P PROJECT -p NAME VALUE")]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else _("no notebooks are shipped with this platform")

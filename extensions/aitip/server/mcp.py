@@ -32,10 +32,12 @@ from .routes import RouteOperation
 
 MCP_PATH = "mcp"
 INSTRUCTIONS = ("AITIP runs the model lifecycle: projects, datasets, notebook jobs and sweeps, experiments and runs "
-                "(MLflow), annotation, resources and webhooks. Tools are named <group>_<verb>; long-running ones "
-                "(jobs_submit, sweeps_create, registrations_create) return a handle at once and take wait_seconds "
-                "to wait with progress, and post their end to a callback URL; registrations_create takes the "
-                "file inline, base64-encoded.")
+                "(MLflow), annotation, resources and webhooks. notebooks_list shows the notebooks the platform "
+                "ships (training, tests) with their parameters: jobs_submit and sweeps_create run one by its name "
+                "(shipped), and jobs_rerun runs a job's notebook again. Tools are named <group>_<verb>; "
+                "long-running ones (jobs_submit, sweeps_create, registrations_create) return a handle at once and "
+                "take wait_seconds to wait with progress, and post their end to a callback URL; "
+                "registrations_create takes the file inline, base64-encoded.")
 
 
 async def caller_roles(context: PlatformContext, principal: Principal) -> list[Role]:

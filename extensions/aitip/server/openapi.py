@@ -24,6 +24,7 @@ from pydantic.json_schema import models_json_schema
 
 from .. import __version__
 from ..identity.permissions import PermissionScope, permission
+from ..jobs.library import names as shipped_names
 from ..schema import DatasetName, ProjectName
 from .routes import API_PREFIX, PARAMETER_PATTERNS, Route, platform_routes
 
@@ -49,6 +50,17 @@ PATH_PARAMETER_TYPES: dict[str, Any] = {
 _NOTEBOOK = {"type": "object", "required": ["nbformat", "cells"],
              "properties": {"nbformat": {"const": 4}, "cells": {"type": "array"}}}
 
+# A shipped notebook's name is one of the library's (the pattern alone lets through names it does not have).
+_SHIPPED = {"enum": shipped_names()}
+
+
+def _one_of(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Exactly one of ``fields`` given (not null), as each schema says."""
+    return {"oneOf": [{"required": [name], "properties": {other: schema if other == name else {"type": "null"}
+                                                          for other in fields}}
+                      for name, schema in fields.items()]}
+
+
 # Validators of documented request models -> the JSON Schema they amount to ({"allOf" part} merged into
 # the model's schema), or a string: why JSON Schema cannot say it (listed as x-aitip-checks).
 VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
@@ -60,9 +72,9 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
         {"required": ["group"], "properties": {"group": {"type": "string"}, "user": {"type": "null"}}}]},
     ("JobSubmit", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
     ("SweepCreate", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
-    ("SweepCreate", "_one_notebook"): {"oneOf": [
-        {"required": ["notebook"], "properties": {"notebook": {"type": "object"}, "job": {"type": "null"}}},
-        {"required": ["job"], "properties": {"job": {"type": "integer"}, "notebook": {"type": "null"}}}]},
+    ("JobSubmit", "_one_notebook"): _one_of({"notebook": {"type": "object"}, "shipped": _SHIPPED}),
+    ("SweepCreate", "_one_notebook"): _one_of({"notebook": {"type": "object"}, "shipped": _SHIPPED,
+                                               "job": {"type": "integer"}}),
     ("TaskCreate", "_distinct_labels"): {"properties": {"labels": {"uniqueItems": True}}},
     ("GpuHoursQuery", "_utc"): {},  # a time without a zone is read as UTC: nothing is refused
     ("Dimension", "_consistent"): "a sweep dimension takes 'values' (grid, choice) or 'low' < 'high' (uniform, "
