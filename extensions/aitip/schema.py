@@ -112,6 +112,9 @@ ProjectName = Annotated[
 # What _no_control_characters refuses, as a pattern for the OpenAPI document (C1 controls are left out
 # too: U+0085 is whitespace to the server's regex engine and not to ECMA-262's).
 NO_CONTROL_CHARACTERS_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+# Neither a space nor a control character, as one set in both regex dialects: the server's (Rust) ``\s`` takes
+# U+0085 and ECMA-262's does not, so a bare ``[^\s]`` in the document lets through what the server refuses.
+VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f]"
 
 PrincipalName = Annotated[
     str,

@@ -68,7 +68,7 @@ class Sandbox(RequestModel):
     """Run the notebook isolated: a network of its own (nothing but the egress origins, through the platform),
     no platform credential, the named model versions and declared inputs staged read-only, and limits."""
 
-    egress: list[Annotated[str, Field(max_length=2048, pattern=r"^https?://[^/?#\s]+/?$")]] = Field(
+    egress: list[Annotated[str, Field(max_length=2048, pattern=r"^https?://[^/?#\s\x00-\x1f\x7f-\x9f]+/?$")]] = Field(
         default_factory=list, max_length=4,
         description="Origins (scheme://host:port) the job may reach over HTTP, through the platform's egress "
                     "proxy ($AITIP_EGRESS_SOCKET); nothing else is reachable")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 
 from ..errors import InvalidInput, InvalidValue
-from ..schema import MAX_ID, RequestModel, ResponseModel, text
+from ..schema import MAX_ID, VISIBLE, RequestModel, ResponseModel, text
 from .payloads import EVENT_FAMILIES, EVENT_NAME_PATTERN
 from .targets import MAX_URL_LENGTH, parse
 
@@ -36,14 +36,14 @@ def _url_form(value: str) -> str:
 
 WebhookUrl = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_URL_LENGTH, pattern=r"^[hH][tT][tT][pP][sS]?://[^\s]+$",
+    Field(min_length=1, max_length=MAX_URL_LENGTH, pattern=rf"^[hH][tT][tT][pP][sS]?://{VISIBLE}+$",
           description="An http:// or https:// URL without credentials. Its host must resolve to public "
           "addresses only, unless an admin allows the network (AITIP_WEBHOOK_ALLOWED_NETWORKS).",
           examples=["https://hooks.example.com/aitip"]),
     AfterValidator(_url_form),
 ]
 
-MAILTO_PATTERN = r"^mailto:[^@\s<>,;:\\\"()\[\]]{1,64}@[A-Za-z0-9.-]{1,253}$"
+MAILTO_PATTERN = r"^mailto:[^@\s\x00-\x1f\x7f-\x9f<>,;:\\\"()\[\]]{1,64}@[A-Za-z0-9.-]{1,253}$"
 
 
 def _url_or_mailto(value: str) -> str:
@@ -53,7 +53,7 @@ def _url_or_mailto(value: str) -> str:
 SubscriptionUrl = Annotated[
     str,
     Field(min_length=1, max_length=MAX_URL_LENGTH,
-          pattern=rf"^([hH][tT][tT][pP][sS]?://[^\s]+|{MAILTO_PATTERN[1:-1]})$",
+          pattern=rf"^([hH][tT][tT][pP][sS]?://{VISIBLE}+|{MAILTO_PATTERN[1:-1]})$",
           description="An http:// or https:// URL without credentials (its host must resolve to public addresses "
           "only, unless an admin allows the network), or mailto:<address> for e-mail over the platform's SMTP "
           "server.", examples=["https://hooks.example.com/aitip", "mailto:ml-releases@example.com"]),
