@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidValue
@@ -21,25 +22,27 @@ SHIPPED_NAME_PATTERN = r"^[a-z]+/[A-Za-z0-9_]+$"
 
 
 @cache
-def _documents() -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for folder in FOLDERS:
-        for path in sorted(shipped_notebooks(folder).glob("*.ipynb")):
-            found[f"{folder}/{path.stem}"] = json.loads(path.read_text(encoding="utf-8"))
-    return found
+def _paths() -> dict[str, Path]:
+    """Each shipped notebook's file by name: listed, not read (the request models name them at import)."""
+    return {f"{folder}/{path.stem}": path for folder in FOLDERS
+            for path in sorted(shipped_notebooks(folder).glob("*.ipynb"))}
+
+
+@cache
+def _document(name: str) -> dict[str, Any]:
+    return json.loads(_paths()[name].read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
 def names() -> list[str]:
-    return list(_documents())
+    return list(_paths())
 
 
 def document(name: str) -> dict[str, Any]:
     """A copy of the shipped notebook ``name``; an unknown name is refused with the names there are."""
-    found = _documents().get(name)
-    if found is None:
+    if name not in _paths():
         raise InvalidValue("no shipped notebook is named {name!r}; there are: {names}", name=name,
                            names=", ".join(names()))
-    return copy.deepcopy(found)
+    return copy.deepcopy(_document(name))
 
 
 def file_name(name: str) -> str:
@@ -56,7 +59,7 @@ def _markdown(cell: dict[str, Any]) -> str:
 def describe(name: str) -> dict[str, Any]:
     """What ``notebooks.list`` says of one: the title and first paragraph of its opening markdown cell, its
     kernel and its declared parameters with their defaults, types and the comments beside them."""
-    notebook = _documents()[name]
+    notebook = _document(name)
     opening = next((_markdown(cell) for cell in notebook.get("cells", []) if cell.get("cell_type") == "markdown"), "")
     heading, _, rest = opening.partition("\n")
     title = heading.lstrip("#").strip() if heading.startswith("#") else name
