@@ -19,6 +19,7 @@ from .parameters import declared_parameters
 
 FOLDERS = ("train", "test")
 SHIPPED_NAME_PATTERN = r"^[a-z]+/[A-Za-z0-9_]+$"
+MAX_SHIPPED_NAME = 120
 
 
 @cache
@@ -37,12 +38,18 @@ def names() -> list[str]:
     return list(_paths())
 
 
-def document(name: str) -> dict[str, Any]:
-    """A copy of the shipped notebook ``name``; an unknown name is refused with the names there are."""
+def known(name: str) -> str:
+    """``name`` if the platform ships a notebook by it; refused otherwise with the names there are — a malformed
+    name too, which a pattern's refusal would not tell the caller how to put right."""
     if name not in _paths():
         raise InvalidValue("no shipped notebook is named {name!r}; there are: {names}", name=name,
                            names=", ".join(names()))
-    return copy.deepcopy(_document(name))
+    return name
+
+
+def document(name: str) -> dict[str, Any]:
+    """A copy of the shipped notebook ``name``."""
+    return copy.deepcopy(_document(known(name)))
 
 
 def file_name(name: str) -> str:

@@ -12,7 +12,7 @@ from ..errors import InvalidValue
 from ..schema import MAX_ID, DatasetName, ProjectName, RequestModel, ResponseModel
 from ..webhooks.models import CallbackRequest
 from . import library
-from .library import SHIPPED_NAME_PATTERN
+from .library import MAX_SHIPPED_NAME, SHIPPED_NAME_PATTERN
 
 MAX_DATASET_VERSION = 999_999_999  # as version numbers in URLs: at most 9 digits
 MAX_OFFSET = 10**9  # a page offset beyond any catalog (SQLite refuses integers past 2**63)
@@ -84,6 +84,11 @@ SHIPPED_DESCRIPTION = ("A notebook the platform ships, by name (notebooks_list: 
                        "of a document sent; its name is the file's ('digits_sklearn.ipynb') unless notebook_name says")
 
 
+def _known_shipped(value: Any) -> Any:
+    """A name the library lacks, refused with the names there are (one too long is left to ``max_length``)."""
+    return library.known(value) if isinstance(value, str) and len(value) <= MAX_SHIPPED_NAME else value
+
+
 def _read_shipped(request: JobSubmit | SweepCreate) -> None:
     """The shipped notebook a request names, read into its ``notebook`` (so that what follows always has the
     document), and the file's name as the job's unless the request gives one."""
@@ -96,7 +101,7 @@ def _read_shipped(request: JobSubmit | SweepCreate) -> None:
 class JobSubmit(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `shipped`")
-    shipped: str | None = Field(None, max_length=120, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
+    shipped: str | None = Field(None, max_length=MAX_SHIPPED_NAME, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
                                 examples=library.names())
     notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=NOTEBOOK_NAME_PATTERN)
     parameters: dict[str, Any] = Field(default_factory=dict,
@@ -114,6 +119,8 @@ class JobSubmit(RequestModel):
     callback: CallbackRequest | None = Field(None, description="Post the job's final state here, signed "
                                              "(X-Aitip-Signature), when it ends")
     sandbox: Sandbox | None = Field(None, description="Run isolated (see Sandbox): how simulations run")
+
+    _shipped_is_known = field_validator("shipped", mode="before")(_known_shipped)
 
     @field_validator("notebook")
     @classmethod
@@ -255,7 +262,7 @@ class SweepCreate(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `shipped` "
                                             "or `job`")
-    shipped: str | None = Field(None, max_length=120, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
+    shipped: str | None = Field(None, max_length=MAX_SHIPPED_NAME, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
                                 examples=library.names())
     job: int | None = Field(None, ge=1, le=MAX_ID, description="Search this job's notebook instead (a job of the "
                             "project): its parameters, name, kernel and declared dataset versions are the trials' "
@@ -279,6 +286,8 @@ class SweepCreate(RequestModel):
     tags: dict[TagText, TagText] = Field(default_factory=dict, max_length=32)
     callback: CallbackRequest | None = Field(None, description="Post the sweep's final state (its best trial) "
                                              "here, signed (X-Aitip-Signature), when it ends")
+
+    _shipped_is_known = field_validator("shipped", mode="before")(_known_shipped)
 
     @field_validator("notebook")
     @classmethod

@@ -72,6 +72,8 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
         {"required": ["group"], "properties": {"group": {"type": "string"}, "user": {"type": "null"}}}]},
     ("JobSubmit", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
     ("SweepCreate", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
+    ("JobSubmit", "_shipped_is_known"): {"properties": {"shipped": {"anyOf": [_SHIPPED, {"type": "null"}]}}},
+    ("SweepCreate", "_shipped_is_known"): {"properties": {"shipped": {"anyOf": [_SHIPPED, {"type": "null"}]}}},
     ("JobSubmit", "_one_notebook"): _one_of({"notebook": {"type": "object"}, "shipped": _SHIPPED}),
     ("SweepCreate", "_one_notebook"): _one_of({"notebook": {"type": "object"}, "shipped": _SHIPPED,
                                                "job": {"type": "integer"}}),
