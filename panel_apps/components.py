@@ -434,11 +434,20 @@ def html_escape(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
+ROLE_WORDS = {"viewer": N_("viewer"), "developer": N_("developer"), "maintainer": N_("maintainer"),
+              "admin": N_("admin"), "policy": N_("policy")}
+
+
+def role_words(role: str | None) -> str:
+    """A project role (or a release approval's ``policy``) in the page's language."""
+    return _(ROLE_WORDS[role]) if role in ROLE_WORDS else (role or _("not a member"))
+
+
 def project_options(me: dict[str, Any], *, include_all: bool = False) -> dict[str, str]:
     """Select options {label: project} of the viewer's projects, with their role."""
     options = {_("All my projects"): ""} if include_all else {}
     for project in me.get("projects", []):
-        options[f"{project['project']} ({project['role']})"] = project["project"]
+        options[f"{project['project']} ({role_words(project['role'])})"] = project["project"]
     return options
 
 

@@ -13,7 +13,7 @@ import holoviews as hv
 import pandas as pd
 
 from panel_apps import charts
-from panel_apps.components import format_bytes, format_time
+from panel_apps.components import format_bytes, format_time, role_words
 from panel_apps.language import _, ngettext
 
 # Quality rules the page edits field by field; any other rule the dataset has is kept as it is.
@@ -205,7 +205,7 @@ def settings_note(role: str | None, may_manage: bool) -> str:
         return _("You may change masking and the quality gate: each change applies to the next reads and "
                  "registrations.")
     return _("Only maintainers of this project may change masking and the quality gate; your role is {role}.").format(
-        role=role or _("not a member"))
+        role=role_words(role))
 
 
 def rules_with(rules: dict[str, Any], edited: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pandas as pd
 from aitip.i18n import N_
 from aitip.releases.rollout_words import message_said
 from aitip.releases.text import step_text
-from panel_apps.components import format_time, role_at_least, viewer_role
+from panel_apps.components import format_time, role_at_least, role_words, viewer_role
 from panel_apps.evaluation_views import least_role
 from panel_apps.language import _
 
@@ -29,8 +29,6 @@ ROLLOUT_COLOURS = {"progressing": "#0066cc", "paused": "#aa6600", "degraded": "#
                    "rolled_back": "#555555"}
 KIND_WORDS = {"model": N_("model"), "service": N_("service"), "configuration": N_("configuration"),
               "firmware": N_("firmware")}
-ROLE_WORDS = {"viewer": N_("viewer"), "developer": N_("developer"), "maintainer": N_("maintainer"),
-              "admin": N_("admin"), "policy": N_("policy")}
 ENVIRONMENTS = ("dev", "test", "staging", "prod")
 OUTCOME_WORDS = {"passed": N_("passed"), "failed": N_("failed"), "error": N_("error"),
                  "inconclusive": N_("inconclusive")}
@@ -42,10 +40,6 @@ def badge(css_class: str, state: str, words: dict[str, str], colours: dict[str, 
     word = _(words[state]) if state in words else state
     return (f"<span class='{css_class}' data-state='{escape(state)}' style='background:{colour};color:#fff;"
             f"padding:.05rem .5rem;border-radius:.7rem'>{escape(word)}</span>")
-
-
-def role_words(role: str | None) -> str:
-    return _(ROLE_WORDS[role]) if role in ROLE_WORDS else (role or _("not a member"))
 
 
 def state_words(state: str) -> str:

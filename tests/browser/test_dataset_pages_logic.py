@@ -74,6 +74,8 @@ def test_settings_keep_other_rules_and_drop_emptied_ones() -> None:
         "declared_schema": {"a": "int"}, "max_null_fraction": 0.1}
     assert views.masks_from({"email": "hash", "note": "", "ssn": "redact"}) == {"email": "hash", "ssn": "redact"}
     assert "your role is viewer" in views.settings_note("viewer", False)
+    with use_language("zh_CN"):
+        assert "查看者" in views.settings_note("viewer", False) and "非成员" in views.settings_note(None, False)
 
 
 def test_shortcuts_are_digits_and_unshared_first_letters() -> None:

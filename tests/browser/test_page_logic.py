@@ -138,7 +138,11 @@ def test_the_pages_speak_chinese_when_asked() -> None:
         assert "此项目中还没有注册的模型" in models.models_html([], "p")
         table = components.data_table(jobs.jobs_frame([]), name="jobs")
         assert table.titles["state"] == "状态" and list(table.value.columns)[0] == "id", "fields keep their names"
+        me = {"projects": [{"project": "alpha", "role": "developer"}, {"project": "beta", "role": "viewer"}]}
+        assert components.project_options(me, include_all=True) == {"我的全部项目": "", "alpha (开发者)": "alpha",
+                                                                    "beta (查看者)": "beta"}
     with use_language("en"):
+        assert components.project_options(me) == {"alpha (developer)": "alpha", "beta (viewer)": "beta"}
         assert components.describe_error(error, "cancel job 3") == "You may not cancel job 3: only the owner"
         assert ">Overview</a>" in components.navigation("jobs", "ann").object
 
