@@ -5,6 +5,7 @@ changes. Address: ``jobs?project=P&state=S&owner=U&job=ID``."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
@@ -205,8 +206,10 @@ class JobView:
                             continue
                         self._flush_scheduled = True
                     document.add_next_tick_callback(self.flush)  # the one thread-safe way into a session
-            except Exception:  # noqa: BLE001 - the session closed its client, or the platform went away
-                return
+            except Exception as error:  # noqa: BLE001 - the session closed its client, or the platform went away
+                if not self._stop.is_set():
+                    with contextlib.suppress(Exception):  # a session already closed has no next tick
+                        document.add_next_tick_callback(lambda stopped=error: self.stream_stopped(stopped))
 
         try:
             pn.state.on_session_destroyed(lambda _context: self.stop())
@@ -233,6 +236,10 @@ class JobView:
             self.render()
         else:
             self.render_log()
+
+    def stream_stopped(self, error: Exception) -> None:
+        """The live log stopped for good (the SDK reconnected while it could): say so, not freeze silently."""
+        self.messages.error(error, _("follow job {job} live (reload the page to try again)").format(job=self.job_id))
 
     def stop(self) -> None:
         """Stop following (another job was opened, or the session ended)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -435,3 +437,69 @@ def test_import_aitip_offers_the_client_and_what_it_raises_without_importing_the
     loaded = subprocess.run([sys.executable, "-c", "import aitip, sys; print('aitip.client' in sys.modules)"],
                             capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "False"
+
+
+def sse_head(peer: Peer) -> None:
+    peer.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                      b"Connection: close\r\n\r\nretry: 2000\n\n")
+
+
+def sse_event(peer: Peer, event_id: int) -> None:
+    data = {"id": event_id, "job_id": 7, "attempt": 1, "at": "2026-12-07T10:00:00Z", "kind": "output",
+            "data": {"text": f"tick {event_id}\n"}}
+    peer.sock.sendall(f"id: {event_id}\nevent: output\ndata: {json.dumps(data)}\n\n".encode())
+
+
+def test_a_followed_job_survives_a_broken_stream_and_the_proxy_saying_the_platform_is_down() -> None:
+    """The stream breaks after two events, then the hub's proxy answers 503 (the platform service restarting):
+    the follower reconnects with the last event's id each time and reads on to the end, nothing twice."""
+    asked_after: list[str | None] = []
+
+    def two_then_reset(peer: Peer) -> None:
+        asked_after.append(peer.read_head().get("last-event-id"))
+        sse_head(peer)
+        sse_event(peer, 1)
+        sse_event(peer, 2)
+        peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST, not FIN
+
+    def proxy_down(peer: Peer) -> None:
+        asked_after.append(peer.read_head().get("last-event-id"))
+        peer.answer("503 Service Unavailable", HUB_PAGE, "text/html")
+
+    def the_rest(peer: Peer) -> None:
+        asked_after.append(peer.read_head().get("last-event-id"))
+        sse_head(peer)
+        sse_event(peer, 3)
+        peer.sock.sendall(b'event: end\ndata: {"state": "succeeded"}\n\n')
+
+    server = ScriptedServer(two_then_reset, proxy_down, the_rest)
+    client = Client(server.url, "tok")
+    seen = [event.id for event in client.follow_job(7)]
+    server.done()
+    assert seen == [1, 2, 3]
+    assert asked_after == [None, "2", "2"]
+
+
+def test_following_gives_up_on_a_refusal_at_once_and_on_a_platform_down_for_too_long() -> None:
+    def not_yours(peer: Peer) -> None:
+        peer.read_head()
+        peer.answer("403 Forbidden", FORBIDDEN)
+
+    server = ScriptedServer(not_yours)
+    with pytest.raises(AitipAPIError) as refused:
+        list(Client(server.url, "tok").follow_job(7))
+    assert refused.value.status == 403 and len(server.done()) == 1
+
+    def proxy_down(peer: Peer) -> None:
+        peer.read_head()
+        peer.answer("503 Service Unavailable", HUB_PAGE, "text/html")
+
+    server = ScriptedServer(*[proxy_down] * 4)
+    started = time.monotonic()
+    with pytest.raises(AitipAPIError) as down:
+        list(Client(server.url, "tok").follow_job(7, give_up_after=1.0))
+    given_up_after = time.monotonic() - started
+    server.listener.shutdown(socket.SHUT_RDWR)  # no fourth call comes: wake the accepting thread
+    tries = len(server.done())
+    # Tried at 0, 0.5 and 1.5 s (the third past the second allowed): three, or two when a try was slow.
+    assert down.value.status == 503 and tries in (2, 3) and 1.0 < given_up_after < WAIT, (tries, given_up_after)

@@ -26,6 +26,10 @@ from .jobs.models import Job, JobEvent, JobList, Sweep, SweepList
 from .projects.models import Me, Member, MemberList, Project, ProjectList
 from .settings import user_config_dir
 
+FOLLOW_AGAIN_STATUSES = (502, 503, 504)  # the hub's proxy while the platform service restarts
+FOLLOW_FIRST_PAUSE, FOLLOW_LONGEST_PAUSE = 0.5, 5.0
+FOLLOW_GIVE_UP_SECONDS = 300.0
+
 M = TypeVar("M", bound=BaseModel)
 API_PATH = "api/aitip/v1/"
 _SSL_CONTEXTS: dict[tuple[str, str], Any] = {}
@@ -375,9 +379,14 @@ class Client:
         page = self.request("GET", f"jobs/{int(job_id)}/events", params={"after": after})
         return [JobEvent.model_validate(item) for item in page["items"]]
 
-    def follow_job(self, job_id: int, after: int = 0) -> Iterator[JobEvent]:
-        """Live events (Server-Sent Events) until the job finishes; reconnects where it left off."""
+    def follow_job(self, job_id: int, after: int = 0, *, give_up_after: float = FOLLOW_GIVE_UP_SECONDS
+                   ) -> Iterator[JobEvent]:
+        """Live events (Server-Sent Events) until the job finishes. A broken stream, or the hub's proxy saying the
+        platform is down for a moment (502, 503, 504), is reconnected where it left off (``Last-Event-ID``),
+        waiting longer each time; after ``give_up_after`` seconds without a stream the last error is raised."""
         last = after
+        failing_since: float | None = None
+        pause = FOLLOW_FIRST_PAUSE
         while True:
             finished = False
             try:
@@ -389,6 +398,7 @@ class Client:
                     if response.status_code >= 400:
                         response.read()
                         self._raise(response)
+                    failing_since, pause = None, FOLLOW_FIRST_PAUSE
                     for event_name, data in _sse_events(response.iter_lines()):
                         if event_name == "end":
                             finished = True
@@ -396,8 +406,14 @@ class Client:
                         event = JobEvent.model_validate(data)
                         last = event.id
                         yield event
-            except (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ConnectError):
-                time.sleep(1.0)
+            except (httpx.TransportError, AitipAPIError) as error:
+                if isinstance(error, AitipAPIError) and error.status not in FOLLOW_AGAIN_STATUSES:
+                    raise
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > give_up_after:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, FOLLOW_LONGEST_PAUSE)
                 continue
             if finished:
                 return
