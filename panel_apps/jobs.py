@@ -120,7 +120,9 @@ class JobView:
         self.cancel.on_click(lambda _event: self.do_cancel())
         self.retry.on_click(lambda _event: self.do_retry())
         self.render()
-        self.follow()
+        # Once the session is served: a next-tick callback a thread adds while Bokeh attaches the document to
+        # its session can be lost, and the log then froze (the stream read on, nothing was shown).
+        pn.state.onload(self.follow)
 
     # ----- rendering -----
 
