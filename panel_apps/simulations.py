@@ -226,11 +226,14 @@ class SimulationsPage(QuietChanges):
             self.form_model.value = first_value(self.form_model.options, self.model.value)
             self.form_dataset.options = [dataset["name"] for dataset in self.datasets]
             self.form_dataset.value = first_value(self.form_dataset.options, self.form_dataset.value)
+            # The templates' table holds its rows before its tab is first shown, so that it is drawn with them:
+            # rows given to a Tabulator as its tab appears were once not drawn at all on a loaded machine.
+            self.templates_table.value = templates_frame(self.templates)
+            self.templates_table.selection = [0] if self.templates else []
         self.choose_versions()
         self.choose_dataset_versions()
         self.show_list(wanted_simulation)
-        if self.page_tabs.active == TEMPLATES_TAB:
-            self.show_templates()
+        self.show_templates()
 
     def fill_filters(self, model: str | None, template: str | None, state: str | None) -> None:
         self.model.options, self.template.options = filter_options(self.simulations, self.models, self.templates)
@@ -355,12 +358,9 @@ class SimulationsPage(QuietChanges):
     # ----- templates -----
 
     def show_templates(self) -> None:
-        if self.page_tabs.active != TEMPLATES_TAB:
-            return
-        with self.quietly():
-            self.templates_table.value = templates_frame(self.templates)
-            self.templates_table.selection = [0] if self.templates else []
-        self.on_template_selected()
+        """The chosen template's detail, read when the templates' tab is shown."""
+        if self.page_tabs.active == TEMPLATES_TAB:
+            self.on_template_selected()
 
     def on_template_selected(self) -> None:
         chosen = [index for index in self.templates_table.selection if index < len(self.templates)]
