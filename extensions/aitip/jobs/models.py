@@ -101,8 +101,8 @@ def _read_shipped(request: JobSubmit | SweepCreate) -> None:
 class JobSubmit(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `shipped`")
-    shipped: str | None = Field(None, max_length=MAX_SHIPPED_NAME, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
-                                examples=library.names())
+    shipped: str | None = Field(None, max_length=MAX_SHIPPED_NAME, pattern=SHIPPED_NAME_PATTERN,
+                                description=SHIPPED_DESCRIPTION, examples=library.names())
     notebook_name: str = Field("notebook.ipynb", min_length=7, max_length=255, pattern=NOTEBOOK_NAME_PATTERN)
     parameters: dict[str, Any] = Field(default_factory=dict,
                                        description="JSON values for names the notebook's parameters cell declares")
@@ -262,8 +262,8 @@ class SweepCreate(RequestModel):
     project: ProjectName
     notebook: dict[str, Any] | None = Field(None, description="The notebook document (nbformat 4 JSON); or `shipped` "
                                             "or `job`")
-    shipped: str | None = Field(None, max_length=MAX_SHIPPED_NAME, pattern=SHIPPED_NAME_PATTERN, description=SHIPPED_DESCRIPTION,
-                                examples=library.names())
+    shipped: str | None = Field(None, max_length=MAX_SHIPPED_NAME, pattern=SHIPPED_NAME_PATTERN,
+                                description=SHIPPED_DESCRIPTION, examples=library.names())
     job: int | None = Field(None, ge=1, le=MAX_ID, description="Search this job's notebook instead (a job of the "
                             "project): its parameters, name, kernel and declared dataset versions are the trials' "
                             "unless given here; the searched parameters are left out of the fixed ones")

@@ -52,6 +52,7 @@ _NOTEBOOK = {"type": "object", "required": ["nbformat", "cells"],
 
 # A shipped notebook's name is one of the library's (the pattern alone lets through names it does not have).
 _SHIPPED = {"enum": shipped_names()}
+_SHIPPED_IF_GIVEN = {"properties": {"shipped": {"anyOf": [_SHIPPED, {"type": "null"}]}}}
 
 
 def _one_of(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -72,8 +73,8 @@ VALIDATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any] | str] = {
         {"required": ["group"], "properties": {"group": {"type": "string"}, "user": {"type": "null"}}}]},
     ("JobSubmit", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
     ("SweepCreate", "_looks_like_a_notebook"): {"properties": {"notebook": _NOTEBOOK}},
-    ("JobSubmit", "_shipped_is_known"): {"properties": {"shipped": {"anyOf": [_SHIPPED, {"type": "null"}]}}},
-    ("SweepCreate", "_shipped_is_known"): {"properties": {"shipped": {"anyOf": [_SHIPPED, {"type": "null"}]}}},
+    ("JobSubmit", "_shipped_is_known"): _SHIPPED_IF_GIVEN,
+    ("SweepCreate", "_shipped_is_known"): _SHIPPED_IF_GIVEN,
     ("JobSubmit", "_one_notebook"): _one_of({"notebook": {"type": "object"}, "shipped": _SHIPPED}),
     ("SweepCreate", "_one_notebook"): _one_of({"notebook": {"type": "object"}, "shipped": _SHIPPED,
                                                "job": {"type": "integer"}}),
