@@ -35,6 +35,7 @@ from panel_apps.components import (
     project_options,
     query_arg,
     role_at_least,
+    role_words,
     section,
     signed_in_page,
     update_query,
@@ -246,7 +247,7 @@ class AnnotatePage:
         if not may_review:
             self.review_note.object = _html("review-note", _(
                 "Reviewing and exporting need the developer role in {project}; your role is {role}. You see only "
-                "your own labels.").format(project=self.project.value, role=self.role or _("not a member"))).object
+                "your own labels.").format(project=self.project.value, role=role_words(self.role))).object
             self.review_table.value = review_frame([])
             return
         if task is None:

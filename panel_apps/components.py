@@ -19,6 +19,7 @@ import param
 
 from aitip.client import AitipAPIError, Client, NotConfigured
 from aitip.i18n import N_
+from aitip.identity.roles import ROLE_WORDS as PROJECT_ROLE_WORDS
 from aitip.jobs.state_words import job_state_word
 
 from .api import DashboardAPI
@@ -434,8 +435,7 @@ def html_escape(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-ROLE_WORDS = {"viewer": N_("viewer"), "developer": N_("developer"), "maintainer": N_("maintainer"),
-              "admin": N_("admin"), "policy": N_("policy")}
+ROLE_WORDS = {**{role.value: word for role, word in PROJECT_ROLE_WORDS.items()}, "policy": N_("policy")}
 
 
 def role_words(role: str | None) -> str:

@@ -16,7 +16,7 @@ from aitip.evaluation import reports
 from aitip.evaluation.text import threshold_text
 from aitip.i18n import translator
 from aitip.identity.permissions import permission
-from panel_apps.components import format_time, role_at_least, viewer_role
+from panel_apps.components import format_time, role_at_least, role_words, viewer_role
 from panel_apps.language import _, page_language
 
 RUN_ACTION = "evaluation.run"
@@ -217,7 +217,7 @@ def evaluate_refusal(me: dict[str, Any], project: str | None) -> str | None:
     if role_at_least(role, least_role(RUN_ACTION)):
         return None
     return _("Evaluating a model in {project} needs the {least} role; you are {role}.").format(
-        project=project, least=least_role(RUN_ACTION), role=role or _("not a member"))
+        project=project, least=role_words(least_role(RUN_ACTION)), role=role_words(role))
 
 
 def may_manage_policy(me: dict[str, Any], project: str | None) -> bool:

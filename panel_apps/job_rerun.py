@@ -15,7 +15,7 @@ from aitip.client import AitipAPIError
 from aitip.errors import AitipError
 from aitip.jobs.parameters import DeclaredParameter, declared_parameters
 from panel_apps.api import DashboardAPI
-from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in
+from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in, role_words
 from panel_apps.job_submit import JSON_TYPES, least_role, parameter_value, parameter_widget, parse_inputs
 from panel_apps.language import _
 
@@ -28,7 +28,7 @@ def rerun_refusal(me: dict[str, Any], project: str) -> str | None:
     if me.get("admin") or role_at_least(role, least):
         return None
     return _("Running a job of {project} again needs the {least} role; you are {role}.").format(
-        project=project, least=least, role=role or _("not a member"))
+        project=project, least=role_words(least), role=role_words(role))
 
 
 def declared_inputs(job: dict[str, Any]) -> str:

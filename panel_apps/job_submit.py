@@ -21,7 +21,7 @@ from aitip.errors import AitipError
 from aitip.identity.permissions import permission
 from aitip.jobs.parameters import DeclaredParameter, declared_parameters
 from panel_apps.api import DashboardAPI
-from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in
+from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in, role_words
 from panel_apps.language import _
 
 SUBMIT_ACTION = "job.submit"
@@ -42,7 +42,7 @@ def submit_refusal(me: dict[str, Any], project: str | None) -> str | None:
     if me.get("admin") or role_at_least(role, least_role()):
         return None
     return _("Running a notebook in {project} needs the {least} role; you are {role}.").format(
-        project=project, least=least_role(), role=role or _("not a member"))
+        project=project, least=role_words(least_role()), role=role_words(role))
 
 
 def parameter_widget(parameter: DeclaredParameter) -> pn.widgets.Widget:

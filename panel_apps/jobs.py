@@ -35,6 +35,7 @@ from panel_apps.components import (
     project_options,
     query_arg,
     role_in,
+    role_words,
     section,
     state_badge,
     update_query,
@@ -151,7 +152,7 @@ class JobView:
         if allowed:
             self.permission.object = ""
         else:
-            role = role_in(self.me, job["project"]) or _("not a member")
+            role = role_words(role_in(self.me, job["project"]))
             because = _("You may not cancel or retry this job: only its owner (a developer) or a maintainer of "
                         "{project} may; your role is {role}.").format(project=job["project"], role=role)
             self.permission.object = f"<div id='job-permission' style='color:#555'>{escape(because)}</div>"

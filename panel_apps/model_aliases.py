@@ -13,7 +13,7 @@ import panel as pn
 from aitip.client import AitipAPIError
 from aitip.identity.permissions import permission
 from panel_apps.api import DashboardAPI
-from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in
+from panel_apps.components import Messages, NotSignedIn, role_at_least, role_in, role_words
 from panel_apps.language import _
 
 MANAGE_ACTION = "model.manage"
@@ -29,7 +29,7 @@ def alias_refusal(me: dict[str, Any], project: str | None, model: str | None) ->
     if me.get("admin") or (least is not None and role_at_least(role, least.value)):
         return None
     return _("Setting an alias needs the {least} role in {project}; you are {role}.").format(
-        least=least.value if least else "", project=project, role=role or _("not a member"))
+        least=role_words(least.value if least else None), project=project, role=role_words(role))
 
 
 def alias_problem(alias: str) -> str | None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from aitip.i18n import N_
 from panel_apps.charts import PALETTE
-from panel_apps.components import format_time, role_at_least, viewer_role
+from panel_apps.components import format_time, role_at_least, role_words, viewer_role
 from panel_apps.evaluation_views import least_role
 from panel_apps.language import _, ngettext
 
@@ -210,7 +210,7 @@ def deploy_refusal(me: dict[str, Any], project: str | None) -> str | None:
         return None
     return _("Changing the traffic or the versions of an endpoint in {project} needs the {least} role; you are "
              "{role}. You can read everything and call the endpoints.").format(
-        project=project, least=least, role=role or _("not a member"))
+        project=project, least=role_words(least), role=role_words(role))
 
 
 def weighted_versions(endpoint: dict[str, Any]) -> list[int]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from aitip.simulation import reports
 from aitip.simulation.template_words import in_words
-from panel_apps.components import format_time, role_at_least, viewer_role
+from panel_apps.components import format_time, role_at_least, role_words, viewer_role
 from panel_apps.evaluation_views import least_role, paragraph
 from panel_apps.language import _, ngettext
 
@@ -486,7 +486,7 @@ def simulate_refusal(me: dict[str, Any], project: str | None) -> str | None:
     if role_at_least(role, least_role(RUN_ACTION)):
         return None
     return _("Simulating in {project} needs the {least} role; you are {role}.").format(
-        project=project, least=least_role(RUN_ACTION), role=role or _("not a member"))
+        project=project, least=role_words(least_role(RUN_ACTION)), role=role_words(role))
 
 
 def empty_state(project: str, filtered: bool) -> str:

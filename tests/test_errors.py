@@ -164,6 +164,7 @@ def test_a_word_a_message_chooses_is_said_in_the_readers_language() -> None:
     assert caught.value.message == ("only the job's owner (carol) or a maintainer of 'alpha' may retry job 7; "
                                     "you are developer")
     assert "重试作业 7" in caught.value.message_in("zh_CN") and "retry" not in caught.value.message_in("zh_CN")
+    assert caught.value.message_in("zh_CN").endswith("你的角色是开发者")
 
 
 @pytest.mark.parametrize("name", ["template", "english", "message", "values"])

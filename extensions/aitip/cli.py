@@ -25,6 +25,7 @@ from .cli_data import add_data_commands
 from .cli_jobs import add_job_commands
 from .cli_operations import add_operation_commands, ended_well, human, run_operation
 from .i18n import shell_gettext as _
+from .identity.roles import role_said
 from .text_tables import cell as _cell
 from .text_tables import field_lines, shown_of, table
 
@@ -98,6 +99,11 @@ def cmd_login(args: argparse.Namespace) -> int:
     return 0
 
 
+def roles_said(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its roles in the shell's language (``--json`` keeps the API's words)."""
+    return {**row, **{key: role_said(row[key]) for key in ("role", "my_role") if key in row}}
+
+
 def cmd_me(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         me = client.me()
@@ -105,7 +111,8 @@ def cmd_me(args: argparse.Namespace) -> int:
         *field_lines({"user": m.name + ("  " + _("(hub admin)") if m.admin else ""),
                       "groups": ", ".join(m.groups) or "-"}, ["user", "groups"], 8),
         "",
-        table([p.model_dump(mode='json') for p in m.projects], ["project", "role", "archived", "display_name"]),
+        table([roles_said(p.model_dump(mode="json")) for p in m.projects],
+              ["project", "role", "archived", "display_name"]),
     ]))
     return 0
 
@@ -113,13 +120,13 @@ def cmd_me(args: argparse.Namespace) -> int:
 def cmd_projects_list(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         page = client.list_projects(include_archived=args.all, limit=args.limit, offset=args.offset)
-    emit(args, page, lambda p: table([i.model_dump(mode="json") for i in p.items], PROJECT_COLUMNS)
+    emit(args, page, lambda p: table([roles_said(i.model_dump(mode="json")) for i in p.items], PROJECT_COLUMNS)
          + shown_of(len(p.items), p.total))
     return 0
 
 
 def _project_view(project: Any) -> str:
-    data = project.model_dump(mode="json")
+    data = roles_said(project.model_dump(mode="json"))
     fields = ["name", "display_name", "description", "my_role", "archived", "created_by", "created_at", "updated_at"]
     return "\n".join(field_lines({key: _cell(data[key]) for key in fields}, fields, 14))
 
@@ -156,7 +163,7 @@ def cmd_projects_archive(args: argparse.Namespace) -> int:
 def cmd_members_list(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         members = client.list_members(args.project)
-    emit(args, members, lambda m: table([i.model_dump(mode="json") for i in m.items], MEMBER_COLUMNS))
+    emit(args, members, lambda m: table([roles_said(i.model_dump(mode="json")) for i in m.items], MEMBER_COLUMNS))
     return 0
 
 
@@ -167,14 +174,14 @@ def _principal(args: argparse.Namespace) -> dict[str, str]:
 def cmd_members_add(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         member = client.add_member(args.project, args.role, **_principal(args))
-    emit(args, member, lambda m: table([m.model_dump(mode="json")], MEMBER_COLUMNS))
+    emit(args, member, lambda m: table([roles_said(m.model_dump(mode="json"))], MEMBER_COLUMNS))
     return 0
 
 
 def cmd_members_set_role(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         member = client.set_member_role(args.project, args.role, **_principal(args))
-    emit(args, member, lambda m: table([m.model_dump(mode="json")], MEMBER_COLUMNS))
+    emit(args, member, lambda m: table([roles_said(m.model_dump(mode="json"))], MEMBER_COLUMNS))
     return 0
 
 

@@ -141,7 +141,7 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     expect(page.locator(".table-evaluations .tabulator-col-title", has_text="主要指标")).to_be_visible()
     expect(page.locator(".evaluation-verdict")).to_contain_text("未通过：有检查未满足。")
     expect(page.locator(".verdict-reasons li[data-outcome='failed']")).to_contain_text("f1_score 为")
-    expect(page.locator(".evaluate-refused")).to_contain_text("需要 developer 角色")
+    expect(page.locator(".evaluate-refused")).to_contain_text("需要开发者角色")
     expect(page.locator("#trend-title")).to_contain_text(f"{MODEL} 各版本的")
     assert page.title() == "AITIP · 评估"
     screenshot(page, screenshots, "evaluations-verdict-zh")

@@ -3,6 +3,8 @@ permission a page shows (fast; the browser tests check the same things end to en
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -145,6 +147,29 @@ def test_the_pages_speak_chinese_when_asked() -> None:
         assert components.project_options(me) == {"alpha (developer)": "alpha", "beta (viewer)": "beta"}
         assert components.describe_error(error, "cancel job 3") == "You may not cancel job 3: only the owner"
         assert ">Overview</a>" in components.navigation("jobs", "ann").object
+
+
+
+def test_a_refusal_names_the_roles_in_the_readers_language() -> None:
+    """Each page's "needs the X role; you are Y" says both roles as the role selector does."""
+    from panel_apps import evaluation_views, job_rerun, job_submit, model_aliases, serving_views, simulation_views
+
+    def refusals(me: dict[str, Any]) -> list[str | None]:
+        return [evaluation_views.evaluate_refusal(me, "alpha"), simulation_views.simulate_refusal(me, "alpha"),
+                job_rerun.rerun_refusal(me, "alpha"), job_submit.submit_refusal(me, "alpha"),
+                serving_views.deploy_refusal(me, "alpha"), model_aliases.alias_refusal(me, "alpha", "m")]
+
+    viewer, stranger = {"projects": [{"project": "alpha", "role": "viewer"}]}, {"projects": []}
+    with use_language("en"):
+        english = refusals(viewer)
+    with use_language("zh_CN"):
+        chinese, strangers = refusals(viewer), refusals(stranger)
+    assert all(refusal is not None and "; you are viewer." in refusal for refusal in english), english
+    for refusal, least in zip(chinese, ["开发者"] * 5 + ["维护者"]):
+        assert refusal is not None and least in refusal and "查看者" in refusal, refusal
+        assert not any(word in refusal for word in ("developer", "maintainer", "viewer")), refusal
+    assert all(refusal is not None and "非成员" in refusal for refusal in strangers), strangers
+
 
 
 def test_an_empty_chart_draws_although_bokehs_current_document_was_closed() -> None:

@@ -134,7 +134,7 @@ def test_the_requester_reads_chinese_and_is_told_why_he_may_not_decide(
     expect(page.locator(".evidence-none")).to_contain_text("配置发布不携带证据")
     expect(page.locator(".approve button")).to_be_disabled()
     expect(page.locator(".decide-why")).to_contain_text("任何人都不能审批自己的发布申请。")
-    expect(page.locator(".promote-why")).to_contain_text("晋级需要 维护者 或更高角色；你是 开发者。")
+    expect(page.locator(".promote-why")).to_contain_text("晋级需要维护者或更高角色；你是开发者。")
     screenshot(page, screenshots, "releases-zh")
 
 

@@ -117,7 +117,7 @@ def test_only_developers_change_the_traffic_and_are_told_so_in_their_language() 
         assert refusal is not None and "needs the developer role; you are viewer" in refusal
         assert "not a member" in str(views.deploy_refusal(VIEWER, "other"))
     with use_language("zh_CN"):
-        assert "需要 developer 角色" in str(views.deploy_refusal(VIEWER, "vision"))
+        assert "需要开发者角色；你是查看者" in str(views.deploy_refusal(VIEWER, "vision"))
 
 
 def test_the_traffic_request_keeps_the_shadow_and_says_the_total() -> None:

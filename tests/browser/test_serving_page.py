@@ -161,7 +161,7 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     expect(row(page, ENDPOINT).locator(".variant-state[data-state='serving']").first).to_have_text("服务中")
     expect(page.locator("#endpoint-title")).to_contain_text(f"端点 {ENDPOINT}：模型 {MODEL}")
     expect(page.locator(".endpoint-versions")).to_contain_text("金丝雀")
-    expect(page.locator(".traffic-refused")).to_contain_text("需要 developer 角色")
+    expect(page.locator(".traffic-refused")).to_contain_text("需要开发者角色")
     expect(page.locator("h3", has_text="实时流量")).to_be_visible()
     expect(page.locator(".try-send button")).to_have_text("发送")
     assert wait_drawn(page, ".serving-requests", BLUE) >= 20

@@ -270,7 +270,7 @@ def test_the_page_reads_chinese_for_a_chinese_browser(platform: RunningPlatform,
     expect(page.locator(".table-simulations .tabulator-col-title", has_text="模型或端点")).to_be_visible()
     expect(page.locator(".simulation-verdict")).to_contain_text("未通过：有阈值或回归检查未满足。")
     expect(page.locator(".simulation-tabs .bk-tab", has_text="结论与曲线")).to_be_visible()
-    expect(page.locator(".simulate-refused")).to_contain_text("需要 developer 角色")
+    expect(page.locator(".simulate-refused")).to_contain_text("需要开发者角色")
     expect(page.locator(".simulation-checks")).to_contain_text("阈值")
     assert wait_drawn(page, ".simulation-curves.family-epsilon", CURVE_BLUE) >= 40
     screenshot(page, screenshots, "simulations-verdict-zh")

@@ -86,7 +86,7 @@ def test_stages_fill_in_order_and_nobody_approves_their_own_request() -> None:
     early = place([0], "bob", Role.developer)
     assert early.forbidden and early.refusal is not None
     assert str(early.refusal) == "the next approval stage needs the maintainer role; you are developer"
-    assert early.refusal.in_language("zh_CN") == "下一审批阶段需要 maintainer 角色；你是 developer"
+    assert early.refusal.in_language("zh_CN") == "下一审批阶段需要维护者角色；你是开发者"
     assert place([0], "dan", Role.maintainer).stage == 0
     assert place([0, 0], "ann", Role.maintainer).forbidden  # the admin stage is next
     twice = place([0], "dan", Role.maintainer, deciders=("dan",))

@@ -132,3 +132,14 @@ def test_the_release_policy_reads_as_what_a_release_needs_who_approves_and_when(
     assert lines[4] == "approvals: 2 of role maintainer or above; and 1 of role admin or above"
     assert lines[5] == "a model release whose every evidence gate passed is approved at once"
     assert lines[6] == "prod: only within mon–fri 09:00–17:00 Asia/Shanghai; mon, sat 22:00–02:00 UTC"
+
+
+def test_the_roles_in_a_release_and_its_policy_read_in_the_shells_language(monkeypatch) -> None:
+    """The approvals' roles are words of the reader's language, as the pages say them; ``--json`` keeps the API's."""
+    monkeypatch.setenv("AITIP_LANG", "zh_CN")
+    shown = release_text(release(decisions=[{"user": "erin", "decision": "reject", "stage": 0, "role": "developer",
+                                             "comment": "no", "at": "2026-12-06T10:10:00Z"}]))
+    assert "需 1 名维护者或以上角色" in shown and "需 1 名管理员或以上角色" in shown, shown
+    assert "erin（开发者）" in shown and not re.search(r"maintainer|admin|developer", shown), shown
+    policy = ReleasePolicy.model_validate({"project": "vision", "settings": {}, "default": True})
+    assert "1 名维护者或以上角色" in policy_text(policy.model_dump(mode="json"))

@@ -78,10 +78,12 @@ async def test_people_read_the_cli_in_chinese_and_programs_read_json(
     assert code == 0 and "名称:" in shown and "显示名称:" in shown and "name:" not in shown
     code, shown, _ = done["list"]
     assert code == 0 and shown.splitlines()[0].split()[:3] == ["名称", "显示名称", "我的角色"]
-    assert "beta" in shown and "否" in shown  # not archived
-    assert json.loads(done["list_json"][1])["items"][0]["archived"] is False  # data, not words
+    assert "beta" in shown and "否" in shown and "管理员" in shown  # not archived; the creator's role
+    listed = json.loads(done["list_json"][1])["items"][0]
+    assert listed["archived"] is False and listed["my_role"] == "admin"  # data, not words
     code, shown, _ = done["members"]
     assert code == 0 and shown.splitlines()[0].split()[:3] == ["类型", "名称", "角色"]
+    assert shown.splitlines()[1].split()[2] == "管理员", shown
     code, out, err = done["refused"]
     assert code == 1 and out == "" and err.startswith("aitip：出错：") and err.count("\n") == 1
     assert "beta" in err and "does not exist" not in err  # the platform's own message, in Chinese too

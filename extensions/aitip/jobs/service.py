@@ -353,7 +353,7 @@ class JobService(CatalogService):
             raise PermissionDenied("only the job's owner ({owner}) or a maintainer of {name!r} may {verb} job "
                                    "{job}; you are {role}",
                                    owner=job.owner, name=job.project.name, verb=Phrase(verb), job=job.id,
-                                   role=role.value)
+                                   role=role.word)
 
     @performs
     async def cancel(self, principal: Principal | None, job_id: int, *, action: str) -> Job:

@@ -53,7 +53,7 @@ def authorize_record(principal: Principal, action: str, project: ProjectRecord) 
         raise PermissionDenied(
             "{action} needs the {role} role in project {name!r}; you are {your_role}",
             detail={"action": action, "required_role": rule.min_role.value, "your_role": role.value},
-            action=action, role=rule.min_role.value, name=project.name, your_role=role.value)
+            action=action, role=rule.min_role.word, name=project.name, your_role=role.word)
     return role
 
 

@@ -218,7 +218,7 @@ class ProjectService(CatalogService):
             raise PermissionDenied(
                 "you are {role} and cannot grant the higher role {granted}",
                 detail={"your_role": own_role.value, "requested_role": granted.value},
-                role=own_role.value, granted=granted.value)
+                role=own_role.word, granted=granted.word)
 
     @staticmethod
     def _admins_left_after(project: ProjectRecord, leaving: MemberRecord) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..i18n import N_
 from ..i18n import shell_gettext as _
+from ..identity.roles import role_said
 from ..text_tables import field_lines, local_time, table
 from .rollout_words import failures_said, message_said
 
@@ -45,12 +46,12 @@ def _approvals(release: dict[str, Any]) -> list[str]:
                + (f" ({decision['comment']})" if decision["comment"] else "")
                for decision in release["decisions"] if decision["decision"] == "approve" and decision["stage"] == stage]
         lines.append(_("approval stage {stage}: {count} of role {role} or above — {got}").format(
-            stage=stage + 1, count=needed["count"], role=needed["role"],
+            stage=stage + 1, count=needed["count"], role=role_said(needed["role"]),
             got=_("approved by {users}").format(users=", ".join(got)) if got else _("none yet")))
     for decision in release["decisions"]:
         if decision["decision"] == "reject":
             lines.append(_("rejected by {user} ({role}) at {at}: {comment}").format(
-                user=decision["user"], role=decision["role"], at=local_time(decision["at"]),
+                user=decision["user"], role=role_said(decision["role"]), at=local_time(decision["at"]),
                 comment=decision["comment"] or "-"))
     return lines
 
@@ -149,7 +150,8 @@ def policy_text(policy: dict[str, Any]) -> str:
         needs.append(_("a succeeded run of {notebook} on it").format(notebook=gate["notebook"]) + pinned)
     lines.append(_("a model release needs:") if needs else _("a model release needs no evidence"))
     lines += [f"  - {need}" for need in needs]
-    stages = [_("{count} of role {role} or above").format(**stage) for stage in settings["approvals"]]
+    stages = [_("{count} of role {role} or above").format(count=stage["count"], role=role_said(stage["role"]))
+              for stage in settings["approvals"]]
     joined = _(", then ").join(stages) if settings["ordered"] else _("; and ").join(stages)
     lines.append(_("approvals: {stages}").format(stages=joined))
     if settings["auto_approve"]:
