@@ -199,7 +199,7 @@ def firmware_rolled_out(platform: RunningPlatform, people: dict[str, str], tmp_p
     held: list[bool] = []
     # Its own thread and event loop: the browser tests' loop is running in this one.
     runner = threading.Thread(target=lambda: held.append(asyncio.run(
-        fleet.run(lambda f: f.count("installed") == 2, timeout=120))))
+        fleet.run(lambda f: f.count("reported") == 2, timeout=120))))
     runner.start()
     runner.join()
     fleet.close()

@@ -95,8 +95,8 @@ async def test_firmware_goes_to_the_fleet_group_by_group_and_an_emergency_stop_h
 
     fleet = SimulatedFleet(devices, tmp_path / "fleet", first_poll_spread=0.2, threads=4)
     try:
-        assert await fleet.run(lambda f: f.count("installed") == len(devices), timeout=60), \
-            [(name, log.errors[-1:]) for name, log in fleet.logs.items() if log.installed_at is None][:2]
+        assert await fleet.run(lambda f: f.count("reported") == len(devices), timeout=60), \
+            [(name, log.errors[-1:]) for name, log in fleet.logs.items() if log.reported_at is None][:2]
     finally:
         fleet.close()
     status, done = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")
@@ -279,7 +279,7 @@ async def test_a_restarted_controller_goes_on_where_the_rollout_was(
     assert status == 201, rollout
     canary = SimulatedFleet({"c-0": devices["c-0"]}, tmp_path / "fleet", first_poll_spread=0.1, threads=1)
     try:
-        assert await canary.run(lambda f: f.count("installed") == 1, timeout=30)
+        assert await canary.run(lambda f: f.count("reported") == 1, timeout=30)
     finally:
         canary.close()
     controller = jp_serverapp.web_app.settings["aitip"].fleet
@@ -295,7 +295,7 @@ async def test_a_restarted_controller_goes_on_where_the_rollout_was(
     early = SimulatedFleet({name: devices[name] for name in ("e-0", "e-1")}, tmp_path / "fleet",
                            first_poll_spread=0.1, threads=2)
     try:
-        assert await early.run(lambda f: f.count("installed") == 2, timeout=30)
+        assert await early.run(lambda f: f.count("reported") == 2, timeout=30)
     finally:
         early.close()
     status, done = await api("GET", f"projects/alpha/device-rollouts/{rollout['id']}", user="bob")

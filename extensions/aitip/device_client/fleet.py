@@ -28,6 +28,7 @@ class DeviceLog:
     updated_at: float | None = None  # when it was told to install an update
     installed_at: float | None = None
     failed_at: float | None = None
+    reported_at: float | None = None  # when the platform took its report of the update (installed or failed)
     stopped_at: float | None = None  # when it first heard of an emergency stop
     check_ins: int = 0
     errors: list[str] = field(default_factory=list)
@@ -72,10 +73,12 @@ class SimulatedFleet:
         headers = {**updater.fetcher.headers, "Content-Type": "application/json"}
         url = URL(provisioned.base + f"check-in?wait={self.long_poll:g}", encoded=True)  # a percent-escape stays
         while not self._stop.is_set():
-            failed = False
+            failed, reporting = False, updater.report is not None
             try:
                 async with session.post(url, data=updater.check_in_body(), headers=headers) as response:
                     answer = updater.answered(response.status, await response.read())
+                if reporting:
+                    log.reported_at = time.monotonic()
             except Exception as error:  # noqa: BLE001 - a device retries at its next poll, as a real one does
                 log.errors.append(f"{type(error).__name__}: {error}")
                 answer, failed = {"action": "none", "poll_seconds": 1.0}, True
