@@ -19,7 +19,7 @@ import param
 
 from aitip.client import AitipAPIError, Client, NotConfigured
 from aitip.i18n import N_
-from aitip.identity.roles import ROLE_WORDS as PROJECT_ROLE_WORDS
+from aitip.identity.roles import role_said
 from aitip.jobs.state_words import job_state_word
 
 from .api import DashboardAPI
@@ -435,12 +435,14 @@ def html_escape(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-ROLE_WORDS = {**{role.value: word for role, word in PROJECT_ROLE_WORDS.items()}, "policy": N_("policy")}
+POLICY_DECIDER = N_("policy")  # a release approval given by the project's release policy, not by a person
 
 
 def role_words(role: str | None) -> str:
     """A project role (or a release approval's ``policy``) in the page's language."""
-    return _(ROLE_WORDS[role]) if role in ROLE_WORDS else (role or _("not a member"))
+    if not role:
+        return _("not a member")
+    return _(POLICY_DECIDER) if role == "policy" else str(role_said(role, _))
 
 
 def project_options(me: dict[str, Any], *, include_all: bool = False) -> dict[str, str]:

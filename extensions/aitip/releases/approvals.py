@@ -55,8 +55,8 @@ def place(stages: Sequence[Stage], ordered: bool, approvals: Sequence[int], *, d
     for index in candidates:
         if role.at_least(stages[index].role):
             return Placement(index)
-    lacking = sorted({stages[index].role for index in candidates}, key=lambda stage_role: stage_role.value)
-    needed = Listed([stage_role.word for stage_role in lacking], N_(" or "))
+    needed = Listed([stage_role.word for stage_role in sorted({stages[index].role for index in candidates})],
+                    N_(" or "))
     return Placement(None, Phrase(N_("the next approval stage needs the {needed} role; you are {role}") if ordered else
                                   N_("an open approval stage needs the {needed} role; you are {role}"),
                                   needed=needed, role=role.word), forbidden=True)
