@@ -54,7 +54,8 @@ def _evaluate(mlflow, model, features, target, model_type):
     data["target"] = target
     with warnings.catch_warnings(), mlflow.start_run():
         warnings.simplefilter("ignore")
-        info = mlflow.sklearn.log_model(model, name="model", input_example=data.drop(columns="target").head(2))
+        info = mlflow.sklearn.log_model(model, name="model", input_example=data.drop(columns="target").head(2),
+                                        pip_requirements=["scikit-learn"])
         return mlflow.models.evaluate(info.model_uri, data, targets="target", model_type=model_type,
                                       evaluators=["default"]).metrics
 

@@ -74,7 +74,8 @@ TRAIN = notebook(
     "open('notes.txt', 'w').write('hello')\n"
     "mlflow.log_artifact('notes.txt')\n"
     "x = np.random.default_rng(0).normal(size=(40, 3)); y = (x[:, 0] > 0).astype(int)\n"
-    "info = mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model', registered_model_name='gated')\n"
+    "info = mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model', registered_model_name='gated',\n"
+    "                                pip_requirements=['scikit-learn'])\n"
     "print('registered', info.registered_model_version)",
     "import os, urllib.request\n"
     "client = mlflow.tracking.MlflowClient()\n"
@@ -96,7 +97,8 @@ OTHER = notebook(
     "import mlflow\nfrom sklearn.linear_model import LogisticRegression\nimport numpy as np\n"
     "mlflow.log_metric('secret', 42.0)\n"
     "x = np.eye(4); y = [0, 1, 0, 1]\n"
-    "mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model', registered_model_name='theirs')\n"
+    "mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model', registered_model_name='theirs',\n"
+    "                         pip_requirements=['scikit-learn'])\n"
     "print('other', mlflow.active_run().info.run_id, mlflow.active_run().info.experiment_id)")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mlflow.artifacts
 import pytest
 
 from aitip.jobs.models import JobState, JobSubmit
@@ -53,6 +54,11 @@ async def test_training_job_is_a_tracked_mlflow_run_with_a_registered_model(tmp_
     assert artifacts == {"notebook/output.ipynb", "notebook/output.html"}
     (version,) = client.search_model_versions("name='digits-test'")
     assert version.run_id == run.info.run_id
+    # The notebook says what the model needs; MLflow's guess (a subprocess loading the model again) is skipped.
+    model = client.get_logged_model(version.source.removeprefix("models:/"))
+    requirements = Path(mlflow.artifacts.download_artifacts(f"{model.artifact_location}/requirements.txt",
+                                                            dst_path=str(tmp_path / "got"))).read_text().split()
+    assert [line.split("==")[0] for line in requirements] == ["mlflow", "scikit-learn", "skops"]
 
 
 async def test_pytorch_training_job(tmp_path: Path) -> None:

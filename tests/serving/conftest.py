@@ -41,10 +41,11 @@ def save_models(root: Path) -> tuple[dict[int, Any], Any]:
     fitted = {1: LogisticRegression(max_iter=300, C=1 / 256).fit(x_train, y_train),
               2: make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, C=0.002)).fit(x_train, y_train)}
     for version, model in fitted.items():
-        mlflow.sklearn.save_model(model, str(root / f"v{version}"),
+        mlflow.sklearn.save_model(model, str(root / f"v{version}"), pip_requirements=["scikit-learn"],
                                   signature=infer_signature(x_test[:5], model.predict(x_test[:5])))
     broken = root / "v3"
-    mlflow.sklearn.save_model(fitted[1], str(broken), signature=infer_signature(x_test[:5], fitted[1].predict(x_test[:5])))
+    mlflow.sklearn.save_model(fitted[1], str(broken), pip_requirements=["scikit-learn"],
+                              signature=infer_signature(x_test[:5], fitted[1].predict(x_test[:5])))
     (broken / "model.skops").write_bytes(b"not a model at all")
     return fitted, x_test
 

@@ -85,11 +85,12 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bad-input-models")
     digits = load_digits()
     tensor = LogisticRegression(max_iter=200).fit(digits.data, digits.target)
-    mlflow.sklearn.save_model(tensor, str(root / "tensor"), signature=infer_signature(digits.data[:3],
-                                                                                      tensor.predict(digits.data[:3])))
+    mlflow.sklearn.save_model(tensor, str(root / "tensor"), pip_requirements=["scikit-learn"],
+                              signature=infer_signature(digits.data[:3], tensor.predict(digits.data[:3])))
     frame = pandas.DataFrame({"width": [1.0, 2.0, 3.0, 4.0], "count": np.array([1, 5, 2, 8], dtype="int64")})
     columns = LogisticRegression().fit(frame, [0, 1, 0, 1])
-    mlflow.sklearn.save_model(columns, str(root / "columns"), signature=infer_signature(frame, columns.predict(frame)))
+    mlflow.sklearn.save_model(columns, str(root / "columns"), pip_requirements=["scikit-learn"],
+                              signature=infer_signature(frame, columns.predict(frame)))
     return {"tensor": root / "tensor", "columns": root / "columns"}
 
 

@@ -31,6 +31,7 @@ FRAGILE_TRAINING = notebook(
     "mlflow.log_metric('test_accuracy', pipeline.score(x_test, test['label']))\n"
     "signature = infer_signature(x_test[:5], pipeline.predict(x_test[:5]))\n"
     "mlflow.sklearn.log_model(pipeline, name='model', signature=signature, input_example=x_test[:2],\n"
-    "                         registered_model_name=model_name, serialization_format='cloudpickle')\n"
+    "                         registered_model_name=model_name, serialization_format='cloudpickle',\n"
+    "                         pip_requirements=['scikit-learn', 'cloudpickle'])\n"
     "print('registered', model_name)",
     parameters="dataset = 'digits'  # pixel columns, 'label' and 'split'\nmodel_name = 'digits-fragile'")
