@@ -1,5 +1,8 @@
 """Operation x caller: who may do what, for every row of the operation table, over HTTP.
 
+One seeded server answers a read for every caller, and a write for the callers it refuses; each caller a write
+allows gets a server of its own (``caller_groups``).
+
 The cases are the rows themselves (``aitip.operations.table.operations()``); what each caller should get
 comes from the permission table (the row's action: its scope and least role) and the few rules below that
 a role alone does not say. CASES adds only what a row cannot: concrete path values, a valid body or query,
@@ -631,18 +634,43 @@ async def seeded(api: Any, jp_fetch: Any, jp_serverapp: Any, tmp_path: Path, run
     return seeding
 
 
-@pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize("name", [row.name for row in operations()])
+def caller_groups() -> list[tuple[str, tuple[str, ...]]]:
+    """The callers one seeded server may answer in turn, by operation: every caller of a read; of a write, those
+    it refuses together (the check of who may comes before any write), and each it allows alone, on
+    state no other caller has changed."""
+    groups: list[tuple[str, tuple[str, ...]]] = []
+    for row in operations():
+        if row.method == "GET":
+            groups.append((row.name, tuple(CALLERS)))
+            continue
+        allowed = CASES[row.name].allowed or row.status
+        refused = tuple(caller for caller in CALLERS if expected(row.action, caller, allowed) != allowed)
+        groups += [(row.name, refused)] if refused else []
+        groups += [(row.name, (caller,)) for caller in CALLERS if caller not in refused]
+    return groups
+
+
+@pytest.mark.parametrize(("name", "callers"), caller_groups(),
+                         ids=[f"{name}-{'+'.join(callers)}" for name, callers in caller_groups()])
 async def test_operation_by_caller(api, jp_fetch, jp_serverapp, tmp_path, tracking_runs, name: str,
-                                   caller: str) -> None:
+                                   callers: tuple[str, ...]) -> None:
     """Each operation, called by each kind of caller, answers what the permission table says."""
     row, case = by_name()[name], CASES[name]
     seeding = await seeded(api, jp_fetch, jp_serverapp, tmp_path, tracking_runs[1], case)
     allowed = case.allowed or row.status
-    status, answer = await call_row(row, case, seeding, CALLER_USERS[caller])
-    assert status == expected(row.action, caller, allowed), answer
-    if status in (403, 404):
-        assert answer["error"]["code"] == {403: "forbidden", 404: "not_found"}[status], answer
+    answers = {caller: await call_row(row, case, seeding, CALLER_USERS[caller]) for caller in callers}
+    refusal_codes = {403: "forbidden", 404: "not_found"}
+    wrong = {caller: (status, answer) for caller, (status, answer) in answers.items()
+             if status != expected(row.action, caller, allowed)
+             or status in refusal_codes and answer["error"]["code"] != refusal_codes[status]}
+    assert wrong == {}, {caller: (f"expected {expected(row.action, caller, allowed)}", *answer)
+                         for caller, answer in wrong.items()}
+
+
+def test_the_groups_hold_every_caller_of_every_operation_once() -> None:
+    """Grouping callers onto one server must not drop a cell of the matrix."""
+    cells = sorted((name, caller) for name, callers in caller_groups() for caller in callers)
+    assert cells == sorted((row.name, caller) for row in operations() for caller in CALLERS)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
