@@ -37,3 +37,18 @@ def user_config_dir() -> Path:
     """Where the CLI keeps credentials written by ``aitip login``."""
     configured = os.environ.get("AITIP_CONFIG_DIR")
     return Path(configured).expanduser() if configured else Path(platformdirs.user_config_dir("aitip"))
+
+
+SERVING_METRICS_SECONDS = 5.0
+
+
+def serving_metrics_seconds() -> float:
+    """How often serving writes each endpoint's measurements as metric points: ``$AITIP_SERVING_METRICS_SECONDS``,
+    else 5."""
+    configured = os.environ.get("AITIP_SERVING_METRICS_SECONDS", "").strip()
+    if not configured:
+        return SERVING_METRICS_SECONDS
+    try:
+        return float(configured)
+    except ValueError:
+        raise ValueError(f"$AITIP_SERVING_METRICS_SECONDS is a number of seconds, not {configured!r}") from None

@@ -9,9 +9,14 @@ import pytest
 from tests.support.platform import RunningPlatform, start_platform
 
 
+# Serving writes its metric points every second (5 s by default), so that rollout analyses can run every few seconds.
+SERVING_METRICS_SECONDS = 1
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
-    running = start_platform(tmp_path_factory.mktemp("aitip-home"))
+    running = start_platform(tmp_path_factory.mktemp("aitip-home"),
+                             environment={"AITIP_SERVING_METRICS_SECONDS": str(SERVING_METRICS_SECONDS)})
     yield running
     code, left = running.stop()
     assert code == 0, running.log()[-3000:]

@@ -25,6 +25,7 @@ import pytest
 from aitip.device_client.fleet import SimulatedFleet
 from aitip.device_client.updater import Provisioned
 from tests.evaluation.conftest import TRAINING, digits_csv, training_notebook
+from tests.integration.conftest import SERVING_METRICS_SECONDS
 from tests.integration.test_agent_journey import agent, answer
 from tests.integration.test_platform_faults import _service_pid, _wait_healthy
 from tests.integration.test_serving_e2e import cli
@@ -35,9 +36,9 @@ pytestmark = pytest.mark.integration
 
 PROJECT, MODEL, ENDPOINT, DATASET = "release-e2e", "digits-release", "digits", "digits"
 ENDED = {"succeeded", "failed", "cancelled", "timed_out"}
-# Two of the platform's 5-second metric flushes per run, so that a late flush on a busy machine never leaves a run
-# without requests.
-ANALYSIS = {"interval_seconds": 11, "count": 1, "min_requests": 5}
+# A run spans five of the platform's metric flushes (SERVING_METRICS_SECONDS), so that late flushes on a busy machine
+# never leave a run without requests.
+ANALYSIS = {"interval_seconds": 5 * SERVING_METRICS_SECONDS, "count": 1, "min_requests": 5}
 
 
 def rollout_of(api: httpx.Client, rollout_id: int) -> dict[str, Any]:

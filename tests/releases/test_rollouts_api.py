@@ -33,14 +33,17 @@ pytestmark = pytest.mark.slow  # trained models and jobs: minutes for the file
 RELEASES = "projects/alpha/releases"
 ROLLOUTS = "projects/alpha/rollouts"
 ENDPOINT = "projects/alpha/endpoints/digits"
-# Each analysis run measures the canary since the one before, from the points the platform writes every 5 s: an
-# interval of two flushes, so that a flush late on a busy machine does not leave a run without requests.
-ANALYSIS = {"interval_seconds": 11, "count": 1, "min_requests": 5}
+# Each analysis run measures the canary since the one before, from the points serving writes (every second on these
+# servers, 5 s by default): an interval of five flushes, so that flushes late on a busy machine do not leave a run
+# without requests.
+METRICS_SECONDS = 1.0
+ANALYSIS = {"interval_seconds": 5, "count": 1, "min_requests": 5}
 
 
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
+    jp_server_config["AitipExtension"]["serving_metrics_seconds"] = METRICS_SECONDS
     jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
     jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config

@@ -109,8 +109,8 @@ def server_token_scopes() -> list[str]:
 # the environment it is given (and PATH, LANG...), so each is handed on by name. Not the admin's password.
 PLATFORM_SETTINGS = ("AITIP_CATALOG_URL", "AITIP_DIRECTORY_CACHE_SECONDS", "AITIP_TOKEN_CACHE_SECONDS",
                      "AITIP_MLFLOW_TRACKING_URI", "AITIP_DATA_REGISTRY", "AITIP_DATA_REMOTE", "AITIP_GPUS",
-                     "AITIP_SMTP_HOST", "AITIP_WEBHOOK_ALLOWED_NETWORKS", "AITIP_MAX_INLINE_FILE_BYTES", "PYTHONPATH",
-                     SHARED_ACCOUNT_ENV, FAULT_ENV, ONCE_ENV)
+                     "AITIP_SMTP_HOST", "AITIP_WEBHOOK_ALLOWED_NETWORKS", "AITIP_MAX_INLINE_FILE_BYTES",
+                     "AITIP_SERVING_METRICS_SECONDS", "PYTHONPATH", SHARED_ACCOUNT_ENV, FAULT_ENV, ONCE_ENV)
 
 
 def platform_service(settings: HubSettings) -> dict[str, Any]:

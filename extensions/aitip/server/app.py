@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Enum, Float, Integer, Type, Unicode, default
+from traitlets import Bool, Enum, Float, Integer, TraitError, Type, Unicode, default, validate
 
 from .. import faults
 from .. import settings as aitip_settings
@@ -111,6 +111,12 @@ class AitipExtension(ExtensionApp):
         5 * 1024**3, help="Largest dataset upload accepted (bytes); larger is 413 and nothing is kept.",
     ).tag(config=True)
 
+    serving_metrics_seconds = Float(
+        help="Platform mode: how often each endpoint's measurements (requests, errors, latency by version) are "
+        "written as metric points, which rollout analyses read: an analysis interval should span two. "
+        "Default: $AITIP_SERVING_METRICS_SECONDS, else 5.",
+    ).tag(config=True)
+
     @default("data_registry_path")
     def _default_data_registry_path(self) -> str:
         return os.environ.get("AITIP_DATA_REGISTRY", str(aitip_settings.aitip_home() / "datasets" / "registry"))
@@ -125,6 +131,16 @@ class AitipExtension(ExtensionApp):
         if configured is not None:
             return configured
         return f"sqlite:///{aitip_settings.aitip_home() / 'mlflow.sqlite'}"
+
+    @default("serving_metrics_seconds")
+    def _default_serving_metrics_seconds(self) -> float:
+        return aitip_settings.serving_metrics_seconds()
+
+    @validate("serving_metrics_seconds")
+    def _check_serving_metrics_seconds(self, proposal: Any) -> float:
+        if not 0.1 <= proposal["value"] <= 3600:
+            raise TraitError(f"serving_metrics_seconds is between 0.1 and 3600, not {proposal['value']}")
+        return proposal["value"]
 
     @default("mode")
     def _default_mode(self) -> str:

@@ -36,7 +36,8 @@ class ServingDomain(Domain):
         base_path = getattr(getattr(config, "serverapp", None), "base_url", "/") or "/"
         deployments = LocalDeployments(home / "serving", context.experiments, accounts)
         context.provide("serving", ServingService(context.catalog, context.experiments, deployments,
-                                                  base_path=base_path))
+                                                  base_path=base_path,
+                                                  flush_interval=config.serving_metrics_seconds))
         if context.jobs is not None:
             from .optimizations import OptimizationService
 

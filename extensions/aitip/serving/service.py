@@ -19,6 +19,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..identity.principal import Principal
 from ..operations.actions import performs
 from ..projects.access import authorize, refuse_if_archived
+from ..settings import SERVING_METRICS_SECONDS
 from . import keys as api_keys
 from . import remembered, series
 from .answers import endpoint_answer
@@ -39,12 +40,10 @@ from .tables import ApiKeyRecord, EndpointRecord, VariantRecord
 
 log = logging.getLogger("aitip.serving")
 
-FLUSH_INTERVAL = 5.0
-
 
 class ServingService(Observations, CatalogService):
     def __init__(self, catalog: Any, experiments: Any, deployments: LocalDeployments, *,
-                 base_path: str = "/services/aitip/", flush_interval: float = FLUSH_INTERVAL) -> None:
+                 base_path: str = "/services/aitip/", flush_interval: float = SERVING_METRICS_SECONDS) -> None:
         super().__init__(catalog)
         self.experiments = experiments
         self.deployments = deployments
