@@ -22,8 +22,8 @@ GROUPS = {"canary": 2, "early": 4, "late": 6}
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+def jp_server_config(jp_server_config: dict[str, Any], tracking_uri: str) -> dict[str, Any]:
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = tracking_uri
     return jp_server_config
 
 

@@ -9,7 +9,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from tests.server.conftest import aitip_kernelspecs, api, jp_server_config, migrated_catalog, initialized_registry  # noqa: F401 - fixtures
+from tests.server.conftest import (  # noqa: F401 - fixtures
+    aitip_kernelspecs, api, initialized_registry, jp_server_config, made_tracking_store, migrated_catalog, tracking_uri)
 
 TRAINING = Path(__file__).resolve().parents[2] / "notebooks" / "train" / "digits_sklearn.ipynb"
 

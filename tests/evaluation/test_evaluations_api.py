@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +30,9 @@ THRESHOLDS = {"accuracy_score": {"threshold": 0.8, "greater_is_better": True},
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def jp_server_config(jp_server_config: dict[str, Any], tracking_uri: str) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True  # start_worker starts the worker and the controller
-    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = tracking_uri
     jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config
 

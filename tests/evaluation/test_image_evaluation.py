@@ -31,9 +31,9 @@ IMAGES = 1797
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def jp_server_config(jp_server_config: dict[str, Any], tracking_uri: str) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True  # start_worker starts the worker and the controller
-    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = tracking_uri
     return jp_server_config
 
 

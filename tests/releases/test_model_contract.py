@@ -6,7 +6,6 @@ the other version with ``jobs.rerun``; and the release of each version is grante
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,9 @@ CASES = 9
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def jp_server_config(jp_server_config: dict[str, Any], tracking_uri: str) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
-    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = tracking_uri
     return jp_server_config
 
 

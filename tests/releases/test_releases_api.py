@@ -10,7 +10,6 @@ import asyncio
 import base64
 import hashlib
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,10 +64,10 @@ def smtp_inbox() -> Iterator[tuple[int, Inbox]]:
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path, smtp_inbox: tuple[int, Inbox]
+def jp_server_config(jp_server_config: dict[str, Any], tracking_uri: str, smtp_inbox: tuple[int, Inbox]
                      ) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
-    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = tracking_uri
     jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1,
                                              "smtp_host": "127.0.0.1", "smtp_port": smtp_inbox[0]}
     return jp_server_config

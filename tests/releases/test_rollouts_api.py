@@ -12,7 +12,6 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,10 +40,10 @@ ANALYSIS = {"interval_seconds": 5, "count": 1, "min_requests": 5}
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def jp_server_config(jp_server_config: dict[str, Any], tracking_uri: str) -> dict[str, Any]:
     jp_server_config["AitipExtension"]["run_jobs"] = True
     jp_server_config["AitipExtension"]["serving_metrics_seconds"] = METRICS_SECONDS
-    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
+    jp_server_config["AitipExtension"]["mlflow_tracking_uri"] = tracking_uri
     jp_server_config["WebhookDispatcher"] = {"allowed_networks": ["127.0.0.1/32"], "base_delay_seconds": 0.1}
     return jp_server_config
 

@@ -56,11 +56,32 @@ def migrated_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_catalog(template: Path, target: Path) -> None:
-    """A copy of ``template`` at ``target``, made by SQLite's backup (whole, whatever its WAL held), readable by
+    """A copy of the SQLite database ``template`` (a catalog, an MLflow store) at ``target``, made by SQLite's backup (whole, whatever its WAL held), readable by
     its owner alone as the platform makes its catalog."""
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
+
+
+@pytest.fixture(scope="session")
+def made_tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store made complete by the platform's own ``ensure_tracking_store``, once a session: making
+    one takes seconds of MLflow's migrations. Its making from nothing, and killed at each step, is tested in
+    tests/experiments/test_tracking_store.py and by every ``aitip up`` of the integration tests."""
+    from aitip.experiments.tracking_store import ensure_tracking_store
+
+    root = tmp_path_factory.mktemp("made-tracking-store")
+    ensure_tracking_store(f"sqlite:///{root / 'mlflow.sqlite'}", root / "mlartifacts")
+    return root / "mlflow.sqlite"
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, made_tracking_store: Path) -> str:
+    """This test's own MLflow store (a copy of the made one, in WAL mode as the platform keeps it), as a URI."""
+    copy_catalog(made_tracking_store, tmp_path / "mlflow.sqlite")
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.sqlite")) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    return f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
 
 
 @pytest.fixture(scope="session")
