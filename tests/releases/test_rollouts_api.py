@@ -36,7 +36,7 @@ ENDPOINT = "projects/alpha/endpoints/digits"
 # servers, 5 s by default): an interval of five flushes, so that flushes late on a busy machine do not leave a run
 # without requests.
 METRICS_SECONDS = 1.0
-ANALYSIS = {"interval_seconds": 5, "count": 1, "min_requests": 5}
+ANALYSIS = {"interval_seconds": 5 * METRICS_SECONDS, "count": 1, "min_requests": 5}
 
 
 @pytest.fixture

@@ -55,9 +55,9 @@ def migrated_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def copy_catalog(template: Path, target: Path) -> None:
-    """A copy of the SQLite database ``template`` (a catalog, an MLflow store) at ``target``, made by SQLite's backup (whole, whatever its WAL held), readable by
-    its owner alone as the platform makes its catalog."""
+def copy_database(template: Path, target: Path) -> None:
+    """A copy of the SQLite database ``template`` (a catalog, an MLflow store) at ``target``, made by SQLite's backup
+    (whole, whatever its WAL held, in its journal mode), readable by its owner alone as the platform makes both."""
     os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(target)) as copy:
         source.backup(copy)
@@ -77,10 +77,8 @@ def made_tracking_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tracking_uri(tmp_path: Path, made_tracking_store: Path) -> str:
-    """This test's own MLflow store (a copy of the made one, in WAL mode as the platform keeps it), as a URI."""
-    copy_catalog(made_tracking_store, tmp_path / "mlflow.sqlite")
-    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.sqlite")) as db:
-        db.execute("PRAGMA journal_mode=WAL")
+    """This test's own MLflow store (a copy of the made one), as a URI."""
+    copy_database(made_tracking_store, tmp_path / "mlflow.sqlite")
     return f"sqlite:///{tmp_path / 'mlflow.sqlite'}"
 
 
@@ -104,7 +102,7 @@ def jp_server_config(tmp_path, isolated_home: Path, migrated_catalog: Path,
     # The platform starts on a catalog already at head (its migrate() then finds nothing to do) and a data
     # registry already initialized where it keeps it (it opens it): migrating every test's catalog from empty
     # and running `git init` and `dvc init` cost ~0.25 s of each of the ~1,100 tests with a server.
-    copy_catalog(migrated_catalog, tmp_path / "catalog.sqlite")
+    copy_database(migrated_catalog, tmp_path / "catalog.sqlite")
     shutil.copytree(initialized_registry, isolated_home / "datasets" / "registry", symlinks=True)
     return {
         "ServerApp": {
