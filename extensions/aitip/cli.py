@@ -50,6 +50,9 @@ def _cookie(http: httpx.Client, name: str) -> str | None:
 
 # The --callback-url help, by what ends.
 def cmd_worker(args: argparse.Namespace) -> int:
+    from .deferred_imports import defer_iri_grammar
+
+    defer_iri_grammar()
     from .server.worker_process import main as worker_main
 
     return worker_main(args)

@@ -106,6 +106,21 @@ async def test_without_a_token_the_endpoint_refuses(api: Any, jp_http_port: int,
     assert (refused.status_code, wrong.status_code) == (403, 403)
 
 
+async def test_the_first_calls_make_the_face_once_and_it_answers_from_then_on(
+        api: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> None:
+    face = jp_serverapp.web_app.settings["aitip_mcp"]
+    assert face.managers == []  # a platform no agent has called has not made its MCP server
+
+    async def first_call(user: str) -> set[str]:
+        async with mcp_client(jp_http_port, jp_base_url, user) as client:
+            return {tool.name for tool in (await client.list_tools()).tools}
+
+    seen = await asyncio.gather(*(first_call(user) for user in ("ann", "ann", "erin")))
+    assert len(face.managers) == 2 and seen[0] == seen[1] and "projects_create" in seen[2]
+    made = list(face.managers)
+    assert "projects_list" in await first_call("ann") and face.managers == made
+
+
 # ----- a dataset version registered by an agent: the file inline, through the upload's own path -----
 
 CSV = b"id,score\n1,0.5\n2,0.7\n"

@@ -241,7 +241,7 @@ def configure(c: Any, settings: HubSettings | None = None) -> HubSettings:
         separate = settings.isolation.separate_accounts
         c.JupyterHub.spawner_class = (
             "aitip.hub.spawner.AccountSpawner" if separate else "aitip.hub.spawner.SharedAccountSpawner")
-        c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+        c.Spawner.cmd = [sys.executable, "-m", "aitip.server.workspace"]
         c.Spawner.args = user_server_args(separate)
     else:
         raise ValueError(f"AITIP_SPAWNER={settings.spawner!r}: expected 'local' or 'kubernetes'")

@@ -31,6 +31,7 @@ from queue import Empty
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
@@ -275,6 +276,9 @@ class KernelPool:
         task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
+        # Where kernel specs live is looked up once off the event loop: jupyter_client imports IPython for it
+        # (~/.ipython/kernels), which held up every request to a starting platform while it ran.
+        await asyncio.to_thread(lambda: KernelSpecManager().kernel_dirs)
         for name in self.sizes:
             self._refill(name)
 

@@ -150,21 +150,33 @@ class ProgressRouter:
 
 
 class McpFace:
-    """The SDK's session managers for the platform (one answering in plain JSON, one streaming progress):
-    opened by the first request, closed with the extension."""
+    """The SDK's session managers for the platform (one answering in plain JSON, one streaming progress): made
+    and opened by the first MCP request, so that a service no agent calls never imports the SDK or builds the
+    tools' schemas (about a tenth of its start), and closed with the extension."""
 
     def __init__(self, context: PlatformContext) -> None:
+        self.context = context
+        self.managers: list[Any] = []
+        self._app: ProgressRouter | None = None
+        self._holder = AsyncContextHolder(self._run_managers)
+        self._starting: asyncio.Lock | None = None
+
+    def _make(self) -> ProgressRouter:
         from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 
         # A call carries at most a notebook (jobs_submit, as REST takes one) or a file inline, and its other
         # arguments; the SDK's own default (4 MiB) would refuse both.
-        largest = max(NOTEBOOK_BODY_BYTES, encoded_length(max_inline_bytes())) + context.max_body_bytes
-        server = mcp_server(context)
+        largest = max(NOTEBOOK_BODY_BYTES, encoded_length(max_inline_bytes())) + self.context.max_body_bytes
+        server = mcp_server(self.context)
         self.managers = [StreamableHTTPSessionManager(app=server, stateless=True, json_response=plain,
                                                       max_request_body_size=largest) for plain in (True, False)]
-        self.app = ProgressRouter(*(StreamableHTTPASGIApp(manager) for manager in self.managers))
-        self._holder = AsyncContextHolder(self._run_managers)
-        self._starting: asyncio.Lock | None = None
+        return ProgressRouter(*(StreamableHTTPASGIApp(manager) for manager in self.managers))
+
+    @property
+    def app(self) -> ProgressRouter:
+        if self._app is None:
+            raise RuntimeError("the MCP face answers once started")
+        return self._app
 
     @contextlib.asynccontextmanager
     async def _run_managers(self) -> AsyncIterator[None]:
@@ -174,10 +186,13 @@ class McpFace:
             yield
 
     async def start(self) -> None:
-        """Open the session manager, once."""
+        """Make (off the event loop: the SDK's import and the schemas take a while) and open the session
+        managers, once."""
         if self._starting is None:
             self._starting = asyncio.Lock()
         async with self._starting:
+            if self._app is None:
+                self._app = await asyncio.to_thread(self._make)
             if not self._holder.running:
                 await self._holder.start()
 

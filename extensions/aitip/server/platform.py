@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ..deferred_imports import defer_iri_grammar
+
 
 def platform_argv(extra: list[str] | None = None) -> list[str]:
     argv = [
@@ -26,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     # Only this extension: no user config, no JupyterLab, no terminals in the platform service.
     os.environ["JUPYTER_NO_CONFIG"] = "1"
     os.environ["JUPYTERHUB_SINGLEUSER_EXTENSION"] = "1"
+    defer_iri_grammar()
     from jupyterhub.singleuser.extension import main as singleuser_main
 
     singleuser_main(argv=platform_argv(argv if argv is not None else sys.argv[1:]))
