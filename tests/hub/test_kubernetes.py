@@ -110,18 +110,20 @@ async def test_the_default_profiles_are_named_in_the_spawn_pages_language(kube_c
 ])
 async def test_a_pod_speaks_the_language_of_the_request_that_started_it(
         kube_config: Config, headers: dict[str, str], language: str) -> None:
-    """``AITIP_LANG`` in the pod is the spawning request's language, so its notebooks' widgets and the SDK's
-    refusals read as the page did (JupyterHub hands the spawner the request's handler while it starts)."""
+    """``AITIP_LANG`` in the pod is the language of the request its owner started it with, so its notebooks'
+    widgets and the SDK's refusals read as the page did (JupyterHub hands the spawner the request's handler while it
+    starts); a pod the hub starts again by itself keeps it."""
     from kubespawner import KubeSpawner
     from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
     spawner = KubeSpawner(config=kube_config, _mock=True)
     spawner.user_options = {}
     await spawner.load_user_options()
-    spawner.handler = SimpleNamespace(request=HTTPServerRequest(
-        method="POST", uri="/hub/api/users/ann/server", headers=HTTPHeaders(headers)))
+    spawner.handler = SimpleNamespace(
+        request=HTTPServerRequest(method="POST", uri="/hub/api/users/ann/server", headers=HTTPHeaders(headers)),
+        current_user=SimpleNamespace(name=spawner.user.name))
     pod = await spawner.get_pod_manifest()
     assert {e.name: e.value for e in pod.spec.containers[0].env}["AITIP_LANG"] == language
     spawner.handler = None  # a pod the hub starts again by itself
     pod = await spawner.get_pod_manifest()
-    assert {e.name: e.value for e in pod.spec.containers[0].env}["AITIP_LANG"] == "en"
+    assert {e.name: e.value for e in pod.spec.containers[0].env}["AITIP_LANG"] == language

@@ -434,3 +434,36 @@ def test_each_progress_message_is_matched_whole_with_its_values(message: str, sh
                                                                 values: dict[str, str] | None) -> None:
     found = re.fullmatch(javascript_pattern(message).replace("(?<", "(?P<").strip("^$"), shown, re.DOTALL)
     assert (found.groupdict() if found else None) == values
+
+
+def _starting(spawner: Any, requester: str | None, headers: dict[str, str]) -> None:
+    """JupyterHub hands the spawner the handler of the request that starts it (none when it starts it itself)."""
+    request = httputil.HTTPServerRequest(method="POST", uri=f"/hub/api/users/{spawner.user.name}/server",
+                                         headers=httputil.HTTPHeaders(headers))
+    spawner.handler = None if requester is None else SimpleNamespace(
+        request=request, current_user=SimpleNamespace(name=requester))
+
+
+@pytest.mark.parametrize("spawner_class", ["SharedAccountSpawner", "AccountSpawner"])
+def test_a_server_speaks_the_language_its_owner_last_started_it_in_whoever_starts_it_and_after_a_hub_restart(
+        spawner_class: str) -> None:
+    from aitip.hub import spawner as spawners
+
+    kind = getattr(spawners, spawner_class)
+    ann = kind(user=SimpleNamespace(name="ann"))
+    _starting(ann, "admin", {"Accept-Language": "zh-CN"})
+    assert language.spawning_language(ann) == "en"  # an admin's page says nothing of ann's language
+    _starting(ann, "ann", {"Cookie": "aitip_lang=zh_CN"})
+    assert language.spawning_language(ann) == "zh_CN"
+    _starting(ann, "admin", {"Accept-Language": "en-US"})
+    assert language.spawning_language(ann) == "zh_CN"  # started from the English admin page: still ann's
+    _starting(ann, None, {})
+    assert language.spawning_language(ann) == "zh_CN"  # started again by the hub
+
+    ann.clear_state()  # a stopped server; the hub saves the spawner's state and a restarted hub loads it
+    after_restart = kind(user=SimpleNamespace(name="ann"))
+    after_restart.load_state(ann.get_state())
+    _starting(after_restart, "admin", {})
+    assert language.spawning_language(after_restart) == "zh_CN"
+    _starting(after_restart, "ann", {"Accept-Language": "en"})
+    assert language.spawning_language(after_restart) == "en" and after_restart.get_state()["aitip_language"] == "en"

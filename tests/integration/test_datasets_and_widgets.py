@@ -123,6 +123,27 @@ def test_run_compare_and_gpu_gauge_widgets(platform: RunningPlatform, people: di
     client.close()
 
 
+def _stop_server(platform: RunningPlatform, username: str, admin_token: str) -> None:
+    with platform.hub_api(admin_token) as hub:
+        assert hub.delete(f"users/{username}/server").status_code in (202, 204, 400)  # 400: not running
+        deadline = time.monotonic() + 60
+        while hub.get(f"users/{username}").json()["servers"]:
+            assert time.monotonic() < deadline, f"{username}'s server did not stop"
+            time.sleep(0.2)
+
+
+def test_a_server_an_admin_starts_again_from_an_english_page_speaks_its_owners_language(
+        platform: RunningPlatform, people: dict[str, str]) -> None:
+    """Bob starts his server from a Chinese page; the admin stops it and starts it again from the hub's admin page
+    in English: its kernels still speak Chinese (the hub keeps bob's language in the spawner's state)."""
+    _stop_server(platform, "bob", people["admin"])
+    platform.spawn("bob", people["bob"], accept_language="zh-CN,zh;q=0.9")
+    _stop_server(platform, "bob", people["admin"])
+    platform.spawn("bob", people["admin"], accept_language="en-US,en;q=0.9")
+    result = platform.run_in_kernel("bob", people["bob"], "import os\nprint(os.environ.get('AITIP_LANG'))")
+    assert result["error"] is None and result["stdout"].strip().splitlines()[-1] == "zh_CN", result
+
+
 def test_a_server_started_from_a_chinese_page_speaks_chinese_in_its_notebooks(
         platform: RunningPlatform, people: dict[str, str]) -> None:
     """Bob starts his server from a Chinese page and sets nothing himself: in its kernels the widgets and the

@@ -167,13 +167,25 @@ def request_language(request: httputil.HTTPServerRequest) -> str:
     return negotiate(request.headers.get("Accept-Language"), preferred)
 
 
+# The spawner's attribute (and the key of its saved state, aitip.hub.spawner) holding the language its owner last
+# started the server in.
+OWNERS_LANGUAGE = "aitip_language"
+
+
 def spawning_language(spawner: Any) -> str:
     """For ``Spawner.environment["AITIP_LANG"]``: the language of the request that starts ``spawner``'s server
-    (the page's switch, else the browser's), so that the widgets in its notebooks, the SDK's refusals and the CLI
-    in its terminals read as that page did. English where nothing asked (a server the hub restarts by itself)."""
+    when its owner starts it (the page's switch, else the browser's), so that the widgets in its notebooks, the
+    SDK's refusals and the CLI in its terminals read as that page did. A server someone else starts (an admin, from
+    the hub's admin page) or the hub starts again by itself speaks the language its owner last started it in;
+    English where the owner never did."""
     handler = getattr(spawner, "handler", None)
     request = getattr(handler, "request", None)
-    return DEFAULT_LANGUAGE if request is None else request_language(request)
+    requester = getattr(handler, "current_user", None) if request is not None else None
+    if request is None or getattr(requester, "name", None) != spawner.user.name:
+        return negotiate(None, getattr(spawner, OWNERS_LANGUAGE, None))
+    language = request_language(request)
+    setattr(spawner, OWNERS_LANGUAGE, language)
+    return language
 
 
 class RequestLanguage(OutputTransform):

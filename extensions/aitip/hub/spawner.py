@@ -22,9 +22,29 @@ from ..isolation.accounts import Account, Accounts, UnmappableName, account_name
 from ..isolation.privileges import drop_to, no_new_privileges
 from ..isolation.state import USERS_DIR
 from ..settings import aitip_home
+from .language import OWNERS_LANGUAGE
 
 
-class AccountSpawner(LocalProcessSpawner):
+class OwnersLanguage(LocalProcessSpawner):
+    """Keeps the language the owner last started the server in (:func:`aitip.hub.language.spawning_language`) in
+    the spawner's saved state, so that a server an admin starts, or the hub starts again after its own restart,
+    still speaks it."""
+
+    aitip_language: str | None = None
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.aitip_language:
+            state[OWNERS_LANGUAGE] = self.aitip_language
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if state.get(OWNERS_LANGUAGE):
+            self.aitip_language = state[OWNERS_LANGUAGE]
+
+
+class AccountSpawner(OwnersLanguage):
     """A user's server as that user's own account."""
 
     aitip_home = Unicode(help="The platform's state directory ($AITIP_HOME); homes are under its users/.").tag(
@@ -66,7 +86,7 @@ class AccountSpawner(LocalProcessSpawner):
         raise NotImplementedError("internal SSL is not supported with AITIP's local accounts")
 
 
-class SharedAccountSpawner(LocalProcessSpawner):
+class SharedAccountSpawner(OwnersLanguage):
     """Single-trust mode: every server under the platform's own account, a home each under users/."""
 
     aitip_home = Unicode(help="The platform's state directory ($AITIP_HOME).").tag(config=True)
