@@ -48,7 +48,6 @@ def _cookie(http: httpx.Client, name: str) -> str | None:
     return value
 
 
-# The --callback-url help, by what ends.
 def cmd_worker(args: argparse.Namespace) -> int:
     from .deferred_imports import defer_iri_grammar
 

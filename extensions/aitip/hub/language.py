@@ -180,7 +180,7 @@ def spawning_language(spawner: Any) -> str:
     English where the owner never did."""
     handler = getattr(spawner, "handler", None)
     request = getattr(handler, "request", None)
-    requester = getattr(handler, "current_user", None) if request is not None else None
+    requester = getattr(handler, "current_user", None)
     if request is None or getattr(requester, "name", None) != spawner.user.name:
         return negotiate(None, getattr(spawner, OWNERS_LANGUAGE, None))
     language = request_language(request)
